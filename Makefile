@@ -1,0 +1,121 @@
+# netprobe: eBPF network monitoring, filtering and L4 load balancing.
+#
+#   make            build bpf objects, skeletons, libnetprobe (.a, .so, .pc) and netprobe
+#   make run        install what is missing, build, run `netprobe demo`
+#   make test       install what is missing, build, run every test
+#   make bench      run the benchmarks and rewrite docs/BENCHMARKS.md
+#   make install    install under $(PREFIX) (DESTDIR honoured)
+
+VERSION      := 0.1.0
+SOVERSION    := 0
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/sbin
+
+OUTPUT       := .output
+CLANG        ?= clang
+BPFTOOL      ?= bpftool
+CC           ?= gcc
+MULTIARCH    := $(shell $(CC) -dumpmachine)
+
+CFLAGS       ?= -O2 -g
+CFLAGS       += -std=gnu11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -Iinclude -I$(OUTPUT)
+BPF_CFLAGS   := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I/usr/include/$(MULTIARCH)
+LIBS         := -lbpf -lelf -lz -lmnl -lpthread
+CLI_LIBS     := $(LIBS) -ljson-c -lm
+
+BPF_SRCS     := $(wildcard bpf/*.bpf.c)
+BPF_OBJS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS        := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+LIB_SRCS     := $(wildcard src/*.c)
+LIB_OBJS     := $(patsubst src/%.c,$(OUTPUT)/lib/%.o,$(LIB_SRCS))
+CLI_SRCS     := $(wildcard cli/*.c)
+CLI_OBJS     := $(patsubst cli/%.c,$(OUTPUT)/cli/%.o,$(CLI_SRCS))
+HDRS         := $(wildcard include/netprobe/*.h src/*.h cli/*.h)
+
+STATIC_LIB   := $(OUTPUT)/libnetprobe.a
+SHARED_LIB   := $(OUTPUT)/libnetprobe.so.$(VERSION)
+PC_FILE      := $(OUTPUT)/libnetprobe.pc
+
+.PHONY: all deps run test unit-tests bench install uninstall clean format-check
+.DELETE_ON_ERROR:
+
+all: netprobe $(STATIC_LIB) $(SHARED_LIB) $(PC_FILE)
+
+deps:
+	@scripts/install-deps.sh
+
+$(OUTPUT) $(OUTPUT)/lib $(OUTPUT)/cli $(OUTPUT)/tests $(OUTPUT)/bench:
+	@mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/netprobe/abi.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<))_bpf > $@
+
+$(OUTPUT)/lib/%.o: src/%.c $(HDRS) $(SKELS) | $(OUTPUT)/lib
+	$(CC) $(CFLAGS) -fvisibility=hidden -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libnetprobe.so.$(SOVERSION) -o $@ $^ $(LIBS)
+	ln -sf libnetprobe.so.$(VERSION) $(OUTPUT)/libnetprobe.so.$(SOVERSION)
+	ln -sf libnetprobe.so.$(SOVERSION) $(OUTPUT)/libnetprobe.so
+
+$(PC_FILE): libnetprobe.pc.in | $(OUTPUT)
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+
+$(OUTPUT)/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/cli
+	$(CC) $(CFLAGS) -c $< -o $@
+
+netprobe: $(CLI_OBJS) $(STATIC_LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS)
+
+# Tests: cmocka unit tests (BPF_PROG_RUN on crafted packets) and bats
+# integration tests (namespaces, veth pairs, real traffic), all run by prove.
+UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
+UNIT_BINS    := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+
+$(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPUT)/tests
+	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS) -lcmocka
+
+unit-tests: $(UNIT_BINS)
+
+test: deps all unit-tests
+	@tests/run.sh
+
+BENCH_BINS   := $(OUTPUT)/bench/np-bench
+
+$(OUTPUT)/bench/np-bench: bench/np-bench.c $(STATIC_LIB) $(HDRS) | $(OUTPUT)/bench
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC_LIB) $(LIBS) -lm
+
+bench: deps all $(BENCH_BINS)
+	@bench/run.sh
+
+run: deps all
+	./netprobe demo
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/netprobe
+	install -m 0755 netprobe $(DESTDIR)$(BINDIR)/netprobe
+	install -m 0644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libnetprobe.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libnetprobe.so.$(SOVERSION)
+	ln -sf libnetprobe.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libnetprobe.so
+	install -m 0644 include/netprobe/*.h $(DESTDIR)$(INCLUDEDIR)/netprobe/
+	install -m 0644 $(PC_FILE) $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/netprobe $(DESTDIR)$(LIBDIR)/libnetprobe.* \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/libnetprobe.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
+
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h
+
+clean:
+	rm -rf $(OUTPUT) netprobe

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The netprobe datapath: one XDP program for RX and two TC programs for
+ * ingress and egress. One copy is loaded per attached interface, specialised
+ * through the read-only globals below, so what a mode does not use is removed
+ * by the verifier's dead-code elimination. All copies share the pinned maps.
+ */
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include "netprobe/abi.h"
+#include "parse.h"
+
+/* Set by userspace between open and load. */
+const volatile __u32 np_slot = 0;    /* this interface's slot in np_counters */
+const volatile __u32 np_ifindex = 0; /* recorded in flow keys */
+const volatile __u32 np_program = NETPROBE_XDP_MONITOR;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NETPROBE_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct netprobe_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_counters SEC(".maps");
+
+/* Resized by userspace to the configured flow table size before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct netprobe_flow_key);
+	__type(value, struct netprobe_flow_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_flows SEC(".maps");
+
+/* The interface registry; only userspace reads and writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NETPROBE_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct netprobe_iface_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_ifaces SEC(".maps");
+
+static __always_inline struct netprobe_counters *slot_counters(void)
+{
+	__u32 key = np_slot;
+
+	return bpf_map_lookup_elem(&np_counters, &key);
+}
+
+static __always_inline void count_packet(struct netprobe_hook_counters *hc,
+					 const struct packet_info *pi, int malformed, __u64 len)
+{
+	__u64 *v = hc->v;
+
+	v[NETPROBE_HC_PACKETS]++;
+	v[NETPROBE_HC_BYTES] += len;
+	if (pi->vlan_tags)
+		v[NETPROBE_HC_VLAN_PACKETS]++;
+	if (malformed) {
+		__u32 reason = malformed - 1;
+
+		v[NETPROBE_HC_MALFORMED]++;
+		if (reason < NETPROBE_MALFORMED_MAX - 1)
+			hc->malformed[reason]++;
+		return;
+	}
+
+	if (pi->l3 == NP_L3_IPV4) {
+		v[NETPROBE_HC_IPV4_PACKETS]++;
+		v[NETPROBE_HC_IPV4_BYTES] += len;
+	} else if (pi->l3 == NP_L3_IPV6) {
+		v[NETPROBE_HC_IPV6_PACKETS]++;
+		v[NETPROBE_HC_IPV6_BYTES] += len;
+	} else {
+		v[NETPROBE_HC_OTHER_L3_PACKETS]++;
+		v[NETPROBE_HC_OTHER_L3_BYTES] += len;
+		return;
+	}
+	if (pi->fragment)
+		v[NETPROBE_HC_FRAGMENTS]++;
+
+	switch (pi->l4_proto) {
+	case IPPROTO_TCP:
+		v[NETPROBE_HC_TCP_PACKETS]++;
+		v[NETPROBE_HC_TCP_BYTES] += len;
+		break;
+	case IPPROTO_UDP:
+		v[NETPROBE_HC_UDP_PACKETS]++;
+		v[NETPROBE_HC_UDP_BYTES] += len;
+		break;
+	case IPPROTO_ICMP:
+		v[NETPROBE_HC_ICMP_PACKETS]++;
+		v[NETPROBE_HC_ICMP_BYTES] += len;
+		break;
+	case IPPROTO_ICMPV6:
+		v[NETPROBE_HC_ICMPV6_PACKETS]++;
+		v[NETPROBE_HC_ICMPV6_BYTES] += len;
+		break;
+	default:
+		v[NETPROBE_HC_OTHER_L4_PACKETS]++;
+		v[NETPROBE_HC_OTHER_L4_BYTES] += len;
+	}
+}
+
+/* Adds one packet to its flow; returns 0, or -1 when the flow could not be stored. */
+static __always_inline int account_flow(const struct packet_info *pi, __u8 direction, __u64 len)
+{
+	struct netprobe_flow_key key;
+	struct netprobe_flow_stats *fs;
+	__u64 now = bpf_ktime_get_ns();
+
+	__builtin_memset(&key, 0, sizeof(key));
+	__builtin_memcpy(key.src_addr, pi->src_addr, 16);
+	__builtin_memcpy(key.dst_addr, pi->dst_addr, 16);
+	key.src_port = pi->src_port;
+	key.dst_port = pi->dst_port;
+	key.ifindex = np_ifindex;
+	key.proto = pi->l4_proto;
+	key.family = pi->l3 == NP_L3_IPV4 ? NETPROBE_FAMILY_IPV4 : NETPROBE_FAMILY_IPV6;
+	key.direction = direction;
+
+	fs = bpf_map_lookup_elem(&np_flows, &key);
+	if (!fs) {
+		struct netprobe_flow_stats first = {
+			.packets = 1,
+			.bytes = len,
+			.first_seen_ns = now,
+			.last_seen_ns = now,
+			.tcp_flags = pi->tcp_flags,
+		};
+
+		if (bpf_map_update_elem(&np_flows, &key, &first, BPF_NOEXIST) == 0)
+			return 0;
+		/* Another CPU created it between our lookup and update. */
+		fs = bpf_map_lookup_elem(&np_flows, &key);
+		if (!fs)
+			return -1;
+	}
+	__sync_fetch_and_add(&fs->packets, 1);
+	__sync_fetch_and_add(&fs->bytes, len);
+	fs->last_seen_ns = now;
+	/* Flags settle after the handshake: skip the atomic once they are all in. */
+	if ((fs->tcp_flags & pi->tcp_flags) != pi->tcp_flags)
+		__sync_fetch_and_or(&fs->tcp_flags, (__u32)pi->tcp_flags);
+	return 0;
+}
+
+/*
+ * Parses and counts one packet. pkt_len is the length of [data, ...) as the
+ * hook has it; outer_vlan is 1 when the outer VLAN tag was taken out of the
+ * frame into metadata, which still makes the frame 4 bytes longer.
+ */
+static __always_inline void observe(struct netprobe_hook_counters *hc, void *data, void *end,
+				    __u32 pkt_len, __u8 outer_vlan, __u8 direction,
+				    bool record_flow)
+{
+	struct packet_info pi = {};
+	__u64 frame_len = pkt_len + outer_vlan * 4;
+	int malformed;
+
+	malformed = parse_packet(data, end, pkt_len, &pi);
+	pi.vlan_tags += outer_vlan;
+	count_packet(hc, &pi, malformed, frame_len);
+	if (record_flow && !malformed && pi.l3 != NP_L3_NONE &&
+	    account_flow(&pi, direction, frame_len))
+		hc->v[NETPROBE_HC_FLOW_UPDATE_FAILED]++;
+}
+
+SEC("xdp")
+int netprobe_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct netprobe_counters *cnt = slot_counters();
+	int action = XDP_PASS;
+
+	if (!cnt)
+		return XDP_PASS;
+	observe(&cnt->hook[NETPROBE_HOOK_XDP], data, end, end - data, 0, NETPROBE_DIR_INGRESS, true);
+	cnt->xdp_action[action]++;
+	return action;
+}
+
+/*
+ * TC sees an skb: its linear part may end before the headers do, and the
+ * outer VLAN tag may have been moved into skb metadata (it still counts as
+ * 4 bytes of the frame).
+ */
+static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 direction)
+{
+	struct netprobe_counters *cnt = slot_counters();
+	__u32 outer_vlan = skb->vlan_present ? 1 : 0;
+	__u32 pkt_len = skb->len;
+	void *data, *end;
+
+	if (!cnt)
+		return;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	/* Headers of a non-linear skb may sit in fragments: pull enough of them in. */
+	if (end - data < 128 && pkt_len > end - data) {
+		bpf_skb_pull_data(skb, pkt_len < 128 ? pkt_len : 128);
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+	}
+	/* XDP already recorded the ingress flow; TC ingress only counts. */
+	observe(&cnt->hook[hook], data, end, pkt_len, outer_vlan, direction,
+		hook == NETPROBE_HOOK_TC_EGRESS);
+}
+
+SEC("tc")
+int netprobe_tc_ingress(struct __sk_buff *skb)
+{
+	observe_skb(skb, NETPROBE_HOOK_TC_INGRESS, NETPROBE_DIR_INGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int netprobe_tc_egress(struct __sk_buff *skb)
+{
+	observe_skb(skb, NETPROBE_HOOK_TC_EGRESS, NETPROBE_DIR_EGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Packet parsing shared by every netprobe program: Ethernet, up to two VLAN
+ * tags, IPv4 (options skipped, fragments noticed), IPv6 (extension headers
+ * skipped), then TCP, UDP, ICMP and ICMPv6. A header is read only after a
+ * bounds check; a packet that fails one is reported as malformed with the
+ * reason, and nothing past the failing header is trusted.
+ */
+#ifndef NETPROBE_PARSE_H
+#define NETPROBE_PARSE_H
+
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+/* linux/icmp.h drags in libc headers; ICMP is read as raw bytes below. */
+
+#include <bpf/bpf_endian.h>
+#include "netprobe/abi.h"
+
+#define NP_MAX_VLAN_TAGS     2
+#define NP_MAX_IPV6_EXT_HDRS 6
+#define NP_IP_MF             0x2000
+#define NP_IP_OFFSET         0x1fff
+
+enum np_l3 {
+	NP_L3_NONE = 0, /* not IP (ARP, LLDP, ...) */
+	NP_L3_IPV4,
+	NP_L3_IPV6,
+};
+
+struct packet_info {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__be16 src_port;
+	__be16 dst_port;
+	__u8 l3;         /* enum np_l3 */
+	__u8 l4_proto;   /* IPPROTO_*, valid when l3 != NP_L3_NONE */
+	__u8 l4_parsed;  /* the L4 header was read (not a later fragment) */
+	__u8 vlan_tags;
+	__u8 fragment;
+	__u8 tcp_flags;
+	__u8 malformed;  /* enum netprobe_malformed */
+	__u8 pad;
+};
+
+struct hdr_cursor {
+	void *pos;
+	void *end;
+};
+
+/* IPv4 options and IPv6 extension headers are skipped with these bounds. */
+static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi)
+{
+	switch (pi->l4_proto) {
+	case IPPROTO_TCP: {
+		struct tcphdr *tcp = c->pos;
+
+		if ((void *)(tcp + 1) > c->end)
+			return NETPROBE_MALFORMED_L4_TRUNCATED;
+		if (tcp->doff < 5)
+			return NETPROBE_MALFORMED_TCP_BAD_HEADER;
+		if (c->pos + tcp->doff * 4 > c->end)
+			return NETPROBE_MALFORMED_L4_TRUNCATED;
+		pi->src_port = tcp->source;
+		pi->dst_port = tcp->dest;
+		/* Byte 13 of the TCP header: CWR ECE URG ACK PSH RST SYN FIN. */
+		pi->tcp_flags = ((__u8 *)tcp)[13];
+		break;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr *udp = c->pos;
+
+		if ((void *)(udp + 1) > c->end)
+			return NETPROBE_MALFORMED_L4_TRUNCATED;
+		pi->src_port = udp->source;
+		pi->dst_port = udp->dest;
+		break;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		/* Type and code are all a flow needs; the rest differs per type. */
+		__u8 *icmp = c->pos;
+
+		if ((void *)(icmp + 4) > c->end)
+			return NETPROBE_MALFORMED_L4_TRUNCATED;
+		pi->dst_port = bpf_htons((__u16)icmp[0] << 8 | icmp[1]);
+		break;
+	}
+	default:
+		return NETPROBE_OK;
+	}
+	pi->l4_parsed = 1;
+	return NETPROBE_OK;
+}
+
+static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len)
+{
+	struct iphdr *ip = c->pos;
+	__u32 hdr_len;
+	__u16 frag;
+
+	if ((void *)(ip + 1) > c->end)
+		return NETPROBE_MALFORMED_L3_TRUNCATED;
+	if (ip->version != 4 || ip->ihl < 5)
+		return NETPROBE_MALFORMED_IP_BAD_HEADER;
+	hdr_len = ip->ihl * 4;
+	if (bpf_ntohs(ip->tot_len) < hdr_len)
+		return NETPROBE_MALFORMED_IP_BAD_HEADER;
+	/* Ethernet padding may follow the datagram; a datagram cut short may not. */
+	if (bpf_ntohs(ip->tot_len) > l3_len || c->pos + hdr_len > c->end)
+		return NETPROBE_MALFORMED_L3_TRUNCATED;
+
+	pi->l3 = NP_L3_IPV4;
+	pi->l4_proto = ip->protocol;
+	__builtin_memcpy(pi->src_addr, &ip->saddr, 4);
+	__builtin_memcpy(pi->dst_addr, &ip->daddr, 4);
+	frag = bpf_ntohs(ip->frag_off);
+	if (frag & (NP_IP_MF | NP_IP_OFFSET))
+		pi->fragment = 1;
+	c->pos += hdr_len;
+	/* Only the first fragment carries the L4 header. */
+	if (frag & NP_IP_OFFSET)
+		return NETPROBE_OK;
+	return parse_l4(c, pi);
+}
+
+static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len)
+{
+	struct ipv6hdr *ip6 = c->pos;
+	__u8 next;
+
+	if ((void *)(ip6 + 1) > c->end)
+		return NETPROBE_MALFORMED_L3_TRUNCATED;
+	if (ip6->version != 6)
+		return NETPROBE_MALFORMED_IP_BAD_HEADER;
+	/* A zero payload length is a jumbogram's; anything else must fit. */
+	if (bpf_ntohs(ip6->payload_len) + sizeof(*ip6) > l3_len)
+		return NETPROBE_MALFORMED_L3_TRUNCATED;
+
+	pi->l3 = NP_L3_IPV6;
+	__builtin_memcpy(pi->src_addr, &ip6->saddr, 16);
+	__builtin_memcpy(pi->dst_addr, &ip6->daddr, 16);
+	next = ip6->nexthdr;
+	c->pos = ip6 + 1;
+
+#pragma unroll
+	for (int i = 0; i < NP_MAX_IPV6_EXT_HDRS; i++) {
+		__u8 *ext = c->pos;
+		__u32 len;
+
+		switch (next) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if ((void *)(ext + 2) > c->end)
+				return NETPROBE_MALFORMED_IPV6_EXT_CHAIN;
+			len = (ext[1] + 1) * 8;
+			break;
+		case IPPROTO_AH:
+			if ((void *)(ext + 2) > c->end)
+				return NETPROBE_MALFORMED_IPV6_EXT_CHAIN;
+			len = (ext[1] + 2) * 4;
+			break;
+		case IPPROTO_FRAGMENT:
+			if ((void *)(ext + 8) > c->end)
+				return NETPROBE_MALFORMED_IPV6_EXT_CHAIN;
+			pi->fragment = 1;
+			pi->l4_proto = ext[0];
+			/* Offset in 8-byte units in the top 13 bits of bytes 2-3. */
+			if ((((__u16)ext[2] << 8 | ext[3]) & 0xfff8) != 0)
+				return NETPROBE_OK;
+			len = 8;
+			break;
+		default:
+			pi->l4_proto = next;
+			return parse_l4(c, pi);
+		}
+		if (c->pos + len > c->end)
+			return NETPROBE_MALFORMED_IPV6_EXT_CHAIN;
+		next = ext[0];
+		c->pos += len;
+	}
+	/* More extension headers than any sane sender uses: do not guess. */
+	switch (next) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case IPPROTO_FRAGMENT:
+		return NETPROBE_MALFORMED_IPV6_EXT_CHAIN;
+	}
+	pi->l4_proto = next;
+	return parse_l4(c, pi);
+}
+
+/*
+ * Parses the frame at [data, end). pkt_len is the whole frame's length, which
+ * in TC can exceed the linear part [data, end). Returns enum netprobe_malformed.
+ */
+static __always_inline int parse_packet(void *data, void *end, __u32 pkt_len,
+					struct packet_info *pi)
+{
+	struct hdr_cursor c = { .pos = data, .end = end };
+	struct ethhdr *eth = data;
+	__u16 proto;
+
+	if ((void *)(eth + 1) > end)
+		return NETPROBE_MALFORMED_L2_TRUNCATED;
+	proto = eth->h_proto;
+	c.pos = eth + 1;
+
+#pragma unroll
+	for (int i = 0; i < NP_MAX_VLAN_TAGS + 1; i++) {
+		struct vlan_hdr {
+			__be16 tci;
+			__be16 proto;
+		} *vlan = c.pos;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if (i == NP_MAX_VLAN_TAGS)
+			return NETPROBE_MALFORMED_VLAN_TOO_DEEP;
+		if ((void *)(vlan + 1) > end)
+			return NETPROBE_MALFORMED_L2_TRUNCATED;
+		proto = vlan->proto;
+		c.pos = vlan + 1;
+		pi->vlan_tags++;
+	}
+
+	__u32 l2_len = c.pos - data;
+
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(&c, pi, pkt_len - l2_len);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(&c, pi, pkt_len - l2_len);
+	return NETPROBE_OK;
+}
+
+#endif /* NETPROBE_PARSE_H */

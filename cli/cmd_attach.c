@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* netprobe attach / detach / status: the lifecycle of the datapath on interfaces. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+
+static const char *tc_attach_name(enum netprobe_tc_attach t)
+{
+	switch (t) {
+	case NETPROBE_TC_TCX:
+		return "tcx";
+	case NETPROBE_TC_CLSACT:
+		return "clsact";
+	case NETPROBE_TC_CLSACT_CREATED:
+		return "clsact (created)";
+	default:
+		return "none";
+	}
+}
+
+int cmd_attach(struct cli_env *env, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command("attach");
+	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
+					      { "mode", required_argument, NULL, 'm' },
+					      { "xdp-mode", required_argument, NULL, 'x' },
+					      { "tc-mode", required_argument, NULL, 't' },
+					      { "flow-table", required_argument, NULL, 'f' },
+					      {} };
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	unsigned long long n;
+	int opt, err = 0, i;
+
+	(void)env;
+	cli_config(&cfg);
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
+				return cli_usage_error(cmd, "--mode is monitor, filter or lb, not '%s'",
+						       optarg);
+			break;
+		case 'x':
+			if (!strcmp(optarg, "auto"))
+				cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_AUTO;
+			else if (!strcmp(optarg, "native"))
+				cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_NATIVE;
+			else if (!strcmp(optarg, "generic"))
+				cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_GENERIC;
+			else
+				return cli_usage_error(cmd, "--xdp-mode is auto, native or generic");
+			break;
+		case 't':
+			if (!strcmp(optarg, "auto"))
+				cfg.tc_attach_mode = NETPROBE_TC_ATTACH_AUTO;
+			else if (!strcmp(optarg, "tcx"))
+				cfg.tc_attach_mode = NETPROBE_TC_ATTACH_TCX;
+			else if (!strcmp(optarg, "clsact"))
+				cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
+			else
+				return cli_usage_error(cmd, "--tc-mode is auto, tcx or clsact");
+			break;
+		case 'f':
+			if (!cli_parse_uint(optarg, 1ull << 26, &n) || n < 1024)
+				return cli_usage_error(cmd, "--flow-table is 1024..%llu entries",
+						       1ull << 26);
+			cfg.flow_table_size = n;
+			break;
+		default:
+			if (!cli_common_opt(cmd, opt, optarg))
+				return cli_usage_error(cmd, "unknown option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(cmd, "name at least one interface");
+	if (cfg.xdp_mode != NETPROBE_XDP_MONITOR) {
+		cli_error("mode '%s' is not available in this version; only 'monitor' is",
+			  netprobe_xdp_program_name(cfg.xdp_mode));
+		return EXIT_FAIL;
+	}
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", cli.pin_path);
+	m = cli_open(&cfg);
+	if (!m)
+		return EXIT_FAIL;
+	for (i = optind; i < argc; i++) {
+		err = netprobe_manager_attach(m, argv[i]);
+		if (err)
+			break;
+		printf("attached to %s (%s)\n", argv[i], netprobe_xdp_program_name(cfg.xdp_mode));
+	}
+	if (err) {
+		/* All or nothing: undo what this command attached before the failure. */
+		for (int j = optind; j < i; j++)
+			if (netprobe_manager_detach(m, argv[j]) == 0)
+				printf("detached %s again\n", argv[j]);
+		if (err != -ENODEV && err != -EEXIST && err != -EBUSY && err != -EINVAL)
+			cli_fail(err, argv[i]);
+	}
+	netprobe_manager_free(m);
+	return err ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_detach(struct cli_env *env, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command("detach");
+	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
+					      { "all", no_argument, NULL, 'a' },
+					      {} };
+	struct netprobe_manager *m;
+	bool all = false;
+	int opt, failed = 0;
+
+	(void)env;
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "a", opts, NULL)) != -1) {
+		if (opt == 'a')
+			all = true;
+		else if (!cli_common_opt(cmd, opt, optarg))
+			return cli_usage_error(cmd, "unknown option");
+	}
+	if (all == (optind < argc))
+		return cli_usage_error(cmd, "name interfaces or give --all, not both");
+	m = cli_open_existing(false);
+	if (!m)
+		return EXIT_FAIL;
+	if (all) {
+		failed = netprobe_manager_detach(m, NULL) != 0;
+		if (!failed)
+			printf("detached from every interface\n");
+	}
+	for (int i = optind; i < argc; i++) {
+		int err = netprobe_manager_detach(m, argv[i]);
+
+		if (err) {
+			failed = 1;
+			continue;
+		}
+		printf("detached from %s\n", argv[i]);
+	}
+	netprobe_manager_free(m);
+	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+struct status_ctx {
+	struct json_object *list;
+	int count;
+};
+
+static int status_one(const struct netprobe_iface *it, void *ctx)
+{
+	struct status_ctx *s = ctx;
+	time_t since = it->attached_at_ns / 1000000000ull;
+	char when[32];
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&since));
+	s->count++;
+	if (s->list) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(it->name));
+		json_object_object_add(o, "ifindex", json_object_new_int(it->ifindex));
+		json_object_object_add(o, "mode",
+				       json_object_new_string(netprobe_xdp_program_name(it->xdp_mode)));
+		json_object_object_add(o, "xdp_mode",
+				       json_object_new_string(it->xdp_generic ? "generic" : "native"));
+		json_object_object_add(o, "tc", json_object_new_string(tc_attach_name(it->tc_attach)));
+		json_object_object_add(o, "attached_at", json_object_new_string(when));
+		json_object_object_add(o, "in_current_netns",
+				       json_object_new_boolean(it->in_current_netns));
+		json_object_array_add(s->list, o);
+		return 0;
+	}
+	if (s->count == 1)
+		printf("%-16s %7s %-8s %-8s %-17s %s\n", "INTERFACE", "IFINDEX", "MODE", "XDP", "TC",
+		       "ATTACHED");
+	printf("%-16s %7u %-8s %-8s %-17s %s%s\n", it->name, it->ifindex,
+	       netprobe_xdp_program_name(it->xdp_mode), it->xdp_generic ? "generic" : "native",
+	       tc_attach_name(it->tc_attach), when,
+	       it->in_current_netns ? "" : "  (other netns)");
+	return 0;
+}
+
+int cmd_status(struct cli_env *env, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command("status");
+	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
+					      { "json", no_argument, NULL, 'j' },
+					      {} };
+	struct status_ctx s = {};
+	struct netprobe_manager *m;
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "j", opts, NULL)) != -1) {
+		if (opt == 'j')
+			env->json = true;
+		else if (!cli_common_opt(cmd, opt, optarg))
+			return cli_usage_error(cmd, "unknown option");
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	m = cli_open_existing(true);
+	if (!m && errno != ENOENT)
+		return EXIT_FAIL;
+	if (env->json)
+		s.list = json_object_new_array();
+	err = m ? netprobe_manager_foreach_iface(m, status_one, &s) : 0;
+	if (env->json) {
+		struct json_object *root = json_object_new_object();
+
+		json_object_object_add(root, "pin_path", json_object_new_string(env->pin_path));
+		json_object_object_add(root, "interfaces", s.list);
+		cli_json_print(root);
+		json_object_put(root);
+	} else if (!s.count) {
+		printf("netprobe is not attached anywhere (pin path %s)\n", env->pin_path);
+	}
+	netprobe_manager_free(m);
+	return err ? cli_fail(err, "status") : EXIT_OK;
+}

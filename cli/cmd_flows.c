@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* netprobe flows: the flow table, sorted; and the flow helpers monitor shares. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include "cli.h"
+
+struct read_ctx {
+	struct cli_flows *out;
+	int ifindex;
+};
+
+static int add_flow(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
+		    void *ctx)
+{
+	struct read_ctx *r = ctx;
+	struct cli_flows *f = r->out;
+
+	if (r->ifindex >= 0 && key->ifindex != (unsigned int)r->ifindex)
+		return 0;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 1024;
+		struct cli_flow *v = realloc(f->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		f->v = v;
+		f->cap = cap;
+	}
+	f->v[f->n++] = (struct cli_flow){ .key = *key, .st = *st };
+	return 0;
+}
+
+int cli_flows_read(struct netprobe_manager *m, int ifindex, struct cli_flows *out)
+{
+	struct read_ctx r = { .out = out, .ifindex = ifindex };
+
+	out->n = 0;
+	return netprobe_manager_foreach_flow(m, add_flow, &r);
+}
+
+void cli_flows_free(struct cli_flows *f)
+{
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct cli_flow *)a)->key, &((const struct cli_flow *)b)->key,
+		      sizeof(struct netprobe_flow_key));
+}
+
+/* Sorts prev by key and finds each current flow in it; new flows count in full. */
+void cli_flows_delta(struct cli_flows *cur, const struct cli_flows *prev)
+{
+	qsort(prev->v, prev->n, sizeof(*prev->v), key_cmp);
+	for (size_t i = 0; i < cur->n; i++) {
+		struct cli_flow *c = &cur->v[i];
+		const struct cli_flow *p =
+			prev->n ? bsearch(c, prev->v, prev->n, sizeof(*c), key_cmp) : NULL;
+
+		c->delta_bytes = c->st.bytes - (p ? p->st.bytes : 0);
+		c->delta_packets = c->st.packets - (p ? p->st.packets : 0);
+	}
+}
+
+static bool sort_packets, sort_delta;
+
+static int flow_cmp(const void *a, const void *b)
+{
+	const struct cli_flow *x = a, *y = b;
+	unsigned long long vx, vy;
+
+	if (sort_delta) {
+		vx = sort_packets ? x->delta_packets : x->delta_bytes;
+		vy = sort_packets ? y->delta_packets : y->delta_bytes;
+	} else {
+		vx = sort_packets ? x->st.packets : x->st.bytes;
+		vy = sort_packets ? y->st.packets : y->st.bytes;
+	}
+	if (vx != vy)
+		return vx < vy ? 1 : -1;
+	return key_cmp(a, b); /* a stable order for equal flows */
+}
+
+void cli_flows_sort(struct cli_flows *f, bool by_packets, bool by_delta)
+{
+	sort_packets = by_packets;
+	sort_delta = by_delta;
+	qsort(f->v, f->n, sizeof(*f->v), flow_cmp);
+}
+
+const char *cli_proto_name(unsigned int proto, char *buf, size_t len)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_ICMP:
+		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmpv6";
+	default:
+		snprintf(buf, len, "%u", proto);
+		return buf;
+	}
+}
+
+const char *cli_tcp_flags(unsigned int flags, char *buf, size_t len)
+{
+	static const char letters[] = "FSRPAUEC"; /* bit 0 (FIN) .. bit 7 (CWR) */
+	size_t n = 0;
+
+	for (int i = 0; i < 8 && n + 1 < len; i++)
+		if (flags & (1u << i))
+			buf[n++] = letters[i];
+	buf[n] = '\0';
+	return n ? buf : "-";
+}
+
+static void endpoint(const struct netprobe_flow_key *k, bool src, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+	unsigned int port = ntohs(src ? k->src_port : k->dst_port);
+
+	netprobe_flow_addr_str(k, src, addr, sizeof(addr));
+	if (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP)
+		snprintf(buf, len, k->family == NETPROBE_FAMILY_IPV6 ? "[%s]:%u" : "%s:%u", addr,
+			 port);
+	else
+		snprintf(buf, len, "%s", addr);
+}
+
+static void iso_time(unsigned long long mono_ns, char *buf, size_t len)
+{
+	unsigned long long real = netprobe_mono_to_realtime_ns(mono_ns);
+	time_t secs = real / 1000000000ull;
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	snprintf(buf + n, len - n, ".%03lluZ", (real / 1000000ull) % 1000);
+}
+
+struct json_object *cli_flow_json(const struct cli_flow *f)
+{
+	const struct netprobe_flow_key *k = &f->key;
+	struct json_object *o = json_object_new_object();
+	char addr[INET6_ADDRSTRLEN], buf[40];
+
+	json_object_object_add(o, "src",
+			       json_object_new_string(netprobe_flow_addr_str(k, true, addr,
+									     sizeof(addr))));
+	json_object_object_add(o, "dst",
+			       json_object_new_string(netprobe_flow_addr_str(k, false, addr,
+									     sizeof(addr))));
+	if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6) {
+		json_object_object_add(o, "sport", json_object_new_int(0));
+		json_object_object_add(o, "dport", json_object_new_int(0));
+		json_object_object_add(o, "icmp_type", json_object_new_int(ntohs(k->dst_port) >> 8));
+		json_object_object_add(o, "icmp_code",
+				       json_object_new_int(ntohs(k->dst_port) & 0xff));
+	} else {
+		json_object_object_add(o, "sport", json_object_new_int(ntohs(k->src_port)));
+		json_object_object_add(o, "dport", json_object_new_int(ntohs(k->dst_port)));
+	}
+	json_object_object_add(o, "proto",
+			       json_object_new_string(cli_proto_name(k->proto, buf, sizeof(buf))));
+	json_object_object_add(o, "family",
+			       json_object_new_string(k->family == NETPROBE_FAMILY_IPV4 ? "ipv4"
+											: "ipv6"));
+	json_object_object_add(o, "direction",
+			       json_object_new_string(k->direction == NETPROBE_DIR_INGRESS
+							      ? "ingress"
+							      : "egress"));
+	json_object_object_add(o, "ifindex", json_object_new_int(k->ifindex));
+	json_object_object_add(o, "packets", cli_json_u64(f->st.packets));
+	json_object_object_add(o, "bytes", cli_json_u64(f->st.bytes));
+	json_object_object_add(o, "tcp_flags",
+			       json_object_new_string(cli_tcp_flags(f->st.tcp_flags, buf,
+								    sizeof(buf))));
+	iso_time(f->st.first_seen_ns, buf, sizeof(buf));
+	json_object_object_add(o, "first_seen", json_object_new_string(buf));
+	iso_time(f->st.last_seen_ns, buf, sizeof(buf));
+	json_object_object_add(o, "last_seen", json_object_new_string(buf));
+	return o;
+}
+
+void cli_flow_print_header(FILE *out, bool with_rate)
+{
+	fprintf(out, "%-3s %-6s %-22s %-22s %10s %12s", "DIR", "PROTO", "SOURCE", "DESTINATION",
+		"PACKETS", "BYTES");
+	if (with_rate)
+		fprintf(out, " %9s", "RATE");
+	fprintf(out, " %s\n", "FLAGS");
+}
+
+void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double interval_s)
+{
+	char src[64], dst[64], proto[16], flags[16], rate[24];
+
+	endpoint(&f->key, true, src, sizeof(src));
+	endpoint(&f->key, false, dst, sizeof(dst));
+	fprintf(out, "%-3s %-6s %-22s %-22s %10llu %12llu",
+		f->key.direction == NETPROBE_DIR_INGRESS ? "in" : "out",
+		cli_proto_name(f->key.proto, proto, sizeof(proto)), src, dst, f->st.packets,
+		f->st.bytes);
+	if (with_rate)
+		fprintf(out, " %9s", cli_human(f->delta_bytes * 8 / interval_s, "b/s", rate,
+					       sizeof(rate)));
+	fprintf(out, " %s\n", cli_tcp_flags(f->st.tcp_flags, flags, sizeof(flags)));
+}
+
+int cmd_flows(struct cli_env *env, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command("flows");
+	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
+					      { "json", no_argument, NULL, 'j' },
+					      { "top", required_argument, NULL, 'n' },
+					      { "sort", required_argument, NULL, 's' },
+					      {} };
+	unsigned long long top = 0;
+	bool by_packets = false;
+	struct cli_flows flows = {};
+	struct netprobe_manager *m;
+	int opt, ifindex = -1, err;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jn:s:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			env->json = true;
+			break;
+		case 'n':
+			if (!cli_parse_uint(optarg, 1u << 30, &top) || top == 0)
+				return cli_usage_error(cmd, "--top needs a positive number");
+			break;
+		case 's':
+			if (!strcmp(optarg, "packets"))
+				by_packets = true;
+			else if (strcmp(optarg, "bytes"))
+				return cli_usage_error(cmd, "--sort is bytes or packets");
+			break;
+		default:
+			if (!cli_common_opt(cmd, opt, optarg))
+				return cli_usage_error(cmd, "unknown option");
+		}
+	}
+	if (argc - optind > 1)
+		return cli_usage_error(cmd, "at most one interface");
+	m = cli_open_existing(false);
+	if (!m)
+		return EXIT_FAIL;
+	if (optind < argc) {
+		struct netprobe_iface it;
+
+		if (netprobe_manager_iface(m, argv[optind], &it)) {
+			cli_error("netprobe is not attached to %s", argv[optind]);
+			netprobe_manager_free(m);
+			return EXIT_FAIL;
+		}
+		ifindex = it.ifindex;
+	}
+	err = cli_flows_read(m, ifindex, &flows);
+	if (err) {
+		netprobe_manager_free(m);
+		cli_flows_free(&flows);
+		return cli_fail(err, "reading flows");
+	}
+	cli_flows_sort(&flows, by_packets, false);
+	size_t shown = top && top < flows.n ? top : flows.n;
+
+	if (env->json) {
+		struct json_object *root = json_object_new_object(), *list = json_object_new_array();
+
+		for (size_t i = 0; i < shown; i++)
+			json_object_array_add(list, cli_flow_json(&flows.v[i]));
+		json_object_object_add(root, "flows", list);
+		json_object_object_add(root, "total_flows", cli_json_u64(flows.n));
+		cli_json_print(root);
+		json_object_put(root);
+	} else {
+		cli_flow_print_header(stdout, false);
+		for (size_t i = 0; i < shown; i++)
+			cli_flow_print(stdout, &flows.v[i], false, 0);
+		printf("%zu of %zu flows\n", shown, flows.n);
+	}
+	cli_flows_free(&flows);
+	netprobe_manager_free(m);
+	return EXIT_OK;
+}

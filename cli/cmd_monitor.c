@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* netprobe monitor: the live view. Rates come from differences of two reads. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+struct snapshot {
+	struct netprobe_iface ifaces[NETPROBE_MAX_IFACES];
+	struct netprobe_global_stats stats[NETPROBE_MAX_IFACES];
+	int n;
+};
+
+static int add_iface(const struct netprobe_iface *it, void *ctx)
+{
+	struct snapshot *s = ctx;
+
+	if (s->n < NETPROBE_MAX_IFACES)
+		s->ifaces[s->n++] = *it;
+	return 0;
+}
+
+static int take_snapshot(struct netprobe_manager *m, const char *only, struct snapshot *s)
+{
+	int err;
+
+	s->n = 0;
+	err = netprobe_manager_foreach_iface(m, add_iface, s);
+	if (err)
+		return err;
+	for (int i = 0; i < s->n; i++) {
+		if (only && (!s->ifaces[i].in_current_netns || strcmp(only, s->ifaces[i].name))) {
+			s->ifaces[i--] = s->ifaces[--s->n];
+			continue;
+		}
+		err = netprobe_manager_iface_stats_of(m, &s->ifaces[i], &s->stats[i]);
+		if (err)
+			memset(&s->stats[i], 0, sizeof(s->stats[i]));
+	}
+	return 0;
+}
+
+static const struct netprobe_global_stats *previous(const struct snapshot *prev,
+						    const struct netprobe_iface *it)
+{
+	for (int i = 0; i < prev->n; i++)
+		if (prev->ifaces[i].slot == it->slot && prev->ifaces[i].ifindex == it->ifindex)
+			return &prev->stats[i];
+	return NULL;
+}
+
+static double rate(unsigned long long now, unsigned long long before, double secs)
+{
+	return now >= before ? (now - before) / secs : 0;
+}
+
+static void show_text(const struct snapshot *cur, const struct snapshot *prev,
+		      struct cli_flows *flows, unsigned int top, double secs, bool tty)
+{
+	char a[24], b[24], c[24], d[24], when[32];
+	time_t now = time(NULL);
+
+	strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+	if (tty)
+		fputs("\033[H\033[2J", stdout);
+	printf("netprobe monitor  %s  every %.1fs  (Ctrl-C stops)\n\n", when, secs);
+	printf("%-16s %-8s %10s %10s %10s %10s %12s %12s %9s\n", "INTERFACE", "MODE", "RX_PPS",
+	       "RX_BPS", "TX_PPS", "TX_BPS", "RX_PACKETS", "TX_PACKETS", "MALFORMED");
+	for (int i = 0; i < cur->n; i++) {
+		const struct netprobe_global_stats *s = &cur->stats[i];
+		const struct netprobe_global_stats *p = previous(prev, &cur->ifaces[i]);
+		const struct netprobe_global_stats zero = {};
+
+		if (!p)
+			p = &zero;
+		printf("%-16s %-8s %10s %10s %10s %10s %12llu %12llu %9llu\n", cur->ifaces[i].name,
+		       netprobe_xdp_program_name(cur->ifaces[i].xdp_mode),
+		       cli_human(rate(s->rx_packets, p->rx_packets, secs), "", a, sizeof(a)),
+		       cli_human(rate(s->rx_bytes, p->rx_bytes, secs) * 8, "b", b, sizeof(b)),
+		       cli_human(rate(s->tx_packets, p->tx_packets, secs), "", c, sizeof(c)),
+		       cli_human(rate(s->tx_bytes, p->tx_bytes, secs) * 8, "b", d, sizeof(d)),
+		       s->rx_packets, s->tx_packets, s->malformed);
+	}
+	if (!cur->n)
+		printf("(nothing attached)\n");
+	printf("\nbusiest flows in the last %.1fs (of %zu):\n", secs, flows->n);
+	cli_flow_print_header(stdout, true);
+	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++)
+		cli_flow_print(stdout, &flows->v[i], true, secs);
+	if (!tty)
+		putchar('\n');
+	fflush(stdout);
+}
+
+static void show_json(const struct snapshot *cur, const struct snapshot *prev,
+		      struct cli_flows *flows, unsigned int top, double secs)
+{
+	struct json_object *root = json_object_new_object(), *list = json_object_new_array();
+	struct json_object *fl = json_object_new_array();
+
+	for (int i = 0; i < cur->n; i++) {
+		const struct netprobe_global_stats *s = &cur->stats[i];
+		const struct netprobe_global_stats *p = previous(prev, &cur->ifaces[i]);
+		const struct netprobe_global_stats zero = {};
+		struct json_object *o = cli_iface_stats_json(&cur->ifaces[i], s, false);
+
+		if (!p)
+			p = &zero;
+		json_object_object_add(o, "rx_pps",
+				       json_object_new_double(rate(s->rx_packets, p->rx_packets, secs)));
+		json_object_object_add(o, "rx_bps",
+				       json_object_new_double(rate(s->rx_bytes, p->rx_bytes, secs) * 8));
+		json_object_object_add(o, "tx_pps",
+				       json_object_new_double(rate(s->tx_packets, p->tx_packets, secs)));
+		json_object_object_add(o, "tx_bps",
+				       json_object_new_double(rate(s->tx_bytes, p->tx_bytes, secs) * 8));
+		json_object_array_add(list, o);
+	}
+	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++) {
+		struct json_object *o = cli_flow_json(&flows->v[i]);
+
+		json_object_object_add(o, "interval_bytes", cli_json_u64(flows->v[i].delta_bytes));
+		json_object_object_add(o, "interval_packets",
+				       cli_json_u64(flows->v[i].delta_packets));
+		json_object_array_add(fl, o);
+	}
+	json_object_object_add(root, "time", cli_json_u64(time(NULL)));
+	json_object_object_add(root, "interval_s", json_object_new_double(secs));
+	json_object_object_add(root, "interfaces", list);
+	json_object_object_add(root, "top_flows", fl);
+	cli_json_print(root);
+	json_object_put(root);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Sleeps up to secs, waking early for a signal. */
+static void nap(double secs)
+{
+	double until = now_s() + secs;
+
+	while (!stop && now_s() < until) {
+		double left = until - now_s();
+
+		usleep(left > 0.1 ? 100000 : (useconds_t)(left * 1e6) + 1);
+	}
+}
+
+int cmd_monitor(struct cli_env *env, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command("monitor");
+	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
+					      { "json", no_argument, NULL, 'j' },
+					      { "mode", required_argument, NULL, 'm' },
+					      { "interval", required_argument, NULL, 'i' },
+					      { "duration", required_argument, NULL, 'd' },
+					      { "top", required_argument, NULL, 'n' },
+					      {} };
+	static struct snapshot cur, prev;
+	struct cli_flows flows = {}, prev_flows = {};
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	double interval = 1, duration = 0, start, last;
+	unsigned long long top = 10;
+	const char *only = NULL;
+	bool attached_here = false, tty = isatty(STDOUT_FILENO);
+	int opt, err = 0, ifindex = -1;
+
+	cli_config(&cfg);
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jm:i:d:n:", opts, NULL)) !=
+	       -1) {
+		switch (opt) {
+		case 'j':
+			env->json = true;
+			break;
+		case 'm':
+			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
+				return cli_usage_error(cmd, "--mode is monitor, filter or lb");
+			break;
+		case 'i':
+			if (!cli_parse_seconds(optarg, &interval) || interval < 0.1)
+				return cli_usage_error(cmd, "--interval is a number of seconds >= 0.1");
+			break;
+		case 'd':
+			if (!cli_parse_seconds(optarg, &duration))
+				return cli_usage_error(cmd, "--duration is a positive number of seconds");
+			break;
+		case 'n':
+			if (!cli_parse_uint(optarg, 10000, &top) || !top)
+				return cli_usage_error(cmd, "--top is 1..10000");
+			break;
+		default:
+			if (!cli_common_opt(cmd, opt, optarg))
+				return cli_usage_error(cmd, "unknown option");
+		}
+	}
+	if (argc - optind > 1)
+		return cli_usage_error(cmd, "at most one interface");
+	only = optind < argc ? argv[optind] : NULL;
+	if (cfg.xdp_mode != NETPROBE_XDP_MONITOR) {
+		cli_error("mode '%s' is not available in this version; only 'monitor' is",
+			  netprobe_xdp_program_name(cfg.xdp_mode));
+		return EXIT_FAIL;
+	}
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", env->pin_path);
+	m = only ? cli_open(&cfg) : cli_open_existing(false);
+	if (!m)
+		return EXIT_FAIL;
+	if (only) {
+		struct netprobe_iface it;
+
+		if (netprobe_manager_iface(m, only, &it) == -ENOENT) {
+			err = netprobe_manager_attach(m, only);
+			if (err) {
+				netprobe_manager_free(m); /* attach said why */
+				return EXIT_FAIL;
+			}
+			attached_here = true;
+			netprobe_manager_iface(m, only, &it);
+		}
+		ifindex = it.ifindex;
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	take_snapshot(m, only, &prev);
+	cli_flows_read(m, ifindex, &prev_flows);
+	start = last = now_s();
+	while (!stop) {
+		double wait = interval;
+
+		if (duration && last + wait > start + duration)
+			wait = start + duration - last;
+		nap(wait);
+		double t = now_s();
+
+		err = take_snapshot(m, only, &cur);
+		if (!err)
+			err = cli_flows_read(m, ifindex, &flows);
+		if (err)
+			break;
+		cli_flows_delta(&flows, &prev_flows);
+		cli_flows_sort(&flows, false, true);
+		if (t - last > 0.01) {
+			if (env->json)
+				show_json(&cur, &prev, &flows, top, t - last);
+			else
+				show_text(&cur, &prev, &flows, top, t - last, tty);
+		}
+		prev = cur;
+		struct cli_flows swap = prev_flows;
+
+		prev_flows = flows;
+		flows = swap;
+		last = t;
+		if (duration && t - start >= duration - 1e-3)
+			break;
+	}
+	cli_flows_free(&flows);
+	cli_flows_free(&prev_flows);
+	if (attached_here && netprobe_manager_detach(m, only) == 0 && !env->json)
+		printf("detached from %s\n", only);
+	netprobe_manager_free(m);
+	return err ? cli_fail(err, "monitor") : EXIT_OK;
+}

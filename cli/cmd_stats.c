@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* netprobe stats [IFACE]: counters per interface and in total. */
+#include <errno.h>
+#include <string.h>
+#include "cli.h"
+
+static void add_summary(struct json_object *o, const struct netprobe_global_stats *st)
+{
+	json_object_object_add(o, "rx_packets", cli_json_u64(st->rx_packets));
+	json_object_object_add(o, "rx_bytes", cli_json_u64(st->rx_bytes));
+	json_object_object_add(o, "tx_packets", cli_json_u64(st->tx_packets));
+	json_object_object_add(o, "tx_bytes", cli_json_u64(st->tx_bytes));
+	json_object_object_add(o, "xdp_drop", cli_json_u64(st->xdp_drop));
+	json_object_object_add(o, "xdp_pass", cli_json_u64(st->xdp_pass));
+	json_object_object_add(o, "xdp_tx", cli_json_u64(st->xdp_tx));
+	json_object_object_add(o, "xdp_redirect", cli_json_u64(st->xdp_redirect));
+	json_object_object_add(o, "xdp_aborted", cli_json_u64(st->xdp_aborted));
+	json_object_object_add(o, "malformed", cli_json_u64(st->malformed));
+}
+
+struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
+					 const struct netprobe_global_stats *st, bool all_counters)
+{
+	struct json_object *o = json_object_new_object();
+
+	(void)all_counters;
+	json_object_object_add(o, "name", json_object_new_string(iface->name));
+	json_object_object_add(o, "ifindex", json_object_new_int(iface->ifindex));
+	json_object_object_add(o, "mode",
+			       json_object_new_string(netprobe_xdp_program_name(iface->xdp_mode)));
+	add_summary(o, st);
+	return o;
+}
+
+struct stats_ctx {
+	struct netprobe_manager *m;
+	const char *only;           /* IFACE given on the command line */
+	struct json_object *ifaces; /* --json: the "interfaces" array */
+	int shown;
+};
+
+/* Adds every named counter of iface (NULL: the total) under "counters". */
+struct counters_ctx {
+	const char *iface;
+	struct json_object *into;
+	bool text;
+};
+
+static int collect_counter(const char *iface, const char *name, unsigned long long value,
+			   void *ctx)
+{
+	struct counters_ctx *c = ctx;
+
+	if ((iface == NULL) != (c->iface == NULL) || (iface && strcmp(iface, c->iface)))
+		return 0;
+	if (c->text)
+		printf("  %-40s %llu\n", name, value);
+	else
+		json_object_object_add(c->into, name, cli_json_u64(value));
+	return 0;
+}
+
+static int stats_one(const struct netprobe_iface *it, void *ctx)
+{
+	struct stats_ctx *s = ctx;
+	struct netprobe_global_stats st;
+	int err;
+
+	if (s->only && (!it->in_current_netns || strcmp(s->only, it->name)))
+		return 0;
+	err = netprobe_manager_iface_stats_of(s->m, it, &st);
+	if (err == -ENOENT)
+		return 0; /* detached while we were reading */
+	if (err)
+		return err;
+	s->shown++;
+	if (s->ifaces) {
+		struct json_object *o = cli_iface_stats_json(it, &st, true);
+		struct json_object *counters = json_object_new_object();
+		struct counters_ctx c = { .iface = it->name, .into = counters };
+
+		json_object_object_add(o, "xdp_attach",
+				       json_object_new_string(it->xdp_generic ? "generic" : "native"));
+		netprobe_manager_foreach_counter(s->m, collect_counter, &c);
+		json_object_object_add(o, "counters", counters);
+		json_object_array_add(s->ifaces, o);
+		return 0;
+	}
+	if (s->only) {
+		struct counters_ctx c = { .iface = it->name, .text = true };
+
+		printf("%s (ifindex %u, %s)\n", it->name, it->ifindex,
+		       netprobe_xdp_program_name(it->xdp_mode));
+		return netprobe_manager_foreach_counter(s->m, collect_counter, &c);
+	}
+	if (s->shown == 1)
+		printf("%-16s %-8s %12s %14s %12s %14s %10s %10s %9s\n", "INTERFACE", "MODE",
+		       "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "XDP_PASS", "XDP_DROP",
+		       "MALFORMED");
+	printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n", it->name,
+	       netprobe_xdp_program_name(it->xdp_mode), st.rx_packets, st.rx_bytes,
+	       st.tx_packets, st.tx_bytes, st.xdp_pass, st.xdp_drop, st.malformed);
+	return 0;
+}
+
+int cmd_stats(struct cli_env *env, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command("stats");
+	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
+					      { "json", no_argument, NULL, 'j' },
+					      {} };
+	struct stats_ctx s = {};
+	struct netprobe_global_stats total;
+	int opt, err;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "j", opts, NULL)) != -1) {
+		if (opt == 'j')
+			env->json = true;
+		else if (!cli_common_opt(cmd, opt, optarg))
+			return cli_usage_error(cmd, "unknown option");
+	}
+	if (argc - optind > 1)
+		return cli_usage_error(cmd, "at most one interface");
+	s.only = optind < argc ? argv[optind] : NULL;
+	s.m = cli_open_existing(false);
+	if (!s.m)
+		return EXIT_FAIL;
+	if (s.only) {
+		struct netprobe_iface it;
+
+		err = netprobe_manager_iface(s.m, s.only, &it);
+		if (err) {
+			if (err == -ENOENT)
+				cli_error("netprobe is not attached to %s", s.only);
+			netprobe_manager_free(s.m);
+			return EXIT_FAIL;
+		}
+	}
+	if (env->json)
+		s.ifaces = json_object_new_array();
+	err = netprobe_manager_foreach_iface(s.m, stats_one, &s);
+	if (!err)
+		err = netprobe_manager_global_stats(s.m, &total);
+	if (err) {
+		json_object_put(s.ifaces);
+		netprobe_manager_free(s.m);
+		return cli_fail(err, "stats");
+	}
+	if (env->json) {
+		struct json_object *root = json_object_new_object(), *t = json_object_new_object();
+		struct json_object *counters = json_object_new_object();
+		struct counters_ctx c = { .iface = NULL, .into = counters };
+
+		add_summary(t, &total);
+		netprobe_manager_foreach_counter(s.m, collect_counter, &c);
+		json_object_object_add(t, "counters", counters);
+		json_object_object_add(root, "interfaces", s.ifaces);
+		if (!s.only)
+			json_object_object_add(root, "total", t);
+		else
+			json_object_put(t);
+		json_object_object_add(root, "timestamp_ns", cli_json_u64(total.timestamp_ns));
+		cli_json_print(root);
+		json_object_put(root);
+	} else if (!s.only) {
+		if (!s.shown)
+			printf("netprobe is not attached anywhere\n");
+		else
+			printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n",
+			       "total", "", total.rx_packets, total.rx_bytes, total.tx_packets,
+			       total.tx_bytes, total.xdp_pass, total.xdp_drop, total.malformed);
+	}
+	netprobe_manager_free(s.m);
+	return EXIT_OK;
+}

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* netprobe: the command. A table of subcommands, each parsing its own options. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+#define NETPROBE_VERSION "0.1.0"
+
+struct cli_env cli;
+
+static const struct cli_command commands[] = {
+	{ "check", "[IFACE] [--json]",
+	  "Checks each requirement (kernel, BTF, bpf(), privileges, bpffs, map types, TC attach, "
+	  "and native XDP on IFACE) and says why one is missing. Exit 0 when all required ones "
+	  "are met. Attaches nothing.",
+	  cmd_check },
+	{ "attach", "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
+		    "[--tc-mode auto|tcx|clsact] [--flow-table N]",
+	  "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
+	  "them running after the command exits (state pinned under --pin-path). Nothing is left "
+	  "half-attached when it fails.",
+	  cmd_attach },
+	{ "detach", "IFACE...|--all",
+	  "Removes netprobe from each IFACE (or from every interface), and removes the pinned "
+	  "state when nothing stays attached.",
+	  cmd_detach },
+	{ "status", "[--json]", "Shows what is attached where, in which mode.", cmd_status },
+	{ "stats", "[IFACE] [--json]",
+	  "Global and per-interface counters: RX (XDP), TX (TC egress), XDP verdicts, per "
+	  "family and L4 protocol, malformed packets by reason. With IFACE, every counter of it.",
+	  cmd_stats },
+	{ "flows", "[IFACE] [--top N] [--sort bytes|packets] [--json]",
+	  "The flow table: 5-tuple, direction, packets, bytes, TCP flags, first and last seen.",
+	  cmd_flows },
+	{ "monitor", "[IFACE] [--mode M] [--interval S] [--duration S] [--top N] [--json]",
+	  "Live view, like top: rates per interface and the busiest flows, every --interval "
+	  "seconds. With IFACE not yet attached, attaches it (in --mode) for the duration and "
+	  "detaches it at the end. Stops on Ctrl-C, SIGTERM or after --duration.",
+	  cmd_monitor },
+	{ "demo", "[--duration S]",
+	  "Builds a lab of network namespaces and veth pairs, attaches netprobe, drives real "
+	  "traffic through it (ping, UDP, TCP, IPv6, VLAN, a port scan, a SYN burst), shows the "
+	  "live view and removes everything it made.",
+	  cmd_demo },
+};
+
+const struct cli_command *cli_find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: netprobe [-v] [--pin-path DIR] COMMAND [ARGS]\n\n"
+		     "eBPF network monitoring for Linux.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].synopsis);
+	fprintf(out, "\nEvery command takes --help. Options for all: -v (more detail, -vv "
+		     "adds libbpf's), --pin-path DIR (default %s, or $NETPROBE_PIN_PATH).\n",
+		NETPROBE_DEFAULT_PIN_PATH);
+}
+
+void cli_print_help(const struct cli_command *cmd, FILE *out)
+{
+	fprintf(out, "usage: netprobe %s %s\n\n%s\n\n", cmd->name, cmd->synopsis, cmd->help);
+	fprintf(out, "common options:\n  -h, --help          this text\n"
+		     "  -v, --verbose       more detail (twice: libbpf's messages too)\n"
+		     "  -P, --pin-path DIR  bpffs directory of the state (default %s)\n",
+		NETPROBE_DEFAULT_PIN_PATH);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("netprobe: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "netprobe %s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: netprobe %s %s\n", cmd->name, cmd->synopsis);
+	return EXIT_USAGE;
+}
+
+int cli_common_opt(const struct cli_command *cmd, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'h':
+		cli_print_help(cmd, stdout);
+		exit(EXIT_OK);
+	case 'v':
+		cli.verbose++;
+		return 1;
+	case 'P':
+		if (strlen(arg) >= sizeof(cli.pin_path) || arg[0] != '/')
+			exit(cli_usage_error(cmd, "--pin-path needs an absolute path"));
+		snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", arg);
+		return 1;
+	case '?':
+		exit(cli_usage_error(cmd, "unknown or incomplete option"));
+	}
+	return 0;
+}
+
+static void log_to_stderr(enum netprobe_log_level level, const char *msg, void *ctx)
+{
+	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
+
+	(void)ctx;
+	fprintf(stderr, "netprobe: %s%s\n", prefix[level], msg);
+}
+
+void cli_config(struct netprobe_config *cfg)
+{
+	netprobe_config_default(cfg);
+	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", cli.pin_path);
+}
+
+struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
+{
+	struct netprobe_config defaults;
+	struct netprobe_manager *m;
+	int err;
+
+	/* Errors always, progress with -v, libbpf's own words with -vv. */
+	netprobe_set_log(log_to_stderr,
+			 cli.verbose >= 2 ? NETPROBE_LOG_DEBUG
+			 : cli.verbose ? NETPROBE_LOG_INFO
+				       : NETPROBE_LOG_WARN,
+			 NULL);
+	if (!cfg) {
+		cli_config(&defaults);
+		cfg = &defaults;
+	}
+	if (geteuid() != 0) {
+		cli_error("permission denied: netprobe needs root (CAP_BPF and CAP_NET_ADMIN)");
+		return NULL;
+	}
+	m = netprobe_manager_new(cfg);
+	if (!m) {
+		cli_error("invalid configuration: %s", strerror(errno));
+		return NULL;
+	}
+	err = netprobe_manager_load(m);
+	if (err) {
+		netprobe_manager_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+struct netprobe_manager *cli_open_existing(bool quiet)
+{
+	char ifaces[NETPROBE_PIN_PATH_MAX + 16];
+
+	snprintf(ifaces, sizeof(ifaces), "%s/np_ifaces", cli.pin_path);
+	/* Reading must not create state: no pinned registry means nothing is attached. */
+	if (geteuid() == 0 && access(ifaces, F_OK) != 0) {
+		if (!quiet)
+			cli_error("netprobe is not attached anywhere (no state under %s)", cli.pin_path);
+		errno = ENOENT;
+		return NULL;
+	}
+	errno = EPERM;
+	return cli_open(NULL);
+}
+
+int cli_fail(int err, const char *what)
+{
+	if (err == -EPERM || err == -EACCES)
+		cli_error("%s: permission denied: run as root", what);
+	else
+		cli_error("%s: %s", what, strerror(-err));
+	return EXIT_FAIL;
+}
+
+bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !errno && !*end && *out <= max;
+}
+
+bool cli_parse_seconds(const char *s, double *out)
+{
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	*out = strtod(s, &end);
+	return !errno && !*end && isfinite(*out) && *out > 0 && *out <= 86400 * 365;
+}
+
+const char *cli_human(double v, const char *unit, char *buf, size_t len)
+{
+	static const char *const prefix[] = { "", "K", "M", "G", "T" };
+	int i = 0;
+
+	while (v >= 1000 && i < 4) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f%s%s" : "%.0f%s%s", v, prefix[i], unit);
+	return buf;
+}
+
+void cli_json_print(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	fflush(stdout);
+}
+
+struct json_object *cli_json_u64(unsigned long long v)
+{
+	/* json-c's int64 is signed; counters never reach 2^63. */
+	return json_object_new_int64((int64_t)v);
+}
+
+int main(int argc, char **argv)
+{
+	const struct cli_command *cmd;
+	const char *env_pin = getenv("NETPROBE_PIN_PATH");
+	int i = 1;
+
+	snprintf(cli.pin_path, sizeof(cli.pin_path), "%s",
+		 env_pin && env_pin[0] == '/' ? env_pin : NETPROBE_DEFAULT_PIN_PATH);
+
+	/* Common options may also come before the command. */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("netprobe %s\n", NETPROBE_VERSION);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			cli.verbose++;
+		} else if (!strcmp(argv[i], "-vv")) {
+			cli.verbose += 2;
+		} else if ((!strcmp(argv[i], "-P") || !strcmp(argv[i], "--pin-path")) &&
+			   i + 1 < argc && argv[i + 1][0] == '/') {
+			snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", argv[++i]);
+		} else {
+			cli_error("unknown option %s", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = cli_find_command(argv[i]);
+	if (!cmd) {
+		cli_error("unknown command '%s'", argv[i]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	/* The subcommand sees itself as argv[0]. */
+	return cmd->run(&cli, argc - i, argv + i);
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libnetprobe: eBPF network monitoring for programs that embed netprobe.
+ *
+ * Conventions (those of libbpf):
+ *  - handles are opaque; functions that return int return 0 or a negative
+ *    errno; constructors return NULL and set errno;
+ *  - the library never prints: set a log callback with netprobe_set_log();
+ *  - destructors accept NULL;
+ *  - a manager is used by one thread at a time (callers serialise), except
+ *    where a function says otherwise.
+ *
+ * A minimal program (the seed's quick start):
+ *
+ *	struct netprobe_manager *m = netprobe_manager_new(NULL);
+ *	if (!m || netprobe_manager_load(m) || netprobe_manager_attach(m, "eth0"))
+ *		goto fail;
+ *	sleep(30);
+ *	struct netprobe_global_stats st;
+ *	char line[256];
+ *	netprobe_manager_global_stats(m, &st);
+ *	netprobe_global_stats_format(&st, line, sizeof(line));
+ *	netprobe_manager_free(m);	// the datapath stays attached (pinned)
+ *
+ * Attachments outlive the process that made them: their links and maps are
+ * pinned under the config's pin path, and every manager opened on the same
+ * pin path sees and controls them (this is how the netprobe command works).
+ */
+#ifndef NETPROBE_NETPROBE_H
+#define NETPROBE_NETPROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <netprobe/abi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NETPROBE_API __attribute__((visibility("default")))
+
+#define NETPROBE_DEFAULT_PIN_PATH     "/sys/fs/bpf/netprobe"
+#define NETPROBE_PIN_PATH_MAX         200
+#define NETPROBE_DEFAULT_FLOW_ENTRIES 65536
+
+/* ---- Logging --------------------------------------------------------- */
+
+enum netprobe_log_level {
+	NETPROBE_LOG_ERROR = 0,
+	NETPROBE_LOG_WARN,
+	NETPROBE_LOG_INFO,
+	NETPROBE_LOG_DEBUG, /* includes libbpf's own messages */
+};
+
+typedef void (*netprobe_log_fn)(enum netprobe_log_level level, const char *msg, void *ctx);
+
+/*
+ * Sets the process-wide log callback (NULL: log nothing, the default) and the
+ * most verbose level passed to it. Not thread-safe: call it before anything else.
+ */
+NETPROBE_API void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level,
+				   void *ctx);
+
+/* ---- Configuration (the seed's ManagerConfig) -------------------------- */
+
+enum netprobe_xdp_attach_mode {
+	NETPROBE_XDP_ATTACH_AUTO = 0, /* native where the driver has it, else generic */
+	NETPROBE_XDP_ATTACH_NATIVE,
+	NETPROBE_XDP_ATTACH_GENERIC,
+};
+
+enum netprobe_tc_attach_mode {
+	NETPROBE_TC_ATTACH_AUTO = 0, /* tcx where the kernel has it, else clsact */
+	NETPROBE_TC_ATTACH_TCX,
+	NETPROBE_TC_ATTACH_CLSACT,
+};
+
+struct netprobe_config {
+	size_t sz; /* sizeof(struct netprobe_config); set by netprobe_config_default() */
+	enum netprobe_xdp_program xdp_mode; /* the seed's XDPMode */
+	enum netprobe_xdp_attach_mode xdp_attach_mode;
+	enum netprobe_tc_attach_mode tc_attach_mode;
+	/* Event switches of the seed; the event pipeline is not built yet. */
+	bool enable_xdp_events;
+	bool enable_tc_events;
+	bool enable_detailed_events;
+	bool enable_security_alerts;
+	unsigned int batch_size;
+	unsigned int batch_timeout_ms;
+	unsigned int stats_report_interval_ms;
+	/* Flow table capacity; an existing pinned table keeps its own size. */
+	unsigned int flow_table_size;
+	/* bpffs directory for maps and links; must be on a bpf filesystem. */
+	char pin_path[NETPROBE_PIN_PATH_MAX];
+};
+
+/* Fills cfg with the defaults (the seed's DefaultManagerConfig). */
+NETPROBE_API void netprobe_config_default(struct netprobe_config *cfg);
+
+/* ---- Manager ----------------------------------------------------------- */
+
+struct netprobe_manager;
+
+/* cfg NULL means the defaults. Touches no kernel state. */
+NETPROBE_API struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg);
+
+/*
+ * The seed's LoadNetworkMonitor: mounts bpffs if needed, then creates the
+ * pinned maps or opens those a previous netprobe left. Programs are loaded
+ * and verified per interface, at attach, specialised for its slot and mode.
+ */
+NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
+
+/*
+ * Attaches the XDP program (config xdp_mode) and the TC ingress and egress
+ * programs to ifname, in the calling thread's network namespace. Callable for
+ * several interfaces. Errors: -ENODEV no such interface, -EEXIST netprobe is
+ * already attached there, -EBUSY another XDP program is, -ENOSPC all
+ * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged. On error
+ * nothing is left attached.
+ */
+NETPROBE_API int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname);
+
+/*
+ * Detaches from ifname (NULL: every interface of this pin path, in any
+ * namespace), removing exactly what attach added. -ENOENT when netprobe is
+ * not attached there. When nothing stays attached the pinned state is removed.
+ */
+NETPROBE_API int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname);
+
+/*
+ * Frees the manager (the seed's Close). Attachments stay; pinned state that
+ * no attachment uses is removed. NULL-safe.
+ */
+NETPROBE_API void netprobe_manager_free(struct netprobe_manager *m);
+
+NETPROBE_API int netprobe_manager_get_config(const struct netprobe_manager *m,
+					     struct netprobe_config *out);
+
+/* ---- Interfaces -------------------------------------------------------- */
+
+struct netprobe_iface {
+	char name[NETPROBE_IFNAMSIZ];
+	unsigned int ifindex;
+	unsigned int slot;
+	enum netprobe_xdp_program xdp_mode;
+	bool xdp_generic;            /* attached in generic (skb) mode */
+	enum netprobe_tc_attach tc_attach;
+	unsigned long long attached_at_ns; /* CLOCK_REALTIME */
+	bool in_current_netns;       /* ifindex is valid in the caller's namespace */
+};
+
+typedef int (*netprobe_iface_fn)(const struct netprobe_iface *iface, void *ctx);
+
+/* Calls fn for each attached interface; a non-zero return stops and is returned. */
+NETPROBE_API int netprobe_manager_foreach_iface(struct netprobe_manager *m, netprobe_iface_fn fn,
+						void *ctx);
+
+/* Fills out for ifname in the caller's namespace; -ENOENT if not attached. */
+NETPROBE_API int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
+					struct netprobe_iface *out);
+
+/* ---- Statistics (the seed's GlobalStats and GetNetworkStats) ------------ */
+
+struct netprobe_global_stats {
+	unsigned long long rx_packets; /* seen by XDP: every received frame */
+	unsigned long long rx_bytes;   /* L2 frame bytes, without FCS */
+	unsigned long long tx_packets; /* seen by TC egress */
+	unsigned long long tx_bytes;
+	unsigned long long xdp_aborted, xdp_drop, xdp_pass, xdp_tx, xdp_redirect;
+	unsigned long long malformed; /* received frames that failed to parse */
+	unsigned long long timestamp_ns; /* CLOCK_REALTIME when read */
+	struct netprobe_counters counters; /* every raw counter, summed over CPUs */
+};
+
+/* Sums every attached interface of this pin path. */
+NETPROBE_API int netprobe_manager_global_stats(struct netprobe_manager *m,
+					       struct netprobe_global_stats *out);
+
+/* One interface (in the caller's namespace); -ENOENT if not attached. */
+NETPROBE_API int netprobe_manager_iface_stats(struct netprobe_manager *m, const char *ifname,
+					      struct netprobe_global_stats *out);
+
+/* One interface as listed by netprobe_manager_foreach_iface, in any namespace. */
+NETPROBE_API int netprobe_manager_iface_stats_of(struct netprobe_manager *m,
+						 const struct netprobe_iface *iface,
+						 struct netprobe_global_stats *out);
+
+/* The seed's stats.String(): one line. Returns what snprintf returns. */
+NETPROBE_API int netprobe_global_stats_format(const struct netprobe_global_stats *s, char *buf,
+					      size_t len);
+
+/*
+ * Named counters, the seed's GetNetworkStats: fn is called once per counter
+ * with iface NULL for totals over every interface, then for each interface.
+ * Names are stable snake_case, e.g. rx_packets, xdp_tcp_bytes,
+ * tc_egress_packets, xdp_malformed_l4_truncated, xdp_action_pass.
+ */
+typedef int (*netprobe_counter_fn)(const char *iface, const char *name, unsigned long long value,
+				   void *ctx);
+NETPROBE_API int netprobe_manager_foreach_counter(struct netprobe_manager *m,
+						  netprobe_counter_fn fn, void *ctx);
+
+/* The name of a hook counter / malformed reason ("tcp_bytes", "l4_truncated"). */
+NETPROBE_API const char *netprobe_hook_counter_name(enum netprobe_hook_counter c);
+NETPROBE_API const char *netprobe_malformed_name(enum netprobe_malformed reason);
+NETPROBE_API const char *netprobe_xdp_program_name(enum netprobe_xdp_program p);
+/* Parses "monitor", "filter", "lb"; -EINVAL otherwise. */
+NETPROBE_API int netprobe_xdp_program_parse(const char *s, enum netprobe_xdp_program *out);
+
+/* The seed's TCDeviceKey: per-device, per-direction statistics from TC. */
+enum netprobe_stat_type {
+	NETPROBE_STAT_PACKETS = 0,
+	NETPROBE_STAT_BYTES = 1,
+};
+
+struct netprobe_tc_dev_key {
+	unsigned int ifindex;
+	unsigned char direction; /* enum netprobe_direction */
+	unsigned char stat_type; /* enum netprobe_stat_type */
+};
+
+/* Reads one TC device statistic for an interface of the caller's namespace. */
+NETPROBE_API int netprobe_manager_tc_dev_stat(struct netprobe_manager *m,
+					      const struct netprobe_tc_dev_key *key,
+					      unsigned long long *value);
+
+/* ---- Flows (the seed's FlowKey) ----------------------------------------- */
+
+typedef int (*netprobe_flow_fn)(const struct netprobe_flow_key *key,
+				const struct netprobe_flow_stats *stats, void *ctx);
+
+/*
+ * Calls fn for every flow in the table, read in batches. A flow changes while
+ * it is read; each call sees one consistent copy of its entry. A non-zero
+ * return from fn stops the walk and is returned.
+ */
+NETPROBE_API int netprobe_manager_foreach_flow(struct netprobe_manager *m, netprobe_flow_fn fn,
+					       void *ctx);
+
+/* Prints a flow address ("10.0.0.1", "fd00::1") into buf (>= 46 bytes). */
+NETPROBE_API const char *netprobe_flow_addr_str(const struct netprobe_flow_key *key, bool src,
+						char *buf, size_t len);
+
+/* CLOCK_MONOTONIC ns (flow timestamps) to CLOCK_REALTIME ns. */
+NETPROBE_API unsigned long long netprobe_mono_to_realtime_ns(unsigned long long mono_ns);
+
+/* ---- Support probe (the seed's IsSupported) ------------------------------ */
+
+#define NETPROBE_PROBE_MAX 16
+
+struct netprobe_probe_item {
+	char name[32];    /* "kernel", "btf", "bpf_syscall", "cap_bpf", ... */
+	bool ok;
+	bool required;    /* false: netprobe works without it, with less */
+	char detail[200]; /* what was found, and what to do when it is missing */
+};
+
+struct netprobe_probe_report {
+	int count;
+	bool supported; /* every required item is ok */
+	struct netprobe_probe_item items[NETPROBE_PROBE_MAX];
+};
+
+/*
+ * Checks each requirement: kernel version, BTF, the bpf() syscall,
+ * CAP_BPF/CAP_NET_ADMIN, bpffs, ring buffers, tcx or clsact, and, when ifname
+ * is given, that the interface exists and whether its driver has native XDP.
+ * Never attaches anything. Returns 0 when the report was made.
+ */
+NETPROBE_API int netprobe_probe(const char *ifname, struct netprobe_probe_report *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NETPROBE_NETPROBE_H */

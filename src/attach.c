@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Attach and detach: one specialised copy of the programs per interface, XDP
+ * through a pinned bpf_link, TC through tcx links or clsact filters, and the
+ * interface registry that lets every later netprobe command find them.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "internal.h"
+#include "netprobe.skel.h"
+
+/* Debian 12's uapi headers predate tcx (kernel 6.6); the values are ABI. */
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#define BPF_TCX_EGRESS  47
+#endif
+
+/* Our clsact filters' handle, so that we remove ours and nobody else's. */
+#define NP_TC_HANDLE 0x4e50
+
+enum link_kind { LINK_XDP, LINK_TCX_INGRESS, LINK_TCX_EGRESS };
+static const char *const link_names[] = { "xdp", "tcx_ingress", "tcx_egress" };
+
+static void link_pin(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
+		     char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/links/slot%u_%s", m->cfg.pin_path, slot, link_names[kind]);
+}
+
+int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
+		  struct netprobe_iface_info *info)
+{
+	int err = bpf_map_lookup_elem(np_map_fd(m, "np_ifaces"), &slot, info);
+
+	return err ? -errno : 0;
+}
+
+static int write_iface(const struct netprobe_manager *m, unsigned int slot,
+		       const struct netprobe_iface_info *info)
+{
+	int err = bpf_map_update_elem(np_map_fd(m, "np_ifaces"), &slot, info, BPF_ANY);
+
+	return err ? -errno : 0;
+}
+
+static int resolve_ifindex(const char *ifname, unsigned int *ifindex)
+{
+	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE) {
+		np_err("invalid interface name '%s'", ifname ? ifname : "(null)");
+		return -EINVAL;
+	}
+	*ifindex = if_nametoindex(ifname);
+	if (!*ifindex) {
+		np_err("no interface named %s in this network namespace", ifname);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int np_find_iface(const struct netprobe_manager *m, const char *ifname, unsigned int *slot,
+		  struct netprobe_iface_info *info)
+{
+	unsigned long long netns = np_current_netns();
+	unsigned int ifindex;
+	int err;
+
+	err = resolve_ifindex(ifname, &ifindex);
+	if (err)
+		return err;
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, info))
+			continue;
+		if (info->in_use && info->ifindex == ifindex && info->netns_ino == netns) {
+			*slot = s;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int free_slot(const struct netprobe_manager *m, unsigned int *slot)
+{
+	struct netprobe_iface_info info;
+
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, &info) == 0 && !info.in_use) {
+			*slot = s;
+			return 0;
+		}
+	}
+	np_err("all %d interface slots are in use; detach one first", NETPROBE_MAX_IFACES);
+	return -ENOSPC;
+}
+
+/* Opens the programs for one interface, sharing the manager's maps. */
+static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsigned int slot,
+					  unsigned int ifindex)
+{
+	struct netprobe_bpf *skel;
+	struct bpf_map *map;
+	int err;
+
+	skel = netprobe_bpf__open();
+	if (!skel) {
+		np_err("cannot open the BPF object: %s", strerror(errno));
+		return NULL;
+	}
+	bpf_object__for_each_map(map, skel->obj) {
+		if (!bpf_map__pin_path(map))
+			continue; /* .rodata and friends are this copy's own */
+		bpf_map__set_pin_path(map, NULL);
+		err = bpf_map__reuse_fd(map, np_map_fd(m, bpf_map__name(map)));
+		if (err)
+			goto fail;
+	}
+	skel->rodata->np_slot = slot;
+	skel->rodata->np_ifindex = ifindex;
+	skel->rodata->np_program = m->cfg.xdp_mode;
+	err = netprobe_bpf__load(skel);
+	if (err) {
+		np_err("the kernel refused the netprobe programs: %s (run with -v for the "
+		       "verifier's log)",
+		       strerror(-err));
+		goto fail;
+	}
+	return skel;
+fail:
+	netprobe_bpf__destroy(skel);
+	errno = -err;
+	return NULL;
+}
+
+static int pin_link_fd(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
+		       int link_fd)
+{
+	char path[NETPROBE_PIN_PATH_MAX + 32];
+
+	link_pin(m, slot, kind, path, sizeof(path));
+	unlink(path); /* a stale pin of a link whose interface vanished */
+	if (bpf_obj_pin(link_fd, path)) {
+		np_err("cannot pin %s link at %s: %s", link_names[kind], path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Detaches and unpins a pinned link; a link already gone is not an error. */
+static void destroy_link(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind)
+{
+	char path[NETPROBE_PIN_PATH_MAX + 32];
+	int fd;
+
+	link_pin(m, slot, kind, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		/* Detach now, even if someone else holds a reference to the link. */
+		bpf_link_detach(fd);
+		close(fd);
+	}
+	unlink(path);
+}
+
+static int attach_xdp(const struct netprobe_manager *m, struct netprobe_bpf *skel,
+		      unsigned int slot, const char *ifname, struct netprobe_iface_info *info)
+{
+	int prog_fd = bpf_program__fd(skel->progs.netprobe_xdp);
+	__u32 flags = m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_GENERIC ? XDP_FLAGS_SKB_MODE
+									     : XDP_FLAGS_DRV_MODE;
+	int fd, err;
+
+	for (;;) {
+		LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
+
+		fd = bpf_link_create(prog_fd, info->ifindex, BPF_XDP, &opts);
+		if (fd >= 0)
+			break;
+		err = -errno;
+		if (err == -EOPNOTSUPP && flags == XDP_FLAGS_DRV_MODE &&
+		    m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_AUTO) {
+			np_info("%s: driver has no native XDP; attaching in generic mode", ifname);
+			flags = XDP_FLAGS_SKB_MODE;
+			continue;
+		}
+		if (err == -EBUSY || err == -EEXIST)
+			np_err("%s already has an XDP program that netprobe did not attach; "
+			       "netprobe does not replace it (see: ip link show %s)",
+			       ifname, ifname);
+		else if (err == -EOPNOTSUPP)
+			np_err("%s: the driver has no native XDP; use --xdp-mode generic", ifname);
+		else if (err == -EPERM)
+			np_err("%s: attaching XDP was refused: run as root", ifname);
+		else
+			np_err("%s: cannot attach XDP: %s", ifname, strerror(-err));
+		return err;
+	}
+	err = pin_link_fd(m, slot, LINK_XDP, fd);
+	close(fd); /* the pin keeps the link, and so the program, alive */
+	if (err)
+		return err;
+	info->xdp_attach_flags = flags;
+	return 0;
+}
+
+static int attach_tcx(const struct netprobe_manager *m, struct netprobe_bpf *skel,
+		      unsigned int slot, unsigned int ifindex)
+{
+	const struct {
+		enum link_kind kind;
+		int attach_type;
+		struct bpf_program *prog;
+	} hooks[] = {
+		{ LINK_TCX_INGRESS, BPF_TCX_INGRESS, skel->progs.netprobe_tc_ingress },
+		{ LINK_TCX_EGRESS, BPF_TCX_EGRESS, skel->progs.netprobe_tc_egress },
+	};
+	int err = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		int fd = bpf_link_create(bpf_program__fd(hooks[i].prog), ifindex,
+					 hooks[i].attach_type, NULL);
+		if (fd < 0) {
+			err = -errno;
+			break;
+		}
+		err = pin_link_fd(m, slot, hooks[i].kind, fd);
+		close(fd);
+		if (err)
+			break;
+	}
+	if (err) {
+		destroy_link(m, slot, LINK_TCX_INGRESS);
+		destroy_link(m, slot, LINK_TCX_EGRESS);
+	}
+	return err;
+}
+
+static void detach_clsact(const struct netprobe_iface_info *info)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = info->ifindex);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info->tc_handle);
+
+	if (info->tc_ingress_prio) {
+		hook.attach_point = BPF_TC_INGRESS;
+		opts.priority = info->tc_ingress_prio;
+		bpf_tc_detach(&hook, &opts);
+	}
+	if (info->tc_egress_prio) {
+		hook.attach_point = BPF_TC_EGRESS;
+		opts.priority = info->tc_egress_prio;
+		opts.prog_fd = opts.prog_id = opts.flags = 0;
+		bpf_tc_detach(&hook, &opts);
+	}
+	if (info->tc_attach == NETPROBE_TC_CLSACT_CREATED) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+}
+
+static int attach_clsact(struct netprobe_bpf *skel, struct netprobe_iface_info *info)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = info->ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	info->tc_attach = err ? NETPROBE_TC_CLSACT : NETPROBE_TC_CLSACT_CREATED;
+	info->tc_handle = NP_TC_HANDLE;
+
+	for (int egress = 0; egress < 2; egress++) {
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = NP_TC_HANDLE);
+
+		hook.attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+		opts.prog_fd = bpf_program__fd(egress ? skel->progs.netprobe_tc_egress
+						      : skel->progs.netprobe_tc_ingress);
+		err = bpf_tc_attach(&hook, &opts);
+		if (err) {
+			detach_clsact(info);
+			return err;
+		}
+		if (egress)
+			info->tc_egress_prio = opts.priority;
+		else
+			info->tc_ingress_prio = opts.priority;
+	}
+	return 0;
+}
+
+static int attach_tc(const struct netprobe_manager *m, struct netprobe_bpf *skel,
+		     unsigned int slot, const char *ifname, struct netprobe_iface_info *info)
+{
+	int err;
+
+	if (m->cfg.tc_attach_mode != NETPROBE_TC_ATTACH_CLSACT) {
+		err = attach_tcx(m, skel, slot, info->ifindex);
+		if (!err) {
+			info->tc_attach = NETPROBE_TC_TCX;
+			return 0;
+		}
+		/* An old kernel does not know the tcx attach types: EINVAL. */
+		if (err != -EINVAL || m->cfg.tc_attach_mode == NETPROBE_TC_ATTACH_TCX) {
+			np_err("%s: cannot attach TC programs with tcx: %s", ifname,
+			       strerror(-err));
+			return err;
+		}
+		np_info("%s: kernel has no tcx; using a clsact qdisc", ifname);
+	}
+	err = attach_clsact(skel, info);
+	if (err)
+		np_err("%s: cannot attach TC programs to clsact: %s", ifname, strerror(-err));
+	return err;
+}
+
+int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
+{
+	struct netprobe_iface_info info = {}, existing;
+	struct netprobe_bpf *skel = NULL;
+	unsigned int slot, ifindex;
+	struct timespec now;
+	int lock, err;
+
+	if (!m || !m->maps)
+		return -EINVAL;
+	err = resolve_ifindex(ifname, &ifindex);
+	if (err)
+		return err;
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+
+	err = np_pin_state(m);
+	if (err)
+		goto out;
+	if (np_find_iface(m, ifname, &slot, &existing) == 0) {
+		np_err("netprobe is already attached to %s (mode %s); detach it first", ifname,
+		       netprobe_xdp_program_name(existing.xdp_program));
+		err = -EEXIST;
+		goto out;
+	}
+	err = free_slot(m, &slot);
+	if (err)
+		goto out;
+
+	snprintf(info.name, sizeof(info.name), "%s", ifname);
+	info.ifindex = ifindex;
+	info.netns_ino = np_current_netns();
+	info.xdp_program = m->cfg.xdp_mode;
+
+	skel = load_programs(m, slot, ifindex);
+	if (!skel) {
+		err = -errno;
+		goto out;
+	}
+	/* Zero before attaching, so that no packet of this attachment is lost. */
+	err = np_zero_slot_counters(m, slot);
+	if (err)
+		goto out;
+	err = attach_xdp(m, skel, slot, ifname, &info);
+	if (err)
+		goto out;
+	err = attach_tc(m, skel, slot, ifname, &info);
+	if (err)
+		goto undo_xdp;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	info.attached_at_ns = now.tv_sec * 1000000000ull + now.tv_nsec;
+	info.in_use = 1;
+	err = write_iface(m, slot, &info);
+	if (err)
+		goto undo_tc;
+	np_info("%s: attached (%s, XDP %s, TC %s)", ifname,
+		netprobe_xdp_program_name(info.xdp_program),
+		info.xdp_attach_flags == XDP_FLAGS_SKB_MODE ? "generic" : "native",
+		info.tc_attach == NETPROBE_TC_TCX ? "tcx" : "clsact");
+	goto out;
+
+undo_tc:
+	if (info.tc_attach == NETPROBE_TC_TCX) {
+		destroy_link(m, slot, LINK_TCX_INGRESS);
+		destroy_link(m, slot, LINK_TCX_EGRESS);
+	} else {
+		detach_clsact(&info);
+	}
+undo_xdp:
+	destroy_link(m, slot, LINK_XDP);
+out:
+	netprobe_bpf__destroy(skel);
+	np_unlock(lock);
+	return err;
+}
+
+/* Drops the flows of a detached interface, so a later one with its ifindex starts clean. */
+static void forget_flows(const struct netprobe_manager *m, unsigned int ifindex)
+{
+	int fd = np_map_fd(m, "np_flows");
+	struct netprobe_flow_key key, next;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (prev && key.ifindex == ifindex)
+			bpf_map_delete_elem(fd, &key);
+		key = next;
+		prev = &key;
+	}
+	if (prev && key.ifindex == ifindex)
+		bpf_map_delete_elem(fd, &key);
+}
+
+static int detach_slot(struct netprobe_manager *m, unsigned int slot,
+		       const struct netprobe_iface_info *info)
+{
+	struct netprobe_iface_info empty = {};
+	bool same_netns = info->netns_ino == np_current_netns();
+
+	if (info->tc_attach != NETPROBE_TC_TCX && info->tc_attach != NETPROBE_TC_NONE) {
+		/* clsact filters are reached by ifindex, which only means something in its netns. */
+		if (!same_netns) {
+			np_err("%s is in another network namespace and uses clsact; detach it "
+			       "from there (ip netns exec NS netprobe detach %s)",
+			       info->name, info->name);
+			return -EXDEV;
+		}
+		detach_clsact(info);
+	}
+	destroy_link(m, slot, LINK_TCX_INGRESS);
+	destroy_link(m, slot, LINK_TCX_EGRESS);
+	destroy_link(m, slot, LINK_XDP);
+	forget_flows(m, info->ifindex);
+	np_info("%s: detached", info->name);
+	return write_iface(m, slot, &empty);
+}
+
+bool np_anything_attached(const struct netprobe_manager *m)
+{
+	struct netprobe_iface_info info;
+
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++)
+		if (np_read_iface(m, s, &info) == 0 && info.in_use)
+			return true;
+	return false;
+}
+
+int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname)
+{
+	struct netprobe_iface_info info;
+	unsigned int slot;
+	int lock, err = 0;
+
+	if (!m || !m->maps)
+		return -EINVAL;
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+	if (ifname) {
+		err = np_find_iface(m, ifname, &slot, &info);
+		if (err == -ENOENT)
+			np_err("netprobe is not attached to %s", ifname);
+		if (!err)
+			err = detach_slot(m, slot, &info);
+	} else {
+		for (slot = 0; slot < NETPROBE_MAX_IFACES; slot++) {
+			if (np_read_iface(m, slot, &info) || !info.in_use)
+				continue;
+			int e = detach_slot(m, slot, &info);
+
+			if (e && !err)
+				err = e;
+		}
+	}
+	if (!np_anything_attached(m))
+		np_unpin_state(m);
+	np_unlock(lock);
+	return err;
+}
+
+static void iface_from_info(const struct netprobe_iface_info *info, unsigned int slot,
+			    struct netprobe_iface *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->name, info->name, sizeof(out->name));
+	out->name[sizeof(out->name) - 1] = '\0';
+	out->ifindex = info->ifindex;
+	out->slot = slot;
+	out->xdp_mode = info->xdp_program;
+	out->xdp_generic = info->xdp_attach_flags == XDP_FLAGS_SKB_MODE;
+	out->tc_attach = info->tc_attach;
+	out->attached_at_ns = info->attached_at_ns;
+	out->in_current_netns = info->netns_ino == np_current_netns();
+}
+
+int netprobe_manager_foreach_iface(struct netprobe_manager *m, netprobe_iface_fn fn, void *ctx)
+{
+	struct netprobe_iface_info info;
+	struct netprobe_iface iface;
+
+	if (!m || !m->maps || !fn)
+		return -EINVAL;
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, &info) || !info.in_use)
+			continue;
+		iface_from_info(&info, s, &iface);
+		int ret = fn(&iface, ctx);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
+			   struct netprobe_iface *out)
+{
+	struct netprobe_iface_info info;
+	unsigned int slot;
+	int err;
+
+	if (!m || !m->maps || !out)
+		return -EINVAL;
+	err = np_find_iface(m, ifname, &slot, &info);
+	if (err)
+		return err;
+	iface_from_info(&info, slot, out);
+	return 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What the library's source files share; nothing here is public. */
+#ifndef NETPROBE_INTERNAL_H
+#define NETPROBE_INTERNAL_H
+
+#include <netprobe/netprobe.h>
+
+struct netprobe_bpf;
+
+struct netprobe_manager {
+	struct netprobe_config cfg;
+	/* The maps-only copy of the object: owns the map fds every attach reuses. */
+	struct netprobe_bpf *maps;
+	int ncpus;
+};
+
+/* log.c */
+void np_log(enum netprobe_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define np_err(...)   np_log(NETPROBE_LOG_ERROR, __VA_ARGS__)
+#define np_warn(...)  np_log(NETPROBE_LOG_WARN, __VA_ARGS__)
+#define np_info(...)  np_log(NETPROBE_LOG_INFO, __VA_ARGS__)
+#define np_debug(...) np_log(NETPROBE_LOG_DEBUG, __VA_ARGS__)
+void np_log_install_libbpf(void);
+
+/* manager.c */
+int np_map_fd(const struct netprobe_manager *m, const char *name);
+int np_pin_state(struct netprobe_manager *m);
+void np_unpin_state(struct netprobe_manager *m);
+int np_lock(const struct netprobe_manager *m);
+void np_unlock(int lock_fd);
+unsigned long long np_current_netns(void);
+
+/* attach.c */
+int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
+		  struct netprobe_iface_info *info);
+bool np_anything_attached(const struct netprobe_manager *m);
+int np_find_iface(const struct netprobe_manager *m, const char *ifname, unsigned int *slot,
+		  struct netprobe_iface_info *info);
+
+/* stats.c */
+int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
+			  struct netprobe_counters *sum);
+int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot);
+
+#endif /* NETPROBE_INTERNAL_H */

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The library never prints: messages go to the caller's callback, or nowhere. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <bpf/libbpf.h>
+#include "internal.h"
+
+static netprobe_log_fn log_fn;
+static void *log_ctx;
+static enum netprobe_log_level log_max = NETPROBE_LOG_INFO;
+
+void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level, void *ctx)
+{
+	log_fn = fn;
+	log_ctx = ctx;
+	log_max = max_level;
+}
+
+static void vlog(enum netprobe_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	int n;
+
+	if (!log_fn || level > log_max)
+		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* libbpf ends its lines with '\n'; callbacks get bare messages. */
+	if (n > 0 && (size_t)n < sizeof(msg) && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
+	log_fn(level, msg, log_ctx);
+}
+
+void np_log(enum netprobe_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/*
+	 * libbpf's warnings (a verifier log, a probe that failed) explain our own
+	 * errors to whoever asked for detail; its debug chatter goes nowhere.
+	 */
+	if (level != LIBBPF_DEBUG)
+		vlog(NETPROBE_LOG_DEBUG, fmt, ap);
+	return 0;
+}
+
+void np_log_install_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Manager lifecycle: configuration, the pinned maps, and the pin directory lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "internal.h"
+#include "netprobe.skel.h"
+
+void netprobe_config_default(struct netprobe_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->sz = sizeof(*cfg);
+	cfg->xdp_mode = NETPROBE_XDP_MONITOR;
+	cfg->xdp_attach_mode = NETPROBE_XDP_ATTACH_AUTO;
+	cfg->tc_attach_mode = NETPROBE_TC_ATTACH_AUTO;
+	cfg->enable_xdp_events = true;
+	cfg->enable_tc_events = true;
+	cfg->enable_security_alerts = true;
+	cfg->batch_size = 64;
+	cfg->batch_timeout_ms = 100;
+	cfg->stats_report_interval_ms = 10000;
+	cfg->flow_table_size = NETPROBE_DEFAULT_FLOW_ENTRIES;
+	strcpy(cfg->pin_path, NETPROBE_DEFAULT_PIN_PATH);
+}
+
+static int validate_config(const struct netprobe_config *cfg)
+{
+	if (cfg->sz != sizeof(*cfg)) {
+		np_err("config: sz is %zu, expected %zu (start from netprobe_config_default())",
+		       cfg->sz, sizeof(*cfg));
+		return -EINVAL;
+	}
+	if (cfg->xdp_mode != NETPROBE_XDP_MONITOR) {
+		np_err("config: xdp_mode %s is not built yet; only monitor is available",
+		       netprobe_xdp_program_name(cfg->xdp_mode));
+		return -EOPNOTSUPP;
+	}
+	if (cfg->xdp_attach_mode > NETPROBE_XDP_ATTACH_GENERIC ||
+	    cfg->tc_attach_mode > NETPROBE_TC_ATTACH_CLSACT) {
+		np_err("config: unknown xdp_attach_mode or tc_attach_mode");
+		return -EINVAL;
+	}
+	if (cfg->flow_table_size < 1024 || cfg->flow_table_size > (1u << 26)) {
+		np_err("config: flow_table_size %u is outside 1024..%u", cfg->flow_table_size,
+		       1u << 26);
+		return -EINVAL;
+	}
+	if (cfg->batch_size == 0 || cfg->batch_timeout_ms == 0) {
+		np_err("config: batch_size and batch_timeout_ms must be positive");
+		return -EINVAL;
+	}
+	size_t len = strnlen(cfg->pin_path, sizeof(cfg->pin_path));
+
+	if (cfg->pin_path[0] != '/' || len == sizeof(cfg->pin_path) || len < 2 ||
+	    cfg->pin_path[len - 1] == '/') {
+		np_err("config: pin_path must be an absolute path of a directory below /, "
+		       "without a trailing '/', shorter than %d bytes",
+		       NETPROBE_PIN_PATH_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg)
+{
+	struct netprobe_manager *m;
+	int err;
+
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (cfg)
+		m->cfg = *cfg;
+	else
+		netprobe_config_default(&m->cfg);
+	err = validate_config(&m->cfg);
+	if (err) {
+		free(m);
+		errno = -err;
+		return NULL;
+	}
+	np_log_install_libbpf();
+	return m;
+}
+
+int netprobe_manager_get_config(const struct netprobe_manager *m, struct netprobe_config *out)
+{
+	if (!m || !out)
+		return -EINVAL;
+	*out = m->cfg;
+	return 0;
+}
+
+void netprobe_manager_free(struct netprobe_manager *m)
+{
+	if (!m)
+		return;
+	if (m->maps) {
+		/* State that nothing uses (load without attach, a failed attach) goes too. */
+		int lock = np_lock(m);
+
+		if (lock >= 0 && !np_anything_attached(m))
+			np_unpin_state(m);
+		np_unlock(lock);
+	}
+	netprobe_bpf__destroy(m->maps);
+	free(m);
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+/* The directory a pin path lives in ("/" for "/x"). */
+static void parent_dir(const char *path, char *out, size_t len)
+{
+	char *slash;
+
+	snprintf(out, len, "%s", path);
+	slash = strrchr(out, '/');
+	slash[slash == out] = '\0';
+}
+
+/* The pin path must live on bpffs; mount the standard one if nobody has. */
+static int ensure_bpffs(const char *pin_path)
+{
+	char parent[NETPROBE_PIN_PATH_MAX];
+
+	parent_dir(pin_path, parent, sizeof(parent));
+	if (is_bpffs(parent))
+		return 0;
+	if (strcmp(parent, "/sys/fs/bpf") == 0) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0)
+			return 0;
+		np_err("bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s "
+		       "(run: mount -t bpf bpf /sys/fs/bpf)",
+		       strerror(errno));
+		return -errno;
+	}
+	np_err("pin path %s: %s is not on a bpf filesystem", pin_path, parent);
+	return -ENOTDIR;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		np_err("cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int pin_dirs(const struct netprobe_manager *m)
+{
+	char links[NETPROBE_PIN_PATH_MAX + 8];
+	int err;
+
+	err = make_dir(m->cfg.pin_path);
+	if (err)
+		return err;
+	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
+	return make_dir(links);
+}
+
+/* A table pinned by an earlier netprobe keeps its size; ours must match it to reuse it. */
+static void adopt_pinned_flow_table_size(struct netprobe_manager *m)
+{
+	char path[NETPROBE_PIN_PATH_MAX + 16];
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/np_flows", m->cfg.pin_path);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	    info.max_entries != m->cfg.flow_table_size) {
+		np_info("flow table is pinned with %u entries (config asks %u); keeping %u "
+			"until everything is detached",
+			info.max_entries, m->cfg.flow_table_size, info.max_entries);
+		m->cfg.flow_table_size = info.max_entries;
+	}
+	close(fd);
+}
+
+int netprobe_manager_load(struct netprobe_manager *m)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = m ? m->cfg.pin_path : NULL);
+	struct netprobe_bpf *skel;
+	struct bpf_program *prog;
+	int err;
+
+	if (!m)
+		return -EINVAL;
+	if (m->maps)
+		return 0;
+	err = ensure_bpffs(m->cfg.pin_path);
+	if (err)
+		return err;
+	err = pin_dirs(m);
+	if (err)
+		return err;
+	adopt_pinned_flow_table_size(m);
+
+	skel = netprobe_bpf__open_opts(&opts);
+	if (!skel) {
+		err = -errno;
+		np_err("cannot open the BPF object: %s", strerror(-err));
+		return err;
+	}
+	/* This copy only creates (or finds) the maps; programs load per interface. */
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, false);
+	bpf_map__set_max_entries(skel->maps.np_flows, m->cfg.flow_table_size);
+
+	err = netprobe_bpf__load(skel);
+	if (err) {
+		if (err == -EPERM)
+			np_err("loading BPF maps was refused: run as root (CAP_BPF and "
+			       "CAP_NET_ADMIN are needed)");
+		else if (err == -EINVAL)
+			np_err("the maps pinned at %s do not match this netprobe (left by "
+			       "another version?); detach everything and remove that directory",
+			       m->cfg.pin_path);
+		else
+			np_err("cannot create the BPF maps: %s", strerror(-err));
+		netprobe_bpf__destroy(skel);
+		return err;
+	}
+	m->maps = skel;
+	m->ncpus = libbpf_num_possible_cpus();
+	if (m->ncpus < 0) {
+		err = m->ncpus;
+		netprobe_bpf__destroy(skel);
+		m->maps = NULL;
+		return err;
+	}
+	return 0;
+}
+
+int np_map_fd(const struct netprobe_manager *m, const char *name)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(m->maps->obj, name);
+
+	return map ? bpf_map__fd(map) : -ENOENT;
+}
+
+/* Pins the maps again after the last detach (here or in another process) removed them. */
+int np_pin_state(struct netprobe_manager *m)
+{
+	struct bpf_map *map;
+	int err;
+
+	err = pin_dirs(m);
+	if (err)
+		return err;
+	bpf_object__for_each_map(map, m->maps->obj) {
+		const char *path = bpf_map__pin_path(map);
+
+		if (!path || access(path, F_OK) == 0)
+			continue;
+		if (bpf_obj_pin(bpf_map__fd(map), path)) {
+			np_err("cannot pin map %s at %s: %s", bpf_map__name(map), path,
+			       strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Removes the pinned maps and directories; the manager's own fds stay valid. */
+void np_unpin_state(struct netprobe_manager *m)
+{
+	char links[NETPROBE_PIN_PATH_MAX + 8];
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, m->maps->obj) {
+		if (bpf_map__pin_path(map))
+			unlink(bpf_map__pin_path(map));
+	}
+	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
+	rmdir(links);
+	rmdir(m->cfg.pin_path);
+}
+
+/*
+ * Attach and detach are serialised across processes with a lock on the pin
+ * path's parent directory, which exists before and after our own state does.
+ */
+int np_lock(const struct netprobe_manager *m)
+{
+	char parent[NETPROBE_PIN_PATH_MAX];
+	int fd;
+
+	parent_dir(m->cfg.pin_path, parent, sizeof(parent));
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		np_err("cannot open %s to lock it: %s", parent, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+void np_unlock(int lock_fd)
+{
+	if (lock_fd >= 0)
+		close(lock_fd);
+}
+
+unsigned long long np_current_netns(void)
+{
+	struct stat st;
+
+	return stat("/proc/thread-self/ns/net", &st) == 0 ? st.st_ino : 0;
+}

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Counters: per-CPU values summed here, by interface, in total, and by name. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include "internal.h"
+
+static const char *const hook_counter_names[] = {
+#define X(id, name) [NETPROBE_HC_##id] = name,
+	NETPROBE_HOOK_COUNTERS(X)
+#undef X
+};
+
+static const char *const malformed_names[] = {
+	[NETPROBE_OK] = "ok",
+#define X(id, name) [NETPROBE_MALFORMED_##id] = name,
+	NETPROBE_MALFORMED_REASONS(X)
+#undef X
+};
+
+static const char *const hook_names[] = { "xdp", "tc_ingress", "tc_egress" };
+static const char *const xdp_action_names[] = { "aborted", "drop", "pass", "tx", "redirect" };
+static const char *const program_names[] = { "monitor", "filter", "lb" };
+
+const char *netprobe_hook_counter_name(enum netprobe_hook_counter c)
+{
+	return (unsigned int)c < NETPROBE_HC_MAX ? hook_counter_names[c] : NULL;
+}
+
+const char *netprobe_malformed_name(enum netprobe_malformed reason)
+{
+	return (unsigned int)reason < NETPROBE_MALFORMED_MAX ? malformed_names[reason] : NULL;
+}
+
+const char *netprobe_xdp_program_name(enum netprobe_xdp_program p)
+{
+	return (unsigned int)p <= NETPROBE_XDP_LB ? program_names[p] : "unknown";
+}
+
+int netprobe_xdp_program_parse(const char *s, enum netprobe_xdp_program *out)
+{
+	for (unsigned int p = 0; s && p <= NETPROBE_XDP_LB; p++) {
+		if (strcmp(s, program_names[p]) == 0) {
+			*out = p;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Per-CPU map values are laid out at 8-byte strides, one per possible CPU. */
+static size_t percpu_stride(void)
+{
+	return (sizeof(struct netprobe_counters) + 7) & ~(size_t)7;
+}
+
+int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
+			  struct netprobe_counters *sum)
+{
+	size_t stride = percpu_stride(), words = sizeof(*sum) / sizeof(__u64);
+	char *buf = calloc(m->ncpus, stride);
+	__u64 *total = (__u64 *)sum;
+
+	if (!buf)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(np_map_fd(m, "np_counters"), &slot, buf)) {
+		int err = -errno;
+
+		free(buf);
+		return err;
+	}
+	memset(sum, 0, sizeof(*sum));
+	for (int cpu = 0; cpu < m->ncpus; cpu++) {
+		const __u64 *v = (const __u64 *)(buf + cpu * stride);
+
+		for (size_t i = 0; i < words; i++)
+			total[i] += v[i];
+	}
+	free(buf);
+	return 0;
+}
+
+int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot)
+{
+	char *buf = calloc(m->ncpus, percpu_stride());
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	if (bpf_map_update_elem(np_map_fd(m, "np_counters"), &slot, buf, BPF_ANY))
+		err = -errno;
+	free(buf);
+	return err;
+}
+
+static void add_counters(struct netprobe_counters *to, const struct netprobe_counters *from)
+{
+	__u64 *t = (__u64 *)to;
+	const __u64 *f = (const __u64 *)from;
+
+	for (size_t i = 0; i < sizeof(*to) / sizeof(__u64); i++)
+		t[i] += f[i];
+}
+
+/* Fills the seed's summary fields from the raw counters. */
+static void summarise(struct netprobe_global_stats *s)
+{
+	const struct netprobe_counters *c = &s->counters;
+	struct timespec now;
+
+	s->rx_packets = c->hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_PACKETS];
+	s->rx_bytes = c->hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_BYTES];
+	s->tx_packets = c->hook[NETPROBE_HOOK_TC_EGRESS].v[NETPROBE_HC_PACKETS];
+	s->tx_bytes = c->hook[NETPROBE_HOOK_TC_EGRESS].v[NETPROBE_HC_BYTES];
+	s->xdp_aborted = c->xdp_action[0];
+	s->xdp_drop = c->xdp_action[1];
+	s->xdp_pass = c->xdp_action[2];
+	s->xdp_tx = c->xdp_action[3];
+	s->xdp_redirect = c->xdp_action[4];
+	s->malformed = c->hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_MALFORMED];
+	clock_gettime(CLOCK_REALTIME, &now);
+	s->timestamp_ns = now.tv_sec * 1000000000ull + now.tv_nsec;
+}
+
+int netprobe_manager_global_stats(struct netprobe_manager *m, struct netprobe_global_stats *out)
+{
+	struct netprobe_iface_info info;
+	struct netprobe_counters slot;
+
+	if (!m || !m->maps || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, &info) || !info.in_use)
+			continue;
+		int err = np_read_slot_counters(m, s, &slot);
+
+		if (err)
+			return err;
+		add_counters(&out->counters, &slot);
+	}
+	summarise(out);
+	return 0;
+}
+
+int netprobe_manager_iface_stats(struct netprobe_manager *m, const char *ifname,
+				 struct netprobe_global_stats *out)
+{
+	struct netprobe_iface_info info;
+	unsigned int slot;
+	int err;
+
+	if (!m || !m->maps || !out)
+		return -EINVAL;
+	err = np_find_iface(m, ifname, &slot, &info);
+	if (err)
+		return err;
+	memset(out, 0, sizeof(*out));
+	err = np_read_slot_counters(m, slot, &out->counters);
+	if (err)
+		return err;
+	summarise(out);
+	return 0;
+}
+
+int netprobe_manager_iface_stats_of(struct netprobe_manager *m,
+				    const struct netprobe_iface *iface,
+				    struct netprobe_global_stats *out)
+{
+	struct netprobe_iface_info info;
+	int err;
+
+	if (!m || !m->maps || !iface || !out || iface->slot >= NETPROBE_MAX_IFACES)
+		return -EINVAL;
+	err = np_read_iface(m, iface->slot, &info);
+	if (err)
+		return err;
+	/* The slot may have been reused since the caller listed it. */
+	if (!info.in_use || info.ifindex != iface->ifindex)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	err = np_read_slot_counters(m, iface->slot, &out->counters);
+	if (err)
+		return err;
+	summarise(out);
+	return 0;
+}
+
+int netprobe_global_stats_format(const struct netprobe_global_stats *s, char *buf, size_t len)
+{
+	if (!s || !buf)
+		return -EINVAL;
+	return snprintf(buf, len,
+			"rx %llu pkts %llu bytes, tx %llu pkts %llu bytes, xdp pass %llu drop %llu "
+			"tx %llu redirect %llu aborted %llu, malformed %llu",
+			s->rx_packets, s->rx_bytes, s->tx_packets, s->tx_bytes, s->xdp_pass,
+			s->xdp_drop, s->xdp_tx, s->xdp_redirect, s->xdp_aborted, s->malformed);
+}
+
+/* Emits every counter of one interface (or of the total, iface NULL). */
+static int emit_counters(const char *iface, const struct netprobe_global_stats *s,
+			 netprobe_counter_fn fn, void *ctx)
+{
+	const struct { const char *name; unsigned long long v; } summary[] = {
+		{ "rx_packets", s->rx_packets }, { "rx_bytes", s->rx_bytes },
+		{ "tx_packets", s->tx_packets }, { "tx_bytes", s->tx_bytes },
+	};
+	char name[64];
+	int ret;
+
+	for (size_t i = 0; i < sizeof(summary) / sizeof(summary[0]); i++) {
+		ret = fn(iface, summary[i].name, summary[i].v, ctx);
+		if (ret)
+			return ret;
+	}
+	for (int h = 0; h < NETPROBE_HOOK_MAX; h++) {
+		const struct netprobe_hook_counters *hc = &s->counters.hook[h];
+
+		for (int c = 0; c < NETPROBE_HC_MAX; c++) {
+			snprintf(name, sizeof(name), "%s_%s", hook_names[h], hook_counter_names[c]);
+			ret = fn(iface, name, hc->v[c], ctx);
+			if (ret)
+				return ret;
+		}
+		for (int r = 1; r < NETPROBE_MALFORMED_MAX; r++) {
+			snprintf(name, sizeof(name), "%s_malformed_%s", hook_names[h],
+				 malformed_names[r]);
+			ret = fn(iface, name, hc->malformed[r - 1], ctx);
+			if (ret)
+				return ret;
+		}
+	}
+	for (int a = 0; a < NETPROBE_XDP_ACTIONS; a++) {
+		snprintf(name, sizeof(name), "xdp_action_%s", xdp_action_names[a]);
+		ret = fn(iface, name, s->counters.xdp_action[a], ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int netprobe_manager_foreach_counter(struct netprobe_manager *m, netprobe_counter_fn fn,
+				     void *ctx)
+{
+	struct netprobe_global_stats total, one;
+	struct netprobe_iface_info info;
+	int ret;
+
+	if (!m || !m->maps || !fn)
+		return -EINVAL;
+	ret = netprobe_manager_global_stats(m, &total);
+	if (ret)
+		return ret;
+	ret = emit_counters(NULL, &total, fn, ctx);
+	if (ret)
+		return ret;
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, &info) || !info.in_use)
+			continue;
+		memset(&one, 0, sizeof(one));
+		ret = np_read_slot_counters(m, s, &one.counters);
+		if (ret)
+			return ret;
+		summarise(&one);
+		ret = emit_counters(info.name, &one, fn, ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int netprobe_manager_tc_dev_stat(struct netprobe_manager *m,
+				 const struct netprobe_tc_dev_key *key, unsigned long long *value)
+{
+	struct netprobe_iface_info info;
+	struct netprobe_counters c;
+	unsigned long long netns = np_current_netns();
+	int hook, counter;
+
+	if (!m || !m->maps || !key || !value || key->direction > NETPROBE_DIR_EGRESS ||
+	    key->stat_type > NETPROBE_STAT_BYTES)
+		return -EINVAL;
+	hook = key->direction == NETPROBE_DIR_INGRESS ? NETPROBE_HOOK_TC_INGRESS
+						      : NETPROBE_HOOK_TC_EGRESS;
+	counter = key->stat_type == NETPROBE_STAT_PACKETS ? NETPROBE_HC_PACKETS : NETPROBE_HC_BYTES;
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, &info) || !info.in_use || info.ifindex != key->ifindex ||
+		    info.netns_ino != netns)
+			continue;
+		int err = np_read_slot_counters(m, s, &c);
+
+		if (err)
+			return err;
+		*value = c.hook[hook].v[counter];
+		return 0;
+	}
+	return -ENOENT;
+}
