@@ -31,7 +31,7 @@ extern struct cli_env cli;
 #define CLI_COMMON_LONGOPTS                                                                        \
 	{ "help", no_argument, NULL, 'h' }, { "verbose", no_argument, NULL, 'v' },                 \
 		{ "pin-path", required_argument, NULL, 'P' }
-#define CLI_COMMON_SHORTOPTS "+hvP:"
+#define CLI_COMMON_SHORTOPTS "hvP:"
 
 /*
  * Handles a common option; returns 1 when handled, 0 when not ours, or

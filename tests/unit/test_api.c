@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * libnetprobe's API: bad arguments, attach/detach/re-attach, several
+ * interfaces, state that outlives a manager, clsact, a foreign XDP program.
+ * The test moves itself into a network namespace of its own first, so the
+ * veth pairs it makes are gone when it exits, whatever happens.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/if_link.h>
+#include <linux/if_packet.h>
+#include <netprobe/netprobe.h>
+#include "bpf_fixture.h"
+#include "../lib/pktbuild.h"
+
+static char pin_path[128];
+
+static void run(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+static void write_file(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(value, f);
+		fclose(f);
+	}
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+		return -1;
+	}
+	/* No IPv6 autoconfiguration chatter on the test links. */
+	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+	for (int i = 0; i < 2; i++)
+		run("ip link add npa%d type veth peer name npb%d && ip link set npa%d up && "
+		    "ip link set npb%d up",
+		    i, i, i, i);
+	snprintf(pin_path, sizeof(pin_path), "/sys/fs/bpf/np-unit-%d", getpid());
+	return 0;
+}
+
+/* After each test, whatever it left (a failed assert skips its own cleanup). */
+static int detach_everything(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+
+	(void)state;
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	m = netprobe_manager_new(&cfg);
+	if (m && netprobe_manager_load(m) == 0)
+		netprobe_manager_detach(m, NULL);
+	netprobe_manager_free(m);
+	for (int i = 0; i < 2; i++) {
+		char ifname[8];
+
+		snprintf(ifname, sizeof(ifname), "npb%d", i);
+		bpf_xdp_detach(if_nametoindex(ifname), 0, NULL);
+		snprintf(ifname, sizeof(ifname), "npa%d", i);
+		bpf_xdp_detach(if_nametoindex(ifname), 0, NULL);
+	}
+	return system("for i in npa0 npb0 npa1 npb1; do tc qdisc del dev $i clsact 2>/dev/null; "
+		      "done; true");
+}
+
+static struct netprobe_manager *open_manager(enum netprobe_tc_attach_mode tc)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	cfg.tc_attach_mode = tc;
+	m = netprobe_manager_new(&cfg);
+	assert_non_null(m);
+	assert_int_equal(netprobe_manager_load(m), 0);
+	return m;
+}
+
+static int count_one(const struct netprobe_iface *it, void *ctx)
+{
+	(void)it;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int attached_count(struct netprobe_manager *m)
+{
+	int n = 0;
+
+	assert_int_equal(netprobe_manager_foreach_iface(m, count_one, &n), 0);
+	return n;
+}
+
+static __u32 xdp_prog_id(const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(if_nametoindex(ifname), 0, &q))
+		return 0;
+	return q.prog_id ? q.prog_id : q.skb_prog_id;
+}
+
+static bool exists(const char *suffix)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s%s", pin_path, suffix);
+	return stat(path, &st) == 0;
+}
+
+static void test_config_defaults(void **state)
+{
+	struct netprobe_config cfg;
+
+	(void)state;
+	netprobe_config_default(&cfg);
+	assert_int_equal(cfg.sz, sizeof(cfg));
+	assert_int_equal(cfg.xdp_mode, NETPROBE_XDP_MONITOR);
+	assert_int_equal(cfg.flow_table_size, NETPROBE_DEFAULT_FLOW_ENTRIES);
+	assert_string_equal(cfg.pin_path, NETPROBE_DEFAULT_PIN_PATH);
+	assert_true(cfg.batch_size > 0 && cfg.batch_timeout_ms > 0);
+}
+
+static void test_new_rejects_bad_config(void **state)
+{
+	struct netprobe_config good, bad;
+
+	(void)state;
+	netprobe_config_default(&good);
+#define EXPECT_REJECTED(mutation, err)                                                             \
+	do {                                                                                       \
+		bad = good;                                                                        \
+		mutation;                                                                          \
+		errno = 0;                                                                         \
+		assert_null(netprobe_manager_new(&bad));                                           \
+		assert_int_equal(errno, err);                                                      \
+	} while (0)
+	EXPECT_REJECTED(bad.sz = 8, EINVAL);
+	EXPECT_REJECTED(bad.flow_table_size = 10, EINVAL);
+	EXPECT_REJECTED(bad.flow_table_size = 1u << 30, EINVAL);
+	EXPECT_REJECTED(strcpy(bad.pin_path, "relative/path"), EINVAL);
+	EXPECT_REJECTED(strcpy(bad.pin_path, "/sys/fs/bpf/np/"), EINVAL);
+	EXPECT_REJECTED(strcpy(bad.pin_path, "/"), EINVAL);
+	EXPECT_REJECTED(memset(bad.pin_path, 'a', sizeof(bad.pin_path)), EINVAL);
+	EXPECT_REJECTED(bad.batch_size = 0, EINVAL);
+	EXPECT_REJECTED(bad.xdp_attach_mode = 7, EINVAL);
+	EXPECT_REJECTED(bad.tc_attach_mode = 9, EINVAL);
+	/* Modes of later versions are refused, not silently run as monitor. */
+	EXPECT_REJECTED(bad.xdp_mode = NETPROBE_XDP_FILTER, EOPNOTSUPP);
+#undef EXPECT_REJECTED
+}
+
+static void test_null_and_unloaded_arguments(void **state)
+{
+	struct netprobe_manager *m = netprobe_manager_new(NULL);
+	struct netprobe_global_stats st;
+	struct netprobe_config cfg;
+	struct netprobe_iface it;
+	unsigned long long v;
+	struct netprobe_tc_dev_key key = { .direction = 5 };
+
+	(void)state;
+	assert_non_null(m);
+	netprobe_manager_free(NULL);
+	assert_int_equal(netprobe_manager_load(NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_attach(NULL, "lo"), -EINVAL);
+	assert_int_equal(netprobe_manager_detach(NULL, NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_get_config(NULL, &cfg), -EINVAL);
+	assert_int_equal(netprobe_manager_get_config(m, NULL), -EINVAL);
+	/* Not loaded yet: every call that needs the maps says so. */
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), -EINVAL);
+	assert_int_equal(netprobe_manager_global_stats(m, &st), -EINVAL);
+	assert_int_equal(netprobe_manager_iface_stats(m, "npb0", &st), -EINVAL);
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), -EINVAL);
+	assert_int_equal(netprobe_manager_foreach_flow(m, NULL, NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_foreach_counter(m, NULL, NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_tc_dev_stat(m, &key, &v), -EINVAL);
+	assert_int_equal(netprobe_probe(NULL, NULL), -EINVAL);
+	assert_int_equal(netprobe_global_stats_format(NULL, NULL, 0), -EINVAL);
+	netprobe_manager_free(m);
+}
+
+static void test_attach_bad_interface(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+
+	(void)state;
+	assert_int_equal(netprobe_manager_attach(m, "nosuch0"), -ENODEV);
+	assert_int_equal(netprobe_manager_attach(m, ""), -EINVAL);
+	assert_int_equal(netprobe_manager_attach(m, NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_attach(m, "a-name-longer-than-ifnamsiz"), -EINVAL);
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), -ENOENT);
+	assert_int_equal(netprobe_manager_detach(m, "nosuch0"), -ENODEV);
+	assert_int_equal(attached_count(m), 0);
+	netprobe_manager_free(m);
+	/* Nothing attached: nothing left pinned. */
+	assert_false(exists(""));
+}
+
+static void test_attach_detach_reattach(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	struct netprobe_iface it;
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+		assert_int_not_equal(xdp_prog_id("npb0"), 0);
+		assert_true(exists("/links/slot0_xdp"));
+		assert_true(exists("/links/slot0_tcx_ingress"));
+		assert_true(exists("/links/slot0_tcx_egress"));
+		assert_int_equal(netprobe_manager_iface(m, "npb0", &it), 0);
+		assert_string_equal(it.name, "npb0");
+		assert_int_equal(it.ifindex, if_nametoindex("npb0"));
+		assert_int_equal(it.tc_attach, NETPROBE_TC_TCX);
+		assert_false(it.xdp_generic);
+		assert_true(it.in_current_netns);
+		assert_int_equal(netprobe_manager_attach(m, "npb0"), -EEXIST);
+
+		assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+		assert_int_equal(xdp_prog_id("npb0"), 0);
+		assert_int_equal(netprobe_manager_iface(m, "npb0", &it), -ENOENT);
+		assert_false(exists("")); /* the last detach removes the pinned state */
+	}
+	netprobe_manager_free(m);
+}
+
+static void test_several_interfaces(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+
+	(void)state;
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb1"), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npa1"), 0);
+	assert_int_equal(attached_count(m), 3);
+	assert_int_equal(netprobe_manager_detach(m, "npb1"), 0);
+	assert_int_equal(attached_count(m), 2);
+	assert_true(exists("/np_counters"));
+	assert_int_equal(netprobe_manager_detach(m, NULL), 0);
+	assert_int_equal(attached_count(m), 0);
+	assert_int_equal(xdp_prog_id("npb0"), 0);
+	assert_int_equal(xdp_prog_id("npa1"), 0);
+	assert_false(exists(""));
+	netprobe_manager_free(m);
+}
+
+/* What one manager attached, a later one (a later process) finds and controls. */
+static void test_state_outlives_manager(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	struct netprobe_global_stats st;
+
+	(void)state;
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	netprobe_manager_free(m);
+	assert_int_not_equal(xdp_prog_id("npb0"), 0);
+	assert_true(exists("/np_flows"));
+
+	m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	assert_int_equal(attached_count(m), 1);
+	assert_int_equal(netprobe_manager_iface_stats(m, "npb0", &st), 0);
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	netprobe_manager_free(m);
+	assert_int_equal(xdp_prog_id("npb0"), 0);
+}
+
+/* Asks tc itself, an oracle independent of libbpf, whether our filter is there. */
+static int clsact_filters(const char *ifname, const char *dir)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "tc filter show dev %s %s | grep -q 'handle 0x4e50'", ifname,
+		 dir);
+	return system(cmd) == 0;
+}
+
+static bool has_clsact(const char *ifname)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "tc qdisc show dev %s | grep -q clsact", ifname);
+	return system(cmd) == 0;
+}
+
+static void test_clsact_created_and_removed(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_CLSACT);
+	struct netprobe_iface it;
+
+	(void)state;
+	assert_false(has_clsact("npb0"));
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), 0);
+	assert_int_equal(it.tc_attach, NETPROBE_TC_CLSACT_CREATED);
+	assert_true(has_clsact("npb0"));
+	assert_int_equal(clsact_filters("npb0", "ingress"), 1);
+	assert_int_equal(clsact_filters("npb0", "egress"), 1);
+	assert_false(exists("/links/slot0_tcx_ingress"));
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	/* We made the qdisc, so we remove it. */
+	assert_false(has_clsact("npb0"));
+	netprobe_manager_free(m);
+}
+
+static void test_clsact_of_someone_else_stays(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_CLSACT);
+	struct netprobe_iface it;
+
+	(void)state;
+	run("tc qdisc add dev npb1 clsact");
+	assert_int_equal(netprobe_manager_attach(m, "npb1"), 0);
+	assert_int_equal(netprobe_manager_iface(m, "npb1", &it), 0);
+	assert_int_equal(it.tc_attach, NETPROBE_TC_CLSACT);
+	assert_int_equal(netprobe_manager_detach(m, "npb1"), 0);
+	/* Our filters are gone, the qdisc that was there before stays. */
+	assert_true(has_clsact("npb1"));
+	assert_int_equal(clsact_filters("npb1", "ingress"), 0);
+	assert_int_equal(clsact_filters("npb1", "egress"), 0);
+	run("tc qdisc del dev npb1 clsact");
+	netprobe_manager_free(m);
+}
+
+/* Another tool's XDP program is not replaced, and a failed attach leaves nothing. */
+static void test_foreign_xdp_program(void **state)
+{
+	struct bpf_fixture *fx = fx_load();
+	struct netprobe_manager *m;
+	int ifindex = if_nametoindex("npb0");
+
+	(void)state;
+	assert_non_null(fx);
+	assert_int_equal(bpf_xdp_attach(ifindex, bpf_program__fd(fx->skel->progs.netprobe_xdp),
+					XDP_FLAGS_DRV_MODE, NULL),
+			 0);
+	m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), -EBUSY);
+	assert_int_equal(attached_count(m), 0);
+	assert_false(exists("/links/slot0_xdp"));
+	assert_false(exists("/links/slot0_tcx_ingress"));
+	netprobe_manager_free(m);
+	assert_false(exists(""));
+	/* The foreign program is still the one attached. */
+	assert_int_not_equal(xdp_prog_id("npb0"), 0);
+	bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	fx_free(fx);
+}
+
+static int send_frames(const char *ifname, const uint8_t *frame, size_t len, int count)
+{
+	struct sockaddr_ll addr = { .sll_family = AF_PACKET, .sll_ifindex = if_nametoindex(ifname),
+				    .sll_halen = 6 };
+	int fd = socket(AF_PACKET, SOCK_RAW, 0), sent = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < count; i++)
+		if (sendto(fd, frame, len, 0, (struct sockaddr *)&addr, sizeof(addr)) == (ssize_t)len)
+			sent++;
+	close(fd);
+	return sent;
+}
+
+static int find_flow(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *st,
+		     void *ctx)
+{
+	struct netprobe_flow_stats *out = ctx;
+
+	if (ntohs(k->src_port) == 4242 && ntohs(k->dst_port) == 4343 &&
+	    k->direction == NETPROBE_DIR_INGRESS) {
+		*out = *st;
+		return 1;
+	}
+	return 0;
+}
+
+struct named {
+	const char *iface, *name;
+	unsigned long long value;
+	int seen;
+};
+
+static int find_counter(const char *iface, const char *name, unsigned long long value, void *ctx)
+{
+	struct named *n = ctx;
+
+	if ((iface == NULL) == (n->iface == NULL) && (!iface || !strcmp(iface, n->iface)) &&
+	    !strcmp(name, n->name)) {
+		n->value = value;
+		n->seen++;
+	}
+	return 0;
+}
+
+/* Frames sent over the veth show up in every view the API has of them. */
+static void test_counts_reach_every_view(void **state)
+{
+	struct pkt_spec s = { .family = 4, .src = "192.0.2.1", .dst = "192.0.2.2",
+			      .proto = IPPROTO_UDP, .sport = 4242, .dport = 4343, .payload = 300 };
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	struct netprobe_global_stats st, total;
+	struct netprobe_flow_stats flow = {};
+	struct netprobe_tc_dev_key key = { .ifindex = if_nametoindex("npa0"),
+					   .direction = NETPROBE_DIR_EGRESS,
+					   .stat_type = NETPROBE_STAT_PACKETS };
+	unsigned long long tx;
+	uint8_t frame[PKT_MAX];
+	size_t len = pkt_build(&s, frame, sizeof(frame));
+	char line[256];
+
+	(void)state;
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npa0"), 0);
+	assert_int_equal(send_frames("npa0", frame, len, 25), 25);
+	usleep(100000);
+
+	assert_int_equal(netprobe_manager_iface_stats(m, "npb0", &st), 0);
+	assert_int_equal(st.rx_packets, 25);
+	assert_int_equal(st.rx_bytes, 25 * len);
+	assert_int_equal(st.xdp_pass, 25);
+	assert_int_equal(st.counters.hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_UDP_PACKETS], 25);
+	/* TC ingress sees what XDP passed. */
+	assert_int_equal(st.counters.hook[NETPROBE_HOOK_TC_INGRESS].v[NETPROBE_HC_PACKETS], 25);
+
+	/* AF_PACKET frames leave through the qdisc layer, so TC egress on npa0 sees them. */
+	assert_int_equal(netprobe_manager_tc_dev_stat(m, &key, &tx), 0);
+	assert_int_equal(tx, 25);
+	key.stat_type = NETPROBE_STAT_BYTES;
+	assert_int_equal(netprobe_manager_tc_dev_stat(m, &key, &tx), 0);
+	assert_int_equal(tx, 25 * len);
+	key.ifindex = 999999;
+	assert_int_equal(netprobe_manager_tc_dev_stat(m, &key, &tx), -ENOENT);
+
+	assert_int_equal(netprobe_manager_global_stats(m, &total), 0);
+	assert_int_equal(total.rx_packets, 25);
+	assert_int_equal(total.tx_packets, 25);
+
+	assert_int_equal(netprobe_manager_foreach_flow(m, find_flow, &flow), 1);
+	assert_int_equal(flow.packets, 25);
+	assert_int_equal(flow.bytes, 25 * len);
+
+	struct named n = { .iface = "npb0", .name = "rx_packets" };
+
+	assert_int_equal(netprobe_manager_foreach_counter(m, find_counter, &n), 0);
+	assert_int_equal(n.seen, 1);
+	assert_int_equal(n.value, 25);
+	n = (struct named){ .iface = NULL, .name = "xdp_udp_bytes" };
+	assert_int_equal(netprobe_manager_foreach_counter(m, find_counter, &n), 0);
+	assert_int_equal(n.seen, 1);
+	assert_int_equal(n.value, 25 * len);
+
+	assert_true(netprobe_global_stats_format(&st, line, sizeof(line)) > 0);
+	assert_non_null(strstr(line, "rx 25 pkts"));
+
+	assert_int_equal(netprobe_manager_detach(m, NULL), 0);
+	netprobe_manager_free(m);
+}
+
+static void test_probe(void **state)
+{
+	struct netprobe_probe_report r;
+	bool saw_native = false;
+
+	(void)state;
+	assert_int_equal(netprobe_probe("npb0", &r), 0);
+	assert_true(r.supported);
+	for (int i = 0; i < r.count; i++) {
+		assert_true(r.items[i].detail[0] != '\0');
+		if (!strcmp(r.items[i].name, "xdp_native")) {
+			saw_native = true;
+			assert_true(r.items[i].ok); /* veth runs XDP natively */
+		}
+	}
+	assert_true(saw_native);
+	assert_int_equal(netprobe_probe("nosuch0", &r), 0);
+	assert_false(r.supported);
+}
+
+static void test_names(void **state)
+{
+	enum netprobe_xdp_program p;
+
+	(void)state;
+	assert_string_equal(netprobe_hook_counter_name(NETPROBE_HC_TCP_BYTES), "tcp_bytes");
+	assert_null(netprobe_hook_counter_name(NETPROBE_HC_MAX));
+	assert_string_equal(netprobe_malformed_name(NETPROBE_MALFORMED_L4_TRUNCATED),
+			    "l4_truncated");
+	assert_int_equal(netprobe_xdp_program_parse("lb", &p), 0);
+	assert_int_equal(p, NETPROBE_XDP_LB);
+	assert_int_equal(netprobe_xdp_program_parse("router", &p), -EINVAL);
+	assert_int_equal(netprobe_xdp_program_parse(NULL, &p), -EINVAL);
+	assert_string_equal(netprobe_xdp_program_name(NETPROBE_XDP_FILTER), "filter");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_config_defaults, detach_everything),
+		cmocka_unit_test_teardown(test_new_rejects_bad_config, detach_everything),
+		cmocka_unit_test_teardown(test_null_and_unloaded_arguments, detach_everything),
+		cmocka_unit_test_teardown(test_attach_bad_interface, detach_everything),
+		cmocka_unit_test_teardown(test_attach_detach_reattach, detach_everything),
+		cmocka_unit_test_teardown(test_several_interfaces, detach_everything),
+		cmocka_unit_test_teardown(test_state_outlives_manager, detach_everything),
+		cmocka_unit_test_teardown(test_clsact_created_and_removed, detach_everything),
+		cmocka_unit_test_teardown(test_clsact_of_someone_else_stays, detach_everything),
+		cmocka_unit_test_teardown(test_foreign_xdp_program, detach_everything),
+		cmocka_unit_test_teardown(test_counts_reach_every_view, detach_everything),
+		cmocka_unit_test_teardown(test_probe, detach_everything),
+		cmocka_unit_test_teardown(test_names, detach_everything),
+	};
+
+	return cmocka_run_group_tests_name("api", tests, group_setup, NULL);
+}
