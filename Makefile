@@ -40,6 +40,7 @@ PC_FILE      := $(OUTPUT)/libnetprobe.pc
 
 .PHONY: all deps run test unit-tests bench install uninstall clean format-check
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: netprobe $(STATIC_LIB) $(SHARED_LIB) $(PC_FILE)
 
@@ -83,14 +84,19 @@ UNIT_BINS    := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPUT)/tests
 	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS) -lcmocka
 
-unit-tests: $(UNIT_BINS)
+unit-tests: $(UNIT_BINS) $(BENCH_BINS)
 
 test: deps all unit-tests
 	@tests/run.sh
 
+# Baselines and the live-frames generator, for benchmarks and tests only.
+$(OUTPUT)/baselines.bpf.o: bench/baselines.bpf.c $(wildcard bpf/*.h) include/netprobe/abi.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 BENCH_BINS   := $(OUTPUT)/bench/np-bench
 
-$(OUTPUT)/bench/np-bench: bench/np-bench.c $(STATIC_LIB) $(HDRS) | $(OUTPUT)/bench
+$(OUTPUT)/bench/np-bench: bench/np-bench.c tests/lib/pktbuild.h $(OUTPUT)/baselines.skel.h \
+		$(STATIC_LIB) $(HDRS) | $(OUTPUT)/bench
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC_LIB) $(LIBS) -lm
 
 bench: deps all $(BENCH_BINS)

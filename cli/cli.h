@@ -91,7 +91,7 @@ void cli_flows_delta(struct cli_flows *cur, const struct cli_flows *prev);
 void cli_flows_sort(struct cli_flows *f, bool by_packets, bool by_delta);
 const char *cli_proto_name(unsigned int proto, char *buf, size_t len);
 const char *cli_tcp_flags(unsigned int flags, char *buf, size_t len);
-struct json_object *cli_flow_json(const struct cli_flow *f);
+struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_flow *f);
 void cli_flow_print_header(FILE *out, bool with_rate);
 void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double interval_s);
 

@@ -136,9 +136,10 @@ static void endpoint(const struct netprobe_flow_key *k, bool src, char *buf, siz
 		snprintf(buf, len, "%s", addr);
 }
 
-static void iso_time(unsigned long long mono_ns, char *buf, size_t len)
+static void iso_time(struct netprobe_manager *m, unsigned long long jiffies, char *buf,
+		     size_t len)
 {
-	unsigned long long real = netprobe_mono_to_realtime_ns(mono_ns);
+	unsigned long long real = netprobe_manager_flow_time_ns(m, jiffies);
 	time_t secs = real / 1000000000ull;
 	struct tm tm;
 
@@ -148,7 +149,7 @@ static void iso_time(unsigned long long mono_ns, char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03lluZ", (real / 1000000ull) % 1000);
 }
 
-struct json_object *cli_flow_json(const struct cli_flow *f)
+struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_flow *f)
 {
 	const struct netprobe_flow_key *k = &f->key;
 	struct json_object *o = json_object_new_object();
@@ -185,9 +186,9 @@ struct json_object *cli_flow_json(const struct cli_flow *f)
 	json_object_object_add(o, "tcp_flags",
 			       json_object_new_string(cli_tcp_flags(f->st.tcp_flags, buf,
 								    sizeof(buf))));
-	iso_time(f->st.first_seen_ns, buf, sizeof(buf));
+	iso_time(m, f->st.first_seen, buf, sizeof(buf));
 	json_object_object_add(o, "first_seen", json_object_new_string(buf));
-	iso_time(f->st.last_seen_ns, buf, sizeof(buf));
+	iso_time(m, f->st.last_seen, buf, sizeof(buf));
 	json_object_object_add(o, "last_seen", json_object_new_string(buf));
 	return o;
 }
@@ -279,7 +280,7 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 		struct json_object *root = json_object_new_object(), *list = json_object_new_array();
 
 		for (size_t i = 0; i < shown; i++)
-			json_object_array_add(list, cli_flow_json(&flows.v[i]));
+			json_object_array_add(list, cli_flow_json(m, &flows.v[i]));
 		json_object_object_add(root, "flows", list);
 		json_object_object_add(root, "total_flows", cli_json_u64(flows.n));
 		cli_json_print(root);

@@ -102,7 +102,7 @@ static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 	fflush(stdout);
 }
 
-static void show_json(const struct snapshot *cur, const struct snapshot *prev,
+static void show_json(struct netprobe_manager *m, const struct snapshot *cur, const struct snapshot *prev,
 		      struct cli_flows *flows, unsigned int top, double secs)
 {
 	struct json_object *root = json_object_new_object(), *list = json_object_new_array();
@@ -127,7 +127,7 @@ static void show_json(const struct snapshot *cur, const struct snapshot *prev,
 		json_object_array_add(list, o);
 	}
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++) {
-		struct json_object *o = cli_flow_json(&flows->v[i]);
+		struct json_object *o = cli_flow_json(m, &flows->v[i]);
 
 		json_object_object_add(o, "interval_bytes", cli_json_u64(flows->v[i].delta_bytes));
 		json_object_object_add(o, "interval_packets",
@@ -259,7 +259,7 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 		cli_flows_sort(&flows, false, true);
 		if (t - last > 0.01) {
 			if (env->json)
-				show_json(&cur, &prev, &flows, top, t - last);
+				show_json(m, &cur, &prev, &flows, top, t - last);
 			else
 				show_text(&cur, &prev, &flows, top, t - last, tty);
 		}

@@ -120,6 +120,7 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 		if (err)
 			goto fail;
 	}
+	bpf_program__set_autoload(skel->progs.netprobe_clock, false);
 	skel->rodata->np_slot = slot;
 	skel->rodata->np_ifindex = ifindex;
 	skel->rodata->np_program = m->cfg.xdp_mode;

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <bpf/bpf.h>
 #include "internal.h"
 
@@ -63,16 +62,4 @@ const char *netprobe_flow_addr_str(const struct netprobe_flow_key *key, bool src
 	if (!inet_ntop(af, addr, buf, len))
 		snprintf(buf, len, "?");
 	return buf;
-}
-
-unsigned long long netprobe_mono_to_realtime_ns(unsigned long long mono_ns)
-{
-	struct timespec mono, real;
-	unsigned long long mono_now, real_now;
-
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
-	mono_now = mono.tv_sec * 1000000000ull + mono.tv_nsec;
-	real_now = real.tv_sec * 1000000000ull + real.tv_nsec;
-	return real_now - (mono_now - mono_ns);
 }

@@ -12,6 +12,10 @@ struct netprobe_manager {
 	/* The maps-only copy of the object: owns the map fds every attach reuses. */
 	struct netprobe_bpf *maps;
 	int ncpus;
+	/* jiffies -> CLOCK_MONOTONIC, measured on first use (clock.c) */
+	bool clock_ready;
+	double ns_per_jiffy;
+	__u64 ref_jiffies, ref_mono_ns;
 };
 
 /* log.c */

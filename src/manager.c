@@ -223,9 +223,9 @@ int netprobe_manager_load(struct netprobe_manager *m)
 		np_err("cannot open the BPF object: %s", strerror(-err));
 		return err;
 	}
-	/* This copy only creates (or finds) the maps; programs load per interface. */
+	/* This copy creates (or finds) the maps; the datapath loads per interface. */
 	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, false);
+		bpf_program__set_autoload(prog, prog == skel->progs.netprobe_clock);
 	bpf_map__set_max_entries(skel->maps.np_flows, m->cfg.flow_table_size);
 
 	err = netprobe_bpf__load(skel);

@@ -135,10 +135,20 @@ struct netprobe_flow_key {
 struct netprobe_flow_stats {
 	__u64 packets;
 	__u64 bytes;
-	__u64 first_seen_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-	__u64 last_seen_ns;
+	/*
+	 * Kernel jiffies (bpf_jiffies64): the datapath's cheapest clock, a tick
+	 * (1-10 ms) of resolution. netprobe_manager_flow_time_ns() converts.
+	 */
+	__u64 first_seen;
+	__u64 last_seen;
 	__u32 tcp_flags;     /* OR of the TCP flags seen */
 	__u32 pad;
+};
+
+/* Written by the clock-sampling program, read by userspace to convert jiffies. */
+struct netprobe_clock_sample {
+	__u64 jiffies;
+	__u64 mono_ns;
 };
 
 /* How the TC programs of an interface are attached. */

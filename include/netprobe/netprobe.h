@@ -242,8 +242,13 @@ NETPROBE_API int netprobe_manager_foreach_flow(struct netprobe_manager *m, netpr
 NETPROBE_API const char *netprobe_flow_addr_str(const struct netprobe_flow_key *key, bool src,
 						char *buf, size_t len);
 
-/* CLOCK_MONOTONIC ns (flow timestamps) to CLOCK_REALTIME ns. */
-NETPROBE_API unsigned long long netprobe_mono_to_realtime_ns(unsigned long long mono_ns);
+/*
+ * A flow timestamp (first_seen, last_seen: kernel jiffies) as CLOCK_REALTIME
+ * ns, within one tick. The first call calibrates jiffies against the kernel's
+ * clock (up to two ticks, 20 ms at most). Returns 0 if that fails.
+ */
+NETPROBE_API unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
+							      unsigned long long jiffies);
 
 /* ---- Support probe (the seed's IsSupported) ------------------------------ */
 
