@@ -1,0 +1,87 @@
+# Shared by the bats integration tests: a lab of two network namespaces joined
+# by a veth pair, with names unique to this run so parallel runs never collide,
+# and removed in teardown whatever the test did.
+#
+#   ns A (LAB_A) -- veth LAB_VA ========= veth LAB_VB -- ns B (LAB_B)
+#   198.18.0.1/24, fd00:98::1/64            198.18.0.2/24, fd00:98::2/64
+#
+# netprobe runs inside ns B with `nsenter --net`, which keeps the host's bpffs
+# (ip netns exec would remount /sys and hide it); each test has its own pin path.
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+NP="$ROOT/netprobe"
+NPBENCH="$ROOT/.output/bench/np-bench"
+
+lab_setup() {
+	local id
+	id=$(printf '%x%x' "$$" "${BATS_TEST_NUMBER:-0}")
+	LAB_A="np-a-$id"
+	LAB_B="np-b-$id"
+	LAB_VA="npa$id"
+	LAB_VB="npb$id"
+	export NETPROBE_PIN_PATH="/sys/fs/bpf/np-test-$id"
+	ip netns add "$LAB_A"
+	ip netns add "$LAB_B"
+	ip link add "$LAB_VA" type veth peer name "$LAB_VB"
+	ip link set "$LAB_VA" netns "$LAB_A"
+	ip link set "$LAB_VB" netns "$LAB_B"
+	local ns v peer n
+	for n in 1 2; do
+		if [ $n = 1 ]; then ns=$LAB_A v=$LAB_VA peer=2; else ns=$LAB_B v=$LAB_VB peer=1; fi
+		# No IPv6 autoconfiguration, router solicitation or DAD: a quiet link,
+		# so that the kernel's counters move only for traffic the test sends.
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_ra=0 \
+			net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.all.dad_transmits=0 \
+			net.ipv6.conf.default.dad_transmits=0
+		ip -n "$ns" link set "$v" addrgenmode none
+		# No GRO: the capture on the receiver must see each frame as it came.
+		ip netns exec "$ns" ethtool -K "$v" gro off
+		ip -n "$ns" link set lo up
+		ip -n "$ns" link set "$v" up
+		ip -n "$ns" addr add "198.18.0.$n/24" dev "$v"
+		ip -n "$ns" addr add "fd00:98::$n/64" dev "$v" nodad
+	done
+	# Static neighbours: no ARP or neighbour discovery during a measurement.
+	local mac_a mac_b
+	mac_a=$(ip -n "$LAB_A" -j link show "$LAB_VA" | jq -r '.[0].address')
+	mac_b=$(ip -n "$LAB_B" -j link show "$LAB_VB" | jq -r '.[0].address')
+	ip -n "$LAB_A" neigh replace 198.18.0.2 lladdr "$mac_b" dev "$LAB_VA" nud permanent
+	ip -n "$LAB_A" neigh replace fd00:98::2 lladdr "$mac_b" dev "$LAB_VA" nud permanent
+	ip -n "$LAB_B" neigh replace 198.18.0.1 lladdr "$mac_a" dev "$LAB_VB" nud permanent
+	ip -n "$LAB_B" neigh replace fd00:98::1 lladdr "$mac_a" dev "$LAB_VB" nud permanent
+}
+
+lab_teardown() {
+	[ -n "${LAB_B:-}" ] || return 0
+	# Children of the test (tcpdump, iperf3) first, then what netprobe pinned.
+	local pids
+	pids="$(ip netns pids "$LAB_A" 2>/dev/null) $(ip netns pids "$LAB_B" 2>/dev/null)"
+	[ -z "${pids// /}" ] || kill $pids 2>/dev/null || true
+	in_b "$NP" detach --all >/dev/null 2>&1 || true
+	in_a "$NP" detach --all >/dev/null 2>&1 || true
+	ip netns del "$LAB_A" 2>/dev/null || true
+	ip netns del "$LAB_B" 2>/dev/null || true
+	rm -rf "$NETPROBE_PIN_PATH"
+}
+
+in_a() { nsenter --net="/run/netns/$LAB_A" "$@"; }
+in_b() { nsenter --net="/run/netns/$LAB_B" "$@"; }
+np_b() { in_b "$NP" "$@"; }
+
+# kstat NS IFACE rx_packets: the kernel's own counter, read inside the namespace.
+kstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
+
+# Sum of frame lengths in a capture (tshark: frame.len, the bytes on the wire).
+pcap_bytes() { tshark -r "$1" -T fields -e frame.len "${@:2}" 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
+pcap_frames() { tshark -r "$1" -T fields -e frame.len "${@:2}" 2>/dev/null | wc -l; }
+
+# Waits (bounded) until a command succeeds.
+wait_for() {
+	local tries=$1
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		tries=$((tries - 1))
+		[ $tries -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
