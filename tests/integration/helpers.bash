@@ -32,7 +32,8 @@ lab_setup() {
 		# so that the kernel's counters move only for traffic the test sends.
 		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_ra=0 \
 			net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.all.dad_transmits=0 \
-			net.ipv6.conf.default.dad_transmits=0
+			net.ipv6.conf.default.dad_transmits=0 \
+			net.ipv6.conf.default.mldv2_unsolicited_report_interval=10
 		ip -n "$ns" link set "$v" addrgenmode none
 		# No GRO: the capture on the receiver must see each frame as it came.
 		ip netns exec "$ns" ethtool -K "$v" gro off
@@ -74,6 +75,20 @@ kstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
 # Sum of frame lengths in a capture (tshark: frame.len, the bytes on the wire).
 pcap_bytes() { tshark -r "$1" -T fields -e frame.len "${@:2}" 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
 pcap_frames() { tshark -r "$1" -T fields -e frame.len "${@:2}" 2>/dev/null | wc -l; }
+
+# Waits (bounded) until the kernel's counters of NS IFACE stop moving, so that
+# what the kernel sends on its own (MLD reports after an address is added) is over.
+quiesce() {
+	local last="" now tries=20
+	while [ $tries -gt 0 ]; do
+		now="$(kstat "$1" "$2" rx_packets) $(kstat "$1" "$2" tx_packets)"
+		[ "$now" = "$last" ] && return 0
+		last=$now
+		tries=$((tries - 1))
+		sleep 0.5
+	done
+	return 1
+}
 
 # Waits (bounded) until a command succeeds.
 wait_for() {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test under prove (TAP): the cmocka unit tests (BPF_PROG_RUN on
+# crafted frames, the libnetprobe API) and the bats integration tests (network
+# namespaces, veth pairs, real traffic). The last line is the summary CI reads.
+set -u
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "tests need root (BPF, network namespaces)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+export CMOCKA_MESSAGE_OUTPUT=TAP
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+tests=(.output/tests/test_* tests/integration/*.bats)
+[ $# -gt 0 ] && tests=("$@")
+prove --verbose --exec tests/tap-exec "${tests[@]}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# Count the TAP results of every file (cmocka and bats both speak TAP).
+passed=$(grep -cE '^ok [0-9]+' "$log" | head -1)
+skipped=$(grep -ciE '^ok [0-9]+.*# skip' "$log" | head -1)
+failed=$(grep -cE '^not ok [0-9]+' "$log" | head -1)
+passed=$((passed - skipped))
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
