@@ -95,6 +95,10 @@ struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_f
 void cli_flow_print_header(FILE *out, bool with_rate);
 void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double interval_s);
 
+/* monitor.c: the live view's loop, shared with demo. */
+int cli_monitor_run(struct netprobe_manager *m, const char *only, int ifindex, double interval,
+		    double duration, unsigned int top, bool json);
+
 /* stats.c: one interface's counters as JSON, for stats and monitor. */
 struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
 					 const struct netprobe_global_stats *st, bool all_counters);

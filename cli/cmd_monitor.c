@@ -162,6 +162,59 @@ static void nap(double secs)
 	}
 }
 
+/*
+ * The live view's loop, until a signal or duration (0: no end) is over. only
+ * and ifindex narrow it to one interface (NULL, -1: all of the pin path).
+ */
+int cli_monitor_run(struct netprobe_manager *m, const char *only, int ifindex, double interval,
+		    double duration, unsigned int top, bool json)
+{
+	static struct snapshot cur, prev;
+	struct cli_flows flows = {}, prev_flows = {};
+	bool tty = isatty(STDOUT_FILENO);
+	double start, last;
+	int err = 0;
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	take_snapshot(m, only, &prev);
+	cli_flows_read(m, ifindex, &prev_flows);
+	start = last = now_s();
+	while (!stop) {
+		double wait = interval;
+
+		if (duration && last + wait > start + duration)
+			wait = start + duration - last;
+		nap(wait);
+		double t = now_s();
+
+		err = take_snapshot(m, only, &cur);
+		if (!err)
+			err = cli_flows_read(m, ifindex, &flows);
+		if (err)
+			break;
+		cli_flows_delta(&flows, &prev_flows);
+		cli_flows_sort(&flows, false, true);
+		if (t - last > 0.01) {
+			if (json)
+				show_json(m, &cur, &prev, &flows, top, t - last);
+			else
+				show_text(&cur, &prev, &flows, top, t - last, tty);
+		}
+		prev = cur;
+		struct cli_flows swap = prev_flows;
+
+		prev_flows = flows;
+		flows = swap;
+		last = t;
+		if (duration && t - start >= duration - 1e-3)
+			break;
+	}
+	cli_flows_free(&flows);
+	cli_flows_free(&prev_flows);
+	return err;
+}
+
 int cmd_monitor(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("monitor");
@@ -172,14 +225,12 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 					      { "duration", required_argument, NULL, 'd' },
 					      { "top", required_argument, NULL, 'n' },
 					      {} };
-	static struct snapshot cur, prev;
-	struct cli_flows flows = {}, prev_flows = {};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
-	double interval = 1, duration = 0, start, last;
+	double interval = 1, duration = 0;
 	unsigned long long top = 10;
 	const char *only = NULL;
-	bool attached_here = false, tty = isatty(STDOUT_FILENO);
+	bool attached_here = false;
 	int opt, err = 0, ifindex = -1;
 
 	cli_config(&cfg);
@@ -237,43 +288,7 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 		ifindex = it.ifindex;
 	}
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	take_snapshot(m, only, &prev);
-	cli_flows_read(m, ifindex, &prev_flows);
-	start = last = now_s();
-	while (!stop) {
-		double wait = interval;
-
-		if (duration && last + wait > start + duration)
-			wait = start + duration - last;
-		nap(wait);
-		double t = now_s();
-
-		err = take_snapshot(m, only, &cur);
-		if (!err)
-			err = cli_flows_read(m, ifindex, &flows);
-		if (err)
-			break;
-		cli_flows_delta(&flows, &prev_flows);
-		cli_flows_sort(&flows, false, true);
-		if (t - last > 0.01) {
-			if (env->json)
-				show_json(m, &cur, &prev, &flows, top, t - last);
-			else
-				show_text(&cur, &prev, &flows, top, t - last, tty);
-		}
-		prev = cur;
-		struct cli_flows swap = prev_flows;
-
-		prev_flows = flows;
-		flows = swap;
-		last = t;
-		if (duration && t - start >= duration - 1e-3)
-			break;
-	}
-	cli_flows_free(&flows);
-	cli_flows_free(&prev_flows);
+	err = cli_monitor_run(m, only, ifindex, interval, duration, top, env->json);
 	if (attached_here && netprobe_manager_detach(m, only) == 0 && !env->json)
 		printf("detached from %s\n", only);
 	netprobe_manager_free(m);

@@ -1,0 +1,240 @@
+#!/usr/bin/env bats
+# The netprobe command, good input and bad: exit codes (0 done, 1 failed,
+# 2 usage), one clear message, and nothing half-attached left behind.
+
+load helpers
+
+setup() {
+	lab_setup
+}
+
+teardown() {
+	lab_teardown
+}
+
+xdp_attached() { ip -n "$LAB_B" -d link show "$1" | grep -q 'prog/xdp'; }
+
+@test "help for every command, usage errors exit 2" {
+	run "$NP" --help
+	[ "$status" -eq 0 ]
+	for c in check attach detach status stats flows monitor demo; do
+		run "$NP" "$c" --help
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"usage: netprobe $c"* ]]
+	done
+	run "$NP"
+	[ "$status" -eq 2 ]
+	run "$NP" frobnicate
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown command 'frobnicate'"* ]]
+	run "$NP" stats --bogus
+	[ "$status" -eq 2 ]
+	run "$NP" --pin-path relative stats
+	[ "$status" -eq 2 ]
+	run np_b attach
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"name at least one interface"* ]]
+	run np_b attach "$LAB_VB" --mode router
+	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --xdp-mode turbo
+	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --tc-mode none
+	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --flow-table 5
+	[ "$status" -eq 2 ]
+	run np_b detach
+	[ "$status" -eq 2 ]
+	run np_b detach "$LAB_VB" --all
+	[ "$status" -eq 2 ]
+	run np_b flows --top 0
+	[ "$status" -eq 2 ]
+	run np_b flows --sort age
+	[ "$status" -eq 2 ]
+	run np_b monitor --interval 0
+	[ "$status" -eq 2 ]
+	run np_b monitor --duration -1
+	[ "$status" -eq 2 ]
+	run np_b stats a b
+	[ "$status" -eq 2 ]
+	# Usage errors touch nothing.
+	! xdp_attached "$LAB_VB"
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+}
+
+@test "check reports each requirement and fails for a missing interface" {
+	run np_b check "$LAB_VB"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"xdp_native"* ]]
+	run np_b check --json "$LAB_VB"
+	[ "$status" -eq 0 ]
+	[ "$(jq '.supported' <<<"$output")" = true ]
+	[ "$(jq '[.checks[] | select(.name == "xdp_native") | .ok][0]' <<<"$output")" = true ]
+	run np_b check nosuch0
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no interface named nosuch0"* ]]
+}
+
+@test "bad input to attach, detach, stats, flows: a clear message, exit 1, nothing left" {
+	run np_b attach nosuch0
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no interface named nosuch0"* ]]
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+	# A later interface that fails undoes the earlier ones of the same command.
+	run np_b attach "$LAB_VB" nosuch0
+	[ "$status" -eq 1 ]
+	! xdp_attached "$LAB_VB"
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+	run np_b attach "$LAB_VB" --mode filter
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not available"* ]]
+	# Nothing attached.
+	for c in "stats" "flows" "detach $LAB_VB" "detach --all"; do
+		run np_b $c
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"not attached anywhere"* ]]
+	done
+	run np_b status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"not attached anywhere"* ]]
+	# Attached: twice is an error, and so are unknown interfaces.
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"already attached to $LAB_VB"* ]]
+	run np_b detach nosuch0
+	[ "$status" -eq 1 ]
+	run np_b stats lo
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not attached to lo"* ]]
+	run np_b flows lo
+	[ "$status" -eq 1 ]
+	xdp_attached "$LAB_VB"
+}
+
+@test "not privileged: refused with a message, nothing changed" {
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	for c in "attach $LAB_VB" "stats" "detach --all" "status"; do
+		run in_b setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$NP" $c
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"needs root"* ]]
+	done
+	run in_b setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$NP" check
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"FAIL"*"capabilities"* ]]
+	xdp_attached "$LAB_VB"
+}
+
+@test "attach, status, stats, flows, detach: the whole life cycle, with --json" {
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	run np_b status --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.interfaces[0].name' <<<"$output")" = "$LAB_VB" ]
+	[ "$(jq -r '.interfaces[0].mode' <<<"$output")" = monitor ]
+	[ "$(jq -r '.interfaces[0].xdp_mode' <<<"$output")" = native ]
+	[ "$(jq -r '.interfaces[0].tc' <<<"$output")" = tcx ]
+	in_a ping -q -c 5 -i 0.01 198.18.0.2 >/dev/null
+	run np_b stats --json
+	[ "$status" -eq 0 ]
+	for k in name ifindex mode rx_packets rx_bytes tx_packets tx_bytes xdp_drop xdp_pass xdp_tx; do
+		[ "$(jq ".interfaces[0] | has(\"$k\")" <<<"$output")" = true ]
+	done
+	[ "$(jq '.interfaces[0].counters.xdp_icmp_packets' <<<"$output")" -eq 5 ]
+	run np_b stats "$LAB_VB"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"xdp_icmp_packets"*"5"* ]]
+	run np_b flows --json --top 1 --sort packets
+	[ "$status" -eq 0 ]
+	[ "$(jq '.flows | length' <<<"$output")" -eq 1 ]
+	for k in src dst sport dport proto packets bytes first_seen last_seen; do
+		[ "$(jq ".flows[0] | has(\"$k\")" <<<"$output")" = true ]
+	done
+	# first_seen is a wall-clock time of today, not a raw kernel tick count.
+	[[ "$(jq -r '.flows[0].first_seen' <<<"$output")" == "$(date -u +%Y-%m-%d)"T* ]]
+	run np_b flows "$LAB_VB"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"198.18.0.1"*"198.18.0.2"* ]]
+	run np_b detach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	! xdp_attached "$LAB_VB"
+	[ -z "$(ip netns exec "$LAB_B" bpftool net show dev "$LAB_VB" | grep -E 'tcx|netprobe')" ]
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+}
+
+@test "generic XDP and clsact, chosen on the command line, removed exactly" {
+	ip netns exec "$LAB_B" tc qdisc add dev "$LAB_VB" clsact
+	run np_b attach "$LAB_VB" --xdp-mode generic --tc-mode clsact
+	[ "$status" -eq 0 ]
+	ip -n "$LAB_B" -d link show "$LAB_VB" | grep -q 'xdpgeneric'
+	ip netns exec "$LAB_B" tc filter show dev "$LAB_VB" ingress | grep -q 'handle 0x4e50'
+	[ "$(np_b status --json | jq -r '.interfaces[0].xdp_mode')" = generic ]
+	in_a ping -q -c 3 -i 0.01 198.18.0.2 >/dev/null
+	[ "$(np_b stats --json | jq '.interfaces[0].counters.xdp_icmp_packets')" -eq 3 ]
+	run np_b detach --all
+	[ "$status" -eq 0 ]
+	# Our filters and program are gone; the qdisc we did not make stays.
+	! ip -n "$LAB_B" -d link show "$LAB_VB" | grep -q 'prog/xdp'
+	! ip netns exec "$LAB_B" tc filter show dev "$LAB_VB" ingress | grep -q 'handle 0x4e50'
+	ip netns exec "$LAB_B" tc qdisc show dev "$LAB_VB" | grep -q clsact
+}
+
+@test "another XDP program on the interface is not replaced" {
+	ip -n "$LAB_B" link set dev "$LAB_VB" xdp obj "$ROOT/.output/baselines.bpf.o" sec xdp
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"already has an XDP program"* ]]
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+	ip -n "$LAB_B" -d link show "$LAB_VB" | grep -q 'prog/xdp'
+	ip -n "$LAB_B" link set dev "$LAB_VB" xdp off
+}
+
+@test "monitor: attaches for its duration, prints JSON frames, detaches; stops on SIGTERM" {
+	in_a ping -q -c 40 -i 0.05 198.18.0.2 >/dev/null &
+	run np_b monitor "$LAB_VB" --interval 0.5 --duration 1.6 --json
+	[ "$status" -eq 0 ]
+	[ "$(wc -l <<<"$output")" -ge 3 ]
+	[ "$(head -1 <<<"$output" | jq -r '.interfaces[0].name')" = "$LAB_VB" ]
+	[ "$(tail -1 <<<"$output" | jq '.interfaces[0].rx_pps > 0')" = true ]
+	wait
+	! xdp_attached "$LAB_VB"
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+	# Text view, stopped by a signal.
+	nsenter --net="/run/netns/$LAB_B" "$NP" monitor "$LAB_VB" --interval 0.2 >"$BATS_TEST_TMPDIR/mon" 3>&- &
+	local pid=$!
+	sleep 1
+	kill -TERM $pid
+	wait $pid
+	grep -q 'INTERFACE' "$BATS_TEST_TMPDIR/mon"
+	grep -q "detached from $LAB_VB" "$BATS_TEST_TMPDIR/mon"
+	! xdp_attached "$LAB_VB"
+}
+
+@test "monitor of an attached interface leaves it attached" {
+	run np_b attach "$LAB_VB"
+	run np_b monitor "$LAB_VB" --interval 0.2 --duration 0.5
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$LAB_VB"* ]]
+	xdp_attached "$LAB_VB"
+}
+
+@test "demo: real traffic through its own lab, then nothing of it left" {
+	local before_ns before_links
+	before_ns=$(ip netns list | wc -l)
+	before_links=$(ip -o link show | wc -l)
+	run timeout 60 "$NP" demo --duration 4
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"demo summary: rx "* ]]
+	[[ "$output" == *"198.18.0.1"*"198.18.0.2"* ]]
+	[[ "$output" == *"removed the namespaces, links and pins"* ]]
+	# It counted real traffic.
+	local rx
+	rx=$(grep -o 'demo summary: rx [0-9]*' <<<"$output" | awk '{print $4}')
+	[ "$rx" -gt 20 ]
+	[ "$(ip netns list | wc -l)" -eq "$before_ns" ]
+	[ "$(ip -o link show | wc -l)" -eq "$before_links" ]
+	! ls /sys/fs/bpf | grep -q netprobe-demo
+	run "$NP" demo --duration 1
+	[ "$status" -eq 2 ]
+}
