@@ -34,6 +34,7 @@ CLI_SRCS     := $(wildcard cli/*.c)
 CLI_OBJS     := $(patsubst cli/%.c,$(OUTPUT)/cli/%.o,$(CLI_SRCS))
 HDRS         := $(wildcard include/netprobe/*.h src/*.h cli/*.h)
 
+BENCH_BINS   := $(OUTPUT)/bench/np-bench
 STATIC_LIB   := $(OUTPUT)/libnetprobe.a
 SHARED_LIB   := $(OUTPUT)/libnetprobe.so.$(VERSION)
 PC_FILE      := $(OUTPUT)/libnetprobe.pc
@@ -84,6 +85,7 @@ UNIT_BINS    := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPUT)/tests
 	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS) -lcmocka
 
+# The integration tests send frames with np-bench and use its baseline programs.
 unit-tests: $(UNIT_BINS) $(BENCH_BINS)
 
 test: deps all unit-tests
@@ -92,8 +94,6 @@ test: deps all unit-tests
 # Baselines and the live-frames generator, for benchmarks and tests only.
 $(OUTPUT)/baselines.bpf.o: bench/baselines.bpf.c $(wildcard bpf/*.h) include/netprobe/abi.h | $(OUTPUT)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
-
-BENCH_BINS   := $(OUTPUT)/bench/np-bench
 
 $(OUTPUT)/bench/np-bench: bench/np-bench.c tests/lib/pktbuild.h $(OUTPUT)/baselines.skel.h \
 		$(STATIC_LIB) $(HDRS) | $(OUTPUT)/bench
