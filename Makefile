@@ -121,7 +121,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h \
+		bench/*.c tests/unit/*.[ch] tests/lib/*.h
 
 clean:
 	rm -rf $(OUTPUT) netprobe

@@ -42,7 +42,7 @@ static int die(const char *fmt, const char *arg)
 
 static int send_packet_socket(unsigned int ifindex, const uint8_t *frame, size_t len, long count)
 {
-	struct sockaddr_ll addr = { .sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6 };
+	struct sockaddr_ll addr = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
 	int fd = socket(AF_PACKET, SOCK_RAW, 0);
 	long sent = 0;
 
@@ -68,9 +68,9 @@ static int send_packet_socket(unsigned int ifindex, const uint8_t *frame, size_t
 static int send_live(struct baselines_bpf *b, unsigned int ifindex, const uint8_t *frame,
 		     size_t len, long count)
 {
-	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifindex };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = count,
+	struct xdp_md ctx = {.data_end = len, .ingress_ifindex = ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = count,
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
 
 	return bpf_prog_test_run_opts(bpf_program__fd(b->progs.gen_tx), &opts) ? -errno : 0;
@@ -81,23 +81,29 @@ static struct baselines_bpf *open_baselines(void)
 	struct baselines_bpf *b = baselines_bpf__open_and_load();
 
 	if (!b)
-		fprintf(stderr, "np-bench: cannot load the baseline programs: %s\n", strerror(errno));
+		fprintf(stderr, "np-bench: cannot load the baseline programs: %s\n",
+			strerror(errno));
 	return b;
 }
 
 static int cmd_send(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'c' },  { "size", required_argument, NULL, 's' },
-		{ "family", required_argument, NULL, 'f' }, { "proto", required_argument, NULL, 'p' },
-		{ "vlan", required_argument, NULL, 'V' },   { "src", required_argument, NULL, 'S' },
-		{ "dst", required_argument, NULL, 'D' },    { "sport", required_argument, NULL, 'a' },
-		{ "dport", required_argument, NULL, 'b' },  { "live", no_argument, NULL, 'l' },
-		{ "tcp-flags", required_argument, NULL, 't' },
-		{ "truncate", required_argument, NULL, 'T' },
+		{"count", required_argument, NULL, 'c'},
+		{"size", required_argument, NULL, 's'},
+		{"family", required_argument, NULL, 'f'},
+		{"proto", required_argument, NULL, 'p'},
+		{"vlan", required_argument, NULL, 'V'},
+		{"src", required_argument, NULL, 'S'},
+		{"dst", required_argument, NULL, 'D'},
+		{"sport", required_argument, NULL, 'a'},
+		{"dport", required_argument, NULL, 'b'},
+		{"live", no_argument, NULL, 'l'},
+		{"tcp-flags", required_argument, NULL, 't'},
+		{"truncate", required_argument, NULL, 'T'},
 		{},
 	};
-	struct pkt_spec s = { .family = 4, .proto = IPPROTO_UDP, .sport = 10000, .dport = 9 };
+	struct pkt_spec s = {.family = 4, .proto = IPPROTO_UDP, .sport = 10000, .dport = 9};
 	long count = 1, size = 0, truncate = 0;
 	bool live = false;
 	uint8_t frame[PKT_MAX];
@@ -117,10 +123,10 @@ static int cmd_send(int argc, char **argv)
 			s.family = atoi(optarg);
 			break;
 		case 'p':
-			s.proto = !strcmp(optarg, "tcp")    ? IPPROTO_TCP
-				  : !strcmp(optarg, "icmp") ? (s.family == 6 ? IPPROTO_ICMPV6
-									 : IPPROTO_ICMP)
-							    : IPPROTO_UDP;
+			s.proto = !strcmp(optarg, "tcp") ? IPPROTO_TCP
+				  : !strcmp(optarg, "icmp")
+					  ? (s.family == 6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)
+					  : IPPROTO_UDP;
 			if (s.proto == IPPROTO_ICMP || s.proto == IPPROTO_ICMPV6)
 				s.icmp_type = s.family == 6 ? 128 : 8;
 			break;
@@ -152,10 +158,11 @@ static int cmd_send(int argc, char **argv)
 			truncate = atol(optarg);
 			break;
 		default:
-			return die("%s", "usage: np-bench send IFACE [--count N] [--size FRAME_BYTES] "
-					 "[--family 4|6] [--proto udp|tcp|icmp] [--vlan ID]... "
-					 "[--src A --dst B] [--sport P --dport P] [--tcp-flags F] "
-					 "[--truncate FRAME_BYTES] [--live]");
+			return die("%s",
+				   "usage: np-bench send IFACE [--count N] [--size FRAME_BYTES] "
+				   "[--family 4|6] [--proto udp|tcp|icmp] [--vlan ID]... "
+				   "[--src A --dst B] [--sport P --dport P] [--tcp-flags F] "
+				   "[--truncate FRAME_BYTES] [--live]");
 		}
 	}
 	if (optind != argc - 1 || count <= 0)
@@ -271,8 +278,7 @@ static struct netprobe_bpf *load_netprobe(void)
 
 	if (!skel)
 		return NULL;
-	bpf_object__for_each_map(map, skel->obj)
-		bpf_map__set_pin_path(map, NULL);
+	bpf_object__for_each_map(map, skel->obj) bpf_map__set_pin_path(map, NULL);
 	skel->rodata->np_ifindex = 1;
 	if (netprobe_bpf__load(skel)) {
 		netprobe_bpf__destroy(skel);
@@ -283,8 +289,13 @@ static struct netprobe_bpf *load_netprobe(void)
 
 static void bench_prog_run(struct report *r, bool quick)
 {
-	struct pkt_spec s = { .family = 4, .src = "198.18.0.1", .dst = "198.18.0.2",
-			      .proto = IPPROTO_UDP, .sport = 1000, .dport = 2000, .payload = 18 };
+	struct pkt_spec s = {.family = 4,
+			     .src = "198.18.0.1",
+			     .dst = "198.18.0.2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 1000,
+			     .dport = 2000,
+			     .payload = 18};
 	struct baselines_bpf *b = open_baselines();
 	struct netprobe_bpf *np = load_netprobe();
 	int rounds = quick ? 5 : 15, repeat = quick ? 200000 : 1000000;
@@ -298,7 +309,9 @@ static void bench_prog_run(struct report *r, bool quick)
 	}
 	if (getenv("NPB_ONLY")) {
 		for (int i = 0; i < 20; i++)
-			prog_run_ns(bpf_program__fd(getenv("NPB_REF") ? b->progs.reference_monitor : np->progs.netprobe_xdp), frame, len, 1000000);
+			prog_run_ns(bpf_program__fd(getenv("NPB_REF") ? b->progs.reference_monitor
+								      : np->progs.netprobe_xdp),
+				    frame, len, 1000000);
 		goto out;
 	}
 	/* Interleaved rounds, so that drift of the machine hits all three alike. */
@@ -310,10 +323,11 @@ static void bench_prog_run(struct report *r, bool quick)
 	}
 	double mb = median(bare, rounds), mr = median(ref, rounds), mm = median(mon, rounds);
 
-	row(r, "| XDP, 64-byte IPv4 UDP, one flow (BPF_PROG_RUN, %d x %d runs, median) | "
-	       "bare XDP_PASS %.1f ns, reference (parse + per-CPU hash update) %.1f ns, "
-	       "netprobe monitor %.1f ns | monitor / reference = **%.2f** (target <= 1.2); "
-	       "monitor / bare = %.2f |",
+	row(r,
+	    "| XDP, 64-byte IPv4 UDP, one flow (BPF_PROG_RUN, %d x %d runs, median) | "
+	    "bare XDP_PASS %.1f ns, reference (parse + per-CPU hash update) %.1f ns, "
+	    "netprobe monitor %.1f ns | monitor / reference = **%.2f** (target <= 1.2); "
+	    "monitor / bare = %.2f |",
 	    rounds, repeat, mb, mr, mm, mm / mr, mm / mb);
 out:
 	baselines_bpf__destroy(b);
@@ -325,8 +339,8 @@ out:
  * program under test runs on sink0; received frames per second, as counted
  * by the kernel on sink0.
  */
-static double live_pps(struct baselines_bpf *b, unsigned int gen, const uint8_t *frame,
-		       size_t len, long count)
+static double live_pps(struct baselines_bpf *b, unsigned int gen, const uint8_t *frame, size_t len,
+		       long count)
 {
 	unsigned long long before = rx_packets("sink0");
 	double t0 = now_s();
@@ -341,8 +355,13 @@ static double live_pps(struct baselines_bpf *b, unsigned int gen, const uint8_t 
 
 static void bench_live(struct report *r, bool quick)
 {
-	struct pkt_spec s = { .family = 4, .src = "198.18.0.1", .dst = "198.18.0.2",
-			      .proto = IPPROTO_UDP, .sport = 1000, .dport = 2000, .payload = 18 };
+	struct pkt_spec s = {.family = 4,
+			     .src = "198.18.0.1",
+			     .dst = "198.18.0.2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 1000,
+			     .dport = 2000,
+			     .payload = 18};
 	struct baselines_bpf *b = NULL;
 	struct netprobe_manager *m = NULL;
 	struct netprobe_config cfg;
@@ -382,9 +401,10 @@ static void bench_live(struct report *r, bool quick)
 	}
 	double mb = median(bare, rounds), mm = median(mon, rounds);
 
-	row(r, "| veth throughput, live-frames generator -> XDP_PASS (%d x %ld frames, median) | "
-	       "bare XDP_PASS %.2f Mpps, netprobe monitor %.2f Mpps | "
-	       "monitor / bare = **%.2f** |",
+	row(r,
+	    "| veth throughput, live-frames generator -> XDP_PASS (%d x %ld frames, median) | "
+	    "bare XDP_PASS %.2f Mpps, netprobe monitor %.2f Mpps | "
+	    "monitor / bare = **%.2f** |",
 	    rounds, count, mb / 1e6, mm / 1e6, mm / mb);
 	goto out;
 fail:
@@ -426,10 +446,11 @@ static unsigned long long map_memlock(int fd)
  */
 static void bench_flow_memory(struct report *r)
 {
-	const size_t key = sizeof(struct netprobe_flow_key), val = sizeof(struct netprobe_flow_stats);
+	const size_t key = sizeof(struct netprobe_flow_key),
+		     val = sizeof(struct netprobe_flow_stats);
 	const unsigned long long flows = 1000000, buckets = 1 << 20;
-	unsigned long long shared = flows * (48 + ((key + 7) & ~7ul) + ((val + 7) & ~7ul)) +
-				    buckets * 16;
+	unsigned long long shared =
+		flows * (48 + ((key + 7) & ~7ul) + ((val + 7) & ~7ul)) + buckets * 16;
 	int ncpus = libbpf_num_possible_cpus();
 	int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "np_bench_flows", key, val, flows, NULL);
 
@@ -437,14 +458,16 @@ static void bench_flow_memory(struct report *r)
 		unsigned long long percpu = flows * (48 + ((key + 7) & ~7ul) + 8) + buckets * 16 +
 					    flows * cpus * ((val + 7) & ~7ul);
 
-		row(r, "| flow table memory, 1M flows, %d CPUs (computed from key %zu B, value %zu B) "
-		       "| shared LRU hash (netprobe) %.0f MB; a per-CPU LRU hash would need %.0f MB | "
-		       "**%.0f MB** (target <= 256 MB at 64 CPUs) |",
+		row(r,
+		    "| flow table memory, 1M flows, %d CPUs (computed from key %zu B, value %zu B) "
+		    "| shared LRU hash (netprobe) %.0f MB; a per-CPU LRU hash would need %.0f MB | "
+		    "**%.0f MB** (target <= 256 MB at 64 CPUs) |",
 		    cpus, key, val, shared / 1e6, percpu / 1e6, shared / 1e6);
 	}
 	if (fd >= 0) {
-		row(r, "| flow table memory, 1M flows, measured on this machine (%d CPUs, kernel's "
-		       "memlock of a real map) | %.0f MB | |",
+		row(r,
+		    "| flow table memory, 1M flows, measured on this machine (%d CPUs, kernel's "
+		    "memlock of a real map) | %.0f MB | |",
 		    ncpus, map_memlock(fd) / 1e6);
 		close(fd);
 	}

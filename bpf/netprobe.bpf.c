@@ -172,7 +172,8 @@ int netprobe_xdp(struct xdp_md *ctx)
 
 	if (!cnt)
 		return XDP_PASS;
-	observe(&cnt->hook[NETPROBE_HOOK_XDP], data, end, end - data, 0, NETPROBE_DIR_INGRESS, true);
+	observe(&cnt->hook[NETPROBE_HOOK_XDP], data, end, end - data, 0, NETPROBE_DIR_INGRESS,
+		true);
 	cnt->xdp_action[action]++;
 	return action;
 }

@@ -22,8 +22,8 @@
 
 #define NP_MAX_VLAN_TAGS     2
 #define NP_MAX_IPV6_EXT_HDRS 6
-#define NP_IP_MF             0x2000
-#define NP_IP_OFFSET         0x1fff
+#define NP_IP_MF	     0x2000
+#define NP_IP_OFFSET	     0x1fff
 
 enum np_l3 {
 	NP_L3_NONE = 0, /* not IP (ARP, LLDP, ...) */
@@ -37,8 +37,8 @@ enum np_l3 {
  */
 struct packet_info {
 	struct netprobe_flow_key key;
-	__u8 l3;         /* enum np_l3 */
-	__u8 l4_parsed;  /* the L4 header was read (not a later fragment) */
+	__u8 l3;	/* enum np_l3 */
+	__u8 l4_parsed; /* the L4 header was read (not a later fragment) */
 	__u8 vlan_tags;
 	__u8 fragment;
 	__u8 tcp_flags;
@@ -205,7 +205,7 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *
 static __always_inline int parse_packet(void *data, void *end, __u32 pkt_len,
 					struct packet_info *pi)
 {
-	struct hdr_cursor c = { .pos = data, .end = end };
+	struct hdr_cursor c = {.pos = data, .end = end};
 	struct ethhdr *eth = data;
 	__u16 proto;
 

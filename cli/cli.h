@@ -29,8 +29,10 @@ extern struct cli_env cli;
 
 /* Options every subcommand takes; subcommands append their own. */
 #define CLI_COMMON_LONGOPTS                                                                        \
-	{ "help", no_argument, NULL, 'h' }, { "verbose", no_argument, NULL, 'v' },                 \
-		{ "pin-path", required_argument, NULL, 'P' }
+	{"help", no_argument, NULL, 'h'}, {"verbose", no_argument, NULL, 'v'},                     \
+	{                                                                                          \
+		"pin-path", required_argument, NULL, 'P'                                           \
+	}
 #define CLI_COMMON_SHORTOPTS "hvP:"
 
 /*

@@ -22,12 +22,12 @@ static const char *tc_attach_name(enum netprobe_tc_attach t)
 int cmd_attach(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("attach");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "mode", required_argument, NULL, 'm' },
-					      { "xdp-mode", required_argument, NULL, 'x' },
-					      { "tc-mode", required_argument, NULL, 't' },
-					      { "flow-table", required_argument, NULL, 'f' },
-					      {} };
+	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
+					     {"mode", required_argument, NULL, 'm'},
+					     {"xdp-mode", required_argument, NULL, 'x'},
+					     {"tc-mode", required_argument, NULL, 't'},
+					     {"flow-table", required_argument, NULL, 'f'},
+					     {}};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
 	unsigned long long n;
@@ -39,8 +39,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		switch (opt) {
 		case 'm':
 			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
-				return cli_usage_error(cmd, "--mode is monitor, filter or lb, not '%s'",
-						       optarg);
+				return cli_usage_error(
+					cmd, "--mode is monitor, filter or lb, not '%s'", optarg);
 			break;
 		case 'x':
 			if (!strcmp(optarg, "auto"))
@@ -50,7 +50,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 			else if (!strcmp(optarg, "generic"))
 				cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_GENERIC;
 			else
-				return cli_usage_error(cmd, "--xdp-mode is auto, native or generic");
+				return cli_usage_error(cmd,
+						       "--xdp-mode is auto, native or generic");
 			break;
 		case 't':
 			if (!strcmp(optarg, "auto"))
@@ -105,9 +106,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 int cmd_detach(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("detach");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "all", no_argument, NULL, 'a' },
-					      {} };
+	static const struct option opts[] = {
+		CLI_COMMON_LONGOPTS, {"all", no_argument, NULL, 'a'}, {}};
 	struct netprobe_manager *m;
 	bool all = false;
 	int opt, failed = 0;
@@ -160,11 +160,13 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 
 		json_object_object_add(o, "name", json_object_new_string(it->name));
 		json_object_object_add(o, "ifindex", json_object_new_int(it->ifindex));
-		json_object_object_add(o, "mode",
-				       json_object_new_string(netprobe_xdp_program_name(it->xdp_mode)));
-		json_object_object_add(o, "xdp_mode",
-				       json_object_new_string(it->xdp_generic ? "generic" : "native"));
-		json_object_object_add(o, "tc", json_object_new_string(tc_attach_name(it->tc_attach)));
+		json_object_object_add(
+			o, "mode", json_object_new_string(netprobe_xdp_program_name(it->xdp_mode)));
+		json_object_object_add(
+			o, "xdp_mode",
+			json_object_new_string(it->xdp_generic ? "generic" : "native"));
+		json_object_object_add(o, "tc",
+				       json_object_new_string(tc_attach_name(it->tc_attach)));
 		json_object_object_add(o, "attached_at", json_object_new_string(when));
 		json_object_object_add(o, "in_current_netns",
 				       json_object_new_boolean(it->in_current_netns));
@@ -172,21 +174,19 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		return 0;
 	}
 	if (s->count == 1)
-		printf("%-16s %7s %-8s %-8s %-17s %s\n", "INTERFACE", "IFINDEX", "MODE", "XDP", "TC",
-		       "ATTACHED");
+		printf("%-16s %7s %-8s %-8s %-17s %s\n", "INTERFACE", "IFINDEX", "MODE", "XDP",
+		       "TC", "ATTACHED");
 	printf("%-16s %7u %-8s %-8s %-17s %s%s\n", it->name, it->ifindex,
 	       netprobe_xdp_program_name(it->xdp_mode), it->xdp_generic ? "generic" : "native",
-	       tc_attach_name(it->tc_attach), when,
-	       it->in_current_netns ? "" : "  (other netns)");
+	       tc_attach_name(it->tc_attach), when, it->in_current_netns ? "" : "  (other netns)");
 	return 0;
 }
 
 int cmd_status(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("status");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "json", no_argument, NULL, 'j' },
-					      {} };
+	static const struct option opts[] = {
+		CLI_COMMON_LONGOPTS, {"json", no_argument, NULL, 'j'}, {}};
 	struct status_ctx s = {};
 	struct netprobe_manager *m;
 	int opt, err;

@@ -5,9 +5,8 @@
 int cmd_check(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("check");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "json", no_argument, NULL, 'j' },
-					      {} };
+	static const struct option opts[] = {
+		CLI_COMMON_LONGOPTS, {"json", no_argument, NULL, 'j'}, {}};
 	struct netprobe_probe_report r;
 	const char *ifname = NULL;
 	int opt;
@@ -25,7 +24,8 @@ int cmd_check(struct cli_env *env, int argc, char **argv)
 
 	netprobe_probe(ifname, &r);
 	if (env->json) {
-		struct json_object *root = json_object_new_object(), *items = json_object_new_array();
+		struct json_object *root = json_object_new_object(),
+				   *items = json_object_new_array();
 
 		for (int i = 0; i < r.count; i++) {
 			struct json_object *it = json_object_new_object();
@@ -47,8 +47,10 @@ int cmd_check(struct cli_env *env, int argc, char **argv)
 			const struct netprobe_probe_item *it = &r.items[i];
 
 			printf("%-5s %-13s %s\n",
-			       it->ok ? "ok" : it->required ? "FAIL" : "warn", it->name,
-			       it->detail);
+			       it->ok	      ? "ok"
+			       : it->required ? "FAIL"
+					      : "warn",
+			       it->name, it->detail);
 		}
 		printf("%s\n", r.supported ? "netprobe can run here."
 					   : "netprobe cannot run here: see FAIL above.");

@@ -112,13 +112,15 @@ static int lab_create(struct lab *lab)
 	       lab->vclient, lab->vserver, lab->vclient, lab->client, lab->vserver, lab->server))
 		return -1;
 	if (sh("ip -n %s link set lo up && ip -n %s link set %s up && "
-	       "ip -n %s addr add 198.18.0.1/24 dev %s && ip -n %s addr add 198.18.0.66/24 dev %s && "
+	       "ip -n %s addr add 198.18.0.1/24 dev %s && ip -n %s addr add 198.18.0.66/24 dev %s "
+	       "&& "
 	       "ip -n %s addr add fd00:98::1/64 dev %s nodad",
 	       lab->client, lab->client, lab->vclient, lab->client, lab->vclient, lab->client,
 	       lab->vclient, lab->client, lab->vclient))
 		return -1;
 	if (sh("ip -n %s link set lo up && ip -n %s link set %s up && "
-	       "ip -n %s addr add 198.18.0.2/24 dev %s && ip -n %s addr add fd00:98::2/64 dev %s nodad",
+	       "ip -n %s addr add 198.18.0.2/24 dev %s && ip -n %s addr add fd00:98::2/64 dev %s "
+	       "nodad",
 	       lab->server, lab->server, lab->vserver, lab->server, lab->vserver, lab->server,
 	       lab->vserver))
 		return -1;
@@ -183,7 +185,8 @@ static void drive_traffic(struct lab *lab, double duration)
 		snprintf(cmd, sizeof(cmd),
 			 "sleep %d; nmap -sS -T4 -n -Pn -S 198.18.0.66 -e %s -p 1-1000 198.18.0.2",
 			 secs / 2, lab->vclient);
-		spawn(lab, lab->client, "a port scan of ports 1-1000 from 198.18.0.66 (nmap -sS)", cmd);
+		spawn(lab, lab->client, "a port scan of ports 1-1000 from 198.18.0.66 (nmap -sS)",
+		      cmd);
 	} else {
 		fprintf(stderr, "demo: nmap not installed: no port scan\n");
 	}
@@ -214,9 +217,8 @@ static void summary(struct netprobe_manager *m)
 int cmd_demo(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("demo");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "duration", required_argument, NULL, 'd' },
-					      {} };
+	static const struct option opts[] = {
+		CLI_COMMON_LONGOPTS, {"duration", required_argument, NULL, 'd'}, {}};
 	struct lab lab = {};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m = NULL;
@@ -225,7 +227,8 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "d:", opts, NULL)) != -1) {
 		if (opt == 'd') {
-			if (!cli_parse_seconds(optarg, &duration) || duration < 3 || duration > 3600)
+			if (!cli_parse_seconds(optarg, &duration) || duration < 3 ||
+			    duration > 3600)
 				return cli_usage_error(cmd, "--duration is 3..3600 seconds");
 		} else if (!cli_common_opt(cmd, opt, optarg)) {
 			return cli_usage_error(cmd, "unknown option");

@@ -30,13 +30,13 @@ static int add_flow(const struct netprobe_flow_key *key, const struct netprobe_f
 		f->v = v;
 		f->cap = cap;
 	}
-	f->v[f->n++] = (struct cli_flow){ .key = *key, .st = *st };
+	f->v[f->n++] = (struct cli_flow){.key = *key, .st = *st};
 	return 0;
 }
 
 int cli_flows_read(struct netprobe_manager *m, int ifindex, struct cli_flows *out)
 {
-	struct read_ctx r = { .out = out, .ifindex = ifindex };
+	struct read_ctx r = {.out = out, .ifindex = ifindex};
 
 	out->n = 0;
 	return netprobe_manager_foreach_flow(m, add_flow, &r);
@@ -136,8 +136,7 @@ static void endpoint(const struct netprobe_flow_key *k, bool src, char *buf, siz
 		snprintf(buf, len, "%s", addr);
 }
 
-static void iso_time(struct netprobe_manager *m, unsigned long long jiffies, char *buf,
-		     size_t len)
+static void iso_time(struct netprobe_manager *m, unsigned long long jiffies, char *buf, size_t len)
 {
 	unsigned long long real = netprobe_manager_flow_time_ns(m, jiffies);
 	time_t secs = real / 1000000000ull;
@@ -155,16 +154,17 @@ struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_f
 	struct json_object *o = json_object_new_object();
 	char addr[INET6_ADDRSTRLEN], buf[40];
 
-	json_object_object_add(o, "src",
-			       json_object_new_string(netprobe_flow_addr_str(k, true, addr,
-									     sizeof(addr))));
-	json_object_object_add(o, "dst",
-			       json_object_new_string(netprobe_flow_addr_str(k, false, addr,
-									     sizeof(addr))));
+	json_object_object_add(
+		o, "src",
+		json_object_new_string(netprobe_flow_addr_str(k, true, addr, sizeof(addr))));
+	json_object_object_add(
+		o, "dst",
+		json_object_new_string(netprobe_flow_addr_str(k, false, addr, sizeof(addr))));
 	if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6) {
 		json_object_object_add(o, "sport", json_object_new_int(0));
 		json_object_object_add(o, "dport", json_object_new_int(0));
-		json_object_object_add(o, "icmp_type", json_object_new_int(ntohs(k->dst_port) >> 8));
+		json_object_object_add(o, "icmp_type",
+				       json_object_new_int(ntohs(k->dst_port) >> 8));
 		json_object_object_add(o, "icmp_code",
 				       json_object_new_int(ntohs(k->dst_port) & 0xff));
 	} else {
@@ -173,9 +173,9 @@ struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_f
 	}
 	json_object_object_add(o, "proto",
 			       json_object_new_string(cli_proto_name(k->proto, buf, sizeof(buf))));
-	json_object_object_add(o, "family",
-			       json_object_new_string(k->family == NETPROBE_FAMILY_IPV4 ? "ipv4"
-											: "ipv6"));
+	json_object_object_add(
+		o, "family",
+		json_object_new_string(k->family == NETPROBE_FAMILY_IPV4 ? "ipv4" : "ipv6"));
 	json_object_object_add(o, "direction",
 			       json_object_new_string(k->direction == NETPROBE_DIR_INGRESS
 							      ? "ingress"
@@ -183,9 +183,9 @@ struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_f
 	json_object_object_add(o, "ifindex", json_object_new_int(k->ifindex));
 	json_object_object_add(o, "packets", cli_json_u64(f->st.packets));
 	json_object_object_add(o, "bytes", cli_json_u64(f->st.bytes));
-	json_object_object_add(o, "tcp_flags",
-			       json_object_new_string(cli_tcp_flags(f->st.tcp_flags, buf,
-								    sizeof(buf))));
+	json_object_object_add(
+		o, "tcp_flags",
+		json_object_new_string(cli_tcp_flags(f->st.tcp_flags, buf, sizeof(buf))));
 	iso_time(m, f->st.first_seen, buf, sizeof(buf));
 	json_object_object_add(o, "first_seen", json_object_new_string(buf));
 	iso_time(m, f->st.last_seen, buf, sizeof(buf));
@@ -213,19 +213,19 @@ void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double 
 		cli_proto_name(f->key.proto, proto, sizeof(proto)), src, dst, f->st.packets,
 		f->st.bytes);
 	if (with_rate)
-		fprintf(out, " %9s", cli_human(f->delta_bytes * 8 / interval_s, "b/s", rate,
-					       sizeof(rate)));
+		fprintf(out, " %9s",
+			cli_human(f->delta_bytes * 8 / interval_s, "b/s", rate, sizeof(rate)));
 	fprintf(out, " %s\n", cli_tcp_flags(f->st.tcp_flags, flags, sizeof(flags)));
 }
 
 int cmd_flows(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("flows");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "json", no_argument, NULL, 'j' },
-					      { "top", required_argument, NULL, 'n' },
-					      { "sort", required_argument, NULL, 's' },
-					      {} };
+	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
+					     {"json", no_argument, NULL, 'j'},
+					     {"top", required_argument, NULL, 'n'},
+					     {"sort", required_argument, NULL, 's'},
+					     {}};
 	unsigned long long top = 0;
 	bool by_packets = false;
 	struct cli_flows flows = {};
@@ -277,7 +277,8 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 	size_t shown = top && top < flows.n ? top : flows.n;
 
 	if (env->json) {
-		struct json_object *root = json_object_new_object(), *list = json_object_new_array();
+		struct json_object *root = json_object_new_object(),
+				   *list = json_object_new_array();
 
 		for (size_t i = 0; i < shown; i++)
 			json_object_array_add(list, cli_flow_json(m, &flows.v[i]));

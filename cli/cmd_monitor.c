@@ -102,8 +102,9 @@ static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 	fflush(stdout);
 }
 
-static void show_json(struct netprobe_manager *m, const struct snapshot *cur, const struct snapshot *prev,
-		      struct cli_flows *flows, unsigned int top, double secs)
+static void show_json(struct netprobe_manager *m, const struct snapshot *cur,
+		      const struct snapshot *prev, struct cli_flows *flows, unsigned int top,
+		      double secs)
 {
 	struct json_object *root = json_object_new_object(), *list = json_object_new_array();
 	struct json_object *fl = json_object_new_array();
@@ -116,14 +117,18 @@ static void show_json(struct netprobe_manager *m, const struct snapshot *cur, co
 
 		if (!p)
 			p = &zero;
-		json_object_object_add(o, "rx_pps",
-				       json_object_new_double(rate(s->rx_packets, p->rx_packets, secs)));
-		json_object_object_add(o, "rx_bps",
-				       json_object_new_double(rate(s->rx_bytes, p->rx_bytes, secs) * 8));
-		json_object_object_add(o, "tx_pps",
-				       json_object_new_double(rate(s->tx_packets, p->tx_packets, secs)));
-		json_object_object_add(o, "tx_bps",
-				       json_object_new_double(rate(s->tx_bytes, p->tx_bytes, secs) * 8));
+		json_object_object_add(
+			o, "rx_pps",
+			json_object_new_double(rate(s->rx_packets, p->rx_packets, secs)));
+		json_object_object_add(
+			o, "rx_bps",
+			json_object_new_double(rate(s->rx_bytes, p->rx_bytes, secs) * 8));
+		json_object_object_add(
+			o, "tx_pps",
+			json_object_new_double(rate(s->tx_packets, p->tx_packets, secs)));
+		json_object_object_add(
+			o, "tx_bps",
+			json_object_new_double(rate(s->tx_bytes, p->tx_bytes, secs) * 8));
 		json_object_array_add(list, o);
 	}
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++) {
@@ -218,13 +223,13 @@ int cli_monitor_run(struct netprobe_manager *m, const char *only, int ifindex, d
 int cmd_monitor(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("monitor");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "json", no_argument, NULL, 'j' },
-					      { "mode", required_argument, NULL, 'm' },
-					      { "interval", required_argument, NULL, 'i' },
-					      { "duration", required_argument, NULL, 'd' },
-					      { "top", required_argument, NULL, 'n' },
-					      {} };
+	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
+					     {"json", no_argument, NULL, 'j'},
+					     {"mode", required_argument, NULL, 'm'},
+					     {"interval", required_argument, NULL, 'i'},
+					     {"duration", required_argument, NULL, 'd'},
+					     {"top", required_argument, NULL, 'n'},
+					     {}};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
 	double interval = 1, duration = 0;
@@ -246,11 +251,13 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 			break;
 		case 'i':
 			if (!cli_parse_seconds(optarg, &interval) || interval < 0.1)
-				return cli_usage_error(cmd, "--interval is a number of seconds >= 0.1");
+				return cli_usage_error(cmd,
+						       "--interval is a number of seconds >= 0.1");
 			break;
 		case 'd':
 			if (!cli_parse_seconds(optarg, &duration))
-				return cli_usage_error(cmd, "--duration is a positive number of seconds");
+				return cli_usage_error(
+					cmd, "--duration is a positive number of seconds");
 			break;
 		case 'n':
 			if (!cli_parse_uint(optarg, 10000, &top) || !top)

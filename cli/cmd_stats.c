@@ -34,7 +34,7 @@ struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
 
 struct stats_ctx {
 	struct netprobe_manager *m;
-	const char *only;           /* IFACE given on the command line */
+	const char *only;	    /* IFACE given on the command line */
 	struct json_object *ifaces; /* --json: the "interfaces" array */
 	int shown;
 };
@@ -46,8 +46,7 @@ struct counters_ctx {
 	bool text;
 };
 
-static int collect_counter(const char *iface, const char *name, unsigned long long value,
-			   void *ctx)
+static int collect_counter(const char *iface, const char *name, unsigned long long value, void *ctx)
 {
 	struct counters_ctx *c = ctx;
 
@@ -77,17 +76,18 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 	if (s->ifaces) {
 		struct json_object *o = cli_iface_stats_json(it, &st, true);
 		struct json_object *counters = json_object_new_object();
-		struct counters_ctx c = { .iface = it->name, .into = counters };
+		struct counters_ctx c = {.iface = it->name, .into = counters};
 
-		json_object_object_add(o, "xdp_attach",
-				       json_object_new_string(it->xdp_generic ? "generic" : "native"));
+		json_object_object_add(
+			o, "xdp_attach",
+			json_object_new_string(it->xdp_generic ? "generic" : "native"));
 		netprobe_manager_foreach_counter(s->m, collect_counter, &c);
 		json_object_object_add(o, "counters", counters);
 		json_object_array_add(s->ifaces, o);
 		return 0;
 	}
 	if (s->only) {
-		struct counters_ctx c = { .iface = it->name, .text = true };
+		struct counters_ctx c = {.iface = it->name, .text = true};
 
 		printf("%s (ifindex %u, %s)\n", it->name, it->ifindex,
 		       netprobe_xdp_program_name(it->xdp_mode));
@@ -98,17 +98,16 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 		       "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "XDP_PASS", "XDP_DROP",
 		       "MALFORMED");
 	printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n", it->name,
-	       netprobe_xdp_program_name(it->xdp_mode), st.rx_packets, st.rx_bytes,
-	       st.tx_packets, st.tx_bytes, st.xdp_pass, st.xdp_drop, st.malformed);
+	       netprobe_xdp_program_name(it->xdp_mode), st.rx_packets, st.rx_bytes, st.tx_packets,
+	       st.tx_bytes, st.xdp_pass, st.xdp_drop, st.malformed);
 	return 0;
 }
 
 int cmd_stats(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("stats");
-	static const struct option opts[] = { CLI_COMMON_LONGOPTS,
-					      { "json", no_argument, NULL, 'j' },
-					      {} };
+	static const struct option opts[] = {
+		CLI_COMMON_LONGOPTS, {"json", no_argument, NULL, 'j'}, {}};
 	struct stats_ctx s = {};
 	struct netprobe_global_stats total;
 	int opt, err;
@@ -149,7 +148,7 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 	if (env->json) {
 		struct json_object *root = json_object_new_object(), *t = json_object_new_object();
 		struct json_object *counters = json_object_new_object();
-		struct counters_ctx c = { .iface = NULL, .into = counters };
+		struct counters_ctx c = {.iface = NULL, .into = counters};
 
 		add_summary(t, &total);
 		netprobe_manager_foreach_counter(s.m, collect_counter, &c);

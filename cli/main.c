@@ -13,39 +13,40 @@
 struct cli_env cli;
 
 static const struct cli_command commands[] = {
-	{ "check", "[IFACE] [--json]",
-	  "Checks each requirement (kernel, BTF, bpf(), privileges, bpffs, map types, TC attach, "
-	  "and native XDP on IFACE) and says why one is missing. Exit 0 when all required ones "
-	  "are met. Attaches nothing.",
-	  cmd_check },
-	{ "attach", "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
-		    "[--tc-mode auto|tcx|clsact] [--flow-table N]",
-	  "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
-	  "them running after the command exits (state pinned under --pin-path). Nothing is left "
-	  "half-attached when it fails.",
-	  cmd_attach },
-	{ "detach", "IFACE...|--all",
-	  "Removes netprobe from each IFACE (or from every interface), and removes the pinned "
-	  "state when nothing stays attached.",
-	  cmd_detach },
-	{ "status", "[--json]", "Shows what is attached where, in which mode.", cmd_status },
-	{ "stats", "[IFACE] [--json]",
-	  "Global and per-interface counters: RX (XDP), TX (TC egress), XDP verdicts, per "
-	  "family and L4 protocol, malformed packets by reason. With IFACE, every counter of it.",
-	  cmd_stats },
-	{ "flows", "[IFACE] [--top N] [--sort bytes|packets] [--json]",
-	  "The flow table: 5-tuple, direction, packets, bytes, TCP flags, first and last seen.",
-	  cmd_flows },
-	{ "monitor", "[IFACE] [--mode M] [--interval S] [--duration S] [--top N] [--json]",
-	  "Live view, like top: rates per interface and the busiest flows, every --interval "
-	  "seconds. With IFACE not yet attached, attaches it (in --mode) for the duration and "
-	  "detaches it at the end. Stops on Ctrl-C, SIGTERM or after --duration.",
-	  cmd_monitor },
-	{ "demo", "[--duration S]",
-	  "Builds a lab of network namespaces and veth pairs, attaches netprobe, drives real "
-	  "traffic through it (ping, UDP, TCP, IPv6, VLAN, a port scan, a SYN burst), shows the "
-	  "live view and removes everything it made.",
-	  cmd_demo },
+	{"check", "[IFACE] [--json]",
+	 "Checks each requirement (kernel, BTF, bpf(), privileges, bpffs, map types, TC attach, "
+	 "and native XDP on IFACE) and says why one is missing. Exit 0 when all required ones "
+	 "are met. Attaches nothing.",
+	 cmd_check},
+	{"attach",
+	 "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
+	 "[--tc-mode auto|tcx|clsact] [--flow-table N]",
+	 "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
+	 "them running after the command exits (state pinned under --pin-path). Nothing is left "
+	 "half-attached when it fails.",
+	 cmd_attach},
+	{"detach", "IFACE...|--all",
+	 "Removes netprobe from each IFACE (or from every interface), and removes the pinned "
+	 "state when nothing stays attached.",
+	 cmd_detach},
+	{"status", "[--json]", "Shows what is attached where, in which mode.", cmd_status},
+	{"stats", "[IFACE] [--json]",
+	 "Global and per-interface counters: RX (XDP), TX (TC egress), XDP verdicts, per "
+	 "family and L4 protocol, malformed packets by reason. With IFACE, every counter of it.",
+	 cmd_stats},
+	{"flows", "[IFACE] [--top N] [--sort bytes|packets] [--json]",
+	 "The flow table: 5-tuple, direction, packets, bytes, TCP flags, first and last seen.",
+	 cmd_flows},
+	{"monitor", "[IFACE] [--mode M] [--interval S] [--duration S] [--top N] [--json]",
+	 "Live view, like top: rates per interface and the busiest flows, every --interval "
+	 "seconds. With IFACE not yet attached, attaches it (in --mode) for the duration and "
+	 "detaches it at the end. Stops on Ctrl-C, SIGTERM or after --duration.",
+	 cmd_monitor},
+	{"demo", "[--duration S]",
+	 "Builds a lab of network namespaces and veth pairs, attaches netprobe, drives real "
+	 "traffic through it (ping, UDP, TCP, IPv6, VLAN, a port scan, a SYN burst), shows the "
+	 "live view and removes everything it made.",
+	 cmd_demo},
 };
 
 const struct cli_command *cli_find_command(const char *name)
@@ -62,17 +63,19 @@ static void usage(FILE *out)
 		     "eBPF network monitoring for Linux.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].synopsis);
-	fprintf(out, "\nEvery command takes --help. Options for all: -v (more detail, -vv "
-		     "adds libbpf's), --pin-path DIR (default %s, or $NETPROBE_PIN_PATH).\n",
+	fprintf(out,
+		"\nEvery command takes --help. Options for all: -v (more detail, -vv "
+		"adds libbpf's), --pin-path DIR (default %s, or $NETPROBE_PIN_PATH).\n",
 		NETPROBE_DEFAULT_PIN_PATH);
 }
 
 void cli_print_help(const struct cli_command *cmd, FILE *out)
 {
 	fprintf(out, "usage: netprobe %s %s\n\n%s\n\n", cmd->name, cmd->synopsis, cmd->help);
-	fprintf(out, "common options:\n  -h, --help          this text\n"
-		     "  -v, --verbose       more detail (twice: libbpf's messages too)\n"
-		     "  -P, --pin-path DIR  bpffs directory of the state (default %s)\n",
+	fprintf(out,
+		"common options:\n  -h, --help          this text\n"
+		"  -v, --verbose       more detail (twice: libbpf's messages too)\n"
+		"  -P, --pin-path DIR  bpffs directory of the state (default %s)\n",
 		NETPROBE_DEFAULT_PIN_PATH);
 }
 
@@ -121,7 +124,7 @@ int cli_common_opt(const struct cli_command *cmd, int opt, const char *arg)
 
 static void log_to_stderr(enum netprobe_log_level level, const char *msg, void *ctx)
 {
-	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
+	static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
 
 	(void)ctx;
 	fprintf(stderr, "netprobe: %s%s\n", prefix[level], msg);
@@ -142,8 +145,8 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 	/* Errors always, progress with -v, libbpf's own words with -vv. */
 	netprobe_set_log(log_to_stderr,
 			 cli.verbose >= 2 ? NETPROBE_LOG_DEBUG
-			 : cli.verbose ? NETPROBE_LOG_INFO
-				       : NETPROBE_LOG_WARN,
+			 : cli.verbose	  ? NETPROBE_LOG_INFO
+					  : NETPROBE_LOG_WARN,
 			 NULL);
 	if (!cfg) {
 		cli_config(&defaults);
@@ -174,7 +177,8 @@ struct netprobe_manager *cli_open_existing(bool quiet)
 	/* Reading must not create state: no pinned registry means nothing is attached. */
 	if (geteuid() == 0 && access(ifaces, F_OK) != 0) {
 		if (!quiet)
-			cli_error("netprobe is not attached anywhere (no state under %s)", cli.pin_path);
+			cli_error("netprobe is not attached anywhere (no state under %s)",
+				  cli.pin_path);
 		errno = ENOENT;
 		return NULL;
 	}
@@ -215,7 +219,7 @@ bool cli_parse_seconds(const char *s, double *out)
 
 const char *cli_human(double v, const char *unit, char *buf, size_t len)
 {
-	static const char *const prefix[] = { "", "K", "M", "G", "T" };
+	static const char *const prefix[] = {"", "K", "M", "G", "T"};
 	int i = 0;
 
 	while (v >= 1000 && i < 4) {

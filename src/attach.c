@@ -19,14 +19,14 @@
 /* Debian 12's uapi headers predate tcx (kernel 6.6); the values are ABI. */
 #ifndef BPF_TCX_INGRESS
 #define BPF_TCX_INGRESS 46
-#define BPF_TCX_EGRESS  47
+#define BPF_TCX_EGRESS	47
 #endif
 
 /* Our clsact filters' handle, so that we remove ours and nobody else's. */
 #define NP_TC_HANDLE 0x4e50
 
 enum link_kind { LINK_XDP, LINK_TCX_INGRESS, LINK_TCX_EGRESS };
-static const char *const link_names[] = { "xdp", "tcx_ingress", "tcx_egress" };
+static const char *const link_names[] = {"xdp", "tcx_ingress", "tcx_egress"};
 
 static void link_pin(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
 		     char *buf, size_t len)
@@ -112,7 +112,8 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 		np_err("cannot open the BPF object: %s", strerror(errno));
 		return NULL;
 	}
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		if (!bpf_map__pin_path(map))
 			continue; /* .rodata and friends are this copy's own */
 		bpf_map__set_pin_path(map, NULL);
@@ -173,7 +174,7 @@ static int attach_xdp(const struct netprobe_manager *m, struct netprobe_bpf *ske
 {
 	int prog_fd = bpf_program__fd(skel->progs.netprobe_xdp);
 	__u32 flags = m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_GENERIC ? XDP_FLAGS_SKB_MODE
-									     : XDP_FLAGS_DRV_MODE;
+									    : XDP_FLAGS_DRV_MODE;
 	int fd, err;
 
 	for (;;) {
@@ -217,8 +218,8 @@ static int attach_tcx(const struct netprobe_manager *m, struct netprobe_bpf *ske
 		int attach_type;
 		struct bpf_program *prog;
 	} hooks[] = {
-		{ LINK_TCX_INGRESS, BPF_TCX_INGRESS, skel->progs.netprobe_tc_ingress },
-		{ LINK_TCX_EGRESS, BPF_TCX_EGRESS, skel->progs.netprobe_tc_egress },
+		{LINK_TCX_INGRESS, BPF_TCX_INGRESS, skel->progs.netprobe_tc_ingress},
+		{LINK_TCX_EGRESS, BPF_TCX_EGRESS, skel->progs.netprobe_tc_egress},
 	};
 	int err = 0;
 
@@ -294,8 +295,8 @@ static int attach_clsact(struct netprobe_bpf *skel, struct netprobe_iface_info *
 	return 0;
 }
 
-static int attach_tc(const struct netprobe_manager *m, struct netprobe_bpf *skel,
-		     unsigned int slot, const char *ifname, struct netprobe_iface_info *info)
+static int attach_tc(const struct netprobe_manager *m, struct netprobe_bpf *skel, unsigned int slot,
+		     const char *ifname, struct netprobe_iface_info *info)
 {
 	int err;
 

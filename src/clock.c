@@ -42,7 +42,7 @@ static int next_edge(struct netprobe_manager *m, __u64 from, struct netprobe_clo
 
 static int calibrate(struct netprobe_manager *m)
 {
-	static const double hz_values[] = { 100, 250, 300, 1000 };
+	static const double hz_values[] = {100, 250, 300, 1000};
 	struct netprobe_clock_sample s0, e1, e2;
 	double hz;
 	int err;
@@ -76,7 +76,8 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 
 	if (!m || !m->maps || (!m->clock_ready && calibrate(m)))
 		return 0;
-	mono_ns = m->ref_mono_ns + ((double)(long long)(jiffies - m->ref_jiffies)) * m->ns_per_jiffy;
+	mono_ns =
+		m->ref_mono_ns + ((double)(long long)(jiffies - m->ref_jiffies)) * m->ns_per_jiffy;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
 	return (real.tv_sec * 1e9 + real.tv_nsec) - ((mono.tv_sec * 1e9 + mono.tv_nsec) - mono_ns);

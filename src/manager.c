@@ -269,7 +269,8 @@ int np_pin_state(struct netprobe_manager *m)
 	err = pin_dirs(m);
 	if (err)
 		return err;
-	bpf_object__for_each_map(map, m->maps->obj) {
+	bpf_object__for_each_map(map, m->maps->obj)
+	{
 		const char *path = bpf_map__pin_path(map);
 
 		if (!path || access(path, F_OK) == 0)
@@ -289,7 +290,8 @@ void np_unpin_state(struct netprobe_manager *m)
 	char links[NETPROBE_PIN_PATH_MAX + 8];
 	struct bpf_map *map;
 
-	bpf_object__for_each_map(map, m->maps->obj) {
+	bpf_object__for_each_map(map, m->maps->obj)
+	{
 		if (bpf_map__pin_path(map))
 			unlink(bpf_map__pin_path(map));
 	}

@@ -27,10 +27,10 @@
 #endif
 
 /* From linux/netdev.h (kernel 6.3), which Debian 12's uapi headers predate. */
-#define NP_NETDEV_CMD_DEV_GET       1
-#define NP_NETDEV_A_DEV_IFINDEX     1
+#define NP_NETDEV_CMD_DEV_GET	     1
+#define NP_NETDEV_A_DEV_IFINDEX	     1
 #define NP_NETDEV_A_DEV_XDP_FEATURES 3
-#define NP_NETDEV_XDP_ACT_BASIC     1
+#define NP_NETDEV_XDP_ACT_BASIC	     1
 
 static void add(struct netprobe_probe_report *r, const char *name, bool ok, bool required,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -73,8 +73,9 @@ static void probe_btf(struct netprobe_probe_report *r)
 	bool ok = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 
 	add(r, "btf", ok, false,
-	    ok ? "/sys/kernel/btf/vmlinux present" : "no kernel BTF (CONFIG_DEBUG_INFO_BTF=n); "
-						     "netprobe works, bpftool shows less");
+	    ok ? "/sys/kernel/btf/vmlinux present"
+	       : "no kernel BTF (CONFIG_DEBUG_INFO_BTF=n); "
+		 "netprobe works, bpftool shows less");
 }
 
 static void probe_bpf_syscall(struct netprobe_probe_report *r)
@@ -95,7 +96,7 @@ static void probe_bpf_syscall(struct netprobe_probe_report *r)
 
 static void probe_caps(struct netprobe_probe_report *r)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2] = {};
 	bool bpf_cap, net_admin, sys_admin;
 
@@ -159,9 +160,9 @@ static void probe_tc(struct netprobe_probe_report *r)
 	bool cls = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL) == 1;
 
 	add(r, "tc", tcx || cls, true,
-	    tcx ? "tcx links (TC programs attach as bpf_links)"
-		: cls ? "no tcx; TC programs go on a clsact qdisc netprobe manages"
-		      : "the kernel refuses TC (sched_cls) programs");
+	    tcx	  ? "tcx links (TC programs attach as bpf_links)"
+	    : cls ? "no tcx; TC programs go on a clsact qdisc netprobe manages"
+		  : "the kernel refuses TC (sched_cls) programs");
 }
 
 struct genl_reply {

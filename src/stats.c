@@ -14,16 +14,15 @@ static const char *const hook_counter_names[] = {
 #undef X
 };
 
-static const char *const malformed_names[] = {
-	[NETPROBE_OK] = "ok",
+static const char *const malformed_names[] = {[NETPROBE_OK] = "ok",
 #define X(id, name) [NETPROBE_MALFORMED_##id] = name,
-	NETPROBE_MALFORMED_REASONS(X)
+					      NETPROBE_MALFORMED_REASONS(X)
 #undef X
 };
 
-static const char *const hook_names[] = { "xdp", "tc_ingress", "tc_egress" };
-static const char *const xdp_action_names[] = { "aborted", "drop", "pass", "tx", "redirect" };
-static const char *const program_names[] = { "monitor", "filter", "lb" };
+static const char *const hook_names[] = {"xdp", "tc_ingress", "tc_egress"};
+static const char *const xdp_action_names[] = {"aborted", "drop", "pass", "tx", "redirect"};
+static const char *const program_names[] = {"monitor", "filter", "lb"};
 
 const char *netprobe_hook_counter_name(enum netprobe_hook_counter c)
 {
@@ -166,8 +165,7 @@ int netprobe_manager_iface_stats(struct netprobe_manager *m, const char *ifname,
 	return 0;
 }
 
-int netprobe_manager_iface_stats_of(struct netprobe_manager *m,
-				    const struct netprobe_iface *iface,
+int netprobe_manager_iface_stats_of(struct netprobe_manager *m, const struct netprobe_iface *iface,
 				    struct netprobe_global_stats *out)
 {
 	struct netprobe_iface_info info;
@@ -204,9 +202,14 @@ int netprobe_global_stats_format(const struct netprobe_global_stats *s, char *bu
 static int emit_counters(const char *iface, const struct netprobe_global_stats *s,
 			 netprobe_counter_fn fn, void *ctx)
 {
-	const struct { const char *name; unsigned long long v; } summary[] = {
-		{ "rx_packets", s->rx_packets }, { "rx_bytes", s->rx_bytes },
-		{ "tx_packets", s->tx_packets }, { "tx_bytes", s->tx_bytes },
+	const struct {
+		const char *name;
+		unsigned long long v;
+	} summary[] = {
+		{"rx_packets", s->rx_packets},
+		{"rx_bytes", s->rx_bytes},
+		{"tx_packets", s->tx_packets},
+		{"tx_bytes", s->tx_bytes},
 	};
 	char name[64];
 	int ret;
@@ -242,8 +245,7 @@ static int emit_counters(const char *iface, const struct netprobe_global_stats *
 	return 0;
 }
 
-int netprobe_manager_foreach_counter(struct netprobe_manager *m, netprobe_counter_fn fn,
-				     void *ctx)
+int netprobe_manager_foreach_counter(struct netprobe_manager *m, netprobe_counter_fn fn, void *ctx)
 {
 	struct netprobe_global_stats total, one;
 	struct netprobe_iface_info info;
@@ -272,8 +274,8 @@ int netprobe_manager_foreach_counter(struct netprobe_manager *m, netprobe_counte
 	return 0;
 }
 
-int netprobe_manager_tc_dev_stat(struct netprobe_manager *m,
-				 const struct netprobe_tc_dev_key *key, unsigned long long *value)
+int netprobe_manager_tc_dev_stat(struct netprobe_manager *m, const struct netprobe_tc_dev_key *key,
+				 unsigned long long *value)
 {
 	struct netprobe_iface_info info;
 	struct netprobe_counters c;

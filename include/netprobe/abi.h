@@ -120,8 +120,8 @@ struct netprobe_flow_key {
 	__be16 src_port;
 	__be16 dst_port;
 	__u32 ifindex;
-	__u8 proto;     /* IPPROTO_* */
-	__u8 family;    /* enum netprobe_family */
+	__u8 proto;	/* IPPROTO_* */
+	__u8 family;	/* enum netprobe_family */
 	__u8 direction; /* enum netprobe_direction */
 	__u8 pad;
 };
@@ -141,7 +141,7 @@ struct netprobe_flow_stats {
 	 */
 	__u64 first_seen;
 	__u64 last_seen;
-	__u32 tcp_flags;     /* OR of the TCP flags seen */
+	__u32 tcp_flags; /* OR of the TCP flags seen */
 	__u32 pad;
 };
 
@@ -154,8 +154,8 @@ struct netprobe_clock_sample {
 /* How the TC programs of an interface are attached. */
 enum netprobe_tc_attach {
 	NETPROBE_TC_NONE = 0,
-	NETPROBE_TC_TCX = 1,            /* bpf_link, kernel 6.6+ */
-	NETPROBE_TC_CLSACT = 2,         /* filters on a clsact qdisc that existed before */
+	NETPROBE_TC_TCX = 1,		/* bpf_link, kernel 6.6+ */
+	NETPROBE_TC_CLSACT = 2,		/* filters on a clsact qdisc that existed before */
 	NETPROBE_TC_CLSACT_CREATED = 3, /* filters on a clsact qdisc netprobe created */
 };
 
@@ -166,15 +166,15 @@ enum netprobe_tc_attach {
  */
 struct netprobe_iface_info {
 	char name[NETPROBE_IFNAMSIZ];
-	__u64 netns_ino;        /* the network namespace the ifindex belongs to */
-	__u64 attached_at_ns;   /* CLOCK_REALTIME */
+	__u64 netns_ino;      /* the network namespace the ifindex belongs to */
+	__u64 attached_at_ns; /* CLOCK_REALTIME */
 	__u32 ifindex;
 	__u32 in_use;
-	__u32 xdp_program;      /* enum netprobe_xdp_program */
+	__u32 xdp_program;	/* enum netprobe_xdp_program */
 	__u32 xdp_attach_flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
-	__u32 tc_attach;        /* enum netprobe_tc_attach */
-	__u32 tc_handle;        /* clsact filter handle (clsact attach only) */
-	__u32 tc_ingress_prio;  /* clsact filter priorities (clsact attach only) */
+	__u32 tc_attach;	/* enum netprobe_tc_attach */
+	__u32 tc_handle;	/* clsact filter handle (clsact attach only) */
+	__u32 tc_ingress_prio;	/* clsact filter priorities (clsact attach only) */
 	__u32 tc_egress_prio;
 };
 

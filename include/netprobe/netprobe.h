@@ -40,7 +40,7 @@ extern "C" {
 #define NETPROBE_API __attribute__((visibility("default")))
 
 #define NETPROBE_DEFAULT_PIN_PATH     "/sys/fs/bpf/netprobe"
-#define NETPROBE_PIN_PATH_MAX         200
+#define NETPROBE_PIN_PATH_MAX	      200
 #define NETPROBE_DEFAULT_FLOW_ENTRIES 65536
 
 /* ---- Logging --------------------------------------------------------- */
@@ -144,10 +144,10 @@ struct netprobe_iface {
 	unsigned int ifindex;
 	unsigned int slot;
 	enum netprobe_xdp_program xdp_mode;
-	bool xdp_generic;            /* attached in generic (skb) mode */
+	bool xdp_generic; /* attached in generic (skb) mode */
 	enum netprobe_tc_attach tc_attach;
 	unsigned long long attached_at_ns; /* CLOCK_REALTIME */
-	bool in_current_netns;       /* ifindex is valid in the caller's namespace */
+	bool in_current_netns;		   /* ifindex is valid in the caller's namespace */
 };
 
 typedef int (*netprobe_iface_fn)(const struct netprobe_iface *iface, void *ctx);
@@ -168,8 +168,8 @@ struct netprobe_global_stats {
 	unsigned long long tx_packets; /* seen by TC egress */
 	unsigned long long tx_bytes;
 	unsigned long long xdp_aborted, xdp_drop, xdp_pass, xdp_tx, xdp_redirect;
-	unsigned long long malformed; /* received frames that failed to parse */
-	unsigned long long timestamp_ns; /* CLOCK_REALTIME when read */
+	unsigned long long malformed;	   /* received frames that failed to parse */
+	unsigned long long timestamp_ns;   /* CLOCK_REALTIME when read */
 	struct netprobe_counters counters; /* every raw counter, summed over CPUs */
 };
 
@@ -255,9 +255,9 @@ NETPROBE_API unsigned long long netprobe_manager_flow_time_ns(struct netprobe_ma
 #define NETPROBE_PROBE_MAX 16
 
 struct netprobe_probe_item {
-	char name[32];    /* "kernel", "btf", "bpf_syscall", "cap_bpf", ... */
+	char name[32]; /* "kernel", "btf", "bpf_syscall", "cap_bpf", ... */
 	bool ok;
-	bool required;    /* false: netprobe works without it, with less */
+	bool required;	  /* false: netprobe works without it, with less */
 	char detail[200]; /* what was found, and what to do when it is missing */
 };
 

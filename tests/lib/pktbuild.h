@@ -18,23 +18,23 @@
 #define PKT_MAX 9216
 
 struct pkt_spec {
-	int vlan_tags;           /* 0..3 (3 is one too many for netprobe) */
-	uint16_t vlan_tpid[3];   /* 0: 0x8100 */
+	int vlan_tags;	       /* 0..3 (3 is one too many for netprobe) */
+	uint16_t vlan_tpid[3]; /* 0: 0x8100 */
 	uint16_t vlan_id[3];
-	uint16_t ethertype;      /* 0: from family */
-	int family;              /* 4 or 6; 0 with ethertype: no IP header */
-	const char *src, *dst;   /* addresses as text */
-	uint8_t proto;           /* IPPROTO_* */
+	uint16_t ethertype;    /* 0: from family */
+	int family;	       /* 4 or 6; 0 with ethertype: no IP header */
+	const char *src, *dst; /* addresses as text */
+	uint8_t proto;	       /* IPPROTO_* */
 	uint16_t sport, dport;
 	uint8_t tcp_flags;
 	uint8_t icmp_type, icmp_code;
-	size_t payload;          /* bytes after the L4 header */
-	int ipv4_option_words;   /* 32-bit words of IPv4 options (NOPs) */
-	uint16_t ipv4_frag;      /* host order: 0x2000 MF | offset in 8-byte units */
-	int ipv6_ext_count;      /* extension headers before L4 */
-	uint8_t ipv6_ext[8];     /* IPPROTO_HOPOPTS, _ROUTING, _DSTOPTS, _FRAGMENT */
-	uint16_t ipv6_frag;      /* fragment header: host order offset<<3 | M */
-	uint8_t ttl;             /* 0: 64 */
+	size_t payload;	       /* bytes after the L4 header */
+	int ipv4_option_words; /* 32-bit words of IPv4 options (NOPs) */
+	uint16_t ipv4_frag;    /* host order: 0x2000 MF | offset in 8-byte units */
+	int ipv6_ext_count;    /* extension headers before L4 */
+	uint8_t ipv6_ext[8];   /* IPPROTO_HOPOPTS, _ROUTING, _DSTOPTS, _FRAGMENT */
+	uint16_t ipv6_frag;    /* fragment header: host order offset<<3 | M */
+	uint8_t ttl;	       /* 0: 64 */
 };
 
 static inline uint32_t pkt_csum_add(uint32_t sum, const void *data, size_t len)
@@ -73,7 +73,7 @@ static inline size_t pkt_l4_len(const struct pkt_spec *s)
 /* Writes the frame into out; returns its length, or 0 if the spec is bad. */
 static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *out, size_t cap)
 {
-	static const uint8_t dmac[6] = { 0x02, 0, 0, 0, 0, 0x02 }, smac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	static const uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02}, smac[6] = {0x02, 0, 0, 0, 0, 0x01};
 	uint8_t src[16] = {}, dst[16] = {}, *p = out, *ip, *l4;
 	uint16_t ethertype = s->ethertype;
 	size_t l4_len = pkt_l4_len(s), ext_len = 0, opt_len = s->ipv4_option_words * 4;
@@ -85,12 +85,10 @@ static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *out, size_t ca
 		ext_len = s->ipv6_ext_count * 8;
 	ip_len = s->family == 4 ? 20 + opt_len : s->family == 6 ? 40 + ext_len : 0;
 	total = 14 + 4 * s->vlan_tags + ip_len + l4_len + s->payload;
-	if (total > cap || s->vlan_tags > 3 || s->ipv4_option_words > 10 ||
-	    s->ipv6_ext_count > 8)
+	if (total > cap || s->vlan_tags > 3 || s->ipv4_option_words > 10 || s->ipv6_ext_count > 8)
 		return 0;
-	if (s->family &&
-	    (inet_pton(s->family == 4 ? AF_INET : AF_INET6, s->src, src) != 1 ||
-	     inet_pton(s->family == 4 ? AF_INET : AF_INET6, s->dst, dst) != 1))
+	if (s->family && (inet_pton(s->family == 4 ? AF_INET : AF_INET6, s->src, src) != 1 ||
+			  inet_pton(s->family == 4 ? AF_INET : AF_INET6, s->dst, dst) != 1))
 		return 0;
 	memset(out, 0, total);
 
@@ -154,8 +152,8 @@ static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *out, size_t ca
 				memcpy(ext + 2, &f, 2);
 				ext[4] = 0xab; /* identification */
 			} else {
-				ext[1] = 0;    /* length: 8 bytes */
-				ext[2] = 1;    /* PadN option filling the rest */
+				ext[1] = 0; /* length: 8 bytes */
+				ext[2] = 1; /* PadN option filling the rest */
 				ext[3] = 4;
 			}
 		}

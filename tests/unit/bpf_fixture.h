@@ -14,7 +14,7 @@
 #include <bpf/libbpf.h>
 #include "netprobe.skel.h"
 
-#define FX_SLOT    3
+#define FX_SLOT	   3
 #define FX_IFINDEX 42
 
 struct bpf_fixture {
@@ -32,8 +32,7 @@ static inline struct bpf_fixture *fx_load(void)
 	fx->skel = netprobe_bpf__open();
 	if (!fx->skel)
 		goto fail;
-	bpf_object__for_each_map(map, fx->skel->obj)
-		bpf_map__set_pin_path(map, NULL);
+	bpf_object__for_each_map(map, fx->skel->obj) bpf_map__set_pin_path(map, NULL);
 	fx->skel->rodata->np_slot = FX_SLOT;
 	fx->skel->rodata->np_ifindex = FX_IFINDEX;
 	if (netprobe_bpf__load(fx->skel))

@@ -188,7 +188,7 @@ static void test_null_and_unloaded_arguments(void **state)
 	struct netprobe_config cfg;
 	struct netprobe_iface it;
 	unsigned long long v;
-	struct netprobe_tc_dev_key key = { .direction = 5 };
+	struct netprobe_tc_dev_key key = {.direction = 5};
 
 	(void)state;
 	assert_non_null(m);
@@ -380,14 +380,15 @@ static void test_foreign_xdp_program(void **state)
 
 static int send_frames(const char *ifname, const uint8_t *frame, size_t len, int count)
 {
-	struct sockaddr_ll addr = { .sll_family = AF_PACKET, .sll_ifindex = if_nametoindex(ifname),
-				    .sll_halen = 6 };
+	struct sockaddr_ll addr = {
+		.sll_family = AF_PACKET, .sll_ifindex = if_nametoindex(ifname), .sll_halen = 6};
 	int fd = socket(AF_PACKET, SOCK_RAW, 0), sent = 0;
 
 	if (fd < 0)
 		return -errno;
 	for (int i = 0; i < count; i++)
-		if (sendto(fd, frame, len, 0, (struct sockaddr *)&addr, sizeof(addr)) == (ssize_t)len)
+		if (sendto(fd, frame, len, 0, (struct sockaddr *)&addr, sizeof(addr)) ==
+		    (ssize_t)len)
 			sent++;
 	close(fd);
 	return sent;
@@ -427,14 +428,19 @@ static int find_counter(const char *iface, const char *name, unsigned long long 
 /* Frames sent over the veth show up in every view the API has of them. */
 static void test_counts_reach_every_view(void **state)
 {
-	struct pkt_spec s = { .family = 4, .src = "192.0.2.1", .dst = "192.0.2.2",
-			      .proto = IPPROTO_UDP, .sport = 4242, .dport = 4343, .payload = 300 };
+	struct pkt_spec s = {.family = 4,
+			     .src = "192.0.2.1",
+			     .dst = "192.0.2.2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 4242,
+			     .dport = 4343,
+			     .payload = 300};
 	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
 	struct netprobe_global_stats st, total;
 	struct netprobe_flow_stats flow = {};
-	struct netprobe_tc_dev_key key = { .ifindex = if_nametoindex("npa0"),
-					   .direction = NETPROBE_DIR_EGRESS,
-					   .stat_type = NETPROBE_STAT_PACKETS };
+	struct netprobe_tc_dev_key key = {.ifindex = if_nametoindex("npa0"),
+					  .direction = NETPROBE_DIR_EGRESS,
+					  .stat_type = NETPROBE_STAT_PACKETS};
 	unsigned long long tx;
 	uint8_t frame[PKT_MAX];
 	size_t len = pkt_build(&s, frame, sizeof(frame));
@@ -471,12 +477,12 @@ static void test_counts_reach_every_view(void **state)
 	assert_int_equal(flow.packets, 25);
 	assert_int_equal(flow.bytes, 25 * len);
 
-	struct named n = { .iface = "npb0", .name = "rx_packets" };
+	struct named n = {.iface = "npb0", .name = "rx_packets"};
 
 	assert_int_equal(netprobe_manager_foreach_counter(m, find_counter, &n), 0);
 	assert_int_equal(n.seen, 1);
 	assert_int_equal(n.value, 25);
-	n = (struct named){ .iface = NULL, .name = "xdp_udp_bytes" };
+	n = (struct named){.iface = NULL, .name = "xdp_udp_bytes"};
 	assert_int_equal(netprobe_manager_foreach_counter(m, find_counter, &n), 0);
 	assert_int_equal(n.seen, 1);
 	assert_int_equal(n.value, 25 * len);

@@ -21,12 +21,12 @@ struct parse_case {
 	struct pkt_spec spec;
 	/* Breaks the good frame; returns the new length. */
 	size_t (*mutate)(uint8_t *frame, size_t len, const struct pkt_spec *s);
-	int malformed;       /* enum netprobe_malformed */
-	int l3_counter;      /* NETPROBE_HC_*_PACKETS or NONE */
-	int l4_counter;      /* NETPROBE_HC_*_PACKETS or NONE */
+	int malformed;	/* enum netprobe_malformed */
+	int l3_counter; /* NETPROBE_HC_*_PACKETS or NONE */
+	int l4_counter; /* NETPROBE_HC_*_PACKETS or NONE */
 	bool fragment;
 	bool vlan;
-	bool flow;           /* a flow entry must exist */
+	bool flow; /* a flow entry must exist */
 	uint16_t flow_sport, flow_dport;
 };
 
@@ -140,6 +140,8 @@ static size_t vlan_tag_cut(uint8_t *f, size_t len, const struct pkt_spec *s)
 	return 16; /* 802.1Q TPID and half a tag */
 }
 
+/* One row per case reads best as a table. */
+// clang-format off
 static const struct parse_case cases[] = {
 	/* Well-formed: every family, L4 protocol and header chain netprobe parses. */
 	{ "ipv4 tcp syn", { V4, .proto = IPPROTO_TCP, .sport = 40000, .dport = 80, .tcp_flags = 0x02 },
@@ -235,6 +237,7 @@ static const struct parse_case cases[] = {
 	{ "icmp cut to 2 bytes", { V4, .proto = IPPROTO_ICMP, .icmp_type = 8 }, cut_l4_to_2,
 	  NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
 };
+// clang-format on
 
 static struct bpf_fixture *fx;
 
@@ -336,8 +339,8 @@ static void test_parse_fixtures(void **state)
 /* Packets of one flow add up; TCP flags are OR-ed; last_seen moves on. */
 static void test_flow_accumulates(void **state)
 {
-	struct pkt_spec syn = { V4, .proto = IPPROTO_TCP, .sport = 1234, .dport = 80,
-				.tcp_flags = 0x02 };
+	struct pkt_spec syn = {V4, .proto = IPPROTO_TCP, .sport = 1234, .dport = 80,
+			       .tcp_flags = 0x02};
 	struct pkt_spec ack = syn;
 	uint8_t f1[PKT_MAX], f2[PKT_MAX];
 	struct netprobe_flow_key key;
@@ -352,7 +355,8 @@ static void test_flow_accumulates(void **state)
 	fx_reset(fx);
 	assert_int_equal(fx_run(fx->skel->progs.netprobe_xdp, f1, l1, NULL, NULL), XDP_PASS);
 	for (int i = 0; i < 9; i++)
-		assert_int_equal(fx_run(fx->skel->progs.netprobe_xdp, f2, l2, NULL, NULL), XDP_PASS);
+		assert_int_equal(fx_run(fx->skel->progs.netprobe_xdp, f2, l2, NULL, NULL),
+				 XDP_PASS);
 	assert_int_equal(fx_flows(fx, &key, &st), 1);
 	assert_int_equal(st.packets, 10);
 	assert_int_equal(st.bytes, l1 + 9 * l2);
@@ -363,7 +367,7 @@ static void test_flow_accumulates(void **state)
 /* TC egress counts TX and records egress flows; TC ingress counts but leaves flows to XDP. */
 static void test_tc_hooks(void **state)
 {
-	struct pkt_spec s = { V6, .proto = IPPROTO_UDP, .sport = 9, .dport = 10, .payload = 200 };
+	struct pkt_spec s = {V6, .proto = IPPROTO_UDP, .sport = 9, .dport = 10, .payload = 200};
 	uint8_t frame[PKT_MAX];
 	struct netprobe_counters cnt = {};
 	struct netprobe_flow_key key;
@@ -394,7 +398,7 @@ static void test_tc_hooks(void **state)
 /* Directions of one 5-tuple are separate flows. */
 static void test_directions_are_separate_flows(void **state)
 {
-	struct pkt_spec s = { V4, .proto = IPPROTO_UDP, .sport = 1, .dport = 2 };
+	struct pkt_spec s = {V4, .proto = IPPROTO_UDP, .sport = 1, .dport = 2};
 	uint8_t frame[PKT_MAX];
 	size_t len = pkt_build(&s, frame, sizeof(frame));
 
