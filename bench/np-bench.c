@@ -287,15 +287,20 @@ static struct netprobe_bpf *load_netprobe(void)
 	return skel;
 }
 
+/* The frame every measurement uses: 64 bytes of IPv4 UDP, one flow. */
+static const struct pkt_spec bench_frame = {
+	.family = 4,
+	.src = "198.18.0.1",
+	.dst = "198.18.0.2",
+	.proto = IPPROTO_UDP,
+	.sport = 1000,
+	.dport = 2000,
+	.payload = 18,
+};
+
 static void bench_prog_run(struct report *r, bool quick)
 {
-	struct pkt_spec s = {.family = 4,
-			     .src = "198.18.0.1",
-			     .dst = "198.18.0.2",
-			     .proto = IPPROTO_UDP,
-			     .sport = 1000,
-			     .dport = 2000,
-			     .payload = 18};
+	const struct pkt_spec s = bench_frame;
 	struct baselines_bpf *b = open_baselines();
 	struct netprobe_bpf *np = load_netprobe();
 	int rounds = quick ? 5 : 15, repeat = quick ? 200000 : 1000000;
@@ -355,13 +360,7 @@ static double live_pps(struct baselines_bpf *b, unsigned int gen, const uint8_t 
 
 static void bench_live(struct report *r, bool quick)
 {
-	struct pkt_spec s = {.family = 4,
-			     .src = "198.18.0.1",
-			     .dst = "198.18.0.2",
-			     .proto = IPPROTO_UDP,
-			     .sport = 1000,
-			     .dport = 2000,
-			     .payload = 18};
+	const struct pkt_spec s = bench_frame;
 	struct baselines_bpf *b = NULL;
 	struct netprobe_manager *m = NULL;
 	struct netprobe_config cfg;

@@ -145,26 +145,6 @@ int netprobe_manager_global_stats(struct netprobe_manager *m, struct netprobe_gl
 	return 0;
 }
 
-int netprobe_manager_iface_stats(struct netprobe_manager *m, const char *ifname,
-				 struct netprobe_global_stats *out)
-{
-	struct netprobe_iface_info info;
-	unsigned int slot;
-	int err;
-
-	if (!m || !m->maps || !out)
-		return -EINVAL;
-	err = np_find_iface(m, ifname, &slot, &info);
-	if (err)
-		return err;
-	memset(out, 0, sizeof(*out));
-	err = np_read_slot_counters(m, slot, &out->counters);
-	if (err)
-		return err;
-	summarise(out);
-	return 0;
-}
-
 int netprobe_manager_iface_stats_of(struct netprobe_manager *m, const struct netprobe_iface *iface,
 				    struct netprobe_global_stats *out)
 {
@@ -185,6 +165,18 @@ int netprobe_manager_iface_stats_of(struct netprobe_manager *m, const struct net
 		return err;
 	summarise(out);
 	return 0;
+}
+
+int netprobe_manager_iface_stats(struct netprobe_manager *m, const char *ifname,
+				 struct netprobe_global_stats *out)
+{
+	struct netprobe_iface iface;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	err = netprobe_manager_iface(m, ifname, &iface);
+	return err ? err : netprobe_manager_iface_stats_of(m, &iface, out);
 }
 
 int netprobe_global_stats_format(const struct netprobe_global_stats *s, char *buf, size_t len)
