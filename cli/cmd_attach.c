@@ -168,6 +168,7 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		json_object_object_add(o, "tc",
 				       json_object_new_string(tc_attach_name(it->tc_attach)));
 		json_object_object_add(o, "attached_at", json_object_new_string(when));
+		json_object_object_add(o, "gone", json_object_new_boolean(it->gone));
 		json_object_object_add(o, "in_current_netns",
 				       json_object_new_boolean(it->in_current_netns));
 		json_object_array_add(s->list, o);
@@ -178,7 +179,10 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		       "TC", "ATTACHED");
 	printf("%-16s %7u %-8s %-8s %-17s %s%s\n", it->name, it->ifindex,
 	       netprobe_xdp_program_name(it->xdp_mode), it->xdp_generic ? "generic" : "native",
-	       tc_attach_name(it->tc_attach), when, it->in_current_netns ? "" : "  (other netns)");
+	       tc_attach_name(it->tc_attach), when,
+	       it->gone		      ? "  (interface deleted: detach --all frees it)"
+	       : it->in_current_netns ? ""
+				      : "  (other netns)");
 	return 0;
 }
 

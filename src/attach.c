@@ -482,7 +482,27 @@ int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname)
 	return err;
 }
 
-static void iface_from_info(const struct netprobe_iface_info *info, unsigned int slot,
+/* An XDP link whose device was deleted stays, defunct, with ifindex 0. */
+static bool xdp_link_gone(const struct netprobe_manager *m, unsigned int slot)
+{
+	char path[NETPROBE_PIN_PATH_MAX + 32];
+	struct bpf_link_info link = {};
+	__u32 len = sizeof(link);
+	bool gone = false;
+	int fd;
+
+	link_pin(m, slot, LINK_XDP, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return true;
+	if (bpf_obj_get_info_by_fd(fd, &link, &len) == 0)
+		gone = link.xdp.ifindex == 0;
+	close(fd);
+	return gone;
+}
+
+static void iface_from_info(const struct netprobe_manager *m,
+			    const struct netprobe_iface_info *info, unsigned int slot,
 			    struct netprobe_iface *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -495,6 +515,7 @@ static void iface_from_info(const struct netprobe_iface_info *info, unsigned int
 	out->tc_attach = info->tc_attach;
 	out->attached_at_ns = info->attached_at_ns;
 	out->in_current_netns = info->netns_ino == np_current_netns();
+	out->gone = xdp_link_gone(m, slot);
 }
 
 int netprobe_manager_foreach_iface(struct netprobe_manager *m, netprobe_iface_fn fn, void *ctx)
@@ -507,7 +528,7 @@ int netprobe_manager_foreach_iface(struct netprobe_manager *m, netprobe_iface_fn
 	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
 		if (np_read_iface(m, s, &info) || !info.in_use)
 			continue;
-		iface_from_info(&info, s, &iface);
+		iface_from_info(m, &info, s, &iface);
 		int ret = fn(&iface, ctx);
 
 		if (ret)
@@ -528,6 +549,6 @@ int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
 	err = np_find_iface(m, ifname, &slot, &info);
 	if (err)
 		return err;
-	iface_from_info(&info, slot, out);
+	iface_from_info(m, &info, slot, out);
 	return 0;
 }

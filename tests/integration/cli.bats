@@ -238,3 +238,16 @@ xdp_attached() { ip -n "$LAB_B" -d link show "$1" | grep -q 'prog/xdp'; }
 	run "$NP" demo --duration 1
 	[ "$status" -eq 2 ]
 }
+
+@test "an interface deleted while attached shows as gone and detaches cleanly" {
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	[ "$(np_b status --json | jq '.interfaces[0].gone')" = false ]
+	ip -n "$LAB_B" link del "$LAB_VB"
+	[ "$(np_b status --json | jq '.interfaces[0].gone')" = true ]
+	run np_b status
+	[[ "$output" == *"interface deleted"* ]]
+	run np_b detach --all
+	[ "$status" -eq 0 ]
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+}
