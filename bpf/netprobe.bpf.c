@@ -16,6 +16,11 @@
 const volatile __u32 np_slot = 0;    /* this interface's slot in np_counters */
 const volatile __u32 np_ifindex = 0; /* recorded in flow keys */
 const volatile __u32 np_program = NETPROBE_XDP_MONITOR;
+/* Events: which hooks emit flow starts, and at most how many a second per CPU. */
+const volatile bool np_detailed_events = false;
+const volatile bool np_xdp_events = false;
+const volatile bool np_tc_events = false;
+const volatile __u32 np_events_per_sec = 10000;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -42,6 +47,84 @@ struct {
 	__type(value, struct netprobe_iface_info);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_ifaces SEC(".maps");
+
+/* Resized by userspace to the configured size before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netprobe_event_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_evstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netprobe_event_rate);
+} np_evrate SEC(".maps");
+
+static __always_inline struct netprobe_event_counters *event_counters(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&np_evstats, &key);
+}
+
+/*
+ * A token bucket per CPU, refilled at np_events_per_sec with a burst of one
+ * second's worth: a flood of new flows cannot swamp the ring buffer. Only the
+ * new-flow path calls it, so its clock read is not paid per packet.
+ */
+static __always_inline bool event_allowed(struct netprobe_event_counters *ec)
+{
+	__u32 key = 0;
+	struct netprobe_event_rate *r = bpf_map_lookup_elem(&np_evrate, &key);
+	__u64 now = bpf_ktime_get_ns(), cap = (__u64)np_events_per_sec * 1000;
+
+	if (!r)
+		return false;
+	r->tokens_milli += (now - r->last_ns) / 1000 * np_events_per_sec / 1000;
+	if (r->tokens_milli > cap || r->last_ns == 0)
+		r->tokens_milli = cap;
+	r->last_ns = now;
+	if (r->tokens_milli < 1000) {
+		ec->sampled_out++;
+		return false;
+	}
+	r->tokens_milli -= 1000;
+	return true;
+}
+
+static __always_inline void emit_flow_start(const struct packet_info *pi,
+					    const struct netprobe_flow_stats *first)
+{
+	struct netprobe_event_counters *ec = event_counters();
+	struct netprobe_flow_event *ev;
+
+	if (!ec || !event_allowed(ec))
+		return;
+	ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
+	if (!ev) {
+		ec->lost++;
+		return;
+	}
+	ev->hdr.type = NETPROBE_EVENT_FLOW_START;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.ifindex = np_ifindex;
+	ev->hdr.time = first->first_seen;
+	ev->key = pi->key;
+	ev->pad = 0;
+	ev->stats = *first;
+	bpf_ringbuf_submit(ev, 0);
+	ec->produced++;
+}
 
 static __always_inline struct netprobe_counters *slot_counters(void)
 {
@@ -125,8 +208,12 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 			.tcp_flags = pi->tcp_flags,
 		};
 
-		if (bpf_map_update_elem(&np_flows, key, &first, BPF_NOEXIST) == 0)
+		if (bpf_map_update_elem(&np_flows, key, &first, BPF_NOEXIST) == 0) {
+			if (np_detailed_events &&
+			    (direction == NETPROBE_DIR_INGRESS ? np_xdp_events : np_tc_events))
+				emit_flow_start(pi, &first);
 			return 0;
+		}
 		/* Another CPU created it between our lookup and update. */
 		fs = bpf_map_lookup_elem(&np_flows, key);
 		if (!fs)
@@ -230,6 +317,34 @@ int netprobe_clock(struct xdp_md *ctx)
 {
 	np_clock.jiffies = bpf_jiffies64();
 	np_clock.mono_ns = bpf_ktime_get_ns();
+	return XDP_PASS;
+}
+
+/*
+ * Emits one 32-byte test event per run (BPF_PROG_RUN with repeat), so tests
+ * and benchmarks can produce a known number of events. Never attached.
+ */
+SEC("xdp")
+int netprobe_emit_test(struct xdp_md *ctx)
+{
+	struct netprobe_event_counters *ec = event_counters();
+	struct netprobe_test_event *ev;
+
+	if (!ec)
+		return XDP_ABORTED;
+	ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
+	if (!ev) {
+		ec->lost++;
+		return XDP_DROP;
+	}
+	ev->hdr.type = NETPROBE_EVENT_TEST;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.ifindex = 0;
+	ev->hdr.time = bpf_jiffies64();
+	ev->seq = ec->produced + ec->lost;
+	ev->cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_submit(ev, 0);
+	ec->produced++;
 	return XDP_PASS;
 }
 

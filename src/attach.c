@@ -122,9 +122,14 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 			goto fail;
 	}
 	bpf_program__set_autoload(skel->progs.netprobe_clock, false);
+	bpf_program__set_autoload(skel->progs.netprobe_emit_test, false);
 	skel->rodata->np_slot = slot;
 	skel->rodata->np_ifindex = ifindex;
 	skel->rodata->np_program = m->cfg.xdp_mode;
+	skel->rodata->np_detailed_events = m->cfg.enable_detailed_events;
+	skel->rodata->np_xdp_events = m->cfg.enable_xdp_events;
+	skel->rodata->np_tc_events = m->cfg.enable_tc_events;
+	skel->rodata->np_events_per_sec = m->cfg.detailed_events_per_sec;
 	err = netprobe_bpf__load(skel);
 	if (err) {
 		np_err("the kernel refused the netprobe programs: %s (run with -v for the "

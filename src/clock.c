@@ -82,3 +82,21 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 	clock_gettime(CLOCK_REALTIME, &real);
 	return (real.tv_sec * 1e9 + real.tv_nsec) - ((mono.tv_sec * 1e9 + mono.tv_nsec) - mono_ns);
 }
+
+int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies)
+{
+	struct netprobe_clock_sample s;
+	int err = sample(m, &s);
+
+	if (!err)
+		*jiffies = s.jiffies;
+	return err;
+}
+
+/* 0 when the clock cannot be calibrated. */
+double np_ns_per_jiffy(struct netprobe_manager *m)
+{
+	if (!m->clock_ready && calibrate(m))
+		return 0;
+	return m->ns_per_jiffy;
+}

@@ -6,6 +6,7 @@
 #include <netprobe/netprobe.h>
 
 struct netprobe_bpf;
+struct np_events;
 
 struct netprobe_manager {
 	struct netprobe_config cfg;
@@ -16,6 +17,18 @@ struct netprobe_manager {
 	bool clock_ready;
 	double ns_per_jiffy;
 	__u64 ref_jiffies, ref_mono_ns;
+	/* the event pipeline (events.c), NULL until started */
+	struct np_events *events;
+	struct np_handler {
+		unsigned int mask;
+		netprobe_event_fn fn;
+		void *ctx;
+	} handlers[32];
+	int nhandlers;
+	netprobe_report_fn report_fn;
+	void *report_ctx;
+	/* userspace event counts of pipelines that have stopped */
+	struct netprobe_event_stats events_final;
 };
 
 /* log.c */
@@ -41,6 +54,10 @@ int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
 bool np_anything_attached(const struct netprobe_manager *m);
 int np_find_iface(const struct netprobe_manager *m, const char *ifname, unsigned int *slot,
 		  struct netprobe_iface_info *info);
+
+/* clock.c */
+int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies);
+double np_ns_per_jiffy(struct netprobe_manager *m);
 
 /* stats.c */
 int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,

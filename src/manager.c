@@ -25,9 +25,14 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->enable_xdp_events = true;
 	cfg->enable_tc_events = true;
 	cfg->enable_security_alerts = true;
+	cfg->detailed_events_per_sec = 10000;
 	cfg->batch_size = 64;
 	cfg->batch_timeout_ms = 100;
+	cfg->event_workers = 2;
+	cfg->event_queue_batches = 256;
+	cfg->ring_buffer_size = 1u << 22;
 	cfg->stats_report_interval_ms = 10000;
+	cfg->flow_idle_timeout_ms = 60000;
 	cfg->flow_table_size = NETPROBE_DEFAULT_FLOW_ENTRIES;
 	strcpy(cfg->pin_path, NETPROBE_DEFAULT_PIN_PATH);
 }
@@ -54,8 +59,16 @@ static int validate_config(const struct netprobe_config *cfg)
 		       1u << 26);
 		return -EINVAL;
 	}
-	if (cfg->batch_size == 0 || cfg->batch_timeout_ms == 0) {
-		np_err("config: batch_size and batch_timeout_ms must be positive");
+	if (cfg->batch_size == 0 || cfg->batch_size > 65536 || cfg->batch_timeout_ms == 0 ||
+	    cfg->event_workers == 0 || cfg->event_workers > 64 || cfg->event_queue_batches < 2 ||
+	    cfg->event_queue_batches > 65536) {
+		np_err("config: batch_size 1..65536, batch_timeout_ms > 0, event_workers 1..64, "
+		       "event_queue_batches 2..65536");
+		return -EINVAL;
+	}
+	if (cfg->ring_buffer_size < 4096 || (cfg->ring_buffer_size & (cfg->ring_buffer_size - 1))) {
+		np_err("config: ring_buffer_size %u is not a power of two >= 4096",
+		       cfg->ring_buffer_size);
 		return -EINVAL;
 	}
 	size_t len = strnlen(cfg->pin_path, sizeof(cfg->pin_path));
@@ -106,6 +119,7 @@ void netprobe_manager_free(struct netprobe_manager *m)
 {
 	if (!m)
 		return;
+	netprobe_manager_events_stop(m);
 	if (m->maps) {
 		/* State that nothing uses (load without attach, a failed attach) goes too. */
 		int lock = np_lock(m);
@@ -176,24 +190,24 @@ static int pin_dirs(const struct netprobe_manager *m)
 	return make_dir(links);
 }
 
-/* A table pinned by an earlier netprobe keeps its size; ours must match it to reuse it. */
-static void adopt_pinned_flow_table_size(struct netprobe_manager *m)
+/* A map pinned by an earlier netprobe keeps its size; ours must match it to reuse it. */
+static void adopt_pinned_size(const struct netprobe_manager *m, const char *name,
+			      unsigned int *size)
 {
 	char path[NETPROBE_PIN_PATH_MAX + 16];
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/np_flows", m->cfg.pin_path);
+	snprintf(path, sizeof(path), "%s/%s", m->cfg.pin_path, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
-	    info.max_entries != m->cfg.flow_table_size) {
-		np_info("flow table is pinned with %u entries (config asks %u); keeping %u "
-			"until everything is detached",
-			info.max_entries, m->cfg.flow_table_size, info.max_entries);
-		m->cfg.flow_table_size = info.max_entries;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != *size) {
+		np_info("%s is pinned with size %u (config asks %u); keeping %u until "
+			"everything is detached",
+			name, info.max_entries, *size, info.max_entries);
+		*size = info.max_entries;
 	}
 	close(fd);
 }
@@ -215,7 +229,8 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	err = pin_dirs(m);
 	if (err)
 		return err;
-	adopt_pinned_flow_table_size(m);
+	adopt_pinned_size(m, "np_flows", &m->cfg.flow_table_size);
+	adopt_pinned_size(m, "np_events", &m->cfg.ring_buffer_size);
 
 	skel = netprobe_bpf__open_opts(&opts);
 	if (!skel) {
@@ -225,8 +240,10 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	}
 	/* This copy creates (or finds) the maps; the datapath loads per interface. */
 	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, prog == skel->progs.netprobe_clock);
+		bpf_program__set_autoload(prog, prog == skel->progs.netprobe_clock ||
+							prog == skel->progs.netprobe_emit_test);
 	bpf_map__set_max_entries(skel->maps.np_flows, m->cfg.flow_table_size);
+	bpf_map__set_max_entries(skel->maps.np_events, m->cfg.ring_buffer_size);
 
 	err = netprobe_bpf__load(skel);
 	if (err) {

@@ -151,6 +151,57 @@ struct netprobe_clock_sample {
 	__u64 mono_ns;
 };
 
+/* ---- Events: one BPF ring buffer per netprobe instance ---------------- */
+
+enum netprobe_event_type {
+	NETPROBE_EVENT_FLOW_START = 1, /* a flow's first packet (detailed events) */
+	NETPROBE_EVENT_FLOW_END = 2,   /* a flow left the table after idling (userspace) */
+	NETPROBE_EVENT_TEST = 3,       /* from netprobe_emit_test, for tests and benchmarks */
+	NETPROBE_EVENT_TYPE_MAX = 32,
+};
+
+#define NETPROBE_EVENT_MASK(type) (1u << (type))
+#define NETPROBE_EVENT_ALL	  0xffffffffu
+
+/* Every event starts with this. */
+struct netprobe_event_hdr {
+	__u16 type; /* enum netprobe_event_type */
+	__u16 size; /* of the whole event, this header included */
+	__u32 ifindex;
+	__u64 time; /* jiffies, like flow timestamps */
+};
+
+/* NETPROBE_EVENT_FLOW_START and NETPROBE_EVENT_FLOW_END. */
+struct netprobe_flow_event {
+	struct netprobe_event_hdr hdr;
+	struct netprobe_flow_key key;
+	__u32 pad;
+	struct netprobe_flow_stats stats; /* the first packet, or the final totals */
+};
+
+/* NETPROBE_EVENT_TEST: 32 bytes, the size the event benchmarks use. */
+struct netprobe_test_event {
+	struct netprobe_event_hdr hdr;
+	__u64 seq;
+	__u64 cpu;
+};
+
+/* The largest event; batches reserve this much per event. */
+#define NETPROBE_EVENT_MAX_SIZE 128
+
+/* Per-CPU counters of the kernel side of the event path. */
+struct netprobe_event_counters {
+	__u64 produced;	   /* committed to the ring buffer */
+	__u64 lost;	   /* the ring buffer was full: reserve failed */
+	__u64 sampled_out; /* flow starts over the rate limit, not emitted on purpose */
+};
+
+/* Per-CPU token bucket limiting detailed events. */
+struct netprobe_event_rate {
+	__u64 tokens_milli; /* tokens x 1000 */
+	__u64 last_ns;
+};
+
 /* How the TC programs of an interface are attached. */
 enum netprobe_tc_attach {
 	NETPROBE_TC_NONE = 0,

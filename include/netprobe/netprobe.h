@@ -80,14 +80,23 @@ struct netprobe_config {
 	enum netprobe_xdp_program xdp_mode; /* the seed's XDPMode */
 	enum netprobe_xdp_attach_mode xdp_attach_mode;
 	enum netprobe_tc_attach_mode tc_attach_mode;
-	/* Event switches of the seed; the event pipeline is not built yet. */
+	/*
+	 * Events (the seed's switches). Flow-start events need
+	 * enable_detailed_events and the switch of the hook that sees the flow
+	 * (XDP: ingress, TC: egress). Set at attach: re-attach to change them.
+	 */
 	bool enable_xdp_events;
 	bool enable_tc_events;
 	bool enable_detailed_events;
-	bool enable_security_alerts;
-	unsigned int batch_size;
-	unsigned int batch_timeout_ms;
-	unsigned int stats_report_interval_ms;
+	bool enable_security_alerts;	      /* for the filter mode */
+	unsigned int detailed_events_per_sec; /* flow starts a second per CPU, at most */
+	unsigned int batch_size;	      /* events handed to a handler at once, at most */
+	unsigned int batch_timeout_ms;	      /* a batch that is not full goes out after this */
+	unsigned int event_workers;	      /* threads that run the handlers */
+	unsigned int event_queue_batches; /* batches waiting for workers before events are lost */
+	unsigned int ring_buffer_size;	  /* bytes, a power of two >= 4096 */
+	unsigned int stats_report_interval_ms; /* 0: no periodic report */
+	unsigned int flow_idle_timeout_ms;     /* 0: flows leave only when the table is full */
 	/* Flow table capacity; an existing pinned table keeps its own size. */
 	unsigned int flow_table_size;
 	/* bpffs directory for maps and links; must be on a bpf filesystem. */
@@ -250,6 +259,90 @@ NETPROBE_API const char *netprobe_flow_addr_str(const struct netprobe_flow_key *
  */
 NETPROBE_API unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 							      unsigned long long jiffies);
+
+/* ---- Events (the seed's ringbuffer.go and event handlers) ---------------- */
+
+/*
+ * A batch of events for one handler: at most batch_size of them, only the
+ * types the handler asked for, valid until the handler returns. Each event
+ * starts with struct netprobe_event_hdr; hdr.type tells which struct it is.
+ */
+struct netprobe_event_batch {
+	const struct netprobe_event_hdr *const *events;
+	size_t count;
+};
+
+typedef void (*netprobe_event_fn)(const struct netprobe_event_batch *batch, void *ctx);
+
+/*
+ * Registers fn for the event types in type_mask (NETPROBE_EVENT_MASK(type)
+ * or-ed, or NETPROBE_EVENT_ALL). Handlers run on the worker threads, several
+ * at once when event_workers > 1; batches may reach them out of order. Call
+ * before netprobe_manager_events_start. -ENOSPC past 32 handlers.
+ */
+NETPROBE_API int netprobe_manager_on_event(struct netprobe_manager *m, unsigned int type_mask,
+					   netprobe_event_fn fn, void *ctx);
+
+/*
+ * Starts the reader (one thread, draining the ring buffer into batches of
+ * batch_size, or fewer after batch_timeout_ms) and the event_workers
+ * threads. The reader never waits for a handler: when event_queue_batches
+ * batches are waiting, a new batch is dropped and counted as lost. The
+ * reader also expires idle flows (flow_idle_timeout_ms) and makes the
+ * periodic report (stats_report_interval_ms). -EALREADY if running.
+ */
+NETPROBE_API int netprobe_manager_events_start(struct netprobe_manager *m);
+
+/* Stops the reader, delivers what it had read, joins the workers. NULL-safe. */
+NETPROBE_API void netprobe_manager_events_stop(struct netprobe_manager *m);
+
+struct netprobe_event_stats {
+	unsigned long long kernel_produced; /* committed to the ring buffer */
+	unsigned long long kernel_lost;	    /* ring buffer full */
+	unsigned long long sampled_out;	    /* flow starts over the rate limit */
+	unsigned long long received;	    /* read from the ring buffer by this manager */
+	unsigned long long generated;	    /* made in userspace (flow ends) */
+	unsigned long long delivered;	    /* handed to the handlers */
+	unsigned long long queue_lost;	    /* dropped: every worker busy, the queue full */
+	unsigned long long batches;	    /* batches delivered */
+	unsigned long long flows_expired;   /* idle flows removed */
+};
+
+/*
+ * Once the reader has stopped: received + generated == delivered +
+ * queue_lost, and for events produced while it ran, kernel_produced ==
+ * received. Thread-safe while the pipeline runs.
+ */
+NETPROBE_API int netprobe_manager_event_stats(struct netprobe_manager *m,
+					      struct netprobe_event_stats *out);
+
+/*
+ * The periodic report: called on the reader thread every
+ * stats_report_interval_ms with the stats now, the stats at the previous
+ * report and the seconds between them.
+ */
+typedef void (*netprobe_report_fn)(const struct netprobe_global_stats *now,
+				   const struct netprobe_global_stats *before, double seconds,
+				   void *ctx);
+NETPROBE_API int netprobe_manager_on_report(struct netprobe_manager *m, netprobe_report_fn fn,
+					    void *ctx);
+
+/*
+ * Removes flows idle for more than idle_ms, raising a flow-end event for
+ * each when detailed events are on and the pipeline runs. Returns how many
+ * were removed, or a negative errno. The reader calls it every second.
+ */
+NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_ms);
+
+/*
+ * Produces count 32-byte NETPROBE_EVENT_TEST events through the kernel's
+ * ring buffer path (BPF_PROG_RUN), to check or measure a handler pipeline.
+ * Returns how many the kernel committed, or a negative errno.
+ */
+NETPROBE_API long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int count);
+
+/* "flow_start", "flow_end", "test"; NULL for others. */
+NETPROBE_API const char *netprobe_event_type_name(unsigned int type);
 
 /* ---- Support probe (the seed's IsSupported) ------------------------------ */
 

@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The event pipeline: events produced at a known count through the kernel's
+ * ring buffer arrive exactly once; batches respect batch_size and
+ * batch_timeout_ms; a slow handler loses events countably, never silently;
+ * the config switches emission; idle flows expire with an event.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <netprobe/netprobe.h>
+#include "../lib/pktbuild.h"
+
+static char pin_path[128];
+/* Globals, so that a failed test's threads can never write to a dead stack. */
+static struct netprobe_manager *g_m;
+
+struct collector {
+	pthread_mutex_t lock;
+	unsigned long long *ids; /* cpu << 48 | seq of test events, or flow ports */
+	size_t n, cap;
+	size_t max_batch, calls;
+	unsigned int sleep_us; /* a deliberately slow handler */
+	double first_at;
+	unsigned int types_seen;
+	struct netprobe_flow_event last_flow;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void collect(const struct netprobe_event_batch *b, void *ctx)
+{
+	struct collector *c = ctx;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->first_at)
+		c->first_at = now_s();
+	c->calls++;
+	if (b->count > c->max_batch)
+		c->max_batch = b->count;
+	for (size_t i = 0; i < b->count; i++) {
+		const struct netprobe_event_hdr *h = b->events[i];
+
+		c->types_seen |= NETPROBE_EVENT_MASK(h->type);
+		if (c->n == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 4096;
+			c->ids = realloc(c->ids, c->cap * sizeof(*c->ids));
+		}
+		if (h->type == NETPROBE_EVENT_TEST) {
+			const struct netprobe_test_event *t = (const void *)h;
+
+			c->ids[c->n++] = t->cpu << 48 | t->seq;
+		} else {
+			const struct netprobe_flow_event *f = (const void *)h;
+
+			c->ids[c->n++] = ntohs(f->key.src_port);
+			c->last_flow = *f;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (c->sleep_us)
+		usleep(c->sleep_us);
+}
+
+static struct collector c;
+
+static void collector_reset(struct collector *c)
+{
+	free(c->ids);
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void tune_deep_queue(struct netprobe_config *cfg)
+{
+	cfg->event_queue_batches = 8192; /* room for a whole burst: nothing may be lost */
+}
+
+static struct netprobe_manager *manager(void (*tune)(struct netprobe_config *))
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	cfg.stats_report_interval_ms = 0;
+	cfg.flow_idle_timeout_ms = 0;
+	if (tune)
+		tune(&cfg);
+	m = netprobe_manager_new(&cfg);
+	assert_non_null(m);
+	g_m = m;
+	assert_int_equal(netprobe_manager_load(m), 0);
+	return m;
+}
+
+static void finish(struct netprobe_manager *m)
+{
+	netprobe_manager_free(m);
+	g_m = NULL;
+}
+
+/* After a failed assert: stop the pipeline, detach, free. */
+static int teardown(void **state)
+{
+	(void)state;
+	if (g_m) {
+		netprobe_manager_events_stop(g_m);
+		if (netprobe_manager_load(g_m) == 0)
+			netprobe_manager_detach(g_m, NULL);
+	}
+	finish(g_m);
+	return 0;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	snprintf(pin_path, sizeof(pin_path), "/sys/fs/bpf/np-unit-ev-%d", getpid());
+	return system("echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; "
+		      "ip link add eva type veth peer name evb && ip link set eva up && "
+		      "ip link set evb up");
+}
+
+static void test_exactly_once(void **state)
+{
+	struct netprobe_manager *m = manager(tune_deep_queue);
+	struct netprobe_event_stats st;
+	const unsigned int n = 200000;
+
+	(void)state;
+	collector_reset(&c);
+	assert_int_equal(netprobe_manager_on_event(m, NETPROBE_EVENT_ALL, collect, &c), 0);
+	assert_int_equal(netprobe_manager_events_start(m), 0);
+	/* Two bursts, so both sides of the ring run concurrently for a while. */
+	assert_int_equal(netprobe_manager_emit_test_events(m, n / 2), n / 2);
+	assert_int_equal(netprobe_manager_emit_test_events(m, n / 2), n / 2);
+	usleep(200000);
+	netprobe_manager_events_stop(m);
+
+	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
+	assert_int_equal(st.kernel_produced, n);
+	assert_int_equal(st.kernel_lost, 0);
+	assert_int_equal(st.received, n);
+	assert_int_equal(st.delivered, n);
+	assert_int_equal(st.queue_lost, 0);
+	assert_int_equal(c.n, n);
+	/* Each (cpu, sequence) once: nothing duplicated, so with the count nothing missing. */
+	qsort(c.ids, c.n, sizeof(*c.ids), cmp_u64);
+	for (size_t i = 1; i < c.n; i++)
+		assert_true(c.ids[i] != c.ids[i - 1]);
+	assert_true(c.max_batch <= 64);
+	finish(m);
+	collector_reset(&c);
+}
+
+static void tune_big_batches(struct netprobe_config *cfg)
+{
+	cfg->batch_size = 1024;
+	cfg->batch_timeout_ms = 50;
+}
+
+static void test_batches_and_trickle(void **state)
+{
+	struct netprobe_manager *m = manager(tune_big_batches);
+	double sent;
+
+	(void)state;
+	collector_reset(&c);
+	assert_int_equal(netprobe_manager_on_event(m, NETPROBE_EVENT_ALL, collect, &c), 0);
+	assert_int_equal(netprobe_manager_events_start(m), 0);
+	/* A burst fills batches of exactly batch_size. */
+	assert_int_equal(netprobe_manager_emit_test_events(m, 10240), 10240);
+	usleep(300000);
+	assert_int_equal(c.n, 10240);
+	assert_int_equal(c.max_batch, 1024);
+	/* A trickle of 3 goes out once batch_timeout_ms has passed (with margin). */
+	collector_reset(&c);
+	sent = now_s();
+	assert_int_equal(netprobe_manager_emit_test_events(m, 3), 3);
+	for (int i = 0; i < 100 && c.n < 3; i++)
+		usleep(10000);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.calls, 1);
+	print_message("  trickle delivered after %.0f ms (timeout 50 ms)\n",
+		      (c.first_at - sent) * 1000);
+	assert_true(c.first_at - sent < 0.05 + 0.15);
+	finish(m);
+	collector_reset(&c);
+}
+
+static void tune_slow(struct netprobe_config *cfg)
+{
+	cfg->batch_size = 16;
+	cfg->event_queue_batches = 4;
+	cfg->event_workers = 1;
+}
+
+/* A handler slower than the producer: losses are counted, never silent. */
+static void test_slow_handler_accounts_for_everything(void **state)
+{
+	struct netprobe_manager *m = manager(tune_slow);
+	struct netprobe_event_stats st;
+	const unsigned int n = 50000;
+	long produced;
+
+	(void)state;
+	collector_reset(&c);
+	c.sleep_us = 1000;
+	assert_int_equal(netprobe_manager_on_event(m, NETPROBE_EVENT_ALL, collect, &c), 0);
+	assert_int_equal(netprobe_manager_events_start(m), 0);
+	produced = netprobe_manager_emit_test_events(m, n);
+	usleep(100000);
+	netprobe_manager_events_stop(m);
+	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
+	print_message("  produced %ld, kernel lost %llu, received %llu, delivered %llu, queue lost "
+		      "%llu\n",
+		      produced, st.kernel_lost, st.received, st.delivered, st.queue_lost);
+	assert_int_equal(st.kernel_produced + st.kernel_lost, n);
+	assert_int_equal(st.received, st.kernel_produced);
+	assert_int_equal(st.delivered + st.queue_lost, st.received);
+	assert_int_equal(c.n, st.delivered);
+	assert_true(st.queue_lost > 0); /* the handler really was too slow */
+	finish(m);
+	collector_reset(&c);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct netprobe_manager *m = manager(NULL);
+	struct netprobe_event_stats st;
+
+	(void)state;
+	collector_reset(&c);
+	assert_int_equal(netprobe_manager_on_event(NULL, 1, collect, &c), -EINVAL);
+	assert_int_equal(netprobe_manager_on_event(m, 1, NULL, &c), -EINVAL);
+	assert_int_equal(netprobe_manager_on_event(m, 0, collect, &c), -EINVAL);
+	assert_int_equal(netprobe_manager_event_stats(m, NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_emit_test_events(m, 0), -EINVAL);
+	assert_int_equal(netprobe_manager_expire_flows(m, 0), -EINVAL);
+	assert_int_equal(netprobe_manager_events_start(NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_events_start(m), 0);
+	assert_int_equal(netprobe_manager_events_start(m), -EALREADY);
+	assert_int_equal(netprobe_manager_on_event(m, 1, collect, &c), -EBUSY);
+	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
+	netprobe_manager_events_stop(m);
+	netprobe_manager_events_stop(m);
+	netprobe_manager_events_stop(NULL);
+	assert_string_equal(netprobe_event_type_name(NETPROBE_EVENT_FLOW_START), "flow_start");
+	assert_null(netprobe_event_type_name(99));
+	finish(m);
+	collector_reset(&c);
+}
+
+/* The XDP program attached to ifname, to run it with BPF_PROG_RUN. */
+static int attached_prog_fd(const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(if_nametoindex(ifname), 0, &q) || !q.prog_id)
+		return -1;
+	return bpf_prog_get_fd_by_id(q.prog_id);
+}
+
+/* count new UDP flows (source ports base..base+count-1) through the attached program */
+static void run_new_flows(int prog_fd, int base, int count)
+{
+	struct pkt_spec s = {.family = 4,
+			     .src = "192.0.2.1",
+			     .dst = "192.0.2.2",
+			     .proto = IPPROTO_UDP,
+			     .dport = 53,
+			     .payload = 20};
+	uint8_t frame[PKT_MAX];
+
+	for (int i = 0; i < count; i++) {
+		s.sport = base + i;
+		size_t len = pkt_build(&s, frame, sizeof(frame));
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+			    .repeat = 1);
+
+		assert_int_equal(bpf_prog_test_run_opts(prog_fd, &opts), 0);
+	}
+}
+
+static bool detailed, xdp_events;
+static unsigned int per_sec = 10000, idle_ms;
+
+static void tune_flags(struct netprobe_config *cfg)
+{
+	cfg->enable_detailed_events = detailed;
+	cfg->enable_xdp_events = xdp_events;
+	cfg->detailed_events_per_sec = per_sec;
+	cfg->batch_timeout_ms = 10;
+	cfg->flow_idle_timeout_ms = idle_ms;
+}
+
+/* Runs 200 new flows with the given switches; returns the flow starts handled. */
+static size_t flow_starts(bool want_detailed, bool want_xdp, unsigned int rate,
+			  struct netprobe_event_stats *st)
+{
+	struct netprobe_manager *m;
+	size_t n;
+	int fd;
+
+	detailed = want_detailed;
+	xdp_events = want_xdp;
+	per_sec = rate;
+	idle_ms = 0;
+	m = manager(tune_flags);
+	collector_reset(&c);
+	assert_int_equal(netprobe_manager_on_event(
+				 m, NETPROBE_EVENT_MASK(NETPROBE_EVENT_FLOW_START), collect, &c),
+			 0);
+	assert_int_equal(netprobe_manager_attach(m, "evb"), 0);
+	assert_int_equal(netprobe_manager_events_start(m), 0);
+	fd = attached_prog_fd("evb");
+	assert_true(fd >= 0);
+	run_new_flows(fd, 20000, 200);
+	close(fd);
+	usleep(100000);
+	netprobe_manager_events_stop(m);
+	assert_int_equal(netprobe_manager_event_stats(m, st), 0);
+	n = c.n;
+	if (n) {
+		/* The event carries the flow it announces. */
+		assert_int_equal(c.last_flow.key.dst_port, htons(53));
+		assert_int_equal(c.last_flow.stats.packets, 1);
+		assert_int_equal(c.last_flow.hdr.ifindex, if_nametoindex("evb"));
+	}
+	assert_int_equal(netprobe_manager_detach(m, NULL), 0);
+	finish(m);
+	collector_reset(&c);
+	return n;
+}
+
+static void test_config_switches_emission(void **state)
+{
+	struct netprobe_event_stats st;
+
+	(void)state;
+	/* Off by default: nothing is emitted per packet unless asked. */
+	assert_int_equal(flow_starts(false, true, 10000, &st), 0);
+	assert_int_equal(st.kernel_produced, 0);
+	/* Detailed on, but XDP events off: the ingress flows stay silent. */
+	assert_int_equal(flow_starts(true, false, 10000, &st), 0);
+	/* Both on: one event per new flow, each distinct. */
+	assert_int_equal(flow_starts(true, true, 10000, &st), 200);
+	assert_int_equal(st.kernel_produced, 200);
+	/* A rate limit of 50 a second: a burst of 200 new flows gives about 50. */
+	size_t n = flow_starts(true, true, 50, &st);
+
+	print_message("  rate 50/s: %zu emitted, %llu sampled out\n", n, st.sampled_out);
+	assert_true(n >= 50 && n <= 60);
+	assert_int_equal(n + st.sampled_out, 200);
+}
+
+static int count_flow(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *st,
+		      void *ctx)
+{
+	(void)k;
+	(void)st;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_idle_flows_expire_with_an_event(void **state)
+{
+	struct netprobe_manager *m;
+	struct netprobe_event_stats st;
+	int fd, left;
+
+	(void)state;
+	detailed = true;
+	xdp_events = true;
+	per_sec = 10000;
+	idle_ms = 0; /* expire by hand, to control the time */
+	m = manager(tune_flags);
+	collector_reset(&c);
+	assert_int_equal(netprobe_manager_on_event(m, NETPROBE_EVENT_MASK(NETPROBE_EVENT_FLOW_END),
+						   collect, &c),
+			 0);
+	assert_int_equal(netprobe_manager_attach(m, "evb"), 0);
+	assert_int_equal(netprobe_manager_events_start(m), 0);
+	fd = attached_prog_fd("evb");
+	run_new_flows(fd, 30000, 50);
+	/* Not idle yet. */
+	assert_int_equal(netprobe_manager_expire_flows(m, 300), 0);
+	usleep(400000);
+	run_new_flows(fd, 30000, 5); /* these five are busy again */
+	close(fd);
+	assert_int_equal(netprobe_manager_expire_flows(m, 300), 45);
+	usleep(100000);
+	netprobe_manager_events_stop(m);
+	assert_int_equal(c.n, 45);
+	assert_int_equal(c.types_seen, NETPROBE_EVENT_MASK(NETPROBE_EVENT_FLOW_END));
+	assert_int_equal(c.last_flow.stats.packets, 1);
+	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
+	assert_int_equal(st.flows_expired, 45);
+	assert_int_equal(st.generated, 45);
+	left = 0;
+	assert_int_equal(netprobe_manager_foreach_flow(m, count_flow, &left), 0);
+	assert_int_equal(left, 5); /* the busy ones stay */
+	assert_int_equal(netprobe_manager_detach(m, NULL), 0);
+	finish(m);
+	collector_reset(&c);
+}
+
+static int reports;
+
+static void on_report(const struct netprobe_global_stats *now,
+		      const struct netprobe_global_stats *before, double seconds, void *ctx)
+{
+	(void)now;
+	(void)before;
+	(void)ctx;
+	if (seconds > 0.05)
+		reports++;
+}
+
+static void tune_report(struct netprobe_config *cfg)
+{
+	cfg->stats_report_interval_ms = 100;
+}
+
+static void test_periodic_report(void **state)
+{
+	struct netprobe_manager *m = manager(tune_report);
+
+	(void)state;
+	reports = 0;
+	assert_int_equal(netprobe_manager_on_report(m, on_report, NULL), 0);
+	assert_int_equal(netprobe_manager_events_start(m), 0);
+	usleep(450000);
+	netprobe_manager_events_stop(m);
+	assert_true(reports >= 3 && reports <= 5);
+	finish(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_exactly_once, teardown),
+		cmocka_unit_test_teardown(test_batches_and_trickle, teardown),
+		cmocka_unit_test_teardown(test_slow_handler_accounts_for_everything, teardown),
+		cmocka_unit_test_teardown(test_bad_arguments, teardown),
+		cmocka_unit_test_teardown(test_config_switches_emission, teardown),
+		cmocka_unit_test_teardown(test_idle_flows_expire_with_an_event, teardown),
+		cmocka_unit_test_teardown(test_periodic_report, teardown),
+	};
+
+	return cmocka_run_group_tests_name("events", tests, group_setup, NULL);
+}
