@@ -72,6 +72,7 @@ int cmd_stats(struct cli_env *env, int argc, char **argv);
 int cmd_flows(struct cli_env *env, int argc, char **argv);
 int cmd_monitor(struct cli_env *env, int argc, char **argv);
 int cmd_demo(struct cli_env *env, int argc, char **argv);
+int cmd_events(struct cli_env *env, int argc, char **argv);
 
 const struct cli_command *cli_find_command(const char *name);
 

@@ -27,6 +27,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					     {"xdp-mode", required_argument, NULL, 'x'},
 					     {"tc-mode", required_argument, NULL, 't'},
 					     {"flow-table", required_argument, NULL, 'f'},
+					     {"detailed-events", no_argument, NULL, 'D'},
+					     {"events-rate", required_argument, NULL, 'r'},
 					     {}};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
@@ -35,7 +37,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 
 	(void)env;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:Dr:", opts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'm':
 			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
@@ -68,6 +71,15 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 				return cli_usage_error(cmd, "--flow-table is 1024..%llu entries",
 						       1ull << 26);
 			cfg.flow_table_size = n;
+			break;
+		case 'D':
+			cfg.enable_detailed_events = true;
+			break;
+		case 'r':
+			if (!cli_parse_uint(optarg, 100000000, &n) || !n)
+				return cli_usage_error(cmd,
+						       "--events-rate is 1..100000000 a second");
+			cfg.detailed_events_per_sec = n;
 			break;
 		default:
 			if (!cli_common_opt(cmd, opt, optarg))

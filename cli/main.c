@@ -20,10 +20,11 @@ static const struct cli_command commands[] = {
 	 cmd_check},
 	{"attach",
 	 "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
-	 "[--tc-mode auto|tcx|clsact] [--flow-table N]",
+	 "[--tc-mode auto|tcx|clsact] [--flow-table N] [--detailed-events [--events-rate N]]",
 	 "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
 	 "them running after the command exits (state pinned under --pin-path). Nothing is left "
-	 "half-attached when it fails.",
+	 "half-attached when it fails. --detailed-events emits a flow-start event for each new "
+	 "flow, at most --events-rate a second per CPU (default 10000), for netprobe events.",
 	 cmd_attach},
 	{"detach", "IFACE...|--all",
 	 "Removes netprobe from each IFACE (or from every interface), and removes the pinned "
@@ -42,6 +43,12 @@ static const struct cli_command commands[] = {
 	 "seconds. With IFACE not yet attached, attaches it (in --mode) for the duration and "
 	 "detaches it at the end. Stops on Ctrl-C, SIGTERM or after --duration.",
 	 cmd_monitor},
+	{"events", "[--json] [--duration S] [--test N]",
+	 "Streams events as they come: flow starts (of interfaces attached with "
+	 "--detailed-events), flow ends of idle flows, and with --test N, N test events through "
+	 "the kernel's ring buffer to check the path. One JSON object a line with --json. Stops "
+	 "on Ctrl-C, SIGTERM or after --duration, and says what was received, delivered, lost.",
+	 cmd_events},
 	{"demo", "[--duration S]",
 	 "Builds a lab of network namespaces and veth pairs, attaches netprobe, drives real "
 	 "traffic through it (ping, UDP, TCP, IPv6, VLAN, a port scan, a SYN burst), shows the "

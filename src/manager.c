@@ -239,9 +239,8 @@ int netprobe_manager_load(struct netprobe_manager *m)
 		return err;
 	}
 	/* This copy creates (or finds) the maps; the datapath loads per interface. */
-	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, prog == skel->progs.netprobe_clock ||
-							prog == skel->progs.netprobe_emit_test);
+	bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(
+		prog, prog == skel->progs.netprobe_clock || prog == skel->progs.netprobe_emit_test);
 	bpf_map__set_max_entries(skel->maps.np_flows, m->cfg.flow_table_size);
 	bpf_map__set_max_entries(skel->maps.np_events, m->cfg.ring_buffer_size);
 

@@ -17,7 +17,7 @@ xdp_attached() { ip -n "$LAB_B" -d link show "$1" | grep -q 'prog/xdp'; }
 @test "help for every command, usage errors exit 2" {
 	run "$NP" --help
 	[ "$status" -eq 0 ]
-	for c in check attach detach status stats flows monitor demo; do
+	for c in check attach detach status stats flows monitor events demo; do
 		run "$NP" "$c" --help
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"usage: netprobe $c"* ]]

@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# netprobe events: real traffic's flow starts, test events through the kernel
+# path, and bad input.
+
+load helpers
+
+setup() {
+	lab_setup
+}
+
+teardown() {
+	lab_teardown
+}
+
+@test "events: one flow_start per new flow of real traffic, as JSON lines" {
+	run np_b attach "$LAB_VB" --detailed-events
+	[ "$status" -eq 0 ]
+	nsenter --net="/run/netns/$LAB_B" "$NP" events --json --duration 3 \
+		>"$BATS_TEST_TMPDIR/ev" 2>"$BATS_TEST_TMPDIR/ev.err" 3>&- &
+	local pid=$!
+	sleep 0.5
+	for p in 5001 5002 5003; do
+		in_a "$NPBENCH" send "$LAB_VA" --count 4 --sport $p --dport 53 >/dev/null
+	done
+	wait $pid
+	cat "$BATS_TEST_TMPDIR/ev"
+	# Every line is a JSON object with type, src and time.
+	jq -e 'has("type") and has("src") and has("time")' "$BATS_TEST_TMPDIR/ev" >/dev/null
+	for p in 5001 5002 5003; do
+		[ "$(jq -s "[.[] | select(.type == \"flow_start\" and .sport == $p)] | length" \
+			"$BATS_TEST_TMPDIR/ev")" -eq 1 ]
+	done
+}
+
+@test "events: without --detailed-events nothing is emitted; --test goes through the kernel" {
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	run np_b events --json --duration 1.5 --test 1000
+	[ "$status" -eq 0 ]
+	[ "$(jq -s '[.[] | select(.type == "test")] | length' <<<"$output")" -eq 1000 ]
+	[ "$(jq -s '[.[] | select(.type == "flow_start")] | length' <<<"$output")" -eq 0 ]
+	run np_b events --duration 0.5 --test 10
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"10 received, 10 delivered, 0 lost in the queue, 0 lost in the kernel"* ]]
+}
+
+@test "events: bad input" {
+	run np_b events
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not attached anywhere"* ]]
+	run np_b events --test 0
+	[ "$status" -eq 2 ]
+	run np_b events --duration x
+	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --events-rate 0
+	[ "$status" -eq 2 ]
+}
