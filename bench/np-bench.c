@@ -472,6 +472,99 @@ static void bench_flow_memory(struct report *r)
 	}
 }
 
+static void count_events(const struct netprobe_event_batch *b, void *ctx)
+{
+	__atomic_fetch_add((unsigned long long *)ctx, b->count, __ATOMIC_RELAXED);
+}
+
+static struct netprobe_manager *events_manager(unsigned int batch, unsigned long long *handled)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "/sys/fs/bpf/np-bench-ev-%d", getpid());
+	cfg.batch_size = batch;
+	cfg.batch_timeout_ms = 10;
+	cfg.event_workers = 1;
+	/* Room for what the ring holds, so that the queue is not what is measured. */
+	cfg.event_queue_batches = batch >= 64 ? 4096 : 65536;
+	cfg.stats_report_interval_ms = 0;
+	cfg.flow_idle_timeout_ms = 0;
+	m = netprobe_manager_new(&cfg);
+	if (!m || netprobe_manager_load(m) ||
+	    (handled && netprobe_manager_on_event(m, NETPROBE_EVENT_ALL, count_events, handled))) {
+		netprobe_manager_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/*
+ * Events end to end: the kernel produces 32-byte test events (BPF_PROG_RUN),
+ * the pipeline batches them and a handler counts them. The producer keeps
+ * at most half a ring buffer ahead of the reader, so nothing is lost and the
+ * rate is what the pipeline sustains.
+ */
+static void bench_events(struct report *r, bool quick)
+{
+	const unsigned long long total = quick ? 2000000 : 10000000, chunk = 20000;
+	static const unsigned int batches[] = {1, 64, 1024};
+
+	for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
+		unsigned long long handled = 0, sent = 0;
+		struct netprobe_manager *m = events_manager(batches[i], &handled);
+		struct netprobe_event_stats st = {};
+		double t0, t1;
+
+		if (!m || netprobe_manager_events_start(m)) {
+			row(r, "| events, batch %u | could not start |", batches[i]);
+			netprobe_manager_free(m);
+			continue;
+		}
+		t0 = now_s();
+		while (sent < total) {
+			while (sent - __atomic_load_n(&handled, __ATOMIC_RELAXED) > 40000)
+				sched_yield();
+			long n = netprobe_manager_emit_test_events(m, chunk);
+
+			if (n <= 0)
+				break;
+			sent += chunk;
+		}
+		while (__atomic_load_n(&handled, __ATOMIC_RELAXED) < sent && now_s() - t0 < 60)
+			usleep(100);
+		t1 = now_s();
+		netprobe_manager_events_stop(m);
+		netprobe_manager_event_stats(m, &st);
+		row(r,
+		    "| events end to end, 32 B, batch_size %u (%llu events) | %.2f M events/s "
+		    "delivered; kernel lost %llu, queue lost %llu | %s |",
+		    batches[i], sent, handled / (t1 - t0) / 1e6, st.kernel_lost, st.queue_lost,
+		    batches[i] == 1 ? "" : "target >= 10 M/s, none lost");
+		netprobe_manager_free(m);
+	}
+
+	/* The kernel side alone: no consumer, a ring with room for every event. */
+	struct netprobe_manager *m = events_manager(64, NULL);
+	struct baselines_bpf *b = open_baselines();
+	uint8_t frame[64] = {};
+
+	if (m && b) {
+		double t0 = now_s();
+		long n = netprobe_manager_emit_test_events(m, 50000);
+		double per_event = (now_s() - t0) / n * 1e9;
+		double bare = prog_run_ns(bpf_program__fd(b->progs.bare_pass), frame, 64, 50000);
+
+		row(r,
+		    "| kernel cost per event (reserve + fill + commit, BPF_PROG_RUN) | %.1f ns an "
+		    "event; a bare XDP_PASS run %.1f ns | event / bare = %.2f |",
+		    per_event, bare, per_event / bare);
+	}
+	baselines_bpf__destroy(b);
+	netprobe_manager_free(m);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -488,6 +581,7 @@ static int cmd_run(int argc, char **argv)
 	bench_prog_run(&r, quick);
 	bench_live(&r, quick);
 	bench_flow_memory(&r);
+	bench_events(&r, quick);
 	return 0;
 }
 

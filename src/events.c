@@ -427,10 +427,10 @@ int netprobe_manager_event_stats(struct netprobe_manager *m, struct netprobe_eve
 
 long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int count)
 {
-	char frame[64] = {};
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
-		    .repeat = count);
+	/* The program emits as many events as the frame's first four bytes say. */
+	const unsigned int per_run = 1u << 20;
 	struct netprobe_event_stats before, after;
+	__u32 frame[16] = {};
 	int err;
 
 	if (!m || !m->maps || !count || count > (1u << 30))
@@ -438,8 +438,15 @@ long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int 
 	err = netprobe_manager_event_stats(m, &before);
 	if (err)
 		return err;
-	if (bpf_prog_test_run_opts(bpf_program__fd(m->maps->progs.netprobe_emit_test), &opts))
-		return -errno;
+	for (unsigned int done = 0; done < count; done += frame[0]) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,
+			    .data_size_in = sizeof(frame), .repeat = 1);
+
+		frame[0] = count - done < per_run ? count - done : per_run;
+		if (bpf_prog_test_run_opts(bpf_program__fd(m->maps->progs.netprobe_emit_test),
+					   &opts))
+			return -errno;
+	}
 	err = netprobe_manager_event_stats(m, &after);
 	return err ? err : (long)(after.kernel_produced - before.kernel_produced);
 }

@@ -98,7 +98,9 @@ static int cmp_u64(const void *a, const void *b)
 
 static void tune_deep_queue(struct netprobe_config *cfg)
 {
-	cfg->event_queue_batches = 8192; /* room for a whole burst: nothing may be lost */
+	/* Room for a whole burst in the ring and in the queue: nothing may be lost. */
+	cfg->event_queue_batches = 8192;
+	cfg->ring_buffer_size = 1u << 25;
 }
 
 static struct netprobe_manager *manager(void (*tune)(struct netprobe_config *))
