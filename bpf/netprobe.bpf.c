@@ -355,7 +355,7 @@ SEC("xdp")
 int netprobe_emit_test(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	struct emit_ctx ectx = { .ec = event_counters() };
+	struct emit_ctx ectx = {.ec = event_counters()};
 	__u32 count;
 
 	if (!ectx.ec || data + sizeof(count) > end)

@@ -42,6 +42,18 @@ lab_setup() {
 		ip -n "$ns" addr add "198.18.0.$n/24" dev "$v"
 		ip -n "$ns" addr add "fd00:98::$n/64" dev "$v" nodad
 	done
+	# The kernel's own multicast chatter (MLD reports, router solicitations)
+	# may come at any time; it stays inside each namespace.
+	for ns in "$LAB_A" "$LAB_B"; do
+		ip netns exec "$ns" nft -f - <<-'NFT'
+			table inet np_lab {
+				chain out {
+					type filter hook output priority 0;
+					icmpv6 type { mld-listener-report, mld-listener-done, mld2-listener-report, nd-router-solicit } drop
+				}
+			}
+		NFT
+	done
 	# Static neighbours: no ARP or neighbour discovery during a measurement.
 	local mac_a mac_b
 	mac_a=$(ip -n "$LAB_A" -j link show "$LAB_VA" | jq -r '.[0].address')
