@@ -41,6 +41,17 @@ HDR
   for 2 and 64 CPUs, next to what a per-CPU value would need; and the kernel's
   own accounting (`memlock` in fdinfo) of a real 1M-entry map on this machine.
 
+- **Events end to end**: `netprobe_manager_emit_test_events` has the kernel
+  produce 32-byte test events (reserve, fill, commit; one `BPF_PROG_RUN`
+  loops with `bpf_loop`), the library's reader batches them and one worker
+  runs a handler that counts them. The producer stays at most 300k events
+  (and half the queue) ahead of the handler, so nothing is lost and the rate
+  is what the whole path sustains, producer, reader and worker sharing the
+  machine's 2 CPUs. Batches of 1024 (32 KiB) come out slower than batches of
+  64, which stay in the L1 cache between reader and worker.
+- **Kernel cost per event**: wall time of producing 50k events with no
+  consumer, per event.
+
 ## Choices these numbers made
 
 - Flow timestamps use `bpf_jiffies64()`, which the verifier inlines; the ktime
@@ -50,6 +61,11 @@ HDR
   64 CPUs for 1M flows.
 - The IPv6 extension header walk is a bounded loop, not unrolled; the parser
   fills the flow key in place.
+- A `BPF_PROG_RUN` costs ~750 ns here whatever the program does, so the test
+  event producer loops in the kernel (one run, many events) instead of one
+  run per event, which capped it at 1.2 M events/s.
+- Events are packed in batches at 8-byte alignment rather than in 128-byte
+  slots: a 32-byte event moves 32 bytes.
 EOF2
 } >"$out"
 echo "wrote $out"

@@ -123,8 +123,8 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 	if (!e.m)
 		return EXIT_FAIL;
 	netprobe_manager_on_event(e.m, NETPROBE_EVENT_ALL, on_batch, &e);
-	if (cli.verbose)
-		netprobe_manager_on_report(e.m, on_report, NULL);
+	/* The periodic report (stats_report_interval_ms) goes to stderr as a log line. */
+	netprobe_manager_on_report(e.m, on_report, NULL);
 	err = netprobe_manager_events_start(e.m);
 	if (err) {
 		netprobe_manager_free(e.m);

@@ -145,6 +145,10 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 		netprobe_manager_free(s.m);
 		return cli_fail(err, "stats");
 	}
+	/* The kernel's side of the event path; the consumer's counts live in its process. */
+	struct netprobe_event_stats ev;
+	bool have_events = netprobe_manager_event_stats(s.m, &ev) == 0;
+
 	if (env->json) {
 		struct json_object *root = json_object_new_object(), *t = json_object_new_object();
 		struct json_object *counters = json_object_new_object();
@@ -159,6 +163,14 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 		else
 			json_object_put(t);
 		json_object_object_add(root, "timestamp_ns", cli_json_u64(total.timestamp_ns));
+		if (have_events) {
+			struct json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "produced", cli_json_u64(ev.kernel_produced));
+			json_object_object_add(e, "lost", cli_json_u64(ev.kernel_lost));
+			json_object_object_add(e, "sampled_out", cli_json_u64(ev.sampled_out));
+			json_object_object_add(root, "events", e);
+		}
 		cli_json_print(root);
 		json_object_put(root);
 	} else if (!s.only) {
@@ -168,6 +180,10 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 			printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n",
 			       "total", "", total.rx_packets, total.rx_bytes, total.tx_packets,
 			       total.tx_bytes, total.xdp_pass, total.xdp_drop, total.malformed);
+		if (have_events)
+			printf("events: %llu produced, %llu lost (ring buffer full), %llu sampled "
+			       "out\n",
+			       ev.kernel_produced, ev.kernel_lost, ev.sampled_out);
 	}
 	netprobe_manager_free(s.m);
 	return EXIT_OK;

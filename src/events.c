@@ -20,8 +20,9 @@
 
 struct np_batch {
 	size_t n;
+	size_t used; /* events are packed at 8-byte alignment: 32-byte events take 32 */
 	const struct netprobe_event_hdr **ptrs;
-	__u8 *data; /* batch_size slots of NETPROBE_EVENT_MAX_SIZE */
+	__u8 *data; /* room for batch_size events of NETPROBE_EVENT_MAX_SIZE */
 };
 
 struct np_events {
@@ -99,7 +100,7 @@ static void enqueue_locked(struct np_events *ev, unsigned int b)
 
 	if (ev->ready_count == ev->ready_cap) {
 		atomic_fetch_add(&ev->queue_lost, batch->n);
-		batch->n = 0;
+		batch->n = batch->used = 0;
 		ev->free_list[ev->nfree++] = b;
 		return;
 	}
@@ -116,7 +117,7 @@ static void flush_current(struct np_events *ev)
 	if (ev->ready_count == ev->ready_cap || ev->nfree == 0) {
 		/* Every worker is behind: drop this batch and keep filling it. */
 		atomic_fetch_add(&ev->queue_lost, ev->pool[ev->current].n);
-		ev->pool[ev->current].n = 0;
+		ev->pool[ev->current].n = ev->pool[ev->current].used = 0;
 	} else {
 		unsigned int full = ev->current;
 
@@ -129,9 +130,10 @@ static void flush_current(struct np_events *ev)
 
 static void append(struct np_events *ev, struct np_batch *b, const void *data, size_t size)
 {
-	__u8 *slot = b->data + b->n * NETPROBE_EVENT_MAX_SIZE;
+	__u8 *slot = b->data + b->used;
 
 	memcpy(slot, data, size);
+	b->used += (size + 7) & ~(size_t)7;
 	b->ptrs[b->n++] = (const struct netprobe_event_hdr *)slot;
 	(void)ev;
 }
@@ -219,7 +221,7 @@ static void *worker_main(void *arg)
 		ev->ready_count--;
 		pthread_mutex_unlock(&ev->lock);
 		dispatch(ev, &ev->pool[b], scratch);
-		ev->pool[b].n = 0;
+		ev->pool[b].n = ev->pool[b].used = 0;
 		pthread_mutex_lock(&ev->lock);
 		ev->free_list[ev->nfree++] = b;
 	}

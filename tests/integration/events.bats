@@ -42,6 +42,9 @@ teardown() {
 	run np_b events --duration 0.5 --test 10
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"10 received, 10 delivered, 0 lost in the queue, 0 lost in the kernel"* ]]
+	# The kernel's side of the count is in stats, for any process to see.
+	[ "$(np_b stats --json | jq '.events.produced')" -eq 1010 ]
+	[ "$(np_b stats --json | jq '.events.lost')" -eq 0 ]
 }
 
 @test "events: bad input" {
