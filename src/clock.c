@@ -74,7 +74,7 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 	struct timespec mono, real;
 	double mono_ns;
 
-	if (!m || !m->maps || (!m->clock_ready && calibrate(m)))
+	if (!m || !m->maps || np_ns_per_jiffy(m) <= 0)
 		return 0;
 	mono_ns =
 		m->ref_mono_ns + ((double)(long long)(jiffies - m->ref_jiffies)) * m->ns_per_jiffy;
@@ -86,7 +86,11 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies)
 {
 	struct netprobe_clock_sample s;
-	int err = sample(m, &s);
+	int err;
+
+	pthread_mutex_lock(&m->clock_lock);
+	err = sample(m, &s);
+	pthread_mutex_unlock(&m->clock_lock);
 
 	if (!err)
 		*jiffies = s.jiffies;
@@ -96,7 +100,10 @@ int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies)
 /* 0 when the clock cannot be calibrated. */
 double np_ns_per_jiffy(struct netprobe_manager *m)
 {
-	if (!m->clock_ready && calibrate(m))
-		return 0;
-	return m->ns_per_jiffy;
+	double ns;
+
+	pthread_mutex_lock(&m->clock_lock);
+	ns = m->clock_ready || calibrate(m) == 0 ? m->ns_per_jiffy : 0;
+	pthread_mutex_unlock(&m->clock_lock);
+	return ns;
 }

@@ -3,6 +3,7 @@
 #ifndef NETPROBE_INTERNAL_H
 #define NETPROBE_INTERNAL_H
 
+#include <pthread.h>
 #include <netprobe/netprobe.h>
 
 struct netprobe_bpf;
@@ -13,7 +14,9 @@ struct netprobe_manager {
 	/* The maps-only copy of the object: owns the map fds every attach reuses. */
 	struct netprobe_bpf *maps;
 	int ncpus;
-	/* jiffies -> CLOCK_MONOTONIC, measured on first use (clock.c) */
+	/* jiffies -> CLOCK_MONOTONIC, measured on first use (clock.c); the event
+	 * threads convert too, so sampling is serialised */
+	pthread_mutex_t clock_lock;
 	bool clock_ready;
 	double ns_per_jiffy;
 	__u64 ref_jiffies, ref_mono_ns;

@@ -103,6 +103,7 @@ struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg)
 		errno = -err;
 		return NULL;
 	}
+	pthread_mutex_init(&m->clock_lock, NULL);
 	np_log_install_libbpf();
 	return m;
 }
@@ -129,6 +130,7 @@ void netprobe_manager_free(struct netprobe_manager *m)
 		np_unlock(lock);
 	}
 	netprobe_bpf__destroy(m->maps);
+	pthread_mutex_destroy(&m->clock_lock);
 	free(m);
 }
 
