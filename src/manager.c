@@ -192,6 +192,15 @@ static int pin_dirs(const struct netprobe_manager *m)
 	return make_dir(links);
 }
 
+static void remove_empty_dirs(const struct netprobe_manager *m)
+{
+	char links[NETPROBE_PIN_PATH_MAX + 8];
+
+	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
+	rmdir(links);
+	rmdir(m->cfg.pin_path);
+}
+
 /* A map pinned by an earlier netprobe keeps its size; ours must match it to reuse it. */
 static void adopt_pinned_size(const struct netprobe_manager *m, const char *name,
 			      unsigned int *size)
@@ -238,7 +247,7 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	if (!skel) {
 		err = -errno;
 		np_err("cannot open the BPF object: %s", strerror(-err));
-		return err;
+		goto fail;
 	}
 	/* This copy creates (or finds) the maps; the datapath loads per interface. */
 	bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(
@@ -257,18 +266,20 @@ int netprobe_manager_load(struct netprobe_manager *m)
 			       m->cfg.pin_path);
 		else
 			np_err("cannot create the BPF maps: %s", strerror(-err));
-		netprobe_bpf__destroy(skel);
-		return err;
+		goto fail;
 	}
-	m->maps = skel;
 	m->ncpus = libbpf_num_possible_cpus();
 	if (m->ncpus < 0) {
 		err = m->ncpus;
-		netprobe_bpf__destroy(skel);
-		m->maps = NULL;
-		return err;
+		goto fail;
 	}
+	m->maps = skel;
 	return 0;
+fail:
+	/* libbpf unpins what it pinned; the directories go too, if they are empty. */
+	netprobe_bpf__destroy(skel);
+	remove_empty_dirs(m);
+	return err;
 }
 
 int np_map_fd(const struct netprobe_manager *m, const char *name)
@@ -305,7 +316,6 @@ int np_pin_state(struct netprobe_manager *m)
 /* Removes the pinned maps and directories; the manager's own fds stay valid. */
 void np_unpin_state(struct netprobe_manager *m)
 {
-	char links[NETPROBE_PIN_PATH_MAX + 8];
 	struct bpf_map *map;
 
 	bpf_object__for_each_map(map, m->maps->obj)
@@ -313,9 +323,7 @@ void np_unpin_state(struct netprobe_manager *m)
 		if (bpf_map__pin_path(map))
 			unlink(bpf_map__pin_path(map));
 	}
-	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
-	rmdir(links);
-	rmdir(m->cfg.pin_path);
+	remove_empty_dirs(m);
 }
 
 /*

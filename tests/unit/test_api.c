@@ -494,6 +494,34 @@ static void test_counts_reach_every_view(void **state)
 	netprobe_manager_free(m);
 }
 
+/* Pinned state from another version: refused, and the load leaves nothing of its own. */
+static void test_incompatible_pinned_state(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	char path[256];
+	int fd;
+
+	(void)state;
+	assert_int_equal(mkdir(pin_path, 0700), 0);
+	fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "np_flows", 8, 8, 65536, NULL);
+	assert_true(fd >= 0);
+	snprintf(path, sizeof(path), "%s/np_flows", pin_path);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	m = netprobe_manager_new(&cfg);
+	assert_non_null(m);
+	assert_int_equal(netprobe_manager_load(m), -EINVAL);
+	assert_false(exists("/np_counters"));
+	assert_false(exists("/links"));
+	assert_true(exists("/np_flows")); /* not ours to remove */
+	netprobe_manager_free(m);
+	unlink(path);
+	rmdir(pin_path);
+}
+
 static void test_probe(void **state)
 {
 	struct netprobe_probe_report r;
@@ -544,6 +572,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_clsact_of_someone_else_stays, detach_everything),
 		cmocka_unit_test_teardown(test_foreign_xdp_program, detach_everything),
 		cmocka_unit_test_teardown(test_counts_reach_every_view, detach_everything),
+		cmocka_unit_test_teardown(test_incompatible_pinned_state, detach_everything),
 		cmocka_unit_test_teardown(test_probe, detach_everything),
 		cmocka_unit_test_teardown(test_names, detach_everything),
 	};
