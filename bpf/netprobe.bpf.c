@@ -90,12 +90,18 @@ static __always_inline bool event_allowed(struct netprobe_event_counters *ec)
 
 	if (!r)
 		return false;
-	r->tokens_milli += (now - r->last_ns) / 1000 * np_events_per_sec / 1000;
-	if (r->tokens_milli > cap || r->last_ns == 0)
+	__u64 elapsed_us = (now - r->last_ns) / 1000;
+
+	r->tokens_milli += elapsed_us * np_events_per_sec / 1000;
+	if (r->tokens_milli > cap || r->last_ns == 0) {
 		r->tokens_milli = cap;
-	r->last_ns = now;
+		r->last_ns = now;
+	} else {
+		/* Credit whole microseconds only, so gaps under 1 us still add up. */
+		r->last_ns += elapsed_us * 1000;
+	}
 	if (r->tokens_milli < 1000) {
-		ec->sampled_out++;
+		__sync_fetch_and_add(&ec->sampled_out, 1);
 		return false;
 	}
 	r->tokens_milli -= 1000;
@@ -112,7 +118,7 @@ static __always_inline void emit_flow_start(const struct packet_info *pi,
 		return;
 	ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
 	if (!ev) {
-		ec->lost++;
+		__sync_fetch_and_add(&ec->lost, 1);
 		return;
 	}
 	ev->hdr.type = NETPROBE_EVENT_FLOW_START;
@@ -123,7 +129,7 @@ static __always_inline void emit_flow_start(const struct packet_info *pi,
 	ev->pad = 0;
 	ev->stats = *first;
 	bpf_ringbuf_submit(ev, 0);
-	ec->produced++;
+	__sync_fetch_and_add(&ec->produced, 1);
 }
 
 static __always_inline struct netprobe_counters *slot_counters(void)
@@ -197,6 +203,7 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 	__u64 now = bpf_jiffies64();
 
 	key->ifindex = np_ifindex;
+	key->slot = np_slot;
 	key->direction = direction;
 	fs = bpf_map_lookup_elem(&np_flows, key);
 	if (!fs) {
@@ -332,7 +339,7 @@ static long emit_one_test_event(__u32 i, void *arg)
 
 	ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
 	if (!ev) {
-		ec->lost++;
+		__sync_fetch_and_add(&ec->lost, 1);
 		return 0;
 	}
 	ev->hdr.type = NETPROBE_EVENT_TEST;
@@ -342,7 +349,7 @@ static long emit_one_test_event(__u32 i, void *arg)
 	ev->seq = ec->produced + ec->lost;
 	ev->cpu = bpf_get_smp_processor_id();
 	bpf_ringbuf_submit(ev, 0);
-	ec->produced++;
+	__sync_fetch_and_add(&ec->produced, 1);
 	return 0;
 }
 

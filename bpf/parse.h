@@ -106,7 +106,8 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *
 	if (ip->version != 4 || ip->ihl < 5)
 		return NETPROBE_MALFORMED_IP_BAD_HEADER;
 	hdr_len = ip->ihl * 4;
-	if (bpf_ntohs(ip->tot_len) < hdr_len)
+	/* Total length 0: a TSO/BIG TCP super-packet in TC, whose length is the skb's. */
+	if (ip->tot_len && bpf_ntohs(ip->tot_len) < hdr_len)
 		return NETPROBE_MALFORMED_IP_BAD_HEADER;
 	/* Ethernet padding may follow the datagram; a datagram cut short may not. */
 	if (bpf_ntohs(ip->tot_len) > l3_len || c->pos + hdr_len > c->end)

@@ -404,19 +404,19 @@ out:
 }
 
 /* Drops the flows of a detached interface, so a later one with its ifindex starts clean. */
-static void forget_flows(const struct netprobe_manager *m, unsigned int ifindex)
+static void forget_flows(const struct netprobe_manager *m, unsigned int slot)
 {
 	int fd = np_map_fd(m, "np_flows");
 	struct netprobe_flow_key key, next;
 	void *prev = NULL;
 
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (prev && key.ifindex == ifindex)
+		if (prev && key.slot == slot)
 			bpf_map_delete_elem(fd, &key);
 		key = next;
 		prev = &key;
 	}
-	if (prev && key.ifindex == ifindex)
+	if (prev && key.slot == slot)
 		bpf_map_delete_elem(fd, &key);
 }
 
@@ -439,7 +439,7 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 	destroy_link(m, slot, LINK_TCX_INGRESS);
 	destroy_link(m, slot, LINK_TCX_EGRESS);
 	destroy_link(m, slot, LINK_XDP);
-	forget_flows(m, info->ifindex);
+	forget_flows(m, slot);
 	np_info("%s: detached", info->name);
 	return write_iface(m, slot, &empty);
 }

@@ -8,6 +8,9 @@
  * delivered + queue_lost, and the kernel counts what it could not commit.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/file.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -45,6 +48,7 @@ struct np_events {
 	double current_started;
 
 	atomic_ullong received, generated, delivered, queue_lost, batches, flows_expired;
+	int consumer_lock; /* flock on the pin directory: one consumer per ring buffer */
 };
 
 static double now_s(void)
@@ -260,8 +264,11 @@ static void *reader_main(void *arg)
 
 		if (ev->pool[ev->current].n)
 			wait = ev->current_started + batch_timeout - now_s();
+		/* At most 100 ms, so that stop, expiry and reports are never late. */
 		if (wait < 0)
 			wait = 0;
+		else if (wait > 0.1)
+			wait = 0.1;
 		int err = ring_buffer__poll(ev->rb, (int)(wait * 1000 + 0.999));
 
 		if (err < 0 && err != -EINTR)
@@ -320,6 +327,18 @@ int netprobe_manager_events_start(struct netprobe_manager *m)
 	if (!ev)
 		return -ENOMEM;
 	ev->m = m;
+	/* A ring buffer has one consumer position: a second reader would steal records. */
+	ev->consumer_lock = open(m->cfg.pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ev->consumer_lock < 0 || flock(ev->consumer_lock, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (err == -EBUSY)
+			np_err("events: another process already reads the events of %s",
+			       m->cfg.pin_path);
+		if (ev->consumer_lock >= 0)
+			close(ev->consumer_lock);
+		free(ev);
+		return err;
+	}
 	pthread_mutex_init(&ev->lock, NULL);
 	pthread_cond_init(&ev->ready_cv, NULL);
 	/* Queue capacity, plus one batch per worker in hand, plus the reader's. */
@@ -365,6 +384,7 @@ fail_threads:
 		pthread_join(ev->workers[i], NULL);
 	m->events = NULL;
 fail:
+	close(ev->consumer_lock);
 	events_free(ev);
 	return err;
 }
@@ -380,12 +400,14 @@ void netprobe_manager_events_stop(struct netprobe_manager *m)
 	for (unsigned int i = 0; i < ev->nworkers; i++)
 		pthread_join(ev->workers[i], NULL);
 	/* Keep the final counts readable after the stop. */
-	m->events_final.received = ev->received;
-	m->events_final.generated = ev->generated;
-	m->events_final.delivered = ev->delivered;
-	m->events_final.queue_lost = ev->queue_lost;
-	m->events_final.batches = ev->batches;
+	/* Totals over every run of the pipeline, like the kernel's counters. */
+	m->events_final.received += ev->received;
+	m->events_final.generated += ev->generated;
+	m->events_final.delivered += ev->delivered;
+	m->events_final.queue_lost += ev->queue_lost;
+	m->events_final.batches += ev->batches;
 	m->events_final.flows_expired += ev->flows_expired;
+	close(ev->consumer_lock);
 	m->events = NULL;
 	events_free(ev);
 }
@@ -417,12 +439,12 @@ int netprobe_manager_event_stats(struct netprobe_manager *m, struct netprobe_eve
 	if (m->events) {
 		struct np_events *ev = m->events;
 
-		out->received = ev->received;
-		out->generated = ev->generated;
-		out->delivered = ev->delivered;
-		out->queue_lost = ev->queue_lost;
-		out->batches = ev->batches;
-		out->flows_expired = m->events_final.flows_expired + ev->flows_expired;
+		out->received += ev->received;
+		out->generated += ev->generated;
+		out->delivered += ev->delivered;
+		out->queue_lost += ev->queue_lost;
+		out->batches += ev->batches;
+		out->flows_expired += ev->flows_expired;
 	}
 	return 0;
 }

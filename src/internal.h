@@ -50,6 +50,7 @@ void np_unpin_state(struct netprobe_manager *m);
 int np_lock(const struct netprobe_manager *m);
 void np_unlock(int lock_fd);
 unsigned long long np_current_netns(void);
+bool np_events_consumer_elsewhere(const struct netprobe_manager *m);
 
 /* attach.c */
 int np_read_iface(const struct netprobe_manager *m, unsigned int slot,

@@ -125,7 +125,7 @@ void netprobe_manager_free(struct netprobe_manager *m)
 		/* State that nothing uses (load without attach, a failed attach) goes too. */
 		int lock = np_lock(m);
 
-		if (lock >= 0 && !np_anything_attached(m))
+		if (lock >= 0 && !np_anything_attached(m) && !np_events_consumer_elsewhere(m))
 			np_unpin_state(m);
 		np_unlock(lock);
 	}
@@ -354,6 +354,19 @@ void np_unlock(int lock_fd)
 {
 	if (lock_fd >= 0)
 		close(lock_fd);
+}
+
+/* Another process reading the ring buffer holds the pin directory's flock (events.c). */
+bool np_events_consumer_elsewhere(const struct netprobe_manager *m)
+{
+	int fd = open(m->cfg.pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool busy;
+
+	if (fd < 0)
+		return false;
+	busy = flock(fd, LOCK_EX | LOCK_NB) != 0;
+	close(fd);
+	return busy;
 }
 
 unsigned long long np_current_netns(void)

@@ -123,7 +123,7 @@ struct netprobe_flow_key {
 	__u8 proto;	/* IPPROTO_* */
 	__u8 family;	/* enum netprobe_family */
 	__u8 direction; /* enum netprobe_direction */
-	__u8 pad;
+	__u8 slot;	/* the interface's slot: ifindex alone repeats across namespaces */
 };
 
 /*
@@ -189,7 +189,11 @@ struct netprobe_test_event {
 /* The largest event; batches reserve this much per event. */
 #define NETPROBE_EVENT_MAX_SIZE 128
 
-/* Per-CPU counters of the kernel side of the event path. */
+/*
+ * Per-CPU counters of the kernel side of the event path. Added atomically:
+ * the test-event producer runs in process context and can be interrupted by
+ * XDP on the same CPU; this path is rare, so the atomics cost nothing.
+ */
 struct netprobe_event_counters {
 	__u64 produced;	   /* committed to the ring buffer */
 	__u64 lost;	   /* the ring buffer was full: reserve failed */

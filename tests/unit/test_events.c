@@ -270,6 +270,22 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(netprobe_manager_events_start(NULL), -EINVAL);
 	assert_int_equal(netprobe_manager_events_start(m), 0);
 	assert_int_equal(netprobe_manager_events_start(m), -EALREADY);
+	/* A second consumer of the same ring buffer, as another process would be. */
+	struct netprobe_config cfg;
+	struct netprobe_manager *other;
+
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	other = netprobe_manager_new(&cfg);
+	assert_non_null(other);
+	assert_int_equal(netprobe_manager_load(other), 0);
+	assert_int_equal(netprobe_manager_events_start(other), -EBUSY);
+	netprobe_manager_free(other);
+	/* Nothing is attached, but a consumer still reads: the state stays pinned. */
+	char ring[160];
+
+	snprintf(ring, sizeof(ring), "%s/np_events", pin_path);
+	assert_int_equal(access(ring, F_OK), 0);
 	assert_int_equal(netprobe_manager_on_event(m, 1, collect, &c), -EBUSY);
 	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
 	netprobe_manager_events_stop(m);

@@ -316,6 +316,7 @@ static void check_case(const struct parse_case *c)
 	assert_int_equal(key.family, c->spec.family);
 	assert_int_equal(key.direction, NETPROBE_DIR_INGRESS);
 	assert_int_equal(key.ifindex, FX_IFINDEX);
+	assert_int_equal(key.slot, FX_SLOT);
 	assert_int_equal(st.packets, 1);
 	assert_int_equal(st.bytes, len);
 	assert_int_equal(st.tcp_flags, c->spec.tcp_flags);
