@@ -144,11 +144,24 @@ fail:
 	return NULL;
 }
 
+static bool xdp_link_gone(const struct netprobe_manager *m, unsigned int slot);
+
 static int pin_link_fd(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
 		       int link_fd)
 {
 	char path[NETPROBE_PIN_PATH_MAX + 32];
 
+	/*
+	 * A live XDP link pinned in a slot our registry calls free means the
+	 * pinned state was replaced after this manager loaded it (another
+	 * netprobe detached everything and attached anew): do not touch it.
+	 */
+	if (kind == LINK_XDP && !xdp_link_gone(m, slot)) {
+		np_err("the state under %s changed since this manager loaded it; open a new "
+		       "manager (run the command again)",
+		       m->cfg.pin_path);
+		return -ESTALE;
+	}
 	link_pin(m, slot, kind, path, sizeof(path));
 	unlink(path); /* a stale pin of a link whose interface vanished */
 	if (bpf_obj_pin(link_fd, path)) {

@@ -313,6 +313,27 @@ int np_pin_state(struct netprobe_manager *m)
 	return 0;
 }
 
+static __u32 obj_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+/* Whether the object pinned at path is the map behind fd. */
+static bool pinned_is(const char *path, int fd)
+{
+	int pinned = bpf_obj_get(path);
+	bool same;
+
+	if (pinned < 0)
+		return false;
+	same = obj_id(pinned) == obj_id(fd);
+	close(pinned);
+	return same;
+}
+
 /* Removes the pinned maps and directories; the manager's own fds stay valid. */
 void np_unpin_state(struct netprobe_manager *m)
 {
@@ -320,7 +341,8 @@ void np_unpin_state(struct netprobe_manager *m)
 
 	bpf_object__for_each_map(map, m->maps->obj)
 	{
-		if (bpf_map__pin_path(map))
+		/* Only our own map: the pin may have been replaced by another netprobe since. */
+		if (bpf_map__pin_path(map) && pinned_is(bpf_map__pin_path(map), bpf_map__fd(map)))
 			unlink(bpf_map__pin_path(map));
 	}
 	remove_empty_dirs(m);

@@ -125,7 +125,8 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * programs to ifname, in the calling thread's network namespace. Callable for
  * several interfaces. Errors: -ENODEV no such interface, -EEXIST netprobe is
  * already attached there, -EBUSY another XDP program is, -ENOSPC all
- * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged. On error
+ * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
+ * pinned state was replaced since load (open a new manager). On error
  * nothing is left attached.
  */
 NETPROBE_API int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname);
@@ -289,7 +290,9 @@ NETPROBE_API int netprobe_manager_on_event(struct netprobe_manager *m, unsigned 
  * threads. The reader never waits for a handler: when event_queue_batches
  * batches are waiting, a new batch is dropped and counted as lost. The
  * reader also expires idle flows (flow_idle_timeout_ms) and makes the
- * periodic report (stats_report_interval_ms). -EALREADY if running.
+ * periodic report (stats_report_interval_ms). -EALREADY if running, -EBUSY
+ * if another manager (another process) already reads this pin path's ring
+ * buffer: a ring buffer has a single consumer.
  */
 NETPROBE_API int netprobe_manager_events_start(struct netprobe_manager *m);
 

@@ -494,6 +494,31 @@ static void test_counts_reach_every_view(void **state)
 	netprobe_manager_free(m);
 }
 
+/*
+ * A manager that loaded state which was since replaced (everything detached,
+ * then attached anew by another manager) must not disturb the new state.
+ */
+static void test_stale_manager_leaves_new_state_alone(void **state)
+{
+	struct netprobe_manager *old = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+
+	(void)state;
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0); /* the last: unpins */
+	netprobe_manager_free(m);
+	m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	assert_int_equal(netprobe_manager_attach(m, "npb1"), 0);
+	/* old's registry is the old map: it thinks slot 0 is free, but it is npb1's now. */
+	assert_int_equal(netprobe_manager_attach(old, "npb0"), -ESTALE);
+	assert_int_equal(xdp_prog_id("npb0"), 0);
+	netprobe_manager_free(old);
+	assert_true(exists("/np_counters"));
+	assert_int_not_equal(xdp_prog_id("npb1"), 0);
+	assert_int_equal(attached_count(m), 1);
+	netprobe_manager_free(m);
+}
+
 /* Pinned state from another version: refused, and the load leaves nothing of its own. */
 static void test_incompatible_pinned_state(void **state)
 {
@@ -573,6 +598,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_foreign_xdp_program, detach_everything),
 		cmocka_unit_test_teardown(test_counts_reach_every_view, detach_everything),
 		cmocka_unit_test_teardown(test_incompatible_pinned_state, detach_everything),
+		cmocka_unit_test_teardown(test_stale_manager_leaves_new_state_alone,
+					  detach_everything),
 		cmocka_unit_test_teardown(test_probe, detach_everything),
 		cmocka_unit_test_teardown(test_names, detach_everything),
 	};
