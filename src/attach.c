@@ -276,7 +276,10 @@ static void detach_clsact(const struct netprobe_iface_info *info)
 		opts.prog_fd = opts.prog_id = opts.flags = 0;
 		bpf_tc_detach(&hook, &opts);
 	}
-	if (info->tc_attach == NETPROBE_TC_CLSACT_CREATED) {
+	/* The qdisc we made goes too, unless another tool has put filters on it since. */
+	if (info->tc_attach == NETPROBE_TC_CLSACT_CREATED &&
+	    np_tc_filter_count(info->ifindex, NP_TC_PARENT_INGRESS) == 0 &&
+	    np_tc_filter_count(info->ifindex, NP_TC_PARENT_EGRESS) == 0) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
 	}

@@ -63,6 +63,11 @@ int np_find_iface(const struct netprobe_manager *m, const char *ifname, unsigned
 int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies);
 double np_ns_per_jiffy(struct netprobe_manager *m);
 
+/* tc.c: how many filters a clsact hook holds (netlink dump), or -errno */
+#define NP_TC_PARENT_INGRESS 0xfffffff2u /* TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS) */
+#define NP_TC_PARENT_EGRESS  0xfffffff3u
+int np_tc_filter_count(unsigned int ifindex, __u32 parent);
+
 /* stats.c */
 int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
 			  struct netprobe_counters *sum);

@@ -353,6 +353,29 @@ static void test_clsact_of_someone_else_stays(void **state)
 	netprobe_manager_free(m);
 }
 
+/* A qdisc netprobe made stays if another tool has put a filter on it since. */
+static void test_clsact_with_foreign_filter_stays(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_CLSACT);
+	struct bpf_fixture *fx = fx_load();
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = if_nametoindex("npb0"),
+		    .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0x77, .priority = 7);
+
+	(void)state;
+	assert_non_null(fx);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	opts.prog_fd = bpf_program__fd(fx->skel->progs.netprobe_tc_ingress);
+	assert_int_equal(bpf_tc_attach(&hook, &opts), 0);
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	assert_true(has_clsact("npb0"));
+	assert_false(clsact_filters("npb0", "egress"));
+	run("tc filter show dev npb0 ingress | grep -q 'handle 0x77'");
+	run("tc qdisc del dev npb0 clsact");
+	netprobe_manager_free(m);
+	fx_free(fx);
+}
+
 /* Another tool's XDP program is not replaced, and a failed attach leaves nothing. */
 static void test_foreign_xdp_program(void **state)
 {
@@ -595,6 +618,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_state_outlives_manager, detach_everything),
 		cmocka_unit_test_teardown(test_clsact_created_and_removed, detach_everything),
 		cmocka_unit_test_teardown(test_clsact_of_someone_else_stays, detach_everything),
+		cmocka_unit_test_teardown(test_clsact_with_foreign_filter_stays, detach_everything),
 		cmocka_unit_test_teardown(test_foreign_xdp_program, detach_everything),
 		cmocka_unit_test_teardown(test_counts_reach_every_view, detach_everything),
 		cmocka_unit_test_teardown(test_incompatible_pinned_state, detach_everything),
