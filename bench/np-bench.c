@@ -29,6 +29,7 @@
 #include "netprobe.skel.h"
 #include "baselines.skel.h"
 #include "../tests/lib/pktbuild.h"
+#include "maglev.h"
 
 static int die(const char *fmt, const char *arg)
 {
@@ -571,6 +572,38 @@ static void bench_events(struct report *r, bool quick)
 	netprobe_manager_free(m);
 }
 
+/* Maglev table population (src/maglev.c), for the load balancer: build time. */
+static void bench_maglev(struct report *r)
+{
+	static __u32 table[NP_MAGLEV_DEFAULT_SIZE];
+	static const unsigned int counts[] = {10, 100, 1000};
+	struct np_maglev_backend *b = calloc(1000, sizeof(*b));
+
+	if (!b)
+		return;
+	for (unsigned int i = 0; i < 1000; i++) {
+		b[i].id[0] = 10;
+		b[i].id[2] = i >> 8;
+		b[i].id[3] = i & 0xff;
+		b[i].weight = 1 + i % 3;
+	}
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		double t[5];
+
+		for (int k = 0; k < 5; k++) {
+			double t0 = now_s();
+
+			np_maglev_build(b, counts[c], table, NP_MAGLEV_DEFAULT_SIZE);
+			t[k] = now_s() - t0;
+		}
+		row(r,
+		    "| Maglev table build, %u backends (weights 1-3), %u entries (median of 5) | "
+		    "%.2f ms | |",
+		    counts[c], NP_MAGLEV_DEFAULT_SIZE, median(t, 5) * 1e3);
+	}
+	free(b);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
@@ -588,6 +621,7 @@ static int cmd_run(int argc, char **argv)
 	bench_live(&r, quick);
 	bench_flow_memory(&r);
 	bench_events(&r, quick);
+	bench_maglev(&r);
 	return 0;
 }
 
