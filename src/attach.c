@@ -99,11 +99,14 @@ static int free_slot(const struct netprobe_manager *m, unsigned int *slot)
 	return -ENOSPC;
 }
 
-/* Opens the programs for one interface, sharing the manager's maps. */
-static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsigned int slot,
-					  unsigned int ifindex)
+/*
+ * Opens another copy of the object whose maps are the manager's own, with
+ * every program's autoload off: callers turn on what they load.
+ */
+struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m)
 {
 	struct netprobe_bpf *skel;
+	struct bpf_program *prog;
 	struct bpf_map *map;
 	int err;
 
@@ -118,11 +121,28 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 			continue; /* .rodata and friends are this copy's own */
 		bpf_map__set_pin_path(map, NULL);
 		err = bpf_map__reuse_fd(map, np_map_fd(m, bpf_map__name(map)));
-		if (err)
-			goto fail;
+		if (err) {
+			netprobe_bpf__destroy(skel);
+			errno = -err;
+			return NULL;
+		}
 	}
-	bpf_program__set_autoload(skel->progs.netprobe_clock, false);
-	bpf_program__set_autoload(skel->progs.netprobe_emit_test, false);
+	bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
+	return skel;
+}
+
+/* Loads the datapath for one interface, specialised for its slot and the config. */
+static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsigned int slot,
+					  unsigned int ifindex)
+{
+	struct netprobe_bpf *skel = np_open_sharing_maps(m);
+	int err;
+
+	if (!skel)
+		return NULL;
+	bpf_program__set_autoload(skel->progs.netprobe_xdp, true);
+	bpf_program__set_autoload(skel->progs.netprobe_tc_ingress, true);
+	bpf_program__set_autoload(skel->progs.netprobe_tc_egress, true);
 	skel->rodata->np_slot = slot;
 	skel->rodata->np_ifindex = ifindex;
 	skel->rodata->np_program = m->cfg.xdp_mode;
@@ -135,13 +155,11 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 		np_err("the kernel refused the netprobe programs: %s (run with -v for the "
 		       "verifier's log)",
 		       strerror(-err));
-		goto fail;
+		netprobe_bpf__destroy(skel);
+		errno = -err;
+		return NULL;
 	}
 	return skel;
-fail:
-	netprobe_bpf__destroy(skel);
-	errno = -err;
-	return NULL;
 }
 
 static bool xdp_link_gone(const struct netprobe_manager *m, unsigned int slot);

@@ -459,6 +459,21 @@ long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int 
 
 	if (!m || !m->maps || !count || count > (1u << 30))
 		return -EINVAL;
+	if (!m->test_emitter) {
+		struct netprobe_bpf *skel = np_open_sharing_maps(m);
+
+		if (!skel)
+			return -errno;
+		bpf_program__set_autoload(skel->progs.netprobe_emit_test, true);
+		err = netprobe_bpf__load(skel);
+		if (err) {
+			np_err("cannot load the test event producer (it needs kernel 5.17+): %s",
+			       strerror(-err));
+			netprobe_bpf__destroy(skel);
+			return err;
+		}
+		m->test_emitter = skel;
+	}
 	err = netprobe_manager_event_stats(m, &before);
 	if (err)
 		return err;
@@ -467,8 +482,8 @@ long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int 
 			    .data_size_in = sizeof(frame), .repeat = 1);
 
 		frame[0] = count - done < per_run ? count - done : per_run;
-		if (bpf_prog_test_run_opts(bpf_program__fd(m->maps->progs.netprobe_emit_test),
-					   &opts))
+		if (bpf_prog_test_run_opts(
+			    bpf_program__fd(m->test_emitter->progs.netprobe_emit_test), &opts))
 			return -errno;
 	}
 	err = netprobe_manager_event_stats(m, &after);

@@ -13,6 +13,8 @@ struct netprobe_manager {
 	struct netprobe_config cfg;
 	/* The maps-only copy of the object: owns the map fds every attach reuses. */
 	struct netprobe_bpf *maps;
+	/* netprobe_emit_test, loaded on first use: it needs bpf_loop (5.17+) */
+	struct netprobe_bpf *test_emitter;
 	int ncpus;
 	/* jiffies -> CLOCK_MONOTONIC, measured on first use (clock.c); the event
 	 * threads convert too, so sampling is serialised */
@@ -53,6 +55,7 @@ unsigned long long np_current_netns(void);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);
 
 /* attach.c */
+struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m);
 int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
 		  struct netprobe_iface_info *info);
 bool np_anything_attached(const struct netprobe_manager *m);

@@ -129,6 +129,7 @@ void netprobe_manager_free(struct netprobe_manager *m)
 			np_unpin_state(m);
 		np_unlock(lock);
 	}
+	netprobe_bpf__destroy(m->test_emitter);
 	netprobe_bpf__destroy(m->maps);
 	pthread_mutex_destroy(&m->clock_lock);
 	free(m);
@@ -250,8 +251,8 @@ int netprobe_manager_load(struct netprobe_manager *m)
 		goto fail;
 	}
 	/* This copy creates (or finds) the maps; the datapath loads per interface. */
-	bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(
-		prog, prog == skel->progs.netprobe_clock || prog == skel->progs.netprobe_emit_test);
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, prog == skel->progs.netprobe_clock);
 	bpf_map__set_max_entries(skel->maps.np_flows, m->cfg.flow_table_size);
 	bpf_map__set_max_entries(skel->maps.np_events, m->cfg.ring_buffer_size);
 
