@@ -15,7 +15,6 @@
 /* Set by userspace between open and load. */
 const volatile __u32 np_slot = 0;    /* this interface's slot in np_counters */
 const volatile __u32 np_ifindex = 0; /* recorded in flow keys */
-const volatile __u32 np_program = NETPROBE_XDP_MONITOR;
 /* Events: which hooks emit flow starts, and at most how many a second per CPU. */
 const volatile bool np_detailed_events = false;
 const volatile bool np_xdp_events = false;

@@ -37,8 +37,7 @@ enum np_l3 {
  */
 struct packet_info {
 	struct netprobe_flow_key key;
-	__u8 l3;	/* enum np_l3 */
-	__u8 l4_parsed; /* the L4 header was read (not a later fragment) */
+	__u8 l3; /* enum np_l3 */
 	__u8 vlan_tags;
 	__u8 fragment;
 	__u8 tcp_flags;
@@ -91,7 +90,6 @@ static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi
 	default:
 		return NETPROBE_OK;
 	}
-	pi->l4_parsed = 1;
 	return NETPROBE_OK;
 }
 

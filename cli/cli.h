@@ -88,7 +88,7 @@ struct cli_flows {
 	size_t n, cap;
 };
 
-int cli_flows_read(struct netprobe_manager *m, int ifindex, struct cli_flows *out);
+int cli_flows_read(struct netprobe_manager *m, int slot, struct cli_flows *out);
 void cli_flows_free(struct cli_flows *f);
 void cli_flows_delta(struct cli_flows *cur, const struct cli_flows *prev);
 void cli_flows_sort(struct cli_flows *f, bool by_packets, bool by_delta);
@@ -99,11 +99,11 @@ void cli_flow_print_header(FILE *out, bool with_rate);
 void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double interval_s);
 
 /* monitor.c: the live view's loop, shared with demo. */
-int cli_monitor_run(struct netprobe_manager *m, const char *only, int ifindex, double interval,
+int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, double interval,
 		    double duration, unsigned int top, bool json);
 
 /* stats.c: one interface's counters as JSON, for stats and monitor. */
 struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
-					 const struct netprobe_global_stats *st, bool all_counters);
+					 const struct netprobe_global_stats *st);
 
 #endif /* NETPROBE_CLI_H */

@@ -10,7 +10,7 @@
 
 struct read_ctx {
 	struct cli_flows *out;
-	int ifindex;
+	int slot; /* -1: every interface */
 };
 
 static int add_flow(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
@@ -19,7 +19,8 @@ static int add_flow(const struct netprobe_flow_key *key, const struct netprobe_f
 	struct read_ctx *r = ctx;
 	struct cli_flows *f = r->out;
 
-	if (r->ifindex >= 0 && key->ifindex != (unsigned int)r->ifindex)
+	/* By slot: an ifindex alone may belong to another namespace's interface. */
+	if (r->slot >= 0 && key->slot != r->slot)
 		return 0;
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 1024;
@@ -34,9 +35,9 @@ static int add_flow(const struct netprobe_flow_key *key, const struct netprobe_f
 	return 0;
 }
 
-int cli_flows_read(struct netprobe_manager *m, int ifindex, struct cli_flows *out)
+int cli_flows_read(struct netprobe_manager *m, int slot, struct cli_flows *out)
 {
-	struct read_ctx r = {.out = out, .ifindex = ifindex};
+	struct read_ctx r = {.out = out, .slot = slot};
 
 	out->n = 0;
 	return netprobe_manager_foreach_flow(m, add_flow, &r);
@@ -230,7 +231,7 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 	bool by_packets = false;
 	struct cli_flows flows = {};
 	struct netprobe_manager *m;
-	int opt, ifindex = -1, err;
+	int opt, slot = -1, err;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jn:s:", opts, NULL)) != -1) {
 		switch (opt) {
@@ -265,9 +266,9 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 			netprobe_manager_free(m);
 			return EXIT_FAIL;
 		}
-		ifindex = it.ifindex;
+		slot = it.slot;
 	}
-	err = cli_flows_read(m, ifindex, &flows);
+	err = cli_flows_read(m, slot, &flows);
 	if (err) {
 		netprobe_manager_free(m);
 		cli_flows_free(&flows);

@@ -64,6 +64,28 @@ static double rate(unsigned long long now, unsigned long long before, double sec
 	return now >= before ? (now - before) / secs : 0;
 }
 
+struct rates {
+	double rx_pps, rx_bps, tx_pps, tx_bps;
+};
+
+/* Interface i's rates since the previous snapshot (since attach if it is new). */
+static struct rates iface_rates(const struct snapshot *cur, const struct snapshot *prev, int i,
+				double secs)
+{
+	const struct netprobe_global_stats *s = &cur->stats[i];
+	const struct netprobe_global_stats *p = previous(prev, &cur->ifaces[i]);
+	const struct netprobe_global_stats zero = {};
+
+	if (!p)
+		p = &zero;
+	return (struct rates){
+		.rx_pps = rate(s->rx_packets, p->rx_packets, secs),
+		.rx_bps = rate(s->rx_bytes, p->rx_bytes, secs) * 8,
+		.tx_pps = rate(s->tx_packets, p->tx_packets, secs),
+		.tx_bps = rate(s->tx_bytes, p->tx_bytes, secs) * 8,
+	};
+}
+
 static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 		      struct cli_flows *flows, unsigned int top, double secs, bool tty)
 {
@@ -78,18 +100,15 @@ static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 	       "RX_BPS", "TX_PPS", "TX_BPS", "RX_PACKETS", "TX_PACKETS", "MALFORMED");
 	for (int i = 0; i < cur->n; i++) {
 		const struct netprobe_global_stats *s = &cur->stats[i];
-		const struct netprobe_global_stats *p = previous(prev, &cur->ifaces[i]);
-		const struct netprobe_global_stats zero = {};
+		struct rates r = iface_rates(cur, prev, i, secs);
 
-		if (!p)
-			p = &zero;
 		printf("%-16s %-8s %10s %10s %10s %10s %12llu %12llu %9llu\n", cur->ifaces[i].name,
 		       netprobe_xdp_program_name(cur->ifaces[i].xdp_mode),
-		       cli_human(rate(s->rx_packets, p->rx_packets, secs), "", a, sizeof(a)),
-		       cli_human(rate(s->rx_bytes, p->rx_bytes, secs) * 8, "b", b, sizeof(b)),
-		       cli_human(rate(s->tx_packets, p->tx_packets, secs), "", c, sizeof(c)),
-		       cli_human(rate(s->tx_bytes, p->tx_bytes, secs) * 8, "b", d, sizeof(d)),
-		       s->rx_packets, s->tx_packets, s->malformed);
+		       cli_human(r.rx_pps, "", a, sizeof(a)),
+		       cli_human(r.rx_bps, "b", b, sizeof(b)),
+		       cli_human(r.tx_pps, "", c, sizeof(c)),
+		       cli_human(r.tx_bps, "b", d, sizeof(d)), s->rx_packets, s->tx_packets,
+		       s->malformed);
 	}
 	if (!cur->n)
 		printf("(nothing attached)\n");
@@ -110,25 +129,13 @@ static void show_json(struct netprobe_manager *m, const struct snapshot *cur,
 	struct json_object *fl = json_object_new_array();
 
 	for (int i = 0; i < cur->n; i++) {
-		const struct netprobe_global_stats *s = &cur->stats[i];
-		const struct netprobe_global_stats *p = previous(prev, &cur->ifaces[i]);
-		const struct netprobe_global_stats zero = {};
-		struct json_object *o = cli_iface_stats_json(&cur->ifaces[i], s, false);
+		struct json_object *o = cli_iface_stats_json(&cur->ifaces[i], &cur->stats[i]);
+		struct rates r = iface_rates(cur, prev, i, secs);
 
-		if (!p)
-			p = &zero;
-		json_object_object_add(
-			o, "rx_pps",
-			json_object_new_double(rate(s->rx_packets, p->rx_packets, secs)));
-		json_object_object_add(
-			o, "rx_bps",
-			json_object_new_double(rate(s->rx_bytes, p->rx_bytes, secs) * 8));
-		json_object_object_add(
-			o, "tx_pps",
-			json_object_new_double(rate(s->tx_packets, p->tx_packets, secs)));
-		json_object_object_add(
-			o, "tx_bps",
-			json_object_new_double(rate(s->tx_bytes, p->tx_bytes, secs) * 8));
+		json_object_object_add(o, "rx_pps", json_object_new_double(r.rx_pps));
+		json_object_object_add(o, "rx_bps", json_object_new_double(r.rx_bps));
+		json_object_object_add(o, "tx_pps", json_object_new_double(r.tx_pps));
+		json_object_object_add(o, "tx_bps", json_object_new_double(r.tx_bps));
 		json_object_array_add(list, o);
 	}
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++) {
@@ -169,9 +176,9 @@ static void nap(double secs)
 
 /*
  * The live view's loop, until a signal or duration (0: no end) is over. only
- * and ifindex narrow it to one interface (NULL, -1: all of the pin path).
+ * and slot narrow it to one interface (NULL, -1: all of the pin path).
  */
-int cli_monitor_run(struct netprobe_manager *m, const char *only, int ifindex, double interval,
+int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, double interval,
 		    double duration, unsigned int top, bool json)
 {
 	static struct snapshot cur, prev;
@@ -183,7 +190,7 @@ int cli_monitor_run(struct netprobe_manager *m, const char *only, int ifindex, d
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	take_snapshot(m, only, &prev);
-	cli_flows_read(m, ifindex, &prev_flows);
+	cli_flows_read(m, slot, &prev_flows);
 	start = last = now_s();
 	while (!stop) {
 		double wait = interval;
@@ -195,7 +202,7 @@ int cli_monitor_run(struct netprobe_manager *m, const char *only, int ifindex, d
 
 		err = take_snapshot(m, only, &cur);
 		if (!err)
-			err = cli_flows_read(m, ifindex, &flows);
+			err = cli_flows_read(m, slot, &flows);
 		if (err)
 			break;
 		cli_flows_delta(&flows, &prev_flows);
@@ -236,7 +243,7 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 	unsigned long long top = 10;
 	const char *only = NULL;
 	bool attached_here = false;
-	int opt, err = 0, ifindex = -1;
+	int opt, err = 0, slot = -1;
 
 	cli_config(&cfg);
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jm:i:d:n:", opts, NULL)) !=
@@ -292,10 +299,10 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 			attached_here = true;
 			netprobe_manager_iface(m, only, &it);
 		}
-		ifindex = it.ifindex;
+		slot = it.slot;
 	}
 
-	err = cli_monitor_run(m, only, ifindex, interval, duration, top, env->json);
+	err = cli_monitor_run(m, only, slot, interval, duration, top, env->json);
 	if (attached_here && netprobe_manager_detach(m, only) == 0 && !env->json)
 		printf("detached from %s\n", only);
 	netprobe_manager_free(m);

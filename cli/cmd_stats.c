@@ -19,11 +19,10 @@ static void add_summary(struct json_object *o, const struct netprobe_global_stat
 }
 
 struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
-					 const struct netprobe_global_stats *st, bool all_counters)
+					 const struct netprobe_global_stats *st)
 {
 	struct json_object *o = json_object_new_object();
 
-	(void)all_counters;
 	json_object_object_add(o, "name", json_object_new_string(iface->name));
 	json_object_object_add(o, "ifindex", json_object_new_int(iface->ifindex));
 	json_object_object_add(o, "mode",
@@ -39,24 +38,28 @@ struct stats_ctx {
 	int shown;
 };
 
-/* Adds every named counter of iface (NULL: the total) under "counters". */
-struct counters_ctx {
-	const char *iface;
-	struct json_object *into;
-	bool text;
-};
-
-static int collect_counter(const char *iface, const char *name, unsigned long long value, void *ctx)
+/* Every named counter of stats already read: into a JSON object, or printed. */
+static int counter_to_json(const char *iface, const char *name, unsigned long long value, void *ctx)
 {
-	struct counters_ctx *c = ctx;
-
-	if ((iface == NULL) != (c->iface == NULL) || (iface && strcmp(iface, c->iface)))
-		return 0;
-	if (c->text)
-		printf("  %-40s %llu\n", name, value);
-	else
-		json_object_object_add(c->into, name, cli_json_u64(value));
+	(void)iface;
+	json_object_object_add(ctx, name, cli_json_u64(value));
 	return 0;
+}
+
+static int print_counter(const char *iface, const char *name, unsigned long long value, void *ctx)
+{
+	(void)iface;
+	(void)ctx;
+	printf("  %-40s %llu\n", name, value);
+	return 0;
+}
+
+static struct json_object *counters_json(const struct netprobe_global_stats *st)
+{
+	struct json_object *counters = json_object_new_object();
+
+	netprobe_global_stats_foreach_counter(st, counter_to_json, counters);
+	return counters;
 }
 
 static int stats_one(const struct netprobe_iface *it, void *ctx)
@@ -74,24 +77,19 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 		return err;
 	s->shown++;
 	if (s->ifaces) {
-		struct json_object *o = cli_iface_stats_json(it, &st, true);
-		struct json_object *counters = json_object_new_object();
-		struct counters_ctx c = {.iface = it->name, .into = counters};
+		struct json_object *o = cli_iface_stats_json(it, &st);
 
 		json_object_object_add(
 			o, "xdp_attach",
 			json_object_new_string(it->xdp_generic ? "generic" : "native"));
-		netprobe_manager_foreach_counter(s->m, collect_counter, &c);
-		json_object_object_add(o, "counters", counters);
+		json_object_object_add(o, "counters", counters_json(&st));
 		json_object_array_add(s->ifaces, o);
 		return 0;
 	}
 	if (s->only) {
-		struct counters_ctx c = {.iface = it->name, .text = true};
-
 		printf("%s (ifindex %u, %s)\n", it->name, it->ifindex,
 		       netprobe_xdp_program_name(it->xdp_mode));
-		return netprobe_manager_foreach_counter(s->m, collect_counter, &c);
+		return netprobe_global_stats_foreach_counter(&st, print_counter, NULL);
 	}
 	if (s->shown == 1)
 		printf("%-16s %-8s %12s %14s %12s %14s %10s %10s %9s\n", "INTERFACE", "MODE",
@@ -151,12 +149,9 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 
 	if (env->json) {
 		struct json_object *root = json_object_new_object(), *t = json_object_new_object();
-		struct json_object *counters = json_object_new_object();
-		struct counters_ctx c = {.iface = NULL, .into = counters};
 
 		add_summary(t, &total);
-		netprobe_manager_foreach_counter(s.m, collect_counter, &c);
-		json_object_object_add(t, "counters", counters);
+		json_object_object_add(t, "counters", counters_json(&total));
 		json_object_object_add(root, "interfaces", s.ifaces);
 		if (!s.only)
 			json_object_object_add(root, "total", t);

@@ -145,7 +145,6 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 	bpf_program__set_autoload(skel->progs.netprobe_tc_egress, true);
 	skel->rodata->np_slot = slot;
 	skel->rodata->np_ifindex = ifindex;
-	skel->rodata->np_program = m->cfg.xdp_mode;
 	skel->rodata->np_detailed_events = m->cfg.enable_detailed_events;
 	skel->rodata->np_xdp_events = m->cfg.enable_xdp_events;
 	skel->rodata->np_tc_events = m->cfg.enable_tc_events;

@@ -132,14 +132,13 @@ static void flush_current(struct np_events *ev)
 	pthread_mutex_unlock(&ev->lock);
 }
 
-static void append(struct np_events *ev, struct np_batch *b, const void *data, size_t size)
+static void append(struct np_batch *b, const void *data, size_t size)
 {
 	__u8 *slot = b->data + b->used;
 
 	memcpy(slot, data, size);
 	b->used += (size + 7) & ~(size_t)7;
 	b->ptrs[b->n++] = (const struct netprobe_event_hdr *)slot;
-	(void)ev;
 }
 
 /* libbpf calls this for each record the reader drains. */
@@ -153,7 +152,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	atomic_fetch_add_explicit(&ev->received, 1, memory_order_relaxed);
 	if (b->n == 0)
 		ev->current_started = now_s();
-	append(ev, b, data, size);
+	append(b, data, size);
 	if (b->n == ev->m->cfg.batch_size)
 		flush_current(ev);
 	return 0;
@@ -176,7 +175,7 @@ static void push_generated(struct np_events *ev, const struct netprobe_flow_even
 
 		pthread_mutex_unlock(&ev->lock);
 		while (done < n && ev->pool[b].n < ev->m->cfg.batch_size) {
-			append(ev, &ev->pool[b], &evs[done], sizeof(evs[done]));
+			append(&ev->pool[b], &evs[done], sizeof(evs[done]));
 			done++;
 		}
 		pthread_mutex_lock(&ev->lock);

@@ -237,6 +237,14 @@ static int emit_counters(const char *iface, const struct netprobe_global_stats *
 	return 0;
 }
 
+int netprobe_global_stats_foreach_counter(const struct netprobe_global_stats *s,
+					  netprobe_counter_fn fn, void *ctx)
+{
+	if (!s || !fn)
+		return -EINVAL;
+	return emit_counters(NULL, s, fn, ctx);
+}
+
 int netprobe_manager_foreach_counter(struct netprobe_manager *m, netprobe_counter_fn fn, void *ctx)
 {
 	struct netprobe_global_stats total, one;

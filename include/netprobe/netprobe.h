@@ -212,6 +212,13 @@ typedef int (*netprobe_counter_fn)(const char *iface, const char *name, unsigned
 NETPROBE_API int netprobe_manager_foreach_counter(struct netprobe_manager *m,
 						  netprobe_counter_fn fn, void *ctx);
 
+/*
+ * The same names and values, of stats already read (iface is NULL in the
+ * calls): no map is read again.
+ */
+NETPROBE_API int netprobe_global_stats_foreach_counter(const struct netprobe_global_stats *s,
+						       netprobe_counter_fn fn, void *ctx);
+
 /* The name of a hook counter / malformed reason ("tcp_bytes", "l4_truncated"). */
 NETPROBE_API const char *netprobe_hook_counter_name(enum netprobe_hook_counter c);
 NETPROBE_API const char *netprobe_malformed_name(enum netprobe_malformed reason);

@@ -510,6 +510,13 @@ static void test_counts_reach_every_view(void **state)
 	assert_int_equal(n.seen, 1);
 	assert_int_equal(n.value, 25 * len);
 
+	/* The same names for stats already in hand. */
+	n = (struct named){.iface = NULL, .name = "xdp_udp_packets"};
+	assert_int_equal(netprobe_global_stats_foreach_counter(&st, find_counter, &n), 0);
+	assert_int_equal(n.seen, 1);
+	assert_int_equal(n.value, 25);
+	assert_int_equal(netprobe_global_stats_foreach_counter(NULL, find_counter, &n), -EINVAL);
+
 	assert_true(netprobe_global_stats_format(&st, line, sizeof(line)) > 0);
 	assert_non_null(strstr(line, "rx 25 pkts"));
 
