@@ -8,9 +8,7 @@
  * delivered + queue_lost, and the kernel counts what it could not commit.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
-#include <sys/file.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -126,8 +124,7 @@ static void flush_current(struct np_events *ev)
 		unsigned int full = ev->current;
 
 		ev->current = ev->free_list[--ev->nfree];
-		ev->ready[(ev->ready_head + ev->ready_count++) % ev->ready_cap] = full;
-		pthread_cond_signal(&ev->ready_cv);
+		enqueue_locked(ev, full);
 	}
 	pthread_mutex_unlock(&ev->lock);
 }
@@ -327,14 +324,12 @@ int netprobe_manager_events_start(struct netprobe_manager *m)
 		return -ENOMEM;
 	ev->m = m;
 	/* A ring buffer has one consumer position: a second reader would steal records. */
-	ev->consumer_lock = open(m->cfg.pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ev->consumer_lock < 0 || flock(ev->consumer_lock, LOCK_EX | LOCK_NB)) {
-		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	ev->consumer_lock = np_consumer_lock(m);
+	if (ev->consumer_lock < 0) {
+		err = ev->consumer_lock;
 		if (err == -EBUSY)
 			np_err("events: another process already reads the events of %s",
 			       m->cfg.pin_path);
-		if (ev->consumer_lock >= 0)
-			close(ev->consumer_lock);
 		free(ev);
 		return err;
 	}

@@ -52,6 +52,7 @@ void np_unpin_state(struct netprobe_manager *m);
 int np_lock(const struct netprobe_manager *m);
 void np_unlock(int lock_fd);
 unsigned long long np_current_netns(void);
+int np_consumer_lock(const struct netprobe_manager *m);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);
 
 /* attach.c */

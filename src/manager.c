@@ -379,17 +379,32 @@ void np_unlock(int lock_fd)
 		close(lock_fd);
 }
 
-/* Another process reading the ring buffer holds the pin directory's flock (events.c). */
-bool np_events_consumer_elsewhere(const struct netprobe_manager *m)
+/*
+ * The ring buffer's consumer holds an flock on the pin directory: a ring
+ * buffer has one consumer position. Returns the locked fd, or -EBUSY while
+ * another manager consumes.
+ */
+int np_consumer_lock(const struct netprobe_manager *m)
 {
 	int fd = open(m->cfg.pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	bool busy;
+	int err;
 
 	if (fd < 0)
-		return false;
-	busy = flock(fd, LOCK_EX | LOCK_NB) != 0;
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 	close(fd);
-	return busy;
+	return err;
+}
+
+bool np_events_consumer_elsewhere(const struct netprobe_manager *m)
+{
+	int fd = np_consumer_lock(m);
+
+	if (fd >= 0)
+		close(fd);
+	return fd == -EBUSY;
 }
 
 unsigned long long np_current_netns(void)
