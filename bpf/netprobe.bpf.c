@@ -2,7 +2,7 @@
 /*
  * The netprobe datapath: one XDP program for RX and two TC programs for
  * ingress and egress. One copy is loaded per attached interface, specialised
- * through the read-only globals below, so what a mode does not use is removed
+ * through the read-only globals of maps.h, so what a mode does not use is removed
  * by the verifier's dead-code elimination. All copies share the pinned maps.
  */
 #include <stdbool.h>
@@ -10,126 +10,10 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "netprobe/abi.h"
+#include "maps.h"
+#include "events.h"
 #include "parse.h"
-
-/* Set by userspace between open and load. */
-const volatile __u32 np_slot = 0;    /* this interface's slot in np_counters */
-const volatile __u32 np_ifindex = 0; /* recorded in flow keys */
-/* Events: which hooks emit flow starts, and at most how many a second per CPU. */
-const volatile bool np_detailed_events = false;
-const volatile bool np_xdp_events = false;
-const volatile bool np_tc_events = false;
-const volatile __u32 np_events_per_sec = 10000;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NETPROBE_MAX_IFACES);
-	__type(key, __u32);
-	__type(value, struct netprobe_counters);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} np_counters SEC(".maps");
-
-/* Resized by userspace to the configured flow table size before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct netprobe_flow_key);
-	__type(value, struct netprobe_flow_stats);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} np_flows SEC(".maps");
-
-/* The interface registry; only userspace reads and writes it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NETPROBE_MAX_IFACES);
-	__type(key, __u32);
-	__type(value, struct netprobe_iface_info);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} np_ifaces SEC(".maps");
-
-/* Resized by userspace to the configured size before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} np_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct netprobe_event_counters);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} np_evstats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct netprobe_event_rate);
-} np_evrate SEC(".maps");
-
-static __always_inline struct netprobe_event_counters *event_counters(void)
-{
-	__u32 key = 0;
-
-	return bpf_map_lookup_elem(&np_evstats, &key);
-}
-
-/*
- * A token bucket per CPU, refilled at np_events_per_sec with a burst of one
- * second's worth: a flood of new flows cannot swamp the ring buffer. Only the
- * new-flow path calls it, so its clock read is not paid per packet.
- */
-static __always_inline bool event_allowed(struct netprobe_event_counters *ec)
-{
-	__u32 key = 0;
-	struct netprobe_event_rate *r = bpf_map_lookup_elem(&np_evrate, &key);
-	__u64 now = bpf_ktime_get_ns(), cap = (__u64)np_events_per_sec * 1000;
-
-	if (!r)
-		return false;
-	__u64 elapsed_us = (now - r->last_ns) / 1000;
-
-	r->tokens_milli += elapsed_us * np_events_per_sec / 1000;
-	if (r->tokens_milli > cap || r->last_ns == 0) {
-		r->tokens_milli = cap;
-		r->last_ns = now;
-	} else {
-		/* Credit whole microseconds only, so gaps under 1 us still add up. */
-		r->last_ns += elapsed_us * 1000;
-	}
-	if (r->tokens_milli < 1000) {
-		__sync_fetch_and_add(&ec->sampled_out, 1);
-		return false;
-	}
-	r->tokens_milli -= 1000;
-	return true;
-}
-
-static __always_inline void emit_flow_start(const struct packet_info *pi,
-					    const struct netprobe_flow_stats *first)
-{
-	struct netprobe_event_counters *ec = event_counters();
-	struct netprobe_flow_event *ev;
-
-	if (!ec || !event_allowed(ec))
-		return;
-	ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
-	if (!ev) {
-		__sync_fetch_and_add(&ec->lost, 1);
-		return;
-	}
-	ev->hdr.type = NETPROBE_EVENT_FLOW_START;
-	ev->hdr.size = sizeof(*ev);
-	ev->hdr.ifindex = np_ifindex;
-	ev->hdr.time = first->first_seen;
-	ev->key = pi->key;
-	ev->pad = 0;
-	ev->stats = *first;
-	bpf_ringbuf_submit(ev, 0);
-	__sync_fetch_and_add(&ec->produced, 1);
-}
+#include "filter.h"
 
 static __always_inline struct netprobe_counters *slot_counters(void)
 {
@@ -217,7 +101,7 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 		if (bpf_map_update_elem(&np_flows, key, &first, BPF_NOEXIST) == 0) {
 			if (np_detailed_events &&
 			    (direction == NETPROBE_DIR_INGRESS ? np_xdp_events : np_tc_events))
-				emit_flow_start(pi, &first);
+				emit_flow_start(key, &first);
 			return 0;
 		}
 		/* Another CPU created it between our lookup and update. */
@@ -237,21 +121,23 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 /*
  * Parses and counts one packet. pkt_len is the length of [data, ...) as the
  * hook has it; outer_vlan is 1 when the outer VLAN tag was taken out of the
- * frame into metadata, which still makes the frame 4 bytes longer.
+ * frame into metadata, which still makes the frame 4 bytes longer. Returns
+ * the parser's verdict (0 or a malformed reason).
  */
-static __always_inline void observe(struct netprobe_hook_counters *hc, void *data, void *end,
-				    __u32 pkt_len, __u8 outer_vlan, __u8 direction,
-				    bool record_flow)
+static __always_inline int observe(struct netprobe_hook_counters *hc, struct packet_info *pi,
+				   void *data, void *end, __u32 pkt_len, __u8 outer_vlan)
 {
-	struct packet_info pi = {};
-	__u64 frame_len = pkt_len + outer_vlan * 4;
-	int malformed;
+	int malformed = parse_packet(data, end, pkt_len, pi);
 
-	malformed = parse_packet(data, end, pkt_len, &pi);
-	pi.vlan_tags += outer_vlan;
-	count_packet(hc, &pi, malformed, frame_len);
-	if (record_flow && !malformed && pi.l3 != NP_L3_NONE &&
-	    account_flow(&pi, direction, frame_len))
+	pi->vlan_tags += outer_vlan;
+	count_packet(hc, pi, malformed, pkt_len + outer_vlan * 4);
+	return malformed;
+}
+
+static __always_inline void record_flow(struct netprobe_hook_counters *hc, struct packet_info *pi,
+					__u8 direction, __u64 frame_len)
+{
+	if (account_flow(pi, direction, frame_len))
 		hc->v[NETPROBE_HC_FLOW_UPDATE_FAILED]++;
 }
 
@@ -261,12 +147,20 @@ int netprobe_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct netprobe_counters *cnt = slot_counters();
+	struct netprobe_hook_counters *hc;
+	struct packet_info pi = {};
 	int action = XDP_PASS;
 
 	if (!cnt)
 		return XDP_PASS;
-	observe(&cnt->hook[NETPROBE_HOOK_XDP], data, end, end - data, 0, NETPROBE_DIR_INGRESS,
-		true);
+	hc = &cnt->hook[NETPROBE_HOOK_XDP];
+	if (observe(hc, &pi, data, end, end - data, 0) == 0 && pi.l3 != NP_L3_NONE) {
+		/* Dropped packets stay out of the flow table: a flood would flush it. */
+		if (np_mode == NETPROBE_XDP_FILTER)
+			action = filter_packet(cnt, &pi);
+		if (action == XDP_PASS)
+			record_flow(hc, &pi, NETPROBE_DIR_INGRESS, end - data);
+	}
 	cnt->xdp_action[action]++;
 	return action;
 }
@@ -293,9 +187,13 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 		data = (void *)(long)skb->data;
 		end = (void *)(long)skb->data_end;
 	}
+	struct packet_info pi = {};
+	struct netprobe_hook_counters *hc = &cnt->hook[hook];
+
 	/* XDP already recorded the ingress flow; TC ingress only counts. */
-	observe(&cnt->hook[hook], data, end, pkt_len, outer_vlan, direction,
-		hook == NETPROBE_HOOK_TC_EGRESS);
+	if (observe(hc, &pi, data, end, pkt_len, outer_vlan) == 0 && pi.l3 != NP_L3_NONE &&
+	    direction == NETPROBE_DIR_EGRESS)
+		record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
 }
 
 SEC("tc")
@@ -336,19 +234,16 @@ static long emit_one_test_event(__u32 i, void *arg)
 	struct netprobe_event_counters *ec = ((struct emit_ctx *)arg)->ec;
 	struct netprobe_test_event *ev;
 
-	ev = bpf_ringbuf_reserve(&np_events, sizeof(*ev), 0);
-	if (!ev) {
-		__sync_fetch_and_add(&ec->lost, 1);
+	ev = event_reserve(ec, sizeof(*ev));
+	if (!ev)
 		return 0;
-	}
 	ev->hdr.type = NETPROBE_EVENT_TEST;
 	ev->hdr.size = sizeof(*ev);
 	ev->hdr.ifindex = 0;
 	ev->hdr.time = bpf_jiffies64();
 	ev->seq = ec->produced + ec->lost;
 	ev->cpu = bpf_get_smp_processor_id();
-	bpf_ringbuf_submit(ev, 0);
-	__sync_fetch_and_add(&ec->produced, 1);
+	event_commit(ec, ev);
 	return 0;
 }
 

@@ -73,6 +73,8 @@ int cmd_flows(struct cli_env *env, int argc, char **argv);
 int cmd_monitor(struct cli_env *env, int argc, char **argv);
 int cmd_demo(struct cli_env *env, int argc, char **argv);
 int cmd_events(struct cli_env *env, int argc, char **argv);
+int cmd_blacklist(struct cli_env *env, int argc, char **argv);
+int cmd_allowlist(struct cli_env *env, int argc, char **argv);
 
 const struct cli_command *cli_find_command(const char *name);
 

@@ -19,6 +19,51 @@ static const char *tc_attach_name(enum netprobe_tc_attach t)
 	}
 }
 
+/* --detect NAME=off|on|THRESHOLD[/WINDOW_MS] */
+static bool parse_detect(struct netprobe_config *cfg, const char *arg)
+{
+	struct {
+		const char *name;
+		struct netprobe_detection *d;
+	} detections[] = {
+		{"syn_flood", &cfg->syn_flood},		{"udp_flood", &cfg->udp_flood},
+		{"icmp_flood", &cfg->icmp_flood},	{"syn_flood_dst", &cfg->syn_flood_dst},
+		{"udp_flood_dst", &cfg->udp_flood_dst}, {"icmp_flood_dst", &cfg->icmp_flood_dst},
+		{"port_scan", &cfg->port_scan},		{"rate_anomaly", &cfg->rate_anomaly},
+	};
+	const char *eq = strchr(arg, '=');
+	unsigned long long threshold, window;
+	char spec[64], *slash;
+
+	if (!eq || strlen(eq + 1) >= sizeof(spec))
+		return false;
+	for (size_t i = 0; i < sizeof(detections) / sizeof(detections[0]); i++) {
+		struct netprobe_detection *d = detections[i].d;
+
+		if (strlen(detections[i].name) != (size_t)(eq - arg) ||
+		    strncmp(arg, detections[i].name, eq - arg))
+			continue;
+		strcpy(spec, eq + 1);
+		if (!strcmp(spec, "off") || !strcmp(spec, "on")) {
+			d->enabled = spec[1] == 'n';
+			return true;
+		}
+		slash = strchr(spec, '/');
+		if (slash)
+			*slash = '\0';
+		if (!cli_parse_uint(spec, 1000000000, &threshold) || !threshold)
+			return false;
+		if (slash && (!cli_parse_uint(slash + 1, 3600000, &window) || window < 10))
+			return false;
+		d->enabled = true;
+		d->threshold = threshold;
+		if (slash)
+			d->window_ms = window;
+		return true;
+	}
+	return false;
+}
+
 int cmd_attach(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("attach");
@@ -29,6 +74,11 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					     {"flow-table", required_argument, NULL, 'f'},
 					     {"detailed-events", no_argument, NULL, 'D'},
 					     {"events-rate", required_argument, NULL, 'r'},
+					     {"detect", required_argument, NULL, 'd'},
+					     {"scan-hosts", required_argument, NULL, 'H'},
+					     {"mitigate", no_argument, NULL, 'M'},
+					     {"block-ttl", required_argument, NULL, 'T'},
+					     {"no-alerts", no_argument, NULL, 'N'},
 					     {}};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
@@ -37,8 +87,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 
 	(void)env;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:Dr:", opts, NULL)) !=
-	       -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:Dr:d:H:MT:N", opts,
+				  NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
@@ -81,6 +131,34 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 						       "--events-rate is 1..100000000 a second");
 			cfg.detailed_events_per_sec = n;
 			break;
+		case 'd':
+			if (!parse_detect(&cfg, optarg))
+				return cli_usage_error(
+					cmd,
+					"--detect is NAME=off|on|THRESHOLD[/WINDOW_MS], NAME one "
+					"of "
+					"syn_flood, udp_flood, icmp_flood, syn_flood_dst, "
+					"udp_flood_dst, icmp_flood_dst, port_scan, rate_anomaly; "
+					"not '%s'",
+					optarg);
+			break;
+		case 'H':
+			if (!cli_parse_uint(optarg, 256, &n) || !n)
+				return cli_usage_error(cmd, "--scan-hosts is 1..256");
+			cfg.port_scan_hosts = n;
+			break;
+		case 'M':
+			cfg.mitigation = true;
+			break;
+		case 'T':
+			if (!cli_parse_uint(optarg, NETPROBE_ACL_MAX_TTL_S, &n) || !n)
+				return cli_usage_error(cmd, "--block-ttl is 1..%u seconds",
+						       NETPROBE_ACL_MAX_TTL_S);
+			cfg.mitigation_ttl_s = n;
+			break;
+		case 'N':
+			cfg.enable_security_alerts = false;
+			break;
 		default:
 			if (!cli_common_opt(cmd, opt, optarg))
 				return cli_usage_error(cmd, "unknown option");
@@ -88,25 +166,35 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error(cmd, "name at least one interface");
-	if (cfg.xdp_mode != NETPROBE_XDP_MONITOR) {
-		cli_error("mode '%s' is not available in this version; only 'monitor' is",
-			  netprobe_xdp_program_name(cfg.xdp_mode));
+	if (cfg.xdp_mode == NETPROBE_XDP_LB) {
+		cli_error("mode 'lb' is not available in this version; 'monitor' and 'filter' are");
 		return EXIT_FAIL;
 	}
 	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", cli.pin_path);
 	m = cli_open(&cfg);
 	if (!m)
 		return EXIT_FAIL;
+	bool held[argc];
+
 	for (i = optind; i < argc; i++) {
+		struct netprobe_iface before;
+
+		held[i] = netprobe_manager_iface(m, argv[i], &before) == 0;
 		err = netprobe_manager_attach(m, argv[i]);
 		if (err)
 			break;
-		printf("attached to %s (%s)\n", argv[i], netprobe_xdp_program_name(cfg.xdp_mode));
+		if (held[i])
+			printf("%s: %s mode (was %s), switched live\n", argv[i],
+			       netprobe_xdp_program_name(cfg.xdp_mode),
+			       netprobe_xdp_program_name(before.xdp_mode));
+		else
+			printf("attached to %s (%s)\n", argv[i],
+			       netprobe_xdp_program_name(cfg.xdp_mode));
 	}
 	if (err) {
 		/* All or nothing: undo what this command attached before the failure. */
 		for (int j = optind; j < i; j++)
-			if (netprobe_manager_detach(m, argv[j]) == 0)
+			if (!held[j] && netprobe_manager_detach(m, argv[j]) == 0)
 				printf("detached %s again\n", argv[j]);
 		if (err != -ENODEV && err != -EEXIST && err != -EBUSY && err != -EINVAL)
 			cli_fail(err, argv[i]);

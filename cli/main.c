@@ -20,12 +20,33 @@ static const struct cli_command commands[] = {
 	 cmd_check},
 	{"attach",
 	 "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
-	 "[--tc-mode auto|tcx|clsact] [--flow-table N] [--detailed-events [--events-rate N]]",
+	 "[--tc-mode auto|tcx|clsact] [--flow-table N] [--detailed-events [--events-rate N]] "
+	 "[--detect NAME=off|on|THRESHOLD[/WINDOW_MS]]... [--scan-hosts N] [--mitigate "
+	 "[--block-ttl S]] [--no-alerts]",
 	 "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
 	 "them running after the command exits (state pinned under --pin-path). Nothing is left "
-	 "half-attached when it fails. --detailed-events emits a flow-start event for each new "
-	 "flow, at most --events-rate a second per CPU (default 10000), for netprobe events.",
+	 "half-attached when it fails. On an interface already attached, applies the options "
+	 "live: the programs are swapped atomically (e.g. --mode monitor to --mode filter), "
+	 "counters, flows and lists carry on. --detailed-events emits a flow-start event for "
+	 "each new flow, at most --events-rate a second per CPU (default 10000). Filter mode: "
+	 "the allow and deny lists (netprobe blacklist, allowlist) and detections, each set or "
+	 "switched off with --detect: syn_flood, udp_flood, icmp_flood (packets a second from "
+	 "one source; defaults 2000, 20000, 1000 over 1000 ms), syn_flood_dst, udp_flood_dst, "
+	 "icmp_flood_dst (to one destination; 20000, 200000, 5000), port_scan (distinct ports "
+	 "in the window, 50 in 5000 ms, or --scan-hosts distinct hosts, 100), rate_anomaly "
+	 "(percent of the learned baseline; off by default, 1000 when on). --mitigate blocks "
+	 "the source of a per-source detection for --block-ttl seconds (default 300).",
 	 cmd_attach},
+	{"blacklist", "add|del CIDR... [--ttl S] | list [--json]",
+	 "The deny list of the filter mode: IPv4 and IPv6 addresses and prefixes, matched "
+	 "against the source by longest prefix, dropped in XDP. --ttl S makes an entry expire. "
+	 "list shows each entry's hits, time left and origin (manual, or the detection that "
+	 "blocked it).",
+	 cmd_blacklist},
+	{"allowlist", "add|del CIDR... [--ttl S] | list [--json]",
+	 "The allow list of the filter mode: sources on it always pass, even inside a denied "
+	 "prefix, and never count towards a detection.",
+	 cmd_allowlist},
 	{"detach", "IFACE...|--all",
 	 "Removes netprobe from each IFACE (or from every interface), and removes the pinned "
 	 "state when nothing stays attached.",
@@ -69,7 +90,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: netprobe [-v] [--pin-path DIR] COMMAND [ARGS]\n\n"
 		     "eBPF network monitoring for Linux.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].synopsis);
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].synopsis);
 	fprintf(out,
 		"\nEvery command takes --help. Options for all: -v (more detail, -vv "
 		"adds libbpf's), --pin-path DIR (default %s, or $NETPROBE_PIN_PATH).\n",
@@ -239,7 +260,8 @@ const char *cli_human(double v, const char *unit, char *buf, size_t len)
 
 void cli_json_print(struct json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 }
 

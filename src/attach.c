@@ -131,8 +131,54 @@ struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m)
 	return skel;
 }
 
+static void detect_param(struct netprobe_detect_param *p, const struct netprobe_detection *d,
+			 unsigned int hz, bool per_second)
+{
+	unsigned long long count = (unsigned long long)d->threshold * d->window_ms / 1000;
+
+	p->enabled = d->enabled;
+	p->threshold = d->threshold;
+	p->window_ms = d->window_ms;
+	p->window_jiffies = (unsigned long long)d->window_ms * hz / 1000 ?: 1;
+	p->count =
+		per_second ? (count ? (count > UINT32_MAX ? UINT32_MAX : count) : 1) : d->threshold;
+}
+
+/* The filter mode's settings as the datapath wants them: counts a window, in jiffies. */
+static int filter_params(struct netprobe_manager *m, struct netprobe_filter_params *f)
+{
+	const struct netprobe_config *c = &m->cfg;
+	double ns_per_jiffy = np_ns_per_jiffy(m);
+	unsigned int hz;
+
+	if (ns_per_jiffy <= 0) {
+		np_err("cannot measure the kernel's tick, which the detections count in");
+		return -EIO;
+	}
+	hz = (unsigned int)(1e9 / ns_per_jiffy + 0.5);
+	memset(f, 0, sizeof(*f));
+	detect_param(&f->src_flood[0], &c->syn_flood, hz, true);
+	detect_param(&f->src_flood[1], &c->udp_flood, hz, true);
+	detect_param(&f->src_flood[2], &c->icmp_flood, hz, true);
+	detect_param(&f->dst_flood[0], &c->syn_flood_dst, hz, true);
+	detect_param(&f->dst_flood[1], &c->udp_flood_dst, hz, true);
+	detect_param(&f->dst_flood[2], &c->icmp_flood_dst, hz, true);
+	detect_param(&f->port_scan, &c->port_scan, hz, false);
+	detect_param(&f->rate_anomaly, &c->rate_anomaly, hz, false);
+	f->scan_hosts = c->port_scan_hosts;
+	f->rate_floor_pps = c->rate_anomaly_floor_pps;
+	f->rate_learn_windows = c->rate_anomaly_learn_windows;
+	f->mitigate = c->mitigation;
+	f->block_ttl_s = c->mitigation_ttl_s;
+	f->alerts = c->enable_security_alerts;
+	f->alerts_per_sec = c->security_alerts_per_sec;
+	f->hz = hz;
+	f->ncpus = m->ncpus;
+	return 0;
+}
+
 /* Loads the datapath for one interface, specialised for its slot and the config. */
-static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsigned int slot,
+static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned int slot,
 					  unsigned int ifindex)
 {
 	struct netprobe_bpf *skel = np_open_sharing_maps(m);
@@ -140,6 +186,15 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 
 	if (!skel)
 		return NULL;
+	if (m->cfg.xdp_mode == NETPROBE_XDP_FILTER) {
+		err = filter_params(m, (struct netprobe_filter_params *)&skel->rodata->np_filter);
+		if (err) {
+			netprobe_bpf__destroy(skel);
+			errno = -err;
+			return NULL;
+		}
+	}
+	skel->rodata->np_mode = m->cfg.xdp_mode;
 	bpf_program__set_autoload(skel->progs.netprobe_xdp, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_ingress, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_egress, true);
@@ -162,6 +217,15 @@ static struct netprobe_bpf *load_programs(const struct netprobe_manager *m, unsi
 }
 
 static bool xdp_link_gone(const struct netprobe_manager *m, unsigned int slot);
+
+/* A new attachment learns its own rate baseline. */
+static int zero_rate_state(const struct netprobe_manager *m, unsigned int slot)
+{
+	struct netprobe_rate_state zero = {};
+
+	return bpf_map_update_elem(np_map_fd(m, "np_rate_state"), &slot, &zero, BPF_ANY) ? -errno
+											 : 0;
+}
 
 static int pin_link_fd(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
 		       int link_fd)
@@ -358,6 +422,94 @@ static int attach_tc(const struct netprobe_manager *m, struct netprobe_bpf *skel
 	return err;
 }
 
+/* Points the pinned link of kind at prog, atomically: the hook is never empty. */
+static int update_link(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
+		       struct bpf_program *prog)
+{
+	char path[NETPROBE_PIN_PATH_MAX + 32];
+	int fd, err = 0;
+
+	link_pin(m, slot, kind, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	if (bpf_link_update(fd, bpf_program__fd(prog), NULL))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int replace_clsact(struct netprobe_bpf *skel, const struct netprobe_iface_info *info)
+{
+	for (int egress = 0; egress < 2; egress++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = info->ifindex,
+			    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info->tc_handle,
+			    .priority = egress ? info->tc_egress_prio : info->tc_ingress_prio,
+			    .flags = BPF_TC_F_REPLACE);
+		int err;
+
+		opts.prog_fd = bpf_program__fd(egress ? skel->progs.netprobe_tc_egress
+						      : skel->progs.netprobe_tc_ingress);
+		err = bpf_tc_attach(&hook, &opts);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Attach on an interface netprobe already holds: load the programs for the
+ * current config and swap them in through the existing links (the seed's
+ * UpdateConfig, and the live mode switch). Maps are shared, so counters,
+ * flows and lists carry on; no packet meets an empty hook.
+ */
+static int respecialise(struct netprobe_manager *m, unsigned int slot, const char *ifname,
+			struct netprobe_iface_info *info)
+{
+	bool generic = info->xdp_attach_flags == XDP_FLAGS_SKB_MODE;
+	enum netprobe_xdp_program before = info->xdp_program;
+	struct netprobe_bpf *skel;
+	int err;
+
+	if ((m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_NATIVE && generic) ||
+	    (m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_GENERIC && !generic)) {
+		np_err("%s is attached in %s XDP mode; detach it to change that", ifname,
+		       generic ? "generic" : "native");
+		return -EBUSY;
+	}
+	if (info->netns_ino != np_current_netns()) {
+		np_err("%s is attached in another network namespace", ifname);
+		return -EXDEV;
+	}
+	skel = load_programs(m, slot, info->ifindex);
+	if (!skel)
+		return -errno;
+	err = update_link(m, slot, LINK_XDP, skel->progs.netprobe_xdp);
+	if (err) {
+		np_err("%s: cannot replace the XDP program: %s", ifname, strerror(-err));
+		goto out;
+	}
+	if (info->tc_attach == NETPROBE_TC_TCX) {
+		err = update_link(m, slot, LINK_TCX_INGRESS, skel->progs.netprobe_tc_ingress);
+		if (!err)
+			err = update_link(m, slot, LINK_TCX_EGRESS, skel->progs.netprobe_tc_egress);
+	} else {
+		err = replace_clsact(skel, info);
+	}
+	if (err)
+		np_warn("%s: TC programs keep their previous settings: %s", ifname, strerror(-err));
+	info->xdp_program = m->cfg.xdp_mode;
+	err = write_iface(m, slot, info);
+	if (!err)
+		np_info("%s: now in %s mode (was %s)", ifname,
+			netprobe_xdp_program_name(info->xdp_program),
+			netprobe_xdp_program_name(before));
+out:
+	netprobe_bpf__destroy(skel);
+	return err;
+}
+
 int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 {
 	struct netprobe_iface_info info = {}, existing;
@@ -379,9 +531,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	if (err)
 		goto out;
 	if (np_find_iface(m, ifname, &slot, &existing) == 0) {
-		np_err("netprobe is already attached to %s (mode %s); detach it first", ifname,
-		       netprobe_xdp_program_name(existing.xdp_program));
-		err = -EEXIST;
+		err = respecialise(m, slot, ifname, &existing);
 		goto out;
 	}
 	err = free_slot(m, &slot);
@@ -400,6 +550,8 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	}
 	/* Zero before attaching, so that no packet of this attachment is lost. */
 	err = np_zero_slot_counters(m, slot);
+	if (!err)
+		err = zero_rate_state(m, slot);
 	if (err)
 		goto out;
 	err = attach_xdp(m, skel, slot, ifname, &info);
@@ -514,7 +666,7 @@ int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname)
 				err = e;
 		}
 	}
-	if (!np_anything_attached(m))
+	if (!np_anything_attached(m) && !np_acl_has_rules(m))
 		np_unpin_state(m);
 	np_unlock(lock);
 	return err;
@@ -589,4 +741,42 @@ int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
 		return err;
 	iface_from_info(m, &info, slot, out);
 	return 0;
+}
+
+int netprobe_manager_update_config(struct netprobe_manager *m, const struct netprobe_config *cfg)
+{
+	struct netprobe_iface_info info;
+	struct netprobe_config old;
+	int lock, err;
+
+	if (!m || !cfg)
+		return -EINVAL;
+	err = np_validate_config(cfg);
+	if (err)
+		return err;
+	if (m->maps && (strcmp(cfg->pin_path, m->cfg.pin_path) ||
+			cfg->flow_table_size != m->cfg.flow_table_size ||
+			cfg->ring_buffer_size != m->cfg.ring_buffer_size ||
+			cfg->acl_max_rules != m->cfg.acl_max_rules ||
+			cfg->acl_v4_groups != m->cfg.acl_v4_groups)) {
+		np_err("config: pin_path and table sizes are fixed once loaded");
+		return -EINVAL;
+	}
+	old = m->cfg;
+	m->cfg = *cfg;
+	if (!m->maps)
+		return 0;
+	lock = np_lock(m);
+	if (lock < 0) {
+		m->cfg = old;
+		return lock;
+	}
+	for (unsigned int slot = 0; slot < NETPROBE_MAX_IFACES && !err; slot++) {
+		if (np_read_iface(m, slot, &info) || !info.in_use ||
+		    info.netns_ino != np_current_netns() || xdp_link_gone(m, slot))
+			continue;
+		err = respecialise(m, slot, info.name, &info);
+	}
+	np_unlock(lock);
+	return err;
 }

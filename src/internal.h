@@ -8,6 +8,7 @@
 
 struct netprobe_bpf;
 struct np_events;
+struct np_acl;
 
 struct netprobe_manager {
 	struct netprobe_config cfg;
@@ -22,6 +23,8 @@ struct netprobe_manager {
 	bool clock_ready;
 	double ns_per_jiffy;
 	__u64 ref_jiffies, ref_mono_ns;
+	/* the lists' tables, mapped into memory (acl.c) */
+	struct np_acl *acl;
 	/* the event pipeline (events.c), NULL until started */
 	struct np_events *events;
 	struct np_handler {
@@ -46,6 +49,7 @@ void np_log(enum netprobe_log_level level, const char *fmt, ...)
 void np_log_install_libbpf(void);
 
 /* manager.c */
+int np_validate_config(const struct netprobe_config *cfg);
 int np_map_fd(const struct netprobe_manager *m, const char *name);
 int np_pin_state(struct netprobe_manager *m);
 void np_unpin_state(struct netprobe_manager *m);
@@ -54,6 +58,14 @@ void np_unlock(int lock_fd);
 unsigned long long np_current_netns(void);
 int np_consumer_lock(const struct netprobe_manager *m);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);
+bool np_state_unused(const struct netprobe_manager *m);
+
+/* acl.c */
+int np_acl_open(struct netprobe_manager *m);
+void np_acl_close(struct netprobe_manager *m);
+bool np_acl_has_rules(const struct netprobe_manager *m);
+void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigned long long *blocks,
+		   unsigned long long *allow, unsigned long long *capacity);
 
 /* attach.c */
 struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m);

@@ -35,19 +35,101 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->flow_idle_timeout_ms = 60000;
 	cfg->flow_table_size = NETPROBE_DEFAULT_FLOW_ENTRIES;
 	strcpy(cfg->pin_path, NETPROBE_DEFAULT_PIN_PATH);
+	/*
+	 * Far above what one ordinary host sends one other: a busy client opens
+	 * tens of connections a second, a resolver answers hundreds of queries.
+	 */
+	cfg->syn_flood = (struct netprobe_detection){true, 2000, 1000};
+	cfg->udp_flood = (struct netprobe_detection){true, 20000, 1000};
+	cfg->icmp_flood = (struct netprobe_detection){true, 1000, 1000};
+	cfg->syn_flood_dst = (struct netprobe_detection){true, 20000, 1000};
+	cfg->udp_flood_dst = (struct netprobe_detection){true, 200000, 1000};
+	cfg->icmp_flood_dst = (struct netprobe_detection){true, 5000, 1000};
+	cfg->port_scan = (struct netprobe_detection){true, 50, 5000};
+	cfg->port_scan_hosts = 100;
+	/*
+	 * Off by default: against a learned baseline, a backup or a deploy
+	 * starting on a quiet link is as anomalous as a flood. Turn it on where
+	 * traffic is steady, with a floor above the link's normal peaks.
+	 */
+	cfg->rate_anomaly = (struct netprobe_detection){false, 1000, 1000};
+	cfg->rate_anomaly_floor_pps = 100000;
+	cfg->rate_anomaly_learn_windows = 10;
+	cfg->mitigation = false;
+	cfg->mitigation_ttl_s = 300;
+	cfg->mitigation_max_blocks = 4096;
+	cfg->security_alerts_per_sec = 1000;
+	cfg->acl_max_rules = NETPROBE_DEFAULT_ACL_RULES;
+	cfg->acl_v4_groups = 4096;
 }
 
-static int validate_config(const struct netprobe_config *cfg)
+static int validate_detection(const char *name, const struct netprobe_detection *d)
+{
+	if (d->enabled && (d->threshold == 0 || d->window_ms < 10 || d->window_ms > 3600000)) {
+		np_err("config: %s needs a threshold > 0 and a window of 10 ms to 1 hour", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int validate_filter(const struct netprobe_config *cfg)
+{
+	const struct {
+		const char *name;
+		const struct netprobe_detection *d;
+	} detections[] = {
+		{"syn_flood", &cfg->syn_flood},		{"udp_flood", &cfg->udp_flood},
+		{"icmp_flood", &cfg->icmp_flood},	{"syn_flood_dst", &cfg->syn_flood_dst},
+		{"udp_flood_dst", &cfg->udp_flood_dst}, {"icmp_flood_dst", &cfg->icmp_flood_dst},
+		{"port_scan", &cfg->port_scan},		{"rate_anomaly", &cfg->rate_anomaly},
+	};
+
+	for (size_t i = 0; i < sizeof(detections) / sizeof(detections[0]); i++)
+		if (validate_detection(detections[i].name, detections[i].d))
+			return -EINVAL;
+	if (cfg->port_scan.enabled && cfg->port_scan.threshold > 512) {
+		np_err("config: port_scan counts at most 512 distinct ports a window");
+		return -EINVAL;
+	}
+	if (cfg->port_scan.enabled && (cfg->port_scan_hosts == 0 || cfg->port_scan_hosts > 256)) {
+		np_err("config: port_scan_hosts must be 1..256");
+		return -EINVAL;
+	}
+	if (cfg->rate_anomaly.enabled && cfg->rate_anomaly.threshold <= 100) {
+		np_err("config: rate_anomaly threshold is a percentage of the baseline, above 100");
+		return -EINVAL;
+	}
+	if (cfg->mitigation &&
+	    (cfg->mitigation_ttl_s == 0 || cfg->mitigation_ttl_s > NETPROBE_ACL_MAX_TTL_S)) {
+		np_err("config: mitigation_ttl_s must be 1..%u", NETPROBE_ACL_MAX_TTL_S);
+		return -EINVAL;
+	}
+	if (cfg->acl_max_rules < 64 || cfg->acl_max_rules > (1u << 24) ||
+	    cfg->mitigation_max_blocks == 0 ||
+	    cfg->mitigation_max_blocks >= cfg->acl_max_rules / 2 || cfg->acl_v4_groups < 16 ||
+	    cfg->acl_v4_groups > (1u << 20) || cfg->security_alerts_per_sec == 0) {
+		np_err("config: acl_max_rules 64..%u, mitigation_max_blocks 1..acl_max_rules/2, "
+		       "acl_v4_groups 16..%u, security_alerts_per_sec > 0",
+		       1u << 24, 1u << 20);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int np_validate_config(const struct netprobe_config *cfg)
 {
 	if (cfg->sz != sizeof(*cfg)) {
 		np_err("config: sz is %zu, expected %zu (start from netprobe_config_default())",
 		       cfg->sz, sizeof(*cfg));
 		return -EINVAL;
 	}
-	if (cfg->xdp_mode != NETPROBE_XDP_MONITOR) {
-		np_err("config: xdp_mode %s is not built yet; only monitor is available",
-		       netprobe_xdp_program_name(cfg->xdp_mode));
+	if (cfg->xdp_mode == NETPROBE_XDP_LB) {
+		np_err("config: xdp_mode lb is not built yet; monitor and filter are available");
 		return -EOPNOTSUPP;
+	}
+	if (cfg->xdp_mode > NETPROBE_XDP_LB) {
+		np_err("config: unknown xdp_mode %d", cfg->xdp_mode);
+		return -EINVAL;
 	}
 	if (cfg->xdp_attach_mode > NETPROBE_XDP_ATTACH_GENERIC ||
 	    cfg->tc_attach_mode > NETPROBE_TC_ATTACH_CLSACT) {
@@ -71,6 +153,8 @@ static int validate_config(const struct netprobe_config *cfg)
 		       cfg->ring_buffer_size);
 		return -EINVAL;
 	}
+	if (validate_filter(cfg))
+		return -EINVAL;
 	size_t len = strnlen(cfg->pin_path, sizeof(cfg->pin_path));
 
 	if (cfg->pin_path[0] != '/' || len == sizeof(cfg->pin_path) || len < 2 ||
@@ -97,7 +181,7 @@ struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg)
 		m->cfg = *cfg;
 	else
 		netprobe_config_default(&m->cfg);
-	err = validate_config(&m->cfg);
+	err = np_validate_config(&m->cfg);
 	if (err) {
 		free(m);
 		errno = -err;
@@ -125,10 +209,11 @@ void netprobe_manager_free(struct netprobe_manager *m)
 		/* State that nothing uses (load without attach, a failed attach) goes too. */
 		int lock = np_lock(m);
 
-		if (lock >= 0 && !np_anything_attached(m) && !np_events_consumer_elsewhere(m))
+		if (lock >= 0 && np_state_unused(m))
 			np_unpin_state(m);
 		np_unlock(lock);
 	}
+	np_acl_close(m);
 	netprobe_bpf__destroy(m->test_emitter);
 	netprobe_bpf__destroy(m->maps);
 	pthread_mutex_destroy(&m->clock_lock);
@@ -243,6 +328,8 @@ int netprobe_manager_load(struct netprobe_manager *m)
 		return err;
 	adopt_pinned_size(m, "np_flows", &m->cfg.flow_table_size);
 	adopt_pinned_size(m, "np_events", &m->cfg.ring_buffer_size);
+	adopt_pinned_size(m, "np_acl_rules", &m->cfg.acl_max_rules);
+	adopt_pinned_size(m, "np_acl_v4_tbl8", &m->cfg.acl_v4_groups);
 
 	skel = netprobe_bpf__open_opts(&opts);
 	if (!skel) {
@@ -255,6 +342,12 @@ int netprobe_manager_load(struct netprobe_manager *m)
 		bpf_program__set_autoload(prog, prog == skel->progs.netprobe_clock);
 	bpf_map__set_max_entries(skel->maps.np_flows, m->cfg.flow_table_size);
 	bpf_map__set_max_entries(skel->maps.np_events, m->cfg.ring_buffer_size);
+	bpf_map__set_max_entries(skel->maps.np_acl_v4_tbl8, m->cfg.acl_v4_groups);
+	bpf_map__set_max_entries(skel->maps.np_acl_rules, m->cfg.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_hits, m->cfg.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_v4_exact, m->cfg.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_v6_exact, m->cfg.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_v6_trie, m->cfg.acl_max_rules);
 
 	err = netprobe_bpf__load(skel);
 	if (err) {
@@ -275,6 +368,11 @@ int netprobe_manager_load(struct netprobe_manager *m)
 		goto fail;
 	}
 	m->maps = skel;
+	err = np_acl_open(m);
+	if (err) {
+		m->maps = NULL;
+		goto fail;
+	}
 	return 0;
 fail:
 	/* libbpf unpins what it pinned; the directories go too, if they are empty. */
@@ -333,6 +431,12 @@ static bool pinned_is(const char *path, int fd)
 	same = obj_id(pinned) == obj_id(fd);
 	close(pinned);
 	return same;
+}
+
+/* Nothing attached, no list entries, no event consumer: the pinned state can go. */
+bool np_state_unused(const struct netprobe_manager *m)
+{
+	return !np_anything_attached(m) && !np_acl_has_rules(m) && !np_events_consumer_elsewhere(m);
 }
 
 /* Removes the pinned maps and directories; the manager's own fds stay valid. */

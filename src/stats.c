@@ -20,6 +20,18 @@ static const char *const malformed_names[] = {[NETPROBE_OK] = "ok",
 #undef X
 };
 
+static const char *const filter_counter_names[] = {
+#define X(id, name) [NETPROBE_FC_##id] = name,
+	NETPROBE_FILTER_COUNTERS(X)
+#undef X
+};
+
+static const char *const detection_names[] = {
+#define X(id, name) [NETPROBE_DETECT_##id] = name,
+	NETPROBE_DETECTIONS(X)
+#undef X
+};
+
 static const char *const hook_names[] = {"xdp", "tc_ingress", "tc_egress"};
 static const char *const xdp_action_names[] = {"aborted", "drop", "pass", "tx", "redirect"};
 static const char *const program_names[] = {"monitor", "filter", "lb"};
@@ -32,6 +44,16 @@ const char *netprobe_hook_counter_name(enum netprobe_hook_counter c)
 const char *netprobe_malformed_name(enum netprobe_malformed reason)
 {
 	return (unsigned int)reason < NETPROBE_MALFORMED_MAX ? malformed_names[reason] : NULL;
+}
+
+const char *netprobe_filter_counter_name(enum netprobe_filter_counter c)
+{
+	return (unsigned int)c < NETPROBE_FC_MAX ? filter_counter_names[c] : NULL;
+}
+
+const char *netprobe_detection_name(unsigned int detection)
+{
+	return detection < NETPROBE_DETECT_MAX ? detection_names[detection] : NULL;
 }
 
 const char *netprobe_xdp_program_name(enum netprobe_xdp_program p)
@@ -234,6 +256,36 @@ static int emit_counters(const char *iface, const struct netprobe_global_stats *
 		if (ret)
 			return ret;
 	}
+	for (int c = 0; c < NETPROBE_FC_MAX; c++) {
+		snprintf(name, sizeof(name), "filter_%s", filter_counter_names[c]);
+		ret = fn(iface, name, s->counters.filter[c], ctx);
+		if (ret)
+			return ret;
+	}
+	for (int d = 0; d < NETPROBE_DETECT_MAX; d++) {
+		snprintf(name, sizeof(name), "detections_%s", detection_names[d]);
+		ret = fn(iface, name, s->counters.detections[d], ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int netprobe_manager_security_stats(struct netprobe_manager *m, struct netprobe_security_stats *out)
+{
+	struct netprobe_global_stats total;
+	int err;
+
+	if (!m || !m->maps || !out)
+		return -EINVAL;
+	err = netprobe_manager_global_stats(m, &total);
+	if (err)
+		return err;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->detections, total.counters.detections, sizeof(out->detections));
+	memcpy(out->filter, total.counters.filter, sizeof(out->filter));
+	np_acl_counts(m, &out->deny_entries, &out->block_entries, &out->allow_entries,
+		      &out->capacity);
 	return 0;
 }
 

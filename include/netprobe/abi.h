@@ -98,10 +98,44 @@ struct netprobe_hook_counters {
 /* XDP verdicts, indexed by the XDP_* action value (XDP_ABORTED .. XDP_REDIRECT). */
 #define NETPROBE_XDP_ACTIONS 5
 
+/* What the filter mode detects (SecurityStats, security events, block origins). */
+#define NETPROBE_DETECTIONS(X)                                                                     \
+	X(SYN_FLOOD, "syn_flood")                                                                  \
+	X(UDP_FLOOD, "udp_flood")                                                                  \
+	X(ICMP_FLOOD, "icmp_flood")                                                                \
+	X(PORT_SCAN, "port_scan")                                                                  \
+	X(RATE_ANOMALY, "rate_anomaly")
+
+enum netprobe_detection_type {
+#define X(id, name) NETPROBE_DETECT_##id,
+	NETPROBE_DETECTIONS(X)
+#undef X
+		NETPROBE_DETECT_MAX,
+};
+
+/* Filter-mode counters, per interface, counted in XDP. */
+#define NETPROBE_FILTER_COUNTERS(X)                                                                \
+	X(DENY_DROPS, "deny_drops")	      /* dropped: the source is on the deny list */        \
+	X(BLOCK_DROPS, "block_drops")	      /* dropped: the source was blocked by a detection */ \
+	X(ALLOW_PASSES, "allow_passes")	      /* passed: the source is on the allow list */        \
+	X(EXPIRED_MATCHES, "expired_matches") /* matched an entry whose TTL had run out */         \
+	X(BLOCKS_ADDED, "blocks_added")	      /* mitigation blocked a source */                    \
+	X(BLOCKS_FAILED, "blocks_failed")     /* mitigation's share of the list was full */        \
+	X(STATE_FAILED, "state_failed")	      /* no room for a source's detection state */
+
+enum netprobe_filter_counter {
+#define X(id, name) NETPROBE_FC_##id,
+	NETPROBE_FILTER_COUNTERS(X)
+#undef X
+		NETPROBE_FC_MAX,
+};
+
 /* One value of the per-CPU counter array; one array slot per attached interface. */
 struct netprobe_counters {
 	struct netprobe_hook_counters hook[NETPROBE_HOOK_MAX];
 	__u64 xdp_action[NETPROBE_XDP_ACTIONS];
+	__u64 filter[NETPROBE_FC_MAX];
+	__u64 detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
 };
 
 enum netprobe_family {
@@ -157,6 +191,7 @@ enum netprobe_event_type {
 	NETPROBE_EVENT_FLOW_START = 1, /* a flow's first packet (detailed events) */
 	NETPROBE_EVENT_FLOW_END = 2,   /* a flow left the table after idling (userspace) */
 	NETPROBE_EVENT_TEST = 3,       /* from netprobe_emit_test, for tests and benchmarks */
+	NETPROBE_EVENT_SECURITY = 4,   /* a detection fired (filter mode) */
 	NETPROBE_EVENT_TYPE_MAX = 32,
 };
 
@@ -184,6 +219,34 @@ struct netprobe_test_event {
 	struct netprobe_event_hdr hdr;
 	__u64 seq;
 	__u64 cpu;
+};
+
+/* Who or what a security event is about. */
+enum netprobe_security_scope {
+	NETPROBE_SCOPE_SOURCE = 0,	/* one source: src is set */
+	NETPROBE_SCOPE_DESTINATION = 1, /* one destination, from any number of sources: dst */
+	NETPROBE_SCOPE_INTERFACE = 2,	/* the whole interface (rate anomaly) */
+};
+
+/*
+ * NETPROBE_EVENT_SECURITY. rate and threshold are packets a second for the
+ * floods and the rate anomaly, and distinct ports (or hosts, when
+ * scan_hosts is set) within the window for port scans.
+ */
+struct netprobe_security_event {
+	struct netprobe_event_hdr hdr;
+	__u8 src[16];
+	__u8 dst[16];
+	__u8 family;	/* enum netprobe_family */
+	__u8 detection; /* enum netprobe_detection_type */
+	__u8 scope;	/* enum netprobe_security_scope */
+	__u8 blocked;	/* mitigation blocked src; rule_id names the entry */
+	__u32 window_ms;
+	__u64 rate;
+	__u64 threshold;
+	__u32 rule_id;
+	__u8 scan_hosts;
+	__u8 pad[3];
 };
 
 /* The largest event; batches reserve this much per event. */
@@ -231,6 +294,153 @@ struct netprobe_iface_info {
 	__u32 tc_handle;	/* clsact filter handle (clsact attach only) */
 	__u32 tc_ingress_prio;	/* clsact filter priorities (clsact attach only) */
 	__u32 tc_egress_prio;
+};
+
+/* ---- Filter mode: allow and deny lists --------------------------------- */
+
+/*
+ * The lists are one table of rules (prefixes), indexed by rule id, and
+ * lookup structures holding, for each address region, a word naming the
+ * rule that decides it: allow beats deny, and a longer prefix beats a
+ * shorter one. Userspace computes the words; XDP only reads one.
+ *
+ *  - IPv4 prefixes up to /31: DIR-24-8. np_acl_v4_tbl24 has a word per /24
+ *    (64 MB, read with one inlined array access); a /24 holding longer
+ *    prefixes points to a group of 256 words in np_acl_v4_tbl8.
+ *  - IPv4 /32 entries: an exact hash, looked up only when the /24's word
+ *    has NETPROBE_ACL_W_EXACT, so single addresses cost nothing elsewhere.
+ *  - IPv6: an exact hash for /128 entries and an LPM trie for the rest,
+ *    each skipped while empty.
+ */
+#define NETPROBE_ACL_TBL24_WORDS_PER_ELEM 16 /* 64-byte map values: array values round to 8 */
+#define NETPROBE_ACL_TBL24_ELEMS	  ((1u << 24) / NETPROBE_ACL_TBL24_WORDS_PER_ELEM)
+#define NETPROBE_ACL_TBL8_WORDS		  256
+
+#define NETPROBE_ACL_W_ID    0x00ffffffu /* rule id; 0 = no rule. tbl24: group with W_GROUP */
+#define NETPROBE_ACL_W_ALLOW (1u << 24)	 /* the rule is an allow entry */
+#define NETPROBE_ACL_W_TTL   (1u << 25)	 /* the rule expires: check expires_ns */
+#define NETPROBE_ACL_W_EXACT (1u << 30)	 /* tbl24: a /32 entry lies in this /24 */
+#define NETPROBE_ACL_W_GROUP (1u << 31)	 /* tbl24: the id bits are a tbl8 group */
+
+struct netprobe_acl_tbl24 {
+	__u32 w[NETPROBE_ACL_TBL24_WORDS_PER_ELEM];
+};
+
+struct netprobe_acl_tbl8 {
+	__u32 w[NETPROBE_ACL_TBL8_WORDS];
+};
+
+struct netprobe_acl_v6_prefix {
+	__u32 prefix_len;
+	__u8 addr[16];
+};
+
+enum netprobe_acl_action {
+	NETPROBE_ACL_DENY = 0,
+	NETPROBE_ACL_ALLOW = 1,
+};
+
+/* Where an entry came from: 0 = the operator, else 1 + the detection that made it. */
+#define NETPROBE_ORIGIN_MANUAL 0
+
+/* One rule; np_acl_rules[id]. Written by userspace, and by XDP for mitigation blocks. */
+struct netprobe_acl_rule {
+	__u8 addr[16];	  /* network address, host bits zero */
+	__u64 expires_ns; /* CLOCK_MONOTONIC; 0 = never */
+	__u64 created_ns; /* CLOCK_REALTIME */
+	__u32 in_use;	  /* written last when made, first when removed */
+	__u8 family;	  /* enum netprobe_family */
+	__u8 prefix_len;
+	__u8 action; /* enum netprobe_acl_action */
+	__u8 origin; /* NETPROBE_ORIGIN_MANUAL or 1 + enum netprobe_detection_type */
+	__u8 pad[24];
+};
+
+/* np_acl_meta[0]: shared between userspace and XDP. */
+struct netprobe_acl_meta {
+	__u64 generation;  /* bumped by every change, by either side */
+	__u32 v6_exact;	   /* entries in np_acl_v6_exact (XDP skips the lookup at 0) */
+	__u32 v6_prefixes; /* entries in np_acl_v6_trie */
+	__u32 block_next;  /* mitigation's next rule id, modulo its pool */
+	__u32 tbl8_groups; /* groups in np_acl_v4_tbl8 */
+	__u32 max_rules;   /* capacity of np_acl_rules; id 0 is never used */
+	__u32 block_pool;  /* the last block_pool ids are mitigation's */
+	__u64 pad[4];
+};
+
+/* ---- Filter mode: detection state --------------------------------------- */
+
+struct netprobe_addr_key {
+	__u8 addr[16];
+	__u32 family;
+};
+
+/* A counting window: count events since start (jiffies); alerted once per window. */
+struct netprobe_window {
+	__u64 start;
+	__u32 count;
+	__u32 alerted;
+};
+
+enum netprobe_src_window {
+	NETPROBE_SW_SYN = 0,
+	NETPROBE_SW_UDP,
+	NETPROBE_SW_ICMP,
+	NETPROBE_SW_SCAN,
+	NETPROBE_SW_MAX,
+};
+
+/* Per source: the flood windows and the distinct ports and hosts it probed. */
+struct netprobe_src_state {
+	struct netprobe_window w[NETPROBE_SW_MAX];
+	__u64 ports[8]; /* 512-bit set of probed destination ports, this scan window */
+	__u64 hosts[4]; /* 256-bit set of probed destination hosts */
+	__u32 hosts_count;
+	__u32 pad;
+};
+
+/* Per destination: the flood windows, over every source. */
+struct netprobe_dst_state {
+	struct netprobe_window w[3]; /* NETPROBE_SW_SYN .. NETPROBE_SW_ICMP */
+};
+
+/* Per interface slot: the packet-rate baseline of the rate anomaly detection. */
+struct netprobe_rate_state {
+	__u64 window_start;  /* jiffies */
+	__u64 packets_start; /* XDP packets of the interface, summed over CPUs, then */
+	__u64 baseline_pps;  /* moving average of normal windows */
+	__u32 windows;	     /* windows learned */
+	__u32 alerted;
+};
+
+/*
+ * One detection's settings, as the datapath uses them (read-only globals of
+ * each interface's program copy). threshold is a rate a second, or distinct
+ * ports for the port scan, or the factor over the baseline (x100) for the
+ * rate anomaly; count is threshold expressed over the window.
+ */
+struct netprobe_detect_param {
+	__u32 enabled;
+	__u32 threshold;
+	__u32 window_ms;
+	__u32 window_jiffies;
+	__u32 count;
+};
+
+struct netprobe_filter_params {
+	struct netprobe_detect_param src_flood[3]; /* syn, udp, icmp from one source */
+	struct netprobe_detect_param dst_flood[3]; /* syn, udp, icmp to one destination */
+	struct netprobe_detect_param port_scan;
+	__u32 scan_hosts; /* distinct hosts that also make a port scan */
+	struct netprobe_detect_param rate_anomaly;
+	__u32 rate_floor_pps; /* below this rate nothing is an anomaly */
+	__u32 rate_learn_windows;
+	__u32 mitigate; /* block sources of per-source detections */
+	__u32 block_ttl_s;
+	__u32 alerts;	      /* raise security events */
+	__u32 alerts_per_sec; /* per CPU, at most */
+	__u32 hz;	      /* kernel jiffies a second */
+	__u32 ncpus;	      /* possible CPUs, for summing per-CPU counters */
 };
 
 #endif /* NETPROBE_ABI_H */

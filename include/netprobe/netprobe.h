@@ -42,6 +42,7 @@ extern "C" {
 #define NETPROBE_DEFAULT_PIN_PATH     "/sys/fs/bpf/netprobe"
 #define NETPROBE_PIN_PATH_MAX	      200
 #define NETPROBE_DEFAULT_FLOW_ENTRIES 65536
+#define NETPROBE_DEFAULT_ACL_RULES    131072
 
 /* ---- Logging --------------------------------------------------------- */
 
@@ -75,6 +76,18 @@ enum netprobe_tc_attach_mode {
 	NETPROBE_TC_ATTACH_CLSACT,
 };
 
+/*
+ * One detection of the filter mode. threshold is packets a second for the
+ * floods, distinct destination ports within the window for port_scan, and
+ * the percentage of the learned baseline for rate_anomaly (1000 = 10x).
+ * Each raises at most one event per source (or destination) per window.
+ */
+struct netprobe_detection {
+	bool enabled;
+	unsigned int threshold;
+	unsigned int window_ms;
+};
+
 struct netprobe_config {
 	size_t sz; /* sizeof(struct netprobe_config); set by netprobe_config_default() */
 	enum netprobe_xdp_program xdp_mode; /* the seed's XDPMode */
@@ -101,6 +114,23 @@ struct netprobe_config {
 	unsigned int flow_table_size;
 	/* bpffs directory for maps and links; must be on a bpf filesystem. */
 	char pin_path[NETPROBE_PIN_PATH_MAX];
+
+	/* ---- Filter mode (the seed's XDPAdvancedFilter); applied at attach ---- */
+	struct netprobe_detection syn_flood, udp_flood, icmp_flood; /* from one source */
+	struct netprobe_detection syn_flood_dst, udp_flood_dst, icmp_flood_dst; /* to one host */
+	struct netprobe_detection port_scan;
+	unsigned int port_scan_hosts; /* distinct hosts probed within the window: also a scan */
+	struct netprobe_detection rate_anomaly;
+	unsigned int rate_anomaly_floor_pps;	 /* no anomaly below this many packets a second */
+	unsigned int rate_anomaly_learn_windows; /* windows learned before the first alert */
+	/* Mitigation: a per-source detection blocks its source for mitigation_ttl_s. */
+	bool mitigation;
+	unsigned int mitigation_ttl_s;
+	unsigned int mitigation_max_blocks;   /* blocks live at once (part of acl_max_rules) */
+	unsigned int security_alerts_per_sec; /* per CPU, at most; more are counted, not sent */
+	/* List capacity (both lists and blocks); an existing pinned table keeps its own. */
+	unsigned int acl_max_rules;
+	unsigned int acl_v4_groups; /* IPv4 /24s that may hold /25-/31 entries */
 };
 
 /* Fills cfg with the defaults (the seed's DefaultManagerConfig). */
@@ -123,8 +153,12 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
 /*
  * Attaches the XDP program (config xdp_mode) and the TC ingress and egress
  * programs to ifname, in the calling thread's network namespace. Callable for
- * several interfaces. Errors: -ENODEV no such interface, -EEXIST netprobe is
- * already attached there, -EBUSY another XDP program is, -ENOSPC all
+ * several interfaces. On an interface netprobe already holds, it applies the
+ * config live instead: new programs replace the old through the same links
+ * (bpf_link_update), so a mode switch never leaves the hook empty and
+ * counters, flows and lists carry on. Errors: -ENODEV no such interface,
+ * -EBUSY another XDP program is there (or, on a held interface, the config
+ * asks for the other XDP attach mode: detach first), -ENOSPC all
  * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
  * pinned state was replaced since load (open a new manager). On error
  * nothing is left attached.
@@ -146,6 +180,16 @@ NETPROBE_API void netprobe_manager_free(struct netprobe_manager *m);
 
 NETPROBE_API int netprobe_manager_get_config(const struct netprobe_manager *m,
 					     struct netprobe_config *out);
+
+/*
+ * The seed's UpdateConfig: takes cfg and applies it live to every interface
+ * of this pin path in the caller's namespace, as netprobe_manager_attach
+ * does for one. Sizes fixed at load (pin_path, flow_table_size,
+ * ring_buffer_size, acl_max_rules, acl_v4_groups) cannot change: -EINVAL.
+ * The event pipeline keeps the settings it started with.
+ */
+NETPROBE_API int netprobe_manager_update_config(struct netprobe_manager *m,
+						const struct netprobe_config *cfg);
 
 /* ---- Interfaces -------------------------------------------------------- */
 
@@ -353,6 +397,80 @@ NETPROBE_API long netprobe_manager_emit_test_events(struct netprobe_manager *m, 
 
 /* "flow_start", "flow_end", "test"; NULL for others. */
 NETPROBE_API const char *netprobe_event_type_name(unsigned int type);
+
+/* ---- Allow and deny lists (filter mode) ----------------------------------- */
+
+#define NETPROBE_ACL_MAX_TTL_S (10u * 365 * 24 * 3600)
+
+struct netprobe_cidr {
+	unsigned char family; /* enum netprobe_family */
+	unsigned char prefix_len;
+	unsigned char addr[16]; /* network order; IPv4 in the first four bytes */
+};
+
+/*
+ * Parses "192.0.2.0/24", "2001:db8::/32" or a single address (a /32 or
+ * /128). -EINVAL, with the reason logged, for anything else, a length past
+ * the address's, or host bits set.
+ */
+NETPROBE_API int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out);
+NETPROBE_API const char *netprobe_cidr_str(const struct netprobe_cidr *c, char *buf, size_t len);
+
+struct netprobe_acl_entry {
+	struct netprobe_cidr cidr;
+	char text[64]; /* cidr as text */
+	unsigned int id;
+	enum netprobe_acl_action action;
+	unsigned int origin;		/* NETPROBE_ORIGIN_MANUAL, or 1 + the detection */
+	unsigned long long hits;	/* packets this entry decided */
+	unsigned long long ttl_left_ms; /* 0: no expiry */
+	unsigned long long created_ns;	/* CLOCK_REALTIME */
+};
+
+typedef int (*netprobe_acl_fn)(const struct netprobe_acl_entry *e, void *ctx);
+
+/*
+ * The deny list (the seed's AddIPToBlacklist, RemoveIPFromBlacklist,
+ * GetBlacklistedIPs) and the allow list. Sources are matched by longest
+ * prefix; an allow entry wins over any deny entry. ttl_s 0: no expiry;
+ * expiry is measured on CLOCK_MONOTONIC, and an expired entry stops
+ * matching at once and leaves listings. Lists live in the pinned state,
+ * shared by every interface in filter mode, kept while they have entries.
+ * Errors: -EINVAL bad CIDR or TTL, -EEXIST already on a list, -ENOENT not
+ * on this list, -ENOSPC full. Mitigation blocks are deny entries whose
+ * origin names the detection; netprobe_blacklist_del removes them too.
+ */
+NETPROBE_API int netprobe_blacklist_add(struct netprobe_manager *m, const char *cidr,
+					unsigned int ttl_s);
+NETPROBE_API int netprobe_blacklist_del(struct netprobe_manager *m, const char *cidr);
+NETPROBE_API int netprobe_blacklist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
+NETPROBE_API int netprobe_allowlist_add(struct netprobe_manager *m, const char *cidr,
+					unsigned int ttl_s);
+NETPROBE_API int netprobe_allowlist_del(struct netprobe_manager *m, const char *cidr);
+NETPROBE_API int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
+
+/* Removes expired entries now (listings and changes do it too; the event reader every second). */
+NETPROBE_API int netprobe_manager_acl_sweep(struct netprobe_manager *m);
+
+/* "manual", or the name of the detection that made the entry. */
+NETPROBE_API const char *netprobe_acl_origin_name(unsigned int origin);
+/* "syn_flood", "port_scan", ...; NULL past the last. */
+NETPROBE_API const char *netprobe_detection_name(unsigned int detection);
+
+/* The seed's SecurityStats: summed over every interface in filter mode. */
+struct netprobe_security_stats {
+	unsigned long long detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
+	unsigned long long filter[NETPROBE_FC_MAX];	    /* drops by reason and the rest */
+	unsigned long long deny_entries;		    /* made by hand */
+	unsigned long long block_entries;		    /* made by mitigation */
+	unsigned long long allow_entries;
+	unsigned long long capacity; /* entries the lists can hold */
+};
+
+NETPROBE_API int netprobe_manager_security_stats(struct netprobe_manager *m,
+						 struct netprobe_security_stats *out);
+/* "deny_drops", "block_drops", ... */
+NETPROBE_API const char *netprobe_filter_counter_name(enum netprobe_filter_counter c);
 
 /* ---- Support probe (the seed's IsSupported) ------------------------------ */
 

@@ -84,9 +84,10 @@ xdp_attached() { ip -n "$LAB_B" -d link show "$1" | grep -q 'prog/xdp'; }
 	[ "$status" -eq 1 ]
 	! xdp_attached "$LAB_VB"
 	[ ! -e "$NETPROBE_PIN_PATH" ]
-	run np_b attach "$LAB_VB" --mode filter
+	run np_b attach "$LAB_VB" --mode lb
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not available"* ]]
+	[ ! -e "$NETPROBE_PIN_PATH" ]
 	# Nothing attached.
 	for c in "stats" "flows" "detach $LAB_VB" "detach --all"; do
 		run np_b $c
@@ -96,12 +97,15 @@ xdp_attached() { ip -n "$LAB_B" -d link show "$1" | grep -q 'prog/xdp'; }
 	run np_b status
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"not attached anywhere"* ]]
-	# Attached: twice is an error, and so are unknown interfaces.
+	# Attached: twice applies the settings again; unknown interfaces are errors.
 	run np_b attach "$LAB_VB"
 	[ "$status" -eq 0 ]
-	run np_b attach "$LAB_VB"
+	run np_b attach "$LAB_VB" --xdp-mode generic
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"already attached to $LAB_VB"* ]]
+	[[ "$output" == *"detach it to change that"* ]]
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$LAB_VB: monitor mode (was monitor), switched live"* ]]
 	run np_b detach nosuch0
 	[ "$status" -eq 1 ]
 	run np_b stats lo

@@ -177,7 +177,26 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.xdp_attach_mode = 7, EINVAL);
 	EXPECT_REJECTED(bad.tc_attach_mode = 9, EINVAL);
 	/* Modes of later versions are refused, not silently run as monitor. */
-	EXPECT_REJECTED(bad.xdp_mode = NETPROBE_XDP_FILTER, EOPNOTSUPP);
+	EXPECT_REJECTED(bad.xdp_mode = NETPROBE_XDP_LB, EOPNOTSUPP);
+	EXPECT_REJECTED(bad.xdp_mode = 7, EINVAL);
+	/* Filter settings. */
+	EXPECT_REJECTED(bad.syn_flood.threshold = 0, EINVAL);
+	EXPECT_REJECTED(bad.udp_flood_dst.window_ms = 5, EINVAL);
+	EXPECT_REJECTED(bad.port_scan.threshold = 600, EINVAL);
+	EXPECT_REJECTED(bad.port_scan_hosts = 0, EINVAL);
+	EXPECT_REJECTED((bad.rate_anomaly.enabled = true, bad.rate_anomaly.threshold = 100),
+			EINVAL);
+	EXPECT_REJECTED((bad.mitigation = true, bad.mitigation_ttl_s = 0), EINVAL);
+	EXPECT_REJECTED(bad.acl_max_rules = 10, EINVAL);
+	EXPECT_REJECTED(bad.mitigation_max_blocks = bad.acl_max_rules, EINVAL);
+	EXPECT_REJECTED(bad.acl_v4_groups = 1, EINVAL);
+	/* A switched-off detection needs no valid numbers. */
+	bad = good;
+	bad.syn_flood = (struct netprobe_detection){false, 0, 0};
+	struct netprobe_manager *ok = netprobe_manager_new(&bad);
+
+	assert_non_null(ok);
+	netprobe_manager_free(ok);
 #undef EXPECT_REJECTED
 }
 
@@ -246,7 +265,13 @@ static void test_attach_detach_reattach(void **state)
 		assert_int_equal(it.tc_attach, NETPROBE_TC_TCX);
 		assert_false(it.xdp_generic);
 		assert_true(it.in_current_netns);
-		assert_int_equal(netprobe_manager_attach(m, "npb0"), -EEXIST);
+		/* Again: the programs are replaced through the same links, not added twice. */
+		__u32 before = xdp_prog_id("npb0");
+
+		assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+		assert_int_not_equal(xdp_prog_id("npb0"), 0);
+		assert_int_not_equal(xdp_prog_id("npb0"), before);
+		assert_int_equal(attached_count(m), 1);
 
 		assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
 		assert_int_equal(xdp_prog_id("npb0"), 0);

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The filter mode: allow and deny lists looked up by source address, then
+ * flood, scan and rate-anomaly detection on what the lists let through, and
+ * mitigation (a detection blocks its source). Compiled into every program
+ * copy; removed by the verifier unless np_mode is NETPROBE_XDP_FILTER.
+ */
+#ifndef NETPROBE_FILTER_H
+#define NETPROBE_FILTER_H
+
+#include "maps.h"
+#include "events.h"
+#include "parse.h"
+
+#define NP_TCP_SYN 0x02
+#define NP_TCP_ACK 0x10
+
+/* Mitigation blocks carry this bit in their word, so drops are told apart from the deny list. */
+#define NP_ACL_W_BLOCK (1u << 26)
+
+static __always_inline struct netprobe_acl_meta *acl_meta(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&np_acl_meta, &key);
+}
+
+/* Whether the rule behind a word with NETPROBE_ACL_W_TTL has run out. */
+static __always_inline bool acl_expired(__u32 word)
+{
+	__u32 id = word & NETPROBE_ACL_W_ID;
+	struct netprobe_acl_rule *rule;
+
+	if (!(word & NETPROBE_ACL_W_TTL))
+		return false;
+	rule = bpf_map_lookup_elem(&np_acl_rules, &id);
+	/* The coarse clock is CLOCK_MONOTONIC at tick resolution, and a fraction of the cost. */
+	return !rule || (rule->expires_ns && bpf_ktime_get_coarse_ns() >= rule->expires_ns);
+}
+
+static __always_inline __u32 acl_lookup_v4(const __u8 *addr)
+{
+	__u32 be = *(const __u32 *)addr, host = bpf_ntohl(be);
+	__u32 elem = host >> 12, word;
+	struct netprobe_acl_tbl24 *t24;
+	struct netprobe_acl_tbl8 *t8;
+
+	t24 = bpf_map_lookup_elem(&np_acl_v4_tbl24, &elem);
+	if (!t24)
+		return 0;
+	word = t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)];
+	if (word & NETPROBE_ACL_W_EXACT) {
+		__u32 *exact = bpf_map_lookup_elem(&np_acl_v4_exact, &be);
+
+		if (exact && !acl_expired(*exact))
+			return *exact;
+	}
+	if (word & NETPROBE_ACL_W_GROUP) {
+		__u32 group = word & NETPROBE_ACL_W_ID;
+
+		t8 = bpf_map_lookup_elem(&np_acl_v4_tbl8, &group);
+		if (!t8)
+			return 0;
+		word = t8->w[host & 0xff];
+	}
+	return word & ~(NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_GROUP);
+}
+
+static __always_inline __u32 acl_lookup_v6(const __u8 *addr)
+{
+	struct netprobe_acl_meta *meta = acl_meta();
+	__u32 *word;
+
+	if (!meta)
+		return 0;
+	if (meta->v6_exact) {
+		word = bpf_map_lookup_elem(&np_acl_v6_exact, addr);
+		if (word && !acl_expired(*word))
+			return *word;
+	}
+	if (meta->v6_prefixes) {
+		struct netprobe_acl_v6_prefix key = {.prefix_len = 128};
+
+		__builtin_memcpy(key.addr, addr, 16);
+		word = bpf_map_lookup_elem(&np_acl_v6_trie, &key);
+		if (word)
+			return *word;
+	}
+	return 0;
+}
+
+/* The word of the rule that decides this source, 0 when none does; counts its hit. */
+static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const struct packet_info *pi)
+{
+	__u32 word, id;
+	__u64 *hits;
+
+	if (pi->key.family == NETPROBE_FAMILY_IPV4)
+		word = acl_lookup_v4(pi->key.src_addr);
+	else
+		word = acl_lookup_v6(pi->key.src_addr);
+	if (!word)
+		return 0;
+	if (acl_expired(word)) {
+		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
+		return 0;
+	}
+	id = word & NETPROBE_ACL_W_ID;
+	hits = bpf_map_lookup_elem(&np_acl_hits, &id);
+	if (hits)
+		(*hits)++;
+	return word;
+}
+
+/*
+ * Mitigation: a deny entry for the source with a TTL, from the last
+ * block_pool rule ids, which only the datapath hands out (round robin; an
+ * expired block nobody swept yet is replaced). Returns the rule id, or 0.
+ */
+static __always_inline __u32 block_source(struct netprobe_counters *cnt,
+					  const struct packet_info *pi, __u8 detection)
+{
+	struct netprobe_acl_meta *meta = acl_meta();
+	struct netprobe_acl_rule *rule;
+	__u32 id, word, n, pool;
+	__u64 now = bpf_ktime_get_coarse_ns();
+
+	if (!meta || !meta->block_pool || meta->block_pool >= meta->max_rules)
+		goto fail;
+	pool = meta->block_pool;
+	n = __sync_fetch_and_add(&meta->block_next, 1);
+	id = meta->max_rules - pool + n % pool;
+	rule = bpf_map_lookup_elem(&np_acl_rules, &id);
+	if (!rule)
+		goto fail;
+	if (rule->in_use) {
+		if (!rule->expires_ns || now < rule->expires_ns)
+			goto fail; /* every block in the pool is live */
+		rule->in_use = 0;
+		if (rule->family == NETPROBE_FAMILY_IPV4) {
+			__u32 *old = bpf_map_lookup_elem(&np_acl_v4_exact, rule->addr);
+
+			if (old && (*old & NETPROBE_ACL_W_ID) == id)
+				bpf_map_delete_elem(&np_acl_v4_exact, rule->addr);
+		} else if (bpf_map_delete_elem(&np_acl_v6_exact, rule->addr) == 0) {
+			__sync_fetch_and_sub(&meta->v6_exact, 1);
+		}
+	}
+	__builtin_memcpy(rule->addr, pi->key.src_addr, 16);
+	rule->family = pi->key.family;
+	rule->prefix_len = pi->key.family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
+	rule->action = NETPROBE_ACL_DENY;
+	rule->origin = detection + 1;
+	rule->created_ns = now;
+	rule->expires_ns = now + (__u64)np_filter.block_ttl_s * 1000000000ull;
+	__sync_fetch_and_add(&rule->in_use, 1); /* a full barrier: the fields are written */
+
+	word = id | NETPROBE_ACL_W_TTL | NP_ACL_W_BLOCK;
+	if (pi->key.family == NETPROBE_FAMILY_IPV4) {
+		__u32 host = bpf_ntohl(*(const __u32 *)pi->key.src_addr), elem = host >> 12;
+		struct netprobe_acl_tbl24 *t24 = bpf_map_lookup_elem(&np_acl_v4_tbl24, &elem);
+
+		if (!t24 ||
+		    bpf_map_update_elem(&np_acl_v4_exact, pi->key.src_addr, &word, BPF_NOEXIST))
+			goto undo; /* another CPU blocked it first */
+		__sync_fetch_and_or(&t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)],
+				    NETPROBE_ACL_W_EXACT);
+	} else {
+		if (bpf_map_update_elem(&np_acl_v6_exact, pi->key.src_addr, &word, BPF_NOEXIST))
+			goto undo;
+		__sync_fetch_and_add(&meta->v6_exact, 1);
+	}
+	__sync_fetch_and_add(&meta->generation, 1);
+	cnt->filter[NETPROBE_FC_BLOCKS_ADDED]++;
+	return id;
+undo:
+	rule->in_use = 0;
+	return 0;
+fail:
+	cnt->filter[NETPROBE_FC_BLOCKS_FAILED]++;
+	return 0;
+}
+
+static __always_inline void raise_alert(struct netprobe_counters *cnt, const struct packet_info *pi,
+					__u8 detection, __u8 scope, __u64 rate, __u64 threshold,
+					__u32 window_ms, __u32 rule_id, bool scan_hosts)
+{
+	struct netprobe_event_counters *ec;
+	struct netprobe_security_event *ev;
+
+	if (detection < NETPROBE_DETECT_MAX)
+		cnt->detections[detection]++;
+	if (!np_filter.alerts)
+		return;
+	ec = event_counters();
+	if (!ec || !event_allowed(ec, NP_BUCKET_ALERTS, np_filter.alerts_per_sec))
+		return;
+	ev = event_reserve(ec, sizeof(*ev));
+	if (!ev)
+		return;
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->hdr.type = NETPROBE_EVENT_SECURITY;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.ifindex = np_ifindex;
+	ev->hdr.time = bpf_jiffies64();
+	if (scope != NETPROBE_SCOPE_INTERFACE) {
+		ev->family = pi->key.family;
+		__builtin_memcpy(ev->dst, pi->key.dst_addr, 16);
+		if (scope == NETPROBE_SCOPE_SOURCE)
+			__builtin_memcpy(ev->src, pi->key.src_addr, 16);
+	}
+	ev->detection = detection;
+	ev->scope = scope;
+	ev->blocked = rule_id != 0;
+	ev->rule_id = rule_id;
+	ev->window_ms = window_ms;
+	ev->rate = rate;
+	ev->threshold = threshold;
+	ev->scan_hosts = scan_hosts;
+	event_commit(ec, ev);
+}
+
+/* Counts one in w; true for the count that crosses the threshold, once a window. */
+static __always_inline bool window_count(struct netprobe_window *w, __u32 window_jiffies,
+					 __u32 threshold_count, __u64 now)
+{
+	if (now - w->start >= window_jiffies) {
+		w->start = now;
+		w->count = 0;
+		w->alerted = 0;
+	}
+	w->count++;
+	if (w->count < threshold_count || w->alerted)
+		return false;
+	w->alerted = 1;
+	return true;
+}
+
+/* Events a second so far in this window; the window's first tick counts as a whole one. */
+static __always_inline __u64 window_rate(const struct netprobe_window *w, __u64 now)
+{
+	return (__u64)w->count * np_filter.hz / (now - w->start + 1);
+}
+
+static __always_inline void addr_key(struct netprobe_addr_key *k, const __u8 *addr, __u8 family)
+{
+	__builtin_memcpy(k->addr, addr, 16);
+	k->family = family;
+}
+
+/* The detection state of key in map, made on first sight; NULL when there is no room. */
+static __always_inline void *state_of(void *map, const struct netprobe_addr_key *key, void *zero)
+{
+	void *s = bpf_map_lookup_elem(map, key);
+
+	if (s)
+		return s;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline bool flood_enabled(const volatile struct netprobe_detect_param *p)
+{
+	return p[0].enabled || p[1].enabled || p[2].enabled;
+}
+
+/*
+ * One source probing for something: a TCP segment without ACK (SYN, FIN,
+ * NULL and Xmas scans), a UDP datagram towards a lower port than its own
+ * (replies come from the service's port to an ephemeral one), an echo request.
+ */
+static __always_inline bool is_probe(const struct packet_info *pi, int kind)
+{
+	if (kind == NETPROBE_SW_SYN || pi->key.proto == IPPROTO_TCP)
+		return !(pi->tcp_flags & NP_TCP_ACK);
+	if (kind == NETPROBE_SW_UDP)
+		return bpf_ntohs(pi->key.dst_port) < bpf_ntohs(pi->key.src_port);
+	/* ICMP echo request: type 8, ICMPv6 128 (dst_port holds type << 8 | code) */
+	return (bpf_ntohs(pi->key.dst_port) >> 8) == (pi->key.proto == IPPROTO_ICMP ? 8 : 128);
+}
+
+/* SYN floods count SYNs only (a FIN or NULL scan is a probe, not a SYN). */
+static __always_inline bool is_flood_packet(const struct packet_info *pi, int kind)
+{
+	return kind != NETPROBE_SW_SYN || (pi->tcp_flags & NP_TCP_SYN);
+}
+
+static __always_inline void detect_scan(struct netprobe_counters *cnt, const struct packet_info *pi,
+					struct netprobe_src_state *s, int kind, __u64 now)
+{
+	const volatile struct netprobe_detect_param *p = &np_filter.port_scan;
+	struct netprobe_window *w = &s->w[NETPROBE_SW_SCAN];
+	const __u32 *a = (const __u32 *)pi->key.dst_addr;
+	__u32 bit, rule_id = 0;
+	bool hosts;
+
+	if (now - w->start >= p->window_jiffies) {
+		w->start = now;
+		w->count = 0;
+		w->alerted = 0;
+		s->hosts_count = 0;
+		__builtin_memset(s->ports, 0, sizeof(s->ports));
+		__builtin_memset(s->hosts, 0, sizeof(s->hosts));
+	}
+	if (pi->key.proto == IPPROTO_TCP || pi->key.proto == IPPROTO_UDP) {
+		bit = ((__u32)bpf_ntohs(pi->key.dst_port) * 2654435761u) >> 23; /* 9 bits */
+		if (!(s->ports[(bit >> 6) & 7] & (1ull << (bit & 63)))) {
+			s->ports[(bit >> 6) & 7] |= 1ull << (bit & 63);
+			w->count++;
+		}
+	}
+	bit = ((a[0] ^ a[1] ^ a[2] ^ a[3]) * 2654435761u) >> 24; /* 8 bits */
+	if (!(s->hosts[(bit >> 6) & 3] & (1ull << (bit & 63)))) {
+		s->hosts[(bit >> 6) & 3] |= 1ull << (bit & 63);
+		s->hosts_count++;
+	}
+	if (w->alerted || (w->count < p->threshold && s->hosts_count < np_filter.scan_hosts))
+		return;
+	w->alerted = 1;
+	hosts = w->count < p->threshold;
+	if (np_filter.mitigate)
+		rule_id = block_source(cnt, pi, NETPROBE_DETECT_PORT_SCAN);
+	raise_alert(cnt, pi, NETPROBE_DETECT_PORT_SCAN, NETPROBE_SCOPE_SOURCE,
+		    hosts ? s->hosts_count : w->count, hosts ? np_filter.scan_hosts : p->threshold,
+		    p->window_ms, rule_id, hosts);
+}
+
+/* Floods from one source, and scans; kind is a NETPROBE_SW_* flood window. */
+static __always_inline void detect_source(struct netprobe_counters *cnt,
+					  const struct packet_info *pi, int kind, __u64 now)
+{
+	const volatile struct netprobe_detect_param *p = &np_filter.src_flood[kind];
+	struct netprobe_src_state zero = {}, *s;
+	struct netprobe_addr_key key;
+	__u32 rule_id = 0;
+
+	addr_key(&key, pi->key.src_addr, pi->key.family);
+	s = state_of(&np_src_state, &key, &zero);
+	if (!s) {
+		cnt->filter[NETPROBE_FC_STATE_FAILED]++;
+		return;
+	}
+	if (p->enabled && is_flood_packet(pi, kind) &&
+	    window_count(&s->w[kind], p->window_jiffies, p->count, now)) {
+		if (np_filter.mitigate)
+			rule_id = block_source(cnt, pi, kind);
+		raise_alert(cnt, pi, kind, NETPROBE_SCOPE_SOURCE, window_rate(&s->w[kind], now),
+			    p->threshold, p->window_ms, rule_id, false);
+	}
+	if (np_filter.port_scan.enabled && is_probe(pi, kind))
+		detect_scan(cnt, pi, s, kind, now);
+}
+
+/* Floods towards one destination, summed over its sources. */
+static __always_inline void detect_destination(struct netprobe_counters *cnt,
+					       const struct packet_info *pi, int kind, __u64 now)
+{
+	const volatile struct netprobe_detect_param *p = &np_filter.dst_flood[kind];
+	struct netprobe_dst_state zero = {}, *d;
+	struct netprobe_addr_key key;
+
+	if (!p->enabled || !is_flood_packet(pi, kind))
+		return;
+	addr_key(&key, pi->key.dst_addr, pi->key.family);
+	d = state_of(&np_dst_state, &key, &zero);
+	if (!d) {
+		cnt->filter[NETPROBE_FC_STATE_FAILED]++;
+		return;
+	}
+	if (window_count(&d->w[kind], p->window_jiffies, p->count, now))
+		raise_alert(cnt, pi, kind, NETPROBE_SCOPE_DESTINATION,
+			    window_rate(&d->w[kind], now), p->threshold, p->window_ms, 0, false);
+}
+
+/*
+ * The interface's packet rate over each window, against a moving average of
+ * the windows before. The first CPU past a window's end closes it (compare
+ * and swap on its start) and sums every CPU's packet counter.
+ */
+static __always_inline void detect_rate_anomaly(struct netprobe_counters *cnt,
+						const struct packet_info *pi, __u64 now)
+{
+	const volatile struct netprobe_detect_param *p = &np_filter.rate_anomaly;
+	__u32 slot = np_slot;
+	struct netprobe_rate_state *rs = bpf_map_lookup_elem(&np_rate_state, &slot);
+	__u64 start, total = 0, rate;
+
+	if (!rs)
+		return;
+	start = rs->window_start;
+	if (now - start < p->window_jiffies ||
+	    __sync_val_compare_and_swap(&rs->window_start, start, now) != start)
+		return;
+	for (__u32 cpu = 0; cpu < np_filter.ncpus && cpu < 1024; cpu++) {
+		struct netprobe_counters *c = bpf_map_lookup_percpu_elem(&np_counters, &slot, cpu);
+
+		if (c)
+			total += c->hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_PACKETS];
+	}
+	rate = (total - rs->packets_start) * np_filter.hz / (now - start);
+	rs->packets_start = total;
+	if (start == 0)
+		return; /* the first window starts now */
+	if (rs->windows >= np_filter.rate_learn_windows && rate >= np_filter.rate_floor_pps &&
+	    rate * 100 >= rs->baseline_pps * p->threshold) {
+		raise_alert(cnt, pi, NETPROBE_DETECT_RATE_ANOMALY, NETPROBE_SCOPE_INTERFACE, rate,
+			    rs->baseline_pps * p->threshold / 100, p->window_ms, 0, false);
+		return; /* an anomalous window does not teach the baseline */
+	}
+	rs->baseline_pps = rs->windows ? (rs->baseline_pps * 7 + rate) / 8 : rate;
+	rs->windows++;
+}
+
+static __always_inline void detect(struct netprobe_counters *cnt, const struct packet_info *pi)
+{
+	__u64 now = bpf_jiffies64();
+	int kind;
+
+	if (np_filter.rate_anomaly.enabled)
+		detect_rate_anomaly(cnt, pi, now);
+	switch (pi->key.proto) {
+	case IPPROTO_TCP:
+		/* Established traffic (ACK set) is never a flood or a probe: skip the state. */
+		if (pi->tcp_flags & NP_TCP_ACK)
+			return;
+		kind = NETPROBE_SW_SYN;
+		break;
+	case IPPROTO_UDP:
+		kind = NETPROBE_SW_UDP;
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		/* Neighbour discovery (ICMPv6 133-137) is the link's housekeeping. */
+		if (pi->key.proto == IPPROTO_ICMPV6 && (bpf_ntohs(pi->key.dst_port) >> 8) >= 133 &&
+		    (bpf_ntohs(pi->key.dst_port) >> 8) <= 137)
+			return;
+		kind = NETPROBE_SW_ICMP;
+		break;
+	default:
+		return;
+	}
+	if (flood_enabled(np_filter.src_flood) || np_filter.port_scan.enabled)
+		detect_source(cnt, pi, kind, now);
+	if (flood_enabled(np_filter.dst_flood))
+		detect_destination(cnt, pi, kind, now);
+}
+
+/* The filter's verdict for a packet that parsed as IP. */
+static __always_inline int filter_packet(struct netprobe_counters *cnt,
+					 const struct packet_info *pi)
+{
+	__u32 word = acl_match(cnt, pi);
+
+	if (word & NETPROBE_ACL_W_ALLOW) {
+		/* Trusted: passes, and is never counted towards a detection. */
+		cnt->filter[NETPROBE_FC_ALLOW_PASSES]++;
+		return XDP_PASS;
+	}
+	if (word) {
+		cnt->filter[word & NP_ACL_W_BLOCK ? NETPROBE_FC_BLOCK_DROPS
+						  : NETPROBE_FC_DENY_DROPS]++;
+		return XDP_DROP;
+	}
+	detect(cnt, pi);
+	return XDP_PASS;
+}
+
+#endif /* NETPROBE_FILTER_H */

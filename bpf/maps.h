@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every map and read-only setting the netprobe programs share. Maps with
+ * LIBBPF_PIN_BY_NAME are pinned under the pin path and shared by every
+ * interface's copy of the programs; the settings are each copy's own, set by
+ * userspace between open and load, so the verifier removes what a mode or a
+ * switched-off feature does not use.
+ */
+#ifndef NETPROBE_MAPS_H
+#define NETPROBE_MAPS_H
+
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "netprobe/abi.h"
+
+const volatile __u32 np_slot = 0;    /* this interface's slot in np_counters */
+const volatile __u32 np_ifindex = 0; /* recorded in flow keys */
+const volatile __u32 np_mode = NETPROBE_XDP_MONITOR;
+/* Events: which hooks emit flow starts, and at most how many a second per CPU. */
+const volatile bool np_detailed_events = false;
+const volatile bool np_xdp_events = false;
+const volatile bool np_tc_events = false;
+const volatile __u32 np_events_per_sec = 10000;
+const volatile struct netprobe_filter_params np_filter = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NETPROBE_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct netprobe_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_counters SEC(".maps");
+
+/* Resized by userspace to the configured flow table size before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct netprobe_flow_key);
+	__type(value, struct netprobe_flow_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_flows SEC(".maps");
+
+/* The interface registry; only userspace reads and writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NETPROBE_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct netprobe_iface_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_ifaces SEC(".maps");
+
+/* Resized by userspace to the configured size before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netprobe_event_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_evstats SEC(".maps");
+
+/* Token buckets: [0] flow starts, [1] security events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct netprobe_event_rate);
+} np_evrate SEC(".maps");
+
+/* ---- Filter mode: the lists (see abi.h for the layout) ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netprobe_acl_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_meta SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, NETPROBE_ACL_TBL24_ELEMS);
+	__type(key, __u32);
+	__type(value, struct netprobe_acl_tbl24);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_v4_tbl24 SEC(".maps");
+
+/* Resized by userspace (config acl_tbl8_groups) before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct netprobe_acl_tbl8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_v4_tbl8 SEC(".maps");
+
+/* The exact tables and the rules are resized to config acl_max_rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u32); /* network order */
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_v4_exact SEC(".maps");
+
+struct np_v6_addr {
+	__u8 a[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct np_v6_addr);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_v6_exact SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, struct netprobe_acl_v6_prefix);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_v6_trie SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 131072);
+	__type(key, __u32);
+	__type(value, struct netprobe_acl_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 131072);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_hits SEC(".maps");
+
+/* ---- Filter mode: detection state ---- */
+
+/*
+ * Shared, not per-CPU: a source's packets spread over CPUs (RSS), and a
+ * threshold is about all of them. Updated with plain stores: a lost
+ * increment under a cross-CPU race makes a detection a packet later, and
+ * saves an atomic on every counted packet.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct netprobe_addr_key);
+	__type(value, struct netprobe_src_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_src_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct netprobe_addr_key);
+	__type(value, struct netprobe_dst_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_dst_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NETPROBE_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct netprobe_rate_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_rate_state SEC(".maps");
+
+#endif /* NETPROBE_MAPS_H */

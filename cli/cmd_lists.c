@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* netprobe blacklist / allowlist: the filter mode's deny and allow lists. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+
+struct list_ops {
+	const char *command;
+	int (*add)(struct netprobe_manager *m, const char *cidr, unsigned int ttl_s);
+	int (*del)(struct netprobe_manager *m, const char *cidr);
+	int (*list)(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
+};
+
+static const struct list_ops deny_ops = {"blacklist", netprobe_blacklist_add,
+					 netprobe_blacklist_del, netprobe_blacklist_list};
+static const struct list_ops allow_ops = {"allowlist", netprobe_allowlist_add,
+					  netprobe_allowlist_del, netprobe_allowlist_list};
+
+struct list_out {
+	bool json;
+	struct json_object *entries;
+	unsigned int count;
+};
+
+static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
+{
+	struct list_out *out = ctx;
+	char ttl[32] = "-", created[32];
+	time_t t = e->created_ns / 1000000000ull;
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
+	if (out->json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "cidr", json_object_new_string(e->text));
+		json_object_object_add(o, "ttl",
+				       e->ttl_left_ms ? cli_json_u64((e->ttl_left_ms + 999) / 1000)
+						      : NULL);
+		json_object_object_add(o, "hits", cli_json_u64(e->hits));
+		json_object_object_add(o, "origin",
+				       json_object_new_string(netprobe_acl_origin_name(e->origin)));
+		json_object_object_add(o, "created", json_object_new_string(created));
+		json_object_object_add(o, "id", cli_json_u64(e->id));
+		json_object_array_add(out->entries, o);
+	} else {
+		if (e->ttl_left_ms)
+			snprintf(ttl, sizeof(ttl), "%llus", (e->ttl_left_ms + 999) / 1000);
+		if (out->count == 0)
+			printf("%-43s %10s %14s %-12s %s\n", "CIDR", "TTL", "HITS", "ORIGIN",
+			       "CREATED");
+		printf("%-43s %10s %14llu %-12s %s\n", e->text, ttl, e->hits,
+		       netprobe_acl_origin_name(e->origin), created);
+	}
+	out->count++;
+	return 0;
+}
+
+static int filter_ifaces(const struct netprobe_iface *it, void *ctx)
+{
+	if (it->xdp_mode == NETPROBE_XDP_FILTER)
+		(*(int *)ctx)++;
+	return 0;
+}
+
+static int run_list(const struct list_ops *ops, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command(ops->command);
+	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
+					     {"ttl", required_argument, NULL, 't'},
+					     {"json", no_argument, NULL, 'j'},
+					     {}};
+	unsigned long long ttl = 0;
+	struct list_out out = {};
+	struct netprobe_manager *m;
+	const char *verb;
+	int opt, err = 0, in_filter = 0;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t:j", opts, NULL)) != -1) {
+		if (opt == 't') {
+			if (!cli_parse_uint(optarg, NETPROBE_ACL_MAX_TTL_S, &ttl))
+				return cli_usage_error(cmd, "--ttl is 0..%u seconds (0: no expiry)",
+						       NETPROBE_ACL_MAX_TTL_S);
+		} else if (opt == 'j') {
+			out.json = true;
+		} else if (!cli_common_opt(cmd, opt, optarg)) {
+			return cli_usage_error(cmd, "unknown option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(cmd, "say add, del or list");
+	verb = argv[optind++];
+	if (strcmp(verb, "add") && strcmp(verb, "del") && strcmp(verb, "list"))
+		return cli_usage_error(cmd, "say add, del or list, not '%s'", verb);
+	if (strcmp(verb, "list") && optind >= argc)
+		return cli_usage_error(cmd, "%s needs at least one CIDR", verb);
+	if (!strcmp(verb, "list") && optind < argc)
+		return cli_usage_error(cmd, "list takes no CIDR");
+	if (ttl && strcmp(verb, "add"))
+		return cli_usage_error(cmd, "--ttl goes with add");
+
+	if (!strcmp(verb, "add")) {
+		struct netprobe_config cfg;
+
+		cli_config(&cfg);
+		m = cli_open(&cfg); /* lists may be filled before anything is attached */
+	} else {
+		m = cli_open_existing(true);
+		if (!m && errno == ENOENT) {
+			if (!strcmp(verb, "del")) {
+				cli_error("%s is not on the list (the lists are empty)",
+					  argv[optind]);
+				return EXIT_FAIL;
+			}
+			if (out.json)
+				printf("{\"entries\":[]}\n");
+			return EXIT_OK;
+		}
+	}
+	if (!m)
+		return EXIT_FAIL;
+
+	if (!strcmp(verb, "list")) {
+		out.entries = json_object_new_array();
+		err = ops->list(m, print_entry, &out);
+		if (!err && out.json) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "entries", out.entries);
+			cli_json_print(o);
+			json_object_put(o);
+		} else {
+			json_object_put(out.entries);
+		}
+		if (err)
+			cli_fail(err, "list");
+	} else {
+		for (int i = optind; i < argc && !err; i++) {
+			err = !strcmp(verb, "add") ? ops->add(m, argv[i], ttl)
+						   : ops->del(m, argv[i]);
+			if (!err)
+				printf("%s %s\n", !strcmp(verb, "add") ? "added" : "removed",
+				       argv[i]);
+		}
+		netprobe_manager_foreach_iface(m, filter_ifaces, &in_filter);
+		if (!err && !strcmp(verb, "add") && !in_filter)
+			fprintf(stderr,
+				"netprobe: no interface is in filter mode yet; the lists "
+				"apply once one is (netprobe attach IFACE --mode filter)\n");
+	}
+	netprobe_manager_free(m);
+	return err ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_blacklist(struct cli_env *env, int argc, char **argv)
+{
+	(void)env;
+	return run_list(&deny_ops, argc, argv);
+}
+
+int cmd_allowlist(struct cli_env *env, int argc, char **argv)
+{
+	(void)env;
+	return run_list(&allow_ops, argc, argv);
+}

@@ -1,0 +1,903 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The allow and deny lists: rules in a pinned table, and the lookup
+ * structures XDP reads (layout in abi.h), kept here. Every change recomputes
+ * the words of the address regions it touches from the rules that cover
+ * them: allow beats deny, a longer prefix beats a shorter one. The tables
+ * are memory-mapped, and words are replaced with compare-and-swap, because
+ * XDP sets bits in them too (mitigation blocks).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "internal.h"
+#include "netprobe.skel.h"
+
+_Static_assert(sizeof(struct netprobe_acl_rule) == 64, "rule layout");
+_Static_assert(sizeof(struct netprobe_acl_meta) == 64, "meta layout");
+_Static_assert(sizeof(struct netprobe_acl_tbl24) == 64, "tbl24 element");
+
+#define NP_BLOCK_BIT (1u << 26) /* NP_ACL_W_BLOCK in bpf/filter.h */
+#define ID_TOMBSTONE 0xffffffffu
+
+struct np_acl {
+	struct netprobe_acl_meta *meta;
+	__u32 *tbl24;			/* 2^24 words */
+	struct netprobe_acl_tbl8 *tbl8; /* meta->tbl8_groups groups */
+	struct netprobe_acl_rule *rules;
+	size_t meta_len, tbl24_len, tbl8_len, rules_len;
+	__u32 max_rules, block_first, groups;
+	int v4_exact_fd, v6_exact_fd, trie_fd, hits_fd;
+	/* An index of the rules by (family, length, address), built from the table. */
+	__u32 *slots;
+	__u32 nslots, used_slots;
+	__u64 generation;  /* of the table the index was built from */
+	__u64 next_expiry; /* CLOCK_MONOTONIC ns of the first rule to expire; 0 = none */
+	/* Free tbl8 groups, oldest first: a freed group is reused late, after readers left it. */
+	__u32 *free_groups;
+	__u32 free_head, free_count;
+	bool groups_known;
+};
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static __u64 real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int addr_len(int family)
+{
+	return family == NETPROBE_FAMILY_IPV4 ? 4 : 16;
+}
+
+/* Zeroes the bits of addr past len. */
+static void mask_addr(__u8 *addr, int family, int len)
+{
+	for (int i = 0; i < addr_len(family); i++) {
+		int keep = len - i * 8;
+
+		if (keep <= 0)
+			addr[i] = 0;
+		else if (keep < 8)
+			addr[i] &= (__u8)(0xff << (8 - keep));
+	}
+}
+
+/* ---- The index --------------------------------------------------------- */
+
+static __u32 key_hash(int family, int len, const __u8 *addr)
+{
+	__u32 h = 2166136261u ^ (__u32)(family * 131 + len);
+
+	for (int i = 0; i < addr_len(family); i++)
+		h = (h ^ addr[i]) * 16777619u;
+	return h;
+}
+
+static bool rule_is(const struct netprobe_acl_rule *r, int family, int len, const __u8 *addr)
+{
+	return r->family == family && r->prefix_len == len &&
+	       memcmp(r->addr, addr, addr_len(family)) == 0;
+}
+
+/* The rule for this exact prefix (addr already masked), 0 if none. */
+static __u32 index_find(const struct np_acl *a, int family, int len, const __u8 *addr)
+{
+	__u32 mask = a->nslots - 1, i = key_hash(family, len, addr) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		__u32 id = a->slots[i];
+
+		if (id == 0)
+			return 0;
+		if (id != ID_TOMBSTONE && rule_is(&a->rules[id], family, len, addr))
+			return id;
+	}
+}
+
+static void index_insert(struct np_acl *a, __u32 id)
+{
+	const struct netprobe_acl_rule *r = &a->rules[id];
+	__u32 mask = a->nslots - 1, i = key_hash(r->family, r->prefix_len, r->addr) & mask;
+
+	while (a->slots[i] != 0 && a->slots[i] != ID_TOMBSTONE)
+		i = (i + 1) & mask;
+	a->slots[i] = id;
+	a->used_slots++;
+}
+
+static void index_remove(struct np_acl *a, __u32 id)
+{
+	const struct netprobe_acl_rule *r = &a->rules[id];
+	__u32 mask = a->nslots - 1, i = key_hash(r->family, r->prefix_len, r->addr) & mask;
+
+	for (; a->slots[i] != 0; i = (i + 1) & mask) {
+		if (a->slots[i] == id) {
+			a->slots[i] = ID_TOMBSTONE;
+			return;
+		}
+	}
+}
+
+/* Rebuilds the index from the table: at open, and after another process (or XDP) changed it. */
+static void index_rebuild(struct np_acl *a)
+{
+	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+	a->used_slots = 0;
+	a->next_expiry = 0;
+	a->generation = __atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE);
+	for (__u32 id = 1; id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (!__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE))
+			continue;
+		index_insert(a, id);
+		if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry))
+			a->next_expiry = r->expires_ns;
+	}
+}
+
+/* ---- Words ------------------------------------------------------------- */
+
+static __u32 word_of(const struct np_acl *a, __u32 id)
+{
+	const struct netprobe_acl_rule *r = &a->rules[id];
+	__u32 w = id;
+
+	if (!id)
+		return 0;
+	if (r->action == NETPROBE_ACL_ALLOW)
+		w |= NETPROBE_ACL_W_ALLOW;
+	if (r->expires_ns)
+		w |= NETPROBE_ACL_W_TTL;
+	if (r->origin != NETPROBE_ORIGIN_MANUAL)
+		w |= NP_BLOCK_BIT;
+	return w;
+}
+
+/* The rule deciding addr among prefixes of at most max_len bits: the longest allow, else the longest deny. */
+static __u32 best_rule(const struct np_acl *a, int family, const __u8 *addr, int max_len)
+{
+	__u8 masked[16];
+	__u32 deny = 0;
+
+	for (int len = max_len; len >= 0; len--) {
+		memcpy(masked, addr, 16);
+		mask_addr(masked, family, len);
+		__u32 id = index_find(a, family, len, masked);
+
+		if (!id)
+			continue;
+		if (a->rules[id].action == NETPROBE_ACL_ALLOW)
+			return id;
+		if (!deny)
+			deny = id;
+	}
+	return deny;
+}
+
+static __u32 best_word(const struct np_acl *a, int family, const __u8 *addr, int max_len)
+{
+	return word_of(a, best_rule(a, family, addr, max_len));
+}
+
+static void v4_bytes(__u32 host, __u8 *out)
+{
+	__u32 be = htonl(host);
+
+	memset(out, 0, 16);
+	memcpy(out, &be, 4);
+}
+
+/* Replaces the id and rule bits of a tbl24 word, keeping the flags XDP may set meanwhile. */
+static void tbl24_set(struct np_acl *a, __u32 slot, __u32 keep_mask, __u32 bits)
+{
+	__u32 old = __atomic_load_n(&a->tbl24[slot], __ATOMIC_RELAXED), new;
+
+	do
+		new = (old & keep_mask) | bits;
+	while (!__atomic_compare_exchange_n(&a->tbl24[slot], &old, new, false, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
+}
+
+/* ---- IPv4 tbl8 groups -------------------------------------------------- */
+
+static void find_free_groups(struct np_acl *a)
+{
+	bool *used = calloc(a->groups, 1);
+
+	a->free_head = a->free_count = 0;
+	for (__u32 s = 0; used && s < (1u << 24); s++) {
+		__u32 w = a->tbl24[s];
+
+		if ((w & NETPROBE_ACL_W_GROUP) && (w & NETPROBE_ACL_W_ID) < a->groups)
+			used[w & NETPROBE_ACL_W_ID] = true;
+	}
+	for (__u32 g = 0; used && g < a->groups; g++)
+		if (!used[g])
+			a->free_groups[a->free_count++] = g;
+	free(used);
+	a->groups_known = true;
+}
+
+static int group_alloc(struct np_acl *a, __u32 *group)
+{
+	if (!a->groups_known)
+		find_free_groups(a);
+	if (!a->free_count)
+		return -ENOSPC;
+	*group = a->free_groups[a->free_head];
+	a->free_head = (a->free_head + 1) % a->groups;
+	a->free_count--;
+	return 0;
+}
+
+static void group_free(struct np_acl *a, __u32 group)
+{
+	if (!a->groups_known)
+		return; /* found again by the scan when next needed */
+	a->free_groups[(a->free_head + a->free_count) % a->groups] = group;
+	a->free_count++;
+}
+
+/* Whether a rule of 25-31 bits lies in the /24 at slot. */
+static bool has_long_prefixes(const struct np_acl *a, __u32 slot)
+{
+	__u8 addr[16];
+
+	for (int len = 25; len <= 31; len++) {
+		for (__u32 sub = 0; sub < (1u << (len - 24)); sub++) {
+			v4_bytes(slot << 8 | sub << (32 - len), addr);
+			if (index_find(a, NETPROBE_FAMILY_IPV4, len, addr))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Recomputes the words of one /24: its tbl24 word, or each word of its group. */
+static void v4_refresh_slot(struct np_acl *a, __u32 slot)
+{
+	__u32 w = a->tbl24[slot];
+	__u8 addr[16];
+
+	if (!(w & NETPROBE_ACL_W_GROUP)) {
+		v4_bytes(slot << 8, addr);
+		tbl24_set(a, slot, NETPROBE_ACL_W_EXACT,
+			  best_word(a, NETPROBE_FAMILY_IPV4, addr, 24));
+		return;
+	}
+	struct netprobe_acl_tbl8 *g = &a->tbl8[w & NETPROBE_ACL_W_ID];
+
+	for (__u32 i = 0; i < NETPROBE_ACL_TBL8_WORDS; i++) {
+		v4_bytes(slot << 8 | i, addr);
+		__atomic_store_n(&g->w[i], best_word(a, NETPROBE_FAMILY_IPV4, addr, 31),
+				 __ATOMIC_RELEASE);
+	}
+	if (!has_long_prefixes(a, slot)) {
+		/* Back to one word for the /24; the group is reused last. */
+		v4_bytes(slot << 8, addr);
+		tbl24_set(a, slot, NETPROBE_ACL_W_EXACT,
+			  best_word(a, NETPROBE_FAMILY_IPV4, addr, 24));
+		group_free(a, w & NETPROBE_ACL_W_ID);
+	}
+}
+
+/* Gives the /24 at slot a group, filled with its current word, before longer prefixes go in. */
+static int v4_split_slot(struct np_acl *a, __u32 slot)
+{
+	__u32 w = a->tbl24[slot], group;
+	int err;
+
+	if (w & NETPROBE_ACL_W_GROUP)
+		return 0;
+	err = group_alloc(a, &group);
+	if (err)
+		return err;
+	for (__u32 i = 0; i < NETPROBE_ACL_TBL8_WORDS; i++)
+		a->tbl8[group].w[i] = w & ~NETPROBE_ACL_W_EXACT;
+	tbl24_set(a, slot, NETPROBE_ACL_W_EXACT, NETPROBE_ACL_W_GROUP | group);
+	return 0;
+}
+
+static bool covers(const struct netprobe_acl_rule *p, const struct netprobe_acl_rule *r)
+{
+	__u8 masked[16];
+
+	if (p->family != r->family || r->prefix_len < p->prefix_len)
+		return false;
+	memcpy(masked, r->addr, 16);
+	mask_addr(masked, p->family, p->prefix_len);
+	return memcmp(masked, p->addr, 16) == 0;
+}
+
+static int publish_exact(struct np_acl *a, const struct netprobe_acl_rule *r)
+{
+	__u32 w = best_word(a, r->family, r->addr, r->prefix_len);
+	int fd = r->family == NETPROBE_FAMILY_IPV4 ? a->v4_exact_fd : a->v6_exact_fd;
+
+	return bpf_map_update_elem(fd, r->addr, &w, BPF_ANY) ? -errno : 0;
+}
+
+static int publish_trie(struct np_acl *a, const struct netprobe_acl_rule *r)
+{
+	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+	__u32 w = best_word(a, r->family, r->addr, r->prefix_len);
+
+	memcpy(key.addr, r->addr, 16);
+	return bpf_map_update_elem(a->trie_fd, &key, &w, BPF_ANY) ? -errno : 0;
+}
+
+/*
+ * An allow entry decides the longer entries below it: recompute their exact
+ * and trie words (IPv4 regions are recomputed by range already).
+ */
+static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
+{
+	for (__u32 id = 1; id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (!r->in_use || r == p || !covers(p, r))
+			continue;
+		if (r->prefix_len == addr_len(r->family) * 8)
+			publish_exact(a, r);
+		else if (r->family == NETPROBE_FAMILY_IPV6)
+			publish_trie(a, r);
+	}
+}
+
+/* Makes the datapath see the rules as the index now has them, for the regions of rule r. */
+static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, bool added)
+{
+	int full = addr_len(r->family) * 8, err = 0;
+
+	if (r->family == NETPROBE_FAMILY_IPV4 && r->prefix_len < full) {
+		__u32 host = ntohl(*(const __u32 *)r->addr), slot = host >> 8;
+
+		if (r->prefix_len <= 24) {
+			for (__u32 s = slot; s < slot + (1u << (24 - r->prefix_len)); s++)
+				v4_refresh_slot(a, s);
+		} else {
+			if (added)
+				err = v4_split_slot(a, slot);
+			if (!err)
+				v4_refresh_slot(a, slot);
+		}
+	}
+	if (r->action == NETPROBE_ACL_ALLOW && r->prefix_len < full)
+		refresh_below(a, r);
+	return err;
+}
+
+/* ---- Open, sync, close ------------------------------------------------- */
+
+static void *map_mmap(int fd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static size_t map_bytes(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return (size_t)info.max_entries * info.value_size;
+}
+
+void np_acl_close(struct netprobe_manager *m)
+{
+	struct np_acl *a = m->acl;
+
+	if (!a)
+		return;
+	if (a->meta)
+		munmap(a->meta, a->meta_len);
+	if (a->tbl24)
+		munmap(a->tbl24, a->tbl24_len);
+	if (a->tbl8)
+		munmap(a->tbl8, a->tbl8_len);
+	if (a->rules)
+		munmap(a->rules, a->rules_len);
+	free(a->slots);
+	free(a->free_groups);
+	free(a);
+	m->acl = NULL;
+}
+
+/* Maps the list tables into memory; the first netprobe to create them writes their sizes. */
+int np_acl_open(struct netprobe_manager *m)
+{
+	struct np_acl *a;
+	int meta_fd = np_map_fd(m, "np_acl_meta"), tbl24_fd = np_map_fd(m, "np_acl_v4_tbl24");
+	int tbl8_fd = np_map_fd(m, "np_acl_v4_tbl8"), rules_fd = np_map_fd(m, "np_acl_rules");
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	m->acl = a;
+	a->v4_exact_fd = np_map_fd(m, "np_acl_v4_exact");
+	a->v6_exact_fd = np_map_fd(m, "np_acl_v6_exact");
+	a->trie_fd = np_map_fd(m, "np_acl_v6_trie");
+	a->hits_fd = np_map_fd(m, "np_acl_hits");
+	a->meta_len = 4096;
+	a->tbl24_len = map_bytes(tbl24_fd);
+	a->tbl8_len = map_bytes(tbl8_fd);
+	a->rules_len = map_bytes(rules_fd);
+	a->meta = map_mmap(meta_fd, a->meta_len);
+	a->tbl24 = map_mmap(tbl24_fd, a->tbl24_len);
+	a->tbl8 = map_mmap(tbl8_fd, a->tbl8_len);
+	a->rules = map_mmap(rules_fd, a->rules_len);
+	if (!a->meta || !a->tbl24 || !a->tbl8 || !a->rules) {
+		int err = -errno;
+
+		np_err("cannot map the list tables into memory: %s", strerror(errno));
+		np_acl_close(m);
+		return err;
+	}
+	a->max_rules = a->rules_len / sizeof(struct netprobe_acl_rule);
+	a->groups = a->tbl8_len / sizeof(struct netprobe_acl_tbl8);
+	if (!a->meta->max_rules) {
+		__u32 pool = m->cfg.mitigation_max_blocks;
+
+		a->meta->max_rules = a->max_rules;
+		a->meta->tbl8_groups = a->groups;
+		a->meta->block_pool = pool < a->max_rules / 2 ? pool : a->max_rules / 2;
+	}
+	a->block_first = a->max_rules - a->meta->block_pool;
+	for (a->nslots = 1024; a->nslots < 2 * a->max_rules;)
+		a->nslots *= 2;
+	a->slots = calloc(a->nslots, sizeof(*a->slots));
+	a->free_groups = calloc(a->groups, sizeof(*a->free_groups));
+	if (!a->slots || !a->free_groups) {
+		np_acl_close(m);
+		return -ENOMEM;
+	}
+	index_rebuild(a);
+	return 0;
+}
+
+static void zero_hits(struct np_acl *a, __u32 id, int ncpus)
+{
+	__u64 zero[ncpus];
+
+	memset(zero, 0, sizeof(zero));
+	bpf_map_update_elem(a->hits_fd, &id, zero, BPF_ANY);
+}
+
+/* Takes the rule out of the index, then out of the datapath, then frees its id. */
+static void remove_rule(struct netprobe_manager *m, __u32 id)
+{
+	struct np_acl *a = m->acl;
+	struct netprobe_acl_rule *r = &a->rules[id];
+	int full = addr_len(r->family) * 8;
+
+	index_remove(a, id);
+	if (r->prefix_len == full) {
+		int fd = r->family == NETPROBE_FAMILY_IPV4 ? a->v4_exact_fd : a->v6_exact_fd;
+
+		if (bpf_map_delete_elem(fd, r->addr) == 0 && r->family == NETPROBE_FAMILY_IPV6)
+			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
+		if (r->family == NETPROBE_FAMILY_IPV4) {
+			__u32 slot = ntohl(*(__u32 *)r->addr) >> 8, i;
+			__u8 addr[16];
+
+			/* Ask the hash itself: XDP adds blocks without the index. */
+			for (i = 0; i < 256; i++) {
+				__u32 w;
+
+				v4_bytes(slot << 8 | i, addr);
+				if (bpf_map_lookup_elem(a->v4_exact_fd, addr, &w) == 0)
+					break;
+			}
+			if (i == 256)
+				__atomic_fetch_and(&a->tbl24[slot], ~NETPROBE_ACL_W_EXACT,
+						   __ATOMIC_RELEASE);
+		}
+	} else if (r->family == NETPROBE_FAMILY_IPV6) {
+		struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+
+		memcpy(key.addr, r->addr, 16);
+		if (bpf_map_delete_elem(a->trie_fd, &key) == 0)
+			__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
+	}
+	refresh_regions(a, r, false);
+	__atomic_store_n(&r->in_use, 0, __ATOMIC_RELEASE);
+	zero_hits(a, id, m->ncpus);
+}
+
+/* Records a change: the index stays valid if nobody else changed the table meanwhile. */
+static void bump_generation(struct np_acl *a)
+{
+	__u64 before = __atomic_fetch_add(&a->meta->generation, 1, __ATOMIC_ACQ_REL);
+
+	if (before == a->generation)
+		a->generation = before + 1;
+}
+
+/* Removes expired entries, so that they leave listings and their regions fall back. */
+static void sweep(struct netprobe_manager *m)
+{
+	struct np_acl *a = m->acl;
+	__u64 now = mono_ns(), next = 0;
+	bool removed = false;
+
+	if (!a->next_expiry || now < a->next_expiry)
+		return;
+	for (__u32 id = 1; id < a->max_rules; id++) {
+		struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (!r->in_use || !r->expires_ns)
+			continue;
+		if (r->expires_ns <= now) {
+			remove_rule(m, id);
+			removed = true;
+		} else if (!next || r->expires_ns < next) {
+			next = r->expires_ns;
+		}
+	}
+	a->next_expiry = next;
+	if (removed)
+		bump_generation(a);
+}
+
+/* Brings the index up to date with the table (under the pin lock) and sweeps. */
+static void sync_acl(struct netprobe_manager *m)
+{
+	struct np_acl *a = m->acl;
+
+	if (__atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) != a->generation) {
+		index_rebuild(a);
+		a->groups_known = false;
+	}
+	sweep(m);
+}
+
+int netprobe_manager_acl_sweep(struct netprobe_manager *m)
+{
+	int lock;
+
+	if (!m || !m->acl)
+		return -EINVAL;
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+	sync_acl(m);
+	np_unlock(lock);
+	return 0;
+}
+
+bool np_acl_has_rules(const struct netprobe_manager *m)
+{
+	const struct np_acl *a = m->acl;
+
+	for (__u32 id = 1; a && id < a->max_rules; id++)
+		if (a->rules[id].in_use)
+			return true;
+	return false;
+}
+
+/* ---- CIDRs ------------------------------------------------------------- */
+
+int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long len;
+	__u8 masked[16];
+	int full;
+
+	if (!cidr || !out || strlen(cidr) >= sizeof(buf)) {
+		np_err("'%s' is not an address or prefix (e.g. 192.0.2.0/24, 2001:db8::/32)",
+		       cidr ? cidr : "(null)");
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	strcpy(buf, cidr);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = NETPROBE_FAMILY_IPV4;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = NETPROBE_FAMILY_IPV6;
+	} else {
+		np_err("'%s' is not an IPv4 or IPv6 address or prefix (e.g. 192.0.2.0/24, "
+		       "2001:db8::/32)",
+		       cidr);
+		return -EINVAL;
+	}
+	full = addr_len(out->family) * 8;
+	out->prefix_len = full;
+	if (slash) {
+		errno = 0;
+		len = strtoul(slash + 1, &end, 10);
+		if (!slash[1] || *end || errno || slash[1] == '-' || slash[1] == '+' ||
+		    len > (unsigned long)full) {
+			np_err("'%s': the prefix length must be 0..%d", cidr, full);
+			return -EINVAL;
+		}
+		out->prefix_len = len;
+	}
+	memcpy(masked, out->addr, 16);
+	mask_addr(masked, out->family, out->prefix_len);
+	if (memcmp(masked, out->addr, 16)) {
+		char net[INET6_ADDRSTRLEN];
+
+		inet_ntop(out->family == NETPROBE_FAMILY_IPV4 ? AF_INET : AF_INET6, masked, net,
+			  sizeof(net));
+		np_err("'%s' has host bits set; the network is %s/%u", cidr, net, out->prefix_len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *netprobe_cidr_str(const struct netprobe_cidr *c, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	inet_ntop(c->family == NETPROBE_FAMILY_IPV4 ? AF_INET : AF_INET6, c->addr, addr,
+		  sizeof(addr));
+	snprintf(buf, len, "%s/%u", addr, c->prefix_len);
+	return buf;
+}
+
+const char *netprobe_acl_origin_name(unsigned int origin)
+{
+	if (origin == NETPROBE_ORIGIN_MANUAL)
+		return "manual";
+	return netprobe_detection_name(origin - 1);
+}
+
+/* ---- The API ----------------------------------------------------------- */
+
+static const char *list_name(enum netprobe_acl_action action)
+{
+	return action == NETPROBE_ACL_ALLOW ? "allow list" : "deny list";
+}
+
+static __u32 alloc_id(const struct np_acl *a)
+{
+	for (__u32 id = 1; id < a->block_first; id++)
+		if (!a->rules[id].in_use)
+			return id;
+	return 0;
+}
+
+static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, const char *cidr,
+		   unsigned int ttl_s)
+{
+	struct netprobe_cidr c;
+	struct netprobe_acl_rule *r;
+	struct np_acl *a;
+	__u32 id, existing;
+	int lock, err;
+
+	if (!m || !m->acl)
+		return -EINVAL;
+	a = m->acl;
+	err = netprobe_cidr_parse(cidr, &c);
+	if (err)
+		return err;
+	if (ttl_s > NETPROBE_ACL_MAX_TTL_S) {
+		np_err("TTL %u s is over the maximum of %u s (0 means no expiry)", ttl_s,
+		       NETPROBE_ACL_MAX_TTL_S);
+		return -EINVAL;
+	}
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+	sync_acl(m);
+	existing = index_find(a, c.family, c.prefix_len, c.addr);
+	if (existing) {
+		char buf[64];
+
+		np_err("%s is already on the %s", netprobe_cidr_str(&c, buf, sizeof(buf)),
+		       list_name(a->rules[existing].action));
+		err = -EEXIST;
+		goto out;
+	}
+	id = alloc_id(a);
+	if (!id) {
+		np_err("the lists are full (%u entries); remove some, or raise acl_max_rules "
+		       "(takes effect once everything is detached)",
+		       a->block_first - 1);
+		err = -ENOSPC;
+		goto out;
+	}
+	r = &a->rules[id];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->addr, c.addr, 16);
+	r->family = c.family;
+	r->prefix_len = c.prefix_len;
+	r->action = action;
+	r->origin = NETPROBE_ORIGIN_MANUAL;
+	r->created_ns = mono_ns();
+	r->expires_ns = ttl_s ? r->created_ns + ttl_s * 1000000000ull : 0;
+	zero_hits(a, id, m->ncpus);
+	__atomic_store_n(&r->in_use, 1, __ATOMIC_RELEASE);
+	index_insert(a, id);
+
+	if (c.prefix_len == addr_len(c.family) * 8) {
+		err = publish_exact(a, r);
+		if (!err && c.family == NETPROBE_FAMILY_IPV4)
+			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)c.addr) >> 8],
+					  NETPROBE_ACL_W_EXACT, __ATOMIC_RELEASE);
+		else if (!err)
+			__atomic_fetch_add(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
+	} else if (c.family == NETPROBE_FAMILY_IPV6) {
+		err = publish_trie(a, r);
+		if (!err)
+			__atomic_fetch_add(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
+	}
+	if (!err)
+		err = refresh_regions(a, r, true);
+	if (err) {
+		if (err == -ENOSPC || err == -E2BIG)
+			np_err("no room for %s: the lookup tables are full", cidr);
+		else
+			np_err("cannot add %s: %s", cidr, strerror(-err));
+		remove_rule(m, id);
+		err = err == -E2BIG ? -ENOSPC : err;
+	} else if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry)) {
+		a->next_expiry = r->expires_ns;
+	}
+	bump_generation(a);
+out:
+	np_unlock(lock);
+	return err;
+}
+
+static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, const char *cidr)
+{
+	struct netprobe_cidr c;
+	struct np_acl *a;
+	__u32 id;
+	int lock, err;
+
+	if (!m || !m->acl)
+		return -EINVAL;
+	a = m->acl;
+	err = netprobe_cidr_parse(cidr, &c);
+	if (err)
+		return err;
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+	sync_acl(m);
+	id = index_find(a, c.family, c.prefix_len, c.addr);
+	if (!id || a->rules[id].action != action) {
+		char buf[64];
+
+		np_err("%s is not on the %s%s", netprobe_cidr_str(&c, buf, sizeof(buf)),
+		       list_name(action),
+		       id ? (action == NETPROBE_ACL_ALLOW ? " (it is on the deny list)"
+							  : " (it is on the allow list)")
+			  : "");
+		err = -ENOENT;
+	} else {
+		remove_rule(m, id);
+		bump_generation(a);
+	}
+	np_unlock(lock);
+	return err;
+}
+
+static unsigned long long rule_hits(const struct netprobe_manager *m, __u32 id)
+{
+	__u64 v[m->ncpus];
+	unsigned long long sum = 0;
+
+	if (bpf_map_lookup_elem(m->acl->hits_fd, &id, v))
+		return 0;
+	for (int i = 0; i < m->ncpus; i++)
+		sum += v[i];
+	return sum;
+}
+
+static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action, netprobe_acl_fn fn,
+		    void *ctx)
+{
+	__u64 now = mono_ns(), real = real_ns();
+	struct np_acl *a;
+	int lock, ret = 0;
+
+	if (!m || !m->acl || !fn)
+		return -EINVAL;
+	a = m->acl;
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+	sync_acl(m);
+	np_unlock(lock);
+	for (__u32 id = 1; id < a->max_rules && !ret; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+		struct netprobe_acl_entry e = {};
+
+		if (!r->in_use || r->action != action || (r->expires_ns && r->expires_ns <= now))
+			continue;
+		e.cidr.family = r->family;
+		e.cidr.prefix_len = r->prefix_len;
+		memcpy(e.cidr.addr, r->addr, 16);
+		netprobe_cidr_str(&e.cidr, e.text, sizeof(e.text));
+		e.id = id;
+		e.action = r->action;
+		e.origin = r->origin;
+		e.hits = rule_hits(m, id);
+		e.ttl_left_ms = r->expires_ns ? (r->expires_ns - now + 999999) / 1000000 : 0;
+		e.created_ns = real - (now - r->created_ns);
+		ret = fn(&e, ctx);
+	}
+	return ret;
+}
+
+int netprobe_blacklist_add(struct netprobe_manager *m, const char *cidr, unsigned int ttl_s)
+{
+	return acl_add(m, NETPROBE_ACL_DENY, cidr, ttl_s);
+}
+
+int netprobe_blacklist_del(struct netprobe_manager *m, const char *cidr)
+{
+	return acl_del(m, NETPROBE_ACL_DENY, cidr);
+}
+
+int netprobe_blacklist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx)
+{
+	return acl_list(m, NETPROBE_ACL_DENY, fn, ctx);
+}
+
+int netprobe_allowlist_add(struct netprobe_manager *m, const char *cidr, unsigned int ttl_s)
+{
+	return acl_add(m, NETPROBE_ACL_ALLOW, cidr, ttl_s);
+}
+
+int netprobe_allowlist_del(struct netprobe_manager *m, const char *cidr)
+{
+	return acl_del(m, NETPROBE_ACL_ALLOW, cidr);
+}
+
+int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx)
+{
+	return acl_list(m, NETPROBE_ACL_ALLOW, fn, ctx);
+}
+
+/* Entry counts for SecurityStats: deny entries made by hand, blocks, allow entries. */
+void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigned long long *blocks,
+		   unsigned long long *allow, unsigned long long *capacity)
+{
+	const struct np_acl *a = m->acl;
+	__u64 now = mono_ns();
+
+	*deny = *blocks = *allow = 0;
+	*capacity = a ? a->block_first - 1 : 0;
+	for (__u32 id = 1; a && id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (!r->in_use || (r->expires_ns && r->expires_ns <= now))
+			continue;
+		if (r->action == NETPROBE_ACL_ALLOW)
+			(*allow)++;
+		else if (r->origin == NETPROBE_ORIGIN_MANUAL)
+			(*deny)++;
+		else
+			(*blocks)++;
+	}
+}
