@@ -23,6 +23,51 @@ struct events_ctx {
 	bool json;
 };
 
+static const char *const scope_names[] = {"source", "destination", "interface"};
+
+static const char *event_addr(const struct netprobe_security_event *s, const __u8 *addr, char *buf,
+			      size_t len)
+{
+	return inet_ntop(s->family == NETPROBE_FAMILY_IPV4 ? AF_INET : AF_INET6, addr, buf, len);
+}
+
+/* A detection: its name is the event's type, as SPEC.md's events --json has it. */
+static struct json_object *
+security_event(struct events_ctx *e, const struct netprobe_security_event *s, const char **type)
+{
+	const char *scope = s->scope <= NETPROBE_SCOPE_INTERFACE ? scope_names[s->scope] : "?";
+	const char *unit = s->detection == NETPROBE_DETECT_PORT_SCAN
+				   ? (s->scan_hosts ? "hosts" : "ports")
+				   : "pps";
+	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "";
+	struct json_object *o;
+
+	*type = netprobe_detection_name(s->detection);
+	if (!*type)
+		*type = "security";
+	if (s->scope == NETPROBE_SCOPE_SOURCE)
+		event_addr(s, s->src, src, sizeof(src));
+	if (s->scope != NETPROBE_SCOPE_INTERFACE)
+		event_addr(s, s->dst, dst, sizeof(dst));
+	if (!e->json) {
+		printf("%-12s %-11s src %s dst %s: %llu %s over %llu (window %u ms)%s\n", *type,
+		       scope, *src ? src : "-", *dst ? dst : "-", (unsigned long long)s->rate, unit,
+		       (unsigned long long)s->threshold, s->window_ms,
+		       s->blocked ? ", source blocked" : "");
+		return NULL;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "src", *src ? json_object_new_string(src) : NULL);
+	json_object_object_add(o, "dst", *dst ? json_object_new_string(dst) : NULL);
+	json_object_object_add(o, "scope", json_object_new_string(scope));
+	json_object_object_add(o, "rate", cli_json_u64(s->rate));
+	json_object_object_add(o, "threshold", cli_json_u64(s->threshold));
+	json_object_object_add(o, "unit", json_object_new_string(unit));
+	json_object_object_add(o, "window_ms", cli_json_u64(s->window_ms));
+	json_object_object_add(o, "blocked", json_object_new_boolean(s->blocked));
+	return o;
+}
+
 static void print_event(struct events_ctx *e, const struct netprobe_event_hdr *h)
 {
 	const char *type = netprobe_event_type_name(h->type);
@@ -43,6 +88,17 @@ static void print_event(struct events_ctx *e, const struct netprobe_event_hdr *h
 			return;
 		}
 		o = cli_flow_json(e->m, &flow);
+	} else if (h->type == NETPROBE_EVENT_SECURITY) {
+		if (!e->json) {
+			char t[32];
+			time_t secs = when / 1000000000ull;
+
+			strftime(t, sizeof(t), "%H:%M:%S", localtime(&secs));
+			printf("%s ", t);
+		}
+		o = security_event(e, (const void *)h, &type);
+		if (!o)
+			return;
 	} else {
 		const struct netprobe_test_event *t = (const void *)h;
 
@@ -58,7 +114,7 @@ static void print_event(struct events_ctx *e, const struct netprobe_event_hdr *h
 	json_object_object_add(o, "type", json_object_new_string(type ? type : "unknown"));
 	json_object_object_add(o, "time", cli_json_u64(when));
 	json_object_object_add(o, "ifindex", json_object_new_int(h->ifindex));
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	cli_json_print(o);
 	json_object_put(o);
 }
 

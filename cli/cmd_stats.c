@@ -101,6 +101,47 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 	return 0;
 }
 
+/* The seed's SecurityStats: detections by type, drops by reason, list sizes. */
+static struct json_object *security_json(const struct netprobe_security_stats *sec)
+{
+	struct json_object *o = json_object_new_object(), *d = json_object_new_object();
+	struct json_object *lists = json_object_new_object();
+
+	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
+		json_object_object_add(d, netprobe_detection_name(i),
+				       cli_json_u64(sec->detections[i]));
+	json_object_object_add(o, "detections", d);
+	for (int i = 0; i < NETPROBE_FC_MAX; i++)
+		json_object_object_add(o, netprobe_filter_counter_name(i),
+				       cli_json_u64(sec->filter[i]));
+	json_object_object_add(lists, "deny", cli_json_u64(sec->deny_entries));
+	json_object_object_add(lists, "blocks", cli_json_u64(sec->block_entries));
+	json_object_object_add(lists, "allow", cli_json_u64(sec->allow_entries));
+	json_object_object_add(lists, "capacity", cli_json_u64(sec->capacity));
+	json_object_object_add(o, "lists", lists);
+	return o;
+}
+
+static void print_security(const struct netprobe_security_stats *sec)
+{
+	unsigned long long detections = 0;
+
+	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
+		detections += sec->detections[i];
+	printf("security: %llu dropped by the deny list, %llu by blocks, %llu passed by the allow "
+	       "list; lists: %llu deny, %llu blocks, %llu allow\n",
+	       sec->filter[NETPROBE_FC_DENY_DROPS], sec->filter[NETPROBE_FC_BLOCK_DROPS],
+	       sec->filter[NETPROBE_FC_ALLOW_PASSES], sec->deny_entries, sec->block_entries,
+	       sec->allow_entries);
+	if (!detections)
+		return;
+	printf("detections:");
+	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
+		if (sec->detections[i])
+			printf(" %s %llu", netprobe_detection_name(i), sec->detections[i]);
+	printf("\n");
+}
+
 int cmd_stats(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("stats");
@@ -146,6 +187,8 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 	/* The kernel's side of the event path; the consumer's counts live in its process. */
 	struct netprobe_event_stats ev;
 	bool have_events = netprobe_manager_event_stats(s.m, &ev) == 0;
+	struct netprobe_security_stats sec;
+	bool have_security = netprobe_manager_security_stats(s.m, &sec) == 0;
 
 	if (env->json) {
 		struct json_object *root = json_object_new_object(), *t = json_object_new_object();
@@ -166,6 +209,8 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 			json_object_object_add(e, "sampled_out", cli_json_u64(ev.sampled_out));
 			json_object_object_add(root, "events", e);
 		}
+		if (have_security && !s.only)
+			json_object_object_add(root, "security", security_json(&sec));
 		cli_json_print(root);
 		json_object_put(root);
 	} else if (!s.only) {
@@ -179,6 +224,8 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 			printf("events: %llu produced, %llu lost (ring buffer full), %llu sampled "
 			       "out\n",
 			       ev.kernel_produced, ev.kernel_lost, ev.sampled_out);
+		if (have_security)
+			print_security(&sec);
 	}
 	netprobe_manager_free(s.m);
 	return EXIT_OK;

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@ struct np_acl {
 	__u32 *free_groups;
 	__u32 free_head, free_count;
 	bool groups_known;
+	/* The event reader sweeps while the caller's thread may change the lists. */
+	pthread_mutex_t lock;
 };
 
 static __u64 mono_ns(void)
@@ -420,6 +423,7 @@ void np_acl_close(struct netprobe_manager *m)
 		munmap(a->rules, a->rules_len);
 	free(a->slots);
 	free(a->free_groups);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 	m->acl = NULL;
 }
@@ -435,6 +439,7 @@ int np_acl_open(struct netprobe_manager *m)
 	if (!a)
 		return -ENOMEM;
 	m->acl = a;
+	pthread_mutex_init(&a->lock, NULL);
 	a->v4_exact_fd = np_map_fd(m, "np_acl_v4_exact");
 	a->v6_exact_fd = np_map_fd(m, "np_acl_v6_exact");
 	a->trie_fd = np_map_fd(m, "np_acl_v6_trie");
@@ -560,7 +565,34 @@ static void sweep(struct netprobe_manager *m)
 		bump_generation(a);
 }
 
-/* Brings the index up to date with the table (under the pin lock) and sweeps. */
+static void sync_acl(struct netprobe_manager *m);
+
+/*
+ * Takes this manager's list lock and the pin lock (other processes), then
+ * brings the index up to date with the table and sweeps. Returns the pin
+ * lock's fd for acl_unlock, or a negative errno with nothing held.
+ */
+static int acl_lock(struct netprobe_manager *m)
+{
+	int lock;
+
+	pthread_mutex_lock(&m->acl->lock);
+	lock = np_lock(m);
+	if (lock < 0) {
+		pthread_mutex_unlock(&m->acl->lock);
+		return lock;
+	}
+	sync_acl(m);
+	return lock;
+}
+
+static void acl_unlock(struct netprobe_manager *m, int lock)
+{
+	np_unlock(lock);
+	pthread_mutex_unlock(&m->acl->lock);
+}
+
+/* Brings the index up to date with the table and sweeps. */
 static void sync_acl(struct netprobe_manager *m)
 {
 	struct np_acl *a = m->acl;
@@ -578,11 +610,10 @@ int netprobe_manager_acl_sweep(struct netprobe_manager *m)
 
 	if (!m || !m->acl)
 		return -EINVAL;
-	lock = np_lock(m);
+	lock = acl_lock(m);
 	if (lock < 0)
 		return lock;
-	sync_acl(m);
-	np_unlock(lock);
+	acl_unlock(m, lock);
 	return 0;
 }
 
@@ -702,10 +733,9 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		       NETPROBE_ACL_MAX_TTL_S);
 		return -EINVAL;
 	}
-	lock = np_lock(m);
+	lock = acl_lock(m);
 	if (lock < 0)
 		return lock;
-	sync_acl(m);
 	existing = index_find(a, c.family, c.prefix_len, c.addr);
 	if (existing) {
 		char buf[64];
@@ -762,7 +792,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	}
 	bump_generation(a);
 out:
-	np_unlock(lock);
+	acl_unlock(m, lock);
 	return err;
 }
 
@@ -779,10 +809,9 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	err = netprobe_cidr_parse(cidr, &c);
 	if (err)
 		return err;
-	lock = np_lock(m);
+	lock = acl_lock(m);
 	if (lock < 0)
 		return lock;
-	sync_acl(m);
 	id = index_find(a, c.family, c.prefix_len, c.addr);
 	if (!id || a->rules[id].action != action) {
 		char buf[64];
@@ -797,7 +826,7 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		remove_rule(m, id);
 		bump_generation(a);
 	}
-	np_unlock(lock);
+	acl_unlock(m, lock);
 	return err;
 }
 
@@ -823,11 +852,10 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 	if (!m || !m->acl || !fn)
 		return -EINVAL;
 	a = m->acl;
-	lock = np_lock(m);
+	lock = acl_lock(m);
 	if (lock < 0)
 		return lock;
-	sync_acl(m);
-	np_unlock(lock);
+	acl_unlock(m, lock);
 	for (__u32 id = 1; id < a->max_rules && !ret; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 		struct netprobe_acl_entry e = {};

@@ -66,6 +66,8 @@ const char *netprobe_event_type_name(unsigned int type)
 		return "flow_end";
 	case NETPROBE_EVENT_TEST:
 		return "test";
+	case NETPROBE_EVENT_SECURITY:
+		return "security";
 	default:
 		return NULL;
 	}
@@ -272,8 +274,11 @@ static void *reader_main(void *arg)
 		t = now_s();
 		if (ev->pool[ev->current].n && t - ev->current_started >= batch_timeout)
 			flush_current(ev);
-		if (m->cfg.flow_idle_timeout_ms && t >= next_expire) {
-			netprobe_manager_expire_flows(m, m->cfg.flow_idle_timeout_ms);
+		if (t >= next_expire) {
+			if (m->cfg.flow_idle_timeout_ms)
+				netprobe_manager_expire_flows(m, m->cfg.flow_idle_timeout_ms);
+			/* Expired list entries leave, and the prefixes they covered fall back. */
+			netprobe_manager_acl_sweep(m);
 			next_expire = t + 1;
 		}
 		if (report_every > 0 && t >= next_report) {

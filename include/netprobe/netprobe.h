@@ -395,7 +395,7 @@ NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsig
  */
 NETPROBE_API long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int count);
 
-/* "flow_start", "flow_end", "test"; NULL for others. */
+/* "flow_start", "flow_end", "test", "security"; NULL for others. */
 NETPROBE_API const char *netprobe_event_type_name(unsigned int type);
 
 /* ---- Allow and deny lists (filter mode) ----------------------------------- */
@@ -449,7 +449,10 @@ NETPROBE_API int netprobe_allowlist_add(struct netprobe_manager *m, const char *
 NETPROBE_API int netprobe_allowlist_del(struct netprobe_manager *m, const char *cidr);
 NETPROBE_API int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
 
-/* Removes expired entries now (listings and changes do it too; the event reader every second). */
+/*
+ * Removes expired entries now (listings and changes do it too, and the event
+ * reader every second). The list functions are thread-safe.
+ */
 NETPROBE_API int netprobe_manager_acl_sweep(struct netprobe_manager *m);
 
 /* "manual", or the name of the detection that made the entry. */

@@ -12,7 +12,6 @@ teardown() {
 	lab_teardown
 }
 
-xdp_attached() { ip -n "$LAB_B" -d link show "$1" | grep -q 'prog/xdp'; }
 
 @test "help for every command, usage errors exit 2" {
 	run "$NP" --help

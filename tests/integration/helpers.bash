@@ -77,6 +77,9 @@ lab_teardown() {
 	rm -rf "$NETPROBE_PIN_PATH"
 }
 
+# Whether interface $1 of ns B has an XDP program.
+xdp_attached() { ip -n "$LAB_B" -d link show "$1" | grep -q 'prog/xdp'; }
+
 in_a() { nsenter --net="/run/netns/$LAB_A" "$@"; }
 in_b() { nsenter --net="/run/netns/$LAB_B" "$@"; }
 np_b() { in_b "$NP" "$@"; }
