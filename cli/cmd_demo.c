@@ -9,7 +9,9 @@
  *   198.18.0.1, .66 (the "attacker"),        198.18.0.2, fd00:98::2
  *   fd00:98::1                                netprobe attached here
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -113,10 +115,10 @@ static int lab_create(struct lab *lab)
 		return -1;
 	if (sh("ip -n %s link set lo up && ip -n %s link set %s up && "
 	       "ip -n %s addr add 198.18.0.1/24 dev %s && ip -n %s addr add 198.18.0.66/24 dev %s "
-	       "&& "
+	       "&& ip -n %s addr add 198.18.0.67/24 dev %s && "
 	       "ip -n %s addr add fd00:98::1/64 dev %s nodad",
 	       lab->client, lab->client, lab->vclient, lab->client, lab->vclient, lab->client,
-	       lab->vclient, lab->client, lab->vclient))
+	       lab->vclient, lab->client, lab->vclient, lab->client, lab->vclient))
 		return -1;
 	if (sh("ip -n %s link set lo up && ip -n %s link set %s up && "
 	       "ip -n %s addr add 198.18.0.2/24 dev %s && ip -n %s addr add fd00:98::2/64 dev %s "
@@ -183,15 +185,51 @@ static void drive_traffic(struct lab *lab, double duration)
 	}
 	if (have("nmap")) {
 		snprintf(cmd, sizeof(cmd),
-			 "sleep %d; nmap -sS -T4 -n -Pn -S 198.18.0.66 -e %s -p 1-1000 198.18.0.2",
+			 "sleep %d; nmap -sS -T4 -n -Pn -S 198.18.0.67 -e %s -p 1-1000 198.18.0.2",
 			 secs / 2, lab->vclient);
-		spawn(lab, lab->client, "a port scan of ports 1-1000 from 198.18.0.66 (nmap -sS)",
+		spawn(lab, lab->client, "a port scan of ports 1-1000 from 198.18.0.67 (nmap -sS)",
 		      cmd);
 	} else {
 		fprintf(stderr, "demo: nmap not installed: no port scan\n");
 	}
-	fprintf(stderr, "demo: (detection and the load balancer come with the filter and lb modes; "
-			"this version monitors)\n");
+	fprintf(stderr, "demo: netprobe runs in filter mode with mitigation: the SYN burst and "
+			"the scan should be caught and blocked, the normal traffic never\n");
+	fprintf(stderr, "demo: (the load balancer comes with the lb mode)\n");
+}
+
+/* Alerts as they come, on the pipeline's worker threads; kept for the summary too. */
+static pthread_mutex_t alerts_lock = PTHREAD_MUTEX_INITIALIZER;
+static char alerts[16][160];
+static unsigned int alerts_seen;
+
+static void on_alerts(const struct netprobe_event_batch *b, void *ctx)
+{
+	(void)ctx;
+	for (size_t i = 0; i < b->count; i++) {
+		const struct netprobe_security_event *s = (const void *)b->events[i];
+		char src[INET6_ADDRSTRLEN] = "-";
+
+		if (s->scope == NETPROBE_SCOPE_SOURCE)
+			inet_ntop(s->family == NETPROBE_FAMILY_IPV4 ? AF_INET : AF_INET6, s->src,
+				  src, sizeof(src));
+		pthread_mutex_lock(&alerts_lock);
+		if (alerts_seen < 16)
+			snprintf(alerts[alerts_seen], sizeof(alerts[0]),
+				 "%s from %s: %llu over a threshold of %llu%s",
+				 netprobe_detection_name(s->detection), src,
+				 (unsigned long long)s->rate, (unsigned long long)s->threshold,
+				 s->blocked ? ", source blocked in XDP" : "");
+		alerts_seen++;
+		pthread_mutex_unlock(&alerts_lock);
+	}
+}
+
+static int print_block(const struct netprobe_acl_entry *e, void *ctx)
+{
+	(void)ctx;
+	printf("  %-20s %-12s %llu packets dropped\n", e->text, netprobe_acl_origin_name(e->origin),
+	       e->hits);
+	return 0;
 }
 
 static void summary(struct netprobe_manager *m)
@@ -212,6 +250,14 @@ static void summary(struct netprobe_manager *m)
 			cli_flow_print(stdout, &flows.v[i], false, 0);
 	}
 	cli_flows_free(&flows);
+
+	pthread_mutex_lock(&alerts_lock);
+	printf("\nsecurity alerts: %u\n", alerts_seen);
+	for (unsigned int i = 0; i < alerts_seen && i < 16; i++)
+		printf("  %s\n", alerts[i]);
+	pthread_mutex_unlock(&alerts_lock);
+	printf("\ndeny list (made by mitigation):\n");
+	netprobe_blacklist_list(m, print_block, NULL);
 }
 
 int cmd_demo(struct cli_env *env, int argc, char **argv)
@@ -251,6 +297,10 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 	}
 	cli_config(&cfg);
 	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", lab.pin_path);
+	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 120;
+	cfg.stats_report_interval_ms = 0;
 	snprintf(env->pin_path, sizeof(env->pin_path), "%s", lab.pin_path);
 	m = cli_open(&cfg);
 	if (!m || attach_in_netns(m, &lab)) {
@@ -260,8 +310,13 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 	}
 	fprintf(stderr, "demo: lab %s <-> %s, netprobe attached to %s (state in %s)\n", lab.client,
 		lab.server, lab.vserver, lab.pin_path);
+	if (netprobe_manager_on_event(m, NETPROBE_EVENT_MASK(NETPROBE_EVENT_SECURITY), on_alerts,
+				      NULL) ||
+	    netprobe_manager_events_start(m))
+		fprintf(stderr, "demo: cannot start the event pipeline: no alerts shown\n");
 	drive_traffic(&lab, duration);
 	err = cli_monitor_run(m, NULL, -1, 1.0, duration, 8, env->json);
+	netprobe_manager_events_stop(m);
 	summary(m);
 out:
 	lab_destroy(&lab, m);

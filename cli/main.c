@@ -71,9 +71,10 @@ static const struct cli_command commands[] = {
 	 "on Ctrl-C, SIGTERM or after --duration, and says what was received, delivered, lost.",
 	 cmd_events},
 	{"demo", "[--duration S]",
-	 "Builds a lab of network namespaces and veth pairs, attaches netprobe, drives real "
-	 "traffic through it (ping, UDP, TCP, IPv6, VLAN, a port scan, a SYN burst), shows the "
-	 "live view and removes everything it made.",
+	 "Builds a lab of network namespaces and veth pairs, attaches netprobe in filter mode "
+	 "with mitigation, drives real traffic through it (ping, UDP, TCP, IPv6, a port scan, a "
+	 "SYN burst), shows the live view, the alerts and the blocked sources, and removes "
+	 "everything it made.",
 	 cmd_demo},
 };
 
