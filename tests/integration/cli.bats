@@ -16,7 +16,7 @@ teardown() {
 @test "help for every command, usage errors exit 2" {
 	run "$NP" --help
 	[ "$status" -eq 0 ]
-	for c in check attach detach status stats flows monitor events demo; do
+	for c in check attach detach status stats flows monitor events demo blacklist allowlist; do
 		run "$NP" "$c" --help
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"usage: netprobe $c"* ]]
@@ -235,6 +235,11 @@ teardown() {
 	local rx
 	rx=$(grep -o 'demo summary: rx [0-9]*' <<<"$output" | awk '{print $4}')
 	[ "$rx" -gt 20 ]
+	# The attacks were caught and blocked, the normal traffic (198.18.0.1) was not.
+	[[ "$output" == *"syn_flood from 198.18.0.66"*"source blocked in XDP"* ]]
+	[[ "$output" == *"port_scan from 198.18.0.67"* ]]
+	[[ "$output" != *"from 198.18.0.1:"* ]]
+	[[ "$output" == *"198.18.0.66/32       syn_flood"* ]]
 	[ "$(ip netns list | wc -l)" -eq "$before_ns" ]
 	[ "$(ip -o link show | wc -l)" -eq "$before_links" ]
 	! ls /sys/fs/bpf | grep -q netprobe-demo
