@@ -37,9 +37,10 @@ struct np_acl {
 	int v4_exact_fd, v6_exact_fd, trie_fd, hits_fd;
 	/* An index of the rules by (family, length, address), built from the table. */
 	__u32 *slots;
-	__u32 nslots, used_slots;
-	__u64 generation;  /* of the table the index was built from */
-	__u64 next_expiry; /* CLOCK_MONOTONIC ns of the first rule to expire; 0 = none */
+	__u32 nslots, filled_slots; /* filled: live ids and tombstones */
+	__u32 id_hint;		    /* where the search for a free rule id starts */
+	__u64 generation;	    /* of the table the index was built from */
+	__u64 next_expiry;	    /* CLOCK_MONOTONIC ns of the first rule to expire; 0 = none */
 	/* Free tbl8 groups, oldest first: a freed group is reused late, after readers left it. */
 	__u32 *free_groups;
 	__u32 free_head, free_count;
@@ -121,8 +122,9 @@ static void index_insert(struct np_acl *a, __u32 id)
 
 	while (a->slots[i] != 0 && a->slots[i] != ID_TOMBSTONE)
 		i = (i + 1) & mask;
+	if (a->slots[i] == 0)
+		a->filled_slots++;
 	a->slots[i] = id;
-	a->used_slots++;
 }
 
 static void index_remove(struct np_acl *a, __u32 id)
@@ -142,7 +144,7 @@ static void index_remove(struct np_acl *a, __u32 id)
 static void index_rebuild(struct np_acl *a)
 {
 	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
-	a->used_slots = 0;
+	a->filled_slots = 0;
 	a->next_expiry = 0;
 	a->generation = __atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE);
 	for (__u32 id = 1; id < a->max_rules; id++) {
@@ -597,7 +599,9 @@ static void sync_acl(struct netprobe_manager *m)
 {
 	struct np_acl *a = m->acl;
 
-	if (__atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) != a->generation) {
+	/* Another process (or XDP) changed the table, or deletions left too many tombstones. */
+	if (__atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) != a->generation ||
+	    a->filled_slots > a->nslots / 4 * 3) {
 		index_rebuild(a);
 		a->groups_known = false;
 	}
@@ -705,11 +709,19 @@ static const char *list_name(enum netprobe_acl_action action)
 	return action == NETPROBE_ACL_ALLOW ? "allow list" : "deny list";
 }
 
-static __u32 alloc_id(const struct np_acl *a)
+/* A free rule id below mitigation's pool, searched from where the last one was found. */
+static __u32 alloc_id(struct np_acl *a)
 {
-	for (__u32 id = 1; id < a->block_first; id++)
-		if (!a->rules[id].in_use)
+	__u32 span = a->block_first - 1;
+
+	for (__u32 n = 0; n < span; n++) {
+		__u32 id = 1 + (a->id_hint + n) % span;
+
+		if (!a->rules[id].in_use) {
+			a->id_hint = id % span;
 			return id;
+		}
+	}
 	return 0;
 }
 
