@@ -9,12 +9,14 @@
  * absolute timings on a shared 2-core VM are noise.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <getopt.h>
 #include <ifaddrs.h>
 #include <math.h>
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +208,19 @@ static int cmd_send(int argc, char **argv)
 
 /* ---- run ----------------------------------------------------------------- */
 
+/*
+ * Pins under /sys/fs/bpf outlive us: on SIGINT, SIGTERM or SIGHUP the
+ * benchmark under way stops at its next check and cleans up, and no later
+ * one starts.
+ */
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
 static double median(double *v, int n)
 {
 	for (int i = 1; i < n; i++)
@@ -253,7 +268,7 @@ static unsigned long long rx_packets(const char *ifname)
 }
 
 struct report {
-	char lines[64][400];
+	char lines[64][800];
 	int n;
 };
 
@@ -341,22 +356,57 @@ out:
 }
 
 /*
- * Throughput on a veth pair: the live-frames generator sends from gen0, the
- * program under test runs on sink0; received frames per second, as counted
- * by the kernel on sink0.
+ * A veth pair of this process (names carry its pid), both ends up. It lives
+ * in the private namespace of np-bench run, so it goes away with us.
  */
-static double live_pps(struct baselines_bpf *b, unsigned int gen, const uint8_t *frame, size_t len,
-		       long count)
+struct veth {
+	char gen[IFNAMSIZ], sink[IFNAMSIZ];
+	unsigned int gen_ifindex, sink_ifindex;
+};
+
+static int veth_add(struct veth *v, const char *tag)
 {
-	unsigned long long before = rx_packets("sink0");
+	char cmd[256];
+
+	snprintf(v->gen, sizeof(v->gen), "np%sg%d", tag, getpid());
+	snprintf(v->sink, sizeof(v->sink), "np%ss%d", tag, getpid());
+	snprintf(cmd, sizeof(cmd),
+		 "ip link add %s type veth peer name %s && ip link set %s up && ip link set %s up",
+		 v->gen, v->sink, v->gen, v->sink);
+	if (system(cmd))
+		return -1;
+	v->gen_ifindex = if_nametoindex(v->gen);
+	v->sink_ifindex = if_nametoindex(v->sink);
+	return v->gen_ifindex && v->sink_ifindex ? 0 : -1;
+}
+
+static void veth_del(const struct veth *v)
+{
+	char cmd[64];
+
+	if (!v->gen[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null", v->gen);
+	system(cmd);
+}
+
+/*
+ * Throughput on a veth pair: the live-frames generator sends from the gen
+ * end, the program under test runs on the sink end; received frames per
+ * second, as counted by the kernel on the sink.
+ */
+static double live_pps(struct baselines_bpf *b, const struct veth *v, const uint8_t *frame,
+		       size_t len, long count)
+{
+	unsigned long long before = rx_packets(v->sink);
 	double t0 = now_s();
 
-	if (send_live(b, gen, frame, len, count))
+	if (send_live(b, v->gen_ifindex, frame, len, count))
 		return NAN;
 	double t1 = now_s();
 
 	usleep(20000);
-	return (rx_packets("sink0") - before) / (t1 - t0);
+	return (rx_packets(v->sink) - before) / (t1 - t0);
 }
 
 static void bench_live(struct report *r, bool quick)
@@ -365,20 +415,18 @@ static void bench_live(struct report *r, bool quick)
 	struct baselines_bpf *b = NULL;
 	struct netprobe_manager *m = NULL;
 	struct netprobe_config cfg;
-	unsigned int gen, sink;
+	struct veth v = {};
 	long count = quick ? 200000 : 2000000;
 	int rounds = quick ? 3 : 7;
 	double bare[7], mon[7];
 	uint8_t frame[PKT_MAX];
 	size_t len = pkt_build(&s, frame, sizeof(frame));
 
-	if (system("ip link add gen0 type veth peer name sink0 && ip link set gen0 up && "
-		   "ip link set sink0 up")) {
+	if (veth_add(&v, "l")) {
 		row(r, "| veth throughput | could not create veth pair | |");
+		veth_del(&v);
 		return;
 	}
-	gen = if_nametoindex("gen0");
-	sink = if_nametoindex("sink0");
 	b = open_baselines();
 	netprobe_config_default(&cfg);
 	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "/sys/fs/bpf/np-bench-%d", getpid());
@@ -389,15 +437,15 @@ static void bench_live(struct report *r, bool quick)
 	}
 	for (int i = 0; i < rounds; i++) {
 		/* The same verdict (pass) in both: only the program differs. */
-		if (bpf_xdp_attach(sink, bpf_program__fd(b->progs.bare_pass), XDP_FLAGS_DRV_MODE,
-				   NULL))
+		if (bpf_xdp_attach(v.sink_ifindex, bpf_program__fd(b->progs.bare_pass),
+				   XDP_FLAGS_DRV_MODE, NULL))
 			goto fail;
-		bare[i] = live_pps(b, gen, frame, len, count);
-		bpf_xdp_detach(sink, XDP_FLAGS_DRV_MODE, NULL);
-		if (netprobe_manager_attach(m, "sink0"))
+		bare[i] = live_pps(b, &v, frame, len, count);
+		bpf_xdp_detach(v.sink_ifindex, XDP_FLAGS_DRV_MODE, NULL);
+		if (netprobe_manager_attach(m, v.sink))
 			goto fail;
-		mon[i] = live_pps(b, gen, frame, len, count);
-		netprobe_manager_detach(m, "sink0");
+		mon[i] = live_pps(b, &v, frame, len, count);
+		netprobe_manager_detach(m, v.sink);
 	}
 	double mb = median(bare, rounds), mm = median(mon, rounds);
 
@@ -409,13 +457,667 @@ static void bench_live(struct report *r, bool quick)
 	goto out;
 fail:
 	row(r, "| veth throughput | attach failed | |");
-	bpf_xdp_detach(sink, 0, NULL);
+	bpf_xdp_detach(v.sink_ifindex, 0, NULL);
 out:
 	if (m)
 		netprobe_manager_detach(m, NULL);
 	netprobe_manager_free(m);
 	baselines_bpf__destroy(b);
-	system("ip link del gen0 2>/dev/null");
+	veth_del(&v);
+}
+
+/* ---- filter mode ----------------------------------------------------------- */
+
+#define FLT_PREFIXES 100000
+#define XF_PIN	     "/sys/fs/bpf/xdp-filter"
+
+/* An IPv4 prefix, host order. */
+struct prefix {
+	__u32 addr;
+	__u8 len;
+};
+
+/* The key of baselines.bpf.c's ref_deny_trie. */
+struct lpm_v4_key {
+	__u32 prefix_len;
+	__u8 addr[4];
+};
+
+/*
+ * The entries whose sources are measured, first on the list so that every
+ * list size has them. They lie in 198.18.0.0/15 (benchmarking addresses),
+ * which the random prefixes never touch: each source is decided by the
+ * entry named here, and bench_frame's source by none.
+ */
+static const struct {
+	const char *cidr, *src;
+} flt_fixed[] = {
+	{"198.19.1.1/32", "198.19.1.1"},   /* the exact hash */
+	{"198.19.2.0/24", "198.19.2.1"},   /* one tbl24 word, as for any /0-/24 */
+	{"198.19.3.16/28", "198.19.3.17"}, /* a tbl8 group */
+};
+
+static __u64 splitmix64(__u64 *state)
+{
+	__u64 z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static __u32 prefix_mask(int len)
+{
+	return len ? ~0u << (32 - len) : 0;
+}
+
+static const char *prefix_str(const struct prefix *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u.%u.%u.%u/%u", p->addr >> 24, (p->addr >> 16) & 0xff,
+		 (p->addr >> 8) & 0xff, p->addr & 0xff, p->len);
+	return buf;
+}
+
+static int prefix_parse(const char *cidr, struct prefix *p)
+{
+	unsigned int a, b, c, d, len;
+
+	if (sscanf(cidr, "%u.%u.%u.%u/%u", &a, &b, &c, &d, &len) != 5)
+		return -EINVAL;
+	p->addr = a << 24 | b << 16 | c << 8 | d;
+	p->len = len;
+	return 0;
+}
+
+/*
+ * n prefixes shaped like a blocklist: per thousand, 638 /32, 280 /24, 60
+ * /16-/23, 2 /8-/15 and 20 /25-/31, at addresses in 1.0.0.0-223.255.255.255
+ * from a fixed seed (the same list every run), distinct, clear of
+ * 198.18.0.0/15. Nested prefixes are allowed, as in real lists.
+ */
+static int gen_prefixes(struct prefix *p, int n)
+{
+	const __u32 bench_net = 0xc6120000, nslots = 1u << 18; /* 198.18.0.0/15 */
+	__u64 *seen = calloc(nslots, sizeof(*seen)), state = 0x6e7062656e6368ull;
+	int have = 0;
+
+	if (!seen)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(flt_fixed) / sizeof(flt_fixed[0]); i++)
+		prefix_parse(flt_fixed[i].cidr, &p[have++]);
+	while (have < n) {
+		__u64 r = splitmix64(&state), key;
+		unsigned int shape = r % 1000, len, first;
+		__u32 addr, slot;
+
+		len = shape < 638   ? 32
+		      : shape < 918 ? 24
+		      : shape < 978 ? 16 + (r >> 10) % 8
+		      : shape < 980 ? 8 + (r >> 10) % 8
+				    : 25 + (r >> 10) % 7;
+		addr = (__u32)(r >> 32);
+		first = addr >> 24;
+		if (first == 0 || first == 127 || first >= 224)
+			continue;
+		addr &= prefix_mask(len);
+		/* Overlaps the bench's /15 when equal on their common bits. */
+		if (((addr ^ bench_net) & prefix_mask(len < 15 ? len : 15)) == 0)
+			continue;
+		key = (__u64)addr << 8 | len | 1ull << 40;
+		for (slot = (__u32)(key * 0x9e3779b97f4a7c15ull >> 46);
+		     seen[slot] && seen[slot] != key; slot = (slot + 1) & (nslots - 1))
+			;
+		if (seen[slot])
+			continue;
+		seen[slot] = key;
+		p[have].addr = addr;
+		p[have++].len = len;
+	}
+	free(seen);
+	return 0;
+}
+
+/* Everything the filter benchmarks share; teardown undoes whatever setup got to. */
+struct flt {
+	struct prefix *p;
+	int loaded; /* prefixes on every list so far */
+	int ncpus;
+	struct veth np_veth, drop_veth, xf_veth;
+	struct netprobe_manager *m;
+	char pin[NETPROBE_PIN_PATH_MAX];
+	int np_fd;	 /* netprobe's XDP program, from its pinned link */
+	int np_lists_fd; /* the same with every detection off: the lists alone */
+	struct baselines_bpf *b;
+	double fill_np_s, fill_trie_s, fill_xf_s;
+	/* xdp-filter: its program and IPv4 map, or why it is not measured. */
+	char xf_skip[200];
+	bool xf_pin_ours; /* XF_PIN did not exist before: we may remove it */
+	bool xf_loaded;
+	int xf_prog, xf_map;
+	char xf_name[BPF_OBJ_NAME_LEN];
+	unsigned int xf_cap, xf_addrs;
+	__u64 *xf_val;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Removes a directory of pins (bpffs allows unlink and rmdir), deepest first. */
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The program behind a pinned bpf_link. */
+static int link_prog_fd(const char *path)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path), err;
+
+	if (fd < 0)
+		return -errno;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	fd = bpf_prog_get_fd_by_id(info.prog_id);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * xdp-filter from xdp-tools, as its users run it: loaded by its command on
+ * an interface of ours. It keeps one state for the machine in XF_PIN, so an
+ * xdp-filter already in use is left alone.
+ */
+static void xf_setup(struct flt *f)
+{
+	struct bpf_prog_info pinfo = {};
+	struct bpf_map_info minfo = {};
+	__u32 id = 0, len;
+	char cmd[128];
+
+	if (system("command -v xdp-filter >/dev/null 2>&1")) {
+		snprintf(f->xf_skip, sizeof(f->xf_skip),
+			 "xdp-filter is not installed (Debian: apt install xdp-tools)");
+		return;
+	}
+	if (access(XF_PIN, F_OK) == 0) {
+		snprintf(f->xf_skip, sizeof(f->xf_skip),
+			 "%s exists: xdp-filter is in use here (it keeps one state per machine)",
+			 XF_PIN);
+		return;
+	}
+	f->xf_pin_ours = true;
+	if (veth_add(&f->xf_veth, "x")) {
+		snprintf(f->xf_skip, sizeof(f->xf_skip), "could not create a veth pair");
+		return;
+	}
+	f->xf_loaded = true;
+	snprintf(cmd, sizeof(cmd), "xdp-filter load %s -f ipv4 -m native >/dev/null 2>&1",
+		 f->xf_veth.sink);
+	if (system(cmd)) {
+		snprintf(f->xf_skip, sizeof(f->xf_skip), "'xdp-filter load %s -f ipv4' failed",
+			 f->xf_veth.sink);
+		return;
+	}
+	/* What runs on the interface: xdpfilt_*, or libxdp's dispatcher in front of it. */
+	if (bpf_xdp_query_id(f->xf_veth.sink_ifindex, 0, &id) || !id ||
+	    (f->xf_prog = bpf_prog_get_fd_by_id(id)) < 0) {
+		snprintf(f->xf_skip, sizeof(f->xf_skip), "cannot find its XDP program");
+		return;
+	}
+	len = sizeof(pinfo);
+	if (!bpf_obj_get_info_by_fd(f->xf_prog, &pinfo, &len))
+		snprintf(f->xf_name, sizeof(f->xf_name), "%s", pinfo.name);
+	/* Its IPv4 list: address (network order) -> per-CPU flags, 1 = match the source. */
+	f->xf_map = bpf_obj_get(XF_PIN "/filter_ipv4");
+	len = sizeof(minfo);
+	if (f->xf_map < 0 || bpf_obj_get_info_by_fd(f->xf_map, &minfo, &len) ||
+	    minfo.type != BPF_MAP_TYPE_PERCPU_HASH || minfo.key_size != 4 ||
+	    minfo.value_size != 8) {
+		snprintf(f->xf_skip, sizeof(f->xf_skip),
+			 "its map %s/filter_ipv4 is missing or not u32 -> per-CPU u64", XF_PIN);
+		return;
+	}
+	f->xf_cap = minfo.max_entries;
+	f->xf_val = calloc(f->ncpus, sizeof(*f->xf_val));
+	if (!f->xf_val) {
+		snprintf(f->xf_skip, sizeof(f->xf_skip), "out of memory");
+		return;
+	}
+	for (int i = 0; i < f->ncpus; i++)
+		f->xf_val[i] = 1; /* MAP_FLAG_SRC, as 'xdp-filter ip ADDR -m src' writes */
+}
+
+static const char *flt_setup(struct flt *f)
+{
+	struct netprobe_config cfg, off;
+	struct netprobe_iface iface;
+	char link[NETPROBE_PIN_PATH_MAX + 32];
+
+	f->np_fd = f->np_lists_fd = f->xf_prog = f->xf_map = -1;
+	f->ncpus = libbpf_num_possible_cpus();
+	f->p = calloc(FLT_PREFIXES, sizeof(*f->p));
+	if (!f->p || gen_prefixes(f->p, FLT_PREFIXES))
+		return "out of memory";
+	if (veth_add(&f->np_veth, "f") || veth_add(&f->drop_veth, "d"))
+		return "could not create veth pairs";
+	f->b = open_baselines();
+	if (!f->b)
+		return "could not load the baseline programs";
+	netprobe_config_default(&cfg);
+	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "/sys/fs/bpf/np-bench-flt-%d", getpid());
+	snprintf(f->pin, sizeof(f->pin), "%s", cfg.pin_path);
+	f->m = netprobe_manager_new(&cfg);
+	if (!f->m || netprobe_manager_load(f->m))
+		return "could not load netprobe";
+	if (netprobe_manager_attach(f->m, f->np_veth.sink) ||
+	    netprobe_manager_iface(f->m, f->np_veth.sink, &iface))
+		return "could not attach netprobe in filter mode";
+	snprintf(link, sizeof(link), "%s/links/slot%u_xdp", f->pin, iface.slot);
+	f->np_fd = link_prog_fd(link);
+	if (f->np_fd < 0)
+		return "cannot find netprobe's XDP program through its pinned link";
+	/* A live update swaps the program behind the link; the fd keeps the old one. */
+	off = cfg;
+	off.syn_flood.enabled = off.udp_flood.enabled = off.icmp_flood.enabled = false;
+	off.syn_flood_dst.enabled = off.udp_flood_dst.enabled = off.icmp_flood_dst.enabled = false;
+	off.port_scan.enabled = off.rate_anomaly.enabled = false;
+	if (netprobe_manager_update_config(f->m, &off))
+		return "could not switch netprobe's detections off";
+	f->np_lists_fd = link_prog_fd(link);
+	if (f->np_lists_fd < 0 || netprobe_manager_update_config(f->m, &cfg))
+		return "could not switch netprobe's detections off and on again";
+	xf_setup(f);
+	return NULL;
+}
+
+static void flt_teardown(struct flt *f)
+{
+	char cmd[128];
+
+	if (f->xf_map >= 0)
+		close(f->xf_map);
+	if (f->xf_prog >= 0)
+		close(f->xf_prog);
+	if (f->xf_loaded) {
+		snprintf(cmd, sizeof(cmd), "xdp-filter unload %s >/dev/null 2>&1", f->xf_veth.sink);
+		system(cmd);
+	}
+	veth_del(&f->xf_veth);
+	/*
+	 * xdp-filter removes its pins with its last interface; after a failure,
+	 * we remove ours, and its maps if no other interface came to use them.
+	 */
+	if (f->xf_pin_ours && access(XF_PIN, F_OK) == 0) {
+		snprintf(cmd, sizeof(cmd), "%s/programs/%s", XF_PIN, f->xf_veth.sink);
+		rm_tree(cmd);
+		if (rmdir(XF_PIN "/programs") == 0 || errno == ENOENT)
+			rm_tree(XF_PIN);
+	}
+	free(f->xf_val);
+	if (f->np_lists_fd >= 0)
+		close(f->np_lists_fd);
+	if (f->np_fd >= 0)
+		close(f->np_fd);
+	if (f->m)
+		netprobe_manager_detach(f->m, NULL);
+	netprobe_manager_free(f->m);
+	/* The lists keep netprobe's pinned state after the last detach: remove it. */
+	if (f->pin[0])
+		rm_tree(f->pin);
+	baselines_bpf__destroy(f->b);
+	veth_del(&f->drop_veth);
+	veth_del(&f->np_veth);
+	free(f->p);
+}
+
+/* Puts prefixes [loaded, n) on every list: netprobe's through its API, the others' maps directly. */
+static int flt_fill(struct flt *f, int n)
+{
+	int trie_fd = bpf_map__fd(f->b->maps.ref_deny_trie), err;
+	__u32 one = 1;
+	char text[32];
+	double t0;
+
+	t0 = now_s();
+	for (int i = f->loaded; i < n; i++) {
+		if (stopping)
+			return -EINTR;
+		err = netprobe_blacklist_add(f->m, prefix_str(&f->p[i], text, sizeof(text)), 0);
+		if (err) {
+			fprintf(stderr, "np-bench: netprobe_blacklist_add(%s): %s\n", text,
+				strerror(-err));
+			return err;
+		}
+	}
+	f->fill_np_s += now_s() - t0;
+
+	t0 = now_s();
+	for (int i = f->loaded; i < n; i++) {
+		struct lpm_v4_key key = {.prefix_len = f->p[i].len};
+		__u32 be = htonl(f->p[i].addr);
+
+		memcpy(key.addr, &be, 4);
+		if (bpf_map_update_elem(trie_fd, &key, &one, BPF_ANY))
+			return -errno;
+	}
+	f->fill_trie_s += now_s() - t0;
+
+	/* xdp-filter matches whole addresses: it gets each prefix's network address. */
+	t0 = now_s();
+	for (int i = f->loaded; i < n && !f->xf_skip[0] && f->xf_addrs < f->xf_cap; i++) {
+		__u32 be = htonl(f->p[i].addr);
+
+		if (!bpf_map_update_elem(f->xf_map, &be, f->xf_val, BPF_NOEXIST))
+			f->xf_addrs++;
+		else if (errno != EEXIST)
+			break;
+	}
+	f->fill_xf_s += now_s() - t0;
+	f->loaded = n;
+	return 0;
+}
+
+/* As prog_run_ns, but NAN unless the program gave verdict: a cost counts only on its path. */
+static double prog_run_verdict(int prog_fd, const uint8_t *frame, size_t len, int repeat,
+			       __u32 verdict)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+		    .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog_fd, &opts) || opts.retval != verdict)
+		return NAN;
+	return opts.duration;
+}
+
+static const char *thousands(int n, char *buf, size_t len)
+{
+	if (n >= 1000)
+		snprintf(buf, len, "%d,%03d", n / 1000, n % 1000);
+	else
+		snprintf(buf, len, "%d", n);
+	return buf;
+}
+
+enum flt_case {
+	FC_BARE_PASS,
+	FC_BARE_DROP,
+	FC_NP_CLEAN,
+	FC_NP_LISTS_CLEAN,
+	FC_NP_32,
+	FC_NP_24,
+	FC_NP_28,
+	FC_TRIE_CLEAN,
+	FC_TRIE_32,
+	FC_TRIE_24,
+	FC_TRIE_28,
+	FC_XF_CLEAN, /* xdp-filter last: skipped when it is missing */
+	FC_XF_32,
+	FC_MAX,
+};
+
+/* Cost per packet of each program on a clean and on blocked sources, with n prefixes listed. */
+static void flt_measure(struct report *r, struct flt *f, int n, bool quick)
+{
+	int rounds = quick ? 5 : 15, repeat = quick ? 200000 : 1000000;
+	int pass = bpf_program__fd(f->b->progs.bare_pass);
+	int drop = bpf_program__fd(f->b->progs.bare_drop);
+	int trie = bpf_program__fd(f->b->progs.reference_lpm);
+	/* frame: 0 clean, 1 + the flt_fixed entry that blocks it. */
+	const struct {
+		const char *name;
+		int fd, frame;
+		__u32 verdict;
+	} c[FC_MAX] = {
+		[FC_BARE_PASS] = {"bare XDP_PASS", pass, 0, XDP_PASS},
+		[FC_BARE_DROP] = {"bare_drop", drop, 0, XDP_DROP},
+		[FC_NP_CLEAN] = {"netprobe, clean", f->np_fd, 0, XDP_PASS},
+		[FC_NP_LISTS_CLEAN] = {"netprobe, detections off, clean", f->np_lists_fd, 0,
+				       XDP_PASS},
+		[FC_NP_32] = {"netprobe, /32", f->np_fd, 1, XDP_DROP},
+		[FC_NP_24] = {"netprobe, /24", f->np_fd, 2, XDP_DROP},
+		[FC_NP_28] = {"netprobe, /28", f->np_fd, 3, XDP_DROP},
+		[FC_TRIE_CLEAN] = {"LPM trie, clean", trie, 0, XDP_PASS},
+		[FC_TRIE_32] = {"LPM trie, /32", trie, 1, XDP_DROP},
+		[FC_TRIE_24] = {"LPM trie, /24", trie, 2, XDP_DROP},
+		[FC_TRIE_28] = {"LPM trie, /28", trie, 3, XDP_DROP},
+		[FC_XF_CLEAN] = {"xdp-filter, clean", f->xf_prog, 0, XDP_PASS},
+		[FC_XF_32] = {"xdp-filter, blocked", f->xf_prog, 1, XDP_DROP},
+	};
+	int ncases = f->xf_skip[0] ? FC_XF_CLEAN : FC_MAX;
+	uint8_t frames[4][128];
+	size_t len[4];
+	double ns[FC_MAX][15], m[FC_MAX];
+	char num[16], xf_clean[160], xf_clean_ratio[160], xf_blocked[80], xf_blocked_ratio[200];
+
+	for (int i = 0; i < 4; i++) {
+		struct pkt_spec s = bench_frame;
+
+		if (i)
+			s.src = flt_fixed[i - 1].src;
+		len[i] = pkt_build(&s, frames[i], sizeof(frames[i]));
+	}
+	/* Interleaved rounds, so that drift of the machine hits every program alike. */
+	for (int i = 0; i < rounds; i++) {
+		if (stopping)
+			return;
+		for (int k = 0; k < ncases; k++)
+			ns[k][i] = prog_run_verdict(c[k].fd, frames[c[k].frame], len[c[k].frame],
+						    repeat, c[k].verdict);
+	}
+	for (int k = 0; k < ncases; k++) {
+		m[k] = median(ns[k], rounds);
+		if (isnan(m[k])) {
+			row(r,
+			    "| filter cost, %s deny prefixes | %s: wrong verdict, or the run "
+			    "failed | |",
+			    thousands(n, num, sizeof(num)), c[k].name);
+			return;
+		}
+	}
+	thousands(n, num, sizeof(num));
+	/* xdp-filter's parts of the rows, empty when it was skipped (its own row says why). */
+	if (f->xf_skip[0]) {
+		snprintf(xf_clean, sizeof(xf_clean), " ");
+		snprintf(xf_clean_ratio, sizeof(xf_clean_ratio), "xdp-filter skipped; ");
+		snprintf(xf_blocked, sizeof(xf_blocked), " ");
+		snprintf(xf_blocked_ratio, sizeof(xf_blocked_ratio), "xdp-filter skipped; ");
+	} else {
+		snprintf(xf_clean, sizeof(xf_clean), " xdp-filter %.1f ns (%s, %u addresses%s); ",
+			 m[FC_XF_CLEAN], f->xf_name, f->xf_addrs,
+			 f->xf_addrs < (unsigned int)n ? ": all its map holds" : "");
+		snprintf(xf_clean_ratio, sizeof(xf_clean_ratio),
+			 "netprobe / xdp-filter = **%.2f** (goal <= 2.0; detections off %.2f); "
+			 "xdp-filter / bare = %.2f; ",
+			 m[FC_NP_CLEAN] / m[FC_XF_CLEAN], m[FC_NP_LISTS_CLEAN] / m[FC_XF_CLEAN],
+			 m[FC_XF_CLEAN] / m[FC_BARE_PASS]);
+		snprintf(xf_blocked, sizeof(xf_blocked),
+			 " xdp-filter %.1f ns (the /32's address); ", m[FC_XF_32]);
+		snprintf(xf_blocked_ratio, sizeof(xf_blocked_ratio),
+			 "netprobe / xdp-filter = **%.2f** (/32), **%.2f** (/24), **%.2f** (/28) "
+			 "(goal <= 1.0); xdp-filter / bare_drop = %.2f; ",
+			 m[FC_NP_32] / m[FC_XF_32], m[FC_NP_24] / m[FC_XF_32],
+			 m[FC_NP_28] / m[FC_XF_32], m[FC_XF_32] / m[FC_BARE_DROP]);
+	}
+	row(r,
+	    "| filter, clean source, %s deny prefixes (BPF_PROG_RUN, %d x %d runs, median) | "
+	    "netprobe filter %.1f ns (detections off: %.1f ns);%sLPM trie %.1f ns; bare XDP_PASS "
+	    "%.1f ns | %snetprobe / bare = %.2f; trie / bare = %.2f |",
+	    num, rounds, repeat, m[FC_NP_CLEAN], m[FC_NP_LISTS_CLEAN], xf_clean, m[FC_TRIE_CLEAN],
+	    m[FC_BARE_PASS], xf_clean_ratio, m[FC_NP_CLEAN] / m[FC_BARE_PASS],
+	    m[FC_TRIE_CLEAN] / m[FC_BARE_PASS]);
+	row(r,
+	    "| filter, blocked source, %s deny prefixes (the same runs) | netprobe filter, source "
+	    "under a /32 %.1f ns, a /24 %.1f ns, a /28 %.1f ns;%sLPM trie /32 %.1f ns, /24 %.1f "
+	    "ns, "
+	    "/28 %.1f ns; bare_drop %.1f ns | %snetprobe / bare_drop = %.2f, %.2f, %.2f; "
+	    "trie / bare_drop = %.2f, %.2f, %.2f |",
+	    num, m[FC_NP_32], m[FC_NP_24], m[FC_NP_28], xf_blocked, m[FC_TRIE_32], m[FC_TRIE_24],
+	    m[FC_TRIE_28], m[FC_BARE_DROP], xf_blocked_ratio, m[FC_NP_32] / m[FC_BARE_DROP],
+	    m[FC_NP_24] / m[FC_BARE_DROP], m[FC_NP_28] / m[FC_BARE_DROP],
+	    m[FC_TRIE_32] / m[FC_BARE_DROP], m[FC_TRIE_24] / m[FC_BARE_DROP],
+	    m[FC_TRIE_28] / m[FC_BARE_DROP]);
+}
+
+/*
+ * The trie is a fair reference only if it decides as netprobe does: both
+ * judge sources inside listed prefixes and anywhere else. Returns how many
+ * of n sources they disagreed on, or -1 if a run failed.
+ */
+static int flt_disagreements(struct flt *f, int n, int *blocked)
+{
+	int trie = bpf_program__fd(f->b->progs.reference_lpm), bad = 0;
+	__u64 state = 0x766572646963ull;
+
+	*blocked = 0;
+	for (int i = 0; i < n; i++) {
+		if (stopping)
+			return -1;
+		__u64 r = splitmix64(&state);
+		const struct prefix *p = &f->p[(r >> 32) % f->loaded];
+		__u32 addr = i % 2 ? (__u32)r : p->addr | ((__u32)r & ~prefix_mask(p->len));
+		struct in_addr in = {.s_addr = htonl(addr)};
+		struct pkt_spec s = bench_frame;
+		uint8_t frame[128];
+		size_t len;
+		LIBBPF_OPTS(bpf_test_run_opts, a);
+		LIBBPF_OPTS(bpf_test_run_opts, b);
+		char text[INET_ADDRSTRLEN];
+
+		s.src = inet_ntop(AF_INET, &in, text, sizeof(text));
+		len = pkt_build(&s, frame, sizeof(frame));
+		a.data_in = b.data_in = frame;
+		a.data_size_in = b.data_size_in = len;
+		if (bpf_prog_test_run_opts(f->np_fd, &a) || bpf_prog_test_run_opts(trie, &b))
+			return -1;
+		if (a.retval != b.retval && bad++ < 5)
+			fprintf(stderr, "np-bench: source %s: netprobe %u, LPM trie %u\n", text,
+				a.retval, b.retval);
+		*blocked += b.retval == XDP_DROP;
+	}
+	return bad;
+}
+
+/* Frames the program on v's sink dropped, by its own counter. */
+static unsigned long long flt_drops(struct flt *f, const struct veth *v)
+{
+	struct netprobe_global_stats st;
+	unsigned long long sum = 0;
+	__u64 per_cpu[f->ncpus];
+	__u32 key = 0;
+
+	if (v == &f->np_veth)
+		return netprobe_manager_iface_stats(f->m, v->sink, &st) ? 0 : st.xdp_drop;
+	if (bpf_map__lookup_elem(f->b->maps.drop_count, &key, sizeof(key), per_cpu, sizeof(per_cpu),
+				 0))
+		return 0;
+	for (int i = 0; i < f->ncpus; i++)
+		sum += per_cpu[i];
+	return sum;
+}
+
+static double live_drop_rate(struct flt *f, const struct veth *v, const uint8_t *frame, size_t len,
+			     long count)
+{
+	unsigned long long before = flt_drops(f, v);
+	double t0 = now_s();
+
+	if (send_live(f->b, v->gen_ifindex, frame, len, count))
+		return NAN;
+	double t1 = now_s();
+
+	usleep(20000);
+	return (flt_drops(f, v) - before) / (t1 - t0);
+}
+
+/*
+ * A flood dropped on a veth pair: the live-frames generator as in bench_live,
+ * netprobe in filter mode with the flood's source on the deny list (among
+ * every prefix already there) against the counting bare_drop.
+ */
+static void flt_live_drop(struct report *r, struct flt *f, bool quick)
+{
+	const struct pkt_spec s = bench_frame;
+	long count = quick ? 200000 : 2000000;
+	int rounds = quick ? 3 : 7;
+	double bare[7], np[7];
+	uint8_t frame[PKT_MAX];
+	size_t len = pkt_build(&s, frame, sizeof(frame));
+	char src[32], num[16];
+
+	snprintf(src, sizeof(src), "%s/32", s.src);
+	if (netprobe_blacklist_add(f->m, src, 0) ||
+	    bpf_xdp_attach(f->drop_veth.sink_ifindex, bpf_program__fd(f->b->progs.bare_drop),
+			   XDP_FLAGS_DRV_MODE, NULL)) {
+		row(r, "| veth throughput, dropping a flood | could not set up | |");
+		return;
+	}
+	for (int i = 0; i < rounds && !stopping; i++) {
+		bare[i] = live_drop_rate(f, &f->drop_veth, frame, len, count);
+		np[i] = live_drop_rate(f, &f->np_veth, frame, len, count);
+	}
+	bpf_xdp_detach(f->drop_veth.sink_ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	if (stopping)
+		return;
+	double mb = median(bare, rounds), mn = median(np, rounds);
+
+	row(r,
+	    "| veth throughput, live-frames generator -> XDP_DROP (%d x %ld frames, median) | "
+	    "frames dropped a second: bare_drop %.2f M, netprobe filter (source under a /32 among "
+	    "%s prefixes) %.2f M | netprobe / bare_drop = **%.2f** |",
+	    rounds, count, mb / 1e6, thousands(f->loaded + 1, num, sizeof(num)), mn / 1e6, mn / mb);
+}
+
+static void bench_filter(struct report *r, bool quick)
+{
+	static const int sizes[] = {1000, FLT_PREFIXES};
+	struct flt f = {};
+	const char *why = flt_setup(&f);
+	char num[16], xf[80] = "";
+
+	if (why) {
+		row(r, "| filter mode | %s | |", why);
+		goto out;
+	}
+	if (f.xf_skip[0])
+		row(r, "| xdp-filter (xdp-tools) | skipped: %s | |", f.xf_skip);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		if (flt_fill(&f, sizes[i])) {
+			if (!stopping)
+				row(r, "| filter mode | could not fill the lists | |");
+			goto out;
+		}
+		flt_measure(r, &f, sizes[i], quick);
+	}
+	int blocked, bad = flt_disagreements(&f, 20000, &blocked);
+
+	if (stopping)
+		goto out;
+	row(r,
+	    "| filter verdicts, %s prefixes: netprobe against the LPM trie on 20,000 sources "
+	    "(half inside listed prefixes) | %d disagree (the trie blocks %d) | |",
+	    thousands(f.loaded, num, sizeof(num)), bad, blocked);
+	if (f.xf_addrs)
+		snprintf(xf, sizeof(xf),
+			 "; xdp-filter's map, bpf_map_update_elem %.1f us an address",
+			 f.fill_xf_s / f.xf_addrs * 1e6);
+	row(r,
+	    "| filling the deny lists, %s prefixes | netprobe_blacklist_add %.1f us a prefix "
+	    "(%.1f s); LPM trie, bpf_map_update_elem %.1f us%s | |",
+	    thousands(f.loaded, num, sizeof(num)), f.fill_np_s / f.loaded * 1e6, f.fill_np_s,
+	    f.fill_trie_s / f.loaded * 1e6, xf);
+	flt_live_drop(r, &f, quick);
+out:
+	flt_teardown(&f);
 }
 
 /* The kernel's own accounting of a map, from /proc/self/fdinfo (memlock). */
@@ -609,8 +1311,13 @@ static void bench_maglev(struct report *r)
 static int cmd_run(int argc, char **argv)
 {
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct report r = {};
 
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout must not skip the cleanup either */
 	if (unshare(CLONE_NEWNET)) {
 		perror("np-bench: unshare(CLONE_NEWNET)");
 		return 1;
@@ -620,11 +1327,17 @@ static int cmd_run(int argc, char **argv)
 	row(&r, "| benchmark | measured | ratio |");
 	row(&r, "|---|---|---|");
 	bench_prog_run(&r, quick);
-	bench_live(&r, quick);
-	bench_flow_memory(&r);
-	bench_events(&r, quick);
-	bench_maglev(&r);
-	return 0;
+	if (!stopping)
+		bench_live(&r, quick);
+	if (!stopping)
+		bench_filter(&r, quick);
+	if (!stopping)
+		bench_flow_memory(&r);
+	if (!stopping)
+		bench_events(&r, quick);
+	if (!stopping)
+		bench_maglev(&r);
+	return stopping ? 1 : 0;
 }
 
 int main(int argc, char **argv)
