@@ -242,21 +242,56 @@ static __always_inline __u64 window_rate(const struct netprobe_window *w, __u64 
 	return (__u64)w->count * np_filter.hz / (now - w->start + 1);
 }
 
-static __always_inline void addr_key(struct netprobe_addr_key *k, const __u8 *addr, __u8 family)
+static __always_inline __u32 addr_hash(const __u8 *addr, __u8 family)
 {
-	__builtin_memcpy(k->addr, addr, 16);
-	k->family = family;
+	const __u32 *a = (const __u32 *)addr;
+	__u32 h = a[0];
+
+	if (family == NETPROBE_FAMILY_IPV6)
+		h ^= a[1] * 0x85ebca6bu ^ a[2] * 0xc2b2ae35u ^ a[3] * 0x27d4eb2fu;
+	return h * 2654435761u;
 }
 
-/* The detection state of key in map, made on first sight; NULL when there is no room. */
-static __always_inline void *state_of(void *map, const struct netprobe_addr_key *key, void *zero)
+/* Whether slot key k holds addr; takes the slot over (zeroed) when it does not. */
+static __always_inline bool claim_slot(struct netprobe_counters *cnt, struct netprobe_addr_key *k,
+				       const __u8 *addr, __u8 family)
 {
-	void *s = bpf_map_lookup_elem(map, key);
+	const __u64 *want = (const __u64 *)addr;
+	__u64 *have = (__u64 *)k->addr;
 
-	if (s)
-		return s;
-	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
+	if (k->family == family && have[0] == want[0] && have[1] == want[1])
+		return false;
+	if (k->family)
+		cnt->filter[NETPROBE_FC_STATE_EVICTIONS]++;
+	return true;
+}
+
+static __always_inline struct netprobe_src_state *src_state_of(struct netprobe_counters *cnt,
+							       const struct packet_info *pi)
+{
+	__u32 slot = addr_hash(pi->key.src_addr, pi->key.family) >> (32 - NETPROBE_SRC_STATE_BITS);
+	struct netprobe_src_state *s = bpf_map_lookup_elem(&np_src_state, &slot);
+
+	if (s && claim_slot(cnt, &s->key, pi->key.src_addr, pi->key.family)) {
+		__builtin_memset(s, 0, sizeof(*s));
+		__builtin_memcpy(s->key.addr, pi->key.src_addr, 16);
+		s->key.family = pi->key.family;
+	}
+	return s;
+}
+
+static __always_inline struct netprobe_dst_state *dst_state_of(struct netprobe_counters *cnt,
+							       const struct packet_info *pi)
+{
+	__u32 slot = addr_hash(pi->key.dst_addr, pi->key.family) >> (32 - NETPROBE_DST_STATE_BITS);
+	struct netprobe_dst_state *d = bpf_map_lookup_elem(&np_dst_state, &slot);
+
+	if (d && claim_slot(cnt, &d->key, pi->key.dst_addr, pi->key.family)) {
+		__builtin_memset(d, 0, sizeof(*d));
+		__builtin_memcpy(d->key.addr, pi->key.dst_addr, 16);
+		d->key.family = pi->key.family;
+	}
+	return d;
 }
 
 static __always_inline bool flood_enabled(const volatile struct netprobe_detect_param *p)
@@ -330,16 +365,11 @@ static __always_inline void detect_source(struct netprobe_counters *cnt,
 					  const struct packet_info *pi, int kind, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.src_flood[kind];
-	struct netprobe_src_state zero = {}, *s;
-	struct netprobe_addr_key key;
+	struct netprobe_src_state *s = src_state_of(cnt, pi);
 	__u32 rule_id = 0;
 
-	addr_key(&key, pi->key.src_addr, pi->key.family);
-	s = state_of(&np_src_state, &key, &zero);
-	if (!s) {
-		cnt->filter[NETPROBE_FC_STATE_FAILED]++;
+	if (!s)
 		return;
-	}
 	if (p->enabled && is_flood_packet(pi, kind) &&
 	    window_count(&s->w[kind], p->window_jiffies, p->count, now)) {
 		if (np_filter.mitigate)
@@ -356,17 +386,13 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
 					       const struct packet_info *pi, int kind, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.dst_flood[kind];
-	struct netprobe_dst_state zero = {}, *d;
-	struct netprobe_addr_key key;
+	struct netprobe_dst_state *d;
 
 	if (!p->enabled || !is_flood_packet(pi, kind))
 		return;
-	addr_key(&key, pi->key.dst_addr, pi->key.family);
-	d = state_of(&np_dst_state, &key, &zero);
-	if (!d) {
-		cnt->filter[NETPROBE_FC_STATE_FAILED]++;
+	d = dst_state_of(cnt, pi);
+	if (!d)
 		return;
-	}
 	if (window_count(&d->w[kind], p->window_jiffies, p->count, now))
 		raise_alert(cnt, pi, kind, NETPROBE_SCOPE_DESTINATION,
 			    window_rate(&d->w[kind], now), p->threshold, p->window_ms, 0, false);

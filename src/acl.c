@@ -483,6 +483,40 @@ int np_acl_open(struct netprobe_manager *m)
 	return 0;
 }
 
+/* Whether a mitigation block (XDP's, possibly newer than the index) lies in the /24 at slot. */
+static bool block_in_slot(const struct np_acl *a, __u32 slot, __u32 leaving)
+{
+	for (__u32 id = a->block_first; id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (id != leaving && __atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) &&
+		    r->family == NETPROBE_FAMILY_IPV4 &&
+		    ntohl(*(const __u32 *)r->addr) >> 8 == slot)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Clears the /24's EXACT flag once no /32 entry but leaving's is left in it. Entries made
+ * here are in the index; a block XDP makes meanwhile writes its rule before
+ * its hash entry and the flag, so looking at the rules after the clear
+ * either sees it (and sets the flag back) or its flag comes after ours.
+ */
+static void v4_exact_flag_release(struct np_acl *a, __u32 slot, __u32 leaving)
+{
+	__u8 addr[16];
+
+	for (__u32 i = 0; i < 256; i++) {
+		v4_bytes(slot << 8 | i, addr);
+		if (index_find(a, NETPROBE_FAMILY_IPV4, 32, addr))
+			return;
+	}
+	__atomic_fetch_and(&a->tbl24[slot], ~NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
+	if (block_in_slot(a, slot, leaving))
+		__atomic_fetch_or(&a->tbl24[slot], NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
+}
+
 static void zero_hits(struct np_acl *a, __u32 id, int ncpus)
 {
 	__u64 zero[ncpus];
@@ -504,22 +538,8 @@ static void remove_rule(struct netprobe_manager *m, __u32 id)
 
 		if (bpf_map_delete_elem(fd, r->addr) == 0 && r->family == NETPROBE_FAMILY_IPV6)
 			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
-		if (r->family == NETPROBE_FAMILY_IPV4) {
-			__u32 slot = ntohl(*(__u32 *)r->addr) >> 8, i;
-			__u8 addr[16];
-
-			/* Ask the hash itself: XDP adds blocks without the index. */
-			for (i = 0; i < 256; i++) {
-				__u32 w;
-
-				v4_bytes(slot << 8 | i, addr);
-				if (bpf_map_lookup_elem(a->v4_exact_fd, addr, &w) == 0)
-					break;
-			}
-			if (i == 256)
-				__atomic_fetch_and(&a->tbl24[slot], ~NETPROBE_ACL_W_EXACT,
-						   __ATOMIC_RELEASE);
-		}
+		if (r->family == NETPROBE_FAMILY_IPV4)
+			v4_exact_flag_release(a, ntohl(*(__u32 *)r->addr) >> 8, id);
 	} else if (r->family == NETPROBE_FAMILY_IPV6) {
 		struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
 
@@ -665,7 +685,8 @@ int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out)
 	if (slash) {
 		errno = 0;
 		len = strtoul(slash + 1, &end, 10);
-		if (!slash[1] || *end || errno || slash[1] == '-' || slash[1] == '+' ||
+		/* Digits only: strtoul alone takes leading blanks and a sign. */
+		if (slash[1] < '0' || slash[1] > '9' || *end || errno ||
 		    len > (unsigned long)full) {
 			np_err("'%s': the prefix length must be 0..%d", cidr, full);
 			return -EINVAL;

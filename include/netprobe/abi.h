@@ -121,7 +121,7 @@ enum netprobe_detection_type {
 	X(EXPIRED_MATCHES, "expired_matches") /* matched an entry whose TTL had run out */         \
 	X(BLOCKS_ADDED, "blocks_added")	      /* mitigation blocked a source */                    \
 	X(BLOCKS_FAILED, "blocks_failed")     /* mitigation's share of the list was full */        \
-	X(STATE_FAILED, "state_failed")	      /* no room for a source's detection state */
+	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */
 
 enum netprobe_filter_counter {
 #define X(id, name) NETPROBE_FC_##id,
@@ -390,8 +390,14 @@ enum netprobe_src_window {
 	NETPROBE_SW_MAX,
 };
 
+/* Slots of the direct-mapped detection state tables (powers of two). */
+#define NETPROBE_SRC_STATE_BITS 16
+#define NETPROBE_DST_STATE_BITS 14
+
 /* Per source: the flood windows and the distinct ports and hosts it probed. */
 struct netprobe_src_state {
+	struct netprobe_addr_key key; /* whose state this slot holds */
+	__u32 pad0;
 	struct netprobe_window w[NETPROBE_SW_MAX];
 	__u64 ports[8]; /* 512-bit set of probed destination ports, this scan window */
 	__u64 hosts[4]; /* 256-bit set of probed destination hosts */
@@ -401,6 +407,8 @@ struct netprobe_src_state {
 
 /* Per destination: the flood windows, over every source. */
 struct netprobe_dst_state {
+	struct netprobe_addr_key key;
+	__u32 pad0;
 	struct netprobe_window w[3]; /* NETPROBE_SW_SYN .. NETPROBE_SW_ICMP */
 };
 
