@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* netprobe blacklist / allowlist: the filter mode's deny and allow lists. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "cli.h"
@@ -65,21 +66,93 @@ static int filter_ifaces(const struct netprobe_iface *it, void *ctx)
 	return 0;
 }
 
+/* Collects every entry's CIDR, for del --all (the list changes while it is walked). */
+struct cidr_set {
+	char (*v)[64];
+	size_t n, cap;
+};
+
+static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
+{
+	struct cidr_set *set = ctx;
+
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 256;
+		void *v = realloc(set->v, cap * sizeof(*set->v));
+
+		if (!v)
+			return -ENOMEM;
+		set->v = v;
+		set->cap = cap;
+	}
+	snprintf(set->v[set->n++], sizeof(set->v[0]), "%s", e->text);
+	return 0;
+}
+
+/*
+ * Applies add or del to each CIDR of a blocklist file: one a line, anything
+ * after '#' or ';' is a comment (as in Spamhaus DROP and FireHOL lists).
+ * Stops at the first error, naming the line.
+ */
+static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bool add,
+		      const char *path, unsigned int ttl, unsigned long *done)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	char line[512];
+	unsigned long lineno = 0;
+	int err = 0;
+
+	if (!f) {
+		cli_error("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		char *start = line, *end;
+
+		lineno++;
+		line[strcspn(line, "#;\r\n")] = '\0';
+		while (*start == ' ' || *start == '\t')
+			start++;
+		for (end = start; *end && *end != ' ' && *end != '\t';)
+			end++;
+		*end = '\0';
+		if (!*start)
+			continue;
+		err = add ? ops->add(m, start, ttl) : ops->del(m, start);
+		if (err)
+			cli_error("%s:%lu: %s not %s", path, lineno, start,
+				  add ? "added" : "removed");
+		else
+			(*done)++;
+	}
+	if (f != stdin)
+		fclose(f);
+	return err;
+}
+
 static int run_list(const struct list_ops *ops, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command(ops->command);
 	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
 					     {"ttl", required_argument, NULL, 't'},
 					     {"json", no_argument, NULL, 'j'},
+					     {"file", required_argument, NULL, 'f'},
+					     {"all", no_argument, NULL, 'a'},
 					     {}};
+	const char *file = NULL;
+	bool all = false;
 	unsigned long long ttl = 0;
 	struct list_out out = {};
 	struct netprobe_manager *m;
 	const char *verb;
 	int opt, err = 0, in_filter = 0;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t:j", opts, NULL)) != -1) {
-		if (opt == 't') {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t:jf:a", opts, NULL)) != -1) {
+		if (opt == 'f') {
+			file = optarg;
+		} else if (opt == 'a') {
+			all = true;
+		} else if (opt == 't') {
 			if (!cli_parse_uint(optarg, NETPROBE_ACL_MAX_TTL_S, &ttl))
 				return cli_usage_error(cmd, "--ttl is 0..%u seconds (0: no expiry)",
 						       NETPROBE_ACL_MAX_TTL_S);
@@ -94,12 +167,15 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 	verb = argv[optind++];
 	if (strcmp(verb, "add") && strcmp(verb, "del") && strcmp(verb, "list"))
 		return cli_usage_error(cmd, "say add, del or list, not '%s'", verb);
-	if (strcmp(verb, "list") && optind >= argc)
-		return cli_usage_error(cmd, "%s needs at least one CIDR", verb);
-	if (!strcmp(verb, "list") && optind < argc)
+	if (strcmp(verb, "list") && optind >= argc && !file && !all)
+		return cli_usage_error(cmd, "%s needs CIDRs, --file FILE%s", verb,
+				       strcmp(verb, "del") ? "" : " or --all");
+	if (!strcmp(verb, "list") && (optind < argc || file))
 		return cli_usage_error(cmd, "list takes no CIDR");
 	if (ttl && strcmp(verb, "add"))
 		return cli_usage_error(cmd, "--ttl goes with add");
+	if (all && (strcmp(verb, "del") || optind < argc || file))
+		return cli_usage_error(cmd, "--all goes with del alone");
 
 	if (!strcmp(verb, "add")) {
 		struct netprobe_config cfg;
@@ -109,11 +185,13 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 	} else {
 		m = cli_open_existing(true);
 		if (!m && errno == ENOENT) {
-			if (!strcmp(verb, "del")) {
+			if (!strcmp(verb, "del") && !all) {
 				cli_error("%s is not on the list (the lists are empty)",
-					  argv[optind]);
+					  optind < argc ? argv[optind] : file);
 				return EXIT_FAIL;
 			}
+			if (all)
+				return EXIT_OK;
 			if (out.json)
 				printf("{\"entries\":[]}\n");
 			return EXIT_OK;
@@ -136,13 +214,27 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 		}
 		if (err)
 			cli_fail(err, "list");
+	} else if (all) {
+		struct cidr_set set = {};
+
+		err = ops->list(m, collect_entry, &set);
+		for (size_t i = 0; i < set.n && !err; i++)
+			err = ops->del(m, set.v[i]);
+		if (!err)
+			printf("removed %zu entries\n", set.n);
+		free(set.v);
 	} else {
+		bool add = !strcmp(verb, "add");
+		unsigned long done = 0;
+
 		for (int i = optind; i < argc && !err; i++) {
-			err = !strcmp(verb, "add") ? ops->add(m, argv[i], ttl)
-						   : ops->del(m, argv[i]);
+			err = add ? ops->add(m, argv[i], ttl) : ops->del(m, argv[i]);
 			if (!err)
-				printf("%s %s\n", !strcmp(verb, "add") ? "added" : "removed",
-				       argv[i]);
+				printf("%s %s\n", add ? "added" : "removed", argv[i]);
+		}
+		if (!err && file) {
+			err = apply_file(m, ops, add, file, ttl, &done);
+			printf("%s %lu entries from %s\n", add ? "added" : "removed", done, file);
 		}
 		netprobe_manager_foreach_iface(m, filter_ifaces, &in_filter);
 		if (!err && !strcmp(verb, "add") && !in_filter)

@@ -37,13 +37,14 @@ static const struct cli_command commands[] = {
 	 "(percent of the learned baseline; off by default, 1000 when on). --mitigate blocks "
 	 "the source of a per-source detection for --block-ttl seconds (default 300).",
 	 cmd_attach},
-	{"blacklist", "add|del CIDR... [--ttl S] | list [--json]",
+	{"blacklist", "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
 	 "The deny list of the filter mode: IPv4 and IPv6 addresses and prefixes, matched "
 	 "against the source by longest prefix, dropped in XDP. --ttl S makes an entry expire. "
+	 "--file reads a blocklist (one CIDR a line, '#' or ';' starts a comment; - is stdin). "
 	 "list shows each entry's hits, time left and origin (manual, or the detection that "
-	 "blocked it).",
+	 "blocked it). del --all empties the list, mitigation blocks included.",
 	 cmd_blacklist},
-	{"allowlist", "add|del CIDR... [--ttl S] | list [--json]",
+	{"allowlist", "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
 	 "The allow list of the filter mode: sources on it always pass, even inside a denied "
 	 "prefix, and never count towards a detection.",
 	 cmd_allowlist},

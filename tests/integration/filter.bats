@@ -216,12 +216,25 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	sleep 2.2
 	in_a ping -6 -c 1 -W 2 fd00:98::2
 	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "fd00:98::/64")] | length')" -eq 0 ]
+	# A blocklist file: comments after '#' or ';', blank lines; a duplicate stops it.
+	printf '# a blocklist\n192.0.2.0/24 ; SBL1\n\n  203.0.113.9  # one host\n2001:db8::/48\n' \
+		>"$BATS_TEST_TMPDIR/list"
+	run np_b blacklist add --file "$BATS_TEST_TMPDIR/list"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"added 3 entries from"* ]]
+	run np_b blacklist add --file "$BATS_TEST_TMPDIR/list"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"list:2: 192.0.2.0/24 not added"* ]]
+	run np_b blacklist add --file /nonexistent
+	[ "$status" -eq 1 ]
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 4 ]
 	# The lists outlive the attachment; the pinned state stays while they have entries.
 	run np_b detach --all
 	[ -e "$NETPROBE_PIN_PATH" ]
-	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 1 ]
-	run np_b blacklist del 198.18.0.0/24
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 4 ]
+	run np_b blacklist del --all
 	[ "$status" -eq 0 ]
+	[[ "$output" == *"removed 4 entries"* ]]
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 }
 
@@ -307,6 +320,12 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	run np_b blacklist frob
 	[ "$status" -eq 2 ]
 	run np_b blacklist add
+	[ "$status" -eq 2 ]
+	run np_b blacklist add --all
+	[ "$status" -eq 2 ]
+	run np_b blacklist del 10.0.0.0/8 --all
+	[ "$status" -eq 2 ]
+	run np_b blacklist list --file x
 	[ "$status" -eq 2 ]
 	run np_b allowlist
 	[ "$status" -eq 2 ]
