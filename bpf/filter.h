@@ -145,6 +145,13 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 		} else if (bpf_map_delete_elem(&np_acl_v6_exact, rule->addr) == 0) {
 			__sync_fetch_and_sub(&meta->v6_exact, 1);
 		}
+		/* Its hits are the expired block's (a sweep would have zeroed them). */
+		for (__u32 cpu = 0; cpu < np_filter.ncpus && cpu < 1024; cpu++) {
+			__u64 *hits = bpf_map_lookup_percpu_elem(&np_acl_hits, &id, cpu);
+
+			if (hits)
+				*hits = 0;
+		}
 	}
 	__builtin_memcpy(rule->addr, pi->key.src_addr, 16);
 	rule->family = pi->key.family;

@@ -1,0 +1,1687 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The filter mode, end to end: the XDP program netprobe attached to a veth
+ * runs on crafted frames (BPF_PROG_RUN) while the lists, detections and
+ * mitigation are driven through the public API. Verdicts are checked against
+ * a reference model of the lists, counters against the packets sent, and
+ * security events against what each traffic pattern must (and must not)
+ * raise. The test moves itself into a network namespace of its own, so
+ * nothing is ever attached outside it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <netprobe/netprobe.h>
+#include "../lib/pktbuild.h"
+
+#define IF_PEER "npf0"
+#define IF_DUT	"npf1" /* netprobe is attached here */
+
+static char pin_path[128];
+/* Globals, so that the teardown of a failed test finds what to clean up. */
+static struct netprobe_manager *g_m;
+static int g_prog = -1; /* the XDP program behind the interface's pinned link */
+
+/* ---- Security events, collected by a handler on the worker threads ---- */
+
+#define MAX_EVENTS 256
+
+static struct {
+	pthread_mutex_t lock;
+	struct netprobe_security_event ev[MAX_EVENTS];
+	size_t n;
+	size_t other; /* events of another type, or of a wrong size */
+} g_ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void on_security(const struct netprobe_event_batch *b, void *ctx)
+{
+	(void)ctx;
+	pthread_mutex_lock(&g_ev.lock);
+	for (size_t i = 0; i < b->count; i++) {
+		const struct netprobe_event_hdr *h = b->events[i];
+
+		if (h->type != NETPROBE_EVENT_SECURITY ||
+		    h->size != sizeof(struct netprobe_security_event) || g_ev.n == MAX_EVENTS)
+			g_ev.other++;
+		else
+			memcpy(&g_ev.ev[g_ev.n++], h, sizeof(g_ev.ev[0]));
+	}
+	pthread_mutex_unlock(&g_ev.lock);
+}
+
+/* Copies out what arrived (never assert under the lock: the workers need it). */
+static size_t events_copy(struct netprobe_security_event *out, size_t *other)
+{
+	size_t n;
+
+	pthread_mutex_lock(&g_ev.lock);
+	n = g_ev.n;
+	memcpy(out, g_ev.ev, n * sizeof(*out));
+	*other = g_ev.other;
+	pthread_mutex_unlock(&g_ev.lock);
+	return n;
+}
+
+static void events_start(void)
+{
+	assert_int_equal(netprobe_manager_on_event(g_m,
+						   NETPROBE_EVENT_MASK(NETPROBE_EVENT_SECURITY),
+						   on_security, NULL),
+			 0);
+	assert_int_equal(netprobe_manager_events_start(g_m), 0);
+}
+
+/* Everything the kernel committed so far reaches the handler: stop (which drains), restart. */
+static void events_flush(void)
+{
+	netprobe_manager_events_stop(g_m);
+	assert_int_equal(netprobe_manager_events_start(g_m), 0);
+}
+
+/* ---- Setup ---------------------------------------------------------------- */
+
+static void run(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+static void write_file(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(value, f);
+		fclose(f);
+	}
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+		return -1;
+	}
+	/* No IPv6 autoconfiguration: nothing but our test runs reaches the counters. */
+	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+	run("ip link add %s type veth peer name %s && ip link set %s up && ip link set %s up",
+	    IF_PEER, IF_DUT, IF_PEER, IF_DUT);
+	snprintf(pin_path, sizeof(pin_path), "/sys/fs/bpf/np-test-filter-%d", getpid());
+	return 0;
+}
+
+static void base_config(struct netprobe_config *cfg)
+{
+	netprobe_config_default(cfg);
+	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", pin_path);
+	cfg->xdp_mode = NETPROBE_XDP_FILTER;
+	cfg->stats_report_interval_ms = 0;
+	cfg->flow_idle_timeout_ms = 0;
+	cfg->batch_timeout_ms = 10;
+	cfg->event_workers = 1;
+}
+
+static void detections_off(struct netprobe_config *cfg)
+{
+	struct netprobe_detection *all[] = {
+		&cfg->syn_flood,     &cfg->udp_flood,	   &cfg->icmp_flood, &cfg->syn_flood_dst,
+		&cfg->udp_flood_dst, &cfg->icmp_flood_dst, &cfg->port_scan,  &cfg->rate_anomaly,
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		all[i]->enabled = false;
+}
+
+static __u32 prog_id_of_link(void)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	struct netprobe_iface it;
+	char path[256];
+	int fd;
+
+	assert_int_equal(netprobe_manager_iface(g_m, IF_DUT, &it), 0);
+	snprintf(path, sizeof(path), "%s/links/slot%u_xdp", pin_path, it.slot);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	assert_int_not_equal(info.prog_id, 0);
+	return info.prog_id;
+}
+
+/* Takes the program the link runs now; returns its id. */
+static __u32 refresh_prog(void)
+{
+	__u32 id = prog_id_of_link();
+
+	if (g_prog >= 0)
+		close(g_prog);
+	g_prog = bpf_prog_get_fd_by_id(id);
+	assert_true(g_prog >= 0);
+	return id;
+}
+
+static void start_filter(const struct netprobe_config *cfg)
+{
+	g_m = netprobe_manager_new(cfg);
+	assert_non_null(g_m);
+	assert_int_equal(netprobe_manager_load(g_m), 0);
+	assert_int_equal(netprobe_manager_attach(g_m, IF_DUT), 0);
+	refresh_prog();
+}
+
+/* A config change swaps the program behind the link: run the new one from now on. */
+static void update_config(const struct netprobe_config *cfg)
+{
+	__u32 before = prog_id_of_link();
+
+	assert_int_equal(netprobe_manager_update_config(g_m, cfg), 0);
+	assert_int_not_equal(refresh_prog(), before);
+}
+
+struct texts {
+	char (*t)[64];
+	enum netprobe_acl_action *action;
+	size_t n, cap;
+};
+
+static int collect_text(const struct netprobe_acl_entry *e, void *ctx)
+{
+	struct texts *ts = ctx;
+
+	if (ts->n == ts->cap) {
+		ts->cap = ts->cap ? ts->cap * 2 : 64;
+		ts->t = realloc(ts->t, ts->cap * sizeof(*ts->t));
+		ts->action = realloc(ts->action, ts->cap * sizeof(*ts->action));
+		if (!ts->t || !ts->action)
+			return -ENOMEM;
+	}
+	memcpy(ts->t[ts->n], e->text, sizeof(e->text));
+	ts->action[ts->n++] = e->action;
+	return 0;
+}
+
+/* After each test, whatever it left (a failed assert skips its own cleanup): no pin dir stays. */
+static int teardown(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m = g_m;
+	struct texts ts = {};
+
+	(void)state;
+	if (g_prog >= 0)
+		close(g_prog);
+	g_prog = -1;
+	netprobe_manager_events_stop(m);
+	if (!m) {
+		base_config(&cfg);
+		m = netprobe_manager_new(&cfg);
+	}
+	if (m && netprobe_manager_load(m) == 0) {
+		netprobe_manager_detach(m, NULL);
+		netprobe_blacklist_list(m, collect_text, &ts);
+		netprobe_allowlist_list(m, collect_text, &ts);
+		for (size_t i = 0; i < ts.n; i++) {
+			if (ts.action[i] == NETPROBE_ACL_ALLOW)
+				netprobe_allowlist_del(m, ts.t[i]);
+			else
+				netprobe_blacklist_del(m, ts.t[i]);
+		}
+	}
+	netprobe_manager_free(m);
+	g_m = NULL;
+	free(ts.t);
+	free(ts.action);
+	pthread_mutex_lock(&g_ev.lock);
+	g_ev.n = g_ev.other = 0;
+	pthread_mutex_unlock(&g_ev.lock);
+	if (access(pin_path, F_OK) == 0) {
+		fprintf(stderr, "%s is left behind\n", pin_path);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Frames ---------------------------------------------------------------- */
+
+static int family_of(const char *addr)
+{
+	return strchr(addr, ':') ? 6 : 4;
+}
+
+static struct pkt_spec udp(const char *src, const char *dst, uint16_t sport, uint16_t dport)
+{
+	return (struct pkt_spec){.family = family_of(src),
+				 .src = src,
+				 .dst = dst,
+				 .proto = IPPROTO_UDP,
+				 .sport = sport,
+				 .dport = dport,
+				 .payload = 18};
+}
+
+static struct pkt_spec tcp(const char *src, const char *dst, uint16_t sport, uint16_t dport,
+			   uint8_t flags)
+{
+	return (struct pkt_spec){.family = family_of(src),
+				 .src = src,
+				 .dst = dst,
+				 .proto = IPPROTO_TCP,
+				 .sport = sport,
+				 .dport = dport,
+				 .tcp_flags = flags};
+}
+
+static struct pkt_spec icmp(const char *src, const char *dst, uint8_t type)
+{
+	return (struct pkt_spec){.family = family_of(src),
+				 .src = src,
+				 .dst = dst,
+				 .proto = family_of(src) == 6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP,
+				 .icmp_type = type,
+				 .payload = 16};
+}
+
+static void addr_bytes(const char *text, uint8_t *out)
+{
+	memset(out, 0, 16);
+	assert_int_equal(inet_pton(family_of(text) == 6 ? AF_INET6 : AF_INET, text, out), 1);
+}
+
+#define FIN	0x01
+#define SYN	0x02
+#define RST	0x04
+#define ACK	0x10
+#define SYN_ACK (SYN | ACK)
+
+/* Runs the attached program repeat times on the frame; returns the (last) verdict. */
+static int send_spec(const struct pkt_spec *s, unsigned int repeat)
+{
+	uint8_t frame[256];
+	size_t len = pkt_build(s, frame, sizeof(frame));
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+		    .repeat = repeat);
+
+	if (!len)
+		fail_msg("cannot build a frame from %s to %s", s->src, s->dst);
+	if (bpf_prog_test_run_opts(g_prog, &opts))
+		fail_msg("BPF_PROG_RUN: %s", strerror(errno));
+	return opts.retval;
+}
+
+/* The verdict for a UDP datagram from src (the lists look at sources only). */
+static int verdict(const char *src, unsigned int repeat)
+{
+	struct pkt_spec s =
+		udp(src, family_of(src) == 6 ? "2001:db8:ffff::1" : "203.0.113.250", 40000, 5000);
+
+	return send_spec(&s, repeat);
+}
+
+static struct netprobe_global_stats stats(void)
+{
+	struct netprobe_global_stats st;
+
+	assert_int_equal(netprobe_manager_iface_stats(g_m, IF_DUT, &st), 0);
+	return st;
+}
+
+static struct netprobe_security_stats sec_stats(void)
+{
+	struct netprobe_security_stats st;
+
+	assert_int_equal(netprobe_manager_security_stats(g_m, &st), 0);
+	return st;
+}
+
+/* ---- Listings ---------------------------------------------------------------- */
+
+#define MAX_ENTRIES 128
+
+struct entries {
+	struct netprobe_acl_entry e[MAX_ENTRIES];
+	int n;
+};
+
+static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
+{
+	struct entries *es = ctx;
+
+	if (es->n == MAX_ENTRIES)
+		return -E2BIG;
+	es->e[es->n++] = *e;
+	return 0;
+}
+
+static struct entries listing(enum netprobe_acl_action action)
+{
+	struct entries es = {};
+
+	if (action == NETPROBE_ACL_ALLOW)
+		assert_int_equal(netprobe_allowlist_list(g_m, collect_entry, &es), 0);
+	else
+		assert_int_equal(netprobe_blacklist_list(g_m, collect_entry, &es), 0);
+	return es;
+}
+
+static const struct netprobe_acl_entry *find_entry(const struct entries *es, const char *text)
+{
+	for (int i = 0; i < es->n; i++)
+		if (!strcmp(es->e[i].text, text))
+			return &es->e[i];
+	return NULL;
+}
+
+/* The hits of the entry listed as text; fails if it is not listed. */
+static unsigned long long hits_of(enum netprobe_acl_action action, const char *text)
+{
+	struct entries es = listing(action);
+	const struct netprobe_acl_entry *e = find_entry(&es, text);
+
+	if (!e)
+		fail_msg("%s is not on the %s list", text,
+			 action == NETPROBE_ACL_ALLOW ? "allow" : "deny");
+	return e->hits;
+}
+
+/* ---- 1. Longest prefix, against a reference model ----------------------------- */
+
+static uint64_t rng;
+
+static uint32_t rnd(uint32_t below)
+{
+	/* xorshift64*: the same sequence on every machine */
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return (uint32_t)((rng * 2685821657736338717ull) >> 32) % below;
+}
+
+struct rule {
+	int family, len;
+	uint8_t addr[16];
+	bool allow, live;
+};
+
+static void mask_bits(uint8_t *a, int bytes, int len)
+{
+	for (int i = 0; i < bytes; i++) {
+		int keep = len - i * 8;
+
+		if (keep <= 0)
+			a[i] = 0;
+		else if (keep < 8)
+			a[i] &= (uint8_t)(0xff << (8 - keep));
+	}
+}
+
+static bool rule_covers(const struct rule *r, const uint8_t *a)
+{
+	uint8_t masked[16];
+
+	memcpy(masked, a, 16);
+	mask_bits(masked, r->family == 4 ? 4 : 16, r->len);
+	return memcmp(masked, r->addr, r->family == 4 ? 4 : 16) == 0;
+}
+
+/*
+ * The documented semantics: the longest allow entry covering the source
+ * decides it (passes), else the longest deny entry (drops), else nothing
+ * does (passes). Returns the deciding rule, -1 for none.
+ */
+static int model(const struct rule *rules, int n, const uint8_t *a)
+{
+	int allow = -1, deny = -1;
+
+	for (int i = 0; i < n; i++) {
+		int *best = rules[i].allow ? &allow : &deny;
+
+		if (rules[i].live && rule_covers(&rules[i], a) &&
+		    (*best < 0 || rules[i].len > rules[*best].len))
+			*best = i;
+	}
+	return allow >= 0 ? allow : deny;
+}
+
+static int model_verdict(const struct rule *rules, int decider)
+{
+	return decider >= 0 && !rules[decider].allow ? XDP_DROP : XDP_PASS;
+}
+
+/* Which lookup structure holds the deciding rule: 0 none, 1 exact, 2 tbl8 (IPv4 /25-/31), 3 other. */
+static int lookup_kind(const struct rule *r)
+{
+	if (!r)
+		return 0;
+	if (r->len == (r->family == 4 ? 32 : 128))
+		return 1;
+	return r->family == 4 && r->len > 24 ? 2 : 3;
+}
+
+static const char *addr_str(int family, const uint8_t *a, char *buf)
+{
+	inet_ntop(family == 4 ? AF_INET : AF_INET6, a, buf, INET6_ADDRSTRLEN);
+	return buf;
+}
+
+static const char *rule_str(const struct rule *r, char *buf)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	snprintf(buf, 64, "%s/%d", addr_str(r->family, r->addr, a), r->len);
+	return buf;
+}
+
+static bool have_prefix(const struct rule *rules, int n, const struct rule *r)
+{
+	for (int i = 0; i < n; i++)
+		if (rules[i].family == r->family && rules[i].len == r->len &&
+		    !memcmp(rules[i].addr, r->addr, 16))
+			return true;
+	return false;
+}
+
+static int acl_add(const struct rule *r)
+{
+	char text[64];
+
+	rule_str(r, text);
+	return r->allow ? netprobe_allowlist_add(g_m, text, 0)
+			: netprobe_blacklist_add(g_m, text, 0);
+}
+
+static int acl_del(const struct rule *r)
+{
+	char text[64];
+
+	rule_str(r, text);
+	return r->allow ? netprobe_allowlist_del(g_m, text) : netprobe_blacklist_del(g_m, text);
+}
+
+/* IPv4: 64 /24s of 10.0.0.0/12 (10.0-15.0-3.x), so prefixes nest and groups fill. */
+static void v4_region_addr(uint8_t *a)
+{
+	uint32_t host = 0x0a000000u | rnd(16) << 16 | rnd(4) << 8 | rnd(256);
+
+	memset(a, 0, 16);
+	host = htonl(host);
+	memcpy(a, &host, 4);
+}
+
+/* IPv6: a few seeds in 2001:db8::/32, each rule a seed with a few bits flipped. */
+static uint8_t v6_seeds[6][16];
+
+static void v6_region_addr(uint8_t *a)
+{
+	memcpy(a, v6_seeds[rnd(6)], 16);
+	for (int flips = rnd(4); flips > 0; flips--) {
+		int bit = 32 + rnd(96);
+
+		a[bit / 8] ^= 0x80 >> (bit % 8);
+	}
+}
+
+#define ALLOW_ONE_IN 8
+
+static void make_rules(struct rule *rules, int n, int family)
+{
+	for (int i = 0; i < n; i++) {
+		struct rule *r = &rules[i];
+
+		do {
+			memset(r, 0, sizeof(*r));
+			r->family = family;
+			if (family == 4) {
+				v4_region_addr(r->addr);
+				/*
+				 * /0-/3 are left out for time alone: each rewrites
+				 * 2^21 to 2^24 tbl24 words (0.0.0.0/0 takes 2.5 s).
+				 */
+				r->len = rnd(6) ? 4 + rnd(28) : 32;
+			} else {
+				v6_region_addr(r->addr);
+				r->len = rnd(4) ? rnd(128) : 128;
+			}
+			mask_bits(r->addr, family == 4 ? 4 : 16, r->len);
+		} while (have_prefix(rules, i, r));
+		/*
+		 * Allow entries get rarer the shorter they are, or an address
+		 * would nearly always lie under one (and pass): the probes
+		 * must see both verdicts, at every depth of nesting.
+		 */
+		if (r->len <= (family == 4 ? 12 : 32))
+			r->allow = false;
+		else if (r->len <= (family == 4 ? 24 : 96))
+			r->allow = rnd(ALLOW_ONE_IN) == 0;
+		else
+			r->allow = rnd(2);
+		r->live = true;
+	}
+}
+
+/*
+ * An address to probe: a rule's first or last address, one inside a rule,
+ * one near the rules, or any address at all.
+ */
+static void probe_addr(const struct rule *rules, int n, int family, uint8_t *a)
+{
+	int bytes = family == 4 ? 4 : 16, kind = rnd(10);
+
+	memset(a, 0, 16);
+	if (kind == 0) {
+		for (int i = 0; i < bytes; i++)
+			a[i] = rnd(256);
+	} else if (kind <= 5) {
+		const struct rule *r = &rules[rnd(n)];
+
+		memcpy(a, r->addr, 16);
+		for (int bit = r->len; bit < bytes * 8 && kind > 1; bit++)
+			if (kind == 2 || rnd(2))
+				a[bit / 8] |= 0x80 >> (bit % 8);
+	} else if (family == 4) {
+		v4_region_addr(a);
+	} else {
+		v6_region_addr(a);
+	}
+}
+
+static void check_model(const struct rule *rules, int n, int family, int probes, const char *phase)
+{
+	int wrong = 0, live = 0, drops = 0, kinds[4] = {};
+	char first[512] = "";
+
+	for (int p = 0; p < probes; p++) {
+		char text[INET6_ADDRSTRLEN];
+		uint8_t a[16];
+		int decider, want, got;
+
+		probe_addr(rules, n, family, a);
+		addr_str(family, a, text);
+		decider = model(rules, n, a);
+		want = model_verdict(rules, decider);
+		kinds[lookup_kind(decider >= 0 ? &rules[decider] : NULL)]++;
+		got = verdict(text, 1);
+		drops += want == XDP_DROP;
+		if (got == want)
+			continue;
+		if (!wrong++) {
+			int len =
+				snprintf(first, sizeof(first), "%s: %s got %d, want %d; covered by",
+					 phase, text, got, want);
+
+			for (int i = 0; i < n && len < (int)sizeof(first) - 64; i++) {
+				char r[64];
+
+				if (rules[i].live && rule_covers(&rules[i], a))
+					len += snprintf(first + len, sizeof(first) - len, " %s %s",
+							rules[i].allow ? "allow" : "deny",
+							rule_str(&rules[i], r));
+			}
+		}
+	}
+	if (wrong)
+		fail_msg("%d of %d verdicts differ from the model; the first: %s", wrong, probes,
+			 first);
+	for (int i = 0; i < n; i++)
+		live += rules[i].live;
+	struct netprobe_security_stats st = sec_stats();
+
+	assert_int_equal(st.deny_entries + st.allow_entries, live);
+	print_message("# %s, IPv%d: %d rules, %d of %d probes dropped; decided by none %d, exact "
+		      "%d, tbl8 %d, other %d\n",
+		      phase, family, live, drops, probes, kinds[0], kinds[1], kinds[2], kinds[3]);
+	/* The probes must see both verdicts and every lookup path, or they test little. */
+	if (live) {
+		assert_true(drops > probes / 10 && drops < probes * 9 / 10);
+		assert_true(kinds[1] > probes / 100 && kinds[3] > probes / 100);
+		assert_true(family == 6 || kinds[2] > probes / 100);
+	} else {
+		assert_int_equal(drops, 0);
+	}
+}
+
+#define MAX_RULES 300
+
+static void run_lpm(int family, int nrules, int probes)
+{
+	static struct rule rules[MAX_RULES];
+	bool gone[MAX_RULES] = {};
+	char text[64];
+
+	assert_true(nrules <= MAX_RULES);
+	make_rules(rules, nrules, family);
+	for (int i = 0; i < nrules; i++)
+		if (acl_add(&rules[i]))
+			fail_msg("adding %s failed", rule_str(&rules[i], text));
+	check_model(rules, nrules, family, probes, "all rules");
+
+	/* Half of them go: slots fall back, groups collapse, /24s lose their exact flag. */
+	for (int i = 0; i < nrules; i++) {
+		if (rnd(2))
+			continue;
+		assert_int_equal(acl_del(&rules[i]), 0);
+		rules[i].live = false;
+		gone[i] = true;
+	}
+	check_model(rules, nrules, family, probes, "half deleted");
+
+	/* And come back, into freed ids, index slots and groups. */
+	for (int i = 0; i < nrules; i++) {
+		if (!gone[i])
+			continue;
+		if (acl_add(&rules[i]))
+			fail_msg("adding %s again failed", rule_str(&rules[i], text));
+		rules[i].live = true;
+	}
+	check_model(rules, nrules, family, probes / 2, "re-added");
+
+	for (int i = 0; i < nrules; i++) {
+		assert_int_equal(acl_del(&rules[i]), 0);
+		rules[i].live = false;
+	}
+	check_model(rules, nrules, family, probes / 4, "all deleted");
+}
+
+static void test_lpm_matches_model(void **state)
+{
+	struct netprobe_config cfg;
+
+	(void)state;
+	rng = 0x9e3779b97f4a7c15ull; /* a fixed seed: the same rules and probes every run */
+	base_config(&cfg);
+	detections_off(&cfg);
+	start_filter(&cfg);
+	for (int s = 0; s < 6; s++) {
+		memcpy(v6_seeds[s], "\x20\x01\x0d\xb8", 4);
+		for (int i = 4; i < 16; i++)
+			v6_seeds[s][i] = rnd(256);
+	}
+	run_lpm(4, 300, 3000);
+	run_lpm(6, 150, 2000);
+}
+
+/* ---- 2. Hits and drop counters ------------------------------------------------ */
+
+struct flow_query {
+	uint8_t src[16];
+	unsigned long long packets;
+};
+
+static int sum_flow(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *st,
+		    void *ctx)
+{
+	struct flow_query *q = ctx;
+
+	if (k->direction == NETPROBE_DIR_INGRESS && !memcmp(k->src_addr, q->src, 16))
+		q->packets += st->packets;
+	return 0;
+}
+
+/* Packets the flow table holds from src. */
+static unsigned long long flow_packets(const char *src)
+{
+	struct flow_query q = {};
+
+	addr_bytes(src, q.src);
+	assert_int_equal(netprobe_manager_foreach_flow(g_m, sum_flow, &q), 0);
+	return q.packets;
+}
+
+static void test_hits_count_decided_packets(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct netprobe_security_stats sec;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	start_filter(&cfg);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.1.0.0/16", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.1.2.0/24", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.1.2.3", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.1.7.0/28", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8:1::/48", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8:1:2::/64", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8:1:3::9", 0), 0);
+
+	assert_int_equal(verdict("10.1.5.5", 7), XDP_DROP);  /* the /16 */
+	assert_int_equal(verdict("10.1.2.9", 5), XDP_PASS);  /* the allowed /24 */
+	assert_int_equal(verdict("10.1.2.3", 3), XDP_PASS);  /* the /24: allow wins over a /32 */
+	assert_int_equal(verdict("10.1.7.14", 2), XDP_DROP); /* the /28 */
+	assert_int_equal(verdict("2001:db8:1:5::1", 4), XDP_DROP); /* the /48 */
+	assert_int_equal(verdict("2001:db8:1:2::9", 6), XDP_PASS); /* the allowed /64 */
+	assert_int_equal(verdict("2001:db8:1:3::9", 8), XDP_DROP); /* the /128 */
+	assert_int_equal(verdict("10.2.0.1", 9), XDP_PASS);	   /* nobody's */
+
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.1.0.0/16"), 7);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "10.1.2.0/24"), 8);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.1.2.3/32"), 0);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.1.7.0/28"), 2);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "2001:db8:1::/48"), 4);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "2001:db8:1:2::/64"), 6);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "2001:db8:1:3::9/128"), 8);
+
+	st = stats();
+	assert_int_equal(st.rx_packets, 7 + 5 + 3 + 2 + 4 + 6 + 8 + 9);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_DENY_DROPS], 7 + 2 + 4 + 8);
+	assert_int_equal(st.counters.xdp_action[XDP_DROP], 7 + 2 + 4 + 8);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_ALLOW_PASSES], 5 + 3 + 6);
+	assert_int_equal(st.counters.xdp_action[XDP_PASS], 5 + 3 + 6 + 9);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCK_DROPS], 0);
+	/* Dropped packets stay out of the flow table (a flood would flush it). */
+	assert_int_equal(flow_packets("10.1.5.5"), 0);
+	assert_int_equal(flow_packets("2001:db8:1:3::9"), 0);
+	assert_int_equal(flow_packets("10.1.2.3"), 3);
+	assert_int_equal(flow_packets("10.2.0.1"), 9);
+	sec = sec_stats();
+	assert_int_equal(sec.filter[NETPROBE_FC_DENY_DROPS], 7 + 2 + 4 + 8);
+	assert_int_equal(sec.filter[NETPROBE_FC_ALLOW_PASSES], 5 + 3 + 6);
+	assert_int_equal(sec.deny_entries, 5);
+	assert_int_equal(sec.allow_entries, 2);
+	assert_int_equal(sec.block_entries, 0);
+
+	/* A removed entry decides nothing more; a new one counts from zero. */
+	assert_int_equal(netprobe_blacklist_del(g_m, "10.1.0.0/16"), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.3.0.0/16", 0), 0);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.3.0.0/16"), 0);
+	assert_int_equal(verdict("10.1.5.5", 1), XDP_PASS);
+	assert_int_equal(verdict("10.3.0.1", 1), XDP_DROP);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.3.0.0/16"), 1);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "10.1.2.0/24"), 8);
+}
+
+/* ---- 3. TTL ---------------------------------------------------------------------- */
+
+static void test_ttl_expiry(void **state)
+{
+	static const char *const expiring[] = {"192.0.2.7", "198.51.100.0/24", "203.0.113.16/28",
+					       "2001:db8:7::/64", "2001:db8:8::7"};
+	static const char *const sources[] = {"192.0.2.7", "198.51.100.99", "203.0.113.20",
+					      "2001:db8:7::1234", "2001:db8:8::7"};
+	struct netprobe_config cfg;
+	struct netprobe_security_stats sec;
+	struct entries es;
+	int n = sizeof(sources) / sizeof(sources[0]);
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	start_filter(&cfg);
+	/* One of each lookup path: exact /32, tbl24, tbl8, the IPv6 trie, exact /128. */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(netprobe_blacklist_add(g_m, expiring[i], 1), 0);
+	/* Expiring entries inside a permanent one, which decides once they are gone. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.20.0.0/16", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.20.30.0/28", 1), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.20.40.0/24", 1), 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, n + 2);
+	for (int i = 0; i < es.n; i++) {
+		if (!strcmp(es.e[i].text, "10.20.0.0/16"))
+			assert_int_equal(es.e[i].ttl_left_ms, 0);
+		else
+			assert_true(es.e[i].ttl_left_ms > 0 && es.e[i].ttl_left_ms <= 1000);
+	}
+	for (int i = 0; i < n; i++)
+		assert_int_equal(verdict(sources[i], 1), XDP_DROP);
+	assert_int_equal(verdict("10.20.30.5", 1), XDP_DROP);
+	assert_int_equal(verdict("10.20.40.5", 1), XDP_PASS);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.30.0/28"), 1);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "10.20.40.0/24"), 1);
+	assert_int_equal(sec_stats().deny_entries, n + 2);
+
+	usleep(1200000);
+	/* Nothing has swept yet: expired entries stop matching by themselves. */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(verdict(sources[i], 1), XDP_PASS);
+	sec = sec_stats();
+	assert_int_equal(sec.deny_entries, 1);
+	assert_int_equal(sec.allow_entries, 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "10.20.0.0/16");
+	assert_int_equal(listing(NETPROBE_ACL_ALLOW).n, 0);
+	/* Swept: still passing, and the /16 decides what its expired entries did. */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(verdict(sources[i], 1), XDP_PASS);
+	assert_int_equal(verdict("10.20.30.5", 1), XDP_DROP);
+	assert_int_equal(verdict("10.20.40.5", 1), XDP_DROP);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.0.0/16"), 2);
+}
+
+/* ---- 4. Bad input, full tables ------------------------------------------------- */
+
+static void test_bad_input(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"abc",
+		"10.0.0/8",
+		"10.0.0.0/33",
+		"10.0.0.0/-1",
+		"1.2.3.4/",
+		"1.2.3.4/8x",
+		"10.0.0.1/8",
+		"::1/129",
+		"2001:db8::1/32",
+		"10.0.0.0/+8",
+		"10.0.0.0/ 8",
+		"10.0.0.0/8/8",
+		"1.2.3.4 ",
+		"fe80::1%lo/128",
+		"10.0.0.0//8",
+		"/8",
+		"1.2.3.4/4294967304",
+	};
+	struct netprobe_config cfg;
+	struct netprobe_manager *unloaded;
+	struct netprobe_security_stats sec;
+	struct netprobe_cidr c;
+	struct entries es;
+	char buf[64];
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	start_filter(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (netprobe_cidr_parse(bad[i], &c) != -EINVAL)
+			fail_msg("netprobe_cidr_parse accepted '%s'", bad[i]);
+		if (netprobe_blacklist_add(g_m, bad[i], 0) != -EINVAL ||
+		    netprobe_allowlist_add(g_m, bad[i], 0) != -EINVAL ||
+		    netprobe_blacklist_del(g_m, bad[i]) != -EINVAL ||
+		    netprobe_allowlist_del(g_m, bad[i]) != -EINVAL)
+			fail_msg("a list call accepted '%s'", bad[i]);
+	}
+	assert_int_equal(netprobe_cidr_parse(NULL, &c), -EINVAL);
+	assert_int_equal(netprobe_cidr_parse("10.0.0.0/8", NULL), -EINVAL);
+	assert_int_equal(netprobe_blacklist_add(g_m, NULL, 0), -EINVAL);
+	assert_int_equal(netprobe_allowlist_add(g_m, NULL, 0), -EINVAL);
+	assert_int_equal(netprobe_blacklist_del(g_m, NULL), -EINVAL);
+	assert_int_equal(netprobe_allowlist_del(g_m, NULL), -EINVAL);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n + listing(NETPROBE_ACL_ALLOW).n, 0);
+
+	/* What is accepted, and how it reads back. */
+	assert_int_equal(netprobe_cidr_parse("10.0.0.0/8", &c), 0);
+	assert_int_equal(c.family, NETPROBE_FAMILY_IPV4);
+	assert_int_equal(c.prefix_len, 8);
+	assert_memory_equal(c.addr, "\x0a\0\0\0", 4);
+	assert_string_equal(netprobe_cidr_str(&c, buf, sizeof(buf)), "10.0.0.0/8");
+	assert_int_equal(netprobe_cidr_parse("192.0.2.1", &c), 0);
+	assert_int_equal(c.prefix_len, 32);
+	assert_int_equal(netprobe_cidr_parse("2001:0DB8:0:0::/32", &c), 0);
+	assert_int_equal(c.family, NETPROBE_FAMILY_IPV6);
+	assert_string_equal(netprobe_cidr_str(&c, buf, sizeof(buf)), "2001:db8::/32");
+	assert_int_equal(netprobe_cidr_parse("::/0", &c), 0);
+	assert_int_equal(c.prefix_len, 0);
+	assert_int_equal(netprobe_cidr_parse("2001:db8::1", &c), 0);
+	assert_int_equal(c.prefix_len, 128);
+
+	/* Duplicates, however spelled, and on either list. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/8", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/8", 0), -EEXIST);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.0.0.0/8", 30), -EEXIST);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8::/32", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:0db8:0::/32", 0), -EEXIST);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:DB8::/32", 0), -EEXIST);
+	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.1", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.1/32", 0), -EEXIST);
+	/* The same address with another length is another entry. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/9", 0), 0);
+
+	/* Removing what is not there, or from the other list. */
+	assert_int_equal(netprobe_blacklist_del(g_m, "10.9.0.0/16"), -ENOENT);
+	assert_int_equal(netprobe_blacklist_del(g_m, "10.0.0.0/7"), -ENOENT);
+	assert_int_equal(netprobe_allowlist_del(g_m, "10.0.0.0/8"), -ENOENT);
+	assert_int_equal(netprobe_blacklist_del(g_m, "2001:db8::/32"), -ENOENT);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 3);
+	assert_non_null(find_entry(&es, "10.0.0.0/8"));
+	assert_int_equal(verdict("10.200.0.1", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8::5", 1), XDP_PASS);
+	assert_int_equal(listing(NETPROBE_ACL_ALLOW).n, 1);
+
+	/* TTLs: up to NETPROBE_ACL_MAX_TTL_S. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.9.0.0/16", NETPROBE_ACL_MAX_TTL_S + 1),
+			 -EINVAL);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.9.0.0/16", ~0u), -EINVAL);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.9.0.0/16", NETPROBE_ACL_MAX_TTL_S), 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 4);
+	assert_true(find_entry(&es, "10.9.0.0/16")->ttl_left_ms >
+		    (NETPROBE_ACL_MAX_TTL_S - 60) * 1000ull);
+
+	/* No manager, or one that is not loaded. */
+	unloaded = netprobe_manager_new(&cfg);
+	assert_non_null(unloaded);
+	for (int i = 0; i < 2; i++) {
+		struct netprobe_manager *m = i ? unloaded : NULL;
+
+		assert_int_equal(netprobe_blacklist_add(m, "10.9.9.0/24", 0), -EINVAL);
+		assert_int_equal(netprobe_allowlist_add(m, "10.9.9.0/24", 0), -EINVAL);
+		assert_int_equal(netprobe_blacklist_del(m, "10.0.0.0/8"), -EINVAL);
+		assert_int_equal(netprobe_allowlist_del(m, "2001:db8::/32"), -EINVAL);
+		assert_int_equal(netprobe_blacklist_list(m, collect_entry, &es), -EINVAL);
+		assert_int_equal(netprobe_allowlist_list(m, collect_entry, &es), -EINVAL);
+		assert_int_equal(netprobe_manager_acl_sweep(m), -EINVAL);
+		assert_int_equal(netprobe_manager_security_stats(m, &sec), -EINVAL);
+	}
+	netprobe_manager_free(unloaded);
+	assert_int_equal(netprobe_blacklist_list(g_m, NULL, NULL), -EINVAL);
+	assert_int_equal(netprobe_manager_security_stats(g_m, NULL), -EINVAL);
+	/* The entries are untouched by all of that. */
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 4);
+}
+
+static void fill_groups(const char *fmt, int first, int count, int want)
+{
+	char text[64];
+
+	for (int i = first; i < first + count; i++) {
+		snprintf(text, sizeof(text), fmt, i);
+		if (netprobe_blacklist_add(g_m, text, 0) != want)
+			fail_msg("adding %s did not return %d", text, want);
+	}
+}
+
+/* 64 rules with one for mitigation, 16 tbl8 groups: both run out. */
+static void test_full_tables(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_security_stats sec;
+	struct entries before, after;
+	char text[64];
+	int added = 0, err;
+	unsigned int reused;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.acl_max_rules = 64;
+	cfg.mitigation_max_blocks = 1;
+	cfg.acl_v4_groups = 16;
+	start_filter(&cfg);
+
+	/* A /25 takes a group for its /24: the 17th /24 finds none. */
+	fill_groups("10.60.%d.0/25", 0, 16, 0);
+	before = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(before.n, 16);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.60.16.0/25", 0), -ENOSPC);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.60.17.128/26", 0), -ENOSPC);
+	/* Nothing of the failed adds is left: listings and verdicts are as before. */
+	after = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(after.n, before.n);
+	for (int i = 0; i < before.n; i++)
+		assert_string_equal(after.e[i].text, before.e[i].text);
+	for (int i = 0; i < 18; i++) {
+		snprintf(text, sizeof(text), "10.60.%d.5", i);
+		assert_int_equal(verdict(text, 1), i < 16 ? XDP_DROP : XDP_PASS);
+		snprintf(text, sizeof(text), "10.60.%d.200", i);
+		assert_int_equal(verdict(text, 1), XDP_PASS);
+	}
+	/* What needs no new group still goes in: a /26 in a grouped /24, a /32, a /24. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.60.3.128/26", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.60.16.7", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.60.17.0/24", 0), 0);
+	assert_int_equal(verdict("10.60.3.150", 1), XDP_DROP);
+	assert_int_equal(verdict("10.60.3.200", 1), XDP_PASS);
+	assert_int_equal(verdict("10.60.16.7", 1), XDP_DROP);
+	assert_int_equal(verdict("10.60.16.8", 1), XDP_PASS);
+	assert_int_equal(verdict("10.60.17.1", 1), XDP_DROP);
+	/* A /24 that no longer needs its group gives it back. */
+	assert_int_equal(netprobe_blacklist_del(g_m, "10.60.0.0/25"), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.60.16.0/25", 0), 0);
+	assert_int_equal(verdict("10.60.0.5", 1), XDP_PASS);
+	assert_int_equal(verdict("10.60.16.5", 1), XDP_DROP);
+	assert_int_equal(verdict("10.60.16.7", 1), XDP_DROP);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.60.18.0/25", 0), -ENOSPC);
+
+	/* The rule table: capacity 64 - 1 for mitigation - id 0, which is never used. */
+	sec = sec_stats();
+	assert_int_equal(sec.capacity, 64 - 1 - 1);
+	added = sec.deny_entries;
+	assert_int_equal(added, 19);
+	for (int i = 0; added < (int)sec.capacity + 5; i++) {
+		snprintf(text, sizeof(text), "10.70.%d.0/24", i);
+		err = netprobe_blacklist_add(g_m, text, 0);
+		if (err == -ENOSPC)
+			break;
+		assert_int_equal(err, 0);
+		added++;
+	}
+	assert_int_equal(added, sec.capacity);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8::/64", 0), -ENOSPC);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8::1", 0), -ENOSPC);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.60.1.9", 0), -ENOSPC);
+	assert_int_equal(verdict("10.60.1.9", 1), XDP_DROP);
+	assert_int_equal(sec_stats().deny_entries, sec.capacity);
+	/* One out, one in: on the freed id, counting its hits from zero. */
+	assert_int_equal(verdict("10.70.0.1", 3), XDP_DROP);
+	before = listing(NETPROBE_ACL_DENY);
+	reused = find_entry(&before, "10.70.0.0/24")->id;
+	assert_int_equal(find_entry(&before, "10.70.0.0/24")->hits, 3);
+	assert_int_equal(netprobe_blacklist_del(g_m, "10.70.0.0/24"), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.60.1.9", 0), 0);
+	after = listing(NETPROBE_ACL_ALLOW);
+	assert_int_equal(after.n, 1);
+	assert_int_equal(after.e[0].id, reused);
+	assert_int_equal(after.e[0].hits, 0);
+	assert_int_equal(verdict("10.60.1.9", 1), XDP_PASS);
+	assert_int_equal(verdict("10.70.0.1", 1), XDP_PASS);
+	assert_int_equal(verdict("10.70.1.1", 1), XDP_DROP);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "10.60.1.9/32"), 1);
+}
+
+/* ---- 5. Detections and their events -------------------------------------------- */
+
+struct expect {
+	unsigned char detection, scope, scan_hosts, blocked;
+	const char *addr; /* the source, or the destination for NETPROBE_SCOPE_DESTINATION */
+	unsigned long long threshold;
+	unsigned int window_ms;
+};
+
+static bool event_is(const struct netprobe_security_event *ev, const struct expect *x)
+{
+	uint8_t a[16];
+
+	if (ev->detection != x->detection || ev->scope != x->scope)
+		return false;
+	if (x->scope == NETPROBE_SCOPE_INTERFACE)
+		return true;
+	addr_bytes(x->addr, a);
+	return !memcmp(x->scope == NETPROBE_SCOPE_SOURCE ? ev->src : ev->dst, a, 16);
+}
+
+/*
+ * Everything raised so far has reached the handler: each expected event
+ * exactly once, nothing else, and the counters say the same. Returns the
+ * event of expectation `want` (for its rule id).
+ */
+static struct netprobe_security_event check_events(const struct expect *x, size_t n, size_t want)
+{
+	static struct netprobe_security_event got[MAX_EVENTS];
+	unsigned long long per_type[NETPROBE_DETECT_MAX] = {};
+	bool used[MAX_EVENTS] = {};
+	struct netprobe_global_stats st;
+	struct netprobe_security_stats sec;
+	size_t ngot, other, match = 0;
+	unsigned int ifindex = if_nametoindex(IF_DUT);
+
+	events_flush();
+	ngot = events_copy(got, &other);
+	assert_int_equal(other, 0);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = netprobe_detection_name(x[i].detection);
+		size_t j;
+
+		for (j = 0; j < ngot && (used[j] || !event_is(&got[j], &x[i])); j++)
+			;
+		if (j == ngot)
+			fail_msg("no %s event (scope %d) for %s", name, x[i].scope,
+				 x[i].addr ? x[i].addr : "the interface");
+		used[j] = true;
+		if (i == want)
+			match = j;
+		per_type[x[i].detection]++;
+		assert_int_equal(got[j].hdr.ifindex, ifindex);
+		assert_int_equal(got[j].scan_hosts, x[i].scan_hosts);
+		assert_int_equal(got[j].blocked, x[i].blocked);
+		assert_int_equal(got[j].window_ms, x[i].window_ms);
+		if (x[i].scope == NETPROBE_SCOPE_INTERFACE) {
+			assert_int_equal(got[j].family, 0);
+		} else {
+			assert_int_equal(got[j].family, family_of(x[i].addr));
+			assert_int_equal(got[j].threshold, x[i].threshold);
+		}
+		if (got[j].rate < got[j].threshold)
+			fail_msg("%s for %s: rate %llu under the threshold %llu", name,
+				 x[i].addr ? x[i].addr : "the interface",
+				 (unsigned long long)got[j].rate,
+				 (unsigned long long)got[j].threshold);
+	}
+	for (size_t j = 0; j < ngot; j++) {
+		char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+
+		if (used[j])
+			continue;
+		addr_str(got[j].family, got[j].src, src);
+		addr_str(got[j].family, got[j].dst, dst);
+		fail_msg("unexpected %s event (scope %d) src %s dst %s rate %llu",
+			 netprobe_detection_name(got[j].detection), got[j].scope, src, dst,
+			 (unsigned long long)got[j].rate);
+	}
+	st = stats();
+	sec = sec_stats();
+	for (int d = 0; d < NETPROBE_DETECT_MAX; d++) {
+		assert_int_equal(st.counters.detections[d], per_type[d]);
+		assert_int_equal(sec.detections[d], per_type[d]);
+	}
+	return got[match];
+}
+
+static unsigned long long detections(int d)
+{
+	return stats().counters.detections[d];
+}
+
+static void send_syns(const char *src, const char *dst, uint16_t dport, unsigned int n)
+{
+	struct pkt_spec s = tcp(src, dst, 40000, dport, SYN);
+
+	assert_int_equal(send_spec(&s, n), XDP_PASS);
+}
+
+/* SYNs from src to ports first..last of dst, one frame each; returns the last verdict. */
+static int scan_ports(const char *src, const char *dst, uint8_t proto, int first, int last)
+{
+	int v = XDP_PASS;
+
+	for (int port = first; port <= last; port++) {
+		struct pkt_spec s = proto == IPPROTO_TCP ? tcp(src, dst, 40000, port, SYN)
+							 : udp(src, dst, 40000, port);
+
+		v = send_spec(&s, 1);
+	}
+	return v;
+}
+
+/* ICMP echo requests (or replies) from src to hosts first..last of the /24 (or /64) net. */
+static void sweep_hosts(const char *src, const char *net, int first, int last, bool request)
+{
+	char dst[INET6_ADDRSTRLEN];
+
+	for (int h = first; h <= last; h++) {
+		snprintf(dst, sizeof(dst), family_of(src) == 6 ? "%s%x" : "%s%d", net, h);
+		struct pkt_spec s = icmp(src, dst,
+					 request ? (family_of(src) == 6 ? 128 : 8)
+						 : (family_of(src) == 6 ? 129 : 0));
+
+		assert_int_equal(send_spec(&s, 1), XDP_PASS);
+	}
+}
+
+#define EXPECT_SRC(det, src, thr, win)                                                             \
+	(struct expect)                                                                            \
+	{                                                                                          \
+		.detection = NETPROBE_DETECT_##det, .scope = NETPROBE_SCOPE_SOURCE, .addr = src,   \
+		.threshold = thr, .window_ms = win                                                 \
+	}
+
+static void flood_config(struct netprobe_config *cfg)
+{
+	base_config(cfg);
+	detections_off(cfg);
+	cfg->syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg->udp_flood = (struct netprobe_detection){true, 100, 100}; /* 10 a window */
+	cfg->icmp_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg->syn_flood_dst = (struct netprobe_detection){true, 200, 1000};
+	cfg->udp_flood_dst = (struct netprobe_detection){true, 200, 1000};
+	cfg->icmp_flood_dst = (struct netprobe_detection){true, 200, 1000};
+}
+
+static void test_floods(void **state)
+{
+	static const uint8_t not_syn[] = {SYN_ACK, ACK, FIN, RST, 0 /* NULL */};
+	struct expect x[16];
+	struct netprobe_config cfg;
+	struct pkt_spec s;
+	size_t n = 0;
+	char src[32];
+
+	(void)state;
+	flood_config(&cfg);
+	start_filter(&cfg);
+	events_start();
+
+	/* A SYN flood, IPv4 and IPv6: one event a source and a window, however long it goes on. */
+	send_syns("192.0.2.1", "198.51.100.1", 80, 190);
+	send_syns("192.0.2.1", "198.51.100.1", 80, 9);
+	x[n++] = EXPECT_SRC(SYN_FLOOD, "192.0.2.1", 100, 1000);
+	send_syns("2001:db8:a::1", "2001:db8:b::1", 443, 190);
+	x[n++] = EXPECT_SRC(SYN_FLOOD, "2001:db8:a::1", 100, 1000);
+	assert_int_equal(detections(NETPROBE_DETECT_SYN_FLOOD), 2);
+
+	/* Other segments are no SYN flood: 99 SYNs among 5000 of them stay under 100. */
+	send_syns("192.0.2.2", "198.51.100.2", 80, 99);
+	for (size_t i = 0; i < sizeof(not_syn) / sizeof(not_syn[0]); i++) {
+		s = tcp("192.0.2.2", "198.51.100.2", 40000, 80, not_syn[i]);
+		assert_int_equal(send_spec(&s, 1000), XDP_PASS);
+	}
+	assert_int_equal(detections(NETPROBE_DETECT_SYN_FLOOD), 2);
+	send_syns("192.0.2.2", "198.51.100.2", 80, 1); /* the 100th SYN */
+	x[n++] = EXPECT_SRC(SYN_FLOOD, "192.0.2.2", 100, 1000);
+	assert_int_equal(detections(NETPROBE_DETECT_SYN_FLOOD), 3);
+
+	/* A UDP flood, in 100 ms windows: again after the window, not before. */
+	s = udp("192.0.2.3", "198.51.100.3", 40000, 53);
+	assert_int_equal(send_spec(&s, 50), XDP_PASS);
+	assert_int_equal(send_spec(&s, 50), XDP_PASS);
+	x[n++] = EXPECT_SRC(UDP_FLOOD, "192.0.2.3", 100, 100);
+	assert_int_equal(detections(NETPROBE_DETECT_UDP_FLOOD), 1);
+	usleep(150000);
+	assert_int_equal(send_spec(&s, 50), XDP_PASS);
+	x[n++] = EXPECT_SRC(UDP_FLOOD, "192.0.2.3", 100, 100);
+	assert_int_equal(detections(NETPROBE_DETECT_UDP_FLOOD), 2);
+
+	/* An ICMP flood. */
+	s = icmp("192.0.2.4", "198.51.100.4", 8);
+	assert_int_equal(send_spec(&s, 190), XDP_PASS);
+	x[n++] = EXPECT_SRC(ICMP_FLOOD, "192.0.2.4", 100, 1000);
+
+	/* Floods towards one host from 50 sources, each under its own threshold. */
+	for (int i = 1; i <= 50; i++) {
+		snprintf(src, sizeof(src), "10.50.0.%d", i);
+		send_syns(src, "198.51.100.5", 80, 5);
+		s = icmp(src, "198.51.100.6", 8);
+		assert_int_equal(send_spec(&s, 5), XDP_PASS);
+	}
+	x[n++] = (struct expect){.detection = NETPROBE_DETECT_SYN_FLOOD,
+				 .scope = NETPROBE_SCOPE_DESTINATION,
+				 .addr = "198.51.100.5",
+				 .threshold = 200,
+				 .window_ms = 1000};
+	x[n++] = (struct expect){.detection = NETPROBE_DETECT_ICMP_FLOOD,
+				 .scope = NETPROBE_SCOPE_DESTINATION,
+				 .addr = "198.51.100.6",
+				 .threshold = 200,
+				 .window_ms = 1000};
+	check_events(x, n, 0);
+
+	/* Switched off, the SYN flood detection raises nothing; the others carry on. */
+	cfg.syn_flood.enabled = false;
+	update_config(&cfg);
+	send_syns("192.0.2.7", "198.51.100.7", 80, 190);
+	s = udp("192.0.2.8", "198.51.100.8", 40000, 53);
+	assert_int_equal(send_spec(&s, 20), XDP_PASS);
+	x[n++] = EXPECT_SRC(UDP_FLOOD, "192.0.2.8", 100, 100);
+	check_events(x, n, 0);
+	cfg.syn_flood.enabled = true;
+	update_config(&cfg);
+	send_syns("192.0.2.9", "198.51.100.9", 80, 190);
+	x[n++] = EXPECT_SRC(SYN_FLOOD, "192.0.2.9", 100, 1000);
+	check_events(x, n, 0);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_ADDED], 0);
+}
+
+static void test_scans(void **state)
+{
+	struct expect x[8];
+	struct netprobe_config cfg;
+	size_t n = 0;
+
+	(void)state;
+	base_config(&cfg); /* the default thresholds: 50 ports, 100 hosts in 5 s */
+	start_filter(&cfg);
+	events_start();
+
+	/* SYNs to distinct ports: the 50th makes a scan, once. */
+	scan_ports("192.0.2.10", "198.51.100.10", IPPROTO_TCP, 1, 49);
+	assert_int_equal(detections(NETPROBE_DETECT_PORT_SCAN), 0);
+	scan_ports("192.0.2.10", "198.51.100.10", IPPROTO_TCP, 50, 50);
+	assert_int_equal(detections(NETPROBE_DETECT_PORT_SCAN), 1);
+	scan_ports("192.0.2.10", "198.51.100.10", IPPROTO_TCP, 51, 60);
+	x[n++] = EXPECT_SRC(PORT_SCAN, "192.0.2.10", 50, 5000);
+	/* UDP probes, and an IPv6 scanner. */
+	scan_ports("192.0.2.11", "198.51.100.11", IPPROTO_UDP, 1, 60);
+	x[n++] = EXPECT_SRC(PORT_SCAN, "192.0.2.11", 50, 5000);
+	scan_ports("2001:db8:a::10", "2001:db8:b::10", IPPROTO_TCP, 1000, 1059);
+	x[n++] = EXPECT_SRC(PORT_SCAN, "2001:db8:a::10", 50, 5000);
+	assert_int_equal(detections(NETPROBE_DETECT_PORT_SCAN), 3);
+
+	/* Echo requests to distinct hosts: the 100th makes a (host) scan. */
+	sweep_hosts("192.0.2.12", "10.200.0.", 1, 99, true);
+	assert_int_equal(detections(NETPROBE_DETECT_PORT_SCAN), 3);
+	sweep_hosts("192.0.2.12", "10.200.0.", 100, 120, true);
+	x[n] = EXPECT_SRC(PORT_SCAN, "192.0.2.12", 100, 5000);
+	x[n++].scan_hosts = 1;
+	sweep_hosts("2001:db8:a::12", "2001:db8:200::", 1, 120, true);
+	x[n] = EXPECT_SRC(PORT_SCAN, "2001:db8:a::12", 100, 5000);
+	x[n++].scan_hosts = 1;
+	assert_int_equal(detections(NETPROBE_DETECT_PORT_SCAN), 5);
+	check_events(x, n, 0);
+
+	/* Answers are no probes: a server's SYN-ACKs, a resolver's replies, echo replies. */
+	for (int port = 20000; port < 21000; port++) {
+		struct pkt_spec s = tcp("192.0.2.20", "198.51.100.20", 443, port, SYN_ACK);
+
+		assert_int_equal(send_spec(&s, 1), XDP_PASS);
+	}
+	for (int port = 30000; port < 31000; port++) {
+		struct pkt_spec s = udp("192.0.2.21", "198.51.100.21", 53, port);
+
+		assert_int_equal(send_spec(&s, 1), XDP_PASS);
+	}
+	sweep_hosts("192.0.2.22", "10.201.0.", 1, 200, false);
+	check_events(x, n, 0);
+
+	/* Switched off, a scan raises nothing; switched on again, it does. */
+	cfg.port_scan.enabled = false;
+	update_config(&cfg);
+	scan_ports("192.0.2.30", "198.51.100.30", IPPROTO_TCP, 1, 60);
+	sweep_hosts("192.0.2.30", "10.202.0.", 1, 120, true);
+	check_events(x, n, 0);
+	cfg.port_scan.enabled = true;
+	update_config(&cfg);
+	scan_ports("192.0.2.31", "198.51.100.31", IPPROTO_TCP, 1, 60);
+	x[n++] = EXPECT_SRC(PORT_SCAN, "192.0.2.31", 50, 5000);
+	check_events(x, n, 0);
+}
+
+/* Trusted sources pass and are never counted towards a detection, nor blocked. */
+static void test_allowlisted_source_raises_nothing(void **state)
+{
+	static const char *const trusted[] = {"192.0.2.40", "2001:db8:a::40"};
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct netprobe_security_event ev;
+	struct expect x[1] = {};
+	unsigned long long sent = 0;
+
+	(void)state;
+	flood_config(&cfg);
+	cfg.port_scan.enabled = true;
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.0/24", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8:a::40", 0), 0);
+	for (int t = 0; t < 2; t++) {
+		const char *src = trusted[t], *dst = t ? "2001:db8:b::40" : "198.51.100.40";
+		struct pkt_spec s = tcp(src, dst, 40000, 80, SYN);
+
+		assert_int_equal(send_spec(&s, 300), XDP_PASS);
+		s = udp(src, dst, 40000, 53);
+		assert_int_equal(send_spec(&s, 300), XDP_PASS);
+		s = icmp(src, dst, t ? 128 : 8);
+		assert_int_equal(send_spec(&s, 300), XDP_PASS);
+		assert_int_equal(scan_ports(src, dst, IPPROTO_TCP, 1, 60), XDP_PASS);
+		sweep_hosts(src, t ? "2001:db8:201::" : "10.203.0.", 1, 120, true);
+		sent += 900 + 60 + 120;
+	}
+	st = stats();
+	assert_int_equal(st.counters.filter[NETPROBE_FC_ALLOW_PASSES], sent);
+	assert_int_equal(st.counters.xdp_action[XDP_PASS], sent);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "192.0.2.0/24"), sent / 2);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "2001:db8:a::40/128"), sent / 2);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+	check_events(x, 0, 0);
+
+	/* The same flood from a source nobody trusts is caught, and blocked. */
+	send_syns("192.0.3.40", "198.51.100.40", 80, 100);
+	x[0] = EXPECT_SRC(SYN_FLOOD, "192.0.3.40", 100, 1000);
+	x[0].blocked = 1;
+	ev = check_events(x, 1, 0);
+	assert_int_not_equal(ev.rule_id, 0);
+	assert_int_equal(sec_stats().block_entries, 1);
+}
+
+/* ---- 6. Mitigation ------------------------------------------------------------------ */
+
+static void test_mitigation_blocks_source(void **state)
+{
+	static const struct {
+		const char *src, *dst, *entry, *neighbour;
+	} cases[] = {
+		{"198.51.100.7", "192.0.2.99", "198.51.100.7/32", "198.51.100.8"},
+		{"2001:db8:bad::7", "2001:db8:b::99", "2001:db8:bad::7/128", "2001:db8:bad::8"},
+	};
+	struct netprobe_config cfg;
+	struct netprobe_security_event ev;
+	struct netprobe_global_stats st;
+	struct expect x[4];
+	struct entries es;
+	size_t n = 0;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.port_scan.enabled = true;
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 30;
+	start_filter(&cfg);
+	events_start();
+
+	for (int c = 0; c < 2; c++) {
+		struct pkt_spec s = udp(cases[c].src, cases[c].dst, 40000, 5000);
+		unsigned long long drops = stats().counters.filter[NETPROBE_FC_BLOCK_DROPS];
+
+		/* The 100th SYN is detected (and passes); everything after it from there drops. */
+		send_syns(cases[c].src, cases[c].dst, 80, 100);
+		assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_ADDED], c + 1);
+		x[n] = EXPECT_SRC(SYN_FLOOD, cases[c].src, 100, 1000);
+		x[n++].blocked = 1;
+		ev = check_events(x, n, n - 1);
+		assert_int_equal(verdict(cases[c].src, 1), XDP_DROP);
+		assert_int_equal(send_spec(&s, 9), XDP_DROP);
+		assert_int_equal(verdict(cases[c].neighbour, 1), XDP_PASS);
+		st = stats();
+		assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCK_DROPS], drops + 10);
+		assert_int_equal(st.counters.filter[NETPROBE_FC_DENY_DROPS], 0);
+		assert_int_equal(st.counters.xdp_action[XDP_DROP], 10 * (c + 1));
+
+		es = listing(NETPROBE_ACL_DENY);
+		assert_int_equal(es.n, 1);
+		assert_string_equal(es.e[0].text, cases[c].entry);
+		assert_int_equal(es.e[0].action, NETPROBE_ACL_DENY);
+		assert_int_equal(es.e[0].origin,
+				 NETPROBE_ORIGIN_MANUAL + 1 + NETPROBE_DETECT_SYN_FLOOD);
+		assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "syn_flood");
+		assert_true(es.e[0].ttl_left_ms > 25000 && es.e[0].ttl_left_ms <= 30000);
+		assert_int_equal(es.e[0].hits, 10);
+		assert_int_equal(es.e[0].id, ev.rule_id);
+		assert_int_equal(sec_stats().block_entries, 1);
+		assert_int_equal(sec_stats().deny_entries, 0);
+
+		/* Removed by hand, like a deny entry: the source passes again. */
+		assert_int_equal(netprobe_allowlist_del(g_m, cases[c].entry), -ENOENT);
+		assert_int_equal(netprobe_blacklist_del(g_m, cases[c].entry), 0);
+		assert_int_equal(verdict(cases[c].src, 1), XDP_PASS);
+		assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+		assert_int_equal(sec_stats().block_entries, 0);
+	}
+
+	/* A scan blocks its source too, and says so. */
+	assert_int_equal(scan_ports("198.51.100.9", "192.0.2.98", IPPROTO_TCP, 1, 51), XDP_DROP);
+	x[n] = EXPECT_SRC(PORT_SCAN, "198.51.100.9", 50, 5000);
+	x[n++].blocked = 1;
+	ev = check_events(x, n, n - 1);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "198.51.100.9/32");
+	assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "port_scan");
+	assert_int_equal(es.e[0].id, ev.rule_id);
+	assert_int_equal(es.e[0].hits, 1);
+	assert_int_equal(netprobe_blacklist_del(g_m, "198.51.100.9/32"), 0);
+	assert_int_equal(verdict("198.51.100.9", 1), XDP_PASS);
+}
+
+/*
+ * mitigation_max_blocks live blocks at most: past that a detection still
+ * alerts but blocks nothing; an expired block's place is taken by the next
+ * one, even before anything swept it (no event reader runs here).
+ */
+static void test_mitigation_pool(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct entries es;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 1;
+	cfg.mitigation_max_blocks = 1;
+	start_filter(&cfg);
+
+	send_syns("198.51.100.20", "192.0.2.97", 80, 100);
+	send_syns("198.51.100.22", "192.0.2.97", 80, 100);
+	st = stats();
+	assert_int_equal(st.counters.detections[NETPROBE_DETECT_SYN_FLOOD], 2);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_ADDED], 1);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_FAILED], 1);
+	assert_int_equal(verdict("198.51.100.20", 5), XDP_DROP);
+	assert_int_equal(verdict("198.51.100.22", 1), XDP_PASS);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "198.51.100.20/32"), 5);
+
+	usleep(1200000);
+	assert_int_equal(verdict("198.51.100.20", 1), XDP_PASS);
+	send_syns("198.51.100.21", "192.0.2.97", 80, 100);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_ADDED], 2);
+	assert_int_equal(verdict("198.51.100.21", 2), XDP_DROP);
+	assert_int_equal(verdict("198.51.100.20", 1), XDP_PASS);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "198.51.100.21/32");
+	assert_true(es.e[0].ttl_left_ms > 0 && es.e[0].ttl_left_ms <= 1000);
+	/* The new block counts its own drops, not those of the block it replaced. */
+	assert_int_equal(es.e[0].hits, 2);
+	assert_int_equal(sec_stats().block_entries, 1);
+}
+
+/* ---- 7. Rate anomaly ------------------------------------------------------------------ */
+
+static void steady(int windows)
+{
+	struct pkt_spec s = udp("192.0.2.50", "198.51.100.50", 40000, 5000);
+
+	/* About 300 packets a second, in 100 ms windows. */
+	for (int i = 0; i < windows * 10; i++) {
+		assert_int_equal(send_spec(&s, 3), XDP_PASS);
+		usleep(10000);
+	}
+}
+
+static void test_rate_anomaly(void **state)
+{
+	struct pkt_spec s = udp("192.0.2.51", "198.51.100.50", 40000, 5000);
+	struct netprobe_config cfg;
+	struct expect x[2] = {{.detection = NETPROBE_DETECT_RATE_ANOMALY,
+			       .scope = NETPROBE_SCOPE_INTERFACE,
+			       .window_ms = 100}};
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.rate_anomaly = (struct netprobe_detection){true, 2000, 100}; /* 20x the baseline */
+	cfg.rate_anomaly_learn_windows = 3;
+	cfg.rate_anomaly_floor_pps = 10;
+	start_filter(&cfg);
+	events_start();
+
+	/* Learned, then a steady rate: nothing. */
+	steady(6);
+	assert_int_equal(detections(NETPROBE_DETECT_RATE_ANOMALY), 0);
+	/*
+	 * Bursts, each alone in a window: a packet after a quiet spell closes
+	 * the window before and opens the burst's; the next one, a window
+	 * later, closes the burst's (and opens the next burst's). The second
+	 * burst is as anomalous as the first: an anomaly teaches no baseline.
+	 */
+	usleep(120000);
+	assert_int_equal(send_spec(&s, 1), XDP_PASS);
+	for (int burst = 1; burst <= 2; burst++) {
+		assert_int_equal(send_spec(&s, 3000), XDP_PASS);
+		usleep(120000);
+		assert_int_equal(send_spec(&s, 1), XDP_PASS);
+		assert_int_equal(detections(NETPROBE_DETECT_RATE_ANOMALY), burst);
+	}
+	/* Steady again: nothing more. */
+	steady(3);
+	x[1] = x[0];
+	check_events(x, 2, 0);
+}
+
+/* ---- 8. Live mode switch ---------------------------------------------------------------- */
+
+static void test_mode_switch_keeps_state(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct netprobe_iface it;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	start_filter(&cfg);
+	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.0/24", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.9", 0), 0);
+	assert_int_equal(verdict("192.0.2.1", 4), XDP_DROP);
+	assert_int_equal(verdict("192.0.2.9", 2), XDP_PASS);
+
+	cfg.xdp_mode = NETPROBE_XDP_MONITOR;
+	update_config(&cfg);
+	assert_int_equal(netprobe_manager_iface(g_m, IF_DUT, &it), 0);
+	assert_int_equal(it.xdp_mode, NETPROBE_XDP_MONITOR);
+	/* Monitoring only: the denied source passes, and no entry counts it. */
+	assert_int_equal(verdict("192.0.2.1", 3), XDP_PASS);
+	st = stats();
+	assert_int_equal(st.rx_packets, 9);
+	assert_int_equal(st.counters.xdp_action[XDP_DROP], 4);
+	assert_int_equal(st.counters.xdp_action[XDP_PASS], 5);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_DENY_DROPS], 4);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_ALLOW_PASSES], 2);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "192.0.2.0/24"), 4);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "192.0.2.9/32"), 2);
+
+	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	update_config(&cfg);
+	assert_int_equal(netprobe_manager_iface(g_m, IF_DUT, &it), 0);
+	assert_int_equal(it.xdp_mode, NETPROBE_XDP_FILTER);
+	assert_int_equal(verdict("192.0.2.1", 5), XDP_DROP);
+	assert_int_equal(verdict("192.0.2.9", 1), XDP_PASS);
+	st = stats();
+	assert_int_equal(st.rx_packets, 15);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_DENY_DROPS], 9);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_ALLOW_PASSES], 3);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "192.0.2.0/24"), 9);
+	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "192.0.2.9/32"), 3);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 1);
+	assert_int_equal(listing(NETPROBE_ACL_ALLOW).n, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_lpm_matches_model, teardown),
+		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
+		cmocka_unit_test_teardown(test_ttl_expiry, teardown),
+		cmocka_unit_test_teardown(test_bad_input, teardown),
+		cmocka_unit_test_teardown(test_full_tables, teardown),
+		cmocka_unit_test_teardown(test_floods, teardown),
+		cmocka_unit_test_teardown(test_scans, teardown),
+		cmocka_unit_test_teardown(test_allowlisted_source_raises_nothing, teardown),
+		cmocka_unit_test_teardown(test_mitigation_blocks_source, teardown),
+		cmocka_unit_test_teardown(test_mitigation_pool, teardown),
+		cmocka_unit_test_teardown(test_rate_anomaly, teardown),
+		cmocka_unit_test_teardown(test_mode_switch_keeps_state, teardown),
+	};
+
+	return cmocka_run_group_tests_name("filter", tests, group_setup, NULL);
+}
