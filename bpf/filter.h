@@ -25,20 +25,32 @@ static __always_inline struct netprobe_acl_meta *acl_meta(void)
 	return bpf_map_lookup_elem(&np_acl_meta, &key);
 }
 
-/* Whether the rule behind a word with NETPROBE_ACL_W_TTL has run out. */
-static __always_inline bool acl_expired(__u32 word)
+/*
+ * The word that decides, with an expired entry replaced by its fallback
+ * (what covers it), three deep at most; 0 when nothing live decides. Only
+ * words with NETPROBE_ACL_W_TTL read the rule and the clock.
+ */
+static __always_inline __u32 acl_live(struct netprobe_counters *cnt, __u32 word)
 {
-	__u32 id = word & NETPROBE_ACL_W_ID;
-	struct netprobe_acl_rule *rule;
+	for (int depth = 0; depth < 3; depth++) {
+		__u32 id = word & NETPROBE_ACL_W_ID;
+		struct netprobe_acl_rule *rule;
 
-	if (!(word & NETPROBE_ACL_W_TTL))
-		return false;
-	rule = bpf_map_lookup_elem(&np_acl_rules, &id);
-	/* The coarse clock is CLOCK_MONOTONIC at tick resolution, and a fraction of the cost. */
-	return !rule || (rule->expires_ns && bpf_ktime_get_coarse_ns() >= rule->expires_ns);
+		if (!(word & NETPROBE_ACL_W_TTL))
+			return word;
+		rule = bpf_map_lookup_elem(&np_acl_rules, &id);
+		if (!rule)
+			return 0;
+		/* The coarse clock is CLOCK_MONOTONIC at tick resolution, and a fraction of the cost. */
+		if (!rule->expires_ns || bpf_ktime_get_coarse_ns() < rule->expires_ns)
+			return word;
+		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
+		word = rule->fallback;
+	}
+	return word & NETPROBE_ACL_W_TTL ? 0 : word;
 }
 
-static __always_inline __u32 acl_lookup_v4(const __u8 *addr)
+static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const __u8 *addr)
 {
 	__u32 be = *(const __u32 *)addr, host = bpf_ntohl(be);
 	__u32 elem = host >> 12, word;
@@ -51,9 +63,10 @@ static __always_inline __u32 acl_lookup_v4(const __u8 *addr)
 	word = t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)];
 	if (word & NETPROBE_ACL_W_EXACT) {
 		__u32 *exact = bpf_map_lookup_elem(&np_acl_v4_exact, &be);
+		__u32 live = exact ? acl_live(cnt, *exact) : 0;
 
-		if (exact && !acl_expired(*exact))
-			return *exact;
+		if (live)
+			return live; /* an expired /32 gives way to the prefixes */
 	}
 	if (word & NETPROBE_ACL_W_GROUP) {
 		__u32 group = word & NETPROBE_ACL_W_ID;
@@ -66,7 +79,7 @@ static __always_inline __u32 acl_lookup_v4(const __u8 *addr)
 	return word & ~(NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_GROUP);
 }
 
-static __always_inline __u32 acl_lookup_v6(const __u8 *addr)
+static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const __u8 *addr)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
 	__u32 *word;
@@ -74,9 +87,12 @@ static __always_inline __u32 acl_lookup_v6(const __u8 *addr)
 	if (!meta)
 		return 0;
 	if (meta->v6_exact) {
+		__u32 live;
+
 		word = bpf_map_lookup_elem(&np_acl_v6_exact, addr);
-		if (word && !acl_expired(*word))
-			return *word;
+		live = word ? acl_live(cnt, *word) : 0;
+		if (live)
+			return live;
 	}
 	if (meta->v6_prefixes) {
 		struct netprobe_acl_v6_prefix key = {.prefix_len = 128};
@@ -96,15 +112,12 @@ static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const stru
 	__u64 *hits;
 
 	if (pi->key.family == NETPROBE_FAMILY_IPV4)
-		word = acl_lookup_v4(pi->key.src_addr);
+		word = acl_lookup_v4(cnt, pi->key.src_addr);
 	else
-		word = acl_lookup_v6(pi->key.src_addr);
+		word = acl_lookup_v6(cnt, pi->key.src_addr);
+	word = acl_live(cnt, word);
 	if (!word)
 		return 0;
-	if (acl_expired(word)) {
-		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
-		return 0;
-	}
 	id = word & NETPROBE_ACL_W_ID;
 	hits = bpf_map_lookup_elem(&np_acl_hits, &id);
 	if (hits)
@@ -158,6 +171,7 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	rule->prefix_len = pi->key.family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
 	rule->action = NETPROBE_ACL_DENY;
 	rule->origin = detection + 1;
+	rule->fallback = 0; /* an exact entry falls back to the prefix tables */
 	rule->created_ns = now;
 	rule->expires_ns = now + (__u64)np_filter.block_ttl_s * 1000000000ull;
 	__sync_fetch_and_add(&rule->in_use, 1); /* a full barrier: the fields are written */

@@ -41,6 +41,7 @@ struct np_acl {
 	__u32 id_hint;		    /* where the search for a free rule id starts */
 	__u64 generation;	    /* of the table the index was built from */
 	__u64 next_expiry;	    /* CLOCK_MONOTONIC ns of the first rule to expire; 0 = none */
+	__u32 ttl_prefixes; /* prefix entries (not /32, /128) with a TTL: they have fallbacks */
 	/* Free tbl8 groups, oldest first: a freed group is reused late, after readers left it. */
 	__u32 *free_groups;
 	__u32 free_head, free_count;
@@ -145,6 +146,7 @@ static void index_rebuild(struct np_acl *a)
 {
 	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
 	a->filled_slots = 0;
+	a->ttl_prefixes = 0;
 	a->next_expiry = 0;
 	a->generation = __atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE);
 	for (__u32 id = 1; id < a->max_rules; id++) {
@@ -155,6 +157,8 @@ static void index_rebuild(struct np_acl *a)
 		index_insert(a, id);
 		if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry))
 			a->next_expiry = r->expires_ns;
+		if (r->expires_ns && r->prefix_len < addr_len(r->family) * 8)
+			a->ttl_prefixes++;
 	}
 }
 
@@ -368,16 +372,83 @@ static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 }
 
 /* Makes the datapath see the rules as the index now has them, for the regions of rule r. */
+/* Whether rule r decides a region over the rule of word (both cover it): allow, then longer. */
+static bool beats(const struct np_acl *a, const struct netprobe_acl_rule *r, __u32 word)
+{
+	const struct netprobe_acl_rule *o = &a->rules[word & NETPROBE_ACL_W_ID];
+
+	if (!(word & NETPROBE_ACL_W_ID))
+		return true;
+	if (o->action != r->action)
+		return r->action == NETPROBE_ACL_ALLOW;
+	return r->prefix_len > o->prefix_len;
+}
+
+/*
+ * The word of what decides rule r's regions once r is gone: the best rule
+ * covering r's whole prefix. Exact for a deny entry (no entry inside its
+ * prefix loses to it); for an allow entry, deny entries inside it win back
+ * their own regions only at the next recompute (the sweep).
+ */
+static __u32 fallback_word(const struct np_acl *a, const struct netprobe_acl_rule *r)
+{
+	return r->prefix_len ? best_word(a, r->family, r->addr, r->prefix_len - 1) : 0;
+}
+
+/* Prefix entries with a TTL below p fall back to what covers them, which p changes. */
+static void refresh_fallbacks(struct np_acl *a, const struct netprobe_acl_rule *p)
+{
+	for (__u32 id = 1; a->ttl_prefixes && id < a->max_rules; id++) {
+		struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (r->in_use && r->expires_ns && r != p && r->prefix_len > p->prefix_len &&
+		    r->prefix_len < addr_len(r->family) * 8 && covers(p, r))
+			__atomic_store_n(&r->fallback, fallback_word(a, r), __ATOMIC_RELEASE);
+	}
+}
+
+/*
+ * IPv4 /0-/24 in place, one word at a time: an added rule takes the words
+ * it beats; a removed deny rule hands its words to its fallback (nothing
+ * inside its prefix lost to it). A removed allow rule may have beaten deny
+ * entries inside it, so its /24s are recomputed from the index.
+ */
+static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, bool added)
+{
+	__u32 id = r - a->rules, word = word_of(a, id);
+	__u32 first = ntohl(*(const __u32 *)r->addr) >> 8, count = 1u << (24 - r->prefix_len);
+	__u32 fallback = added ? 0 : fallback_word(a, r);
+
+	for (__u32 s = first; s < first + count; s++) {
+		__u32 w = a->tbl24[s];
+
+		if (!added && r->action == NETPROBE_ACL_ALLOW) {
+			v4_refresh_slot(a, s);
+		} else if (w & NETPROBE_ACL_W_GROUP) {
+			struct netprobe_acl_tbl8 *g = &a->tbl8[w & NETPROBE_ACL_W_ID];
+
+			for (__u32 i = 0; i < NETPROBE_ACL_TBL8_WORDS; i++) {
+				__u32 e = g->w[i];
+
+				if (added ? beats(a, r, e) : (e & NETPROBE_ACL_W_ID) == id)
+					__atomic_store_n(&g->w[i], added ? word : fallback,
+							 __ATOMIC_RELEASE);
+			}
+		} else if (added ? beats(a, r, w) : (w & NETPROBE_ACL_W_ID) == id) {
+			tbl24_set(a, s, NETPROBE_ACL_W_EXACT, added ? word : fallback);
+		}
+	}
+}
+
 static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, bool added)
 {
 	int full = addr_len(r->family) * 8, err = 0;
 
 	if (r->family == NETPROBE_FAMILY_IPV4 && r->prefix_len < full) {
-		__u32 host = ntohl(*(const __u32 *)r->addr), slot = host >> 8;
+		__u32 slot = ntohl(*(const __u32 *)r->addr) >> 8;
 
 		if (r->prefix_len <= 24) {
-			for (__u32 s = slot; s < slot + (1u << (24 - r->prefix_len)); s++)
-				v4_refresh_slot(a, s);
+			v4_paint_range(a, r, added);
 		} else {
 			if (added)
 				err = v4_split_slot(a, slot);
@@ -387,6 +458,7 @@ static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, 
 	}
 	if (r->action == NETPROBE_ACL_ALLOW && r->prefix_len < full)
 		refresh_below(a, r);
+	refresh_fallbacks(a, r);
 	return err;
 }
 
@@ -533,6 +605,8 @@ static void remove_rule(struct netprobe_manager *m, __u32 id)
 	int full = addr_len(r->family) * 8;
 
 	index_remove(a, id);
+	if (r->expires_ns && r->prefix_len < full)
+		a->ttl_prefixes--;
 	if (r->prefix_len == full) {
 		int fd = r->family == NETPROBE_FAMILY_IPV4 ? a->v4_exact_fd : a->v6_exact_fd;
 
@@ -796,6 +870,10 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	r->created_ns = mono_ns();
 	r->expires_ns = ttl_s ? r->created_ns + ttl_s * 1000000000ull : 0;
 	zero_hits(a, id, m->ncpus);
+	if (c.prefix_len < addr_len(c.family) * 8) {
+		r->fallback = fallback_word(a, r);
+		a->ttl_prefixes += r->expires_ns != 0;
+	}
 	__atomic_store_n(&r->in_use, 1, __ATOMIC_RELEASE);
 	index_insert(a, id);
 

@@ -347,13 +347,20 @@ enum netprobe_acl_action {
 struct netprobe_acl_rule {
 	__u8 addr[16];	  /* network address, host bits zero */
 	__u64 expires_ns; /* CLOCK_MONOTONIC; 0 = never */
-	__u64 created_ns; /* CLOCK_REALTIME */
+	__u64 created_ns; /* CLOCK_MONOTONIC */
 	__u32 in_use;	  /* written last when made, first when removed */
 	__u8 family;	  /* enum netprobe_family */
 	__u8 prefix_len;
 	__u8 action; /* enum netprobe_acl_action */
 	__u8 origin; /* NETPROBE_ORIGIN_MANUAL or 1 + enum netprobe_detection_type */
-	__u8 pad[24];
+	/*
+	 * Prefix entries: the word of what decides this entry's regions once it
+	 * has expired (the best entry covering it), so that XDP falls back at
+	 * once instead of waiting for the sweep. Exact entries fall back to the
+	 * prefix tables.
+	 */
+	__u32 fallback;
+	__u8 pad[20];
 };
 
 /* np_acl_meta[0]: shared between userspace and XDP. */
