@@ -989,7 +989,28 @@ static void test_bad_input(void **state)
 		assert_int_equal(netprobe_manager_acl_sweep(m), -EINVAL);
 		assert_int_equal(netprobe_manager_security_stats(m, &sec), -EINVAL);
 	}
+	/* A manager not loaded yet takes any valid config; a bad one is refused. */
+	assert_int_equal(netprobe_manager_update_config(unloaded, &cfg), 0);
 	netprobe_manager_free(unloaded);
+	assert_int_equal(netprobe_manager_update_config(NULL, &cfg), -EINVAL);
+	assert_int_equal(netprobe_manager_update_config(g_m, NULL), -EINVAL);
+	{
+		struct netprobe_config bad = cfg, now;
+
+		bad.syn_flood = (struct netprobe_detection){true, 0, 1000};
+		assert_int_equal(netprobe_manager_update_config(g_m, &bad), -EINVAL);
+		bad = cfg;
+		bad.flow_table_size *= 2; /* fixed once loaded */
+		assert_int_equal(netprobe_manager_update_config(g_m, &bad), -EINVAL);
+		bad = cfg;
+		bad.xdp_mode = NETPROBE_XDP_LB;
+		assert_int_equal(netprobe_manager_update_config(g_m, &bad), -EOPNOTSUPP);
+		/* Refused changes change nothing: the filter still drops. */
+		assert_int_equal(netprobe_manager_get_config(g_m, &now), 0);
+		assert_int_equal(now.xdp_mode, NETPROBE_XDP_FILTER);
+		assert_int_equal(now.flow_table_size, cfg.flow_table_size);
+		assert_int_equal(verdict("10.1.2.3", 1), XDP_DROP);
+	}
 	assert_int_equal(netprobe_blacklist_list(g_m, NULL, NULL), -EINVAL);
 	assert_int_equal(netprobe_manager_security_stats(g_m, NULL), -EINVAL);
 	/* The entries are untouched by all of that. */
