@@ -50,6 +50,35 @@ static __always_inline __u32 acl_live(struct netprobe_counters *cnt, __u32 word)
 	return word & NETPROBE_ACL_W_TTL ? 0 : word;
 }
 
+/* Whether the rule of a word with NETPROBE_ACL_W_TTL has run out. */
+static __always_inline bool acl_expired(__u32 word)
+{
+	__u32 id = word & NETPROBE_ACL_W_ID;
+	struct netprobe_acl_rule *rule;
+
+	if (!(word & NETPROBE_ACL_W_TTL))
+		return false;
+	rule = bpf_map_lookup_elem(&np_acl_rules, &id);
+	return !rule || (rule->expires_ns && bpf_ktime_get_coarse_ns() >= rule->expires_ns);
+}
+
+/*
+ * An exact or trie entry's live word: when the covering entry that decided
+ * it has expired, the entry's own rule decides; when that has expired too,
+ * 0, and the lookup goes on to shorter prefixes.
+ */
+static __always_inline __u32 entry_word(struct netprobe_counters *cnt,
+					const struct netprobe_acl_value *v)
+{
+	__u32 word = v->word;
+
+	if (word != v->own && acl_expired(word)) {
+		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
+		word = v->own;
+	}
+	return acl_live(cnt, word);
+}
+
 static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const __u8 *addr)
 {
 	__u32 be = *(const __u32 *)addr, host = bpf_ntohl(be);
@@ -62,8 +91,8 @@ static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const 
 		return 0;
 	word = t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)];
 	if (word & NETPROBE_ACL_W_EXACT) {
-		__u32 *exact = bpf_map_lookup_elem(&np_acl_v4_exact, &be);
-		__u32 live = exact ? acl_live(cnt, *exact) : 0;
+		struct netprobe_acl_value *exact = bpf_map_lookup_elem(&np_acl_v4_exact, &be);
+		__u32 live = exact ? entry_word(cnt, exact) : 0;
 
 		if (live)
 			return live; /* an expired /32 gives way to the prefixes */
@@ -82,15 +111,14 @@ static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const 
 static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const __u8 *addr)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
-	__u32 *word;
+	struct netprobe_acl_value *v;
+	__u32 live;
 
 	if (!meta)
 		return 0;
 	if (meta->v6_exact) {
-		__u32 live;
-
-		word = bpf_map_lookup_elem(&np_acl_v6_exact, addr);
-		live = word ? acl_live(cnt, *word) : 0;
+		v = bpf_map_lookup_elem(&np_acl_v6_exact, addr);
+		live = v ? entry_word(cnt, v) : 0;
 		if (live)
 			return live;
 	}
@@ -98,9 +126,9 @@ static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const 
 		struct netprobe_acl_v6_prefix key = {.prefix_len = 128};
 
 		__builtin_memcpy(key.addr, addr, 16);
-		word = bpf_map_lookup_elem(&np_acl_v6_trie, &key);
-		if (word)
-			return *word;
+		v = bpf_map_lookup_elem(&np_acl_v6_trie, &key);
+		if (v)
+			return entry_word(cnt, v);
 	}
 	return 0;
 }
@@ -125,18 +153,64 @@ static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const stru
 	return word;
 }
 
+/* Pool rules: 0 free, 1 live, 2 being rewritten or retired (by XDP or userspace). */
+#define NP_RULE_BUSY 2
+
+/* Removes an exact entry, only if it is still rule id's (another may have replaced it). */
+static __always_inline void drop_exact(struct netprobe_acl_meta *meta, const __u8 *addr,
+				       __u8 family, __u32 id)
+{
+	void *map = family == NETPROBE_FAMILY_IPV4 ? (void *)&np_acl_v4_exact
+						   : (void *)&np_acl_v6_exact;
+	struct netprobe_acl_value *old = bpf_map_lookup_elem(map, addr);
+
+	if (!old || (old->own & NETPROBE_ACL_W_ID) != id || bpf_map_delete_elem(map, addr))
+		return;
+	if (family == NETPROBE_FAMILY_IPV6)
+		__sync_fetch_and_sub(&meta->v6_exact, 1);
+}
+
+/*
+ * An exact entry of addr is in the way of a new block: if it has expired
+ * (nothing swept it yet), it goes, so that a repeat offender is blocked
+ * again. Returns the id of a live block already there, else 0.
+ */
+static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta, const __u8 *addr,
+						 __u8 family, __u64 now)
+{
+	void *map = family == NETPROBE_FAMILY_IPV4 ? (void *)&np_acl_v4_exact
+						   : (void *)&np_acl_v6_exact;
+	struct netprobe_acl_value *v = bpf_map_lookup_elem(map, addr);
+	struct netprobe_acl_rule *old;
+	__u32 id;
+
+	if (!v)
+		return 0;
+	id = v->own & NETPROBE_ACL_W_ID;
+	old = bpf_map_lookup_elem(&np_acl_rules, &id);
+	if (old && (!old->expires_ns || now < old->expires_ns))
+		return id;
+	drop_exact(meta, addr, family, id);
+	return 0;
+}
+
 /*
  * Mitigation: a deny entry for the source with a TTL, from the last
  * block_pool rule ids, which only the datapath hands out (round robin; an
- * expired block nobody swept yet is replaced). Returns the rule id, or 0.
+ * expired block nobody swept yet is replaced). Whoever rewrites or retires
+ * a pool rule first takes it from 1 to NP_RULE_BUSY with a compare and swap
+ * (userspace too), so a sweep never removes a block XDP has just made.
+ * Returns the rule id, or 0.
  */
 static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 					  const struct packet_info *pi, __u8 detection)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
 	struct netprobe_acl_rule *rule;
-	__u32 id, word, n, pool;
+	struct netprobe_acl_value value;
+	__u32 id, n, pool, state, live;
 	__u64 now = bpf_ktime_get_coarse_ns();
+	__u8 family = pi->key.family;
 
 	if (!meta || !meta->block_pool || meta->block_pool >= meta->max_rules)
 		goto fail;
@@ -146,48 +220,49 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	rule = bpf_map_lookup_elem(&np_acl_rules, &id);
 	if (!rule)
 		goto fail;
-	if (rule->in_use) {
-		if (!rule->expires_ns || now < rule->expires_ns)
-			goto fail; /* every block in the pool is live */
-		rule->in_use = 0;
-		if (rule->family == NETPROBE_FAMILY_IPV4) {
-			__u32 *old = bpf_map_lookup_elem(&np_acl_v4_exact, rule->addr);
-
-			if (old && (*old & NETPROBE_ACL_W_ID) == id)
-				bpf_map_delete_elem(&np_acl_v4_exact, rule->addr);
-		} else if (bpf_map_delete_elem(&np_acl_v6_exact, rule->addr) == 0) {
-			__sync_fetch_and_sub(&meta->v6_exact, 1);
-		}
-		/* Its hits are the expired block's (a sweep would have zeroed them). */
+	state = rule->in_use;
+	if (state == 1 && rule->expires_ns && now >= rule->expires_ns &&
+	    __sync_val_compare_and_swap(&rule->in_use, 1, NP_RULE_BUSY) == 1) {
+		/* An expired block nobody swept: retire it and take its place. */
+		drop_exact(meta, rule->addr, rule->family, id);
 		for (__u32 cpu = 0; cpu < np_filter.ncpus && cpu < 1024; cpu++) {
 			__u64 *hits = bpf_map_lookup_percpu_elem(&np_acl_hits, &id, cpu);
 
 			if (hits)
 				*hits = 0;
 		}
+	} else if (state != 0 || __sync_val_compare_and_swap(&rule->in_use, 0, NP_RULE_BUSY) != 0) {
+		goto fail; /* every block in the pool is live, or being changed */
+	}
+	live = clear_expired_exact(meta, pi->key.src_addr, family, now);
+	if (live) {
+		/* Another CPU blocked it a moment ago. */
+		__sync_lock_test_and_set(&rule->in_use, 0);
+		return live;
 	}
 	__builtin_memcpy(rule->addr, pi->key.src_addr, 16);
-	rule->family = pi->key.family;
-	rule->prefix_len = pi->key.family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
+	rule->family = family;
+	rule->prefix_len = family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
 	rule->action = NETPROBE_ACL_DENY;
 	rule->origin = detection + 1;
 	rule->fallback = 0; /* an exact entry falls back to the prefix tables */
 	rule->created_ns = now;
 	rule->expires_ns = now + (__u64)np_filter.block_ttl_s * 1000000000ull;
-	__sync_fetch_and_add(&rule->in_use, 1); /* a full barrier: the fields are written */
+	/* An exchange is a full barrier: the fields are written before the rule is live. */
+	__sync_lock_test_and_set(&rule->in_use, 1);
 
-	word = id | NETPROBE_ACL_W_TTL | NP_ACL_W_BLOCK;
-	if (pi->key.family == NETPROBE_FAMILY_IPV4) {
+	value.word = value.own = id | NETPROBE_ACL_W_TTL | NP_ACL_W_BLOCK;
+	if (family == NETPROBE_FAMILY_IPV4) {
 		__u32 host = bpf_ntohl(*(const __u32 *)pi->key.src_addr), elem = host >> 12;
 		struct netprobe_acl_tbl24 *t24 = bpf_map_lookup_elem(&np_acl_v4_tbl24, &elem);
 
 		if (!t24 ||
-		    bpf_map_update_elem(&np_acl_v4_exact, pi->key.src_addr, &word, BPF_NOEXIST))
-			goto undo; /* another CPU blocked it first */
+		    bpf_map_update_elem(&np_acl_v4_exact, pi->key.src_addr, &value, BPF_NOEXIST))
+			goto undo;
 		__sync_fetch_and_or(&t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)],
 				    NETPROBE_ACL_W_EXACT);
 	} else {
-		if (bpf_map_update_elem(&np_acl_v6_exact, pi->key.src_addr, &word, BPF_NOEXIST))
+		if (bpf_map_update_elem(&np_acl_v6_exact, pi->key.src_addr, &value, BPF_NOEXIST))
 			goto undo;
 		__sync_fetch_and_add(&meta->v6_exact, 1);
 	}
@@ -195,7 +270,9 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	cnt->filter[NETPROBE_FC_BLOCKS_ADDED]++;
 	return id;
 undo:
-	rule->in_use = 0;
+	/* Another CPU's block went in between: ours goes, and userspace hears of it. */
+	__sync_lock_test_and_set(&rule->in_use, 0);
+	__sync_fetch_and_add(&meta->generation, 1);
 	return 0;
 fail:
 	cnt->filter[NETPROBE_FC_BLOCKS_FAILED]++;
@@ -263,10 +340,11 @@ static __always_inline __u64 window_rate(const struct netprobe_window *w, __u64 
 	return (__u64)w->count * np_filter.hz / (now - w->start + 1);
 }
 
+/* Seeded per load, so that nobody can pick an address that shares a victim's slot. */
 static __always_inline __u32 addr_hash(const __u8 *addr, __u8 family)
 {
 	const __u32 *a = (const __u32 *)addr;
-	__u32 h = a[0];
+	__u32 h = a[0] ^ np_filter.hash_seed;
 
 	if (family == NETPROBE_FAMILY_IPV6)
 		h ^= a[1] * 0x85ebca6bu ^ a[2] * 0xc2b2ae35u ^ a[3] * 0x27d4eb2fu;
@@ -381,6 +459,46 @@ static __always_inline void detect_scan(struct netprobe_counters *cnt, const str
 		    p->window_ms, rule_id, hosts);
 }
 
+/*
+ * Whether this host asked for the packet: an egress flow with the reversed
+ * 5-tuple exists (TC egress recorded it), as for a download or a QUIC
+ * session. Looked up only when a threshold is crossed, so it costs nothing
+ * per packet; a download that fast is not a flood.
+ */
+static __always_inline bool is_solicited(const struct packet_info *pi)
+{
+	struct netprobe_flow_key rev = {
+		.src_port = pi->key.dst_port,
+		.dst_port = pi->key.src_port,
+		.ifindex = np_ifindex,
+		.proto = pi->key.proto,
+		.family = pi->key.family,
+		.direction = NETPROBE_DIR_EGRESS,
+		.slot = np_slot,
+	};
+
+	if (pi->key.proto != IPPROTO_UDP)
+		return false;
+	__builtin_memcpy(rev.src_addr, pi->key.dst_addr, 16);
+	__builtin_memcpy(rev.dst_addr, pi->key.src_addr, 16);
+	return bpf_map_lookup_elem(&np_flows, &rev) != NULL;
+}
+
+/*
+ * At a crossed threshold: if this host asked for the packet, the count
+ * starts again instead of alerting, so that an unasked stream from the same
+ * source still shows, at the cost of one flow lookup per threshold's worth.
+ */
+static __always_inline bool solicited_restart(struct netprobe_window *w,
+					      const struct packet_info *pi)
+{
+	if (!is_solicited(pi))
+		return false;
+	w->count = 0;
+	w->alerted = 0;
+	return true;
+}
+
 /* Floods from one source, and scans; kind is a NETPROBE_SW_* flood window. */
 static __always_inline void detect_source(struct netprobe_counters *cnt,
 					  const struct packet_info *pi, int kind, __u64 now)
@@ -392,7 +510,8 @@ static __always_inline void detect_source(struct netprobe_counters *cnt,
 	if (!s)
 		return;
 	if (p->enabled && is_flood_packet(pi, kind) &&
-	    window_count(&s->w[kind], p->window_jiffies, p->count, now)) {
+	    window_count(&s->w[kind], p->window_jiffies, p->count, now) &&
+	    !solicited_restart(&s->w[kind], pi)) {
 		if (np_filter.mitigate)
 			rule_id = block_source(cnt, pi, kind);
 		raise_alert(cnt, pi, kind, NETPROBE_SCOPE_SOURCE, window_rate(&s->w[kind], now),
@@ -414,7 +533,8 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
 	d = dst_state_of(cnt, pi);
 	if (!d)
 		return;
-	if (window_count(&d->w[kind], p->window_jiffies, p->count, now))
+	if (window_count(&d->w[kind], p->window_jiffies, p->count, now) &&
+	    !solicited_restart(&d->w[kind], pi))
 		raise_alert(cnt, pi, kind, NETPROBE_SCOPE_DESTINATION,
 			    window_rate(&d->w[kind], now), p->threshold, p->window_ms, 0, false);
 }
@@ -492,9 +612,16 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 		detect_destination(cnt, pi, kind, now);
 }
 
-/* The filter's verdict for a packet that parsed as IP. */
+/*
+ * The filter's verdict for a packet whose IP header parsed (its addresses
+ * are known). malformed is the parser's verdict on the rest: a first
+ * fragment too short for its TCP header, or an extension header chain too
+ * long to follow, hides the ports; the lists still apply, and unless an
+ * allow entry vouches for the source such a packet is dropped, because it
+ * is how scans and filters are evaded (RFC 1858).
+ */
 static __always_inline int filter_packet(struct netprobe_counters *cnt,
-					 const struct packet_info *pi)
+					 const struct packet_info *pi, int malformed)
 {
 	__u32 word = acl_match(cnt, pi);
 
@@ -506,6 +633,10 @@ static __always_inline int filter_packet(struct netprobe_counters *cnt,
 	if (word) {
 		cnt->filter[word & NP_ACL_W_BLOCK ? NETPROBE_FC_BLOCK_DROPS
 						  : NETPROBE_FC_DENY_DROPS]++;
+		return XDP_DROP;
+	}
+	if (malformed) {
+		cnt->filter[NETPROBE_FC_MALFORMED_DROPS]++;
 		return XDP_DROP;
 	}
 	detect(cnt, pi);

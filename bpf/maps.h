@@ -108,7 +108,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 131072);
 	__type(key, __u32); /* network order */
-	__type(value, __u32);
+	__type(value, struct netprobe_acl_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_acl_v4_exact SEC(".maps");
 
@@ -120,7 +120,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 131072);
 	__type(key, struct np_v6_addr);
-	__type(value, __u32);
+	__type(value, struct netprobe_acl_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_acl_v6_exact SEC(".maps");
 
@@ -129,7 +129,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 131072);
 	__type(key, struct netprobe_acl_v6_prefix);
-	__type(value, __u32);
+	__type(value, struct netprobe_acl_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_acl_v6_trie SEC(".maps");
 

@@ -149,16 +149,18 @@ int netprobe_xdp(struct xdp_md *ctx)
 	struct netprobe_counters *cnt = slot_counters();
 	struct netprobe_hook_counters *hc;
 	struct packet_info pi = {};
-	int action = XDP_PASS;
+	int action = XDP_PASS, malformed;
 
 	if (!cnt)
 		return XDP_PASS;
 	hc = &cnt->hook[NETPROBE_HOOK_XDP];
-	if (observe(hc, &pi, data, end, end - data, 0) == 0 && pi.l3 != NP_L3_NONE) {
-		/* Dropped packets stay out of the flow table: a flood would flush it. */
+	malformed = observe(hc, &pi, data, end, end - data, 0);
+	/* The IP header parsed: the addresses are known, whatever follows. */
+	if (pi.l3 != NP_L3_NONE) {
 		if (np_mode == NETPROBE_XDP_FILTER)
-			action = filter_packet(cnt, &pi);
-		if (action == XDP_PASS)
+			action = filter_packet(cnt, &pi, malformed);
+		/* Dropped packets stay out of the flow table: a flood would flush it. */
+		if (action == XDP_PASS && !malformed)
 			record_flow(hc, &pi, NETPROBE_DIR_INGRESS, end - data);
 	}
 	cnt->xdp_action[action]++;

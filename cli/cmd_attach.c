@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* netprobe attach / detach / status: the lifecycle of the datapath on interfaces. */
 #include <errno.h>
+#include <net/if.h>
 #include <string.h>
 #include <time.h>
 #include "cli.h"
@@ -84,6 +85,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 	struct netprobe_manager *m;
 	unsigned long long n;
 	int opt, err = 0, i;
+	bool filter_opts = false;
 
 	(void)env;
 	cli_config(&cfg);
@@ -132,6 +134,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 			cfg.detailed_events_per_sec = n;
 			break;
 		case 'd':
+			filter_opts = true;
 			if (!parse_detect(&cfg, optarg))
 				return cli_usage_error(
 					cmd,
@@ -143,20 +146,24 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					optarg);
 			break;
 		case 'H':
-			if (!cli_parse_uint(optarg, 256, &n) || !n)
-				return cli_usage_error(cmd, "--scan-hosts is 1..256");
+			filter_opts = true;
+			if (!cli_parse_uint(optarg, 128, &n) || !n)
+				return cli_usage_error(cmd, "--scan-hosts is 1..128");
 			cfg.port_scan_hosts = n;
 			break;
 		case 'M':
+			filter_opts = true;
 			cfg.mitigation = true;
 			break;
 		case 'T':
+			filter_opts = true;
 			if (!cli_parse_uint(optarg, NETPROBE_ACL_MAX_TTL_S, &n) || !n)
 				return cli_usage_error(cmd, "--block-ttl is 1..%u seconds",
 						       NETPROBE_ACL_MAX_TTL_S);
 			cfg.mitigation_ttl_s = n;
 			break;
 		case 'N':
+			filter_opts = true;
 			cfg.enable_security_alerts = false;
 			break;
 		default:
@@ -169,6 +176,16 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 	if (cfg.xdp_mode == NETPROBE_XDP_LB) {
 		cli_error("mode 'lb' is not available in this version; 'monitor' and 'filter' are");
 		return EXIT_FAIL;
+	}
+	if (filter_opts && cfg.xdp_mode != NETPROBE_XDP_FILTER)
+		return cli_usage_error(cmd, "--detect, --scan-hosts, --mitigate, --block-ttl and "
+					    "--no-alerts go with --mode filter");
+	/* Every name first: a typo must not leave the interfaces before it switched. */
+	for (i = optind; i < argc; i++) {
+		if (strlen(argv[i]) >= IF_NAMESIZE || !if_nametoindex(argv[i])) {
+			cli_error("no interface named %s in this network namespace", argv[i]);
+			return EXIT_FAIL;
+		}
 	}
 	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", cli.pin_path);
 	m = cli_open(&cfg);

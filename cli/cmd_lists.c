@@ -92,10 +92,12 @@ static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
 /*
  * Applies add or del to each CIDR of a blocklist file: one a line, anything
  * after '#' or ';' is a comment (as in Spamhaus DROP and FireHOL lists).
- * Stops at the first error, naming the line.
+ * Entries already there (or, for del, already gone) are skipped; any other
+ * error stops it, naming the line.
  */
 static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bool add,
-		      const char *path, unsigned int ttl, unsigned long *done)
+		      const char *path, unsigned int ttl, unsigned long *done,
+		      unsigned long *skipped)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	char line[512];
@@ -119,11 +121,16 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		if (!*start)
 			continue;
 		err = add ? ops->add(m, start, ttl) : ops->del(m, start);
-		if (err)
+		/* Applying a list again (a daily refresh) skips what is already there. */
+		if (err == (add ? -EEXIST : -ENOENT)) {
+			(*skipped)++;
+			err = 0;
+		} else if (err) {
 			cli_error("%s:%lu: %s not %s", path, lineno, start,
 				  add ? "added" : "removed");
-		else
+		} else {
 			(*done)++;
+		}
 	}
 	if (f != stdin)
 		fclose(f);
@@ -225,7 +232,7 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 		free(set.v);
 	} else {
 		bool add = !strcmp(verb, "add");
-		unsigned long done = 0;
+		unsigned long done = 0, skipped = 0;
 
 		for (int i = optind; i < argc && !err; i++) {
 			err = add ? ops->add(m, argv[i], ttl) : ops->del(m, argv[i]);
@@ -233,8 +240,9 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 				printf("%s %s\n", add ? "added" : "removed", argv[i]);
 		}
 		if (!err && file) {
-			err = apply_file(m, ops, add, file, ttl, &done);
-			printf("%s %lu entries from %s\n", add ? "added" : "removed", done, file);
+			err = apply_file(m, ops, add, file, ttl, &done, &skipped);
+			printf("%s %lu entries from %s (%lu %s)\n", add ? "added" : "removed", done,
+			       file, skipped, add ? "already listed" : "not listed");
 		}
 		netprobe_manager_foreach_iface(m, filter_ifaces, &in_filter);
 		if (!err && !strcmp(verb, "add") && !in_filter)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "internal.h"
@@ -26,6 +27,9 @@ _Static_assert(sizeof(struct netprobe_acl_tbl24) == 64, "tbl24 element");
 
 #define NP_BLOCK_BIT (1u << 26) /* NP_ACL_W_BLOCK in bpf/filter.h */
 #define ID_TOMBSTONE 0xffffffffu
+
+/* in_use of a rule: free, live, or a mitigation block being rewritten or retired. */
+enum { RULE_FREE = 0, RULE_LIVE = 1, RULE_BUSY = 2 }; /* NP_RULE_BUSY in bpf/filter.h */
 
 struct np_acl {
 	struct netprobe_acl_meta *meta;
@@ -152,7 +156,7 @@ static void index_rebuild(struct np_acl *a)
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (!__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) != RULE_LIVE)
 			continue;
 		index_insert(a, id);
 		if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry))
@@ -336,21 +340,45 @@ static bool covers(const struct netprobe_acl_rule *p, const struct netprobe_acl_
 	return memcmp(masked, p->addr, 16) == 0;
 }
 
+static struct netprobe_acl_value entry_value(const struct np_acl *a,
+					     const struct netprobe_acl_rule *r)
+{
+	return (struct netprobe_acl_value){
+		.word = best_word(a, r->family, r->addr, r->prefix_len),
+		.own = word_of(a, r - a->rules),
+	};
+}
+
+static int exact_fd(const struct np_acl *a, int family)
+{
+	return family == NETPROBE_FAMILY_IPV4 ? a->v4_exact_fd : a->v6_exact_fd;
+}
+
 static int publish_exact(struct np_acl *a, const struct netprobe_acl_rule *r)
 {
-	__u32 w = best_word(a, r->family, r->addr, r->prefix_len);
-	int fd = r->family == NETPROBE_FAMILY_IPV4 ? a->v4_exact_fd : a->v6_exact_fd;
+	struct netprobe_acl_value v = entry_value(a, r);
 
-	return bpf_map_update_elem(fd, r->addr, &w, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(exact_fd(a, r->family), r->addr, &v, BPF_ANY) ? -errno : 0;
 }
 
 static int publish_trie(struct np_acl *a, const struct netprobe_acl_rule *r)
 {
 	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
-	__u32 w = best_word(a, r->family, r->addr, r->prefix_len);
+	struct netprobe_acl_value v = entry_value(a, r);
 
 	memcpy(key.addr, r->addr, 16);
-	return bpf_map_update_elem(a->trie_fd, &key, &w, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(a->trie_fd, &key, &v, BPF_ANY) ? -errno : 0;
+}
+
+/* Deletes rule id's exact entry, unless a newer block of XDP's owns the address now. */
+static bool unpublish_exact(struct np_acl *a, const struct netprobe_acl_rule *r, __u32 id)
+{
+	int fd = exact_fd(a, r->family);
+	struct netprobe_acl_value v;
+
+	if (bpf_map_lookup_elem(fd, r->addr, &v) || (v.own & NETPROBE_ACL_W_ID) != id)
+		return false;
+	return bpf_map_delete_elem(fd, r->addr) == 0;
 }
 
 /*
@@ -362,7 +390,7 @@ static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (!r->in_use || r == p || !covers(p, r))
+		if (r->in_use != RULE_LIVE || r == p || !covers(p, r))
 			continue;
 		if (r->prefix_len == addr_len(r->family) * 8)
 			publish_exact(a, r);
@@ -372,6 +400,8 @@ static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 }
 
 /* Makes the datapath see the rules as the index now has them, for the regions of rule r. */
+static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, bool added);
+
 /* Whether rule r decides a region over the rule of word (both cover it): allow, then longer. */
 static bool beats(const struct np_acl *a, const struct netprobe_acl_rule *r, __u32 word)
 {
@@ -382,6 +412,21 @@ static bool beats(const struct np_acl *a, const struct netprobe_acl_rule *r, __u
 	if (o->action != r->action)
 		return r->action == NETPROBE_ACL_ALLOW;
 	return r->prefix_len > o->prefix_len;
+}
+
+/* A /25-/31 entry takes the words of its /24's group that it beats. */
+static void v4_paint_group(struct np_acl *a, const struct netprobe_acl_rule *r)
+{
+	__u32 host = ntohl(*(const __u32 *)r->addr), w = a->tbl24[host >> 8];
+	__u32 word = word_of(a, r - a->rules), lo = host & 0xff;
+	struct netprobe_acl_tbl8 *g;
+
+	if (!(w & NETPROBE_ACL_W_GROUP))
+		return; /* cannot be: a /24 with such an entry has a group */
+	g = &a->tbl8[w & NETPROBE_ACL_W_ID];
+	for (__u32 i = lo; i < lo + (1u << (32 - r->prefix_len)); i++)
+		if (beats(a, r, g->w[i]))
+			__atomic_store_n(&g->w[i], word, __ATOMIC_RELEASE);
 }
 
 /*
@@ -401,17 +446,19 @@ static void refresh_fallbacks(struct np_acl *a, const struct netprobe_acl_rule *
 	for (__u32 id = 1; a->ttl_prefixes && id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use && r->expires_ns && r != p && r->prefix_len > p->prefix_len &&
-		    r->prefix_len < addr_len(r->family) * 8 && covers(p, r))
+		if (r->in_use == RULE_LIVE && r->expires_ns && r != p &&
+		    r->prefix_len > p->prefix_len && r->prefix_len < addr_len(r->family) * 8 &&
+		    covers(p, r))
 			__atomic_store_n(&r->fallback, fallback_word(a, r), __ATOMIC_RELEASE);
 	}
 }
 
 /*
- * IPv4 /0-/24 in place, one word at a time: an added rule takes the words
- * it beats; a removed deny rule hands its words to its fallback (nothing
- * inside its prefix lost to it). A removed allow rule may have beaten deny
- * entries inside it, so its /24s are recomputed from the index.
+ * IPv4 /0-/24 in place, one word at a time: an added rule takes the words it
+ * beats; a removed rule hands its words to its fallback (the best entry
+ * covering it). A removed allow entry may have beaten deny entries inside
+ * it: those are painted again over their ranges, each taking back the words
+ * it beats, which leaves every word the best of what remains.
  */
 static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, bool added)
 {
@@ -422,9 +469,7 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 	for (__u32 s = first; s < first + count; s++) {
 		__u32 w = a->tbl24[s];
 
-		if (!added && r->action == NETPROBE_ACL_ALLOW) {
-			v4_refresh_slot(a, s);
-		} else if (w & NETPROBE_ACL_W_GROUP) {
+		if (w & NETPROBE_ACL_W_GROUP) {
 			struct netprobe_acl_tbl8 *g = &a->tbl8[w & NETPROBE_ACL_W_ID];
 
 			for (__u32 i = 0; i < NETPROBE_ACL_TBL8_WORDS; i++) {
@@ -437,6 +482,19 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 		} else if (added ? beats(a, r, w) : (w & NETPROBE_ACL_W_ID) == id) {
 			tbl24_set(a, s, NETPROBE_ACL_W_EXACT, added ? word : fallback);
 		}
+	}
+	if (added || r->action != NETPROBE_ACL_ALLOW)
+		return;
+	for (__u32 d = 1; d < a->max_rules; d++) {
+		const struct netprobe_acl_rule *in = &a->rules[d];
+
+		if (in->in_use != RULE_LIVE || d == id || in->prefix_len >= 32 ||
+		    in->prefix_len <= r->prefix_len || !covers(r, in))
+			continue;
+		if (in->prefix_len <= 24)
+			v4_paint_range(a, in, true);
+		else
+			v4_paint_group(a, in);
 	}
 }
 
@@ -597,20 +655,35 @@ static void zero_hits(struct np_acl *a, __u32 id, int ncpus)
 	bpf_map_update_elem(a->hits_fd, &id, zero, BPF_ANY);
 }
 
-/* Takes the rule out of the index, then out of the datapath, then frees its id. */
-static void remove_rule(struct netprobe_manager *m, __u32 id)
+/*
+ * Takes the rule out of the index, then out of the datapath, then frees its
+ * id. A mitigation block is claimed from XDP first (live -> busy, as XDP
+ * does before it reuses one); with only_expired, a block XDP has made anew
+ * under the same id in the meantime stays. Returns whether it was removed.
+ */
+static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired)
 {
 	struct np_acl *a = m->acl;
 	struct netprobe_acl_rule *r = &a->rules[id];
 	int full = addr_len(r->family) * 8;
 
+	if (id >= a->block_first) {
+		__u32 live = RULE_LIVE;
+
+		if (!__atomic_compare_exchange_n(&r->in_use, &live, RULE_BUSY, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return false;
+		if (only_expired && !(r->expires_ns && r->expires_ns <= mono_ns())) {
+			__atomic_store_n(&r->in_use, RULE_LIVE, __ATOMIC_RELEASE);
+			return false;
+		}
+	}
+
 	index_remove(a, id);
 	if (r->expires_ns && r->prefix_len < full)
 		a->ttl_prefixes--;
 	if (r->prefix_len == full) {
-		int fd = r->family == NETPROBE_FAMILY_IPV4 ? a->v4_exact_fd : a->v6_exact_fd;
-
-		if (bpf_map_delete_elem(fd, r->addr) == 0 && r->family == NETPROBE_FAMILY_IPV6)
+		if (unpublish_exact(a, r, id) && r->family == NETPROBE_FAMILY_IPV6)
 			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
 		if (r->family == NETPROBE_FAMILY_IPV4)
 			v4_exact_flag_release(a, ntohl(*(__u32 *)r->addr) >> 8, id);
@@ -622,8 +695,9 @@ static void remove_rule(struct netprobe_manager *m, __u32 id)
 			__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
 	}
 	refresh_regions(a, r, false);
-	__atomic_store_n(&r->in_use, 0, __ATOMIC_RELEASE);
 	zero_hits(a, id, m->ncpus);
+	__atomic_store_n(&r->in_use, RULE_FREE, __ATOMIC_RELEASE);
+	return true;
 }
 
 /* Records a change: the index stays valid if nobody else changed the table meanwhile. */
@@ -647,11 +721,10 @@ static void sweep(struct netprobe_manager *m)
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (!r->in_use || !r->expires_ns)
+		if (r->in_use != RULE_LIVE || !r->expires_ns)
 			continue;
 		if (r->expires_ns <= now) {
-			remove_rule(m, id);
-			removed = true;
+			removed |= remove_rule(m, id, true);
 		} else if (!next || r->expires_ns < next) {
 			next = r->expires_ns;
 		}
@@ -715,14 +788,35 @@ int netprobe_manager_acl_sweep(struct netprobe_manager *m)
 	return 0;
 }
 
+/* Live entries (expired ones do not keep the pinned state alive). */
 bool np_acl_has_rules(const struct netprobe_manager *m)
 {
 	const struct np_acl *a = m->acl;
+	__u64 now = mono_ns();
 
-	for (__u32 id = 1; a && id < a->max_rules; id++)
-		if (a->rules[id].in_use)
+	for (__u32 id = 1; a && id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (r->in_use == RULE_LIVE && (!r->expires_ns || r->expires_ns > now))
 			return true;
+	}
 	return false;
+}
+
+/*
+ * One seed for every program copy of this pin path (they share the state
+ * tables), drawn by the first attach and kept in the pinned meta.
+ */
+__u32 np_acl_hash_seed(struct netprobe_manager *m)
+{
+	__u32 seed = __atomic_load_n(&m->acl->meta->hash_seed, __ATOMIC_ACQUIRE), expected = 0;
+
+	while (!seed && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		;
+	if (!__atomic_compare_exchange_n(&m->acl->meta->hash_seed, &expected, seed, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		seed = expected;
+	return seed;
 }
 
 /* ---- CIDRs ------------------------------------------------------------- */
@@ -896,7 +990,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 			np_err("no room for %s: the lookup tables are full", cidr);
 		else
 			np_err("cannot add %s: %s", cidr, strerror(-err));
-		remove_rule(m, id);
+		remove_rule(m, id, false);
 		err = err == -E2BIG ? -ENOSPC : err;
 	} else if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry)) {
 		a->next_expiry = r->expires_ns;
@@ -933,8 +1027,9 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 							  : " (it is on the allow list)")
 			  : "");
 		err = -ENOENT;
+	} else if (!remove_rule(m, id, false)) {
+		err = -EAGAIN; /* XDP is replacing this block right now */
 	} else {
-		remove_rule(m, id);
 		bump_generation(a);
 	}
 	acl_unlock(m, lock);
@@ -971,7 +1066,8 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 		const struct netprobe_acl_rule *r = &a->rules[id];
 		struct netprobe_acl_entry e = {};
 
-		if (!r->in_use || r->action != action || (r->expires_ns && r->expires_ns <= now))
+		if (r->in_use != RULE_LIVE || r->action != action ||
+		    (r->expires_ns && r->expires_ns <= now))
 			continue;
 		e.cidr.family = r->family;
 		e.cidr.prefix_len = r->prefix_len;
@@ -1030,7 +1126,7 @@ void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigne
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (!r->in_use || (r->expires_ns && r->expires_ns <= now))
+		if (r->in_use != RULE_LIVE || (r->expires_ns && r->expires_ns <= now))
 			continue;
 		if (r->action == NETPROBE_ACL_ALLOW)
 			(*allow)++;

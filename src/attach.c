@@ -174,6 +174,7 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 	f->alerts_per_sec = c->security_alerts_per_sec;
 	f->hz = hz;
 	f->ncpus = m->ncpus;
+	f->hash_seed = np_acl_hash_seed(m);
 	return 0;
 }
 
@@ -776,6 +777,15 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 		    info.netns_ino != np_current_netns() || xdp_link_gone(m, slot))
 			continue;
 		err = respecialise(m, slot, info.name, &info);
+		if (err) {
+			/* Back to the old config: interfaces switched before this one go back too. */
+			m->cfg = old;
+			for (unsigned int back = 0; back < slot; back++) {
+				if (np_read_iface(m, back, &info) == 0 && info.in_use &&
+				    info.netns_ino == np_current_netns() && !xdp_link_gone(m, back))
+					respecialise(m, back, info.name, &info);
+			}
+		}
 	}
 	np_unlock(lock);
 	return err;

@@ -46,7 +46,7 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->udp_flood_dst = (struct netprobe_detection){true, 200000, 1000};
 	cfg->icmp_flood_dst = (struct netprobe_detection){true, 5000, 1000};
 	cfg->port_scan = (struct netprobe_detection){true, 50, 5000};
-	cfg->port_scan_hosts = 100;
+	cfg->port_scan_hosts = 100; /* (at most 128: see validate_filter) */
 	/*
 	 * Off by default: against a learned baseline, a backup or a deploy
 	 * starting on a quiet link is as anomalous as a flood. Turn it on where
@@ -87,12 +87,16 @@ static int validate_filter(const struct netprobe_config *cfg)
 	for (size_t i = 0; i < sizeof(detections) / sizeof(detections[0]); i++)
 		if (validate_detection(detections[i].name, detections[i].d))
 			return -EINVAL;
-	if (cfg->port_scan.enabled && cfg->port_scan.threshold > 512) {
-		np_err("config: port_scan counts at most 512 distinct ports a window");
+	/*
+	 * Ports and hosts go into 512- and 256-bit sets by hash: past half of
+	 * a set, collisions make the count too slow to trust.
+	 */
+	if (cfg->port_scan.enabled && cfg->port_scan.threshold > 256) {
+		np_err("config: port_scan counts at most 256 distinct ports a window");
 		return -EINVAL;
 	}
-	if (cfg->port_scan.enabled && (cfg->port_scan_hosts == 0 || cfg->port_scan_hosts > 256)) {
-		np_err("config: port_scan_hosts must be 1..256");
+	if (cfg->port_scan.enabled && (cfg->port_scan_hosts == 0 || cfg->port_scan_hosts > 128)) {
+		np_err("config: port_scan_hosts must be 1..128");
 		return -EINVAL;
 	}
 	if (cfg->rate_anomaly.enabled && cfg->rate_anomaly.threshold <= 100) {

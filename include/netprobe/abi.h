@@ -121,7 +121,8 @@ enum netprobe_detection_type {
 	X(EXPIRED_MATCHES, "expired_matches") /* matched an entry whose TTL had run out */         \
 	X(BLOCKS_ADDED, "blocks_added")	      /* mitigation blocked a source */                    \
 	X(BLOCKS_FAILED, "blocks_failed")     /* mitigation's share of the list was full */        \
-	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */
+	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */  \
+	X(MALFORMED_DROPS, "malformed_drops") /* IP, but its ports hidden (tiny fragment, ...) */
 
 enum netprobe_filter_counter {
 #define X(id, name) NETPROBE_FC_##id,
@@ -335,6 +336,16 @@ struct netprobe_acl_v6_prefix {
 	__u8 addr[16];
 };
 
+/*
+ * The value of an exact (/32, /128) or IPv6 trie entry: word decides, own
+ * is the entry's own rule. When word names a covering allow entry that has
+ * expired, own decides at once; own also tells whose entry this is.
+ */
+struct netprobe_acl_value {
+	__u32 word;
+	__u32 own;
+};
+
 enum netprobe_acl_action {
 	NETPROBE_ACL_DENY = 0,
 	NETPROBE_ACL_ALLOW = 1,
@@ -372,7 +383,9 @@ struct netprobe_acl_meta {
 	__u32 tbl8_groups; /* groups in np_acl_v4_tbl8 */
 	__u32 max_rules;   /* capacity of np_acl_rules; id 0 is never used */
 	__u32 block_pool;  /* the last block_pool ids are mitigation's */
-	__u64 pad[4];
+	__u32 hash_seed;   /* the detection state tables' hash seed, drawn once */
+	__u32 pad0;
+	__u64 pad[3];
 };
 
 /* ---- Filter mode: detection state --------------------------------------- */
@@ -456,6 +469,7 @@ struct netprobe_filter_params {
 	__u32 alerts_per_sec; /* per CPU, at most */
 	__u32 hz;	      /* kernel jiffies a second */
 	__u32 ncpus;	      /* possible CPUs, for summing per-CPU counters */
+	__u32 hash_seed;      /* random, per load: the detection state slots' hash */
 };
 
 #endif /* NETPROBE_ABI_H */

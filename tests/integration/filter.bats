@@ -192,6 +192,32 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$(jq '.total.rx_packets' <<<"$output")" -gt 100000 ]
 }
 
+@test "filter: a fast UDP download this host asked for is no flood; the same stream unasked is" {
+	run np_b attach "$LAB_VB" --mode filter --mitigate
+	[ "$status" -eq 0 ]
+	events_b 4
+	# B asks A (a QUIC-like session on 443); TC egress records B's flow.
+	in_b "$NPBENCH" send "$LAB_VB" --src 198.18.0.2 --dst 198.18.0.1 --sport 50123 \
+		--dport 443 --count 1 >/dev/null
+	# A answers with 100000 datagrams, five times the per-source UDP threshold.
+	in_a "$NPBENCH" send "$LAB_VA" --src 198.18.0.1 --dst 198.18.0.2 --sport 443 \
+		--dport 50123 --count 100000 --live >/dev/null
+	sleep 0.5
+	[ "$(count_of udp_flood)" -eq 0 ]
+	[ "$(stat_b xdp_drop)" -eq 0 ]
+	# The same stream to a port nobody asked from is a flood.
+	in_a "$NPBENCH" send "$LAB_VA" --src 198.18.0.1 --dst 198.18.0.2 --sport 443 \
+		--dport 50124 --count 100000 --live >/dev/null
+	wait $EV_PID
+	cat "$EV"
+	local ev
+	ev=$(jq -s '[.[] | select(.type == "udp_flood" and .scope == "source")]' "$EV")
+	[ "$(jq length <<<"$ev")" -eq 1 ]
+	[ "$(jq -r '.[0].src' <<<"$ev")" = 198.18.0.1 ]
+	[ "$(jq '.[0].blocked' <<<"$ev")" = true ]
+	[ "$(stat_b xdp_drop)" -gt 0 ]
+}
+
 @test "filter: the lists drop and pass real traffic, count hits, expire, allow wins" {
 	run np_b attach "$LAB_VB" --mode filter
 	[ "$status" -eq 0 ]
@@ -216,15 +242,22 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	sleep 2.2
 	in_a ping -6 -c 1 -W 2 fd00:98::2
 	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "fd00:98::/64")] | length')" -eq 0 ]
-	# A blocklist file: comments after '#' or ';', blank lines; a duplicate stops it.
+	# A blocklist file: comments after '#' or ';', blank lines. Applied again
+	# (a daily refresh), what is listed already is skipped; a bad line stops it.
 	printf '# a blocklist\n192.0.2.0/24 ; SBL1\n\n  203.0.113.9  # one host\n2001:db8::/48\n' \
 		>"$BATS_TEST_TMPDIR/list"
 	run np_b blacklist add --file "$BATS_TEST_TMPDIR/list"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"added 3 entries from"* ]]
+	[[ "$output" == *"added 3 entries from"*"(0 already listed)"* ]]
 	run np_b blacklist add --file "$BATS_TEST_TMPDIR/list"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"added 0 entries from"*"(3 already listed)"* ]]
+	printf '198.51.100.0/24\n198.51.100.1/24\n' >"$BATS_TEST_TMPDIR/bad"
+	run np_b blacklist add --file "$BATS_TEST_TMPDIR/bad"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"list:2: 192.0.2.0/24 not added"* ]]
+	[[ "$output" == *"bad:2: 198.51.100.1/24 not added"* ]]
+	run np_b blacklist del 198.51.100.0/24
+	[ "$status" -eq 0 ]
 	run np_b blacklist add --file /nonexistent
 	[ "$status" -eq 1 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 4 ]
@@ -333,9 +366,15 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 		run np_b attach "$LAB_VB" --mode filter --detect "$bad"
 		[ "$status" -eq 2 ]
 	done
-	run np_b attach "$LAB_VB" --mode filter --detect port_scan=600
+	run np_b attach "$LAB_VB" --mode filter --detect port_scan=300
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"512 distinct ports"* ]]
+	[[ "$output" == *"256 distinct ports"* ]]
+	# Filter settings without the filter mode, and a typo among the names.
+	run np_b attach "$LAB_VB" --mitigate
+	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --mode filter nosuch0
+	[ "$status" -eq 1 ]
+	[ "$(grep -c 'no interface named nosuch0' <<<"$output")" -eq 1 ]
 	run np_b attach "$LAB_VB" --mode filter --detect rate_anomaly=50
 	[ "$status" -eq 1 ]
 	! xdp_attached "$LAB_VB"

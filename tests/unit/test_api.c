@@ -182,7 +182,8 @@ static void test_new_rejects_bad_config(void **state)
 	/* Filter settings. */
 	EXPECT_REJECTED(bad.syn_flood.threshold = 0, EINVAL);
 	EXPECT_REJECTED(bad.udp_flood_dst.window_ms = 5, EINVAL);
-	EXPECT_REJECTED(bad.port_scan.threshold = 600, EINVAL);
+	EXPECT_REJECTED(bad.port_scan.threshold = 257, EINVAL);
+	EXPECT_REJECTED(bad.port_scan_hosts = 129, EINVAL);
 	EXPECT_REJECTED(bad.port_scan_hosts = 0, EINVAL);
 	EXPECT_REJECTED((bad.rate_anomaly.enabled = true, bad.rate_anomaly.threshold = 100),
 			EINVAL);

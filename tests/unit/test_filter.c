@@ -833,10 +833,19 @@ static void test_ttl_expiry(void **state)
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.20.0.0/16", 0), 0);
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.20.30.0/28", 1), 0);
 	assert_int_equal(netprobe_allowlist_add(g_m, "10.20.40.0/24", 1), 0);
+	/* Deny entries under an expiring allow: an exact one, an IPv6 trie one. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.30.0.7", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8:30::/64", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.30.0.0/24", 1), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8:30::/48", 1), 0);
+	assert_int_equal(verdict("10.30.0.7", 1), XDP_PASS);
+	assert_int_equal(verdict("2001:db8:30::9", 1), XDP_PASS);
 	es = listing(NETPROBE_ACL_DENY);
-	assert_int_equal(es.n, n + 2);
+	assert_int_equal(es.n, n + 4);
 	for (int i = 0; i < es.n; i++) {
-		if (!strcmp(es.e[i].text, "10.20.0.0/16"))
+		if (!strcmp(es.e[i].text, "10.20.0.0/16") ||
+		    !strcmp(es.e[i].text, "10.30.0.7/32") ||
+		    !strcmp(es.e[i].text, "2001:db8:30::/64"))
 			assert_int_equal(es.e[i].ttl_left_ms, 0);
 		else
 			assert_true(es.e[i].ttl_left_ms > 0 && es.e[i].ttl_left_ms <= 1000);
@@ -847,7 +856,7 @@ static void test_ttl_expiry(void **state)
 	assert_int_equal(verdict("10.20.40.5", 1), XDP_PASS);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.30.0/28"), 1);
 	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "10.20.40.0/24"), 1);
-	assert_int_equal(sec_stats().deny_entries, n + 2);
+	assert_int_equal(sec_stats().deny_entries, n + 4);
 
 	usleep(1200000);
 	/* Nothing has swept yet: expired entries stop matching by themselves... */
@@ -856,13 +865,17 @@ static void test_ttl_expiry(void **state)
 	/* ...and the entry covering an expired one decides its region at once. */
 	assert_int_equal(verdict("10.20.30.5", 1), XDP_DROP);
 	assert_int_equal(verdict("10.20.40.5", 1), XDP_DROP);
+	/* The deny entries the expired allow entries overruled are back at once. */
+	assert_int_equal(verdict("10.30.0.7", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:30::9", 1), XDP_DROP);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.0.0/16"), 2);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.30.0.7/32"), 1);
 	sec = sec_stats();
-	assert_int_equal(sec.deny_entries, 1);
+	assert_int_equal(sec.deny_entries, 3);
 	assert_int_equal(sec.allow_entries, 0);
 	es = listing(NETPROBE_ACL_DENY);
-	assert_int_equal(es.n, 1);
-	assert_string_equal(es.e[0].text, "10.20.0.0/16");
+	assert_int_equal(es.n, 3);
+	assert_non_null(find_entry(&es, "10.20.0.0/16"));
 	assert_int_equal(listing(NETPROBE_ACL_ALLOW).n, 0);
 	/* Swept: still passing, and the /16 decides what its expired entries did. */
 	for (int i = 0; i < n; i++)
@@ -1587,6 +1600,79 @@ static void test_mitigation_pool(void **state)
 	assert_int_equal(sec_stats().block_entries, 1);
 }
 
+/* A source blocked again after its block ran out, before anything swept it. */
+static void test_repeat_offender_blocked_again(void **state)
+{
+	struct netprobe_config cfg;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 1;
+	start_filter(&cfg);
+	send_syns("198.51.100.40", "192.0.2.97", 80, 100);
+	assert_int_equal(verdict("198.51.100.40", 1), XDP_DROP);
+	usleep(1200000);
+	/* No listing, no sweep in between: the expired block is still in the table. */
+	assert_int_equal(verdict("198.51.100.40", 1), XDP_PASS);
+	send_syns("198.51.100.40", "192.0.2.97", 80, 100);
+	assert_int_equal(verdict("198.51.100.40", 3), XDP_DROP);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_ADDED], 2);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_FAILED], 0);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "198.51.100.40/32"), 3);
+}
+
+/*
+ * A first fragment too short for its TCP header, or an IPv6 extension chain
+ * too long to follow, hides its ports: the lists still apply to its source,
+ * and the filter drops it unless an allow entry vouches for the source.
+ */
+static void test_malformed_with_known_source(void **state)
+{
+	struct pkt_spec deep = udp("2001:db8:50::1", "2001:db8:ffff::1", 40000, 53);
+	struct pkt_spec syn = tcp("192.0.2.60", "198.51.100.60", 40000, 80, SYN);
+	uint8_t frame[256];
+	size_t len;
+	struct netprobe_config cfg;
+
+	(void)state;
+	base_config(&cfg);
+	start_filter(&cfg);
+	/* A tiny first fragment: MF set, 8 bytes of the TCP header, total length to match. */
+	syn.ipv4_frag = 0x2000;
+	len = pkt_build(&syn, frame, sizeof(frame));
+	assert_true(len > 14 + 20 + 8);
+	len = 14 + 20 + 8;
+	frame[14 + 2] = 0;
+	frame[14 + 3] = 28;
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
+			    .repeat = 1);
+
+		assert_int_equal(bpf_prog_test_run_opts(g_prog, &opts), 0);
+		assert_int_equal(opts.retval, XDP_DROP);
+	}
+	deep.ipv6_ext_count = 7;
+	for (int i = 0; i < 7; i++)
+		deep.ipv6_ext[i] = IPPROTO_DSTOPTS;
+	assert_int_equal(send_spec(&deep, 1), XDP_DROP);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_MALFORMED_DROPS], 2);
+	/* A denied source's hidden-port packets count as its deny entry's. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8:50::/48", 0), 0);
+	assert_int_equal(send_spec(&deep, 4), XDP_DROP);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "2001:db8:50::/48"), 4);
+	/* An allowed source's pass; in monitor mode everything passes. */
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8:50::1", 0), 0);
+	assert_int_equal(send_spec(&deep, 1), XDP_PASS);
+	assert_int_equal(netprobe_allowlist_del(g_m, "2001:db8:50::1"), 0);
+	cfg.xdp_mode = NETPROBE_XDP_MONITOR;
+	update_config(&cfg);
+	assert_int_equal(send_spec(&deep, 1), XDP_PASS);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_MALFORMED_DROPS], 2);
+}
+
 /* ---- 7. Rate anomaly ------------------------------------------------------------------ */
 
 static void steady(int windows)
@@ -1701,6 +1787,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_allowlisted_source_raises_nothing, teardown),
 		cmocka_unit_test_teardown(test_mitigation_blocks_source, teardown),
 		cmocka_unit_test_teardown(test_mitigation_pool, teardown),
+		cmocka_unit_test_teardown(test_repeat_offender_blocked_again, teardown),
+		cmocka_unit_test_teardown(test_malformed_with_known_source, teardown),
 		cmocka_unit_test_teardown(test_rate_anomaly, teardown),
 		cmocka_unit_test_teardown(test_mode_switch_keeps_state, teardown),
 	};
