@@ -121,7 +121,7 @@ enum netprobe_detection_type {
 	X(EXPIRED_MATCHES, "expired_matches") /* matched an entry whose TTL had run out */         \
 	X(BLOCKS_ADDED, "blocks_added")	      /* mitigation blocked a source */                    \
 	X(BLOCKS_FAILED, "blocks_failed")     /* mitigation's share of the list was full */        \
-	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */  \
+	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */      \
 	X(MALFORMED_DROPS, "malformed_drops") /* IP, but its ports hidden (tiny fragment, ...) */
 
 enum netprobe_filter_counter {
