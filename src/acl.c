@@ -184,8 +184,13 @@ static __u32 word_of(const struct np_acl *a, __u32 id)
 	return w;
 }
 
-/* The rule deciding addr among prefixes of at most max_len bits: the longest allow, else the longest deny. */
-static __u32 best_rule(const struct np_acl *a, int family, const __u8 *addr, int max_len)
+/*
+ * The rule deciding addr among prefixes of at most max_len bits: the
+ * longest allow, else the longest deny; entries expiring at or before
+ * outlived_by (when not 0) do not count.
+ */
+static __u32 best_rule_outliving(const struct np_acl *a, int family, const __u8 *addr, int max_len,
+				 __u64 outlived_by)
 {
 	__u8 masked[16];
 	__u32 deny = 0;
@@ -194,15 +199,21 @@ static __u32 best_rule(const struct np_acl *a, int family, const __u8 *addr, int
 		memcpy(masked, addr, 16);
 		mask_addr(masked, family, len);
 		__u32 id = index_find(a, family, len, masked);
+		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (!id)
+		if (!id || (outlived_by && r->expires_ns && r->expires_ns <= outlived_by))
 			continue;
-		if (a->rules[id].action == NETPROBE_ACL_ALLOW)
+		if (r->action == NETPROBE_ACL_ALLOW)
 			return id;
 		if (!deny)
 			deny = id;
 	}
 	return deny;
+}
+
+static __u32 best_rule(const struct np_acl *a, int family, const __u8 *addr, int max_len)
+{
+	return best_rule_outliving(a, family, addr, max_len, 0);
 }
 
 static __u32 best_word(const struct np_acl *a, int family, const __u8 *addr, int max_len)
@@ -437,7 +448,10 @@ static void v4_paint_group(struct np_acl *a, const struct netprobe_acl_rule *r)
  */
 static __u32 fallback_word(const struct np_acl *a, const struct netprobe_acl_rule *r)
 {
-	return r->prefix_len ? best_word(a, r->family, r->addr, r->prefix_len - 1) : 0;
+	/* Skipping covering entries that expire first: one step is enough when r has. */
+	return r->prefix_len ? word_of(a, best_rule_outliving(a, r->family, r->addr,
+							      r->prefix_len - 1, r->expires_ns))
+			     : 0;
 }
 
 /* Prefix entries with a TTL below p fall back to what covers them, which p changes. */
@@ -464,7 +478,9 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 {
 	__u32 id = r - a->rules, word = word_of(a, id);
 	__u32 first = ntohl(*(const __u32 *)r->addr) >> 8, count = 1u << (24 - r->prefix_len);
-	__u32 fallback = added ? 0 : fallback_word(a, r);
+	/* What covers r now, expiring or not: r is going, not expiring. */
+	__u32 fallback =
+		added || !r->prefix_len ? 0 : best_word(a, r->family, r->addr, r->prefix_len - 1);
 
 	for (__u32 s = first; s < first + count; s++) {
 		__u32 w = a->tbl24[s];

@@ -840,12 +840,21 @@ static void test_ttl_expiry(void **state)
 	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8:30::/48", 1), 0);
 	assert_int_equal(verdict("10.30.0.7", 1), XDP_PASS);
 	assert_int_equal(verdict("2001:db8:30::9", 1), XDP_PASS);
+	/* Four nested expiring entries inside a permanent one. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.128.0.0/9", 0), 0);
+	for (int len = 12; len <= 24; len += 4) {
+		char p[32];
+
+		snprintf(p, sizeof(p), "10.128.0.0/%d", len);
+		assert_int_equal(netprobe_blacklist_add(g_m, p, 1), 0);
+	}
 	es = listing(NETPROBE_ACL_DENY);
-	assert_int_equal(es.n, n + 4);
+	assert_int_equal(es.n, n + 9);
 	for (int i = 0; i < es.n; i++) {
 		if (!strcmp(es.e[i].text, "10.20.0.0/16") ||
 		    !strcmp(es.e[i].text, "10.30.0.7/32") ||
-		    !strcmp(es.e[i].text, "2001:db8:30::/64"))
+		    !strcmp(es.e[i].text, "2001:db8:30::/64") ||
+		    !strcmp(es.e[i].text, "10.128.0.0/9"))
 			assert_int_equal(es.e[i].ttl_left_ms, 0);
 		else
 			assert_true(es.e[i].ttl_left_ms > 0 && es.e[i].ttl_left_ms <= 1000);
@@ -856,7 +865,7 @@ static void test_ttl_expiry(void **state)
 	assert_int_equal(verdict("10.20.40.5", 1), XDP_PASS);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.30.0/28"), 1);
 	assert_int_equal(hits_of(NETPROBE_ACL_ALLOW, "10.20.40.0/24"), 1);
-	assert_int_equal(sec_stats().deny_entries, n + 4);
+	assert_int_equal(sec_stats().deny_entries, n + 9);
 
 	usleep(1200000);
 	/* Nothing has swept yet: expired entries stop matching by themselves... */
@@ -868,14 +877,18 @@ static void test_ttl_expiry(void **state)
 	/* The deny entries the expired allow entries overruled are back at once. */
 	assert_int_equal(verdict("10.30.0.7", 1), XDP_DROP);
 	assert_int_equal(verdict("2001:db8:30::9", 1), XDP_DROP);
+	/* The innermost of the nested ones falls back past the others in one step. */
+	assert_int_equal(verdict("10.128.0.5", 1), XDP_DROP);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.0.0/16"), 2);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.128.0.0/9"), 1);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.30.0.7/32"), 1);
 	sec = sec_stats();
-	assert_int_equal(sec.deny_entries, 3);
+	assert_int_equal(sec.deny_entries, 4);
 	assert_int_equal(sec.allow_entries, 0);
 	es = listing(NETPROBE_ACL_DENY);
-	assert_int_equal(es.n, 3);
+	assert_int_equal(es.n, 4);
 	assert_non_null(find_entry(&es, "10.20.0.0/16"));
+	assert_non_null(find_entry(&es, "10.128.0.0/9"));
 	assert_int_equal(listing(NETPROBE_ACL_ALLOW).n, 0);
 	/* Swept: still passing, and the /16 decides what its expired entries did. */
 	for (int i = 0; i < n; i++)
