@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include "netns_fixture.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -27,38 +28,11 @@
 
 static char pin_path[128];
 
-static void run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
-static void write_file(const char *path, const char *value)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(value, f);
-		fclose(f);
-	}
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+	if (enter_private_netns())
 		return -1;
-	}
-	/* No IPv6 autoconfiguration chatter on the test links. */
-	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
 	for (int i = 0; i < 2; i++)
 		run("ip link add npa%d type veth peer name npb%d && ip link set npa%d up && "
 		    "ip link set npb%d up",

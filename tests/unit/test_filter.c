@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include "netns_fixture.h"
 #include <errno.h>
 #include <net/if.h>
 #include <pthread.h>
@@ -92,38 +93,11 @@ static void events_flush(void)
 
 /* ---- Setup ---------------------------------------------------------------- */
 
-static void run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
-static void write_file(const char *path, const char *value)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(value, f);
-		fclose(f);
-	}
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
-	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+	if (enter_private_netns())
 		return -1;
-	}
-	/* No IPv6 autoconfiguration: nothing but our test runs reaches the counters. */
-	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
 	run("ip link add %s type veth peer name %s && ip link set %s up && ip link set %s up",
 	    IF_PEER, IF_DUT, IF_PEER, IF_DUT);
 	snprintf(pin_path, sizeof(pin_path), "/sys/fs/bpf/np-test-filter-%d", getpid());
