@@ -27,27 +27,38 @@ static __always_inline struct netprobe_acl_meta *acl_meta(void)
 
 /*
  * The word that decides, with an expired entry replaced by its fallback
- * (what covers it), three deep at most; 0 when nothing live decides. Only
- * words with NETPROBE_ACL_W_TTL read the rule and the clock.
+ * (what covers it and outlives it); 0 when nothing live decides. Only words
+ * with NETPROBE_ACL_W_TTL read the rule and the clock. Each fallback
+ * outlives the entry before it, so a chain is as long as the nesting of
+ * entries that have all expired: NP_FALLBACK_DEPTH of them, then a sweep
+ * is needed (the chain ends on no match).
  */
+#define NP_FALLBACK_DEPTH 8
+
 static __always_inline __u32 acl_live(struct netprobe_counters *cnt, __u32 word)
 {
-	for (int depth = 0; depth < 3; depth++) {
+	bool expired = false;
+
+	for (int depth = 0; depth <= NP_FALLBACK_DEPTH; depth++) {
 		__u32 id = word & NETPROBE_ACL_W_ID;
 		struct netprobe_acl_rule *rule;
 
 		if (!(word & NETPROBE_ACL_W_TTL))
-			return word;
+			break;
 		rule = bpf_map_lookup_elem(&np_acl_rules, &id);
-		if (!rule)
-			return 0;
+		if (!rule) {
+			word = 0;
+			break;
+		}
 		/* The coarse clock is CLOCK_MONOTONIC at tick resolution, and a fraction of the cost. */
 		if (!rule->expires_ns || bpf_ktime_get_coarse_ns() < rule->expires_ns)
-			return word;
-		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
-		word = rule->fallback;
+			break;
+		expired = true;
+		word = depth < NP_FALLBACK_DEPTH ? rule->fallback : 0;
 	}
-	return word & NETPROBE_ACL_W_TTL ? 0 : word;
+	if (expired)
+		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
+	return word;
 }
 
 /* Whether the rule of a word with NETPROBE_ACL_W_TTL has run out. */
@@ -63,9 +74,11 @@ static __always_inline bool acl_expired(__u32 word)
 }
 
 /*
- * An exact or trie entry's live word: when the covering entry that decided
- * it has expired, the entry's own rule decides; when that has expired too,
- * 0, and the lookup goes on to shorter prefixes.
+ * An exact or trie entry's live word. word decides; when it differs from
+ * own, it is an allow entry covering this (deny) entry. If it has expired,
+ * what covers it decides if that is a live allow entry; else the entry's
+ * own rule does, being longer than any deny entry covering it. 0 when that
+ * has expired too: the lookup goes on to shorter prefixes.
  */
 static __always_inline __u32 entry_word(struct netprobe_counters *cnt,
 					const struct netprobe_acl_value *v)
@@ -73,7 +86,10 @@ static __always_inline __u32 entry_word(struct netprobe_counters *cnt,
 	__u32 word = v->word;
 
 	if (word != v->own && acl_expired(word)) {
-		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
+		__u32 cover = acl_live(cnt, word);
+
+		if (cover & NETPROBE_ACL_W_ALLOW)
+			return cover;
 		word = v->own;
 	}
 	return acl_live(cnt, word);
@@ -108,9 +124,16 @@ static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const 
 	return word & ~(NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_GROUP);
 }
 
+/*
+ * IPv6: the exact table, then the trie. A trie entry whose words have all
+ * expired hands over to the next shorter entry in the trie (looked up
+ * again one bit shorter), which holds the entries between it and its
+ * expired covering ones.
+ */
 static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const __u8 *addr)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
+	struct netprobe_acl_v6_prefix key = {.prefix_len = 128};
 	struct netprobe_acl_value *v;
 	__u32 live;
 
@@ -122,13 +145,22 @@ static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const 
 		if (live)
 			return live;
 	}
-	if (meta->v6_prefixes) {
-		struct netprobe_acl_v6_prefix key = {.prefix_len = 128};
+	if (!meta->v6_prefixes)
+		return 0;
+	__builtin_memcpy(key.addr, addr, 16);
+	for (int i = 0; i < NP_FALLBACK_DEPTH; i++) {
+		__u32 own_id;
+		struct netprobe_acl_rule *own;
 
-		__builtin_memcpy(key.addr, addr, 16);
 		v = bpf_map_lookup_elem(&np_acl_v6_trie, &key);
-		if (v)
-			return entry_word(cnt, v);
+		if (!v)
+			return 0;
+		live = entry_word(cnt, v);
+		own_id = v->own & NETPROBE_ACL_W_ID;
+		own = bpf_map_lookup_elem(&np_acl_rules, &own_id);
+		if (live || !own || own->prefix_len == 0)
+			return live;
+		key.prefix_len = own->prefix_len - 1;
 	}
 	return 0;
 }
@@ -155,6 +187,17 @@ static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const stru
 
 /* Pool rules: 0 free, 1 live, 2 being rewritten or retired (by XDP or userspace). */
 #define NP_RULE_BUSY 2
+
+/* A pool rule's hits start again from zero for its next block. */
+static __always_inline void zero_hits(__u32 id)
+{
+	for (__u32 cpu = 0; cpu < np_filter.ncpus && cpu < 1024; cpu++) {
+		__u64 *hits = bpf_map_lookup_percpu_elem(&np_acl_hits, &id, cpu);
+
+		if (hits)
+			*hits = 0;
+	}
+}
 
 /* Removes an exact entry, only if it is still rule id's (another may have replaced it). */
 static __always_inline void drop_exact(struct netprobe_acl_meta *meta, const __u8 *addr,
@@ -188,9 +231,22 @@ static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta,
 		return 0;
 	id = v->own & NETPROBE_ACL_W_ID;
 	old = bpf_map_lookup_elem(&np_acl_rules, &id);
-	if (old && (!old->expires_ns || now < old->expires_ns))
+	if (!old)
+		return 0;
+	if (!old->expires_ns || now < old->expires_ns)
+		return id;
+	if (id < meta->max_rules - meta->block_pool) {
+		drop_exact(meta, addr, family,
+			   id); /* a hand-made entry: the sweep frees the rule */
+		return 0;
+	}
+	/* An expired block: claimed like any pool rule, so that a sweep cannot race us. */
+	if (__sync_val_compare_and_swap(&old->in_use, 1, NP_RULE_BUSY) != 1)
 		return id;
 	drop_exact(meta, addr, family, id);
+	zero_hits(id);
+	__sync_lock_test_and_set(&old->in_use, 0);
+	__sync_fetch_and_add(&meta->generation, 1);
 	return 0;
 }
 
@@ -225,19 +281,15 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	    __sync_val_compare_and_swap(&rule->in_use, 1, NP_RULE_BUSY) == 1) {
 		/* An expired block nobody swept: retire it and take its place. */
 		drop_exact(meta, rule->addr, rule->family, id);
-		for (__u32 cpu = 0; cpu < np_filter.ncpus && cpu < 1024; cpu++) {
-			__u64 *hits = bpf_map_lookup_percpu_elem(&np_acl_hits, &id, cpu);
-
-			if (hits)
-				*hits = 0;
-		}
+		zero_hits(id);
 	} else if (state != 0 || __sync_val_compare_and_swap(&rule->in_use, 0, NP_RULE_BUSY) != 0) {
 		goto fail; /* every block in the pool is live, or being changed */
 	}
 	live = clear_expired_exact(meta, pi->key.src_addr, family, now);
 	if (live) {
-		/* Another CPU blocked it a moment ago. */
+		/* Another CPU blocked it a moment ago; the rule we took is free again. */
 		__sync_lock_test_and_set(&rule->in_use, 0);
+		__sync_fetch_and_add(&meta->generation, 1);
 		return live;
 	}
 	__builtin_memcpy(rule->addr, pi->key.src_addr, 16);
@@ -340,15 +392,31 @@ static __always_inline __u64 window_rate(const struct netprobe_window *w, __u64 
 	return (__u64)w->count * np_filter.hz / (now - w->start + 1);
 }
 
-/* Seeded per load, so that nobody can pick an address that shares a victim's slot. */
+static __always_inline __u32 fmix32(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * Keyed by a random seed per pin path, each word mixed in non-linearly, so
+ * that nobody can pick an address that shares a victim's slot.
+ */
 static __always_inline __u32 addr_hash(const __u8 *addr, __u8 family)
 {
 	const __u32 *a = (const __u32 *)addr;
-	__u32 h = a[0] ^ np_filter.hash_seed;
+	__u32 h = fmix32(np_filter.hash_seed ^ a[0]);
 
-	if (family == NETPROBE_FAMILY_IPV6)
-		h ^= a[1] * 0x85ebca6bu ^ a[2] * 0xc2b2ae35u ^ a[3] * 0x27d4eb2fu;
-	return h * 2654435761u;
+	if (family == NETPROBE_FAMILY_IPV6) {
+		h = fmix32(h ^ a[1]);
+		h = fmix32(h ^ a[2]);
+		h = fmix32(h ^ a[3]);
+	}
+	return h;
 }
 
 /* Whether slot key k holds addr; takes the slot over (zeroed) when it does not. */
@@ -460,28 +528,38 @@ static __always_inline void detect_scan(struct netprobe_counters *cnt, const str
 }
 
 /*
- * Whether this host asked for the packet: an egress flow with the reversed
- * 5-tuple exists (TC egress recorded it), as for a download or a QUIC
- * session. Looked up only when a threshold is crossed, so it costs nothing
- * per packet; a download that fast is not a flood.
+ * Whether this host asked for the packet: it sent the reversed 5-tuple
+ * (TC egress recorded the flow) from a client's port, before the first
+ * packet of this flow came in; as for a download or a QUIC session. Looked
+ * up only when a threshold is crossed, so it costs nothing per packet.
  */
 static __always_inline bool is_solicited(const struct packet_info *pi)
 {
-	struct netprobe_flow_key rev = {
-		.src_port = pi->key.dst_port,
-		.dst_port = pi->key.src_port,
-		.ifindex = np_ifindex,
-		.proto = pi->key.proto,
-		.family = pi->key.family,
-		.direction = NETPROBE_DIR_EGRESS,
-		.slot = np_slot,
-	};
+	struct netprobe_flow_key in = pi->key, out = {
+						       .src_port = pi->key.dst_port,
+						       .dst_port = pi->key.src_port,
+						       .ifindex = np_ifindex,
+						       .proto = pi->key.proto,
+						       .family = pi->key.family,
+						       .direction = NETPROBE_DIR_EGRESS,
+						       .slot = np_slot,
+					       };
+	struct netprobe_flow_stats *asked, *answer;
 
-	if (pi->key.proto != IPPROTO_UDP)
+	/* A client's port (Linux hands out 32768 and up); a service's never counts as asking. */
+	if (pi->key.proto != IPPROTO_UDP || bpf_ntohs(pi->key.dst_port) < 32768)
 		return false;
-	__builtin_memcpy(rev.src_addr, pi->key.dst_addr, 16);
-	__builtin_memcpy(rev.dst_addr, pi->key.src_addr, 16);
-	return bpf_map_lookup_elem(&np_flows, &rev) != NULL;
+	__builtin_memcpy(out.src_addr, pi->key.dst_addr, 16);
+	__builtin_memcpy(out.dst_addr, pi->key.src_addr, 16);
+	asked = bpf_map_lookup_elem(&np_flows, &out);
+	if (!asked)
+		return false;
+	/* And this host spoke first: a server's answers to a flood do not make it asked for. */
+	in.ifindex = np_ifindex;
+	in.slot = np_slot;
+	in.direction = NETPROBE_DIR_INGRESS;
+	answer = bpf_map_lookup_elem(&np_flows, &in);
+	return !answer || asked->first_seen <= answer->first_seen;
 }
 
 /*
@@ -613,17 +691,18 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 }
 
 /*
- * The filter's verdict for a packet whose IP header parsed (its addresses
- * are known). malformed is the parser's verdict on the rest: a first
- * fragment too short for its TCP header, or an extension header chain too
- * long to follow, hides the ports; the lists still apply, and unless an
- * allow entry vouches for the source such a packet is dropped, because it
- * is how scans and filters are evaded (RFC 1858).
+ * The filter's verdict for an IP packet, or a malformed frame. When the IP
+ * header parsed the addresses are known and the lists apply, also when the
+ * rest is malformed: a first fragment too short for its TCP header, or an
+ * extension header chain too long to follow, hides the ports. Unless an
+ * allow entry vouches for its source, a malformed frame is dropped: that
+ * is how scans and filters are evaded (RFC 1858), and so are frames with
+ * more VLAN tags than netprobe follows.
  */
 static __always_inline int filter_packet(struct netprobe_counters *cnt,
 					 const struct packet_info *pi, int malformed)
 {
-	__u32 word = acl_match(cnt, pi);
+	__u32 word = pi->l3 != NP_L3_NONE ? acl_match(cnt, pi) : 0;
 
 	if (word & NETPROBE_ACL_W_ALLOW) {
 		/* Trusted: passes, and is never counted towards a detection. */

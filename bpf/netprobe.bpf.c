@@ -155,14 +155,11 @@ int netprobe_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	hc = &cnt->hook[NETPROBE_HOOK_XDP];
 	malformed = observe(hc, &pi, data, end, end - data, 0);
-	/* The IP header parsed: the addresses are known, whatever follows. */
-	if (pi.l3 != NP_L3_NONE) {
-		if (np_mode == NETPROBE_XDP_FILTER)
-			action = filter_packet(cnt, &pi, malformed);
-		/* Dropped packets stay out of the flow table: a flood would flush it. */
-		if (action == XDP_PASS && !malformed)
-			record_flow(hc, &pi, NETPROBE_DIR_INGRESS, end - data);
-	}
+	if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
+		action = filter_packet(cnt, &pi, malformed);
+	/* Dropped packets stay out of the flow table: a flood would flush it. */
+	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE)
+		record_flow(hc, &pi, NETPROBE_DIR_INGRESS, end - data);
 	cnt->xdp_action[action]++;
 	return action;
 }

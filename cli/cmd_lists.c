@@ -8,14 +8,15 @@
 
 struct list_ops {
 	const char *command;
+	const char *list_name; /* as the library's messages name it */
 	int (*add)(struct netprobe_manager *m, const char *cidr, unsigned int ttl_s);
 	int (*del)(struct netprobe_manager *m, const char *cidr);
 	int (*list)(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
 };
 
-static const struct list_ops deny_ops = {"blacklist", netprobe_blacklist_add,
+static const struct list_ops deny_ops = {"blacklist", "deny list", netprobe_blacklist_add,
 					 netprobe_blacklist_del, netprobe_blacklist_list};
-static const struct list_ops allow_ops = {"allowlist", netprobe_allowlist_add,
+static const struct list_ops allow_ops = {"allowlist", "allow list", netprobe_allowlist_add,
 					  netprobe_allowlist_del, netprobe_allowlist_list};
 
 struct list_out {
@@ -89,15 +90,45 @@ static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
 	return 0;
 }
 
+struct file_counts {
+	unsigned long done, renewed, skipped;
+};
+
+/* One CIDR of a file: listed already is no error, and with a TTL the entry is renewed. */
+static int apply_line(struct netprobe_manager *m, const struct list_ops *ops, bool add,
+		      const char *cidr, unsigned int ttl, struct file_counts *n)
+{
+	int err;
+
+	cli_log_hold(true);
+	err = add ? ops->add(m, cidr, ttl) : ops->del(m, cidr);
+	/* Already there, on this list (not the other one)? */
+	if (err == (add ? -EEXIST : -ENOENT) &&
+	    (add ? strstr(cli_log_held(), ops->list_name) != NULL
+		 : strstr(cli_log_held(), "(it is") == NULL)) {
+		if (add && ttl && ops->del(m, cidr) == 0) {
+			/* Removed and added again at once: a refreshed list keeps its entries. */
+			err = ops->add(m, cidr, ttl);
+			n->renewed += !err;
+		} else {
+			n->skipped++;
+			err = 0;
+		}
+	} else {
+		n->done += !err;
+	}
+	cli_log_hold(false);
+	return err;
+}
+
 /*
  * Applies add or del to each CIDR of a blocklist file: one a line, anything
  * after '#' or ';' is a comment (as in Spamhaus DROP and FireHOL lists).
- * Entries already there (or, for del, already gone) are skipped; any other
- * error stops it, naming the line.
+ * Entries already there (or, for del, already gone) are skipped, or renewed
+ * when a TTL is given; any other error stops it, naming the line.
  */
 static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bool add,
-		      const char *path, unsigned int ttl, unsigned long *done,
-		      unsigned long *skipped)
+		      const char *path, unsigned int ttl, struct file_counts *n)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	char line[512];
@@ -120,17 +151,11 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		*end = '\0';
 		if (!*start)
 			continue;
-		err = add ? ops->add(m, start, ttl) : ops->del(m, start);
-		/* Applying a list again (a daily refresh) skips what is already there. */
-		if (err == (add ? -EEXIST : -ENOENT)) {
-			(*skipped)++;
-			err = 0;
-		} else if (err) {
-			cli_error("%s:%lu: %s not %s", path, lineno, start,
-				  add ? "added" : "removed");
-		} else {
-			(*done)++;
-		}
+		err = apply_line(m, ops, add, start, ttl, n);
+		if (err)
+			cli_error("%s:%lu: %s not %s: %s", path, lineno, start,
+				  add ? "added" : "removed",
+				  *cli_log_held() ? cli_log_held() : strerror(-err));
 	}
 	if (f != stdin)
 		fclose(f);
@@ -232,7 +257,7 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 		free(set.v);
 	} else {
 		bool add = !strcmp(verb, "add");
-		unsigned long done = 0, skipped = 0;
+		struct file_counts n = {};
 
 		for (int i = optind; i < argc && !err; i++) {
 			err = add ? ops->add(m, argv[i], ttl) : ops->del(m, argv[i]);
@@ -240,9 +265,10 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 				printf("%s %s\n", add ? "added" : "removed", argv[i]);
 		}
 		if (!err && file) {
-			err = apply_file(m, ops, add, file, ttl, &done, &skipped);
-			printf("%s %lu entries from %s (%lu %s)\n", add ? "added" : "removed", done,
-			       file, skipped, add ? "already listed" : "not listed");
+			err = apply_file(m, ops, add, file, ttl, &n);
+			printf("%s %lu entries from %s (%lu renewed, %lu %s)\n",
+			       add ? "added" : "removed", n.done, file, n.renewed, n.skipped,
+			       add ? "already listed" : "not listed");
 		}
 		netprobe_manager_foreach_iface(m, filter_ifaces, &in_filter);
 		if (!err && !strcmp(verb, "add") && !in_filter)

@@ -365,11 +365,12 @@ static int exact_fd(const struct np_acl *a, int family)
 	return family == NETPROBE_FAMILY_IPV4 ? a->v4_exact_fd : a->v6_exact_fd;
 }
 
-static int publish_exact(struct np_acl *a, const struct netprobe_acl_rule *r)
+/* flags: BPF_ANY when the entry is new, BPF_EXIST to recompute one (XDP may retire it). */
+static int publish_exact(struct np_acl *a, const struct netprobe_acl_rule *r, __u64 flags)
 {
 	struct netprobe_acl_value v = entry_value(a, r);
 
-	return bpf_map_update_elem(exact_fd(a, r->family), r->addr, &v, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(exact_fd(a, r->family), r->addr, &v, flags) ? -errno : 0;
 }
 
 static int publish_trie(struct np_acl *a, const struct netprobe_acl_rule *r)
@@ -404,7 +405,7 @@ static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 		if (r->in_use != RULE_LIVE || r == p || !covers(p, r))
 			continue;
 		if (r->prefix_len == addr_len(r->family) * 8)
-			publish_exact(a, r);
+			publish_exact(a, r, BPF_EXIST);
 		else if (r->family == NETPROBE_FAMILY_IPV6)
 			publish_trie(a, r);
 	}
@@ -457,6 +458,8 @@ static __u32 fallback_word(const struct np_acl *a, const struct netprobe_acl_rul
 /* Prefix entries with a TTL below p fall back to what covers them, which p changes. */
 static void refresh_fallbacks(struct np_acl *a, const struct netprobe_acl_rule *p)
 {
+	if (p->prefix_len == addr_len(p->family) * 8)
+		return; /* an exact entry covers no prefix */
 	for (__u32 id = 1; a->ttl_prefixes && id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
 
@@ -677,7 +680,8 @@ static void zero_hits(struct np_acl *a, __u32 id, int ncpus)
  * does before it reuses one); with only_expired, a block XDP has made anew
  * under the same id in the meantime stays. Returns whether it was removed.
  */
-static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired)
+static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
+			const struct netprobe_cidr *expect)
 {
 	struct np_acl *a = m->acl;
 	struct netprobe_acl_rule *r = &a->rules[id];
@@ -689,7 +693,9 @@ static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired)
 		if (!__atomic_compare_exchange_n(&r->in_use, &live, RULE_BUSY, false,
 						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			return false;
-		if (only_expired && !(r->expires_ns && r->expires_ns <= mono_ns())) {
+		/* XDP may have made a new block under this id since we looked. */
+		if ((only_expired && !(r->expires_ns && r->expires_ns <= mono_ns())) ||
+		    (expect && !rule_is(r, expect->family, expect->prefix_len, expect->addr))) {
 			__atomic_store_n(&r->in_use, RULE_LIVE, __ATOMIC_RELEASE);
 			return false;
 		}
@@ -740,7 +746,7 @@ static void sweep(struct netprobe_manager *m)
 		if (r->in_use != RULE_LIVE || !r->expires_ns)
 			continue;
 		if (r->expires_ns <= now) {
-			removed |= remove_rule(m, id, true);
+			removed |= remove_rule(m, id, true, NULL);
 		} else if (!next || r->expires_ns < next) {
 			next = r->expires_ns;
 		}
@@ -988,7 +994,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	index_insert(a, id);
 
 	if (c.prefix_len == addr_len(c.family) * 8) {
-		err = publish_exact(a, r);
+		err = publish_exact(a, r, BPF_ANY);
 		if (!err && c.family == NETPROBE_FAMILY_IPV4)
 			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)c.addr) >> 8],
 					  NETPROBE_ACL_W_EXACT, __ATOMIC_RELEASE);
@@ -1006,7 +1012,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 			np_err("no room for %s: the lookup tables are full", cidr);
 		else
 			np_err("cannot add %s: %s", cidr, strerror(-err));
-		remove_rule(m, id, false);
+		remove_rule(m, id, false, NULL);
 		err = err == -E2BIG ? -ENOSPC : err;
 	} else if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry)) {
 		a->next_expiry = r->expires_ns;
@@ -1043,8 +1049,9 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 							  : " (it is on the allow list)")
 			  : "");
 		err = -ENOENT;
-	} else if (!remove_rule(m, id, false)) {
-		err = -EAGAIN; /* XDP is replacing this block right now */
+	} else if (!remove_rule(m, id, false, &c)) {
+		np_err("%s expired and went while being removed", cidr);
+		err = -ENOENT;
 	} else {
 		bump_generation(a);
 	}

@@ -131,17 +131,24 @@ struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m)
 	return skel;
 }
 
+/*
+ * A window in whole ticks, rounded up, and the threshold as a count over
+ * that rounded window: a 15 ms window at 100 Hz is 2 ticks, and a rate
+ * counts over the 20 ms the datapath really uses.
+ */
 static void detect_param(struct netprobe_detect_param *p, const struct netprobe_detection *d,
 			 unsigned int hz, bool per_second)
 {
-	unsigned long long count = (unsigned long long)d->threshold * d->window_ms / 1000;
+	unsigned long long ticks = ((unsigned long long)d->window_ms * hz + 999) / 1000;
+	unsigned long long count;
 
+	ticks = ticks ?: 1;
+	count = ((unsigned long long)d->threshold * ticks + hz - 1) / hz;
 	p->enabled = d->enabled;
 	p->threshold = d->threshold;
 	p->window_ms = d->window_ms;
-	p->window_jiffies = (unsigned long long)d->window_ms * hz / 1000 ?: 1;
-	p->count =
-		per_second ? (count ? (count > UINT32_MAX ? UINT32_MAX : count) : 1) : d->threshold;
+	p->window_jiffies = ticks > UINT32_MAX ? UINT32_MAX : ticks;
+	p->count = per_second ? (count > UINT32_MAX ? UINT32_MAX : count ?: 1) : d->threshold;
 }
 
 /* The filter mode's settings as the datapath wants them: counts a window, in jiffies. */

@@ -63,10 +63,17 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->acl_v4_groups = 4096;
 }
 
-static int validate_detection(const char *name, const struct netprobe_detection *d)
+static int validate_detection(const char *name, const struct netprobe_detection *d, bool rate)
 {
 	if (d->enabled && (d->threshold == 0 || d->window_ms < 10 || d->window_ms > 3600000)) {
 		np_err("config: %s needs a threshold > 0 and a window of 10 ms to 1 hour", name);
+		return -EINVAL;
+	}
+	/* A rate that comes to one packet a window would make every packet a flood. */
+	if (d->enabled && rate && (unsigned long long)d->threshold * d->window_ms < 2000) {
+		np_err("config: %s: %u a second over %u ms is under 2 packets a window; "
+		       "use a longer window",
+		       name, d->threshold, d->window_ms);
 		return -EINVAL;
 	}
 	return 0;
@@ -85,7 +92,8 @@ static int validate_filter(const struct netprobe_config *cfg)
 	};
 
 	for (size_t i = 0; i < sizeof(detections) / sizeof(detections[0]); i++)
-		if (validate_detection(detections[i].name, detections[i].d))
+		if (validate_detection(detections[i].name, detections[i].d,
+				       strstr(detections[i].name, "flood") != NULL))
 			return -EINVAL;
 	/*
 	 * Ports and hosts go into 512- and 256-bit sets by hash: past half of

@@ -248,10 +248,16 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 		>"$BATS_TEST_TMPDIR/list"
 	run np_b blacklist add --file "$BATS_TEST_TMPDIR/list"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"added 3 entries from"*"(0 already listed)"* ]]
+	[[ "$output" == *"added 3 entries from"*"0 already listed)"* ]]
 	run np_b blacklist add --file "$BATS_TEST_TMPDIR/list"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"added 0 entries from"*"(3 already listed)"* ]]
+	[[ "$output" == *"added 0 entries from"*"3 already listed)"* ]]
+	[[ "$output" != *"error"* ]]
+	# With a TTL, a refreshed list renews what it still lists.
+	run np_b blacklist add --file "$BATS_TEST_TMPDIR/list" --ttl 3600
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(3 renewed, 0 already listed)"* ]]
+	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.ttl != null)] | length')" -eq 3 ]
 	printf '198.51.100.0/24\n198.51.100.1/24\n' >"$BATS_TEST_TMPDIR/bad"
 	run np_b blacklist add --file "$BATS_TEST_TMPDIR/bad"
 	[ "$status" -eq 1 ]

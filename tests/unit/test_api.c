@@ -155,6 +155,8 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.xdp_mode = 7, EINVAL);
 	/* Filter settings. */
 	EXPECT_REJECTED(bad.syn_flood.threshold = 0, EINVAL);
+	/* 100 a second over 10 ms is one packet a window: every packet would be a flood. */
+	EXPECT_REJECTED((bad.syn_flood.threshold = 100, bad.syn_flood.window_ms = 10), EINVAL);
 	EXPECT_REJECTED(bad.udp_flood_dst.window_ms = 5, EINVAL);
 	EXPECT_REJECTED(bad.port_scan.threshold = 257, EINVAL);
 	EXPECT_REJECTED(bad.port_scan_hosts = 129, EINVAL);

@@ -872,6 +872,58 @@ static void test_ttl_expiry(void **state)
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.0.0/16"), 4);
 }
 
+/*
+ * Expiry in nested entries, before anything sweeps: the answer is always the
+ * longest live allow entry covering the source, else the longest live deny.
+ */
+static void test_expiry_nesting(void **state)
+{
+	struct netprobe_config cfg;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	start_filter(&cfg);
+	/* Deny entries nested four deep, the inner ones expiring first, one by one. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/8", 100), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/12", 3), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/16", 2), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/20", 1), 0);
+	/* IPv6: an expiring allow inside a deny inside a wider expiring allow. */
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8::/32", 2), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8:1::/48", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8:1:2::/64", 1), 0);
+	/* An expiring allow under a wider permanent allow, over deny entries. */
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.64.0.0/10", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.65.0.0/16", 1), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.65.2.3", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db9::/32", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db9:1::/48", 1), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db9:1:2::/64", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db9:1:3::7", 0), 0);
+
+	assert_int_equal(verdict("10.0.0.1", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:1:2::5", 1), XDP_PASS);
+	assert_int_equal(verdict("2001:db8:1:3::5", 1), XDP_PASS);
+	assert_int_equal(verdict("10.65.2.3", 1), XDP_PASS);
+	usleep(3300000);
+	/* No listing in between: listings sweep, and this is about the datapath alone. */
+	assert_int_equal(verdict("10.0.0.1", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:1:2::5", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:1:3::5", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:2::5", 1), XDP_PASS);
+	assert_int_equal(verdict("10.65.2.3", 1), XDP_PASS);
+	assert_int_equal(verdict("2001:db9:1:2::5", 1), XDP_PASS);
+	assert_int_equal(verdict("2001:db9:1:3::7", 1), XDP_PASS);
+	/* And the same after the sweep. */
+	assert_int_equal(netprobe_manager_acl_sweep(g_m), 0);
+	assert_int_equal(verdict("10.0.0.1", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:1:2::5", 1), XDP_DROP);
+	assert_int_equal(verdict("10.65.2.3", 1), XDP_PASS);
+	assert_int_equal(verdict("2001:db9:1:3::7", 1), XDP_PASS);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.0.0.0/8"), 2);
+}
+
 /* ---- 4. Bad input, full tables ------------------------------------------------- */
 
 static void test_bad_input(void **state)
@@ -1587,6 +1639,31 @@ static void test_mitigation_pool(void **state)
 	assert_int_equal(sec_stats().block_entries, 1);
 }
 
+/*
+ * Two IPv6 sources that shared a state slot for every seed under a linear
+ * hash (the seed cancelled out): each is caught now.
+ */
+static void test_state_slots_keyed(void **state)
+{
+	struct pkt_spec a = udp("2001:db8:1:2::7", "2001:db8:ffff::1", 40000, 5000);
+	struct pkt_spec b = udp("2001:db8:1:2:0:67:0:6", "2001:db8:ffff::1", 40000, 5000);
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.udp_flood = (struct netprobe_detection){true, 100, 1000};
+	start_filter(&cfg);
+	for (int i = 0; i < 150; i++) {
+		assert_int_equal(send_spec(&a, 1), XDP_PASS);
+		assert_int_equal(send_spec(&b, 1), XDP_PASS);
+	}
+	st = stats();
+	assert_int_equal(st.counters.detections[NETPROBE_DETECT_UDP_FLOOD], 2);
+	assert_true(st.counters.filter[NETPROBE_FC_STATE_EVICTIONS] < 10);
+}
+
 /* A source blocked again after its block ran out, before anything swept it. */
 static void test_repeat_offender_blocked_again(void **state)
 {
@@ -1767,6 +1844,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_lpm_matches_model, teardown),
 		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
 		cmocka_unit_test_teardown(test_ttl_expiry, teardown),
+		cmocka_unit_test_teardown(test_expiry_nesting, teardown),
 		cmocka_unit_test_teardown(test_bad_input, teardown),
 		cmocka_unit_test_teardown(test_full_tables, teardown),
 		cmocka_unit_test_teardown(test_floods, teardown),
@@ -1775,6 +1853,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_mitigation_blocks_source, teardown),
 		cmocka_unit_test_teardown(test_mitigation_pool, teardown),
 		cmocka_unit_test_teardown(test_repeat_offender_blocked_again, teardown),
+		cmocka_unit_test_teardown(test_state_slots_keyed, teardown),
 		cmocka_unit_test_teardown(test_malformed_with_known_source, teardown),
 		cmocka_unit_test_teardown(test_rate_anomaly, teardown),
 		cmocka_unit_test_teardown(test_mode_switch_keeps_state, teardown),
