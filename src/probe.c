@@ -139,6 +139,23 @@ static void probe_map_types(struct netprobe_probe_report *r)
 	    ringbuf ? "BPF ring buffer (events)" : "no BPF ring buffer (kernel 5.8+): no events");
 }
 
+/* What the filter mode's programs call beyond the monitor's. */
+static void probe_filter(struct netprobe_probe_report *r)
+{
+	bool coarse =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_ktime_get_coarse_ns, NULL) == 1;
+	bool percpu = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_map_lookup_percpu_elem,
+					      NULL) == 1;
+
+	add(r, "filter", coarse, false,
+	    coarse ? "filter mode: lists with TTLs (coarse clock helper)"
+		   : "no bpf_ktime_get_coarse_ns (kernel 5.11+): no filter mode");
+	add(r, "mitigation", percpu, false,
+	    percpu ? "mitigation and rate anomaly (reading other CPUs' counters)"
+		   : "no bpf_map_lookup_percpu_elem (kernel 5.19+): filter mode without "
+		     "--mitigate and rate_anomaly");
+}
+
 /* tcx exists when the kernel's own BTF knows the attach type. */
 static void probe_tc(struct netprobe_probe_report *r)
 {
@@ -293,6 +310,7 @@ int netprobe_probe(const char *ifname, struct netprobe_probe_report *out)
 	probe_caps(out);
 	probe_bpffs(out);
 	probe_map_types(out);
+	probe_filter(out);
 	probe_tc(out);
 	if (ifname)
 		probe_iface(out, ifname);

@@ -583,6 +583,7 @@ static void test_probe(void **state)
 {
 	struct netprobe_probe_report r;
 	bool saw_native = false;
+	int filter_items = 0;
 
 	(void)state;
 	assert_int_equal(netprobe_probe("npb0", &r), 0);
@@ -593,8 +594,14 @@ static void test_probe(void **state)
 			saw_native = true;
 			assert_true(r.items[i].ok); /* veth runs XDP natively */
 		}
+		/* Kernel 6.18 has what the filter mode and mitigation call. */
+		if (!strcmp(r.items[i].name, "filter") || !strcmp(r.items[i].name, "mitigation")) {
+			assert_true(r.items[i].ok);
+			filter_items++;
+		}
 	}
 	assert_true(saw_native);
+	assert_int_equal(filter_items, 2);
 	assert_int_equal(netprobe_probe("nosuch0", &r), 0);
 	assert_false(r.supported);
 }
