@@ -65,7 +65,7 @@ static double rate(unsigned long long now, unsigned long long before, double sec
 }
 
 struct rates {
-	double rx_pps, rx_bps, tx_pps, tx_bps;
+	double rx_pps, rx_bps, tx_pps, tx_bps, drop_pps;
 };
 
 /* Interface i's rates since the previous snapshot (since attach if it is new). */
@@ -83,7 +83,32 @@ static struct rates iface_rates(const struct snapshot *cur, const struct snapsho
 		.rx_bps = rate(s->rx_bytes, p->rx_bytes, secs) * 8,
 		.tx_pps = rate(s->tx_packets, p->tx_packets, secs),
 		.tx_bps = rate(s->tx_bytes, p->tx_bytes, secs) * 8,
+		.drop_pps = rate(s->xdp_drop, p->xdp_drop, secs),
 	};
+}
+
+/* Filter mode: what was dropped and why, and what was detected, per interface. */
+static void show_security(const struct snapshot *cur, const struct snapshot *prev, double secs)
+{
+	char a[24], line[256];
+
+	for (int i = 0; i < cur->n; i++) {
+		const struct netprobe_counters *c = &cur->stats[i].counters;
+		struct rates r = iface_rates(cur, prev, i, secs);
+		size_t len = 0;
+
+		if (cur->ifaces[i].xdp_mode != NETPROBE_XDP_FILTER)
+			continue;
+		for (int d = 0; d < NETPROBE_DETECT_MAX; d++)
+			if (c->detections[d] && len < sizeof(line))
+				len += snprintf(line + len, sizeof(line) - len, " %s %llu",
+						netprobe_detection_name(d), c->detections[d]);
+		printf("%-16s drops %s/s (total: deny %llu, blocks %llu, malformed %llu); "
+		       "detections:%s\n",
+		       cur->ifaces[i].name, cli_human(r.drop_pps, "", a, sizeof(a)),
+		       c->filter[NETPROBE_FC_DENY_DROPS], c->filter[NETPROBE_FC_BLOCK_DROPS],
+		       c->filter[NETPROBE_FC_MALFORMED_DROPS], len ? line : " none");
+	}
 }
 
 static void show_text(const struct snapshot *cur, const struct snapshot *prev,
@@ -112,6 +137,7 @@ static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 	}
 	if (!cur->n)
 		printf("(nothing attached)\n");
+	show_security(cur, prev, secs);
 	printf("\nbusiest flows in the last %.1fs (of %zu):\n", secs, flows->n);
 	cli_flow_print_header(stdout, true);
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++)
