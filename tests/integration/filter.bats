@@ -329,6 +329,29 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$(np_b status --json | jq -r '.interfaces[0].mode')" = monitor ]
 }
 
+@test "filter: generic XDP and clsact: the switch replaces the clsact filters in place" {
+	run np_b attach "$LAB_VB" --mode monitor --xdp-mode generic --tc-mode clsact
+	[ "$status" -eq 0 ]
+	local before
+	before=$(ip netns exec "$LAB_B" tc -j filter show dev "$LAB_VB" ingress | jq '[.[] | select(.options.bpf_name)] | .[0].options.prog.id')
+	run np_b blacklist add 198.18.0.1
+	[ "$status" -eq 0 ]
+	in_a ping -c 1 -W 2 198.18.0.2
+	run np_b attach "$LAB_VB" --mode filter --xdp-mode generic
+	[ "$status" -eq 0 ]
+	! in_a ping -c 1 -W 1 198.18.0.2
+	[ "$(stat_b xdp_drop)" -eq 1 ]
+	[ "$(np_b stats --json | jq -r '.interfaces[0].xdp_attach')" = generic ]
+	# One netprobe filter on each clsact hook, with a new program in it.
+	[ "$(ip netns exec "$LAB_B" tc -j filter show dev "$LAB_VB" ingress | jq '[.[] | select(.options.bpf_name)] | length')" -eq 1 ]
+	[ "$(ip netns exec "$LAB_B" tc -j filter show dev "$LAB_VB" ingress | jq '[.[] | select(.options.bpf_name)] | .[0].options.prog.id')" -ne "$before" ]
+	run np_b detach --all
+	[ "$status" -eq 0 ]
+	! ip netns exec "$LAB_B" tc qdisc show dev "$LAB_VB" | grep -q clsact
+	run np_b blacklist del 198.18.0.1
+	[ "$status" -eq 0 ]
+}
+
 @test "filter: bad input to blacklist, allowlist and attach --detect" {
 	for bad in "" abc 10.0.0/8 10.0.0.0/33 10.0.0.0/-1 1.2.3.4/ 10.0.0.1/8 ::1/129 2001:db8::1/32; do
 		run np_b blacklist add "$bad"
