@@ -15,9 +15,6 @@
 #define NP_TCP_SYN 0x02
 #define NP_TCP_ACK 0x10
 
-/* Mitigation blocks carry this bit in their word, so drops are told apart from the deny list. */
-#define NP_ACL_W_BLOCK (1u << 26)
-
 static __always_inline struct netprobe_acl_meta *acl_meta(void)
 {
 	__u32 key = 0;
@@ -185,9 +182,6 @@ static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const stru
 	return word;
 }
 
-/* Pool rules: 0 free, 1 live, 2 being rewritten or retired (by XDP or userspace). */
-#define NP_RULE_BUSY 2
-
 /* A pool rule's hits start again from zero for its next block. */
 static __always_inline void zero_hits(__u32 id)
 {
@@ -241,11 +235,12 @@ static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta,
 		return 0;
 	}
 	/* An expired block: claimed like any pool rule, so that a sweep cannot race us. */
-	if (__sync_val_compare_and_swap(&old->in_use, 1, NP_RULE_BUSY) != 1)
+	if (__sync_val_compare_and_swap(&old->in_use, NETPROBE_RULE_LIVE, NETPROBE_RULE_BUSY) !=
+	    NETPROBE_RULE_LIVE)
 		return id;
 	drop_exact(meta, addr, family, id);
 	zero_hits(id);
-	__sync_lock_test_and_set(&old->in_use, 0);
+	__sync_lock_test_and_set(&old->in_use, NETPROBE_RULE_FREE);
 	__sync_fetch_and_add(&meta->generation, 1);
 	return 0;
 }
@@ -254,7 +249,7 @@ static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta,
  * Mitigation: a deny entry for the source with a TTL, from the last
  * block_pool rule ids, which only the datapath hands out (round robin; an
  * expired block nobody swept yet is replaced). Whoever rewrites or retires
- * a pool rule first takes it from 1 to NP_RULE_BUSY with a compare and swap
+ * a pool rule first takes it from LIVE to BUSY with a compare and swap
  * (userspace too), so a sweep never removes a block XDP has just made.
  * Returns the rule id, or 0.
  */
@@ -277,18 +272,21 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	if (!rule)
 		goto fail;
 	state = rule->in_use;
-	if (state == 1 && rule->expires_ns && now >= rule->expires_ns &&
-	    __sync_val_compare_and_swap(&rule->in_use, 1, NP_RULE_BUSY) == 1) {
+	if (state == NETPROBE_RULE_LIVE && rule->expires_ns && now >= rule->expires_ns &&
+	    __sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_LIVE, NETPROBE_RULE_BUSY) ==
+		    NETPROBE_RULE_LIVE) {
 		/* An expired block nobody swept: retire it and take its place. */
 		drop_exact(meta, rule->addr, rule->family, id);
 		zero_hits(id);
-	} else if (state != 0 || __sync_val_compare_and_swap(&rule->in_use, 0, NP_RULE_BUSY) != 0) {
+	} else if (state != NETPROBE_RULE_FREE ||
+		   __sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_FREE,
+					       NETPROBE_RULE_BUSY) != NETPROBE_RULE_FREE) {
 		goto fail; /* every block in the pool is live, or being changed */
 	}
 	live = clear_expired_exact(meta, pi->key.src_addr, family, now);
 	if (live) {
 		/* Another CPU blocked it a moment ago; the rule we took is free again. */
-		__sync_lock_test_and_set(&rule->in_use, 0);
+		__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_FREE);
 		__sync_fetch_and_add(&meta->generation, 1);
 		return live;
 	}
@@ -301,9 +299,9 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	rule->created_ns = now;
 	rule->expires_ns = now + (__u64)np_filter.block_ttl_s * 1000000000ull;
 	/* An exchange is a full barrier: the fields are written before the rule is live. */
-	__sync_lock_test_and_set(&rule->in_use, 1);
+	__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_LIVE);
 
-	value.word = value.own = id | NETPROBE_ACL_W_TTL | NP_ACL_W_BLOCK;
+	value.word = value.own = id | NETPROBE_ACL_W_TTL | NETPROBE_ACL_W_BLOCK;
 	if (family == NETPROBE_FAMILY_IPV4) {
 		__u32 host = bpf_ntohl(*(const __u32 *)pi->key.src_addr), elem = host >> 12;
 		struct netprobe_acl_tbl24 *t24 = bpf_map_lookup_elem(&np_acl_v4_tbl24, &elem);
@@ -323,7 +321,7 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	return id;
 undo:
 	/* Another CPU's block went in between: ours goes, and userspace hears of it. */
-	__sync_lock_test_and_set(&rule->in_use, 0);
+	__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_FREE);
 	__sync_fetch_and_add(&meta->generation, 1);
 	return 0;
 fail:
@@ -710,8 +708,8 @@ static __always_inline int filter_packet(struct netprobe_counters *cnt,
 		return XDP_PASS;
 	}
 	if (word) {
-		cnt->filter[word & NP_ACL_W_BLOCK ? NETPROBE_FC_BLOCK_DROPS
-						  : NETPROBE_FC_DENY_DROPS]++;
+		cnt->filter[word & NETPROBE_ACL_W_BLOCK ? NETPROBE_FC_BLOCK_DROPS
+							: NETPROBE_FC_DENY_DROPS]++;
 		return XDP_DROP;
 	}
 	if (malformed) {

@@ -25,11 +25,7 @@ _Static_assert(sizeof(struct netprobe_acl_rule) == 64, "rule layout");
 _Static_assert(sizeof(struct netprobe_acl_meta) == 64, "meta layout");
 _Static_assert(sizeof(struct netprobe_acl_tbl24) == 64, "tbl24 element");
 
-#define NP_BLOCK_BIT (1u << 26) /* NP_ACL_W_BLOCK in bpf/filter.h */
 #define ID_TOMBSTONE 0xffffffffu
-
-/* in_use of a rule: free, live, or a mitigation block being rewritten or retired. */
-enum { RULE_FREE = 0, RULE_LIVE = 1, RULE_BUSY = 2 }; /* NP_RULE_BUSY in bpf/filter.h */
 
 struct np_acl {
 	struct netprobe_acl_meta *meta;
@@ -156,7 +152,7 @@ static void index_rebuild(struct np_acl *a)
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) != RULE_LIVE)
+		if (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) != NETPROBE_RULE_LIVE)
 			continue;
 		index_insert(a, id);
 		if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry))
@@ -180,7 +176,7 @@ static __u32 word_of(const struct np_acl *a, __u32 id)
 	if (r->expires_ns)
 		w |= NETPROBE_ACL_W_TTL;
 	if (r->origin != NETPROBE_ORIGIN_MANUAL)
-		w |= NP_BLOCK_BIT;
+		w |= NETPROBE_ACL_W_BLOCK;
 	return w;
 }
 
@@ -402,7 +398,7 @@ static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use != RULE_LIVE || r == p || !covers(p, r))
+		if (r->in_use != NETPROBE_RULE_LIVE || r == p || !covers(p, r))
 			continue;
 		if (r->prefix_len == addr_len(r->family) * 8)
 			publish_exact(a, r, BPF_EXIST);
@@ -463,7 +459,7 @@ static void refresh_fallbacks(struct np_acl *a, const struct netprobe_acl_rule *
 	for (__u32 id = 1; a->ttl_prefixes && id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use == RULE_LIVE && r->expires_ns && r != p &&
+		if (r->in_use == NETPROBE_RULE_LIVE && r->expires_ns && r != p &&
 		    r->prefix_len > p->prefix_len && r->prefix_len < addr_len(r->family) * 8 &&
 		    covers(p, r))
 			__atomic_store_n(&r->fallback, fallback_word(a, r), __ATOMIC_RELEASE);
@@ -507,7 +503,7 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 	for (__u32 d = 1; d < a->max_rules; d++) {
 		const struct netprobe_acl_rule *in = &a->rules[d];
 
-		if (in->in_use != RULE_LIVE || d == id || in->prefix_len >= 32 ||
+		if (in->in_use != NETPROBE_RULE_LIVE || d == id || in->prefix_len >= 32 ||
 		    in->prefix_len <= r->prefix_len || !covers(r, in))
 			continue;
 		if (in->prefix_len <= 24)
@@ -688,15 +684,15 @@ static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
 	int full = addr_len(r->family) * 8;
 
 	if (id >= a->block_first) {
-		__u32 live = RULE_LIVE;
+		__u32 live = NETPROBE_RULE_LIVE;
 
-		if (!__atomic_compare_exchange_n(&r->in_use, &live, RULE_BUSY, false,
+		if (!__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
 						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			return false;
 		/* XDP may have made a new block under this id since we looked. */
 		if ((only_expired && !(r->expires_ns && r->expires_ns <= mono_ns())) ||
 		    (expect && !rule_is(r, expect->family, expect->prefix_len, expect->addr))) {
-			__atomic_store_n(&r->in_use, RULE_LIVE, __ATOMIC_RELEASE);
+			__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
 			return false;
 		}
 	}
@@ -718,7 +714,7 @@ static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
 	}
 	refresh_regions(a, r, false);
 	zero_hits(a, id, m->ncpus);
-	__atomic_store_n(&r->in_use, RULE_FREE, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
 	return true;
 }
 
@@ -743,7 +739,7 @@ static void sweep(struct netprobe_manager *m)
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use != RULE_LIVE || !r->expires_ns)
+		if (r->in_use != NETPROBE_RULE_LIVE || !r->expires_ns)
 			continue;
 		if (r->expires_ns <= now) {
 			removed |= remove_rule(m, id, true, NULL);
@@ -819,7 +815,7 @@ bool np_acl_has_rules(const struct netprobe_manager *m)
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use == RULE_LIVE && (!r->expires_ns || r->expires_ns > now))
+		if (r->in_use == NETPROBE_RULE_LIVE && (!r->expires_ns || r->expires_ns > now))
 			return true;
 	}
 	return false;
@@ -990,7 +986,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		r->fallback = fallback_word(a, r);
 		a->ttl_prefixes += r->expires_ns != 0;
 	}
-	__atomic_store_n(&r->in_use, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
 	index_insert(a, id);
 
 	if (c.prefix_len == addr_len(c.family) * 8) {
@@ -1089,7 +1085,7 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 		const struct netprobe_acl_rule *r = &a->rules[id];
 		struct netprobe_acl_entry e = {};
 
-		if (r->in_use != RULE_LIVE || r->action != action ||
+		if (r->in_use != NETPROBE_RULE_LIVE || r->action != action ||
 		    (r->expires_ns && r->expires_ns <= now))
 			continue;
 		e.cidr.family = r->family;
@@ -1149,7 +1145,7 @@ void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigne
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use != RULE_LIVE || (r->expires_ns && r->expires_ns <= now))
+		if (r->in_use != NETPROBE_RULE_LIVE || (r->expires_ns && r->expires_ns <= now))
 			continue;
 		if (r->action == NETPROBE_ACL_ALLOW)
 			(*allow)++;

@@ -320,6 +320,7 @@ struct netprobe_iface_info {
 #define NETPROBE_ACL_W_ID    0x00ffffffu /* rule id; 0 = no rule. tbl24: group with W_GROUP */
 #define NETPROBE_ACL_W_ALLOW (1u << 24)	 /* the rule is an allow entry */
 #define NETPROBE_ACL_W_TTL   (1u << 25)	 /* the rule expires: check expires_ns */
+#define NETPROBE_ACL_W_BLOCK (1u << 26)	 /* the rule is a mitigation block */
 #define NETPROBE_ACL_W_EXACT (1u << 30)	 /* tbl24: a /32 entry lies in this /24 */
 #define NETPROBE_ACL_W_GROUP (1u << 31)	 /* tbl24: the id bits are a tbl8 group */
 
@@ -354,12 +355,23 @@ enum netprobe_acl_action {
 /* Where an entry came from: 0 = the operator, else 1 + the detection that made it. */
 #define NETPROBE_ORIGIN_MANUAL 0
 
+/*
+ * A rule's in_use. A mitigation block is rewritten or retired (by XDP or by
+ * userspace) only by whoever first moves it from LIVE to BUSY with a
+ * compare and swap; its fields are written before it goes LIVE.
+ */
+enum netprobe_rule_state {
+	NETPROBE_RULE_FREE = 0,
+	NETPROBE_RULE_LIVE = 1,
+	NETPROBE_RULE_BUSY = 2,
+};
+
 /* One rule; np_acl_rules[id]. Written by userspace, and by XDP for mitigation blocks. */
 struct netprobe_acl_rule {
 	__u8 addr[16];	  /* network address, host bits zero */
 	__u64 expires_ns; /* CLOCK_MONOTONIC; 0 = never */
 	__u64 created_ns; /* CLOCK_MONOTONIC */
-	__u32 in_use;	  /* written last when made, first when removed */
+	__u32 in_use;	  /* enum netprobe_rule_state */
 	__u8 family;	  /* enum netprobe_family */
 	__u8 prefix_len;
 	__u8 action; /* enum netprobe_acl_action */
