@@ -28,71 +28,47 @@ static __always_inline struct netprobe_acl_meta *acl_meta(void)
  * with NETPROBE_ACL_W_TTL read the rule and the clock. Each fallback
  * outlives the entry before it, so a chain is as long as the nesting of
  * entries that have all expired: NP_FALLBACK_DEPTH of them, then a sweep
- * is needed (the chain ends on no match).
+ * is needed (the chain ends on no match). *expired notes that one was met.
  */
 #define NP_FALLBACK_DEPTH 8
 
-static __always_inline __u32 acl_live(struct netprobe_counters *cnt, __u32 word)
+static __always_inline __u32 acl_live(bool *expired, __u32 word)
 {
-	bool expired = false;
-
 	for (int depth = 0; depth <= NP_FALLBACK_DEPTH; depth++) {
 		__u32 id = word & NETPROBE_ACL_W_ID;
 		struct netprobe_acl_rule *rule;
 
 		if (!(word & NETPROBE_ACL_W_TTL))
-			break;
+			return word;
 		rule = bpf_map_lookup_elem(&np_acl_rules, &id);
-		if (!rule) {
-			word = 0;
-			break;
-		}
+		if (!rule)
+			return 0;
 		/* The coarse clock is CLOCK_MONOTONIC at tick resolution, and a fraction of the cost. */
 		if (!rule->expires_ns || bpf_ktime_get_coarse_ns() < rule->expires_ns)
-			break;
-		expired = true;
+			return word;
+		*expired = true;
 		word = depth < NP_FALLBACK_DEPTH ? rule->fallback : 0;
 	}
-	if (expired)
-		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
 	return word;
-}
-
-/* Whether the rule of a word with NETPROBE_ACL_W_TTL has run out. */
-static __always_inline bool acl_expired(__u32 word)
-{
-	__u32 id = word & NETPROBE_ACL_W_ID;
-	struct netprobe_acl_rule *rule;
-
-	if (!(word & NETPROBE_ACL_W_TTL))
-		return false;
-	rule = bpf_map_lookup_elem(&np_acl_rules, &id);
-	return !rule || (rule->expires_ns && bpf_ktime_get_coarse_ns() >= rule->expires_ns);
 }
 
 /*
  * An exact or trie entry's live word. word decides; when it differs from
- * own, it is an allow entry covering this (deny) entry. If it has expired,
- * what covers it decides if that is a live allow entry; else the entry's
- * own rule does, being longer than any deny entry covering it. 0 when that
- * has expired too: the lookup goes on to shorter prefixes.
+ * own, it is an allow entry covering this (deny) entry. If that has
+ * expired, what covers it decides if it is a live allow entry; else the
+ * entry's own rule does, being longer than any deny entry covering it. 0
+ * when that has expired too: the lookup goes on to shorter prefixes.
  */
-static __always_inline __u32 entry_word(struct netprobe_counters *cnt,
-					const struct netprobe_acl_value *v)
+static __always_inline __u32 entry_word(bool *expired, const struct netprobe_acl_value *v)
 {
-	__u32 word = v->word;
+	__u32 live = acl_live(expired, v->word);
 
-	if (word != v->own && acl_expired(word)) {
-		__u32 cover = acl_live(cnt, word);
-
-		if (cover & NETPROBE_ACL_W_ALLOW)
-			return cover;
-		word = v->own;
-	}
-	return acl_live(cnt, word);
+	if (v->word == v->own || (live & NETPROBE_ACL_W_ALLOW))
+		return live;
+	return acl_live(expired, v->own);
 }
 
-static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const __u8 *addr)
+static __always_inline __u32 acl_lookup_v4(bool *expired, const __u8 *addr)
 {
 	__u32 be = *(const __u32 *)addr, host = bpf_ntohl(be);
 	__u32 elem = host >> 12, word;
@@ -105,7 +81,7 @@ static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const 
 	word = t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)];
 	if (word & NETPROBE_ACL_W_EXACT) {
 		struct netprobe_acl_value *exact = bpf_map_lookup_elem(&np_acl_v4_exact, &be);
-		__u32 live = exact ? entry_word(cnt, exact) : 0;
+		__u32 live = exact ? entry_word(expired, exact) : 0;
 
 		if (live)
 			return live; /* an expired /32 gives way to the prefixes */
@@ -118,7 +94,7 @@ static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const 
 			return 0;
 		word = t8->w[host & 0xff];
 	}
-	return word & ~(NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_GROUP);
+	return acl_live(expired, word & ~(NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_GROUP));
 }
 
 /*
@@ -127,7 +103,7 @@ static __always_inline __u32 acl_lookup_v4(struct netprobe_counters *cnt, const 
  * again one bit shorter), which holds the entries between it and its
  * expired covering ones.
  */
-static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const __u8 *addr)
+static __always_inline __u32 acl_lookup_v6(bool *expired, const __u8 *addr)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
 	struct netprobe_acl_v6_prefix key = {.prefix_len = 128};
@@ -138,7 +114,7 @@ static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const 
 		return 0;
 	if (meta->v6_exact) {
 		v = bpf_map_lookup_elem(&np_acl_v6_exact, addr);
-		live = v ? entry_word(cnt, v) : 0;
+		live = v ? entry_word(expired, v) : 0;
 		if (live)
 			return live;
 	}
@@ -152,7 +128,7 @@ static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const 
 		v = bpf_map_lookup_elem(&np_acl_v6_trie, &key);
 		if (!v)
 			return 0;
-		live = entry_word(cnt, v);
+		live = entry_word(expired, v);
 		own_id = v->own & NETPROBE_ACL_W_ID;
 		own = bpf_map_lookup_elem(&np_acl_rules, &own_id);
 		if (live || !own || own->prefix_len == 0)
@@ -162,17 +138,22 @@ static __always_inline __u32 acl_lookup_v6(struct netprobe_counters *cnt, const 
 	return 0;
 }
 
-/* The word of the rule that decides this source, 0 when none does; counts its hit. */
+/*
+ * The word of the live rule that decides this source, 0 when none does;
+ * counts its hit, and the packet as an expired match if it met one.
+ */
 static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const struct packet_info *pi)
 {
+	bool expired = false;
 	__u32 word, id;
 	__u64 *hits;
 
 	if (pi->key.family == NETPROBE_FAMILY_IPV4)
-		word = acl_lookup_v4(cnt, pi->key.src_addr);
+		word = acl_lookup_v4(&expired, pi->key.src_addr);
 	else
-		word = acl_lookup_v6(cnt, pi->key.src_addr);
-	word = acl_live(cnt, word);
+		word = acl_lookup_v6(&expired, pi->key.src_addr);
+	if (expired)
+		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
 	if (!word)
 		return 0;
 	id = word & NETPROBE_ACL_W_ID;

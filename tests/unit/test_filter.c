@@ -853,6 +853,8 @@ static void test_ttl_expiry(void **state)
 	assert_int_equal(verdict("2001:db8:30::9", 1), XDP_DROP);
 	/* The innermost of the nested ones falls back past the others in one step. */
 	assert_int_equal(verdict("10.128.0.5", 1), XDP_DROP);
+	/* Each of those n + 5 packets met an expired entry, and is counted once. */
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_EXPIRED_MATCHES], n + 5);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.20.0.0/16"), 2);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.128.0.0/9"), 1);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "10.30.0.7/32"), 1);
