@@ -174,12 +174,16 @@ static __always_inline void zero_hits(__u32 id)
 	}
 }
 
+static __always_inline void *exact_map(__u8 family)
+{
+	return family == NETPROBE_FAMILY_IPV4 ? (void *)&np_acl_v4_exact : (void *)&np_acl_v6_exact;
+}
+
 /* Removes an exact entry, only if it is still rule id's (another may have replaced it). */
 static __always_inline void drop_exact(struct netprobe_acl_meta *meta, const __u8 *addr,
 				       __u8 family, __u32 id)
 {
-	void *map = family == NETPROBE_FAMILY_IPV4 ? (void *)&np_acl_v4_exact
-						   : (void *)&np_acl_v6_exact;
+	void *map = exact_map(family);
 	struct netprobe_acl_value *old = bpf_map_lookup_elem(map, addr);
 
 	if (!old || (old->own & NETPROBE_ACL_W_ID) != id || bpf_map_delete_elem(map, addr))
@@ -196,9 +200,7 @@ static __always_inline void drop_exact(struct netprobe_acl_meta *meta, const __u
 static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta, const __u8 *addr,
 						 __u8 family, __u64 now)
 {
-	void *map = family == NETPROBE_FAMILY_IPV4 ? (void *)&np_acl_v4_exact
-						   : (void *)&np_acl_v6_exact;
-	struct netprobe_acl_value *v = bpf_map_lookup_elem(map, addr);
+	struct netprobe_acl_value *v = bpf_map_lookup_elem(exact_map(family), addr);
 	struct netprobe_acl_rule *old;
 	__u32 id;
 
@@ -211,8 +213,8 @@ static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta,
 	if (!old->expires_ns || now < old->expires_ns)
 		return id;
 	if (id < meta->max_rules - meta->block_pool) {
-		drop_exact(meta, addr, family,
-			   id); /* a hand-made entry: the sweep frees the rule */
+		/* A hand-made entry: the sweep frees its rule. */
+		drop_exact(meta, addr, family, id);
 		return 0;
 	}
 	/* An expired block: claimed like any pool rule, so that a sweep cannot race us. */
@@ -349,15 +351,22 @@ static __always_inline void raise_alert(struct netprobe_counters *cnt, const str
 	event_commit(ec, ev);
 }
 
+/* Starts a new window when the current one is over; true when it did. */
+static __always_inline bool window_roll(struct netprobe_window *w, __u32 window_jiffies, __u64 now)
+{
+	if (now - w->start < window_jiffies)
+		return false;
+	w->start = now;
+	w->count = 0;
+	w->alerted = 0;
+	return true;
+}
+
 /* Counts one in w; true for the count that crosses the threshold, once a window. */
 static __always_inline bool window_count(struct netprobe_window *w, __u32 window_jiffies,
 					 __u32 threshold_count, __u64 now)
 {
-	if (now - w->start >= window_jiffies) {
-		w->start = now;
-		w->count = 0;
-		w->alerted = 0;
-	}
+	window_roll(w, window_jiffies, now);
 	w->count++;
 	if (w->count < threshold_count || w->alerted)
 		return false;
@@ -398,46 +407,34 @@ static __always_inline __u32 addr_hash(const __u8 *addr, __u8 family)
 	return h;
 }
 
-/* Whether slot key k holds addr; takes the slot over (zeroed) when it does not. */
-static __always_inline bool claim_slot(struct netprobe_counters *cnt, struct netprobe_addr_key *k,
-				       const __u8 *addr, __u8 family)
-{
-	const __u64 *want = (const __u64 *)addr;
-	__u64 *have = (__u64 *)k->addr;
+/*
+ * The state slot of addr in a direct-mapped table whose values start with
+ * their address key: a slot holding another address is taken over, zeroed
+ * (size is the value's, a constant once inlined).
+ */
+_Static_assert(__builtin_offsetof(struct netprobe_src_state, key) == 0 &&
+		       __builtin_offsetof(struct netprobe_dst_state, key) == 0,
+	       "state values start with their key");
 
+static __always_inline void *state_slot(struct netprobe_counters *cnt, void *map, __u32 bits,
+					const __u8 *addr, __u8 family, __u32 size)
+{
+	__u32 slot = addr_hash(addr, family) >> (32 - bits);
+	struct netprobe_addr_key *k = bpf_map_lookup_elem(map, &slot);
+	const __u64 *want = (const __u64 *)addr;
+	__u64 *have;
+
+	if (!k)
+		return NULL;
+	have = (__u64 *)k->addr;
 	if (k->family == family && have[0] == want[0] && have[1] == want[1])
-		return false;
+		return k;
 	if (k->family)
 		cnt->filter[NETPROBE_FC_STATE_EVICTIONS]++;
-	return true;
-}
-
-static __always_inline struct netprobe_src_state *src_state_of(struct netprobe_counters *cnt,
-							       const struct packet_info *pi)
-{
-	__u32 slot = addr_hash(pi->key.src_addr, pi->key.family) >> (32 - NETPROBE_SRC_STATE_BITS);
-	struct netprobe_src_state *s = bpf_map_lookup_elem(&np_src_state, &slot);
-
-	if (s && claim_slot(cnt, &s->key, pi->key.src_addr, pi->key.family)) {
-		__builtin_memset(s, 0, sizeof(*s));
-		__builtin_memcpy(s->key.addr, pi->key.src_addr, 16);
-		s->key.family = pi->key.family;
-	}
-	return s;
-}
-
-static __always_inline struct netprobe_dst_state *dst_state_of(struct netprobe_counters *cnt,
-							       const struct packet_info *pi)
-{
-	__u32 slot = addr_hash(pi->key.dst_addr, pi->key.family) >> (32 - NETPROBE_DST_STATE_BITS);
-	struct netprobe_dst_state *d = bpf_map_lookup_elem(&np_dst_state, &slot);
-
-	if (d && claim_slot(cnt, &d->key, pi->key.dst_addr, pi->key.family)) {
-		__builtin_memset(d, 0, sizeof(*d));
-		__builtin_memcpy(d->key.addr, pi->key.dst_addr, 16);
-		d->key.family = pi->key.family;
-	}
-	return d;
+	__builtin_memset(k, 0, size);
+	__builtin_memcpy(k->addr, addr, 16);
+	k->family = family;
+	return k;
 }
 
 static __always_inline bool flood_enabled(const volatile struct netprobe_detect_param *p)
@@ -452,7 +449,7 @@ static __always_inline bool flood_enabled(const volatile struct netprobe_detect_
  */
 static __always_inline bool is_probe(const struct packet_info *pi, int kind)
 {
-	if (kind == NETPROBE_SW_SYN || pi->key.proto == IPPROTO_TCP)
+	if (pi->key.proto == IPPROTO_TCP)
 		return !(pi->tcp_flags & NP_TCP_ACK);
 	if (kind == NETPROBE_SW_UDP)
 		return bpf_ntohs(pi->key.dst_port) < bpf_ntohs(pi->key.src_port);
@@ -475,10 +472,7 @@ static __always_inline void detect_scan(struct netprobe_counters *cnt, const str
 	__u32 bit, rule_id = 0;
 	bool hosts;
 
-	if (now - w->start >= p->window_jiffies) {
-		w->start = now;
-		w->count = 0;
-		w->alerted = 0;
+	if (window_roll(w, p->window_jiffies, now)) {
 		s->hosts_count = 0;
 		__builtin_memset(s->ports, 0, sizeof(s->ports));
 		__builtin_memset(s->hosts, 0, sizeof(s->hosts));
@@ -561,7 +555,8 @@ static __always_inline void detect_source(struct netprobe_counters *cnt,
 					  const struct packet_info *pi, int kind, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.src_flood[kind];
-	struct netprobe_src_state *s = src_state_of(cnt, pi);
+	struct netprobe_src_state *s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS,
+						  pi->key.src_addr, pi->key.family, sizeof(*s));
 	__u32 rule_id = 0;
 
 	if (!s)
@@ -587,7 +582,8 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
 
 	if (!p->enabled || !is_flood_packet(pi, kind))
 		return;
-	d = dst_state_of(cnt, pi);
+	d = state_slot(cnt, &np_dst_state, NETPROBE_DST_STATE_BITS, pi->key.dst_addr,
+		       pi->key.family, sizeof(*d));
 	if (!d)
 		return;
 	if (window_count(&d->w[kind], p->window_jiffies, p->count, now) &&
