@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The allow and deny lists: rules in a pinned table, and the lookup
- * structures XDP reads (layout in abi.h), kept here. Every change recomputes
- * the words of the address regions it touches from the rules that cover
- * them: allow beats deny, a longer prefix beats a shorter one. The tables
- * are memory-mapped, and words are replaced with compare-and-swap, because
- * XDP sets bits in them too (mitigation blocks).
+ * structures XDP reads (layout in abi.h), kept here. Every change rewrites
+ * the words of the address regions it touches, so that each names the rule
+ * that decides there: allow beats deny, a longer prefix beats a shorter
+ * one. The tables are memory-mapped, and words are replaced with
+ * compare-and-swap, because XDP sets bits in them too (mitigation blocks).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,6 +64,12 @@ static __u64 real_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* A rule that is in the table and has not expired. */
+static bool rule_live(const struct netprobe_acl_rule *r, __u64 now)
+{
+	return r->in_use == NETPROBE_RULE_LIVE && (!r->expires_ns || r->expires_ns > now);
 }
 
 static int addr_len(int family)
@@ -291,31 +297,36 @@ static bool has_long_prefixes(const struct np_acl *a, __u32 slot)
 	return false;
 }
 
-/* Recomputes the words of one /24: its tbl24 word, or each word of its group. */
+/* The word of a /24 without a group: the best rule of /24 or shorter. */
+static __u32 v4_slot_word(const struct np_acl *a, __u32 slot)
+{
+	__u8 addr[16];
+
+	v4_bytes(slot << 8, addr);
+	return best_word(a, NETPROBE_FAMILY_IPV4, addr, 24);
+}
+
+/*
+ * Recomputes the words of one /24: its tbl24 word, or each word of its
+ * group; a group no /25-/31 entry needs any more goes back (reused last).
+ */
 static void v4_refresh_slot(struct np_acl *a, __u32 slot)
 {
 	__u32 w = a->tbl24[slot];
+	struct netprobe_acl_tbl8 *g;
 	__u8 addr[16];
 
-	if (!(w & NETPROBE_ACL_W_GROUP)) {
-		v4_bytes(slot << 8, addr);
-		tbl24_set(a, slot, NETPROBE_ACL_W_EXACT,
-			  best_word(a, NETPROBE_FAMILY_IPV4, addr, 24));
+	if (!(w & NETPROBE_ACL_W_GROUP) || !has_long_prefixes(a, slot)) {
+		tbl24_set(a, slot, NETPROBE_ACL_W_EXACT, v4_slot_word(a, slot));
+		if (w & NETPROBE_ACL_W_GROUP)
+			group_free(a, w & NETPROBE_ACL_W_ID);
 		return;
 	}
-	struct netprobe_acl_tbl8 *g = &a->tbl8[w & NETPROBE_ACL_W_ID];
-
+	g = &a->tbl8[w & NETPROBE_ACL_W_ID];
 	for (__u32 i = 0; i < NETPROBE_ACL_TBL8_WORDS; i++) {
 		v4_bytes(slot << 8 | i, addr);
 		__atomic_store_n(&g->w[i], best_word(a, NETPROBE_FAMILY_IPV4, addr, 31),
 				 __ATOMIC_RELEASE);
-	}
-	if (!has_long_prefixes(a, slot)) {
-		/* Back to one word for the /24; the group is reused last. */
-		v4_bytes(slot << 8, addr);
-		tbl24_set(a, slot, NETPROBE_ACL_W_EXACT,
-			  best_word(a, NETPROBE_FAMILY_IPV4, addr, 24));
-		group_free(a, w & NETPROBE_ACL_W_ID);
 	}
 }
 
@@ -407,7 +418,6 @@ static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 	}
 }
 
-/* Makes the datapath see the rules as the index now has them, for the regions of rule r. */
 static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, bool added);
 
 /* Whether rule r decides a region over the rule of word (both cover it): allow, then longer. */
@@ -513,6 +523,7 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 	}
 }
 
+/* Makes the datapath see the rules as the index now has them, for the regions of rule r. */
 static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, bool added)
 {
 	int full = addr_len(r->family) * 8, err = 0;
@@ -752,7 +763,19 @@ static void sweep(struct netprobe_manager *m)
 		bump_generation(a);
 }
 
-static void sync_acl(struct netprobe_manager *m);
+/* Brings the index up to date with the table and sweeps. */
+static void sync_acl(struct netprobe_manager *m)
+{
+	struct np_acl *a = m->acl;
+
+	/* Another process (or XDP) changed the table, or deletions left too many tombstones. */
+	if (__atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) != a->generation ||
+	    a->filled_slots > a->nslots / 4 * 3) {
+		index_rebuild(a);
+		a->groups_known = false;
+	}
+	sweep(m);
+}
 
 /*
  * Takes this manager's list lock and the pin lock (other processes), then
@@ -779,20 +802,6 @@ static void acl_unlock(struct netprobe_manager *m, int lock)
 	pthread_mutex_unlock(&m->acl->lock);
 }
 
-/* Brings the index up to date with the table and sweeps. */
-static void sync_acl(struct netprobe_manager *m)
-{
-	struct np_acl *a = m->acl;
-
-	/* Another process (or XDP) changed the table, or deletions left too many tombstones. */
-	if (__atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) != a->generation ||
-	    a->filled_slots > a->nslots / 4 * 3) {
-		index_rebuild(a);
-		a->groups_known = false;
-	}
-	sweep(m);
-}
-
 int netprobe_manager_acl_sweep(struct netprobe_manager *m)
 {
 	int lock;
@@ -815,7 +824,7 @@ bool np_acl_has_rules(const struct netprobe_manager *m)
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use == NETPROBE_RULE_LIVE && (!r->expires_ns || r->expires_ns > now))
+		if (rule_live(r, now))
 			return true;
 	}
 	return false;
@@ -829,8 +838,10 @@ __u32 np_acl_hash_seed(struct netprobe_manager *m)
 {
 	__u32 seed = __atomic_load_n(&m->acl->meta->hash_seed, __ATOMIC_ACQUIRE), expected = 0;
 
-	while (!seed && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
-		;
+	if (seed)
+		return seed;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (__u32)mono_ns(); /* no entropy source: the clock still varies per boot */
 	if (!__atomic_compare_exchange_n(&m->acl->meta->hash_seed, &expected, seed, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		seed = expected;
@@ -981,7 +992,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	r->origin = NETPROBE_ORIGIN_MANUAL;
 	r->created_ns = mono_ns();
 	r->expires_ns = ttl_s ? r->created_ns + ttl_s * 1000000000ull : 0;
-	zero_hits(a, id, m->ncpus);
+	/* Its hits are zero: remove_rule zeroes them before an id is free again. */
 	if (c.prefix_len < addr_len(c.family) * 8) {
 		r->fallback = fallback_word(a, r);
 		a->ttl_prefixes += r->expires_ns != 0;
@@ -1085,8 +1096,7 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 		const struct netprobe_acl_rule *r = &a->rules[id];
 		struct netprobe_acl_entry e = {};
 
-		if (r->in_use != NETPROBE_RULE_LIVE || r->action != action ||
-		    (r->expires_ns && r->expires_ns <= now))
+		if (!rule_live(r, now) || r->action != action)
 			continue;
 		e.cidr.family = r->family;
 		e.cidr.prefix_len = r->prefix_len;
@@ -1145,7 +1155,7 @@ void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigne
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use != NETPROBE_RULE_LIVE || (r->expires_ns && r->expires_ns <= now))
+		if (!rule_live(r, now))
 			continue;
 		if (r->action == NETPROBE_ACL_ALLOW)
 			(*allow)++;
