@@ -23,46 +23,30 @@ static const char *tc_attach_name(enum netprobe_tc_attach t)
 /* --detect NAME=off|on|THRESHOLD[/WINDOW_MS] */
 static bool parse_detect(struct netprobe_config *cfg, const char *arg)
 {
-	struct {
-		const char *name;
-		struct netprobe_detection *d;
-	} detections[] = {
-		{"syn_flood", &cfg->syn_flood},		{"udp_flood", &cfg->udp_flood},
-		{"icmp_flood", &cfg->icmp_flood},	{"syn_flood_dst", &cfg->syn_flood_dst},
-		{"udp_flood_dst", &cfg->udp_flood_dst}, {"icmp_flood_dst", &cfg->icmp_flood_dst},
-		{"port_scan", &cfg->port_scan},		{"rate_anomaly", &cfg->rate_anomaly},
-	};
 	const char *eq = strchr(arg, '=');
+	struct netprobe_detection *d = eq ? netprobe_config_detection(cfg, arg, eq - arg) : NULL;
 	unsigned long long threshold, window;
 	char spec[64], *slash;
 
-	if (!eq || strlen(eq + 1) >= sizeof(spec))
+	if (!d || strlen(eq + 1) >= sizeof(spec))
 		return false;
-	for (size_t i = 0; i < sizeof(detections) / sizeof(detections[0]); i++) {
-		struct netprobe_detection *d = detections[i].d;
-
-		if (strlen(detections[i].name) != (size_t)(eq - arg) ||
-		    strncmp(arg, detections[i].name, eq - arg))
-			continue;
-		strcpy(spec, eq + 1);
-		if (!strcmp(spec, "off") || !strcmp(spec, "on")) {
-			d->enabled = spec[1] == 'n';
-			return true;
-		}
-		slash = strchr(spec, '/');
-		if (slash)
-			*slash = '\0';
-		if (!cli_parse_uint(spec, 1000000000, &threshold) || !threshold)
-			return false;
-		if (slash && (!cli_parse_uint(slash + 1, 3600000, &window) || window < 10))
-			return false;
-		d->enabled = true;
-		d->threshold = threshold;
-		if (slash)
-			d->window_ms = window;
+	strcpy(spec, eq + 1);
+	if (!strcmp(spec, "off") || !strcmp(spec, "on")) {
+		d->enabled = spec[1] == 'n';
 		return true;
 	}
-	return false;
+	slash = strchr(spec, '/');
+	if (slash)
+		*slash = '\0';
+	if (!cli_parse_uint(spec, 1000000000, &threshold) || !threshold)
+		return false;
+	if (slash && (!cli_parse_uint(slash + 1, 3600000, &window) || window < 10))
+		return false;
+	d->enabled = true;
+	d->threshold = threshold;
+	if (slash)
+		d->window_ms = window;
+	return true;
 }
 
 int cmd_attach(struct cli_env *env, int argc, char **argv)
@@ -173,10 +157,6 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error(cmd, "name at least one interface");
-	if (cfg.xdp_mode == NETPROBE_XDP_LB) {
-		cli_error("mode 'lb' is not available in this version; 'monitor' and 'filter' are");
-		return EXIT_FAIL;
-	}
 	if (filter_opts && cfg.xdp_mode != NETPROBE_XDP_FILTER)
 		return cli_usage_error(cmd, "--detect, --scan-hosts, --mitigate, --block-ttl and "
 					    "--no-alerts go with --mode filter");

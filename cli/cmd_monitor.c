@@ -304,10 +304,6 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 	if (argc - optind > 1)
 		return cli_usage_error(cmd, "at most one interface");
 	only = optind < argc ? argv[optind] : NULL;
-	if (cfg.xdp_mode == NETPROBE_XDP_LB) {
-		cli_error("mode 'lb' is not available in this version; 'monitor' and 'filter' are");
-		return EXIT_FAIL;
-	}
 	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", env->pin_path);
 	m = only ? cli_open(&cfg) : cli_open_existing(false);
 	if (!m)

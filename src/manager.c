@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Manager lifecycle: configuration, the pinned maps, and the pin directory lock. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,21 +80,41 @@ static int validate_detection(const char *name, const struct netprobe_detection 
 	return 0;
 }
 
+/* The config's detections by name: the one table validation and callers share. */
+static const struct {
+	const char *name;
+	size_t offset;
+	bool rate; /* a rate a second (the floods), else a count */
+} detection_fields[] = {
+	{"syn_flood", offsetof(struct netprobe_config, syn_flood), true},
+	{"udp_flood", offsetof(struct netprobe_config, udp_flood), true},
+	{"icmp_flood", offsetof(struct netprobe_config, icmp_flood), true},
+	{"syn_flood_dst", offsetof(struct netprobe_config, syn_flood_dst), true},
+	{"udp_flood_dst", offsetof(struct netprobe_config, udp_flood_dst), true},
+	{"icmp_flood_dst", offsetof(struct netprobe_config, icmp_flood_dst), true},
+	{"port_scan", offsetof(struct netprobe_config, port_scan), false},
+	{"rate_anomaly", offsetof(struct netprobe_config, rate_anomaly), false},
+};
+
+struct netprobe_detection *netprobe_config_detection(struct netprobe_config *cfg, const char *name,
+						     size_t name_len)
+{
+	for (size_t i = 0;
+	     cfg && name && i < sizeof(detection_fields) / sizeof(detection_fields[0]); i++)
+		if (strlen(detection_fields[i].name) == name_len &&
+		    !strncmp(detection_fields[i].name, name, name_len))
+			return (struct netprobe_detection *)((char *)cfg +
+							     detection_fields[i].offset);
+	return NULL;
+}
+
 static int validate_filter(const struct netprobe_config *cfg)
 {
-	const struct {
-		const char *name;
-		const struct netprobe_detection *d;
-	} detections[] = {
-		{"syn_flood", &cfg->syn_flood},		{"udp_flood", &cfg->udp_flood},
-		{"icmp_flood", &cfg->icmp_flood},	{"syn_flood_dst", &cfg->syn_flood_dst},
-		{"udp_flood_dst", &cfg->udp_flood_dst}, {"icmp_flood_dst", &cfg->icmp_flood_dst},
-		{"port_scan", &cfg->port_scan},		{"rate_anomaly", &cfg->rate_anomaly},
-	};
-
-	for (size_t i = 0; i < sizeof(detections) / sizeof(detections[0]); i++)
-		if (validate_detection(detections[i].name, detections[i].d,
-				       strstr(detections[i].name, "flood") != NULL))
+	for (size_t i = 0; i < sizeof(detection_fields) / sizeof(detection_fields[0]); i++)
+		if (validate_detection(
+			    detection_fields[i].name,
+			    (const void *)((const char *)cfg + detection_fields[i].offset),
+			    detection_fields[i].rate))
 			return -EINVAL;
 	/*
 	 * Ports and hosts go into 512- and 256-bit sets by hash: past half of
@@ -136,7 +157,7 @@ int np_validate_config(const struct netprobe_config *cfg)
 		return -EINVAL;
 	}
 	if (cfg->xdp_mode == NETPROBE_XDP_LB) {
-		np_err("config: xdp_mode lb is not built yet; monitor and filter are available");
+		np_err("config: mode lb is not available in this version; monitor and filter are");
 		return -EOPNOTSUPP;
 	}
 	if (cfg->xdp_mode > NETPROBE_XDP_LB) {

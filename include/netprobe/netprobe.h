@@ -136,6 +136,14 @@ struct netprobe_config {
 /* Fills cfg with the defaults (the seed's DefaultManagerConfig). */
 NETPROBE_API void netprobe_config_default(struct netprobe_config *cfg);
 
+/*
+ * The detection of cfg called name (the first name_len bytes): syn_flood,
+ * udp_flood, icmp_flood, syn_flood_dst, udp_flood_dst, icmp_flood_dst,
+ * port_scan, rate_anomaly. NULL for any other name.
+ */
+NETPROBE_API struct netprobe_detection *
+netprobe_config_detection(struct netprobe_config *cfg, const char *name, size_t name_len);
+
 /* ---- Manager ----------------------------------------------------------- */
 
 struct netprobe_manager;

@@ -126,6 +126,22 @@ static void test_config_defaults(void **state)
 	assert_true(cfg.batch_size > 0 && cfg.batch_timeout_ms > 0);
 }
 
+static void test_config_detection_by_name(void **state)
+{
+	struct netprobe_config cfg;
+
+	(void)state;
+	netprobe_config_default(&cfg);
+	assert_ptr_equal(netprobe_config_detection(&cfg, "port_scan", 9), &cfg.port_scan);
+	assert_ptr_equal(netprobe_config_detection(&cfg, "syn_flood_dst=5", 13),
+			 &cfg.syn_flood_dst);
+	/* A prefix of a name is not the name. */
+	assert_null(netprobe_config_detection(&cfg, "syn_flood_dst", 9 - 1));
+	assert_null(netprobe_config_detection(&cfg, "frob", 4));
+	assert_null(netprobe_config_detection(NULL, "port_scan", 9));
+	assert_null(netprobe_config_detection(&cfg, NULL, 0));
+}
+
 static void test_new_rejects_bad_config(void **state)
 {
 	struct netprobe_config good, bad;
@@ -626,6 +642,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_config_defaults, detach_everything),
+		cmocka_unit_test_teardown(test_config_detection_by_name, detach_everything),
 		cmocka_unit_test_teardown(test_new_rejects_bad_config, detach_everything),
 		cmocka_unit_test_teardown(test_null_and_unloaded_arguments, detach_everything),
 		cmocka_unit_test_teardown(test_attach_bad_interface, detach_everything),
