@@ -118,7 +118,7 @@ enum netprobe_detection_type {
 	X(DENY_DROPS, "deny_drops")	      /* dropped: the source is on the deny list */        \
 	X(BLOCK_DROPS, "block_drops")	      /* dropped: the source was blocked by a detection */ \
 	X(ALLOW_PASSES, "allow_passes")	      /* passed: the source is on the allow list */        \
-	X(EXPIRED_MATCHES, "expired_matches") /* matched an entry whose TTL had run out */         \
+	X(EXPIRED_MATCHES, "expired_matches") /* packets that met an entry past its TTL */         \
 	X(BLOCKS_ADDED, "blocks_added")	      /* mitigation blocked a source */                    \
 	X(BLOCKS_FAILED, "blocks_failed")     /* mitigation's share of the list was full */        \
 	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */      \
