@@ -11,6 +11,7 @@
 #include "maps.h"
 #include "events.h"
 #include "parse.h"
+#include "hash.h"
 
 #define NP_TCP_SYN 0x02
 #define NP_TCP_ACK 0x10
@@ -378,16 +379,6 @@ static __always_inline bool window_count(struct netprobe_window *w, __u32 window
 static __always_inline __u64 window_rate(const struct netprobe_window *w, __u64 now)
 {
 	return (__u64)w->count * np_filter.hz / (now - w->start + 1);
-}
-
-static __always_inline __u32 fmix32(__u32 h)
-{
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
 }
 
 /*

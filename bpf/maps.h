@@ -23,6 +23,8 @@ const volatile bool np_xdp_events = false;
 const volatile bool np_tc_events = false;
 const volatile __u32 np_events_per_sec = 10000;
 const volatile struct netprobe_filter_params np_filter = {};
+/* Unwrap IP-in-IP and IPv6-in-IPv6 before anything else looks (load balancer backends). */
+const volatile bool np_decap = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -185,5 +187,63 @@ struct {
 	__type(value, struct netprobe_rate_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_rate_state SEC(".maps");
+
+/* ---- Load balancer mode (see abi.h); all resized by userspace before load ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32);
+	__type(key, struct netprobe_lb_vip_key);
+	__type(value, struct netprobe_lb_vip);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_lb_vips SEC(".maps");
+
+/* Every service's Maglev table, written by userspace through a memory mapping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 32 * 4097);
+	__type(key, __u32);
+	__type(value, struct netprobe_lb_ring_chunk);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_lb_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct netprobe_lb_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_lb_backends SEC(".maps");
+
+/*
+ * One shared LRU, not per-CPU ones (Katran's choice): a flow whose packets
+ * arrive on another CPU (veth, RPS, a migrating sender) must find its
+ * backend there too, or a change of the backend set would break it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct netprobe_flow_key);
+	__type(value, struct netprobe_lb_conn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_lb_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 32);
+	__type(key, __u32);
+	__type(value, struct netprobe_lb_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_lb_vip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct netprobe_lb_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_lb_backend_stats SEC(".maps");
 
 #endif /* NETPROBE_MAPS_H */

@@ -14,6 +14,7 @@
 #include "events.h"
 #include "parse.h"
 #include "filter.h"
+#include "lb.h"
 
 static __always_inline struct netprobe_counters *slot_counters(void)
 {
@@ -121,16 +122,18 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 /*
  * Parses and counts one packet. pkt_len is the length of [data, ...) as the
  * hook has it; outer_vlan is 1 when the outer VLAN tag was taken out of the
- * frame into metadata, which still makes the frame 4 bytes longer. Returns
- * the parser's verdict (0 or a malformed reason).
+ * frame into metadata, which still makes the frame 4 bytes longer; taken_off
+ * is what decapsulation removed. Returns the parser's verdict (0 or a
+ * malformed reason).
  */
 static __always_inline int observe(struct netprobe_hook_counters *hc, struct packet_info *pi,
-				   void *data, void *end, __u32 pkt_len, __u8 outer_vlan)
+				   void *data, void *end, __u32 pkt_len, __u8 outer_vlan,
+				   __u32 taken_off)
 {
 	int malformed = parse_packet(data, end, pkt_len, pi);
 
 	pi->vlan_tags += outer_vlan;
-	count_packet(hc, pi, malformed, pkt_len + outer_vlan * 4);
+	count_packet(hc, pi, malformed, pkt_len + outer_vlan * 4 + taken_off);
 	return malformed;
 }
 
@@ -144,23 +147,33 @@ static __always_inline void record_flow(struct netprobe_hook_counters *hc, struc
 SEC("xdp")
 int netprobe_xdp(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
 	struct netprobe_counters *cnt = slot_counters();
 	struct netprobe_hook_counters *hc;
 	struct packet_info pi = {};
 	int action = XDP_PASS, malformed;
+	__u32 taken_off = 0, frame_len;
+	bool lb_flow = false;
+	void *data, *end;
 
 	if (!cnt)
 		return XDP_PASS;
 	hc = &cnt->hook[NETPROBE_HOOK_XDP];
-	malformed = observe(hc, &pi, data, end, end - data, 0);
+	/* A tunnelled packet is seen (and filtered) as what it carries. */
+	if (np_decap)
+		taken_off = lb_decap(ctx, cnt);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	frame_len = end - data;
+	malformed = observe(hc, &pi, data, end, frame_len, 0, taken_off);
 	if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
 		action = filter_packet(cnt, &pi, malformed);
+	else if (np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
+		action = lb_packet(ctx, cnt, &pi, frame_len, &lb_flow);
 	/* Dropped packets stay out of the flow table: a flood would flush it. */
-	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE)
-		record_flow(hc, &pi, NETPROBE_DIR_INGRESS, end - data);
-	cnt->xdp_action[action]++;
+	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow)
+		record_flow(hc, &pi, NETPROBE_DIR_INGRESS, frame_len);
+	if (action >= 0 && action < NETPROBE_XDP_ACTIONS)
+		cnt->xdp_action[action]++;
 	return action;
 }
 
@@ -190,7 +203,7 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 	struct netprobe_hook_counters *hc = &cnt->hook[hook];
 
 	/* XDP already recorded the ingress flow; TC ingress only counts. */
-	if (observe(hc, &pi, data, end, pkt_len, outer_vlan) == 0 && pi.l3 != NP_L3_NONE &&
+	if (observe(hc, &pi, data, end, pkt_len, outer_vlan, 0) == 0 && pi.l3 != NP_L3_NONE &&
 	    direction == NETPROBE_DIR_EGRESS)
 		record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
 }

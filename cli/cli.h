@@ -78,6 +78,9 @@ int cmd_demo(struct cli_env *env, int argc, char **argv);
 int cmd_events(struct cli_env *env, int argc, char **argv);
 int cmd_blacklist(struct cli_env *env, int argc, char **argv);
 int cmd_allowlist(struct cli_env *env, int argc, char **argv);
+int cmd_lb(struct cli_env *env, int argc, char **argv);
+/* lb stats as JSON ({"vips": [...]}), also part of stats --json; NULL on error. */
+struct json_object *cli_lb_json(struct netprobe_manager *m);
 
 const struct cli_command *cli_find_command(const char *name);
 

@@ -64,6 +64,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					     {"mitigate", no_argument, NULL, 'M'},
 					     {"block-ttl", required_argument, NULL, 'T'},
 					     {"no-alerts", no_argument, NULL, 'N'},
+					     {"decap", no_argument, NULL, 'C'},
 					     {}};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
@@ -73,7 +74,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 
 	(void)env;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:Dr:d:H:MT:N", opts,
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:Dr:d:H:MT:NC", opts,
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -149,6 +150,9 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		case 'N':
 			filter_opts = true;
 			cfg.enable_security_alerts = false;
+			break;
+		case 'C':
+			cfg.decap = true;
 			break;
 		default:
 			if (!cli_common_opt(cmd, opt, optarg))

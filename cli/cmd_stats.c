@@ -211,6 +211,8 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 		}
 		if (have_security && !s.only)
 			json_object_object_add(root, "security", security_json(&sec));
+		if (!s.only)
+			json_object_object_add(root, "lb", cli_lb_json(s.m));
 		cli_json_print(root);
 		json_object_put(root);
 	} else if (!s.only) {

@@ -22,7 +22,7 @@ static const struct cli_command commands[] = {
 	 "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
 	 "[--tc-mode auto|tcx|clsact] [--flow-table N] [--detailed-events [--events-rate N]] "
 	 "[--detect NAME=off|on|THRESHOLD[/WINDOW_MS]]... [--scan-hosts N] [--mitigate "
-	 "[--block-ttl S]] [--no-alerts]",
+	 "[--block-ttl S]] [--no-alerts] [--decap]",
 	 "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
 	 "them running after the command exits (state pinned under --pin-path). Nothing is left "
 	 "half-attached when it fails. On an interface already attached, applies the options "
@@ -35,7 +35,11 @@ static const struct cli_command commands[] = {
 	 "icmp_flood_dst (to one destination; 20000, 200000, 5000), port_scan (distinct ports "
 	 "in the window, 50 in 5000 ms, or --scan-hosts distinct hosts, 100), rate_anomaly "
 	 "(percent of the learned baseline; off by default, 1000 when on). --mitigate blocks "
-	 "the source of a per-source detection for --block-ttl seconds (default 300).",
+	 "the source of a per-source detection for --block-ttl seconds (default 300). Lb mode: "
+	 "packets for the VIPs of netprobe lb go to their backends; the interface must have "
+	 "forwarding on (sysctl net.ipv4.conf.IFACE.forwarding, net.ipv6.conf.IFACE.forwarding). "
+	 "--decap (any mode) unwraps IP-in-IP and IPv6-in-IPv6 packets on arrival: for the "
+	 "backends of a netprobe load balancer.",
 	 cmd_attach},
 	{"blacklist", "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
 	 "The deny list of the filter mode: IPv4 and IPv6 addresses and prefixes, matched "
@@ -48,6 +52,21 @@ static const struct cli_command commands[] = {
 	 "The allow list of the filter mode: sources on it always pass, even inside a denied "
 	 "prefix, and never count towards a detection.",
 	 cmd_allowlist},
+	{"lb",
+	 "vip add|del VIP:PORT/PROTO... | backend add|del|drain VIP:PORT/PROTO BACKEND... "
+	 "[--weight W] [--forward ipip|l2] | backend set VIP:PORT/PROTO BACKEND --weight W | "
+	 "stats [--json]",
+	 "The load balancer of the lb mode. A VIP (192.0.2.1:80/tcp, [2001:db8::1]:53/udp) "
+	 "spreads new flows over its backends by Maglev consistent hashing, in proportion to "
+	 "their weights (1..1000, default 1); a flow stays on its backend while the backend set "
+	 "changes. Packets reach a backend encapsulated (--forward ipip, the default: "
+	 "IP-in-IP or IPv6-in-IPv6, unwrapped by the backend, e.g. with netprobe attach IFACE "
+	 "--decap) or unchanged to its MAC address (--forward l2: a backend on the same "
+	 "segment); backends answer clients directly and must hold the VIP on their loopback. "
+	 "drain stops new flows to a backend (established ones stay); set changes its weight "
+	 "(and ends a drain); del removes it. stats shows each VIP's and backend's packets, "
+	 "bytes, new connections and share of the Maglev table.",
+	 cmd_lb},
 	{"detach", "IFACE...|--all",
 	 "Removes netprobe from each IFACE (or from every interface), and removes the pinned "
 	 "state when nothing stays attached.",
@@ -89,8 +108,9 @@ const struct cli_command *cli_find_command(const char *name)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: netprobe [-v] [--pin-path DIR] COMMAND [ARGS]\n\n"
-		     "eBPF network monitoring for Linux.\n\ncommands:\n");
+	fprintf(out,
+		"usage: netprobe [-v] [--pin-path DIR] COMMAND [ARGS]\n\n"
+		"eBPF network monitoring, filtering and load balancing for Linux.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].synopsis);
 	fprintf(out,

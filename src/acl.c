@@ -548,23 +548,6 @@ static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, 
 
 /* ---- Open, sync, close ------------------------------------------------- */
 
-static void *map_mmap(int fd, size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static size_t map_bytes(int fd)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return 0;
-	return (size_t)info.max_entries * info.value_size;
-}
-
 void np_acl_close(struct netprobe_manager *m)
 {
 	struct np_acl *a = m->acl;
@@ -590,8 +573,6 @@ void np_acl_close(struct netprobe_manager *m)
 int np_acl_open(struct netprobe_manager *m)
 {
 	struct np_acl *a;
-	int meta_fd = np_map_fd(m, "np_acl_meta"), tbl24_fd = np_map_fd(m, "np_acl_v4_tbl24");
-	int tbl8_fd = np_map_fd(m, "np_acl_v4_tbl8"), rules_fd = np_map_fd(m, "np_acl_rules");
 
 	a = calloc(1, sizeof(*a));
 	if (!a)
@@ -602,14 +583,10 @@ int np_acl_open(struct netprobe_manager *m)
 	a->v6_exact_fd = np_map_fd(m, "np_acl_v6_exact");
 	a->trie_fd = np_map_fd(m, "np_acl_v6_trie");
 	a->hits_fd = np_map_fd(m, "np_acl_hits");
-	a->meta_len = 4096;
-	a->tbl24_len = map_bytes(tbl24_fd);
-	a->tbl8_len = map_bytes(tbl8_fd);
-	a->rules_len = map_bytes(rules_fd);
-	a->meta = map_mmap(meta_fd, a->meta_len);
-	a->tbl24 = map_mmap(tbl24_fd, a->tbl24_len);
-	a->tbl8 = map_mmap(tbl8_fd, a->tbl8_len);
-	a->rules = map_mmap(rules_fd, a->rules_len);
+	a->meta = np_map_mmap(m, "np_acl_meta", &a->meta_len);
+	a->tbl24 = np_map_mmap(m, "np_acl_v4_tbl24", &a->tbl24_len);
+	a->tbl8 = np_map_mmap(m, "np_acl_v4_tbl8", &a->tbl8_len);
+	a->rules = np_map_mmap(m, "np_acl_rules", &a->rules_len);
 	if (!a->meta || !a->tbl24 || !a->tbl8 || !a->rules) {
 		int err = -errno;
 

@@ -203,6 +203,7 @@ static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned i
 		}
 	}
 	skel->rodata->np_mode = m->cfg.xdp_mode;
+	skel->rodata->np_decap = m->cfg.decap;
 	bpf_program__set_autoload(skel->progs.netprobe_xdp, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_ingress, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_egress, true);
@@ -766,7 +767,11 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 			cfg->flow_table_size != m->cfg.flow_table_size ||
 			cfg->ring_buffer_size != m->cfg.ring_buffer_size ||
 			cfg->acl_max_rules != m->cfg.acl_max_rules ||
-			cfg->acl_v4_groups != m->cfg.acl_v4_groups)) {
+			cfg->acl_v4_groups != m->cfg.acl_v4_groups ||
+			cfg->lb_max_services != m->cfg.lb_max_services ||
+			cfg->lb_max_backends != m->cfg.lb_max_backends ||
+			cfg->lb_table_size != m->cfg.lb_table_size ||
+			cfg->lb_conn_table_size != m->cfg.lb_conn_table_size)) {
 		np_err("config: pin_path and table sizes are fixed once loaded");
 		return -EINVAL;
 	}

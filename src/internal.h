@@ -9,6 +9,7 @@
 struct netprobe_bpf;
 struct np_events;
 struct np_acl;
+struct np_lb;
 
 struct netprobe_manager {
 	struct netprobe_config cfg;
@@ -25,6 +26,8 @@ struct netprobe_manager {
 	__u64 ref_jiffies, ref_mono_ns;
 	/* the lists' tables, mapped into memory (acl.c) */
 	struct np_acl *acl;
+	/* the load balancer's tables, mapped into memory (lb.c) */
+	struct np_lb *lb;
 	/* the event pipeline (events.c), NULL until started */
 	struct np_events *events;
 	struct np_handler {
@@ -51,6 +54,8 @@ void np_log_install_libbpf(void);
 /* manager.c */
 int np_validate_config(const struct netprobe_config *cfg);
 int np_map_fd(const struct netprobe_manager *m, const char *name);
+/* Maps a BPF_F_MMAPABLE array map into memory; *len is set to its size. NULL on error. */
+void *np_map_mmap(const struct netprobe_manager *m, const char *name, size_t *len);
 int np_pin_state(struct netprobe_manager *m);
 void np_unpin_state(struct netprobe_manager *m);
 int np_lock(const struct netprobe_manager *m);
@@ -67,6 +72,16 @@ bool np_acl_has_rules(const struct netprobe_manager *m);
 __u32 np_acl_hash_seed(struct netprobe_manager *m);
 void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigned long long *blocks,
 		   unsigned long long *allow, unsigned long long *capacity);
+
+/* lb.c */
+#define NP_LB_MAX_TABLE_SIZE (1u << 20)
+static inline __u32 np_lb_table_chunks(__u32 table_size)
+{
+	return (table_size + NETPROBE_LB_RING_WORDS - 1) / NETPROBE_LB_RING_WORDS;
+}
+int np_lb_open(struct netprobe_manager *m);
+void np_lb_close(struct netprobe_manager *m);
+bool np_lb_has_services(const struct netprobe_manager *m);
 
 /* attach.c */
 struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m);
@@ -86,6 +101,9 @@ double np_ns_per_jiffy(struct netprobe_manager *m);
 int np_tc_filter_count(unsigned int ifindex, __u32 parent);
 
 /* stats.c */
+int np_read_percpu_sum(const struct netprobe_manager *m, const char *map, __u32 key, void *sum,
+		       size_t size);
+int np_zero_percpu(const struct netprobe_manager *m, const char *map, __u32 key, size_t size);
 int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
 			  struct netprobe_counters *sum);
 int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot);

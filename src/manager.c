@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -15,6 +16,7 @@
 #include <bpf/libbpf.h>
 #include "internal.h"
 #include "netprobe.skel.h"
+#include "maglev.h"
 
 void netprobe_config_default(struct netprobe_config *cfg)
 {
@@ -62,6 +64,10 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->security_alerts_per_sec = 1000;
 	cfg->acl_max_rules = NETPROBE_DEFAULT_ACL_RULES;
 	cfg->acl_v4_groups = 4096;
+	cfg->lb_max_services = 32;
+	cfg->lb_max_backends = 4096;
+	cfg->lb_table_size = NP_MAGLEV_DEFAULT_SIZE;
+	cfg->lb_conn_table_size = 131072;
 }
 
 static int validate_detection(const char *name, const struct netprobe_detection *d, bool rate)
@@ -156,10 +162,6 @@ int np_validate_config(const struct netprobe_config *cfg)
 		       cfg->sz, sizeof(*cfg));
 		return -EINVAL;
 	}
-	if (cfg->xdp_mode == NETPROBE_XDP_LB) {
-		np_err("config: mode lb is not available in this version; monitor and filter are");
-		return -EOPNOTSUPP;
-	}
 	if (cfg->xdp_mode > NETPROBE_XDP_LB) {
 		np_err("config: unknown xdp_mode %d", cfg->xdp_mode);
 		return -EINVAL;
@@ -188,6 +190,15 @@ int np_validate_config(const struct netprobe_config *cfg)
 	}
 	if (validate_filter(cfg))
 		return -EINVAL;
+	if (cfg->lb_max_services == 0 || cfg->lb_max_services > 4096 || cfg->lb_max_backends == 0 ||
+	    cfg->lb_max_backends > (1u << 20) || !np_is_prime(cfg->lb_table_size) ||
+	    cfg->lb_table_size < 101 || cfg->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
+	    cfg->lb_conn_table_size < 1024 || cfg->lb_conn_table_size > (1u << 26)) {
+		np_err("config: lb_max_services 1..4096, lb_max_backends 1..%u, lb_table_size a "
+		       "prime in 101..%u, lb_conn_table_size 1024..%u",
+		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26);
+		return -EINVAL;
+	}
 	size_t len = strnlen(cfg->pin_path, sizeof(cfg->pin_path));
 
 	if (cfg->pin_path[0] != '/' || len == sizeof(cfg->pin_path) || len < 2 ||
@@ -246,6 +257,7 @@ void netprobe_manager_free(struct netprobe_manager *m)
 			np_unpin_state(m);
 		np_unlock(lock);
 	}
+	np_lb_close(m);
 	np_acl_close(m);
 	netprobe_bpf__destroy(m->test_emitter);
 	netprobe_bpf__destroy(m->maps);
@@ -321,8 +333,8 @@ static void remove_empty_dirs(const struct netprobe_manager *m)
 }
 
 /* A map pinned by an earlier netprobe keeps its size; ours must match it to reuse it. */
-static void adopt_pinned_size(const struct netprobe_manager *m, const char *name,
-			      unsigned int *size)
+/* max_entries of the pinned map name, or 0 when there is none. */
+static __u32 pinned_size(const struct netprobe_manager *m, const char *name)
 {
 	char path[NETPROBE_PIN_PATH_MAX + 16];
 	struct bpf_map_info info = {};
@@ -332,14 +344,43 @@ static void adopt_pinned_size(const struct netprobe_manager *m, const char *name
 	snprintf(path, sizeof(path), "%s/%s", m->cfg.pin_path, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != *size) {
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+static void adopt_pinned_size(const struct netprobe_manager *m, const char *name,
+			      unsigned int *size)
+{
+	__u32 pinned = pinned_size(m, name);
+
+	if (pinned && pinned != *size) {
 		np_info("%s is pinned with size %u (config asks %u); keeping %u until "
 			"everything is detached",
-			name, info.max_entries, *size, info.max_entries);
-		*size = info.max_entries;
+			name, pinned, *size, pinned);
+		*size = pinned;
 	}
-	close(fd);
+}
+
+/*
+ * The pinned Maglev tables have room for so many entries a service: a new
+ * service gets the largest prime table that fits (services keep their own).
+ */
+static void adopt_pinned_table_size(struct netprobe_manager *m)
+{
+	__u32 chunks = pinned_size(m, "np_lb_ring") / m->cfg.lb_max_services;
+	__u32 size;
+
+	if (!chunks || chunks == np_lb_table_chunks(m->cfg.lb_table_size))
+		return;
+	for (size = chunks * NETPROBE_LB_RING_WORDS; size > 2 && !np_is_prime(size); size--)
+		;
+	np_info("the pinned Maglev tables hold %u entries a service (config asks %u); new "
+		"services get %u until everything is detached",
+		chunks * NETPROBE_LB_RING_WORDS, m->cfg.lb_table_size, size);
+	m->cfg.lb_table_size = size;
 }
 
 int netprobe_manager_load(struct netprobe_manager *m)
@@ -363,6 +404,10 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	adopt_pinned_size(m, "np_events", &m->cfg.ring_buffer_size);
 	adopt_pinned_size(m, "np_acl_rules", &m->cfg.acl_max_rules);
 	adopt_pinned_size(m, "np_acl_v4_tbl8", &m->cfg.acl_v4_groups);
+	adopt_pinned_size(m, "np_lb_vip_stats", &m->cfg.lb_max_services);
+	adopt_pinned_size(m, "np_lb_backends", &m->cfg.lb_max_backends);
+	adopt_pinned_size(m, "np_lb_conns", &m->cfg.lb_conn_table_size);
+	adopt_pinned_table_size(m);
 
 	skel = netprobe_bpf__open_opts(&opts);
 	if (!skel) {
@@ -381,6 +426,13 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	bpf_map__set_max_entries(skel->maps.np_acl_v4_exact, m->cfg.acl_max_rules);
 	bpf_map__set_max_entries(skel->maps.np_acl_v6_exact, m->cfg.acl_max_rules);
 	bpf_map__set_max_entries(skel->maps.np_acl_v6_trie, m->cfg.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_lb_vips, m->cfg.lb_max_services);
+	bpf_map__set_max_entries(skel->maps.np_lb_vip_stats, m->cfg.lb_max_services);
+	bpf_map__set_max_entries(skel->maps.np_lb_ring,
+				 m->cfg.lb_max_services * np_lb_table_chunks(m->cfg.lb_table_size));
+	bpf_map__set_max_entries(skel->maps.np_lb_backends, m->cfg.lb_max_backends);
+	bpf_map__set_max_entries(skel->maps.np_lb_backend_stats, m->cfg.lb_max_backends);
+	bpf_map__set_max_entries(skel->maps.np_lb_conns, m->cfg.lb_conn_table_size);
 
 	err = netprobe_bpf__load(skel);
 	if (err) {
@@ -402,6 +454,11 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	}
 	m->maps = skel;
 	err = np_acl_open(m);
+	if (!err) {
+		err = np_lb_open(m);
+		if (err)
+			np_acl_close(m);
+	}
 	if (err) {
 		m->maps = NULL;
 		goto fail;
@@ -419,6 +476,21 @@ int np_map_fd(const struct netprobe_manager *m, const char *name)
 	struct bpf_map *map = bpf_object__find_map_by_name(m->maps->obj, name);
 
 	return map ? bpf_map__fd(map) : -ENOENT;
+}
+
+void *np_map_mmap(const struct netprobe_manager *m, const char *name, size_t *len)
+{
+	int fd = np_map_fd(m, name);
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	void *p;
+
+	*len = 0;
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &info_len))
+		return NULL;
+	*len = (size_t)info.max_entries * info.value_size;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
 }
 
 /* Pins the maps again after the last detach (here or in another process) removed them. */
@@ -469,7 +541,8 @@ static bool pinned_is(const char *path, int fd)
 /* Nothing attached, no list entries, no event consumer: the pinned state can go. */
 bool np_state_unused(const struct netprobe_manager *m)
 {
-	return !np_anything_attached(m) && !np_acl_has_rules(m) && !np_events_consumer_elsewhere(m);
+	return !np_anything_attached(m) && !np_acl_has_rules(m) && !np_lb_has_services(m) &&
+	       !np_events_consumer_elsewhere(m);
 }
 
 /* Removes the pinned maps and directories; the manager's own fds stay valid. */

@@ -32,6 +32,12 @@ static const char *const detection_names[] = {
 #undef X
 };
 
+static const char *const lb_counter_names[] = {
+#define X(id, name) [NETPROBE_LBC_##id] = name,
+	NETPROBE_LB_COUNTERS(X)
+#undef X
+};
+
 static const char *const hook_names[] = {"xdp", "tc_ingress", "tc_egress"};
 static const char *const xdp_action_names[] = {"aborted", "drop", "pass", "tx", "redirect"};
 static const char *const program_names[] = {"monitor", "filter", "lb"};
@@ -49,6 +55,11 @@ const char *netprobe_malformed_name(enum netprobe_malformed reason)
 const char *netprobe_filter_counter_name(enum netprobe_filter_counter c)
 {
 	return (unsigned int)c < NETPROBE_FC_MAX ? filter_counter_names[c] : NULL;
+}
+
+const char *netprobe_lb_counter_name(enum netprobe_lb_counter c)
+{
+	return (unsigned int)c < NETPROBE_LBC_MAX ? lb_counter_names[c] : NULL;
 }
 
 const char *netprobe_detection_name(unsigned int detection)
@@ -72,28 +83,26 @@ int netprobe_xdp_program_parse(const char *s, enum netprobe_xdp_program *out)
 	return -EINVAL;
 }
 
-/* Per-CPU map values are laid out at 8-byte strides, one per possible CPU. */
-static size_t percpu_stride(void)
+/*
+ * Sums the per-CPU values of map[key], size bytes of __u64 counters each
+ * (values are laid out at 8-byte strides, one per possible CPU).
+ */
+int np_read_percpu_sum(const struct netprobe_manager *m, const char *map, __u32 key, void *sum,
+		       size_t size)
 {
-	return (sizeof(struct netprobe_counters) + 7) & ~(size_t)7;
-}
-
-int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
-			  struct netprobe_counters *sum)
-{
-	size_t stride = percpu_stride(), words = sizeof(*sum) / sizeof(__u64);
+	size_t stride = (size + 7) & ~(size_t)7, words = size / sizeof(__u64);
 	char *buf = calloc(m->ncpus, stride);
-	__u64 *total = (__u64 *)sum;
+	__u64 *total = sum;
 
 	if (!buf)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(np_map_fd(m, "np_counters"), &slot, buf)) {
+	if (bpf_map_lookup_elem(np_map_fd(m, map), &key, buf)) {
 		int err = -errno;
 
 		free(buf);
 		return err;
 	}
-	memset(sum, 0, sizeof(*sum));
+	memset(sum, 0, size);
 	for (int cpu = 0; cpu < m->ncpus; cpu++) {
 		const __u64 *v = (const __u64 *)(buf + cpu * stride);
 
@@ -104,17 +113,28 @@ int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
 	return 0;
 }
 
-int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot)
+int np_zero_percpu(const struct netprobe_manager *m, const char *map, __u32 key, size_t size)
 {
-	char *buf = calloc(m->ncpus, percpu_stride());
+	char *buf = calloc(m->ncpus, (size + 7) & ~(size_t)7);
 	int err = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	if (bpf_map_update_elem(np_map_fd(m, "np_counters"), &slot, buf, BPF_ANY))
+	if (bpf_map_update_elem(np_map_fd(m, map), &key, buf, BPF_ANY))
 		err = -errno;
 	free(buf);
 	return err;
+}
+
+int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
+			  struct netprobe_counters *sum)
+{
+	return np_read_percpu_sum(m, "np_counters", slot, sum, sizeof(*sum));
+}
+
+int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot)
+{
+	return np_zero_percpu(m, "np_counters", slot, sizeof(struct netprobe_counters));
 }
 
 static void add_counters(struct netprobe_counters *to, const struct netprobe_counters *from)
@@ -265,6 +285,12 @@ static int emit_counters(const char *iface, const struct netprobe_global_stats *
 	for (int d = 0; d < NETPROBE_DETECT_MAX; d++) {
 		snprintf(name, sizeof(name), "detections_%s", detection_names[d]);
 		ret = fn(iface, name, s->counters.detections[d], ctx);
+		if (ret)
+			return ret;
+	}
+	for (int c = 0; c < NETPROBE_LBC_MAX; c++) {
+		snprintf(name, sizeof(name), "lb_%s", lb_counter_names[c]);
+		ret = fn(iface, name, s->counters.lb[c], ctx);
 		if (ret)
 			return ret;
 	}

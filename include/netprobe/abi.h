@@ -131,12 +131,33 @@ enum netprobe_filter_counter {
 		NETPROBE_FC_MAX,
 };
 
+/* Load balancer counters, per interface, counted in XDP. */
+#define NETPROBE_LB_COUNTERS(X)                                                                    \
+	X(VIP_PACKETS, "vip_packets")	     /* packets for a virtual service */                   \
+	X(FORWARDED, "forwarded")	     /* sent to a backend (XDP_TX or redirect) */          \
+	X(NEW_CONNS, "new_conns")	     /* flows given a backend by the Maglev table */       \
+	X(NO_BACKEND, "no_backend_drops")    /* the service had no backend with weight */          \
+	X(UNSUPPORTED, "unsupported_passes") /* fragments and VLAN-tagged frames: to the kernel */ \
+	X(NEIGH_MISS, "neigh_misses")	  /* next hop unresolved: to the kernel (ipip) or drop */  \
+	X(FIB_DROPS, "fib_drops")	  /* no route to the backend, or forwarding is off */      \
+	X(TOO_BIG_DROPS, "too_big_drops") /* encapsulated, the frame outgrew the egress MTU */     \
+	X(CONN_FAILED, "conn_table_failed") /* a new flow could not be stored */                   \
+	X(DECAPSULATED, "decapsulated")	    /* tunnelled packets unwrapped (decap) */
+
+enum netprobe_lb_counter {
+#define X(id, name) NETPROBE_LBC_##id,
+	NETPROBE_LB_COUNTERS(X)
+#undef X
+		NETPROBE_LBC_MAX,
+};
+
 /* One value of the per-CPU counter array; one array slot per attached interface. */
 struct netprobe_counters {
 	struct netprobe_hook_counters hook[NETPROBE_HOOK_MAX];
 	__u64 xdp_action[NETPROBE_XDP_ACTIONS];
 	__u64 filter[NETPROBE_FC_MAX];
 	__u64 detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
+	__u64 lb[NETPROBE_LBC_MAX];
 };
 
 enum netprobe_family {
@@ -482,6 +503,71 @@ struct netprobe_filter_params {
 	__u32 hz;	      /* kernel jiffies a second */
 	__u32 ncpus;	      /* possible CPUs, for summing per-CPU counters */
 	__u32 hash_seed;      /* random, per load: the detection state slots' hash */
+};
+
+/* ---- Load balancer mode --------------------------------------------- */
+
+/*
+ * A virtual service is found by np_lb_vips[key]; its backend for a new flow
+ * by the Maglev table (np_lb_ring from ring_base, ring_size entries, each a
+ * backend slot); an established flow's backend by np_lb_conns. Userspace
+ * writes everything but the flows; XDP writes only flows and statistics.
+ */
+struct netprobe_lb_vip_key {
+	__u8 addr[16]; /* IPv4 in the first four bytes, the rest zero */
+	__be16 port;
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* enum netprobe_family */
+};
+
+struct netprobe_lb_vip {
+	__u32 id;	 /* index of the service's statistics */
+	__u32 ring_size; /* entries of its Maglev table, a prime */
+	__u32 ring_base; /* its first chunk in np_lb_ring */
+	__u32 pad;
+};
+
+/* Maglev tables are stored 16 entries to a map value: array values round to 8 bytes. */
+#define NETPROBE_LB_RING_WORDS 16
+#define NETPROBE_LB_NO_BACKEND 0xffffffffu
+
+struct netprobe_lb_ring_chunk {
+	__u32 backend[NETPROBE_LB_RING_WORDS];
+};
+
+enum netprobe_lb_forward {
+	NETPROBE_LB_FORWARD_IPIP = 0, /* IP-in-IP or IPv6-in-IPv6 to the backend (routed) */
+	NETPROBE_LB_FORWARD_L2 = 1,   /* the frame as it is, to the backend's MAC (same segment) */
+};
+
+#define NETPROBE_LB_BE_IN_USE	(1u << 0)
+#define NETPROBE_LB_BE_DRAINING (1u << 1) /* in no Maglev table: established flows only */
+
+/* np_lb_backends[slot]: one backend of one service. */
+struct netprobe_lb_backend {
+	__u8 addr[16];
+	__u8 encap_src[16]; /* the outer source: this host's address towards the backend */
+	__u32 vip_id;
+	__u32 gen;    /* bumped when the slot is freed: flows bound to it choose again */
+	__u32 weight; /* 1..1000 */
+	__u8 family;
+	__u8 forward; /* enum netprobe_lb_forward */
+	__u8 flags;   /* NETPROBE_LB_BE_* */
+	__u8 pad;
+};
+
+/* np_lb_conns[flow key, with ifindex, direction and slot zero]: a flow's backend. */
+struct netprobe_lb_conn {
+	__u32 backend; /* slot */
+	__u32 gen;     /* the slot's gen when the flow chose it */
+};
+
+/* Per-CPU, per service (np_lb_vip_stats) and per backend slot (np_lb_backend_stats). */
+struct netprobe_lb_stats {
+	__u64 packets;
+	__u64 bytes; /* frames as received, before encapsulation */
+	__u64 new_conns;
+	__u64 drops; /* services: no backend; backends: could not be sent */
 };
 
 #endif /* NETPROBE_ABI_H */

@@ -131,6 +131,18 @@ struct netprobe_config {
 	/* List capacity (both lists and blocks); an existing pinned table keeps its own. */
 	unsigned int acl_max_rules;
 	unsigned int acl_v4_groups; /* IPv4 /24s that may hold /25-/31 entries */
+
+	/* ---- Load balancer mode (the seed's XDPLoadBalancer) ---- */
+	/*
+	 * Unwrap IP-in-IP and IPv6-in-IPv6 packets on arrival, in any mode: for
+	 * the backends of a netprobe load balancer. Applied at attach.
+	 */
+	bool decap;
+	/* Capacity; an existing pinned table keeps its own (as for the lists). */
+	unsigned int lb_max_services;	 /* virtual services */
+	unsigned int lb_max_backends;	 /* backends of every service together */
+	unsigned int lb_table_size;	 /* Maglev table entries per service, a prime */
+	unsigned int lb_conn_table_size; /* flows remembered (LRU) */
 };
 
 /* Fills cfg with the defaults (the seed's DefaultManagerConfig). */
@@ -193,7 +205,7 @@ NETPROBE_API int netprobe_manager_get_config(const struct netprobe_manager *m,
  * The seed's UpdateConfig: takes cfg and applies it live to every interface
  * of this pin path in the caller's namespace, as netprobe_manager_attach
  * does for one. Sizes fixed at load (pin_path, flow_table_size,
- * ring_buffer_size, acl_max_rules, acl_v4_groups) cannot change: -EINVAL.
+ * ring_buffer_size, acl_max_rules, acl_v4_groups, lb_*) cannot change: -EINVAL.
  * The event pipeline keeps the settings it started with.
  */
 NETPROBE_API int netprobe_manager_update_config(struct netprobe_manager *m,
@@ -482,6 +494,108 @@ NETPROBE_API int netprobe_manager_security_stats(struct netprobe_manager *m,
 						 struct netprobe_security_stats *out);
 /* "deny_drops", "block_drops", ... */
 NETPROBE_API const char *netprobe_filter_counter_name(enum netprobe_filter_counter c);
+
+/* ---- Load balancer (lb mode) --------------------------------------------- */
+
+/* A virtual service: address, port and protocol. */
+struct netprobe_lb_service {
+	unsigned char family; /* enum netprobe_family */
+	unsigned char proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	unsigned short port;  /* host order */
+	unsigned char addr[16];
+};
+
+/*
+ * Parses "192.0.2.1:80/tcp" or "[2001:db8::1]:53/udp" (the protocol part
+ * is optional: tcp). -EINVAL, with the reason logged, for anything else.
+ */
+NETPROBE_API int netprobe_lb_service_parse(const char *text, struct netprobe_lb_service *out);
+/* The canonical text of a service (>= 64 bytes). */
+NETPROBE_API const char *netprobe_lb_service_str(const struct netprobe_lb_service *s, char *buf,
+						 size_t len);
+
+struct netprobe_lb_backend_opts {
+	size_t sz;	     /* sizeof(struct netprobe_lb_backend_opts) */
+	unsigned int weight; /* 1..1000 */
+	enum netprobe_lb_forward forward;
+};
+
+/*
+ * Services and their backends, shared by every interface in lb mode (and
+ * kept in the pinned state while there are services). A backend is an
+ * address of the service's family; packets reach it encapsulated
+ * (NETPROBE_LB_FORWARD_IPIP: the backend unwraps them, e.g. with netprobe
+ * attached with decap) or as they are (NETPROBE_LB_FORWARD_L2: a backend
+ * on the same segment). Either way the backend must accept packets for the
+ * service's address (on its loopback) and answers the client directly.
+ * The outer source address is this host's address towards the backend, found
+ * when the backend is added, in the caller's network namespace.
+ *
+ * Errors: -EINVAL bad text, a family mismatch or a weight past 1000;
+ * -EEXIST a service or backend that is already there; -ENOENT an unknown
+ * service or backend; -ENOSPC a full table; -ENETUNREACH no route to the
+ * backend. Changes rebuild the service's Maglev table (netprobe_config
+ * lb_table_size entries); flows keep their backend unless it is removed.
+ * Thread-safe.
+ */
+NETPROBE_API int netprobe_lb_service_add(struct netprobe_manager *m, const char *service);
+/* Removes the service and its backends. */
+NETPROBE_API int netprobe_lb_service_del(struct netprobe_manager *m, const char *service);
+/* opts NULL: weight 1, IP-in-IP. */
+NETPROBE_API int netprobe_lb_backend_add(struct netprobe_manager *m, const char *service,
+					 const char *backend,
+					 const struct netprobe_lb_backend_opts *opts);
+/* Removes a backend: its flows, established or not, go to the others. */
+NETPROBE_API int netprobe_lb_backend_del(struct netprobe_manager *m, const char *service,
+					 const char *backend);
+/* Drains a backend: no new flows; established ones stay until they end. */
+NETPROBE_API int netprobe_lb_backend_drain(struct netprobe_manager *m, const char *service,
+					   const char *backend);
+/* A new weight (1..1000) for a backend; a drained backend takes new flows again. */
+NETPROBE_API int netprobe_lb_backend_set_weight(struct netprobe_manager *m, const char *service,
+						const char *backend, unsigned int weight);
+
+struct netprobe_lb_counters {
+	unsigned long long packets;
+	unsigned long long bytes; /* frames as received */
+	unsigned long long new_conns;
+	unsigned long long drops; /* services: no backend; backends: could not be sent */
+};
+
+struct netprobe_lb_backend_info {
+	char text[64]; /* the address */
+	unsigned char family;
+	unsigned char addr[16];
+	unsigned int weight;
+	bool draining;
+	enum netprobe_lb_forward forward;
+	unsigned int table_entries; /* its share of the service's Maglev table */
+	struct netprobe_lb_counters counters;
+};
+
+struct netprobe_lb_service_info {
+	struct netprobe_lb_service service;
+	char text[64];
+	unsigned int table_size;
+	struct netprobe_lb_counters counters;
+	size_t nbackends;
+	const struct netprobe_lb_backend_info *backends; /* sorted by address */
+};
+
+typedef int (*netprobe_lb_fn)(const struct netprobe_lb_service_info *s, void *ctx);
+
+/*
+ * The seed's GetLoadBalancerStats: fn is called for each service with its
+ * backends and their statistics (summed over CPUs). A non-zero return from
+ * fn stops the walk and is returned.
+ */
+NETPROBE_API int netprobe_manager_lb_stats(struct netprobe_manager *m, netprobe_lb_fn fn,
+					   void *ctx);
+/* "vip_packets", "forwarded", ... (per-interface counters) */
+NETPROBE_API const char *netprobe_lb_counter_name(enum netprobe_lb_counter c);
+/* "ipip", "l2"; and back (-EINVAL). */
+NETPROBE_API const char *netprobe_lb_forward_name(enum netprobe_lb_forward f);
+NETPROBE_API int netprobe_lb_forward_parse(const char *s, enum netprobe_lb_forward *out);
 
 /* ---- Support probe (the seed's IsSupported) ------------------------------ */
 

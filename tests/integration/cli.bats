@@ -83,9 +83,9 @@ teardown() {
 	[ "$status" -eq 1 ]
 	! xdp_attached "$LAB_VB"
 	[ ! -e "$NETPROBE_PIN_PATH" ]
-	run np_b attach "$LAB_VB" --mode lb
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"not available"* ]]
+	run np_b attach "$LAB_VB" --mode balance
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--mode is monitor, filter or lb"* ]]
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 	# Nothing attached.
 	for c in "stats" "flows" "detach $LAB_VB" "detach --all"; do

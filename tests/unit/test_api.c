@@ -166,9 +166,15 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.batch_size = 0, EINVAL);
 	EXPECT_REJECTED(bad.xdp_attach_mode = 7, EINVAL);
 	EXPECT_REJECTED(bad.tc_attach_mode = 9, EINVAL);
-	/* Modes of later versions are refused, not silently run as monitor. */
-	EXPECT_REJECTED(bad.xdp_mode = NETPROBE_XDP_LB, EOPNOTSUPP);
+	/* Unknown modes are refused, not silently run as monitor. */
 	EXPECT_REJECTED(bad.xdp_mode = 7, EINVAL);
+	/* Load balancer sizes: the Maglev table must be a prime. */
+	EXPECT_REJECTED(bad.lb_table_size = 65536, EINVAL);
+	EXPECT_REJECTED(bad.lb_table_size = 97, EINVAL);
+	EXPECT_REJECTED(bad.lb_table_size = 1048583, EINVAL);
+	EXPECT_REJECTED(bad.lb_max_services = 0, EINVAL);
+	EXPECT_REJECTED(bad.lb_max_backends = 0, EINVAL);
+	EXPECT_REJECTED(bad.lb_conn_table_size = 10, EINVAL);
 	/* Filter settings. */
 	EXPECT_REJECTED(bad.syn_flood.threshold = 0, EINVAL);
 	/* 100 a second over 10 ms is one packet a window: every packet would be a flood. */

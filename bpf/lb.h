@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The load balancer mode: a packet for a virtual service (address, port,
+ * protocol) goes to one of the service's backends, the same one for every
+ * packet of a flow. An established flow finds its backend in the connection
+ * table; a new flow (a TCP SYN, or a flow the table does not know) takes the
+ * entry of the service's Maglev table its hash points to. The packet leaves
+ * by the route to the backend, as the kernel would route it (bpf_fib_lookup:
+ * egress interface and MAC addresses), encapsulated in IP-in-IP or
+ * IPv6-in-IPv6 (direct server return: the backend answers the client
+ * itself, as with Katran), or as it is for a backend on the same segment.
+ *
+ * Also here: decapsulation for the backends (np_decap), since a kernel
+ * without ipip/ip6tnl devices cannot unwrap what the load balancer sends.
+ */
+#ifndef NETPROBE_LB_H
+#define NETPROBE_LB_H
+
+#include "maps.h"
+#include "parse.h"
+#include "hash.h"
+
+#define NP_AF_INET	 2
+#define NP_AF_INET6	 10
+#define NP_IPV4_HLEN	 20
+#define NP_IPV6_HLEN	 40
+#define NP_ENCAP_TTL	 64
+#define NP_IP_DF	 0x4000
+#define NP_TCP_FLAG_SYN	 0x02
+#define NP_TCP_FLAG_ACK	 0x10
+
+static __always_inline struct netprobe_lb_stats *lb_stats(void *map, __u32 index)
+{
+	return bpf_map_lookup_elem(map, &index);
+}
+
+/* The backend an established flow was given, if it still holds that slot. */
+static __always_inline const struct netprobe_lb_backend *
+lb_established(const struct netprobe_flow_key *key, __u32 *slot)
+{
+	struct netprobe_lb_conn *conn = bpf_map_lookup_elem(&np_lb_conns, key);
+	const struct netprobe_lb_backend *be;
+
+	if (!conn)
+		return NULL;
+	*slot = conn->backend;
+	be = bpf_map_lookup_elem(&np_lb_backends, slot);
+	if (!be || !(be->flags & NETPROBE_LB_BE_IN_USE) || be->gen != conn->gen)
+		return NULL;
+	return be;
+}
+
+/* A new flow's backend: the Maglev table's entry at its hash. */
+static __always_inline const struct netprobe_lb_backend *
+lb_choose(const struct netprobe_lb_vip *vip, __u32 hash, __u32 *slot)
+{
+	const struct netprobe_lb_backend *be;
+	struct netprobe_lb_ring_chunk *chunk;
+	__u32 pos, index;
+
+	if (!vip->ring_size)
+		return NULL;
+	pos = hash % vip->ring_size;
+	index = vip->ring_base + pos / NETPROBE_LB_RING_WORDS;
+	chunk = bpf_map_lookup_elem(&np_lb_ring, &index);
+	if (!chunk)
+		return NULL;
+	*slot = chunk->backend[pos & (NETPROBE_LB_RING_WORDS - 1)];
+	be = bpf_map_lookup_elem(&np_lb_backends, slot);
+	/* A backend being removed leaves the table before its slot is freed. */
+	if (!be || !(be->flags & NETPROBE_LB_BE_IN_USE) || be->vip_id != vip->id)
+		return NULL;
+	return be;
+}
+
+static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < NP_IPV4_HLEN / 2; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+/*
+ * Puts an outer header in front of the IP packet after the Ethernet header:
+ * IPv4 (protocol 4) for an IPv4 packet, IPv6 (next header 41) for an IPv6
+ * one. The Ethernet header moves to the new front, unchanged but for its
+ * type. The inner packet is not touched, so its checksums stay right.
+ */
+static __always_inline int lb_encap(struct xdp_md *ctx, const struct netprobe_lb_backend *be,
+				    __u32 inner_len, __u8 tos, __u16 df, __u32 hash)
+{
+	int outer = be->family == NETPROBE_FAMILY_IPV4 ? NP_IPV4_HLEN : NP_IPV6_HLEN;
+	struct ethhdr eth, *new_eth;
+	void *data, *end;
+
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + sizeof(eth) > end)
+		return -1;
+	__builtin_memcpy(&eth, data, sizeof(eth));
+	if (bpf_xdp_adjust_head(ctx, -outer))
+		return -1;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	new_eth = data;
+	if (be->family == NETPROBE_FAMILY_IPV4) {
+		struct iphdr *ip = data + sizeof(eth);
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		eth.h_proto = bpf_htons(ETH_P_IP);
+		ip->version = 4;
+		ip->ihl = NP_IPV4_HLEN / 4;
+		ip->tos = tos;
+		ip->tot_len = bpf_htons(inner_len + NP_IPV4_HLEN);
+		ip->id = 0;
+		ip->frag_off = bpf_htons(df);
+		ip->ttl = NP_ENCAP_TTL;
+		ip->protocol = IPPROTO_IPIP;
+		ip->check = 0;
+		__builtin_memcpy(&ip->saddr, be->encap_src, 4);
+		__builtin_memcpy(&ip->daddr, be->addr, 4);
+		ip->check = ipv4_csum(ip);
+	} else {
+		struct ipv6hdr *ip6 = data + sizeof(eth);
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		eth.h_proto = bpf_htons(ETH_P_IPV6);
+		/* Version, the inner traffic class, and a flow label from the flow's hash. */
+		*(__be32 *)ip6 = bpf_htonl(6u << 28 | (__u32)tos << 20 | (hash & 0xfffff));
+		ip6->payload_len = bpf_htons(inner_len);
+		ip6->nexthdr = IPPROTO_IPV6;
+		ip6->hop_limit = NP_ENCAP_TTL;
+		__builtin_memcpy(&ip6->saddr, be->encap_src, 16);
+		__builtin_memcpy(&ip6->daddr, be->addr, 16);
+	}
+	__builtin_memcpy(new_eth, &eth, sizeof(eth));
+	return 0;
+}
+
+/*
+ * Sends the packet at ctx to backend be. Returns the XDP action, having
+ * counted what went wrong.
+ */
+static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters *cnt,
+				   const struct netprobe_lb_backend *be, __u32 hash)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	bool encap = be->forward == NETPROBE_LB_FORWARD_IPIP;
+	struct bpf_fib_lookup fib = {};
+	__u32 inner_len;
+	__u16 df = 0;
+	__u8 tos;
+	long rc;
+
+	fib.ifindex = ctx->ingress_ifindex;
+	if (be->family == NETPROBE_FAMILY_IPV4) {
+		struct iphdr *ip = data + sizeof(struct ethhdr);
+
+		if ((void *)(ip + 1) > end)
+			return XDP_DROP;
+		inner_len = bpf_ntohs(ip->tot_len);
+		tos = ip->tos;
+		df = bpf_ntohs(ip->frag_off) & NP_IP_DF;
+		fib.family = NP_AF_INET;
+		fib.tos = tos;
+		fib.ipv4_src = encap ? *(__be32 *)be->encap_src : ip->saddr;
+		fib.ipv4_dst = *(__be32 *)be->addr;
+		fib.tot_len = inner_len + (encap ? NP_IPV4_HLEN : 0);
+	} else {
+		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+
+		if ((void *)(ip6 + 1) > end)
+			return XDP_DROP;
+		inner_len = bpf_ntohs(ip6->payload_len) + NP_IPV6_HLEN;
+		tos = ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
+		fib.family = NP_AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, encap ? be->encap_src : (__u8 *)&ip6->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, be->addr, 16);
+		fib.tot_len = inner_len + (encap ? NP_IPV6_HLEN : 0);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		cnt->lb[NETPROBE_LBC_TOO_BIG_DROPS]++;
+		return XDP_DROP;
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		cnt->lb[NETPROBE_LBC_FIB_DROPS]++;
+		return XDP_DROP;
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !encap) {
+		cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
+		return XDP_DROP;
+	}
+	if (encap && lb_encap(ctx, be, inner_len, tos, df, hash))
+		return XDP_DROP;
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/*
+		 * The kernel routes the encapsulated packet itself, resolving the
+		 * next hop on the way; the flow's next packets take the fast path.
+		 */
+		cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
+		return XDP_PASS;
+	}
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ethhdr) > end)
+		return XDP_DROP;
+	__builtin_memcpy(((struct ethhdr *)data)->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(((struct ethhdr *)data)->h_source, fib.smac, ETH_ALEN);
+	cnt->lb[NETPROBE_LBC_FORWARDED]++;
+	if (fib.ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+/*
+ * The load balancer's verdict on a parsed, well-formed IP packet. *handled
+ * says whether it was for a service (its flow is in the connection table,
+ * not the monitor's).
+ */
+static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counters *cnt,
+				     struct packet_info *pi, __u32 frame_len, bool *handled)
+{
+	struct netprobe_flow_key *key = &pi->key;
+	struct netprobe_lb_vip_key vk = {};
+	const struct netprobe_lb_backend *be = NULL;
+	struct netprobe_lb_stats *vs, *bs;
+	struct netprobe_lb_vip *vip;
+	__u32 slot = 0, hash;
+	bool new_flow = false;
+	int action;
+
+	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
+		return XDP_PASS;
+	__builtin_memcpy(vk.addr, key->dst_addr, 16);
+	vk.port = key->dst_port;
+	vk.proto = key->proto;
+	vk.family = key->family;
+	vip = bpf_map_lookup_elem(&np_lb_vips, &vk);
+	if (!vip)
+		return XDP_PASS;
+	*handled = true;
+	cnt->lb[NETPROBE_LBC_VIP_PACKETS]++;
+	vs = lb_stats(&np_lb_vip_stats, vip->id);
+	if (!vs)
+		return XDP_PASS;
+	vs->packets++;
+	vs->bytes += frame_len;
+	/* A later fragment has no ports to hash; a tag would need the VLAN's own route. */
+	if (pi->fragment || pi->vlan_tags) {
+		cnt->lb[NETPROBE_LBC_UNSUPPORTED]++;
+		return XDP_PASS;
+	}
+
+	key->ifindex = 0;
+	key->direction = 0;
+	key->slot = 0;
+	hash = flow_hash(key);
+	/* A SYN starts a connection: it goes where the table says now, even on a reused tuple. */
+	if ((pi->tcp_flags & (NP_TCP_FLAG_SYN | NP_TCP_FLAG_ACK)) != NP_TCP_FLAG_SYN)
+		be = lb_established(key, &slot);
+	if (!be) {
+		struct netprobe_lb_conn conn;
+
+		be = lb_choose(vip, hash, &slot);
+		if (!be) {
+			cnt->lb[NETPROBE_LBC_NO_BACKEND]++;
+			vs->drops++;
+			return XDP_DROP;
+		}
+		conn.backend = slot;
+		conn.gen = be->gen;
+		if (bpf_map_update_elem(&np_lb_conns, key, &conn, BPF_ANY))
+			cnt->lb[NETPROBE_LBC_CONN_FAILED]++;
+		new_flow = true;
+	}
+	bs = lb_stats(&np_lb_backend_stats, slot);
+	if (!bs)
+		return XDP_DROP;
+	action = lb_send(ctx, cnt, be, hash);
+	if (action == XDP_DROP) {
+		bs->drops++;
+		return action;
+	}
+	bs->packets++;
+	bs->bytes += frame_len;
+	if (new_flow) {
+		cnt->lb[NETPROBE_LBC_NEW_CONNS]++;
+		vs->new_conns++;
+		bs->new_conns++;
+	}
+	return action;
+}
+
+/*
+ * Unwraps an IP-in-IP or IPv6-in-IPv6 packet (either inner family in either
+ * outer one, as the load balancer sends them: no VLAN tag, no IPv6
+ * extension header, not a fragment) before it is parsed, so that everything
+ * after sees what the tunnel carried. Returns the bytes taken off (0: the
+ * packet is not one to unwrap), for the counters to count the frame as it
+ * arrived.
+ */
+static __always_inline __u32 lb_decap(struct xdp_md *ctx, struct netprobe_counters *cnt)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data, copy;
+	__u32 outer_len;
+	__u8 inner;
+
+	if ((void *)(eth + 1) > end)
+		return 0;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end || ip->ihl < 5 ||
+		    (bpf_ntohs(ip->frag_off) & (NP_IP_MF | NP_IP_OFFSET)))
+			return 0;
+		inner = ip->protocol;
+		outer_len = ip->ihl * 4;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return 0;
+		inner = ip6->nexthdr;
+		outer_len = NP_IPV6_HLEN;
+	} else {
+		return 0;
+	}
+	if (inner != IPPROTO_IPIP && inner != IPPROTO_IPV6)
+		return 0;
+	/* The inner header's first byte must be there; the parser checks the rest. */
+	if ((void *)(eth + 1) + outer_len + 1 > end)
+		return 0;
+	__builtin_memcpy(&copy, eth, sizeof(copy));
+	copy.h_proto = bpf_htons(inner == IPPROTO_IPIP ? ETH_P_IP : ETH_P_IPV6);
+	if (bpf_xdp_adjust_head(ctx, outer_len))
+		return 0;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + sizeof(copy) > end)
+		return outer_len;
+	__builtin_memcpy(data, &copy, sizeof(copy));
+	cnt->lb[NETPROBE_LBC_DECAPSULATED]++;
+	return outer_len;
+}
+
+#endif /* NETPROBE_LB_H */

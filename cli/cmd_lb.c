@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* netprobe lb: the load balancer's services (VIPs), their backends, and statistics. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include "cli.h"
+
+static void add_counters(struct json_object *o, const struct netprobe_lb_counters *c)
+{
+	json_object_object_add(o, "packets", cli_json_u64(c->packets));
+	json_object_object_add(o, "bytes", cli_json_u64(c->bytes));
+	json_object_object_add(o, "new_conns", cli_json_u64(c->new_conns));
+	json_object_object_add(o, "drops", cli_json_u64(c->drops));
+}
+
+static const char *proto_name(unsigned char proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+static int vip_to_json(const struct netprobe_lb_service_info *s, void *ctx)
+{
+	struct json_object *o = json_object_new_object(), *list = json_object_new_array();
+	char addr[64];
+
+	snprintf(addr, sizeof(addr), "%s", s->text + (s->service.family == NETPROBE_FAMILY_IPV6));
+	addr[strcspn(addr, s->service.family == NETPROBE_FAMILY_IPV6 ? "]" : ":")] = '\0';
+	json_object_object_add(o, "vip", json_object_new_string(s->text));
+	json_object_object_add(o, "address", json_object_new_string(addr));
+	json_object_object_add(o, "port", json_object_new_int(s->service.port));
+	json_object_object_add(o, "proto", json_object_new_string(proto_name(s->service.proto)));
+	json_object_object_add(o, "table_size", json_object_new_int64(s->table_size));
+	add_counters(o, &s->counters);
+	for (size_t i = 0; i < s->nbackends; i++) {
+		const struct netprobe_lb_backend_info *b = &s->backends[i];
+		struct json_object *bo = json_object_new_object();
+
+		json_object_object_add(bo, "address", json_object_new_string(b->text));
+		json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
+		json_object_object_add(bo, "state",
+				       json_object_new_string(b->draining ? "draining" : "active"));
+		json_object_object_add(
+			bo, "forward",
+			json_object_new_string(netprobe_lb_forward_name(b->forward)));
+		json_object_object_add(bo, "table_entries",
+				       json_object_new_int64(b->table_entries));
+		add_counters(bo, &b->counters);
+		json_object_array_add(list, bo);
+	}
+	json_object_object_add(o, "backends", list);
+	json_object_array_add(ctx, o);
+	return 0;
+}
+
+struct json_object *cli_lb_json(struct netprobe_manager *m)
+{
+	struct json_object *o = json_object_new_object(), *vips = json_object_new_array();
+
+	json_object_object_add(o, "vips", vips);
+	if (netprobe_manager_lb_stats(m, vip_to_json, vips)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int print_vip(const struct netprobe_lb_service_info *s, void *ctx)
+{
+	(void)ctx;
+	printf("%-44s %12s %14s %10s %8s\n", "VIP", "PACKETS", "BYTES", "NEW_CONNS", "DROPS");
+	printf("%-44s %12llu %14llu %10llu %8llu\n", s->text, s->counters.packets,
+	       s->counters.bytes, s->counters.new_conns, s->counters.drops);
+	if (!s->nbackends) {
+		printf("  no backends: its packets are dropped (netprobe lb backend add)\n\n");
+		return 0;
+	}
+	printf("  %-40s %6s %6s %-8s %-4s %12s %14s %10s %8s\n", "BACKEND", "WEIGHT", "SHARE",
+	       "STATE", "FWD", "PACKETS", "BYTES", "NEW_CONNS", "DROPS");
+	for (size_t i = 0; i < s->nbackends; i++) {
+		const struct netprobe_lb_backend_info *b = &s->backends[i];
+
+		printf("  %-40s %6u %5.1f%% %-8s %-4s %12llu %14llu %10llu %8llu\n", b->text,
+		       b->weight, 100.0 * b->table_entries / s->table_size,
+		       b->draining ? "draining" : "active", netprobe_lb_forward_name(b->forward),
+		       b->counters.packets, b->counters.bytes, b->counters.new_conns,
+		       b->counters.drops);
+	}
+	printf("\n");
+	return 0;
+}
+
+static int lb_stats(const struct cli_command *cmd, bool json, int argc)
+{
+	struct netprobe_manager *m;
+	int err;
+
+	if (optind < argc)
+		return cli_usage_error(cmd, "stats takes no arguments");
+	m = cli_open_existing(true);
+	if (!m && errno == ENOENT) {
+		if (json)
+			printf("{\"vips\":[]}\n");
+		else
+			printf("no load-balanced services (netprobe lb vip add)\n");
+		return EXIT_OK;
+	}
+	if (!m)
+		return EXIT_FAIL;
+	if (json) {
+		struct json_object *o = cli_lb_json(m);
+
+		err = o ? 0 : -EIO;
+		if (o) {
+			cli_json_print(o);
+			json_object_put(o);
+		}
+	} else {
+		err = netprobe_manager_lb_stats(m, print_vip, NULL);
+	}
+	netprobe_manager_free(m);
+	return err ? cli_fail(err, "lb stats") : EXIT_OK;
+}
+
+static int lb_ifaces(const struct netprobe_iface *it, void *ctx)
+{
+	if (it->xdp_mode == NETPROBE_XDP_LB)
+		(*(int *)ctx)++;
+	return 0;
+}
+
+int cmd_lb(struct cli_env *env, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_find_command("lb");
+	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
+					     {"json", no_argument, NULL, 'j'},
+					     {"weight", required_argument, NULL, 'w'},
+					     {"forward", required_argument, NULL, 'f'},
+					     {}};
+	struct netprobe_lb_backend_opts bo = {.sz = sizeof(bo), .weight = 1};
+	bool weight_given = false, forward_given = false;
+	const char *object, *verb;
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	unsigned long long n;
+	int opt, err = 0, in_lb = 0;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jw:f:", opts, NULL)) != -1) {
+		if (opt == 'j') {
+			env->json = true;
+		} else if (opt == 'w') {
+			if (!cli_parse_uint(optarg, 1000, &n) || !n)
+				return cli_usage_error(cmd,
+						       "--weight is 1..1000 (to stop new flows "
+						       "to a backend, drain it)");
+			bo.weight = n;
+			weight_given = true;
+		} else if (opt == 'f') {
+			if (netprobe_lb_forward_parse(optarg, &bo.forward))
+				return cli_usage_error(cmd, "--forward is ipip or l2, not '%s'",
+						       optarg);
+			forward_given = true;
+		} else if (!cli_common_opt(cmd, opt, optarg)) {
+			return cli_usage_error(cmd, "unknown option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(cmd, "say vip, backend or stats");
+	object = argv[optind++];
+	if (!strcmp(object, "stats"))
+		return lb_stats(cmd, env->json, argc);
+	if (strcmp(object, "vip") && strcmp(object, "backend"))
+		return cli_usage_error(cmd, "say vip, backend or stats, not '%s'", object);
+	if (optind >= argc)
+		return cli_usage_error(cmd, "say %s add or del", object);
+	verb = argv[optind++];
+	bool vip = !strcmp(object, "vip"), add = !strcmp(verb, "add"), del = !strcmp(verb, "del");
+	bool drain = !strcmp(verb, "drain"), set = !strcmp(verb, "set");
+
+	if (vip && !add && !del)
+		return cli_usage_error(cmd, "say vip add or vip del, not '%s'", verb);
+	if (!vip && !add && !del && !drain && !set)
+		return cli_usage_error(cmd, "say backend add, del, drain or set, not '%s'", verb);
+	if (vip && optind >= argc)
+		return cli_usage_error(cmd, "vip %s needs VIP:PORT/PROTO...", verb);
+	if (!vip && argc - optind < 2)
+		return cli_usage_error(cmd, "backend %s needs VIP:PORT/PROTO and a backend address",
+				       verb);
+	if ((weight_given && !(!vip && (add || set))) || (forward_given && !(!vip && add)))
+		return cli_usage_error(cmd, "--weight goes with backend add or set, --forward "
+					    "with backend add");
+	if (set && !weight_given)
+		return cli_usage_error(cmd, "backend set needs --weight");
+
+	cli_config(&cfg);
+	m = add ? cli_open(&cfg) : cli_open_existing(true);
+	if (!m && errno == ENOENT) {
+		cli_error("no service %s (there are none)", argv[optind]);
+		return EXIT_FAIL;
+	}
+	if (!m)
+		return EXIT_FAIL;
+	if (vip) {
+		for (int i = optind; i < argc && !err; i++) {
+			err = add ? netprobe_lb_service_add(m, argv[i])
+				  : netprobe_lb_service_del(m, argv[i]);
+			if (!err)
+				printf("%s %s\n", add ? "added" : "removed", argv[i]);
+		}
+	} else {
+		const char *service = argv[optind++];
+
+		for (int i = optind; i < argc && !err; i++) {
+			if (add)
+				err = netprobe_lb_backend_add(m, service, argv[i], &bo);
+			else if (del)
+				err = netprobe_lb_backend_del(m, service, argv[i]);
+			else if (drain)
+				err = netprobe_lb_backend_drain(m, service, argv[i]);
+			else
+				err = netprobe_lb_backend_set_weight(m, service, argv[i],
+								     bo.weight);
+			if (!err)
+				printf("%s: backend %s %s\n", service, argv[i],
+				       add     ? "added"
+				       : del   ? "removed"
+				       : drain ? "draining"
+					       : "weight set");
+		}
+	}
+	netprobe_manager_foreach_iface(m, lb_ifaces, &in_lb);
+	if (!err && add && !in_lb)
+		fprintf(stderr, "netprobe: no interface is in lb mode yet; services apply once "
+				"one is (netprobe attach IFACE --mode lb)\n");
+	netprobe_manager_free(m);
+	return err ? EXIT_FAIL : EXIT_OK;
+}
