@@ -20,14 +20,14 @@
 #include "parse.h"
 #include "hash.h"
 
-#define NP_AF_INET	 2
-#define NP_AF_INET6	 10
-#define NP_IPV4_HLEN	 20
-#define NP_IPV6_HLEN	 40
-#define NP_ENCAP_TTL	 64
-#define NP_IP_DF	 0x4000
-#define NP_TCP_FLAG_SYN	 0x02
-#define NP_TCP_FLAG_ACK	 0x10
+#define NP_AF_INET	2
+#define NP_AF_INET6	10
+#define NP_IPV4_HLEN	20
+#define NP_IPV6_HLEN	40
+#define NP_ENCAP_TTL	64
+#define NP_IP_DF	0x4000
+#define NP_TCP_FLAG_SYN 0x02
+#define NP_TCP_FLAG_ACK 0x10
 
 static __always_inline struct netprobe_lb_stats *lb_stats(void *map, __u32 index)
 {
