@@ -2,7 +2,7 @@
 # LB_ID, call lb_lab_setup, lb_lab_teardown). Names carry LB_ID so parallel
 # runs never collide; teardown removes every namespace, link and pin.
 #
-#   client ns --- c0 ======= l0 --- lb ns --- lbK ======= bK --- backend ns K (K = 1..3)
+#   client ns --- c0 ======= l0 --- lb ns --- lbK ======= bK --- backend ns K (K = 1..4)
 #   10.77.0.2/24             10.77.0.1        10.78.K.1     10.78.K.2/24
 #   fd77::2/64               fd77::1          fd78:K::1     fd78:K::2/64
 #
@@ -15,7 +15,7 @@
 
 LB_VIP4=10.99.0.1
 LB_VIP6=fd99::1
-LB_BACKENDS=3
+LB_BACKENDS=4
 
 lb_ns() { # client | lb | bK
 	echo "nplb-$1-$LB_ID"
@@ -31,6 +31,8 @@ lb_in() { # ns-role command...
 lb_lab_setup() {
 	: "${LB_ID:?}"
 	local c l k b
+	LB_PEERS="$(dirname "${BASH_SOURCE[0]}")/lb_peers.py"
+	LB_STATE=$(mktemp -d)
 	c=$(lb_ns client)
 	l=$(lb_ns lb)
 	export NETPROBE_PIN_PATH="/sys/fs/bpf/nplb-$LB_ID"
@@ -80,6 +82,19 @@ lb_lab_setup() {
 	lb_in lb "$NP" attach "l0$LB_ID" --mode lb >/dev/null
 }
 
+# Starts lb_peers.py servers on PORT (TCP and UDP) in every backend; each
+# keeps its counts in $LB_STATE/bK-PORT.json.
+lb_serve() {
+	local k
+	for k in $(seq 1 "$LB_BACKENDS"); do
+		lb_in "b$k" python3 "$LB_PEERS" serve "b$k" "$1" "$LB_STATE/b$k-$1.json" \
+			</dev/null >/dev/null 2>&1 3>&- &
+	done
+	for k in $(seq 1 "$LB_BACKENDS"); do
+		wait_for 50 test -s "$LB_STATE/b$k-$1.json" || return 1
+	done
+}
+
 lb_lab_teardown() {
 	[ -n "${LB_ID:-}" ] || return 0
 	local ns pids
@@ -91,5 +106,5 @@ lb_lab_teardown() {
 		nsenter --net="/run/netns/$ns" "$NP" detach --all >/dev/null 2>&1 || true
 		ip netns del "$ns" 2>/dev/null || true
 	done
-	rm -rf "$NETPROBE_PIN_PATH"
+	rm -rf "$NETPROBE_PIN_PATH" "${LB_STATE:-/nonexistent}"
 }
