@@ -81,6 +81,8 @@ int cmd_allowlist(struct cli_env *env, int argc, char **argv);
 int cmd_lb(struct cli_env *env, int argc, char **argv);
 /* lb stats as JSON ({"vips": [...]}), also part of stats --json; NULL on error. */
 struct json_object *cli_lb_json(struct netprobe_manager *m);
+/* lb stats as text: each VIP and its backends. */
+int cli_lb_print(struct netprobe_manager *m);
 
 const struct cli_command *cli_find_command(const char *name);
 

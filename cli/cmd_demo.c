@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * netprobe demo: a self-contained lab. Two network namespaces joined by a
- * veth pair, netprobe attached on the server side, real tools driving real
- * traffic through it while the live view runs, and everything it made removed
- * at the end, also on Ctrl-C or an error.
+ * netprobe demo: a self-contained lab. Network namespaces joined by veth
+ * pairs, netprobe attached in filter mode on a server and in lb mode on a
+ * load balancer, real tools driving real traffic through them while the live
+ * view runs, and everything it made removed at the end, also on Ctrl-C or an
+ * error.
  *
  *   client ns (npdc-PID)  veth npdcPID ===== veth npdsPID  server ns (npds-PID)
  *   198.18.0.1, .66 (the "attacker"),        198.18.0.2, fd00:98::2
- *   fd00:98::1                                netprobe attached here
+ *   fd00:98::1                                netprobe: filter mode, mitigation
+ *
+ *   client ns  veth npdkPID ===== veth npdlPID  lb ns (npdl-PID)  ==== backend ns npdbK-PID
+ *   198.19.0.1                    198.19.0.254  netprobe: lb mode     198.19.K.2 (K = 1, 2),
+ *                                 VIP 198.19.99.1:80/tcp               netprobe --decap,
+ *                                                                      an HTTP server
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,8 +31,14 @@
 
 #define MAX_CHILDREN 16
 
+#define DEMO_BACKENDS 2
+#define DEMO_VIP      "198.19.99.1:80/tcp"
+
 struct lab {
 	char client[32], server[32], vclient[16], vserver[16];
+	char lb[32], vclient_lb[16], vlb[16];
+	char backend[DEMO_BACKENDS][32], vbackend[DEMO_BACKENDS][16],
+		vlb_backend[DEMO_BACKENDS][16];
 	char pin_path[NETPROBE_PIN_PATH_MAX];
 	pid_t children[MAX_CHILDREN];
 	int nchildren;
@@ -70,6 +82,9 @@ static void spawn(struct lab *lab, const char *ns, const char *what, const char 
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
 		setpgid(0, 0); /* its own group, so that stopping it stops its children */
+		/* The demo ignores these to clean up; its children must not inherit that. */
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
 		execlp("ip", "ip", "netns", "exec", ns, "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -91,6 +106,9 @@ static void lab_destroy(struct lab *lab, struct netprobe_manager *m)
 	if (lab->made) {
 		sh("ip netns del %s 2>/dev/null", lab->client);
 		sh("ip netns del %s 2>/dev/null", lab->server);
+		sh("ip netns del %s 2>/dev/null", lab->lb);
+		for (int k = 0; k < DEMO_BACKENDS; k++)
+			sh("ip netns del %s 2>/dev/null", lab->backend[k]);
 		lab->made = false;
 	}
 	/* What detach removes; only this demo's own pin path, never the default. */
@@ -106,9 +124,18 @@ static int lab_create(struct lab *lab)
 	snprintf(lab->vclient, sizeof(lab->vclient), "npdc%d", pid);
 	snprintf(lab->vserver, sizeof(lab->vserver), "npds%d", pid);
 	snprintf(lab->pin_path, sizeof(lab->pin_path), "/sys/fs/bpf/netprobe-demo-%d", pid);
-	if (sh("ip netns add %s && ip netns add %s", lab->client, lab->server))
-		return -1;
+	snprintf(lab->lb, sizeof(lab->lb), "npdl-%d", pid);
+	snprintf(lab->vclient_lb, sizeof(lab->vclient_lb), "npdk%d", pid);
+	snprintf(lab->vlb, sizeof(lab->vlb), "npdl%d", pid);
+	for (int k = 0; k < DEMO_BACKENDS; k++) {
+		snprintf(lab->backend[k], sizeof(lab->backend[k]), "npdb%d-%d", k + 1, pid);
+		snprintf(lab->vbackend[k], sizeof(lab->vbackend[k]), "npdb%d%d", k + 1, pid);
+		snprintf(lab->vlb_backend[k], sizeof(lab->vlb_backend[k]), "npdm%d%d", k + 1, pid);
+	}
 	lab->made = true;
+	if (sh("ip netns add %s && ip netns add %s && ip netns add %s", lab->client, lab->server,
+	       lab->lb))
+		return -1;
 	if (sh("ip link add %s type veth peer name %s && ip link set %s netns %s && "
 	       "ip link set %s netns %s",
 	       lab->vclient, lab->vserver, lab->vclient, lab->client, lab->vserver, lab->server))
@@ -126,22 +153,57 @@ static int lab_create(struct lab *lab)
 	       lab->server, lab->server, lab->vserver, lab->server, lab->vserver, lab->server,
 	       lab->vserver))
 		return -1;
+	/*
+	 * The load balancer's side: the client reaches the VIP through the lb
+	 * namespace, which forwards; backends hold the VIP on their loopback and
+	 * answer the client directly. Backend links have room for the outer
+	 * header; the client sends finished checksums, as a NIC would deliver
+	 * them (veth would pass offloaded ones on unfinished).
+	 */
+	if (sh("ip link add %s netns %s type veth peer name %s netns %s && "
+	       "ip netns exec %s ethtool -K %s tx off >/dev/null && "
+	       "ip -n %s link set %s up && ip -n %s addr add 198.19.0.1/24 dev %s && "
+	       "ip -n %s route add 198.19.99.0/24 via 198.19.0.254 && "
+	       "ip -n %s link set lo up && ip -n %s link set %s up && "
+	       "ip -n %s addr add 198.19.0.254/24 dev %s && "
+	       "ip netns exec %s sysctl -qw net.ipv4.ip_forward=1",
+	       lab->vclient_lb, lab->client, lab->vlb, lab->lb, lab->client, lab->vclient_lb,
+	       lab->client, lab->vclient_lb, lab->client, lab->vclient_lb, lab->client, lab->lb,
+	       lab->lb, lab->vlb, lab->lb, lab->vlb, lab->lb))
+		return -1;
+	for (int k = 0; k < DEMO_BACKENDS; k++) {
+		const char *b = lab->backend[k], *vb = lab->vbackend[k], *vl = lab->vlb_backend[k];
+
+		if (sh("ip netns add %s && ip link add %s netns %s mtu 1600 type veth peer name %s "
+		       "netns %s mtu 1600 && ip -n %s link set %s up && "
+		       "ip -n %s addr add 198.19.%d.1/24 dev %s && ip -n %s link set lo up && "
+		       "ip -n %s link set %s up && ip -n %s addr add 198.19.%d.2/24 dev %s && "
+		       "ip -n %s addr add 198.19.99.1/32 dev lo && "
+		       "ip -n %s route add default via 198.19.%d.1",
+		       b, vl, lab->lb, vb, b, lab->lb, vl, lab->lb, k + 1, vl, b, b, vb, b, k + 1,
+		       vb, b, b, k + 1))
+			return -1;
+	}
 	return 0;
 }
 
-/* Attaches netprobe to the server's veth from inside its namespace, then comes back. */
-static int attach_in_netns(struct netprobe_manager *m, const struct lab *lab)
+/*
+ * Runs fn(m, arg) inside network namespace ns, then comes back: attach and
+ * the load balancer's backend routes are a namespace's own.
+ */
+static int in_netns(const char *ns, int (*fn)(struct netprobe_manager *, const char *),
+		    struct netprobe_manager *m, const char *arg)
 {
 	char path[64];
 	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), target, err;
 
-	snprintf(path, sizeof(path), "/run/netns/%s", lab->server);
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
 	target = open(path, O_RDONLY | O_CLOEXEC);
 	if (home < 0 || target < 0 || setns(target, CLONE_NEWNET)) {
 		err = -errno;
 		goto out;
 	}
-	err = netprobe_manager_attach(m, lab->vserver);
+	err = fn(m, arg);
 	if (setns(home, CLONE_NEWNET) && !err)
 		err = -errno;
 out:
@@ -149,6 +211,44 @@ out:
 		close(home);
 	if (target >= 0)
 		close(target);
+	return err;
+}
+
+static int add_backend(struct netprobe_manager *m, const char *backend)
+{
+	return netprobe_lb_backend_add(m, DEMO_VIP, backend, NULL);
+}
+
+/*
+ * The load balancer: netprobe in lb mode in the lb namespace, with decap on
+ * each backend (one manager each: a mode is a manager's config), all on the
+ * demo's pin path, so the live view shows every interface.
+ */
+static int setup_lb(struct lab *lab, struct netprobe_manager *lbm[DEMO_BACKENDS + 1])
+{
+	struct netprobe_config cfg;
+	char addr[32];
+	int err;
+
+	for (int i = 0; i <= DEMO_BACKENDS; i++) {
+		cli_config(&cfg);
+		snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", lab->pin_path);
+		cfg.xdp_mode = i == 0 ? NETPROBE_XDP_LB : NETPROBE_XDP_MONITOR;
+		cfg.decap = i > 0;
+		cfg.stats_report_interval_ms = 0;
+		lbm[i] = cli_open(&cfg);
+		if (!lbm[i])
+			return -1;
+		err = in_netns(i == 0 ? lab->lb : lab->backend[i - 1], netprobe_manager_attach,
+			       lbm[i], i == 0 ? lab->vlb : lab->vbackend[i - 1]);
+		if (err)
+			return err;
+	}
+	err = netprobe_lb_service_add(lbm[0], DEMO_VIP);
+	for (int k = 0; k < DEMO_BACKENDS && !err; k++) {
+		snprintf(addr, sizeof(addr), "198.19.%d.2", k + 1);
+		err = in_netns(lab->lb, add_backend, lbm[0], addr);
+	}
 	return err;
 }
 
@@ -194,7 +294,27 @@ static void drive_traffic(struct lab *lab, double duration)
 	}
 	fprintf(stderr, "demo: netprobe runs in filter mode with mitigation: the SYN burst and "
 			"the scan should be caught and blocked, the normal traffic never\n");
-	fprintf(stderr, "demo: (the load balancer comes with the lb mode)\n");
+	for (int k = 0; k < DEMO_BACKENDS; k++) {
+		snprintf(cmd, sizeof(cmd),
+			 "cd \"$(mktemp -d)\" && echo backend%d > index.html && "
+			 "exec python3 -m http.server 80",
+			 k + 1);
+		spawn(lab, lab->backend[k], "an HTTP server behind the load balancer", cmd);
+	}
+	/* Ten requests a second to the VIP, each on a new connection. */
+	snprintf(cmd, sizeof(cmd),
+		 "sleep 1; exec python3 -c 'import time,urllib.request as u\n"
+		 "end = time.time() + %d\n"
+		 "while time.time() < end:\n"
+		 "    try: u.urlopen(\"http://198.19.99.1/\", timeout=1).read()\n"
+		 "    except OSError: pass\n"
+		 "    time.sleep(0.1)'",
+		 secs > 2 ? secs - 2 : 1);
+	spawn(lab, lab->client, "HTTP requests to the VIP " DEMO_VIP ", 10 a second", cmd);
+	fprintf(stderr,
+		"demo: netprobe runs in lb mode in %s: the requests to the VIP are spread "
+		"over %d backends (IP-in-IP, direct server return)\n",
+		lab->lb, DEMO_BACKENDS);
 }
 
 /* Alerts as they come, on the pipeline's worker threads; kept for the summary too. */
@@ -258,6 +378,8 @@ static void summary(struct netprobe_manager *m)
 	pthread_mutex_unlock(&alerts_lock);
 	printf("\ndeny list (made by mitigation):\n");
 	netprobe_blacklist_list(m, print_block, NULL);
+	printf("\nload balancer:\n");
+	cli_lb_print(m);
 }
 
 int cmd_demo(struct cli_env *env, int argc, char **argv)
@@ -267,7 +389,7 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 		CLI_COMMON_LONGOPTS, {"duration", required_argument, NULL, 'd'}, {}};
 	struct lab lab = {};
 	struct netprobe_config cfg;
-	struct netprobe_manager *m = NULL;
+	struct netprobe_manager *m = NULL, *lbm[DEMO_BACKENDS + 1] = {};
 	double duration = 20;
 	int opt, err = 0;
 
@@ -303,8 +425,13 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 	cfg.stats_report_interval_ms = 0;
 	snprintf(env->pin_path, sizeof(env->pin_path), "%s", lab.pin_path);
 	m = cli_open(&cfg);
-	if (!m || attach_in_netns(m, &lab)) {
+	if (!m || in_netns(lab.server, netprobe_manager_attach, m, lab.vserver)) {
 		cli_error("demo: cannot attach netprobe to %s", lab.vserver);
+		err = 1;
+		goto out;
+	}
+	if (setup_lb(&lab, lbm)) {
+		cli_error("demo: cannot set up the load balancer");
 		err = 1;
 		goto out;
 	}
@@ -320,6 +447,8 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 	summary(m);
 out:
 	lab_destroy(&lab, m);
+	for (int i = 0; i <= DEMO_BACKENDS; i++)
+		netprobe_manager_free(lbm[i]);
 	netprobe_manager_free(m);
 	fprintf(stderr, "demo: removed the namespaces, links and pins it made\n");
 	return err ? EXIT_FAIL : EXIT_OK;

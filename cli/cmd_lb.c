@@ -90,6 +90,11 @@ static int print_vip(const struct netprobe_lb_service_info *s, void *ctx)
 	return 0;
 }
 
+int cli_lb_print(struct netprobe_manager *m)
+{
+	return netprobe_manager_lb_stats(m, print_vip, NULL);
+}
+
 static int lb_stats(const struct cli_command *cmd, bool json, int argc)
 {
 	struct netprobe_manager *m;
@@ -116,7 +121,7 @@ static int lb_stats(const struct cli_command *cmd, bool json, int argc)
 			json_object_put(o);
 		}
 	} else {
-		err = netprobe_manager_lb_stats(m, print_vip, NULL);
+		err = cli_lb_print(m);
 	}
 	netprobe_manager_free(m);
 	return err ? cli_fail(err, "lb stats") : EXIT_OK;

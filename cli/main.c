@@ -92,9 +92,10 @@ static const struct cli_command commands[] = {
 	 cmd_events},
 	{"demo", "[--duration S]",
 	 "Builds a lab of network namespaces and veth pairs, attaches netprobe in filter mode "
-	 "with mitigation, drives real traffic through it (ping, UDP, TCP, IPv6, a port scan, a "
-	 "SYN burst), shows the live view, the alerts and the blocked sources, and removes "
-	 "everything it made.",
+	 "with mitigation on a server and in lb mode on a load balancer in front of two "
+	 "backends, drives real traffic through them (ping, UDP, TCP, IPv6, a port scan, a SYN "
+	 "burst, HTTP requests to the VIP), shows the live view, the alerts, the blocked "
+	 "sources and the VIP's backends, and removes everything it made.",
 	 cmd_demo},
 };
 
