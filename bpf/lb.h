@@ -29,6 +29,21 @@
 #define NP_TCP_FLAG_SYN 0x02
 #define NP_TCP_FLAG_ACK 0x10
 
+/*
+ * What XDP hands the TC ingress program, in the frame's metadata, when the
+ * next hop's MAC address is not known yet: TC sends the frame with
+ * bpf_redirect_neigh, which resolves it (XDP cannot; and the kernel's own
+ * routing would drop an encapsulated packet whose source is this host).
+ */
+#define NP_LB_HANDOFF_MAGIC 0x6e706c62 /* "nplb" */
+
+struct lb_handoff {
+	__u32 magic;
+	__u32 ifindex; /* egress */
+	__u32 family;  /* of the next hop: NP_AF_INET or NP_AF_INET6 */
+	__u8 nexthop[16];
+};
+
 static __always_inline struct netprobe_lb_stats *lb_stats(void *map, __u32 index)
 {
 	return bpf_map_lookup_elem(map, &index);
@@ -119,7 +134,8 @@ static __always_inline int lb_encap(struct xdp_md *ctx, const struct netprobe_lb
 		ip->ihl = NP_IPV4_HLEN / 4;
 		ip->tos = tos;
 		ip->tot_len = bpf_htons(inner_len + NP_IPV4_HLEN);
-		ip->id = 0;
+		/* Fragments of a datagram without DF need an ID of their own (RFC 6864). */
+		ip->id = df ? 0 : (__u16)bpf_get_prandom_u32();
 		ip->frag_off = bpf_htons(df);
 		ip->ttl = NP_ENCAP_TTL;
 		ip->protocol = IPPROTO_IPIP;
@@ -195,18 +211,26 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 		cnt->lb[NETPROBE_LBC_FIB_DROPS]++;
 		return XDP_DROP;
 	}
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !encap) {
-		cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
-		return XDP_DROP;
-	}
 	if (encap && lb_encap(ctx, be, inner_len, tos, df, hash))
 		return XDP_DROP;
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		/*
-		 * The kernel routes the encapsulated packet itself, resolving the
-		 * next hop on the way; the flow's next packets take the fast path.
-		 */
+		/* TC sends it, resolving the next hop; the flow's next packets take the fast path. */
+		struct lb_handoff *h;
+
 		cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*h)))
+			return XDP_DROP;
+		h = (void *)(long)ctx->data_meta;
+		if ((void *)(h + 1) > (void *)(long)ctx->data)
+			return XDP_DROP;
+		h->magic = NP_LB_HANDOFF_MAGIC;
+		h->ifindex = fib.ifindex;
+		h->family = fib.family;
+		/* The lookup left the next hop (the backend or a gateway) in ipv4_dst / ipv6_dst. */
+		if (fib.family == NP_AF_INET)
+			__builtin_memcpy(h->nexthop, &fib.ipv4_dst, 4);
+		else
+			__builtin_memcpy(h->nexthop, fib.ipv6_dst, 16);
 		return XDP_PASS;
 	}
 	data = (void *)(long)ctx->data;
@@ -254,7 +278,11 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 		return XDP_PASS;
 	vs->packets++;
 	vs->bytes += frame_len;
-	/* A later fragment has no ports to hash; a tag would need the VLAN's own route. */
+	/*
+	 * A first fragment's flow could not be followed by its later ones (no
+	 * ports: they never match a service, and pass as ordinary traffic); a
+	 * tag would need the VLAN's own route.
+	 */
 	if (pi->fragment || pi->vlan_tags) {
 		cnt->lb[NETPROBE_LBC_UNSUPPORTED]++;
 		return XDP_PASS;
@@ -285,6 +313,12 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 	bs = lb_stats(&np_lb_backend_stats, slot);
 	if (!bs)
 		return XDP_DROP;
+	/* Counted when the flow gets its backend, whatever becomes of this packet. */
+	if (new_flow) {
+		cnt->lb[NETPROBE_LBC_NEW_CONNS]++;
+		vs->new_conns++;
+		bs->new_conns++;
+	}
 	action = lb_send(ctx, cnt, be, hash);
 	if (action == XDP_DROP) {
 		bs->drops++;
@@ -292,11 +326,6 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 	}
 	bs->packets++;
 	bs->bytes += frame_len;
-	if (new_flow) {
-		cnt->lb[NETPROBE_LBC_NEW_CONNS]++;
-		vs->new_conns++;
-		bs->new_conns++;
-	}
 	return action;
 }
 
@@ -320,7 +349,7 @@ static __always_inline __u32 lb_decap(struct xdp_md *ctx, struct netprobe_counte
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
 
-		if ((void *)(ip + 1) > end || ip->ihl < 5 ||
+		if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5 ||
 		    (bpf_ntohs(ip->frag_off) & (NP_IP_MF | NP_IP_OFFSET)))
 			return 0;
 		inner = ip->protocol;
@@ -328,7 +357,7 @@ static __always_inline __u32 lb_decap(struct xdp_md *ctx, struct netprobe_counte
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
-		if ((void *)(ip6 + 1) > end)
+		if ((void *)(ip6 + 1) > end || ip6->version != 6)
 			return 0;
 		inner = ip6->nexthdr;
 		outer_len = NP_IPV6_HLEN;
@@ -351,6 +380,23 @@ static __always_inline __u32 lb_decap(struct xdp_md *ctx, struct netprobe_counte
 	__builtin_memcpy(data, &copy, sizeof(copy));
 	cnt->lb[NETPROBE_LBC_DECAPSULATED]++;
 	return outer_len;
+}
+
+/*
+ * TC ingress, lb mode: sends a frame XDP handed over (see struct
+ * lb_handoff) to its next hop, which the kernel resolves. Returns -1 for
+ * any other frame.
+ */
+static __always_inline long lb_tc_handoff(struct __sk_buff *skb)
+{
+	struct lb_handoff *h = (void *)(long)skb->data_meta;
+	struct bpf_redir_neigh nh = {};
+
+	if ((void *)(h + 1) > (void *)(long)skb->data || h->magic != NP_LB_HANDOFF_MAGIC)
+		return -1;
+	nh.nh_family = h->family;
+	__builtin_memcpy(nh.ipv6_nh, h->nexthop, 16);
+	return bpf_redirect_neigh(h->ifindex, &nh, sizeof(nh), 0);
 }
 
 #endif /* NETPROBE_LB_H */

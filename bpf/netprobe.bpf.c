@@ -171,7 +171,7 @@ int netprobe_xdp(struct xdp_md *ctx)
 		action = lb_packet(ctx, cnt, &pi, frame_len, &lb_flow);
 	/* Dropped packets stay out of the flow table: a flood would flush it. */
 	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow)
-		record_flow(hc, &pi, NETPROBE_DIR_INGRESS, frame_len);
+		record_flow(hc, &pi, NETPROBE_DIR_INGRESS, frame_len + taken_off);
 	if (action >= 0 && action < NETPROBE_XDP_ACTIONS)
 		cnt->xdp_action[action]++;
 	return action;
@@ -211,8 +211,13 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 SEC("tc")
 int netprobe_tc_ingress(struct __sk_buff *skb)
 {
+	long handoff = -1;
+
+	/* Before anything moves the frame: its metadata sits right in front of it. */
+	if (np_mode == NETPROBE_XDP_LB)
+		handoff = lb_tc_handoff(skb);
 	observe_skb(skb, NETPROBE_HOOK_TC_INGRESS, NETPROBE_DIR_INGRESS);
-	return TC_ACT_UNSPEC;
+	return handoff >= 0 ? handoff : TC_ACT_UNSPEC;
 }
 
 SEC("tc")

@@ -164,8 +164,8 @@ int netprobe_lb_service_parse(const char *text, struct netprobe_lb_service *out)
 	if (colon == text || colon[-1] != ':')
 		goto bad;
 	out->family = parse_addr(text, colon - 1 - text, out->addr);
-	/* A bare IPv6 address has colons of its own: it needs brackets before the port. */
-	if (!out->family || (out->family == NETPROBE_FAMILY_IPV6 && text[0] != '['))
+	/* IPv6 addresses, and only they, take brackets before the port. */
+	if (!out->family || (out->family == NETPROBE_FAMILY_IPV6) != (text[0] == '['))
 		goto bad;
 	errno = 0;
 	port = strtoul(colon, &end, 10);
@@ -407,13 +407,28 @@ static void ping_backend(unsigned char family, const unsigned char *addr)
 	close(fd);
 }
 
+/* Addresses no packet can be sent to: unspecified, loopback, multicast, broadcast. */
+static bool unusable_backend(int family, const unsigned char *a)
+{
+	static const unsigned char zero[16];
+
+	if (family == NETPROBE_FAMILY_IPV4)
+		return a[0] == 0 || a[0] == 127 || a[0] >= 224;
+	return !memcmp(a, zero, 16) || (!memcmp(a, zero, 15) && a[15] == 1) || a[0] == 0xff;
+}
+
 static int parse_backend(const char *backend, const struct netprobe_lb_service *s,
 			 unsigned char addr[16])
 {
 	int family = backend ? parse_addr(backend, strlen(backend), addr) : 0;
 
-	if (!family) {
+	if (!family || (family == NETPROBE_FAMILY_IPV4 && backend[0] == '[')) {
 		np_err("'%s' is not an IPv4 or IPv6 address", backend ? backend : "(null)");
+		return -EINVAL;
+	}
+	if (unusable_backend(family, addr)) {
+		np_err("%s cannot be a backend (unspecified, loopback, multicast or broadcast)",
+		       backend);
 		return -EINVAL;
 	}
 	if (family != s->family) {
@@ -585,6 +600,12 @@ int netprobe_lb_backend_add(struct netprobe_manager *m, const char *service, con
 	if (err) {
 		np_err("no route to backend %s from this network namespace: %s", backend,
 		       strerror(-err));
+		err = -ENETUNREACH;
+		goto out;
+	}
+	if (memcmp(src, addr, 16) == 0) {
+		np_err("%s is an address of this host: a backend must be another one", backend);
+		err = -EINVAL;
 		goto out;
 	}
 	for (__u32 i = 0; i < m->lb->max_backends; i++) {

@@ -200,6 +200,12 @@ moved() {
 	lb_serve 80
 	lb_serve 53
 	lb_serve 8080
+	# No neighbour known: first packets go out by TC (bpf_redirect_neigh) while
+	# the kernel resolves the next hop; nothing is lost on the way.
+	for k in 1 2 3; do
+		lb_in lb ip neigh flush dev "lb$k$LB_ID"
+		lb_in lb ip -6 neigh flush dev "lb$k$LB_ID"
+	done
 
 	run client connect fd99::1 80 300
 	echo "$output"
@@ -232,7 +238,8 @@ moved() {
 	[ "$(echo "$output" | jq '.backends | length')" -eq 3 ]
 	np_lb lb stats --json | jq -e '.vips[] | select(.vip == "10.99.0.1:8080/tcp") |
 		(.backends | all(.forward == "l2")) and .packets > 900'
-	# No backend's netprobe had anything to unwrap on that VIP: its frames were not tunnelled.
+	np_lb stats --json | jq -e --arg l "l0$LB_ID" \
+		'.interfaces[] | select(.name == $l) | .counters.lb_neigh_misses > 0'
 }
 
 @test "lb: bad input gets a clear error and changes nothing" {

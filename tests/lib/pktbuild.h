@@ -217,4 +217,57 @@ static inline size_t pkt_l3_offset(const struct pkt_spec *s)
 	return 14 + 4 * s->vlan_tags;
 }
 
+/*
+ * Wraps the IP packet of an untagged frame in an outer IPv4 (outer_family 4)
+ * or IPv6 (6) header from src to dst, as an IP-in-IP, IPv6-in-IPv6 (or
+ * mixed) tunnel carries it: protocol or next header 4 for an IPv4 packet,
+ * 41 for an IPv6 one, TTL 64, no DF. The Ethernet addresses stay; the type
+ * becomes the outer family's. out must not overlap frame. Returns the new
+ * length, or 0.
+ */
+static inline size_t pkt_encap(const uint8_t *frame, size_t len, int outer_family, const char *src,
+			       const char *dst, uint8_t *out, size_t cap)
+{
+	size_t outer = outer_family == 4 ? 20 : 40, inner_len = len - 14;
+	uint16_t inner_type, et;
+	uint8_t *ip = out + 14, proto;
+
+	if (len < 15 || len + outer > cap || (outer_family != 4 && outer_family != 6))
+		return 0;
+	inner_type = (uint16_t)frame[12] << 8 | frame[13];
+	if (inner_type == 0x0800)
+		proto = IPPROTO_IPIP;
+	else if (inner_type == 0x86dd)
+		proto = IPPROTO_IPV6;
+	else
+		return 0;
+	memcpy(out, frame, 12);
+	et = htons(outer_family == 4 ? 0x0800 : 0x86dd);
+	memcpy(out + 12, &et, 2);
+	memset(ip, 0, outer);
+	if (outer_family == 4) {
+		uint16_t tot = htons(outer + inner_len), c;
+
+		ip[0] = 0x45;
+		memcpy(ip + 2, &tot, 2);
+		ip[8] = 64;
+		ip[9] = proto;
+		if (inet_pton(AF_INET, src, ip + 12) != 1 || inet_pton(AF_INET, dst, ip + 16) != 1)
+			return 0;
+		c = pkt_csum_fold(pkt_csum_add(0, ip, 20));
+		memcpy(ip + 10, &c, 2);
+	} else {
+		uint16_t plen = htons(inner_len);
+
+		ip[0] = 0x60;
+		memcpy(ip + 4, &plen, 2);
+		ip[6] = proto;
+		ip[7] = 64;
+		if (inet_pton(AF_INET6, src, ip + 8) != 1 || inet_pton(AF_INET6, dst, ip + 24) != 1)
+			return 0;
+	}
+	memcpy(ip + outer, frame + 14, inner_len);
+	return len + outer;
+}
+
 #endif /* NETPROBE_PKTBUILD_H */
