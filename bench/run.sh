@@ -120,8 +120,69 @@ HDR
   reader and worker) varied from 8 to 12 M/s across runs.
 - **Kernel cost per event**: wall time of producing 50k events with no
   consumer, per event.
-- **Maglev table build**: userspace population of the 65537-entry table for
-  the coming load balancer, weights 1 to 3.
+- **Load balancer cost per packet**: netprobe in lb mode
+  (`xdp_mode = NETPROBE_XDP_LB`) attached through the library to a veth in
+  the private namespace, with `net.ipv4.ip_forward=1` there; one service,
+  198.18.100.1:80/tcp, with 100 IP-in-IP backends of weight 1
+  (198.19.1.1-100, on the veth's connected 198.19.0.0/16, each with a
+  permanent neighbour entry), so that the route to any backend leaves by the
+  veth the frame came in by (`XDP_TX`). Its XDP program is taken from the
+  pinned link and run with `BPF_PROG_RUN` given an `xdp_md` whose
+  `ingress_ifindex` is that veth (`bpf_fib_lookup` routes from the device
+  the frame arrived on); 64-byte frames; every program of the three rows in
+  the same interleaved rounds, median.
+  - *What one VIP packet costs*: the parse and per-interface counters every
+    mode pays; the service's hash lookup; for an established flow the
+    connection table (a shared LRU hash) and the backend's array entry; for
+    a new flow the Maglev table's entry at the flow's hash and a write of the
+    connection table; per-CPU service and backend counters; the route lookup
+    (`bpf_fib_lookup`: egress device and MAC addresses); the encapsulation
+    (`bpf_xdp_adjust_head`, an outer IPv4 header and its checksum, the MAC
+    addresses). Katran does the same work but for the route lookup: it sends
+    every packet to one configured gateway MAC address. Two references put
+    numbers on the parts: `encap_tx`, the least an IP-in-IP balancer does
+    (the encapsulation alone, no lookup), and `fib_tx`, the route lookup
+    alone, as netprobe makes it; the route lookup is the largest single
+    part.
+  - *Repeat mode*: `BPF_PROG_RUN` hands each repeated run the frame the last
+    run left (it does not restore it), and a frame once encapsulated is
+    IP-in-IP, no longer for the VIP: every run after the first would have
+    measured netprobe passing a tunnelled packet. So VIP traffic runs
+    through `lb_rerun` (`bench/baselines.bpf.c`), which takes the outer
+    header the last run put on off again (one `bpf_xdp_adjust_head`, a
+    backend's work) and tail-calls the program under test; the bare
+    `XDP_TX` and the references run through it as well. The bare `XDP_TX`
+    through it costs some 13 ns more than a bare `XDP_PASS` alone: the
+    wrapper dilutes the ratios a little.
+  - *Established flow*: a TCP ACK of a flow whose SYN went through once
+    before the rounds.
+  - *New flow*: TCP SYNs, which always take the Maglev path and write the
+    connection table. `lb_rerun` gives each run the next source port (and
+    every 65,536 runs the next source address), checksums kept right, so
+    every SYN is a flow the table has not seen; past its 131,072 entries
+    (`lb_conn_table_size`'s default) each write evicts the least recently
+    used flow, as under a flood of new connections. Of all the rows this
+    one moved most from run to run (from 570 to about 700 ns in the runs
+    seen, the same build on the same machine): the cost of an eviction
+    varies. *One SYN repeated* (the same tuple, its entry rewritten each
+    time) for comparison: a SYN of a known flow still costs the Maglev read
+    and a table write.
+  - *Non-VIP traffic*: the 64-byte UDP frame of the other rows (to
+    198.18.0.2:2000), which passes to the kernel. Nothing changes it, so it
+    runs in repeat mode directly, against a bare `XDP_PASS` and netprobe in
+    monitor mode on the same frame: lb mode adds the service lookup to what
+    the monitor does.
+  - *Checks*: the last run of every `BPF_PROG_RUN` must return the expected
+    verdict and frame (`XDP_TX` and 20 bytes longer, IPv4 carrying IPv4 to
+    the VIP; `XDP_PASS` for the rest), and netprobe's own counters over all
+    the runs must agree: `forwarded` and `XDP_TX` equal to the VIP runs,
+    `new_conns` to the SYNs, no `conn_table_failed`, no drop; otherwise the
+    row says so instead of a time. The last row also counts the backends
+    the new flows reached.
+- **Maglev table build**: userspace population of a service's 65,537-entry
+  table (`np_maglev_build`, which `netprobe_lb_backend_add` and every other
+  change of a service's backends runs), for 10, 100 and 1000 backends of
+  weights 1 to 3; the three sizes in 15 interleaved rounds, median.
 
 ## Choices these numbers made
 
