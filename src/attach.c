@@ -473,6 +473,26 @@ static int replace_clsact(struct netprobe_bpf *skel, const struct netprobe_iface
  * UpdateConfig, and the live mode switch). Maps are shared, so counters,
  * flows and lists carry on; no packet meets an empty hook.
  */
+/* The load balancer routes to its backends: the kernel's route lookup needs forwarding on. */
+static void warn_no_forwarding(const struct netprobe_manager *m, const char *ifname)
+{
+	char path[96], value[4] = "";
+	FILE *f;
+
+	if (m->cfg.xdp_mode != NETPROBE_XDP_LB)
+		return;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", ifname);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(value, sizeof(value), f) && value[0] == '0')
+		np_warn("%s: forwarding is off, so the load balancer finds no route to its "
+			"backends (sysctl -w net.ipv4.conf.%s.forwarding=1, and "
+			"net.ipv6.conf.%s.forwarding=1 for IPv6 VIPs)",
+			ifname, ifname, ifname);
+	fclose(f);
+}
+
 static int respecialise(struct netprobe_manager *m, unsigned int slot, const char *ifname,
 			struct netprobe_iface_info *info)
 {
@@ -514,6 +534,8 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 		np_info("%s: now in %s mode (was %s)", ifname,
 			netprobe_xdp_program_name(info->xdp_program),
 			netprobe_xdp_program_name(before));
+	if (!err)
+		warn_no_forwarding(m, ifname);
 out:
 	netprobe_bpf__destroy(skel);
 	return err;
@@ -580,6 +602,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 		netprobe_xdp_program_name(info.xdp_program),
 		info.xdp_attach_flags == XDP_FLAGS_SKB_MODE ? "generic" : "native",
 		info.tc_attach == NETPROBE_TC_TCX ? "tcx" : "clsact");
+	warn_no_forwarding(m, ifname);
 	goto out;
 
 undo_tc:
