@@ -135,15 +135,16 @@ HDR
     mode pays; the service's hash lookup; for an established flow the
     connection table (a shared LRU hash) and the backend's array entry; for
     a new flow the Maglev table's entry at the flow's hash and a write of the
-    connection table; per-CPU service and backend counters; the route lookup
-    (`bpf_fib_lookup`: egress device and MAC addresses); the encapsulation
+    connection table; per-CPU service and backend counters; the route to the
+    backend (egress device and MAC addresses: `bpf_fib_lookup`, whose result
+    each CPU reuses for `lb_route_cache_ms`, 1 s by default, so in these
+    rounds it is the cached route); the encapsulation
     (`bpf_xdp_adjust_head`, an outer IPv4 header and its checksum, the MAC
-    addresses). Katran does the same work but for the route lookup: it sends
+    addresses). Katran does the same work but for the route: it sends
     every packet to one configured gateway MAC address. Two references put
     numbers on the parts: `encap_tx`, the least an IP-in-IP balancer does
     (the encapsulation alone, no lookup), and `fib_tx`, the route lookup
-    alone, as netprobe makes it; the route lookup is the largest single
-    part.
+    alone, what every packet would pay without the cache.
   - *Repeat mode*: `BPF_PROG_RUN` hands each repeated run the frame the last
     run left (it does not restore it), and a frame once encapsulated is
     IP-in-IP, no longer for the VIP: every run after the first would have

@@ -161,17 +161,77 @@ static __always_inline int lb_encap(struct xdp_md *ctx, const struct netprobe_lb
 	return 0;
 }
 
+/* The route to a backend, reused if this CPU found it for this slot lately and it fits. */
+static __always_inline struct netprobe_lb_route *
+lb_cached_route(const struct netprobe_lb_backend *be, __u32 slot, __u32 out_len, __u64 now)
+{
+	struct netprobe_lb_route *r;
+
+	if (!np_lb_route_ttl)
+		return NULL;
+	r = bpf_map_lookup_elem(&np_lb_routes, &slot);
+	if (!r || r->gen != be->gen || now >= r->expires || out_len > r->max_len)
+		return NULL;
+	return r;
+}
+
+static __always_inline void lb_cache_route(const struct netprobe_lb_backend *be, __u32 slot,
+					   const struct bpf_fib_lookup *fib, __u32 out_len,
+					   __u64 now)
+{
+	struct netprobe_lb_route *r;
+
+	if (!np_lb_route_ttl)
+		return;
+	r = bpf_map_lookup_elem(&np_lb_routes, &slot);
+	if (!r)
+		return;
+	/* A longer packet than before passed: the MTU allows at least that much. */
+	if (r->gen != be->gen || now >= r->expires || out_len > r->max_len)
+		r->max_len = out_len;
+	r->gen = be->gen;
+	r->expires = now + np_lb_route_ttl;
+	r->ifindex = fib->ifindex;
+	__builtin_memcpy(r->dmac, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(r->smac, fib->smac, ETH_ALEN);
+}
+
 /*
- * Sends the packet at ctx to backend be. Returns the XDP action, having
- * counted what went wrong.
+ * Hands the packet to TC, which sends it to the next hop the route lookup
+ * left in fib (the backend or a gateway) once the kernel has resolved it.
+ */
+static __always_inline int lb_handoff(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+{
+	struct lb_handoff *h;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*h)))
+		return XDP_DROP;
+	h = (void *)(long)ctx->data_meta;
+	if ((void *)(h + 1) > (void *)(long)ctx->data)
+		return XDP_DROP;
+	h->magic = NP_LB_HANDOFF_MAGIC;
+	h->ifindex = fib->ifindex;
+	h->family = fib->family;
+	if (fib->family == NP_AF_INET)
+		__builtin_memcpy(h->nexthop, &fib->ipv4_dst, 4);
+	else
+		__builtin_memcpy(h->nexthop, fib->ipv6_dst, 16);
+	return XDP_PASS;
+}
+
+/*
+ * Sends the packet at ctx to backend be (in slot). Returns the XDP action,
+ * having counted what went wrong.
  */
 static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters *cnt,
-				   const struct netprobe_lb_backend *be, __u32 hash)
+				   const struct netprobe_lb_backend *be, __u32 slot, __u32 hash)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	bool encap = be->forward == NETPROBE_LB_FORWARD_IPIP;
+	struct netprobe_lb_route *route;
 	struct bpf_fib_lookup fib = {};
-	__u32 inner_len;
+	__u32 inner_len, out_len, ifindex;
+	__u64 now = bpf_jiffies64();
 	__u16 df = 0;
 	__u8 tos;
 	long rc;
@@ -185,11 +245,11 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 		inner_len = bpf_ntohs(ip->tot_len);
 		tos = ip->tos;
 		df = bpf_ntohs(ip->frag_off) & NP_IP_DF;
+		out_len = inner_len + (encap ? NP_IPV4_HLEN : 0);
 		fib.family = NP_AF_INET;
 		fib.tos = tos;
 		fib.ipv4_src = encap ? *(__be32 *)be->encap_src : ip->saddr;
 		fib.ipv4_dst = *(__be32 *)be->addr;
-		fib.tot_len = inner_len + (encap ? NP_IPV4_HLEN : 0);
 	} else {
 		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
 
@@ -197,42 +257,38 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 			return XDP_DROP;
 		inner_len = bpf_ntohs(ip6->payload_len) + NP_IPV6_HLEN;
 		tos = ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
+		out_len = inner_len + (encap ? NP_IPV6_HLEN : 0);
 		fib.family = NP_AF_INET6;
 		__builtin_memcpy(fib.ipv6_src, encap ? be->encap_src : (__u8 *)&ip6->saddr, 16);
 		__builtin_memcpy(fib.ipv6_dst, be->addr, 16);
-		fib.tot_len = inner_len + (encap ? NP_IPV6_HLEN : 0);
 	}
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		cnt->lb[NETPROBE_LBC_TOO_BIG_DROPS]++;
-		return XDP_DROP;
-	}
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
-		cnt->lb[NETPROBE_LBC_FIB_DROPS]++;
-		return XDP_DROP;
+	route = lb_cached_route(be, slot, out_len, now);
+	if (route) {
+		ifindex = route->ifindex;
+		__builtin_memcpy(fib.dmac, route->dmac, ETH_ALEN);
+		__builtin_memcpy(fib.smac, route->smac, ETH_ALEN);
+	} else {
+		fib.tot_len = out_len;
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+		if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+			cnt->lb[NETPROBE_LBC_TOO_BIG_DROPS]++;
+			return XDP_DROP;
+		}
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+			cnt->lb[NETPROBE_LBC_FIB_DROPS]++;
+			return XDP_DROP;
+		}
+		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+			cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
+			if (encap && lb_encap(ctx, be, inner_len, tos, df, hash))
+				return XDP_DROP;
+			return lb_handoff(ctx, &fib);
+		}
+		ifindex = fib.ifindex;
+		lb_cache_route(be, slot, &fib, out_len, now);
 	}
 	if (encap && lb_encap(ctx, be, inner_len, tos, df, hash))
 		return XDP_DROP;
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		/* TC sends it, resolving the next hop; the flow's next packets take the fast path. */
-		struct lb_handoff *h;
-
-		cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
-		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*h)))
-			return XDP_DROP;
-		h = (void *)(long)ctx->data_meta;
-		if ((void *)(h + 1) > (void *)(long)ctx->data)
-			return XDP_DROP;
-		h->magic = NP_LB_HANDOFF_MAGIC;
-		h->ifindex = fib.ifindex;
-		h->family = fib.family;
-		/* The lookup left the next hop (the backend or a gateway) in ipv4_dst / ipv6_dst. */
-		if (fib.family == NP_AF_INET)
-			__builtin_memcpy(h->nexthop, &fib.ipv4_dst, 4);
-		else
-			__builtin_memcpy(h->nexthop, fib.ipv6_dst, 16);
-		return XDP_PASS;
-	}
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	if (data + sizeof(struct ethhdr) > end)
@@ -240,9 +296,9 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 	__builtin_memcpy(((struct ethhdr *)data)->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(((struct ethhdr *)data)->h_source, fib.smac, ETH_ALEN);
 	cnt->lb[NETPROBE_LBC_FORWARDED]++;
-	if (fib.ifindex == ctx->ingress_ifindex)
+	if (ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
-	return bpf_redirect(fib.ifindex, 0);
+	return bpf_redirect(ifindex, 0);
 }
 
 /*
@@ -319,7 +375,7 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 		vs->new_conns++;
 		bs->new_conns++;
 	}
-	action = lb_send(ctx, cnt, be, hash);
+	action = lb_send(ctx, cnt, be, slot, hash);
 	if (action == XDP_DROP) {
 		bs->drops++;
 		return action;

@@ -25,6 +25,8 @@ const volatile __u32 np_events_per_sec = 10000;
 const volatile struct netprobe_filter_params np_filter = {};
 /* Unwrap IP-in-IP and IPv6-in-IPv6 before anything else looks (load balancer backends). */
 const volatile bool np_decap = false;
+/* Jiffies each CPU reuses a route to a backend (lb_route_cache_ms); 0: look up every packet. */
+const volatile __u32 np_lb_route_ttl = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -245,5 +247,13 @@ struct {
 	__type(value, struct netprobe_lb_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_lb_backend_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct netprobe_lb_route);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_lb_routes SEC(".maps");
 
 #endif /* NETPROBE_MAPS_H */

@@ -204,6 +204,10 @@ static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned i
 	}
 	skel->rodata->np_mode = m->cfg.xdp_mode;
 	skel->rodata->np_decap = m->cfg.decap;
+	if (m->cfg.xdp_mode == NETPROBE_XDP_LB && m->cfg.lb_route_cache_ms &&
+	    np_ns_per_jiffy(m) > 0)
+		skel->rodata->np_lb_route_ttl =
+			(__u32)(m->cfg.lb_route_cache_ms * 1e6 / np_ns_per_jiffy(m) + 1);
 	bpf_program__set_autoload(skel->progs.netprobe_xdp, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_ingress, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_egress, true);

@@ -68,6 +68,7 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->lb_max_backends = 4096;
 	cfg->lb_table_size = NP_MAGLEV_DEFAULT_SIZE;
 	cfg->lb_conn_table_size = 131072;
+	cfg->lb_route_cache_ms = 1000;
 }
 
 static int validate_detection(const char *name, const struct netprobe_detection *d, bool rate)
@@ -193,9 +194,10 @@ int np_validate_config(const struct netprobe_config *cfg)
 	if (cfg->lb_max_services == 0 || cfg->lb_max_services > 4096 || cfg->lb_max_backends == 0 ||
 	    cfg->lb_max_backends > (1u << 20) || !np_is_prime(cfg->lb_table_size) ||
 	    cfg->lb_table_size < 101 || cfg->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
-	    cfg->lb_conn_table_size < 1024 || cfg->lb_conn_table_size > (1u << 26)) {
+	    cfg->lb_conn_table_size < 1024 || cfg->lb_conn_table_size > (1u << 26) ||
+	    cfg->lb_route_cache_ms > 60000) {
 		np_err("config: lb_max_services 1..4096, lb_max_backends 1..%u, lb_table_size a "
-		       "prime in 101..%u, lb_conn_table_size 1024..%u",
+		       "prime in 101..%u, lb_conn_table_size 1024..%u, lb_route_cache_ms 0..60000",
 		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26);
 		return -EINVAL;
 	}
@@ -432,6 +434,7 @@ int netprobe_manager_load(struct netprobe_manager *m)
 				 m->cfg.lb_max_services * np_lb_table_chunks(m->cfg.lb_table_size));
 	bpf_map__set_max_entries(skel->maps.np_lb_backends, m->cfg.lb_max_backends);
 	bpf_map__set_max_entries(skel->maps.np_lb_backend_stats, m->cfg.lb_max_backends);
+	bpf_map__set_max_entries(skel->maps.np_lb_routes, m->cfg.lb_max_backends);
 	bpf_map__set_max_entries(skel->maps.np_lb_conns, m->cfg.lb_conn_table_size);
 
 	err = netprobe_bpf__load(skel);

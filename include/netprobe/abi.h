@@ -562,6 +562,21 @@ struct netprobe_lb_conn {
 	__u32 gen;     /* the slot's gen when the flow chose it */
 };
 
+/*
+ * np_lb_routes[slot], per CPU: the route to a backend as the last lookup
+ * found it, trusted for lb_route_cache_ms (np_lb_route_ttl): a route lookup
+ * is the largest cost of a forwarded packet.
+ */
+struct netprobe_lb_route {
+	__u64 expires; /* jiffies */
+	__u32 gen;     /* the backend slot's gen it was found for */
+	__u32 ifindex; /* egress */
+	__u16 max_len; /* the longest outgoing IP packet the lookup let through (MTU) */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u8 pad[2];
+};
+
 /* Per-CPU, per service (np_lb_vip_stats) and per backend slot (np_lb_backend_stats). */
 struct netprobe_lb_stats {
 	__u64 packets;

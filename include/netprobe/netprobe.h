@@ -143,6 +143,13 @@ struct netprobe_config {
 	unsigned int lb_max_backends;	 /* backends of every service together */
 	unsigned int lb_table_size;	 /* Maglev table entries per service, a prime */
 	unsigned int lb_conn_table_size; /* flows remembered (LRU) */
+	/*
+	 * How long each CPU reuses the route to a backend (egress, MAC
+	 * addresses) before it looks it up again; 0: on every packet. A route
+	 * or neighbour change reaches a backend's packets after at most this.
+	 * Applied at attach.
+	 */
+	unsigned int lb_route_cache_ms;
 };
 
 /* Fills cfg with the defaults (the seed's DefaultManagerConfig). */

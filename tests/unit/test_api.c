@@ -175,6 +175,7 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.lb_max_services = 0, EINVAL);
 	EXPECT_REJECTED(bad.lb_max_backends = 0, EINVAL);
 	EXPECT_REJECTED(bad.lb_conn_table_size = 10, EINVAL);
+	EXPECT_REJECTED(bad.lb_route_cache_ms = 60001, EINVAL);
 	/* Filter settings. */
 	EXPECT_REJECTED(bad.syn_flood.threshold = 0, EINVAL);
 	/* 100 a second over 10 ms is one packet a window: every packet would be a flood. */

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include "netns_fixture.h"
 #include <errno.h>
+#include <sched.h>
 #include <net/if.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
@@ -1485,7 +1486,12 @@ static void test_neighbour_and_route(void **state)
 	struct out o;
 
 	(void)state;
-	start_lb();
+	/* Every packet looks its route up: the changes below must show at once. */
+	struct netprobe_config cfg;
+
+	base_config(&cfg);
+	cfg.lb_route_cache_ms = 0;
+	start(&cfg, IF_DUT);
 
 	/*
 	 * IP-in-IP: encapsulated, and handed to TC in the frame's metadata (which
@@ -1682,6 +1688,56 @@ static void test_neighbour_miss_handed_to_tc(void **state)
 			    tc0);
 		assert_true(neighbour_exists(cases[i].backend));
 	}
+}
+
+/*
+ * Each CPU reuses a route for lb_route_cache_ms: a neighbour whose MAC
+ * changes gets the backend's packets at its new MAC after that, and at
+ * once without the cache. Pinned to one CPU: the cache is per CPU.
+ */
+static void test_route_cache(void **state)
+{
+	struct pkt_spec s = tcp("192.0.2.70", VIP4, 40000, 80, SYN);
+	static const uint8_t moved[6] = {0x02, 0, 0, 0xbe, 0, 0x99};
+	struct netprobe_config cfg;
+	cpu_set_t one;
+	struct out o;
+	int k;
+
+	(void)state;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	base_config(&cfg);
+	cfg.lb_route_cache_ms = 300;
+	start(&cfg, IF_DUT);
+	assert_int_equal(netprobe_lb_service_add(g_m, SVC4), 0);
+	add_backends(SVC4, 4, 1, NULL, NETPROBE_LB_FORWARD_IPIP);
+	k = send_dest(&s);
+	assert_int_equal(k, 0);
+	run("ip neigh replace %s lladdr 02:00:00:be:00:99 dev %s nud permanent", hosts[0].v4,
+	    IF_BE);
+	s.tcp_flags = 0x10;
+	/* Within the cache's time: the MAC the route had. */
+	assert_int_equal(send_dest(&s), 0);
+	usleep(400 * 1000);
+	/* After it: the new one. */
+	send_spec(&s, &o);
+	assert_int_equal(o.verdict, XDP_REDIRECT);
+	assert_memory_equal(o.b, moved, 6);
+	/* Without the cache, a change shows on the next packet. */
+	cfg.lb_route_cache_ms = 0;
+	assert_int_equal(netprobe_manager_update_config(g_m, &cfg), 0);
+	close(g_prog);
+	g_prog = bpf_prog_get_fd_by_id(prog_id_of_link());
+	run("ip neigh replace %s lladdr 02:00:00:be:00:01 dev %s nud permanent", hosts[0].v4,
+	    IF_BE);
+	assert_int_equal(send_dest(&s), 0);
+	reset_topology();
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		CPU_SET(c, &one);
+	sched_setaffinity(0, sizeof(one), &one);
 }
 
 /* ---- 11. Decapsulation on a backend ------------------------------------------- */
@@ -1951,6 +2007,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_neighbour_and_route, teardown),
 		cmocka_unit_test_teardown(test_neighbour_miss_handed_to_tc, teardown),
 		cmocka_unit_test_teardown(test_decap, teardown),
+		cmocka_unit_test_teardown(test_route_cache, teardown),
 		cmocka_unit_test_teardown(test_api_bad_input, teardown),
 	};
 
