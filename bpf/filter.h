@@ -13,9 +13,6 @@
 #include "parse.h"
 #include "hash.h"
 
-#define NP_TCP_SYN 0x02
-#define NP_TCP_ACK 0x10
-
 static __always_inline struct netprobe_acl_meta *acl_meta(void)
 {
 	__u32 key = 0;

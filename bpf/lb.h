@@ -20,14 +20,12 @@
 #include "parse.h"
 #include "hash.h"
 
-#define NP_AF_INET	2
-#define NP_AF_INET6	10
-#define NP_IPV4_HLEN	20
-#define NP_IPV6_HLEN	40
-#define NP_ENCAP_TTL	64
-#define NP_IP_DF	0x4000
-#define NP_TCP_FLAG_SYN 0x02
-#define NP_TCP_FLAG_ACK 0x10
+#define NP_AF_INET   2
+#define NP_AF_INET6  10
+#define NP_IPV4_HLEN 20
+#define NP_IPV6_HLEN 40
+#define NP_ENCAP_TTL 64
+#define NP_IP_DF     0x4000
 
 /*
  * What XDP hands the TC ingress program, in the frame's metadata, when the
@@ -49,27 +47,47 @@ static __always_inline struct netprobe_lb_stats *lb_stats(void *map, __u32 index
 	return bpf_map_lookup_elem(map, &index);
 }
 
-/* The backend an established flow was given, if it still holds that slot. */
-static __always_inline const struct netprobe_lb_backend *
-lb_established(const struct netprobe_flow_key *key, __u32 *slot)
+/*
+ * Backend slot of service vip_id, if it is in use; *gen is the slot's
+ * generation, read before the flags: userspace frees a slot (flags) before
+ * it bumps the generation, so a flow stored with *gen re-chooses if the
+ * slot was freed meanwhile.
+ */
+static __always_inline const struct netprobe_lb_backend *lb_backend(__u32 slot, __u32 vip_id,
+								    __u32 *gen)
 {
-	struct netprobe_lb_conn *conn = bpf_map_lookup_elem(&np_lb_conns, key);
-	const struct netprobe_lb_backend *be;
+	const struct netprobe_lb_backend *be = bpf_map_lookup_elem(&np_lb_backends, &slot);
 
-	if (!conn)
+	if (!be)
 		return NULL;
-	*slot = conn->backend;
-	be = bpf_map_lookup_elem(&np_lb_backends, slot);
-	if (!be || !(be->flags & NETPROBE_LB_BE_IN_USE) || be->gen != conn->gen)
+	*gen = *(volatile const __u32 *)&be->gen;
+	if (!(*(volatile const __u8 *)&be->flags & NETPROBE_LB_BE_IN_USE) || be->vip_id != vip_id)
 		return NULL;
 	return be;
 }
 
-/* A new flow's backend: the Maglev table's entry at its hash. */
+/* The backend an established flow of vip was given, if it still holds that slot. */
 static __always_inline const struct netprobe_lb_backend *
-lb_choose(const struct netprobe_lb_vip *vip, __u32 hash, __u32 *slot)
+lb_established(const struct netprobe_lb_vip *vip, const struct netprobe_flow_key *key, __u32 *slot)
 {
+	struct netprobe_lb_conn *conn = bpf_map_lookup_elem(&np_lb_conns, key);
 	const struct netprobe_lb_backend *be;
+	__u32 gen;
+
+	if (!conn)
+		return NULL;
+	*slot = conn->backend;
+	be = lb_backend(*slot, vip->id, &gen);
+	return be && gen == conn->gen ? be : NULL;
+}
+
+/*
+ * A new flow's backend: the Maglev table's entry at its hash (a backend
+ * being removed leaves the table before its slot is freed).
+ */
+static __always_inline const struct netprobe_lb_backend *
+lb_choose(const struct netprobe_lb_vip *vip, __u32 hash, __u32 *slot, __u32 *gen)
+{
 	struct netprobe_lb_ring_chunk *chunk;
 	__u32 pos, index;
 
@@ -81,11 +99,7 @@ lb_choose(const struct netprobe_lb_vip *vip, __u32 hash, __u32 *slot)
 	if (!chunk)
 		return NULL;
 	*slot = chunk->backend[pos & (NETPROBE_LB_RING_WORDS - 1)];
-	be = bpf_map_lookup_elem(&np_lb_backends, slot);
-	/* A backend being removed leaves the table before its slot is freed. */
-	if (!be || !(be->flags & NETPROBE_LB_BE_IN_USE) || be->vip_id != vip->id)
-		return NULL;
-	return be;
+	return lb_backend(*slot, vip->id, gen);
 }
 
 static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
@@ -159,6 +173,18 @@ static __always_inline int lb_encap(struct xdp_md *ctx, const struct netprobe_lb
 	}
 	__builtin_memcpy(new_eth, &eth, sizeof(eth));
 	return 0;
+}
+
+/* Whether the route's next hop (left in fib by the lookup) is the backend itself. */
+static __always_inline bool lb_is_backend(const struct bpf_fib_lookup *fib,
+					  const struct netprobe_lb_backend *be)
+{
+	const __u32 *a = (const __u32 *)be->addr;
+
+	if (be->family == NETPROBE_FAMILY_IPV4)
+		return fib->ipv4_dst == a[0];
+	return fib->ipv6_dst[0] == a[0] && fib->ipv6_dst[1] == a[1] && fib->ipv6_dst[2] == a[2] &&
+	       fib->ipv6_dst[3] == a[3];
 }
 
 /* The route to a backend, reused if this CPU found it for this slot lately and it fits. */
@@ -259,7 +285,11 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 		tos = ip6->priority << 4 | ip6->flow_lbl[0] >> 4;
 		out_len = inner_len + (encap ? NP_IPV6_HLEN : 0);
 		fib.family = NP_AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, encap ? be->encap_src : (__u8 *)&ip6->saddr, 16);
+		/* Two copies, not one from either pointer: a map value and a packet are not alike. */
+		if (encap)
+			__builtin_memcpy(fib.ipv6_src, be->encap_src, 16);
+		else
+			__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
 		__builtin_memcpy(fib.ipv6_dst, be->addr, 16);
 	}
 	route = lb_cached_route(be, slot, out_len, now);
@@ -275,6 +305,14 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 			return XDP_DROP;
 		}
 		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+			cnt->lb[NETPROBE_LBC_FIB_DROPS]++;
+			return XDP_DROP;
+		}
+		/*
+		 * The frame as it is goes to the backend itself: through a gateway it
+		 * would be routed back by its destination, the service's address.
+		 */
+		if (!encap && !lb_is_backend(&fib, be)) {
 			cnt->lb[NETPROBE_LBC_FIB_DROPS]++;
 			return XDP_DROP;
 		}
@@ -349,19 +387,20 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 	key->slot = 0;
 	hash = flow_hash(key);
 	/* A SYN starts a connection: it goes where the table says now, even on a reused tuple. */
-	if ((pi->tcp_flags & (NP_TCP_FLAG_SYN | NP_TCP_FLAG_ACK)) != NP_TCP_FLAG_SYN)
-		be = lb_established(key, &slot);
+	if ((pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) != NP_TCP_SYN)
+		be = lb_established(vip, key, &slot);
 	if (!be) {
 		struct netprobe_lb_conn conn;
+		__u32 gen;
 
-		be = lb_choose(vip, hash, &slot);
+		be = lb_choose(vip, hash, &slot, &gen);
 		if (!be) {
 			cnt->lb[NETPROBE_LBC_NO_BACKEND]++;
 			vs->drops++;
 			return XDP_DROP;
 		}
 		conn.backend = slot;
-		conn.gen = be->gen;
+		conn.gen = gen;
 		if (bpf_map_update_elem(&np_lb_conns, key, &conn, BPF_ANY))
 			cnt->lb[NETPROBE_LBC_CONN_FAILED]++;
 		new_flow = true;

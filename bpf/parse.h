@@ -22,6 +22,8 @@
 
 #define NP_MAX_VLAN_TAGS     2
 #define NP_MAX_IPV6_EXT_HDRS 6
+#define NP_TCP_SYN	     0x02 /* in packet_info.tcp_flags */
+#define NP_TCP_ACK	     0x10
 #define NP_IP_MF	     0x2000
 #define NP_IP_OFFSET	     0x1fff
 

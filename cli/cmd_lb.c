@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include "cli.h"
 
@@ -22,10 +23,10 @@ static const char *proto_name(unsigned char proto)
 static int vip_to_json(const struct netprobe_lb_service_info *s, void *ctx)
 {
 	struct json_object *o = json_object_new_object(), *list = json_object_new_array();
-	char addr[64];
+	char addr[INET6_ADDRSTRLEN];
 
-	snprintf(addr, sizeof(addr), "%s", s->text + (s->service.family == NETPROBE_FAMILY_IPV6));
-	addr[strcspn(addr, s->service.family == NETPROBE_FAMILY_IPV6 ? "]" : ":")] = '\0';
+	inet_ntop(s->service.family == NETPROBE_FAMILY_IPV6 ? AF_INET6 : AF_INET, s->service.addr,
+		  addr, sizeof(addr));
 	json_object_object_add(o, "vip", json_object_new_string(s->text));
 	json_object_object_add(o, "address", json_object_new_string(addr));
 	json_object_object_add(o, "port", json_object_new_int(s->service.port));
@@ -154,10 +155,11 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 		if (opt == 'j') {
 			env->json = true;
 		} else if (opt == 'w') {
-			if (!cli_parse_uint(optarg, 1000, &n) || !n)
+			if (!cli_parse_uint(optarg, NETPROBE_LB_MAX_WEIGHT, &n) || !n)
 				return cli_usage_error(cmd,
-						       "--weight is 1..1000 (to stop new flows "
-						       "to a backend, drain it)");
+						       "--weight is 1..%u (to stop new flows to a "
+						       "backend, drain it)",
+						       NETPROBE_LB_MAX_WEIGHT);
 			bo.weight = n;
 			weight_given = true;
 		} else if (opt == 'f') {
@@ -199,7 +201,7 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 
 	cli_config(&cfg);
 	m = add ? cli_open(&cfg) : cli_open_existing(true);
-	if (!m && errno == ENOENT) {
+	if (!m && !add && errno == ENOENT) {
 		cli_error("no service %s (there are none)", argv[optind]);
 		return EXIT_FAIL;
 	}

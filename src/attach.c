@@ -471,32 +471,43 @@ static int replace_clsact(struct netprobe_bpf *skel, const struct netprobe_iface
 	return 0;
 }
 
+/* Whether sysctl net.FAMILY.conf.IFNAME.forwarding is 0 (false when it cannot be read). */
+static bool forwarding_off(const char *family, const char *ifname)
+{
+	char path[96], value[4] = "";
+	bool off;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/forwarding", family, ifname);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	off = fgets(value, sizeof(value), f) && value[0] == '0';
+	fclose(f);
+	return off;
+}
+
+/* The load balancer routes to its backends: the kernel's route lookup needs forwarding on. */
+static void warn_no_forwarding(const struct netprobe_manager *m, const char *ifname)
+{
+	if (m->cfg.xdp_mode != NETPROBE_XDP_LB)
+		return;
+	if (forwarding_off("ipv4", ifname))
+		np_warn("%s: IPv4 forwarding is off, so the load balancer finds no route to its "
+			"IPv4 backends (sysctl -w net.ipv4.conf.%s.forwarding=1)",
+			ifname, ifname);
+	if (forwarding_off("ipv6", ifname))
+		np_warn("%s: IPv6 forwarding is off, so the load balancer finds no route to its "
+			"IPv6 backends (sysctl -w net.ipv6.conf.%s.forwarding=1)",
+			ifname, ifname);
+}
+
 /*
  * Attach on an interface netprobe already holds: load the programs for the
  * current config and swap them in through the existing links (the seed's
  * UpdateConfig, and the live mode switch). Maps are shared, so counters,
  * flows and lists carry on; no packet meets an empty hook.
  */
-/* The load balancer routes to its backends: the kernel's route lookup needs forwarding on. */
-static void warn_no_forwarding(const struct netprobe_manager *m, const char *ifname)
-{
-	char path[96], value[4] = "";
-	FILE *f;
-
-	if (m->cfg.xdp_mode != NETPROBE_XDP_LB)
-		return;
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", ifname);
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fgets(value, sizeof(value), f) && value[0] == '0')
-		np_warn("%s: forwarding is off, so the load balancer finds no route to its "
-			"backends (sysctl -w net.ipv4.conf.%s.forwarding=1, and "
-			"net.ipv6.conf.%s.forwarding=1 for IPv6 VIPs)",
-			ifname, ifname, ifname);
-	fclose(f);
-}
-
 static int respecialise(struct netprobe_manager *m, unsigned int slot, const char *ifname,
 			struct netprobe_iface_info *info)
 {
@@ -702,7 +713,7 @@ int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname)
 				err = e;
 		}
 	}
-	if (!np_anything_attached(m) && !np_acl_has_rules(m))
+	if (np_state_unused(m))
 		np_unpin_state(m);
 	np_unlock(lock);
 	return err;

@@ -64,6 +64,8 @@ unsigned long long np_current_netns(void);
 int np_consumer_lock(const struct netprobe_manager *m);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);
 bool np_state_unused(const struct netprobe_manager *m);
+/* Whether map name is not pinned, or pinned as this manager's own (not replaced since). */
+bool np_pinned_here(const struct netprobe_manager *m, const char *name);
 
 /* acl.c */
 int np_acl_open(struct netprobe_manager *m);
@@ -74,7 +76,8 @@ void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigne
 		   unsigned long long *allow, unsigned long long *capacity);
 
 /* lb.c */
-#define NP_LB_MAX_TABLE_SIZE (1u << 20)
+#define NP_LB_MAX_TABLE_SIZE  (1u << 20)
+#define NP_LB_MAX_TABLE_BYTES (1u << 30) /* every service's Maglev table together */
 static inline __u32 np_lb_table_chunks(__u32 table_size)
 {
 	return (table_size + NETPROBE_LB_RING_WORDS - 1) / NETPROBE_LB_RING_WORDS;

@@ -98,13 +98,25 @@ int np_lb_open(struct netprobe_manager *m)
 	return 0;
 }
 
-/* Takes this manager's lock and the pin lock (other processes); returns the latter's fd. */
+/*
+ * Takes this manager's lock and the pin lock (other processes); returns the
+ * latter's fd. -ESTALE when the pinned services are no longer this
+ * manager's maps (everything was detached and made anew by another
+ * netprobe since): a change here would reach no datapath.
+ */
 static int lb_lock(struct netprobe_manager *m)
 {
 	int lock;
 
 	pthread_mutex_lock(&m->lb->lock);
 	lock = np_lock(m);
+	if (lock >= 0 && !np_pinned_here(m, "np_lb_vips")) {
+		np_err("the state under %s changed since this manager loaded it; open a new "
+		       "manager (run the command again)",
+		       m->cfg.pin_path);
+		np_unlock(lock);
+		lock = -ESTALE;
+	}
 	if (lock < 0)
 		pthread_mutex_unlock(&m->lb->lock);
 	return lock;
@@ -441,9 +453,9 @@ static int parse_backend(const char *backend, const struct netprobe_lb_service *
 
 static int check_weight(unsigned int weight)
 {
-	if (weight == 0 || weight > NP_MAGLEV_MAX_WEIGHT) {
+	if (weight == 0 || weight > NETPROBE_LB_MAX_WEIGHT) {
 		np_err("a weight is 1..%u (to stop new flows to a backend, drain it)",
-		       NP_MAGLEV_MAX_WEIGHT);
+		       NETPROBE_LB_MAX_WEIGHT);
 		return -EINVAL;
 	}
 	return 0;
@@ -512,17 +524,35 @@ out:
 	return err;
 }
 
-/* Takes a backend out of service: out of the table first, then its slot freed. */
-static void retire_backend(struct netprobe_manager *m, const struct netprobe_lb_vip *vip,
-			   __u32 slot)
+/* Takes a backend out of its service's table: it gets no new flows. */
+static int drain_backend(struct netprobe_manager *m, const struct netprobe_lb_vip *vip, __u32 slot)
 {
 	struct netprobe_lb_backend *be = &m->lb->backends[slot];
+	__u8 flags = be->flags;
+	int err;
 
-	__atomic_store_n(&be->flags, be->flags | NETPROBE_LB_BE_DRAINING, __ATOMIC_RELEASE);
-	if (vip)
-		rebuild_table(m, vip);
+	__atomic_store_n(&be->flags, flags | NETPROBE_LB_BE_DRAINING, __ATOMIC_RELEASE);
+	err = vip ? rebuild_table(m, vip) : 0;
+	if (err)
+		__atomic_store_n(&be->flags, flags, __ATOMIC_RELEASE);
+	return err;
+}
+
+/*
+ * Takes a backend out of service: out of the table first (vip NULL: the
+ * service is gone already), then its slot freed, then a new generation, so
+ * that flows bound to it choose again.
+ */
+static int retire_backend(struct netprobe_manager *m, const struct netprobe_lb_vip *vip, __u32 slot)
+{
+	struct netprobe_lb_backend *be = &m->lb->backends[slot];
+	int err = drain_backend(m, vip, slot);
+
+	if (err)
+		return err;
 	__atomic_store_n(&be->flags, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&be->gen, be->gen + 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
 int netprobe_lb_service_del(struct netprobe_manager *m, const char *service)
@@ -597,6 +627,11 @@ int netprobe_lb_backend_add(struct netprobe_manager *m, const char *service, con
 		goto out;
 	}
 	err = route_source(s.family, addr, src);
+	if (err == -EACCES) {
+		np_err("%s is a broadcast address: it cannot be a backend", backend);
+		err = -EINVAL;
+		goto out;
+	}
 	if (err) {
 		np_err("no route to backend %s from this network namespace: %s", backend,
 		       strerror(-err));
@@ -690,11 +725,10 @@ static int change_backend(struct netprobe_manager *m, const char *service, const
 	be = &m->lb->backends[slot];
 	switch (change) {
 	case BACKEND_DEL:
-		retire_backend(m, &vip, slot);
+		err = retire_backend(m, &vip, slot);
 		break;
 	case BACKEND_DRAIN:
-		__atomic_store_n(&be->flags, be->flags | NETPROBE_LB_BE_DRAINING, __ATOMIC_RELEASE);
-		err = rebuild_table(m, &vip);
+		err = drain_backend(m, &vip, slot);
 		break;
 	case BACKEND_WEIGHT:
 		be->weight = weight;

@@ -10,9 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
+#include <netprobe/netprobe.h>
 
 #define NP_MAGLEV_DEFAULT_SIZE 65537 /* prime, as the paper's tables are */
-#define NP_MAGLEV_MAX_WEIGHT   1000
+#define NP_MAGLEV_MAX_WEIGHT   NETPROBE_LB_MAX_WEIGHT
 
 /* A backend as Maglev sees it: an identity that stays stable, and a weight. */
 struct np_maglev_backend {

@@ -195,10 +195,15 @@ int np_validate_config(const struct netprobe_config *cfg)
 	    cfg->lb_max_backends > (1u << 20) || !np_is_prime(cfg->lb_table_size) ||
 	    cfg->lb_table_size < 101 || cfg->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
 	    cfg->lb_conn_table_size < 1024 || cfg->lb_conn_table_size > (1u << 26) ||
-	    cfg->lb_route_cache_ms > 60000) {
+	    cfg->lb_route_cache_ms > 60000 ||
+	    (unsigned long long)cfg->lb_max_services * np_lb_table_chunks(cfg->lb_table_size) *
+			    sizeof(struct netprobe_lb_ring_chunk) >
+		    NP_LB_MAX_TABLE_BYTES) {
 		np_err("config: lb_max_services 1..4096, lb_max_backends 1..%u, lb_table_size a "
-		       "prime in 101..%u, lb_conn_table_size 1024..%u, lb_route_cache_ms 0..60000",
-		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26);
+		       "prime in 101..%u, lb_conn_table_size 1024..%u, lb_route_cache_ms 0..60000; "
+		       "the Maglev tables (lb_max_services x lb_table_size x 4 bytes) %u MiB at "
+		       "most",
+		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26, NP_LB_MAX_TABLE_BYTES >> 20);
 		return -EINVAL;
 	}
 	size_t len = strnlen(cfg->pin_path, sizeof(cfg->pin_path));
@@ -546,6 +551,14 @@ bool np_state_unused(const struct netprobe_manager *m)
 {
 	return !np_anything_attached(m) && !np_acl_has_rules(m) && !np_lb_has_services(m) &&
 	       !np_events_consumer_elsewhere(m);
+}
+
+bool np_pinned_here(const struct netprobe_manager *m, const char *name)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(m->maps->obj, name);
+	const char *path = map ? bpf_map__pin_path(map) : NULL;
+
+	return !path || access(path, F_OK) || pinned_is(path, bpf_map__fd(map));
 }
 
 /* Removes the pinned maps and directories; the manager's own fds stay valid. */

@@ -138,7 +138,7 @@ enum netprobe_filter_counter {
 	X(NEW_CONNS, "new_conns")	     /* flows given a backend by the Maglev table */       \
 	X(NO_BACKEND, "no_backend_drops")    /* the service had no backend with weight */          \
 	X(UNSUPPORTED, "unsupported_passes") /* fragments and VLAN-tagged frames: to the kernel */ \
-	X(NEIGH_MISS, "neigh_misses")	  /* next hop unresolved: to the kernel (ipip) or drop */  \
+	X(NEIGH_MISS, "neigh_misses")	  /* next hop unresolved: sent by TC, which resolves it */ \
 	X(FIB_DROPS, "fib_drops")	  /* no route to the backend, or forwarding is off */      \
 	X(TOO_BIG_DROPS, "too_big_drops") /* encapsulated, the frame outgrew the egress MTU */     \
 	X(CONN_FAILED, "conn_table_failed") /* a new flow could not be stored */                   \

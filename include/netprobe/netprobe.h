@@ -521,9 +521,11 @@ NETPROBE_API int netprobe_lb_service_parse(const char *text, struct netprobe_lb_
 NETPROBE_API const char *netprobe_lb_service_str(const struct netprobe_lb_service *s, char *buf,
 						 size_t len);
 
+#define NETPROBE_LB_MAX_WEIGHT 1000
+
 struct netprobe_lb_backend_opts {
 	size_t sz;	     /* sizeof(struct netprobe_lb_backend_opts) */
-	unsigned int weight; /* 1..1000 */
+	unsigned int weight; /* 1..NETPROBE_LB_MAX_WEIGHT */
 	enum netprobe_lb_forward forward;
 };
 
@@ -594,7 +596,8 @@ typedef int (*netprobe_lb_fn)(const struct netprobe_lb_service_info *s, void *ct
 /*
  * The seed's GetLoadBalancerStats: fn is called for each service with its
  * backends and their statistics (summed over CPUs). A non-zero return from
- * fn stops the walk and is returned.
+ * fn stops the walk and is returned. fn runs under the manager's load
+ * balancer lock: it must not call the netprobe_lb_* functions.
  */
 NETPROBE_API int netprobe_manager_lb_stats(struct netprobe_manager *m, netprobe_lb_fn fn,
 					   void *ctx);

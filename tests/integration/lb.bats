@@ -44,15 +44,15 @@ moved() {
 	np_lb lb backend add "$VIP" 10.78.3.2 --weight 3
 	lb_serve 80
 	# nsenter runs tcpdump in its own process: $! is tcpdump's.
-	nsenter --net="/run/netns/$(lb_ns client)" tcpdump -i "c0$LB_ID" -w "$LB_STATE/c.pcap" -U \
-		"dst host 10.99.0.1 and tcp dst port 80" 2>/dev/null 3>&- &
+	nsenter --net="/run/netns/$(lb_ns client)" tcpdump -i "c0$LB_ID" -B 65536 -w "$LB_STATE/c.pcap" \
+		-U "dst host 10.99.0.1 and tcp dst port 80" 2>"$LB_STATE/tcpdump.err" 3>&- &
 	local dump=$!
 	sleep 1
 	client connect 10.99.0.1 80 3000 >"$LB_STATE/round.json"
 	# Full-size frames too: encapsulated, they need the backends' larger MTU.
 	client connect 10.99.0.1 80 5 --upload 300000 >"$LB_STATE/upload.json"
 	[ "$(jq .failed "$LB_STATE/upload.json")" -eq 0 ]
-	sleep 0.5
+	sleep 1.5
 	kill -INT $dump
 	wait $dump || true
 
@@ -79,6 +79,12 @@ moved() {
 	# Every packet the client sent to the VIP was counted, and went to a backend.
 	local sent
 	sent=$(pcap_frames "$LB_STATE/c.pcap")
+	# The capture is complete: all the filter took was written, nothing dropped.
+	cat "$LB_STATE/tcpdump.err"
+	grep -q "^0 packets dropped by kernel" "$LB_STATE/tcpdump.err"
+	[ "$(awk '/packets captured/ {print $1}' "$LB_STATE/tcpdump.err")" -eq \
+		"$(awk '/received by filter/ {print $1}' "$LB_STATE/tcpdump.err")" ]
+	echo "sent $sent, netprobe: $(np_lb lb stats --json | jq -c '[.vips[0].packets, .vips[0].backends[].packets]')"
 	[ "$sent" -gt 15000 ]
 	[ "$(np_lb lb stats --json | jq '.vips[0].packets')" -eq "$sent" ]
 	[ "$(np_lb lb stats --json | jq '[.vips[0].backends[].packets] | add')" -eq "$sent" ]
@@ -301,6 +307,11 @@ moved() {
 	# Nothing above changed the one real backend.
 	np_lb lb stats --json | jq -e --arg v "$VIP" \
 		'.vips[] | select(.vip == $v) | .backends | length == 1 and .[0].weight == 1'
+	# Services outlive the attachments: detached everywhere, they stay.
+	for ns in lb b1 b2 b3 b4; do lb_in "$ns" "$NP" detach --all; done
+	[ -d "$NETPROBE_PIN_PATH" ]
+	np_lb lb stats --json | jq -e --arg v "$VIP" '[.vips[] | select(.vip == $v)] | length == 1'
+	np_lb attach "l0$LB_ID" --mode lb
 	# Removing a VIP removes its backends; then it is unknown.
 	np_lb lb vip del "$VIP"
 	run np_lb lb backend del "$VIP" 10.78.1.2
