@@ -20,12 +20,17 @@
 #include "parse.h"
 #include "hash.h"
 
-#define NP_AF_INET   2
-#define NP_AF_INET6  10
-#define NP_IPV4_HLEN 20
-#define NP_IPV6_HLEN 40
-#define NP_ENCAP_TTL 64
-#define NP_IP_DF     0x4000
+#define NP_AF_INET	     2
+#define NP_AF_INET6	     10
+#define NP_IPV4_HLEN	     20
+#define NP_IPV6_HLEN	     40
+#define NP_ENCAP_TTL	     64
+#define NP_ICMP_HLEN	     8
+#define NP_ICMP_QUOTE	     8 /* payload bytes a too-big reply quotes after the IP header */
+#define NP_ICMP_DEST_UNREACH 3
+#define NP_ICMP_FRAG_NEEDED  4
+#define NP_ICMPV6_PKT_TOOBIG 2
+#define NP_IP_DF	     0x4000
 
 /*
  * What XDP hands the TC ingress program, in the frame's metadata, when the
@@ -246,11 +251,102 @@ static __always_inline int lb_handoff(struct xdp_md *ctx, const struct bpf_fib_l
 }
 
 /*
+ * Answers a packet too big for the path to its backend with what a router
+ * would send (RFC 792 "fragmentation needed", RFC 4443 "packet too big"),
+ * from the service's address, back out the way the packet came (XDP_TX):
+ * the client lowers its path MTU to mtu and sends again. The reply quotes
+ * the packet's IP header and the 8 bytes after it (the ports), all a host
+ * needs to find the connection.
+ */
+static __always_inline int lb_too_big(struct xdp_md *ctx, __u8 family, __u32 mtu)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	bool v4 = family == NETPROBE_FAMILY_IPV4;
+	__u32 hdr = v4 ? NP_IPV4_HLEN : NP_IPV6_HLEN, quote, len;
+	struct ethhdr eth;
+	__u8 *ip, *icmp;
+	__s64 sum;
+
+	if (data + sizeof(eth) + NP_IPV6_HLEN + NP_ICMP_QUOTE > end)
+		return XDP_DROP;
+	__builtin_memcpy(&eth, data, sizeof(eth));
+	ip = data + sizeof(eth);
+	/* A header of fixed size, so the checksum's length is a constant (no IPv4 options). */
+	if (v4 && ip[0] != 0x45)
+		return XDP_DROP;
+	quote = hdr + NP_ICMP_QUOTE;
+	len = end - data;
+	/* A scalar from here on: left to itself, clang folds it into pointer arithmetic. */
+	asm volatile("" : "+r"(len));
+	if (bpf_xdp_adjust_tail(ctx, (int)(sizeof(eth) + quote) - (int)len) ||
+	    bpf_xdp_adjust_head(ctx, -(int)(hdr + NP_ICMP_HLEN)))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	ip = data + sizeof(eth);
+	icmp = (__u8 *)ip + hdr;
+	/* [Ethernet][IP][ICMP 8][the packet's IP header][8 bytes of payload] */
+	if ((void *)(icmp + NP_ICMP_HLEN + quote) > end)
+		return XDP_DROP;
+	__builtin_memcpy(((struct ethhdr *)data)->h_dest, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(((struct ethhdr *)data)->h_source, eth.h_dest, ETH_ALEN);
+	((struct ethhdr *)data)->h_proto = eth.h_proto;
+	__builtin_memset(icmp, 0, NP_ICMP_HLEN);
+	if (v4) {
+		struct iphdr *out = (void *)ip, *in = (void *)(icmp + NP_ICMP_HLEN);
+
+		icmp[0] = NP_ICMP_DEST_UNREACH;
+		icmp[1] = NP_ICMP_FRAG_NEEDED;
+		*(__be16 *)(icmp + 6) = bpf_htons(mtu);
+		__builtin_memset(out, 0, NP_IPV4_HLEN);
+		out->version = 4;
+		out->ihl = NP_IPV4_HLEN / 4;
+		out->tot_len = bpf_htons(NP_IPV4_HLEN + NP_ICMP_HLEN + quote);
+		out->ttl = NP_ENCAP_TTL;
+		out->protocol = IPPROTO_ICMP;
+		out->saddr = in->daddr;
+		out->daddr = in->saddr;
+		out->check = ipv4_csum(out);
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)icmp, NP_ICMP_HLEN + quote, 0);
+	} else {
+		struct ipv6hdr *out = (void *)ip, *in = (void *)(icmp + NP_ICMP_HLEN);
+		/* The ICMPv6 checksum covers a pseudo-header: addresses, length, next header. */
+		struct {
+			struct in6_addr saddr, daddr;
+			__be32 len, next;
+		} pseudo;
+
+		icmp[0] = NP_ICMPV6_PKT_TOOBIG;
+		*(__be32 *)(icmp + 4) = bpf_htonl(mtu < 1280 ? 1280 : mtu);
+		*(__be32 *)out = bpf_htonl(6u << 28);
+		out->payload_len = bpf_htons(NP_ICMP_HLEN + quote);
+		out->nexthdr = IPPROTO_ICMPV6;
+		out->hop_limit = NP_ENCAP_TTL;
+		out->saddr = in->daddr;
+		out->daddr = in->saddr;
+		pseudo.saddr = out->saddr;
+		pseudo.daddr = out->daddr;
+		pseudo.len = bpf_htonl(NP_ICMP_HLEN + quote);
+		pseudo.next = bpf_htonl(IPPROTO_ICMPV6);
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)&pseudo, sizeof(pseudo), 0);
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)icmp, NP_ICMP_HLEN + quote, sum);
+	}
+	if (sum < 0)
+		return XDP_DROP;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	*(__u16 *)(icmp + 2) = ~sum;
+	return XDP_TX;
+}
+
+/*
  * Sends the packet at ctx to backend be (in slot). Returns the XDP action,
- * having counted what went wrong.
+ * having counted what went wrong; *to_backend says whether the packet went
+ * to the backend (XDP_TX may also be a reply to the client).
  */
 static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters *cnt,
-				   const struct netprobe_lb_backend *be, __u32 slot, __u32 hash)
+				   const struct netprobe_lb_backend *be, __u32 slot, __u32 hash,
+				   bool *to_backend)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	bool encap = be->forward == NETPROBE_LB_FORWARD_IPIP;
@@ -302,7 +398,10 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 		if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 			cnt->lb[NETPROBE_LBC_TOO_BIG_DROPS]++;
-			return XDP_DROP;
+			/* An IPv4 packet without DF may be fragmented: not here, but not refused either. */
+			if (be->family == NETPROBE_FAMILY_IPV4 && !df)
+				return XDP_DROP;
+			return lb_too_big(ctx, be->family, fib.mtu_result - (out_len - inner_len));
 		}
 		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 			cnt->lb[NETPROBE_LBC_FIB_DROPS]++;
@@ -320,6 +419,7 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 			cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
 			if (encap && lb_encap(ctx, be, inner_len, tos, df, hash))
 				return XDP_DROP;
+			*to_backend = true;
 			return lb_handoff(ctx, &fib);
 		}
 		ifindex = fib.ifindex;
@@ -334,6 +434,7 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 	__builtin_memcpy(((struct ethhdr *)data)->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(((struct ethhdr *)data)->h_source, fib.smac, ETH_ALEN);
 	cnt->lb[NETPROBE_LBC_FORWARDED]++;
+	*to_backend = true;
 	if (ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
 	return bpf_redirect(ifindex, 0);
@@ -353,7 +454,7 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 	struct netprobe_lb_stats *vs, *bs;
 	struct netprobe_lb_vip *vip;
 	__u32 slot = 0, hash;
-	bool new_flow = false;
+	bool new_flow = false, to_backend = false;
 	int action;
 
 	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
@@ -414,8 +515,8 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 		vs->new_conns++;
 		bs->new_conns++;
 	}
-	action = lb_send(ctx, cnt, be, slot, hash);
-	if (action == XDP_DROP) {
+	action = lb_send(ctx, cnt, be, slot, hash, &to_backend);
+	if (!to_backend) {
 		bs->drops++;
 		return action;
 	}

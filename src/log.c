@@ -2,6 +2,8 @@
 /* The library never prints: messages go to the caller's callback, or nowhere. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <bpf/libbpf.h>
 #include "internal.h"
 
@@ -18,16 +20,30 @@ void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level, voi
 
 static void vlog(enum netprobe_log_level level, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char small[1024], *msg = small;
+	va_list again;
 	int n;
 
 	if (!log_fn || level > log_max)
 		return;
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_copy(again, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	/* A verifier log runs to megabytes: all of it, or it says nothing. */
+	if (n >= (int)sizeof(small)) {
+		msg = malloc(n + 1);
+		if (msg)
+			vsnprintf(msg, n + 1, fmt, again);
+		else
+			msg = small;
+	}
+	va_end(again);
 	/* libbpf ends its lines with '\n'; callbacks get bare messages. */
-	if (n > 0 && (size_t)n < sizeof(msg) && msg[n - 1] == '\n')
+	n = strlen(msg);
+	if (n > 0 && msg[n - 1] == '\n')
 		msg[n - 1] = '\0';
 	log_fn(level, msg, log_ctx);
+	if (msg != small)
+		free(msg);
 }
 
 void np_log(enum netprobe_log_level level, const char *fmt, ...)

@@ -140,7 +140,7 @@ enum netprobe_filter_counter {
 	X(UNSUPPORTED, "unsupported_passes") /* fragments and VLAN-tagged frames: to the kernel */ \
 	X(NEIGH_MISS, "neigh_misses")	  /* next hop unresolved: sent by TC, which resolves it */ \
 	X(FIB_DROPS, "fib_drops")	  /* no route to the backend, or forwarding is off */      \
-	X(TOO_BIG_DROPS, "too_big_drops") /* encapsulated, the frame outgrew the egress MTU */     \
+	X(TOO_BIG_DROPS, "too_big_drops") /* too big to encapsulate: ICMP too-big sent back */     \
 	X(CONN_FAILED, "conn_table_failed") /* a new flow could not be stored */                   \
 	X(DECAPSULATED, "decapsulated")	    /* tunnelled packets unwrapped (decap) */
 

@@ -248,6 +248,28 @@ moved() {
 		'.interfaces[] | select(.name == $l) | .counters.lb_neigh_misses > 0'
 }
 
+@test "lb: a packet too big once encapsulated gets ICMP too-big; the client's path MTU drops and uploads succeed" {
+	# Backend links no wider than the client's: a full-size frame cannot carry the outer header.
+	lb_in lb ip link set "lb1$LB_ID" mtu 1500
+	lb_in b1 ip link set "b1$LB_ID" mtu 1500
+	np_lb lb vip add "$VIP" [fd99::1]:80/tcp
+	np_lb lb backend add "$VIP" 10.78.1.2
+	np_lb lb backend add [fd99::1]:80/tcp fd78:1::2
+	lb_serve 80
+	for vip in 10.99.0.1 fd99::1; do
+		run client connect "$vip" 80 3 --upload 300000
+		echo "$output"
+		[ "$(echo "$output" | jq .failed)" -eq 0 ]
+	done
+	# The client learned the MTU the load balancer told it: 1500 less the outer header.
+	lb_in client ip route get 10.99.0.1 | grep -q "mtu 1480"
+	lb_in client ip -6 route get fd99::1 | grep -q "mtu 1460"
+	lb_in client nstat -az IcmpInDestUnreachs Icmp6InPktTooBigs |
+		awk '$2 > 0 { n++ } END { exit n != 2 }'
+	np_lb stats --json | jq -e --arg l "l0$LB_ID" \
+		'.interfaces[] | select(.name == $l) | .counters.lb_too_big_drops > 0'
+}
+
 @test "lb: bad input gets a clear error and changes nothing" {
 	run np_lb lb vip add 10.99.0.1
 	[ "$status" -eq 1 ]
@@ -308,7 +330,7 @@ moved() {
 	np_lb lb stats --json | jq -e --arg v "$VIP" \
 		'.vips[] | select(.vip == $v) | .backends | length == 1 and .[0].weight == 1'
 	# Services outlive the attachments: detached everywhere, they stay.
-	for ns in lb b1 b2 b3 b4; do lb_in "$ns" "$NP" detach --all; done
+	for ns in client lb b1 b2 b3 b4; do lb_in "$ns" "$NP" detach --all; done
 	[ -d "$NETPROBE_PIN_PATH" ]
 	np_lb lb stats --json | jq -e --arg v "$VIP" '[.vips[] | select(.vip == $v)] | length == 1'
 	np_lb attach "l0$LB_ID" --mode lb

@@ -80,6 +80,9 @@ lb_lab_setup() {
 		lb_in "b$k" "$NP" attach "b$k$LB_ID" --decap >/dev/null
 	done
 	lb_in lb "$NP" attach "l0$LB_ID" --mode lb >/dev/null
+	# What the load balancer answers itself (ICMP "too big") leaves by XDP_TX,
+	# which veth delivers only to a peer with an XDP program: netprobe, here.
+	lb_in client "$NP" attach "c0$LB_ID" >/dev/null
 }
 
 # Starts lb_peers.py servers on PORT (TCP and UDP) in every backend; each

@@ -337,6 +337,55 @@ static void ipv4_fix_csum(uint8_t *ip)
 
 /* Runs the attached program on one frame arriving at g_ifindex. */
 /*
+ * The reply to a packet too big for the way to its backend: an ICMP (v4:
+ * fragmentation needed) or ICMPv6 (packet too big) message from the
+ * packet's destination to its source, back to the MAC it came from,
+ * quoting its IP header and 8 more bytes, checksums right.
+ */
+static void assert_too_big(const struct frame *in, const struct out *o, unsigned int mtu)
+{
+	bool v4 = rd16(in->b + 12) == 0x0800;
+	size_t hdr = v4 ? 20 : 40, quote = hdr + 8;
+	const uint8_t *ip = o->b + 14, *icmp = ip + hdr, *orig = in->b + 14;
+	uint32_t sum;
+
+	assert_int_equal(o->verdict, XDP_TX);
+	assert_int_equal(o->len, 14 + hdr + 8 + quote);
+	assert_memory_equal(o->b, in->b + 6, 6);
+	assert_memory_equal(o->b + 6, in->b, 6);
+	assert_memory_equal(o->b + 12, in->b + 12, 2);
+	assert_memory_equal(icmp + 8, orig, quote);
+	if (v4) {
+		assert_int_equal(ip[0], 0x45);
+		assert_int_equal(rd16(ip + 2), 20 + 8 + quote);
+		assert_int_equal(ip[9], IPPROTO_ICMP);
+		assert_memory_equal(ip + 12, orig + 16, 4);
+		assert_memory_equal(ip + 16, orig + 12, 4);
+		assert_int_equal(pkt_csum_fold(pkt_csum_add(0, ip, 20)), 0);
+		assert_int_equal(icmp[0], 3);
+		assert_int_equal(icmp[1], 4);
+		assert_int_equal(rd16(icmp + 6), mtu);
+		sum = pkt_csum_add(0, icmp, 8 + quote);
+	} else {
+		uint8_t pseudo[40] = {};
+
+		assert_int_equal(ip[0] >> 4, 6);
+		assert_int_equal(rd16(ip + 4), 8 + quote);
+		assert_int_equal(ip[6], IPPROTO_ICMPV6);
+		assert_memory_equal(ip + 8, orig + 24, 16);
+		assert_memory_equal(ip + 24, orig + 8, 16);
+		assert_int_equal(icmp[0], 2);
+		assert_int_equal(icmp[1], 0);
+		assert_int_equal(rd16(icmp + 6), mtu);
+		memcpy(pseudo, ip + 8, 32);
+		pseudo[35] = 8 + quote;
+		pseudo[39] = IPPROTO_ICMPV6;
+		sum = pkt_csum_add(pkt_csum_add(0, pseudo, 40), icmp, 8 + quote);
+	}
+	assert_int_equal(pkt_csum_fold(sum), 0);
+}
+
+/*
  * The hand-off to TC when the next hop is unresolved (bpf/lb.h, struct
  * lb_handoff): magic, egress ifindex, family, next hop; BPF_PROG_RUN
  * returns the frame's metadata in front of it.
@@ -1579,38 +1628,51 @@ static void test_neighbour_and_route(void **state)
 	assert_int_equal(stats().counters.lb[NETPROBE_LBC_FIB_DROPS], 1);
 	assert_int_equal(send_dest(&s), 0);
 
-	/* Too big for the egress MTU once encapsulated (20 bytes more); l2 adds nothing. */
+	/*
+	 * Too big for the egress MTU once encapsulated (20 bytes more; l2 adds
+	 * nothing): the client is told the MTU that fits (with DF: without, it
+	 * is just dropped, as the packet could only be fragmented).
+	 */
 	run("ip link set %s mtu 1400", IF_BE);
 	s = tcp("192.0.2.53", VIP4, 40000, 80, SYN);
 	s.payload = 1381 - 40;
 	assert_int_equal(send_spec(&s, &o), XDP_DROP);
 	assert_int_equal(stats().counters.lb[NETPROBE_LBC_TOO_BIG_DROPS], 1);
+	s.ipv4_frag = 0x4000; /* DF */
+	f = build(&s);
+	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_TX);
+	assert_too_big(&f, &o, 1380);
 	s.payload = 1380 - 40;
 	assert_int_equal(send_spec(&s, &o), XDP_REDIRECT);
 	assert_int_equal(o.len, 14 + 1400);
 	assert_int_equal(netprobe_lb_service_add(g_m, "10.99.0.9:80/tcp"), 0);
 	assert_int_equal(netprobe_lb_backend_add(g_m, "10.99.0.9:80/tcp", hosts[1].v4, &l2), 0);
 	s = tcp("192.0.2.53", "10.99.0.9", 40000, 80, SYN);
+	s.ipv4_frag = 0x4000;
 	s.payload = 1401 - 40;
-	assert_int_equal(send_spec(&s, &o), XDP_DROP);
+	f = build(&s);
+	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_TX);
+	assert_too_big(&f, &o, 1400);
 	s.payload = 1400 - 40;
 	assert_int_equal(send_spec(&s, &o), XDP_REDIRECT);
 	assert_int_equal(dest_of(&o), 1);
-	/* IPv6 in IPv6: 40 bytes more. */
+	/* IPv6 in IPv6: 40 bytes more; IPv6 is never fragmented on the way. */
 	assert_int_equal(netprobe_lb_service_add(g_m, SVC6), 0);
 	add_backends(SVC6, 6, 1, NULL, NETPROBE_LB_FORWARD_IPIP);
 	s = tcp("2001:db8:c::53", VIP6, 40000, 80, SYN);
 	s.payload = 1361 - 60;
-	assert_int_equal(send_spec(&s, &o), XDP_DROP);
+	f = build(&s);
+	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_TX);
+	assert_too_big(&f, &o, 1360);
 	s.payload = 1360 - 60;
 	assert_int_equal(send_spec(&s, &o), XDP_REDIRECT);
 	assert_int_equal(o.len, 14 + 1400);
 	st = stats();
-	assert_int_equal(st.counters.lb[NETPROBE_LBC_TOO_BIG_DROPS], 3);
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_TOO_BIG_DROPS], 4);
 	assert_int_equal(st.counters.lb[NETPROBE_LBC_FIB_DROPS], 1);
 	assert_int_equal(st.counters.lb[NETPROBE_LBC_NEIGH_MISS], 4);
 	v = service(SVC4);
-	assert_int_equal(backend_in(v, hosts[0].v4)->counters.drops, 2);
+	assert_int_equal(backend_in(v, hosts[0].v4)->counters.drops, 3);
 }
 
 /* ---- 10b. What the kernel does with a frame left to it ------------------------ */
