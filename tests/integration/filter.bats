@@ -289,10 +289,10 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	prog0=$(bpftool -j link show pinned "$NETPROBE_PIN_PATH/links/slot0_xdp" | jq .prog_id)
 	sent0=$(kstat "$LAB_A" "$LAB_VA" tx_packets)
 	# Two streams: one from a denied source, one clean, while the mode flips 6 times.
-	in_a "$NPBENCH" send "$LAB_VA" --src 198.51.100.7 --dst 198.18.0.2 --count 4000000 \
+	in_a "$NPBENCH" send "$LAB_VA" --src 198.51.100.7 --dst 198.18.0.2 --count 8000000 \
 		--live >/dev/null 3>&- &
 	local s1=$!
-	in_a "$NPBENCH" send "$LAB_VA" --src 198.18.0.1 --dst 198.18.0.2 --count 4000000 \
+	in_a "$NPBENCH" send "$LAB_VA" --src 198.18.0.1 --dst 198.18.0.2 --count 8000000 \
 		--live >/dev/null 3>&- &
 	local s2=$!
 	# Flip the mode for as long as the streams run (bounded by the streams).

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * A private network namespace for the tests that attach to real (veth)
- * interfaces, and the shell helper that builds them. Include after cmocka.
+ * interfaces, the shell helper that builds them, and netprobe's attached
+ * program and counters. Include after cmocka.
  */
 #ifndef NETPROBE_NETNS_FIXTURE_H
 #define NETPROBE_NETNS_FIXTURE_H
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <netprobe/netprobe.h>
 
 /* Runs a shell command; the test fails if it does. */
 static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -51,6 +55,35 @@ static inline int enter_private_netns(void)
 	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
 	return 0;
+}
+
+/* The id of the XDP program that netprobe's pinned link on ifname runs now. */
+static inline __u32 attached_prog_id(struct netprobe_manager *m, const char *pin_path,
+				     const char *ifname)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	struct netprobe_iface it;
+	char path[256];
+	int fd;
+
+	assert_int_equal(netprobe_manager_iface(m, ifname, &it), 0);
+	snprintf(path, sizeof(path), "%s/links/slot%u_xdp", pin_path, it.slot);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	assert_int_not_equal(info.prog_id, 0);
+	return info.prog_id;
+}
+
+static inline struct netprobe_global_stats iface_stats(struct netprobe_manager *m,
+						       const char *ifname)
+{
+	struct netprobe_global_stats st;
+
+	assert_int_equal(netprobe_manager_iface_stats(m, ifname, &st), 0);
+	return st;
 }
 
 #endif /* NETPROBE_NETNS_FIXTURE_H */

@@ -126,28 +126,10 @@ static void detections_off(struct netprobe_config *cfg)
 		all[i]->enabled = false;
 }
 
-static __u32 prog_id_of_link(void)
-{
-	struct bpf_link_info info = {};
-	__u32 len = sizeof(info);
-	struct netprobe_iface it;
-	char path[256];
-	int fd;
-
-	assert_int_equal(netprobe_manager_iface(g_m, IF_DUT, &it), 0);
-	snprintf(path, sizeof(path), "%s/links/slot%u_xdp", pin_path, it.slot);
-	fd = bpf_obj_get(path);
-	assert_true(fd >= 0);
-	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
-	close(fd);
-	assert_int_not_equal(info.prog_id, 0);
-	return info.prog_id;
-}
-
 /* Takes the program the link runs now; returns its id. */
 static __u32 refresh_prog(void)
 {
-	__u32 id = prog_id_of_link();
+	__u32 id = attached_prog_id(g_m, pin_path, IF_DUT);
 
 	if (g_prog >= 0)
 		close(g_prog);
@@ -168,7 +150,7 @@ static void start_filter(const struct netprobe_config *cfg)
 /* A config change swaps the program behind the link: run the new one from now on. */
 static void update_config(const struct netprobe_config *cfg)
 {
-	__u32 before = prog_id_of_link();
+	__u32 before = attached_prog_id(g_m, pin_path, IF_DUT);
 
 	assert_int_equal(netprobe_manager_update_config(g_m, cfg), 0);
 	assert_int_not_equal(refresh_prog(), before);
@@ -315,10 +297,7 @@ static int verdict(const char *src, unsigned int repeat)
 
 static struct netprobe_global_stats stats(void)
 {
-	struct netprobe_global_stats st;
-
-	assert_int_equal(netprobe_manager_iface_stats(g_m, IF_DUT, &st), 0);
-	return st;
+	return iface_stats(g_m, IF_DUT);
 }
 
 static struct netprobe_security_stats sec_stats(void)

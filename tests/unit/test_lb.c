@@ -176,22 +176,12 @@ static void base_config(struct netprobe_config *cfg)
 
 static __u32 prog_id_of_link(void)
 {
-	struct bpf_link_info info = {};
-	__u32 len = sizeof(info);
 	struct netprobe_iface it;
-	char path[256];
-	int fd;
 
 	assert_int_equal(netprobe_manager_iface(g_m, g_ifname, &it), 0);
 	assert_int_equal(it.xdp_mode,
 			 strcmp(g_ifname, IF_DEC) ? NETPROBE_XDP_LB : NETPROBE_XDP_MONITOR);
-	snprintf(path, sizeof(path), "%s/links/slot%u_xdp", pin_path, it.slot);
-	fd = bpf_obj_get(path);
-	assert_true(fd >= 0);
-	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
-	close(fd);
-	assert_int_not_equal(info.prog_id, 0);
-	return info.prog_id;
+	return attached_prog_id(g_m, pin_path, g_ifname);
 }
 
 static void start(const struct netprobe_config *cfg, const char *ifname)
@@ -495,10 +485,7 @@ static struct pkt_spec flow_tcp(const struct flow *f, const char *vip, uint8_t f
 
 static struct netprobe_global_stats stats(void)
 {
-	struct netprobe_global_stats st;
-
-	assert_int_equal(netprobe_manager_iface_stats(g_m, g_ifname, &st), 0);
-	return st;
+	return iface_stats(g_m, g_ifname);
 }
 
 #define MAX_SVC 8
