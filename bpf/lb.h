@@ -545,7 +545,6 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
  * extension header, not a fragment) before it is parsed, so that everything
  * after sees what the tunnel carried. Returns the bytes taken off (0: the
  * packet is not one to unwrap), for the counters to count the frame as it
- * arrived.
  * arrived. Not inlined, as lb_service_packet.
  */
 static __noinline __u32 lb_decap(struct xdp_md *ctx, struct netprobe_counters *cnt)
