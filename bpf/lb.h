@@ -20,17 +20,20 @@
 #include "parse.h"
 #include "hash.h"
 
-#define NP_AF_INET	     2
-#define NP_AF_INET6	     10
-#define NP_IPV4_HLEN	     20
-#define NP_IPV6_HLEN	     40
-#define NP_ENCAP_TTL	     64
-#define NP_ICMP_HLEN	     8
-#define NP_ICMP_QUOTE	     8 /* payload bytes a too-big reply quotes after the IP header */
-#define NP_ICMP_DEST_UNREACH 3
-#define NP_ICMP_FRAG_NEEDED  4
-#define NP_ICMPV6_PKT_TOOBIG 2
-#define NP_IP_DF	     0x4000
+#define NP_AF_INET	       2
+#define NP_AF_INET6	       10
+#define NP_IPV4_HLEN	       20
+#define NP_IPV6_HLEN	       40
+#define NP_ENCAP_TTL	       64
+#define NP_ICMP_HLEN	       8
+#define NP_ICMP_QUOTE	       8 /* payload bytes a too-big reply quotes after the IP header */
+#define NP_ICMP_DEST_UNREACH   3
+#define NP_ICMP_FRAG_NEEDED    4
+#define NP_ICMPV6_PKT_TOOBIG   2
+#define NP_ICMP_TIME_EXCEEDED  11
+#define NP_ICMPV6_DEST_UNREACH 1
+#define NP_ICMPV6_PARAM_PROB   4
+#define NP_IP_DF	       0x4000
 
 /*
  * What XDP hands the TC ingress program, in the frame's metadata, when the
@@ -489,12 +492,17 @@ static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_coun
 			vs->drops++;
 			return XDP_DROP;
 		}
-		conn.backend = slot;
-		conn.gen = gen;
-		if (bpf_map_update_elem(&np_lb_conns, key, &conn, BPF_ANY))
-			cnt->lb[NETPROBE_LBC_CONN_FAILED]++;
-		new_flow = true;
+		/* An ICMP error is not a flow: it only follows one. */
+		if (!pi->lb_icmp) {
+			conn.backend = slot;
+			conn.gen = gen;
+			if (bpf_map_update_elem(&np_lb_conns, key, &conn, BPF_ANY))
+				cnt->lb[NETPROBE_LBC_CONN_FAILED]++;
+			new_flow = true;
+		}
 	}
+	if (pi->lb_icmp)
+		cnt->lb[NETPROBE_LBC_ICMP_FORWARDED]++;
 	bs = lb_stats(&np_lb_backend_stats, slot);
 	if (!bs)
 		return XDP_DROP;
@@ -514,6 +522,85 @@ static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_coun
 	return action;
 }
 
+/* ICMP errors, which quote the packet they are about: of such a packet, a flow's backend cares. */
+static __always_inline bool lb_icmp_error(const struct packet_info *pi)
+{
+	__u8 type = bpf_ntohs(pi->key.dst_port) >> 8; /* the parser keeps type << 8 | code */
+
+	if (pi->key.proto == IPPROTO_ICMP)
+		return type == NP_ICMP_DEST_UNREACH || type == NP_ICMP_TIME_EXCEEDED;
+	return pi->key.proto == IPPROTO_ICMPV6 && type >= NP_ICMPV6_DEST_UNREACH &&
+	       type <= NP_ICMPV6_PARAM_PROB;
+}
+
+/*
+ * An ICMP error about a packet a service sent (a backend's reply from the
+ * service's address; most often "fragmentation needed" from a router on
+ * the way to the client) is for the backend that holds the flow, whose
+ * kernel adjusts the connection: pi's key becomes that flow's (client to
+ * service), as its own packets have it. Returns the service, or NULL (pi
+ * untouched) for anything else.
+ */
+static __always_inline struct netprobe_lb_vip *lb_icmp_flow(struct xdp_md *ctx,
+							    struct packet_info *pi)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct netprobe_flow_key *key = &pi->key;
+	struct netprobe_lb_vip_key vk = {};
+	struct netprobe_lb_vip *vip;
+	__u8 client[16] = {};
+	__be16 *ports;
+	__u8 proto;
+
+	if (pi->vlan_tags || pi->fragment)
+		return NULL;
+	if (key->family == NETPROBE_FAMILY_IPV4) {
+		struct iphdr *ip = data + sizeof(struct ethhdr), *in;
+
+		if ((void *)(ip + 1) > end)
+			return NULL;
+		in = (void *)ip + ip->ihl * 4 + NP_ICMP_HLEN;
+		ports = (void *)(in + 1);
+		if ((void *)(ports + 2) > end || in->ihl != 5 || in->saddr != ip->daddr)
+			return NULL;
+		proto = in->protocol;
+		__builtin_memcpy(client, &in->daddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr), *in6;
+		const __u32 *a, *b;
+
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_ICMPV6)
+			return NULL;
+		in6 = (void *)(ip6 + 1) + NP_ICMP_HLEN;
+		ports = (void *)(in6 + 1);
+		if ((void *)(ports + 2) > end)
+			return NULL;
+		a = (const __u32 *)&in6->saddr;
+		b = (const __u32 *)&ip6->daddr;
+		if (a[0] != b[0] || a[1] != b[1] || a[2] != b[2] || a[3] != b[3])
+			return NULL;
+		proto = in6->nexthdr;
+		__builtin_memcpy(client, &in6->daddr, 16);
+	}
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return NULL;
+	/* The service that sent the quoted packet: the error's destination, its source port. */
+	__builtin_memcpy(vk.addr, key->dst_addr, 16);
+	vk.port = ports[0];
+	vk.proto = proto;
+	vk.family = key->family;
+	vip = bpf_map_lookup_elem(&np_lb_vips, &vk);
+	if (!vip)
+		return NULL;
+	__builtin_memcpy(key->src_addr, client, 16);
+	key->proto = proto;
+	key->src_port = ports[1];
+	key->dst_port = ports[0];
+	pi->tcp_flags = 0;
+	pi->lb_icmp = 1;
+	return vip;
+}
+
 /*
  * The load balancer's verdict on a parsed, well-formed IP packet. *handled
  * says whether it was for a service (its flow is in the connection table,
@@ -526,13 +613,15 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 	struct netprobe_lb_vip_key vk = {};
 	struct netprobe_lb_vip *vip;
 
-	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
-		return XDP_PASS;
-	__builtin_memcpy(vk.addr, key->dst_addr, 16);
-	vk.port = key->dst_port;
-	vk.proto = key->proto;
-	vk.family = key->family;
-	vip = bpf_map_lookup_elem(&np_lb_vips, &vk);
+	if (key->proto == IPPROTO_TCP || key->proto == IPPROTO_UDP) {
+		__builtin_memcpy(vk.addr, key->dst_addr, 16);
+		vk.port = key->dst_port;
+		vk.proto = key->proto;
+		vk.family = key->family;
+		vip = bpf_map_lookup_elem(&np_lb_vips, &vk);
+	} else {
+		vip = lb_icmp_error(pi) ? lb_icmp_flow(ctx, pi) : NULL;
+	}
 	if (!vip)
 		return XDP_PASS;
 	*handled = true;

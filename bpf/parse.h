@@ -43,7 +43,8 @@ struct packet_info {
 	__u8 vlan_tags;
 	__u8 fragment;
 	__u8 tcp_flags;
-	__u8 pad[3];
+	__u8 lb_icmp; /* lb: an ICMP error about a service's flow; key is that flow's */
+	__u8 pad[2];
 };
 
 struct hdr_cursor {

@@ -142,6 +142,7 @@ enum netprobe_filter_counter {
 	X(FIB_DROPS, "fib_drops")	  /* no route to the backend, or forwarding is off */      \
 	X(TOO_BIG_DROPS, "too_big_drops") /* too big to encapsulate: ICMP too-big sent back */     \
 	X(CONN_FAILED, "conn_table_failed") /* a new flow could not be stored */                   \
+	X(ICMP_FORWARDED, "icmp_forwarded") /* ICMP errors about a flow, sent to its backend */    \
 	X(DECAPSULATED, "decapsulated")	    /* tunnelled packets unwrapped (decap) */
 
 enum netprobe_lb_counter {

@@ -1740,6 +1740,114 @@ static void test_neighbour_miss_handed_to_tc(void **state)
 }
 
 /*
+ * An ICMP error from a router (source rtr) to the service's address about a
+ * backend's reply to client f: it quotes that reply's IP header and ports.
+ */
+static struct frame icmp_error_about(const struct flow *f, const char *vip, const char *rtr)
+{
+	bool v4 = !strchr(vip, ':');
+	struct pkt_spec s = {.family = v4 ? 4 : 6,
+			     .src = rtr,
+			     .dst = vip,
+			     .proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+			     .icmp_type = v4 ? 3 : 2, /* fragmentation needed; packet too big */
+			     .icmp_code = v4 ? 4 : 0,
+			     .payload = v4 ? 20 + 8 - 4 : 40 + 8 - 4};
+	struct frame fr = build(&s);
+	uint8_t *in = fr.b + 14 + (v4 ? 20 : 40) + 8;
+	uint16_t vport = htons(80), cport = htons(f->sport);
+
+	/* The quoted reply: from the service to the client, TCP from port 80. */
+	memset(in, 0, v4 ? 20 : 40);
+	if (v4) {
+		in[0] = 0x45;
+		in[9] = IPPROTO_TCP;
+		addr_bytes(vip, in + 12);
+		addr_bytes(f->src, in + 16);
+	} else {
+		in[0] = 0x60;
+		in[6] = IPPROTO_TCP;
+		addr_bytes(vip, in + 8);
+		addr_bytes(f->src, in + 24);
+	}
+	memcpy(in + (v4 ? 20 : 40), &vport, 2);
+	memcpy(in + (v4 ? 22 : 42), &cport, 2);
+	return fr;
+}
+
+/*
+ * ICMP errors about a service's flow (a router could not pass a backend's
+ * reply on) go to the backend holding that flow, which alone can act on
+ * them; nothing else about ICMP changes.
+ */
+static void test_icmp_errors_follow_flows(void **state)
+{
+	static const char *const vips[] = {VIP4, VIP6};
+	static const char *const svcs[] = {SVC4, SVC6};
+	static const char *const rtrs[] = {"192.0.2.254", "2001:db8:ff::1"};
+	struct netprobe_global_stats st;
+	struct out o;
+
+	(void)state;
+	start_lb();
+	for (int v = 0; v < 2; v++) {
+		int family = v ? 6 : 4, seen[4] = {};
+
+		assert_int_equal(netprobe_lb_service_add(g_m, svcs[v]), 0);
+		add_backends(svcs[v], family, 3, NULL, NETPROBE_LB_FORWARD_IPIP);
+		for (int i = 0; i < 60; i++) {
+			struct flow f = client(family, 7, i);
+			struct pkt_spec syn = flow_tcp(&f, vips[v], SYN);
+			struct frame err = icmp_error_about(&f, vips[v], rtrs[v]);
+			int k = send_dest(&syn);
+
+			assert_true(k >= 0 && k < 3);
+			seen[k]++;
+			assert_int_equal(xdp_run(err.b, err.len, &o), XDP_REDIRECT);
+			assert_int_equal(dest_of(&o), k);
+			/* The ICMP message itself, in the tunnel. */
+			assert_int_equal(o.len, err.len + (v ? 40 : 20));
+			assert_memory_equal(o.b + 14 + (v ? 40 : 20), err.b + 14, err.len - 14);
+		}
+		for (int k = 0; k < 3; k++)
+			assert_true(seen[k] > 5);
+	}
+	st = stats();
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_ICMP_FORWARDED], 120);
+	/* An error creates no flow of its own. */
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_NEW_CONNS], 120);
+
+	/* About an unknown flow: where the flow's hash would go, and still no flow. */
+	struct flow f = client(4, 8, 1);
+	struct frame err = icmp_error_about(&f, VIP4, rtrs[0]);
+	struct pkt_spec syn = flow_tcp(&f, VIP4, SYN);
+
+	assert_int_equal(xdp_run(err.b, err.len, &o), XDP_REDIRECT);
+	int k = dest_of(&o);
+
+	assert_int_equal(stats().counters.lb[NETPROBE_LBC_NEW_CONNS], 120);
+	assert_int_equal(send_dest(&syn), k);
+
+	/* Pings, and errors about what the service did not send, pass unchanged. */
+	struct pkt_spec ping = {.family = 4,
+				.src = "192.0.2.9",
+				.dst = VIP4,
+				.proto = IPPROTO_ICMP,
+				.icmp_type = 8};
+	struct frame pf = build(&ping);
+
+	assert_int_equal(xdp_run(pf.b, pf.len, &o), XDP_PASS);
+	assert_unchanged(&pf, &o);
+	err = icmp_error_about(&f, VIP4, rtrs[0]);
+	addr_bytes("10.99.0.200", err.b + 14 + 28 + 12); /* quoted source: not the service */
+	assert_int_equal(xdp_run(err.b, err.len, &o), XDP_PASS);
+	assert_unchanged(&err, &o);
+	err = icmp_error_about(&f, "10.77.0.1", rtrs[0]); /* to this host, not a service */
+	assert_int_equal(xdp_run(err.b, err.len, &o), XDP_PASS);
+	assert_int_equal(stats().counters.lb[NETPROBE_LBC_ICMP_FORWARDED], 121);
+}
+
+/*
  * Each CPU reuses a route for lb_route_cache_ms: a neighbour whose MAC
  * changes gets the backend's packets at its new MAC after that, and at
  * once without the cache. Pinned to one CPU: the cache is per CPU.
@@ -2056,6 +2164,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_neighbour_and_route, teardown),
 		cmocka_unit_test_teardown(test_neighbour_miss_handed_to_tc, teardown),
 		cmocka_unit_test_teardown(test_decap, teardown),
+		cmocka_unit_test_teardown(test_icmp_errors_follow_flows, teardown),
 		cmocka_unit_test_teardown(test_route_cache, teardown),
 		cmocka_unit_test_teardown(test_api_bad_input, teardown),
 	};
