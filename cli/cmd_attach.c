@@ -268,6 +268,7 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 			json_object_new_string(it->xdp_generic ? "generic" : "native"));
 		json_object_object_add(o, "tc",
 				       json_object_new_string(tc_attach_name(it->tc_attach)));
+		json_object_object_add(o, "decap", json_object_new_boolean(it->decap));
 		json_object_object_add(o, "attached_at", json_object_new_string(when));
 		json_object_object_add(o, "gone", json_object_new_boolean(it->gone));
 		json_object_object_add(o, "in_current_netns",
@@ -278,9 +279,9 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 	if (s->count == 1)
 		printf("%-16s %7s %-8s %-8s %-17s %s\n", "INTERFACE", "IFINDEX", "MODE", "XDP",
 		       "TC", "ATTACHED");
-	printf("%-16s %7u %-8s %-8s %-17s %s%s\n", it->name, it->ifindex,
+	printf("%-16s %7u %-8s %-8s %-17s %s%s%s\n", it->name, it->ifindex,
 	       netprobe_xdp_program_name(it->xdp_mode), it->xdp_generic ? "generic" : "native",
-	       tc_attach_name(it->tc_attach), when,
+	       tc_attach_name(it->tc_attach), when, it->decap ? "  decap" : "",
 	       it->gone		      ? "  (interface deleted: detach --all frees it)"
 	       : it->in_current_netns ? ""
 				      : "  (other netns)");

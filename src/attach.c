@@ -544,6 +544,7 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	if (err)
 		np_warn("%s: TC programs keep their previous settings: %s", ifname, strerror(-err));
 	info->xdp_program = m->cfg.xdp_mode;
+	info->decap = m->cfg.decap;
 	err = write_iface(m, slot, info);
 	if (!err)
 		np_info("%s: now in %s mode (was %s)", ifname,
@@ -588,6 +589,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	info.ifindex = ifindex;
 	info.netns_ino = np_current_netns();
 	info.xdp_program = m->cfg.xdp_mode;
+	info.decap = m->cfg.decap;
 
 	skel = load_programs(m, slot, ifindex);
 	if (!skel) {
@@ -749,6 +751,7 @@ static void iface_from_info(const struct netprobe_manager *m,
 	out->slot = slot;
 	out->xdp_mode = info->xdp_program;
 	out->xdp_generic = info->xdp_attach_flags == XDP_FLAGS_SKB_MODE;
+	out->decap = info->decap;
 	out->tc_attach = info->tc_attach;
 	out->attached_at_ns = info->attached_at_ns;
 	out->in_current_netns = info->netns_ino == np_current_netns();

@@ -226,6 +226,7 @@ struct netprobe_iface {
 	unsigned int slot;
 	enum netprobe_xdp_program xdp_mode;
 	bool xdp_generic; /* attached in generic (skb) mode */
+	bool decap;	  /* unwraps IP-in-IP and IPv6-in-IPv6 (config decap) */
 	enum netprobe_tc_attach tc_attach;
 	unsigned long long attached_at_ns; /* CLOCK_REALTIME */
 	bool in_current_netns;		   /* ifindex is valid in the caller's namespace */

@@ -120,6 +120,10 @@ moved() {
 	np_lb flows "$l0" --json | jq -e '[.flows[] | select(.dst == "10.77.0.1" and .dport == 8000)] | length == 20'
 	np_lb flows "$l0" --json | jq -e '[.flows[] | select(.dst == "10.99.0.1")] | length == 0'
 	lb_in b1 "$NP" flows "b1$LB_ID" --json | jq -e '[.flows[] | select(.dst == "10.99.0.1" and .dport == 80)] | length == 10'
+	# status says which interfaces unwrap.
+	lb_in b1 "$NP" status --json | jq -e --arg b "b1$LB_ID" --arg l "l0$LB_ID" \
+		'[.interfaces[] | select(.name == $b) | .decap] == [true] and
+		 [.interfaces[] | select(.name == $l) | .decap] == [false]'
 	# The monitor's RX count is the kernel's (XDP sees every frame, forwarded or not).
 	mine=$(np_lb stats --json | jq --arg l "$l0" '.interfaces[] | select(.name == $l) | .rx_packets')
 	theirs=$(kstat "$(lb_ns lb)" "$l0" rx_packets)
