@@ -723,6 +723,33 @@ static bool near(double x, double want, double tolerance)
 	return x >= want - tolerance && x <= want + tolerance;
 }
 
+/*
+ * A service whose backend is on the segment the frames come from: its
+ * first SYN leaves encapsulated where it came in (XDP_TX), from src (this
+ * host's address there), to that backend's MAC, from the device's own.
+ */
+static void assert_tx_back(const char *svc, int family, const char *client, const char *vip,
+			   const char *src)
+{
+	struct pkt_spec syn = tcp(client, vip, 40000, 80, SYN);
+	size_t hdr = family == 4 ? 20 : 40;
+	struct frame f = build(&syn);
+	uint8_t addr[16];
+	struct out o;
+
+	assert_int_equal(netprobe_lb_service_add(g_m, svc), 0);
+	assert_int_equal(
+		netprobe_lb_backend_add(g_m, svc,
+					family == 4 ? hosts[TX_HOST].v4 : hosts[TX_HOST].v6, NULL),
+		0);
+	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_TX);
+	assert_int_equal(dest_of(&o), TX_HOST);
+	assert_memory_equal(o.b + 6, mac_dut, 6);
+	addr_bytes(src, addr);
+	assert_memory_equal(o.b + 14 + (family == 4 ? 12 : 8), addr, family == 4 ? 4 : 16);
+	assert_memory_equal(o.b + 14 + hdr, f.b + 14, f.len - 14);
+}
+
 /* ---- 1. IPv4 in IPv4 ------------------------------------------------------- */
 
 static void test_ipv4_ipip(void **state)
@@ -830,17 +857,7 @@ static void test_ipv4_ipip(void **state)
 		assert_true(used[j] > 50);
 
 	/* A backend on the segment the frame came from: back out the same way. */
-	assert_int_equal(netprobe_lb_service_add(g_m, "10.99.0.5:80/tcp"), 0);
-	assert_int_equal(netprobe_lb_backend_add(g_m, "10.99.0.5:80/tcp", hosts[TX_HOST].v4, NULL),
-			 0);
-	syn = tcp("192.0.2.10", "10.99.0.5", 40000, 80, SYN);
-	f = build(&syn);
-	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_TX);
-	assert_int_equal(dest_of(&o), TX_HOST);
-	assert_memory_equal(o.b + 6, mac_dut, 6);
-	addr_bytes("10.77.0.1", addr);
-	assert_memory_equal(o.b + 14 + 12, addr, 4);
-	assert_memory_equal(o.b + 34, f.b + 14, f.len - 14);
+	assert_tx_back("10.99.0.5:80/tcp", 4, "192.0.2.10", "10.99.0.5", "10.77.0.1");
 	st = stats();
 	assert_int_equal(st.counters.xdp_action[XDP_TX], 1);
 	assert_int_equal(st.counters.xdp_action[XDP_REDIRECT], 302);
@@ -947,6 +964,25 @@ static void test_weights_split(void **state)
 
 /* ---- 4. Backend changes: established flows stay, new flows move little ------ */
 
+/*
+ * The lab of the backend change tests: SVC4 over three backends of weight
+ * 1, and n flows of client set 0 opened (a SYN each); dest[i] is where
+ * flow i went.
+ */
+static void start_with_flows(struct flow *fl, int *dest, int n)
+{
+	start_lb();
+	assert_int_equal(netprobe_lb_service_add(g_m, SVC4), 0);
+	add_backends(SVC4, 4, 3, NULL, NETPROBE_LB_FORWARD_IPIP);
+	for (int i = 0; i < n; i++) {
+		struct pkt_spec s;
+
+		fl[i] = client(4, 0, i);
+		s = flow_tcp(&fl[i], VIP4, SYN);
+		dest[i] = send_dest(&s);
+	}
+}
+
 #define CHURN_FLOWS 2000
 
 static void test_backend_changes(void **state)
@@ -956,17 +992,9 @@ static void test_backend_changes(void **state)
 	int moved = 0, to_new = 0, on_removed = 0, others_moved = 0;
 
 	(void)state;
-	start_lb();
-	assert_int_equal(netprobe_lb_service_add(g_m, SVC4), 0);
-	add_backends(SVC4, 4, 3, NULL, NETPROBE_LB_FORWARD_IPIP);
-	for (int i = 0; i < CHURN_FLOWS; i++) {
-		struct pkt_spec s;
-
-		fl[i] = client(4, 0, i);
-		s = flow_tcp(&fl[i], VIP4, SYN);
-		before[i] = send_dest(&s);
+	start_with_flows(fl, before, CHURN_FLOWS);
+	for (int i = 0; i < CHURN_FLOWS; i++)
 		assert_in_range(before[i], 0, 2);
-	}
 
 	/* A fourth backend: established flows stay where they are. */
 	assert_int_equal(netprobe_lb_backend_add(g_m, SVC4, hosts[3].v4, NULL), 0);
@@ -1030,16 +1058,9 @@ static void test_drain(void **state)
 	struct out o;
 
 	(void)state;
-	start_lb();
-	assert_int_equal(netprobe_lb_service_add(g_m, SVC4), 0);
-	add_backends(SVC4, 4, 3, NULL, NETPROBE_LB_FORWARD_IPIP);
+	start_with_flows(old, bound, DRAIN_FLOWS);
 	for (int i = 0; i < DRAIN_FLOWS; i++) {
-		struct pkt_spec s;
-
-		old[i] = client(4, 0, i);
 		fresh[i] = client(4, 1, i);
-		s = flow_tcp(&old[i], VIP4, SYN);
-		bound[i] = send_dest(&s);
 		on_drained += bound[i] == 1;
 	}
 	assert_true(on_drained > 0);
@@ -1121,17 +1142,9 @@ static void test_removal(void **state)
 	const struct svc_view *v;
 
 	(void)state;
-	start_lb();
-	assert_int_equal(netprobe_lb_service_add(g_m, SVC4), 0);
-	add_backends(SVC4, 4, 3, NULL, NETPROBE_LB_FORWARD_IPIP);
-	for (int i = 0; i < REMOVE_FLOWS; i++) {
-		struct pkt_spec s;
-
-		fl[i] = client(4, 0, i);
-		s = flow_tcp(&fl[i], VIP4, SYN);
-		bound[i] = send_dest(&s);
+	start_with_flows(fl, bound, REMOVE_FLOWS);
+	for (int i = 0; i < REMOVE_FLOWS; i++)
 		on_removed += bound[i] == 1;
-	}
 	assert_true(on_removed > 10);
 	slot = slot_of(hosts[1].v4, &removed);
 	new_conns = stats().counters.lb[NETPROBE_LBC_NEW_CONNS];
@@ -1264,17 +1277,7 @@ static void test_ipv6_and_udp(void **state)
 	assert_counters(&service(SVC6)->info.counters, 2, 2 * f.len, 1, 0);
 
 	/* A backend on the clients' segment: back out where it came in, from that address. */
-	assert_int_equal(netprobe_lb_service_add(g_m, "[fd99::5]:80/tcp"), 0);
-	assert_int_equal(netprobe_lb_backend_add(g_m, "[fd99::5]:80/tcp", hosts[TX_HOST].v6, NULL),
-			 0);
-	syn = tcp("2001:db8:c::10", "fd99::5", 40000, 80, SYN);
-	f = build(&syn);
-	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_TX);
-	assert_int_equal(dest_of(&o), TX_HOST);
-	assert_memory_equal(o.b + 6, mac_dut, 6);
-	addr_bytes("fd77::1", addr);
-	assert_memory_equal(o.b + 14 + 8, addr, 16);
-	assert_memory_equal(o.b + 54, f.b + 14, f.len - 14);
+	assert_tx_back("[fd99::5]:80/tcp", 6, "2001:db8:c::10", "fd99::5", "fd77::1");
 
 	/* UDP services, IPv4 and IPv6: a datagram flow sticks to its backend too. */
 	assert_int_equal(netprobe_lb_service_add(g_m, "10.99.0.2:53/udp"), 0);
