@@ -76,17 +76,17 @@ static __always_inline const struct netprobe_lb_backend *lb_backend(__u32 slot, 
 
 /* The backend an established flow of vip was given, if it still holds that slot. */
 static __always_inline const struct netprobe_lb_backend *
-lb_established(const struct netprobe_lb_vip *vip, const struct netprobe_flow_key *key, __u32 *slot)
+lb_established(const struct netprobe_lb_vip *vip, const struct netprobe_flow_key *key, __u32 *slot,
+	       __u32 *gen)
 {
 	struct netprobe_lb_conn *conn = bpf_map_lookup_elem(&np_lb_conns, key);
 	const struct netprobe_lb_backend *be;
-	__u32 gen;
 
 	if (!conn)
 		return NULL;
 	*slot = conn->backend;
-	be = lb_backend(*slot, vip->id, &gen);
-	return be && gen == conn->gen ? be : NULL;
+	be = lb_backend(*slot, vip->id, gen);
+	return be && *gen == conn->gen ? be : NULL;
 }
 
 /*
@@ -195,23 +195,26 @@ static __always_inline bool lb_is_backend(const struct bpf_fib_lookup *fib,
 	       fib->ipv6_dst[3] == a[3];
 }
 
-/* The route to a backend, reused if this CPU found it for this slot lately and it fits. */
-static __always_inline struct netprobe_lb_route *
-lb_cached_route(const struct netprobe_lb_backend *be, __u32 slot, __u32 out_len, __u64 now)
+/*
+ * The route to backend slot t (of generation gen), reused if this CPU found
+ * it lately, from this interface, and the packet is no longer than one the
+ * lookup let through.
+ */
+static __always_inline struct netprobe_lb_route *lb_cached_route(__u32 slot, __u32 gen,
+								 __u32 out_len, __u64 now)
 {
 	struct netprobe_lb_route *r;
 
 	if (!np_lb_route_ttl)
 		return NULL;
 	r = bpf_map_lookup_elem(&np_lb_routes, &slot);
-	if (!r || r->gen != be->gen || now >= r->expires || out_len > r->max_len)
+	if (!r || r->gen != gen || r->iface != np_slot || now >= r->expires || out_len > r->max_len)
 		return NULL;
 	return r;
 }
 
-static __always_inline void lb_cache_route(const struct netprobe_lb_backend *be, __u32 slot,
-					   const struct bpf_fib_lookup *fib, __u32 out_len,
-					   __u64 now)
+static __always_inline void lb_cache_route(__u32 slot, __u32 gen, const struct bpf_fib_lookup *fib,
+					   __u32 out_len, __u64 now)
 {
 	struct netprobe_lb_route *r;
 
@@ -221,9 +224,10 @@ static __always_inline void lb_cache_route(const struct netprobe_lb_backend *be,
 	if (!r)
 		return;
 	/* A longer packet than before passed: the MTU allows at least that much. */
-	if (r->gen != be->gen || now >= r->expires || out_len > r->max_len)
+	if (r->gen != gen || r->iface != np_slot || now >= r->expires || out_len > r->max_len)
 		r->max_len = out_len;
-	r->gen = be->gen;
+	r->gen = gen;
+	r->iface = np_slot;
 	r->expires = now + np_lb_route_ttl;
 	r->ifindex = fib->ifindex;
 	__builtin_memcpy(r->dmac, fib->dmac, ETH_ALEN);
@@ -342,15 +346,24 @@ static __always_inline int lb_too_big(struct xdp_md *ctx, __u8 family, __u32 mtu
 	return XDP_TX;
 }
 
+/* Where a packet goes: a backend, its slot and the slot's generation, and the flow. */
+struct lb_target {
+	const struct netprobe_lb_backend *be;
+	__u32 slot;
+	__u32 gen;
+	__u32 hash;
+	bool icmp_error; /* the packet is an ICMP error, which no ICMP error may answer */
+};
+
 /*
- * Sends the packet at ctx to backend be (in slot). Returns the XDP action,
- * having counted what went wrong; *to_backend says whether the packet went
- * to the backend (XDP_TX may also be a reply to the client).
+ * Sends the packet at ctx to its backend. Returns the XDP action, having
+ * counted what went wrong; *to_backend says whether the packet went to the
+ * backend (XDP_TX may also be a reply to the client).
  */
 static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters *cnt,
-				   const struct netprobe_lb_backend *be, __u32 slot, __u32 hash,
-				   bool *to_backend)
+				   const struct lb_target *t, bool *to_backend)
 {
+	const struct netprobe_lb_backend *be = t->be;
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	bool encap = be->forward == NETPROBE_LB_FORWARD_IPIP;
 	struct netprobe_lb_route *route;
@@ -391,7 +404,7 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 			__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
 		__builtin_memcpy(fib.ipv6_dst, be->addr, 16);
 	}
-	route = lb_cached_route(be, slot, out_len, now);
+	route = lb_cached_route(t->slot, t->gen, out_len, now);
 	if (route) {
 		ifindex = route->ifindex;
 		__builtin_memcpy(fib.dmac, route->dmac, ETH_ALEN);
@@ -402,7 +415,7 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 		if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
 			cnt->lb[NETPROBE_LBC_TOO_BIG_DROPS]++;
 			/* An IPv4 packet without DF may be fragmented: not here, but not refused either. */
-			if (be->family == NETPROBE_FAMILY_IPV4 && !df)
+			if ((be->family == NETPROBE_FAMILY_IPV4 && !df) || t->icmp_error)
 				return XDP_DROP;
 			return lb_too_big(ctx, be->family, fib.mtu_result - (out_len - inner_len));
 		}
@@ -420,15 +433,15 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 		}
 		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 			cnt->lb[NETPROBE_LBC_NEIGH_MISS]++;
-			if (encap && lb_encap(ctx, be, inner_len, tos, df, hash))
+			if (encap && lb_encap(ctx, be, inner_len, tos, df, t->hash))
 				return XDP_DROP;
 			*to_backend = true;
 			return lb_handoff(ctx, &fib);
 		}
 		ifindex = fib.ifindex;
-		lb_cache_route(be, slot, &fib, out_len, now);
+		lb_cache_route(t->slot, t->gen, &fib, out_len, now);
 	}
-	if (encap && lb_encap(ctx, be, inner_len, tos, df, hash))
+	if (encap && lb_encap(ctx, be, inner_len, tos, df, t->hash))
 		return XDP_DROP;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
@@ -455,7 +468,8 @@ static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_coun
 	struct netprobe_flow_key *key = &pi->key;
 	const struct netprobe_lb_backend *be = NULL;
 	struct netprobe_lb_stats *vs, *bs;
-	__u32 slot = 0, hash;
+	__u32 slot = 0, gen = 0, hash;
+	struct lb_target target;
 	bool new_flow = false, to_backend = false;
 	int action;
 
@@ -481,10 +495,9 @@ static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_coun
 	hash = flow_hash(key);
 	/* A SYN starts a connection: it goes where the table says now, even on a reused tuple. */
 	if ((pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) != NP_TCP_SYN)
-		be = lb_established(vip, key, &slot);
+		be = lb_established(vip, key, &slot, &gen);
 	if (!be) {
 		struct netprobe_lb_conn conn;
-		__u32 gen;
 
 		be = lb_choose(vip, hash, &slot, &gen);
 		if (!be) {
@@ -512,7 +525,9 @@ static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_coun
 		vs->new_conns++;
 		bs->new_conns++;
 	}
-	action = lb_send(ctx, cnt, be, slot, hash, &to_backend);
+	target = (struct lb_target){
+		.be = be, .slot = slot, .gen = gen, .hash = hash, .icmp_error = pi->lb_icmp};
+	action = lb_send(ctx, cnt, &target, &to_backend);
 	if (!to_backend) {
 		bs->drops++;
 		return action;
@@ -601,6 +616,18 @@ static __always_inline struct netprobe_lb_vip *lb_icmp_flow(struct xdp_md *ctx,
 	return vip;
 }
 
+/* An ICMP error: for the backend of the service flow it quotes, if any. Out of line, as lb_service_packet. */
+static __noinline int lb_icmp_packet(struct xdp_md *ctx, struct netprobe_counters *cnt,
+				     struct packet_info *pi, __u32 frame_len, bool *handled)
+{
+	struct netprobe_lb_vip *vip = lb_icmp_flow(ctx, pi);
+
+	if (!vip)
+		return XDP_PASS;
+	*handled = true;
+	return lb_service_packet(ctx, cnt, pi, vip, frame_len);
+}
+
 /*
  * The load balancer's verdict on a parsed, well-formed IP packet. *handled
  * says whether it was for a service (its flow is in the connection table,
@@ -620,7 +647,8 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 		vk.family = key->family;
 		vip = bpf_map_lookup_elem(&np_lb_vips, &vk);
 	} else {
-		vip = lb_icmp_error(pi) ? lb_icmp_flow(ctx, pi) : NULL;
+		return lb_icmp_error(pi) ? lb_icmp_packet(ctx, cnt, pi, frame_len, handled)
+					 : XDP_PASS;
 	}
 	if (!vip)
 		return XDP_PASS;

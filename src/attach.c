@@ -496,7 +496,7 @@ static void warn_no_forwarding(const struct netprobe_manager *m, const char *ifn
 		np_warn("%s: IPv4 forwarding is off, so the load balancer finds no route to its "
 			"IPv4 backends (sysctl -w net.ipv4.conf.%s.forwarding=1)",
 			ifname, ifname);
-	if (forwarding_off("ipv6", ifname))
+	if (np_lb_has_family(m, NETPROBE_FAMILY_IPV6) && forwarding_off("ipv6", ifname))
 		np_warn("%s: IPv6 forwarding is off, so the load balancer finds no route to its "
 			"IPv6 backends (sysctl -w net.ipv6.conf.%s.forwarding=1)",
 			ifname, ifname);

@@ -85,6 +85,7 @@ static inline __u32 np_lb_table_chunks(__u32 table_size)
 int np_lb_open(struct netprobe_manager *m);
 void np_lb_close(struct netprobe_manager *m);
 bool np_lb_has_services(const struct netprobe_manager *m);
+bool np_lb_has_family(const struct netprobe_manager *m, unsigned char family);
 
 /* attach.c */
 struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m);

@@ -135,6 +135,19 @@ bool np_lb_has_services(const struct netprobe_manager *m)
 	return m->lb && bpf_map_get_next_key(m->lb->vips_fd, NULL, &key) == 0;
 }
 
+bool np_lb_has_family(const struct netprobe_manager *m, unsigned char family)
+{
+	struct netprobe_lb_vip_key key, next, *prev = NULL;
+
+	while (m->lb && bpf_map_get_next_key(m->lb->vips_fd, prev, &next) == 0) {
+		if (next.family == family)
+			return true;
+		key = next;
+		prev = &key;
+	}
+	return false;
+}
+
 /* ---- Text ---------------------------------------------------------------- */
 
 /* An address, bare or in brackets; returns the family, or 0. */
@@ -670,7 +683,9 @@ int netprobe_lb_backend_add(struct netprobe_manager *m, const char *service, con
 	__atomic_store_n(&be->flags, NETPROBE_LB_BE_IN_USE, __ATOMIC_RELEASE);
 	err = rebuild_table(m, &vip);
 	if (err) {
-		retire_backend(m, &vip, be - m->lb->backends);
+		/* No table holds the slot (a rebuild writes only when it succeeds): free it. */
+		__atomic_store_n(&be->flags, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&be->gen, be->gen + 1, __ATOMIC_RELEASE);
 		goto out;
 	}
 	ping_backend(s.family, addr);

@@ -28,6 +28,8 @@ static void vlog(enum netprobe_log_level level, const char *fmt, va_list ap)
 		return;
 	va_copy(again, ap);
 	n = vsnprintf(small, sizeof(small), fmt, ap);
+	if (n < 0)
+		small[0] = '\0';
 	/* A verifier log runs to megabytes: all of it, or it says nothing. */
 	if (n >= (int)sizeof(small)) {
 		msg = malloc(n + 1);

@@ -577,7 +577,8 @@ struct netprobe_lb_route {
 	__u16 max_len; /* the longest outgoing IP packet the lookup let through (MTU) */
 	__u8 dmac[6];
 	__u8 smac[6];
-	__u8 pad[2];
+	__u8 iface; /* the interface slot whose lookup it was: routes depend on the ingress */
+	__u8 pad;
 };
 
 /* Per-CPU, per service (np_lb_vip_stats) and per backend slot (np_lb_backend_stats). */

@@ -1746,7 +1746,8 @@ static void test_neighbour_miss_handed_to_tc(void **state)
  * An ICMP error from a router (source rtr) to the service's address about a
  * backend's reply to client f: it quotes that reply's IP header and ports.
  */
-static struct frame icmp_error_about(const struct flow *f, const char *vip, const char *rtr)
+static struct frame icmp_error_about(const struct flow *f, const char *vip, const char *rtr,
+				     size_t more)
 {
 	bool v4 = !strchr(vip, ':');
 	struct pkt_spec s = {.family = v4 ? 4 : 6,
@@ -1755,7 +1756,8 @@ static struct frame icmp_error_about(const struct flow *f, const char *vip, cons
 			     .proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
 			     .icmp_type = v4 ? 3 : 2, /* fragmentation needed; packet too big */
 			     .icmp_code = v4 ? 4 : 0,
-			     .payload = v4 ? 20 + 8 - 4 : 40 + 8 - 4};
+			     .payload = (v4 ? 20 + 8 - 4 : 40 + 8 - 4) + more,
+			     .ipv4_frag = 0x4000 /* DF */};
 	struct frame fr = build(&s);
 	uint8_t *in = fr.b + 14 + (v4 ? 20 : 40) + 8;
 	uint16_t vport = htons(80), cport = htons(f->sport);
@@ -1801,7 +1803,7 @@ static void test_icmp_errors_follow_flows(void **state)
 		for (int i = 0; i < 60; i++) {
 			struct flow f = client(family, 7, i);
 			struct pkt_spec syn = flow_tcp(&f, vips[v], SYN);
-			struct frame err = icmp_error_about(&f, vips[v], rtrs[v]);
+			struct frame err = icmp_error_about(&f, vips[v], rtrs[v], 0);
 			int k = send_dest(&syn);
 
 			assert_true(k >= 0 && k < 3);
@@ -1822,7 +1824,7 @@ static void test_icmp_errors_follow_flows(void **state)
 
 	/* About an unknown flow: where the flow's hash would go, and still no flow. */
 	struct flow f = client(4, 8, 1);
-	struct frame err = icmp_error_about(&f, VIP4, rtrs[0]);
+	struct frame err = icmp_error_about(&f, VIP4, rtrs[0], 0);
 	struct pkt_spec syn = flow_tcp(&f, VIP4, SYN);
 
 	assert_int_equal(xdp_run(err.b, err.len, &o), XDP_REDIRECT);
@@ -1830,6 +1832,12 @@ static void test_icmp_errors_follow_flows(void **state)
 
 	assert_int_equal(stats().counters.lb[NETPROBE_LBC_NEW_CONNS], 120);
 	assert_int_equal(send_dest(&syn), k);
+
+	/* An error too big for the tunnel is dropped, never answered with another error. */
+	run("ip link set %s mtu 1280", IF_BE);
+	err = icmp_error_about(&f, VIP4, rtrs[0], 1300);
+	assert_int_equal(xdp_run(err.b, err.len, &o), XDP_DROP);
+	run("ip link set %s mtu 1500", IF_BE);
 
 	/* Pings, and errors about what the service did not send, pass unchanged. */
 	struct pkt_spec ping = {.family = 4,
@@ -1841,13 +1849,13 @@ static void test_icmp_errors_follow_flows(void **state)
 
 	assert_int_equal(xdp_run(pf.b, pf.len, &o), XDP_PASS);
 	assert_unchanged(&pf, &o);
-	err = icmp_error_about(&f, VIP4, rtrs[0]);
+	err = icmp_error_about(&f, VIP4, rtrs[0], 0);
 	addr_bytes("10.99.0.200", err.b + 14 + 28 + 12); /* quoted source: not the service */
 	assert_int_equal(xdp_run(err.b, err.len, &o), XDP_PASS);
 	assert_unchanged(&err, &o);
-	err = icmp_error_about(&f, "10.77.0.1", rtrs[0]); /* to this host, not a service */
+	err = icmp_error_about(&f, "10.77.0.1", rtrs[0], 0); /* to this host, not a service */
 	assert_int_equal(xdp_run(err.b, err.len, &o), XDP_PASS);
-	assert_int_equal(stats().counters.lb[NETPROBE_LBC_ICMP_FORWARDED], 121);
+	assert_int_equal(stats().counters.lb[NETPROBE_LBC_ICMP_FORWARDED], 122);
 }
 
 /*
@@ -1880,6 +1888,25 @@ static void test_route_cache(void **state)
 	s.tcp_flags = 0x10;
 	/* Within the cache's time: the MAC the route had. */
 	assert_int_equal(send_dest(&s), 0);
+	/*
+	 * Not from another interface, whose own lookup would fail (forwarding
+	 * off there): routes depend on where the packet came in.
+	 */
+	{
+		int dut_prog = g_prog, dut_ifindex = g_ifindex;
+
+		set_sysctl("ipv4/conf/" IF_PEER "/forwarding", "0");
+		assert_int_equal(netprobe_manager_attach(g_m, IF_PEER), 0);
+		g_prog = bpf_prog_get_fd_by_id(attached_prog_id(g_m, pin_path, IF_PEER));
+		g_ifindex = if_nametoindex(IF_PEER);
+		assert_int_equal(send_spec(&s, &o), XDP_DROP);
+		assert_int_equal(iface_stats(g_m, IF_PEER).counters.lb[NETPROBE_LBC_FIB_DROPS], 1);
+		close(g_prog);
+		g_prog = dut_prog;
+		g_ifindex = dut_ifindex;
+		assert_int_equal(netprobe_manager_detach(g_m, IF_PEER), 0);
+		set_sysctl("ipv4/conf/" IF_PEER "/forwarding", "1");
+	}
 	usleep(400 * 1000);
 	/* After it: the new one. */
 	send_spec(&s, &o);
