@@ -9,6 +9,9 @@
  * egress interface and MAC addresses), encapsulated in IP-in-IP or
  * IPv6-in-IPv6 (direct server return: the backend answers the client
  * itself, as with Katran), or as it is for a backend on the same segment.
+ * Path MTU discovery works through the tunnel both ways: a packet too big
+ * for it is answered with ICMP "too big" from the service, and an ICMP
+ * error sent to a service about a backend's reply goes to that backend.
  *
  * Also here: decapsulation for the backends (np_decap), since a kernel
  * without ipip/ip6tnl devices cannot unwrap what the load balancer sends.
@@ -196,9 +199,9 @@ static __always_inline bool lb_is_backend(const struct bpf_fib_lookup *fib,
 }
 
 /*
- * The route to backend slot t (of generation gen), reused if this CPU found
- * it lately, from this interface, and the packet is no longer than one the
- * lookup let through.
+ * The route to the backend in slot (of generation gen), reused if this CPU
+ * found it lately, from this interface, and the packet is no longer than
+ * one the lookup let through.
  */
 static __always_inline struct netprobe_lb_route *lb_cached_route(__u32 slot, __u32 gen,
 								 __u32 out_len, __u64 now)
