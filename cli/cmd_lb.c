@@ -142,16 +142,18 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 					     {"json", no_argument, NULL, 'j'},
 					     {"weight", required_argument, NULL, 'w'},
 					     {"forward", required_argument, NULL, 'f'},
+					     {"table-size", required_argument, NULL, 't'},
 					     {}};
 	struct netprobe_lb_backend_opts bo = {.sz = sizeof(bo), .weight = 1};
 	bool weight_given = false, forward_given = false;
+	unsigned long long table_size = 0;
 	const char *object, *verb;
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
 	unsigned long long n;
 	int opt, err = 0, in_lb = 0;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jw:f:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jw:f:t:", opts, NULL)) != -1) {
 		if (opt == 'j') {
 			env->json = true;
 		} else if (opt == 'w') {
@@ -162,6 +164,11 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 						       NETPROBE_LB_MAX_WEIGHT);
 			bo.weight = n;
 			weight_given = true;
+		} else if (opt == 't') {
+			if (!cli_parse_uint(optarg, 1u << 20, &n))
+				return cli_usage_error(cmd, "--table-size is a prime, 101..%u",
+						       1u << 20);
+			table_size = n;
 		} else if (opt == 'f') {
 			if (netprobe_lb_forward_parse(optarg, &bo.forward))
 				return cli_usage_error(cmd, "--forward is ipip or l2, not '%s'",
@@ -198,8 +205,12 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 					    "with backend add");
 	if (set && !weight_given)
 		return cli_usage_error(cmd, "backend set needs --weight");
+	if (table_size && !(vip && add))
+		return cli_usage_error(cmd, "--table-size goes with vip add");
 
 	cli_config(&cfg);
+	if (table_size)
+		cfg.lb_table_size = table_size;
 	m = add ? cli_open(&cfg) : cli_open_existing(true);
 	if (!m && !add && errno == ENOENT) {
 		cli_error("no service %s (there are none)", argv[optind]);

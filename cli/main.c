@@ -53,7 +53,8 @@ static const struct cli_command commands[] = {
 	 "prefix, and never count towards a detection.",
 	 cmd_allowlist},
 	{"lb",
-	 "vip add|del VIP:PORT/PROTO... | backend add|del|drain VIP:PORT/PROTO BACKEND... "
+	 "vip add VIP:PORT/PROTO... [--table-size P] | vip del VIP:PORT/PROTO... | "
+	 "backend add|del|drain VIP:PORT/PROTO BACKEND... "
 	 "[--weight W] [--forward ipip|l2] | backend set VIP:PORT/PROTO BACKEND --weight W | "
 	 "stats [--json]",
 	 "The load balancer of the lb mode. A VIP (192.0.2.1:80/tcp, [2001:db8::1]:53/udp) "
@@ -63,6 +64,8 @@ static const struct cli_command commands[] = {
 	 "IP-in-IP or IPv6-in-IPv6, unwrapped by the backend, e.g. with netprobe attach IFACE "
 	 "--decap) or unchanged to its MAC address (--forward l2: a backend on the same "
 	 "segment); backends answer clients directly and must hold the VIP on their loopback. "
+	 "--table-size sets a VIP's Maglev table (a prime; default 65537, more needs the library's "
+	 "lb_table_size when the state is first made). "
 	 "drain stops new flows to a backend (established ones stay); set changes its weight "
 	 "(and ends a drain); del removes it. stats shows each VIP's and backend's packets, "
 	 "bytes, new connections and share of the Maglev table.",

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <netprobe/netprobe.h>
+#include "maglev.h"
 
 struct netprobe_bpf;
 struct np_events;
@@ -81,6 +82,17 @@ void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigne
 static inline __u32 np_lb_table_chunks(__u32 table_size)
 {
 	return (table_size + NETPROBE_LB_RING_WORDS - 1) / NETPROBE_LB_RING_WORDS;
+}
+
+/*
+ * Room a service has in np_lb_ring, in chunks: for lb_table_size entries,
+ * and never less than the default's, so that a first service made with a
+ * small table does not cap the ones after it.
+ */
+static inline __u32 np_lb_ring_chunks(__u32 table_size)
+{
+	return np_lb_table_chunks(table_size > NP_MAGLEV_DEFAULT_SIZE ? table_size
+								      : NP_MAGLEV_DEFAULT_SIZE);
 }
 int np_lb_open(struct netprobe_manager *m);
 void np_lb_close(struct netprobe_manager *m);

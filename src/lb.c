@@ -520,6 +520,14 @@ int netprobe_lb_service_add(struct netprobe_manager *m, const char *service)
 		err = -ENOSPC;
 		goto out;
 	}
+	if (np_lb_table_chunks(vip.ring_size) > m->lb->chunks) {
+		np_err("a Maglev table of %u entries does not fit: the pinned state has room for "
+		       "%u "
+		       "a service (lb_table_size when it was made)",
+		       vip.ring_size, m->lb->chunks * NETPROBE_LB_RING_WORDS);
+		err = -ENOSPC;
+		goto out;
+	}
 	vip.ring_base = vip.id * m->lb->chunks;
 	err = np_pin_state(m);
 	if (!err)

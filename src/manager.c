@@ -196,7 +196,7 @@ int np_validate_config(const struct netprobe_config *cfg)
 	    cfg->lb_table_size < 101 || cfg->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
 	    cfg->lb_conn_table_size < 1024 || cfg->lb_conn_table_size > (1u << 26) ||
 	    cfg->lb_route_cache_ms > 60000 ||
-	    (unsigned long long)cfg->lb_max_services * np_lb_table_chunks(cfg->lb_table_size) *
+	    (unsigned long long)cfg->lb_max_services * np_lb_ring_chunks(cfg->lb_table_size) *
 			    sizeof(struct netprobe_lb_ring_chunk) >
 		    NP_LB_MAX_TABLE_BYTES) {
 		np_err("config: lb_max_services 1..4096, lb_max_backends 1..%u, lb_table_size a "
@@ -371,25 +371,6 @@ static void adopt_pinned_size(const struct netprobe_manager *m, const char *name
 	}
 }
 
-/*
- * The pinned Maglev tables have room for so many entries a service: a new
- * service gets the largest prime table that fits (services keep their own).
- */
-static void adopt_pinned_table_size(struct netprobe_manager *m)
-{
-	__u32 chunks = pinned_size(m, "np_lb_ring") / m->cfg.lb_max_services;
-	__u32 size;
-
-	if (!chunks || chunks == np_lb_table_chunks(m->cfg.lb_table_size))
-		return;
-	for (size = chunks * NETPROBE_LB_RING_WORDS; size > 2 && !np_is_prime(size); size--)
-		;
-	np_info("the pinned Maglev tables hold %u entries a service (config asks %u); new "
-		"services get %u until everything is detached",
-		chunks * NETPROBE_LB_RING_WORDS, m->cfg.lb_table_size, size);
-	m->cfg.lb_table_size = size;
-}
-
 int netprobe_manager_load(struct netprobe_manager *m)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = m ? m->cfg.pin_path : NULL);
@@ -414,7 +395,6 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	adopt_pinned_size(m, "np_lb_vip_stats", &m->cfg.lb_max_services);
 	adopt_pinned_size(m, "np_lb_backends", &m->cfg.lb_max_backends);
 	adopt_pinned_size(m, "np_lb_conns", &m->cfg.lb_conn_table_size);
-	adopt_pinned_table_size(m);
 
 	skel = netprobe_bpf__open_opts(&opts);
 	if (!skel) {
@@ -435,8 +415,11 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	bpf_map__set_max_entries(skel->maps.np_acl_v6_trie, m->cfg.acl_max_rules);
 	bpf_map__set_max_entries(skel->maps.np_lb_vips, m->cfg.lb_max_services);
 	bpf_map__set_max_entries(skel->maps.np_lb_vip_stats, m->cfg.lb_max_services);
+	/* Pinned Maglev tables keep their room; a service too big for it is refused at add. */
 	bpf_map__set_max_entries(skel->maps.np_lb_ring,
-				 m->cfg.lb_max_services * np_lb_table_chunks(m->cfg.lb_table_size));
+				 pinned_size(m, "np_lb_ring")
+					 ?: m->cfg.lb_max_services *
+						    np_lb_ring_chunks(m->cfg.lb_table_size));
 	bpf_map__set_max_entries(skel->maps.np_lb_backends, m->cfg.lb_max_backends);
 	bpf_map__set_max_entries(skel->maps.np_lb_backend_stats, m->cfg.lb_max_backends);
 	bpf_map__set_max_entries(skel->maps.np_lb_routes, m->cfg.lb_max_backends);

@@ -139,9 +139,14 @@ struct netprobe_config {
 	 */
 	bool decap;
 	/* Capacity; an existing pinned table keeps its own (as for the lists). */
-	unsigned int lb_max_services;	 /* virtual services */
-	unsigned int lb_max_backends;	 /* backends of every service together */
-	unsigned int lb_table_size;	 /* Maglev table entries per service, a prime */
+	unsigned int lb_max_services; /* virtual services */
+	unsigned int lb_max_backends; /* backends of every service together */
+	/*
+	 * Maglev table entries of a new service, a prime. The pinned state has
+	 * room for the larger of this and 65537 a service, fixed when it is
+	 * made; a service keeps the size it was made with.
+	 */
+	unsigned int lb_table_size;
 	unsigned int lb_conn_table_size; /* flows remembered (LRU) */
 	/*
 	 * How long each CPU reuses the route to a backend (egress, MAC
@@ -545,7 +550,8 @@ struct netprobe_lb_backend_opts {
  * -EEXIST a service or backend that is already there; -ENOENT an unknown
  * service or backend; -ENOSPC a full table; -ENETUNREACH no route to the
  * backend. Changes rebuild the service's Maglev table (netprobe_config
- * lb_table_size entries); flows keep their backend unless it is removed.
+ * lb_table_size entries; -ENOSPC for more than the pinned state has room
+ * for); flows keep their backend unless it is removed.
  * Thread-safe.
  */
 NETPROBE_API int netprobe_lb_service_add(struct netprobe_manager *m, const char *service);

@@ -323,6 +323,18 @@ moved() {
 	[ "$status" -eq 2 ]
 	run np_lb lb vip list
 	[ "$status" -eq 2 ]
+	# A VIP's own Maglev table size: a prime, within the room the state was made with.
+	np_lb lb vip add 10.99.3.1:80/tcp --table-size 1009
+	np_lb lb stats --json | jq -e '.vips[] | select(.vip == "10.99.3.1:80/tcp") | .table_size == 1009'
+	run np_lb lb vip add 10.99.3.2:80/tcp --table-size 1000
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"lb_table_size a prime"* ]]
+	run np_lb lb vip add 10.99.3.2:80/tcp --table-size 70001
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"does not fit"* ]]
+	run np_lb lb backend add "$VIP" 10.78.2.2 --table-size 1009
+	[ "$status" -eq 2 ]
+	np_lb lb vip del 10.99.3.1:80/tcp
 	# The service table is full at lb_max_services (32): one command, 31 more, then an error.
 	local many=()
 	for p in $(seq 1 32); do many+=("10.99.1.1:$p/tcp"); done
