@@ -15,8 +15,8 @@ struct cli_env cli;
 static const struct cli_command commands[] = {
 	{"check", "[IFACE] [--json]",
 	 "Checks each requirement (kernel, BTF, bpf(), privileges, bpffs, map types, TC attach, "
-	 "and native XDP on IFACE) and says why one is missing. Exit 0 when all required ones "
-	 "are met. Attaches nothing.",
+	 "what the filter and lb modes call, and native XDP on IFACE) and says why one is "
+	 "missing. Exit 0 when all required ones are met. Attaches nothing.",
 	 cmd_check},
 	{"attach",
 	 "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "

@@ -156,6 +156,19 @@ static void probe_filter(struct netprobe_probe_report *r)
 		     "--mitigate and rate_anomaly");
 }
 
+/* What the load balancer calls: the route lookup in XDP, and TC's send to an unresolved hop. */
+static void probe_lb(struct netprobe_probe_report *r)
+{
+	bool fib = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_fib_lookup, NULL) == 1;
+	bool neigh = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_neigh,
+					     NULL) == 1;
+
+	add(r, "lb", fib && neigh, false,
+	    fib && neigh ? "lb mode: route lookups in XDP, next hops resolved by TC (needs 5.12+)"
+			 : "no bpf_fib_lookup in XDP or bpf_redirect_neigh in TC (kernel "
+			   "5.12+): no lb mode");
+}
+
 /* tcx exists when the kernel's own BTF knows the attach type. */
 static void probe_tc(struct netprobe_probe_report *r)
 {
@@ -311,6 +324,7 @@ int netprobe_probe(const char *ifname, struct netprobe_probe_report *out)
 	probe_bpffs(out);
 	probe_map_types(out);
 	probe_filter(out);
+	probe_lb(out);
 	probe_tc(out);
 	if (ifname)
 		probe_iface(out, ifname);

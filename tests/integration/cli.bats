@@ -16,7 +16,7 @@ teardown() {
 @test "help for every command, usage errors exit 2" {
 	run "$NP" --help
 	[ "$status" -eq 0 ]
-	for c in check attach detach status stats flows monitor events demo blacklist allowlist; do
+	for c in check attach detach status stats flows monitor events demo blacklist allowlist lb; do
 		run "$NP" "$c" --help
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"usage: netprobe $c"* ]]
@@ -68,6 +68,8 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[ "$(jq '.supported' <<<"$output")" = true ]
 	[ "$(jq '[.checks[] | select(.name == "xdp_native") | .ok][0]' <<<"$output")" = true ]
+	# Each mode's own needs, this kernel has them all.
+	[ "$(jq '[.checks[] | select(.name == "filter" or .name == "lb") | .ok]' <<<"$output" | jq -c .)" = '[true,true]' ]
 	run np_b check nosuch0
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"no interface named nosuch0"* ]]
