@@ -144,8 +144,12 @@ static __always_inline void record_flow(struct netprobe_hook_counters *hc, struc
 		hc->v[NETPROBE_HC_FLOW_UPDATE_FAILED]++;
 }
 
-SEC("xdp")
-int netprobe_xdp(struct xdp_md *ctx)
+/*
+ * The XDP path. with_lb adds what only the lb mode and backends (decap)
+ * need; netprobe_xdp makes two copies, so that the verifier walks the one
+ * for the mode, and the filter's stays as short as it was without them.
+ */
+static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 {
 	struct netprobe_counters *cnt = slot_counters();
 	struct netprobe_hook_counters *hc;
@@ -159,7 +163,7 @@ int netprobe_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	hc = &cnt->hook[NETPROBE_HOOK_XDP];
 	/* A tunnelled packet is seen (and filtered) as what it carries. */
-	if (np_decap)
+	if (with_lb && np_decap)
 		taken_off = lb_decap(ctx, cnt);
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
@@ -167,7 +171,7 @@ int netprobe_xdp(struct xdp_md *ctx)
 	malformed = observe(hc, &pi, data, end, frame_len, 0, taken_off);
 	if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
 		action = filter_packet(cnt, &pi, malformed);
-	else if (np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
+	else if (with_lb && np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
 		action = lb_packet(ctx, cnt, &pi, frame_len, &lb_flow);
 	/* Dropped packets stay out of the flow table: a flood would flush it. */
 	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow)
@@ -175,6 +179,14 @@ int netprobe_xdp(struct xdp_md *ctx)
 	if (action >= 0 && action < NETPROBE_XDP_ACTIONS)
 		cnt->xdp_action[action]++;
 	return action;
+}
+
+SEC("xdp")
+int netprobe_xdp(struct xdp_md *ctx)
+{
+	if (np_mode == NETPROBE_XDP_LB || np_decap)
+		return xdp_path(ctx, true);
+	return xdp_path(ctx, false);
 }
 
 /*
