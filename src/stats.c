@@ -232,6 +232,20 @@ int netprobe_global_stats_format(const struct netprobe_global_stats *s, char *bu
 			s->xdp_drop, s->xdp_tx, s->xdp_redirect, s->xdp_aborted, s->malformed);
 }
 
+/* Emits the counters values[0..n) as PREFIX_NAME, names[i] each. */
+static int emit_group(const char *iface, const char *prefix, const char *const *names,
+		      const __u64 *values, int n, netprobe_counter_fn fn, void *ctx)
+{
+	char name[64];
+	int ret = 0;
+
+	for (int i = 0; i < n && !ret; i++) {
+		snprintf(name, sizeof(name), "%s_%s", prefix, names[i]);
+		ret = fn(iface, name, values[i], ctx);
+	}
+	return ret;
+}
+
 /* Emits every counter of one interface (or of the total, iface NULL). */
 static int emit_counters(const char *iface, const struct netprobe_global_stats *s,
 			 netprobe_counter_fn fn, void *ctx)
@@ -256,45 +270,28 @@ static int emit_counters(const char *iface, const struct netprobe_global_stats *
 	for (int h = 0; h < NETPROBE_HOOK_MAX; h++) {
 		const struct netprobe_hook_counters *hc = &s->counters.hook[h];
 
-		for (int c = 0; c < NETPROBE_HC_MAX; c++) {
-			snprintf(name, sizeof(name), "%s_%s", hook_names[h], hook_counter_names[c]);
-			ret = fn(iface, name, hc->v[c], ctx);
-			if (ret)
-				return ret;
-		}
-		for (int r = 1; r < NETPROBE_MALFORMED_MAX; r++) {
-			snprintf(name, sizeof(name), "%s_malformed_%s", hook_names[h],
-				 malformed_names[r]);
-			ret = fn(iface, name, hc->malformed[r - 1], ctx);
-			if (ret)
-				return ret;
-		}
-	}
-	for (int a = 0; a < NETPROBE_XDP_ACTIONS; a++) {
-		snprintf(name, sizeof(name), "xdp_action_%s", xdp_action_names[a]);
-		ret = fn(iface, name, s->counters.xdp_action[a], ctx);
+		snprintf(name, sizeof(name), "%s_malformed", hook_names[h]);
+		ret = emit_group(iface, hook_names[h], hook_counter_names, hc->v, NETPROBE_HC_MAX,
+				 fn, ctx);
+		/* Reason 0 is "ok": not a counter. */
+		if (!ret)
+			ret = emit_group(iface, name, malformed_names + 1, hc->malformed,
+					 NETPROBE_MALFORMED_MAX - 1, fn, ctx);
 		if (ret)
 			return ret;
 	}
-	for (int c = 0; c < NETPROBE_FC_MAX; c++) {
-		snprintf(name, sizeof(name), "filter_%s", filter_counter_names[c]);
-		ret = fn(iface, name, s->counters.filter[c], ctx);
-		if (ret)
-			return ret;
-	}
-	for (int d = 0; d < NETPROBE_DETECT_MAX; d++) {
-		snprintf(name, sizeof(name), "detections_%s", detection_names[d]);
-		ret = fn(iface, name, s->counters.detections[d], ctx);
-		if (ret)
-			return ret;
-	}
-	for (int c = 0; c < NETPROBE_LBC_MAX; c++) {
-		snprintf(name, sizeof(name), "lb_%s", lb_counter_names[c]);
-		ret = fn(iface, name, s->counters.lb[c], ctx);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	ret = emit_group(iface, "xdp_action", xdp_action_names, s->counters.xdp_action,
+			 NETPROBE_XDP_ACTIONS, fn, ctx);
+	if (!ret)
+		ret = emit_group(iface, "filter", filter_counter_names, s->counters.filter,
+				 NETPROBE_FC_MAX, fn, ctx);
+	if (!ret)
+		ret = emit_group(iface, "detections", detection_names, s->counters.detections,
+				 NETPROBE_DETECT_MAX, fn, ctx);
+	if (!ret)
+		ret = emit_group(iface, "lb", lb_counter_names, s->counters.lb, NETPROBE_LBC_MAX,
+				 fn, ctx);
+	return ret;
 }
 
 int netprobe_manager_security_stats(struct netprobe_manager *m, struct netprobe_security_stats *out)
