@@ -632,6 +632,42 @@ static int link_prog_fd(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The XDP program netprobe's pinned link on ifname runs now, or -errno. */
+static int attached_prog_fd(struct netprobe_manager *m, const char *pin, const char *ifname)
+{
+	char link[NETPROBE_PIN_PATH_MAX + 32];
+	struct netprobe_iface iface;
+
+	if (netprobe_manager_iface(m, ifname, &iface))
+		return -ENOENT;
+	snprintf(link, sizeof(link), "%s/links/slot%u_xdp", pin, iface.slot);
+	return link_prog_fd(link);
+}
+
+/*
+ * netprobe in mode on ifname, through the library, its state under a pin
+ * path of this run (tag): the manager, that pin path, and the XDP program
+ * its pinned link runs. Returns NULL, or what went wrong.
+ */
+static const char *attach_netprobe(struct netprobe_config *cfg, enum netprobe_xdp_program mode,
+				   const char *tag, const char *ifname, struct netprobe_manager **m,
+				   char *pin, size_t pin_len, int *prog_fd)
+{
+	netprobe_config_default(cfg);
+	cfg->xdp_mode = mode;
+	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "/sys/fs/bpf/np-bench-%s-%d", tag, getpid());
+	snprintf(pin, pin_len, "%s", cfg->pin_path);
+	*m = netprobe_manager_new(cfg);
+	if (!*m || netprobe_manager_load(*m))
+		return "could not load netprobe";
+	if (netprobe_manager_attach(*m, ifname))
+		return "could not attach netprobe";
+	*prog_fd = attached_prog_fd(*m, pin, ifname);
+	if (*prog_fd < 0)
+		return "cannot find netprobe's XDP program through its pinned link";
+	return NULL;
+}
+
 /*
  * xdp-filter from xdp-tools, as its users run it: loaded by its command on
  * an interface of ours. It keeps one state for the machine in XF_PIN, so an
@@ -700,8 +736,7 @@ static void xf_setup(struct flt *f)
 static const char *flt_setup(struct flt *f)
 {
 	struct netprobe_config cfg, off;
-	struct netprobe_iface iface;
-	char link[NETPROBE_PIN_PATH_MAX + 32];
+	const char *err;
 
 	f->np_fd = f->np_lists_fd = f->xf_prog = f->xf_map = -1;
 	f->ncpus = libbpf_num_possible_cpus();
@@ -713,20 +748,10 @@ static const char *flt_setup(struct flt *f)
 	f->b = open_baselines();
 	if (!f->b)
 		return "could not load the baseline programs";
-	netprobe_config_default(&cfg);
-	cfg.xdp_mode = NETPROBE_XDP_FILTER;
-	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "/sys/fs/bpf/np-bench-flt-%d", getpid());
-	snprintf(f->pin, sizeof(f->pin), "%s", cfg.pin_path);
-	f->m = netprobe_manager_new(&cfg);
-	if (!f->m || netprobe_manager_load(f->m))
-		return "could not load netprobe";
-	if (netprobe_manager_attach(f->m, f->np_veth.sink) ||
-	    netprobe_manager_iface(f->m, f->np_veth.sink, &iface))
-		return "could not attach netprobe in filter mode";
-	snprintf(link, sizeof(link), "%s/links/slot%u_xdp", f->pin, iface.slot);
-	f->np_fd = link_prog_fd(link);
-	if (f->np_fd < 0)
-		return "cannot find netprobe's XDP program through its pinned link";
+	err = attach_netprobe(&cfg, NETPROBE_XDP_FILTER, "flt", f->np_veth.sink, &f->m, f->pin,
+			      sizeof(f->pin), &f->np_fd);
+	if (err)
+		return err;
 	/* A live update swaps the program behind the link; the fd keeps the old one. */
 	off = cfg;
 	off.syn_flood.enabled = off.udp_flood.enabled = off.icmp_flood.enabled = false;
@@ -734,7 +759,7 @@ static const char *flt_setup(struct flt *f)
 	off.port_scan.enabled = off.rate_anomaly.enabled = false;
 	if (netprobe_manager_update_config(f->m, &off))
 		return "could not switch netprobe's detections off";
-	f->np_lists_fd = link_prog_fd(link);
+	f->np_lists_fd = attached_prog_fd(f->m, f->pin, f->np_veth.sink);
 	if (f->np_lists_fd < 0 || netprobe_manager_update_config(f->m, &cfg))
 		return "could not switch netprobe's detections off and on again";
 	xf_setup(f);
@@ -1339,8 +1364,8 @@ static const char *lb_setup(struct lbb *l)
 	struct netprobe_lb_backend_opts o = {
 		.sz = sizeof(o), .weight = 1, .forward = NETPROBE_LB_FORWARD_IPIP};
 	struct netprobe_config cfg;
-	struct netprobe_iface iface;
-	char link[NETPROBE_PIN_PATH_MAX + 32], be[32];
+	const char *err;
+	char be[32];
 
 	l->lb_fd = -1;
 	/* bpf_fib_lookup answers only on a device that forwards. */
@@ -1355,20 +1380,10 @@ static const char *lb_setup(struct lbb *l)
 	l->mon = load_netprobe();
 	if (!l->b || !l->mon)
 		return "could not load the baseline programs";
-	netprobe_config_default(&cfg);
-	cfg.xdp_mode = NETPROBE_XDP_LB;
-	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "/sys/fs/bpf/np-bench-lb-%d", getpid());
-	snprintf(l->pin, sizeof(l->pin), "%s", cfg.pin_path);
-	l->m = netprobe_manager_new(&cfg);
-	if (!l->m || netprobe_manager_load(l->m))
-		return "could not load netprobe";
-	if (netprobe_manager_attach(l->m, l->v.sink) ||
-	    netprobe_manager_iface(l->m, l->v.sink, &iface))
-		return "could not attach netprobe in lb mode";
-	snprintf(link, sizeof(link), "%s/links/slot%u_xdp", l->pin, iface.slot);
-	l->lb_fd = link_prog_fd(link);
-	if (l->lb_fd < 0)
-		return "cannot find netprobe's XDP program through its pinned link";
+	err = attach_netprobe(&cfg, NETPROBE_XDP_LB, "lb", l->v.sink, &l->m, l->pin, sizeof(l->pin),
+			      &l->lb_fd);
+	if (err)
+		return err;
 	int progs[LT_MAX] = {[LT_LB] = l->lb_fd,
 			     [LT_BARE_TX] = bpf_program__fd(l->b->progs.gen_tx),
 			     [LT_ENCAP_TX] = bpf_program__fd(l->b->progs.encap_tx),
