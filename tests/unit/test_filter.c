@@ -147,6 +147,16 @@ static void start_filter(const struct netprobe_config *cfg)
 	refresh_prog();
 }
 
+/* The filter with its lists and no detection: verdicts by the lists alone. */
+static void start_lists_only(void)
+{
+	struct netprobe_config cfg;
+
+	base_config(&cfg);
+	detections_off(&cfg);
+	start_filter(&cfg);
+}
+
 /* A config change swaps the program behind the link: run the new one from now on. */
 static void update_config(const struct netprobe_config *cfg)
 {
@@ -655,13 +665,10 @@ static void run_lpm(int family, int nrules, int probes)
 
 static void test_lpm_matches_model(void **state)
 {
-	struct netprobe_config cfg;
 
 	(void)state;
 	rng = 0x9e3779b97f4a7c15ull; /* a fixed seed: the same rules and probes every run */
-	base_config(&cfg);
-	detections_off(&cfg);
-	start_filter(&cfg);
+	start_lists_only();
 	for (int s = 0; s < 6; s++) {
 		memcpy(v6_seeds[s], "\x20\x01\x0d\xb8", 4);
 		for (int i = 4; i < 16; i++)
@@ -700,14 +707,11 @@ static unsigned long long flow_packets(const char *src)
 
 static void test_hits_count_decided_packets(void **state)
 {
-	struct netprobe_config cfg;
 	struct netprobe_global_stats st;
 	struct netprobe_security_stats sec;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	start_filter(&cfg);
+	start_lists_only();
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.1.0.0/16", 0), 0);
 	assert_int_equal(netprobe_allowlist_add(g_m, "10.1.2.0/24", 0), 0);
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.1.2.3", 0), 0);
@@ -770,15 +774,12 @@ static void test_ttl_expiry(void **state)
 					       "2001:db8:7::/64", "2001:db8:8::7"};
 	static const char *const sources[] = {"192.0.2.7", "198.51.100.99", "203.0.113.20",
 					      "2001:db8:7::1234", "2001:db8:8::7"};
-	struct netprobe_config cfg;
 	struct netprobe_security_stats sec;
 	struct entries es;
 	int n = sizeof(sources) / sizeof(sources[0]);
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	start_filter(&cfg);
+	start_lists_only();
 	/* One of each lookup path: exact /32, tbl24, tbl8, the IPv6 trie, exact /128. */
 	for (int i = 0; i < n; i++)
 		assert_int_equal(netprobe_blacklist_add(g_m, expiring[i], 1), 0);
@@ -859,12 +860,9 @@ static void test_ttl_expiry(void **state)
  */
 static void test_expiry_nesting(void **state)
 {
-	struct netprobe_config cfg;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	start_filter(&cfg);
+	start_lists_only();
 	/* Deny entries nested four deep, the inner ones expiring first, one by one. */
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/8", 100), 0);
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/12", 3), 0);
