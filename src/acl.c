@@ -755,16 +755,17 @@ static void sync_acl(struct netprobe_manager *m)
 }
 
 /*
- * Takes this manager's list lock and the pin lock (other processes), then
- * brings the index up to date with the table and sweeps. Returns the pin
- * lock's fd for acl_unlock, or a negative errno with nothing held.
+ * Takes this manager's list lock and the state lock (np_state_lock: pin
+ * for a change that makes entries), then brings the index up to date with
+ * the table and sweeps. Returns the lock's fd for acl_unlock, or a
+ * negative errno with nothing held.
  */
-static int acl_lock(struct netprobe_manager *m)
+static int acl_lock(struct netprobe_manager *m, bool pin)
 {
 	int lock;
 
 	pthread_mutex_lock(&m->acl->lock);
-	lock = np_lock(m);
+	lock = np_state_lock(m, pin);
 	if (lock < 0) {
 		pthread_mutex_unlock(&m->acl->lock);
 		return lock;
@@ -785,7 +786,7 @@ int netprobe_manager_acl_sweep(struct netprobe_manager *m)
 
 	if (!m || !m->acl)
 		return -EINVAL;
-	lock = acl_lock(m);
+	lock = acl_lock(m, false);
 	if (lock < 0)
 		return lock;
 	acl_unlock(m, lock);
@@ -940,7 +941,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		       NETPROBE_ACL_MAX_TTL_S);
 		return -EINVAL;
 	}
-	lock = acl_lock(m);
+	lock = acl_lock(m, false);
 	if (lock < 0)
 		return lock;
 	existing = index_find(a, c.family, c.prefix_len, c.addr);
@@ -1020,7 +1021,7 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	err = netprobe_cidr_parse(cidr, &c);
 	if (err)
 		return err;
-	lock = acl_lock(m);
+	lock = acl_lock(m, false);
 	if (lock < 0)
 		return lock;
 	id = index_find(a, c.family, c.prefix_len, c.addr);
@@ -1065,7 +1066,7 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 	if (!m || !m->acl || !fn)
 		return -EINVAL;
 	a = m->acl;
-	lock = acl_lock(m);
+	lock = acl_lock(m, false);
 	if (lock < 0)
 		return lock;
 	acl_unlock(m, lock);

@@ -65,6 +65,13 @@ unsigned long long np_current_netns(void);
 int np_consumer_lock(const struct netprobe_manager *m);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);
 bool np_state_unused(const struct netprobe_manager *m);
+/*
+ * np_lock for a change to the pinned state (lists, services): -ESTALE when
+ * another netprobe replaced the state since this manager loaded it (the
+ * change would reach no datapath); with pin, the state is pinned again if
+ * the last detach removed it. Returns the lock's fd.
+ */
+int np_state_lock(struct netprobe_manager *m, bool pin);
 /* Whether map name is not pinned, or pinned as this manager's own (not replaced since). */
 bool np_pinned_here(const struct netprobe_manager *m, const char *name);
 

@@ -98,25 +98,13 @@ int np_lb_open(struct netprobe_manager *m)
 	return 0;
 }
 
-/*
- * Takes this manager's lock and the pin lock (other processes); returns the
- * latter's fd. -ESTALE when the pinned services are no longer this
- * manager's maps (everything was detached and made anew by another
- * netprobe since): a change here would reach no datapath.
- */
-static int lb_lock(struct netprobe_manager *m)
+/* Takes this manager's lock and the state lock (np_state_lock); returns the latter's fd. */
+static int lb_lock(struct netprobe_manager *m, bool pin)
 {
 	int lock;
 
 	pthread_mutex_lock(&m->lb->lock);
-	lock = np_lock(m);
-	if (lock >= 0 && !np_pinned_here(m, "np_lb_vips")) {
-		np_err("the state under %s changed since this manager loaded it; open a new "
-		       "manager (run the command again)",
-		       m->cfg.pin_path);
-		np_unlock(lock);
-		lock = -ESTALE;
-	}
+	lock = np_state_lock(m, pin);
 	if (lock < 0)
 		pthread_mutex_unlock(&m->lb->lock);
 	return lock;
@@ -493,7 +481,7 @@ int netprobe_lb_service_add(struct netprobe_manager *m, const char *service)
 	used = calloc(m->lb->max_services, sizeof(*used));
 	if (!used)
 		return -ENOMEM;
-	lock = lb_lock(m);
+	lock = lb_lock(m, true);
 	if (lock < 0) {
 		free(used);
 		return lock;
@@ -529,10 +517,7 @@ int netprobe_lb_service_add(struct netprobe_manager *m, const char *service)
 		goto out;
 	}
 	vip.ring_base = vip.id * m->lb->chunks;
-	err = np_pin_state(m);
-	if (!err)
-		err = np_zero_percpu(m, "np_lb_vip_stats", vip.id,
-				     sizeof(struct netprobe_lb_stats));
+	err = np_zero_percpu(m, "np_lb_vip_stats", vip.id, sizeof(struct netprobe_lb_stats));
 	if (!err)
 		err = rebuild_table(m, &vip); /* no backends yet: every entry is NO_BACKEND */
 	if (!err && bpf_map_update_elem(m->lb->vips_fd, &key, &vip, BPF_NOEXIST))
@@ -585,7 +570,7 @@ int netprobe_lb_service_del(struct netprobe_manager *m, const char *service)
 
 	if (!m || !m->lb)
 		return -EINVAL;
-	lock = lb_lock(m);
+	lock = lb_lock(m, false);
 	if (lock < 0)
 		return lock;
 	err = find_service(m, service, &s, &vip);
@@ -634,7 +619,7 @@ int netprobe_lb_backend_add(struct netprobe_manager *m, const char *service, con
 		np_err("unknown forwarding method %d", o.forward);
 		return -EINVAL;
 	}
-	lock = lb_lock(m);
+	lock = lb_lock(m, false);
 	if (lock < 0)
 		return lock;
 	err = find_service(m, service, &s, &vip);
@@ -739,7 +724,7 @@ static int change_backend(struct netprobe_manager *m, const char *service, const
 		return -EINVAL;
 	if (change == BACKEND_WEIGHT && check_weight(weight))
 		return -EINVAL;
-	lock = lb_lock(m);
+	lock = lb_lock(m, false);
 	if (lock < 0)
 		return lock;
 	err = find_service_backend(m, service, backend, &vip, &slot);

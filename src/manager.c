@@ -536,6 +536,27 @@ bool np_state_unused(const struct netprobe_manager *m)
 	       !np_events_consumer_elsewhere(m);
 }
 
+int np_state_lock(struct netprobe_manager *m, bool pin)
+{
+	int lock = np_lock(m), err;
+
+	if (lock < 0)
+		return lock;
+	if (!np_pinned_here(m, "np_counters")) {
+		np_err("the state under %s changed since this manager loaded it; open a new "
+		       "manager (run the command again)",
+		       m->cfg.pin_path);
+		np_unlock(lock);
+		return -ESTALE;
+	}
+	err = pin ? np_pin_state(m) : 0;
+	if (err) {
+		np_unlock(lock);
+		return err;
+	}
+	return lock;
+}
+
 bool np_pinned_here(const struct netprobe_manager *m, const char *name)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(m->maps->obj, name);

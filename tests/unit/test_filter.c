@@ -705,6 +705,33 @@ static unsigned long long flow_packets(const char *src)
 	return q.packets;
 }
 
+/*
+ * A list entry made after the last detach removed the pinned state goes
+ * into pinned maps again, where every other netprobe finds it.
+ */
+static void test_list_add_pins_state_again(void **state)
+{
+	struct netprobe_manager *other;
+	struct netprobe_config cfg;
+	struct entries *es = calloc(1, sizeof(*es));
+
+	(void)state;
+	assert_non_null(es);
+	start_lists_only();
+	assert_int_equal(netprobe_manager_detach(g_m, NULL), 0);
+	assert_int_equal(access(pin_path, F_OK), -1);
+	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.0/24", 0), 0);
+	base_config(&cfg);
+	other = netprobe_manager_new(&cfg);
+	assert_non_null(other);
+	assert_int_equal(netprobe_manager_load(other), 0);
+	assert_int_equal(netprobe_blacklist_list(other, collect_entry, es), 0);
+	assert_int_equal(es->n, 1);
+	assert_string_equal(es->e[0].text, "192.0.2.0/24");
+	netprobe_manager_free(other);
+	free(es);
+}
+
 static void test_hits_count_decided_packets(void **state)
 {
 	struct netprobe_global_stats st;
@@ -1821,6 +1848,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lpm_matches_model, teardown),
+		cmocka_unit_test_teardown(test_list_add_pins_state_again, teardown),
 		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
 		cmocka_unit_test_teardown(test_ttl_expiry, teardown),
 		cmocka_unit_test_teardown(test_expiry_nesting, teardown),
