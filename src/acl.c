@@ -941,7 +941,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		       NETPROBE_ACL_MAX_TTL_S);
 		return -EINVAL;
 	}
-	lock = acl_lock(m, false);
+	lock = acl_lock(m, true);
 	if (lock < 0)
 		return lock;
 	existing = index_find(a, c.family, c.prefix_len, c.addr);
