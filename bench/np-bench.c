@@ -1605,7 +1605,7 @@ static void lb_measure(struct report *r, struct lbb *l, bool quick)
 	    "bare XDP_TX %.1f ns | lb / bare_tx = **%.2f** (repeated SYN %.2f); lb / reference "
 	    "= %.2f |",
 	    m[LC_NEW_LB], m[LC_AGAIN_LB], m[LC_NEW_ENCAP], m[LC_NEW_BARE],
-	    m[LC_NEW_LB] / m[LC_NEW_BARE], m[LC_AGAIN_LB] / m[LC_EST_BARE],
+	    m[LC_NEW_LB] / m[LC_NEW_BARE], m[LC_AGAIN_LB] / m[LC_NEW_BARE],
 	    m[LC_NEW_LB] / m[LC_NEW_ENCAP]);
 	row(r,
 	    "| load balancer, non-VIP traffic: 64-byte IPv4 UDP to another address (the same "

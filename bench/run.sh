@@ -163,8 +163,8 @@ HDR
     every SYN is a flow the table has not seen; past its 131,072 entries
     (`lb_conn_table_size`'s default) each write evicts the least recently
     used flow, as under a flood of new connections. Of all the rows this
-    one moved most from run to run (from 570 to about 700 ns in the runs
-    seen, the same build on the same machine): the cost of an eviction
+    one moves most from run to run (from about 520 to 700 ns in the runs
+    seen while it was written, the same machine): the cost of an eviction
     varies. *One SYN repeated* (the same tuple, its entry rewritten each
     time) for comparison: a SYN of a known flow still costs the Maglev read
     and a table write.

@@ -56,7 +56,7 @@ teardown() {
 	run np_b stats a b
 	[ "$status" -eq 2 ]
 	# Usage errors touch nothing.
-	! xdp_attached "$LAB_VB"
+	run ! xdp_attached "$LAB_VB"
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 }
 
@@ -83,7 +83,7 @@ teardown() {
 	# A later interface that fails undoes the earlier ones of the same command.
 	run np_b attach "$LAB_VB" nosuch0
 	[ "$status" -eq 1 ]
-	! xdp_attached "$LAB_VB"
+	run ! xdp_attached "$LAB_VB"
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 	run np_b attach "$LAB_VB" --mode balance
 	[ "$status" -eq 2 ]
@@ -163,7 +163,7 @@ teardown() {
 	[[ "$output" == *"198.18.0.1"*"198.18.0.2"* ]]
 	run np_b detach "$LAB_VB"
 	[ "$status" -eq 0 ]
-	! xdp_attached "$LAB_VB"
+	run ! xdp_attached "$LAB_VB"
 	[ -z "$(ip netns exec "$LAB_B" bpftool net show dev "$LAB_VB" | grep -E 'tcx|netprobe')" ]
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 }
@@ -180,8 +180,8 @@ teardown() {
 	run np_b detach --all
 	[ "$status" -eq 0 ]
 	# Our filters and program are gone; the qdisc we did not make stays.
-	! ip -n "$LAB_B" -d link show "$LAB_VB" | grep -q 'prog/xdp'
-	! ip netns exec "$LAB_B" tc filter show dev "$LAB_VB" ingress | grep -q 'handle 0x4e50'
+	[ -z "$(ip -n "$LAB_B" -d link show "$LAB_VB" | grep 'prog/xdp')" ]
+	[ -z "$(ip netns exec "$LAB_B" tc filter show dev "$LAB_VB" ingress | grep 'handle 0x4e50')" ]
 	ip netns exec "$LAB_B" tc qdisc show dev "$LAB_VB" | grep -q clsact
 }
 
@@ -203,7 +203,7 @@ teardown() {
 	[ "$(head -1 <<<"$output" | jq -r '.interfaces[0].name')" = "$LAB_VB" ]
 	[ "$(tail -1 <<<"$output" | jq '.interfaces[0].rx_pps > 0')" = true ]
 	wait
-	! xdp_attached "$LAB_VB"
+	run ! xdp_attached "$LAB_VB"
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 	# Text view, stopped by a signal.
 	nsenter --net="/run/netns/$LAB_B" "$NP" monitor "$LAB_VB" --interval 0.2 >"$BATS_TEST_TMPDIR/mon" 3>&- &
@@ -213,7 +213,7 @@ teardown() {
 	wait $pid
 	grep -q 'INTERFACE' "$BATS_TEST_TMPDIR/mon"
 	grep -q "detached from $LAB_VB" "$BATS_TEST_TMPDIR/mon"
-	! xdp_attached "$LAB_VB"
+	run ! xdp_attached "$LAB_VB"
 }
 
 @test "monitor of an attached interface leaves it attached" {
@@ -244,7 +244,7 @@ teardown() {
 	[[ "$output" == *"198.18.0.66/32       syn_flood"* ]]
 	[ "$(ip netns list | wc -l)" -eq "$before_ns" ]
 	[ "$(ip -o link show | wc -l)" -eq "$before_links" ]
-	! ls /sys/fs/bpf | grep -q netprobe-demo
+	[ -z "$(ls /sys/fs/bpf | grep netprobe-demo)" ]
 	run "$NP" demo --duration 1
 	[ "$status" -eq 2 ]
 }

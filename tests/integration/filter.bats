@@ -67,7 +67,9 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$(jq .threshold <<<"$ev")" -eq 50 ]
 	[ "$(jq .blocked <<<"$ev")" = true ]
 	# Within one second of the scan's start (event times are within a tick).
-	[ $(($(jq .time <<<"$ev") - t0)) -lt 1000000000 ]
+	local took
+	took=$(($(jq -e .time <<<"$ev") - t0))
+	[ "$took" -ge 0 ] && [ "$took" -lt 1000000000 ]
 	# The block: listed with its origin, dropping the scanner's packets.
 	run np_b blacklist list --json
 	[ "$(jq -r '.entries[0].cidr' <<<"$output")" = 198.18.0.1/32 ]
@@ -224,7 +226,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	in_a ping -c 1 -W 2 198.18.0.2
 	run np_b blacklist add 198.18.0.0/24
 	[ "$status" -eq 0 ]
-	! in_a ping -c 3 -i 0.2 -W 1 198.18.0.2
+	run ! in_a ping -c 3 -i 0.2 -W 1 198.18.0.2
 	[ "$(np_b blacklist list --json | jq '.entries[0].hits')" -eq 3 ]
 	# Allow wins over deny, whatever the lengths.
 	run np_b allowlist add 198.18.0.1
@@ -237,8 +239,9 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	in_a ping -6 -c 1 -W 2 fd00:98::2
 	run np_b blacklist add fd00:98::/64 --ttl 2
 	[ "$status" -eq 0 ]
-	! in_a ping -6 -c 1 -W 1 fd00:98::2
+	run ! in_a ping -6 -c 1 -W 1 fd00:98::2
 	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "fd00:98::/64")][0].ttl')" -le 2 ]
+	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "fd00:98::/64")][0].hits')" -eq 1 ]
 	sleep 2.2
 	in_a ping -6 -c 1 -W 2 fd00:98::2
 	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "fd00:98::/64")] | length')" -eq 0 ]
@@ -269,6 +272,8 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 4 ]
 	# The lists outlive the attachment; the pinned state stays while they have entries.
 	run np_b detach --all
+	[ "$status" -eq 0 ]
+	run ! xdp_attached "$LAB_VB"
 	[ -e "$NETPROBE_PIN_PATH" ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 4 ]
 	run np_b blacklist del --all
@@ -339,7 +344,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	in_a ping -c 1 -W 2 198.18.0.2
 	run np_b attach "$LAB_VB" --mode filter --xdp-mode generic
 	[ "$status" -eq 0 ]
-	! in_a ping -c 1 -W 1 198.18.0.2
+	run ! in_a ping -c 1 -W 1 198.18.0.2
 	[ "$(stat_b xdp_drop)" -eq 1 ]
 	[ "$(np_b stats --json | jq -r '.interfaces[0].xdp_attach')" = generic ]
 	# One netprobe filter on each clsact hook, with a new program in it.
@@ -347,7 +352,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$(ip netns exec "$LAB_B" tc -j filter show dev "$LAB_VB" ingress | jq '[.[] | select(.options.bpf_name)] | .[0].options.prog.id')" -ne "$before" ]
 	run np_b detach --all
 	[ "$status" -eq 0 ]
-	! ip netns exec "$LAB_B" tc qdisc show dev "$LAB_VB" | grep -q clsact
+	[ -z "$(ip netns exec "$LAB_B" tc qdisc show dev "$LAB_VB" | grep clsact)" ]
 	run np_b blacklist del 198.18.0.1
 	[ "$status" -eq 0 ]
 }
@@ -406,7 +411,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$(grep -c 'no interface named nosuch0' <<<"$output")" -eq 1 ]
 	run np_b attach "$LAB_VB" --mode filter --detect rate_anomaly=50
 	[ "$status" -eq 1 ]
-	! xdp_attached "$LAB_VB"
+	run ! xdp_attached "$LAB_VB"
 	run np_b blacklist del 10.0.0.0/8
 	[ "$status" -eq 0 ]
 	[ ! -e "$NETPROBE_PIN_PATH" ]

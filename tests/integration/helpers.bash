@@ -8,6 +8,9 @@
 # netprobe runs inside ns B with `nsenter --net`, which keeps the host's bpffs
 # (ip netns exec would remount /sys and hide it); each test has its own pin path.
 
+# `run !` (a command that must fail) needs bats 1.5.
+bats_require_minimum_version 1.5.0
+
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 NP="$ROOT/netprobe"
 NPBENCH="$ROOT/.output/bench/np-bench"
