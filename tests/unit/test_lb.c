@@ -425,29 +425,37 @@ static void assert_unchanged(const struct frame *f, const struct out *o)
 
 /*
  * The host an output frame is sent to, by its destination MAC (the
- * neighbour entry of the route's next hop); -1 when it is not sent. An
- * encapsulated frame's outer destination must be that host's address.
+ * neighbour entry of the route's next hop); -1 when it is not sent. With
+ * tunnel, the frame must be IP-in-IP or IPv6-in-IPv6 to that host's
+ * address; without, the frame as it was (not encapsulated).
  */
-static int dest_of(const struct out *o)
+static int sent_to(const struct out *o, bool tunnel)
 {
-	uint8_t addr[16];
+	bool v4 = rd16(o->b + 12) == 0x0800;
+	uint8_t addr[16], next = o->b[14 + (v4 ? 9 : 6)];
 
 	if (o->verdict != XDP_TX && o->verdict != XDP_REDIRECT)
 		return -1;
 	for (int k = 0; k < NHOSTS; k++) {
 		if (memcmp(o->b, hosts[k].mac, 6))
 			continue;
-		if (rd16(o->b + 12) == 0x0800 && o->b[14 + 9] == IPPROTO_IPIP) {
-			addr_bytes(hosts[k].v4, addr);
-			assert_memory_equal(o->b + 14 + 16, addr, 4);
-		} else if (rd16(o->b + 12) == 0x86dd && o->b[14 + 6] == IPPROTO_IPV6) {
-			addr_bytes(hosts[k].v6, addr);
-			assert_memory_equal(o->b + 14 + 24, addr, 16);
+		if (!tunnel) {
+			assert_true(next != IPPROTO_IPIP && next != IPPROTO_IPV6);
+			return k;
 		}
+		assert_int_equal(next, v4 ? IPPROTO_IPIP : IPPROTO_IPV6);
+		addr_bytes(v4 ? hosts[k].v4 : hosts[k].v6, addr);
+		assert_memory_equal(o->b + 14 + (v4 ? 16 : 24), addr, v4 ? 4 : 16);
 		return k;
 	}
 	fail_msg("a frame sent (verdict %d) to an unknown MAC", o->verdict);
 	return -1;
+}
+
+/* The backend an IP-in-IP backend's frame went to (see sent_to). */
+static int dest_of(const struct out *o)
+{
+	return sent_to(o, true);
 }
 
 static int send_dest(const struct pkt_spec *s)
@@ -1353,7 +1361,7 @@ static void test_l2_forwarding(void **state)
 		assert_int_equal(o.verdict, i == 2 ? XDP_TX : XDP_REDIRECT);
 		/* The frame as it came, to the backend's MAC, from the egress device's. */
 		assert_int_equal(o.len, f.len);
-		d = dest_of(&o);
+		d = sent_to(&o, false);
 		assert_in_range(d, i == 2 ? TX_HOST : 0, i == 2 ? TX_HOST : 2);
 		assert_memory_equal(o.b + 6, i == 2 ? mac_dut : mac_be, 6);
 		assert_memory_equal(o.b + 12, f.b + 12, f.len - 12);
@@ -1645,7 +1653,7 @@ static void test_neighbour_and_route(void **state)
 	assert_too_big(&f, &o, 1400);
 	s.payload = 1400 - 40;
 	assert_int_equal(send_spec(&s, &o), XDP_REDIRECT);
-	assert_int_equal(dest_of(&o), 1);
+	assert_int_equal(sent_to(&o, false), 1);
 	/* IPv6 in IPv6: 40 bytes more; IPv6 is never fragmented on the way. */
 	assert_int_equal(netprobe_lb_service_add(g_m, SVC6), 0);
 	add_backends(SVC6, 6, 1, NULL, NETPROBE_LB_FORWARD_IPIP);
