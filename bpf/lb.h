@@ -113,6 +113,14 @@ lb_choose(const struct netprobe_lb_vip *vip, __u32 hash, __u32 *slot, __u32 *gen
 	return lb_backend(*slot, vip->id, gen);
 }
 
+/* The Internet checksum of a 32-bit one's-complement sum. */
+static __always_inline __u16 csum_fold(__u64 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
 static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
 {
 	const __u16 *w = (const __u16 *)ip;
@@ -121,9 +129,7 @@ static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
 #pragma unroll
 	for (int i = 0; i < NP_IPV4_HLEN / 2; i++)
 		sum += w[i];
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
+	return csum_fold(sum);
 }
 
 /*
@@ -199,35 +205,21 @@ static __always_inline bool lb_is_backend(const struct bpf_fib_lookup *fib,
 }
 
 /*
- * The route to the backend in slot (of generation gen), reused if this CPU
- * found it lately, from this interface, and the packet is no longer than
- * one the lookup let through.
+ * Whether this CPU's route r to a backend slot of generation gen was found
+ * lately, from this interface (routes depend on where packets come in).
  */
-static __always_inline struct netprobe_lb_route *lb_cached_route(__u32 slot, __u32 gen,
-								 __u32 out_len, __u64 now)
+static __always_inline bool lb_route_fresh(const struct netprobe_lb_route *r, __u32 gen, __u64 now)
 {
-	struct netprobe_lb_route *r;
-
-	if (!np_lb_route_ttl)
-		return NULL;
-	r = bpf_map_lookup_elem(&np_lb_routes, &slot);
-	if (!r || r->gen != gen || r->iface != np_slot || now >= r->expires || out_len > r->max_len)
-		return NULL;
-	return r;
+	return r->gen == gen && r->iface == np_slot && now < r->expires;
 }
 
-static __always_inline void lb_cache_route(__u32 slot, __u32 gen, const struct bpf_fib_lookup *fib,
-					   __u32 out_len, __u64 now)
+/* Keeps what the route lookup found for a packet of out_len bytes. */
+static __always_inline void lb_cache_route(struct netprobe_lb_route *r, __u32 gen,
+					   const struct bpf_fib_lookup *fib, __u32 out_len,
+					   __u64 now)
 {
-	struct netprobe_lb_route *r;
-
-	if (!np_lb_route_ttl)
-		return;
-	r = bpf_map_lookup_elem(&np_lb_routes, &slot);
-	if (!r)
-		return;
 	/* A longer packet than before passed: the MTU allows at least that much. */
-	if (r->gen != gen || r->iface != np_slot || now >= r->expires || out_len > r->max_len)
+	if (!lb_route_fresh(r, gen, now) || out_len > r->max_len)
 		r->max_len = out_len;
 	r->gen = gen;
 	r->iface = np_slot;
@@ -343,9 +335,7 @@ static __always_inline int lb_too_big(struct xdp_md *ctx, __u8 family, __u32 mtu
 	}
 	if (sum < 0)
 		return XDP_DROP;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	*(__u16 *)(icmp + 2) = ~sum;
+	*(__u16 *)(icmp + 2) = csum_fold(sum);
 	return XDP_TX;
 }
 
@@ -372,7 +362,7 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 	struct netprobe_lb_route *route;
 	struct bpf_fib_lookup fib = {};
 	__u32 inner_len, out_len, ifindex;
-	__u64 now = bpf_jiffies64();
+	__u64 now = np_lb_route_ttl ? bpf_jiffies64() : 0;
 	__u16 df = 0;
 	__u8 tos;
 	long rc;
@@ -407,8 +397,9 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 			__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
 		__builtin_memcpy(fib.ipv6_dst, be->addr, 16);
 	}
-	route = lb_cached_route(t->slot, t->gen, out_len, now);
-	if (route) {
+	/* Reused if fresh and the packet is no longer than one the lookup let through. */
+	route = np_lb_route_ttl ? bpf_map_lookup_elem(&np_lb_routes, &t->slot) : NULL;
+	if (route && lb_route_fresh(route, t->gen, now) && out_len <= route->max_len) {
 		ifindex = route->ifindex;
 		__builtin_memcpy(fib.dmac, route->dmac, ETH_ALEN);
 		__builtin_memcpy(fib.smac, route->smac, ETH_ALEN);
@@ -442,7 +433,8 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 			return lb_handoff(ctx, &fib);
 		}
 		ifindex = fib.ifindex;
-		lb_cache_route(t->slot, t->gen, &fib, out_len, now);
+		if (route)
+			lb_cache_route(route, t->gen, &fib, out_len, now);
 	}
 	if (encap && lb_encap(ctx, be, inner_len, tos, df, t->hash))
 		return XDP_DROP;
@@ -461,8 +453,8 @@ static __always_inline int lb_send(struct xdp_md *ctx, struct netprobe_counters 
 
 /*
  * The verdict on a packet for service vip. A function of its own, not
- * inlined: the filter mode's verification, which never enters it, costs a
- * third more with it inlined, and traffic to no service does not call it.
+ * inlined: traffic to no service does not pay for its code, and the
+ * verifier walks it as one piece.
  */
 static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_counters *cnt,
 					struct packet_info *pi, struct netprobe_lb_vip *vip,
@@ -564,8 +556,8 @@ static __always_inline struct netprobe_lb_vip *lb_icmp_flow(struct xdp_md *ctx,
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct netprobe_flow_key *key = &pi->key;
-	struct netprobe_lb_vip_key vk = {};
 	struct netprobe_lb_vip *vip;
+	struct netprobe_lb_vip_key vk = {};
 	__u8 client[16] = {};
 	__be16 *ports;
 	__u8 proto;
@@ -643,16 +635,14 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 	struct netprobe_lb_vip_key vk = {};
 	struct netprobe_lb_vip *vip;
 
-	if (key->proto == IPPROTO_TCP || key->proto == IPPROTO_UDP) {
-		__builtin_memcpy(vk.addr, key->dst_addr, 16);
-		vk.port = key->dst_port;
-		vk.proto = key->proto;
-		vk.family = key->family;
-		vip = bpf_map_lookup_elem(&np_lb_vips, &vk);
-	} else {
+	if (key->proto != IPPROTO_TCP && key->proto != IPPROTO_UDP)
 		return lb_icmp_error(pi) ? lb_icmp_packet(ctx, cnt, pi, frame_len, handled)
 					 : XDP_PASS;
-	}
+	vk.port = key->dst_port;
+	vk.proto = key->proto;
+	vk.family = key->family;
+	__builtin_memcpy(vk.addr, key->dst_addr, 16);
+	vip = bpf_map_lookup_elem(&np_lb_vips, &vk);
 	if (!vip)
 		return XDP_PASS;
 	*handled = true;
@@ -661,8 +651,8 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 
 /*
  * Unwraps an IP-in-IP or IPv6-in-IPv6 packet (either inner family in either
- * outer one, as the load balancer sends them: no VLAN tag, no IPv6
- * extension header, not a fragment) before it is parsed, so that everything
+ * outer one; not behind a VLAN tag or an outer IPv6 extension header, not a
+ * fragment: the load balancer sends none of these) before it is parsed, so that everything
  * after sees what the tunnel carried. Returns the bytes taken off (0: the
  * packet is not one to unwrap), for the counters to count the frame as it
  * arrived. Not inlined, as lb_service_packet.
