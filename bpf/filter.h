@@ -127,10 +127,13 @@ static __always_inline __u32 acl_lookup_v6(bool *expired, const __u8 *addr)
 		if (!v)
 			return 0;
 		live = entry_word(expired, v);
+		if (live)
+			return live;
+		/* Expired: the next trie entry up, shorter than this one's prefix. */
 		own_id = v->own & NETPROBE_ACL_W_ID;
 		own = bpf_map_lookup_elem(&np_acl_rules, &own_id);
-		if (live || !own || own->prefix_len == 0)
-			return live;
+		if (!own || own->prefix_len == 0)
+			return 0;
 		key.prefix_len = own->prefix_len - 1;
 	}
 	return 0;

@@ -505,7 +505,7 @@ struct netprobe_filter_params {
 	__u32 alerts_per_sec; /* per CPU, at most */
 	__u32 hz;	      /* kernel jiffies a second */
 	__u32 ncpus;	      /* possible CPUs, for summing per-CPU counters */
-	__u32 hash_seed;      /* random, per load: the detection state slots' hash */
+	__u32 hash_seed;      /* random, drawn once per pin path: the state slots' hash */
 };
 
 /* ---- Load balancer mode --------------------------------------------- */
