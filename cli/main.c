@@ -72,7 +72,7 @@ static const struct cli_command commands[] = {
 	 cmd_lb},
 	{"detach", "IFACE...|--all",
 	 "Removes netprobe from each IFACE (or from every interface), and removes the pinned "
-	 "state when nothing stays attached.",
+	 "state when nothing uses it any more (nothing attached, no list entry, no VIP).",
 	 cmd_detach},
 	{"status", "[--json]", "Shows what is attached where, in which mode.", cmd_status},
 	{"stats", "[IFACE] [--json]",

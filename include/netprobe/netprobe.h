@@ -192,21 +192,23 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * -EBUSY another XDP program is there (or, on a held interface, the config
  * asks for the other XDP attach mode: detach first), -ENOSPC all
  * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
- * pinned state was replaced since load (open a new manager). On error
- * nothing is left attached.
+ * pinned state was replaced since load (open a new manager), -EXDEV the
+ * interface is held from another network namespace. On error nothing is
+ * left attached.
  */
 NETPROBE_API int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname);
 
 /*
  * Detaches from ifname (NULL: every interface of this pin path, in any
  * namespace), removing exactly what attach added. -ENOENT when netprobe is
- * not attached there. When nothing stays attached the pinned state is removed.
+ * not attached there. The pinned state is removed when nothing uses it any
+ * more: nothing attached, no list entry, no service, no event reader.
  */
 NETPROBE_API int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname);
 
 /*
  * Frees the manager (the seed's Close). Attachments stay; pinned state that
- * no attachment uses is removed. NULL-safe.
+ * nothing uses (as for detach) is removed. NULL-safe.
  */
 NETPROBE_API void netprobe_manager_free(struct netprobe_manager *m);
 
@@ -217,8 +219,11 @@ NETPROBE_API int netprobe_manager_get_config(const struct netprobe_manager *m,
  * The seed's UpdateConfig: takes cfg and applies it live to every interface
  * of this pin path in the caller's namespace, as netprobe_manager_attach
  * does for one. Sizes fixed at load (pin_path, flow_table_size,
- * ring_buffer_size, acl_max_rules, acl_v4_groups, lb_*) cannot change: -EINVAL.
- * The event pipeline keeps the settings it started with.
+ * ring_buffer_size, acl_max_rules, acl_v4_groups, lb_max_services,
+ * lb_max_backends, lb_table_size, lb_conn_table_size) cannot change:
+ * -EINVAL; load may have taken them from the pinned state, so start from
+ * netprobe_manager_get_config. The event pipeline keeps the settings it
+ * started with.
  */
 NETPROBE_API int netprobe_manager_update_config(struct netprobe_manager *m,
 						const struct netprobe_config *cfg);
@@ -470,7 +475,8 @@ typedef int (*netprobe_acl_fn)(const struct netprobe_acl_entry *e, void *ctx);
  * matching at once and leaves listings. Lists live in the pinned state,
  * shared by every interface in filter mode, kept while they have entries.
  * Errors: -EINVAL bad CIDR or TTL, -EEXIST already on a list, -ENOENT not
- * on this list, -ENOSPC full. Mitigation blocks are deny entries whose
+ * on this list, -ENOSPC full, -ESTALE the pinned state was replaced since
+ * load (open a new manager). Mitigation blocks are deny entries whose
  * origin names the detection; netprobe_blacklist_del removes them too.
  */
 NETPROBE_API int netprobe_blacklist_add(struct netprobe_manager *m, const char *cidr,
@@ -493,7 +499,7 @@ NETPROBE_API const char *netprobe_acl_origin_name(unsigned int origin);
 /* "syn_flood", "port_scan", ...; NULL past the last. */
 NETPROBE_API const char *netprobe_detection_name(unsigned int detection);
 
-/* The seed's SecurityStats: summed over every interface in filter mode. */
+/* The seed's SecurityStats: summed over every attached interface. */
 struct netprobe_security_stats {
 	unsigned long long detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
 	unsigned long long filter[NETPROBE_FC_MAX];	    /* drops by reason and the rest */
@@ -546,12 +552,14 @@ struct netprobe_lb_backend_opts {
  * The outer source address is this host's address towards the backend, found
  * when the backend is added, in the caller's network namespace.
  *
- * Errors: -EINVAL bad text, a family mismatch or a weight past 1000;
- * -EEXIST a service or backend that is already there; -ENOENT an unknown
- * service or backend; -ENOSPC a full table; -ENETUNREACH no route to the
- * backend. Changes rebuild the service's Maglev table (netprobe_config
- * lb_table_size entries; -ENOSPC for more than the pinned state has room
- * for); flows keep their backend unless it is removed.
+ * Errors: -EINVAL bad text, a family mismatch, a weight past 1000, or a
+ * backend no packet can go to (unspecified, loopback, multicast, broadcast,
+ * this host); -EEXIST a service or backend that is already there; -ENOENT
+ * an unknown service or backend; -ENOSPC a full table; -ENETUNREACH no
+ * route to the backend; -ESTALE the pinned state was replaced since load.
+ * Changes rebuild the service's Maglev table (netprobe_config lb_table_size
+ * entries; -ENOSPC for more than the pinned state has room for); flows keep
+ * their backend unless it is removed.
  * Thread-safe.
  */
 NETPROBE_API int netprobe_lb_service_add(struct netprobe_manager *m, const char *service);
