@@ -58,6 +58,8 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg);
  */
 struct netprobe_manager *cli_open_existing(bool quiet);
 void cli_config(struct netprobe_config *cfg);
+/* How many attached interfaces run in mode. */
+int cli_ifaces_in_mode(struct netprobe_manager *m, enum netprobe_xdp_program mode);
 
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 bool cli_parse_seconds(const char *s, double *out);

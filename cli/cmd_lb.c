@@ -128,13 +128,6 @@ static int lb_stats(const struct cli_command *cmd, bool json, int argc)
 	return err ? cli_fail(err, "lb stats") : EXIT_OK;
 }
 
-static int lb_ifaces(const struct netprobe_iface *it, void *ctx)
-{
-	if (it->xdp_mode == NETPROBE_XDP_LB)
-		(*(int *)ctx)++;
-	return 0;
-}
-
 int cmd_lb(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = cli_find_command("lb");
@@ -151,7 +144,7 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
 	unsigned long long n;
-	int opt, err = 0, in_lb = 0;
+	int opt, err = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jw:f:t:", opts, NULL)) != -1) {
 		if (opt == 'j') {
@@ -246,8 +239,7 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 					       : "weight set");
 		}
 	}
-	netprobe_manager_foreach_iface(m, lb_ifaces, &in_lb);
-	if (!err && add && !in_lb)
+	if (!err && add && !cli_ifaces_in_mode(m, NETPROBE_XDP_LB))
 		fprintf(stderr, "netprobe: no interface is in lb mode yet; services apply once "
 				"one is (netprobe attach IFACE --mode lb)\n");
 	netprobe_manager_free(m);

@@ -60,13 +60,6 @@ static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 	return 0;
 }
 
-static int filter_ifaces(const struct netprobe_iface *it, void *ctx)
-{
-	if (it->xdp_mode == NETPROBE_XDP_FILTER)
-		(*(int *)ctx)++;
-	return 0;
-}
-
 /* Collects every entry's CIDR, for del --all (the list changes while it is walked). */
 struct cidr_set {
 	char (*v)[64];
@@ -177,7 +170,7 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 	struct list_out out = {};
 	struct netprobe_manager *m;
 	const char *verb;
-	int opt, err = 0, in_filter = 0;
+	int opt, err = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t:jf:a", opts, NULL)) != -1) {
 		if (opt == 'f') {
@@ -270,8 +263,7 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 			       add ? "added" : "removed", n.done, file, n.renewed, n.skipped,
 			       add ? "already listed" : "not listed");
 		}
-		netprobe_manager_foreach_iface(m, filter_ifaces, &in_filter);
-		if (!err && !strcmp(verb, "add") && !in_filter)
+		if (!err && !strcmp(verb, "add") && !cli_ifaces_in_mode(m, NETPROBE_XDP_FILTER))
 			fprintf(stderr,
 				"netprobe: no interface is in filter mode yet; the lists "
 				"apply once one is (netprobe attach IFACE --mode filter)\n");

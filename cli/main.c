@@ -204,6 +204,27 @@ static void log_to_stderr(enum netprobe_log_level level, const char *msg, void *
 	fprintf(stderr, "netprobe: %s%s\n", prefix[level], msg);
 }
 
+struct mode_count {
+	enum netprobe_xdp_program mode;
+	int n;
+};
+
+static int count_in_mode(const struct netprobe_iface *it, void *ctx)
+{
+	struct mode_count *c = ctx;
+
+	c->n += it->xdp_mode == c->mode;
+	return 0;
+}
+
+int cli_ifaces_in_mode(struct netprobe_manager *m, enum netprobe_xdp_program mode)
+{
+	struct mode_count c = {mode, 0};
+
+	netprobe_manager_foreach_iface(m, count_in_mode, &c);
+	return c.n;
+}
+
 void cli_config(struct netprobe_config *cfg)
 {
 	netprobe_config_default(cfg);

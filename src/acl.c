@@ -34,7 +34,7 @@ struct np_acl {
 	struct netprobe_acl_rule *rules;
 	size_t meta_len, tbl24_len, tbl8_len, rules_len;
 	__u32 max_rules, block_first, groups;
-	int v4_exact_fd, v6_exact_fd, trie_fd, hits_fd;
+	int v4_exact_fd, v6_exact_fd, trie_fd;
 	/* An index of the rules by (family, length, address), built from the table. */
 	__u32 *slots;
 	__u32 nslots, filled_slots; /* filled: live ids and tombstones */
@@ -582,7 +582,6 @@ int np_acl_open(struct netprobe_manager *m)
 	a->v4_exact_fd = np_map_fd(m, "np_acl_v4_exact");
 	a->v6_exact_fd = np_map_fd(m, "np_acl_v6_exact");
 	a->trie_fd = np_map_fd(m, "np_acl_v6_trie");
-	a->hits_fd = np_map_fd(m, "np_acl_hits");
 	a->meta = np_map_mmap(m, "np_acl_meta", &a->meta_len);
 	a->tbl24 = np_map_mmap(m, "np_acl_v4_tbl24", &a->tbl24_len);
 	a->tbl8 = np_map_mmap(m, "np_acl_v4_tbl8", &a->tbl8_len);
@@ -650,14 +649,6 @@ static void v4_exact_flag_release(struct np_acl *a, __u32 slot, __u32 leaving)
 		__atomic_fetch_or(&a->tbl24[slot], NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
 }
 
-static void zero_hits(struct np_acl *a, __u32 id, int ncpus)
-{
-	__u64 zero[ncpus];
-
-	memset(zero, 0, sizeof(zero));
-	bpf_map_update_elem(a->hits_fd, &id, zero, BPF_ANY);
-}
-
 /*
  * Takes the rule out of the index, then out of the datapath, then frees its
  * id. A mitigation block is claimed from XDP first (live -> busy, as XDP
@@ -701,7 +692,7 @@ static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
 			__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
 	}
 	refresh_regions(a, r, false);
-	zero_hits(a, id, m->ncpus);
+	np_zero_percpu(m, "np_acl_hits", id, sizeof(__u64));
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
 	return true;
 }
@@ -1044,18 +1035,6 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	return err;
 }
 
-static unsigned long long rule_hits(const struct netprobe_manager *m, __u32 id)
-{
-	__u64 v[m->ncpus];
-	unsigned long long sum = 0;
-
-	if (bpf_map_lookup_elem(m->acl->hits_fd, &id, v))
-		return 0;
-	for (int i = 0; i < m->ncpus; i++)
-		sum += v[i];
-	return sum;
-}
-
 static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action, netprobe_acl_fn fn,
 		    void *ctx)
 {
@@ -1083,7 +1062,7 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 		e.id = id;
 		e.action = r->action;
 		e.origin = r->origin;
-		e.hits = rule_hits(m, id);
+		np_read_percpu_sum(m, "np_acl_hits", id, &e.hits, sizeof(e.hits)); /* 0 if unread */
 		e.ttl_left_ms = r->expires_ns ? (r->expires_ns - now + 999999) / 1000000 : 0;
 		e.created_ns = real - (now - r->created_ns);
 		ret = fn(&e, ctx);
