@@ -448,8 +448,10 @@ struct netprobe_cidr {
 
 /*
  * Parses "192.0.2.0/24", "2001:db8::/32" or a single address (a /32 or
- * /128). -EINVAL, with the reason logged, for anything else, a length past
- * the address's, or host bits set.
+ * /128). An IPv4-mapped IPv6 prefix (::ffff:192.0.2.0/120) is folded into
+ * the IPv4 one it means (192.0.2.0/24): the datapath matches mapped sources
+ * against the IPv4 entries. -EINVAL, with the reason logged, for anything
+ * else, a length past the address's, or host bits set.
  */
 NETPROBE_API int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out);
 NETPROBE_API const char *netprobe_cidr_str(const struct netprobe_cidr *c, char *buf, size_t len);
