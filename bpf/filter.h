@@ -704,10 +704,19 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
  * allow entry vouches for its source, a malformed frame is dropped: that
  * is how scans and filters are evaded (RFC 1858), and so are frames with
  * more VLAN tags than netprobe follows.
+ *
+ * A global function: the verifier checks it once, on its own, however
+ * often it is called (with decap it runs twice: the tunnel, then what it
+ * carries; inlined twice, the program was past the verifier's limit), and
+ * its stack stays off the load balancer's call chain, which is near the
+ * 512 bytes BPF allows.
  */
-static __always_inline int filter_packet(struct netprobe_counters *cnt,
-					 const struct packet_info *pi, int malformed)
+__noinline int filter_packet(struct netprobe_counters *cnt, const struct packet_info *pi,
+			     int malformed)
 {
+	if (!cnt || !pi)
+		return XDP_PASS;
+
 	struct netprobe_addr_key src;
 	__u32 word = 0;
 

@@ -59,3 +59,38 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$status" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 0 ]
 }
+
+@test "attacks: --decap filters the tunnel first and unwraps only configured tunnels" {
+	# 198.18.0.1 is the trusted tunnel source (a load balancer); .66 is denied, .77 allowed.
+	run np_b attach "$LAB_VB" --mode filter --decap-from 198.18.0.1 --decap-from fd00:98::1
+	[ "$status" -eq 0 ]
+	run np_b blacklist add 198.18.0.66 fd00:98::66
+	[ "$status" -eq 0 ]
+	run np_b allowlist add 198.18.0.77
+	[ "$status" -eq 0 ]
+	local udp="UDP(sport=40000, dport=5353)/b'hi'"
+	# The oracle: a trusted tunnel is unwrapped and what it carries is delivered.
+	udp_count_b 5353 2
+	craft_a 3 "IP(src='198.18.0.1', dst='198.18.0.2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
+	craft_a 2 "IPv6(src='fd00:98::1', dst='fd00:98::2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
+	counted 5
+	# A denied sender's tunnels (IP-in-IP, IPv4-in-IPv6, IPv6-in-IPv6) carrying an
+	# allowed source, a trusted tunnel carrying a denied source, and tunnels from
+	# senders nobody configured: nothing reaches the socket.
+	udp_count_b 5353 3
+	craft_a 3 "IP(src='198.18.0.66', dst='198.18.0.2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
+	craft_a 3 "IPv6(src='fd00:98::66', dst='fd00:98::2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
+	craft_a 3 "IPv6(src='fd00:98::66', dst='fd00:98::2')/IPv6(src='fd00:98::77', dst='fd00:98::2')/$udp"
+	craft_a 3 "IP(src='198.18.0.1', dst='198.18.0.2')/IP(src='198.18.0.66', dst='198.18.0.2')/$udp"
+	craft_a 4 "IP(src='198.18.0.55', dst='198.18.0.2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
+	counted 0
+	run np_b stats "$LAB_VB" --json
+	[ "$status" -eq 0 ]
+	[ "$(jq '.interfaces[0].counters.filter_deny_drops' <<<"$output")" -eq 12 ]
+	[ "$(jq '.interfaces[0].counters.lb_decapsulated' <<<"$output")" -eq 8 ]
+	[ "$(jq '.interfaces[0].counters.lb_decap_refused' <<<"$output")" -eq 4 ]
+	# decap without a tunnel source to trust is refused, whole.
+	run np_b attach "$LAB_VB" --mode filter --decap
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"decap needs the tunnel sources"* ]]
+}
