@@ -344,16 +344,28 @@ fail:
 	return 0;
 }
 
-static __always_inline void raise_alert(struct netprobe_counters *cnt, const struct packet_info *pi,
-					const struct netprobe_addr_key *src, __u8 detection,
-					__u8 scope, __u64 rate, __u64 threshold, __u32 window_ms,
-					__u32 rule_id, bool scan_hosts)
+/* What one security event says; the caller fills it on its stack. */
+struct np_alert {
+	const struct netprobe_addr_key *src; /* scope source: who */
+	const __u8 *dst;		     /* the destination it concerns, or NULL */
+	__u8 dst_family;
+	__u8 detection;
+	__u8 scope;
+	__u8 scan_hosts;
+	__u8 not_blocked; /* enum netprobe_unblocked */
+	__u32 window_ms;
+	__u32 rule_id;
+	__u64 rate;
+	__u64 threshold;
+};
+
+static __always_inline void raise_alert(struct netprobe_counters *cnt, const struct np_alert *a)
 {
 	struct netprobe_event_counters *ec;
 	struct netprobe_security_event *ev;
 
-	if (detection < NETPROBE_DETECT_MAX)
-		cnt->detections[detection]++;
+	if (a->detection < NETPROBE_DETECT_MAX)
+		cnt->detections[a->detection]++;
 	if (!np_filter.alerts)
 		return;
 	ec = event_counters();
@@ -367,25 +379,84 @@ static __always_inline void raise_alert(struct netprobe_counters *cnt, const str
 	ev->hdr.size = sizeof(*ev);
 	ev->hdr.ifindex = np_ifindex;
 	ev->hdr.time = bpf_jiffies64();
-	if (scope == NETPROBE_SCOPE_SOURCE) {
-		/* A mapped source's event is about its IPv4 address; its IPv6 destination is left out. */
-		ev->family = src->family;
-		__builtin_memcpy(ev->src, src->addr, 16);
-		if (src->family == pi->key.family)
-			__builtin_memcpy(ev->dst, pi->key.dst_addr, 16);
-	} else if (scope == NETPROBE_SCOPE_DESTINATION) {
-		ev->family = pi->key.family;
-		__builtin_memcpy(ev->dst, pi->key.dst_addr, 16);
+	if (a->scope == NETPROBE_SCOPE_SOURCE) {
+		/* A mapped source's event is about its IPv4 address; an IPv6 destination is left out. */
+		ev->family = a->src->family;
+		__builtin_memcpy(ev->src, a->src->addr, 16);
+		if (a->dst && a->dst_family == a->src->family)
+			__builtin_memcpy(ev->dst, a->dst, 16);
+	} else if (a->scope == NETPROBE_SCOPE_DESTINATION && a->dst) {
+		ev->family = a->dst_family;
+		__builtin_memcpy(ev->dst, a->dst, 16);
 	}
-	ev->detection = detection;
-	ev->scope = scope;
-	ev->blocked = rule_id != 0;
-	ev->rule_id = rule_id;
-	ev->window_ms = window_ms;
-	ev->rate = rate;
-	ev->threshold = threshold;
-	ev->scan_hosts = scan_hosts;
+	ev->detection = a->detection;
+	ev->scope = a->scope;
+	ev->blocked = a->rule_id != 0;
+	ev->rule_id = a->rule_id;
+	ev->window_ms = a->window_ms;
+	ev->rate = a->rate;
+	ev->threshold = a->threshold;
+	ev->scan_hosts = a->scan_hosts;
+	ev->not_blocked = a->not_blocked;
 	event_commit(ec, ev);
+}
+
+/* ---- What mitigation never blocks ---------------------------------------- */
+
+/* How long a peer this host opened a flow to stays one after its last packet. */
+#define NP_PEER_TTL_S 3600
+
+/*
+ * Addresses no real source sends from, or that stand for many hosts:
+ * blocking one would cut off DHCP, the link or a group, never an attacker.
+ */
+static __always_inline bool special_source(const struct netprobe_addr_key *src)
+{
+	const __u8 *a = src->addr;
+	const __u32 *w = (const __u32 *)a;
+
+	if (src->family == NETPROBE_FAMILY_IPV4)
+		/* 0/8 this network, 127/8 loopback, 169.254/16 link-local, 224/4 multicast and up */
+		return a[0] == 0 || a[0] == 127 || (a[0] == 169 && a[1] == 254) || a[0] >= 224;
+	/* ::, ::1, fe80::/10 link-local, ff00::/8 multicast */
+	if (!w[0] && !w[1] && !w[2] && (!w[3] || w[3] == bpf_htonl(1)))
+		return true;
+	return a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+}
+
+/*
+ * Why mitigation must leave src alone (enum netprobe_unblocked), or 0.
+ * Spoofing is free, so a detection's evidence can name any address: the
+ * addresses this host depends on (its own, its gateways and resolvers,
+ * and every peer it opened a flow to lately) are never blocked for it.
+ */
+static __always_inline __u8 unblockable(const struct netprobe_addr_key *src)
+{
+	__u64 *seen;
+
+	if (special_source(src))
+		return NETPROBE_UNBLOCKED_SPECIAL;
+	if (bpf_map_lookup_elem(&np_protected, src))
+		return NETPROBE_UNBLOCKED_PROTECTED;
+	seen = bpf_map_lookup_elem(&np_peers, src);
+	if (seen && bpf_jiffies64() - *seen < (__u64)NP_PEER_TTL_S * np_filter.hz)
+		return NETPROBE_UNBLOCKED_PEER;
+	return NETPROBE_UNBLOCKED_NONE;
+}
+
+/* Blocks the source of alert a if mitigation is on and the source may be blocked. */
+static __always_inline void mitigate(struct netprobe_counters *cnt, struct np_alert *a)
+{
+	if (!np_filter.mitigate)
+		return;
+	a->not_blocked = unblockable(a->src);
+	if (a->not_blocked) {
+		cnt->filter[NETPROBE_FC_BLOCKS_PROTECTED]++;
+		return;
+	}
+	a->rule_id = block_source(cnt, a->src, a->detection);
+	if (!a->rule_id)
+		a->not_blocked = NETPROBE_UNBLOCKED_POOL_FULL;
 }
 
 /* Starts a new window when the current one is over; true when it did. */
@@ -469,19 +540,12 @@ static __always_inline bool flood_enabled(const volatile struct netprobe_detect_
 	return p[0].enabled || p[1].enabled || p[2].enabled;
 }
 
-/*
- * One source probing for something: a TCP segment without ACK (SYN, FIN,
- * NULL and Xmas scans), a UDP datagram towards a lower port than its own
- * (replies come from the service's port to an ephemeral one), an echo request.
- */
-static __always_inline bool is_probe(const struct packet_info *pi, int kind)
+/* ICMP echo reply (type 0) and ICMPv6 echo reply (129); dst_port holds type << 8 | code. */
+static __always_inline bool is_echo_reply(const struct packet_info *pi)
 {
-	if (pi->key.proto == IPPROTO_TCP)
-		return !(pi->tcp_flags & NP_TCP_ACK);
-	if (kind == NETPROBE_SW_UDP)
-		return bpf_ntohs(pi->key.dst_port) < bpf_ntohs(pi->key.src_port);
-	/* ICMP echo request: type 8, ICMPv6 128 (dst_port holds type << 8 | code) */
-	return (bpf_ntohs(pi->key.dst_port) >> 8) == (pi->key.proto == IPPROTO_ICMP ? 8 : 128);
+	__u8 type = bpf_ntohs(pi->key.dst_port) >> 8;
+
+	return pi->key.proto == IPPROTO_ICMP ? type == 0 : type == 129;
 }
 
 /* SYN floods count SYNs only (a FIN or NULL scan is a probe, not a SYN). */
@@ -490,50 +554,17 @@ static __always_inline bool is_flood_packet(const struct packet_info *pi, int ki
 	return kind != NETPROBE_SW_SYN || (pi->tcp_flags & NP_TCP_SYN);
 }
 
-static __always_inline void detect_scan(struct netprobe_counters *cnt, const struct packet_info *pi,
-					const struct netprobe_addr_key *src,
-					struct netprobe_src_state *s, int kind, __u64 now)
-{
-	const volatile struct netprobe_detect_param *p = &np_filter.port_scan;
-	struct netprobe_window *w = &s->w[NETPROBE_SW_SCAN];
-	const __u32 *a = (const __u32 *)pi->key.dst_addr;
-	__u32 bit, rule_id = 0;
-	bool hosts;
-
-	if (window_roll(w, p->window_jiffies, now)) {
-		s->hosts_count = 0;
-		__builtin_memset(s->ports, 0, sizeof(s->ports));
-		__builtin_memset(s->hosts, 0, sizeof(s->hosts));
-	}
-	if (pi->key.proto == IPPROTO_TCP || pi->key.proto == IPPROTO_UDP) {
-		bit = ((__u32)bpf_ntohs(pi->key.dst_port) * 2654435761u) >> 23; /* 9 bits */
-		if (!(s->ports[(bit >> 6) & 7] & (1ull << (bit & 63)))) {
-			s->ports[(bit >> 6) & 7] |= 1ull << (bit & 63);
-			w->count++;
-		}
-	}
-	bit = ((a[0] ^ a[1] ^ a[2] ^ a[3]) * 2654435761u) >> 24; /* 8 bits */
-	if (!(s->hosts[(bit >> 6) & 3] & (1ull << (bit & 63)))) {
-		s->hosts[(bit >> 6) & 3] |= 1ull << (bit & 63);
-		s->hosts_count++;
-	}
-	if (w->alerted || (w->count < p->threshold && s->hosts_count < np_filter.scan_hosts))
-		return;
-	w->alerted = 1;
-	hosts = w->count < p->threshold;
-	if (np_filter.mitigate)
-		rule_id = block_source(cnt, src, NETPROBE_DETECT_PORT_SCAN);
-	raise_alert(cnt, pi, src, NETPROBE_DETECT_PORT_SCAN, NETPROBE_SCOPE_SOURCE,
-		    hosts ? s->hosts_count : w->count, hosts ? np_filter.scan_hosts : p->threshold,
-		    p->window_ms, rule_id, hosts);
-}
-
 /*
- * Whether this host asked for the packet: it sent the reversed 5-tuple
- * (TC egress recorded the flow) from a client's port, before the first
- * packet of this flow came in; as for a download or a QUIC session. Looked
- * up only when a threshold is crossed, so it costs nothing per packet.
+ * Whether this host asked for the packet: it sent on the reversed flow
+ * (TC egress recorded it) before the first packet of this flow came in,
+ * from a client's port (a download, a QUIC session) or as an echo request
+ * (its own ping), and what came back is in proportion to what it sent: a
+ * request excuses its answers, never a flood on the same 5-tuple. Looked up
+ * only when a threshold is crossed, so it costs nothing per packet.
  */
+#define NP_UDP_ANSWERS_PER_REQUEST  64 /* a QUIC or streaming download acknowledges far more often */
+#define NP_ECHO_ANSWERS_PER_REQUEST 2
+
 static __always_inline bool is_solicited(const struct packet_info *pi)
 {
 	struct netprobe_flow_key in = pi->key, out = {
@@ -546,21 +577,36 @@ static __always_inline bool is_solicited(const struct packet_info *pi)
 						       .slot = np_slot,
 					       };
 	struct netprobe_flow_stats *asked, *answer;
+	__u64 per_request;
 
-	/* A client's port (Linux hands out 32768 and up); a service's never counts as asking. */
-	if (pi->key.proto != IPPROTO_UDP || bpf_ntohs(pi->key.dst_port) < 32768)
+	if (pi->key.proto == IPPROTO_UDP) {
+		/* A client's port (Linux hands out 32768 and up); a service's never counts as asking. */
+		if (bpf_ntohs(pi->key.dst_port) < 32768)
+			return false;
+		per_request = NP_UDP_ANSWERS_PER_REQUEST;
+	} else if (is_echo_reply(pi)) {
+		out.src_port = 0;
+		out.dst_port = bpf_htons(pi->key.proto == IPPROTO_ICMP ? 8 << 8 : 128 << 8);
+		per_request = NP_ECHO_ANSWERS_PER_REQUEST;
+	} else {
 		return false;
+	}
 	__builtin_memcpy(out.src_addr, pi->key.dst_addr, 16);
 	__builtin_memcpy(out.dst_addr, pi->key.src_addr, 16);
 	asked = bpf_map_lookup_elem(&np_flows, &out);
 	if (!asked)
 		return false;
-	/* And this host spoke first: a server's answers to a flood do not make it asked for. */
 	in.ifindex = np_ifindex;
 	in.slot = np_slot;
 	in.direction = NETPROBE_DIR_INGRESS;
 	answer = bpf_map_lookup_elem(&np_flows, &in);
-	return !answer || asked->first_seen <= answer->first_seen;
+	if (!answer)
+		return true;
+	/* This host spoke first (a server's answers to a flood do not make it asked for)... */
+	if (asked->first_seen > answer->first_seen)
+		return false;
+	/* ...and the answers are in proportion to the requests. */
+	return answer->packets <= asked->packets * per_request + per_request;
 }
 
 /*
@@ -578,29 +624,37 @@ static __always_inline bool solicited_restart(struct netprobe_window *w,
 	return true;
 }
 
-/* Floods from one source, and scans; kind is a NETPROBE_SW_* flood window. */
+/*
+ * Floods from one source; kind is a NETPROBE_SW_* flood window. A SYN
+ * counts until its handshake completes (handshake_ack takes it back), so a
+ * client or a NAT whose connections succeed is no SYN flood, however fast.
+ */
 static __always_inline void detect_source(struct netprobe_counters *cnt,
 					  const struct packet_info *pi,
 					  const struct netprobe_addr_key *src, int kind, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.src_flood[kind];
-	struct netprobe_src_state *s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS,
-						  src->addr, src->family, sizeof(*s));
-	__u32 rule_id = 0;
+	struct netprobe_src_state *s;
+	struct np_alert a = {
+		.src = src,
+		.dst = pi->key.dst_addr,
+		.dst_family = pi->key.family,
+		.detection = kind,
+		.scope = NETPROBE_SCOPE_SOURCE,
+		.threshold = p->threshold,
+		.window_ms = p->window_ms,
+	};
 
-	if (!s)
+	if (!p->enabled || !is_flood_packet(pi, kind))
 		return;
-	if (p->enabled && is_flood_packet(pi, kind) &&
-	    window_count(&s->w[kind], p->window_jiffies, p->count, now) &&
-	    !solicited_restart(&s->w[kind], pi)) {
-		if (np_filter.mitigate)
-			rule_id = block_source(cnt, src, kind);
-		raise_alert(cnt, pi, src, kind, NETPROBE_SCOPE_SOURCE,
-			    window_rate(&s->w[kind], now), p->threshold, p->window_ms, rule_id,
-			    false);
-	}
-	if (np_filter.port_scan.enabled && is_probe(pi, kind))
-		detect_scan(cnt, pi, src, s, kind, now);
+	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src->addr, src->family,
+		       sizeof(*s));
+	if (!s || !window_count(&s->w[kind], p->window_jiffies, p->count, now) ||
+	    solicited_restart(&s->w[kind], pi))
+		return;
+	a.rate = window_rate(&s->w[kind], now);
+	mitigate(cnt, &a);
+	raise_alert(cnt, &a);
 }
 
 /* Floods towards one destination, summed over its sources. */
@@ -609,6 +663,14 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.dst_flood[kind];
 	struct netprobe_dst_state *d;
+	struct np_alert a = {
+		.dst = pi->key.dst_addr,
+		.dst_family = pi->key.family,
+		.detection = kind,
+		.scope = NETPROBE_SCOPE_DESTINATION,
+		.threshold = p->threshold,
+		.window_ms = p->window_ms,
+	};
 
 	if (!p->enabled || !is_flood_packet(pi, kind))
 		return;
@@ -617,9 +679,10 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
 	if (!d)
 		return;
 	if (window_count(&d->w[kind], p->window_jiffies, p->count, now) &&
-	    !solicited_restart(&d->w[kind], pi))
-		raise_alert(cnt, pi, NULL, kind, NETPROBE_SCOPE_DESTINATION,
-			    window_rate(&d->w[kind], now), p->threshold, p->window_ms, 0, false);
+	    !solicited_restart(&d->w[kind], pi)) {
+		a.rate = window_rate(&d->w[kind], now);
+		raise_alert(cnt, &a);
+	}
 }
 
 /*
@@ -627,13 +690,17 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
  * the windows before. The first CPU past a window's end closes it (compare
  * and swap on its start) and sums every CPU's packet counter.
  */
-static __always_inline void detect_rate_anomaly(struct netprobe_counters *cnt,
-						const struct packet_info *pi, __u64 now)
+static __always_inline void detect_rate_anomaly(struct netprobe_counters *cnt, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.rate_anomaly;
 	__u32 slot = np_slot;
 	struct netprobe_rate_state *rs = bpf_map_lookup_elem(&np_rate_state, &slot);
 	__u64 start, total = 0, rate;
+	struct np_alert a = {
+		.detection = NETPROBE_DETECT_RATE_ANOMALY,
+		.scope = NETPROBE_SCOPE_INTERFACE,
+		.window_ms = p->window_ms,
+	};
 
 	if (!rs)
 		return;
@@ -653,8 +720,9 @@ static __always_inline void detect_rate_anomaly(struct netprobe_counters *cnt,
 		return; /* the first window starts now */
 	if (rs->windows >= np_filter.rate_learn_windows && rate >= np_filter.rate_floor_pps &&
 	    rate * 100 >= rs->baseline_pps * p->threshold) {
-		raise_alert(cnt, pi, NULL, NETPROBE_DETECT_RATE_ANOMALY, NETPROBE_SCOPE_INTERFACE,
-			    rate, rs->baseline_pps * p->threshold / 100, p->window_ms, 0, false);
+		a.rate = rate;
+		a.threshold = rs->baseline_pps * p->threshold / 100;
+		raise_alert(cnt, &a);
 		return; /* an anomalous window does not teach the baseline */
 	}
 	rs->baseline_pps = rs->windows ? (rs->baseline_pps * 7 + rate) / 8 : rate;
@@ -668,10 +736,10 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 	int kind;
 
 	if (np_filter.rate_anomaly.enabled)
-		detect_rate_anomaly(cnt, pi, now);
+		detect_rate_anomaly(cnt, now);
 	switch (pi->key.proto) {
 	case IPPROTO_TCP:
-		/* Established traffic (ACK set) is never a flood or a probe: skip the state. */
+		/* Established traffic (ACK set) is never a flood: skip the state. */
 		if (pi->tcp_flags & NP_TCP_ACK)
 			return;
 		kind = NETPROBE_SW_SYN;
@@ -690,10 +758,199 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 	default:
 		return;
 	}
-	if (flood_enabled(np_filter.src_flood) || np_filter.port_scan.enabled)
+	if (flood_enabled(np_filter.src_flood))
 		detect_source(cnt, pi, src, kind, now);
 	if (flood_enabled(np_filter.dst_flood))
 		detect_destination(cnt, pi, kind, now);
+}
+
+/* ---- Evidence from both directions (filter mode) --------------------------- */
+
+/*
+ * XDP: a client's ACK that completes a handshake this host answered with a
+ * SYN-ACK (the first ACK of a flow that had only a SYN). It must
+ * acknowledge the SYN-ACK's sequence, which a spoofer never saw; then its
+ * SYN no longer counts towards a SYN flood.
+ */
+static __always_inline void handshake_ack(struct netprobe_counters *cnt,
+					  const struct packet_info *pi, struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct netprobe_flow_key key = pi->key;
+	struct netprobe_addr_key src;
+	struct netprobe_src_state *s;
+	struct netprobe_dst_state *d;
+	struct netprobe_handshake *h;
+	struct tcphdr *tcp;
+	__u32 off = pi->l4_off;
+
+	if (off > 256)
+		return;
+	tcp = data + off;
+	if ((void *)(tcp + 1) > end)
+		return;
+	key.ifindex = 0;
+	key.direction = 0;
+	key.slot = 0;
+	h = bpf_map_lookup_elem(&np_handshakes, &key);
+	if (!h || bpf_ntohl(tcp->ack_seq) != h->ack)
+		return;
+	bpf_map_delete_elem(&np_handshakes, &key);
+	cnt->filter[NETPROBE_FC_HANDSHAKES]++;
+	if (np_filter.src_flood[NETPROBE_SW_SYN].enabled) {
+		filter_source(pi, &src);
+		s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src.addr, src.family,
+			       sizeof(*s));
+		if (s && s->w[NETPROBE_SW_SYN].count)
+			s->w[NETPROBE_SW_SYN].count--;
+	}
+	/* A server busy with clients whose handshakes complete is no SYN flood's target either. */
+	if (np_filter.dst_flood[NETPROBE_SW_SYN].enabled) {
+		d = state_slot(cnt, &np_dst_state, NETPROBE_DST_STATE_BITS, pi->key.dst_addr,
+			       pi->key.family, sizeof(*d));
+		if (d && d->w[NETPROBE_SW_SYN].count)
+			d->w[NETPROBE_SW_SYN].count--;
+	}
+}
+
+/* The probe of addr (of family) by prober failed at port; port 0: no port (a host). */
+static __always_inline void scan_failure(struct netprobe_counters *cnt,
+					 const struct netprobe_addr_key *prober, const __u8 *addr,
+					 __u8 family, __u16 port, bool has_port)
+{
+	const volatile struct netprobe_detect_param *p = &np_filter.port_scan;
+	struct netprobe_src_state *s;
+	struct netprobe_window *w;
+	struct np_alert a = {
+		.src = prober,
+		.dst = addr,
+		.dst_family = family,
+		.detection = NETPROBE_DETECT_PORT_SCAN,
+		.scope = NETPROBE_SCOPE_SOURCE,
+		.window_ms = p->window_ms,
+	};
+	__u64 now = bpf_jiffies64();
+	__u32 bit;
+
+	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, prober->addr, prober->family,
+		       sizeof(*s));
+	if (!s)
+		return;
+	w = &s->w[NETPROBE_SW_SCAN];
+	if (window_roll(w, p->window_jiffies, now)) {
+		s->hosts_count = 0;
+		__builtin_memset(s->ports, 0, sizeof(s->ports));
+		__builtin_memset(s->hosts, 0, sizeof(s->hosts));
+	}
+	/* Keyed: a scanner cannot pick ports (or hosts) that share a few bits of the sets. */
+	if (has_port) {
+		bit = fmix32(np_filter.hash_seed ^ 0x706f7274u ^ port) >> 23; /* 9 bits */
+		if (!(s->ports[(bit >> 6) & 7] & (1ull << (bit & 63)))) {
+			s->ports[(bit >> 6) & 7] |= 1ull << (bit & 63);
+			w->count++;
+		}
+	}
+	bit = fmix32(addr_hash(addr, family) ^ 0x686f7374u) >> 24; /* 8 bits */
+	if (!(s->hosts[(bit >> 6) & 3] & (1ull << (bit & 63)))) {
+		s->hosts[(bit >> 6) & 3] |= 1ull << (bit & 63);
+		s->hosts_count++;
+	}
+	/*
+	 * The sets count bits, and distinct ports share a bit by chance: the
+	 * thresholds are the bits that many ports set, expected (linear
+	 * counting), and the rate reported is scaled back to ports.
+	 */
+	if (w->alerted || (w->count < p->count && s->hosts_count < np_filter.scan_hosts_bits))
+		return;
+	w->alerted = 1;
+	a.scan_hosts = w->count < p->count;
+	a.rate = a.scan_hosts ? (__u64)s->hosts_count * np_filter.scan_hosts /
+					(np_filter.scan_hosts_bits ?: 1)
+			      : (__u64)w->count * p->threshold / (p->count ?: 1);
+	a.threshold = a.scan_hosts ? np_filter.scan_hosts : p->threshold;
+	mitigate(cnt, &a);
+	raise_alert(cnt, &a);
+}
+
+/*
+ * TC egress: what this host answers tells what incoming packets cannot.
+ * A SYN-ACK opens a handshake for the client's ACK to complete. A reset,
+ * or an ICMP destination unreachable (not "fragmentation needed"), is a
+ * probe that failed: a port scan is counted in those, as Zeek and Snort's
+ * sfPortscan count failed attempts, so that clients whose connections
+ * succeed are never scanners. The prober is whom the answer goes to.
+ */
+static __always_inline void egress_evidence(struct netprobe_counters *cnt,
+					    const struct packet_info *pi, void *data, void *end)
+{
+	struct netprobe_addr_key prober = {.family = pi->key.family};
+	__u8 host[16] = {}, *l4, *ports;
+	__u32 off = pi->l4_off;
+	bool has_port;
+	__u16 port = 0;
+
+	if (off > 256)
+		return;
+	l4 = data + off;
+	__builtin_memcpy(prober.addr, pi->key.dst_addr, 16);
+	if (pi->key.proto == IPPROTO_TCP) {
+		struct tcphdr *tcp = (void *)l4;
+
+		if ((void *)(tcp + 1) > end)
+			return;
+		if ((pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) == (NP_TCP_SYN | NP_TCP_ACK)) {
+			struct netprobe_handshake h = {.ack = bpf_ntohl(tcp->seq) + 1};
+			struct netprobe_flow_key key = {
+				.src_port = pi->key.dst_port,
+				.dst_port = pi->key.src_port,
+				.proto = IPPROTO_TCP,
+				.family = pi->key.family,
+			};
+
+			__builtin_memcpy(key.src_addr, pi->key.dst_addr, 16);
+			__builtin_memcpy(key.dst_addr, pi->key.src_addr, 16);
+			bpf_map_update_elem(&np_handshakes, &key, &h, BPF_ANY);
+		} else if ((pi->tcp_flags & NP_TCP_RST) && np_filter.port_scan.enabled) {
+			scan_failure(cnt, &prober, pi->key.src_addr, pi->key.family,
+				     bpf_ntohs(pi->key.src_port), true);
+		}
+		return;
+	}
+	if (!np_filter.port_scan.enabled ||
+	    (pi->key.proto != IPPROTO_ICMP && pi->key.proto != IPPROTO_ICMPV6))
+		return;
+	/* Destination unreachable: ICMP 3 (but code 4, fragmentation needed), ICMPv6 1. */
+	if (pi->key.proto == IPPROTO_ICMP ? (l4 + 8 > (__u8 *)end || l4[0] != 3 || l4[1] == 4)
+					  : (l4 + 8 > (__u8 *)end || l4[0] != 1))
+		return;
+	/*
+	 * The packet it quotes: the probe, whose destination and port failed
+	 * (a probe with IP options, or of another protocol, counts for its
+	 * host alone).
+	 */
+	if (pi->key.proto == IPPROTO_ICMP) {
+		struct iphdr *q = (void *)(l4 + 8);
+
+		if ((void *)(q + 1) > end || q->version != 4)
+			return;
+		__builtin_memcpy(host, &q->daddr, 4);
+		ports = (__u8 *)(q + 1);
+		has_port =
+			q->ihl == 5 && (q->protocol == IPPROTO_TCP || q->protocol == IPPROTO_UDP);
+	} else {
+		struct ipv6hdr *q = (void *)(l4 + 8);
+
+		if ((void *)(q + 1) > end)
+			return;
+		__builtin_memcpy(host, &q->daddr, 16);
+		ports = (__u8 *)(q + 1);
+		has_port = q->nexthdr == IPPROTO_TCP || q->nexthdr == IPPROTO_UDP;
+	}
+	if (has_port && ports + 4 <= (__u8 *)end)
+		port = (__u16)ports[2] << 8 | ports[3];
+	else
+		has_port = false;
+	scan_failure(cnt, &prober, host, pi->key.family, port, has_port);
 }
 
 /*

@@ -191,6 +191,42 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_rate_state SEC(".maps");
 
+/*
+ * What mitigation must never block. Peers: addresses this host opened a
+ * flow to (TC egress, on the flow's first packet and every few seconds
+ * after), with the jiffies it last did; a spoofer cannot make this host
+ * open a flow. Protected: its own addresses, gateways and resolvers
+ * (userspace, at attach).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct netprobe_addr_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct netprobe_addr_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_protected SEC(".maps");
+
+/*
+ * Handshakes this host answered with a SYN-ACK (TC egress): the client's
+ * ACK completes one only if it acknowledges the SYN-ACK's sequence, which
+ * an off-path spoofer never sees.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct netprobe_flow_key);
+	__type(value, struct netprobe_handshake);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_handshakes SEC(".maps");
+
 /* ---- Load balancer mode (see abi.h); all resized by userspace before load ---- */
 
 struct {

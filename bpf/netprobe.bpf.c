@@ -78,7 +78,53 @@ static __always_inline void count_packet(struct netprobe_hook_counters *hc,
 	}
 }
 
-/* Adds one packet to its flow; returns 0, or -1 when the flow could not be stored. */
+/* A peer this host opened a flow to: mitigation never blocks it (filter.h, unblockable). */
+static __always_inline void note_peer(const struct netprobe_flow_key *key, __u64 now)
+{
+	struct netprobe_addr_key peer = {.family = key->family};
+
+	__builtin_memcpy(peer.addr, key->dst_addr, 16);
+	bpf_map_update_elem(&np_peers, &peer, &now, BPF_ANY);
+}
+
+/*
+ * Whether this host opens the egress flow of key with this packet: a SYN,
+ * an echo request, or any other first packet of a flow whose reverse this
+ * host has not received (a datagram it sends first). Asked on a flow's
+ * first packet only. A spoofer can make this host answer, never initiate.
+ */
+static __always_inline bool opens_flow(const struct packet_info *pi)
+{
+	const struct netprobe_flow_key *k = &pi->key;
+	struct netprobe_flow_key in = {
+		.src_port = k->dst_port,
+		.dst_port = k->src_port,
+		.ifindex = k->ifindex,
+		.proto = k->proto,
+		.family = k->family,
+		.direction = NETPROBE_DIR_INGRESS,
+		.slot = k->slot,
+	};
+	__u8 type = bpf_ntohs(k->dst_port) >> 8;
+
+	if (k->proto == IPPROTO_TCP)
+		return (pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) == NP_TCP_SYN;
+	if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6)
+		return type == (k->proto == IPPROTO_ICMP ? 8 : 128);
+	__builtin_memcpy(in.src_addr, k->dst_addr, 16);
+	__builtin_memcpy(in.dst_addr, k->src_addr, 16);
+	return !bpf_map_lookup_elem(&np_flows, &in);
+}
+
+/* account_flow: an ingress ACK that completes a handshake this host answered (see filter.h). */
+#define NP_FLOW_HANDSHAKE_ACK 1
+/* A flow this host opened refreshes its peer this often, in jiffies (a power of two). */
+#define NP_PEER_REFRESH_SHIFT 10
+
+/*
+ * Adds one packet to its flow; returns 0 or NP_FLOW_HANDSHAKE_ACK, or -1
+ * when the flow could not be stored.
+ */
 static __always_inline int account_flow(struct packet_info *pi, __u8 direction, __u64 len)
 {
 	struct netprobe_flow_key *key = &pi->key;
@@ -99,6 +145,10 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 			.tcp_flags = pi->tcp_flags,
 		};
 
+		if (direction == NETPROBE_DIR_EGRESS && opens_flow(pi)) {
+			first.flags = NETPROBE_FLOW_F_INITIATED;
+			note_peer(key, now);
+		}
 		if (bpf_map_update_elem(&np_flows, key, &first, BPF_NOEXIST) == 0) {
 			if (np_detailed_events &&
 			    (direction == NETPROBE_DIR_INGRESS ? np_xdp_events : np_tc_events))
@@ -112,10 +162,21 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 	}
 	__sync_fetch_and_add(&fs->packets, 1);
 	__sync_fetch_and_add(&fs->bytes, len);
+	/* A long-lived flow this host opened keeps its peer fresh, every few seconds. */
+	if ((fs->flags & NETPROBE_FLOW_F_INITIATED) &&
+	    (now ^ fs->last_seen) >> NP_PEER_REFRESH_SHIFT)
+		note_peer(key, now);
 	fs->last_seen = now;
 	/* Flags settle after the handshake: skip the atomic once they are all in. */
-	if ((fs->tcp_flags & pi->tcp_flags) != pi->tcp_flags)
-		__sync_fetch_and_or(&fs->tcp_flags, (__u32)pi->tcp_flags);
+	if ((fs->tcp_flags & pi->tcp_flags) != pi->tcp_flags) {
+		__u32 before = __sync_fetch_and_or(&fs->tcp_flags, (__u32)pi->tcp_flags);
+
+		/* The first ACK after a lone SYN: a client answering this host's SYN-ACK. */
+		if (direction == NETPROBE_DIR_INGRESS &&
+		    (before & (NP_TCP_SYN | NP_TCP_ACK | NP_TCP_RST)) == NP_TCP_SYN &&
+		    (pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK | NP_TCP_RST)) == NP_TCP_ACK)
+			return NP_FLOW_HANDSHAKE_ACK;
+	}
 	return 0;
 }
 
@@ -135,11 +196,17 @@ static __always_inline int observe(struct netprobe_hook_counters *hc, struct pac
 	return malformed;
 }
 
-static __always_inline void record_flow(struct netprobe_hook_counters *hc, struct packet_info *pi,
-					__u8 direction, __u64 frame_len)
+/* Records the packet in its flow; returns what account_flow noticed (0 or NP_FLOW_*). */
+static __always_inline int record_flow(struct netprobe_hook_counters *hc, struct packet_info *pi,
+				       __u8 direction, __u64 frame_len)
 {
-	if (account_flow(pi, direction, frame_len))
+	int ret = account_flow(pi, direction, frame_len);
+
+	if (ret < 0) {
 		hc->v[NETPROBE_HC_FLOW_UPDATE_FAILED]++;
+		return 0;
+	}
+	return ret;
 }
 
 /*
@@ -185,8 +252,11 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 	if (with_lb && np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
 		action = lb_packet(ctx, cnt, &pi, frame_len, &lb_flow);
 	/* Dropped packets stay out of the flow table: a flood would flush it. */
-	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow)
-		record_flow(hc, &pi, NETPROBE_DIR_INGRESS, frame_len + taken_off);
+	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow &&
+	    record_flow(hc, &pi, NETPROBE_DIR_INGRESS, frame_len + taken_off) ==
+		    NP_FLOW_HANDSHAKE_ACK &&
+	    np_mode == NETPROBE_XDP_FILTER)
+		handshake_ack(cnt, &pi, ctx);
 	if (action >= 0 && action < NETPROBE_XDP_ACTIONS)
 		cnt->xdp_action[action]++;
 	return action;
@@ -226,9 +296,13 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 	struct netprobe_hook_counters *hc = &cnt->hook[hook];
 
 	/* XDP already recorded the ingress flow; TC ingress only counts. */
-	if (observe(hc, &pi, data, end, pkt_len, outer_vlan) == 0 && pi.l3 != NP_L3_NONE &&
-	    direction == NETPROBE_DIR_EGRESS)
-		record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
+	if (observe(hc, &pi, data, end, pkt_len, outer_vlan) != 0 || pi.l3 == NP_L3_NONE ||
+	    direction != NETPROBE_DIR_EGRESS)
+		return;
+	record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
+	/* What this host answers is the filter's evidence (handshakes, failed probes). */
+	if (np_mode == NETPROBE_XDP_FILTER)
+		egress_evidence(cnt, &pi, data, end);
 }
 
 SEC("tc")

@@ -23,6 +23,7 @@
 #define NP_MAX_VLAN_TAGS     2
 #define NP_MAX_IPV6_EXT_HDRS 6
 #define NP_TCP_SYN	     0x02 /* in packet_info.tcp_flags */
+#define NP_TCP_RST	     0x04
 #define NP_TCP_ACK	     0x10
 #define NP_IP_MF	     0x2000
 #define NP_IP_OFFSET	     0x1fff
@@ -44,10 +45,11 @@ struct packet_info {
 	__u8 fragment;
 	__u8 tcp_flags;
 	__u8 lb_icmp; /* lb: an ICMP error about a service's flow; key is that flow's */
-	__u8 pad[2];
+	__u16 l4_off; /* where the L4 header starts, from the frame's start */
 };
 
 struct hdr_cursor {
+	void *start;
 	void *pos;
 	void *end;
 };
@@ -55,6 +57,7 @@ struct hdr_cursor {
 /* IPv4 options and IPv6 extension headers are skipped with these bounds. */
 static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi)
 {
+	pi->l4_off = c->pos - c->start;
 	switch (pi->key.proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *tcp = c->pos;
@@ -207,7 +210,7 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *
 static __always_inline int parse_packet(void *data, void *end, __u32 pkt_len,
 					struct packet_info *pi)
 {
-	struct hdr_cursor c = {.pos = data, .end = end};
+	struct hdr_cursor c = {.start = data, .pos = data, .end = end};
 	struct ethhdr *eth = data;
 	__u16 proto;
 

@@ -50,10 +50,13 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 	if (s->scope != NETPROBE_SCOPE_INTERFACE)
 		event_addr(s, s->dst, dst, sizeof(dst));
 	if (!e->json) {
-		printf("%-12s %-11s src %s dst %s: %llu %s over %llu (window %u ms)%s\n", *type,
+		printf("%-12s %-11s src %s dst %s: %llu %s over %llu (window %u ms)%s%s\n", *type,
 		       scope, *src ? src : "-", *dst ? dst : "-", (unsigned long long)s->rate, unit,
 		       (unsigned long long)s->threshold, s->window_ms,
-		       s->blocked ? ", source blocked" : "");
+		       s->blocked	? ", source blocked"
+		       : s->not_blocked ? ", not blocked: "
+					: "",
+		       s->not_blocked ? netprobe_unblocked_name(s->not_blocked) : "");
 		return NULL;
 	}
 	o = json_object_new_object();
@@ -65,6 +68,11 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 	json_object_object_add(o, "unit", json_object_new_string(unit));
 	json_object_object_add(o, "window_ms", cli_json_u64(s->window_ms));
 	json_object_object_add(o, "blocked", json_object_new_boolean(s->blocked));
+	if (s->not_blocked)
+		json_object_object_add(
+			o, "not_blocked",
+			json_object_new_string(netprobe_unblocked_name(s->not_blocked)
+						       ?: "unknown"));
 	return o;
 }
 

@@ -901,6 +901,18 @@ const char *netprobe_acl_origin_name(unsigned int origin)
 	return netprobe_detection_name(origin - 1);
 }
 
+const char *netprobe_unblocked_name(unsigned int reason)
+{
+	static const char *const names[] = {
+		[NETPROBE_UNBLOCKED_SPECIAL] = "special_address",
+		[NETPROBE_UNBLOCKED_PROTECTED] = "protected",
+		[NETPROBE_UNBLOCKED_PEER] = "peer",
+		[NETPROBE_UNBLOCKED_POOL_FULL] = "pool_full",
+	};
+
+	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : NULL;
+}
+
 /* ---- The API ----------------------------------------------------------- */
 
 static const char *list_name(enum netprobe_acl_action action)

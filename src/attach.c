@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +153,18 @@ static void detect_param(struct netprobe_detect_param *p, const struct netprobe_
 	p->count = per_second ? (count > UINT32_MAX ? UINT32_MAX : count ?: 1) : d->threshold;
 }
 
+/*
+ * The bits of a set of size bits that n distinct members set, expected
+ * (linear counting): m (1 - (1 - 1/m)^n), rounded; at least 1.
+ */
+static __u32 set_bits(unsigned int n, unsigned int m)
+{
+	double expected = m * (1.0 - pow(1.0 - 1.0 / m, n));
+	__u32 bits = (__u32)(expected + 0.5);
+
+	return bits ? bits : 1;
+}
+
 /* The filter mode's settings as the datapath wants them: counts a window, in jiffies. */
 static int filter_params(struct netprobe_manager *m, struct netprobe_filter_params *f)
 {
@@ -174,6 +187,9 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 	detect_param(&f->port_scan, &c->port_scan, hz, false);
 	detect_param(&f->rate_anomaly, &c->rate_anomaly, hz, false);
 	f->scan_hosts = c->port_scan_hosts;
+	/* The hashed sets of failed ports (512 bits) and hosts (256) count bits, not members. */
+	f->port_scan.count = set_bits(c->port_scan.threshold, 512);
+	f->scan_hosts_bits = set_bits(c->port_scan_hosts, 256);
 	f->rate_floor_pps = c->rate_anomaly_floor_pps;
 	f->rate_learn_windows = c->rate_anomaly_learn_windows;
 	f->mitigate = c->mitigation;
@@ -231,6 +247,9 @@ static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned i
 			errno = -err;
 			return NULL;
 		}
+		/* Read where the interface lives: its gateways and resolvers (a warning at worst). */
+		if (m->cfg.mitigation)
+			np_protect_refresh(m);
 	}
 	skel->rodata->np_mode = m->cfg.xdp_mode;
 	skel->rodata->np_decap = m->cfg.decap;

@@ -114,6 +114,9 @@ bool np_anything_attached(const struct netprobe_manager *m);
 int np_find_iface(const struct netprobe_manager *m, const char *ifname, unsigned int *slot,
 		  struct netprobe_iface_info *info);
 
+/* protect.c: adds this host's addresses, gateways and resolvers to np_protected */
+int np_protect_refresh(struct netprobe_manager *m);
+
 /* clock.c */
 int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies);
 double np_ns_per_jiffy(struct netprobe_manager *m);

@@ -122,7 +122,9 @@ enum netprobe_detection_type {
 	X(BLOCKS_ADDED, "blocks_added")	      /* mitigation blocked a source */                    \
 	X(BLOCKS_FAILED, "blocks_failed")     /* mitigation's share of the list was full */        \
 	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */      \
-	X(MALFORMED_DROPS, "malformed_drops") /* IP, but its ports hidden (tiny fragment, ...) */
+	X(MALFORMED_DROPS, "malformed_drops") /* IP, but its ports hidden (tiny fragment, ...) */  \
+	X(BLOCKS_PROTECTED, "blocks_protected") /* not blocked: an address this host relies on */  \
+	X(HANDSHAKES, "handshakes_completed")	/* clients that acknowledged this host's SYN-ACK */
 
 enum netprobe_filter_counter {
 #define X(id, name) NETPROBE_FC_##id,
@@ -200,8 +202,11 @@ struct netprobe_flow_stats {
 	__u64 first_seen;
 	__u64 last_seen;
 	__u32 tcp_flags; /* OR of the TCP flags seen */
-	__u32 pad;
+	__u32 flags;	 /* NETPROBE_FLOW_F_* */
 };
+
+/* An egress flow this host opened (a SYN, a datagram before any came back, an echo request). */
+#define NETPROBE_FLOW_F_INITIATED (1u << 0)
 
 /* Written by the clock-sampling program, read by userspace to convert jiffies. */
 struct netprobe_clock_sample {
@@ -270,7 +275,18 @@ struct netprobe_security_event {
 	__u64 threshold;
 	__u32 rule_id;
 	__u8 scan_hosts;
-	__u8 pad[3];
+	__u8 not_blocked; /* with mitigation on, why src was not blocked: enum netprobe_unblocked */
+	__u8 pad[2];
+};
+
+/* Why a detection with mitigation on did not block its source. */
+enum netprobe_unblocked {
+	NETPROBE_UNBLOCKED_NONE = 0,
+	NETPROBE_UNBLOCKED_SPECIAL =
+		1, /* unspecified, loopback, link-local, multicast, broadcast */
+	NETPROBE_UNBLOCKED_PROTECTED = 2, /* this host's own, a gateway or a resolver */
+	NETPROBE_UNBLOCKED_PEER = 3,	  /* a peer this host opened a flow to recently */
+	NETPROBE_UNBLOCKED_POOL_FULL = 4, /* every mitigation block is taken */
 };
 
 /* The largest event; batches reserve this much per event. */
@@ -451,14 +467,32 @@ enum netprobe_src_window {
 #define NETPROBE_SRC_STATE_BITS 16
 #define NETPROBE_DST_STATE_BITS 14
 
-/* Per source: the flood windows and the distinct ports and hosts it probed. */
+/*
+ * Per source: the flood windows, and the distinct ports and hosts its
+ * probes failed on (this host answered with a reset or an unreachable),
+ * in sets indexed by a keyed hash.
+ */
 struct netprobe_src_state {
 	struct netprobe_addr_key key; /* whose state this slot holds */
 	__u32 pad0;
 	struct netprobe_window w[NETPROBE_SW_MAX];
-	__u64 ports[8]; /* 512-bit set of probed destination ports, this scan window */
-	__u64 hosts[4]; /* 256-bit set of probed destination hosts */
+	__u64 ports[8]; /* 512-bit set of failed destination ports, this scan window */
+	__u64 hosts[4]; /* 256-bit set of failed destination hosts */
 	__u32 hosts_count;
+	__u32 pad;
+};
+
+/*
+ * Addresses mitigation never blocks, besides the special ones it knows:
+ * np_protected[address] = NETPROBE_PROTECT_* bits (userspace, at attach).
+ */
+#define NETPROBE_PROTECT_LOCAL	  (1u << 0) /* an address of this host (or a broadcast of its) */
+#define NETPROBE_PROTECT_GATEWAY  (1u << 1) /* a next hop of a default route */
+#define NETPROBE_PROTECT_RESOLVER (1u << 2) /* a name server of resolv.conf */
+
+/* np_handshakes[client's flow key, ingress, ifindex/slot zero]: what its ACK must say. */
+struct netprobe_handshake {
+	__u32 ack; /* host order: this host's SYN-ACK sequence + 1 */
 	__u32 pad;
 };
 
@@ -496,7 +530,8 @@ struct netprobe_filter_params {
 	struct netprobe_detect_param src_flood[3]; /* syn, udp, icmp from one source */
 	struct netprobe_detect_param dst_flood[3]; /* syn, udp, icmp to one destination */
 	struct netprobe_detect_param port_scan;
-	__u32 scan_hosts; /* distinct hosts that also make a port scan */
+	__u32 scan_hosts;      /* distinct hosts that also make a port scan */
+	__u32 scan_hosts_bits; /* the bits of the hosts set scan_hosts set, expected */
 	struct netprobe_detect_param rate_anomaly;
 	__u32 rate_floor_pps; /* below this rate nothing is an anomaly */
 	__u32 rate_learn_windows;

@@ -507,6 +507,14 @@ NETPROBE_API int netprobe_manager_acl_sweep(struct netprobe_manager *m);
 
 /* "manual", or the name of the detection that made the entry. */
 NETPROBE_API const char *netprobe_acl_origin_name(unsigned int origin);
+/*
+ * Why a detection with mitigation on left its source alone (a security
+ * event's not_blocked): "special_address" (unspecified, loopback,
+ * link-local, multicast, broadcast), "protected" (this host's own, a
+ * gateway, a resolver), "peer" (this host opened a flow to it within the
+ * hour), "pool_full"; NULL for NETPROBE_UNBLOCKED_NONE and past the last.
+ */
+NETPROBE_API const char *netprobe_unblocked_name(unsigned int reason);
 /* "syn_flood", "port_scan", ...; NULL past the last. */
 NETPROBE_API const char *netprobe_detection_name(unsigned int detection);
 

@@ -27,6 +27,7 @@ struct pkt_spec {
 	uint8_t proto;	       /* IPPROTO_* */
 	uint16_t sport, dport;
 	uint8_t tcp_flags;
+	uint32_t tcp_seq, tcp_ack; /* host order; seq 0: 0x01000000 */
 	uint8_t icmp_type, icmp_code;
 	size_t payload;	       /* bytes after the L4 header */
 	int ipv4_option_words; /* 32-bit words of IPv4 options (NOPs) */
@@ -166,7 +167,18 @@ static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *out, size_t ca
 	case IPPROTO_TCP:
 		memcpy(l4, &sport, 2);
 		memcpy(l4 + 2, &dport, 2);
-		l4[4] = 0x01; /* sequence number */
+		if (s->tcp_seq) {
+			uint32_t seq = htonl(s->tcp_seq);
+
+			memcpy(l4 + 4, &seq, 4);
+		} else {
+			l4[4] = 0x01; /* sequence number */
+		}
+		if (s->tcp_ack) {
+			uint32_t ack = htonl(s->tcp_ack);
+
+			memcpy(l4 + 8, &ack, 4);
+		}
 		l4[12] = 5 << 4;
 		l4[13] = s->tcp_flags;
 		l4[14] = 0xff; /* window */

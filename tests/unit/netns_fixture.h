@@ -58,8 +58,9 @@ static inline int enter_private_netns(void)
 }
 
 /* The id of the XDP program that netprobe's pinned link on ifname runs now. */
-static inline __u32 attached_prog_id(struct netprobe_manager *m, const char *pin_path,
-				     const char *ifname)
+/* The program behind an interface's pinned link: "xdp", "tcx_ingress" or "tcx_egress". */
+static inline __u32 attached_link_prog_id(struct netprobe_manager *m, const char *pin_path,
+					  const char *ifname, const char *link)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
@@ -68,13 +69,19 @@ static inline __u32 attached_prog_id(struct netprobe_manager *m, const char *pin
 	int fd;
 
 	assert_int_equal(netprobe_manager_iface(m, ifname, &it), 0);
-	snprintf(path, sizeof(path), "%s/links/slot%u_xdp", pin_path, it.slot);
+	snprintf(path, sizeof(path), "%s/links/slot%u_%s", pin_path, it.slot, link);
 	fd = bpf_obj_get(path);
 	assert_true(fd >= 0);
 	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
 	close(fd);
 	assert_int_not_equal(info.prog_id, 0);
 	return info.prog_id;
+}
+
+static inline __u32 attached_prog_id(struct netprobe_manager *m, const char *pin_path,
+				     const char *ifname)
+{
+	return attached_link_prog_id(m, pin_path, ifname, "xdp");
 }
 
 static inline struct netprobe_global_stats iface_stats(struct netprobe_manager *m,
