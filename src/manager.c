@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Manager lifecycle: configuration, the pinned maps, and the pin directory lock. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -309,25 +311,243 @@ static int ensure_bpffs(const char *pin_path)
 	return -ENOTDIR;
 }
 
-static int make_dir(const char *path)
+/*
+ * The pin path's trust. Whoever can write to the pin directory (or to
+ * links/ under it) can unlink netprobe's pins, and an unpinned link is a
+ * detached filter; whoever owns a directory above it can swap it for one of
+ * their own. So, as OpenSSH's secure_path does: every directory from / down
+ * to the pin path's parent belongs to root or to us and is writable by nobody
+ * else unless sticky (like /tmp, or a bpffs mounted 1777, where others may
+ * add names but not remove or rename ours); the pin directory, everything in
+ * it and links/ belong to root or to us and are writable by nobody else; no
+ * symlink anywhere. Directories are opened one component at a time without
+ * following symlinks and checked with fstat on the fd, so what is checked is
+ * what is there. Once this holds nobody else can change the path, so the
+ * path-based calls that follow (libbpf's pinning) reach what was checked.
+ */
+static bool trusted_owner(uid_t uid)
 {
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		np_err("cannot create %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	return uid == 0 || uid == geteuid();
+}
+
+/*
+ * Refuses path, saying why and what to do: for the pin directory and what is
+ * in it (own), remove it; for a directory above, change it or go elsewhere.
+ * "Another user" is anyone but root and our euid (a netprobe run by a
+ * service user with CAP_BPF trusts that user too).
+ */
+static int untrusted(const char *path, const struct stat *st, const char *what, bool own)
+{
+	if (S_ISLNK(st->st_mode))
+		np_err("pin path: %s is a symbolic link; netprobe follows none there (another "
+		       "user could point it elsewhere): %s",
+		       path,
+		       own ? "remove it, or give --pin-path a real directory"
+			   : "give --pin-path without symbolic links");
+	else
+		np_err("pin path: %s %s (owner uid %u, mode %04o): another user could remove "
+		       "netprobe's pins there, and with them the filter; %s%s%s",
+		       path, what, (unsigned int)st->st_uid, (unsigned int)(st->st_mode & 07777),
+		       own ? "remove it (rm -r " : "",
+		       own ? path : "make it root's and not writable by others (or sticky)",
+		       own ? "), or choose another --pin-path" : ", or choose another --pin-path");
+	return -EACCES;
+}
+
+/* A directory above the pin path: ours or root's, and only sticky if others may write. */
+static int check_ancestor(const char *path, const struct stat *st)
+{
+	if (!trusted_owner(st->st_uid))
+		return untrusted(path, st, "belongs to another user", false);
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
+		return untrusted(path, st, "is writable by group or others and not sticky", false);
 	return 0;
 }
 
+/* The pin directory, links/, the lock and every pin: ours or root's, writable by us only. */
+static int check_own(const char *path, const struct stat *st)
+{
+	if (S_ISLNK(st->st_mode))
+		return untrusted(path, st, NULL, true);
+	if (!trusted_owner(st->st_uid))
+		return untrusted(path, st, "belongs to another user", true);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return untrusted(path, st, "is writable by group or others", true);
+	return 0;
+}
+
+/* errno of a failed open or stat, as the caller sees it: EACCES there means unprivileged. */
+static int open_error(const char *path)
+{
+	int err = errno == EACCES ? EPERM : errno;
+
+	np_err("cannot open %s: %s", path, strerror(errno));
+	return -err;
+}
+
+/*
+ * After an open with O_NOFOLLOW | O_DIRECTORY failed: whether name is a
+ * symlink (st is then its own stat). errno is kept for the caller.
+ */
+static bool is_symlink(int dfd, const char *name, struct stat *st)
+{
+	int err = errno;
+	bool link = (err == ENOTDIR || err == ELOOP) &&
+		    fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st->st_mode);
+
+	errno = err;
+	return link;
+}
+
+/*
+ * Opens the pin path's parent, checking it and each directory above it.
+ * Returns an O_PATH fd, or -EACCES for a directory that is not trusted.
+ */
+static int open_trusted_parent(const char *pin_path)
+{
+	char path[NETPROBE_PIN_PATH_MAX], *slash, *name = NULL;
+	struct stat st;
+	int fd, next;
+
+	/* path: the parent, "" for "/" (a pin path "/x" is valid, if odd) */
+	snprintf(path, sizeof(path), "%s", pin_path);
+	*strrchr(path, '/') = '\0';
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st))
+		goto fail;
+	if (check_ancestor("/", &st))
+		goto refused;
+	for (name = path + 1; path[0]; name = slash + 1) {
+		slash = strchr(name, '/');
+		if (slash)
+			*slash = '\0';
+		next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && is_symlink(fd, name, &st)) {
+			untrusted(path, &st, NULL, false);
+			goto refused;
+		}
+		if (next < 0)
+			goto fail;
+		close(fd);
+		fd = next;
+		if (fstat(fd, &st))
+			goto fail;
+		if (check_ancestor(path, &st))
+			goto refused;
+		if (!slash)
+			break;
+		*slash = '/';
+	}
+	return fd;
+fail:
+	next = open_error(name ? path : "/");
+	if (fd >= 0)
+		close(fd);
+	return next;
+refused:
+	close(fd);
+	return -EACCES;
+}
+
+/*
+ * Opens directory name under dfd (path is its full name, for messages) and
+ * checks it, making it first (0700) with create. -ENOENT when it does not
+ * exist and create is false.
+ */
+static int open_trusted_dir(int dfd, const char *name, const char *path, bool create)
+{
+	struct stat st;
+	int fd, err;
+
+	if (create && mkdirat(dfd, name, 0700) && errno != EEXIST) {
+		err = errno == EACCES ? -EPERM : -errno;
+		np_err("cannot create %s: %s", path, strerror(errno));
+		return err;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (is_symlink(dfd, name, &st))
+			return untrusted(path, &st, NULL, true);
+		if (errno == ENOENT && !create)
+			return -ENOENT;
+		return open_error(path);
+	}
+	if (fstat(fd, &st)) {
+		err = open_error(path);
+		close(fd);
+		return err;
+	}
+	err = check_own(path, &st);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Checks every entry of the directory fd (named path): the pins in it, and links/. */
+static int check_entries(int fd, const char *path)
+{
+	char full[NETPROBE_PIN_PATH_MAX + NAME_MAX + 2];
+	struct dirent *e;
+	struct stat st;
+	int err = 0, dup_fd = dup(fd);
+	DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+
+	if (!dir) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return open_error(path);
+	}
+	while (!err && (e = readdir(dir))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", path, e->d_name);
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue; /* gone since readdir: nothing left to trust */
+		err = check_own(full, &st);
+	}
+	closedir(dir);
+	return err;
+}
+
+/*
+ * Opens the pin directory after checking the path to it (with create,
+ * making it 0700 if missing). Returns its fd, -EACCES when the path or the
+ * directory is not trusted, -ENOENT when it is missing and create is false.
+ */
+static int open_pin_dir(const char *pin_path, bool create)
+{
+	int parent = open_trusted_parent(pin_path), fd;
+
+	if (parent < 0)
+		return parent;
+	fd = open_trusted_dir(parent, strrchr(pin_path, '/') + 1, pin_path, create);
+	close(parent);
+	return fd;
+}
+
+/* Makes (0700) or checks the pin directory and links/, and checks everything in them. */
 static int pin_dirs(const struct netprobe_manager *m)
 {
 	char links[NETPROBE_PIN_PATH_MAX + 8];
-	int err;
+	int dir, links_fd, err;
 
-	err = make_dir(m->cfg.pin_path);
-	if (err)
-		return err;
+	dir = open_pin_dir(m->cfg.pin_path, true);
+	if (dir < 0)
+		return dir;
 	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
-	return make_dir(links);
+	links_fd = open_trusted_dir(dir, "links", links, true);
+	if (links_fd < 0) {
+		close(dir);
+		return links_fd;
+	}
+	err = check_entries(dir, m->cfg.pin_path);
+	if (!err)
+		err = check_entries(links_fd, links);
+	close(links_fd);
+	close(dir);
+	return err;
 }
 
 static void remove_empty_dirs(const struct netprobe_manager *m)
@@ -616,7 +836,7 @@ void np_unlock(int lock_fd)
  */
 int np_consumer_lock(const struct netprobe_manager *m)
 {
-	int fd = open(m->cfg.pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(m->cfg.pin_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int err;
 
 	if (fd < 0)

@@ -179,6 +179,14 @@ NETPROBE_API struct netprobe_manager *netprobe_manager_new(const struct netprobe
  * The seed's LoadNetworkMonitor: mounts bpffs if needed, then creates the
  * pinned maps or opens those a previous netprobe left. Programs are loaded
  * and verified per interface, at attach, specialised for its slot and mode.
+ * The pin directory and links/ are made 0700. Errors: -EACCES the pin path
+ * is not netprobe's owner's alone: a directory above it belongs to another
+ * user than root and the caller's euid or is writable by others without the
+ * sticky bit, or the pin directory, links/ or a pin in them belongs to
+ * another user or is writable by group or others, or a symlink is on the
+ * way (logged: which, its owner and mode, and what to do); -EPERM not
+ * privileged; -ENOTDIR the pin path is not on bpffs; -EINVAL the maps pinned
+ * there are another version's.
  */
 NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
 
@@ -193,8 +201,9 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * asks for the other XDP attach mode: detach first), -ENOSPC all
  * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
  * pinned state was replaced since load (open a new manager), -EXDEV the
- * interface is held from another network namespace. On error nothing is
- * left attached.
+ * interface is held from another network namespace, -EACCES the pin path
+ * is not the owner's alone (checked again; as for load). On error nothing
+ * is left attached.
  */
 NETPROBE_API int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname);
 

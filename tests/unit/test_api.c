@@ -602,6 +602,52 @@ static void test_incompatible_pinned_state(void **state)
 	rmdir(pin_path);
 }
 
+static int load_at(const char *path)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	int err;
+
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", path);
+	m = netprobe_manager_new(&cfg);
+	assert_non_null(m);
+	err = netprobe_manager_load(m);
+	netprobe_manager_free(m);
+	return err;
+}
+
+/*
+ * A pin directory that others could write to or that another user owns, or
+ * a symlink in its place, is refused with -EACCES, and nothing is pinned
+ * there (or where the symlink points).
+ */
+static void test_untrusted_pin_path(void **state)
+{
+	char target[160];
+
+	(void)state;
+	assert_int_equal(mkdir(pin_path, 0700), 0);
+	assert_int_equal(chmod(pin_path, 0770), 0);
+	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_false(exists("/np_counters"));
+	assert_false(exists("/links"));
+	assert_int_equal(chmod(pin_path, 0700), 0);
+	assert_int_equal(chown(pin_path, 65534, 65534), 0);
+	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_false(exists("/np_counters"));
+	assert_int_equal(chown(pin_path, 0, 0), 0);
+	assert_int_equal(load_at(pin_path), 0); /* and, unused, it is removed again */
+	assert_false(exists(""));
+
+	snprintf(target, sizeof(target), "%s-target", pin_path);
+	assert_int_equal(mkdir(target, 0700), 0);
+	assert_int_equal(symlink(target, pin_path), 0);
+	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_int_equal(unlink(pin_path), 0);
+	assert_int_equal(rmdir(target), 0); /* empty: nothing went through the link */
+}
+
 static void test_probe(void **state)
 {
 	struct netprobe_probe_report r;
@@ -662,6 +708,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_foreign_xdp_program, detach_everything),
 		cmocka_unit_test_teardown(test_counts_reach_every_view, detach_everything),
 		cmocka_unit_test_teardown(test_incompatible_pinned_state, detach_everything),
+		cmocka_unit_test_teardown(test_untrusted_pin_path, detach_everything),
 		cmocka_unit_test_teardown(test_stale_manager_leaves_new_state_alone,
 					  detach_everything),
 		cmocka_unit_test_teardown(test_probe, detach_everything),

@@ -1,0 +1,124 @@
+#!/usr/bin/env bats
+# The pin path and the lock are netprobe's owner's alone (SPEC 4b, issue 10):
+# another local user cannot remove the filter through the pins, nor stall
+# every change through the lock.
+#
+# A bpffs of the test's own, world-writable like /sys/fs/bpf on many systems,
+# stands in for the host's: the host's bpffs is never chmod'ed.
+
+load helpers
+
+setup() {
+	lab_setup
+	TRUST_DIR=$(mktemp -d)
+	chmod 755 "$TRUST_DIR" # nobody must reach the bpffs below
+	mkdir "$TRUST_DIR/bpf"
+	mount -t bpf bpf "$TRUST_DIR/bpf"
+	chmod 1777 "$TRUST_DIR/bpf"
+	export NETPROBE_PIN_PATH="$TRUST_DIR/bpf/np"
+	NOBODY=$(id -u nobody)
+}
+
+teardown() {
+	lab_teardown
+	umount "$TRUST_DIR/bpf" 2>/dev/null || true
+	rm -rf "$TRUST_DIR"
+}
+
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+
+@test "a pin directory another user made is refused, and nothing is attached" {
+	as_nobody sh -c 'umask 0; mkdir -m 0777 "$1" "$1/links"' sh "$NETPROBE_PIN_PATH"
+	run np_b attach "$LAB_VB" --mode filter
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$NETPROBE_PIN_PATH belongs to another user (owner uid $NOBODY, mode 0777)"* ]]
+	[[ "$output" == *"rm -r $NETPROBE_PIN_PATH"* ]]
+	run ! xdp_attached "$LAB_VB"
+	# Nothing of netprobe's went into it.
+	[ -z "$(ls "$NETPROBE_PIN_PATH/links")" ]
+	[ "$(ls "$NETPROBE_PIN_PATH")" = links ]
+	run np_b blacklist add 192.0.2.1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"belongs to another user"* ]]
+}
+
+@test "links/ or a pin that others may write is refused; so is a parent without the sticky bit" {
+	# root's pin directory, but open to everyone: links/ would be theirs to empty
+	mkdir -m 0777 "$NETPROBE_PIN_PATH"
+	chmod 0777 "$NETPROBE_PIN_PATH"
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$NETPROBE_PIN_PATH is writable by group or others (owner uid 0, mode 0777)"* ]]
+	run ! xdp_attached "$LAB_VB"
+	chmod 0700 "$NETPROBE_PIN_PATH"
+	mkdir -m 0700 "$NETPROBE_PIN_PATH/links"
+	chown nobody "$NETPROBE_PIN_PATH/links"
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$NETPROBE_PIN_PATH/links belongs to another user (owner uid $NOBODY"* ]]
+	run ! xdp_attached "$LAB_VB"
+	rmdir "$NETPROBE_PIN_PATH/links"
+	# A pin that another user owns (they could unlink it if they owned the directory).
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	chown nobody "$NETPROBE_PIN_PATH/np_flows"
+	run np_b blacklist add 192.0.2.1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$NETPROBE_PIN_PATH/np_flows belongs to another user"* ]]
+	chown root "$NETPROBE_PIN_PATH/np_flows"
+	np_b detach --all
+	# A parent others may write to, without the sticky bit: they could rename the pin directory.
+	chmod 0777 "$TRUST_DIR/bpf"
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$TRUST_DIR/bpf is writable by group or others and not sticky"* ]]
+	run ! xdp_attached "$LAB_VB"
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+}
+
+@test "a symlink at the pin path is refused and not followed" {
+	mkdir -m 0700 "$TRUST_DIR/bpf/elsewhere"
+	as_nobody ln -s "$TRUST_DIR/bpf/elsewhere" "$NETPROBE_PIN_PATH"
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$NETPROBE_PIN_PATH is a symbolic link"* ]]
+	run ! xdp_attached "$LAB_VB"
+	[ -z "$(ls "$TRUST_DIR/bpf/elsewhere")" ]
+	# Even root's own symlink: the path netprobe checks must be the path it uses.
+	rm "$NETPROBE_PIN_PATH"
+	ln -s "$TRUST_DIR/bpf/elsewhere" "$NETPROBE_PIN_PATH"
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[ -z "$(ls "$TRUST_DIR/bpf/elsewhere")" ]
+	# A symlink above the pin path is refused too.
+	rm "$NETPROBE_PIN_PATH"
+	ln -s "$TRUST_DIR/bpf" "$TRUST_DIR/link"
+	run np_b --pin-path "$TRUST_DIR/link/np" attach "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$TRUST_DIR/link is a symbolic link"* ]]
+	run ! xdp_attached "$LAB_VB"
+}
+
+@test "a proper pin directory under a world-writable sticky bpffs works, made 0700" {
+	run np_b attach "$LAB_VB" --mode filter
+	[ "$status" -eq 0 ]
+	xdp_attached "$LAB_VB"
+	[ "$(stat -c '%a %u' "$NETPROBE_PIN_PATH")" = "700 0" ]
+	[ "$(stat -c '%a %u' "$NETPROBE_PIN_PATH/links")" = "700 0" ]
+	run np_b blacklist add 192.0.2.1
+	[ "$status" -eq 0 ]
+	# Another user cannot reach the pins.
+	run as_nobody ls "$NETPROBE_PIN_PATH/links"
+	[ "$status" -ne 0 ]
+	run np_b detach --all
+	[ "$status" -eq 0 ]
+	run ! xdp_attached "$LAB_VB"
+}
+
+@test "a pin directory root made beforehand, not writable by others, is used" {
+	mkdir -m 0755 "$NETPROBE_PIN_PATH"
+	run np_b attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	xdp_attached "$LAB_VB"
+	[ -e "$NETPROBE_PIN_PATH/links/slot0_xdp" ]
+}
