@@ -59,6 +59,11 @@ int np_map_fd(const struct netprobe_manager *m, const char *name);
 void *np_map_mmap(const struct netprobe_manager *m, const char *name, size_t *len);
 int np_pin_state(struct netprobe_manager *m);
 void np_unpin_state(struct netprobe_manager *m);
+/*
+ * The pin path's lock (PIN/lock, made with the pin directory if missing):
+ * its fd, -EWOULDBLOCK when another process held it for lock_timeout_ms
+ * (the holder logged), -EACCES when the pin path is not trusted.
+ */
 int np_lock(const struct netprobe_manager *m);
 void np_unlock(int lock_fd);
 unsigned long long np_current_netns(void);

@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/sysmacros.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -40,6 +42,7 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->flow_idle_timeout_ms = 60000;
 	cfg->flow_table_size = NETPROBE_DEFAULT_FLOW_ENTRIES;
 	strcpy(cfg->pin_path, NETPROBE_DEFAULT_PIN_PATH);
+	cfg->lock_timeout_ms = 10000;
 	/*
 	 * Far above what one ordinary host sends one other: a busy client opens
 	 * tens of connections a second, a resolver answers hundreds of queries.
@@ -215,6 +218,10 @@ int np_validate_config(const struct netprobe_config *cfg)
 		np_err("config: pin_path must be an absolute path of a directory below /, "
 		       "without a trailing '/', shorter than %d bytes",
 		       NETPROBE_PIN_PATH_MAX);
+		return -EINVAL;
+	}
+	if (cfg->lock_timeout_ms > 3600000) {
+		np_err("config: lock_timeout_ms is at most 3600000 (an hour)");
 		return -EINVAL;
 	}
 	return 0;
@@ -452,7 +459,8 @@ refused:
 /*
  * Opens directory name under dfd (path is its full name, for messages) and
  * checks it, making it first (0700) with create. -ENOENT when it does not
- * exist and create is false.
+ * exist and create is false; with create, -EAGAIN when it (or dfd) was
+ * removed as it was made: another netprobe removed the unused state.
  */
 static int open_trusted_dir(int dfd, const char *name, const char *path, bool create)
 {
@@ -460,6 +468,8 @@ static int open_trusted_dir(int dfd, const char *name, const char *path, bool cr
 	int fd, err;
 
 	if (create && mkdirat(dfd, name, 0700) && errno != EEXIST) {
+		if (errno == ENOENT)
+			return -EAGAIN;
 		err = errno == EACCES ? -EPERM : -errno;
 		np_err("cannot create %s: %s", path, strerror(errno));
 		return err;
@@ -468,8 +478,8 @@ static int open_trusted_dir(int dfd, const char *name, const char *path, bool cr
 	if (fd < 0) {
 		if (is_symlink(dfd, name, &st))
 			return untrusted(path, &st, NULL, true);
-		if (errno == ENOENT && !create)
-			return -ENOENT;
+		if (errno == ENOENT)
+			return create ? -EAGAIN : -ENOENT;
 		return open_error(path);
 	}
 	if (fstat(fd, &st)) {
@@ -531,16 +541,23 @@ static int open_pin_dir(const char *pin_path, bool create)
 static int pin_dirs(const struct netprobe_manager *m)
 {
 	char links[NETPROBE_PIN_PATH_MAX + 8];
-	int dir, links_fd, err;
+	int dir, links_fd, err, tries = 0;
 
-	dir = open_pin_dir(m->cfg.pin_path, true);
-	if (dir < 0)
-		return dir;
 	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
-	links_fd = open_trusted_dir(dir, "links", links, true);
+again:
+	dir = open_pin_dir(m->cfg.pin_path, true);
+	links_fd = dir < 0 ? dir : open_trusted_dir(dir, "links", links, true);
+	if (links_fd == -EAGAIN && ++tries < 10) {
+		if (dir >= 0)
+			close(dir);
+		goto again;
+	}
+	if (links_fd == -EAGAIN)
+		np_err("%s keeps vanishing as it is made (another netprobe removes it)", links);
 	if (links_fd < 0) {
-		close(dir);
-		return links_fd;
+		if (dir >= 0)
+			close(dir);
+		return links_fd == -EAGAIN ? -ESTALE : links_fd;
 	}
 	err = check_entries(dir, m->cfg.pin_path);
 	if (!err)
@@ -550,12 +567,21 @@ static int pin_dirs(const struct netprobe_manager *m)
 	return err;
 }
 
-static void remove_empty_dirs(const struct netprobe_manager *m)
+/*
+ * The directories go when they are empty; the lock only with locked (the
+ * caller holds it): removing a lock someone holds would let a third process
+ * take a new one beside them.
+ */
+static void remove_empty_dirs(const struct netprobe_manager *m, bool locked)
 {
-	char links[NETPROBE_PIN_PATH_MAX + 8];
+	char path[NETPROBE_PIN_PATH_MAX + 8];
 
-	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
-	rmdir(links);
+	snprintf(path, sizeof(path), "%s/links", m->cfg.pin_path);
+	rmdir(path);
+	if (locked) {
+		snprintf(path, sizeof(path), "%s/lock", m->cfg.pin_path);
+		rmdir(path);
+	}
 	rmdir(m->cfg.pin_path);
 }
 
@@ -678,7 +704,7 @@ int netprobe_manager_load(struct netprobe_manager *m)
 fail:
 	/* libbpf unpins what it pinned; the directories go too, if they are empty. */
 	netprobe_bpf__destroy(skel);
-	remove_empty_dirs(m);
+	remove_empty_dirs(m, false);
 	return err;
 }
 
@@ -796,31 +822,134 @@ void np_unpin_state(struct netprobe_manager *m)
 		if (bpf_map__pin_path(map) && pinned_is(bpf_map__pin_path(map), bpf_map__fd(map)))
 			unlink(bpf_map__pin_path(map));
 	}
-	remove_empty_dirs(m);
+	remove_empty_dirs(m, true);
+}
+
+/* The pid holding an flock on the inode st, from /proc/locks; 0 when none is seen. */
+static int lock_holder(const struct stat *st)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	unsigned int major, minor;
+	unsigned long long ino;
+	char line[256], type[16];
+	int pid, holder = 0;
+
+	/* "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"; waiters have "->" for a type */
+	while (f && !holder && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", type, &pid, &major, &minor,
+			   &ino) == 5 &&
+		    !strcmp(type, "FLOCK") && makedev(major, minor) == st->st_dev &&
+		    ino == st->st_ino)
+			holder = pid;
+	if (f)
+		fclose(f);
+	return holder;
+}
+
+static void report_holder(const char *path, const struct stat *st, unsigned int waited_ms)
+{
+	char comm_path[32], comm[32] = "?";
+	int pid = lock_holder(st);
+	FILE *f;
+
+	if (pid <= 0) {
+		np_err("%s is still locked after %u ms, by a process not visible here (another "
+		       "pid namespace?); try again later (lock_timeout_ms, or "
+		       "NETPROBE_LOCK_TIMEOUT_MS for the command, waits longer)",
+		       path, waited_ms);
+		return;
+	}
+	snprintf(comm_path, sizeof(comm_path), "/proc/%d/comm", pid);
+	f = fopen(comm_path, "re");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	np_err("%s is still locked after %u ms, by pid %d (%s): another netprobe is "
+	       "changing this state, or is stuck; try again, or stop pid %d (lock_timeout_ms, "
+	       "or NETPROBE_LOCK_TIMEOUT_MS for the command, waits longer)",
+	       path, waited_ms, pid, comm, pid);
+}
+
+/* Opens <pin>/lock, making it and the pin directory (0700, checked) if missing. */
+static int open_lock(const struct netprobe_manager *m, const char *path, struct stat *st)
+{
+	int dir = open_pin_dir(m->cfg.pin_path, true), fd;
+
+	if (dir < 0)
+		return dir;
+	fd = open_trusted_dir(dir, "lock", path, true);
+	close(dir);
+	if (fd >= 0 && fstat(fd, st)) {
+		close(fd);
+		return open_error(path);
+	}
+	return fd;
+}
+
+static unsigned int ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
 /*
- * Attach and detach are serialised across processes with a lock on the pin
- * path's parent directory, which exists before and after our own state does.
+ * Changes to the pinned state (attach, detach, list and service changes,
+ * sweeps) are serialised across processes with an flock on <pin>/lock: a
+ * directory (bpffs holds no regular files) made 0700 in the checked 0700 pin
+ * directory, so only netprobe's owner can open it and nobody else can hold
+ * it to stall every change (as anyone could the pin path's parent, locked
+ * before). Not the pin directory itself: the events consumer locks that.
+ * Removing the unused state removes the lock too, with it held; a process
+ * that meanwhile locked the removed inode finds another (or none) at the
+ * path, and starts again. The wait is bounded, polling: after
+ * lock_timeout_ms, -EWOULDBLOCK, and the holder named.
  */
 int np_lock(const struct netprobe_manager *m)
 {
-	char parent[NETPROBE_PIN_PATH_MAX];
+	char path[NETPROBE_PIN_PATH_MAX + 8];
+	unsigned int delay_us = 1000, waited;
+	struct stat held = {}, at_path;
+	struct timespec start;
 	int fd;
 
-	parent_dir(m->cfg.pin_path, parent, sizeof(parent));
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		np_err("cannot open %s to lock it: %s", parent, strerror(errno));
-		return -errno;
-	}
-	if (flock(fd, LOCK_EX)) {
-		int err = -errno;
+	snprintf(path, sizeof(path), "%s/lock", m->cfg.pin_path);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		bool again = false;
 
-		close(fd);
-		return err;
+		fd = open_lock(m, path, &held);
+		if (fd == -EAGAIN) {
+			again = true; /* removed as we made it: make it again */
+		} else if (fd < 0) {
+			return fd;
+		} else if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (lstat(path, &at_path) == 0 && at_path.st_dev == held.st_dev &&
+			    at_path.st_ino == held.st_ino)
+				return fd;
+			again = true; /* the one we waited for was removed with the state */
+		} else if (errno != EWOULDBLOCK) {
+			int err = -errno;
+
+			np_err("cannot lock %s: %s", path, strerror(-err));
+			close(fd);
+			return err;
+		}
+		if (fd >= 0)
+			close(fd);
+		waited = ms_since(&start);
+		if (waited >= m->cfg.lock_timeout_ms) {
+			report_holder(path, &held, waited);
+			return -EWOULDBLOCK;
+		}
+		if (!again) {
+			usleep(delay_us);
+			delay_us = delay_us * 2 > 50000 ? 50000 : delay_us * 2;
+		}
 	}
-	return fd;
 }
 
 void np_unlock(int lock_fd)

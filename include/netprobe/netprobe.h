@@ -25,6 +25,10 @@
  * Attachments outlive the process that made them: their links and maps are
  * pinned under the config's pin path, and every manager opened on the same
  * pin path sees and controls them (this is how the netprobe command works).
+ * Changes to that state (attach, detach, update_config, list and service
+ * changes, sweeps) take the pin path's lock, PIN/lock, which only the owner
+ * can open; each of them returns -EWOULDBLOCK when another process held it
+ * for the config's lock_timeout_ms (the holder's pid is logged).
  */
 #ifndef NETPROBE_NETPROBE_H
 #define NETPROBE_NETPROBE_H
@@ -155,6 +159,14 @@ struct netprobe_config {
 	 * Applied at attach.
 	 */
 	unsigned int lb_route_cache_ms;
+
+	/* ---- The pinned state ---- */
+	/*
+	 * How long a change (attach, detach, list and service changes, sweeps)
+	 * waits for another process's change of the same pin path to end; then
+	 * it fails with -EWOULDBLOCK and the holder is logged. 0: one try.
+	 */
+	unsigned int lock_timeout_ms;
 };
 
 /* Fills cfg with the defaults (the seed's DefaultManagerConfig). */
@@ -202,8 +214,9 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
  * pinned state was replaced since load (open a new manager), -EXDEV the
  * interface is held from another network namespace, -EACCES the pin path
- * is not the owner's alone (checked again; as for load). On error nothing
- * is left attached.
+ * is not the owner's alone (checked again; as for load), -EWOULDBLOCK the
+ * pin path's lock stayed held for lock_timeout_ms. On error nothing is left
+ * attached.
  */
 NETPROBE_API int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname);
 

@@ -19,7 +19,17 @@ setup() {
 	NOBODY=$(id -u nobody)
 }
 
+# Ends the flock(1) a test started (HOLDER) and its sleep.
+release_holder() {
+	[ -n "${HOLDER:-}" ] || return 0
+	pkill -P "$HOLDER" sleep 2>/dev/null || true
+	kill "$HOLDER" 2>/dev/null || true
+	wait "$HOLDER" 2>/dev/null || true
+	HOLDER=
+}
+
 teardown() {
+	release_holder
 	lab_teardown
 	umount "$TRUST_DIR/bpf" 2>/dev/null || true
 	rm -rf "$TRUST_DIR"
@@ -121,4 +131,70 @@ as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 	[ "$status" -eq 0 ]
 	xdp_attached "$LAB_VB"
 	[ -e "$NETPROBE_PIN_PATH/links/slot0_xdp" ]
+}
+
+# Waits (bounded) until some process holds an flock on $1, found by its
+# device and inode in /proc/locks as the kernel prints them.
+wait_flocked() {
+	local dev ino key tries=50
+	dev=$(stat -c '%d' "$1")
+	ino=$(stat -c '%i' "$1")
+	key=$(printf '%02x:%02x:%s' $((dev >> 8 & 0xfff)) $((dev & 0xff | dev >> 12 & 0xfff00)) "$ino")
+	while ! grep -q " FLOCK .* $key " /proc/locks; do
+		tries=$((tries - 1))
+		[ $tries -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+@test "another user locking the pin path's parent no longer stalls changes" {
+	run np_b attach "$LAB_VB" --mode filter
+	[ "$status" -eq 0 ]
+	# The parent is the world-writable bpffs: anyone can open and lock it.
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		flock -o "$TRUST_DIR/bpf" sleep 30 3>&- &
+	HOLDER=$!
+	wait_flocked "$TRUST_DIR/bpf"
+	local t0
+	t0=$(now_ms)
+	run timeout 5 nsenter --net="/run/netns/$LAB_B" "$NP" blacklist add 192.0.2.7
+	release_holder
+	[ "$status" -eq 0 ]
+	[ $(($(now_ms) - t0)) -lt 3000 ]
+	[ "$(np_b blacklist list --json | jq -r '.entries[0].cidr')" = 192.0.2.7/32 ]
+	# And the lock netprobe takes is out of that user's reach.
+	[ -d "$NETPROBE_PIN_PATH/lock" ]
+	[ "$(stat -c '%a %u' "$NETPROBE_PIN_PATH/lock")" = "700 0" ]
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		flock -n "$NETPROBE_PIN_PATH/lock" true
+	[ "$status" -ne 0 ]
+}
+
+@test "a change waits a bounded time for the lock, then fails naming the holder" {
+	run np_b attach "$LAB_VB" --mode filter
+	[ "$status" -eq 0 ]
+	flock -o "$NETPROBE_PIN_PATH/lock" sleep 30 3>&- &
+	HOLDER=$!
+	wait_flocked "$NETPROBE_PIN_PATH/lock"
+	local t0 took
+	t0=$(now_ms)
+	run in_b env NETPROBE_LOCK_TIMEOUT_MS=500 "$NP" blacklist add 192.0.2.7
+	took=$(($(now_ms) - t0))
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$NETPROBE_PIN_PATH/lock is still locked after "*" ms, by pid $HOLDER (flock)"* ]]
+	[ "$took" -ge 500 ]
+	[ "$took" -lt 3000 ]
+	run in_b env NETPROBE_LOCK_TIMEOUT_MS=0 "$NP" detach --all
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"by pid $HOLDER (flock)"* ]]
+	xdp_attached "$LAB_VB"
+	run in_b env NETPROBE_LOCK_TIMEOUT_MS=soon "$NP" detach --all
+	[ "$status" -eq 2 ]
+	# Released: the change goes through at once.
+	release_holder
+	run np_b blacklist add 192.0.2.7
+	[ "$status" -eq 0 ]
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 1 ]
 }
