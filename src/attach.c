@@ -664,7 +664,7 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 		/* clsact filters are reached by ifindex, which only means something in its netns. */
 		if (!same_netns) {
 			np_err("%s is in another network namespace and uses clsact; detach it "
-			       "from there (ip netns exec NS netprobe detach %s)",
+			       "from there (nsenter --net=/run/netns/NS netprobe detach %s)",
 			       info->name, info->name);
 			return -EXDEV;
 		}

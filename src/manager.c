@@ -298,15 +298,97 @@ static void parent_dir(const char *path, char *out, size_t len)
 	slash[slash == out] = '\0';
 }
 
-/* The pin path must live on bpffs; mount the standard one if nobody has. */
+/*
+ * Whether PID 1's mount namespace (the host's) has a mount of ID mnt_id, or
+ * (dev != 0) a bpffs of device dev: 1 yes, 0 no, negative when we cannot
+ * tell. From /proc/1/mountinfo, which anyone may read; /proc/1/ns/mnt and
+ * /proc/1/root need ptrace access to PID 1, which a hardened init denies
+ * even to root.
+ */
+static int init_has_mount(unsigned long long mnt_id, dev_t dev)
+{
+	FILE *f = fopen("/proc/1/mountinfo", "re");
+	unsigned int major, minor;
+	unsigned long long id;
+	char *line = NULL, *fstype;
+	size_t len = 0;
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	/* "45 23 0:40 / /sys/fs/bpf rw,relatime shared:9 - bpf bpf rw" */
+	while (!found && getline(&line, &len, f) > 0) {
+		if (sscanf(line, "%llu %*u %u:%u", &id, &major, &minor) != 3)
+			continue;
+		fstype = strstr(line, " - ");
+		found = dev ? fstype && !strncmp(fstype, " - bpf ", 7) &&
+					makedev(major, minor) == dev
+			    : id == mnt_id;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/*
+ * Whether we run in PID 1's mount namespace: the mount "/" is on is one of
+ * its mounts. Another namespace's mounts are copies with IDs of their own
+ * (ip netns exec, unshare -m, a service with ProtectSystem, a container).
+ * Negative when we cannot tell (no statx mount ID, no /proc).
+ */
+static int in_host_mount_ns(void)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, "/", 0, STATX_MNT_ID, &stx))
+		return -errno;
+	if (!(stx.stx_mask & STATX_MNT_ID))
+		return -EOPNOTSUPP; /* before 5.8 */
+	return init_has_mount(stx.stx_mnt_id, 0);
+}
+
+#define NP_NETNS_HINT                                                                              \
+	"to work in network namespace NS, run nsenter --net=/run/netns/NS netprobe ..., which "    \
+	"keeps the host's mounts, or give --pin-path a directory on a bpffs the host shares"
+
+/*
+ * The pin path must live on bpffs, and on one that outlives us: mount the
+ * standard one if nobody has. In a mount namespace of its own (ip netns
+ * exec makes one and mounts a fresh sysfs on /sys, hiding the host's
+ * /sys/fs/bpf), a bpffs we mounted, or one mounted only there, goes with
+ * the namespace, and the pinned links, the filter, with it: "attached",
+ * and nothing is. Such a pin path is refused with -EXDEV. A bpffs the host
+ * has mounted too (a service with ProtectSystem, a container given the
+ * host's /sys/fs/bpf) is the same superblock, the same device, and is fine.
+ */
 static int ensure_bpffs(const char *pin_path)
 {
 	char parent[NETPROBE_PIN_PATH_MAX];
+	int host = in_host_mount_ns();
+	struct stat st;
 
+	if (host < 0)
+		np_debug("cannot tell whether this is the host's mount namespace: %s",
+			 strerror(-host));
 	parent_dir(pin_path, parent, sizeof(parent));
-	if (is_bpffs(parent))
-		return 0;
+	if (is_bpffs(parent)) {
+		if (host != 0 || stat(parent, &st) || init_has_mount(0, st.st_dev) != 0)
+			return 0;
+		np_err("pin path %s: the bpffs at %s is this mount namespace's own, not the "
+		       "host's: what netprobe pins there goes with the namespace, the filter "
+		       "included; " NP_NETNS_HINT,
+		       pin_path, parent);
+		return -EXDEV;
+	}
 	if (strcmp(parent, "/sys/fs/bpf") == 0) {
+		if (host == 0) {
+			np_err("/sys/fs/bpf is not a bpf filesystem in this mount namespace, which "
+			       "is not the host's (ip netns exec mounts a sysfs of its own): a "
+			       "bpffs "
+			       "netprobe mounted here would go when it exits, and everything "
+			       "attached with it; " NP_NETNS_HINT);
+			return -EXDEV;
+		}
 		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0)
 			return 0;
 		np_err("bpffs is not mounted at /sys/fs/bpf and mounting it failed: %s "

@@ -197,8 +197,11 @@ NETPROBE_API struct netprobe_manager *netprobe_manager_new(const struct netprobe
  * sticky bit, or the pin directory, links/ or a pin in them belongs to
  * another user or is writable by group or others, or a symlink is on the
  * way (logged: which, its owner and mode, and what to do); -EPERM not
- * privileged; -ENOTDIR the pin path is not on bpffs; -EINVAL the maps pinned
- * there are another version's.
+ * privileged; -ENOTDIR the pin path is not on bpffs; -EXDEV we run in a
+ * mount namespace of our own (ip netns exec makes one) and the pin path's
+ * bpffs is not one the host has mounted, or there is none and the one we
+ * would mount would go with the namespace, and the attachments with it;
+ * -EINVAL the maps pinned there are another version's.
  */
 NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
 

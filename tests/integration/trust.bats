@@ -15,6 +15,7 @@ setup() {
 	mkdir "$TRUST_DIR/bpf"
 	mount -t bpf bpf "$TRUST_DIR/bpf"
 	chmod 1777 "$TRUST_DIR/bpf"
+	HOST_PIN_PATH=$NETPROBE_PIN_PATH # lab_setup's, on the host's bpffs
 	export NETPROBE_PIN_PATH="$TRUST_DIR/bpf/np"
 	NOBODY=$(id -u nobody)
 }
@@ -197,4 +198,37 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 	run np_b blacklist add 192.0.2.7
 	[ "$status" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 1 ]
+}
+
+@test "ip netns exec: attach and blacklist add refuse (the bpffs would die with them), naming nsenter" {
+	# The host's bpffs, as in every other test: ip netns exec hides it under a sysfs of its own.
+	export NETPROBE_PIN_PATH=$HOST_PIN_PATH
+	run ip netns exec "$LAB_B" "$NP" attach "$LAB_VB" --mode filter
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not the host's (ip netns exec"* ]]
+	[[ "$output" == *"nsenter --net=/run/netns/NS netprobe"* ]]
+	[[ "$output" != *"attached"*"filter"* ]]
+	run ! xdp_attached "$LAB_VB"
+	[ -z "$(ip -n "$LAB_B" link show "$LAB_VB" | grep xdp)" ]
+	run ip netns exec "$LAB_B" "$NP" blacklist add 192.0.2.9
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nsenter --net=/run/netns/NS netprobe"* ]]
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+	# What the message says works.
+	run np_b attach "$LAB_VB" --mode filter
+	[ "$status" -eq 0 ]
+	xdp_attached "$LAB_VB"
+}
+
+@test "ip netns exec with --pin-path on a bpffs the host shares works" {
+	run ip netns exec "$LAB_B" "$NP" attach "$LAB_VB"
+	[ "$status" -eq 0 ]
+	xdp_attached "$LAB_VB"
+	# The same state from the host's mount namespace: it outlived the command.
+	[ "$(np_b status --json | jq -r '.interfaces[0].name')" = "$LAB_VB" ]
+	# A bpffs mounted only in that namespace is refused, like the one netprobe would mount.
+	run ip netns exec "$LAB_B" sh -c 'mount -t bpf bpf "$1" && "$2" --pin-path "$1/np" attach "$3"' \
+		sh "$TRUST_DIR/bpf" "$NP" "$LAB_VB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is this mount namespace's own, not the host's"* ]]
 }
