@@ -633,7 +633,7 @@ undo_xdp:
 	destroy_link(m, slot, LINK_XDP);
 out:
 	netprobe_bpf__destroy(skel);
-	np_unlock(lock);
+	np_unlock(m, lock);
 	return err;
 }
 
@@ -717,7 +717,7 @@ int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname)
 	}
 	if (np_state_unused(m))
 		np_unpin_state(m);
-	np_unlock(lock);
+	np_unlock(m, lock);
 	return err;
 }
 
@@ -840,6 +840,6 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 			}
 		}
 	}
-	np_unlock(lock);
+	np_unlock(m, lock);
 	return err;
 }

@@ -65,7 +65,8 @@ void np_unpin_state(struct netprobe_manager *m);
  * (the holder logged), -EACCES when the pin path is not trusted.
  */
 int np_lock(const struct netprobe_manager *m);
-void np_unlock(int lock_fd);
+/* Releases the lock; a pin directory left holding nothing but it goes first. */
+void np_unlock(const struct netprobe_manager *m, int lock_fd);
 unsigned long long np_current_netns(void);
 int np_consumer_lock(const struct netprobe_manager *m);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);

@@ -271,7 +271,7 @@ void netprobe_manager_free(struct netprobe_manager *m)
 
 		if (lock >= 0 && np_state_unused(m))
 			np_unpin_state(m);
-		np_unlock(lock);
+		np_unlock(m, lock);
 	}
 	np_lb_close(m);
 	np_acl_close(m);
@@ -649,21 +649,13 @@ again:
 	return err;
 }
 
-/*
- * The directories go when they are empty; the lock only with locked (the
- * caller holds it): removing a lock someone holds would let a third process
- * take a new one beside them.
- */
-static void remove_empty_dirs(const struct netprobe_manager *m, bool locked)
+/* The directories go when they are empty (np_unlock removes the lock and the directory). */
+static void remove_empty_dirs(const struct netprobe_manager *m)
 {
-	char path[NETPROBE_PIN_PATH_MAX + 8];
+	char links[NETPROBE_PIN_PATH_MAX + 8];
 
-	snprintf(path, sizeof(path), "%s/links", m->cfg.pin_path);
-	rmdir(path);
-	if (locked) {
-		snprintf(path, sizeof(path), "%s/lock", m->cfg.pin_path);
-		rmdir(path);
-	}
+	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
+	rmdir(links);
 	rmdir(m->cfg.pin_path);
 }
 
@@ -786,7 +778,7 @@ int netprobe_manager_load(struct netprobe_manager *m)
 fail:
 	/* libbpf unpins what it pinned; the directories go too, if they are empty. */
 	netprobe_bpf__destroy(skel);
-	remove_empty_dirs(m, false);
+	remove_empty_dirs(m);
 	return err;
 }
 
@@ -874,12 +866,12 @@ int np_state_lock(struct netprobe_manager *m, bool pin)
 		np_err("the state under %s changed since this manager loaded it; open a new "
 		       "manager (run the command again)",
 		       m->cfg.pin_path);
-		np_unlock(lock);
+		np_unlock(m, lock);
 		return -ESTALE;
 	}
 	err = pin ? np_pin_state(m) : 0;
 	if (err) {
-		np_unlock(lock);
+		np_unlock(m, lock);
 		return err;
 	}
 	return lock;
@@ -904,7 +896,7 @@ void np_unpin_state(struct netprobe_manager *m)
 		if (bpf_map__pin_path(map) && pinned_is(bpf_map__pin_path(map), bpf_map__fd(map)))
 			unlink(bpf_map__pin_path(map));
 	}
-	remove_empty_dirs(m, true);
+	remove_empty_dirs(m);
 }
 
 /* The pid holding an flock on the inode st, from /proc/locks; 0 when none is seen. */
@@ -985,9 +977,9 @@ static unsigned int ms_since(const struct timespec *start)
  * directory, so only netprobe's owner can open it and nobody else can hold
  * it to stall every change (as anyone could the pin path's parent, locked
  * before). Not the pin directory itself: the events consumer locks that.
- * Removing the unused state removes the lock too, with it held; a process
- * that meanwhile locked the removed inode finds another (or none) at the
- * path, and starts again. The wait is bounded, polling: after
+ * Removing the unused state removes the lock too (np_unlock), with it held,
+ * never without: a process that meanwhile locked the removed inode finds
+ * another (or none) at the path, and starts again. The wait is bounded, polling: after
  * lock_timeout_ms, -EWOULDBLOCK, and the holder named.
  */
 int np_lock(const struct netprobe_manager *m)
@@ -1034,10 +1026,46 @@ int np_lock(const struct netprobe_manager *m)
 	}
 }
 
-void np_unlock(int lock_fd)
+/* Whether the pin directory holds the lock and nothing else. */
+static bool only_the_lock(const char *pin_path)
 {
-	if (lock_fd >= 0)
-		close(lock_fd);
+	int fd = open(pin_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	bool lock = false, other = false;
+	struct dirent *e;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (!other && (e = readdir(dir))) {
+		if (!strcmp(e->d_name, "lock"))
+			lock = true;
+		else
+			other = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	}
+	closedir(dir);
+	return lock && !other;
+}
+
+/*
+ * np_lock makes the pin directory to hold the lock, also when there is no
+ * state to lock (a manager whose state another removed, freeing itself):
+ * a pin directory left with the lock alone goes, while we still hold it.
+ */
+void np_unlock(const struct netprobe_manager *m, int lock_fd)
+{
+	char path[NETPROBE_PIN_PATH_MAX + 8];
+
+	if (lock_fd < 0)
+		return;
+	if (only_the_lock(m->cfg.pin_path)) {
+		snprintf(path, sizeof(path), "%s/lock", m->cfg.pin_path);
+		rmdir(path);
+		rmdir(m->cfg.pin_path);
+	}
+	close(lock_fd);
 }
 
 /*

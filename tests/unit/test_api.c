@@ -702,6 +702,22 @@ static void test_lock_wait_is_bounded(void **state)
 	assert_false(exists("")); /* the lock went with the unused state */
 }
 
+/*
+ * The pinned state removed under a manager whose own view still holds
+ * something (here a list entry; the demo's rm -rf after its blocks): the
+ * lock that the manager's free takes leaves no pin directory behind.
+ */
+static void test_free_after_state_removed_leaves_nothing(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+
+	(void)state;
+	assert_int_equal(netprobe_blacklist_add(m, "192.0.2.1", 0), 0);
+	run("rm -rf %s", pin_path);
+	netprobe_manager_free(m);
+	assert_false(exists(""));
+}
+
 static void test_probe(void **state)
 {
 	struct netprobe_probe_report r;
@@ -764,6 +780,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_incompatible_pinned_state, detach_everything),
 		cmocka_unit_test_teardown(test_untrusted_pin_path, detach_everything),
 		cmocka_unit_test_teardown(test_lock_wait_is_bounded, detach_everything),
+		cmocka_unit_test_teardown(test_free_after_state_removed_leaves_nothing,
+					  detach_everything),
 		cmocka_unit_test_teardown(test_stale_manager_leaves_new_state_alone,
 					  detach_everything),
 		cmocka_unit_test_teardown(test_probe, detach_everything),
