@@ -65,6 +65,7 @@ void np_unpin_state(struct netprobe_manager *m);
  * (the holder logged), -EACCES when the pin path is not trusted.
  */
 int np_lock(const struct netprobe_manager *m);
+int np_lock_within(const struct netprobe_manager *m, unsigned int timeout_ms, bool quiet);
 /* Releases the lock; a pin directory left holding nothing but it goes first. */
 void np_unlock(const struct netprobe_manager *m, int lock_fd);
 unsigned long long np_current_netns(void);

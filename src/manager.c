@@ -266,8 +266,13 @@ void netprobe_manager_free(struct netprobe_manager *m)
 		return;
 	netprobe_manager_events_stop(m);
 	if (m->maps) {
-		/* State that nothing uses (load without attach, a failed attach) goes too. */
-		int lock = np_lock(m);
+		/*
+		 * State that nothing uses (load without attach, a failed attach)
+		 * goes too. Without waiting: whoever holds the lock is changing the
+		 * state and checks, when done, whether it is still used (and a
+		 * command that timed out on the lock would wait twice).
+		 */
+		int lock = np_lock_within(m, 0, true);
 
 		if (lock >= 0 && np_state_unused(m))
 			np_unpin_state(m);
@@ -984,6 +989,12 @@ static unsigned int ms_since(const struct timespec *start)
  */
 int np_lock(const struct netprobe_manager *m)
 {
+	return np_lock_within(m, m->cfg.lock_timeout_ms, false);
+}
+
+/* np_lock waiting timeout_ms at most; quiet: no message when it is held. */
+int np_lock_within(const struct netprobe_manager *m, unsigned int timeout_ms, bool quiet)
+{
 	char path[NETPROBE_PIN_PATH_MAX + 8];
 	unsigned int delay_us = 1000, waited;
 	struct stat held = {}, at_path;
@@ -1015,8 +1026,9 @@ int np_lock(const struct netprobe_manager *m)
 		if (fd >= 0)
 			close(fd);
 		waited = ms_since(&start);
-		if (waited >= m->cfg.lock_timeout_ms) {
-			report_holder(path, &held, waited);
+		if (waited >= timeout_ms) {
+			if (!quiet)
+				report_holder(path, &held, waited);
 			return -EWOULDBLOCK;
 		}
 		if (!again) {
