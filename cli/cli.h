@@ -16,6 +16,7 @@ struct cli_env {
 	int verbose;
 	bool json;
 	char pin_path[NETPROBE_PIN_PATH_MAX];
+	int lock_timeout_ms; /* $NETPROBE_LOCK_TIMEOUT_MS; -1: the library's default */
 };
 
 struct cli_command {

@@ -121,7 +121,9 @@ static void usage(FILE *out)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].synopsis);
 	fprintf(out,
 		"\nEvery command takes --help. Options for all: -v (more detail, -vv "
-		"adds libbpf's), --pin-path DIR (default %s, or $NETPROBE_PIN_PATH).\n",
+		"adds libbpf's), --pin-path DIR (default %s, or $NETPROBE_PIN_PATH).\n"
+		"$NETPROBE_LOCK_TIMEOUT_MS: how long a change waits for another one "
+		"(default 10000).\n",
 		NETPROBE_DEFAULT_PIN_PATH);
 }
 
@@ -231,6 +233,8 @@ void cli_config(struct netprobe_config *cfg)
 {
 	netprobe_config_default(cfg);
 	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", cli.pin_path);
+	if (cli.lock_timeout_ms >= 0)
+		cfg->lock_timeout_ms = cli.lock_timeout_ms;
 }
 
 struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
@@ -344,10 +348,20 @@ int main(int argc, char **argv)
 {
 	const struct cli_command *cmd;
 	const char *env_pin = getenv("NETPROBE_PIN_PATH");
+	const char *env_wait = getenv("NETPROBE_LOCK_TIMEOUT_MS");
+	unsigned long long wait_ms;
 	int i = 1;
 
 	snprintf(cli.pin_path, sizeof(cli.pin_path), "%s",
 		 env_pin && env_pin[0] == '/' ? env_pin : NETPROBE_DEFAULT_PIN_PATH);
+	cli.lock_timeout_ms = -1;
+	if (env_wait && *env_wait) {
+		if (!cli_parse_uint(env_wait, 3600000, &wait_ms)) {
+			cli_error("NETPROBE_LOCK_TIMEOUT_MS is milliseconds, 0..3600000");
+			return EXIT_USAGE;
+		}
+		cli.lock_timeout_ms = (int)wait_ms;
+	}
 
 	/* Common options may also come before the command. */
 	for (; i < argc && argv[i][0] == '-'; i++) {

@@ -767,7 +767,7 @@ static int acl_lock(struct netprobe_manager *m, bool pin)
 
 static void acl_unlock(struct netprobe_manager *m, int lock)
 {
-	np_unlock(lock);
+	np_unlock(m, lock);
 	pthread_mutex_unlock(&m->acl->lock);
 }
 

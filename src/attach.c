@@ -685,7 +685,7 @@ undo_xdp:
 	destroy_link(m, slot, LINK_XDP);
 out:
 	netprobe_bpf__destroy(skel);
-	np_unlock(lock);
+	np_unlock(m, lock);
 	return err;
 }
 
@@ -716,7 +716,7 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 		/* clsact filters are reached by ifindex, which only means something in its netns. */
 		if (!same_netns) {
 			np_err("%s is in another network namespace and uses clsact; detach it "
-			       "from there (ip netns exec NS netprobe detach %s)",
+			       "from there (nsenter --net=/run/netns/NS netprobe detach %s)",
 			       info->name, info->name);
 			return -EXDEV;
 		}
@@ -769,7 +769,7 @@ int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname)
 	}
 	if (np_state_unused(m))
 		np_unpin_state(m);
-	np_unlock(lock);
+	np_unlock(m, lock);
 	return err;
 }
 
@@ -892,6 +892,6 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 			}
 		}
 	}
-	np_unlock(lock);
+	np_unlock(m, lock);
 	return err;
 }

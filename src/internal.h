@@ -59,8 +59,15 @@ int np_map_fd(const struct netprobe_manager *m, const char *name);
 void *np_map_mmap(const struct netprobe_manager *m, const char *name, size_t *len);
 int np_pin_state(struct netprobe_manager *m);
 void np_unpin_state(struct netprobe_manager *m);
+/*
+ * The pin path's lock (PIN/lock, made with the pin directory if missing):
+ * its fd, -EWOULDBLOCK when another process held it for lock_timeout_ms
+ * (the holder logged), -EACCES when the pin path is not trusted.
+ */
 int np_lock(const struct netprobe_manager *m);
-void np_unlock(int lock_fd);
+int np_lock_within(const struct netprobe_manager *m, unsigned int timeout_ms, bool quiet);
+/* Releases the lock; a pin directory left holding nothing but it goes first. */
+void np_unlock(const struct netprobe_manager *m, int lock_fd);
 unsigned long long np_current_netns(void);
 int np_consumer_lock(const struct netprobe_manager *m);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);

@@ -112,7 +112,7 @@ static int lb_lock(struct netprobe_manager *m, bool pin)
 
 static void lb_unlock(struct netprobe_manager *m, int lock)
 {
-	np_unlock(lock);
+	np_unlock(m, lock);
 	pthread_mutex_unlock(&m->lb->lock);
 }
 

@@ -25,6 +25,10 @@
  * Attachments outlive the process that made them: their links and maps are
  * pinned under the config's pin path, and every manager opened on the same
  * pin path sees and controls them (this is how the netprobe command works).
+ * Changes to that state (attach, detach, update_config, list and service
+ * changes, sweeps) take the pin path's lock, PIN/lock, which only the owner
+ * can open; each of them returns -EWOULDBLOCK when another process held it
+ * for the config's lock_timeout_ms (the holder's pid is logged).
  */
 #ifndef NETPROBE_NETPROBE_H
 #define NETPROBE_NETPROBE_H
@@ -170,6 +174,14 @@ struct netprobe_config {
 	 * Applied at attach.
 	 */
 	unsigned int lb_route_cache_ms;
+
+	/* ---- The pinned state ---- */
+	/*
+	 * How long a change (attach, detach, list and service changes, sweeps)
+	 * waits for another process's change of the same pin path to end; then
+	 * it fails with -EWOULDBLOCK and the holder is logged. 0: one try.
+	 */
+	unsigned int lock_timeout_ms;
 };
 
 /* Fills cfg with the defaults (the seed's DefaultManagerConfig). */
@@ -194,6 +206,17 @@ NETPROBE_API struct netprobe_manager *netprobe_manager_new(const struct netprobe
  * The seed's LoadNetworkMonitor: mounts bpffs if needed, then creates the
  * pinned maps or opens those a previous netprobe left. Programs are loaded
  * and verified per interface, at attach, specialised for its slot and mode.
+ * The pin directory and links/ are made 0700. Errors: -EACCES the pin path
+ * is not netprobe's owner's alone: a directory above it belongs to another
+ * user than root and the caller's euid or is writable by others without the
+ * sticky bit, or the pin directory, links/ or a pin in them belongs to
+ * another user or is writable by group or others, or a symlink is on the
+ * way (logged: which, its owner and mode, and what to do); -EPERM not
+ * privileged; -ENOTDIR the pin path is not on bpffs; -EXDEV we run in a
+ * mount namespace of our own (ip netns exec makes one) and the pin path's
+ * bpffs is not one the host has mounted, or there is none and the one we
+ * would mount would go with the namespace, and the attachments with it;
+ * -EINVAL the maps pinned there are another version's.
  */
 NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
 
@@ -208,8 +231,10 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * asks for the other XDP attach mode: detach first), -ENOSPC all
  * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
  * pinned state was replaced since load (open a new manager), -EXDEV the
- * interface is held from another network namespace. On error nothing is
- * left attached.
+ * interface is held from another network namespace, -EACCES the pin path
+ * is not the owner's alone (checked again; as for load), -EWOULDBLOCK the
+ * pin path's lock stayed held for lock_timeout_ms. On error nothing is left
+ * attached.
  */
 NETPROBE_API int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname);
 

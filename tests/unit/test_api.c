@@ -17,7 +17,9 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/if_link.h>
@@ -124,6 +126,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(cfg.flow_table_size, NETPROBE_DEFAULT_FLOW_ENTRIES);
 	assert_string_equal(cfg.pin_path, NETPROBE_DEFAULT_PIN_PATH);
 	assert_true(cfg.batch_size > 0 && cfg.batch_timeout_ms > 0);
+	assert_int_equal(cfg.lock_timeout_ms, 10000);
 }
 
 static void test_config_detection_by_name(void **state)
@@ -163,6 +166,7 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(strcpy(bad.pin_path, "/sys/fs/bpf/np/"), EINVAL);
 	EXPECT_REJECTED(strcpy(bad.pin_path, "/"), EINVAL);
 	EXPECT_REJECTED(memset(bad.pin_path, 'a', sizeof(bad.pin_path)), EINVAL);
+	EXPECT_REJECTED(bad.lock_timeout_ms = 3600001, EINVAL);
 	EXPECT_REJECTED(bad.batch_size = 0, EINVAL);
 	EXPECT_REJECTED(bad.xdp_attach_mode = 7, EINVAL);
 	EXPECT_REJECTED(bad.tc_attach_mode = 9, EINVAL);
@@ -602,6 +606,118 @@ static void test_incompatible_pinned_state(void **state)
 	rmdir(pin_path);
 }
 
+static int load_at(const char *path)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	int err;
+
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", path);
+	m = netprobe_manager_new(&cfg);
+	assert_non_null(m);
+	err = netprobe_manager_load(m);
+	netprobe_manager_free(m);
+	return err;
+}
+
+/*
+ * A pin directory that others could write to or that another user owns, or
+ * a symlink in its place, is refused with -EACCES, and nothing is pinned
+ * there (or where the symlink points).
+ */
+static void test_untrusted_pin_path(void **state)
+{
+	char target[160];
+
+	(void)state;
+	assert_int_equal(mkdir(pin_path, 0700), 0);
+	assert_int_equal(chmod(pin_path, 0770), 0);
+	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_false(exists("/np_counters"));
+	assert_false(exists("/links"));
+	assert_int_equal(chmod(pin_path, 0700), 0);
+	assert_int_equal(chown(pin_path, 65534, 65534), 0);
+	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_false(exists("/np_counters"));
+	assert_int_equal(chown(pin_path, 0, 0), 0);
+	assert_int_equal(load_at(pin_path), 0); /* and, unused, it is removed again */
+	assert_false(exists(""));
+
+	snprintf(target, sizeof(target), "%s-target", pin_path);
+	assert_int_equal(mkdir(target, 0700), 0);
+	assert_int_equal(symlink(target, pin_path), 0);
+	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_int_equal(unlink(pin_path), 0);
+	assert_int_equal(rmdir(target), 0); /* empty: nothing went through the link */
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Changes lock PIN/lock (0700, in the 0700 pin directory): while another
+ * open file holds it, a change waits lock_timeout_ms and fails with
+ * -EWOULDBLOCK, changing nothing; released, the change goes through.
+ */
+static void test_lock_wait_is_bounded(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	char lock_path[160];
+	struct stat st;
+	long long t0, took;
+	int fd;
+
+	(void)state;
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	cfg.lock_timeout_ms = 300;
+	m = netprobe_manager_new(&cfg);
+	assert_non_null(m);
+	assert_int_equal(netprobe_manager_load(m), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	snprintf(lock_path, sizeof(lock_path), "%s/lock", pin_path);
+	assert_int_equal(lstat(lock_path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+
+	fd = open(lock_path, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	t0 = mono_ms();
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), -EWOULDBLOCK);
+	took = mono_ms() - t0;
+	assert_true(took >= 300 && took < 2000);
+	assert_int_not_equal(xdp_prog_id("npb0"), 0);
+	close(fd);
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	assert_int_equal(xdp_prog_id("npb0"), 0);
+	netprobe_manager_free(m);
+	assert_false(exists("")); /* the lock went with the unused state */
+}
+
+/*
+ * The pinned state removed under a manager whose own view still holds
+ * something (here a list entry; the demo's rm -rf after its blocks): the
+ * lock that the manager's free takes leaves no pin directory behind.
+ */
+static void test_free_after_state_removed_leaves_nothing(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+
+	(void)state;
+	assert_int_equal(netprobe_blacklist_add(m, "192.0.2.1", 0), 0);
+	run("rm -rf %s", pin_path);
+	netprobe_manager_free(m);
+	assert_false(exists(""));
+}
+
 static void test_probe(void **state)
 {
 	struct netprobe_probe_report r;
@@ -662,6 +778,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_foreign_xdp_program, detach_everything),
 		cmocka_unit_test_teardown(test_counts_reach_every_view, detach_everything),
 		cmocka_unit_test_teardown(test_incompatible_pinned_state, detach_everything),
+		cmocka_unit_test_teardown(test_untrusted_pin_path, detach_everything),
+		cmocka_unit_test_teardown(test_lock_wait_is_bounded, detach_everything),
+		cmocka_unit_test_teardown(test_free_after_state_removed_leaves_nothing,
+					  detach_everything),
 		cmocka_unit_test_teardown(test_stale_manager_leaves_new_state_alone,
 					  detach_everything),
 		cmocka_unit_test_teardown(test_probe, detach_everything),
