@@ -1135,6 +1135,178 @@ static void test_drain(void **state)
 	}
 }
 
+/* ---- 5b. Drain and eviction: a flow that lost its entry stays -------------- */
+
+/* Deletes a flow's connection entry, as the LRU does to an idle flow when new ones crowd in. */
+static void evict(const struct pkt_spec *s)
+{
+	struct netprobe_flow_key key = conn_key(s);
+	int fd = pinned_map("np_lb_conns");
+
+	assert_int_equal(bpf_map_delete_elem(fd, &key), 0);
+	close(fd);
+}
+
+static unsigned long long lb_count(enum netprobe_lb_counter c)
+{
+	return stats().counters.lb[c];
+}
+
+/*
+ * Every flow of fl loses its entry and sends an ACK: where each goes. A
+ * flow of a draining backend (drained[k]) must stay there; any other
+ * takes what the current table says.
+ */
+static void evict_all(const struct flow *fl, const int *bound, int n, const bool *drained,
+		      int *dest)
+{
+	for (int i = 0; i < n; i++) {
+		struct pkt_spec s = flow_tcp(&fl[i], VIP4, ACK);
+
+		evict(&s);
+		dest[i] = send_dest(&s);
+		if (drained[bound[i]])
+			assert_int_equal(dest[i], bound[i]);
+		else
+			assert_int_equal(slot_of(hosts[dest[i]].v4, NULL), maglev_slot(&s));
+	}
+}
+
+static void test_drain_eviction(void **state)
+{
+	static struct flow fl[DRAIN_FLOWS];
+	int bound[DRAIN_FLOWS], dest[DRAIN_FLOWS], on[4] = {}, first = -1, d, not_w = 0;
+	bool drained[4] = {false, true, false, false}, w_pos[DRAIN_FLOWS];
+	unsigned long long new_conns, kept;
+	struct netprobe_lb_backend x, w;
+	struct netprobe_lb_conn conn;
+	struct flow uf;
+	struct pkt_spec s, u;
+	__u32 slot;
+
+	(void)state;
+	start_with_flows(fl, bound, DRAIN_FLOWS);
+	for (int i = 0; i < DRAIN_FLOWS; i++) {
+		on[bound[i]]++;
+		if (bound[i] == 1 && first < 0)
+			first = i;
+	}
+	assert_true(on[0] > 10 && on[1] > 10 && on[2] > 10);
+	new_conns = lb_count(NETPROBE_LBC_NEW_CONNS);
+	assert_int_equal(new_conns, DRAIN_FLOWS);
+
+	/*
+	 * A flow of the drained backend loses its entry: its next ACK goes
+	 * there still (the current table names another), and the entry is
+	 * written again. Not a new connection: the backend's server has it.
+	 */
+	assert_int_equal(netprobe_lb_backend_drain(g_m, SVC4, hosts[1].v4), 0);
+	slot = slot_of(hosts[1].v4, &x);
+	s = flow_tcp(&fl[first], VIP4, ACK);
+	evict(&s);
+	assert_int_not_equal(maglev_slot(&s), slot);
+	assert_int_equal(send_dest(&s), 1);
+	assert_true(conn_of(&s, &conn));
+	assert_int_equal(conn.backend, slot);
+	assert_int_equal(conn.gen, x.gen);
+	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), 1);
+	assert_int_equal(lb_count(NETPROBE_LBC_NEW_CONNS), new_conns);
+	assert_int_equal(backend_in(service(SVC4), hosts[1].v4)->counters.new_conns, on[1]);
+	s.tcp_flags = PSH | ACK;
+	assert_int_equal(send_dest(&s), 1);
+	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), 1);
+
+	/* Every flow loses its entry: the drained backend's stay, the others take the table's. */
+	evict_all(fl, bound, DRAIN_FLOWS, drained, dest);
+	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), 1 + on[1]);
+
+	/* A second backend drains: the flows of both stay, each on its own. */
+	assert_int_equal(netprobe_lb_backend_drain(g_m, SVC4, hosts[0].v4), 0);
+	drained[0] = true;
+	evict_all(fl, bound, DRAIN_FLOWS, drained, dest);
+	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), 1 + 2 * on[1] + on[0]);
+
+	/* Undrained, it is in the current table again; its flows follow that, the other's stay. */
+	assert_int_equal(netprobe_lb_backend_set_weight(g_m, SVC4, hosts[0].v4, 1), 0);
+	drained[0] = false;
+	kept = lb_count(NETPROBE_LBC_DRAIN_KEPT);
+	evict_all(fl, bound, DRAIN_FLOWS, drained, dest);
+	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), kept + on[1]);
+
+	/*
+	 * A SYN on a drained flow's tuple is a new connection: the table's
+	 * choice, never the drained backend; its packets follow it. The price
+	 * of the rule: should it lose its entry while the backend drains, it
+	 * goes to the drained backend (nothing tells it from the old flow).
+	 */
+	s = flow_tcp(&fl[first], VIP4, SYN);
+	d = send_dest(&s);
+	assert_int_not_equal(d, 1);
+	assert_int_equal(slot_of(hosts[d].v4, NULL), maglev_slot(&s));
+	s.tcp_flags = ACK;
+	assert_int_equal(send_dest(&s), d);
+	evict(&s);
+	assert_int_equal(send_dest(&s), 1);
+
+	/* Removed, it keeps nothing: its flows take the current table. */
+	assert_int_equal(netprobe_lb_backend_del(g_m, SVC4, hosts[1].v4), 0);
+	drained[1] = false;
+	kept = lb_count(NETPROBE_LBC_DRAIN_KEPT);
+	evict_all(fl, bound, DRAIN_FLOWS, drained, dest);
+	for (int i = 0; i < DRAIN_FLOWS; i++)
+		assert_int_not_equal(dest[i], 1);
+	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), kept);
+
+	/*
+	 * A new backend takes the freed slot, then drains: the flows it holds
+	 * in the table stay with it, but the removed backend's positions in
+	 * the previous table must not send flows to the slot's new tenant.
+	 */
+	assert_int_equal(netprobe_lb_backend_add(g_m, SVC4, hosts[3].v4, NULL), 0);
+	assert_int_equal(slot_of(hosts[3].v4, &w), slot);
+	assert_int_equal(w.gen, x.gen + 1);
+	for (int i = 0; i < DRAIN_FLOWS; i++) {
+		s = flow_tcp(&fl[i], VIP4, ACK);
+		w_pos[i] = maglev_slot(&s) == slot;
+		not_w += bound[i] == 1 && !w_pos[i];
+	}
+	assert_true(not_w > 0);
+	assert_int_equal(netprobe_lb_backend_drain(g_m, SVC4, hosts[3].v4), 0);
+	for (int i = 0; i < DRAIN_FLOWS; i++) {
+		s = flow_tcp(&fl[i], VIP4, ACK);
+		evict(&s);
+		d = send_dest(&s);
+		assert_int_equal(d == 3, w_pos[i]);
+		if (!w_pos[i])
+			assert_int_equal(slot_of(hosts[d].v4, NULL), maglev_slot(&s));
+	}
+	print_message("# %d flows of the removed backend were on positions its slot's new tenant "
+		      "did not take, and did not go to it\n",
+		      not_w);
+
+	/*
+	 * UDP is not kept: a datagram of a flow the table does not know may
+	 * as well start a new one, and a drained backend must take none.
+	 */
+	assert_int_equal(netprobe_lb_service_add(g_m, "10.99.0.2:53/udp"), 0);
+	add_backends("10.99.0.2:53/udp", 4, 3, NULL, NETPROBE_LB_FORWARD_IPIP);
+	d = -1;
+	for (int i = 0; i < 200 && d != 1; i++) {
+		uf = client(4, 5, i);
+		u = udp(uf.src, "10.99.0.2", uf.sport, 53);
+		d = send_dest(&u);
+	}
+	assert_int_equal(d, 1);
+	assert_int_equal(netprobe_lb_backend_drain(g_m, "10.99.0.2:53/udp", hosts[1].v4), 0);
+	assert_int_equal(send_dest(&u), 1);
+	kept = lb_count(NETPROBE_LBC_DRAIN_KEPT);
+	evict(&u);
+	assert_int_not_equal(send_dest(&u), 1);
+	assert_true(conn_of(&u, &conn));
+	assert_int_equal(conn.backend, maglev_slot(&u));
+	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), kept);
+}
+
 /* ---- 6. Removal -------------------------------------------------------------- */
 
 #define REMOVE_FLOWS 300
@@ -2195,6 +2367,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_weights_split, teardown),
 		cmocka_unit_test_teardown(test_backend_changes, teardown),
 		cmocka_unit_test_teardown(test_drain, teardown),
+		cmocka_unit_test_teardown(test_drain_eviction, teardown),
 		cmocka_unit_test_teardown(test_removal, teardown),
 		cmocka_unit_test_teardown(test_ipv6_and_udp, teardown),
 		cmocka_unit_test_teardown(test_l2_forwarding, teardown),
