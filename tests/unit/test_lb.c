@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
@@ -1307,6 +1308,89 @@ static void test_drain_eviction(void **state)
 	assert_int_equal(lb_count(NETPROBE_LBC_DRAIN_KEPT), kept);
 }
 
+/*
+ * The same under a flood, as an attacker would evict the entries: spoofed
+ * flows (a SYN, then an ACK, each from a source of its own) through the
+ * service after the drain, a million of them (the issue's number; some 5 s
+ * here; NP_TEST_LB_FLOOD=N for another) against the connection table's
+ * default 131072 entries. Every held flow of the drained backend must
+ * still reach it.
+ */
+#define HELD_FLOWS  300
+#define FLOOD_FLOWS 1000000
+
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_drain_flood(void **state)
+{
+	static struct flow fl[HELD_FLOWS];
+	const char *env = getenv("NP_TEST_LB_FLOOD");
+	long flood = env ? atol(env) : FLOOD_FLOWS, to_drained = 0;
+	int bound[HELD_FLOWS], on_drained = 0, evicted = 0, evicted_drained = 0, moved = 0;
+	struct netprobe_lb_conn conn;
+	char src[32];
+	double t0, t;
+
+	(void)state;
+	start_with_flows(fl, bound, HELD_FLOWS);
+	for (int i = 0; i < HELD_FLOWS; i++) {
+		struct pkt_spec s = flow_tcp(&fl[i], VIP4, ACK);
+
+		assert_int_equal(send_dest(&s), bound[i]);
+		on_drained += bound[i] == 1;
+	}
+	assert_true(on_drained > 10);
+	assert_int_equal(netprobe_lb_backend_drain(g_m, SVC4, hosts[1].v4), 0);
+
+	t0 = seconds();
+	for (long n = 0; n < flood; n++) {
+		struct pkt_spec s;
+		int d;
+
+		/* 100.64.0.0/10, one address a flow. */
+		snprintf(src, sizeof(src), "100.%u.%u.%u", (unsigned int)(64 + (n >> 16)) & 0xff,
+			 (unsigned int)(n >> 8) & 0xff, (unsigned int)n & 0xff);
+		s = tcp(src, VIP4, 40000, 80, SYN);
+		d = send_dest(&s);
+		to_drained += d == 1;
+		s.tcp_flags = ACK;
+		assert_int_equal(send_dest(&s), d);
+	}
+	t = seconds() - t0;
+	assert_int_equal(to_drained, 0);
+
+	for (int i = 0; i < HELD_FLOWS; i++) {
+		struct pkt_spec s = flow_tcp(&fl[i], VIP4, ACK);
+
+		if (!conn_of(&s, &conn)) {
+			evicted++;
+			evicted_drained += bound[i] == 1;
+		}
+	}
+	for (int i = 0; i < HELD_FLOWS; i++) {
+		struct pkt_spec s = flow_tcp(&fl[i], VIP4, PSH | ACK);
+		int d = send_dest(&s);
+
+		if (bound[i] == 1)
+			assert_int_equal(d, 1);
+		moved += d != bound[i];
+	}
+	print_message("# %ld spoofed flows (SYN and ACK) in %.1f s (%.2f us a packet); %d of %d "
+		      "held flows evicted, %d of them the drained backend's; %d held flows moved "
+		      "(none of the drained backend's)\n",
+		      flood, t, t * 1e6 / (2.0 * flood), evicted, HELD_FLOWS, evicted_drained,
+		      moved);
+	/* The flood did evict them: the drained backend's came back by the previous table. */
+	assert_true(evicted_drained > 0);
+	assert_int_equal(stats().counters.lb[NETPROBE_LBC_DRAIN_KEPT], evicted_drained);
+}
+
 /* ---- 6. Removal -------------------------------------------------------------- */
 
 #define REMOVE_FLOWS 300
@@ -2368,6 +2452,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_backend_changes, teardown),
 		cmocka_unit_test_teardown(test_drain, teardown),
 		cmocka_unit_test_teardown(test_drain_eviction, teardown),
+		cmocka_unit_test_teardown(test_drain_flood, teardown),
 		cmocka_unit_test_teardown(test_removal, teardown),
 		cmocka_unit_test_teardown(test_ipv6_and_udp, teardown),
 		cmocka_unit_test_teardown(test_l2_forwarding, teardown),
