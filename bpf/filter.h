@@ -140,18 +140,50 @@ static __always_inline __u32 acl_lookup_v6(bool *expired, const __u8 *addr)
 }
 
 /*
- * The word of the live rule that decides this source, 0 when none does;
- * counts its hit, and the packet as an expired match if it met one.
+ * Who the filter holds a packet's source to be. An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) reaches a dual-stack socket as a.b.c.d, so it is that
+ * IPv4 address to the lists, the detections and mitigation: a denied
+ * 10.0.0.2 gets nowhere as ::ffff:10.0.0.2.
  */
-static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const struct packet_info *pi)
+static __always_inline bool v4_mapped(const __u8 *addr)
+{
+	const __u32 *w = (const __u32 *)addr;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline void filter_source(const struct packet_info *pi,
+					  struct netprobe_addr_key *src)
+{
+	const __u32 *a = (const __u32 *)pi->key.src_addr;
+	__u32 *out = (__u32 *)src->addr;
+
+	if (pi->key.family == NETPROBE_FAMILY_IPV6 && v4_mapped(pi->key.src_addr)) {
+		out[0] = a[3];
+		out[1] = out[2] = out[3] = 0;
+		src->family = NETPROBE_FAMILY_IPV4;
+		return;
+	}
+	__builtin_memcpy(src->addr, pi->key.src_addr, 16);
+	src->family = pi->key.family;
+}
+
+/*
+ * The word of the live rule that decides this source, 0 when none does;
+ * counts its hit, and the packet as an expired match if it met one. A
+ * mapped source that no IPv4 entry decides is still an IPv6 packet: the
+ * IPv6 entries covering its address (::/0, say) decide it then.
+ */
+static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const struct packet_info *pi,
+				       const struct netprobe_addr_key *src)
 {
 	bool expired = false;
-	__u32 word, id;
+	__u32 word = 0, id;
 	__u64 *hits;
 
-	if (pi->key.family == NETPROBE_FAMILY_IPV4)
-		word = acl_lookup_v4(&expired, pi->key.src_addr);
-	else
+	if (src->family == NETPROBE_FAMILY_IPV4)
+		word = acl_lookup_v4(&expired, src->addr);
+	if (!word && pi->key.family == NETPROBE_FAMILY_IPV6)
 		word = acl_lookup_v6(&expired, pi->key.src_addr);
 	if (expired)
 		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
@@ -238,14 +270,14 @@ static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta,
  * Returns the rule id, or 0.
  */
 static __always_inline __u32 block_source(struct netprobe_counters *cnt,
-					  const struct packet_info *pi, __u8 detection)
+					  const struct netprobe_addr_key *src, __u8 detection)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
 	struct netprobe_acl_rule *rule;
 	struct netprobe_acl_value value;
 	__u32 id, n, pool, state, live;
 	__u64 now = bpf_ktime_get_coarse_ns();
-	__u8 family = pi->key.family;
+	__u8 family = src->family;
 
 	if (!meta || !meta->block_pool || meta->block_pool >= meta->max_rules)
 		goto fail;
@@ -267,14 +299,14 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 					       NETPROBE_RULE_BUSY) != NETPROBE_RULE_FREE) {
 		goto fail; /* every block in the pool is live, or being changed */
 	}
-	live = clear_expired_exact(meta, pi->key.src_addr, family, now);
+	live = clear_expired_exact(meta, src->addr, family, now);
 	if (live) {
 		/* Another CPU blocked it a moment ago; the rule we took is free again. */
 		__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_FREE);
 		__sync_fetch_and_add(&meta->generation, 1);
 		return live;
 	}
-	__builtin_memcpy(rule->addr, pi->key.src_addr, 16);
+	__builtin_memcpy(rule->addr, src->addr, 16);
 	rule->family = family;
 	rule->prefix_len = family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
 	rule->action = NETPROBE_ACL_DENY;
@@ -287,16 +319,15 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 
 	value.word = value.own = id | NETPROBE_ACL_W_TTL | NETPROBE_ACL_W_BLOCK;
 	if (family == NETPROBE_FAMILY_IPV4) {
-		__u32 host = bpf_ntohl(*(const __u32 *)pi->key.src_addr), elem = host >> 12;
+		__u32 host = bpf_ntohl(*(const __u32 *)src->addr), elem = host >> 12;
 		struct netprobe_acl_tbl24 *t24 = bpf_map_lookup_elem(&np_acl_v4_tbl24, &elem);
 
-		if (!t24 ||
-		    bpf_map_update_elem(&np_acl_v4_exact, pi->key.src_addr, &value, BPF_NOEXIST))
+		if (!t24 || bpf_map_update_elem(&np_acl_v4_exact, src->addr, &value, BPF_NOEXIST))
 			goto undo;
 		__sync_fetch_and_or(&t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)],
 				    NETPROBE_ACL_W_EXACT);
 	} else {
-		if (bpf_map_update_elem(&np_acl_v6_exact, pi->key.src_addr, &value, BPF_NOEXIST))
+		if (bpf_map_update_elem(&np_acl_v6_exact, src->addr, &value, BPF_NOEXIST))
 			goto undo;
 		__sync_fetch_and_add(&meta->v6_exact, 1);
 	}
@@ -314,8 +345,9 @@ fail:
 }
 
 static __always_inline void raise_alert(struct netprobe_counters *cnt, const struct packet_info *pi,
-					__u8 detection, __u8 scope, __u64 rate, __u64 threshold,
-					__u32 window_ms, __u32 rule_id, bool scan_hosts)
+					const struct netprobe_addr_key *src, __u8 detection,
+					__u8 scope, __u64 rate, __u64 threshold, __u32 window_ms,
+					__u32 rule_id, bool scan_hosts)
 {
 	struct netprobe_event_counters *ec;
 	struct netprobe_security_event *ev;
@@ -335,11 +367,15 @@ static __always_inline void raise_alert(struct netprobe_counters *cnt, const str
 	ev->hdr.size = sizeof(*ev);
 	ev->hdr.ifindex = np_ifindex;
 	ev->hdr.time = bpf_jiffies64();
-	if (scope != NETPROBE_SCOPE_INTERFACE) {
+	if (scope == NETPROBE_SCOPE_SOURCE) {
+		/* A mapped source's event is about its IPv4 address; its IPv6 destination is left out. */
+		ev->family = src->family;
+		__builtin_memcpy(ev->src, src->addr, 16);
+		if (src->family == pi->key.family)
+			__builtin_memcpy(ev->dst, pi->key.dst_addr, 16);
+	} else if (scope == NETPROBE_SCOPE_DESTINATION) {
 		ev->family = pi->key.family;
 		__builtin_memcpy(ev->dst, pi->key.dst_addr, 16);
-		if (scope == NETPROBE_SCOPE_SOURCE)
-			__builtin_memcpy(ev->src, pi->key.src_addr, 16);
 	}
 	ev->detection = detection;
 	ev->scope = scope;
@@ -455,6 +491,7 @@ static __always_inline bool is_flood_packet(const struct packet_info *pi, int ki
 }
 
 static __always_inline void detect_scan(struct netprobe_counters *cnt, const struct packet_info *pi,
+					const struct netprobe_addr_key *src,
 					struct netprobe_src_state *s, int kind, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.port_scan;
@@ -485,8 +522,8 @@ static __always_inline void detect_scan(struct netprobe_counters *cnt, const str
 	w->alerted = 1;
 	hosts = w->count < p->threshold;
 	if (np_filter.mitigate)
-		rule_id = block_source(cnt, pi, NETPROBE_DETECT_PORT_SCAN);
-	raise_alert(cnt, pi, NETPROBE_DETECT_PORT_SCAN, NETPROBE_SCOPE_SOURCE,
+		rule_id = block_source(cnt, src, NETPROBE_DETECT_PORT_SCAN);
+	raise_alert(cnt, pi, src, NETPROBE_DETECT_PORT_SCAN, NETPROBE_SCOPE_SOURCE,
 		    hosts ? s->hosts_count : w->count, hosts ? np_filter.scan_hosts : p->threshold,
 		    p->window_ms, rule_id, hosts);
 }
@@ -543,11 +580,12 @@ static __always_inline bool solicited_restart(struct netprobe_window *w,
 
 /* Floods from one source, and scans; kind is a NETPROBE_SW_* flood window. */
 static __always_inline void detect_source(struct netprobe_counters *cnt,
-					  const struct packet_info *pi, int kind, __u64 now)
+					  const struct packet_info *pi,
+					  const struct netprobe_addr_key *src, int kind, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.src_flood[kind];
 	struct netprobe_src_state *s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS,
-						  pi->key.src_addr, pi->key.family, sizeof(*s));
+						  src->addr, src->family, sizeof(*s));
 	__u32 rule_id = 0;
 
 	if (!s)
@@ -556,12 +594,13 @@ static __always_inline void detect_source(struct netprobe_counters *cnt,
 	    window_count(&s->w[kind], p->window_jiffies, p->count, now) &&
 	    !solicited_restart(&s->w[kind], pi)) {
 		if (np_filter.mitigate)
-			rule_id = block_source(cnt, pi, kind);
-		raise_alert(cnt, pi, kind, NETPROBE_SCOPE_SOURCE, window_rate(&s->w[kind], now),
-			    p->threshold, p->window_ms, rule_id, false);
+			rule_id = block_source(cnt, src, kind);
+		raise_alert(cnt, pi, src, kind, NETPROBE_SCOPE_SOURCE,
+			    window_rate(&s->w[kind], now), p->threshold, p->window_ms, rule_id,
+			    false);
 	}
 	if (np_filter.port_scan.enabled && is_probe(pi, kind))
-		detect_scan(cnt, pi, s, kind, now);
+		detect_scan(cnt, pi, src, s, kind, now);
 }
 
 /* Floods towards one destination, summed over its sources. */
@@ -579,7 +618,7 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
 		return;
 	if (window_count(&d->w[kind], p->window_jiffies, p->count, now) &&
 	    !solicited_restart(&d->w[kind], pi))
-		raise_alert(cnt, pi, kind, NETPROBE_SCOPE_DESTINATION,
+		raise_alert(cnt, pi, NULL, kind, NETPROBE_SCOPE_DESTINATION,
 			    window_rate(&d->w[kind], now), p->threshold, p->window_ms, 0, false);
 }
 
@@ -614,15 +653,16 @@ static __always_inline void detect_rate_anomaly(struct netprobe_counters *cnt,
 		return; /* the first window starts now */
 	if (rs->windows >= np_filter.rate_learn_windows && rate >= np_filter.rate_floor_pps &&
 	    rate * 100 >= rs->baseline_pps * p->threshold) {
-		raise_alert(cnt, pi, NETPROBE_DETECT_RATE_ANOMALY, NETPROBE_SCOPE_INTERFACE, rate,
-			    rs->baseline_pps * p->threshold / 100, p->window_ms, 0, false);
+		raise_alert(cnt, pi, NULL, NETPROBE_DETECT_RATE_ANOMALY, NETPROBE_SCOPE_INTERFACE,
+			    rate, rs->baseline_pps * p->threshold / 100, p->window_ms, 0, false);
 		return; /* an anomalous window does not teach the baseline */
 	}
 	rs->baseline_pps = rs->windows ? (rs->baseline_pps * 7 + rate) / 8 : rate;
 	rs->windows++;
 }
 
-static __always_inline void detect(struct netprobe_counters *cnt, const struct packet_info *pi)
+static __always_inline void detect(struct netprobe_counters *cnt, const struct packet_info *pi,
+				   const struct netprobe_addr_key *src)
 {
 	__u64 now = bpf_jiffies64();
 	int kind;
@@ -651,7 +691,7 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 		return;
 	}
 	if (flood_enabled(np_filter.src_flood) || np_filter.port_scan.enabled)
-		detect_source(cnt, pi, kind, now);
+		detect_source(cnt, pi, src, kind, now);
 	if (flood_enabled(np_filter.dst_flood))
 		detect_destination(cnt, pi, kind, now);
 }
@@ -664,11 +704,26 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
  * allow entry vouches for its source, a malformed frame is dropped: that
  * is how scans and filters are evaded (RFC 1858), and so are frames with
  * more VLAN tags than netprobe follows.
+ *
+ * A global function: the verifier checks it once, on its own, however
+ * often it is called (with decap it runs twice: the tunnel, then what it
+ * carries; inlined twice, the program was past the verifier's limit), and
+ * its stack stays off the load balancer's call chain, which is near the
+ * 512 bytes BPF allows.
  */
-static __always_inline int filter_packet(struct netprobe_counters *cnt,
-					 const struct packet_info *pi, int malformed)
+__noinline int filter_packet(struct netprobe_counters *cnt, const struct packet_info *pi,
+			     int malformed)
 {
-	__u32 word = pi->l3 != NP_L3_NONE ? acl_match(cnt, pi) : 0;
+	if (!cnt || !pi)
+		return XDP_PASS;
+
+	struct netprobe_addr_key src;
+	__u32 word = 0;
+
+	if (pi->l3 != NP_L3_NONE) {
+		filter_source(pi, &src);
+		word = acl_match(cnt, pi, &src);
+	}
 
 	if (word & NETPROBE_ACL_W_ALLOW) {
 		/* Trusted: passes, and is never counted towards a detection. */
@@ -684,7 +739,7 @@ static __always_inline int filter_packet(struct netprobe_counters *cnt,
 		cnt->filter[NETPROBE_FC_MALFORMED_DROPS]++;
 		return XDP_DROP;
 	}
-	detect(cnt, pi);
+	detect(cnt, pi, &src);
 	return XDP_PASS;
 }
 

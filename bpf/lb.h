@@ -691,11 +691,51 @@ static __always_inline int lb_packet(struct xdp_md *ctx, struct netprobe_counter
 	return lb_service_packet(ctx, cnt, pi, vip, frame_len);
 }
 
+/* Whether addr (of family) lies in one of the first count prefixes of set. */
+static __always_inline bool decap_match(const volatile struct netprobe_decap_prefix *set,
+					__u32 count, const __u8 *addr, __u8 family)
+{
+	const __u32 *a = (const __u32 *)addr;
+
+	for (__u32 i = 0; i < NETPROBE_DECAP_MAX; i++) {
+		const volatile struct netprobe_decap_prefix *p = &set[i];
+
+		if (i >= count)
+			break;
+		if (p->family == family && (a[0] & p->mask[0]) == p->addr[0] &&
+		    (a[1] & p->mask[1]) == p->addr[1] && (a[2] & p->mask[2]) == p->addr[2] &&
+		    (a[3] & p->mask[3]) == p->addr[3])
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether a parsed packet is a tunnel decap may unwrap: IP-in-IP or
+ * IPv6-in-IPv6, not a fragment, from a configured tunnel source to a
+ * configured tunnel address. Anyone can send a tunnel packet, with any
+ * inner source; only the load balancers' are trusted to choose it.
+ */
+static __always_inline bool decap_wanted(struct netprobe_counters *cnt,
+					 const struct packet_info *pi)
+{
+	if ((pi->key.proto != IPPROTO_IPIP && pi->key.proto != IPPROTO_IPV6) || pi->fragment)
+		return false;
+	if (decap_match(np_decap_tunnels.from, np_decap_tunnels.from_count, pi->key.src_addr,
+			pi->key.family) &&
+	    (!np_decap_tunnels.to_count ||
+	     decap_match(np_decap_tunnels.to, np_decap_tunnels.to_count, pi->key.dst_addr,
+			 pi->key.family)))
+		return true;
+	cnt->lb[NETPROBE_LBC_DECAP_REFUSED]++;
+	return false;
+}
+
 /*
  * Unwraps an IP-in-IP or IPv6-in-IPv6 packet (either inner family in either
  * outer one; not behind a VLAN tag or an outer IPv6 extension header, not a
- * fragment: the load balancer sends none of these) before it is parsed, so that everything
- * after sees what the tunnel carried. Returns the bytes taken off (0: the
+ * fragment: the load balancer sends none of these), once decap_wanted
+ * said it may, so that everything after sees what the tunnel carried. Returns the bytes taken off (0: the
  * packet is not one to unwrap), for the counters to count the frame as it
  * arrived. Not inlined, as lb_service_packet.
  */

@@ -23,8 +23,9 @@ const volatile bool np_xdp_events = false;
 const volatile bool np_tc_events = false;
 const volatile __u32 np_events_per_sec = 10000;
 const volatile struct netprobe_filter_params np_filter = {};
-/* Unwrap IP-in-IP and IPv6-in-IPv6 before anything else looks (load balancer backends). */
+/* Unwrap IP-in-IP and IPv6-in-IPv6 (load balancer backends), of these tunnels only. */
 const volatile bool np_decap = false;
+const volatile struct netprobe_decap_params np_decap_tunnels = {};
 /* Jiffies each CPU reuses a route to a backend (lb_route_cache_ms); 0: look up every packet. */
 const volatile __u32 np_lb_route_ttl = 0;
 

@@ -120,20 +120,18 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 }
 
 /*
- * Parses and counts one packet. pkt_len is the length of [data, ...) as the
- * hook has it; outer_vlan is 1 when the outer VLAN tag was taken out of the
- * frame into metadata, which still makes the frame 4 bytes longer; taken_off
- * is what decapsulation removed. Returns the parser's verdict (0 or a
- * malformed reason).
+ * Parses and counts one packet in TC. pkt_len is the length of [data, ...)
+ * as the hook has it; outer_vlan is 1 when the outer VLAN tag was taken out
+ * of the frame into metadata, which still makes the frame 4 bytes longer.
+ * Returns the parser's verdict (0 or a malformed reason).
  */
 static __always_inline int observe(struct netprobe_hook_counters *hc, struct packet_info *pi,
-				   void *data, void *end, __u32 pkt_len, __u8 outer_vlan,
-				   __u32 taken_off)
+				   void *data, void *end, __u32 pkt_len, __u8 outer_vlan)
 {
 	int malformed = parse_packet(data, end, pkt_len, pi);
 
 	pi->vlan_tags += outer_vlan;
-	count_packet(hc, pi, malformed, pkt_len + outer_vlan * 4 + taken_off);
+	count_packet(hc, pi, malformed, pkt_len + outer_vlan * 4);
 	return malformed;
 }
 
@@ -162,16 +160,29 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 	if (!cnt)
 		return XDP_PASS;
 	hc = &cnt->hook[NETPROBE_HOOK_XDP];
-	/* A tunnelled packet is seen (and filtered) as what it carries. */
-	if (with_lb && np_decap)
-		taken_off = lb_decap(ctx, cnt);
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	frame_len = end - data;
-	malformed = observe(hc, &pi, data, end, frame_len, 0, taken_off);
+	malformed = parse_packet(data, end, frame_len, &pi);
 	if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
 		action = filter_packet(cnt, &pi, malformed);
-	else if (with_lb && np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
+	/*
+	 * A tunnel is unwrapped only once its outer packet passed the filter,
+	 * and only from a configured tunnel source: then it is counted, filtered
+	 * and balanced as what it carries.
+	 */
+	if (with_lb && np_decap && action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE &&
+	    decap_wanted(cnt, &pi) && (taken_off = lb_decap(ctx, cnt))) {
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		frame_len = end - data;
+		__builtin_memset(&pi, 0, sizeof(pi));
+		malformed = parse_packet(data, end, frame_len, &pi);
+		if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
+			action = filter_packet(cnt, &pi, malformed);
+	}
+	count_packet(hc, &pi, malformed, frame_len + taken_off);
+	if (with_lb && np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
 		action = lb_packet(ctx, cnt, &pi, frame_len, &lb_flow);
 	/* Dropped packets stay out of the flow table: a flood would flush it. */
 	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow)
@@ -215,7 +226,7 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 	struct netprobe_hook_counters *hc = &cnt->hook[hook];
 
 	/* XDP already recorded the ingress flow; TC ingress only counts. */
-	if (observe(hc, &pi, data, end, pkt_len, outer_vlan, 0) == 0 && pi.l3 != NP_L3_NONE &&
+	if (observe(hc, &pi, data, end, pkt_len, outer_vlan) == 0 && pi.l3 != NP_L3_NONE &&
 	    direction == NETPROBE_DIR_EGRESS)
 		record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
 }

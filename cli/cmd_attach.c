@@ -66,6 +66,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					     {"block-ttl", required_argument, NULL, 'T'},
 					     {"no-alerts", no_argument, NULL, 'N'},
 					     {"decap", no_argument, NULL, 'C'},
+					     {"decap-from", required_argument, NULL, 'F'},
+					     {"decap-to", required_argument, NULL, 'O'},
 					     {}};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
@@ -75,8 +77,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 
 	(void)env;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MT:NC", opts,
-				  NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MT:NCF:O:",
+				  opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
@@ -161,6 +163,22 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		case 'C':
 			cfg.decap = true;
 			break;
+		case 'F':
+		case 'O': {
+			bool from = opt == 'F';
+			unsigned int *count = from ? &cfg.decap_from_count : &cfg.decap_to_count;
+			struct netprobe_cidr *set = from ? cfg.decap_from : cfg.decap_to;
+
+			cfg.decap = true;
+			if (*count == NETPROBE_DECAP_MAX)
+				return cli_usage_error(cmd, "--decap-%s is given %d times at most",
+						       from ? "from" : "to", NETPROBE_DECAP_MAX);
+			if (netprobe_cidr_parse(optarg, &set[*count]))
+				return cli_usage_error(cmd, "--decap-%s takes an address or prefix",
+						       from ? "from" : "to");
+			(*count)++;
+			break;
+		}
 		default:
 			if (!cli_common_opt(cmd, opt, optarg))
 				return cli_usage_error(cmd, "unknown option");

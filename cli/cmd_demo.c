@@ -12,7 +12,7 @@
  *
  *   client ns  veth npdkPID ===== veth npdlPID  lb ns (npdl-PID)  ==== backend ns npdbK-PID
  *   198.19.0.1                    198.19.0.254  netprobe: lb mode     198.19.K.2 (K = 1, 2),
- *                                 VIP 198.19.99.1:80/tcp               netprobe --decap,
+ *                                 VIP 198.19.99.1:80/tcp               netprobe --decap-from 198.19.K.1,
  *                                                                      an HTTP server
  */
 #include <arpa/inet.h>
@@ -234,7 +234,16 @@ static int setup_lb(struct lab *lab, struct netprobe_manager *lbm[DEMO_BACKENDS 
 		cli_config(&cfg);
 		snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", lab->pin_path);
 		cfg.xdp_mode = i == 0 ? NETPROBE_XDP_LB : NETPROBE_XDP_MONITOR;
-		cfg.decap = i > 0;
+		if (i > 0) {
+			/* Tunnels from the load balancer's side of the backend's link only. */
+			char from[32];
+
+			snprintf(from, sizeof(from), "198.19.%d.1", i);
+			cfg.decap = true;
+			cfg.decap_from_count = 1;
+			if (netprobe_cidr_parse(from, &cfg.decap_from[0]))
+				return -EINVAL;
+		}
 		cfg.stats_report_interval_ms = 0;
 		lbm[i] = cli_open(&cfg);
 		if (!lbm[i])

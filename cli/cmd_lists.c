@@ -117,14 +117,19 @@ static int apply_line(struct netprobe_manager *m, const struct list_ops *ops, bo
 /*
  * Applies add or del to each CIDR of a blocklist file: one a line, anything
  * after '#' or ';' is a comment (as in Spamhaus DROP and FireHOL lists).
- * Entries already there (or, for del, already gone) are skipped, or renewed
- * when a TTL is given; any other error stops it, naming the line.
+ * Lines of any length are read whole: a long comment must never spill into
+ * what looks like a new line (that is how a crafted file slips in
+ * 0.0.0.0/0). Entries already there (or, for del, already gone) are skipped,
+ * or renewed when a TTL is given; any other error stops it, naming the line.
  */
+#define NP_LIST_ENTRY_MAX 64 /* longer than any CIDR, IPv6 included */
+
 static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bool add,
 		      const char *path, unsigned int ttl, struct file_counts *n)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char line[512];
+	char *line = NULL;
+	size_t cap = 0;
 	unsigned long lineno = 0;
 	int err = 0;
 
@@ -132,7 +137,7 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		cli_error("cannot open %s: %s", path, strerror(errno));
 		return -errno;
 	}
-	while (!err && fgets(line, sizeof(line), f)) {
+	while (!err && getline(&line, &cap, f) >= 0) {
 		char *start = line, *end;
 
 		lineno++;
@@ -144,12 +149,23 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		*end = '\0';
 		if (!*start)
 			continue;
+		if (end - start > NP_LIST_ENTRY_MAX) {
+			cli_error("%s:%lu: an entry of %zu characters is no address or CIDR", path,
+				  lineno, (size_t)(end - start));
+			err = -EINVAL;
+			break;
+		}
 		err = apply_line(m, ops, add, start, ttl, n);
 		if (err)
 			cli_error("%s:%lu: %s not %s: %s", path, lineno, start,
 				  add ? "added" : "removed",
 				  *cli_log_held() ? cli_log_held() : strerror(-err));
 	}
+	if (!err && ferror(f)) {
+		err = -errno ?: -EIO;
+		cli_error("cannot read %s: %s", path, strerror(-err));
+	}
+	free(line);
 	if (f != stdin)
 		fclose(f);
 	return err;

@@ -22,7 +22,8 @@ static const struct cli_command commands[] = {
 	 "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
 	 "[--tc-mode auto|tcx|clsact] [--flow-table N] [--lb-conn-table N] "
 	 "[--detailed-events [--events-rate N]] [--detect NAME=off|on|THRESHOLD[/WINDOW_MS]]... "
-	 "[--scan-hosts N] [--mitigate [--block-ttl S]] [--no-alerts] [--decap]",
+	 "[--scan-hosts N] [--mitigate [--block-ttl S]] [--no-alerts] "
+	 "[--decap-from CIDR... [--decap-to ADDR...]]",
 	 "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
 	 "them running after the command exits (state pinned under --pin-path). Nothing is left "
 	 "half-attached when it fails. On an interface already attached, applies the options "
@@ -40,8 +41,10 @@ static const struct cli_command commands[] = {
 	 "forwarding on (sysctl net.ipv4.conf.IFACE.forwarding, net.ipv6.conf.IFACE.forwarding). "
 	 "--flow-table and --lb-conn-table (flows the load balancer remembers, default 131072) "
 	 "size the pinned state when it is made; later attaches keep its sizes. "
-	 "--decap (any mode) unwraps IP-in-IP and IPv6-in-IPv6 packets on arrival: for the "
-	 "backends of a netprobe load balancer.",
+	 "--decap-from CIDR (any mode, up to 8 times) unwraps IP-in-IP and IPv6-in-IPv6 packets "
+	 "whose outer source is in CIDR (the load balancers), and with --decap-to (up to 8) only "
+	 "those to these addresses of this host: for the backends of a netprobe load balancer. "
+	 "In filter mode the outer packet is filtered first, the inner one again.",
 	 cmd_attach},
 	{"blacklist", "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
 	 "The deny list of the filter mode: IPv4 and IPv6 addresses and prefixes, matched "

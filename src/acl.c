@@ -859,6 +859,18 @@ int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out)
 		}
 		out->prefix_len = len;
 	}
+	/*
+	 * ::ffff:a.b.c.d reaches sockets as a.b.c.d, and the datapath matches
+	 * it against the IPv4 entries: the mapped form is folded into the IPv4
+	 * one, so that it is listed (and removed) once, as what it means.
+	 */
+	if (out->family == NETPROBE_FAMILY_IPV6 && out->prefix_len >= 96 &&
+	    !memcmp(out->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		memmove(out->addr, out->addr + 12, 4);
+		memset(out->addr + 4, 0, 12);
+		out->family = NETPROBE_FAMILY_IPV4;
+		out->prefix_len -= 96;
+	}
 	memcpy(masked, out->addr, 16);
 	mask_addr(masked, out->family, out->prefix_len);
 	if (memcmp(masked, out->addr, 16)) {

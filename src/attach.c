@@ -4,6 +4,7 @@
  * through a pinned bpf_link, TC through tcx links or clsact filters, and the
  * interface registry that lets every later netprobe command find them.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -185,6 +186,35 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 	return 0;
 }
 
+/* The tunnels decap may unwrap, as the datapath matches them: masked words and masks. */
+static void decap_params(const struct netprobe_config *c, struct netprobe_decap_params *d)
+{
+	const struct netprobe_cidr *sets[2] = {c->decap_from, c->decap_to};
+	struct netprobe_decap_prefix *out[2] = {d->from, d->to};
+	unsigned int counts[2] = {c->decap_from_count, c->decap_to_count};
+
+	memset(d, 0, sizeof(*d));
+	d->from_count = counts[0];
+	d->to_count = counts[1];
+	for (int s = 0; s < 2; s++) {
+		for (unsigned int i = 0; i < counts[s] && i < NETPROBE_DECAP_MAX; i++) {
+			struct netprobe_decap_prefix *p = &out[s][i];
+			unsigned int len = sets[s][i].prefix_len;
+
+			p->family = sets[s][i].family;
+			for (int w = 0; w < 4; w++) {
+				unsigned int bits = len > 32u * w ? len - 32u * w : 0;
+
+				p->mask[w] = htonl(bits >= 32 ? 0xffffffffu
+						   : bits     ? ~0u << (32 - bits)
+							      : 0);
+				memcpy(&p->addr[w], sets[s][i].addr + 4 * w, 4);
+				p->addr[w] &= p->mask[w];
+			}
+		}
+	}
+}
+
 /* Loads the datapath for one interface, specialised for its slot and the config. */
 static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned int slot,
 					  unsigned int ifindex)
@@ -204,6 +234,9 @@ static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned i
 	}
 	skel->rodata->np_mode = m->cfg.xdp_mode;
 	skel->rodata->np_decap = m->cfg.decap;
+	if (m->cfg.decap)
+		decap_params(&m->cfg,
+			     (struct netprobe_decap_params *)&skel->rodata->np_decap_tunnels);
 	if (m->cfg.xdp_mode == NETPROBE_XDP_LB && m->cfg.lb_route_cache_ms &&
 	    np_ns_per_jiffy(m) > 0)
 		skel->rodata->np_lb_route_ttl =

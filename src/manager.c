@@ -156,6 +156,38 @@ static int validate_filter(const struct netprobe_config *cfg)
 	return 0;
 }
 
+/* Tunnels are unwrapped only from the sources named, to the addresses named. */
+static int validate_decap(const struct netprobe_config *cfg)
+{
+	const struct netprobe_cidr *sets[2] = {cfg->decap_from, cfg->decap_to};
+	unsigned int counts[2] = {cfg->decap_from_count, cfg->decap_to_count};
+
+	if (counts[0] > NETPROBE_DECAP_MAX || counts[1] > NETPROBE_DECAP_MAX) {
+		np_err("config: decap_from and decap_to hold %d prefixes each at most",
+		       NETPROBE_DECAP_MAX);
+		return -EINVAL;
+	}
+	if (cfg->decap && !counts[0]) {
+		np_err("config: decap needs the tunnel sources it may unwrap from (decap_from, "
+		       "--decap-from CIDR: the load balancers' addresses); unwrapping any "
+		       "sender's tunnel would let anyone pick the source the filter sees");
+		return -EINVAL;
+	}
+	for (int s = 0; s < 2; s++) {
+		for (unsigned int i = 0; i < counts[s]; i++) {
+			const struct netprobe_cidr *c = &sets[s][i];
+
+			if ((c->family != NETPROBE_FAMILY_IPV4 || c->prefix_len > 32) &&
+			    (c->family != NETPROBE_FAMILY_IPV6 || c->prefix_len > 128)) {
+				np_err("config: %s[%u] is not an IPv4 or IPv6 prefix",
+				       s ? "decap_to" : "decap_from", i);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 int np_validate_config(const struct netprobe_config *cfg)
 {
 	if (cfg->sz != sizeof(*cfg)) {
@@ -189,7 +221,7 @@ int np_validate_config(const struct netprobe_config *cfg)
 		       cfg->ring_buffer_size);
 		return -EINVAL;
 	}
-	if (validate_filter(cfg))
+	if (validate_filter(cfg) || validate_decap(cfg))
 		return -EINVAL;
 	if (cfg->lb_max_services == 0 || cfg->lb_max_services > 4096 || cfg->lb_max_backends == 0 ||
 	    cfg->lb_max_backends > (1u << 20) || !np_is_prime(cfg->lb_table_size) ||

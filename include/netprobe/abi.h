@@ -144,7 +144,8 @@ enum netprobe_filter_counter {
 	X(CONN_FAILED, "conn_table_failed") /* a new flow could not be stored */                   \
 	X(ICMP_FORWARDED, "icmp_forwarded") /* ICMP errors about a flow, sent to its backend */    \
 	X(DECAPSULATED, "decapsulated")	    /* tunnelled packets unwrapped (decap) */              \
-	X(DRAIN_KEPT, "drain_kept")	    /* entry lost, kept on its draining backend (TCP) */
+	X(DECAP_REFUSED, "decap_refused") /* tunnels from or to an address not configured: kept */ \
+	X(DRAIN_KEPT, "drain_kept")	  /* entry lost, kept on its draining backend (TCP) */
 
 enum netprobe_lb_counter {
 #define X(id, name) NETPROBE_LBC_##id,
@@ -507,6 +508,28 @@ struct netprobe_filter_params {
 	__u32 hz;	      /* kernel jiffies a second */
 	__u32 ncpus;	      /* possible CPUs, for summing per-CPU counters */
 	__u32 hash_seed;      /* random, drawn once per pin path: the state slots' hash */
+};
+
+/* ---- Decapsulation (config decap) ---------------------------------------- */
+
+/*
+ * Which tunnels an interface unwraps: the outer source must match one of
+ * from[], and the outer destination one of to[] (any when to_count is 0).
+ * Addresses are stored masked, with their masks, in network order.
+ */
+#define NETPROBE_DECAP_MAX 8
+
+struct netprobe_decap_prefix {
+	__u32 addr[4];
+	__u32 mask[4];
+	__u32 family; /* enum netprobe_family */
+};
+
+struct netprobe_decap_params {
+	struct netprobe_decap_prefix from[NETPROBE_DECAP_MAX];
+	struct netprobe_decap_prefix to[NETPROBE_DECAP_MAX];
+	__u32 from_count;
+	__u32 to_count;
 };
 
 /* ---- Load balancer mode --------------------------------------------- */

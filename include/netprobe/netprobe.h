@@ -64,6 +64,13 @@ NETPROBE_API void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level m
 
 /* ---- Configuration (the seed's ManagerConfig) -------------------------- */
 
+/* An address or prefix (netprobe_cidr_parse). */
+struct netprobe_cidr {
+	unsigned char family; /* enum netprobe_family */
+	unsigned char prefix_len;
+	unsigned char addr[16]; /* network order; IPv4 in the first four bytes */
+};
+
 enum netprobe_xdp_attach_mode {
 	NETPROBE_XDP_ATTACH_AUTO = 0, /* native where the driver has it, else generic */
 	NETPROBE_XDP_ATTACH_NATIVE,
@@ -135,9 +142,17 @@ struct netprobe_config {
 	/* ---- Load balancer mode (the seed's XDPLoadBalancer) ---- */
 	/*
 	 * Unwrap IP-in-IP and IPv6-in-IPv6 packets on arrival, in any mode: for
-	 * the backends of a netprobe load balancer. Applied at attach.
+	 * the backends of a netprobe load balancer. Only tunnels whose outer
+	 * source is in decap_from (at least one prefix: the load balancers) and
+	 * whose outer destination is in decap_to (none: any) are unwrapped, and
+	 * in filter mode only after the outer packet passed the lists and the
+	 * detections; the inner packet is filtered again. Applied at attach.
 	 */
 	bool decap;
+	struct netprobe_cidr decap_from[NETPROBE_DECAP_MAX];
+	unsigned int decap_from_count;
+	struct netprobe_cidr decap_to[NETPROBE_DECAP_MAX];
+	unsigned int decap_to_count;
 	/* Capacity; an existing pinned table keeps its own (as for the lists). */
 	unsigned int lb_max_services; /* virtual services */
 	unsigned int lb_max_backends; /* backends of every service together */
@@ -442,16 +457,12 @@ NETPROBE_API const char *netprobe_event_type_name(unsigned int type);
 
 #define NETPROBE_ACL_MAX_TTL_S (10u * 365 * 24 * 3600)
 
-struct netprobe_cidr {
-	unsigned char family; /* enum netprobe_family */
-	unsigned char prefix_len;
-	unsigned char addr[16]; /* network order; IPv4 in the first four bytes */
-};
-
 /*
  * Parses "192.0.2.0/24", "2001:db8::/32" or a single address (a /32 or
- * /128). -EINVAL, with the reason logged, for anything else, a length past
- * the address's, or host bits set.
+ * /128). An IPv4-mapped IPv6 prefix (::ffff:192.0.2.0/120) is folded into
+ * the IPv4 one it means (192.0.2.0/24): the datapath matches mapped sources
+ * against the IPv4 entries. -EINVAL, with the reason logged, for anything
+ * else, a length past the address's, or host bits set.
  */
 NETPROBE_API int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out);
 NETPROBE_API const char *netprobe_cidr_str(const struct netprobe_cidr *c, char *buf, size_t len);

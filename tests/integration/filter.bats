@@ -269,6 +269,20 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$status" -eq 0 ]
 	run np_b blacklist add --file /nonexistent
 	[ "$status" -eq 1 ]
+	# A comment of any length stays a comment: text past byte 511 of a long
+	# line is no entry of its own (a crafted allow list once slipped in
+	# 0.0.0.0/0 that way); an over-long entry is an error naming its line.
+	{ printf '#%0510d' 0; printf '0.0.0.0/0\n'; } >"$BATS_TEST_TMPDIR/long"
+	run np_b allowlist add --file "$BATS_TEST_TMPDIR/long"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"added 0 entries from"* ]]
+	[ "$(np_b allowlist list --json | jq '.entries | length')" -eq 0 ]
+	{ printf '192.0.2.7\n'; printf '%0700d\n' 1; } >"$BATS_TEST_TMPDIR/huge"
+	run np_b allowlist add --file "$BATS_TEST_TMPDIR/huge"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"huge:2: an entry of 700 characters is no address or CIDR"* ]]
+	run np_b allowlist del 192.0.2.7
+	[ "$status" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 4 ]
 	# The lists outlive the attachment; the pinned state stays while they have entries.
 	run np_b detach --all

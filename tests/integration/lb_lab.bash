@@ -80,7 +80,9 @@ lb_lab_setup() {
 		ip -n "$b" addr add "$LB_VIP6/128" dev lo
 		ip -n "$b" route add default via "10.78.$k.1"
 		ip -n "$b" -6 route add default via "fd78:$k::1"
-		lb_in "b$k" "$NP" attach "b$k$LB_ID" --decap "${size[@]}" >/dev/null
+		# Tunnels only from the load balancer's side of the link, to this backend.
+		lb_in "b$k" "$NP" attach "b$k$LB_ID" --decap-from "10.78.$k.1" --decap-from "fd78:$k::1" \
+			--decap-to "10.78.$k.2" --decap-to "fd78:$k::2" "${size[@]}" >/dev/null
 	done
 	lb_in lb "$NP" attach "l0$LB_ID" --mode lb "${size[@]}" >/dev/null
 	# What the load balancer answers itself (ICMP "too big") leaves by XDP_TX,

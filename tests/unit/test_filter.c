@@ -1519,6 +1519,74 @@ static void test_allowlisted_source_raises_nothing(void **state)
 	assert_int_equal(sec_stats().block_entries, 1);
 }
 
+/*
+ * An IPv4-mapped IPv6 source (::ffff:a.b.c.d) reaches a dual-stack socket as
+ * a.b.c.d: the lists, the detections and mitigation see it as that IPv4
+ * address, and the mapped form given to a list is folded into it.
+ */
+static void test_mapped_source_is_ipv4(void **state)
+{
+	struct netprobe_config cfg;
+	struct expect x[1] = {};
+	struct entries es;
+
+	(void)state;
+	flood_config(&cfg);
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+
+	/* A denied IPv4 source gets nowhere as its mapped IPv6 form. */
+	assert_int_equal(verdict("::ffff:198.51.100.20", 1), XDP_PASS);
+	assert_int_equal(netprobe_blacklist_add(g_m, "198.51.100.20", 0), 0);
+	assert_int_equal(verdict("198.51.100.20", 1), XDP_DROP);
+	assert_int_equal(verdict("::ffff:198.51.100.20", 1), XDP_DROP);
+	assert_int_equal(verdict("::ffff:198.51.100.21", 1), XDP_PASS);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "198.51.100.20/32"), 2);
+
+	/* The mapped form of an entry is the IPv4 entry: listed, refused twice, removed as one. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "::ffff:198.51.100.20", 0), -EEXIST);
+	assert_int_equal(netprobe_blacklist_add(g_m, "::ffff:203.0.113.0/120", 0), 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 2);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "203.0.113.0/24"), 0);
+	assert_int_equal(verdict("::ffff:203.0.113.77", 1), XDP_DROP);
+	assert_int_equal(netprobe_blacklist_del(g_m, "203.0.113.0/24"), 0);
+	assert_int_equal(netprobe_blacklist_del(g_m, "::ffff:198.51.100.20"), 0);
+	assert_int_equal(verdict("::ffff:198.51.100.20", 1), XDP_PASS);
+
+	/* An IPv6 entry covering the mapped range still decides what no IPv4 entry does. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "::/0", 0), 0);
+	assert_int_equal(verdict("::ffff:198.51.100.30", 1), XDP_DROP);
+	assert_int_equal(netprobe_allowlist_add(g_m, "198.51.100.30", 0), 0);
+	assert_int_equal(verdict("::ffff:198.51.100.30", 1), XDP_PASS);
+	assert_int_equal(netprobe_allowlist_del(g_m, "198.51.100.30"), 0);
+	assert_int_equal(netprobe_blacklist_del(g_m, "::/0"), 0);
+
+	/* An allowed IPv4 source is trusted in its mapped form too: its SYNs raise nothing. */
+	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.40", 0), 0);
+	send_syns("::ffff:192.0.2.40", "2001:db8:b::40", 80, 300);
+	check_events(x, 0, 0);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+
+	/*
+	 * A flood from the mapped form and from the IPv4 form is one source's:
+	 * 60 + 40 SYNs cross the threshold of 100, and the block is the IPv4
+	 * address's, so the plain IPv4 form is dropped as well.
+	 */
+	send_syns("::ffff:198.51.100.22", "2001:db8:b::40", 80, 60);
+	send_syns("198.51.100.22", "192.0.2.99", 80, 40);
+	x[0] = EXPECT_SRC(SYN_FLOOD, "198.51.100.22", 100, 1000);
+	x[0].blocked = 1;
+	check_events(x, 1, 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "198.51.100.22/32");
+	assert_int_equal(verdict("198.51.100.22", 1), XDP_DROP);
+	assert_int_equal(verdict("::ffff:198.51.100.22", 1), XDP_DROP);
+}
+
 /* ---- 6. Mitigation ------------------------------------------------------------------ */
 
 static void test_mitigation_blocks_source(void **state)
@@ -1857,6 +1925,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_floods, teardown),
 		cmocka_unit_test_teardown(test_scans, teardown),
 		cmocka_unit_test_teardown(test_allowlisted_source_raises_nothing, teardown),
+		cmocka_unit_test_teardown(test_mapped_source_is_ipv4, teardown),
 		cmocka_unit_test_teardown(test_mitigation_blocks_source, teardown),
 		cmocka_unit_test_teardown(test_mitigation_pool, teardown),
 		cmocka_unit_test_teardown(test_repeat_offender_blocked_again, teardown),

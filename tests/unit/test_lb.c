@@ -177,11 +177,12 @@ static void base_config(struct netprobe_config *cfg)
 
 static __u32 prog_id_of_link(void)
 {
+	struct netprobe_config cfg;
 	struct netprobe_iface it;
 
 	assert_int_equal(netprobe_manager_iface(g_m, g_ifname, &it), 0);
-	assert_int_equal(it.xdp_mode,
-			 strcmp(g_ifname, IF_DEC) ? NETPROBE_XDP_LB : NETPROBE_XDP_MONITOR);
+	assert_int_equal(netprobe_manager_get_config(g_m, &cfg), 0);
+	assert_int_equal(it.xdp_mode, cfg.xdp_mode);
 	return attached_prog_id(g_m, pin_path, g_ifname);
 }
 
@@ -2239,6 +2240,12 @@ static void test_decap(void **state)
 	base_config(&cfg);
 	cfg.xdp_mode = NETPROBE_XDP_MONITOR;
 	cfg.decap = true;
+	/* Without a tunnel source to trust, decap is refused. */
+	assert_null(netprobe_manager_new(&cfg));
+	assert_int_equal(errno, EINVAL);
+	cfg.decap_from_count = 2;
+	assert_int_equal(netprobe_cidr_parse(LB_SRC4, &cfg.decap_from[0]), 0);
+	assert_int_equal(netprobe_cidr_parse("fd78::/64", &cfg.decap_from[1]), 0);
 	start(&cfg, IF_DEC);
 	in4.payload = 10;
 	f4 = build(&in4);
@@ -2301,6 +2308,83 @@ static void test_decap(void **state)
 	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
 	assert_unchanged(&enc, &o);
 	assert_int_equal(stats().counters.lb[NETPROBE_LBC_DECAPSULATED], 4);
+
+	/* A tunnel from anyone else is left as it is (the kernel has no tunnel for it). */
+	enc.len = pkt_encap(f4.b, f4.len, 4, "10.78.0.2", hosts[0].v4, enc.b, sizeof(enc.b));
+	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
+	assert_unchanged(&enc, &o);
+	enc.len = pkt_encap(f6.b, f6.len, 6, "fd79::1", hosts[0].v6, enc.b, sizeof(enc.b));
+	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
+	assert_unchanged(&enc, &o);
+	st = stats();
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_DECAPSULATED], 4);
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_DECAP_REFUSED], 2);
+
+	/* With tunnel addresses, a tunnel to another address is refused too. */
+	cfg.decap_to_count = 1;
+	assert_int_equal(netprobe_cidr_parse(hosts[1].v4, &cfg.decap_to[0]), 0);
+	assert_int_equal(netprobe_manager_update_config(g_m, &cfg), 0);
+	close(g_prog);
+	g_prog = bpf_prog_get_fd_by_id(prog_id_of_link());
+	enc.len = pkt_encap(f4.b, f4.len, 4, LB_SRC4, hosts[0].v4, enc.b, sizeof(enc.b));
+	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
+	assert_unchanged(&enc, &o);
+	enc.len = pkt_encap(f4.b, f4.len, 4, LB_SRC4, hosts[1].v4, enc.b, sizeof(enc.b));
+	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
+	assert_unchanged(&f4, &o);
+	st = stats();
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_DECAPSULATED], 5);
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_DECAP_REFUSED], 3);
+}
+
+/*
+ * Filter mode with decap: the outer packet meets the lists first (a denied
+ * sender's tunnel is dropped whatever it carries, an allowed inner source
+ * included), and what a trusted tunnel carries meets them again.
+ */
+static void test_decap_filtered(void **state)
+{
+	struct pkt_spec inner = udp("192.0.2.70", VIP4, 42010, 53);
+	struct pkt_spec denied_inner = udp("192.0.2.71", VIP4, 42011, 53);
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct frame fi, fd, enc;
+	struct out o;
+
+	(void)state;
+	base_config(&cfg);
+	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	cfg.decap = true;
+	cfg.decap_from_count = 1;
+	assert_int_equal(netprobe_cidr_parse("10.78.0.0/24", &cfg.decap_from[0]), 0);
+	start(&cfg, IF_DEC);
+	fi = build(&inner);
+	fd = build(&denied_inner);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.78.0.66", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.71", 0), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.70", 0), 0);
+
+	/* A trusted tunnel: unwrapped, and its allowed inner source passes. */
+	enc.len = pkt_encap(fi.b, fi.len, 4, LB_SRC4, hosts[0].v4, enc.b, sizeof(enc.b));
+	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
+	assert_unchanged(&fi, &o);
+	/* A trusted tunnel carrying a denied source: dropped. */
+	enc.len = pkt_encap(fd.b, fd.len, 4, LB_SRC4, hosts[0].v4, enc.b, sizeof(enc.b));
+	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_DROP);
+	/* A denied sender's tunnel, in the trusted range, with an allowed inner source: dropped. */
+	enc.len = pkt_encap(fi.b, fi.len, 4, "10.78.0.66", hosts[0].v4, enc.b, sizeof(enc.b));
+	assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_DROP);
+	st = stats();
+	assert_int_equal(st.counters.lb[NETPROBE_LBC_DECAPSULATED], 2);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_DENY_DROPS], 2);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_ALLOW_PASSES], 1);
+	assert_int_equal(st.counters.xdp_action[XDP_DROP], 2);
+	/* The denied tunnel was counted as what arrived: an IPv4 packet, not the UDP inside. */
+	assert_int_equal(st.counters.hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_UDP_PACKETS], 2);
+	assert_int_equal(st.counters.hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_OTHER_L4_PACKETS], 1);
+	assert_int_equal(netprobe_blacklist_del(g_m, "10.78.0.66"), 0);
+	assert_int_equal(netprobe_blacklist_del(g_m, "192.0.2.71"), 0);
+	assert_int_equal(netprobe_allowlist_del(g_m, "192.0.2.70"), 0);
 }
 
 /* ---- 12. The API's answers to bad input ------------------------------------------ */
@@ -2487,6 +2571,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_neighbour_and_route, teardown),
 		cmocka_unit_test_teardown(test_neighbour_miss_handed_to_tc, teardown),
 		cmocka_unit_test_teardown(test_decap, teardown),
+		cmocka_unit_test_teardown(test_decap_filtered, teardown),
 		cmocka_unit_test_teardown(test_icmp_errors_follow_flows, teardown),
 		cmocka_unit_test_teardown(test_route_cache, teardown),
 		cmocka_unit_test_teardown(test_api_bad_input, teardown),
