@@ -44,14 +44,12 @@ static int die(const char *fmt, const char *arg)
 
 /* ---- send ---------------------------------------------------------------- */
 
-static int send_packet_socket(unsigned int ifindex, const uint8_t *frame, size_t len, long count)
+/* Sends count copies of frame out of ifindex on the AF_PACKET socket fd. */
+static int send_on(int fd, unsigned int ifindex, const uint8_t *frame, size_t len, long count)
 {
 	struct sockaddr_ll addr = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
-	int fd = socket(AF_PACKET, SOCK_RAW, 0);
 	long sent = 0;
 
-	if (fd < 0)
-		return -errno;
 	for (long i = 0; i < count; i++) {
 		if (sendto(fd, frame, len, 0, (struct sockaddr *)&addr, sizeof(addr)) !=
 		    (ssize_t)len) {
@@ -64,8 +62,77 @@ static int send_packet_socket(unsigned int ifindex, const uint8_t *frame, size_t
 		}
 		sent++;
 	}
-	close(fd);
 	return sent == count ? 0 : -EIO;
+}
+
+static int send_packet_socket(unsigned int ifindex, const uint8_t *frame, size_t len, long count)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	err = send_on(fd, ifindex, frame, len, count);
+	close(fd);
+	return err;
+}
+
+#define MAX_FLAG_SETS 4
+
+/*
+ * --flows N: frames to N flows, one flow after the other, each from a
+ * source of its own (s->src plus i, in its last 32 bits), as a flood of
+ * spoofed flows comes: count frames with each of the nflags TCP flag sets
+ * in turn (a SYN, then an ACK) a flow. s->payload is already set.
+ */
+static int send_flows(unsigned int ifindex, struct pkt_spec *s, const uint8_t *flags, int nflags,
+		      long flows, long count)
+{
+	int af = s->family == 6 ? AF_INET6 : AF_INET, fd, err = 0;
+	size_t alen = s->family == 6 ? 16 : 4, len;
+	const char *base = s->src;
+	uint8_t addr[16], frame[PKT_MAX];
+	char text[INET6_ADDRSTRLEN];
+	uint32_t low;
+
+	if (inet_pton(af, base, addr) != 1)
+		return -EINVAL;
+	memcpy(&low, addr + alen - 4, 4);
+	low = ntohl(low);
+	fd = socket(AF_PACKET, SOCK_RAW, 0);
+	if (fd < 0)
+		return -errno;
+	s->src = text;
+	for (long i = 0; i < flows && !err; i++) {
+		uint32_t a = htonl(low + (uint32_t)i);
+
+		memcpy(addr + alen - 4, &a, 4);
+		inet_ntop(af, addr, text, sizeof(text));
+		for (int f = 0; f < nflags && !err; f++) {
+			s->tcp_flags = flags[f];
+			len = pkt_build(s, frame, sizeof(frame));
+			err = len ? send_on(fd, ifindex, frame, len, count) : -EINVAL;
+		}
+	}
+	s->src = base;
+	close(fd);
+	return err;
+}
+
+/* "F[,F...]": TCP flag sets (0x02 SYN, 0x10 ACK, ...); the number of them, or 0 if malformed. */
+static int parse_flag_sets(const char *arg, uint8_t *sets)
+{
+	int n = 0;
+	char *end;
+
+	do {
+		long f = strtol(arg, &end, 0);
+
+		if (end == arg || f < 0 || f > 0xff || n == MAX_FLAG_SETS)
+			return 0;
+		sets[n++] = f;
+		arg = end + 1;
+	} while (*end == ',');
+	return *end ? 0 : n;
 }
 
 /* Runs gen_tx in live-frames mode: the kernel transmits each frame out of ifindex. */
@@ -105,17 +172,20 @@ static int cmd_send(int argc, char **argv)
 		{"live", no_argument, NULL, 'l'},
 		{"tcp-flags", required_argument, NULL, 't'},
 		{"truncate", required_argument, NULL, 'T'},
+		{"flows", required_argument, NULL, 'F'},
 		{},
 	};
 	struct pkt_spec s = {.family = 4, .proto = IPPROTO_UDP, .sport = 10000, .dport = 9};
-	long count = 1, size = 0, truncate = 0;
+	long count = 1, size = 0, truncate = 0, flows = 0;
+	uint8_t flag_sets[MAX_FLAG_SETS] = {};
+	int nflags = 1;
 	bool live = false;
 	uint8_t frame[PKT_MAX];
 	unsigned int ifindex;
 	size_t len;
 	int opt, err;
 
-	while ((opt = getopt_long(argc, argv, "c:s:f:p:V:S:D:a:b:lt:T:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:f:p:V:S:D:a:b:lt:T:F:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			count = atol(optarg);
@@ -156,21 +226,30 @@ static int cmd_send(int argc, char **argv)
 			live = true;
 			break;
 		case 't':
-			s.tcp_flags = strtol(optarg, NULL, 0);
+			nflags = parse_flag_sets(optarg, flag_sets);
+			if (!nflags)
+				return die("--tcp-flags %s: F[,F...], up to four sets", optarg);
+			s.tcp_flags = flag_sets[0];
 			break;
 		case 'T':
 			truncate = atol(optarg);
+			break;
+		case 'F':
+			flows = atol(optarg);
 			break;
 		default:
 			return die("%s",
 				   "usage: np-bench send IFACE [--count N] [--size FRAME_BYTES] "
 				   "[--family 4|6] [--proto udp|tcp|icmp] [--vlan ID]... "
-				   "[--src A --dst B] [--sport P --dport P] [--tcp-flags F] "
-				   "[--truncate FRAME_BYTES] [--live]");
+				   "[--src A --dst B] [--sport P --dport P] [--tcp-flags F[,F...]] "
+				   "[--truncate FRAME_BYTES] [--live | --flows N]");
 		}
 	}
 	if (optind != argc - 1 || count <= 0)
 		return die("%s", "send: name one interface and a positive --count");
+	if (flows < 0 || (flows && (live || truncate)) || (nflags > 1 && !flows))
+		return die("%s", "send: --flows N (N > 0) goes without --live and --truncate; "
+				 "several --tcp-flags sets need --flows");
 	ifindex = if_nametoindex(argv[optind]);
 	if (!ifindex)
 		return die("no interface %s", argv[optind]);
@@ -191,7 +270,10 @@ static int cmd_send(int argc, char **argv)
 	if (truncate > 0 && truncate < (long)len)
 		len = truncate; /* a frame cut short, as a broken sender would send it */
 
-	if (live) {
+	if (flows) {
+		err = send_flows(ifindex, &s, flag_sets, nflags, flows, count);
+		count *= flows * nflags;
+	} else if (live) {
 		struct baselines_bpf *b = open_baselines();
 
 		if (!b)

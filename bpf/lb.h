@@ -4,11 +4,13 @@
  * protocol) goes to one of the service's backends, the same one for every
  * packet of a flow. An established flow finds its backend in the connection
  * table; a new flow (a TCP SYN, or a flow the table does not know) takes the
- * entry of the service's Maglev table its hash points to. The packet leaves
- * by the route to the backend, as the kernel would route it (bpf_fib_lookup:
- * egress interface and MAC addresses), encapsulated in IP-in-IP or
- * IPv6-in-IPv6 (direct server return: the backend answers the client
- * itself, as with Katran), or as it is for a backend on the same segment.
+ * entry of the service's Maglev table its hash points to (but a TCP flow
+ * of a draining backend that lost its entry: see lb_draining). The packet
+ * leaves by the route to the backend, as the kernel would route it
+ * (bpf_fib_lookup: egress interface and MAC addresses), encapsulated in
+ * IP-in-IP or IPv6-in-IPv6 (direct server return: the backend answers the
+ * client itself, as with Katran), or as it is for a backend on the same
+ * segment.
  * Path MTU discovery works through the tunnel both ways: a packet too big
  * for it is answered with ICMP "too big" from the service, and an ICMP
  * error sent to a service about a backend's reply goes to that backend.
@@ -92,6 +94,23 @@ lb_established(const struct netprobe_lb_vip *vip, const struct netprobe_flow_key
 	return be && *gen == conn->gen ? be : NULL;
 }
 
+/* The entry at hash of vip's table that starts at chunk base: a slot, or NETPROBE_LB_NO_BACKEND. */
+static __always_inline __u32 lb_table_entry(const struct netprobe_lb_vip *vip, __u32 base,
+					    __u32 hash)
+{
+	struct netprobe_lb_ring_chunk *chunk;
+	__u32 pos, index;
+
+	if (!vip->ring_size)
+		return NETPROBE_LB_NO_BACKEND;
+	pos = hash % vip->ring_size;
+	index = base + pos / NETPROBE_LB_RING_WORDS;
+	chunk = bpf_map_lookup_elem(&np_lb_ring, &index);
+	if (!chunk)
+		return NETPROBE_LB_NO_BACKEND;
+	return chunk->backend[pos & (NETPROBE_LB_RING_WORDS - 1)];
+}
+
 /*
  * A new flow's backend: the Maglev table's entry at its hash (a backend
  * being removed leaves the table before its slot is freed).
@@ -99,18 +118,29 @@ lb_established(const struct netprobe_lb_vip *vip, const struct netprobe_flow_key
 static __always_inline const struct netprobe_lb_backend *
 lb_choose(const struct netprobe_lb_vip *vip, __u32 hash, __u32 *slot, __u32 *gen)
 {
-	struct netprobe_lb_ring_chunk *chunk;
-	__u32 pos, index;
-
-	if (!vip->ring_size)
-		return NULL;
-	pos = hash % vip->ring_size;
-	index = vip->ring_base + pos / NETPROBE_LB_RING_WORDS;
-	chunk = bpf_map_lookup_elem(&np_lb_ring, &index);
-	if (!chunk)
-		return NULL;
-	*slot = chunk->backend[pos & (NETPROBE_LB_RING_WORDS - 1)];
+	*slot = lb_table_entry(vip, vip->ring_base, hash);
 	return lb_backend(*slot, vip->id, gen);
+}
+
+/*
+ * The backend a flow without a connection entry had, if it drains: the
+ * previous table's entry at its hash (abi.h), while that slot is in use by
+ * this service and draining. An entry the LRU evicted (a flood of new flows
+ * does that to idle ones) then does not move the flow off its backend, as
+ * the current table would: the drained backend is in it no more. The
+ * price: a flow that started after the drain on the backend now at that
+ * position, and lost its entry, goes to the drained backend.
+ */
+static __always_inline const struct netprobe_lb_backend *
+lb_draining(const struct netprobe_lb_vip *vip, __u32 hash, __u32 *slot, __u32 *gen)
+{
+	const struct netprobe_lb_backend *be;
+
+	*slot = lb_table_entry(vip, vip->prev_base, hash);
+	be = lb_backend(*slot, vip->id, gen);
+	if (!be || !(*(volatile const __u8 *)&be->flags & NETPROBE_LB_BE_DRAINING))
+		return NULL;
+	return be;
 }
 
 /* The Internet checksum of a 32-bit one's-complement sum. */
@@ -465,7 +495,7 @@ static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_coun
 	struct netprobe_lb_stats *vs, *bs;
 	__u32 slot = 0, gen = 0, hash;
 	struct lb_target target;
-	bool new_flow = false, to_backend = false;
+	bool follows, kept = false, new_flow = false, to_backend = false;
 	int action;
 
 	cnt->lb[NETPROBE_LBC_VIP_PACKETS]++;
@@ -489,24 +519,36 @@ static __noinline int lb_service_packet(struct xdp_md *ctx, struct netprobe_coun
 	key->slot = 0;
 	hash = flow_hash(key);
 	/* A SYN starts a connection: it goes where the table says now, even on a reused tuple. */
-	if ((pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) != NP_TCP_SYN)
+	follows = (pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) != NP_TCP_SYN;
+	if (follows)
 		be = lb_established(vip, key, &slot, &gen);
 	if (!be) {
 		struct netprobe_lb_conn conn;
 
-		be = lb_choose(vip, hash, &slot, &gen);
+		/*
+		 * Not UDP: a datagram of a flow the table does not know may as
+		 * well start a new one, and a draining backend must get none.
+		 */
+		if (follows && key->proto == IPPROTO_TCP) {
+			be = lb_draining(vip, hash, &slot, &gen);
+			kept = be;
+		}
+		if (!be)
+			be = lb_choose(vip, hash, &slot, &gen);
 		if (!be) {
 			cnt->lb[NETPROBE_LBC_NO_BACKEND]++;
 			vs->drops++;
 			return XDP_DROP;
 		}
+		if (kept)
+			cnt->lb[NETPROBE_LBC_DRAIN_KEPT]++;
 		/* An ICMP error is not a flow: it only follows one. */
 		if (!pi->lb_icmp) {
 			conn.backend = slot;
 			conn.gen = gen;
 			if (bpf_map_update_elem(&np_lb_conns, key, &conn, BPF_ANY))
 				cnt->lb[NETPROBE_LBC_CONN_FAILED]++;
-			new_flow = true;
+			new_flow = !kept;
 		}
 	}
 	if (pi->lb_icmp)

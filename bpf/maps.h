@@ -241,7 +241,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 32 * 4097);
+	__uint(max_entries, 32 * 2 * 4097); /* current and previous tables */
 	__type(key, __u32);
 	__type(value, struct netprobe_lb_ring_chunk);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

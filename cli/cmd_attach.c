@@ -57,6 +57,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					     {"xdp-mode", required_argument, NULL, 'x'},
 					     {"tc-mode", required_argument, NULL, 't'},
 					     {"flow-table", required_argument, NULL, 'f'},
+					     {"lb-conn-table", required_argument, NULL, 'L'},
 					     {"detailed-events", no_argument, NULL, 'D'},
 					     {"events-rate", required_argument, NULL, 'r'},
 					     {"detect", required_argument, NULL, 'd'},
@@ -76,8 +77,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 
 	(void)env;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:Dr:d:H:MT:NCF:O:", opts,
-				  NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MT:NCF:O:",
+				  opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
@@ -110,6 +111,12 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 				return cli_usage_error(cmd, "--flow-table is 1024..%llu entries",
 						       1ull << 26);
 			cfg.flow_table_size = n;
+			break;
+		case 'L':
+			if (!cli_parse_uint(optarg, 1ull << 26, &n) || n < 1024)
+				return cli_usage_error(cmd, "--lb-conn-table is 1024..%llu flows",
+						       1ull << 26);
+			cfg.lb_conn_table_size = n;
 			break;
 		case 'D':
 			cfg.enable_detailed_events = true;

@@ -20,9 +20,10 @@ static const struct cli_command commands[] = {
 	 cmd_check},
 	{"attach",
 	 "IFACE... [--mode monitor|filter|lb] [--xdp-mode auto|native|generic] "
-	 "[--tc-mode auto|tcx|clsact] [--flow-table N] [--detailed-events [--events-rate N]] "
-	 "[--detect NAME=off|on|THRESHOLD[/WINDOW_MS]]... [--scan-hosts N] [--mitigate "
-	 "[--block-ttl S]] [--no-alerts] [--decap-from CIDR... [--decap-to ADDR...]]",
+	 "[--tc-mode auto|tcx|clsact] [--flow-table N] [--lb-conn-table N] "
+	 "[--detailed-events [--events-rate N]] [--detect NAME=off|on|THRESHOLD[/WINDOW_MS]]... "
+	 "[--scan-hosts N] [--mitigate [--block-ttl S]] [--no-alerts] "
+	 "[--decap-from CIDR... [--decap-to ADDR...]]",
 	 "Attaches the XDP program and the TC ingress/egress programs to each IFACE and leaves "
 	 "them running after the command exits (state pinned under --pin-path). Nothing is left "
 	 "half-attached when it fails. On an interface already attached, applies the options "
@@ -38,6 +39,8 @@ static const struct cli_command commands[] = {
 	 "the source of a per-source detection for --block-ttl seconds (default 300). Lb mode: "
 	 "packets for the VIPs of netprobe lb go to their backends; the interface must have "
 	 "forwarding on (sysctl net.ipv4.conf.IFACE.forwarding, net.ipv6.conf.IFACE.forwarding). "
+	 "--flow-table and --lb-conn-table (flows the load balancer remembers, default 131072) "
+	 "size the pinned state when it is made; later attaches keep its sizes. "
 	 "--decap-from CIDR (any mode, up to 8 times) unwraps IP-in-IP and IPv6-in-IPv6 packets "
 	 "whose outer source is in CIDR (the load balancers), and with --decap-to (up to 8) only "
 	 "those to these addresses of this host: for the backends of a netprobe load balancer. "

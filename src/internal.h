@@ -92,16 +92,19 @@ void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigne
 
 /* lb.c */
 #define NP_LB_MAX_TABLE_SIZE  (1u << 20)
-#define NP_LB_MAX_TABLE_BYTES (1u << 30) /* every service's Maglev table together */
+#define NP_LB_MAX_TABLE_BYTES (1u << 30) /* every service's Maglev tables together */
+/* Tables a service has in np_lb_ring: the current one and the previous one (abi.h). */
+#define NP_LB_TABLES 2
 static inline __u32 np_lb_table_chunks(__u32 table_size)
 {
 	return (table_size + NETPROBE_LB_RING_WORDS - 1) / NETPROBE_LB_RING_WORDS;
 }
 
 /*
- * Room a service has in np_lb_ring, in chunks: for lb_table_size entries,
- * and never less than the default's, so that a first service made with a
- * small table does not cap the ones after it.
+ * Room a table has in np_lb_ring, in chunks (a service has NP_LB_TABLES of
+ * them): for lb_table_size entries, and never less than the default's, so
+ * that a first service made with a small table does not cap the ones after
+ * it.
  */
 static inline __u32 np_lb_ring_chunks(__u32 table_size)
 {

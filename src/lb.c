@@ -3,8 +3,9 @@
  * The load balancer's control plane: services (np_lb_vips), their backends
  * (np_lb_backends, one slot per backend of a service) and each service's
  * Maglev table (np_lb_ring), which is rebuilt from the backends whenever
- * they change. The pinned maps are the only state: every netprobe command
- * and manager sees the same services, under the pin lock.
+ * they change, and its previous table beside it, which remembers where the
+ * draining backends were (abi.h). The pinned maps are the only state: every
+ * netprobe command and manager sees the same services, under the pin lock.
  *
  * A backend slot is published in two steps, fields first and
  * NETPROBE_LB_BE_IN_USE last, and retired in the reverse order (out of the
@@ -34,7 +35,7 @@ struct np_lb {
 	size_t backends_len;
 	__u32 max_backends;
 	__u32 max_services;
-	__u32 chunks; /* per service */
+	__u32 chunks; /* per table: a service has NP_LB_TABLES */
 	int vips_fd;
 };
 
@@ -94,7 +95,7 @@ int np_lb_open(struct netprobe_manager *m)
 	}
 	lb->max_backends = lb->backends_len / sizeof(*lb->backends);
 	lb->max_services = m->cfg.lb_max_services;
-	lb->chunks = lb->ring_len / sizeof(*lb->ring) / lb->max_services;
+	lb->chunks = lb->ring_len / sizeof(*lb->ring) / lb->max_services / NP_LB_TABLES;
 	return 0;
 }
 
@@ -290,10 +291,35 @@ static size_t service_backends(const struct np_lb *lb, __u32 vip_id, __u32 *slot
 	return n;
 }
 
+/* Whether slot is a backend of service vip_id that drains. */
+static bool slot_drains(const struct np_lb *lb, __u32 slot, __u32 vip_id)
+{
+	const struct netprobe_lb_backend *be;
+
+	if (slot >= lb->max_backends) /* NETPROBE_LB_NO_BACKEND */
+		return false;
+	be = &lb->backends[slot];
+	return slot_in_use(be) && be->vip_id == vip_id && (be->flags & NETPROBE_LB_BE_DRAINING);
+}
+
 /*
  * Rebuilds the Maglev table of a service from its backends that take new
- * flows. Every entry is a 4-byte aligned store: XDP reads either the old
- * backend or the new one, never a torn one.
+ * flows, after its previous table: each position keeps the backend it
+ * kept while that one still drains, else takes the one the current table
+ * gave it if that one drains now (this change drained it), else none. So
+ * the previous table names, where it names anything, the backend that held
+ * the position before the drains still in force: draining A then B keeps
+ * every flow that started before both, on A's positions and B's. A flow
+ * that started on B after A drained, on a position that was A's, is not
+ * kept (one entry a position; the oldest flows are the ones to keep). An
+ * undrained or removed backend leaves the table (a removed one's slot can
+ * only come back to this service by backend_add, whose rebuild finds it
+ * not draining and clears it).
+ *
+ * Every entry is a 4-byte aligned store: XDP reads either the old backend
+ * or the new one, never a torn one. The previous table is written first: a
+ * flow without an entry finds its draining backend in one table or the
+ * other throughout.
  */
 static int rebuild_table(struct netprobe_manager *m, const struct netprobe_lb_vip *vip)
 {
@@ -302,6 +328,7 @@ static int rebuild_table(struct netprobe_manager *m, const struct netprobe_lb_vi
 	__u32 *table = calloc(vip->ring_size, sizeof(*table));
 	struct np_maglev_backend *mb = NULL;
 	__u32 *ring = lb->ring[vip->ring_base].backend;
+	__u32 *prev = lb->ring[vip->prev_base].backend;
 	size_t n, live = 0;
 	int err = -ENOMEM;
 
@@ -324,6 +351,15 @@ static int rebuild_table(struct netprobe_manager *m, const struct netprobe_lb_vi
 	err = np_maglev_build(mb, live, table, vip->ring_size);
 	if (err && err != -ENOENT)
 		goto out;
+	for (__u32 i = 0; i < vip->ring_size; i++) {
+		__u32 cur = __atomic_load_n(&ring[i], __ATOMIC_RELAXED);
+		__u32 kept = __atomic_load_n(&prev[i], __ATOMIC_RELAXED);
+
+		if (!slot_drains(lb, kept, vip->id))
+			kept = slot_drains(lb, cur, vip->id) ? cur : NETPROBE_LB_NO_BACKEND;
+		__atomic_store_n(&prev[i], kept, __ATOMIC_RELAXED);
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	for (__u32 i = 0; i < vip->ring_size; i++)
 		__atomic_store_n(&ring[i],
 				 table[i] == UINT32_MAX ? NETPROBE_LB_NO_BACKEND : slots[table[i]],
@@ -516,7 +552,8 @@ int netprobe_lb_service_add(struct netprobe_manager *m, const char *service)
 		err = -ENOSPC;
 		goto out;
 	}
-	vip.ring_base = vip.id * m->lb->chunks;
+	vip.ring_base = vip.id * NP_LB_TABLES * m->lb->chunks;
+	vip.prev_base = vip.ring_base + m->lb->chunks;
 	err = np_zero_percpu(m, "np_lb_vip_stats", vip.id, sizeof(struct netprobe_lb_stats));
 	if (!err)
 		err = rebuild_table(m, &vip); /* no backends yet: every entry is NO_BACKEND */

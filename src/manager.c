@@ -233,14 +233,16 @@ int np_validate_config(const struct netprobe_config *cfg)
 	    cfg->lb_table_size < 101 || cfg->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
 	    cfg->lb_conn_table_size < 1024 || cfg->lb_conn_table_size > (1u << 26) ||
 	    cfg->lb_route_cache_ms > 60000 ||
-	    (unsigned long long)cfg->lb_max_services * np_lb_ring_chunks(cfg->lb_table_size) *
+	    (unsigned long long)cfg->lb_max_services * NP_LB_TABLES *
+			    np_lb_ring_chunks(cfg->lb_table_size) *
 			    sizeof(struct netprobe_lb_ring_chunk) >
 		    NP_LB_MAX_TABLE_BYTES) {
 		np_err("config: lb_max_services 1..4096, lb_max_backends 1..%u, lb_table_size a "
 		       "prime in 101..%u, lb_conn_table_size 1024..%u, lb_route_cache_ms 0..60000; "
-		       "the Maglev tables (lb_max_services x lb_table_size x 4 bytes) %u MiB at "
-		       "most",
-		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26, NP_LB_MAX_TABLE_BYTES >> 20);
+		       "the Maglev tables (lb_max_services x %d x lb_table_size x 4 bytes: each "
+		       "service's current and previous table) %u MiB at most",
+		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26, NP_LB_TABLES,
+		       NP_LB_MAX_TABLE_BYTES >> 20);
 		return -EINVAL;
 	}
 	size_t len = strnlen(cfg->pin_path, sizeof(cfg->pin_path));
@@ -775,7 +777,7 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	/* Pinned Maglev tables keep their room; a service too big for it is refused at add. */
 	bpf_map__set_max_entries(skel->maps.np_lb_ring,
 				 pinned_size(m, "np_lb_ring")
-					 ?: m->cfg.lb_max_services *
+					 ?: m->cfg.lb_max_services * NP_LB_TABLES *
 						    np_lb_ring_chunks(m->cfg.lb_table_size));
 	bpf_map__set_max_entries(skel->maps.np_lb_backends, m->cfg.lb_max_backends);
 	bpf_map__set_max_entries(skel->maps.np_lb_backend_stats, m->cfg.lb_max_backends);

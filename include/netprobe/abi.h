@@ -146,7 +146,8 @@ enum netprobe_filter_counter {
 	X(CONN_FAILED, "conn_table_failed") /* a new flow could not be stored */                   \
 	X(ICMP_FORWARDED, "icmp_forwarded") /* ICMP errors about a flow, sent to its backend */    \
 	X(DECAPSULATED, "decapsulated")	    /* tunnelled packets unwrapped (decap) */              \
-	X(DECAP_REFUSED, "decap_refused")   /* tunnels from or to an address not configured: kept */
+	X(DECAP_REFUSED, "decap_refused") /* tunnels from or to an address not configured: kept */ \
+	X(DRAIN_KEPT, "drain_kept")	  /* entry lost, kept on its draining backend (TCP) */
 
 enum netprobe_lb_counter {
 #define X(id, name) NETPROBE_LBC_##id,
@@ -573,6 +574,13 @@ struct netprobe_decap_params {
  * by the Maglev table (np_lb_ring from ring_base, ring_size entries, each a
  * backend slot); an established flow's backend by np_lb_conns. Userspace
  * writes everything but the flows; XDP writes only flows and statistics.
+ *
+ * The previous table (np_lb_ring from prev_base, as many entries) keeps, at
+ * each position a drained backend held in the table, that backend's slot,
+ * for as long as it drains (else NETPROBE_LB_NO_BACKEND): a TCP flow that
+ * lost its connection entry (the LRU evicts idle flows when new ones
+ * crowd in) is sent there rather than to the table's new choice, so that
+ * eviction alone never moves a flow off a draining backend.
  */
 struct netprobe_lb_vip_key {
 	__u8 addr[16]; /* IPv4 in the first four bytes, the rest zero */
@@ -585,7 +593,7 @@ struct netprobe_lb_vip {
 	__u32 id;	 /* index of the service's statistics */
 	__u32 ring_size; /* entries of its Maglev table, a prime */
 	__u32 ring_base; /* its first chunk in np_lb_ring */
-	__u32 pad;
+	__u32 prev_base; /* its previous table's first chunk in np_lb_ring */
 };
 
 /* Maglev tables are stored 16 entries to a map value: array values round to 8 bytes. */
@@ -602,7 +610,7 @@ enum netprobe_lb_forward {
 };
 
 #define NETPROBE_LB_BE_IN_USE	(1u << 0)
-#define NETPROBE_LB_BE_DRAINING (1u << 1) /* in no Maglev table: established flows only */
+#define NETPROBE_LB_BE_DRAINING (1u << 1) /* in the previous table only: no new flows */
 
 /* np_lb_backends[slot]: one backend of one service. */
 struct netprobe_lb_backend {

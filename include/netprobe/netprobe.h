@@ -163,7 +163,9 @@ struct netprobe_config {
 	/*
 	 * Maglev table entries of a new service, a prime. The pinned state has
 	 * room for the larger of this and 65537 a service, fixed when it is
-	 * made; a service keeps the size it was made with.
+	 * made; a service keeps the size it was made with. A service has two
+	 * tables (the current one, and the previous one for its draining
+	 * backends): lb_max_services x 2 x that x 4 bytes, 1 GiB at most.
 	 */
 	unsigned int lb_table_size;
 	unsigned int lb_conn_table_size; /* flows remembered (LRU) */
@@ -616,7 +618,18 @@ NETPROBE_API int netprobe_lb_backend_add(struct netprobe_manager *m, const char 
 /* Removes a backend: its flows, established or not, go to the others. */
 NETPROBE_API int netprobe_lb_backend_del(struct netprobe_manager *m, const char *service,
 					 const char *backend);
-/* Drains a backend: no new flows; established ones stay until they end. */
+/*
+ * Drains a backend: no new flows; established ones stay until they end,
+ * also when the connection table (an LRU of lb_conn_table_size flows) has
+ * dropped them, as it drops idle flows when new ones crowd in: a TCP
+ * packet other than a SYN without an entry goes to the backend that held
+ * its position in the Maglev table before the drain while that backend
+ * drains (each service keeps that previous table too; the counter
+ * lb_drain_kept). The price: a TCP flow that started after the drain on
+ * the backend now at such a position goes to the draining one if it loses
+ * its entry. UDP flows are not kept so (a datagram of an unknown flow may
+ * start a new one): one that loses its entry moves.
+ */
 NETPROBE_API int netprobe_lb_backend_drain(struct netprobe_manager *m, const char *service,
 					   const char *backend);
 /* A new weight (1..1000) for a backend; a drained backend takes new flows again. */

@@ -41,6 +41,9 @@ teardown() {
 	[ "$status" -eq 2 ]
 	run np_b attach "$LAB_VB" --flow-table 5
 	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --lb-conn-table 1023
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--lb-conn-table is 1024.."* ]]
 	run np_b detach
 	[ "$status" -eq 2 ]
 	run np_b detach "$LAB_VB" --all

@@ -11,6 +11,8 @@ VIP=10.99.0.1:80/tcp
 
 setup() {
 	LB_ID=$(printf '%x%x' "$$" "${BATS_TEST_NUMBER:-0}")
+	# The flood test's load balancer remembers few flows: a small flood evicts them.
+	case "$BATS_TEST_DESCRIPTION" in *"spoofed flows"*) LB_CONN_TABLE=1024 ;; esac
 	lb_lab_setup
 }
 
@@ -197,6 +199,45 @@ moved() {
 	[ "$(backend_json state 10.78.2.2)" = active ]
 	client connect 10.99.0.1 80 300 >"$LB_STATE/r6"
 	[ "$(jq '.backends.b2 // 0' "$LB_STATE/r6")" -gt 50 ]
+}
+
+@test "lb: a connection idle on a drained backend survives spoofed flows that evict its entry" {
+	np_lb lb vip add "$VIP"
+	for k in 1 2 3; do np_lb lb backend add "$VIP" "10.78.$k.2"; done
+	lb_serve 80
+	[ "$(bpftool -j map show pinned "$NETPROBE_PIN_PATH/np_lb_conns" | jq .max_entries)" -eq 1024 ]
+	lb_in client python3 "$LB_PEERS" idle 10.99.0.1 80 30 "$LB_STATE/go" \
+		>"$LB_STATE/idle" 2>&1 3>&- &
+	local idler=$!
+	wait_for 100 grep -q ready "$LB_STATE/idle"
+	np_lb lb backend drain "$VIP" 10.78.2.2
+	local before
+	before=$(backend_json new_conns 10.78.2.2)
+
+	# Spoofed flows, a SYN then an ACK each, 10000 from each CPU (as a NIC's
+	# queues spread a flood; the LRU keeps a CPU's newest entries on a list of
+	# its own until that CPU adds more): ten times what the table holds, a
+	# CPU. The backends' answers go nowhere (no route back to 100.64/10).
+	local cpu
+	for cpu in $(seq 0 $(($(nproc) - 1))); do
+		lb_in client taskset -c "$cpu" "$NPBENCH" send "c0$LB_ID" --proto tcp \
+			--src "100.$((64 + cpu)).0.1" --dst 10.99.0.1 --sport 40000 --dport 80 \
+			--tcp-flags 0x02,0x10 --flows 10000
+	done
+	touch "$LB_STATE/go"
+	wait $idler
+	local held kept
+	held=$(tail -1 "$LB_STATE/idle")
+	kept=$(np_lb stats --json | jq --arg l "l0$LB_ID" \
+		'.interfaces[] | select(.name == $l) | .counters.lb_drain_kept')
+	echo "held: $held; lb_drain_kept $kept" >&3
+	# The drained backend's connections lost their entries and still reached it.
+	echo "$held" | jq -e '.backends.b2 > 0 and (.lost.b2 // 0) == 0'
+	[ "$kept" -eq "$(echo "$held" | jq .backends.b2)" ]
+	# The flood's flows were new ones: none went to the drained backend.
+	[ "$(backend_json new_conns 10.78.2.2)" -eq "$before" ]
+	np_lb lb stats --json | jq -e --arg v "$VIP" --argjson n $((10000 * $(nproc) + 30)) \
+		'.vips[] | select(.vip == $v) | .new_conns >= $n'
 }
 
 @test "lb: IPv6 VIP, UDP VIPs, and L2 forwarding" {

@@ -12,6 +12,8 @@
 # program is also what lets frames redirected into lbK arrive at all (veth
 # delivers XDP_TX and redirected frames only to a peer with XDP, or GRO, on).
 # Backend links have MTU 1600 so that an encapsulated full-size frame fits.
+# LB_CONN_TABLE, if set, is the size of the load balancer's connection table
+# (the pinned state is made by the first attach, so every attach passes it).
 
 LB_VIP4=10.99.0.1
 LB_VIP6=fd99::1
@@ -30,7 +32,8 @@ lb_in() { # ns-role command...
 
 lb_lab_setup() {
 	: "${LB_ID:?}"
-	local c l k b
+	local c l k b size=()
+	[ -z "${LB_CONN_TABLE:-}" ] || size=(--lb-conn-table "$LB_CONN_TABLE")
 	LB_PEERS="$(dirname "${BASH_SOURCE[0]}")/lb_peers.py"
 	LB_STATE=$(mktemp -d)
 	c=$(lb_ns client)
@@ -79,12 +82,12 @@ lb_lab_setup() {
 		ip -n "$b" -6 route add default via "fd78:$k::1"
 		# Tunnels only from the load balancer's side of the link, to this backend.
 		lb_in "b$k" "$NP" attach "b$k$LB_ID" --decap-from "10.78.$k.1" --decap-from "fd78:$k::1" \
-			--decap-to "10.78.$k.2" --decap-to "fd78:$k::2" >/dev/null
+			--decap-to "10.78.$k.2" --decap-to "fd78:$k::2" "${size[@]}" >/dev/null
 	done
-	lb_in lb "$NP" attach "l0$LB_ID" --mode lb >/dev/null
+	lb_in lb "$NP" attach "l0$LB_ID" --mode lb "${size[@]}" >/dev/null
 	# What the load balancer answers itself (ICMP "too big") leaves by XDP_TX,
 	# which veth delivers only to a peer with an XDP program: netprobe, here.
-	lb_in client "$NP" attach "c0$LB_ID" >/dev/null
+	lb_in client "$NP" attach "c0$LB_ID" "${size[@]}" >/dev/null
 }
 
 # Starts lb_peers.py servers on PORT (TCP and UDP) in every backend; each

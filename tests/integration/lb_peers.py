@@ -21,6 +21,11 @@ what it did, so a test can compare netprobe's statistics with them.
       STOPFILE exists. Prints {"conns": N, "asked": N, "failed": N,
       "switched": N}: failed exchanges, and answers from another backend
       than the connection's first.
+  lb_peers.py idle VIP PORT N GOFILE
+      Opens N connections and asks once on each, then sends nothing (idle,
+      as a long-lived connection is) until GOFILE exists, then asks once
+      more on each. Prints "ready" when idle, then the same as hold, and
+      "lost": {NAME: N}, the failed or switched connections by first backend.
 """
 import json
 import os
@@ -190,6 +195,28 @@ def hold(vip, port, n, stopfile):
     return 0
 
 
+def idle(vip, port, n, gofile):
+    conns = [socket.create_connection((vip, port), timeout=3) for _ in range(n)]
+    first = [ask(c) for c in conns]
+    print("ready", flush=True)
+    while not os.path.exists(gofile):
+        time.sleep(0.05)
+    failed = switched = 0
+    lost = {}
+    for i, c in enumerate(conns):
+        try:
+            ok = ask(c) == first[i]
+            switched += not ok
+        except OSError:
+            ok = False
+            failed += 1
+        if not ok:
+            lost[first[i]] = lost.get(first[i], 0) + 1
+    print(json.dumps({"conns": n, "asked": n, "failed": failed, "switched": switched,
+                      "backends": {b: first.count(b) for b in set(first)}, "lost": lost}))
+    return 0
+
+
 def option(name, default=None):
     if name in sys.argv:
         return sys.argv[sys.argv.index(name) + 1]
@@ -208,6 +235,8 @@ def main():
         return udp(vip, port, n, "--same-socket" in sys.argv)
     if role == "hold":
         return hold(vip, port, n, sys.argv[5])
+    if role == "idle":
+        return idle(vip, port, n, sys.argv[5])
     sys.exit("unknown role " + role)
 
 

@@ -177,6 +177,8 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.lb_table_size = 97, EINVAL);
 	EXPECT_REJECTED(bad.lb_table_size = 1048583, EINVAL);
 	EXPECT_REJECTED(bad.lb_max_services = 0, EINVAL);
+	/* 1 GiB for every service's two tables (current, previous) of 4097 chunks of 64 bytes. */
+	EXPECT_REJECTED(bad.lb_max_services = 2048, EINVAL);
 	EXPECT_REJECTED(bad.lb_max_backends = 0, EINVAL);
 	EXPECT_REJECTED(bad.lb_conn_table_size = 10, EINVAL);
 	EXPECT_REJECTED(bad.lb_route_cache_ms = 60001, EINVAL);
@@ -194,6 +196,13 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.acl_max_rules = 10, EINVAL);
 	EXPECT_REJECTED(bad.mitigation_max_blocks = bad.acl_max_rules, EINVAL);
 	EXPECT_REJECTED(bad.acl_v4_groups = 1, EINVAL);
+	/* The most services that fit, with the default table. */
+	bad = good;
+	bad.lb_max_services = 2047;
+	struct netprobe_manager *most = netprobe_manager_new(&bad);
+
+	assert_non_null(most);
+	netprobe_manager_free(most);
 	/* A switched-off detection needs no valid numbers. */
 	bad = good;
 	bad.syn_flood = (struct netprobe_detection){false, 0, 0};
