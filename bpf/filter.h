@@ -262,43 +262,84 @@ static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta,
 }
 
 /*
+ * Takes a rule of the mitigation pool for a new block: the first of a few
+ * rules from the round-robin position that is free, expired, or holds a
+ * block of weaker evidence (the oldest go first). Whoever rewrites or
+ * retires a pool rule first takes it from LIVE (or FREE) to BUSY with a
+ * compare and swap, userspace too, so a sweep never removes a block XDP
+ * has just made. Returns the id (BUSY, its old entry gone), or 0.
+ */
+#define NP_BLOCK_CANDIDATES 4
+
+static __always_inline __u32 claim_pool_rule(struct netprobe_counters *cnt,
+					     struct netprobe_acl_meta *meta, __u8 evidence,
+					     __u64 now)
+{
+	__u32 pool = meta->block_pool, first = meta->max_rules - pool, claimed = 0;
+	__u32 n = __sync_fetch_and_add(&meta->block_next, 1);
+	struct netprobe_acl_rule *rule = NULL;
+	bool evicted = false;
+
+	for (int i = 0; i < NP_BLOCK_CANDIDATES; i++) {
+		__u32 id = first + (n + i) % pool;
+		bool expired;
+
+		rule = bpf_map_lookup_elem(&np_acl_rules, &id);
+		if (!rule)
+			continue;
+		if (rule->in_use == NETPROBE_RULE_FREE) {
+			if (__sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_FREE,
+							NETPROBE_RULE_BUSY) == NETPROBE_RULE_FREE) {
+				claimed = id;
+				break;
+			}
+			continue;
+		}
+		if (rule->in_use != NETPROBE_RULE_LIVE)
+			continue;
+		expired = rule->expires_ns && now >= rule->expires_ns;
+		if (!expired && rule->evidence >= evidence)
+			continue;
+		if (__sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_LIVE,
+						NETPROBE_RULE_BUSY) != NETPROBE_RULE_LIVE)
+			continue;
+		/* An expired block nobody swept, or a weaker one: retired, its place taken. */
+		drop_exact(meta, rule->addr, rule->family, id);
+		evicted = !expired;
+		claimed = id;
+		break;
+	}
+	if (!claimed)
+		return 0;
+	zero_hits(claimed);
+	if (evicted)
+		cnt->filter[NETPROBE_FC_BLOCKS_EVICTED]++;
+	return claimed;
+}
+
+/*
  * Mitigation: a deny entry for the source with a TTL, from the last
  * block_pool rule ids, which only the datapath hands out (round robin; an
- * expired block nobody swept yet is replaced). Whoever rewrites or retires
- * a pool rule first takes it from LIVE to BUSY with a compare and swap
- * (userspace too), so a sweep never removes a block XDP has just made.
- * Returns the rule id, or 0.
+ * expired block nobody swept yet is replaced, and under pressure the
+ * weakest evidence gives way). Returns the rule id, or 0.
  */
 static __always_inline __u32 block_source(struct netprobe_counters *cnt,
-					  const struct netprobe_addr_key *src, __u8 detection)
+					  const struct netprobe_addr_key *src, __u8 detection,
+					  __u8 evidence)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
 	struct netprobe_acl_rule *rule;
 	struct netprobe_acl_value value;
-	__u32 id, n, pool, state, live;
+	__u32 id, live;
 	__u64 now = bpf_ktime_get_coarse_ns();
 	__u8 family = src->family;
 
 	if (!meta || !meta->block_pool || meta->block_pool >= meta->max_rules)
 		goto fail;
-	pool = meta->block_pool;
-	n = __sync_fetch_and_add(&meta->block_next, 1);
-	id = meta->max_rules - pool + n % pool;
-	rule = bpf_map_lookup_elem(&np_acl_rules, &id);
+	id = claim_pool_rule(cnt, meta, evidence, now);
+	rule = id ? bpf_map_lookup_elem(&np_acl_rules, &id) : NULL;
 	if (!rule)
-		goto fail;
-	state = rule->in_use;
-	if (state == NETPROBE_RULE_LIVE && rule->expires_ns && now >= rule->expires_ns &&
-	    __sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_LIVE, NETPROBE_RULE_BUSY) ==
-		    NETPROBE_RULE_LIVE) {
-		/* An expired block nobody swept: retire it and take its place. */
-		drop_exact(meta, rule->addr, rule->family, id);
-		zero_hits(id);
-	} else if (state != NETPROBE_RULE_FREE ||
-		   __sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_FREE,
-					       NETPROBE_RULE_BUSY) != NETPROBE_RULE_FREE) {
-		goto fail; /* every block in the pool is live, or being changed */
-	}
+		goto fail; /* every block in reach is live with stronger evidence, or being changed */
 	live = clear_expired_exact(meta, src->addr, family, now);
 	if (live) {
 		/* Another CPU blocked it a moment ago; the rule we took is free again. */
@@ -311,6 +352,7 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	rule->prefix_len = family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
 	rule->action = NETPROBE_ACL_DENY;
 	rule->origin = detection + 1;
+	rule->evidence = evidence;
 	rule->fallback = 0; /* an exact entry falls back to the prefix tables */
 	rule->created_ns = now;
 	rule->expires_ns = now + (__u64)np_filter.block_ttl_s * 1000000000ull;
@@ -340,7 +382,7 @@ undo:
 	__sync_fetch_and_add(&meta->generation, 1);
 	return 0;
 fail:
-	cnt->filter[NETPROBE_FC_BLOCKS_FAILED]++;
+	cnt->filter[NETPROBE_FC_BLOCKS_REFUSED]++;
 	return 0;
 }
 
@@ -444,6 +486,14 @@ static __always_inline __u8 unblockable(const struct netprobe_addr_key *src)
 	return NETPROBE_UNBLOCKED_NONE;
 }
 
+/* 16 x how far over its threshold a detection's rate is, at most 255. */
+static __always_inline __u8 evidence_of(const struct np_alert *a)
+{
+	__u64 e = a->threshold ? a->rate * 16 / a->threshold : 255;
+
+	return e > 255 ? 255 : e < 1 ? 1 : e;
+}
+
 /* Blocks the source of alert a if mitigation is on and the source may be blocked. */
 static __always_inline void mitigate(struct netprobe_counters *cnt, struct np_alert *a)
 {
@@ -454,9 +504,25 @@ static __always_inline void mitigate(struct netprobe_counters *cnt, struct np_al
 		cnt->filter[NETPROBE_FC_BLOCKS_PROTECTED]++;
 		return;
 	}
-	a->rule_id = block_source(cnt, a->src, a->detection);
+	a->rule_id = block_source(cnt, a->src, a->detection, evidence_of(a));
 	if (!a->rule_id)
 		a->not_blocked = NETPROBE_UNBLOCKED_POOL_FULL;
+}
+
+/*
+ * After an alert whose block the pool refused, a source that goes on tries
+ * again when its count has doubled (its evidence with it): w->alerted holds
+ * that count (1: alerted, nothing more to do).
+ */
+static __always_inline void retry_later(struct netprobe_window *w, const struct np_alert *a)
+{
+	if (a->not_blocked == NETPROBE_UNBLOCKED_POOL_FULL)
+		w->alerted = w->count * 2 > 2 ? w->count * 2 : 2;
+}
+
+static __always_inline bool retry_due(const struct netprobe_window *w)
+{
+	return w->alerted > 1 && w->count >= w->alerted;
 }
 
 /* Starts a new window when the current one is over; true when it did. */
@@ -540,6 +606,22 @@ static __always_inline bool flood_enabled(const volatile struct netprobe_detect_
 	return p[0].enabled || p[1].enabled || p[2].enabled;
 }
 
+static __always_inline bool source_flood_enabled(void)
+{
+	return flood_enabled(np_filter.src_flood) || np_filter.src_flood[NETPROBE_SW_TCP].enabled ||
+	       np_filter.src_flood[NETPROBE_SW_OTHER].enabled;
+}
+
+/* The detection a source's flood window raises. */
+static __always_inline __u8 flood_detection(int kind)
+{
+	if (kind == NETPROBE_SW_TCP)
+		return NETPROBE_DETECT_TCP_FLOOD;
+	if (kind == NETPROBE_SW_OTHER)
+		return NETPROBE_DETECT_OTHER_FLOOD;
+	return kind; /* syn, udp and icmp: the same numbers */
+}
+
 /* ICMP echo reply (type 0) and ICMPv6 echo reply (129); dst_port holds type << 8 | code. */
 static __always_inline bool is_echo_reply(const struct packet_info *pi)
 {
@@ -565,6 +647,8 @@ static __always_inline bool is_flood_packet(const struct packet_info *pi, int ki
 #define NP_UDP_ANSWERS_PER_REQUEST  64 /* a QUIC or streaming download acknowledges far more often */
 #define NP_ECHO_ANSWERS_PER_REQUEST 2
 
+#define NP_TUNNEL_ANSWERS_PER_REQUEST 64 /* other protocols: tunnels, both ways */
+
 static __always_inline bool is_solicited(const struct packet_info *pi)
 {
 	struct netprobe_flow_key in = pi->key, out = {
@@ -584,10 +668,15 @@ static __always_inline bool is_solicited(const struct packet_info *pi)
 		if (bpf_ntohs(pi->key.dst_port) < 32768)
 			return false;
 		per_request = NP_UDP_ANSWERS_PER_REQUEST;
-	} else if (is_echo_reply(pi)) {
+	} else if (pi->key.proto == IPPROTO_ICMP || pi->key.proto == IPPROTO_ICMPV6) {
+		if (!is_echo_reply(pi))
+			return false;
 		out.src_port = 0;
 		out.dst_port = bpf_htons(pi->key.proto == IPPROTO_ICMP ? 8 << 8 : 128 << 8);
 		per_request = NP_ECHO_ANSWERS_PER_REQUEST;
+	} else if (pi->key.proto != IPPROTO_TCP) {
+		/* GRE, ESP, ...: a tunnel this host sends into too (no ports: 0 both ways). */
+		per_request = NP_TUNNEL_ANSWERS_PER_REQUEST;
 	} else {
 		return false;
 	}
@@ -625,36 +714,61 @@ static __always_inline bool solicited_restart(struct netprobe_window *w,
 }
 
 /*
- * Floods from one source; kind is a NETPROBE_SW_* flood window. A SYN
- * counts until its handshake completes (handshake_ack takes it back), so a
- * client or a NAT whose connections succeed is no SYN flood, however fast.
+ * Counts one towards src's flood of kind (a NETPROBE_SW_* flood window),
+ * about dst; at the threshold, unless asked (ingress only: pi), alerts and
+ * mitigates.
  */
-static __always_inline void detect_source(struct netprobe_counters *cnt,
-					  const struct packet_info *pi,
-					  const struct netprobe_addr_key *src, int kind, __u64 now)
+static __always_inline void count_source(struct netprobe_counters *cnt,
+					 const struct netprobe_addr_key *src, const __u8 *dst,
+					 __u8 dst_family, const struct packet_info *asked, int kind,
+					 __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.src_flood[kind];
 	struct netprobe_src_state *s;
 	struct np_alert a = {
 		.src = src,
-		.dst = pi->key.dst_addr,
-		.dst_family = pi->key.family,
-		.detection = kind,
+		.dst = dst,
+		.dst_family = dst_family,
+		.detection = flood_detection(kind),
 		.scope = NETPROBE_SCOPE_SOURCE,
 		.threshold = p->threshold,
 		.window_ms = p->window_ms,
 	};
 
-	if (!p->enabled || !is_flood_packet(pi, kind))
-		return;
 	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src->addr, src->family,
 		       sizeof(*s));
-	if (!s || !window_count(&s->w[kind], p->window_jiffies, p->count, now) ||
-	    solicited_restart(&s->w[kind], pi))
+	if (!s)
+		return;
+	if (!window_count(&s->w[kind], p->window_jiffies, p->count, now)) {
+		/* Refused a block by a full pool, and twice the flood since: try again. */
+		if (retry_due(&s->w[kind])) {
+			a.rate = window_rate(&s->w[kind], now);
+			mitigate(cnt, &a);
+			s->w[kind].alerted = 1;
+			retry_later(&s->w[kind], &a);
+		}
+		return;
+	}
+	if (asked && solicited_restart(&s->w[kind], asked))
 		return;
 	a.rate = window_rate(&s->w[kind], now);
 	mitigate(cnt, &a);
+	retry_later(&s->w[kind], &a);
 	raise_alert(cnt, &a);
+}
+
+/*
+ * Floods from one source. A SYN counts until its handshake completes
+ * (handshake_ack takes it back), so a client or a NAT whose connections
+ * succeed is no SYN flood, however fast.
+ */
+static __always_inline void detect_source(struct netprobe_counters *cnt,
+					  const struct packet_info *pi,
+					  const struct netprobe_addr_key *src, int kind, __u64 now)
+{
+	if (!np_filter.src_flood[kind].enabled || !is_flood_packet(pi, kind))
+		return;
+	count_source(cnt, src, pi->key.dst_addr, pi->key.family, pi, kind, now);
 }
 
 /* Floods towards one destination, summed over its sources. */
@@ -739,6 +853,11 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 		detect_rate_anomaly(cnt, now);
 	switch (pi->key.proto) {
 	case IPPROTO_TCP:
+		/* A reset ends a connection; thousands a second end none (a RST flood). */
+		if (pi->tcp_flags & NP_TCP_RST) {
+			kind = NETPROBE_SW_TCP;
+			break;
+		}
 		/* Established traffic (ACK set) is never a flood: skip the state. */
 		if (pi->tcp_flags & NP_TCP_ACK)
 			return;
@@ -756,11 +875,11 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 		kind = NETPROBE_SW_ICMP;
 		break;
 	default:
-		return;
+		kind = NETPROBE_SW_OTHER;
 	}
-	if (flood_enabled(np_filter.src_flood))
+	if (source_flood_enabled())
 		detect_source(cnt, pi, src, kind, now);
-	if (flood_enabled(np_filter.dst_flood))
+	if (kind <= NETPROBE_SW_ICMP && flood_enabled(np_filter.dst_flood))
 		detect_destination(cnt, pi, kind, now);
 }
 
@@ -860,6 +979,15 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 	 * thresholds are the bits that many ports set, expected (linear
 	 * counting), and the rate reported is scaled back to ports.
 	 */
+	if (retry_due(w)) {
+		/* Refused a block by a full pool, and twice the ports since: try again. */
+		a.rate = (__u64)w->count * p->threshold / (p->count ?: 1);
+		a.threshold = p->threshold;
+		mitigate(cnt, &a);
+		w->alerted = 1;
+		retry_later(w, &a);
+		return;
+	}
 	if (w->alerted || (w->count < p->count && s->hosts_count < np_filter.scan_hosts_bits))
 		return;
 	w->alerted = 1;
@@ -869,6 +997,7 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 			      : (__u64)w->count * p->threshold / (p->count ?: 1);
 	a.threshold = a.scan_hosts ? np_filter.scan_hosts : p->threshold;
 	mitigate(cnt, &a);
+	retry_later(w, &a);
 	raise_alert(cnt, &a);
 }
 
@@ -910,9 +1039,22 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 			__builtin_memcpy(key.src_addr, pi->key.dst_addr, 16);
 			__builtin_memcpy(key.dst_addr, pi->key.src_addr, 16);
 			bpf_map_update_elem(&np_handshakes, &key, &h, BPF_ANY);
-		} else if ((pi->tcp_flags & NP_TCP_RST) && np_filter.port_scan.enabled) {
-			scan_failure(cnt, &prober, pi->key.src_addr, pi->key.family,
-				     bpf_ntohs(pi->key.src_port), true);
+		} else if (pi->tcp_flags & NP_TCP_RST) {
+			/*
+			 * A reset answering a segment without ACK (it carries
+			 * ACK itself) refuses a probe: a failed port. One
+			 * answering a segment with ACK (it takes its sequence
+			 * from that ACK, and has none) refuses a segment of no
+			 * connection: an ACK, SYN-ACK or FIN flood.
+			 */
+			if (pi->tcp_flags & NP_TCP_ACK) {
+				if (np_filter.port_scan.enabled)
+					scan_failure(cnt, &prober, pi->key.src_addr, pi->key.family,
+						     bpf_ntohs(pi->key.src_port), true);
+			} else if (np_filter.src_flood[NETPROBE_SW_TCP].enabled) {
+				count_source(cnt, &prober, pi->key.src_addr, pi->key.family, NULL,
+					     NETPROBE_SW_TCP, bpf_jiffies64());
+			}
 		}
 		return;
 	}

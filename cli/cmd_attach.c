@@ -134,8 +134,10 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					cmd,
 					"--detect is NAME=off|on|THRESHOLD[/WINDOW_MS], NAME one "
 					"of "
-					"syn_flood, udp_flood, icmp_flood, syn_flood_dst, "
-					"udp_flood_dst, icmp_flood_dst, port_scan, rate_anomaly; "
+					"syn_flood, udp_flood, icmp_flood, tcp_flood, "
+					"other_flood, syn_flood_dst, udp_flood_dst, "
+					"icmp_flood_dst, "
+					"port_scan, rate_anomaly; "
 					"not '%s'",
 					optarg);
 			break;

@@ -46,6 +46,8 @@ static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 				       json_object_new_string(netprobe_acl_origin_name(e->origin)));
 		json_object_object_add(o, "created", json_object_new_string(created));
 		json_object_object_add(o, "id", cli_json_u64(e->id));
+		if (e->origin != NETPROBE_ORIGIN_MANUAL)
+			json_object_object_add(o, "evidence", cli_json_u64(e->evidence));
 		json_object_array_add(out->entries, o);
 	} else {
 		if (e->ttl_left_ms)

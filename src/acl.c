@@ -1086,6 +1086,7 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 		e.id = id;
 		e.action = r->action;
 		e.origin = r->origin;
+		e.evidence = r->origin == NETPROBE_ORIGIN_MANUAL ? 0 : r->evidence;
 		np_read_percpu_sum(m, "np_acl_hits", id, &e.hits, sizeof(e.hits)); /* 0 if unread */
 		e.ttl_left_ms = r->expires_ns ? (r->expires_ns - now + 999999) / 1000000 : 0;
 		e.created_ns = real - (now - r->created_ns);

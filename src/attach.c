@@ -181,6 +181,8 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 	detect_param(&f->src_flood[0], &c->syn_flood, hz, true);
 	detect_param(&f->src_flood[1], &c->udp_flood, hz, true);
 	detect_param(&f->src_flood[2], &c->icmp_flood, hz, true);
+	detect_param(&f->src_flood[NETPROBE_SW_TCP], &c->tcp_flood, hz, true);
+	detect_param(&f->src_flood[NETPROBE_SW_OTHER], &c->other_flood, hz, true);
 	detect_param(&f->dst_flood[0], &c->syn_flood_dst, hz, true);
 	detect_param(&f->dst_flood[1], &c->udp_flood_dst, hz, true);
 	detect_param(&f->dst_flood[2], &c->icmp_flood_dst, hz, true);

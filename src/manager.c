@@ -50,6 +50,9 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->syn_flood = (struct netprobe_detection){true, 2000, 1000};
 	cfg->udp_flood = (struct netprobe_detection){true, 20000, 1000};
 	cfg->icmp_flood = (struct netprobe_detection){true, 1000, 1000};
+	/* A client resets a connection now and then; nothing real sends thousands a second. */
+	cfg->tcp_flood = (struct netprobe_detection){true, 2000, 1000};
+	cfg->other_flood = (struct netprobe_detection){true, 10000, 1000};
 	cfg->syn_flood_dst = (struct netprobe_detection){true, 20000, 1000};
 	cfg->udp_flood_dst = (struct netprobe_detection){true, 200000, 1000};
 	cfg->icmp_flood_dst = (struct netprobe_detection){true, 5000, 1000};
@@ -101,6 +104,8 @@ static const struct {
 	{"syn_flood", offsetof(struct netprobe_config, syn_flood), true},
 	{"udp_flood", offsetof(struct netprobe_config, udp_flood), true},
 	{"icmp_flood", offsetof(struct netprobe_config, icmp_flood), true},
+	{"tcp_flood", offsetof(struct netprobe_config, tcp_flood), true},
+	{"other_flood", offsetof(struct netprobe_config, other_flood), true},
 	{"syn_flood_dst", offsetof(struct netprobe_config, syn_flood_dst), true},
 	{"udp_flood_dst", offsetof(struct netprobe_config, udp_flood_dst), true},
 	{"icmp_flood_dst", offsetof(struct netprobe_config, icmp_flood_dst), true},

@@ -104,7 +104,9 @@ struct netprobe_hook_counters {
 	X(UDP_FLOOD, "udp_flood")                                                                  \
 	X(ICMP_FLOOD, "icmp_flood")                                                                \
 	X(PORT_SCAN, "port_scan")                                                                  \
-	X(RATE_ANOMALY, "rate_anomaly")
+	X(RATE_ANOMALY, "rate_anomaly")                                                            \
+	X(TCP_FLOOD, "tcp_flood")                                                                  \
+	X(OTHER_FLOOD, "other_flood")
 
 enum netprobe_detection_type {
 #define X(id, name) NETPROBE_DETECT_##id,
@@ -120,7 +122,8 @@ enum netprobe_detection_type {
 	X(ALLOW_PASSES, "allow_passes")	      /* passed: the source is on the allow list */        \
 	X(EXPIRED_MATCHES, "expired_matches") /* packets that met an entry past its TTL */         \
 	X(BLOCKS_ADDED, "blocks_added")	      /* mitigation blocked a source */                    \
-	X(BLOCKS_FAILED, "blocks_failed")     /* mitigation's share of the list was full */        \
+	X(BLOCKS_REFUSED, "blocks_refused")   /* no block: the pool full of stronger evidence */   \
+	X(BLOCKS_EVICTED, "blocks_evicted")   /* a live block gave way to stronger evidence */     \
 	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */      \
 	X(MALFORMED_DROPS, "malformed_drops") /* IP, but its ports hidden (tiny fragment, ...) */  \
 	X(BLOCKS_PROTECTED, "blocks_protected") /* not blocked: an address this host relies on */  \
@@ -425,7 +428,14 @@ struct netprobe_acl_rule {
 	 * prefix tables.
 	 */
 	__u32 fallback;
-	__u8 pad[20];
+	/*
+	 * Mitigation blocks: what the detection saw, as 16 x its rate over its
+	 * threshold (16: just at it; at most 255). Under pool pressure the
+	 * weakest block gives way: framing an address costs a spoofer as many
+	 * packets as the strongest block it must displace.
+	 */
+	__u8 evidence;
+	__u8 pad[19];
 };
 
 /* np_acl_meta[0]: shared between userspace and XDP. */
@@ -456,11 +466,15 @@ struct netprobe_window {
 	__u32 alerted;
 };
 
+/* A source's counting windows: the floods first (np_filter.src_flood[] in this order). */
 enum netprobe_src_window {
 	NETPROBE_SW_SYN = 0,
 	NETPROBE_SW_UDP,
 	NETPROBE_SW_ICMP,
-	NETPROBE_SW_SCAN,
+	NETPROBE_SW_TCP,   /* resets, and segments this host reset: of no connection */
+	NETPROBE_SW_OTHER, /* IP protocols but TCP, UDP, ICMP and ICMPv6 */
+	NETPROBE_SW_FLOODS,
+	NETPROBE_SW_SCAN = NETPROBE_SW_FLOODS,
 	NETPROBE_SW_MAX,
 };
 
@@ -528,7 +542,7 @@ struct netprobe_detect_param {
 };
 
 struct netprobe_filter_params {
-	struct netprobe_detect_param src_flood[3]; /* syn, udp, icmp from one source */
+	struct netprobe_detect_param src_flood[NETPROBE_SW_FLOODS]; /* syn .. other, one source */
 	struct netprobe_detect_param dst_flood[3]; /* syn, udp, icmp to one destination */
 	struct netprobe_detect_param port_scan;
 	__u32 scan_hosts;      /* distinct hosts that also make a port scan */

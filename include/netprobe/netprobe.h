@@ -128,6 +128,12 @@ struct netprobe_config {
 
 	/* ---- Filter mode (the seed's XDPAdvancedFilter); applied at attach ---- */
 	struct netprobe_detection syn_flood, udp_flood, icmp_flood; /* from one source */
+	/*
+	 * Also from one source: TCP segments of no connection (resets, and
+	 * what this host answered with a reset: ACK, SYN-ACK, FIN floods), and
+	 * packets of other IP protocols (GRE, ESP, ...) this host did not ask.
+	 */
+	struct netprobe_detection tcp_flood, other_flood;
 	struct netprobe_detection syn_flood_dst, udp_flood_dst, icmp_flood_dst; /* to one host */
 	struct netprobe_detection port_scan;
 	unsigned int port_scan_hosts; /* distinct hosts probed within the window: also a scan */
@@ -498,6 +504,7 @@ struct netprobe_acl_entry {
 	unsigned int id;
 	enum netprobe_acl_action action;
 	unsigned int origin;		/* NETPROBE_ORIGIN_MANUAL, or 1 + the detection */
+	unsigned int evidence;		/* blocks: 16 x the detection's rate over its threshold */
 	unsigned long long hits;	/* packets this entry decided */
 	unsigned long long ttl_left_ms; /* 0: no expiry */
 	unsigned long long created_ns;	/* CLOCK_REALTIME */

@@ -119,8 +119,9 @@ static void base_config(struct netprobe_config *cfg)
 static void detections_off(struct netprobe_config *cfg)
 {
 	struct netprobe_detection *all[] = {
-		&cfg->syn_flood,     &cfg->udp_flood,	   &cfg->icmp_flood, &cfg->syn_flood_dst,
-		&cfg->udp_flood_dst, &cfg->icmp_flood_dst, &cfg->port_scan,  &cfg->rate_anomaly,
+		&cfg->tcp_flood,  &cfg->other_flood,   &cfg->syn_flood,	    &cfg->udp_flood,
+		&cfg->icmp_flood, &cfg->syn_flood_dst, &cfg->udp_flood_dst, &cfg->icmp_flood_dst,
+		&cfg->port_scan,  &cfg->rate_anomaly,
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -1780,6 +1781,115 @@ static void test_mitigation_blocks_source(void **state)
 }
 
 /*
+ * A pool full of blocks made on the least evidence (spoofed scans, just
+ * over the threshold each) refuses a new block of no more evidence, and
+ * counts it; a real scanner that goes on doubles its evidence, and the
+ * weakest block gives way to it.
+ */
+static void test_pool_pressure(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct entries es;
+	int blocked = 0;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.port_scan = (struct netprobe_detection){true, 50, 5000};
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 300;
+	cfg.mitigation_max_blocks = 8;
+	start_filter(&cfg);
+
+	/* Eight framed addresses, each probed just past the threshold. */
+	for (int i = 1; i <= 8; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "203.0.113.%d", i);
+		for (int port = 1; port <= 400; port++) {
+			refuse_ports("198.51.100.70", src, port, port);
+			if (verdict(src, 1) == XDP_DROP)
+				break;
+		}
+	}
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 8);
+	for (int i = 0; i < es.n; i++)
+		assert_true(es.e[i].evidence >= 16 && es.e[i].evidence < 24);
+	/* The real scanner, as weak at first: refused, counted; then it goes on. */
+	for (int port = 1; port <= 1000 && !blocked; port++) {
+		refuse_ports("198.51.100.70", "192.0.2.77", port, port);
+		blocked = verdict("192.0.2.77", 1) == XDP_DROP;
+	}
+	assert_true(blocked);
+	st = stats();
+	assert_true(st.counters.filter[NETPROBE_FC_BLOCKS_REFUSED] >= 1);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_EVICTED], 1);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_ADDED], 9);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 8);
+	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "192.0.2.77/32"), 1);
+	for (int i = 0; i < es.n; i++)
+		if (!strcmp(es.e[i].text, "192.0.2.77/32"))
+			assert_true(es.e[i].evidence >= 32);
+}
+
+/*
+ * Floods nothing else counts: resets, segments of no connection (which this
+ * host answers with a reset that has no ACK), and other IP protocols. A
+ * tunnel this host sends into too is no flood.
+ */
+static void test_stray_tcp_and_other_floods(void **state)
+{
+	struct netprobe_config cfg;
+	struct expect x[4];
+	struct pkt_spec p;
+	size_t n = 0;
+
+	(void)state;
+	flood_config(&cfg);
+	cfg.tcp_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.other_flood = (struct netprobe_detection){true, 100, 1000};
+	start_filter(&cfg);
+	events_start();
+
+	/* A RST flood. */
+	p = tcp("192.0.2.60", "198.51.100.60", 40000, 80, RST);
+	assert_int_equal(send_spec(&p, 150), XDP_PASS);
+	x[n++] = EXPECT_SRC(TCP_FLOOD, "192.0.2.60", 100, 1000);
+	/* An ACK flood: nothing counts the ACKs, but this host resets each one (no ACK flag). */
+	p = tcp("192.0.2.61", "198.51.100.60", 40000, 80, ACK);
+	assert_int_equal(send_spec(&p, 1000), XDP_PASS);
+	check_events(x, n, 0);
+	p = tcp("198.51.100.60", "192.0.2.61", 80, 40000, RST);
+	send_out(&p, 150);
+	x[n++] = EXPECT_SRC(TCP_FLOOD, "192.0.2.61", 100, 1000);
+	/* Resets with ACK refuse probes: a port scan's evidence, never a TCP flood. */
+	p = tcp("198.51.100.60", "192.0.2.62", 80, 40000, RST | ACK);
+	send_out(&p, 150);
+	check_events(x, n, 0);
+
+	/* A GRE flood; and a GRE tunnel this host sends into as well, which is none. */
+	p = (struct pkt_spec){.family = 4,
+			      .src = "192.0.2.63",
+			      .dst = "198.51.100.60",
+			      .proto = 47,
+			      .payload = 24};
+	assert_int_equal(send_spec(&p, 150), XDP_PASS);
+	x[n++] = EXPECT_SRC(OTHER_FLOOD, "192.0.2.63", 100, 1000);
+	p.src = "198.51.100.60";
+	p.dst = "192.0.2.64";
+	send_out(&p, 100);
+	p.src = "192.0.2.64";
+	p.dst = "198.51.100.60";
+	assert_int_equal(send_spec(&p, 500), XDP_PASS);
+	check_events(x, n, 0);
+	assert_int_equal(detections(NETPROBE_DETECT_TCP_FLOOD), 2);
+	assert_int_equal(detections(NETPROBE_DETECT_OTHER_FLOOD), 1);
+}
+
+/*
  * Spoofing is free: whatever a detection's evidence, mitigation never
  * blocks a special address, this host's own, its gateway or resolver, or a
  * peer this host opened a flow to. Each is detected and left alone, and
@@ -2011,7 +2121,7 @@ static void test_mitigation_pool(void **state)
 	st = stats();
 	assert_int_equal(st.counters.detections[NETPROBE_DETECT_SYN_FLOOD], 2);
 	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_ADDED], 1);
-	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_FAILED], 1);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_REFUSED], 1);
 	assert_int_equal(verdict("198.51.100.20", 5), XDP_DROP);
 	assert_int_equal(verdict("198.51.100.22", 1), XDP_PASS);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "198.51.100.20/32"), 5);
@@ -2076,7 +2186,7 @@ static void test_repeat_offender_blocked_again(void **state)
 	send_syns("198.51.100.40", "192.0.2.97", 80, 100);
 	assert_int_equal(verdict("198.51.100.40", 3), XDP_DROP);
 	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_ADDED], 2);
-	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_FAILED], 0);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_REFUSED], 0);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "198.51.100.40/32"), 3);
 }
 
@@ -2249,6 +2359,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_mitigation_blocks_source, teardown),
 		cmocka_unit_test_teardown(test_mitigation_pool, teardown),
 		cmocka_unit_test_teardown(test_mitigation_spares, teardown),
+		cmocka_unit_test_teardown(test_pool_pressure, teardown),
+		cmocka_unit_test_teardown(test_stray_tcp_and_other_floods, teardown),
 		cmocka_unit_test_teardown(test_counts_failures_not_volume, teardown),
 		cmocka_unit_test_teardown(test_repeat_offender_blocked_again, teardown),
 		cmocka_unit_test_teardown(test_state_slots_keyed, teardown),
