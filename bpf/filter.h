@@ -168,11 +168,21 @@ static __always_inline void filter_source(const struct packet_info *pi,
 	src->family = pi->key.family;
 }
 
+/* Whether an allow entry vouches for src (nothing counted: a lookup on the way out). */
+static __always_inline bool allowed(const struct netprobe_addr_key *src)
+{
+	bool expired = false;
+	__u32 word = src->family == NETPROBE_FAMILY_IPV4 ? acl_lookup_v4(&expired, src->addr)
+							 : acl_lookup_v6(&expired, src->addr);
+
+	return word & NETPROBE_ACL_W_ALLOW;
+}
+
 /*
  * The word of the live rule that decides this source, 0 when none does;
  * counts its hit, and the packet as an expired match if it met one. A
- * mapped source that no IPv4 entry decides is still an IPv6 packet: the
- * IPv6 entries covering its address (::/0, say) decide it then.
+ * mapped source that no IPv4 deny entry decides is still an IPv6 packet:
+ * the IPv6 entries covering its address (::/0, say) decide it then.
  */
 static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const struct packet_info *pi,
 				       const struct netprobe_addr_key *src)
@@ -183,6 +193,13 @@ static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const stru
 
 	if (src->family == NETPROBE_FAMILY_IPV4)
 		word = acl_lookup_v4(&expired, src->addr);
+	/*
+	 * A mapped source is denied by the IPv4 entries, never trusted by them:
+	 * the IPv4 border that filters spoofed IPv4 sources does not see it,
+	 * and no host sends one on the wire (RFC 4291, 2.5.5.2).
+	 */
+	if ((word & NETPROBE_ACL_W_ALLOW) && pi->key.family == NETPROBE_FAMILY_IPV6)
+		word = 0;
 	if (!word && pi->key.family == NETPROBE_FAMILY_IPV6)
 		word = acl_lookup_v6(&expired, pi->key.src_addr);
 	if (expired)
@@ -395,6 +412,7 @@ struct np_alert {
 	__u8 scope;
 	__u8 scan_hosts;
 	__u8 not_blocked; /* enum netprobe_unblocked */
+	__u64 proof;	  /* the source's last completed handshake (jiffies), or 0 */
 	__u32 window_ms;
 	__u32 rule_id;
 	__u64 rate;
@@ -446,7 +464,9 @@ static __always_inline void raise_alert(struct netprobe_counters *cnt, const str
 /* ---- What mitigation never blocks ---------------------------------------- */
 
 /* How long a peer this host opened a flow to stays one after its last packet. */
-#define NP_PEER_TTL_S 3600
+#define NP_PEER_TTL_S 600
+/* How long a completed handshake proves its source is not spoofed. */
+#define NP_PROOF_TTL_S 10
 
 /*
  * Addresses no real source sends from, or that stand for many hosts:
@@ -478,6 +498,8 @@ static __always_inline __u8 unblockable(const struct netprobe_addr_key *src)
 
 	if (special_source(src))
 		return NETPROBE_UNBLOCKED_SPECIAL;
+	if (allowed(src))
+		return NETPROBE_UNBLOCKED_ALLOWED;
 	if (bpf_map_lookup_elem(&np_protected, src))
 		return NETPROBE_UNBLOCKED_PROTECTED;
 	seen = bpf_map_lookup_elem(&np_peers, src);
@@ -502,6 +524,17 @@ static __always_inline void mitigate(struct netprobe_counters *cnt, struct np_al
 	a->not_blocked = unblockable(a->src);
 	if (a->not_blocked) {
 		cnt->filter[NETPROBE_FC_BLOCKS_PROTECTED]++;
+		return;
+	}
+	/*
+	 * Failures, counts and rates can all be spoofed: only a source that
+	 * completed a handshake lately is known to be where it says (unless
+	 * the operator vouches that nobody here can spoof).
+	 */
+	if (!np_filter.block_unproven &&
+	    (!a->proof || bpf_jiffies64() - a->proof > (__u64)NP_PROOF_TTL_S * np_filter.hz)) {
+		a->not_blocked = NETPROBE_UNBLOCKED_UNPROVEN;
+		cnt->filter[NETPROBE_FC_BLOCKS_UNPROVEN]++;
 		return;
 	}
 	a->rule_id = block_source(cnt, a->src, a->detection, evidence_of(a));
@@ -739,6 +772,7 @@ static __always_inline void count_source(struct netprobe_counters *cnt,
 		       sizeof(*s));
 	if (!s)
 		return;
+	a.proof = s->proof;
 	if (!window_count(&s->w[kind], p->window_jiffies, p->count, now)) {
 		/* Refused a block by a full pool, and twice the flood since: try again. */
 		if (retry_due(&s->w[kind])) {
@@ -902,6 +936,8 @@ static __always_inline void handshake_ack(struct netprobe_counters *cnt,
 	struct netprobe_handshake *h;
 	struct tcphdr *tcp;
 	__u32 off = pi->l4_off;
+	__u64 now = bpf_jiffies64(), h_at;
+	bool fresh;
 
 	if (off > 256)
 		return;
@@ -914,17 +950,26 @@ static __always_inline void handshake_ack(struct netprobe_counters *cnt,
 	h = bpf_map_lookup_elem(&np_handshakes, &key);
 	if (!h || bpf_ntohl(tcp->ack_seq) != h->ack)
 		return;
+	h_at = h->at;
 	bpf_map_delete_elem(&np_handshakes, &key);
 	cnt->filter[NETPROBE_FC_HANDSHAKES]++;
-	if (np_filter.src_flood[NETPROBE_SW_SYN].enabled) {
-		filter_source(pi, &src);
-		s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src.addr, src.family,
-			       sizeof(*s));
-		if (s && s->w[NETPROBE_SW_SYN].count)
-			s->w[NETPROBE_SW_SYN].count--;
-	}
+	/*
+	 * A SYN is taken back only in the window it was counted in (the
+	 * SYN-ACK left in it, a few seconds ago at most): ACKs held back
+	 * cannot be saved up to excuse a later flood.
+	 */
+	fresh = now - h_at < 3ull * np_filter.hz;
+	filter_source(pi, &src);
+	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src.addr, src.family,
+		       sizeof(*s));
+	if (!s)
+		return;
+	s->proof = now;
+	if (np_filter.src_flood[NETPROBE_SW_SYN].enabled && fresh &&
+	    h_at >= s->w[NETPROBE_SW_SYN].start && s->w[NETPROBE_SW_SYN].count)
+		s->w[NETPROBE_SW_SYN].count--;
 	/* A server busy with clients whose handshakes complete is no SYN flood's target either. */
-	if (np_filter.dst_flood[NETPROBE_SW_SYN].enabled) {
+	if (np_filter.dst_flood[NETPROBE_SW_SYN].enabled && fresh) {
 		d = state_slot(cnt, &np_dst_state, NETPROBE_DST_STATE_BITS, pi->key.dst_addr,
 			       pi->key.family, sizeof(*d));
 		if (d && d->w[NETPROBE_SW_SYN].count)
@@ -956,6 +1001,7 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 	if (!s)
 		return;
 	w = &s->w[NETPROBE_SW_SCAN];
+	a.proof = s->proof;
 	if (window_roll(w, p->window_jiffies, now)) {
 		s->hosts_count = 0;
 		__builtin_memset(s->ports, 0, sizeof(s->ports));
@@ -1007,10 +1053,13 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
  * or an ICMP destination unreachable (not "fragmentation needed"), is a
  * probe that failed: a port scan is counted in those, as Zeek and Snort's
  * sfPortscan count failed attempts, so that clients whose connections
- * succeed are never scanners. The prober is whom the answer goes to.
+ * succeed are never scanners. The prober is whom the answer goes to;
+ * never a source the allow list vouches for, nor the peer of a flow this
+ * host opened (ours: its own resets end its own connections).
  */
 static __always_inline void egress_evidence(struct netprobe_counters *cnt,
-					    const struct packet_info *pi, void *data, void *end)
+					    const struct packet_info *pi, void *data, void *end,
+					    bool ours)
 {
 	struct netprobe_addr_key prober = {.family = pi->key.family};
 	__u8 host[16] = {}, *l4, *ports;
@@ -1028,7 +1077,8 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 		if ((void *)(tcp + 1) > end)
 			return;
 		if ((pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) == (NP_TCP_SYN | NP_TCP_ACK)) {
-			struct netprobe_handshake h = {.ack = bpf_ntohl(tcp->seq) + 1};
+			struct netprobe_handshake h = {.ack = bpf_ntohl(tcp->seq) + 1,
+						       .at = bpf_jiffies64()};
 			struct netprobe_flow_key key = {
 				.src_port = pi->key.dst_port,
 				.dst_port = pi->key.src_port,
@@ -1039,7 +1089,7 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 			__builtin_memcpy(key.src_addr, pi->key.dst_addr, 16);
 			__builtin_memcpy(key.dst_addr, pi->key.src_addr, 16);
 			bpf_map_update_elem(&np_handshakes, &key, &h, BPF_ANY);
-		} else if (pi->tcp_flags & NP_TCP_RST) {
+		} else if ((pi->tcp_flags & NP_TCP_RST) && !ours && !allowed(&prober)) {
 			/*
 			 * A reset answering a segment without ACK (it carries
 			 * ACK itself) refuses a probe: a failed port. One
@@ -1059,7 +1109,7 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 		return;
 	}
 	if (!np_filter.port_scan.enabled ||
-	    (pi->key.proto != IPPROTO_ICMP && pi->key.proto != IPPROTO_ICMPV6))
+	    (pi->key.proto != IPPROTO_ICMP && pi->key.proto != IPPROTO_ICMPV6) || allowed(&prober))
 		return;
 	/* Destination unreachable: ICMP 3 (but code 4, fragmentation needed), ICMPv6 1. */
 	if (pi->key.proto == IPPROTO_ICMP ? (l4 + 8 > (__u8 *)end || l4[0] != 3 || l4[1] == 4)

@@ -111,6 +111,15 @@ static __always_inline bool opens_flow(const struct packet_info *pi)
 		return (pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) == NP_TCP_SYN;
 	if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6)
 		return type == (k->proto == IPPROTO_ICMP ? 8 : 128);
+	/*
+	 * UDP: a client's datagram, from an ephemeral port (Linux's 32768 and
+	 * up) to a service's. A service's answer never opens a flow, even when
+	 * its query is no longer in the table (flushed by a flood) or came to
+	 * another address.
+	 */
+	if (k->proto == IPPROTO_UDP &&
+	    (bpf_ntohs(k->src_port) < 32768 || bpf_ntohs(k->dst_port) >= 32768))
+		return false;
 	__builtin_memcpy(in.src_addr, k->dst_addr, 16);
 	__builtin_memcpy(in.dst_addr, k->src_addr, 16);
 	return !bpf_map_lookup_elem(&np_flows, &in);
@@ -118,6 +127,8 @@ static __always_inline bool opens_flow(const struct packet_info *pi)
 
 /* account_flow: an ingress ACK that completes a handshake this host answered (see filter.h). */
 #define NP_FLOW_HANDSHAKE_ACK 1
+/* account_flow: an egress packet of a flow this host opened. */
+#define NP_FLOW_OURS 2
 /* A flow this host opened refreshes its peer this often, in jiffies (a power of two). */
 #define NP_PEER_REFRESH_SHIFT 10
 
@@ -153,7 +164,7 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 			if (np_detailed_events &&
 			    (direction == NETPROBE_DIR_INGRESS ? np_xdp_events : np_tc_events))
 				emit_flow_start(key, &first);
-			return 0;
+			return first.flags & NETPROBE_FLOW_F_INITIATED ? NP_FLOW_OURS : 0;
 		}
 		/* Another CPU created it between our lookup and update. */
 		fs = bpf_map_lookup_elem(&np_flows, key);
@@ -177,7 +188,7 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 		    (pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK | NP_TCP_RST)) == NP_TCP_ACK)
 			return NP_FLOW_HANDSHAKE_ACK;
 	}
-	return 0;
+	return fs->flags & NETPROBE_FLOW_F_INITIATED ? NP_FLOW_OURS : 0;
 }
 
 /*
@@ -281,6 +292,7 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 	__u32 outer_vlan = skb->vlan_present ? 1 : 0;
 	__u32 pkt_len = skb->len;
 	void *data, *end;
+	int flow;
 
 	if (!cnt)
 		return;
@@ -299,10 +311,10 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 	if (observe(hc, &pi, data, end, pkt_len, outer_vlan) != 0 || pi.l3 == NP_L3_NONE ||
 	    direction != NETPROBE_DIR_EGRESS)
 		return;
-	record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
+	flow = record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
 	/* What this host answers is the filter's evidence (handshakes, failed probes). */
 	if (np_mode == NETPROBE_XDP_FILTER)
-		egress_evidence(cnt, &pi, data, end);
+		egress_evidence(cnt, &pi, data, end, flow & NP_FLOW_OURS);
 }
 
 SEC("tc")

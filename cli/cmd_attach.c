@@ -63,6 +63,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					     {"detect", required_argument, NULL, 'd'},
 					     {"scan-hosts", required_argument, NULL, 'H'},
 					     {"mitigate", no_argument, NULL, 'M'},
+					     {"mitigate-unproven", no_argument, NULL, 'U'},
 					     {"block-ttl", required_argument, NULL, 'T'},
 					     {"no-alerts", no_argument, NULL, 'N'},
 					     {"decap", no_argument, NULL, 'C'},
@@ -77,7 +78,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 
 	(void)env;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MT:NCF:O:",
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MUT:NCF:O:",
 				  opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -150,6 +151,11 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		case 'M':
 			filter_opts = true;
 			cfg.mitigation = true;
+			break;
+		case 'U':
+			filter_opts = true;
+			cfg.mitigation = true;
+			cfg.mitigation_unproven = true;
 			break;
 		case 'T':
 			filter_opts = true;

@@ -286,7 +286,7 @@ static void drive_traffic(struct lab *lab, double duration)
 		spawn(lab, lab->client, "UDP queries to port 53, 10 a second (hping3)", cmd);
 		/* A short SYN burst from the "attacker" address, a third of the way in. */
 		snprintf(cmd, sizeof(cmd),
-			 "sleep %d; timeout 2 hping3 -S -p 80 -a 198.18.0.66 -i u200 -q 198.18.0.2",
+			 "sleep %d; timeout 2 hping3 -S -p 80 -a 198.18.0.66 -i u50 -q 198.18.0.2",
 			 secs / 3);
 		spawn(lab, lab->client, "a SYN burst from 198.18.0.66 (hping3 -S, 2 s)", cmd);
 	} else {
@@ -301,8 +301,9 @@ static void drive_traffic(struct lab *lab, double duration)
 	} else {
 		fprintf(stderr, "demo: nmap not installed: no port scan\n");
 	}
-	fprintf(stderr, "demo: netprobe runs in filter mode with mitigation: the SYN burst and "
-			"the scan should be caught and blocked, the normal traffic never\n");
+	fprintf(stderr, "demo: netprobe runs in filter mode with mitigation (--mitigate-unproven: "
+			"the lab has no spoofers): the SYN burst and the scan should be caught "
+			"and blocked, the normal traffic never\n");
 	for (int k = 0; k < DEMO_BACKENDS; k++) {
 		snprintf(cmd, sizeof(cmd),
 			 "cd \"$(mktemp -d)\" && echo backend%d > index.html && "
@@ -429,7 +430,13 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 	cli_config(&cfg);
 	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", lab.pin_path);
 	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	/*
+	 * The lab's attackers never complete a handshake, so --mitigate alone
+	 * would only alert on them (their evidence could be spoofed); nobody
+	 * here can spoof, which is what --mitigate-unproven vouches for.
+	 */
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true;
 	cfg.mitigation_ttl_s = 120;
 	cfg.stats_report_interval_ms = 0;
 	snprintf(env->pin_path, sizeof(env->pin_path), "%s", lab.pin_path);

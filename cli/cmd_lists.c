@@ -148,12 +148,24 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 			start++;
 		for (end = start; *end && *end != ' ' && *end != '\t';)
 			end++;
-		*end = '\0';
+		if (*end) {
+			/* One entry a line: "10.0.0.0 /8" or a range must not become a /32. */
+			*end++ = '\0';
+			end += strspn(end, " \t");
+			if (*end) {
+				cli_error(
+					"%s:%lu: '%s' follows the entry %s; one address or CIDR a "
+					"line (comments after # or ;)",
+					path, lineno, end, start);
+				err = -EINVAL;
+				break;
+			}
+		}
 		if (!*start)
 			continue;
-		if (end - start > NP_LIST_ENTRY_MAX) {
+		if (strlen(start) > NP_LIST_ENTRY_MAX) {
 			cli_error("%s:%lu: an entry of %zu characters is no address or CIDR", path,
-				  lineno, (size_t)(end - start));
+				  lineno, strlen(start));
 			err = -EINVAL;
 			break;
 		}

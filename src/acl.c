@@ -866,6 +866,16 @@ int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out)
 	 */
 	if (out->family == NETPROBE_FAMILY_IPV6 && out->prefix_len >= 96 &&
 	    !memcmp(out->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		/*
+		 * ::ffff:0:0/96 is IPv6 bogon lists' entry ("no mapped source on
+		 * the wire"): folded, it would be 0.0.0.0/0, every IPv4 source.
+		 */
+		if (out->prefix_len < 104) {
+			np_err("'%s' is the IPv4-mapped form of an IPv4 /%u: give the IPv4 prefix "
+			       "itself (mapped sources are matched against IPv4 entries)",
+			       cidr, out->prefix_len - 96);
+			return -EINVAL;
+		}
 		memmove(out->addr, out->addr + 12, 4);
 		memset(out->addr + 4, 0, 12);
 		out->family = NETPROBE_FAMILY_IPV4;
@@ -908,6 +918,8 @@ const char *netprobe_unblocked_name(unsigned int reason)
 		[NETPROBE_UNBLOCKED_PROTECTED] = "protected",
 		[NETPROBE_UNBLOCKED_PEER] = "peer",
 		[NETPROBE_UNBLOCKED_POOL_FULL] = "pool_full",
+		[NETPROBE_UNBLOCKED_UNPROVEN] = "unproven",
+		[NETPROBE_UNBLOCKED_ALLOWED] = "allowed",
 	};
 
 	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : NULL;

@@ -195,6 +195,7 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 	f->rate_floor_pps = c->rate_anomaly_floor_pps;
 	f->rate_learn_windows = c->rate_anomaly_learn_windows;
 	f->mitigate = c->mitigation;
+	f->block_unproven = c->mitigation_unproven;
 	f->block_ttl_s = c->mitigation_ttl_s;
 	f->alerts = c->enable_security_alerts;
 	f->alerts_per_sec = c->security_alerts_per_sec;

@@ -149,6 +149,10 @@ static int validate_filter(const struct netprobe_config *cfg)
 		np_err("config: rate_anomaly threshold is a percentage of the baseline, above 100");
 		return -EINVAL;
 	}
+	if (cfg->mitigation_unproven && !cfg->mitigation) {
+		np_err("config: mitigation_unproven widens mitigation, which is off");
+		return -EINVAL;
+	}
 	if (cfg->mitigation &&
 	    (cfg->mitigation_ttl_s == 0 || cfg->mitigation_ttl_s > NETPROBE_ACL_MAX_TTL_S)) {
 		np_err("config: mitigation_ttl_s must be 1..%u", NETPROBE_ACL_MAX_TTL_S);

@@ -127,7 +127,9 @@ enum netprobe_detection_type {
 	X(STATE_EVICTIONS, "state_evictions") /* an address took over another's state slot */      \
 	X(MALFORMED_DROPS, "malformed_drops") /* IP, but its ports hidden (tiny fragment, ...) */  \
 	X(BLOCKS_PROTECTED, "blocks_protected") /* not blocked: an address this host relies on */  \
-	X(HANDSHAKES, "handshakes_completed")	/* clients that acknowledged this host's SYN-ACK */
+	X(BLOCKS_UNPROVEN,                                                                         \
+	  "blocks_unproven") /* not blocked: no proof the source is not spoofed */                 \
+	X(HANDSHAKES, "handshakes_completed") /* clients that acknowledged this host's SYN-ACK */
 
 enum netprobe_filter_counter {
 #define X(id, name) NETPROBE_FC_##id,
@@ -291,6 +293,8 @@ enum netprobe_unblocked {
 	NETPROBE_UNBLOCKED_PROTECTED = 2, /* this host's own, a gateway or a resolver */
 	NETPROBE_UNBLOCKED_PEER = 3,	  /* a peer this host opened a flow to recently */
 	NETPROBE_UNBLOCKED_POOL_FULL = 4, /* every mitigation block is taken */
+	NETPROBE_UNBLOCKED_UNPROVEN = 5,  /* it proved no handshake this window: may be spoofed */
+	NETPROBE_UNBLOCKED_ALLOWED = 6,	  /* the allow list vouches for it (a mapped form's IPv4) */
 };
 
 /* The largest event; batches reserve this much per event. */
@@ -495,6 +499,12 @@ struct netprobe_src_state {
 	__u64 hosts[4]; /* 256-bit set of failed destination hosts */
 	__u32 hosts_count;
 	__u32 pad;
+	/*
+	 * Jiffies of the last handshake it completed with this host (its ACK
+	 * acknowledged this host's SYN-ACK): proof that it receives, at that
+	 * address, what this host sends. 0: none.
+	 */
+	__u64 proof;
 };
 
 /*
@@ -509,6 +519,7 @@ struct netprobe_src_state {
 struct netprobe_handshake {
 	__u32 ack; /* host order: this host's SYN-ACK sequence + 1 */
 	__u32 pad;
+	__u64 at; /* jiffies the SYN-ACK left */
 };
 
 /* Per destination: the flood windows, over every source. */
@@ -550,7 +561,8 @@ struct netprobe_filter_params {
 	struct netprobe_detect_param rate_anomaly;
 	__u32 rate_floor_pps; /* below this rate nothing is an anomaly */
 	__u32 rate_learn_windows;
-	__u32 mitigate; /* block sources of per-source detections */
+	__u32 mitigate;	      /* block sources of per-source detections */
+	__u32 block_unproven; /* also sources that proved no handshake (spoofable evidence) */
 	__u32 block_ttl_s;
 	__u32 alerts;	      /* raise security events */
 	__u32 alerts_per_sec; /* per CPU, at most */

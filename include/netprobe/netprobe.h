@@ -140,8 +140,18 @@ struct netprobe_config {
 	struct netprobe_detection rate_anomaly;
 	unsigned int rate_anomaly_floor_pps;	 /* no anomaly below this many packets a second */
 	unsigned int rate_anomaly_learn_windows; /* windows learned before the first alert */
-	/* Mitigation: a per-source detection blocks its source for mitigation_ttl_s. */
+	/*
+	 * Mitigation: a per-source detection blocks its source for
+	 * mitigation_ttl_s, if the source completed a handshake with this host
+	 * within the detection's window (it receives what this host sends
+	 * there: its address is not spoofed). With mitigation_unproven, also
+	 * sources that proved nothing, on evidence anyone can spoof: for
+	 * networks whose sources cannot be spoofed (BCP 38 upstream, a lab).
+	 * Special addresses, this host's, its gateways, resolvers and peers,
+	 * and the allow list are never blocked.
+	 */
 	bool mitigation;
+	bool mitigation_unproven;
 	unsigned int mitigation_ttl_s;
 	unsigned int mitigation_max_blocks;   /* blocks live at once (part of acl_max_rules) */
 	unsigned int security_alerts_per_sec; /* per CPU, at most; more are counted, not sent */

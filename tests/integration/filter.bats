@@ -46,9 +46,24 @@ ingress_packets_b() {
 
 stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 
-@test "filter: nmap -sS raises port_scan for the scanner within a second, and is blocked" {
+# Whether a TCP socket of B listens on port $1 (ss exits 0 with or without one).
+listening_b() { in_b ss -Hltn | grep -q ":$1 "; }
+
+# prove_a ADDR: A completes a TCP handshake with B at ADDR, as a real client
+# would: netprobe then knows A is where it says (not spoofed), and --mitigate
+# may block it for the next 10 s.
+prove_a() {
+	in_b python3 "$BATS_TEST_DIRNAME/peers.py" tcp-accept "$1" 7777 1 3>&- &
+	local pid=$!
+	wait_for 30 listening_b 7777
+	in_a python3 "$BATS_TEST_DIRNAME/peers.py" tcp-connect "$1" 7777 1
+	wait $pid
+}
+
+@test "filter: nmap -sS raises port_scan for the scanner within a second; a proven source is blocked" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate --block-ttl 60
 	[ "$status" -eq 0 ]
+	prove_a 198.18.0.2
 	quiesce "$LAB_B" "$LAB_VB"
 	events_b 5
 	local t0
@@ -84,9 +99,26 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	in_a ping -c 1 -W 2 198.18.0.2
 }
 
+@test "filter: a SYN scan from a source that proved nothing is alerted, not blocked (it may be spoofed)" {
+	run np_b attach "$LAB_VB" --mode filter --mitigate
+	[ "$status" -eq 0 ]
+	events_b 5
+	timeout 4 nsenter --net="/run/netns/$LAB_A" nmap -sS -n -Pn -T4 -p 1-1000 198.18.0.2 \
+		>/dev/null 2>&1 || true
+	wait $EV_PID
+	cat "$EV"
+	[ "$(count_of port_scan)" -eq 1 ]
+	[ "$(events_of port_scan | jq '.[0].blocked')" = false ]
+	[ "$(events_of port_scan | jq -r '.[0].not_blocked')" = unproven ]
+	[ "$(np_b stats --json | jq .security.blocks_unproven)" -eq 1 ]
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 0 ]
+	[ "$(stat_b xdp_drop)" -eq 0 ]
+}
+
 @test "filter: hping3 SYN flood is caught and dropped in XDP; the counters agree" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate
 	[ "$status" -eq 0 ]
+	prove_a 198.18.0.2
 	quiesce "$LAB_B" "$LAB_VB"
 	ingress_counter_b
 	events_b 4
@@ -118,6 +150,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 @test "filter: UDP and ICMP floods from hping3 are caught and blocked" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate
 	[ "$status" -eq 0 ]
+	prove_a 198.18.0.2
 	events_b 6
 	timeout -s INT 2 nsenter --net="/run/netns/$LAB_A" hping3 --udp -p 53 --flood \
 		198.18.0.2 >/dev/null 2>&1 || true
@@ -139,6 +172,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 @test "filter: an IPv6 source is caught: nmap -6 scan, then a UDP flood" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate
 	[ "$status" -eq 0 ]
+	prove_a fd00:98::2
 	events_b 6
 	timeout 3 nsenter --net="/run/netns/$LAB_A" nmap -6 -sS -n -Pn -T4 -p 1-200 fd00:98::2 \
 		>/dev/null 2>&1 || true
@@ -197,7 +231,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 @test "filter: a fast UDP download this host asked for is no flood; a flood on a flow it asked once is" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate
 	[ "$status" -eq 0 ]
-	events_b 4
+	events_b 8
 	# B downloads from A (a QUIC-like session on 443): B acknowledges as it
 	# goes, 2000 datagrams for A's 100000 (five times the per-source UDP
 	# threshold); TC egress records B's flow.
@@ -288,6 +322,16 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[[ "$output" == *"huge:2: an entry of 700 characters is no address or CIDR"* ]]
 	run np_b allowlist del 192.0.2.7
 	[ "$status" -eq 0 ]
+	# One entry a line: "5.6.7.0 /24" or a DShield range must not quietly become a /32.
+	printf '5.6.7.0 /24\n' >"$BATS_TEST_TMPDIR/split"
+	run np_b blacklist add --file "$BATS_TEST_TMPDIR/split"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"split:1: '/24' follows the entry 5.6.7.0"* ]]
+	printf '1.2.3.0\t1.2.3.255\t24\n' >"$BATS_TEST_TMPDIR/dshield"
+	run np_b blacklist add --file "$BATS_TEST_TMPDIR/dshield"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"dshield:1: "*"follows the entry 1.2.3.0"* ]]
+	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "5.6.7.0/32" or .cidr == "1.2.3.0/32")] | length')" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 4 ]
 	# The lists outlive the attachment; the pinned state stays while they have entries.
 	run np_b detach --all

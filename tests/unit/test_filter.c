@@ -1338,6 +1338,14 @@ static void send_syns(const char *src, const char *dst, uint16_t dport, unsigned
 	assert_int_equal(send_spec(&s, n), XDP_PASS);
 }
 
+/* n SYNs from src, whatever becomes of them (a block may start dropping them). */
+static void syn_burst(const char *src, const char *dst, unsigned int n)
+{
+	struct pkt_spec s = tcp(src, dst, 40000, 80, SYN);
+
+	send_spec(&s, n);
+}
+
 /* SYNs from src to ports first..last of dst, one frame each; returns the last verdict. */
 static int scan_ports(const char *src, const char *dst, uint8_t proto, int first, int last)
 {
@@ -1595,6 +1603,7 @@ static void test_allowlisted_source_raises_nothing(void **state)
 	flood_config(&cfg);
 	cfg.port_scan.enabled = true;
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
 	cfg.mitigation_ttl_s = 60;
 	start_filter(&cfg);
 	events_start();
@@ -1638,12 +1647,13 @@ static void test_allowlisted_source_raises_nothing(void **state)
 static void test_mapped_source_is_ipv4(void **state)
 {
 	struct netprobe_config cfg;
-	struct expect x[1] = {};
+	struct expect x[3] = {};
 	struct entries es;
 
 	(void)state;
 	flood_config(&cfg);
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
 	cfg.mitigation_ttl_s = 60;
 	start_filter(&cfg);
 	events_start();
@@ -1655,6 +1665,11 @@ static void test_mapped_source_is_ipv4(void **state)
 	assert_int_equal(verdict("::ffff:198.51.100.20", 1), XDP_DROP);
 	assert_int_equal(verdict("::ffff:198.51.100.21", 1), XDP_PASS);
 	assert_int_equal(hits_of(NETPROBE_ACL_DENY, "198.51.100.20/32"), 2);
+
+	/* The bogon lists' ::ffff:0:0/96 is no IPv4 0.0.0.0/0: anything wider than an IPv4 /8 is refused. */
+	assert_int_equal(netprobe_blacklist_add(g_m, "::ffff:0:0/96", 0), -EINVAL);
+	assert_int_equal(netprobe_allowlist_add(g_m, "::ffff:0.0.0.0/100", 0), -EINVAL);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 1);
 
 	/* The mapped form of an entry is the IPv4 entry: listed, refused twice, removed as one. */
 	assert_int_equal(netprobe_blacklist_add(g_m, "::ffff:198.51.100.20", 0), -EEXIST);
@@ -1670,16 +1685,36 @@ static void test_mapped_source_is_ipv4(void **state)
 	/* An IPv6 entry covering the mapped range still decides what no IPv4 entry does. */
 	assert_int_equal(netprobe_blacklist_add(g_m, "::/0", 0), 0);
 	assert_int_equal(verdict("::ffff:198.51.100.30", 1), XDP_DROP);
+	/* IPv4 allow entries deny nothing, and trust no mapped form (no host sends one). */
 	assert_int_equal(netprobe_allowlist_add(g_m, "198.51.100.30", 0), 0);
-	assert_int_equal(verdict("::ffff:198.51.100.30", 1), XDP_PASS);
+	assert_int_equal(verdict("198.51.100.30", 1), XDP_PASS);
+	assert_int_equal(verdict("::ffff:198.51.100.30", 1), XDP_DROP);
 	assert_int_equal(netprobe_allowlist_del(g_m, "198.51.100.30"), 0);
 	assert_int_equal(netprobe_blacklist_del(g_m, "::/0"), 0);
 
-	/* An allowed IPv4 source is trusted in its mapped form too: its SYNs raise nothing. */
+	/* So an allowed IPv4 source's mapped form is counted like any other: 300 SYNs, a flood. */
 	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.40", 0), 0);
-	send_syns("::ffff:192.0.2.40", "2001:db8:b::40", 80, 300);
+	send_syns("192.0.2.40", "198.51.100.40", 80, 300);
 	check_events(x, 0, 0);
+	assert_int_equal(send_spec(&(struct pkt_spec){.family = 6,
+						      .src = "::ffff:192.0.2.40",
+						      .dst = "2001:db8:b::40",
+						      .proto = IPPROTO_TCP,
+						      .sport = 40000,
+						      .dport = 80,
+						      .tcp_flags = SYN},
+				   300),
+			 XDP_PASS);
+	/* Detected; never blocked: the allow list vouches for the address. */
+	x[0] = EXPECT_SRC(SYN_FLOOD, "192.0.2.40", 100, 1000);
+	x[1] = (struct expect){.detection = NETPROBE_DETECT_SYN_FLOOD,
+			       .scope = NETPROBE_SCOPE_DESTINATION,
+			       .addr = "2001:db8:b::40",
+			       .threshold = 200,
+			       .window_ms = 1000};
+	assert_int_equal(check_events(x, 2, 0).not_blocked, NETPROBE_UNBLOCKED_ALLOWED);
 	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+	assert_int_equal(netprobe_allowlist_del(g_m, "192.0.2.40"), 0);
 
 	/*
 	 * A flood from the mapped form and from the IPv4 form is one source's:
@@ -1688,9 +1723,9 @@ static void test_mapped_source_is_ipv4(void **state)
 	 */
 	send_syns("::ffff:198.51.100.22", "2001:db8:b::40", 80, 60);
 	send_syns("198.51.100.22", "192.0.2.99", 80, 40);
-	x[0] = EXPECT_SRC(SYN_FLOOD, "198.51.100.22", 100, 1000);
-	x[0].blocked = 1;
-	check_events(x, 1, 0);
+	x[2] = EXPECT_SRC(SYN_FLOOD, "198.51.100.22", 100, 1000);
+	x[2].blocked = 1;
+	check_events(x, 3, 2);
 	es = listing(NETPROBE_ACL_DENY);
 	assert_int_equal(es.n, 1);
 	assert_string_equal(es.e[0].text, "198.51.100.22/32");
@@ -1721,6 +1756,7 @@ static void test_mitigation_blocks_source(void **state)
 	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
 	cfg.port_scan.enabled = true;
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
 	cfg.mitigation_ttl_s = 30;
 	start_filter(&cfg);
 	events_start();
@@ -1798,6 +1834,7 @@ static void test_pool_pressure(void **state)
 	detections_off(&cfg);
 	cfg.port_scan = (struct netprobe_detection){true, 50, 5000};
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
 	cfg.mitigation_ttl_s = 300;
 	cfg.mitigation_max_blocks = 8;
 	start_filter(&cfg);
@@ -1833,6 +1870,182 @@ static void test_pool_pressure(void **state)
 	for (int i = 0; i < es.n; i++)
 		if (!strcmp(es.e[i].text, "192.0.2.77/32"))
 			assert_true(es.e[i].evidence >= 32);
+}
+
+/* A client's handshake with this host: its SYN, this host's SYN-ACK (seq), its ACK (ack). */
+static void handshake(const char *client, const char *server, uint16_t port, uint32_t seq,
+		      uint32_t ack)
+{
+	struct pkt_spec syn = tcp(client, server, port, 80, SYN);
+	struct pkt_spec synack = tcp(server, client, 80, port, SYN_ACK);
+	struct pkt_spec ackp = tcp(client, server, port, 80, ACK);
+
+	synack.tcp_seq = seq;
+	ackp.tcp_ack = ack;
+	assert_int_equal(send_spec(&syn, 1), XDP_PASS);
+	send_out(&synack, 1);
+	assert_int_equal(send_spec(&ackp, 1), XDP_PASS);
+}
+
+/*
+ * By default mitigation blocks only a source that completed a handshake in
+ * the last 10 s, acknowledging this host's SYN-ACK sequence: it is where it
+ * says. Spoofed evidence (anyone's SYNs, resets this host sent) is alerted,
+ * not acted on.
+ */
+static void test_mitigation_needs_proof(void **state)
+{
+	struct netprobe_config cfg;
+	struct expect x[3];
+	struct netprobe_security_event ev;
+
+	(void)state;
+	flood_config(&cfg);
+	cfg.syn_flood_dst.enabled = false;
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+
+	send_syns("192.0.2.80", "198.51.100.80", 80, 150);
+	x[0] = EXPECT_SRC(SYN_FLOOD, "192.0.2.80", 100, 1000);
+	ev = check_events(x, 1, 0);
+	assert_int_equal(ev.blocked, 0);
+	assert_int_equal(ev.not_blocked, NETPROBE_UNBLOCKED_UNPROVEN);
+	assert_string_equal(netprobe_unblocked_name(ev.not_blocked), "unproven");
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_UNPROVEN], 1);
+	assert_int_equal(verdict("192.0.2.80", 1), XDP_PASS);
+
+	/* A handshake acknowledging something else proves nothing. */
+	handshake("192.0.2.81", "198.51.100.80", 30000, 1000, 77);
+	send_syns("192.0.2.81", "198.51.100.80", 80, 150);
+	x[1] = EXPECT_SRC(SYN_FLOOD, "192.0.2.81", 100, 1000);
+	ev = check_events(x, 2, 1);
+	assert_int_equal(ev.not_blocked, NETPROBE_UNBLOCKED_UNPROVEN);
+
+	/* One that completed: blocked. */
+	handshake("192.0.2.82", "198.51.100.80", 30001, 5000, 5001);
+	syn_burst("192.0.2.82", "198.51.100.80", 150);
+	x[2] = EXPECT_SRC(SYN_FLOOD, "192.0.2.82", 100, 1000);
+	x[2].blocked = 1;
+	check_events(x, 3, 2);
+	assert_int_equal(verdict("192.0.2.82", 1), XDP_DROP);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 1);
+}
+
+/*
+ * What this host sends is evidence only about strangers: resets and
+ * unreachables to a source the allow list vouches for, or on a connection
+ * this host opened, count for nothing (a spoofer cannot aim them at a
+ * trusted client, this host's own aborts never make a server a scanner).
+ */
+static void test_egress_evidence_spares(void **state)
+{
+	struct netprobe_config cfg;
+	struct expect x[1] = {};
+
+	(void)state;
+	base_config(&cfg);
+	cfg.tcp_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.0/24", 0), 0);
+	/* Spoofed bare ACKs and SYNs "from" a trusted client, all reset by this host. */
+	for (int port = 1; port <= 150; port++) {
+		struct pkt_spec rst = tcp("198.51.100.10", "192.0.2.10", port, 40000, RST);
+		struct pkt_spec rstack = tcp("198.51.100.10", "192.0.2.10", port, 40000, RST | ACK);
+
+		send_out(&rst, 1);
+		send_out(&rstack, 1);
+		send_unreachable("198.51.100.10", "192.0.2.10", IPPROTO_UDP, port, 3);
+	}
+	/* This host's own connections to a server, aborted. */
+	for (int i = 0; i < 150; i++) {
+		struct pkt_spec syn = tcp("198.51.100.70", "203.0.113.80", 41000 + i, 443, SYN);
+		struct pkt_spec rst =
+			tcp("198.51.100.70", "203.0.113.80", 41000 + i, 443, RST | ACK);
+		struct pkt_spec rst2 = tcp("198.51.100.70", "203.0.113.80", 41000 + i, 443, RST);
+
+		send_out(&syn, 1);
+		send_out(&rst, 1);
+		send_out(&rst2, 1);
+	}
+	check_events(x, 0, 0);
+	assert_int_equal(verdict("192.0.2.10", 1), XDP_PASS);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+}
+
+/*
+ * Only a flow this host opens makes a peer: a service's answer never does,
+ * even when its question left the flow table (a flood flushed it) or came
+ * to another of its addresses.
+ */
+static void test_no_peer_by_answer(void **state)
+{
+	struct netprobe_config cfg;
+	struct expect x[1];
+	struct pkt_spec a = udp("198.51.100.1", "203.0.113.66", 53, 5353);
+
+	(void)state;
+	flood_config(&cfg);
+	cfg.syn_flood_dst.enabled = false;
+	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+	/* The answer goes out with no question in the table. */
+	send_out(&a, 1);
+	syn_burst("203.0.113.66", "198.51.100.1", 150);
+	x[0] = EXPECT_SRC(SYN_FLOOD, "203.0.113.66", 100, 1000);
+	x[0].blocked = 1;
+	check_events(x, 1, 0);
+	assert_int_equal(verdict("203.0.113.66", 1), XDP_DROP);
+}
+
+/*
+ * A completed handshake takes back its SYN only in the window its SYN-ACK
+ * left in: ACKs held back over earlier windows excuse nothing later.
+ */
+static void test_credit_not_banked(void **state)
+{
+	struct netprobe_config cfg;
+	int banked = 0;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 500, 200}; /* 100 SYNs in 200 ms */
+	start_filter(&cfg);
+	/* Three windows: 90 handshakes each answered by this host, the ACKs held back. */
+	for (int w = 0; w < 3; w++) {
+		for (int i = 0; i < 90; i++, banked++) {
+			struct pkt_spec syn =
+				tcp("192.0.2.90", "198.51.100.90", 20000 + banked, 80, SYN);
+			struct pkt_spec synack =
+				tcp("198.51.100.90", "192.0.2.90", 80, 20000 + banked, SYN_ACK);
+
+			synack.tcp_seq = 3000u * banked + 1;
+			assert_int_equal(send_spec(&syn, 1), XDP_PASS);
+			send_out(&synack, 1);
+		}
+		usleep(260000);
+	}
+	/* One window: 270 new SYNs, each followed by one held-back ACK; and 99 more SYNs. */
+	for (int i = 0; i < banked; i++) {
+		struct pkt_spec syn = tcp("192.0.2.90", "198.51.100.90", 50000 + i, 80, SYN);
+		struct pkt_spec ack = tcp("192.0.2.90", "198.51.100.90", 20000 + i, 80, ACK);
+
+		ack.tcp_ack = 3000u * i + 2;
+		send_spec(&syn, 1);
+		send_spec(&ack, 1);
+	}
+	send_syns("192.0.2.90", "198.51.100.90", 80, 99);
+	assert_int_equal(detections(NETPROBE_DETECT_SYN_FLOOD), 1);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_HANDSHAKES], banked);
 }
 
 /*
@@ -1932,6 +2145,7 @@ static void test_mitigation_spares(void **state)
 	flood_config(&cfg);
 	cfg.syn_flood_dst.enabled = false; /* one event a source */
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
 	cfg.mitigation_ttl_s = 60;
 	start_filter(&cfg);
 	events_start();
@@ -2112,6 +2326,7 @@ static void test_mitigation_pool(void **state)
 	detections_off(&cfg);
 	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
 	cfg.mitigation_ttl_s = 1;
 	cfg.mitigation_max_blocks = 1;
 	start_filter(&cfg);
@@ -2176,6 +2391,7 @@ static void test_repeat_offender_blocked_again(void **state)
 	detections_off(&cfg);
 	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
 	cfg.mitigation = true;
+	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
 	cfg.mitigation_ttl_s = 1;
 	start_filter(&cfg);
 	send_syns("198.51.100.40", "192.0.2.97", 80, 100);
@@ -2359,6 +2575,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_mitigation_blocks_source, teardown),
 		cmocka_unit_test_teardown(test_mitigation_pool, teardown),
 		cmocka_unit_test_teardown(test_mitigation_spares, teardown),
+		cmocka_unit_test_teardown(test_mitigation_needs_proof, teardown),
+		cmocka_unit_test_teardown(test_egress_evidence_spares, teardown),
+		cmocka_unit_test_teardown(test_no_peer_by_answer, teardown),
+		cmocka_unit_test_teardown(test_credit_not_banked, teardown),
 		cmocka_unit_test_teardown(test_pool_pressure, teardown),
 		cmocka_unit_test_teardown(test_stray_tcp_and_other_floods, teardown),
 		cmocka_unit_test_teardown(test_counts_failures_not_volume, teardown),
