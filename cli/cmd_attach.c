@@ -327,6 +327,8 @@ int cmd_status(struct cli_env *env, int argc, char **argv)
 	static const struct option opts[] = {
 		CLI_COMMON_LONGOPTS, {"json", no_argument, NULL, 'j'}, {}};
 	struct status_ctx s = {};
+	struct netprobe_security_stats sec;
+	unsigned long long waiting = 0;
 	struct netprobe_manager *m;
 	int opt, err;
 
@@ -344,16 +346,28 @@ int cmd_status(struct cli_env *env, int argc, char **argv)
 	if (env->json)
 		s.list = json_object_new_array();
 	err = m ? netprobe_manager_foreach_iface(m, status_one, &s) : 0;
+	/*
+	 * Nothing sweeps expired list entries on its own (the daemon will): say
+	 * where that matters, an IPv4 deny prefix inside an allow prefix that expires.
+	 */
+	if (m && netprobe_manager_security_stats(m, &sec) == 0)
+		waiting = sec.sweep_dependent;
 	if (env->json) {
 		struct json_object *root = json_object_new_object();
 
 		json_object_object_add(root, "pin_path", json_object_new_string(env->pin_path));
 		json_object_object_add(root, "interfaces", s.list);
+		json_object_object_add(root, "sweep_dependent", cli_json_u64(waiting));
 		cli_json_print(root);
 		json_object_put(root);
 	} else if (!s.count) {
 		printf("netprobe is not attached anywhere (pin path %s)\n", env->pin_path);
 	}
+	if (!env->json && waiting)
+		printf("note: %llu IPv4 deny prefix%s inside an allow prefix with a TTL: once that "
+		       "expires, the deny applies only after a sweep (any `netprobe blacklist "
+		       "list`, a running `netprobe events`); nothing sweeps on its own yet\n",
+		       waiting, waiting == 1 ? " lies" : "es lie");
 	netprobe_manager_free(m);
 	return err ? cli_fail(err, "status") : EXIT_OK;
 }

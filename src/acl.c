@@ -1138,14 +1138,45 @@ int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void
 }
 
 /* Entry counts for SecurityStats: deny entries made by hand, blocks, allow entries. */
+/* IPv4 deny prefixes covered by a live IPv4 allow prefix with a TTL (see sweep_dependent). */
+static unsigned long long sweep_dependent(const struct np_acl *a, __u64 now)
+{
+	unsigned long long n = 0;
+	__u8 masked[16];
+
+	for (__u32 id = 1; id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (!rule_live(r, now) || r->family != NETPROBE_FAMILY_IPV4 ||
+		    r->action != NETPROBE_ACL_DENY || r->prefix_len == 0 || r->prefix_len >= 32)
+			continue;
+		for (int len = r->prefix_len - 1; len >= 0; len--) {
+			__u32 cover;
+
+			memcpy(masked, r->addr, 16);
+			mask_addr(masked, NETPROBE_FAMILY_IPV4, len);
+			cover = index_find(a, NETPROBE_FAMILY_IPV4, len, masked);
+			if (cover && rule_live(&a->rules[cover], now) &&
+			    a->rules[cover].action == NETPROBE_ACL_ALLOW &&
+			    a->rules[cover].expires_ns) {
+				n++;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
 void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigned long long *blocks,
-		   unsigned long long *allow, unsigned long long *capacity)
+		   unsigned long long *allow, unsigned long long *capacity,
+		   unsigned long long *sweep_waiting)
 {
 	const struct np_acl *a = m->acl;
 	__u64 now = mono_ns();
 
 	*deny = *blocks = *allow = 0;
 	*capacity = a ? a->block_first - 1 : 0;
+	*sweep_waiting = a ? sweep_dependent(a, now) : 0;
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 

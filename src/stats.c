@@ -308,7 +308,7 @@ int netprobe_manager_security_stats(struct netprobe_manager *m, struct netprobe_
 	memcpy(out->detections, total.counters.detections, sizeof(out->detections));
 	memcpy(out->filter, total.counters.filter, sizeof(out->filter));
 	np_acl_counts(m, &out->deny_entries, &out->block_entries, &out->allow_entries,
-		      &out->capacity);
+		      &out->capacity, &out->sweep_dependent);
 	return 0;
 }
 

@@ -570,6 +570,14 @@ struct netprobe_security_stats {
 	unsigned long long block_entries;		    /* made by mitigation */
 	unsigned long long allow_entries;
 	unsigned long long capacity; /* entries the lists can hold */
+	/*
+	 * IPv4 deny prefixes lying inside an IPv4 allow prefix that expires:
+	 * when the allow entry runs out, XDP goes on passing their sources
+	 * until a sweep (netprobe_manager_acl_sweep, any list call, a running
+	 * event pipeline) paints the deny entries back. Nothing sweeps on its
+	 * own without one of those.
+	 */
+	unsigned long long sweep_dependent;
 };
 
 NETPROBE_API int netprobe_manager_security_stats(struct netprobe_manager *m,

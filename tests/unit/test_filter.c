@@ -1733,6 +1733,28 @@ static void test_mapped_source_is_ipv4(void **state)
 	assert_int_equal(verdict("::ffff:198.51.100.22", 1), XDP_DROP);
 }
 
+/*
+ * The one case that waits for a sweep: an IPv4 deny prefix inside an IPv4
+ * allow prefix that expires. Nothing sweeps on its own yet, so the state
+ * says how many such entries there are (status shows it).
+ */
+static void test_sweep_dependent_counted(void **state)
+{
+	(void)state;
+	start_lists_only();
+	assert_int_equal(sec_stats().sweep_dependent, 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.0.0.0/8", 600), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.1.0.0/16", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.2.3.4", 0),
+			 0); /* exact: falls back at once */
+	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.0/24", 0), 0); /* under no allow */
+	assert_int_equal(sec_stats().sweep_dependent, 1);
+	assert_int_equal(netprobe_allowlist_del(g_m, "10.0.0.0/8"), 0);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.0.0.0/8", 0),
+			 0); /* no TTL: never expires */
+	assert_int_equal(sec_stats().sweep_dependent, 0);
+}
+
 /* ---- 6. Mitigation ------------------------------------------------------------------ */
 
 static void test_mitigation_blocks_source(void **state)
@@ -2572,6 +2594,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_scan_hash_keyed, teardown),
 		cmocka_unit_test_teardown(test_allowlisted_source_raises_nothing, teardown),
 		cmocka_unit_test_teardown(test_mapped_source_is_ipv4, teardown),
+		cmocka_unit_test_teardown(test_sweep_dependent_counted, teardown),
 		cmocka_unit_test_teardown(test_mitigation_blocks_source, teardown),
 		cmocka_unit_test_teardown(test_mitigation_pool, teardown),
 		cmocka_unit_test_teardown(test_mitigation_spares, teardown),
