@@ -291,8 +291,8 @@ static void addr_bytes(const char *text, uint8_t *out)
 #define ACK	0x10
 #define SYN_ACK (SYN | ACK)
 
-/* Runs the attached program repeat times on the frame; returns the (last) verdict. */
-static int send_spec(const struct pkt_spec *s, unsigned int repeat)
+/* Runs program prog repeat times on the frame of s; returns the (last) verdict. */
+static int run_spec(int prog, const struct pkt_spec *s, unsigned int repeat)
 {
 	uint8_t frame[256];
 	size_t len = pkt_build(s, frame, sizeof(frame));
@@ -301,23 +301,21 @@ static int send_spec(const struct pkt_spec *s, unsigned int repeat)
 
 	if (!len)
 		fail_msg("cannot build a frame from %s to %s", s->src, s->dst);
-	if (bpf_prog_test_run_opts(g_prog, &opts))
+	if (bpf_prog_test_run_opts(prog, &opts))
 		fail_msg("BPF_PROG_RUN: %s", strerror(errno));
 	return opts.retval;
 }
 
-/* Runs the TC egress program on the frame, as if this host sent it, repeat times. */
+/* The XDP program: a frame that arrives. */
+static int send_spec(const struct pkt_spec *s, unsigned int repeat)
+{
+	return run_spec(g_prog, s, repeat);
+}
+
+/* The TC egress program: a frame this host sends. */
 static void send_out(const struct pkt_spec *s, unsigned int repeat)
 {
-	uint8_t frame[256];
-	size_t len = pkt_build(s, frame, sizeof(frame));
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
-		    .repeat = repeat);
-
-	if (!len)
-		fail_msg("cannot build a frame from %s to %s", s->src, s->dst);
-	if (bpf_prog_test_run_opts(g_egress, &opts))
-		fail_msg("BPF_PROG_RUN (egress): %s", strerror(errno));
+	run_spec(g_egress, s, repeat);
 }
 
 /*
