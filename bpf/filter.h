@@ -1048,6 +1048,52 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 }
 
 /*
+ * XDP: the first datagram of a flow, to a UDP port nothing listens on, is
+ * a failed probe. Counted here, not only by the ICMP "port unreachable"
+ * this host answers with, which the kernel rate-limits (about one a second
+ * for each destination: a UDP scan would mostly go unseen at TC egress).
+ * Asked for new flows alone, so a UDP service costs one socket lookup a
+ * flow. Out of line (a global function): its stack is off the filter's
+ * call chain, and the verifier checks it once.
+ */
+__noinline int udp_probe(struct xdp_md *ctx, struct netprobe_counters *cnt,
+			 const struct packet_info *pi)
+{
+	struct bpf_sock_tuple t = {};
+	struct netprobe_addr_key src;
+	struct bpf_sock *sk;
+	__u32 size;
+
+	if (!ctx || !cnt || !pi)
+		return 0;
+	if (pi->key.family == NETPROBE_FAMILY_IPV4) {
+		__builtin_memcpy(&t.ipv4.saddr, pi->key.src_addr, 4);
+		__builtin_memcpy(&t.ipv4.daddr, pi->key.dst_addr, 4);
+		t.ipv4.sport = pi->key.src_port;
+		t.ipv4.dport = pi->key.dst_port;
+		size = sizeof(t.ipv4);
+	} else {
+		__builtin_memcpy(t.ipv6.saddr, pi->key.src_addr, 16);
+		__builtin_memcpy(t.ipv6.daddr, pi->key.dst_addr, 16);
+		t.ipv6.sport = pi->key.src_port;
+		t.ipv6.dport = pi->key.dst_port;
+		size = sizeof(t.ipv6);
+	}
+	sk = bpf_sk_lookup_udp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		bpf_sk_release(sk);
+		return 0;
+	}
+	filter_source(pi, &src);
+	/* A source the allow list vouches for is never counted. */
+	if (allowed(&src))
+		return 0;
+	scan_failure(cnt, &src, pi->key.dst_addr, pi->key.family, bpf_ntohs(pi->key.dst_port),
+		     true);
+	return 0;
+}
+
+/*
  * TC egress: what this host answers tells what incoming packets cannot.
  * A SYN-ACK opens a handshake for the client's ACK to complete. A reset,
  * or an ICMP destination unreachable (not "fragmentation needed"), is a

@@ -129,6 +129,8 @@ static __always_inline bool opens_flow(const struct packet_info *pi)
 #define NP_FLOW_HANDSHAKE_ACK 1
 /* account_flow: an egress packet of a flow this host opened. */
 #define NP_FLOW_OURS 2
+/* account_flow: the flow's first packet. */
+#define NP_FLOW_NEW 4
 /* A flow this host opened refreshes its peer this often, in jiffies (a power of two). */
 #define NP_PEER_REFRESH_SHIFT 10
 
@@ -164,7 +166,8 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 			if (np_detailed_events &&
 			    (direction == NETPROBE_DIR_INGRESS ? np_xdp_events : np_tc_events))
 				emit_flow_start(key, &first);
-			return first.flags & NETPROBE_FLOW_F_INITIATED ? NP_FLOW_OURS : 0;
+			return NP_FLOW_NEW |
+			       (first.flags & NETPROBE_FLOW_F_INITIATED ? NP_FLOW_OURS : 0);
 		}
 		/* Another CPU created it between our lookup and update. */
 		fs = bpf_map_lookup_elem(&np_flows, key);
@@ -263,11 +266,15 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 	if (with_lb && np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
 		action = lb_packet(ctx, cnt, &pi, frame_len, &lb_flow);
 	/* Dropped packets stay out of the flow table: a flood would flush it. */
-	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow &&
-	    record_flow(hc, &pi, NETPROBE_DIR_INGRESS, frame_len + taken_off) ==
-		    NP_FLOW_HANDSHAKE_ACK &&
-	    np_mode == NETPROBE_XDP_FILTER)
-		handshake_ack(cnt, &pi, ctx);
+	if (action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE && !lb_flow) {
+		int flow = record_flow(hc, &pi, NETPROBE_DIR_INGRESS, frame_len + taken_off);
+
+		if (np_mode == NETPROBE_XDP_FILTER && (flow & NP_FLOW_HANDSHAKE_ACK))
+			handshake_ack(cnt, &pi, ctx);
+		if (np_mode == NETPROBE_XDP_FILTER && np_filter.port_scan.enabled &&
+		    (flow & NP_FLOW_NEW) && pi.key.proto == IPPROTO_UDP && !pi.fragment)
+			udp_probe(ctx, cnt, &pi);
+	}
 	if (action >= 0 && action < NETPROBE_XDP_ACTIONS)
 		cnt->xdp_action[action]++;
 	return action;

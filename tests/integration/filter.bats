@@ -99,6 +99,25 @@ prove_a() {
 	in_a ping -c 1 -W 2 198.18.0.2
 }
 
+@test "filter: nmap -sU from source port 0 is a port scan, though the kernel rate-limits its unreachables" {
+	run np_b attach "$LAB_VB" --mode filter
+	[ "$status" -eq 0 ]
+	local icmp0
+	icmp0=$(ip netns exec "$LAB_B" nstat -az IcmpOutDestUnreachs | awk '/IcmpOutDestUnreachs/ {print $2}')
+	events_b 5
+	timeout 4 nsenter --net="/run/netns/$LAB_A" nmap -sU -n -Pn -g 0 --max-retries 0 \
+		--min-rate 2000 -p 1-300 198.18.0.2 >/dev/null 2>&1 || true
+	wait $EV_PID
+	cat "$EV"
+	[ "$(count_of port_scan)" -eq 1 ]
+	[ "$(events_of port_scan | jq -r '.[0].src')" = 198.18.0.1 ]
+	# What B answered: far fewer unreachables than ports (the kernel's rate limit).
+	local icmp
+	icmp=$(ip netns exec "$LAB_B" nstat -az IcmpOutDestUnreachs | awk '/IcmpOutDestUnreachs/ {print $2}')
+	echo "unreachables sent: $((icmp - icmp0))"
+	[ $((icmp - icmp0)) -lt 50 ]
+}
+
 @test "filter: a SYN scan from a source that proved nothing is alerted, not blocked (it may be spoofed)" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate
 	[ "$status" -eq 0 ]

@@ -1527,16 +1527,40 @@ static void test_scans(void **state)
 	check_events(x, n, 0);
 
 	/*
-	 * What fails to count: SYNs to 1000 distinct ports that this host did
-	 * not refuse (passive FTP, a test runner), UDP from source port 0 that
-	 * nothing refused, echo requests to 200 hosts, answers of any kind, and
-	 * "fragmentation needed", which is no failure.
+	 * A UDP scan from source port 0 (nmap -sU -g 0 style): its datagrams to
+	 * ports nothing listens on are failed probes as they arrive, whatever
+	 * the kernel's rate limit on the "port unreachable" answers.
 	 */
-	scan_ports("192.0.2.20", "198.51.100.20", IPPROTO_TCP, 1, 1000);
-	for (int port = 1; port <= 200; port++) {
+	for (int port = 1; port <= 70; port++) {
 		struct pkt_spec u = udp("192.0.2.21", "198.51.100.21", 0, port);
 
 		assert_int_equal(send_spec(&u, 1), XDP_PASS);
+	}
+	x[n++] = EXPECT_SRC(PORT_SCAN, "192.0.2.21", 50, 5000);
+	check_events(x, n, 0);
+
+	/*
+	 * What fails to count: SYNs to 1000 distinct ports that this host did
+	 * not refuse (passive FTP, a test runner), datagrams from 200 clients
+	 * to a port a socket listens on, echo requests to 200 hosts, answers of
+	 * any kind, and "fragmentation needed", which is no failure.
+	 */
+	scan_ports("192.0.2.20", "198.51.100.20", IPPROTO_TCP, 1, 1000);
+	{
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(5353)};
+
+		assert_true(fd >= 0);
+		assert_int_equal(bind(fd, (struct sockaddr *)&any, sizeof(any)), 0);
+		for (int c = 0; c < 200; c++) {
+			char client[32];
+			struct pkt_spec u;
+
+			snprintf(client, sizeof(client), "10.55.0.%d", c + 1);
+			u = udp(client, "198.51.100.21", 40000 + c, 5353);
+			assert_int_equal(send_spec(&u, 1), XDP_PASS);
+		}
+		close(fd);
 	}
 	sweep_hosts("192.0.2.22", "10.201.0.", 1, 200, true);
 	for (int port = 20000; port < 21000; port++) {
