@@ -23,7 +23,7 @@ CFLAGS       ?= -O2 -g
 CFLAGS       += -std=gnu11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -Iinclude -I$(OUTPUT)
 BPF_CFLAGS   := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I/usr/include/$(MULTIARCH)
 LIBS         := -lbpf -lelf -lz -lmnl -lpthread -lm
-CLI_LIBS     := $(LIBS) -ljson-c -lm
+CLI_LIBS     := $(LIBS) -ljson-c
 
 BPF_SRCS     := $(wildcard bpf/*.bpf.c)
 BPF_OBJS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -97,7 +97,7 @@ $(OUTPUT)/baselines.bpf.o: bench/baselines.bpf.c $(wildcard bpf/*.h) include/net
 
 $(OUTPUT)/bench/np-bench: bench/np-bench.c tests/lib/pktbuild.h $(OUTPUT)/baselines.skel.h \
 		$(STATIC_LIB) $(HDRS) | $(OUTPUT)/bench
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC_LIB) $(LIBS) -lm
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC_LIB) $(LIBS)
 
 bench: deps all $(BENCH_BINS)
 	@bench/run.sh
