@@ -353,17 +353,14 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 
 	if (!meta || !meta->block_pool || meta->block_pool >= meta->max_rules)
 		goto fail;
+	/* Blocked already (another CPU, the other hook): no rule taken, nothing evicted. */
+	live = clear_expired_exact(meta, src->addr, family, now);
+	if (live)
+		return live;
 	id = claim_pool_rule(cnt, meta, evidence, now);
 	rule = id ? bpf_map_lookup_elem(&np_acl_rules, &id) : NULL;
 	if (!rule)
 		goto fail; /* every block in reach is live with stronger evidence, or being changed */
-	live = clear_expired_exact(meta, src->addr, family, now);
-	if (live) {
-		/* Another CPU blocked it a moment ago; the rule we took is free again. */
-		__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_FREE);
-		__sync_fetch_and_add(&meta->generation, 1);
-		return live;
-	}
 	__builtin_memcpy(rule->addr, src->addr, 16);
 	rule->family = family;
 	rule->prefix_len = family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
@@ -412,6 +409,7 @@ struct np_alert {
 	__u8 scope;
 	__u8 scan_hosts;
 	__u8 not_blocked; /* enum netprobe_unblocked */
+	__u32 evidence;	  /* 16 x the window's count over the threshold's (see evidence_of) */
 	__u64 proof;	  /* the source's last completed handshake (jiffies), or 0 */
 	__u32 window_ms;
 	__u32 rule_id;
@@ -508,12 +506,15 @@ static __always_inline __u8 unblockable(const struct netprobe_addr_key *src)
 	return NETPROBE_UNBLOCKED_NONE;
 }
 
-/* 16 x how far over its threshold a detection's rate is, at most 255. */
+/*
+ * A block's evidence: 16 x the source's count in the window over the
+ * threshold's count (16 at the crossing, 32 when it has doubled...), at most
+ * 255. Counts, not rates: a threshold's worth sent within one tick would
+ * make any rate huge, and a cheap block unbeatable.
+ */
 static __always_inline __u8 evidence_of(const struct np_alert *a)
 {
-	__u64 e = a->threshold ? a->rate * 16 / a->threshold : 255;
-
-	return e > 255 ? 255 : e < 1 ? 1 : e;
+	return a->evidence > 255 ? 255 : a->evidence < 1 ? 1 : a->evidence;
 }
 
 /* Blocks the source of alert a if mitigation is on and the source may be blocked. */
@@ -777,6 +778,7 @@ static __always_inline void count_source(struct netprobe_counters *cnt,
 		/* Refused a block by a full pool, and twice the flood since: try again. */
 		if (retry_due(&s->w[kind])) {
 			a.rate = window_rate(&s->w[kind], now);
+			a.evidence = 16ull * s->w[kind].count / (p->count ?: 1);
 			mitigate(cnt, &a);
 			s->w[kind].alerted = 1;
 			retry_later(&s->w[kind], &a);
@@ -786,6 +788,7 @@ static __always_inline void count_source(struct netprobe_counters *cnt,
 	if (asked && solicited_restart(&s->w[kind], asked))
 		return;
 	a.rate = window_rate(&s->w[kind], now);
+	a.evidence = 16ull * s->w[kind].count / (p->count ?: 1);
 	mitigate(cnt, &a);
 	retry_later(&s->w[kind], &a);
 	raise_alert(cnt, &a);
@@ -972,7 +975,7 @@ static __always_inline void handshake_ack(struct netprobe_counters *cnt,
 	if (np_filter.dst_flood[NETPROBE_SW_SYN].enabled && fresh) {
 		d = state_slot(cnt, &np_dst_state, NETPROBE_DST_STATE_BITS, pi->key.dst_addr,
 			       pi->key.family, sizeof(*d));
-		if (d && d->w[NETPROBE_SW_SYN].count)
+		if (d && h_at >= d->w[NETPROBE_SW_SYN].start && d->w[NETPROBE_SW_SYN].count)
 			d->w[NETPROBE_SW_SYN].count--;
 	}
 }
@@ -1029,6 +1032,7 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 		/* Refused a block by a full pool, and twice the ports since: try again. */
 		a.rate = (__u64)w->count * p->threshold / (p->count ?: 1);
 		a.threshold = p->threshold;
+		a.evidence = 16ull * w->count / (p->count ?: 1);
 		mitigate(cnt, &a);
 		w->alerted = 1;
 		retry_later(w, &a);
@@ -1042,9 +1046,34 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 					(np_filter.scan_hosts_bits ?: 1)
 			      : (__u64)w->count * p->threshold / (p->count ?: 1);
 	a.threshold = a.scan_hosts ? np_filter.scan_hosts : p->threshold;
+	a.evidence = a.scan_hosts ? 16ull * s->hosts_count / (np_filter.scan_hosts_bits ?: 1)
+				  : 16ull * w->count / (p->count ?: 1);
 	mitigate(cnt, &a);
 	retry_later(w, &a);
 	raise_alert(cnt, &a);
+}
+
+/*
+ * Whether this host sent on the flow from local:local_port to
+ * peer:peer_port, on this interface: what comes back on it, or is refused
+ * on it, is no stranger's probe.
+ */
+static __always_inline bool sent_on(const __u8 *local, const __u8 *peer, __u8 family,
+				    __be16 local_port, __be16 peer_port, __u8 proto)
+{
+	struct netprobe_flow_key out = {
+		.src_port = local_port,
+		.dst_port = peer_port,
+		.ifindex = np_ifindex,
+		.proto = proto,
+		.family = family,
+		.direction = NETPROBE_DIR_EGRESS,
+		.slot = np_slot,
+	};
+
+	__builtin_memcpy(out.src_addr, local, 16);
+	__builtin_memcpy(out.dst_addr, peer, 16);
+	return bpf_map_lookup_elem(&np_flows, &out) != NULL;
 }
 
 /*
@@ -1062,7 +1091,7 @@ __noinline int udp_probe(struct xdp_md *ctx, struct netprobe_counters *cnt,
 	struct bpf_sock_tuple t = {};
 	struct netprobe_addr_key src;
 	struct bpf_sock *sk;
-	__u32 size;
+	__u32 size, *local;
 
 	if (!ctx || !cnt || !pi)
 		return 0;
@@ -1084,6 +1113,19 @@ __noinline int udp_probe(struct xdp_md *ctx, struct netprobe_counters *cnt,
 		bpf_sk_release(sk);
 		return 0;
 	}
+	/*
+	 * Only datagrams for this host: a router's, or a node's that passes
+	 * traffic on to pods, has no socket for what it forwards.
+	 */
+	src.family = pi->key.family;
+	__builtin_memcpy(src.addr, pi->key.dst_addr, 16);
+	local = bpf_map_lookup_elem(&np_protected, &src);
+	if (!local || !(*local & NETPROBE_PROTECT_LOCAL))
+		return 0;
+	/* Nor an answer on a 5-tuple this host sent on (late, to a socket it closed). */
+	if (sent_on(pi->key.dst_addr, pi->key.src_addr, pi->key.family, pi->key.dst_port,
+		    pi->key.src_port, IPPROTO_UDP))
+		return 0;
 	filter_source(pi, &src);
 	/* A source the allow list vouches for is never counted. */
 	if (allowed(&src))
@@ -1108,7 +1150,7 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 					    bool ours)
 {
 	struct netprobe_addr_key prober = {.family = pi->key.family};
-	__u8 host[16] = {}, *l4, *ports;
+	__u8 host[16] = {}, *l4, *ports, quoted_proto;
 	__u32 off = pi->l4_off;
 	bool has_port;
 	__u16 port = 0;
@@ -1173,6 +1215,7 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 			return;
 		__builtin_memcpy(host, &q->daddr, 4);
 		ports = (__u8 *)(q + 1);
+		quoted_proto = q->protocol;
 		has_port =
 			q->ihl == 5 && (q->protocol == IPPROTO_TCP || q->protocol == IPPROTO_UDP);
 	} else {
@@ -1182,12 +1225,18 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 			return;
 		__builtin_memcpy(host, &q->daddr, 16);
 		ports = (__u8 *)(q + 1);
+		quoted_proto = q->nexthdr;
 		has_port = q->nexthdr == IPPROTO_TCP || q->nexthdr == IPPROTO_UDP;
 	}
-	if (has_port && ports + 4 <= (__u8 *)end)
+	if (has_port && ports + 4 <= (__u8 *)end) {
 		port = (__u16)ports[2] << 8 | ports[3];
-	else
+		/* Refusing an answer on a flow this host sent on (its socket gone) is no probe. */
+		if (sent_on(host, pi->key.dst_addr, pi->key.family, *(__be16 *)(ports + 2),
+			    *(__be16 *)ports, quoted_proto))
+			return;
+	} else {
 		has_port = false;
+	}
 	scan_failure(cnt, &prober, host, pi->key.family, port, has_port);
 }
 
@@ -1207,7 +1256,7 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
  * 512 bytes BPF allows.
  */
 __noinline int filter_packet(struct netprobe_counters *cnt, const struct packet_info *pi,
-			     int malformed)
+			     int malformed, int lists_only)
 {
 	if (!cnt || !pi)
 		return XDP_PASS;
@@ -1234,7 +1283,9 @@ __noinline int filter_packet(struct netprobe_counters *cnt, const struct packet_
 		cnt->filter[NETPROBE_FC_MALFORMED_DROPS]++;
 		return XDP_DROP;
 	}
-	detect(cnt, pi, &src);
+	/* A configured tunnel's packets are the load balancer's forwarding: what it carries is detected. */
+	if (!lists_only)
+		detect(cnt, pi, &src);
 	return XDP_PASS;
 }
 

@@ -235,7 +235,7 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 	struct packet_info pi = {};
 	int action = XDP_PASS, malformed;
 	__u32 taken_off = 0, frame_len;
-	bool lb_flow = false;
+	bool lb_flow = false, tunnel = false;
 	void *data, *end;
 
 	if (!cnt)
@@ -245,22 +245,23 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 	end = (void *)(long)ctx->data_end;
 	frame_len = end - data;
 	malformed = parse_packet(data, end, frame_len, &pi);
-	if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
-		action = filter_packet(cnt, &pi, malformed);
 	/*
-	 * A tunnel is unwrapped only once its outer packet passed the filter,
-	 * and only from a configured tunnel source: then it is counted, filtered
-	 * and balanced as what it carries.
+	 * A tunnel is unwrapped only from a configured tunnel source, and only
+	 * once its outer packet passed the lists: then it is counted, filtered
+	 * (detections included) and balanced as what it carries.
 	 */
-	if (with_lb && np_decap && action == XDP_PASS && !malformed && pi.l3 != NP_L3_NONE &&
-	    decap_wanted(cnt, &pi) && (taken_off = lb_decap(ctx, cnt))) {
+	if (with_lb && np_decap && !malformed && pi.l3 != NP_L3_NONE)
+		tunnel = decap_wanted(cnt, &pi);
+	if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
+		action = filter_packet(cnt, &pi, malformed, tunnel);
+	if (tunnel && action == XDP_PASS && (taken_off = lb_decap(ctx, cnt))) {
 		data = (void *)(long)ctx->data;
 		end = (void *)(long)ctx->data_end;
 		frame_len = end - data;
 		__builtin_memset(&pi, 0, sizeof(pi));
 		malformed = parse_packet(data, end, frame_len, &pi);
 		if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
-			action = filter_packet(cnt, &pi, malformed);
+			action = filter_packet(cnt, &pi, malformed, false);
 	}
 	count_packet(hc, &pi, malformed, frame_len + taken_off);
 	if (with_lb && np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
@@ -271,7 +272,12 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 
 		if (np_mode == NETPROBE_XDP_FILTER && (flow & NP_FLOW_HANDSHAKE_ACK))
 			handshake_ack(cnt, &pi, ctx);
-		if (np_mode == NETPROBE_XDP_FILTER && np_filter.port_scan.enabled &&
+		/*
+		 * Not in the copy with lb and decap: its verification would pass
+		 * the kernel's 1M-instruction budget (a backend's UDP probes count
+		 * by its unreachables alone).
+		 */
+		if (!with_lb && np_mode == NETPROBE_XDP_FILTER && np_filter.port_scan.enabled &&
 		    (flow & NP_FLOW_NEW) && pi.key.proto == IPPROTO_UDP && !pi.fragment)
 			udp_probe(ctx, cnt, &pi);
 	}

@@ -56,7 +56,7 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 		       s->blocked	? ", source blocked"
 		       : s->not_blocked ? ", not blocked: "
 					: "",
-		       s->not_blocked ? netprobe_unblocked_name(s->not_blocked) : "");
+		       s->not_blocked ? netprobe_unblocked_name(s->not_blocked) ?: "unknown" : "");
 		return NULL;
 	}
 	o = json_object_new_object();

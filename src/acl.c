@@ -1137,8 +1137,10 @@ int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void
 	return acl_list(m, NETPROBE_ACL_ALLOW, fn, ctx);
 }
 
-/* Entry counts for SecurityStats: deny entries made by hand, blocks, allow entries. */
-/* IPv4 deny prefixes covered by a live IPv4 allow prefix with a TTL (see sweep_dependent). */
+/*
+ * IPv4 deny prefixes covered by a live IPv4 allow prefix with a TTL: when
+ * that expires, they apply only after a sweep (SecurityStats sweep_dependent).
+ */
 static unsigned long long sweep_dependent(const struct np_acl *a, __u64 now)
 {
 	unsigned long long n = 0;
@@ -1167,6 +1169,7 @@ static unsigned long long sweep_dependent(const struct np_acl *a, __u64 now)
 	return n;
 }
 
+/* Entry counts for SecurityStats: deny entries made by hand, blocks, allow entries. */
 void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigned long long *blocks,
 		   unsigned long long *allow, unsigned long long *capacity,
 		   unsigned long long *sweep_waiting)

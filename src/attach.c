@@ -250,9 +250,12 @@ static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned i
 			errno = -err;
 			return NULL;
 		}
-		/* Read where the interface lives: its gateways and resolvers (a warning at worst). */
-		if (m->cfg.mitigation)
-			np_protect_refresh(m);
+		/*
+		 * Read where the interface lives: this host's addresses (UDP probes
+		 * count only towards them), gateways and resolvers (never blocked).
+		 * A warning at worst.
+		 */
+		np_protect_refresh(m);
 	}
 	skel->rodata->np_mode = m->cfg.xdp_mode;
 	skel->rodata->np_decap = m->cfg.decap;

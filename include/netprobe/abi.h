@@ -433,8 +433,10 @@ struct netprobe_acl_rule {
 	 */
 	__u32 fallback;
 	/*
-	 * Mitigation blocks: what the detection saw, as 16 x its rate over its
-	 * threshold (16: just at it; at most 255). Under pool pressure the
+	 * Mitigation blocks: what the detection saw, as 16 x the source's count
+	 * in the window over the threshold's (16: just at it; at most 255),
+	 * counts rather than rates, which a burst in one tick would make huge.
+	 * Under pool pressure the
 	 * weakest block gives way: framing an address costs a spoofer as many
 	 * packets as the strongest block it must displace.
 	 */

@@ -165,8 +165,8 @@ struct netprobe_config {
 	 * the backends of a netprobe load balancer. Only tunnels whose outer
 	 * source is in decap_from (at least one prefix: the load balancers) and
 	 * whose outer destination is in decap_to (none: any) are unwrapped, and
-	 * in filter mode only after the outer packet passed the lists and the
-	 * detections; the inner packet is filtered again. Applied at attach.
+	 * in filter mode only after the outer packet passed the lists; the inner
+	 * packet meets the lists and the detections. Applied at attach.
 	 */
 	bool decap;
 	struct netprobe_cidr decap_from[NETPROBE_DECAP_MAX];
@@ -514,7 +514,7 @@ struct netprobe_acl_entry {
 	unsigned int id;
 	enum netprobe_acl_action action;
 	unsigned int origin;		/* NETPROBE_ORIGIN_MANUAL, or 1 + the detection */
-	unsigned int evidence;		/* blocks: 16 x the detection's rate over its threshold */
+	unsigned int evidence;		/* blocks: 16 x the window's count over the threshold's */
 	unsigned long long hits;	/* packets this entry decided */
 	unsigned long long ttl_left_ms; /* 0: no expiry */
 	unsigned long long created_ns;	/* CLOCK_REALTIME */

@@ -1490,6 +1490,8 @@ static void test_scans(void **state)
 
 	(void)state;
 	base_config(&cfg); /* the default thresholds: 50 ports, 100 hosts in 5 s */
+	/* An address of this host's, which UDP probes must reach to count (read at attach). */
+	run("ip addr add 198.51.100.21/32 dev %s", IF_DUT);
 	start_filter(&cfg);
 	events_start();
 
@@ -1538,6 +1540,25 @@ static void test_scans(void **state)
 	}
 	x[n++] = EXPECT_SRC(PORT_SCAN, "192.0.2.21", 50, 5000);
 	check_events(x, n, 0);
+	/*
+	 * Answers on flows this host sent on, reaching sockets it has closed,
+	 * and its own "port unreachable" for them: no probes either.
+	 */
+	for (int port = 41000; port < 41070; port++) {
+		struct pkt_spec out = udp("198.51.100.21", "192.0.2.26", port, 40000);
+		struct pkt_spec late = udp("192.0.2.26", "198.51.100.21", 40000, port);
+
+		send_out(&out, 1);
+		assert_int_equal(send_spec(&late, 1), XDP_PASS);
+		send_unreachable("198.51.100.21", "192.0.2.26", IPPROTO_UDP, port, 3);
+	}
+	check_events(x, n, 0);
+	/* Datagrams to an address that is not this host's (a router passes them on): no probes. */
+	for (int port = 1; port <= 200; port++) {
+		struct pkt_spec u = udp("192.0.2.25", "198.51.100.99", 0, port);
+
+		assert_int_equal(send_spec(&u, 1), XDP_PASS);
+	}
 
 	/*
 	 * What fails to count: SYNs to 1000 distinct ports that this host did
@@ -1582,6 +1603,7 @@ static void test_scans(void **state)
 	refuse_ports("198.51.100.31", "192.0.2.31", 1, 70);
 	x[n++] = EXPECT_SRC(PORT_SCAN, "192.0.2.31", 50, 5000);
 	check_events(x, n, 0);
+	run("ip addr flush dev %s", IF_DUT);
 }
 
 /*

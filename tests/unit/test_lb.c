@@ -2354,6 +2354,7 @@ static void test_decap_filtered(void **state)
 	(void)state;
 	base_config(&cfg);
 	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	cfg.other_flood = (struct netprobe_detection){true, 100, 1000};
 	cfg.decap = true;
 	cfg.decap_from_count = 1;
 	assert_int_equal(netprobe_cidr_parse("10.78.0.0/24", &cfg.decap_from[0]), 0);
@@ -2382,6 +2383,19 @@ static void test_decap_filtered(void **state)
 	/* The denied tunnel was counted as what arrived: an IPv4 packet, not the UDP inside. */
 	assert_int_equal(st.counters.hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_UDP_PACKETS], 2);
 	assert_int_equal(st.counters.hook[NETPROBE_HOOK_XDP].v[NETPROBE_HC_OTHER_L4_PACKETS], 1);
+	/*
+	 * The load balancer's tunnel is its forwarding, not a flood of "other
+	 * protocol" packets: 150 trusted tunnels raise nothing; 150 from a
+	 * sender nobody configured are other_flood.
+	 */
+	enc.len = pkt_encap(fi.b, fi.len, 4, LB_SRC4, hosts[0].v4, enc.b, sizeof(enc.b));
+	for (int i = 0; i < 150; i++)
+		assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
+	assert_int_equal(stats().counters.detections[NETPROBE_DETECT_OTHER_FLOOD], 0);
+	enc.len = pkt_encap(fi.b, fi.len, 4, "10.79.0.5", hosts[0].v4, enc.b, sizeof(enc.b));
+	for (int i = 0; i < 150; i++)
+		assert_int_equal(xdp_run(enc.b, enc.len, &o), XDP_PASS);
+	assert_int_equal(stats().counters.detections[NETPROBE_DETECT_OTHER_FLOOD], 1);
 	assert_int_equal(netprobe_blacklist_del(g_m, "10.78.0.66"), 0);
 	assert_int_equal(netprobe_blacklist_del(g_m, "192.0.2.71"), 0);
 	assert_int_equal(netprobe_allowlist_del(g_m, "192.0.2.70"), 0);
