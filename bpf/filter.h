@@ -671,6 +671,31 @@ static __always_inline bool is_flood_packet(const struct packet_info *pi, int ki
 }
 
 /*
+ * The statistics of this interface's flow src:sport -> dst:dport in that
+ * direction, if the flow table holds it: whether this host sent on a flow,
+ * or received on it, and how much.
+ */
+static __always_inline struct netprobe_flow_stats *flow_stats(const __u8 *src, const __u8 *dst,
+							      __u8 family, __be16 sport,
+							      __be16 dport, __u8 proto,
+							      __u8 direction)
+{
+	struct netprobe_flow_key key = {
+		.src_port = sport,
+		.dst_port = dport,
+		.ifindex = np_ifindex,
+		.proto = proto,
+		.family = family,
+		.direction = direction,
+		.slot = np_slot,
+	};
+
+	__builtin_memcpy(key.src_addr, src, 16);
+	__builtin_memcpy(key.dst_addr, dst, 16);
+	return bpf_map_lookup_elem(&np_flows, &key);
+}
+
+/*
  * Whether this host asked for the packet: it sent on the reversed flow
  * (TC egress recorded it) before the first packet of this flow came in,
  * from a client's port (a download, a QUIC session) or as an echo request
@@ -685,44 +710,35 @@ static __always_inline bool is_flood_packet(const struct packet_info *pi, int ki
 
 static __always_inline bool is_solicited(const struct packet_info *pi)
 {
-	struct netprobe_flow_key in = pi->key, out = {
-						       .src_port = pi->key.dst_port,
-						       .dst_port = pi->key.src_port,
-						       .ifindex = np_ifindex,
-						       .proto = pi->key.proto,
-						       .family = pi->key.family,
-						       .direction = NETPROBE_DIR_EGRESS,
-						       .slot = np_slot,
-					       };
+	const struct netprobe_flow_key *k = &pi->key;
+	__be16 my_port = k->dst_port, its_port = k->src_port;
 	struct netprobe_flow_stats *asked, *answer;
 	__u64 per_request;
 
-	if (pi->key.proto == IPPROTO_UDP) {
+	if (k->proto == IPPROTO_UDP) {
 		/* A client's port (Linux hands out 32768 and up); a service's never counts as asking. */
-		if (bpf_ntohs(pi->key.dst_port) < 32768)
+		if (bpf_ntohs(k->dst_port) < 32768)
 			return false;
 		per_request = NP_UDP_ANSWERS_PER_REQUEST;
-	} else if (pi->key.proto == IPPROTO_ICMP || pi->key.proto == IPPROTO_ICMPV6) {
+	} else if (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6) {
 		if (!is_echo_reply(pi))
 			return false;
-		out.src_port = 0;
-		out.dst_port = bpf_htons(pi->key.proto == IPPROTO_ICMP ? 8 << 8 : 128 << 8);
+		/* The echo request's flow: type 8 (128) in the "port" */
+		my_port = 0;
+		its_port = bpf_htons(k->proto == IPPROTO_ICMP ? 8 << 8 : 128 << 8);
 		per_request = NP_ECHO_ANSWERS_PER_REQUEST;
-	} else if (pi->key.proto != IPPROTO_TCP) {
+	} else if (k->proto != IPPROTO_TCP) {
 		/* GRE, ESP, ...: a tunnel this host sends into too (no ports: 0 both ways). */
 		per_request = NP_TUNNEL_ANSWERS_PER_REQUEST;
 	} else {
 		return false;
 	}
-	__builtin_memcpy(out.src_addr, pi->key.dst_addr, 16);
-	__builtin_memcpy(out.dst_addr, pi->key.src_addr, 16);
-	asked = bpf_map_lookup_elem(&np_flows, &out);
+	asked = flow_stats(k->dst_addr, k->src_addr, k->family, my_port, its_port, k->proto,
+			   NETPROBE_DIR_EGRESS);
 	if (!asked)
 		return false;
-	in.ifindex = np_ifindex;
-	in.slot = np_slot;
-	in.direction = NETPROBE_DIR_INGRESS;
-	answer = bpf_map_lookup_elem(&np_flows, &in);
+	answer = flow_stats(k->src_addr, k->dst_addr, k->family, k->src_port, k->dst_port, k->proto,
+			    NETPROBE_DIR_INGRESS);
 	if (!answer)
 		return true;
 	/* This host spoke first (a server's answers to a flood do not make it asked for)... */
@@ -1054,29 +1070,6 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 }
 
 /*
- * Whether this host sent on the flow from local:local_port to
- * peer:peer_port, on this interface: what comes back on it, or is refused
- * on it, is no stranger's probe.
- */
-static __always_inline bool sent_on(const __u8 *local, const __u8 *peer, __u8 family,
-				    __be16 local_port, __be16 peer_port, __u8 proto)
-{
-	struct netprobe_flow_key out = {
-		.src_port = local_port,
-		.dst_port = peer_port,
-		.ifindex = np_ifindex,
-		.proto = proto,
-		.family = family,
-		.direction = NETPROBE_DIR_EGRESS,
-		.slot = np_slot,
-	};
-
-	__builtin_memcpy(out.src_addr, local, 16);
-	__builtin_memcpy(out.dst_addr, peer, 16);
-	return bpf_map_lookup_elem(&np_flows, &out) != NULL;
-}
-
-/*
  * XDP: the first datagram of a flow, to a UDP port nothing listens on, is
  * a failed probe. Counted here, not only by the ICMP "port unreachable"
  * this host answers with, which the kernel rate-limits (about one a second
@@ -1123,8 +1116,8 @@ __noinline int udp_probe(struct xdp_md *ctx, struct netprobe_counters *cnt,
 	if (!local || !(*local & NETPROBE_PROTECT_LOCAL))
 		return 0;
 	/* Nor an answer on a 5-tuple this host sent on (late, to a socket it closed). */
-	if (sent_on(pi->key.dst_addr, pi->key.src_addr, pi->key.family, pi->key.dst_port,
-		    pi->key.src_port, IPPROTO_UDP))
+	if (flow_stats(pi->key.dst_addr, pi->key.src_addr, pi->key.family, pi->key.dst_port,
+		       pi->key.src_port, IPPROTO_UDP, NETPROBE_DIR_EGRESS))
 		return 0;
 	filter_source(pi, &src);
 	/* A source the allow list vouches for is never counted. */
@@ -1231,8 +1224,8 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 	if (has_port && ports + 4 <= (__u8 *)end) {
 		port = (__u16)ports[2] << 8 | ports[3];
 		/* Refusing an answer on a flow this host sent on (its socket gone) is no probe. */
-		if (sent_on(host, pi->key.dst_addr, pi->key.family, *(__be16 *)(ports + 2),
-			    *(__be16 *)ports, quoted_proto))
+		if (flow_stats(host, pi->key.dst_addr, pi->key.family, *(__be16 *)(ports + 2),
+			       *(__be16 *)ports, quoted_proto, NETPROBE_DIR_EGRESS))
 			return;
 	} else {
 		has_port = false;

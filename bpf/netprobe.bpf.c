@@ -96,15 +96,6 @@ static __always_inline void note_peer(const struct netprobe_flow_key *key, __u64
 static __always_inline bool opens_flow(const struct packet_info *pi)
 {
 	const struct netprobe_flow_key *k = &pi->key;
-	struct netprobe_flow_key in = {
-		.src_port = k->dst_port,
-		.dst_port = k->src_port,
-		.ifindex = k->ifindex,
-		.proto = k->proto,
-		.family = k->family,
-		.direction = NETPROBE_DIR_INGRESS,
-		.slot = k->slot,
-	};
 	__u8 type = bpf_ntohs(k->dst_port) >> 8;
 
 	if (k->proto == IPPROTO_TCP)
@@ -120,9 +111,8 @@ static __always_inline bool opens_flow(const struct packet_info *pi)
 	if (k->proto == IPPROTO_UDP &&
 	    (bpf_ntohs(k->src_port) < 32768 || bpf_ntohs(k->dst_port) >= 32768))
 		return false;
-	__builtin_memcpy(in.src_addr, k->dst_addr, 16);
-	__builtin_memcpy(in.dst_addr, k->src_addr, 16);
-	return !bpf_map_lookup_elem(&np_flows, &in);
+	return !flow_stats(k->dst_addr, k->src_addr, k->family, k->dst_port, k->src_port, k->proto,
+			   NETPROBE_DIR_INGRESS);
 }
 
 /* account_flow: an ingress ACK that completes a handshake this host answered (see filter.h). */
