@@ -116,6 +116,18 @@ static void base_config(struct netprobe_config *cfg)
 	cfg->event_workers = 1;
 }
 
+/*
+ * Mitigation that blocks on any evidence: the crafted frames of these tests
+ * complete no handshake, so they could give no proof (test_mitigation_needs_proof
+ * covers the default).
+ */
+static void mitigate_unproven(struct netprobe_config *cfg, unsigned int ttl_s)
+{
+	cfg->mitigation = true;
+	cfg->mitigation_unproven = true;
+	cfg->mitigation_ttl_s = ttl_s;
+}
+
 static void detections_off(struct netprobe_config *cfg)
 {
 	struct netprobe_detection *all[] = {
@@ -1646,9 +1658,7 @@ static void test_allowlisted_source_raises_nothing(void **state)
 	(void)state;
 	flood_config(&cfg);
 	cfg.port_scan.enabled = true;
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 60;
+	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
 	events_start();
 	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.0/24", 0), 0);
@@ -1696,9 +1706,7 @@ static void test_mapped_source_is_ipv4(void **state)
 
 	(void)state;
 	flood_config(&cfg);
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 60;
+	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
 	events_start();
 
@@ -1821,9 +1829,7 @@ static void test_mitigation_blocks_source(void **state)
 	detections_off(&cfg);
 	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
 	cfg.port_scan.enabled = true;
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 30;
+	mitigate_unproven(&cfg, 30);
 	start_filter(&cfg);
 	events_start();
 
@@ -1899,9 +1905,7 @@ static void test_pool_pressure(void **state)
 	base_config(&cfg);
 	detections_off(&cfg);
 	cfg.port_scan = (struct netprobe_detection){true, 50, 5000};
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 300;
+	mitigate_unproven(&cfg, 300);
 	cfg.mitigation_max_blocks = 8;
 	start_filter(&cfg);
 
@@ -2013,9 +2017,7 @@ static void test_egress_evidence_spares(void **state)
 	(void)state;
 	base_config(&cfg);
 	cfg.tcp_flood = (struct netprobe_detection){true, 100, 1000};
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 60;
+	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
 	events_start();
 	assert_int_equal(netprobe_allowlist_add(g_m, "192.0.2.0/24", 0), 0);
@@ -2058,9 +2060,7 @@ static void test_no_peer_by_answer(void **state)
 	(void)state;
 	flood_config(&cfg);
 	cfg.syn_flood_dst.enabled = false;
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 60;
+	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
 	events_start();
 	/* The answer goes out with no question in the table. */
@@ -2210,9 +2210,7 @@ static void test_mitigation_spares(void **state)
 	    IF_DUT, IF_DUT, IF_DUT);
 	flood_config(&cfg);
 	cfg.syn_flood_dst.enabled = false; /* one event a source */
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 60;
+	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
 	events_start();
 	/* Flows this host opened; and what it merely answered, which makes nobody a peer. */
@@ -2391,9 +2389,7 @@ static void test_mitigation_pool(void **state)
 	base_config(&cfg);
 	detections_off(&cfg);
 	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 1;
+	mitigate_unproven(&cfg, 1);
 	cfg.mitigation_max_blocks = 1;
 	start_filter(&cfg);
 
@@ -2456,9 +2452,7 @@ static void test_repeat_offender_blocked_again(void **state)
 	base_config(&cfg);
 	detections_off(&cfg);
 	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
-	cfg.mitigation = true;
-	cfg.mitigation_unproven = true; /* crafted frames: nothing here completes a handshake */
-	cfg.mitigation_ttl_s = 1;
+	mitigate_unproven(&cfg, 1);
 	start_filter(&cfg);
 	send_syns("198.51.100.40", "192.0.2.97", 80, 100);
 	assert_int_equal(verdict("198.51.100.40", 1), XDP_DROP);
