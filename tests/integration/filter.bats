@@ -247,6 +247,31 @@ prove_a() {
 	[ "$(jq '.total.rx_packets' <<<"$output")" -gt 100000 ]
 }
 
+@test "filter: a load generator's completed connections are no SYN flood, at many times the threshold" {
+	# A SYN flood threshold of 100 a second, and one client making 2000 real
+	# connections as fast as it can: each handshake completes, so none counts.
+	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --detect syn_flood=100/1000 \
+		--detect syn_flood_dst=100/1000
+	[ "$status" -eq 0 ]
+	in_b python3 "$BATS_TEST_DIRNAME/peers.py" tcp-accept 198.18.0.2 8080 2000 3>&- &
+	wait_for 30 listening_b 8080
+	local t0 t1
+	t0=$(date +%s%N)
+	run in_a python3 "$BATS_TEST_DIRNAME/peers.py" tcp-connect 198.18.0.2 8080 2000
+	t1=$(date +%s%N)
+	[ "$status" -eq 0 ]
+	[ "$output" = "2000 connected" ]
+	echo "connections a second: $((2000 * 1000000000 / (t1 - t0)))"
+	# Fast enough that counting SYNs alone would have been a flood, five times over
+	# (measured here: 1100 to 3500 a second).
+	[ $((2000 * 1000000000 / (t1 - t0))) -ge 500 ]
+	run np_b stats --json
+	[ "$(jq '.security.handshakes_completed' <<<"$output")" -ge 2000 ]
+	[ "$(jq '.security.detections.syn_flood' <<<"$output")" -eq 0 ]
+	[ "$(jq '.security.lists.blocks' <<<"$output")" -eq 0 ]
+	[ "$(jq '.total.xdp_drop' <<<"$output")" -eq 0 ]
+}
+
 @test "filter: a fast UDP download this host asked for is no flood; a flood on a flow it asked once is" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate
 	[ "$status" -eq 0 ]
