@@ -1174,12 +1174,18 @@ void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigne
 		   unsigned long long *allow, unsigned long long *capacity,
 		   unsigned long long *sweep_waiting)
 {
-	const struct np_acl *a = m->acl;
+	struct np_acl *a = m->acl;
 	__u64 now = mono_ns();
 
 	*deny = *blocks = *allow = 0;
 	*capacity = a ? a->block_first - 1 : 0;
-	*sweep_waiting = a ? sweep_dependent(a, now) : 0;
+	*sweep_waiting = 0;
+	if (a) {
+		/* The index is rebuilt by whichever thread sweeps (the event reader, say). */
+		pthread_mutex_lock(&a->lock);
+		*sweep_waiting = sweep_dependent(a, now);
+		pthread_mutex_unlock(&a->lock);
+	}
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
