@@ -9,7 +9,7 @@ packages=(
 	pkg-config clang-format
 	# tests and demo: test framework, namespaces, real traffic tools, oracles
 	libcmocka-dev bats perl iproute2 iputils-ping iperf3 hping3 nmap tcpdump tshark ethtool
-	procps netcat-openbsd jq util-linux nftables python3 python3-scapy
+	procps netcat-openbsd jq util-linux nftables python3 python3-scapy traceroute
 	# benchmarks: peers measured in the same run
 	xdp-tools
 )

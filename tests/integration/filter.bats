@@ -231,6 +231,11 @@ prove_a() {
 	# Pings, both families.
 	in_a ping -c 20 -i 0.05 198.18.0.2 >/dev/null
 	in_a ping -6 -c 20 -i 0.05 fd00:98::2 >/dev/null
+	# Traceroutes (UDP probes to closed ports, each answered "port unreachable"), twice each.
+	for i in 1 2; do
+		in_a traceroute -n -q 3 -m 30 198.18.0.2 >/dev/null
+		in_a traceroute -6 -n -q 3 -m 30 fd00:98::2 >/dev/null
+	done
 	# Many short TCP connections.
 	run in_a python3 "$BATS_TEST_DIRNAME/peers.py" tcp-connect 198.18.0.2 8080 300
 	[ "$status" -eq 0 ]
