@@ -158,6 +158,8 @@ static __always_inline void filter_source(const struct packet_info *pi,
 	const __u32 *a = (const __u32 *)pi->key.src_addr;
 	__u32 *out = (__u32 *)src->addr;
 
+	src->prefix_len = 0;
+	src->pad = 0;
 	if (pi->key.family == NETPROBE_FAMILY_IPV6 && v4_mapped(pi->key.src_addr)) {
 		out[0] = a[3];
 		out[1] = out[2] = out[3] = 0;
@@ -166,6 +168,25 @@ static __always_inline void filter_source(const struct packet_info *pi,
 	}
 	__builtin_memcpy(src->addr, pi->key.src_addr, 16);
 	src->family = pi->key.family;
+}
+
+/*
+ * Who the detections count and mitigation blocks: an IPv6 source is its
+ * prefix (v6_prefix, a /64 by default), since a host picks any address of
+ * its /64 at will and a scanner rotating through them is one scanner. In
+ * place, once the lists have seen the address itself.
+ */
+static __always_inline void source_scope(struct netprobe_addr_key *src)
+{
+	__u32 *w = (__u32 *)src->addr;
+
+	if (src->family != NETPROBE_FAMILY_IPV6 || np_filter.v6_prefix >= 128)
+		return;
+	w[0] &= np_filter.v6_mask[0];
+	w[1] &= np_filter.v6_mask[1];
+	w[2] &= np_filter.v6_mask[2];
+	w[3] &= np_filter.v6_mask[3];
+	src->prefix_len = np_filter.v6_prefix;
 }
 
 /* Whether an allow entry vouches for src (nothing counted: a lookup on the way out). */
@@ -224,33 +245,74 @@ static __always_inline void zero_hits(__u32 id)
 	}
 }
 
-static __always_inline void *exact_map(__u8 family)
+/*
+ * Where a block of family and prefix_len lives: the exact tables, or (an
+ * IPv6 prefix: a source's /64) the trie, with the meta count of entries
+ * that lets XDP skip an empty one.
+ */
+static __always_inline void *block_map(struct netprobe_acl_meta *meta, __u8 family, __u8 prefix_len,
+				       __u32 **count)
 {
-	return family == NETPROBE_FAMILY_IPV4 ? (void *)&np_acl_v4_exact : (void *)&np_acl_v6_exact;
-}
-
-/* Removes an exact entry, only if it is still rule id's (another may have replaced it). */
-static __always_inline void drop_exact(struct netprobe_acl_meta *meta, const __u8 *addr,
-				       __u8 family, __u32 id)
-{
-	void *map = exact_map(family);
-	struct netprobe_acl_value *old = bpf_map_lookup_elem(map, addr);
-
-	if (!old || (old->own & NETPROBE_ACL_W_ID) != id || bpf_map_delete_elem(map, addr))
-		return;
-	if (family == NETPROBE_FAMILY_IPV6)
-		__sync_fetch_and_sub(&meta->v6_exact, 1);
+	if (family == NETPROBE_FAMILY_IPV4) {
+		*count = NULL;
+		return &np_acl_v4_exact;
+	}
+	if (prefix_len && prefix_len < 128) {
+		*count = &meta->v6_prefixes;
+		return &np_acl_v6_trie;
+	}
+	*count = &meta->v6_exact;
+	return &np_acl_v6_exact;
 }
 
 /*
- * An exact entry of addr is in the way of a new block: if it has expired
- * (nothing swept it yet), it goes, so that a repeat offender is blocked
- * again. Returns the id of a live block already there, else 0.
+ * The entry of key in map if rule id owns it (another may have replaced
+ * it; the trie answers with the longest prefix covering key, which is
+ * key's own entry exactly when its rule is id).
  */
-static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta, const __u8 *addr,
-						 __u8 family, __u64 now)
+static __always_inline bool owns(void *map, const void *key, __u32 id)
 {
-	struct netprobe_acl_value *v = bpf_map_lookup_elem(exact_map(family), addr);
+	struct netprobe_acl_value *old = bpf_map_lookup_elem(map, key);
+
+	return old && (old->own & NETPROBE_ACL_W_ID) == id;
+}
+
+/* Removes rule id's entry of key, only if it is still rule id's. */
+static __always_inline void drop_entry(void *map, const void *key, __u32 *count, __u32 id)
+{
+	if (!owns(map, key, id) || bpf_map_delete_elem(map, key))
+		return;
+	if (count)
+		__sync_fetch_and_sub(count, 1);
+}
+
+/* Removes pool rule id's entry (the rule is BUSY: its fields hold still). */
+static __always_inline void drop_block(struct netprobe_acl_meta *meta,
+				       const struct netprobe_acl_rule *rule, __u32 id)
+{
+	struct netprobe_acl_v6_prefix key = {.prefix_len = rule->prefix_len};
+	__u32 *count;
+	void *map = block_map(meta, rule->family, rule->prefix_len, &count);
+
+	if (map != &np_acl_v6_trie) {
+		drop_entry(map, rule->addr, count, id);
+		return;
+	}
+	__builtin_memcpy(key.addr, rule->addr, 16);
+	drop_entry(map, &key, count, id);
+}
+
+/*
+ * An entry of key (in map, of prefix_len bits) is in the way of a new
+ * block: if it has expired (nothing swept it yet), it goes, so that a
+ * repeat offender is blocked again. Returns the id of a live block already
+ * there, else 0.
+ */
+static __always_inline __u32 clear_expired(struct netprobe_acl_meta *meta, void *map,
+					   const void *key, __u32 *count, __u8 prefix_len,
+					   __u64 now)
+{
+	struct netprobe_acl_value *v = bpf_map_lookup_elem(map, key);
 	struct netprobe_acl_rule *old;
 	__u32 id;
 
@@ -258,20 +320,21 @@ static __always_inline __u32 clear_expired_exact(struct netprobe_acl_meta *meta,
 		return 0;
 	id = v->own & NETPROBE_ACL_W_ID;
 	old = bpf_map_lookup_elem(&np_acl_rules, &id);
-	if (!old)
+	/* The trie's answer may be a shorter prefix covering key: not in the way. */
+	if (!old || old->prefix_len != prefix_len)
 		return 0;
 	if (!old->expires_ns || now < old->expires_ns)
 		return id;
 	if (id < meta->max_rules - meta->block_pool) {
 		/* A hand-made entry: the sweep frees its rule. */
-		drop_exact(meta, addr, family, id);
+		drop_entry(map, key, count, id);
 		return 0;
 	}
 	/* An expired block: claimed like any pool rule, so that a sweep cannot race us. */
 	if (__sync_val_compare_and_swap(&old->in_use, NETPROBE_RULE_LIVE, NETPROBE_RULE_BUSY) !=
 	    NETPROBE_RULE_LIVE)
 		return id;
-	drop_exact(meta, addr, family, id);
+	drop_entry(map, key, count, id);
 	zero_hits(id);
 	__sync_lock_test_and_set(&old->in_use, NETPROBE_RULE_FREE);
 	__sync_fetch_and_add(&meta->generation, 1);
@@ -321,7 +384,7 @@ static __always_inline __u32 claim_pool_rule(struct netprobe_counters *cnt,
 						NETPROBE_RULE_BUSY) != NETPROBE_RULE_LIVE)
 			continue;
 		/* An expired block nobody swept, or a weaker one: retired, its place taken. */
-		drop_exact(meta, rule->addr, rule->family, id);
+		drop_block(meta, rule, id);
 		evicted = !expired;
 		claimed = id;
 		break;
@@ -345,16 +408,26 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 					  __u8 evidence)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
+	struct netprobe_acl_v6_prefix prefix_key;
 	struct netprobe_acl_rule *rule;
 	struct netprobe_acl_value value;
-	__u32 id, live;
+	__u32 id, live, *count;
 	__u64 now = bpf_ktime_get_coarse_ns();
-	__u8 family = src->family;
+	__u8 family = src->family, prefix_len;
+	const void *key = src->addr;
+	void *map;
 
 	if (!meta || !meta->block_pool || meta->block_pool >= meta->max_rules)
 		goto fail;
+	prefix_len = src->prefix_len ?: (family == NETPROBE_FAMILY_IPV4 ? 32 : 128);
+	map = block_map(meta, family, prefix_len, &count);
+	if (map == &np_acl_v6_trie) {
+		prefix_key.prefix_len = prefix_len;
+		__builtin_memcpy(prefix_key.addr, src->addr, 16);
+		key = &prefix_key;
+	}
 	/* Blocked already (another CPU, the other hook): no rule taken, nothing evicted. */
-	live = clear_expired_exact(meta, src->addr, family, now);
+	live = clear_expired(meta, map, key, count, prefix_len, now);
 	if (live)
 		return live;
 	id = claim_pool_rule(cnt, meta, evidence, now);
@@ -363,29 +436,32 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 		goto fail; /* every block in reach is live with stronger evidence, or being changed */
 	__builtin_memcpy(rule->addr, src->addr, 16);
 	rule->family = family;
-	rule->prefix_len = family == NETPROBE_FAMILY_IPV4 ? 32 : 128;
+	rule->prefix_len = prefix_len;
 	rule->action = NETPROBE_ACL_DENY;
 	rule->origin = detection + 1;
 	rule->evidence = evidence;
-	rule->fallback = 0; /* an exact entry falls back to the prefix tables */
+	/* An exact entry falls back to the prefix tables; a prefix block, to the trie's next entry up. */
+	rule->fallback = 0;
 	rule->created_ns = now;
 	rule->expires_ns = now + (__u64)np_filter.block_ttl_s * 1000000000ull;
 	/* An exchange is a full barrier: the fields are written before the rule is live. */
 	__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_LIVE);
 
 	value.word = value.own = id | NETPROBE_ACL_W_TTL | NETPROBE_ACL_W_BLOCK;
+	if (bpf_map_update_elem(map, key, &value, BPF_NOEXIST))
+		goto undo;
 	if (family == NETPROBE_FAMILY_IPV4) {
 		__u32 host = bpf_ntohl(*(const __u32 *)src->addr), elem = host >> 12;
 		struct netprobe_acl_tbl24 *t24 = bpf_map_lookup_elem(&np_acl_v4_tbl24, &elem);
 
-		if (!t24 || bpf_map_update_elem(&np_acl_v4_exact, src->addr, &value, BPF_NOEXIST))
+		if (!t24) {
+			drop_entry(map, key, count, id);
 			goto undo;
+		}
 		__sync_fetch_and_or(&t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)],
 				    NETPROBE_ACL_W_EXACT);
-	} else {
-		if (bpf_map_update_elem(&np_acl_v6_exact, src->addr, &value, BPF_NOEXIST))
-			goto undo;
-		__sync_fetch_and_add(&meta->v6_exact, 1);
+	} else if (count) {
+		__sync_fetch_and_add(count, 1);
 	}
 	__sync_fetch_and_add(&meta->generation, 1);
 	cnt->filter[NETPROBE_FC_BLOCKS_ADDED]++;
@@ -399,23 +475,6 @@ fail:
 	cnt->filter[NETPROBE_FC_BLOCKS_REFUSED]++;
 	return 0;
 }
-
-/* What one security event says; the caller fills it on its stack. */
-struct np_alert {
-	const struct netprobe_addr_key *src; /* scope source: who */
-	const __u8 *dst;		     /* the destination it concerns, or NULL */
-	__u8 dst_family;
-	__u8 detection;
-	__u8 scope;
-	__u8 scan_hosts;
-	__u8 not_blocked; /* enum netprobe_unblocked */
-	__u32 evidence;	  /* 16 x the window's count over the threshold's (see evidence_of) */
-	__u64 proof;	  /* the source's last completed handshake (jiffies), or 0 */
-	__u32 window_ms;
-	__u32 rule_id;
-	__u64 rate;
-	__u64 threshold;
-};
 
 static __always_inline void raise_alert(struct netprobe_counters *cnt, const struct np_alert *a)
 {
@@ -439,11 +498,12 @@ static __always_inline void raise_alert(struct netprobe_counters *cnt, const str
 	ev->hdr.time = bpf_jiffies64();
 	if (a->scope == NETPROBE_SCOPE_SOURCE) {
 		/* A mapped source's event is about its IPv4 address; an IPv6 destination is left out. */
-		ev->family = a->src->family;
-		__builtin_memcpy(ev->src, a->src->addr, 16);
-		if (a->dst && a->dst_family == a->src->family)
+		ev->family = a->src.family;
+		ev->src_prefix_len = a->src.prefix_len;
+		__builtin_memcpy(ev->src, a->src.addr, 16);
+		if (a->dst_family == a->src.family)
 			__builtin_memcpy(ev->dst, a->dst, 16);
-	} else if (a->scope == NETPROBE_SCOPE_DESTINATION && a->dst) {
+	} else if (a->scope == NETPROBE_SCOPE_DESTINATION) {
 		ev->family = a->dst_family;
 		__builtin_memcpy(ev->dst, a->dst, 16);
 	}
@@ -507,56 +567,132 @@ static __always_inline __u8 unblockable(const struct netprobe_addr_key *src)
 }
 
 /*
- * A block's evidence: 16 x the source's count in the window over the
- * threshold's count (16 at the crossing, 32 when it has doubled...), at most
- * 255. Counts, not rates: a threshold's worth sent within one tick would
- * make any rate huge, and a cheap block unbeatable.
+ * Blocks src for a detection if it may be blocked; proof: its last
+ * completed handshake (jiffies), or 0. A block's evidence is 16 x the
+ * source's count in the window over the threshold's count (16 at the
+ * crossing, 32 when it has doubled...), at most 255: counts, not rates, as
+ * a threshold's worth sent within one tick would make any rate huge, and a
+ * cheap block unbeatable. Returns the block's rule id, or minus why the
+ * source was not blocked (enum netprobe_unblocked).
  */
-static __always_inline __u8 evidence_of(const struct np_alert *a)
+static __always_inline int mitigate_source(struct netprobe_counters *cnt,
+					   const struct netprobe_addr_key *src, __u8 detection,
+					   __u32 evidence, __u64 proof)
 {
-	return a->evidence > 255 ? 255 : a->evidence < 1 ? 1 : a->evidence;
-}
+	__u8 why = unblockable(src);
+	__u32 id;
 
-/* Blocks the source of alert a if mitigation is on and the source may be blocked. */
-static __always_inline void mitigate(struct netprobe_counters *cnt, struct np_alert *a)
-{
-	if (!np_filter.mitigate)
-		return;
-	a->not_blocked = unblockable(a->src);
-	if (a->not_blocked) {
-		cnt->filter[NETPROBE_FC_BLOCKS_PROTECTED]++;
-		return;
-	}
+	if (why)
+		return -why;
 	/*
 	 * Failures, counts and rates can all be spoofed: only a source that
 	 * completed a handshake lately is known to be where it says (unless
 	 * the operator vouches that nobody here can spoof).
 	 */
 	if (!np_filter.block_unproven &&
-	    (!a->proof || bpf_jiffies64() - a->proof > (__u64)NP_PROOF_TTL_S * np_filter.hz)) {
-		a->not_blocked = NETPROBE_UNBLOCKED_UNPROVEN;
-		cnt->filter[NETPROBE_FC_BLOCKS_UNPROVEN]++;
-		return;
-	}
-	a->rule_id = block_source(cnt, a->src, a->detection, evidence_of(a));
-	if (!a->rule_id)
-		a->not_blocked = NETPROBE_UNBLOCKED_POOL_FULL;
+	    (!proof || bpf_jiffies64() - proof > (__u64)NP_PROOF_TTL_S * np_filter.hz))
+		return -NETPROBE_UNBLOCKED_UNPROVEN;
+	id = block_source(cnt, src, detection, evidence > 255 ? 255 : evidence < 1 ? 1 : evidence);
+	return id ? (int)id : -NETPROBE_UNBLOCKED_POOL_FULL;
 }
 
 /*
  * After an alert whose block the pool refused, a source that goes on tries
- * again when its count has doubled (its evidence with it): w->alerted holds
- * that count (1: alerted, nothing more to do).
+ * again when its count has doubled (its evidence with it): its window's
+ * alerted holds that count (1: alerted, nothing more to do).
  */
-static __always_inline void retry_later(struct netprobe_window *w, const struct np_alert *a)
+static __always_inline void retry_later(const struct np_alert *a)
 {
-	if (a->not_blocked == NETPROBE_UNBLOCKED_POOL_FULL)
-		w->alerted = w->count * 2 > 2 ? w->count * 2 : 2;
+	const __u64 *want = (const __u64 *)a->src.addr;
+	__u32 slot = a->state_slot, window = a->window;
+	struct netprobe_src_state *s;
+	struct netprobe_window *w;
+
+	if (a->not_blocked != NETPROBE_UNBLOCKED_POOL_FULL || window >= NETPROBE_SW_MAX)
+		return;
+	s = bpf_map_lookup_elem(&np_src_state, &slot);
+	/* The slot may hold another source by now: then nothing to do. */
+	if (!s || s->key.family != a->src.family || s->key.prefix_len != a->src.prefix_len ||
+	    ((__u64 *)s->key.addr)[0] != want[0] || ((__u64 *)s->key.addr)[1] != want[1])
+		return;
+	w = &s->w[window];
+	w->alerted = w->count * 2 > 2 ? w->count * 2 : 2;
 }
 
 static __always_inline bool retry_due(const struct netprobe_window *w)
 {
 	return w->alerted > 1 && w->count >= w->alerted;
+}
+
+/*
+ * This CPU's alert slot of scope, emptied, for a detection to fill; the
+ * program settles it (settle_alerts) once the detections are done.
+ */
+static __always_inline struct np_alert *alert_slot(__u32 scope)
+{
+	struct np_alert *a = bpf_map_lookup_elem(&np_alerts, &scope);
+
+	if (a) {
+		__builtin_memset(a, 0, sizeof(*a));
+		a->scope = scope;
+		a->pending = 1;
+	}
+	return a;
+}
+
+/* Settles this CPU's alert of scope, if one is pending. */
+static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 scope)
+{
+	struct np_alert *a = bpf_map_lookup_elem(&np_alerts, &scope);
+	int r;
+
+	if (!a || !a->pending)
+		return;
+	a->pending = 0;
+	if (scope == NETPROBE_SCOPE_SOURCE && np_filter.mitigate) {
+		r = mitigate_source(cnt, &a->src, a->detection, a->evidence, a->proof);
+		/*
+		 * A prefix that holds an address this host depends on (its own
+		 * /64: the link's neighbours) is not blocked whole: the address
+		 * that sent the packet is, and the event names it.
+		 */
+		if ((r == -NETPROBE_UNBLOCKED_PROTECTED || r == -NETPROBE_UNBLOCKED_PEER) &&
+		    a->src.prefix_len && a->sender.family) {
+			r = mitigate_source(cnt, &a->sender, a->detection, a->evidence, a->proof);
+			a->src = a->sender;
+		}
+		if (r > 0) {
+			a->rule_id = r;
+		} else {
+			a->not_blocked = -r;
+			if (r == -NETPROBE_UNBLOCKED_UNPROVEN)
+				cnt->filter[NETPROBE_FC_BLOCKS_UNPROVEN]++;
+			else if (r != -NETPROBE_UNBLOCKED_POOL_FULL)
+				cnt->filter[NETPROBE_FC_BLOCKS_PROTECTED]++;
+		}
+		retry_later(a);
+	}
+	if (a->raise)
+		raise_alert(cnt, a);
+}
+
+/*
+ * What the detections of one packet found, settled: a source alert's
+ * block (mitigation), then each alert's event. Out of line and called by
+ * the programs themselves once the detections are done, so that the
+ * blocking is verified once, not at each detection, and its stack sits
+ * at the top of the call chain instead of at the bottom of the filter's.
+ * A BPF program runs to its end on its CPU, so the slots hold one
+ * packet's alerts.
+ */
+__noinline int settle_alerts(struct netprobe_counters *cnt)
+{
+	if (!cnt)
+		return 0;
+	settle_alert(cnt, NETPROBE_SCOPE_SOURCE);
+	settle_alert(cnt, NETPROBE_SCOPE_DESTINATION);
+	settle_alert(cnt, NETPROBE_SCOPE_INTERFACE);
+	return 0;
 }
 
 /* Starts a new window when the current one is over; true when it did. */
@@ -610,14 +746,20 @@ static __always_inline __u32 addr_hash(const __u8 *addr, __u8 family)
  * their address key: a slot holding another address is taken over, zeroed
  * (size is the value's, a constant once inlined).
  */
+/* Which slot of a direct-mapped state table of 2^bits slots addr's state takes. */
+static __always_inline __u32 state_index(const __u8 *addr, __u8 family, __u32 bits)
+{
+	return addr_hash(addr, family) >> (32 - bits);
+}
+
 _Static_assert(__builtin_offsetof(struct netprobe_src_state, key) == 0 &&
 		       __builtin_offsetof(struct netprobe_dst_state, key) == 0,
 	       "state values start with their key");
 
 static __always_inline void *state_slot(struct netprobe_counters *cnt, void *map, __u32 bits,
-					const __u8 *addr, __u8 family, __u32 size)
+					const __u8 *addr, __u8 family, __u8 prefix_len, __u32 size)
 {
-	__u32 slot = addr_hash(addr, family) >> (32 - bits);
+	__u32 slot = state_index(addr, family, bits);
 	struct netprobe_addr_key *k = bpf_map_lookup_elem(map, &slot);
 	const __u64 *want = (const __u64 *)addr;
 	__u64 *have;
@@ -625,13 +767,15 @@ static __always_inline void *state_slot(struct netprobe_counters *cnt, void *map
 	if (!k)
 		return NULL;
 	have = (__u64 *)k->addr;
-	if (k->family == family && have[0] == want[0] && have[1] == want[1])
+	if (k->family == family && k->prefix_len == prefix_len && have[0] == want[0] &&
+	    have[1] == want[1])
 		return k;
 	if (k->family)
 		cnt->filter[NETPROBE_FC_STATE_EVICTIONS]++;
 	__builtin_memset(k, 0, size);
 	__builtin_memcpy(k->addr, addr, 16);
 	k->family = family;
+	k->prefix_len = prefix_len;
 	return k;
 }
 
@@ -764,50 +908,87 @@ static __always_inline bool solicited_restart(struct netprobe_window *w,
 }
 
 /*
- * Counts one towards src's flood of kind (a NETPROBE_SW_* flood window),
- * about dst; at the threshold, unless asked (ingress only: pi), alerts and
- * mitigates.
+ * The pending alert about source src's window (NETPROBE_SW_*) for
+ * settle_alerts, which blocks src (if mitigation may) and, with raise,
+ * sends the event; the caller fills in what the detection saw.
  */
-static __always_inline void count_source(struct netprobe_counters *cnt,
+static __always_inline struct np_alert *alert_source(const struct netprobe_addr_key *src,
+						     const struct netprobe_src_state *s,
+						     __u8 window, __u8 detection, bool raise)
+{
+	struct np_alert *a = alert_slot(NETPROBE_SCOPE_SOURCE);
+
+	if (!a)
+		return NULL;
+	a->src = *src;
+	a->state_slot = state_index(src->addr, src->family, NETPROBE_SRC_STATE_BITS);
+	a->window = window;
+	a->detection = detection;
+	a->raise = raise;
+	a->proof = s->proof;
+	return a;
+}
+
+/*
+ * Notes addr, the address that sent the packet, in a pending source alert
+ * about a prefix (for settle_alerts, when the prefix may not be blocked
+ * whole). Returns pending.
+ */
+static __always_inline bool alert_sender(bool pending, const __u8 *addr)
+{
+	__u32 scope = NETPROBE_SCOPE_SOURCE;
+	struct np_alert *a;
+
+	if (!pending)
+		return false;
+	a = bpf_map_lookup_elem(&np_alerts, &scope);
+	if (a && a->src.prefix_len) {
+		a->sender.family = a->src.family;
+		__builtin_memcpy(a->sender.addr, addr, 16);
+	}
+	return true;
+}
+
+/*
+ * Counts one towards src's flood of kind (a NETPROBE_SW_* flood window),
+ * about dst; at the threshold, unless asked (ingress only: pi), alerts (and
+ * mitigates). Returns whether an alert awaits settle_alerts.
+ */
+static __always_inline bool count_source(struct netprobe_counters *cnt,
 					 const struct netprobe_addr_key *src, const __u8 *dst,
 					 __u8 dst_family, const struct packet_info *asked, int kind,
 					 __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.src_flood[kind];
 	struct netprobe_src_state *s;
-	struct np_alert a = {
-		.src = src,
-		.dst = dst,
-		.dst_family = dst_family,
-		.detection = flood_detection(kind),
-		.scope = NETPROBE_SCOPE_SOURCE,
-		.threshold = p->threshold,
-		.window_ms = p->window_ms,
-	};
+	struct netprobe_window *w;
+	struct np_alert *a;
+	bool raise = true;
 
 	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src->addr, src->family,
-		       sizeof(*s));
+		       src->prefix_len, sizeof(*s));
 	if (!s)
-		return;
-	a.proof = s->proof;
-	if (!window_count(&s->w[kind], p->window_jiffies, p->count, now)) {
+		return false;
+	w = &s->w[kind];
+	if (!window_count(w, p->window_jiffies, p->count, now)) {
 		/* Refused a block by a full pool, and twice the flood since: try again. */
-		if (retry_due(&s->w[kind])) {
-			a.rate = window_rate(&s->w[kind], now);
-			a.evidence = 16ull * s->w[kind].count / (p->count ?: 1);
-			mitigate(cnt, &a);
-			s->w[kind].alerted = 1;
-			retry_later(&s->w[kind], &a);
-		}
-		return;
+		if (!retry_due(w))
+			return false;
+		w->alerted = 1;
+		raise = false;
+	} else if (asked && solicited_restart(w, asked)) {
+		return false;
 	}
-	if (asked && solicited_restart(&s->w[kind], asked))
-		return;
-	a.rate = window_rate(&s->w[kind], now);
-	a.evidence = 16ull * s->w[kind].count / (p->count ?: 1);
-	mitigate(cnt, &a);
-	retry_later(&s->w[kind], &a);
-	raise_alert(cnt, &a);
+	a = alert_source(src, s, kind, flood_detection(kind), raise);
+	if (!a)
+		return false;
+	__builtin_memcpy(a->dst, dst, 16);
+	a->dst_family = dst_family;
+	a->threshold = p->threshold;
+	a->window_ms = p->window_ms;
+	a->rate = window_rate(w, now);
+	a->evidence = 16ull * w->count / (p->count ?: 1);
+	return true;
 }
 
 /*
@@ -815,41 +996,42 @@ static __always_inline void count_source(struct netprobe_counters *cnt,
  * (handshake_ack takes it back), so a client or a NAT whose connections
  * succeed is no SYN flood, however fast.
  */
-static __always_inline void detect_source(struct netprobe_counters *cnt,
+static __always_inline bool detect_source(struct netprobe_counters *cnt,
 					  const struct packet_info *pi,
 					  const struct netprobe_addr_key *src, int kind, __u64 now)
 {
 	if (!np_filter.src_flood[kind].enabled || !is_flood_packet(pi, kind))
-		return;
-	count_source(cnt, src, pi->key.dst_addr, pi->key.family, pi, kind, now);
+		return false;
+	return alert_sender(count_source(cnt, src, pi->key.dst_addr, pi->key.family, pi, kind, now),
+			    pi->key.src_addr);
 }
 
 /* Floods towards one destination, summed over its sources. */
-static __always_inline void detect_destination(struct netprobe_counters *cnt,
+static __always_inline bool detect_destination(struct netprobe_counters *cnt,
 					       const struct packet_info *pi, int kind, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.dst_flood[kind];
 	struct netprobe_dst_state *d;
-	struct np_alert a = {
-		.dst = pi->key.dst_addr,
-		.dst_family = pi->key.family,
-		.detection = kind,
-		.scope = NETPROBE_SCOPE_DESTINATION,
-		.threshold = p->threshold,
-		.window_ms = p->window_ms,
-	};
+	struct np_alert *a;
 
 	if (!p->enabled || !is_flood_packet(pi, kind))
-		return;
+		return false;
 	d = state_slot(cnt, &np_dst_state, NETPROBE_DST_STATE_BITS, pi->key.dst_addr,
-		       pi->key.family, sizeof(*d));
-	if (!d)
-		return;
-	if (window_count(&d->w[kind], p->window_jiffies, p->count, now) &&
-	    !solicited_restart(&d->w[kind], pi)) {
-		a.rate = window_rate(&d->w[kind], now);
-		raise_alert(cnt, &a);
-	}
+		       pi->key.family, 0, sizeof(*d));
+	if (!d || !window_count(&d->w[kind], p->window_jiffies, p->count, now) ||
+	    solicited_restart(&d->w[kind], pi))
+		return false;
+	a = alert_slot(NETPROBE_SCOPE_DESTINATION);
+	if (!a)
+		return false;
+	__builtin_memcpy(a->dst, pi->key.dst_addr, 16);
+	a->dst_family = pi->key.family;
+	a->detection = kind;
+	a->raise = true;
+	a->threshold = p->threshold;
+	a->window_ms = p->window_ms;
+	a->rate = window_rate(&d->w[kind], now);
+	return true;
 }
 
 /*
@@ -857,24 +1039,20 @@ static __always_inline void detect_destination(struct netprobe_counters *cnt,
  * the windows before. The first CPU past a window's end closes it (compare
  * and swap on its start) and sums every CPU's packet counter.
  */
-static __always_inline void detect_rate_anomaly(struct netprobe_counters *cnt, __u64 now)
+static __always_inline bool detect_rate_anomaly(struct netprobe_counters *cnt, __u64 now)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.rate_anomaly;
 	__u32 slot = np_slot;
 	struct netprobe_rate_state *rs = bpf_map_lookup_elem(&np_rate_state, &slot);
 	__u64 start, total = 0, rate;
-	struct np_alert a = {
-		.detection = NETPROBE_DETECT_RATE_ANOMALY,
-		.scope = NETPROBE_SCOPE_INTERFACE,
-		.window_ms = p->window_ms,
-	};
+	struct np_alert *a;
 
 	if (!rs)
-		return;
+		return false;
 	start = rs->window_start;
 	if (now - start < p->window_jiffies ||
 	    __sync_val_compare_and_swap(&rs->window_start, start, now) != start)
-		return;
+		return false;
 	for (__u32 cpu = 0; cpu < np_filter.ncpus && cpu < 1024; cpu++) {
 		struct netprobe_counters *c = bpf_map_lookup_percpu_elem(&np_counters, &slot, cpu);
 
@@ -884,26 +1062,35 @@ static __always_inline void detect_rate_anomaly(struct netprobe_counters *cnt, _
 	rate = (total - rs->packets_start) * np_filter.hz / (now - start);
 	rs->packets_start = total;
 	if (start == 0)
-		return; /* the first window starts now */
+		return false; /* the first window starts now */
 	if (rs->windows >= np_filter.rate_learn_windows && rate >= np_filter.rate_floor_pps &&
 	    rate * 100 >= rs->baseline_pps * p->threshold) {
-		a.rate = rate;
-		a.threshold = rs->baseline_pps * p->threshold / 100;
-		raise_alert(cnt, &a);
-		return; /* an anomalous window does not teach the baseline */
+		/* An anomalous window does not teach the baseline. */
+		a = alert_slot(NETPROBE_SCOPE_INTERFACE);
+		if (!a)
+			return false;
+		a->detection = NETPROBE_DETECT_RATE_ANOMALY;
+		a->raise = true;
+		a->window_ms = p->window_ms;
+		a->rate = rate;
+		a->threshold = rs->baseline_pps * p->threshold / 100;
+		return true;
 	}
 	rs->baseline_pps = rs->windows ? (rs->baseline_pps * 7 + rate) / 8 : rate;
 	rs->windows++;
+	return false;
 }
 
-static __always_inline void detect(struct netprobe_counters *cnt, const struct packet_info *pi,
+/* Runs the detections on an incoming packet; returns whether an alert awaits settle_alerts. */
+static __always_inline bool detect(struct netprobe_counters *cnt, const struct packet_info *pi,
 				   const struct netprobe_addr_key *src)
 {
 	__u64 now = bpf_jiffies64();
+	bool alerts = false;
 	int kind;
 
 	if (np_filter.rate_anomaly.enabled)
-		detect_rate_anomaly(cnt, now);
+		alerts = detect_rate_anomaly(cnt, now);
 	switch (pi->key.proto) {
 	case IPPROTO_TCP:
 		/* A reset ends a connection; thousands a second end none (a RST flood). */
@@ -913,7 +1100,7 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 		}
 		/* Established traffic (ACK set) is never a flood: skip the state. */
 		if (pi->tcp_flags & NP_TCP_ACK)
-			return;
+			return alerts;
 		kind = NETPROBE_SW_SYN;
 		break;
 	case IPPROTO_UDP:
@@ -924,16 +1111,18 @@ static __always_inline void detect(struct netprobe_counters *cnt, const struct p
 		/* Neighbour discovery (ICMPv6 133-137) is the link's housekeeping. */
 		if (pi->key.proto == IPPROTO_ICMPV6 && (bpf_ntohs(pi->key.dst_port) >> 8) >= 133 &&
 		    (bpf_ntohs(pi->key.dst_port) >> 8) <= 137)
-			return;
+			return alerts;
 		kind = NETPROBE_SW_ICMP;
 		break;
 	default:
 		kind = NETPROBE_SW_OTHER;
 	}
-	if (source_flood_enabled())
-		detect_source(cnt, pi, src, kind, now);
-	if (kind <= NETPROBE_SW_ICMP && flood_enabled(np_filter.dst_flood))
-		detect_destination(cnt, pi, kind, now);
+	if (source_flood_enabled() && detect_source(cnt, pi, src, kind, now))
+		alerts = true;
+	if (kind <= NETPROBE_SW_ICMP && flood_enabled(np_filter.dst_flood) &&
+	    detect_destination(cnt, pi, kind, now))
+		alerts = true;
+	return alerts;
 }
 
 /* ---- Evidence from both directions (filter mode) --------------------------- */
@@ -979,8 +1168,9 @@ static __always_inline void handshake_ack(struct netprobe_counters *cnt,
 	 */
 	fresh = now - h_at < 3ull * np_filter.hz;
 	filter_source(pi, &src);
+	source_scope(&src);
 	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src.addr, src.family,
-		       sizeof(*s));
+		       src.prefix_len, sizeof(*s));
 	if (!s)
 		return;
 	s->proof = now;
@@ -990,37 +1180,30 @@ static __always_inline void handshake_ack(struct netprobe_counters *cnt,
 	/* A server busy with clients whose handshakes complete is no SYN flood's target either. */
 	if (np_filter.dst_flood[NETPROBE_SW_SYN].enabled && fresh) {
 		d = state_slot(cnt, &np_dst_state, NETPROBE_DST_STATE_BITS, pi->key.dst_addr,
-			       pi->key.family, sizeof(*d));
+			       pi->key.family, 0, sizeof(*d));
 		if (d && h_at >= d->w[NETPROBE_SW_SYN].start && d->w[NETPROBE_SW_SYN].count)
 			d->w[NETPROBE_SW_SYN].count--;
 	}
 }
 
 /* The probe of addr (of family) by prober failed at port; port 0: no port (a host). */
-static __always_inline void scan_failure(struct netprobe_counters *cnt,
+static __always_inline bool scan_failure(struct netprobe_counters *cnt,
 					 const struct netprobe_addr_key *prober, const __u8 *addr,
 					 __u8 family, __u16 port, bool has_port)
 {
 	const volatile struct netprobe_detect_param *p = &np_filter.port_scan;
 	struct netprobe_src_state *s;
 	struct netprobe_window *w;
-	struct np_alert a = {
-		.src = prober,
-		.dst = addr,
-		.dst_family = family,
-		.detection = NETPROBE_DETECT_PORT_SCAN,
-		.scope = NETPROBE_SCOPE_SOURCE,
-		.window_ms = p->window_ms,
-	};
+	struct np_alert *a;
 	__u64 now = bpf_jiffies64();
+	bool retry, hosts;
 	__u32 bit;
 
 	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, prober->addr, prober->family,
-		       sizeof(*s));
+		       prober->prefix_len, sizeof(*s));
 	if (!s)
-		return;
+		return false;
 	w = &s->w[NETPROBE_SW_SCAN];
-	a.proof = s->proof;
 	if (window_roll(w, p->window_jiffies, now)) {
 		s->hosts_count = 0;
 		__builtin_memset(s->ports, 0, sizeof(s->ports));
@@ -1042,31 +1225,29 @@ static __always_inline void scan_failure(struct netprobe_counters *cnt,
 	/*
 	 * The sets count bits, and distinct ports share a bit by chance: the
 	 * thresholds are the bits that many ports set, expected (linear
-	 * counting), and the rate reported is scaled back to ports.
+	 * counting), and the rate reported is scaled back to ports. A block
+	 * the pool refused is tried again once the ports have doubled.
 	 */
-	if (retry_due(w)) {
-		/* Refused a block by a full pool, and twice the ports since: try again. */
-		a.rate = (__u64)w->count * p->threshold / (p->count ?: 1);
-		a.threshold = p->threshold;
-		a.evidence = 16ull * w->count / (p->count ?: 1);
-		mitigate(cnt, &a);
-		w->alerted = 1;
-		retry_later(w, &a);
-		return;
-	}
-	if (w->alerted || (w->count < p->count && s->hosts_count < np_filter.scan_hosts_bits))
-		return;
+	retry = retry_due(w);
+	if (!retry &&
+	    (w->alerted || (w->count < p->count && s->hosts_count < np_filter.scan_hosts_bits)))
+		return false;
 	w->alerted = 1;
-	a.scan_hosts = w->count < p->count;
-	a.rate = a.scan_hosts ? (__u64)s->hosts_count * np_filter.scan_hosts /
-					(np_filter.scan_hosts_bits ?: 1)
-			      : (__u64)w->count * p->threshold / (p->count ?: 1);
-	a.threshold = a.scan_hosts ? np_filter.scan_hosts : p->threshold;
-	a.evidence = a.scan_hosts ? 16ull * s->hosts_count / (np_filter.scan_hosts_bits ?: 1)
-				  : 16ull * w->count / (p->count ?: 1);
-	mitigate(cnt, &a);
-	retry_later(w, &a);
-	raise_alert(cnt, &a);
+	a = alert_source(prober, s, NETPROBE_SW_SCAN, NETPROBE_DETECT_PORT_SCAN, !retry);
+	if (!a)
+		return false;
+	hosts = !retry && w->count < p->count;
+	__builtin_memcpy(a->dst, addr, 16);
+	a->dst_family = family;
+	a->window_ms = p->window_ms;
+	a->scan_hosts = hosts;
+	a->rate = hosts ? (__u64)s->hosts_count * np_filter.scan_hosts /
+				  (np_filter.scan_hosts_bits ?: 1)
+			: (__u64)w->count * p->threshold / (p->count ?: 1);
+	a->threshold = hosts ? np_filter.scan_hosts : p->threshold;
+	a->evidence = hosts ? 16ull * s->hosts_count / (np_filter.scan_hosts_bits ?: 1)
+			    : 16ull * w->count / (p->count ?: 1);
+	return true;
 }
 
 /*
@@ -1082,7 +1263,7 @@ __noinline int udp_probe(struct xdp_md *ctx, struct netprobe_counters *cnt,
 			 const struct packet_info *pi)
 {
 	struct bpf_sock_tuple t = {};
-	struct netprobe_addr_key src;
+	struct netprobe_addr_key src = {};
 	struct bpf_sock *sk;
 	__u32 size, *local;
 
@@ -1123,9 +1304,10 @@ __noinline int udp_probe(struct xdp_md *ctx, struct netprobe_counters *cnt,
 	/* A source the allow list vouches for is never counted. */
 	if (allowed(&src))
 		return 0;
-	scan_failure(cnt, &src, pi->key.dst_addr, pi->key.family, bpf_ntohs(pi->key.dst_port),
-		     true);
-	return 0;
+	source_scope(&src);
+	return alert_sender(scan_failure(cnt, &src, pi->key.dst_addr, pi->key.family,
+					 bpf_ntohs(pi->key.dst_port), true),
+			    pi->key.src_addr);
 }
 
 /*
@@ -1138,7 +1320,7 @@ __noinline int udp_probe(struct xdp_md *ctx, struct netprobe_counters *cnt,
  * never a source the allow list vouches for, nor the peer of a flow this
  * host opened (ours: its own resets end its own connections).
  */
-static __always_inline void egress_evidence(struct netprobe_counters *cnt,
+static __always_inline bool egress_evidence(struct netprobe_counters *cnt,
 					    const struct packet_info *pi, void *data, void *end,
 					    bool ours)
 {
@@ -1149,14 +1331,14 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 	__u16 port = 0;
 
 	if (off > 256)
-		return;
+		return false;
 	l4 = data + off;
 	__builtin_memcpy(prober.addr, pi->key.dst_addr, 16);
 	if (pi->key.proto == IPPROTO_TCP) {
 		struct tcphdr *tcp = (void *)l4;
 
 		if ((void *)(tcp + 1) > end)
-			return;
+			return false;
 		if ((pi->tcp_flags & (NP_TCP_SYN | NP_TCP_ACK)) == (NP_TCP_SYN | NP_TCP_ACK)) {
 			struct netprobe_handshake h = {.ack = bpf_ntohl(tcp->seq) + 1,
 						       .at = bpf_jiffies64()};
@@ -1178,24 +1360,30 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 			 * from that ACK, and has none) refuses a segment of no
 			 * connection: an ACK, SYN-ACK or FIN flood.
 			 */
+			source_scope(&prober);
 			if (pi->tcp_flags & NP_TCP_ACK) {
 				if (np_filter.port_scan.enabled)
-					scan_failure(cnt, &prober, pi->key.src_addr, pi->key.family,
-						     bpf_ntohs(pi->key.src_port), true);
+					return alert_sender(
+						scan_failure(cnt, &prober, pi->key.src_addr,
+							     pi->key.family,
+							     bpf_ntohs(pi->key.src_port), true),
+						pi->key.dst_addr);
 			} else if (np_filter.src_flood[NETPROBE_SW_TCP].enabled) {
-				count_source(cnt, &prober, pi->key.src_addr, pi->key.family, NULL,
-					     NETPROBE_SW_TCP, bpf_jiffies64());
+				return alert_sender(count_source(cnt, &prober, pi->key.src_addr,
+								 pi->key.family, NULL,
+								 NETPROBE_SW_TCP, bpf_jiffies64()),
+						    pi->key.dst_addr);
 			}
 		}
-		return;
+		return false;
 	}
 	if (!np_filter.port_scan.enabled ||
 	    (pi->key.proto != IPPROTO_ICMP && pi->key.proto != IPPROTO_ICMPV6) || allowed(&prober))
-		return;
+		return false;
 	/* Destination unreachable: ICMP 3 (but code 4, fragmentation needed), ICMPv6 1. */
 	if (pi->key.proto == IPPROTO_ICMP ? (l4 + 8 > (__u8 *)end || l4[0] != 3 || l4[1] == 4)
 					  : (l4 + 8 > (__u8 *)end || l4[0] != 1))
-		return;
+		return false;
 	/*
 	 * The packet it quotes: the probe, whose destination and port failed
 	 * (a probe with IP options, or of another protocol, counts for its
@@ -1205,7 +1393,7 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 		struct iphdr *q = (void *)(l4 + 8);
 
 		if ((void *)(q + 1) > end || q->version != 4)
-			return;
+			return false;
 		__builtin_memcpy(host, &q->daddr, 4);
 		ports = (__u8 *)(q + 1);
 		quoted_proto = q->protocol;
@@ -1215,7 +1403,7 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 		struct ipv6hdr *q = (void *)(l4 + 8);
 
 		if ((void *)(q + 1) > end)
-			return;
+			return false;
 		__builtin_memcpy(host, &q->daddr, 16);
 		ports = (__u8 *)(q + 1);
 		quoted_proto = q->nexthdr;
@@ -1226,11 +1414,13 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
 		/* Refusing an answer on a flow this host sent on (its socket gone) is no probe. */
 		if (flow_stats(host, pi->key.dst_addr, pi->key.family, *(__be16 *)(ports + 2),
 			       *(__be16 *)ports, quoted_proto, NETPROBE_DIR_EGRESS))
-			return;
+			return false;
 	} else {
 		has_port = false;
 	}
-	scan_failure(cnt, &prober, host, pi->key.family, port, has_port);
+	source_scope(&prober);
+	return alert_sender(scan_failure(cnt, &prober, host, pi->key.family, port, has_port),
+			    pi->key.dst_addr);
 }
 
 /*
@@ -1248,6 +1438,9 @@ static __always_inline void egress_evidence(struct netprobe_counters *cnt,
  * its stack stays off the load balancer's call chain, which is near the
  * 512 bytes BPF allows.
  */
+/* Or'ed into filter_packet's verdict: alerts await settle_alerts. */
+#define NP_ALERTS_PENDING 0x100
+
 __noinline int filter_packet(struct netprobe_counters *cnt, const struct packet_info *pi,
 			     int malformed, int lists_only)
 {
@@ -1255,12 +1448,18 @@ __noinline int filter_packet(struct netprobe_counters *cnt, const struct packet_
 		return XDP_PASS;
 
 	struct netprobe_addr_key src;
-	__u32 word = 0;
+	__u32 word;
 
-	if (pi->l3 != NP_L3_NONE) {
-		filter_source(pi, &src);
-		word = acl_match(cnt, pi, &src);
+	/* No IP header: no source to look up or count. */
+	if (pi->l3 == NP_L3_NONE) {
+		if (!malformed)
+			return XDP_PASS;
+		cnt->filter[NETPROBE_FC_MALFORMED_DROPS]++;
+		return XDP_DROP;
 	}
+	filter_source(pi, &src);
+	word = acl_match(cnt, pi, &src);
+	source_scope(&src);
 
 	if (word & NETPROBE_ACL_W_ALLOW) {
 		/* Trusted: passes, and is never counted towards a detection. */
@@ -1277,8 +1476,8 @@ __noinline int filter_packet(struct netprobe_counters *cnt, const struct packet_
 		return XDP_DROP;
 	}
 	/* A configured tunnel's packets are the load balancer's forwarding: what it carries is detected. */
-	if (!lists_only)
-		detect(cnt, pi, &src);
+	if (!lists_only && detect(cnt, pi, &src))
+		return XDP_PASS | NP_ALERTS_PENDING;
 	return XDP_PASS;
 }
 

@@ -192,6 +192,42 @@ struct {
 } np_rate_state SEC(".maps");
 
 /*
+ * A security alert a detection found, waiting for settle_alerts (filter.h)
+ * to block its source and send its event. Per CPU, one slot per scope
+ * (enum netprobe_security_scope): one packet raises at most one of each.
+ */
+struct np_alert {
+	struct netprobe_addr_key src; /* scope source: who (an IPv6 source's prefix) */
+	/* The address that sent the packet that raised it, when src is a prefix. */
+	struct netprobe_addr_key sender;
+	__u8 dst[16]; /* the destination it concerns, if dst_family */
+	__u8 dst_family;
+	__u8 detection;
+	__u8 scope;
+	__u8 scan_hosts;
+	__u8 not_blocked; /* enum netprobe_unblocked */
+	__u8 raise;	  /* send the event (a retried block does not) */
+	__u8 window;	  /* the source's NETPROBE_SW_* window, for a retry */
+	__u8 pending;
+	__u32 evidence; /* 16 x the window's count over the threshold's */
+	__u32 window_ms;
+	__u32 rule_id;
+	__u32 state_slot; /* the source's slot in np_src_state */
+	__u64 proof;	  /* the source's last completed handshake (jiffies), or 0 */
+	__u64 rate;
+	__u64 threshold;
+};
+
+#define NP_ALERT_SLOTS 3
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NP_ALERT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct np_alert);
+} np_alerts SEC(".maps");
+
+/*
  * What mitigation must never block. Peers: addresses this host opened a
  * flow to (TC egress, on the flow's first packet and every few seconds
  * after), with the jiffies it last did; a spoofer cannot make this host

@@ -78,13 +78,21 @@ static __always_inline void count_packet(struct netprobe_hook_counters *hc,
 	}
 }
 
-/* A peer this host opened a flow to: mitigation never blocks it (filter.h, unblockable). */
+/*
+ * A peer this host opened a flow to: mitigation never blocks it (filter.h,
+ * unblockable), nor, for IPv6, the prefix it is counted in.
+ */
 static __always_inline void note_peer(const struct netprobe_flow_key *key, __u64 now)
 {
 	struct netprobe_addr_key peer = {.family = key->family};
 
 	__builtin_memcpy(peer.addr, key->dst_addr, 16);
 	bpf_map_update_elem(&np_peers, &peer, &now, BPF_ANY);
+	if (np_mode != NETPROBE_XDP_FILTER || key->family != NETPROBE_FAMILY_IPV6)
+		return;
+	source_scope(&peer);
+	if (peer.prefix_len)
+		bpf_map_update_elem(&np_peers, &peer, &now, BPF_ANY);
 }
 
 /*
@@ -213,6 +221,17 @@ static __always_inline int record_flow(struct netprobe_hook_counters *hc, struct
 	return ret;
 }
 
+/* The filter's verdict on an incoming packet, its alerts settled. */
+static __always_inline int filter_verdict(struct netprobe_counters *cnt, struct packet_info *pi,
+					  int malformed, bool lists_only)
+{
+	int action = filter_packet(cnt, pi, malformed, lists_only);
+
+	if (action & NP_ALERTS_PENDING)
+		settle_alerts(cnt);
+	return action & ~NP_ALERTS_PENDING;
+}
+
 /*
  * The XDP path. with_lb adds what only the lb mode and backends (decap)
  * need; netprobe_xdp makes two copies, so that the verifier walks the one
@@ -243,7 +262,7 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 	if (with_lb && np_decap && !malformed && pi.l3 != NP_L3_NONE)
 		tunnel = decap_wanted(cnt, &pi);
 	if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
-		action = filter_packet(cnt, &pi, malformed, tunnel);
+		action = filter_verdict(cnt, &pi, malformed, tunnel);
 	if (tunnel && action == XDP_PASS && (taken_off = lb_decap(ctx, cnt))) {
 		data = (void *)(long)ctx->data;
 		end = (void *)(long)ctx->data_end;
@@ -251,7 +270,7 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 		__builtin_memset(&pi, 0, sizeof(pi));
 		malformed = parse_packet(data, end, frame_len, &pi);
 		if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
-			action = filter_packet(cnt, &pi, malformed, false);
+			action = filter_verdict(cnt, &pi, malformed, false);
 	}
 	count_packet(hc, &pi, malformed, frame_len + taken_off);
 	if (with_lb && np_mode == NETPROBE_XDP_LB && !malformed && pi.l3 != NP_L3_NONE)
@@ -268,8 +287,9 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 		 * by its unreachables alone).
 		 */
 		if (!with_lb && np_mode == NETPROBE_XDP_FILTER && np_filter.port_scan.enabled &&
-		    (flow & NP_FLOW_NEW) && pi.key.proto == IPPROTO_UDP && !pi.fragment)
-			udp_probe(ctx, cnt, &pi);
+		    (flow & NP_FLOW_NEW) && pi.key.proto == IPPROTO_UDP && !pi.fragment &&
+		    udp_probe(ctx, cnt, &pi))
+			settle_alerts(cnt);
 	}
 	if (action >= 0 && action < NETPROBE_XDP_ACTIONS)
 		cnt->xdp_action[action]++;
@@ -316,8 +336,9 @@ static __always_inline void observe_skb(struct __sk_buff *skb, int hook, __u8 di
 		return;
 	flow = record_flow(hc, &pi, direction, pkt_len + outer_vlan * 4);
 	/* What this host answers is the filter's evidence (handshakes, failed probes). */
-	if (np_mode == NETPROBE_XDP_FILTER)
-		egress_evidence(cnt, &pi, data, end, flow & NP_FLOW_OURS);
+	if (np_mode == NETPROBE_XDP_FILTER &&
+	    egress_evidence(cnt, &pi, data, end, flow & NP_FLOW_OURS))
+		settle_alerts(cnt);
 }
 
 SEC("tc")

@@ -65,6 +65,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 					     {"mitigate", no_argument, NULL, 'M'},
 					     {"mitigate-unproven", no_argument, NULL, 'U'},
 					     {"block-ttl", required_argument, NULL, 'T'},
+					     {"ipv6-prefix", required_argument, NULL, 'I'},
 					     {"no-alerts", no_argument, NULL, 'N'},
 					     {"decap", no_argument, NULL, 'C'},
 					     {"decap-from", required_argument, NULL, 'F'},
@@ -78,7 +79,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 
 	(void)env;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MUT:NCF:O:",
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MUT:I:NCF:O:",
 				  opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -164,6 +165,12 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 						       NETPROBE_ACL_MAX_TTL_S);
 			cfg.mitigation_ttl_s = n;
 			break;
+		case 'I':
+			filter_opts = true;
+			if (!cli_parse_uint(optarg, 128, &n) || n < 32)
+				return cli_usage_error(cmd, "--ipv6-prefix is 32..128 bits");
+			cfg.ipv6_source_prefix = n;
+			break;
 		case 'N':
 			filter_opts = true;
 			cfg.enable_security_alerts = false;
@@ -195,8 +202,8 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage_error(cmd, "name at least one interface");
 	if (filter_opts && cfg.xdp_mode != NETPROBE_XDP_FILTER)
-		return cli_usage_error(cmd, "--detect, --scan-hosts, --mitigate, --block-ttl and "
-					    "--no-alerts go with --mode filter");
+		return cli_usage_error(cmd, "--detect, --scan-hosts, --mitigate, --block-ttl, "
+					    "--ipv6-prefix and --no-alerts go with --mode filter");
 	/* Every name first: a typo must not leave the interfaces before it switched. */
 	for (i = optind; i < argc; i++) {
 		if (strlen(argv[i]) >= IF_NAMESIZE || !if_nametoindex(argv[i])) {

@@ -39,14 +39,16 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 	const char *unit = s->detection == NETPROBE_DETECT_PORT_SCAN
 				   ? (s->scan_hosts ? "hosts" : "ports")
 				   : "pps";
-	char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "";
+	char src[INET6_ADDRSTRLEN + 4] = "", dst[INET6_ADDRSTRLEN] = "";
 	struct json_object *o;
 
 	*type = netprobe_detection_name(s->detection);
 	if (!*type)
 		*type = "security";
-	if (s->scope == NETPROBE_SCOPE_SOURCE)
-		event_addr(s, s->src, src, sizeof(src));
+	/* An IPv6 source is counted (and blocked) by its prefix: 2001:db8:1:2::/64. */
+	if (s->scope == NETPROBE_SCOPE_SOURCE && event_addr(s, s->src, src, sizeof(src)) &&
+	    s->src_prefix_len)
+		snprintf(src + strlen(src), sizeof(src) - strlen(src), "/%u", s->src_prefix_len);
 	if (s->scope != NETPROBE_SCOPE_INTERFACE)
 		event_addr(s, s->dst, dst, sizeof(dst));
 	if (!e->json) {
@@ -61,6 +63,8 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "src", *src ? json_object_new_string(src) : NULL);
+	if (s->src_prefix_len)
+		json_object_object_add(o, "src_prefix_len", cli_json_u64(s->src_prefix_len));
 	json_object_object_add(o, "dst", *dst ? json_object_new_string(dst) : NULL);
 	json_object_object_add(o, "scope", json_object_new_string(scope));
 	json_object_object_add(o, "rate", cli_json_u64(s->rate));

@@ -202,6 +202,12 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 	f->hz = hz;
 	f->ncpus = m->ncpus;
 	f->hash_seed = np_acl_hash_seed(m);
+	f->v6_prefix = c->ipv6_source_prefix;
+	for (unsigned int i = 0; i < 4; i++) {
+		unsigned int bits = f->v6_prefix > 32 * i ? f->v6_prefix - 32 * i : 0;
+
+		f->v6_mask[i] = htonl(bits >= 32 ? ~0u : bits ? ~0u << (32 - bits) : 0);
+	}
 	return 0;
 }
 

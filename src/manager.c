@@ -69,6 +69,7 @@ void netprobe_config_default(struct netprobe_config *cfg)
 	cfg->mitigation = false;
 	cfg->mitigation_ttl_s = 300;
 	cfg->mitigation_max_blocks = 4096;
+	cfg->ipv6_source_prefix = 64;
 	cfg->security_alerts_per_sec = 1000;
 	cfg->acl_max_rules = NETPROBE_DEFAULT_ACL_RULES;
 	cfg->acl_v4_groups = 4096;
@@ -151,6 +152,10 @@ static int validate_filter(const struct netprobe_config *cfg)
 	}
 	if (cfg->mitigation_unproven && !cfg->mitigation) {
 		np_err("config: mitigation_unproven widens mitigation, which is off");
+		return -EINVAL;
+	}
+	if (cfg->ipv6_source_prefix < 32 || cfg->ipv6_source_prefix > 128) {
+		np_err("config: ipv6_source_prefix must be 32..128");
 		return -EINVAL;
 	}
 	if (cfg->mitigation &&

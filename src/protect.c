@@ -20,27 +20,44 @@
 
 struct protect_ctx {
 	int fd;
+	unsigned int v6_prefix; /* IPv6 sources are blocked by this prefix */
 	unsigned int added;
 	int err;
 };
 
-static void protect(struct protect_ctx *c, int af, const void *addr, __u32 why)
+static void protect_key(struct protect_ctx *c, const struct netprobe_addr_key *key, __u32 why)
 {
-	struct netprobe_addr_key key = {.family = af == AF_INET ? NETPROBE_FAMILY_IPV4
-								: NETPROBE_FAMILY_IPV6};
 	__u32 have = 0;
 
-	memcpy(key.addr, addr, af == AF_INET ? 4 : 16);
-	bpf_map_lookup_elem(c->fd, &key, &have);
+	bpf_map_lookup_elem(c->fd, key, &have);
 	if ((have & why) == why)
 		return;
 	have |= why;
-	if (bpf_map_update_elem(c->fd, &key, &have, BPF_ANY)) {
+	if (bpf_map_update_elem(c->fd, key, &have, BPF_ANY)) {
 		if (!c->err)
 			c->err = -errno;
 		return;
 	}
 	c->added++;
+}
+
+/*
+ * The address, and for IPv6 also the prefix the detections count it in
+ * (prefix_len set): a source prefix that holds it is never blocked whole.
+ */
+static void protect(struct protect_ctx *c, int af, const void *addr, __u32 why)
+{
+	struct netprobe_addr_key key = {.family = af == AF_INET ? NETPROBE_FAMILY_IPV4
+								: NETPROBE_FAMILY_IPV6};
+
+	memcpy(key.addr, addr, af == AF_INET ? 4 : 16);
+	protect_key(c, &key, why);
+	if (af != AF_INET6 || c->v6_prefix >= 128)
+		return;
+	for (unsigned int bit = c->v6_prefix; bit < 128; bit++)
+		key.addr[bit / 8] &= ~(0x80 >> (bit % 8));
+	key.prefix_len = c->v6_prefix;
+	protect_key(c, &key, why);
 }
 
 static void local_addresses(struct protect_ctx *c)
@@ -135,7 +152,8 @@ static void resolvers(struct protect_ctx *c, const char *path)
 
 int np_protect_refresh(struct netprobe_manager *m)
 {
-	struct protect_ctx c = {.fd = np_map_fd(m, "np_protected")};
+	struct protect_ctx c = {.fd = np_map_fd(m, "np_protected"),
+				.v6_prefix = m->cfg.ipv6_source_prefix};
 
 	if (c.fd < 0)
 		return c.fd;

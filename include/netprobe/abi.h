@@ -282,7 +282,8 @@ struct netprobe_security_event {
 	__u32 rule_id;
 	__u8 scan_hosts;
 	__u8 not_blocked; /* with mitigation on, why src was not blocked: enum netprobe_unblocked */
-	__u8 pad[2];
+	__u8 src_prefix_len; /* 0: src is one address; else src/src_prefix_len (IPv6) */
+	__u8 pad;
 };
 
 /* Why a detection with mitigation on did not block its source. */
@@ -460,9 +461,15 @@ struct netprobe_acl_meta {
 
 /* ---- Filter mode: detection state --------------------------------------- */
 
+/*
+ * An address, or (prefix_len not 0) the IPv6 prefix a source stands for in
+ * the detections: addr masked to prefix_len bits (filter_params.v6_prefix).
+ */
 struct netprobe_addr_key {
 	__u8 addr[16];
-	__u32 family;
+	__u8 family; /* enum netprobe_family */
+	__u8 prefix_len;
+	__u16 pad;
 };
 
 /* A counting window: count events since start (jiffies); alerted once per window. */
@@ -571,6 +578,12 @@ struct netprobe_filter_params {
 	__u32 hz;	      /* kernel jiffies a second */
 	__u32 ncpus;	      /* possible CPUs, for summing per-CPU counters */
 	__u32 hash_seed;      /* random, drawn once per pin path: the state slots' hash */
+	/*
+	 * IPv6 sources are counted, and blocked, by this prefix (128: each
+	 * address alone): a host picks any address of its /64 at will.
+	 */
+	__u32 v6_prefix;
+	__be32 v6_mask[4]; /* v6_prefix as a mask, network order */
 };
 
 /* ---- Decapsulation (config decap) ---------------------------------------- */

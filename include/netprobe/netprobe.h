@@ -153,7 +153,14 @@ struct netprobe_config {
 	bool mitigation;
 	bool mitigation_unproven;
 	unsigned int mitigation_ttl_s;
-	unsigned int mitigation_max_blocks;   /* blocks live at once (part of acl_max_rules) */
+	unsigned int mitigation_max_blocks; /* blocks live at once (part of acl_max_rules) */
+	/*
+	 * IPv6 sources are counted and blocked by this prefix, 32..128 (64:
+	 * a host picks any address of its /64 at will, and rotating through
+	 * them must not reset its counts). A prefix that holds an address
+	 * mitigation never blocks is not blocked.
+	 */
+	unsigned int ipv6_source_prefix;
 	unsigned int security_alerts_per_sec; /* per CPU, at most; more are counted, not sent */
 	/* List capacity (both lists and blocks); an existing pinned table keeps its own. */
 	unsigned int acl_max_rules;

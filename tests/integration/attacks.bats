@@ -17,6 +17,10 @@ teardown() {
 
 # craft_a COUNT EXPR: frames built by a scapy expression, sent from ns A to B's MAC.
 craft_a() { in_a /usr/bin/python3 "$CRAFT" send "$LAB_VA" "$1" "Ether(dst='$MAC_B')/$2"; }
+# craft_each_a EXPR RANGE: one frame for each i in range(RANGE), from the scapy EXPR of i.
+craft_each_a() {
+	in_a /usr/bin/python3 "$CRAFT" send "$LAB_VA" 1 "[Ether(dst='$MAC_B')/$1 for i in range($2)]"
+}
 
 # udp_count_b PORT SECS: starts a dual-stack UDP socket in B counting datagrams into $BATS_TEST_TMPDIR/count.
 udp_count_b() {
@@ -94,4 +98,76 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	run np_b attach "$LAB_VB" --mode filter --decap
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"decap needs the tunnel sources"* ]]
+}
+
+# rotate_a FIRST LAST: SYNs from fd00:99::FIRST..LAST of one /64, each to its own closed port of B.
+rotate_a() {
+	craft_each_a "IPv6(src='fd00:99::%x' % i, dst='fd00:98::2')/TCP(sport=40000, dport=2000 + i, flags='S')" "$1, $2 + 1"
+}
+
+@test "attacks: a scanner rotating through its IPv6 /64 is one scanner, and the /64 is blocked" {
+	# B answers the rotating sources through A: its resets are the scan's failed probes.
+	in_b ip -6 route add fd00:99::/64 via fd00:98::1
+	in_b ip -6 route add fd00:97::/64 via fd00:98::1
+	# Each address alone (--ipv6-prefix 128), 150 addresses with one port each raise nothing.
+	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --ipv6-prefix 128
+	[ "$status" -eq 0 ]
+	events_b 3
+	rotate_a 1 150
+	wait $EV_PID
+	[ "$(count_of port_scan)" -eq 0 ]
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 0 ]
+	# By /64, the default: one scanner, detected and blocked whole.
+	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven
+	[ "$status" -eq 0 ]
+	events_b 3
+	rotate_a 151 300
+	wait $EV_PID
+	cat "$EV"
+	[ "$(count_of port_scan)" -eq 1 ]
+	[ "$(events_of port_scan | jq -r '.[0].src')" = fd00:99::/64 ]
+	[ "$(events_of port_scan | jq -r '.[0].src_prefix_len')" = 64 ]
+	[ "$(events_of port_scan | jq -r '.[0].blocked')" = true ]
+	[ "$(np_b blacklist list --json | jq -r '.entries[0].cidr')" = fd00:99::/64 ]
+	# The oracle: B's socket hears no address of the /64, fresh ones included, and hears another /64.
+	udp_count_b 5353 5
+	craft_each_a "IPv6(src='fd00:99::%x' % i, dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'" "1000, 1005"
+	craft_a 2 "IPv6(src='fd00:97::1', dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'"
+	counted 2
+	[ "$(np_b blacklist list --json | jq '.entries[0].hits')" -ge 5 ]
+	# The operator lifts it like any entry.
+	run np_b blacklist del fd00:99::/64
+	[ "$status" -eq 0 ]
+	udp_count_b 5353 2
+	craft_a 3 "IPv6(src='fd00:99::abcd', dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'"
+	counted 3
+	# A SYN flood from 20000 addresses of the /64, one SYN each (2000 a second is the threshold).
+	events_b 3
+	in_a "$NPBENCH" send "$LAB_VA" --family 6 --src fd00:99::1:0 --dst fd00:98::2 --proto tcp \
+		--tcp-flags 0x02 --dport 80 --flows 20000 >/dev/null
+	wait $EV_PID
+	cat "$EV"
+	[ "$(count_of syn_flood)" -eq 1 ]
+	[ "$(events_of syn_flood | jq -r '.[0].src')" = fd00:99::/64 ]
+	[ "$(np_b blacklist list --json | jq -r '.entries[0].origin')" = syn_flood ]
+	# All but the threshold's worth were dropped in XDP.
+	[ "$(stat_b xdp_drop)" -ge 17000 ]
+}
+
+@test "attacks: a flood from rotating addresses of this host's own /64 blocks the sender, not the link" {
+	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --detect syn_flood=100
+	[ "$status" -eq 0 ]
+	events_b 3
+	# fd00:98::/64 holds B itself (and its neighbour A): never blocked whole.
+	craft_each_a "IPv6(src='fd00:98::%x' % i, dst='fd00:98::2')/TCP(sport=40000, dport=80, flags='S')" "0x100, 0x100 + 150"
+	wait $EV_PID
+	cat "$EV"
+	[ "$(count_of syn_flood)" -eq 1 ]
+	# The 100th SYN's sender (fd00:98::163) alone is blocked, and the event names it.
+	[ "$(events_of syn_flood | jq -r '.[0].src')" = fd00:98::163 ]
+	[ "$(events_of syn_flood | jq -r '.[0].blocked')" = true ]
+	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | join(",")')" = fd00:98::163/128 ]
+	# A, on the same link, still reaches B.
+	run in_a ping -c 1 -W 2 fd00:98::2
+	[ "$status" -eq 0 ]
 }

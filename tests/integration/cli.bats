@@ -44,6 +44,14 @@ teardown() {
 	run np_b attach "$LAB_VB" --lb-conn-table 1023
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--lb-conn-table is 1024.."* ]]
+	for len in 31 129 -1 64x ''; do
+		run np_b attach "$LAB_VB" --mode filter --ipv6-prefix "$len"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"--ipv6-prefix is 32..128"* ]]
+	done
+	run np_b attach "$LAB_VB" --ipv6-prefix 64
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ipv6-prefix and --no-alerts go with --mode filter"* ]]
 	run np_b detach
 	[ "$status" -eq 2 ]
 	run np_b detach "$LAB_VB" --all

@@ -15,16 +15,6 @@ teardown() {
 	lab_teardown
 }
 
-# Streams events of ns B as JSON lines into $EV for $1 seconds, in the background.
-events_b() {
-	in_b "$NP" events --json --duration "$1" >"$EV" 2>"$EV.err" 3>&- &
-	EV_PID=$!
-	sleep 0.5
-}
-
-events_of() { jq -s "[.[] | select(.type == \"$1\")]" "$EV"; }
-count_of() { events_of "$1" | jq length; }
-
 # An nftables counter on B's ingress hook: what XDP let through, as the kernel counts it.
 # (The second counter: packets from 198.51.100.7, a source the switch test denies.)
 ingress_counter_b() {

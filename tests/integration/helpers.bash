@@ -118,3 +118,14 @@ wait_for() {
 		sleep 0.1
 	done
 }
+
+# events_b SECS: streams events of ns B as JSON lines into $EV for SECS, in the background.
+events_b() {
+	EV=${EV:-$BATS_TEST_TMPDIR/events}
+	in_b "$NP" events --json --duration "$1" >"$EV" 2>"$EV.err" 3>&- &
+	EV_PID=$!
+	sleep 0.5
+}
+
+events_of() { jq -s "[.[] | select(.type == \"$1\")]" "$EV"; }
+count_of() { events_of "$1" | jq length; }

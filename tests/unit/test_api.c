@@ -193,6 +193,8 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED((bad.rate_anomaly.enabled = true, bad.rate_anomaly.threshold = 100),
 			EINVAL);
 	EXPECT_REJECTED((bad.mitigation = true, bad.mitigation_ttl_s = 0), EINVAL);
+	EXPECT_REJECTED(bad.ipv6_source_prefix = 31, EINVAL);
+	EXPECT_REJECTED(bad.ipv6_source_prefix = 129, EINVAL);
 	EXPECT_REJECTED(bad.acl_max_rules = 10, EINVAL);
 	EXPECT_REJECTED(bad.mitigation_max_blocks = bad.acl_max_rules, EINVAL);
 	EXPECT_REJECTED(bad.acl_v4_groups = 1, EINVAL);

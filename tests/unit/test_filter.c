@@ -1252,20 +1252,31 @@ static void test_full_tables(void **state)
 
 struct expect {
 	unsigned char detection, scope, scan_hosts, blocked;
-	const char *addr; /* the source, or the destination for NETPROBE_SCOPE_DESTINATION */
+	/* The source ("2001:db8::/64": an IPv6 source's prefix), or the destination. */
+	const char *addr;
 	unsigned long long threshold;
 	unsigned int window_ms;
 };
 
 static bool event_is(const struct netprobe_security_event *ev, const struct expect *x)
 {
+	char text[INET6_ADDRSTRLEN + 4], *slash;
+	unsigned int prefix_len = 0;
 	uint8_t a[16];
 
 	if (ev->detection != x->detection || ev->scope != x->scope)
 		return false;
 	if (x->scope == NETPROBE_SCOPE_INTERFACE)
 		return true;
-	addr_bytes(x->addr, a);
+	snprintf(text, sizeof(text), "%s", x->addr);
+	slash = strchr(text, '/');
+	if (slash) {
+		*slash = '\0';
+		prefix_len = atoi(slash + 1);
+	}
+	addr_bytes(text, a);
+	if (x->scope == NETPROBE_SCOPE_SOURCE && ev->src_prefix_len != prefix_len)
+		return false;
 	return !memcmp(x->scope == NETPROBE_SCOPE_SOURCE ? ev->src : ev->dst, a, 16);
 }
 
@@ -1423,7 +1434,7 @@ static void test_floods(void **state)
 	send_syns("192.0.2.1", "198.51.100.1", 80, 9);
 	x[n++] = EXPECT_SRC(SYN_FLOOD, "192.0.2.1", 100, 1000);
 	send_syns("2001:db8:a::1", "2001:db8:b::1", 443, 190);
-	x[n++] = EXPECT_SRC(SYN_FLOOD, "2001:db8:a::1", 100, 1000);
+	x[n++] = EXPECT_SRC(SYN_FLOOD, "2001:db8:a::/64", 100, 1000);
 	assert_int_equal(detections(NETPROBE_DETECT_SYN_FLOOD), 2);
 
 	/* Other segments are no SYN flood: 99 SYNs among 5000 of them stay under 100. */
@@ -1523,10 +1534,10 @@ static void test_scans(void **state)
 		send_unreachable("198.51.100.11", "192.0.2.11", IPPROTO_UDP, port, 3);
 	x[n++] = EXPECT_SRC(PORT_SCAN, "192.0.2.11", 50, 5000);
 	refuse_ports("2001:db8:b::10", "2001:db8:a::10", 1000, 1069);
-	x[n++] = EXPECT_SRC(PORT_SCAN, "2001:db8:a::10", 50, 5000);
+	x[n++] = EXPECT_SRC(PORT_SCAN, "2001:db8:a::/64", 50, 5000);
 	for (int port = 1; port <= 70; port++)
-		send_unreachable("2001:db8:b::11", "2001:db8:a::11", IPPROTO_UDP, port, 4);
-	x[n++] = EXPECT_SRC(PORT_SCAN, "2001:db8:a::11", 50, 5000);
+		send_unreachable("2001:db8:b::11", "2001:db8:c::11", IPPROTO_UDP, port, 4);
+	x[n++] = EXPECT_SRC(PORT_SCAN, "2001:db8:c::/64", 50, 5000);
 	assert_int_equal(detections(NETPROBE_DETECT_PORT_SCAN), 4);
 
 	/* Probes of 100 distinct hosts that failed (a gateway's "host unreachable"): a sweep. */
@@ -1811,11 +1822,16 @@ static void test_sweep_dependent_counted(void **state)
 
 static void test_mitigation_blocks_source(void **state)
 {
+	/*
+	 * An IPv6 source is blocked by its /64 (the default ipv6_source_prefix):
+	 * a sibling of the same /64 is dropped too, a neighbour outside passes.
+	 */
 	static const struct {
-		const char *src, *dst, *entry, *neighbour;
+		const char *src, *dst, *entry, *sibling, *neighbour;
 	} cases[] = {
-		{"198.51.100.7", "192.0.2.99", "198.51.100.7/32", "198.51.100.8"},
-		{"2001:db8:bad::7", "2001:db8:b::99", "2001:db8:bad::7/128", "2001:db8:bad::8"},
+		{"198.51.100.7", "192.0.2.99", "198.51.100.7/32", NULL, "198.51.100.8"},
+		{"2001:db8:bad::7", "2001:db8:b::99", "2001:db8:bad::/64", "2001:db8:bad::ffff:8",
+		 "2001:db8:bad:1::7"},
 	};
 	struct netprobe_config cfg;
 	struct netprobe_security_event ev;
@@ -1840,16 +1856,19 @@ static void test_mitigation_blocks_source(void **state)
 		/* The 100th SYN is detected (and passes); everything after it from there drops. */
 		send_syns(cases[c].src, cases[c].dst, 80, 100);
 		assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_ADDED], c + 1);
-		x[n] = EXPECT_SRC(SYN_FLOOD, cases[c].src, 100, 1000);
+		x[n] = EXPECT_SRC(SYN_FLOOD, c ? cases[c].entry : cases[c].src, 100, 1000);
 		x[n++].blocked = 1;
 		ev = check_events(x, n, n - 1);
 		assert_int_equal(verdict(cases[c].src, 1), XDP_DROP);
 		assert_int_equal(send_spec(&s, 9), XDP_DROP);
+		if (cases[c].sibling)
+			assert_int_equal(verdict(cases[c].sibling, 1), XDP_DROP);
 		assert_int_equal(verdict(cases[c].neighbour, 1), XDP_PASS);
 		st = stats();
-		assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCK_DROPS], drops + 10);
+		assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCK_DROPS],
+				 drops + 10 + !!cases[c].sibling);
 		assert_int_equal(st.counters.filter[NETPROBE_FC_DENY_DROPS], 0);
-		assert_int_equal(st.counters.xdp_action[XDP_DROP], 10 * (c + 1));
+		assert_int_equal(st.counters.xdp_action[XDP_DROP], 10 * (c + 1) + c);
 
 		es = listing(NETPROBE_ACL_DENY);
 		assert_int_equal(es.n, 1);
@@ -1859,7 +1878,7 @@ static void test_mitigation_blocks_source(void **state)
 				 NETPROBE_ORIGIN_MANUAL + 1 + NETPROBE_DETECT_SYN_FLOOD);
 		assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "syn_flood");
 		assert_true(es.e[0].ttl_left_ms > 25000 && es.e[0].ttl_left_ms <= 30000);
-		assert_int_equal(es.e[0].hits, 10);
+		assert_int_equal(es.e[0].hits, 10 + !!cases[c].sibling);
 		assert_int_equal(es.e[0].id, ev.rule_id);
 		assert_int_equal(sec_stats().block_entries, 1);
 		assert_int_equal(sec_stats().deny_entries, 0);
@@ -2266,7 +2285,11 @@ static void test_mitigation_spares(void **state)
 		for (size_t k = 0; k < sizeof(spared) / sizeof(spared[0]); k++) {
 			uint8_t a[16];
 
+			/* An IPv6 source's event names its /64. */
 			addr_bytes(spared[k].src, a);
+			for (unsigned int bit = ev->src_prefix_len; ev->src_prefix_len && bit < 128;
+			     bit++)
+				a[bit / 8] &= ~(0x80 >> (bit % 8));
 			if (!memcmp(a, ev->src, 16))
 				why = spared[k].why;
 		}
@@ -2433,6 +2456,7 @@ static void test_state_slots_keyed(void **state)
 	base_config(&cfg);
 	detections_off(&cfg);
 	cfg.udp_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.ipv6_source_prefix = 128; /* each address its own source: both are of one /64 */
 	start_filter(&cfg);
 	for (int i = 0; i < 150; i++) {
 		assert_int_equal(send_spec(&a, 1), XDP_PASS);
@@ -2441,6 +2465,265 @@ static void test_state_slots_keyed(void **state)
 	st = stats();
 	assert_int_equal(st.counters.detections[NETPROBE_DETECT_UDP_FLOOD], 2);
 	assert_true(st.counters.filter[NETPROBE_FC_STATE_EVICTIONS] < 10);
+}
+
+/* The address of the /64 prefix holding addr, with host part i (i > 0): a rotating source. */
+static void in_prefix(char *out, size_t len, const char *prefix, unsigned int i)
+{
+	snprintf(out, len, "%s%x:%x:%x:%x", prefix, i * 7919 & 0xffff, i, i * 31 & 0xffff,
+		 (i * 104729) & 0xffff);
+}
+
+/*
+ * A host picks any address of its /64: sources rotating inside one are one
+ * source to the detections, and mitigation blocks the prefix (point 11 of
+ * the filter-trust issue). Each address below sends once or a few times.
+ */
+static void test_ipv6_prefix_rotation(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct netprobe_security_event ev;
+	struct expect x[4];
+	struct entries es;
+	size_t n = 0;
+	char src[64];
+	int drops = 0;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.port_scan = (struct netprobe_detection){true, 50, 5000};
+	mitigate_unproven(&cfg, 60);
+	start_filter(&cfg);
+	events_start();
+
+	/* A SYN flood, every SYN from another address of 2001:db8:99:1::/64. */
+	for (unsigned int i = 1; i <= 150; i++) {
+		struct pkt_spec syn;
+
+		in_prefix(src, sizeof(src), "2001:db8:99:1:", i);
+		syn = tcp(src, "2001:db8:ffff::1", 40000, 80, SYN);
+		drops += send_spec(&syn, 1) == XDP_DROP;
+	}
+	assert_int_equal(drops, 50); /* from the 101st on */
+	x[n] = EXPECT_SRC(SYN_FLOOD, "2001:db8:99:1::/64", 100, 1000);
+	x[n++].blocked = 1;
+	ev = check_events(x, n, 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "2001:db8:99:1::/64");
+	assert_int_equal(es.e[0].id, ev.rule_id);
+	assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "syn_flood");
+	/* Any address of the /64 is dropped; the next /64 passes. */
+	assert_int_equal(verdict("2001:db8:99:1:abcd::1", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:99:2::1", 1), XDP_PASS);
+	/* An allow entry inside the blocked /64 wins there, and only there (longest match). */
+	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8:99:1::5", 0), 0);
+	assert_int_equal(verdict("2001:db8:99:1::5", 1), XDP_PASS);
+	assert_int_equal(verdict("2001:db8:99:1::6", 1), XDP_DROP);
+	assert_int_equal(netprobe_allowlist_del(g_m, "2001:db8:99:1::5"), 0);
+	assert_int_equal(verdict("2001:db8:99:1::5", 1), XDP_DROP);
+
+	/* A scan whose every probe comes from another address of 2001:db8:98:1::/64. */
+	for (unsigned int i = 1; i <= 70; i++) {
+		in_prefix(src, sizeof(src), "2001:db8:98:1:", i);
+		refuse_ports("2001:db8:ffff::1", src, 1000 + i, 1000 + i);
+	}
+	x[n] = EXPECT_SRC(PORT_SCAN, "2001:db8:98:1::/64", 50, 5000);
+	x[n++].blocked = 1;
+	check_events(x, n, 1);
+	assert_int_equal(verdict("2001:db8:98:1::77", 1), XDP_DROP);
+	st = stats();
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_ADDED], 2);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 2);
+
+	/* Removed by hand like any entry: the /64 passes again. */
+	assert_int_equal(netprobe_blacklist_del(g_m, "2001:db8:99:1::/64"), 0);
+	assert_int_equal(verdict("2001:db8:99:1::9", 1), XDP_PASS);
+	assert_int_equal(netprobe_blacklist_del(g_m, "2001:db8:98:1::/64"), 0);
+	assert_int_equal(verdict("2001:db8:98:1::77", 1), XDP_PASS);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+}
+
+/*
+ * A /64 that holds an address this host depends on (its own: the link's
+ * neighbours; a peer it opened a flow to) is never blocked whole: the
+ * address that sent the packet that crossed the threshold is, alone.
+ */
+static void test_ipv6_prefix_spares(void **state)
+{
+	static const char *const prefixes[] = {"2001:db8:97:0:", "2001:db8:96:0:"};
+	struct netprobe_config cfg;
+	struct netprobe_security_event got[MAX_EVENTS];
+	struct pkt_spec out;
+	struct entries es;
+	size_t n, other;
+	char src[64], entry[80];
+
+	(void)state;
+	run("sysctl -qw net.ipv6.conf.%s.disable_ipv6=0 && "
+	    "ip -6 addr add 2001:db8:97::2/64 dev %s nodad",
+	    IF_DUT, IF_DUT);
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	mitigate_unproven(&cfg, 60);
+	start_filter(&cfg);
+	events_start();
+	/* This host pings 2001:db8:96::53: it opened a flow to that peer. */
+	out = icmp("2001:db8:97::2", "2001:db8:96::53", 128);
+	send_out(&out, 1);
+
+	for (unsigned int i = 1; i <= 150; i++) {
+		for (int p = 0; p < 2; p++) {
+			struct pkt_spec syn;
+
+			in_prefix(src, sizeof(src), prefixes[p], i);
+			syn = tcp(src, "2001:db8:97::2", 40000, 80, SYN);
+			assert_int_equal(send_spec(&syn, 1), XDP_PASS);
+		}
+	}
+	events_flush();
+	n = events_copy(got, &other);
+	assert_int_equal(other, 0);
+	assert_int_equal(n, 2);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 2);
+	for (int p = 0; p < 2; p++) {
+		uint8_t a[16];
+		size_t k;
+
+		/* The 100th SYN's sender is blocked, and the event names it. */
+		in_prefix(src, sizeof(src), prefixes[p], 100);
+		addr_bytes(src, a);
+		for (k = 0; k < n && memcmp(got[k].src, a, 16); k++)
+			;
+		if (k == n)
+			fail_msg("no event names %s", src);
+		assert_int_equal(got[k].src_prefix_len, 0);
+		assert_true(got[k].blocked);
+		{
+			char text[INET6_ADDRSTRLEN];
+
+			/* As the listing spells it. */
+			inet_ntop(AF_INET6, a, text, sizeof(text));
+			snprintf(entry, sizeof(entry), "%s/128", text);
+		}
+		assert_non_null(find_entry(&es, entry));
+		assert_int_equal(verdict(src, 1), XDP_DROP);
+		/* Its /64 is not blocked. */
+		in_prefix(src, sizeof(src), prefixes[p], 99);
+		assert_int_equal(verdict(src, 1), XDP_PASS);
+	}
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_PROTECTED], 0);
+	run("ip addr flush dev %s && sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", IF_DUT, IF_DUT);
+}
+
+/*
+ * Proof is the prefix's too: a handshake completed from one address of a
+ * /64 shows its owner is there, and the /64 may be blocked for what its
+ * other addresses do; a /64 that proved nothing is only alerted on.
+ */
+static void test_ipv6_prefix_proof(void **state)
+{
+	struct netprobe_config cfg;
+	struct expect x[2];
+	char src[64];
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+	handshake("2001:db8:92::1", "2001:db8:ffff::1", 41000, 1000, 1001);
+	for (unsigned int i = 1; i <= 120; i++) {
+		in_prefix(src, sizeof(src), "2001:db8:92:0:", i);
+		syn_burst(src, "2001:db8:ffff::1", 1);
+		in_prefix(src, sizeof(src), "2001:db8:91:0:", i);
+		syn_burst(src, "2001:db8:ffff::1", 1);
+	}
+	x[0] = EXPECT_SRC(SYN_FLOOD, "2001:db8:92::/64", 100, 1000);
+	x[0].blocked = 1;
+	x[1] = EXPECT_SRC(SYN_FLOOD, "2001:db8:91::/64", 100, 1000);
+	assert_int_equal(check_events(x, 2, 1).not_blocked, NETPROBE_UNBLOCKED_UNPROVEN);
+	assert_int_equal(verdict("2001:db8:92::77", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:91::77", 1), XDP_PASS);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_UNPROVEN], 1);
+}
+
+/*
+ * The prefix is the operator's: /56 joins the /64s of a site; /128 counts
+ * each address alone (rotation then goes unseen, as before). A block that
+ * ran out is made again at once, and a weaker prefix block gives way
+ * under pool pressure like any other.
+ */
+static void test_ipv6_prefix_configurable(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_global_stats st;
+	struct entries es;
+	const char *kept;
+	char src[64];
+	int drops = 0;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.ipv6_source_prefix = 56;
+	mitigate_unproven(&cfg, 3);
+	cfg.mitigation_max_blocks = 2;
+	start_filter(&cfg);
+	/* Two /64s of one /56 take turns. */
+	for (unsigned int i = 1; i <= 120; i++) {
+		struct pkt_spec syn;
+
+		in_prefix(src, sizeof(src), i & 1 ? "2001:db8:95:ab:" : "2001:db8:95:cd:", i);
+		syn = tcp(src, "2001:db8:ffff::1", 40000, 80, SYN);
+		drops += send_spec(&syn, 1) == XDP_DROP;
+	}
+	assert_int_equal(drops, 20);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "2001:db8:95::/56");
+	assert_int_equal(verdict("2001:db8:95:ff::1", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:95:100::1", 1), XDP_PASS);
+
+	/*
+	 * A pool of two: a second prefix takes the other rule; a third, as
+	 * weak, is refused, and once its count has doubled it evicts one.
+	 */
+	syn_burst("2001:db8:94::1", "2001:db8:ffff::1", 100);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 2);
+	syn_burst("2001:db8:93::1", "2001:db8:ffff::1", 100);
+	assert_int_equal(verdict("2001:db8:93::2", 1), XDP_PASS);
+	st = stats();
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_REFUSED], 1);
+	syn_burst("2001:db8:93::1", "2001:db8:ffff::1", 100);
+	assert_int_equal(verdict("2001:db8:93::2", 1), XDP_DROP);
+	st = stats();
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_EVICTED], 1);
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_ADDED], 3);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 2);
+	/* The evicted prefix passes again; the other stays blocked. */
+	kept = find_entry(&es, "2001:db8:95::/56") ? "2001:db8:95::1" : "2001:db8:94::1";
+	assert_int_equal(verdict(kept, 1), XDP_DROP);
+	assert_int_equal(
+		verdict(strcmp(kept, "2001:db8:95::1") ? "2001:db8:95::1" : "2001:db8:94::1", 1),
+		XDP_PASS);
+
+	/* Ran out (3 s), not swept: the prefix flooding again is blocked again at once. */
+	usleep(3200 * 1000);
+	assert_int_equal(verdict(kept, 1), XDP_PASS);
+	syn_burst(kept, "2001:db8:ffff::1", 100);
+	assert_int_equal(verdict(kept, 1), XDP_DROP);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_ADDED], 4);
 }
 
 /* A source blocked again after its block ran out, before anything swept it. */
@@ -2645,10 +2928,17 @@ int main(void)
 		cmocka_unit_test_teardown(test_counts_failures_not_volume, teardown),
 		cmocka_unit_test_teardown(test_repeat_offender_blocked_again, teardown),
 		cmocka_unit_test_teardown(test_state_slots_keyed, teardown),
+		cmocka_unit_test_teardown(test_ipv6_prefix_rotation, teardown),
+		cmocka_unit_test_teardown(test_ipv6_prefix_spares, teardown),
+		cmocka_unit_test_teardown(test_ipv6_prefix_proof, teardown),
+		cmocka_unit_test_teardown(test_ipv6_prefix_configurable, teardown),
 		cmocka_unit_test_teardown(test_malformed_with_known_source, teardown),
 		cmocka_unit_test_teardown(test_rate_anomaly, teardown),
 		cmocka_unit_test_teardown(test_mode_switch_keeps_state, teardown),
 	};
 
+	/* NETPROBE_TEST_FILTER=pattern runs the tests whose names match (cmocka's wildcards). */
+	if (getenv("NETPROBE_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("NETPROBE_TEST_FILTER"));
 	return cmocka_run_group_tests_name("filter", tests, group_setup, NULL);
 }
