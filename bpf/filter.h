@@ -448,6 +448,11 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_LIVE);
 
 	value.word = value.own = id | NETPROBE_ACL_W_TTL | NETPROBE_ACL_W_BLOCK;
+	/*
+	 * Kernels before 6.13 ignore BPF_NOEXIST on an LPM trie and replace the
+	 * entry; that two CPUs block one prefix at once is what take_alert
+	 * prevents (one alert per window), not this.
+	 */
 	if (bpf_map_update_elem(map, key, &value, BPF_NOEXIST))
 		goto undo;
 	if (family == NETPROBE_FAMILY_IPV4) {
@@ -644,6 +649,7 @@ static __always_inline struct np_alert *alert_slot(__u32 scope)
 static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 scope)
 {
 	struct np_alert *a = bpf_map_lookup_elem(&np_alerts, &scope);
+	bool sender = false;
 	int r;
 
 	if (!a || !a->pending)
@@ -654,12 +660,17 @@ static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 sc
 		/*
 		 * A prefix that holds an address this host depends on (its own
 		 * /64: the link's neighbours) is not blocked whole: the address
-		 * that sent the packet is, and the event names it.
+		 * that sent the packet is, on its own proof, and the event
+		 * names it.
 		 */
-		if ((r == -NETPROBE_UNBLOCKED_PROTECTED || r == -NETPROBE_UNBLOCKED_PEER) &&
+		if ((r == -NETPROBE_UNBLOCKED_PROTECTED || r == -NETPROBE_UNBLOCKED_PEER ||
+		     r == -NETPROBE_UNBLOCKED_SPECIAL) &&
 		    a->src.prefix_len && a->sender.family) {
-			r = mitigate_source(cnt, &a->sender, a->detection, a->evidence, a->proof);
-			a->src = a->sender;
+			__u64 *proven = bpf_map_lookup_elem(&np_proven, &a->sender);
+
+			r = mitigate_source(cnt, &a->sender, a->detection, a->evidence,
+					    proven ? *proven : 0);
+			sender = true;
 		}
 		if (r > 0) {
 			a->rule_id = r;
@@ -670,7 +681,9 @@ static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 sc
 			else if (r != -NETPROBE_UNBLOCKED_POOL_FULL)
 				cnt->filter[NETPROBE_FC_BLOCKS_PROTECTED]++;
 		}
-		retry_later(a);
+		retry_later(a); /* the prefix's window waits for the retry */
+		if (sender)
+			a->src = a->sender;
 	}
 	if (a->raise)
 		raise_alert(cnt, a);
@@ -707,6 +720,16 @@ static __always_inline bool window_roll(struct netprobe_window *w, __u32 window_
 }
 
 /* Counts one in w; true for the count that crosses the threshold, once a window. */
+/*
+ * Takes the window's alert (seen: 0), or its retry (seen: the count it
+ * waited for), for this CPU alone: CPUs counting one source's packets may
+ * cross the threshold together, and one block is to be made, not two.
+ */
+static __always_inline bool take_alert(struct netprobe_window *w, __u32 seen)
+{
+	return __sync_val_compare_and_swap(&w->alerted, seen, 1) == seen;
+}
+
 static __always_inline bool window_count(struct netprobe_window *w, __u32 window_jiffies,
 					 __u32 threshold_count, __u64 now)
 {
@@ -714,8 +737,7 @@ static __always_inline bool window_count(struct netprobe_window *w, __u32 window
 	w->count++;
 	if (w->count < threshold_count || w->alerted)
 		return false;
-	w->alerted = 1;
-	return true;
+	return take_alert(w, 0);
 }
 
 /* Events a second so far in this window; the window's first tick counts as a whole one. */
@@ -972,9 +994,8 @@ static __always_inline bool count_source(struct netprobe_counters *cnt,
 	w = &s->w[kind];
 	if (!window_count(w, p->window_jiffies, p->count, now)) {
 		/* Refused a block by a full pool, and twice the flood since: try again. */
-		if (!retry_due(w))
+		if (!retry_due(w) || !take_alert(w, w->alerted))
 			return false;
-		w->alerted = 1;
 		raise = false;
 	} else if (asked && solicited_restart(w, asked)) {
 		return false;
@@ -1168,6 +1189,9 @@ static __always_inline void handshake_ack(struct netprobe_counters *cnt,
 	 */
 	fresh = now - h_at < 3ull * np_filter.hz;
 	filter_source(pi, &src);
+	/* An address of a prefix source proves itself too (see settle_alert). */
+	if (src.family == NETPROBE_FAMILY_IPV6 && np_filter.v6_prefix < 128)
+		bpf_map_update_elem(&np_proven, &src, &now, BPF_ANY);
 	source_scope(&src);
 	s = state_slot(cnt, &np_src_state, NETPROBE_SRC_STATE_BITS, src.addr, src.family,
 		       src.prefix_len, sizeof(*s));
@@ -1232,7 +1256,8 @@ static __always_inline bool scan_failure(struct netprobe_counters *cnt,
 	if (!retry &&
 	    (w->alerted || (w->count < p->count && s->hosts_count < np_filter.scan_hosts_bits)))
 		return false;
-	w->alerted = 1;
+	if (!take_alert(w, retry ? w->alerted : 0))
+		return false;
 	a = alert_source(prober, s, NETPROBE_SW_SCAN, NETPROBE_DETECT_PORT_SCAN, !retry);
 	if (!a)
 		return false;

@@ -251,6 +251,19 @@ struct {
 } np_protected SEC(".maps");
 
 /*
+ * IPv6 addresses that completed a handshake (jiffies), when sources are
+ * counted by prefix: the prefix's state holds the prefix's proof, and an
+ * address blocked alone (its prefix may not be) needs its own.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct netprobe_addr_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_proven SEC(".maps");
+
+/*
  * Handshakes this host answered with a SYN-ACK (TC egress): the client's
  * ACK completes one only if it acknowledges the SYN-ACK's sequence, which
  * an off-path spoofer never sees.

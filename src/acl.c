@@ -77,6 +77,24 @@ static int addr_len(int family)
 	return family == NETPROBE_FAMILY_IPV4 ? 4 : 16;
 }
 
+/* Whether rule id is a mitigation block, which XDP may rewrite whenever it is not busy. */
+static bool is_block(const struct np_acl *a, __u32 id)
+{
+	return id >= a->block_first;
+}
+
+/*
+ * Whether rule id keeps a fallback (what decides its regions once it has
+ * expired): a hand-made prefix entry with a TTL. An expired block gives
+ * way to whatever the lookup finds next.
+ */
+static bool has_fallback(const struct np_acl *a, __u32 id)
+{
+	const struct netprobe_acl_rule *r = &a->rules[id];
+
+	return !is_block(a, id) && r->expires_ns && r->prefix_len < addr_len(r->family) * 8;
+}
+
 /* Zeroes the bits of addr past len. */
 static void mask_addr(__u8 *addr, int family, int len)
 {
@@ -163,7 +181,7 @@ static void index_rebuild(struct np_acl *a)
 		index_insert(a, id);
 		if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry))
 			a->next_expiry = r->expires_ns;
-		if (r->expires_ns && r->prefix_len < addr_len(r->family) * 8)
+		if (has_fallback(a, id))
 			a->ttl_prefixes++;
 	}
 }
@@ -203,7 +221,9 @@ static __u32 best_rule_outliving(const struct np_acl *a, int family, const __u8 
 		__u32 id = index_find(a, family, len, masked);
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (!id || (outlived_by && r->expires_ns && r->expires_ns <= outlived_by))
+		/* A block never stands in for an expired entry: XDP may reuse its id any time. */
+		if (!id || (outlived_by &&
+			    (is_block(a, id) || (r->expires_ns && r->expires_ns <= outlived_by))))
 			continue;
 		if (r->action == NETPROBE_ACL_ALLOW)
 			return id;
@@ -401,20 +421,52 @@ static bool unpublish_exact(struct np_acl *a, const struct netprobe_acl_rule *r,
 }
 
 /*
+ * Deletes rule id's trie entry, unless another rule owns the prefix now (a
+ * block XDP made there after an expired entry of the same prefix). The
+ * trie answers a lookup with the longest entry covering the key: the key's
+ * own entry exactly when its owner is id.
+ */
+static bool unpublish_trie(struct np_acl *a, const struct netprobe_acl_rule *r, __u32 id)
+{
+	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+	struct netprobe_acl_value v;
+
+	memcpy(key.addr, r->addr, 16);
+	if (bpf_map_lookup_elem(a->trie_fd, &key, &v) || (v.own & NETPROBE_ACL_W_ID) != id)
+		return false;
+	return bpf_map_delete_elem(a->trie_fd, &key) == 0;
+}
+
+/*
  * An allow entry decides the longer entries below it: recompute their exact
- * and trie words (IPv4 regions are recomputed by range already).
+ * and trie words (IPv4 regions are recomputed by range already). A block is
+ * claimed (live -> busy) while its entry is rewritten, so that XDP cannot
+ * reuse its id in between, and only an entry it still owns is rewritten.
  */
 static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 {
 	for (__u32 id = 1; id < a->max_rules; id++) {
-		const struct netprobe_acl_rule *r = &a->rules[id];
+		struct netprobe_acl_rule *r = &a->rules[id];
+		struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+		struct netprobe_acl_value v;
+		__u32 live = NETPROBE_RULE_LIVE;
 
 		if (r->in_use != NETPROBE_RULE_LIVE || r == p || !covers(p, r))
 			continue;
-		if (r->prefix_len == addr_len(r->family) * 8)
+		if (is_block(a, id) &&
+		    !__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			continue;
+		if (r->prefix_len == addr_len(r->family) * 8) {
 			publish_exact(a, r, BPF_EXIST);
-		else if (r->family == NETPROBE_FAMILY_IPV6)
-			publish_trie(a, r);
+		} else if (r->family == NETPROBE_FAMILY_IPV6) {
+			memcpy(key.addr, r->addr, 16);
+			if (!bpf_map_lookup_elem(a->trie_fd, &key, &v) &&
+			    (v.own & NETPROBE_ACL_W_ID) == id)
+				publish_trie(a, r);
+		}
+		if (is_block(a, id))
+			__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
 	}
 }
 
@@ -469,9 +521,8 @@ static void refresh_fallbacks(struct np_acl *a, const struct netprobe_acl_rule *
 	for (__u32 id = 1; a->ttl_prefixes && id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use == NETPROBE_RULE_LIVE && r->expires_ns && r != p &&
-		    r->prefix_len > p->prefix_len && r->prefix_len < addr_len(r->family) * 8 &&
-		    covers(p, r))
+		if (r->in_use == NETPROBE_RULE_LIVE && has_fallback(a, id) && r != p &&
+		    r->prefix_len > p->prefix_len && covers(p, r))
 			__atomic_store_n(&r->fallback, fallback_word(a, r), __ATOMIC_RELEASE);
 	}
 }
@@ -677,21 +728,19 @@ static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
 	}
 
 	index_remove(a, id);
-	if (r->expires_ns && r->prefix_len < full)
+	if (has_fallback(a, id))
 		a->ttl_prefixes--;
 	if (r->prefix_len == full) {
 		if (unpublish_exact(a, r, id) && r->family == NETPROBE_FAMILY_IPV6)
 			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
 		if (r->family == NETPROBE_FAMILY_IPV4)
 			v4_exact_flag_release(a, ntohl(*(__u32 *)r->addr) >> 8, id);
-	} else if (r->family == NETPROBE_FAMILY_IPV6) {
-		struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
-
-		memcpy(key.addr, r->addr, 16);
-		if (bpf_map_delete_elem(a->trie_fd, &key) == 0)
-			__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
+	} else if (r->family == NETPROBE_FAMILY_IPV6 && unpublish_trie(a, r, id)) {
+		__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
 	}
-	refresh_regions(a, r, false);
+	/* A block (a deny /32, /128 or IPv6 prefix) decides no region nor fallback but its own. */
+	if (!is_block(a, id))
+		refresh_regions(a, r, false);
 	np_zero_percpu(m, "np_acl_hits", id, sizeof(__u64));
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
 	return true;
@@ -815,6 +864,21 @@ __u32 np_acl_hash_seed(struct netprobe_manager *m)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		seed = expected;
 	return seed;
+}
+
+/*
+ * The prefix IPv6 sources are counted and blocked by in this pinned state:
+ * the first filter attach sets it (want), and every interface keeps to it,
+ * as the blocks, peers and protected prefixes they share are of that length.
+ */
+__u32 np_acl_v6_prefix(struct netprobe_manager *m, __u32 want)
+{
+	__u32 expected = 0;
+
+	if (__atomic_compare_exchange_n(&m->acl->meta->v6_prefix, &expected, want, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return want;
+	return expected;
 }
 
 /* ---- CIDRs ------------------------------------------------------------- */

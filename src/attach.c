@@ -202,7 +202,14 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 	f->hz = hz;
 	f->ncpus = m->ncpus;
 	f->hash_seed = np_acl_hash_seed(m);
-	f->v6_prefix = c->ipv6_source_prefix;
+	f->v6_prefix = np_acl_v6_prefix(m, c->ipv6_source_prefix);
+	if (f->v6_prefix != c->ipv6_source_prefix) {
+		np_err("the state at %s counts IPv6 sources by /%u, which its interfaces share: "
+		       "attach with --ipv6-prefix %u, or detach every interface and empty the "
+		       "lists to change it",
+		       c->pin_path, f->v6_prefix, f->v6_prefix);
+		return -EINVAL;
+	}
 	for (unsigned int i = 0; i < 4; i++) {
 		unsigned int bits = f->v6_prefix > 32 * i ? f->v6_prefix - 32 * i : 0;
 

@@ -455,7 +455,7 @@ struct netprobe_acl_meta {
 	__u32 max_rules;   /* capacity of np_acl_rules; id 0 is never used */
 	__u32 block_pool;  /* the last block_pool ids are mitigation's */
 	__u32 hash_seed;   /* the detection state tables' hash seed, drawn once */
-	__u32 pad0;
+	__u32 v6_prefix;   /* IPv6 sources are counted and blocked by this prefix, set once */
 	__u64 pad[3];
 };
 

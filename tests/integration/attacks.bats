@@ -117,6 +117,13 @@ rotate_a() {
 	wait $EV_PID
 	[ "$(count_of port_scan)" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 0 ]
+	# The interfaces of one pinned state share one prefix: another is refused, loudly.
+	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"counts IPv6 sources by /128"* ]]
+	xdp_attached "$LAB_VB"
+	run np_b detach "$LAB_VB"
+	[ "$status" -eq 0 ]
 	# By /64, the default: one scanner, detected and blocked whole.
 	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven
 	[ "$status" -eq 0 ]

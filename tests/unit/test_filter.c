@@ -2657,6 +2657,105 @@ static void test_ipv6_prefix_proof(void **state)
 }
 
 /*
+ * An address blocked alone, because its prefix holds a peer, is blocked on
+ * its own proof: the prefix's proof (another address's handshake) does not
+ * let a spoofer in that prefix frame a neighbour.
+ */
+static void test_ipv6_sender_needs_own_proof(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_security_event got[MAX_EVENTS];
+	struct pkt_spec out;
+	size_t n, other;
+	char src[64];
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+	/* 2001:db8:89::/64 holds a peer of this host's; ::5 proves itself. */
+	out = icmp("2001:db8:ffff::1", "2001:db8:89::53", 128);
+	send_out(&out, 1);
+	handshake("2001:db8:89::5", "2001:db8:ffff::1", 41000, 1000, 1001);
+	/* Spoofed SYNs from the rest of the /64: its 100th sender proved nothing. */
+	for (unsigned int i = 1; i <= 120; i++) {
+		in_prefix(src, sizeof(src), "2001:db8:89:0:", i);
+		syn_burst(src, "2001:db8:ffff::1", 1);
+	}
+	events_flush();
+	n = events_copy(got, &other);
+	assert_int_equal(n, 1);
+	assert_false(got[0].blocked);
+	assert_int_equal(got[0].not_blocked, NETPROBE_UNBLOCKED_UNPROVEN);
+	assert_int_equal(got[0].src_prefix_len, 0);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+	/* Next window, the proven address floods itself: it alone is blocked. */
+	usleep(1100 * 1000);
+	syn_burst("2001:db8:89::5", "2001:db8:ffff::1", 100);
+	assert_int_equal(verdict("2001:db8:89::5", 1), XDP_DROP);
+	assert_int_equal(verdict("2001:db8:89::6", 1), XDP_PASS);
+	assert_string_equal(listing(NETPROBE_ACL_DENY).e[0].text, "2001:db8:89::5/128");
+}
+
+/*
+ * A hand-made /64 entry that ran out, and a block XDP made on the same
+ * prefix before any sweep: the sweep removes the old entry's rule, never
+ * the block's trie entry.
+ */
+static void test_ipv6_block_survives_sweep(void **state)
+{
+	struct netprobe_config cfg;
+	struct entries es;
+	char src[64];
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	mitigate_unproven(&cfg, 60);
+	start_filter(&cfg);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8:90::/64", 1), 0);
+	assert_int_equal(verdict("2001:db8:90::1", 1), XDP_DROP);
+	usleep(1200 * 1000);
+	for (unsigned int i = 1; i <= 110; i++) {
+		in_prefix(src, sizeof(src), "2001:db8:90:0:", i);
+		syn_burst(src, "2001:db8:ffff::1", 1);
+	}
+	assert_int_equal(verdict("2001:db8:90::1", 1), XDP_DROP);
+	/* Listing sweeps: the expired hand-made rule goes, the block stays. */
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "2001:db8:90::/64");
+	assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "syn_flood");
+	assert_int_equal(verdict("2001:db8:90::1", 1), XDP_DROP);
+	assert_int_equal(netprobe_blacklist_del(g_m, "2001:db8:90::/64"), 0);
+	assert_int_equal(verdict("2001:db8:90::1", 1), XDP_PASS);
+}
+
+/* Interfaces of one pinned state count IPv6 sources by one prefix: another is refused. */
+static void test_ipv6_prefix_shared(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_manager *other;
+
+	(void)state;
+	base_config(&cfg);
+	start_filter(&cfg);
+	cfg.ipv6_source_prefix = 56;
+	other = netprobe_manager_new(&cfg);
+	assert_non_null(other);
+	assert_int_equal(netprobe_manager_load(other), 0);
+	assert_int_equal(netprobe_manager_attach(other, IF_DUT), -EINVAL);
+	netprobe_manager_free(other);
+	/* Still attached, as it was. */
+	assert_int_equal(verdict("2001:db8:88::1", 1), XDP_PASS);
+}
+
+/*
  * The prefix is the operator's: /56 joins the /64s of a site; /128 counts
  * each address alone (rotation then goes unseen, as before). A block that
  * ran out is made again at once, and a weaker prefix block gives way
@@ -2931,6 +3030,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_ipv6_prefix_rotation, teardown),
 		cmocka_unit_test_teardown(test_ipv6_prefix_spares, teardown),
 		cmocka_unit_test_teardown(test_ipv6_prefix_proof, teardown),
+		cmocka_unit_test_teardown(test_ipv6_sender_needs_own_proof, teardown),
+		cmocka_unit_test_teardown(test_ipv6_block_survives_sweep, teardown),
+		cmocka_unit_test_teardown(test_ipv6_prefix_shared, teardown),
 		cmocka_unit_test_teardown(test_ipv6_prefix_configurable, teardown),
 		cmocka_unit_test_teardown(test_malformed_with_known_source, teardown),
 		cmocka_unit_test_teardown(test_rate_anomaly, teardown),
