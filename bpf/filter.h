@@ -70,6 +70,7 @@ static __always_inline __u32 acl_lookup_v4(bool *expired, const __u8 *addr)
 {
 	__u32 be = *(const __u32 *)addr, host = bpf_ntohl(be);
 	__u32 elem = host >> 12, word;
+	bool aggregate;
 	struct netprobe_acl_tbl24 *t24;
 	struct netprobe_acl_tbl8 *t8;
 
@@ -77,6 +78,7 @@ static __always_inline __u32 acl_lookup_v4(bool *expired, const __u8 *addr)
 	if (!t24)
 		return 0;
 	word = t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)];
+	aggregate = word & NETPROBE_ACL_W_AGGREGATE;
 	if (word & NETPROBE_ACL_W_EXACT) {
 		struct netprobe_acl_value *exact = bpf_map_lookup_elem(&np_acl_v4_exact, &be);
 		__u32 live = exact ? entry_word(expired, exact) : 0;
@@ -92,7 +94,16 @@ static __always_inline __u32 acl_lookup_v4(bool *expired, const __u8 *addr)
 			return 0;
 		word = t8->w[host & 0xff];
 	}
-	return acl_live(expired, word & ~(NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_GROUP));
+	word = acl_live(expired, word & ~(NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_GROUP |
+					  NETPROBE_ACL_W_AGGREGATE));
+	/* A block of the whole /24 decides what nothing else does (an entry inside it wins). */
+	if (!word && aggregate) {
+		__u32 net = be & bpf_htonl(0xffffff00);
+		struct netprobe_acl_value *v = bpf_map_lookup_elem(&np_acl_v4_agg, &net);
+
+		word = v ? acl_live(expired, v->own) : 0;
+	}
+	return word;
 }
 
 /*
@@ -253,6 +264,10 @@ static __always_inline void zero_hits(__u32 id)
 static __always_inline void *block_map(struct netprobe_acl_meta *meta, __u8 family, __u8 prefix_len,
 				       __u32 **count)
 {
+	if (family == NETPROBE_FAMILY_IPV4 && prefix_len && prefix_len < 32) {
+		*count = &meta->v4_aggregates;
+		return &np_acl_v4_agg;
+	}
 	if (family == NETPROBE_FAMILY_IPV4) {
 		*count = NULL;
 		return &np_acl_v4_exact;
@@ -342,9 +357,26 @@ static __always_inline __u32 clear_expired(struct netprobe_acl_meta *meta, void 
 }
 
 /*
+ * Whether rule is a block of one IPv4 address in a /24 blocked whole since:
+ * it stops nothing the aggregate does not, and is the first to give way.
+ */
+static __always_inline bool aggregated(struct netprobe_acl_meta *meta,
+				       const struct netprobe_acl_rule *rule)
+{
+	__u32 net;
+
+	if (!meta->v4_aggregates || rule->family != NETPROBE_FAMILY_IPV4 || rule->prefix_len != 32)
+		return false;
+	net = *(const __u32 *)rule->addr & bpf_htonl(0xffffff00);
+	return bpf_map_lookup_elem(&np_acl_v4_agg, &net) != NULL;
+}
+
+/*
  * Takes a rule of the mitigation pool for a new block: the first of a few
  * rules from the round-robin position that is free, expired, or holds a
- * block of weaker evidence (the oldest go first). Whoever rewrites or
+ * block of weaker evidence (the oldest go first) or one a /24 block covers.
+ * When the rule at the position is not free, the pool has come round
+ * within a TTL: it is under pressure (pool_pressure). Whoever rewrites or
  * retires a pool rule first takes it from LIVE (or FREE) to BUSY with a
  * compare and swap, userspace too, so a sweep never removes a block XDP
  * has just made. Returns the id (BUSY, its old entry gone), or 0.
@@ -359,6 +391,11 @@ static __always_inline __u32 claim_pool_rule(struct netprobe_counters *cnt,
 	__u32 n = __sync_fetch_and_add(&meta->block_next, 1);
 	struct netprobe_acl_rule *rule = NULL;
 	bool evicted = false;
+
+	/* No free rule among the first candidates: the pool is under pressure (aggregate_v4). */
+	rule = bpf_map_lookup_elem(&np_acl_rules, &(__u32){first + n % pool});
+	if (!rule || rule->in_use != NETPROBE_RULE_FREE)
+		meta->pool_pressure = now;
 
 	for (int i = 0; i < NP_BLOCK_CANDIDATES; i++) {
 		__u32 id = first + (n + i) % pool;
@@ -378,7 +415,7 @@ static __always_inline __u32 claim_pool_rule(struct netprobe_counters *cnt,
 		if (rule->in_use != NETPROBE_RULE_LIVE)
 			continue;
 		expired = rule->expires_ns && now >= rule->expires_ns;
-		if (!expired && rule->evidence >= evidence)
+		if (!expired && rule->evidence >= evidence && !aggregated(meta, rule))
 			continue;
 		if (__sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_LIVE,
 						NETPROBE_RULE_BUSY) != NETPROBE_RULE_LIVE)
@@ -463,11 +500,13 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 			drop_entry(map, key, count, id);
 			goto undo;
 		}
+		/* The /24's word says where to look: its exact entries, or its aggregate. */
 		__sync_fetch_and_or(&t24->w[(host >> 8) & (NETPROBE_ACL_TBL24_WORDS_PER_ELEM - 1)],
-				    NETPROBE_ACL_W_EXACT);
-	} else if (count) {
-		__sync_fetch_and_add(count, 1);
+				    prefix_len == 32 ? NETPROBE_ACL_W_EXACT
+						     : NETPROBE_ACL_W_AGGREGATE);
 	}
+	if (count)
+		__sync_fetch_and_add(count, 1);
 	__sync_fetch_and_add(&meta->generation, 1);
 	cnt->filter[NETPROBE_FC_BLOCKS_ADDED]++;
 	return id;
@@ -578,15 +617,19 @@ static __always_inline __u8 unblockable(const struct netprobe_addr_key *src)
  * crossing, 32 when it has doubled...), at most 255: counts, not rates, as
  * a threshold's worth sent within one tick would make any rate huge, and a
  * cheap block unbeatable. Returns the block's rule id, or minus why the
- * source was not blocked (enum netprobe_unblocked).
+ * source was not blocked (enum netprobe_unblocked). A global function:
+ * settling calls it for a source, its sender and its /24, and the verifier
+ * checks it once.
  */
-static __always_inline int mitigate_source(struct netprobe_counters *cnt,
-					   const struct netprobe_addr_key *src, __u8 detection,
-					   __u32 evidence, __u64 proof)
+__noinline int mitigate_source(struct netprobe_counters *cnt, const struct netprobe_addr_key *src,
+			       __u32 detection, __u32 evidence, __u64 proof)
 {
-	__u8 why = unblockable(src);
+	__u8 why;
 	__u32 id;
 
+	if (!cnt || !src)
+		return -NETPROBE_UNBLOCKED_POOL_FULL;
+	why = unblockable(src);
 	if (why)
 		return -why;
 	/*
@@ -645,6 +688,46 @@ static __always_inline struct np_alert *alert_slot(__u32 scope)
 	return a;
 }
 
+/*
+ * Under pool pressure, an IPv4 /24 in which NP_AGGREGATE_MEMBERS addresses
+ * were blocked within a TTL is blocked whole, and its addresses' blocks
+ * give way first to new ones (claim_pool_rule): one rule stands for many.
+ * Never a /24 that holds an address this host depends on, or that the
+ * allow list covers. Each member was blocked on its own proof. Called
+ * after a's source, an address, was blocked; a then tells of the /24.
+ */
+#define NP_AGGREGATE_MEMBERS  8
+#define NP_AGGREGATE_EVIDENCE 128 /* 16 for each member */
+#define NP_PRESSURE_NS	      (60ull * 1000000000ull)
+
+static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct np_alert *a)
+{
+	struct netprobe_acl_meta *meta = acl_meta();
+	__u64 now = bpf_ktime_get_coarse_ns(), ttl = (__u64)np_filter.block_ttl_s * 1000000000ull;
+	__u32 net = *(const __u32 *)a->src.addr & bpf_htonl(0xffffff00);
+	struct netprobe_addr_key key = {.family = NETPROBE_FAMILY_IPV4, .prefix_len = 24};
+	struct np_block24 *b = bpf_map_lookup_elem(&np_block24, &net);
+	int r;
+
+	if (!b || now - b->since > ttl) {
+		struct np_block24 first = {.since = now, .count = 1};
+
+		bpf_map_update_elem(&np_block24, &net, &first, BPF_ANY);
+		return;
+	}
+	if (__sync_fetch_and_add(&b->count, 1) + 1 < NP_AGGREGATE_MEMBERS || !meta ||
+	    now - meta->pool_pressure > NP_PRESSURE_NS)
+		return;
+	__builtin_memcpy(key.addr, &net, 4);
+	r = mitigate_source(cnt, &key, a->detection, NP_AGGREGATE_EVIDENCE, bpf_jiffies64());
+	if (r <= 0)
+		return;
+	b->count = 0;
+	cnt->filter[NETPROBE_FC_BLOCKS_AGGREGATED]++;
+	a->src = key;
+	a->rule_id = r;
+}
+
 /* Settles this CPU's alert of scope, if one is pending. */
 static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 scope)
 {
@@ -684,6 +767,8 @@ static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 sc
 		retry_later(a); /* the prefix's window waits for the retry */
 		if (sender)
 			a->src = a->sender;
+		if (r > 0 && a->src.family == NETPROBE_FAMILY_IPV4 && !a->src.prefix_len)
+			aggregate_v4(cnt, a);
 	}
 	if (a->raise)
 		raise_alert(cnt, a);

@@ -117,6 +117,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_acl_v4_exact SEC(".maps");
 
+/*
+ * Mitigation's IPv4 /24 blocks (aggregates: a /24 many of whose addresses
+ * were blocked while the pool was under pressure), by network address
+ * (network order). Looked up when nothing else decides a source. Resized to
+ * config mitigation_max_blocks.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct netprobe_acl_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_acl_v4_agg SEC(".maps");
+
+/* Blocks made lately in each IPv4 /24: when enough are, the /24 is blocked whole. */
+struct np_block24 {
+	__u64 since; /* CLOCK_MONOTONIC ns of the first block counted */
+	__u32 count;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct np_block24);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_block24 SEC(".maps");
+
 struct np_v6_addr {
 	__u8 a[16];
 };

@@ -80,7 +80,8 @@ static __always_inline void count_packet(struct netprobe_hook_counters *hc,
 
 /*
  * A peer this host opened a flow to: mitigation never blocks it (filter.h,
- * unblockable), nor, for IPv6, the prefix it is counted in.
+ * unblockable), nor the prefix it would block it in: its IPv6 prefix, its
+ * IPv4 /24.
  */
 static __always_inline void note_peer(const struct netprobe_flow_key *key, __u64 now)
 {
@@ -88,9 +89,15 @@ static __always_inline void note_peer(const struct netprobe_flow_key *key, __u64
 
 	__builtin_memcpy(peer.addr, key->dst_addr, 16);
 	bpf_map_update_elem(&np_peers, &peer, &now, BPF_ANY);
-	if (np_mode != NETPROBE_XDP_FILTER || key->family != NETPROBE_FAMILY_IPV6)
+	if (np_mode != NETPROBE_XDP_FILTER)
 		return;
-	source_scope(&peer);
+	if (key->family == NETPROBE_FAMILY_IPV4) {
+		/* The /24 an aggregate would block (filter.h, aggregate_v4). */
+		peer.addr[3] = 0;
+		peer.prefix_len = 24;
+	} else {
+		source_scope(&peer);
+	}
 	if (peer.prefix_len)
 		bpf_map_update_elem(&np_peers, &peer, &now, BPF_ANY);
 }

@@ -34,7 +34,7 @@ struct np_acl {
 	struct netprobe_acl_rule *rules;
 	size_t meta_len, tbl24_len, tbl8_len, rules_len;
 	__u32 max_rules, block_first, groups;
-	int v4_exact_fd, v6_exact_fd, trie_fd;
+	int v4_exact_fd, v6_exact_fd, trie_fd, v4_agg_fd;
 	/* An index of the rules by (family, length, address), built from the table. */
 	__u32 *slots;
 	__u32 nslots, filled_slots; /* filled: live ids and tombstones */
@@ -221,9 +221,14 @@ static __u32 best_rule_outliving(const struct np_acl *a, int family, const __u8 
 		__u32 id = index_find(a, family, len, masked);
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		/* A block never stands in for an expired entry: XDP may reuse its id any time. */
-		if (!id || (outlived_by &&
-			    (is_block(a, id) || (r->expires_ns && r->expires_ns <= outlived_by))))
+		/*
+		 * A block decides its own entry alone: it never stands in for an
+		 * expired entry, nor is a prefix block painted into the regions
+		 * (XDP may reuse its id any time).
+		 */
+		if (!id ||
+		    (is_block(a, id) && (outlived_by || r->prefix_len < addr_len(family) * 8)) ||
+		    (outlived_by && r->expires_ns && r->expires_ns <= outlived_by))
 			continue;
 		if (r->action == NETPROBE_ACL_ALLOW)
 			return id;
@@ -250,6 +255,9 @@ static void v4_bytes(__u32 host, __u8 *out)
 	memset(out, 0, 16);
 	memcpy(out, &be, 4);
 }
+
+/* The flags of a tbl24 word that XDP sets: where its blocks of that /24 are. */
+#define TBL24_XDP_FLAGS (NETPROBE_ACL_W_EXACT | NETPROBE_ACL_W_AGGREGATE)
 
 /* Replaces the id and rule bits of a tbl24 word, keeping the flags XDP may set meanwhile. */
 static void tbl24_set(struct np_acl *a, __u32 slot, __u32 keep_mask, __u32 bits)
@@ -337,7 +345,7 @@ static void v4_refresh_slot(struct np_acl *a, __u32 slot)
 	__u8 addr[16];
 
 	if (!(w & NETPROBE_ACL_W_GROUP) || !has_long_prefixes(a, slot)) {
-		tbl24_set(a, slot, NETPROBE_ACL_W_EXACT, v4_slot_word(a, slot));
+		tbl24_set(a, slot, TBL24_XDP_FLAGS, v4_slot_word(a, slot));
 		if (w & NETPROBE_ACL_W_GROUP)
 			group_free(a, w & NETPROBE_ACL_W_ID);
 		return;
@@ -362,8 +370,8 @@ static int v4_split_slot(struct np_acl *a, __u32 slot)
 	if (err)
 		return err;
 	for (__u32 i = 0; i < NETPROBE_ACL_TBL8_WORDS; i++)
-		a->tbl8[group].w[i] = w & ~NETPROBE_ACL_W_EXACT;
-	tbl24_set(a, slot, NETPROBE_ACL_W_EXACT, NETPROBE_ACL_W_GROUP | group);
+		a->tbl8[group].w[i] = w & ~TBL24_XDP_FLAGS;
+	tbl24_set(a, slot, TBL24_XDP_FLAGS, NETPROBE_ACL_W_GROUP | group);
 	return 0;
 }
 
@@ -418,6 +426,25 @@ static bool unpublish_exact(struct np_acl *a, const struct netprobe_acl_rule *r,
 	if (bpf_map_lookup_elem(fd, r->addr, &v) || (v.own & NETPROBE_ACL_W_ID) != id)
 		return false;
 	return bpf_map_delete_elem(fd, r->addr) == 0;
+}
+
+/*
+ * Deletes block id's IPv4 /24 aggregate, if it still owns it, and clears
+ * the /24's AGGREGATE flag unless XDP has made another there meanwhile
+ * (it writes the entry before the flag).
+ */
+static void unpublish_aggregate(struct np_acl *a, const struct netprobe_acl_rule *r, __u32 id)
+{
+	__u32 net = *(const __u32 *)r->addr, slot = ntohl(net) >> 8;
+	struct netprobe_acl_value v;
+
+	if (bpf_map_lookup_elem(a->v4_agg_fd, &net, &v) || (v.own & NETPROBE_ACL_W_ID) != id ||
+	    bpf_map_delete_elem(a->v4_agg_fd, &net))
+		return;
+	__atomic_fetch_sub(&a->meta->v4_aggregates, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_and(&a->tbl24[slot], ~NETPROBE_ACL_W_AGGREGATE, __ATOMIC_SEQ_CST);
+	if (bpf_map_lookup_elem(a->v4_agg_fd, &net, &v) == 0)
+		__atomic_fetch_or(&a->tbl24[slot], NETPROBE_ACL_W_AGGREGATE, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -556,7 +583,7 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 							 __ATOMIC_RELEASE);
 			}
 		} else if (added ? beats(a, r, w) : (w & NETPROBE_ACL_W_ID) == id) {
-			tbl24_set(a, s, NETPROBE_ACL_W_EXACT, added ? word : fallback);
+			tbl24_set(a, s, TBL24_XDP_FLAGS, added ? word : fallback);
 		}
 	}
 	if (added || r->action != NETPROBE_ACL_ALLOW)
@@ -633,6 +660,7 @@ int np_acl_open(struct netprobe_manager *m)
 	a->v4_exact_fd = np_map_fd(m, "np_acl_v4_exact");
 	a->v6_exact_fd = np_map_fd(m, "np_acl_v6_exact");
 	a->trie_fd = np_map_fd(m, "np_acl_v6_trie");
+	a->v4_agg_fd = np_map_fd(m, "np_acl_v4_agg");
 	a->meta = np_map_mmap(m, "np_acl_meta", &a->meta_len);
 	a->tbl24 = np_map_mmap(m, "np_acl_v4_tbl24", &a->tbl24_len);
 	a->tbl8 = np_map_mmap(m, "np_acl_v4_tbl8", &a->tbl8_len);
@@ -737,6 +765,8 @@ static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
 			v4_exact_flag_release(a, ntohl(*(__u32 *)r->addr) >> 8, id);
 	} else if (r->family == NETPROBE_FAMILY_IPV6 && unpublish_trie(a, r, id)) {
 		__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
+	} else if (r->family == NETPROBE_FAMILY_IPV4 && is_block(a, id)) {
+		unpublish_aggregate(a, r, id);
 	}
 	/* A block (a deny /32, /128 or IPv6 prefix) decides no region nor fallback but its own. */
 	if (!is_block(a, id))

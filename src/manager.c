@@ -784,6 +784,7 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	bpf_map__set_max_entries(skel->maps.np_acl_rules, m->cfg.acl_max_rules);
 	bpf_map__set_max_entries(skel->maps.np_acl_hits, m->cfg.acl_max_rules);
 	bpf_map__set_max_entries(skel->maps.np_acl_v4_exact, m->cfg.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_v4_agg, m->cfg.mitigation_max_blocks);
 	bpf_map__set_max_entries(skel->maps.np_acl_v6_exact, m->cfg.acl_max_rules);
 	bpf_map__set_max_entries(skel->maps.np_acl_v6_trie, m->cfg.acl_max_rules);
 	bpf_map__set_max_entries(skel->maps.np_lb_vips, m->cfg.lb_max_services);

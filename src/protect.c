@@ -42,21 +42,23 @@ static void protect_key(struct protect_ctx *c, const struct netprobe_addr_key *k
 }
 
 /*
- * The address, and for IPv6 also the prefix the detections count it in
- * (prefix_len set): a source prefix that holds it is never blocked whole.
+ * The address, and the prefix mitigation may block it in (prefix_len set):
+ * for IPv6 the prefix sources are counted by, for IPv4 its /24 (an
+ * aggregate). A prefix that holds it is never blocked whole.
  */
 static void protect(struct protect_ctx *c, int af, const void *addr, __u32 why)
 {
 	struct netprobe_addr_key key = {.family = af == AF_INET ? NETPROBE_FAMILY_IPV4
 								: NETPROBE_FAMILY_IPV6};
+	unsigned int prefix = af == AF_INET ? 24 : c->v6_prefix, bits = af == AF_INET ? 32 : 128;
 
 	memcpy(key.addr, addr, af == AF_INET ? 4 : 16);
 	protect_key(c, &key, why);
-	if (af != AF_INET6 || c->v6_prefix >= 128)
+	if (prefix >= bits)
 		return;
-	for (unsigned int bit = c->v6_prefix; bit < 128; bit++)
+	for (unsigned int bit = prefix; bit < bits; bit++)
 		key.addr[bit / 8] &= ~(0x80 >> (bit % 8));
-	key.prefix_len = c->v6_prefix;
+	key.prefix_len = prefix;
 	protect_key(c, &key, why);
 }
 

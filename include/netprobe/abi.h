@@ -129,7 +129,9 @@ enum netprobe_detection_type {
 	X(BLOCKS_PROTECTED, "blocks_protected") /* not blocked: an address this host relies on */  \
 	X(BLOCKS_UNPROVEN,                                                                         \
 	  "blocks_unproven") /* not blocked: no proof the source is not spoofed */                 \
-	X(HANDSHAKES, "handshakes_completed") /* clients that acknowledged this host's SYN-ACK */
+	X(HANDSHAKES, "handshakes_completed") /* clients that acknowledged this host's SYN-ACK */  \
+	X(BLOCKS_AGGREGATED,                                                                       \
+	  "blocks_aggregated") /* an IPv4 /24 blocked whole: many of its addresses were */
 
 enum netprobe_filter_counter {
 #define X(id, name) NETPROBE_FC_##id,
@@ -371,8 +373,10 @@ struct netprobe_iface_info {
 #define NETPROBE_ACL_W_ALLOW (1u << 24)	 /* the rule is an allow entry */
 #define NETPROBE_ACL_W_TTL   (1u << 25)	 /* the rule expires: check expires_ns */
 #define NETPROBE_ACL_W_BLOCK (1u << 26)	 /* the rule is a mitigation block */
-#define NETPROBE_ACL_W_EXACT (1u << 30)	 /* tbl24: a /32 entry lies in this /24 */
-#define NETPROBE_ACL_W_GROUP (1u << 31)	 /* tbl24: the id bits are a tbl8 group */
+#define NETPROBE_ACL_W_AGGREGATE                                                                   \
+	(1u << 29) /* tbl24: mitigation may have blocked this whole /24 (np_acl_v4_agg) */
+#define NETPROBE_ACL_W_EXACT (1u << 30) /* tbl24: a /32 entry lies in this /24 */
+#define NETPROBE_ACL_W_GROUP (1u << 31) /* tbl24: the id bits are a tbl8 group */
 
 struct netprobe_acl_tbl24 {
 	__u32 w[NETPROBE_ACL_TBL24_WORDS_PER_ELEM];
@@ -447,16 +451,19 @@ struct netprobe_acl_rule {
 
 /* np_acl_meta[0]: shared between userspace and XDP. */
 struct netprobe_acl_meta {
-	__u64 generation;  /* bumped by every change, by either side */
-	__u32 v6_exact;	   /* entries in np_acl_v6_exact (XDP skips the lookup at 0) */
-	__u32 v6_prefixes; /* entries in np_acl_v6_trie */
-	__u32 block_next;  /* mitigation's next rule id, modulo its pool */
-	__u32 tbl8_groups; /* groups in np_acl_v4_tbl8 */
-	__u32 max_rules;   /* capacity of np_acl_rules; id 0 is never used */
-	__u32 block_pool;  /* the last block_pool ids are mitigation's */
-	__u32 hash_seed;   /* the detection state tables' hash seed, drawn once */
-	__u32 v6_prefix;   /* IPv6 sources are counted and blocked by this prefix, set once */
-	__u64 pad[3];
+	__u64 generation;    /* bumped by every change, by either side */
+	__u32 v6_exact;	     /* entries in np_acl_v6_exact (XDP skips the lookup at 0) */
+	__u32 v6_prefixes;   /* entries in np_acl_v6_trie */
+	__u32 block_next;    /* mitigation's next rule id, modulo its pool */
+	__u32 tbl8_groups;   /* groups in np_acl_v4_tbl8 */
+	__u32 max_rules;     /* capacity of np_acl_rules; id 0 is never used */
+	__u32 block_pool;    /* the last block_pool ids are mitigation's */
+	__u32 hash_seed;     /* the detection state tables' hash seed, drawn once */
+	__u32 v6_prefix;     /* IPv6 sources are counted and blocked by this prefix, set once */
+	__u32 v4_aggregates; /* entries in np_acl_v4_agg (XDP skips the lookup at 0) */
+	__u32 pad0;
+	__u64 pool_pressure; /* CLOCK_MONOTONIC ns a block last found no free rule */
+	__u64 pad[1];
 };
 
 /* ---- Filter mode: detection state --------------------------------------- */

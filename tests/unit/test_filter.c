@@ -2755,6 +2755,103 @@ static void test_ipv6_prefix_shared(void **state)
 	assert_int_equal(verdict("2001:db8:88::1", 1), XDP_PASS);
 }
 
+/* SYN floods from n sources "prefix.first".."prefix.first+n-1", each reps SYNs. */
+static void syn_sources(const char *prefix, int first, int n, unsigned int reps)
+{
+	char src[32];
+
+	for (int i = first; i < first + n; i++) {
+		snprintf(src, sizeof(src), "%s.%d", prefix, i);
+		syn_burst(src, "192.0.2.250", reps);
+	}
+}
+
+/*
+ * Under pool pressure, an IPv4 /24 of which 8 addresses were blocked is
+ * blocked whole (point 8 of the filter-trust issue): one rule for many,
+ * and its addresses' blocks give way first. Without pressure, and for a
+ * /24 that holds an address this host depends on, addresses stay single.
+ */
+static void test_ipv4_aggregate(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_security_event got[MAX_EVENTS];
+	struct netprobe_global_stats st;
+	struct entries es;
+	size_t n, other;
+	int agg = -1;
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	mitigate_unproven(&cfg, 60);
+	cfg.mitigation_max_blocks = 16;
+	start_filter(&cfg);
+	events_start();
+	/* No pressure yet: 8 addresses of one /24 stay 8 blocks. */
+	syn_sources("198.18.5", 1, 8, 100);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 8);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_AGGREGATED], 0);
+	/* The pool fills up: 8 more, of 8 /24s. */
+	for (int i = 1; i <= 8; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "198.18.%d.1", 10 + i);
+		syn_burst(src, "192.0.2.250", 100);
+	}
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 16);
+	/* 8 addresses of 203.0.113.0/24, each twice over the threshold (evidence 32: they evict). */
+	syn_sources("203.0.113", 1, 8, 200);
+	st = stats();
+	assert_int_equal(st.counters.filter[NETPROBE_FC_BLOCKS_AGGREGATED], 1);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 16);
+	for (int i = 0; i < es.n; i++)
+		if (!strcmp(es.e[i].text, "203.0.113.0/24"))
+			agg = i;
+	assert_true(agg >= 0);
+	assert_string_equal(netprobe_acl_origin_name(es.e[agg].origin), "syn_flood");
+	/* Any address of the /24 drops; the next /24 passes; an allow entry inside wins. */
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_DROP);
+	assert_int_equal(verdict("203.0.114.1", 1), XDP_PASS);
+	assert_int_equal(netprobe_allowlist_add(g_m, "203.0.113.201", 0), 0);
+	assert_int_equal(verdict("203.0.113.201", 1), XDP_PASS);
+	assert_int_equal(netprobe_allowlist_del(g_m, "203.0.113.201"), 0);
+	assert_int_equal(verdict("203.0.113.201", 1), XDP_DROP);
+	/* Each address's event told of the refused block (the retry that blocked it is silent). */
+	events_flush();
+	n = events_copy(got, &other);
+	assert_int_equal(n, 24);
+	assert_int_equal(got[n - 1].not_blocked, NETPROBE_UNBLOCKED_POOL_FULL);
+	/* Lifted like any entry. */
+	assert_int_equal(netprobe_blacklist_del(g_m, "203.0.113.0/24"), 0);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 15);
+}
+
+/* A /24 that holds this host's address is never blocked whole, pressure or not. */
+static void test_ipv4_aggregate_spares(void **state)
+{
+	struct netprobe_config cfg;
+
+	(void)state;
+	run("ip addr add 198.18.9.2/32 dev %s", IF_DUT);
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	mitigate_unproven(&cfg, 60);
+	cfg.mitigation_max_blocks = 16;
+	start_filter(&cfg);
+	syn_sources("198.18.20", 1, 16, 100); /* a full pool */
+	syn_sources("198.18.9", 100, 10, 200);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_AGGREGATED], 0);
+	assert_int_equal(verdict("198.18.9.150", 1), XDP_PASS);
+	assert_int_equal(verdict("198.18.9.100", 1), XDP_DROP);
+	run("ip addr flush dev %s", IF_DUT);
+}
+
 /*
  * The prefix is the operator's: /56 joins the /64s of a site; /128 counts
  * each address alone (rotation then goes unseen, as before). A block that
@@ -3033,6 +3130,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_ipv6_sender_needs_own_proof, teardown),
 		cmocka_unit_test_teardown(test_ipv6_block_survives_sweep, teardown),
 		cmocka_unit_test_teardown(test_ipv6_prefix_shared, teardown),
+		cmocka_unit_test_teardown(test_ipv4_aggregate, teardown),
+		cmocka_unit_test_teardown(test_ipv4_aggregate_spares, teardown),
 		cmocka_unit_test_teardown(test_ipv6_prefix_configurable, teardown),
 		cmocka_unit_test_teardown(test_malformed_with_known_source, teardown),
 		cmocka_unit_test_teardown(test_rate_anomaly, teardown),
