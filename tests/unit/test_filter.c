@@ -1415,6 +1415,14 @@ static void flood_config(struct netprobe_config *cfg)
 	cfg->icmp_flood_dst = (struct netprobe_detection){true, 200, 1000};
 }
 
+/* SYN floods alone, 100 a second from one source. */
+static void syn_flood_config(struct netprobe_config *cfg)
+{
+	base_config(cfg);
+	detections_off(cfg);
+	cfg->syn_flood = (struct netprobe_detection){true, 100, 1000};
+}
+
 static void test_floods(void **state)
 {
 	static const uint8_t not_syn[] = {SYN_ACK, ACK, FIN, RST, 0 /* NULL */};
@@ -1841,9 +1849,7 @@ static void test_mitigation_blocks_source(void **state)
 	size_t n = 0;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	cfg.port_scan.enabled = true;
 	mitigate_unproven(&cfg, 30);
 	start_filter(&cfg);
@@ -2409,9 +2415,7 @@ static void test_mitigation_pool(void **state)
 	struct entries es;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	mitigate_unproven(&cfg, 1);
 	cfg.mitigation_max_blocks = 1;
 	start_filter(&cfg);
@@ -2491,9 +2495,7 @@ static void test_ipv6_prefix_rotation(void **state)
 	int drops = 0;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	cfg.port_scan = (struct netprobe_detection){true, 50, 5000};
 	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
@@ -2566,9 +2568,7 @@ static void test_ipv6_prefix_spares(void **state)
 	run("sysctl -qw net.ipv6.conf.%s.disable_ipv6=0 && "
 	    "ip -6 addr add 2001:db8:97::2/64 dev %s nodad",
 	    IF_DUT, IF_DUT);
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
 	events_start();
@@ -2633,9 +2633,7 @@ static void test_ipv6_prefix_proof(void **state)
 	char src[64];
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	cfg.mitigation = true;
 	cfg.mitigation_ttl_s = 60;
 	start_filter(&cfg);
@@ -2670,9 +2668,7 @@ static void test_ipv6_sender_needs_own_proof(void **state)
 	char src[64];
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	cfg.mitigation = true;
 	cfg.mitigation_ttl_s = 60;
 	start_filter(&cfg);
@@ -2713,9 +2709,7 @@ static void test_ipv6_block_survives_sweep(void **state)
 	char src[64];
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	mitigate_unproven(&cfg, 60);
 	start_filter(&cfg);
 	assert_int_equal(netprobe_blacklist_add(g_m, "2001:db8:90::/64", 1), 0);
@@ -2782,9 +2776,7 @@ static void test_ipv4_aggregate(void **state)
 	int agg = -1;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	mitigate_unproven(&cfg, 60);
 	cfg.mitigation_max_blocks = 16;
 	start_filter(&cfg);
@@ -2838,9 +2830,7 @@ static void test_ipv4_aggregate_spares(void **state)
 
 	(void)state;
 	run("ip addr add 198.18.9.2/32 dev %s", IF_DUT);
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	mitigate_unproven(&cfg, 60);
 	cfg.mitigation_max_blocks = 16;
 	start_filter(&cfg);
@@ -2868,9 +2858,7 @@ static void test_ipv6_prefix_configurable(void **state)
 	int drops = 0;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	cfg.ipv6_source_prefix = 56;
 	mitigate_unproven(&cfg, 3);
 	cfg.mitigation_max_blocks = 2;
@@ -2928,9 +2916,7 @@ static void test_repeat_offender_blocked_again(void **state)
 	struct netprobe_config cfg;
 
 	(void)state;
-	base_config(&cfg);
-	detections_off(&cfg);
-	cfg.syn_flood = (struct netprobe_detection){true, 100, 1000};
+	syn_flood_config(&cfg);
 	mitigate_unproven(&cfg, 1);
 	start_filter(&cfg);
 	send_syns("198.51.100.40", "192.0.2.97", 80, 100);
