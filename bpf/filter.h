@@ -361,14 +361,23 @@ static __always_inline __u32 clear_expired(struct netprobe_acl_meta *meta, void 
  * it stops nothing the aggregate does not, and is the first to give way.
  */
 static __always_inline bool aggregated(struct netprobe_acl_meta *meta,
-				       const struct netprobe_acl_rule *rule)
+				       const struct netprobe_acl_rule *rule, __u64 now)
 {
-	__u32 net;
+	struct netprobe_acl_value *v;
+	struct netprobe_acl_rule *agg;
+	__u32 net, id;
 
 	if (!meta->v4_aggregates || rule->family != NETPROBE_FAMILY_IPV4 || rule->prefix_len != 32)
 		return false;
 	net = *(const __u32 *)rule->addr & bpf_htonl(0xffffff00);
-	return bpf_map_lookup_elem(&np_acl_v4_agg, &net) != NULL;
+	v = bpf_map_lookup_elem(&np_acl_v4_agg, &net);
+	if (!v)
+		return false;
+	/* Only an aggregate in force stands for the address: not an expired one. */
+	id = v->own & NETPROBE_ACL_W_ID;
+	agg = bpf_map_lookup_elem(&np_acl_rules, &id);
+	return agg && agg->in_use == NETPROBE_RULE_LIVE && agg->prefix_len == 24 &&
+	       agg->expires_ns > now;
 }
 
 /*
@@ -392,9 +401,13 @@ static __always_inline __u32 claim_pool_rule(struct netprobe_counters *cnt,
 	struct netprobe_acl_rule *rule = NULL;
 	bool evicted = false;
 
-	/* No free rule among the first candidates: the pool is under pressure (aggregate_v4). */
+	/*
+	 * The round robin has come back to a block still in force: the pool is
+	 * under pressure (aggregate_v4). An expired one nobody swept is not.
+	 */
 	rule = bpf_map_lookup_elem(&np_acl_rules, &(__u32){first + n % pool});
-	if (!rule || rule->in_use != NETPROBE_RULE_FREE)
+	if (rule && rule->in_use != NETPROBE_RULE_FREE &&
+	    !(rule->in_use == NETPROBE_RULE_LIVE && rule->expires_ns && now >= rule->expires_ns))
 		meta->pool_pressure = now;
 
 	for (int i = 0; i < NP_BLOCK_CANDIDATES; i++) {
@@ -415,7 +428,7 @@ static __always_inline __u32 claim_pool_rule(struct netprobe_counters *cnt,
 		if (rule->in_use != NETPROBE_RULE_LIVE)
 			continue;
 		expired = rule->expires_ns && now >= rule->expires_ns;
-		if (!expired && rule->evidence >= evidence && !aggregated(meta, rule))
+		if (!expired && rule->evidence >= evidence && !aggregated(meta, rule, now))
 			continue;
 		if (__sync_val_compare_and_swap(&rule->in_use, NETPROBE_RULE_LIVE,
 						NETPROBE_RULE_BUSY) != NETPROBE_RULE_LIVE)
@@ -700,29 +713,37 @@ static __always_inline struct np_alert *alert_slot(__u32 scope)
 #define NP_AGGREGATE_EVIDENCE 128 /* 16 for each member */
 #define NP_PRESSURE_NS	      (60ull * 1000000000ull)
 
+static const struct np_block24 np_block24_none;
+
 static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct np_alert *a)
 {
 	struct netprobe_acl_meta *meta = acl_meta();
 	__u64 now = bpf_ktime_get_coarse_ns(), ttl = (__u64)np_filter.block_ttl_s * 1000000000ull;
 	__u32 net = *(const __u32 *)a->src.addr & bpf_htonl(0xffffff00);
 	struct netprobe_addr_key key = {.family = NETPROBE_FAMILY_IPV4, .prefix_len = 24};
+	__u32 host = a->src.addr[3], bit = 1u << (host & 31);
 	struct np_block24 *b = bpf_map_lookup_elem(&np_block24, &net);
 	int r;
 
 	if (!b || now - b->since > ttl) {
-		struct np_block24 first = {.since = now, .count = 1};
-
-		bpf_map_update_elem(&np_block24, &net, &first, BPF_ANY);
-		return;
+		/* From global data, not the stack, which the call chain has used up. */
+		bpf_map_update_elem(&np_block24, &net, &np_block24_none, BPF_ANY);
+		b = bpf_map_lookup_elem(&np_block24, &net);
+		if (!b)
+			return;
+		b->since = now;
 	}
+	/* An address counts once: blocked again, or by the other hook, it is no new member. */
+	if (__sync_fetch_and_or(&b->members[(host >> 5) & 7], bit) & bit)
+		return;
 	if (__sync_fetch_and_add(&b->count, 1) + 1 < NP_AGGREGATE_MEMBERS || !meta ||
-	    now - meta->pool_pressure > NP_PRESSURE_NS)
+	    !meta->pool_pressure || now - meta->pool_pressure > NP_PRESSURE_NS)
 		return;
 	__builtin_memcpy(key.addr, &net, 4);
 	r = mitigate_source(cnt, &key, a->detection, NP_AGGREGATE_EVIDENCE, bpf_jiffies64());
 	if (r <= 0)
 		return;
-	b->count = 0;
+	bpf_map_delete_elem(&np_block24, &net); /* the next aggregate of it starts from none */
 	cnt->filter[NETPROBE_FC_BLOCKS_AGGREGATED]++;
 	a->src = key;
 	a->rule_id = r;

@@ -131,11 +131,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_acl_v4_agg SEC(".maps");
 
-/* Blocks made lately in each IPv4 /24: when enough are, the /24 is blocked whole. */
+/*
+ * Addresses blocked lately in each IPv4 /24: when enough distinct ones are,
+ * the /24 is blocked whole. One bit per address, so that an address
+ * blocked again (evicted and caught anew, or blocked by both hooks) counts
+ * once.
+ */
 struct np_block24 {
 	__u64 since; /* CLOCK_MONOTONIC ns of the first block counted */
-	__u32 count;
+	__u32 count; /* bits set in members */
 	__u32 pad;
+	__u32 members[8];
 };
 
 struct {

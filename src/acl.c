@@ -591,8 +591,9 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 	for (__u32 d = 1; d < a->max_rules; d++) {
 		const struct netprobe_acl_rule *in = &a->rules[d];
 
-		if (in->in_use != NETPROBE_RULE_LIVE || d == id || in->prefix_len >= 32 ||
-		    in->prefix_len <= r->prefix_len || !covers(r, in))
+		/* A block's own entry decides it: a /24 aggregate is never painted. */
+		if (in->in_use != NETPROBE_RULE_LIVE || d == id || is_block(a, d) ||
+		    in->prefix_len >= 32 || in->prefix_len <= r->prefix_len || !covers(r, in))
 			continue;
 		if (in->prefix_len <= 24)
 			v4_paint_range(a, in, true);
@@ -694,14 +695,14 @@ int np_acl_open(struct netprobe_manager *m)
 	return 0;
 }
 
-/* Whether a mitigation block (XDP's, possibly newer than the index) lies in the /24 at slot. */
+/* Whether a mitigation block of one address (XDP's, possibly newer than the index) lies in the /24 at slot. */
 static bool block_in_slot(const struct np_acl *a, __u32 slot, __u32 leaving)
 {
 	for (__u32 id = a->block_first; id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
 		if (id != leaving && __atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) &&
-		    r->family == NETPROBE_FAMILY_IPV4 &&
+		    r->family == NETPROBE_FAMILY_IPV4 && r->prefix_len == 32 &&
 		    ntohl(*(const __u32 *)r->addr) >> 8 == slot)
 			return true;
 	}
@@ -1066,6 +1067,14 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	if (lock < 0)
 		return lock;
 	existing = index_find(a, c.family, c.prefix_len, c.addr);
+	/*
+	 * A mitigation block (an address, a /64, a /24 aggregate) gives way to
+	 * the operator's own entry for the same prefix, allow or deny.
+	 */
+	if (existing && is_block(a, existing) && remove_rule(m, existing, false, &c)) {
+		bump_generation(a);
+		existing = 0;
+	}
 	if (existing) {
 		char buf[64];
 
@@ -1243,7 +1252,8 @@ static unsigned long long sweep_dependent(const struct np_acl *a, __u64 now)
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (!rule_live(r, now) || r->family != NETPROBE_FAMILY_IPV4 ||
+		/* A block (a /24 aggregate) decides by its own entry, not by the regions. */
+		if (!rule_live(r, now) || is_block(a, id) || r->family != NETPROBE_FAMILY_IPV4 ||
 		    r->action != NETPROBE_ACL_DENY || r->prefix_len == 0 || r->prefix_len >= 32)
 			continue;
 		for (int len = r->prefix_len - 1; len >= 0; len--) {

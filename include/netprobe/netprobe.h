@@ -539,7 +539,8 @@ typedef int (*netprobe_acl_fn)(const struct netprobe_acl_entry *e, void *ctx);
  * Errors: -EINVAL bad CIDR or TTL, -EEXIST already on a list, -ENOENT not
  * on this list, -ENOSPC full, -ESTALE the pinned state was replaced since
  * load (open a new manager). Mitigation blocks are deny entries whose
- * origin names the detection; netprobe_blacklist_del removes them too.
+ * origin names the detection; netprobe_blacklist_del removes them too,
+ * and an entry added for a blocked prefix (either list) replaces the block.
  */
 NETPROBE_API int netprobe_blacklist_add(struct netprobe_manager *m, const char *cidr,
 					unsigned int ttl_s);

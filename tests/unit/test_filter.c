@@ -2752,7 +2752,7 @@ static void test_ipv6_prefix_shared(void **state)
 /* SYN floods from n sources "prefix.first".."prefix.first+n-1", each reps SYNs. */
 static void syn_sources(const char *prefix, int first, int n, unsigned int reps)
 {
-	char src[32];
+	char src[64];
 
 	for (int i = first; i < first + n; i++) {
 		snprintf(src, sizeof(src), "%s.%d", prefix, i);
@@ -2840,6 +2840,134 @@ static void test_ipv4_aggregate_spares(void **state)
 	assert_int_equal(verdict("198.18.9.150", 1), XDP_PASS);
 	assert_int_equal(verdict("198.18.9.100", 1), XDP_DROP);
 	run("ip addr flush dev %s", IF_DUT);
+}
+
+/*
+ * A pool of 16 made full by 16 blocks of evidence 16 (each in a /24 of its
+ * own), then 8 addresses of 203.0.113.0/24 twice as strong: the /24 is
+ * blocked whole.
+ */
+static void fill_pool_16(void)
+{
+	for (int i = 11; i <= 26; i++) {
+		char net[32];
+
+		snprintf(net, sizeof(net), "198.18.%d", i);
+		syn_sources(net, 1, 1, 100);
+	}
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 16);
+}
+
+static void aggregate_203(void)
+{
+	fill_pool_16();
+	syn_sources("203.0.113", 1, 8, 200);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_AGGREGATED], 1);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_DROP);
+}
+
+static void start_aggregating(unsigned int ttl_s)
+{
+	struct netprobe_config cfg;
+
+	syn_flood_config(&cfg);
+	mitigate_unproven(&cfg, ttl_s);
+	cfg.mitigation_max_blocks = 16;
+	start_filter(&cfg);
+}
+
+/*
+ * An aggregate is decided by its own entry alone: an allow prefix over it
+ * that comes and goes paints nothing of it into the regions, so once it is
+ * lifted its /24 passes (fail closed would be: it drops on, unlisted).
+ */
+static void test_ipv4_aggregate_never_painted(void **state)
+{
+	struct entries es;
+
+	(void)state;
+	start_aggregating(60);
+	aggregate_203();
+	assert_int_equal(netprobe_allowlist_add(g_m, "203.0.0.0/16", 0), 0);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
+	assert_int_equal(netprobe_allowlist_del(g_m, "203.0.0.0/16"), 0);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_DROP);
+	assert_int_equal(netprobe_blacklist_del(g_m, "203.0.113.0/24"), 0);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_null(find_entry(&es, "203.0.113.0/24"));
+}
+
+/*
+ * The operator's own entry for a blocked prefix replaces the block: an
+ * allow entry for the aggregate's /24, a deny entry (for good) for a
+ * blocked address.
+ */
+static void test_operator_entry_replaces_block(void **state)
+{
+	const struct netprobe_acl_entry *e;
+	struct entries es;
+	char addr[64] = "", text[80];
+
+	(void)state;
+	start_aggregating(60);
+	aggregate_203();
+	assert_int_equal(netprobe_allowlist_add(g_m, "203.0.113.0/24", 0), 0);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
+	es = listing(NETPROBE_ACL_ALLOW);
+	assert_non_null(find_entry(&es, "203.0.113.0/24"));
+	es = listing(NETPROBE_ACL_DENY);
+	assert_null(find_entry(&es, "203.0.113.0/24"));
+
+	/* A blocked address of the full pool's (some were evicted) made a deny entry by hand. */
+	for (int i = 0; i < es.n && !addr[0]; i++)
+		if (!strncmp(es.e[i].text, "198.18.", 7)) {
+			assert_int_not_equal(es.e[i].origin, NETPROBE_ORIGIN_MANUAL);
+			snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(es.e[i].text, "/"),
+				 es.e[i].text);
+		}
+	assert_true(addr[0]);
+	assert_int_equal(netprobe_blacklist_add(g_m, addr, 0), 0);
+	es = listing(NETPROBE_ACL_DENY);
+	snprintf(text, sizeof(text), "%s/32", addr);
+	assert_non_null(e = find_entry(&es, text));
+	assert_int_equal(e->origin, NETPROBE_ORIGIN_MANUAL);
+	assert_int_equal(e->ttl_left_ms, 0);
+	assert_int_equal(verdict(addr, 1), XDP_DROP);
+}
+
+/* An address blocked again (lifted, caught anew) is one member of its /24, not two. */
+static void test_ipv4_aggregate_counts_addresses(void **state)
+{
+	(void)state;
+	start_aggregating(60);
+	fill_pool_16();
+	syn_sources("203.0.113", 1, 7, 200);
+	assert_int_equal(netprobe_blacklist_del(g_m, "203.0.113.1"), 0);
+	usleep(1100 * 1000); /* the next window: .1 may be caught again */
+	syn_burst("203.0.113.1", "192.0.2.250", 200);
+	assert_int_equal(verdict("203.0.113.1", 1), XDP_DROP);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_AGGREGATED], 0);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
+	syn_sources("203.0.113", 8, 1, 200);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_AGGREGATED], 1);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_DROP);
+}
+
+/*
+ * A pool whose blocks have all run out (nothing swept them) is not under
+ * pressure: new blocks take their rules, and a /24 of 8 stays 8 blocks.
+ */
+static void test_ipv4_aggregate_needs_pressure(void **state)
+{
+	(void)state;
+	start_aggregating(2);
+	fill_pool_16();
+	usleep(2200 * 1000);
+	syn_sources("203.0.113", 1, 8, 200);
+	assert_int_equal(stats().counters.filter[NETPROBE_FC_BLOCKS_AGGREGATED], 0);
+	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
+	assert_int_equal(verdict("203.0.113.8", 1), XDP_DROP);
 }
 
 /*
@@ -3118,6 +3246,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_ipv6_prefix_shared, teardown),
 		cmocka_unit_test_teardown(test_ipv4_aggregate, teardown),
 		cmocka_unit_test_teardown(test_ipv4_aggregate_spares, teardown),
+		cmocka_unit_test_teardown(test_ipv4_aggregate_never_painted, teardown),
+		cmocka_unit_test_teardown(test_operator_entry_replaces_block, teardown),
+		cmocka_unit_test_teardown(test_ipv4_aggregate_counts_addresses, teardown),
+		cmocka_unit_test_teardown(test_ipv4_aggregate_needs_pressure, teardown),
 		cmocka_unit_test_teardown(test_ipv6_prefix_configurable, teardown),
 		cmocka_unit_test_teardown(test_malformed_with_known_source, teardown),
 		cmocka_unit_test_teardown(test_rate_anomaly, teardown),
