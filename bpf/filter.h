@@ -377,7 +377,7 @@ static __always_inline bool aggregated(struct netprobe_acl_meta *meta,
 	id = v->own & NETPROBE_ACL_W_ID;
 	agg = bpf_map_lookup_elem(&np_acl_rules, &id);
 	return agg && agg->in_use == NETPROBE_RULE_LIVE && agg->prefix_len == 24 &&
-	       agg->expires_ns > now;
+	       *(const __u32 *)agg->addr == net && agg->expires_ns > now;
 }
 
 /*
@@ -723,15 +723,23 @@ static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct n
 	struct netprobe_addr_key key = {.family = NETPROBE_FAMILY_IPV4, .prefix_len = 24};
 	__u32 host = a->src.addr[3], bit = 1u << (host & 31);
 	struct np_block24 *b = bpf_map_lookup_elem(&np_block24, &net);
+	__u64 since;
 	int r;
 
-	if (!b || now - b->since > ttl) {
+	if (!b) {
 		/* From global data, not the stack, which the call chain has used up. */
-		bpf_map_update_elem(&np_block24, &net, &np_block24_none, BPF_ANY);
+		bpf_map_update_elem(&np_block24, &net, &np_block24_none, BPF_NOEXIST);
 		b = bpf_map_lookup_elem(&np_block24, &net);
 		if (!b)
 			return;
-		b->since = now;
+	}
+	since = b->since;
+	/* New, or its TTL is over: the CPU that moves since on starts the count afresh. */
+	if ((!since || now - since > ttl) &&
+	    __sync_val_compare_and_swap(&b->since, since, now) == since) {
+		for (int i = 0; i < 8; i++)
+			b->members[i] = 0;
+		b->count = 0;
 	}
 	/* An address counts once: blocked again, or by the other hook, it is no new member. */
 	if (__sync_fetch_and_or(&b->members[(host >> 5) & 7], bit) & bit)

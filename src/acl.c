@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -730,41 +731,51 @@ static void v4_exact_flag_release(struct np_acl *a, __u32 slot, __u32 leaving)
 }
 
 /*
- * Takes the rule out of the index, then out of the datapath, then frees its
- * id. A mitigation block is claimed from XDP first (live -> busy, as XDP
- * does before it reuses one); with only_expired, a block XDP has made anew
- * under the same id in the meantime stays. Returns whether it was removed.
+ * Claims mitigation block id from XDP (live -> busy, as XDP does before it
+ * reuses one), so that XDP neither reuses nor rewrites it meanwhile. With
+ * only_expired, a block XDP has made anew under the same id in the
+ * meantime is left alone, as is one no longer of prefix expect. Returns
+ * whether it is claimed.
  */
-static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
+static bool claim_block(struct np_acl *a, __u32 id, bool only_expired,
 			const struct netprobe_cidr *expect)
+{
+	struct netprobe_acl_rule *r = &a->rules[id];
+	__u32 live = NETPROBE_RULE_LIVE;
+
+	if (!__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return false;
+	/* XDP may have made a new block under this id since we looked. */
+	if ((only_expired && !(r->expires_ns && r->expires_ns <= mono_ns())) ||
+	    (expect && !rule_is(r, expect->family, expect->prefix_len, expect->addr))) {
+		__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Takes rule id (a block: claimed) out of the index, then out of the
+ * datapath, then frees it. replaced: a new rule of the same prefix has
+ * taken over its exact or trie entry (acl_add), which then stays.
+ */
+static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 {
 	struct np_acl *a = m->acl;
 	struct netprobe_acl_rule *r = &a->rules[id];
 	int full = addr_len(r->family) * 8;
 
-	if (id >= a->block_first) {
-		__u32 live = NETPROBE_RULE_LIVE;
-
-		if (!__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
-						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			return false;
-		/* XDP may have made a new block under this id since we looked. */
-		if ((only_expired && !(r->expires_ns && r->expires_ns <= mono_ns())) ||
-		    (expect && !rule_is(r, expect->family, expect->prefix_len, expect->addr))) {
-			__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
-			return false;
-		}
-	}
-
-	index_remove(a, id);
+	if (!replaced)
+		index_remove(a, id);
 	if (has_fallback(a, id))
 		a->ttl_prefixes--;
 	if (r->prefix_len == full) {
-		if (unpublish_exact(a, r, id) && r->family == NETPROBE_FAMILY_IPV6)
+		if ((unpublish_exact(a, r, id) || replaced) && r->family == NETPROBE_FAMILY_IPV6)
 			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
 		if (r->family == NETPROBE_FAMILY_IPV4)
 			v4_exact_flag_release(a, ntohl(*(__u32 *)r->addr) >> 8, id);
-	} else if (r->family == NETPROBE_FAMILY_IPV6 && unpublish_trie(a, r, id)) {
+	} else if (r->family == NETPROBE_FAMILY_IPV6 && (unpublish_trie(a, r, id) || replaced)) {
 		__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
 	} else if (r->family == NETPROBE_FAMILY_IPV4 && is_block(a, id)) {
 		unpublish_aggregate(a, r, id);
@@ -774,6 +785,19 @@ static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
 		refresh_regions(a, r, false);
 	np_zero_percpu(m, "np_acl_hits", id, sizeof(__u64));
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
+}
+
+/*
+ * Takes the rule out of the index, then out of the datapath, then frees its
+ * id; a mitigation block is claimed from XDP first (claim_block). Returns
+ * whether it was removed.
+ */
+static bool remove_rule(struct netprobe_manager *m, __u32 id, bool only_expired,
+			const struct netprobe_cidr *expect)
+{
+	if (is_block(m->acl, id) && !claim_block(m->acl, id, only_expired, expect))
+		return false;
+	retire_rule(m, id, false);
 	return true;
 }
 
@@ -1049,7 +1073,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	struct netprobe_cidr c;
 	struct netprobe_acl_rule *r;
 	struct np_acl *a;
-	__u32 id, existing;
+	__u32 id, existing, block = 0;
 	int lock, err;
 
 	if (!m || !m->acl)
@@ -1069,11 +1093,23 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	existing = index_find(a, c.family, c.prefix_len, c.addr);
 	/*
 	 * A mitigation block (an address, a /64, a /24 aggregate) gives way to
-	 * the operator's own entry for the same prefix, allow or deny.
+	 * the operator's own entry for the same prefix, allow or deny. It is
+	 * claimed from XDP now, and retired only once the new entry is in
+	 * force: never a moment with neither. One XDP holds busy for an
+	 * instant is waited for; one XDP retired or reused meanwhile is gone.
 	 */
-	if (existing && is_block(a, existing) && remove_rule(m, existing, false, &c)) {
-		bump_generation(a);
+	if (existing && is_block(a, existing)) {
+		block = existing;
 		existing = 0;
+		for (int tries = 0; !claim_block(a, block, false, &c); tries++) {
+			if (__atomic_load_n(&a->rules[block].in_use, __ATOMIC_ACQUIRE) !=
+				    NETPROBE_RULE_BUSY ||
+			    tries == 1000) {
+				block = 0;
+				break;
+			}
+			sched_yield();
+		}
 	}
 	if (existing) {
 		char buf[64];
@@ -1091,6 +1127,8 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		err = -ENOSPC;
 		goto out;
 	}
+	if (block)
+		index_remove(a, block);
 	r = &a->rules[id];
 	memset(r, 0, sizeof(*r));
 	memcpy(r->addr, c.addr, 16);
@@ -1132,8 +1170,18 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	} else if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry)) {
 		a->next_expiry = r->expires_ns;
 	}
+	if (block && !err) {
+		retire_rule(m, block, true);
+		block = 0;
+	}
 	bump_generation(a);
 out:
+	/* Not replaced: the block stays (a failed publish left its entry as it was). */
+	if (block) {
+		if (!index_find(a, c.family, c.prefix_len, c.addr))
+			index_insert(a, block);
+		__atomic_store_n(&a->rules[block].in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+	}
 	acl_unlock(m, lock);
 	return err;
 }

@@ -2891,6 +2891,10 @@ static void test_ipv4_aggregate_never_painted(void **state)
 	assert_int_equal(netprobe_allowlist_add(g_m, "203.0.0.0/16", 0), 0);
 	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
 	assert_int_equal(netprobe_allowlist_del(g_m, "203.0.0.0/16"), 0);
+	/* Nor does it wait for a sweep when an allow prefix over it runs out. */
+	assert_int_equal(netprobe_allowlist_add(g_m, "203.0.0.0/16", 60), 0);
+	assert_int_equal(sec_stats().sweep_dependent, 0);
+	assert_int_equal(netprobe_allowlist_del(g_m, "203.0.0.0/16"), 0);
 	assert_int_equal(verdict("203.0.113.200", 1), XDP_DROP);
 	assert_int_equal(netprobe_blacklist_del(g_m, "203.0.113.0/24"), 0);
 	assert_int_equal(verdict("203.0.113.200", 1), XDP_PASS);
@@ -2934,6 +2938,43 @@ static void test_operator_entry_replaces_block(void **state)
 	assert_int_equal(e->origin, NETPROBE_ORIGIN_MANUAL);
 	assert_int_equal(e->ttl_left_ms, 0);
 	assert_int_equal(verdict(addr, 1), XDP_DROP);
+	/* One entry: the block is gone, not listed beside it. */
+	for (int i = 0, n = 0; i < es.n; i++)
+		assert_true((n += !strcmp(es.e[i].text, text)) <= 1);
+	assert_int_equal(sec_stats().deny_entries, 1);
+	/* Lifted by hand, the address passes: nothing of the block is left in force. */
+	assert_int_equal(netprobe_blacklist_del(g_m, addr), 0);
+	assert_int_equal(verdict(addr, 1), XDP_PASS);
+}
+
+/* Lists full: the operator's deny entry for a blocked address fails, and the block stays. */
+static void test_operator_entry_full_keeps_block(void **state)
+{
+	struct netprobe_config cfg;
+	struct entries es;
+	char net[32];
+
+	(void)state;
+	syn_flood_config(&cfg);
+	mitigate_unproven(&cfg, 60);
+	cfg.acl_max_rules = 64;
+	cfg.mitigation_max_blocks = 16;
+	start_filter(&cfg);
+	for (int i = 0;; i++) {
+		snprintf(net, sizeof(net), "10.%d.0.0/16", i);
+		if (netprobe_blacklist_add(g_m, net, 0) == -ENOSPC)
+			break;
+		assert_true(i < 64);
+	}
+	syn_burst("198.18.11.1", "192.0.2.250", 100);
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_DROP);
+	assert_int_equal(netprobe_blacklist_add(g_m, "198.18.11.1", 0), -ENOSPC);
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_DROP);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_non_null(find_entry(&es, "198.18.11.1/32"));
+	/* And it is still the pool's to retire: lifting it works. */
+	assert_int_equal(netprobe_blacklist_del(g_m, "198.18.11.1"), 0);
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_PASS);
 }
 
 /* An address blocked again (lifted, caught anew) is one member of its /24, not two. */
@@ -3248,6 +3289,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ipv4_aggregate_spares, teardown),
 		cmocka_unit_test_teardown(test_ipv4_aggregate_never_painted, teardown),
 		cmocka_unit_test_teardown(test_operator_entry_replaces_block, teardown),
+		cmocka_unit_test_teardown(test_operator_entry_full_keeps_block, teardown),
 		cmocka_unit_test_teardown(test_ipv4_aggregate_counts_addresses, teardown),
 		cmocka_unit_test_teardown(test_ipv4_aggregate_needs_pressure, teardown),
 		cmocka_unit_test_teardown(test_ipv6_prefix_configurable, teardown),
