@@ -85,6 +85,26 @@ UNIT_BINS    := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPUT)/tests
 	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS) -lcmocka
 
+# The event pipeline's tests run under AddressSanitizer and UBSan, with a
+# library built for them: threads, buffers and live config changes meet there.
+SANITIZE     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_UNITS   := test_events
+ASAN_LIB     := $(OUTPUT)/asan/libnetprobe.a
+ASAN_OBJS    := $(patsubst src/%.c,$(OUTPUT)/asan/%.o,$(LIB_SRCS))
+
+$(OUTPUT)/asan:
+	@mkdir -p $@
+
+$(OUTPUT)/asan/%.o: src/%.c $(HDRS) $(SKELS) | $(OUTPUT)/asan
+	$(CC) $(CFLAGS) $(SANITIZE) -fvisibility=hidden -c $< -o $@
+
+$(ASAN_LIB): $(ASAN_OBJS)
+	$(AR) rcs $@ $^
+
+$(patsubst %,$(OUTPUT)/tests/%,$(ASAN_UNITS)): $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h \
+		$(ASAN_LIB) $(HDRS) | $(OUTPUT)/tests
+	$(CC) $(CFLAGS) $(SANITIZE) -Isrc -Itests/unit -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
+
 # The integration tests send frames with np-bench and use its baseline programs.
 unit-tests: $(UNIT_BINS) $(BENCH_BINS)
 

@@ -423,4 +423,37 @@ int netprobe_emit_test(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/*
+ * Emits the flow-end events userspace made when it expired idle flows
+ * (housekeeping), carried in the frame one after another, into the ring
+ * buffer: whoever reads the events gets them, whichever process expired
+ * the flows. Run with BPF_PROG_RUN only; never attached. A bounded loop,
+ * not bpf_loop: kernels before 5.17 run it too.
+ */
+SEC("xdp")
+int netprobe_emit_flow_ends(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct netprobe_event_counters *ec = event_counters();
+	const __u32 size = sizeof(struct netprobe_flow_event);
+
+	if (!ec)
+		return XDP_ABORTED;
+	for (int i = 0; i < NETPROBE_FLOW_ENDS_PER_RUN; i++) {
+		struct netprobe_flow_event *ev;
+
+		if (data + size > end)
+			break;
+		ev = event_reserve(ec, size);
+		if (ev) {
+			__builtin_memcpy(ev, data, size);
+			ev->hdr.type = NETPROBE_EVENT_FLOW_END;
+			ev->hdr.size = size;
+			event_commit(ec, ev);
+		}
+		data += size;
+	}
+	return XDP_PASS;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

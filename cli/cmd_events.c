@@ -207,6 +207,8 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (!stop) {
+		/* Expiry (flow ends), sweeps and the report are ours to run while we run. */
+		netprobe_manager_housekeeping(e.m, NULL);
 		usleep(50000);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (duration &&
@@ -218,8 +220,7 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 		fprintf(stderr,
 			"netprobe: events: %llu received, %llu delivered, %llu lost in the queue, "
 			"%llu lost in the kernel, %llu sampled out\n",
-			st.received + st.generated, st.delivered, st.queue_lost, st.kernel_lost,
-			st.sampled_out);
+			st.received, st.delivered, st.queue_lost, st.kernel_lost, st.sampled_out);
 	netprobe_manager_free(e.m);
 	return EXIT_OK;
 }

@@ -188,14 +188,15 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Sleeps up to secs, waking early for a signal. */
-static void nap(double secs)
+/* Sleeps up to secs, waking early for a signal; housekeeping is ours to run meanwhile. */
+static void nap(struct netprobe_manager *m, double secs)
 {
 	double until = now_s() + secs;
 
 	while (!stop && now_s() < until) {
 		double left = until - now_s();
 
+		netprobe_manager_housekeeping(m, NULL);
 		usleep(left > 0.1 ? 100000 : (useconds_t)(left * 1e6) + 1);
 	}
 }
@@ -223,7 +224,7 @@ int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, doub
 
 		if (duration && last + wait > start + duration)
 			wait = start + duration - last;
-		nap(wait);
+		nap(m, wait);
 		double t = now_s();
 
 		err = take_snapshot(m, only, &cur);

@@ -875,12 +875,31 @@ static void acl_unlock(struct netprobe_manager *m, int lock)
 	pthread_mutex_unlock(&m->acl->lock);
 }
 
+/*
+ * Whether a sweep has nothing to do: nobody changed the lists since the
+ * index was built (XDP's blocks change the generation too), and nothing in
+ * it has expired since.
+ */
+static bool nothing_expired(struct np_acl *a)
+{
+	bool quiet;
+
+	pthread_mutex_lock(&a->lock);
+	quiet = __atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) == a->generation &&
+		(!a->next_expiry || mono_ns() < a->next_expiry);
+	pthread_mutex_unlock(&a->lock);
+	return quiet;
+}
+
 int netprobe_manager_acl_sweep(struct netprobe_manager *m)
 {
 	int lock;
 
 	if (!m || !m->acl)
 		return -EINVAL;
+	/* Housekeeping sweeps every second: the pin path's lock only when there is work. */
+	if (nothing_expired(m->acl))
+		return 0;
 	lock = acl_lock(m, false);
 	if (lock < 0)
 		return lock;
@@ -1149,7 +1168,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	if (c.prefix_len == addr_len(c.family) * 8) {
 		err = publish_exact(a, r, BPF_ANY);
 		if (!err && c.family == NETPROBE_FAMILY_IPV4)
-			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)c.addr) >> 8],
+			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
 					  NETPROBE_ACL_W_EXACT, __ATOMIC_RELEASE);
 		else if (!err)
 			__atomic_fetch_add(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);

@@ -133,6 +133,23 @@ struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m)
 	return skel;
 }
 
+struct netprobe_bpf *np_load_runner(const struct netprobe_manager *m, const char *prog_name)
+{
+	struct netprobe_bpf *skel = np_open_sharing_maps(m);
+	int err;
+
+	if (!skel)
+		return NULL;
+	bpf_program__set_autoload(bpf_object__find_program_by_name(skel->obj, prog_name), true);
+	err = netprobe_bpf__load(skel);
+	if (err) {
+		netprobe_bpf__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
+}
+
 /*
  * A window in whole ticks, rounded up, and the threshold as a count over
  * that rounded window: a 15 ms window at 100 Hz is 2 ticks, and a rate
@@ -616,6 +633,7 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 		np_warn("%s: TC programs keep their previous settings: %s", ifname, strerror(-err));
 	info->xdp_program = m->cfg.xdp_mode;
 	info->decap = m->cfg.decap;
+	info->flow_events = m->cfg.enable_detailed_events;
 	err = write_iface(m, slot, info);
 	if (!err)
 		np_info("%s: now in %s mode (was %s)", ifname,
@@ -661,6 +679,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	info.netns_ino = np_current_netns();
 	info.xdp_program = m->cfg.xdp_mode;
 	info.decap = m->cfg.decap;
+	info.flow_events = m->cfg.enable_detailed_events;
 
 	skel = load_programs(m, slot, ifindex);
 	if (!skel) {

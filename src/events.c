@@ -4,8 +4,10 @@
  * batches (batch_size events, or fewer once batch_timeout_ms has passed) and
  * hands them to worker threads that run the handlers. The reader never waits
  * for a handler: batches wait in a bounded queue, and a batch that finds the
- * queue full is dropped and counted. So received + generated equals
- * delivered + queue_lost, and the kernel counts what it could not commit.
+ * queue full is dropped and counted. So received equals delivered +
+ * queue_lost, and the kernel counts what it could not commit. The pipeline
+ * keeps the settings it started with, and only delivers: periodic work is
+ * housekeeping's (housekeeping.c).
  */
 #include <errno.h>
 #include <unistd.h>
@@ -42,10 +44,16 @@ struct np_events {
 	unsigned int *free_list, nfree;
 	bool reader_done;
 
+	/* Settings copied at start: the manager's config may change meanwhile. */
+	unsigned int batch_size;
+	double batch_timeout_s;
+	struct np_handler handlers[NP_MAX_HANDLERS];
+	int nhandlers;
+
 	unsigned int current; /* the batch the reader fills; the reader's alone */
 	double current_started;
 
-	atomic_ullong received, generated, delivered, queue_lost, batches, flows_expired;
+	atomic_ullong received, delivered, queue_lost, batches;
 	int consumer_lock; /* flock on the pin directory: one consumer per ring buffer */
 };
 
@@ -80,20 +88,9 @@ int netprobe_manager_on_event(struct netprobe_manager *m, unsigned int type_mask
 		return -EINVAL;
 	if (m->events)
 		return -EBUSY;
-	if (m->nhandlers == (int)(sizeof(m->handlers) / sizeof(m->handlers[0])))
+	if (m->nhandlers == NP_MAX_HANDLERS)
 		return -ENOSPC;
 	m->handlers[m->nhandlers++] = (struct np_handler){type_mask, fn, ctx};
-	return 0;
-}
-
-int netprobe_manager_on_report(struct netprobe_manager *m, netprobe_report_fn fn, void *ctx)
-{
-	if (!m)
-		return -EINVAL;
-	if (m->events)
-		return -EBUSY;
-	m->report_fn = fn;
-	m->report_ctx = ctx;
 	return 0;
 }
 
@@ -152,53 +149,25 @@ static int on_record(void *ctx, void *data, size_t size)
 	if (b->n == 0)
 		ev->current_started = now_s();
 	append(b, data, size);
-	if (b->n == ev->m->cfg.batch_size)
+	if (b->n == ev->batch_size)
 		flush_current(ev);
 	return 0;
-}
-
-/* Events made in userspace (flow ends) go to the queue in batches of their own. */
-static void push_generated(struct np_events *ev, const struct netprobe_flow_event *evs, size_t n)
-{
-	size_t done = 0;
-
-	atomic_fetch_add(&ev->generated, n);
-	while (done < n) {
-		pthread_mutex_lock(&ev->lock);
-		if (ev->nfree == 0) {
-			atomic_fetch_add(&ev->queue_lost, n - done);
-			pthread_mutex_unlock(&ev->lock);
-			return;
-		}
-		unsigned int b = ev->free_list[--ev->nfree];
-
-		pthread_mutex_unlock(&ev->lock);
-		while (done < n && ev->pool[b].n < ev->m->cfg.batch_size) {
-			append(&ev->pool[b], &evs[done], sizeof(evs[done]));
-			done++;
-		}
-		pthread_mutex_lock(&ev->lock);
-		enqueue_locked(ev, b);
-		pthread_mutex_unlock(&ev->lock);
-	}
 }
 
 static void dispatch(struct np_events *ev, struct np_batch *b,
 		     const struct netprobe_event_hdr **scratch)
 {
-	const struct netprobe_manager *m = ev->m;
-
-	for (int h = 0; h < m->nhandlers; h++) {
+	for (int h = 0; h < ev->nhandlers; h++) {
 		struct netprobe_event_batch out = {.events = scratch};
 		size_t n = 0;
 
 		for (size_t i = 0; i < b->n; i++)
-			if (m->handlers[h].mask & NETPROBE_EVENT_MASK(b->ptrs[i]->type & 31))
+			if (ev->handlers[h].mask & NETPROBE_EVENT_MASK(b->ptrs[i]->type & 31))
 				scratch[n++] = b->ptrs[i];
 		if (!n)
 			continue;
 		out.count = n;
-		m->handlers[h].fn(&out, m->handlers[h].ctx);
+		ev->handlers[h].fn(&out, ev->handlers[h].ctx);
 	}
 	atomic_fetch_add(&ev->delivered, b->n);
 	atomic_fetch_add(&ev->batches, 1);
@@ -207,7 +176,7 @@ static void dispatch(struct np_events *ev, struct np_batch *b,
 static void *worker_main(void *arg)
 {
 	struct np_events *ev = arg;
-	const struct netprobe_event_hdr **scratch = calloc(ev->m->cfg.batch_size, sizeof(*scratch));
+	const struct netprobe_event_hdr **scratch = calloc(ev->batch_size, sizeof(*scratch));
 
 	if (!scratch)
 		return NULL;
@@ -232,37 +201,17 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void report(struct np_events *ev, struct netprobe_global_stats *prev, double *prev_t)
-{
-	struct netprobe_manager *m = ev->m;
-	struct netprobe_global_stats cur;
-	double t = now_s();
-
-	if (netprobe_manager_global_stats(m, &cur))
-		return;
-	if (m->report_fn)
-		m->report_fn(&cur, prev, t - *prev_t, m->report_ctx);
-	*prev = cur;
-	*prev_t = t;
-}
-
 static void *reader_main(void *arg)
 {
 	struct np_events *ev = arg;
-	struct netprobe_manager *m = ev->m;
-	double batch_timeout = m->cfg.batch_timeout_ms / 1000.0, next_expire = now_s() + 1;
-	double report_every = m->cfg.stats_report_interval_ms / 1000.0;
-	double next_report = now_s() + report_every, prev_t = now_s();
-	struct netprobe_global_stats prev;
 
-	netprobe_manager_global_stats(m, &prev);
 	while (!atomic_load(&ev->stop)) {
 		/* Sleep in epoll until data, the batch deadline or 100 ms: never spin. */
-		double wait = 0.1, t;
+		double wait = 0.1;
 
 		if (ev->pool[ev->current].n)
-			wait = ev->current_started + batch_timeout - now_s();
-		/* At most 100 ms, so that stop, expiry and reports are never late. */
+			wait = ev->current_started + ev->batch_timeout_s - now_s();
+		/* At most 100 ms, so that a stop is never late. */
 		if (wait < 0)
 			wait = 0;
 		else if (wait > 0.1)
@@ -271,20 +220,8 @@ static void *reader_main(void *arg)
 
 		if (err < 0 && err != -EINTR)
 			np_warn("events: reading the ring buffer failed: %s", strerror(-err));
-		t = now_s();
-		if (ev->pool[ev->current].n && t - ev->current_started >= batch_timeout)
+		if (ev->pool[ev->current].n && now_s() - ev->current_started >= ev->batch_timeout_s)
 			flush_current(ev);
-		if (t >= next_expire) {
-			if (m->cfg.flow_idle_timeout_ms)
-				netprobe_manager_expire_flows(m, m->cfg.flow_idle_timeout_ms);
-			/* Expired list entries leave, and the prefixes they covered fall back. */
-			netprobe_manager_acl_sweep(m);
-			next_expire = t + 1;
-		}
-		if (report_every > 0 && t >= next_report) {
-			report(ev, &prev, &prev_t);
-			next_report = t + report_every;
-		}
 	}
 	/* What the kernel committed before the stop is delivered, not dropped. */
 	ring_buffer__consume(ev->rb);
@@ -328,6 +265,10 @@ int netprobe_manager_events_start(struct netprobe_manager *m)
 	if (!ev)
 		return -ENOMEM;
 	ev->m = m;
+	ev->batch_size = cfg->batch_size;
+	ev->batch_timeout_s = cfg->batch_timeout_ms / 1000.0;
+	memcpy(ev->handlers, m->handlers, sizeof(ev->handlers));
+	ev->nhandlers = m->nhandlers;
 	/* A ring buffer has one consumer position: a second reader would steal records. */
 	ev->consumer_lock = np_consumer_lock(m);
 	if (ev->consumer_lock < 0) {
@@ -398,14 +339,11 @@ void netprobe_manager_events_stop(struct netprobe_manager *m)
 	pthread_join(ev->reader, NULL);
 	for (unsigned int i = 0; i < ev->nworkers; i++)
 		pthread_join(ev->workers[i], NULL);
-	/* Keep the final counts readable after the stop. */
 	/* Totals over every run of the pipeline, like the kernel's counters. */
 	m->events_final.received += ev->received;
-	m->events_final.generated += ev->generated;
 	m->events_final.delivered += ev->delivered;
 	m->events_final.queue_lost += ev->queue_lost;
 	m->events_final.batches += ev->batches;
-	m->events_final.flows_expired += ev->flows_expired;
 	close(ev->consumer_lock);
 	m->events = NULL;
 	events_free(ev);
@@ -428,6 +366,7 @@ int netprobe_manager_event_stats(struct netprobe_manager *m, struct netprobe_eve
 		return err;
 	}
 	*out = m->events_final;
+	out->flows_expired = m->flows_expired;
 	out->kernel_produced = out->kernel_lost = out->sampled_out = 0;
 	for (int cpu = 0; cpu < m->ncpus; cpu++) {
 		out->kernel_produced += percpu[cpu].produced;
@@ -439,11 +378,9 @@ int netprobe_manager_event_stats(struct netprobe_manager *m, struct netprobe_eve
 		struct np_events *ev = m->events;
 
 		out->received += ev->received;
-		out->generated += ev->generated;
 		out->delivered += ev->delivered;
 		out->queue_lost += ev->queue_lost;
 		out->batches += ev->batches;
-		out->flows_expired += ev->flows_expired;
 	}
 	return 0;
 }
@@ -459,19 +396,13 @@ long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int 
 	if (!m || !m->maps || !count || count > (1u << 30))
 		return -EINVAL;
 	if (!m->test_emitter) {
-		struct netprobe_bpf *skel = np_open_sharing_maps(m);
-
-		if (!skel)
-			return -errno;
-		bpf_program__set_autoload(skel->progs.netprobe_emit_test, true);
-		err = netprobe_bpf__load(skel);
-		if (err) {
+		m->test_emitter = np_load_runner(m, "netprobe_emit_test");
+		if (!m->test_emitter) {
+			err = -errno;
 			np_err("cannot load the test event producer (it needs kernel 5.17+): %s",
 			       strerror(-err));
-			netprobe_bpf__destroy(skel);
 			return err;
 		}
-		m->test_emitter = skel;
 	}
 	err = netprobe_manager_event_stats(m, &before);
 	if (err)
@@ -487,83 +418,4 @@ long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int 
 	}
 	err = netprobe_manager_event_stats(m, &after);
 	return err ? err : (long)(after.kernel_produced - before.kernel_produced);
-}
-
-/* Collects idle flows; the walk reads in batches like foreach_flow. */
-struct expire_ctx {
-	__u64 now, idle_jiffies;
-	struct netprobe_flow_event *evs;
-	size_t n, cap;
-	int err;
-};
-
-static int collect_idle(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
-			void *arg)
-{
-	struct expire_ctx *c = arg;
-
-	if (c->now - st->last_seen <= c->idle_jiffies || (__s64)(c->now - st->last_seen) < 0)
-		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 256;
-		struct netprobe_flow_event *evs = realloc(c->evs, cap * sizeof(*evs));
-
-		if (!evs)
-			return c->err = -ENOMEM;
-		c->evs = evs;
-		c->cap = cap;
-	}
-	c->evs[c->n++] = (struct netprobe_flow_event){
-		.hdr = {.type = NETPROBE_EVENT_FLOW_END,
-			.size = sizeof(struct netprobe_flow_event),
-			.ifindex = key->ifindex,
-			.time = c->now},
-		.key = *key,
-		.stats = *st,
-	};
-	return 0;
-}
-
-int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_ms)
-{
-	struct expire_ctx c = {};
-	double ns_per_jiffy;
-	int fd, removed = 0, err;
-
-	if (!m || !m->maps || !idle_ms)
-		return -EINVAL;
-	ns_per_jiffy = np_ns_per_jiffy(m);
-	if (ns_per_jiffy <= 0)
-		return -EIO;
-	err = np_now_jiffies(m, &c.now);
-	if (err)
-		return err;
-	c.idle_jiffies = (__u64)(idle_ms * 1e6 / ns_per_jiffy);
-	err = netprobe_manager_foreach_flow(m, collect_idle, &c);
-	if (err || c.err) {
-		free(c.evs);
-		return err ? err : c.err;
-	}
-	fd = bpf_map__fd(m->maps->maps.np_flows);
-	for (size_t i = 0; i < c.n; i++) {
-		/* A flow that saw a packet since we read it stays. */
-		struct netprobe_flow_stats now;
-
-		if (bpf_map_lookup_elem(fd, &c.evs[i].key, &now) ||
-		    now.last_seen != c.evs[i].stats.last_seen ||
-		    bpf_map_delete_elem(fd, &c.evs[i].key)) {
-			c.evs[i].hdr.type = 0;
-			continue;
-		}
-		c.evs[removed++] = c.evs[i];
-	}
-	if (m->events) {
-		atomic_fetch_add(&m->events->flows_expired, removed);
-		if (m->cfg.enable_detailed_events && removed)
-			push_generated(m->events, c.evs, removed);
-	} else {
-		m->events_final.flows_expired += removed;
-	}
-	free(c.evs);
-	return removed;
 }

@@ -12,12 +12,30 @@ struct np_events;
 struct np_acl;
 struct np_lb;
 
+#define NP_MAX_HANDLERS 32
+
+struct np_handler {
+	unsigned int mask;
+	netprobe_event_fn fn;
+	void *ctx;
+};
+
+/* What housekeeping (housekeeping.c) keeps between its runs. */
+struct np_housekeeping {
+	bool started;
+	__u64 next_expiry_ns, next_report_ns; /* CLOCK_MONOTONIC */
+	__u64 report_ns;		      /* when prev was read */
+	struct netprobe_global_stats prev;
+};
+
 struct netprobe_manager {
 	struct netprobe_config cfg;
 	/* The maps-only copy of the object: owns the map fds every attach reuses. */
 	struct netprobe_bpf *maps;
 	/* netprobe_emit_test, loaded on first use: it needs bpf_loop (5.17+) */
 	struct netprobe_bpf *test_emitter;
+	/* netprobe_emit_flow_ends, loaded when housekeeping first expires a flow */
+	struct netprobe_bpf *flow_end_emitter;
 	int ncpus;
 	/* jiffies -> CLOCK_MONOTONIC, measured on first use (clock.c); the event
 	 * threads convert too, so sampling is serialised */
@@ -31,14 +49,12 @@ struct netprobe_manager {
 	struct np_lb *lb;
 	/* the event pipeline (events.c), NULL until started */
 	struct np_events *events;
-	struct np_handler {
-		unsigned int mask;
-		netprobe_event_fn fn;
-		void *ctx;
-	} handlers[32];
+	struct np_handler handlers[NP_MAX_HANDLERS];
 	int nhandlers;
 	netprobe_report_fn report_fn;
 	void *report_ctx;
+	struct np_housekeeping hk;
+	unsigned long long flows_expired; /* by this manager (housekeeping, expire_flows) */
 	/* userspace event counts of pipelines that have stopped */
 	struct netprobe_event_stats events_final;
 };
@@ -120,6 +136,8 @@ bool np_lb_has_family(const struct netprobe_manager *m, unsigned char family);
 
 /* attach.c */
 struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m);
+/* A copy of the object with only program prog_name loaded, for BPF_PROG_RUN; NULL, errno. */
+struct netprobe_bpf *np_load_runner(const struct netprobe_manager *m, const char *prog_name);
 int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
 		  struct netprobe_iface_info *info);
 bool np_anything_attached(const struct netprobe_manager *m);

@@ -328,6 +328,7 @@ void netprobe_manager_free(struct netprobe_manager *m)
 	}
 	np_lb_close(m);
 	np_acl_close(m);
+	netprobe_bpf__destroy(m->flow_end_emitter);
 	netprobe_bpf__destroy(m->test_emitter);
 	netprobe_bpf__destroy(m->maps);
 	pthread_mutex_destroy(&m->clock_lock);

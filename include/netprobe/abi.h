@@ -251,6 +251,9 @@ struct netprobe_flow_event {
 	struct netprobe_flow_stats stats; /* the first packet, or the final totals */
 };
 
+/* Flow-end events userspace hands the kernel in one BPF_PROG_RUN frame, at most. */
+#define NETPROBE_FLOW_ENDS_PER_RUN 24
+
 /* NETPROBE_EVENT_TEST: 32 bytes, the size the event benchmarks use. */
 struct netprobe_test_event {
 	struct netprobe_event_hdr hdr;
@@ -345,8 +348,8 @@ struct netprobe_iface_info {
 	__u32 tc_handle;	/* clsact filter handle (clsact attach only) */
 	__u32 tc_ingress_prio;	/* clsact filter priorities (clsact attach only) */
 	__u32 tc_egress_prio;
-	__u32 decap; /* unwraps tunnelled packets (config decap) */
-	__u32 pad;
+	__u32 decap;	   /* unwraps tunnelled packets (config decap) */
+	__u32 flow_events; /* flow start and end events (config enable_detailed_events) */
 };
 
 /* ---- Filter mode: allow and deny lists --------------------------------- */

@@ -443,10 +443,10 @@ NETPROBE_API int netprobe_manager_on_event(struct netprobe_manager *m, unsigned 
  * batch_size, or fewer after batch_timeout_ms) and the event_workers
  * threads. The reader never waits for a handler: when event_queue_batches
  * batches are waiting, a new batch is dropped and counted as lost. The
- * reader also expires idle flows (flow_idle_timeout_ms) and makes the
- * periodic report (stats_report_interval_ms). -EALREADY if running, -EBUSY
- * if another manager (another process) already reads this pin path's ring
- * buffer: a ring buffer has a single consumer.
+ * reader only delivers; periodic work is netprobe_manager_housekeeping's.
+ * The pipeline keeps the settings and handlers it started with. -EALREADY
+ * if running, -EBUSY if another manager (another process) already reads
+ * this pin path's ring buffer: a ring buffer has a single consumer.
  */
 NETPROBE_API int netprobe_manager_events_start(struct netprobe_manager *m);
 
@@ -458,23 +458,22 @@ struct netprobe_event_stats {
 	unsigned long long kernel_lost;	    /* ring buffer full */
 	unsigned long long sampled_out;	    /* flow starts over the rate limit */
 	unsigned long long received;	    /* read from the ring buffer by this manager */
-	unsigned long long generated;	    /* made in userspace (flow ends) */
 	unsigned long long delivered;	    /* handed to the handlers */
 	unsigned long long queue_lost;	    /* dropped: every worker busy, the queue full */
 	unsigned long long batches;	    /* batches delivered */
-	unsigned long long flows_expired;   /* idle flows removed */
+	unsigned long long flows_expired;   /* idle flows this manager removed */
 };
 
 /*
- * Once the reader has stopped: received + generated == delivered +
- * queue_lost, and for events produced while it ran, kernel_produced ==
- * received. Thread-safe while the pipeline runs.
+ * Once the reader has stopped: received == delivered + queue_lost, and for
+ * events produced while it ran, kernel_produced == received. Thread-safe
+ * while the pipeline runs.
  */
 NETPROBE_API int netprobe_manager_event_stats(struct netprobe_manager *m,
 					      struct netprobe_event_stats *out);
 
 /*
- * The periodic report: called on the reader thread every
+ * The periodic report: called by netprobe_manager_housekeeping every
  * stats_report_interval_ms with the stats now, the stats at the previous
  * report and the seconds between them.
  */
@@ -485,11 +484,26 @@ NETPROBE_API int netprobe_manager_on_report(struct netprobe_manager *m, netprobe
 					    void *ctx);
 
 /*
- * Removes flows idle for more than idle_ms, raising a flow-end event for
- * each when detailed events are on and the pipeline runs. Returns how many
- * were removed, or a negative errno. The reader calls it every second.
+ * Removes flows idle for more than idle_ms, each with a flow-end event
+ * through the ring buffer (to whichever process reads the events) when its
+ * interface was attached with enable_detailed_events. Returns how many
+ * were removed, or a negative errno. Housekeeping calls it every second.
  */
 NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_ms);
+
+/*
+ * Housekeeping, the periodic work of whoever runs netprobe for long (the
+ * daemon; `netprobe events` and `monitor` while they run), on the
+ * caller's thread: every second, flows idle for flow_idle_timeout_ms
+ * expire (netprobe_manager_expire_flows) and expired list entries are
+ * swept (netprobe_manager_acl_sweep, which takes the pin path's lock only
+ * when something expired or the lists changed); every
+ * stats_report_interval_ms, the report (netprobe_manager_on_report). Runs
+ * what is due and sets *next_ms (may be NULL) to the milliseconds until
+ * more is: call it again by then. Nothing expires while nobody runs it.
+ * Returns 0, or the first error of the work it ran (the rest still ran).
+ */
+NETPROBE_API int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next_ms);
 
 /*
  * Produces count 32-byte NETPROBE_EVENT_TEST events through the kernel's
@@ -552,8 +566,8 @@ NETPROBE_API int netprobe_allowlist_del(struct netprobe_manager *m, const char *
 NETPROBE_API int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
 
 /*
- * Removes expired entries now (listings and changes do it too, and the event
- * reader every second). The list functions are thread-safe.
+ * Removes expired entries now (listings and changes do it too, and
+ * housekeeping every second). The list functions are thread-safe.
  */
 NETPROBE_API int netprobe_manager_acl_sweep(struct netprobe_manager *m);
 
@@ -581,9 +595,9 @@ struct netprobe_security_stats {
 	/*
 	 * IPv4 deny prefixes lying inside an IPv4 allow prefix that expires:
 	 * when the allow entry runs out, XDP goes on passing their sources
-	 * until a sweep (netprobe_manager_acl_sweep, any list call, a running
-	 * event pipeline) paints the deny entries back. Nothing sweeps on its
-	 * own without one of those.
+	 * until a sweep (netprobe_manager_acl_sweep, any list call,
+	 * housekeeping) paints the deny entries back. Nothing sweeps on its own
+	 * without one of those.
 	 */
 	unsigned long long sweep_dependent;
 };

@@ -2621,6 +2621,18 @@ static void test_ipv6_prefix_spares(void **state)
 	run("ip addr flush dev %s && sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", IF_DUT, IF_DUT);
 }
 
+/* The SYN flood detection alone, blocking sources that proved themselves, with events. */
+static void start_proven_syn_mitigation(void)
+{
+	struct netprobe_config cfg;
+
+	syn_flood_config(&cfg);
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 60;
+	start_filter(&cfg);
+	events_start();
+}
+
 /*
  * Proof is the prefix's too: a handshake completed from one address of a
  * /64 shows its owner is there, and the /64 may be blocked for what its
@@ -2628,16 +2640,11 @@ static void test_ipv6_prefix_spares(void **state)
  */
 static void test_ipv6_prefix_proof(void **state)
 {
-	struct netprobe_config cfg;
 	struct expect x[2];
 	char src[64];
 
 	(void)state;
-	syn_flood_config(&cfg);
-	cfg.mitigation = true;
-	cfg.mitigation_ttl_s = 60;
-	start_filter(&cfg);
-	events_start();
+	start_proven_syn_mitigation();
 	handshake("2001:db8:92::1", "2001:db8:ffff::1", 41000, 1000, 1001);
 	for (unsigned int i = 1; i <= 120; i++) {
 		in_prefix(src, sizeof(src), "2001:db8:92:0:", i);
@@ -2661,18 +2668,13 @@ static void test_ipv6_prefix_proof(void **state)
  */
 static void test_ipv6_sender_needs_own_proof(void **state)
 {
-	struct netprobe_config cfg;
 	struct netprobe_security_event got[MAX_EVENTS];
 	struct pkt_spec out;
 	size_t n, other;
 	char src[64];
 
 	(void)state;
-	syn_flood_config(&cfg);
-	cfg.mitigation = true;
-	cfg.mitigation_ttl_s = 60;
-	start_filter(&cfg);
-	events_start();
+	start_proven_syn_mitigation();
 	/* 2001:db8:89::/64 holds a peer of this host's; ::5 proves itself. */
 	out = icmp("2001:db8:ffff::1", "2001:db8:89::53", 128);
 	send_out(&out, 1);

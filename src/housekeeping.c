@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Housekeeping: the periodic work of a long-running user of the manager,
+ * run on its caller's thread and clock (the daemon owns it; `netprobe
+ * events` and `monitor` run it while they run), never as a side effect of
+ * another thread: idle flows expire, each with a flow-end event when its
+ * interface was attached with flow events (whoever reads the events gets
+ * it); expired list entries are swept; the periodic report is made.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "internal.h"
+#include "netprobe.skel.h"
+
+#define NP_EXPIRY_INTERVAL_NS 1000000000ull
+
+/* An XDP test run's frame holds about 3.5 KB (a page less headroom and tail). */
+_Static_assert(NETPROBE_FLOW_ENDS_PER_RUN * sizeof(struct netprobe_flow_event) <= 3000,
+	       "flow ends of one run must fit one test-run frame");
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int netprobe_manager_on_report(struct netprobe_manager *m, netprobe_report_fn fn, void *ctx)
+{
+	if (!m)
+		return -EINVAL;
+	m->report_fn = fn;
+	m->report_ctx = ctx;
+	return 0;
+}
+
+/* Collects idle flows; the walk reads in batches like foreach_flow. */
+struct expire_ctx {
+	__u64 now, idle_jiffies;
+	struct netprobe_flow_event *evs;
+	size_t n, cap;
+	int err;
+};
+
+static int collect_idle(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
+			void *arg)
+{
+	struct expire_ctx *c = arg;
+
+	if (c->now - st->last_seen <= c->idle_jiffies || (__s64)(c->now - st->last_seen) < 0)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		struct netprobe_flow_event *evs = realloc(c->evs, cap * sizeof(*evs));
+
+		if (!evs)
+			return c->err = -ENOMEM;
+		c->evs = evs;
+		c->cap = cap;
+	}
+	c->evs[c->n++] = (struct netprobe_flow_event){
+		.hdr = {.type = NETPROBE_EVENT_FLOW_END,
+			.size = sizeof(struct netprobe_flow_event),
+			.ifindex = key->ifindex,
+			.time = c->now},
+		.key = *key,
+		.stats = *st,
+	};
+	return 0;
+}
+
+/*
+ * Sends the flow ends of interfaces attached with flow events into the
+ * ring buffer, NETPROBE_FLOW_ENDS_PER_RUN a test run. The kernel counts
+ * them as produced, or lost when the ring is full.
+ */
+static void emit_flow_ends(struct netprobe_manager *m, const struct netprobe_flow_event *evs,
+			   size_t n)
+{
+	struct netprobe_flow_event frame[NETPROBE_FLOW_ENDS_PER_RUN];
+	bool wanted[NETPROBE_MAX_IFACES] = {};
+	struct netprobe_iface_info info;
+	size_t in_frame = 0;
+	int fd;
+
+	for (unsigned int slot = 0; slot < NETPROBE_MAX_IFACES; slot++)
+		wanted[slot] = !np_read_iface(m, slot, &info) && info.in_use && info.flow_events;
+	if (!m->flow_end_emitter) {
+		m->flow_end_emitter = np_load_runner(m, "netprobe_emit_flow_ends");
+		if (!m->flow_end_emitter) {
+			np_warn("cannot load the flow-end event producer: %s; flows expire "
+				"without their events",
+				strerror(errno));
+			return;
+		}
+	}
+	fd = bpf_program__fd(m->flow_end_emitter->progs.netprobe_emit_flow_ends);
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && evs[i].key.slot < NETPROBE_MAX_IFACES && wanted[evs[i].key.slot])
+			frame[in_frame++] = evs[i];
+		if (in_frame && (in_frame == NETPROBE_FLOW_ENDS_PER_RUN || i == n)) {
+			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,
+				    .data_size_in = in_frame * sizeof(frame[0]), .repeat = 1);
+
+			if (bpf_prog_test_run_opts(fd, &opts))
+				np_warn("cannot emit %zu flow-end events: %s", in_frame,
+					strerror(errno));
+			in_frame = 0;
+		}
+	}
+}
+
+int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_ms)
+{
+	struct expire_ctx c = {};
+	double ns_per_jiffy;
+	int fd, removed = 0, err;
+
+	if (!m || !m->maps || !idle_ms)
+		return -EINVAL;
+	ns_per_jiffy = np_ns_per_jiffy(m);
+	if (ns_per_jiffy <= 0)
+		return -EIO;
+	err = np_now_jiffies(m, &c.now);
+	if (err)
+		return err;
+	c.idle_jiffies = (__u64)(idle_ms * 1e6 / ns_per_jiffy);
+	err = netprobe_manager_foreach_flow(m, collect_idle, &c);
+	if (err || c.err) {
+		free(c.evs);
+		return err ? err : c.err;
+	}
+	fd = bpf_map__fd(m->maps->maps.np_flows);
+	for (size_t i = 0; i < c.n; i++) {
+		/* A flow that saw a packet since we read it stays. */
+		struct netprobe_flow_stats now;
+
+		if (bpf_map_lookup_elem(fd, &c.evs[i].key, &now) ||
+		    now.last_seen != c.evs[i].stats.last_seen ||
+		    bpf_map_delete_elem(fd, &c.evs[i].key))
+			continue;
+		c.evs[removed++] = c.evs[i];
+	}
+	if (removed)
+		emit_flow_ends(m, c.evs, removed);
+	m->flows_expired += removed;
+	free(c.evs);
+	return removed;
+}
+
+static void report(struct netprobe_manager *m, __u64 now)
+{
+	struct netprobe_global_stats cur;
+
+	if (netprobe_manager_global_stats(m, &cur))
+		return;
+	if (m->report_fn && m->hk.report_ns)
+		m->report_fn(&cur, &m->hk.prev, (now - m->hk.report_ns) / 1e9, m->report_ctx);
+	m->hk.prev = cur;
+	m->hk.report_ns = now;
+}
+
+int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next_ms)
+{
+	struct np_housekeeping *hk;
+	__u64 now = mono_ns(), next;
+	__u64 report_every;
+	int err = 0;
+
+	if (!m || !m->maps)
+		return -EINVAL;
+	hk = &m->hk;
+	report_every = m->cfg.stats_report_interval_ms * 1000000ull;
+	if (!hk->started) {
+		hk->started = true;
+		hk->next_expiry_ns = now + NP_EXPIRY_INTERVAL_NS;
+	}
+	/* The first report needs stats to compare with: read them now, report later. */
+	if (report_every && m->report_fn && !hk->next_report_ns) {
+		report(m, now);
+		hk->next_report_ns = now + report_every;
+	}
+	if (now >= hk->next_expiry_ns) {
+		if (m->cfg.flow_idle_timeout_ms) {
+			int n = netprobe_manager_expire_flows(m, m->cfg.flow_idle_timeout_ms);
+
+			err = n < 0 ? n : 0;
+		}
+		/* Expired entries leave the lists, and the prefixes they covered fall back. */
+		int swept = netprobe_manager_acl_sweep(m);
+
+		err = err ?: swept;
+		hk->next_expiry_ns = now + NP_EXPIRY_INTERVAL_NS;
+	}
+	if (report_every && m->report_fn && now >= hk->next_report_ns) {
+		report(m, now);
+		hk->next_report_ns = now + report_every;
+	}
+	next = hk->next_expiry_ns;
+	if (report_every && m->report_fn && hk->next_report_ns < next)
+		next = hk->next_report_ns;
+	if (next_ms) {
+		now = mono_ns();
+		*next_ms = next > now ? (unsigned int)((next - now + 999999) / 1000000) : 0;
+	}
+	return err;
+}
