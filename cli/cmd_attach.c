@@ -237,8 +237,7 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		for (int j = optind; j < i; j++)
 			if (!held[j] && netprobe_manager_detach(m, argv[j]) == 0)
 				printf("detached %s again\n", argv[j]);
-		if (err != -ENODEV && err != -EEXIST && err != -EBUSY && err != -EINVAL)
-			cli_fail(err, argv[i]);
+		cli_fail(err, argv[i]);
 	}
 	netprobe_manager_free(m);
 	return err ? EXIT_FAIL : EXIT_OK;

@@ -8,15 +8,14 @@
 
 struct list_ops {
 	const char *command;
-	const char *list_name; /* as the library's messages name it */
 	int (*add)(struct netprobe_manager *m, const char *cidr, unsigned int ttl_s);
 	int (*del)(struct netprobe_manager *m, const char *cidr);
 	int (*list)(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
 };
 
-static const struct list_ops deny_ops = {"blacklist", "deny list", netprobe_blacklist_add,
+static const struct list_ops deny_ops = {"blacklist", netprobe_blacklist_add,
 					 netprobe_blacklist_del, netprobe_blacklist_list};
-static const struct list_ops allow_ops = {"allowlist", "allow list", netprobe_allowlist_add,
+static const struct list_ops allow_ops = {"allowlist", netprobe_allowlist_add,
 					  netprobe_allowlist_del, netprobe_allowlist_list};
 
 struct list_out {
@@ -95,12 +94,10 @@ static int apply_line(struct netprobe_manager *m, const struct list_ops *ops, bo
 {
 	int err;
 
+	/* Expected refusals (already there, already gone) are not errors: held, not printed. */
 	cli_log_hold(true);
 	err = add ? ops->add(m, cidr, ttl) : ops->del(m, cidr);
-	/* Already there, on this list (not the other one)? */
-	if (err == (add ? -EEXIST : -ENOENT) &&
-	    (add ? strstr(cli_log_held(), ops->list_name) != NULL
-		 : strstr(cli_log_held(), "(it is") == NULL)) {
+	if (err == (add ? -EEXIST : -ENOENT)) {
 		if (add && ttl && ops->del(m, cidr) == 0) {
 			/* Removed and added again at once: a refreshed list keeps its entries. */
 			err = ops->add(m, cidr, ttl);
@@ -173,7 +170,7 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		if (err)
 			cli_error("%s:%lu: %s not %s: %s", path, lineno, start,
 				  add ? "added" : "removed",
-				  *cli_log_held() ? cli_log_held() : strerror(-err));
+				  *cli_log_held() ? cli_log_held() : netprobe_strerror(err));
 	}
 	if (!err && ferror(f)) {
 		err = -errno ?: -EIO;

@@ -276,6 +276,7 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 	}
 	err = netprobe_manager_load(m);
 	if (err) {
+		cli_fail(err, cfg->pin_path);
 		netprobe_manager_free(m);
 		return NULL;
 	}
@@ -301,10 +302,10 @@ struct netprobe_manager *cli_open_existing(bool quiet)
 
 int cli_fail(int err, const char *what)
 {
-	if (err == -EPERM || err == -EACCES)
+	if (err == -EPERM)
 		cli_error("%s: permission denied: run as root", what);
 	else
-		cli_error("%s: %s", what, strerror(-err));
+		cli_error("%s: %s", what, netprobe_strerror(err));
 	return EXIT_FAIL;
 }
 

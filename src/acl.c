@@ -1135,7 +1135,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 
 		np_err("%s is already on the %s", netprobe_cidr_str(&c, buf, sizeof(buf)),
 		       list_name(a->rules[existing].action));
-		err = -EEXIST;
+		err = a->rules[existing].action == action ? -EEXIST : -NETPROBE_ERR_OTHER_LIST;
 		goto out;
 	}
 	id = alloc_id(a);
@@ -1230,7 +1230,7 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		       id ? (action == NETPROBE_ACL_ALLOW ? " (it is on the deny list)"
 							  : " (it is on the allow list)")
 			  : "");
-		err = -ENOENT;
+		err = id ? -NETPROBE_ERR_OTHER_LIST : -ENOENT;
 	} else if (!remove_rule(m, id, false, &c)) {
 		np_err("%s expired and went while being removed", cidr);
 		err = -ENOENT;

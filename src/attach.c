@@ -311,7 +311,8 @@ static struct netprobe_bpf *load_programs(struct netprobe_manager *m, unsigned i
 		       "verifier's log)",
 		       strerror(-err));
 		netprobe_bpf__destroy(skel);
-		errno = -err;
+		/* Not privileged is what it says; anything else is the verifier's no. */
+		errno = err == -EPERM ? EPERM : NETPROBE_ERR_PROG_REFUSED;
 		return NULL;
 	}
 	return skel;

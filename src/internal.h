@@ -78,7 +78,7 @@ void np_unpin_state(struct netprobe_manager *m);
 /*
  * The pin path's lock (PIN/lock, made with the pin directory if missing):
  * its fd, -EWOULDBLOCK when another process held it for lock_timeout_ms
- * (the holder logged), -EACCES when the pin path is not trusted.
+ * (the holder logged), -NETPROBE_ERR_PIN_UNTRUSTED when the pin path is not trusted.
  */
 int np_lock(const struct netprobe_manager *m);
 int np_lock_within(const struct netprobe_manager *m, unsigned int timeout_ms, bool quiet);

@@ -11,6 +11,27 @@ static netprobe_log_fn log_fn;
 static void *log_ctx;
 static enum netprobe_log_level log_max = NETPROBE_LOG_INFO;
 
+const char *netprobe_strerror(int err)
+{
+	static const char *const own[] = {
+		[NETPROBE_ERR_OTHER_LIST - NETPROBE_ERR_BASE] = "on the other list",
+		[NETPROBE_ERR_PROG_REFUSED - NETPROBE_ERR_BASE] =
+			"the kernel refused the programs (run with -v for the verifier's log)",
+		[NETPROBE_ERR_PIN_UNTRUSTED - NETPROBE_ERR_BASE] =
+			"the pin path could be changed by another user",
+		[NETPROBE_ERR_PIN_PRIVATE - NETPROBE_ERR_BASE] =
+			"the pin path's bpffs goes with this mount namespace",
+	};
+	const char *s;
+
+	err = err < 0 ? -err : err;
+	if (err >= NETPROBE_ERR_BASE && err < NETPROBE_ERR_END)
+		return own[err - NETPROBE_ERR_BASE];
+	/* strerror's buffer may be another thread's; the descriptions are constants. */
+	s = strerrordesc_np(err);
+	return s ? s : "unknown error";
+}
+
 void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level, void *ctx)
 {
 	log_fn = fn;

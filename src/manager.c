@@ -411,7 +411,7 @@ static int in_host_mount_ns(void)
  * exec makes one and mounts a fresh sysfs on /sys, hiding the host's
  * /sys/fs/bpf), a bpffs we mounted, or one mounted only there, goes with
  * the namespace, and the pinned links, the filter, with it: "attached",
- * and nothing is. Such a pin path is refused with -EXDEV. A bpffs the host
+ * and nothing is. Such a pin path is refused (NETPROBE_ERR_PIN_PRIVATE). A bpffs the host
  * has mounted too (a service with ProtectSystem, a container given the
  * host's /sys/fs/bpf) is the same superblock, the same device, and is fine.
  */
@@ -432,7 +432,7 @@ static int ensure_bpffs(const char *pin_path)
 		       "host's: what netprobe pins there goes with the namespace, the filter "
 		       "included; " NP_NETNS_HINT,
 		       pin_path, parent);
-		return -EXDEV;
+		return -NETPROBE_ERR_PIN_PRIVATE;
 	}
 	if (strcmp(parent, "/sys/fs/bpf") == 0) {
 		if (host == 0) {
@@ -441,7 +441,7 @@ static int ensure_bpffs(const char *pin_path)
 			       "bpffs "
 			       "netprobe mounted here would go when it exits, and everything "
 			       "attached with it; " NP_NETNS_HINT);
-			return -EXDEV;
+			return -NETPROBE_ERR_PIN_PRIVATE;
 		}
 		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0)
 			return 0;
@@ -494,7 +494,7 @@ static int untrusted(const char *path, const struct stat *st, const char *what, 
 		       own ? "remove it (rm -r " : "",
 		       own ? path : "make it root's and not writable by others (or sticky)",
 		       own ? "), or choose another --pin-path" : ", or choose another --pin-path");
-	return -EACCES;
+	return -NETPROBE_ERR_PIN_UNTRUSTED;
 }
 
 /* A directory above the pin path: ours or root's, and only sticky if others may write. */
@@ -544,7 +544,7 @@ static bool is_symlink(int dfd, const char *name, struct stat *st)
 
 /*
  * Opens the pin path's parent, checking it and each directory above it.
- * Returns an O_PATH fd, or -EACCES for a directory that is not trusted.
+ * Returns an O_PATH fd, or -NETPROBE_ERR_PIN_UNTRUSTED for a directory that is not trusted.
  */
 static int open_trusted_parent(const char *pin_path)
 {
@@ -589,7 +589,7 @@ fail:
 	return next;
 refused:
 	close(fd);
-	return -EACCES;
+	return -NETPROBE_ERR_PIN_UNTRUSTED;
 }
 
 /*
@@ -659,7 +659,7 @@ static int check_entries(int fd, const char *path)
 
 /*
  * Opens the pin directory after checking the path to it (with create,
- * making it 0700 if missing). Returns its fd, -EACCES when the path or the
+ * making it 0700 if missing). Returns its fd, -NETPROBE_ERR_PIN_UNTRUSTED when the path or the
  * directory is not trusted, -ENOENT when it is missing and create is false.
  */
 static int open_pin_dir(const char *pin_path, bool create)

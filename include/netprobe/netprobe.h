@@ -66,6 +66,29 @@ typedef void (*netprobe_log_fn)(enum netprobe_log_level level, const char *msg, 
 NETPROBE_API void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level,
 				   void *ctx);
 
+/* ---- Errors ------------------------------------------------------------ */
+
+/*
+ * netprobe's own errors, returned negated like errno values, for failures
+ * a caller must tell apart from another that would share an errno. Every
+ * function documents which it returns.
+ */
+enum netprobe_error {
+	NETPROBE_ERR_BASE = 6000,
+	/* The prefix is on the other list (add: remove it there first). */
+	NETPROBE_ERR_OTHER_LIST = NETPROBE_ERR_BASE,
+	/* The kernel refused the programs: its verifier's log is logged at debug level. */
+	NETPROBE_ERR_PROG_REFUSED,
+	/* The pin path, or something under it, could be changed by another user. */
+	NETPROBE_ERR_PIN_UNTRUSTED,
+	/* The pin path's bpffs goes with this process's own mount namespace. */
+	NETPROBE_ERR_PIN_PRIVATE,
+	NETPROBE_ERR_END,
+};
+
+/* What err (an errno or a netprobe_error, negated or not) means; never NULL. Thread-safe. */
+NETPROBE_API const char *netprobe_strerror(int err);
+
 /* ---- Configuration (the seed's ManagerConfig) -------------------------- */
 
 /* An address or prefix (netprobe_cidr_parse). */
@@ -231,17 +254,18 @@ NETPROBE_API struct netprobe_manager *netprobe_manager_new(const struct netprobe
  * The seed's LoadNetworkMonitor: mounts bpffs if needed, then creates the
  * pinned maps or opens those a previous netprobe left. Programs are loaded
  * and verified per interface, at attach, specialised for its slot and mode.
- * The pin directory and links/ are made 0700. Errors: -EACCES the pin path
- * is not netprobe's owner's alone: a directory above it belongs to another
- * user than root and the caller's euid or is writable by others without the
- * sticky bit, or the pin directory, links/ or a pin in them belongs to
- * another user or is writable by group or others, or a symlink is on the
- * way (logged: which, its owner and mode, and what to do); -EPERM not
- * privileged; -ENOTDIR the pin path is not on bpffs; -EXDEV we run in a
- * mount namespace of our own (ip netns exec makes one) and the pin path's
- * bpffs is not one the host has mounted, or there is none and the one we
- * would mount would go with the namespace, and the attachments with it;
- * -EINVAL the maps pinned there are another version's.
+ * The pin directory and links/ are made 0700. Errors:
+ * -NETPROBE_ERR_PIN_UNTRUSTED the pin path is not netprobe's owner's alone:
+ * a directory above it belongs to another user than root and the caller's
+ * euid or is writable by others without the sticky bit, or the pin
+ * directory, links/ or a pin in them belongs to another user or is
+ * writable by group or others, or a symlink is on the way (logged: which,
+ * its owner and mode, and what to do); -EPERM not privileged; -ENOTDIR the
+ * pin path is not on bpffs; -NETPROBE_ERR_PIN_PRIVATE we run in a mount
+ * namespace of our own (ip netns exec makes one) and the pin path's bpffs
+ * is not one the host has mounted, or there is none and the one we would
+ * mount would go with the namespace, and the attachments with it; -EINVAL
+ * the maps pinned there are another version's.
  */
 NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
 
@@ -256,7 +280,9 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * asks for the other XDP attach mode: detach first), -ENOSPC all
  * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
  * pinned state was replaced since load (open a new manager), -EXDEV the
- * interface is held from another network namespace, -EACCES the pin path
+ * interface is held from another network namespace,
+ * -NETPROBE_ERR_PROG_REFUSED the kernel refused the programs (the
+ * verifier's log at debug level), -NETPROBE_ERR_PIN_UNTRUSTED the pin path
  * is not the owner's alone (checked again; as for load), -EWOULDBLOCK the
  * pin path's lock stayed held for lock_timeout_ms. On error nothing is left
  * attached.
@@ -550,8 +576,9 @@ typedef int (*netprobe_acl_fn)(const struct netprobe_acl_entry *e, void *ctx);
  * expiry is measured on CLOCK_MONOTONIC, and an expired entry stops
  * matching at once and leaves listings. Lists live in the pinned state,
  * shared by every interface in filter mode, kept while they have entries.
- * Errors: -EINVAL bad CIDR or TTL, -EEXIST already on a list, -ENOENT not
- * on this list, -ENOSPC full, -ESTALE the pinned state was replaced since
+ * Errors: -EINVAL bad CIDR or TTL, -EEXIST already on this list,
+ * -NETPROBE_ERR_OTHER_LIST on the other list (add and del), -ENOENT on no
+ * list, -ENOSPC full, -ESTALE the pinned state was replaced since
  * load (open a new manager). Mitigation blocks are deny entries whose
  * origin names the detection; netprobe_blacklist_del removes them too,
  * and an entry added for a blocked prefix (either list) replaces the block.

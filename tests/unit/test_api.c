@@ -634,7 +634,7 @@ static int load_at(const char *path)
 
 /*
  * A pin directory that others could write to or that another user owns, or
- * a symlink in its place, is refused with -EACCES, and nothing is pinned
+ * a symlink in its place, is refused with -NETPROBE_ERR_PIN_UNTRUSTED, and nothing is pinned
  * there (or where the symlink points).
  */
 static void test_untrusted_pin_path(void **state)
@@ -644,12 +644,12 @@ static void test_untrusted_pin_path(void **state)
 	(void)state;
 	assert_int_equal(mkdir(pin_path, 0700), 0);
 	assert_int_equal(chmod(pin_path, 0770), 0);
-	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_int_equal(load_at(pin_path), -NETPROBE_ERR_PIN_UNTRUSTED);
 	assert_false(exists("/np_counters"));
 	assert_false(exists("/links"));
 	assert_int_equal(chmod(pin_path, 0700), 0);
 	assert_int_equal(chown(pin_path, 65534, 65534), 0);
-	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_int_equal(load_at(pin_path), -NETPROBE_ERR_PIN_UNTRUSTED);
 	assert_false(exists("/np_counters"));
 	assert_int_equal(chown(pin_path, 0, 0), 0);
 	assert_int_equal(load_at(pin_path), 0); /* and, unused, it is removed again */
@@ -658,7 +658,7 @@ static void test_untrusted_pin_path(void **state)
 	snprintf(target, sizeof(target), "%s-target", pin_path);
 	assert_int_equal(mkdir(target, 0700), 0);
 	assert_int_equal(symlink(target, pin_path), 0);
-	assert_int_equal(load_at(pin_path), -EACCES);
+	assert_int_equal(load_at(pin_path), -NETPROBE_ERR_PIN_UNTRUSTED);
 	assert_int_equal(unlink(pin_path), 0);
 	assert_int_equal(rmdir(target), 0); /* empty: nothing went through the link */
 }
@@ -772,6 +772,25 @@ static void test_names(void **state)
 	assert_string_equal(netprobe_xdp_program_name(NETPROBE_XDP_FILTER), "filter");
 }
 
+/* Every error has words, netprobe's own and errno's, negated or not; nothing is NULL. */
+static void test_strerror(void **state)
+{
+	(void)state;
+	for (int e = NETPROBE_ERR_BASE; e < NETPROBE_ERR_END; e++) {
+		assert_non_null(netprobe_strerror(-e));
+		assert_true(strlen(netprobe_strerror(-e)) > 5);
+		assert_string_equal(netprobe_strerror(e), netprobe_strerror(-e));
+		for (int other = NETPROBE_ERR_BASE; other < e; other++)
+			assert_string_not_equal(netprobe_strerror(e), netprobe_strerror(other));
+	}
+	assert_string_equal(netprobe_strerror(-ENOENT), "No such file or directory");
+	assert_string_equal(netprobe_strerror(-NETPROBE_ERR_PIN_UNTRUSTED),
+			    "the pin path could be changed by another user");
+	assert_string_equal(netprobe_strerror(-NETPROBE_ERR_END), "unknown error");
+	assert_string_equal(netprobe_strerror(-99999), "unknown error");
+	assert_non_null(netprobe_strerror(0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +816,7 @@ int main(void)
 					  detach_everything),
 		cmocka_unit_test_teardown(test_probe, detach_everything),
 		cmocka_unit_test_teardown(test_names, detach_everything),
+		cmocka_unit_test_teardown(test_strerror, detach_everything),
 	};
 
 	return cmocka_run_group_tests_name("api", tests, group_setup, NULL);

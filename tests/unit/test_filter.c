@@ -1072,13 +1072,14 @@ static void test_bad_input(void **state)
 	assert_int_equal(netprobe_cidr_parse("2001:db8::1", &c), 0);
 	assert_int_equal(c.prefix_len, 128);
 
-	/* Duplicates, however spelled, and on either list. */
+	/* Duplicates, however spelled; on the other list, an error of its own. */
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/8", 0), 0);
 	assert_int_equal(netprobe_blacklist_add(g_m, "10.0.0.0/8", 0), -EEXIST);
-	assert_int_equal(netprobe_allowlist_add(g_m, "10.0.0.0/8", 30), -EEXIST);
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.0.0.0/8", 30), -NETPROBE_ERR_OTHER_LIST);
 	assert_int_equal(netprobe_allowlist_add(g_m, "2001:db8::/32", 0), 0);
 	assert_int_equal(netprobe_allowlist_add(g_m, "2001:0db8:0::/32", 0), -EEXIST);
-	assert_int_equal(netprobe_blacklist_add(g_m, "2001:DB8::/32", 0), -EEXIST);
+	assert_int_equal(netprobe_blacklist_add(g_m, "2001:DB8::/32", 0), -NETPROBE_ERR_OTHER_LIST);
+	assert_string_equal(netprobe_strerror(-NETPROBE_ERR_OTHER_LIST), "on the other list");
 	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.1", 0), 0);
 	assert_int_equal(netprobe_blacklist_add(g_m, "192.0.2.1/32", 0), -EEXIST);
 	/* The same address with another length is another entry. */
@@ -1087,8 +1088,8 @@ static void test_bad_input(void **state)
 	/* Removing what is not there, or from the other list. */
 	assert_int_equal(netprobe_blacklist_del(g_m, "10.9.0.0/16"), -ENOENT);
 	assert_int_equal(netprobe_blacklist_del(g_m, "10.0.0.0/7"), -ENOENT);
-	assert_int_equal(netprobe_allowlist_del(g_m, "10.0.0.0/8"), -ENOENT);
-	assert_int_equal(netprobe_blacklist_del(g_m, "2001:db8::/32"), -ENOENT);
+	assert_int_equal(netprobe_allowlist_del(g_m, "10.0.0.0/8"), -NETPROBE_ERR_OTHER_LIST);
+	assert_int_equal(netprobe_blacklist_del(g_m, "2001:db8::/32"), -NETPROBE_ERR_OTHER_LIST);
 	es = listing(NETPROBE_ACL_DENY);
 	assert_int_equal(es.n, 3);
 	assert_non_null(find_entry(&es, "10.0.0.0/8"));
@@ -1890,7 +1891,8 @@ static void test_mitigation_blocks_source(void **state)
 		assert_int_equal(sec_stats().deny_entries, 0);
 
 		/* Removed by hand, like a deny entry: the source passes again. */
-		assert_int_equal(netprobe_allowlist_del(g_m, cases[c].entry), -ENOENT);
+		assert_int_equal(netprobe_allowlist_del(g_m, cases[c].entry),
+				 -NETPROBE_ERR_OTHER_LIST);
 		assert_int_equal(netprobe_blacklist_del(g_m, cases[c].entry), 0);
 		assert_int_equal(verdict(cases[c].src, 1), XDP_PASS);
 		assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
