@@ -47,9 +47,6 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints what a library error means for the user and returns EXIT_FAIL. */
 int cli_fail(int err, const char *what);
 void cli_print_help(const struct cli_command *cmd, FILE *out);
-/* Holds back the library's error messages until released; the last one stays readable. */
-void cli_log_hold(bool hold);
-const char *cli_log_held(void);
 
 /* Opens the manager on the pinned state, creating it if missing (for attach). */
 struct netprobe_manager *cli_open(const struct netprobe_config *cfg);

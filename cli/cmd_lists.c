@@ -11,12 +11,29 @@ struct list_ops {
 	int (*add)(struct netprobe_manager *m, const char *cidr, unsigned int ttl_s);
 	int (*del)(struct netprobe_manager *m, const char *cidr);
 	int (*list)(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
+	int (*add_many)(struct netprobe_manager *m, const char *const *cidrs, size_t count,
+			const struct netprobe_acl_batch_opts *opts,
+			struct netprobe_acl_batch_result *result);
+	int (*del_many)(struct netprobe_manager *m, const char *const *cidrs, size_t count,
+			struct netprobe_acl_batch_result *result);
 };
 
-static const struct list_ops deny_ops = {"blacklist", netprobe_blacklist_add,
-					 netprobe_blacklist_del, netprobe_blacklist_list};
-static const struct list_ops allow_ops = {"allowlist", netprobe_allowlist_add,
-					  netprobe_allowlist_del, netprobe_allowlist_list};
+static const struct list_ops deny_ops = {
+	"blacklist",
+	netprobe_blacklist_add,
+	netprobe_blacklist_del,
+	netprobe_blacklist_list,
+	netprobe_blacklist_add_many,
+	netprobe_blacklist_del_many,
+};
+static const struct list_ops allow_ops = {
+	"allowlist",
+	netprobe_allowlist_add,
+	netprobe_allowlist_del,
+	netprobe_allowlist_list,
+	netprobe_allowlist_add_many,
+	netprobe_allowlist_del_many,
+};
 
 struct list_out {
 	bool json;
@@ -84,47 +101,52 @@ static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
 	return 0;
 }
 
-struct file_counts {
-	unsigned long done, renewed, skipped;
+/* A blocklist file's entries, and the line each came from. */
+struct file_entries {
+	char **v;
+	unsigned long *line;
+	size_t n, cap;
 };
 
-/* One CIDR of a file: listed already is no error, and with a TTL the entry is renewed. */
-static int apply_line(struct netprobe_manager *m, const struct list_ops *ops, bool add,
-		      const char *cidr, unsigned int ttl, struct file_counts *n)
+static void file_entries_free(struct file_entries *fe)
 {
-	int err;
+	for (size_t i = 0; i < fe->n; i++)
+		free(fe->v[i]);
+	free(fe->v);
+	free(fe->line);
+}
 
-	/* Expected refusals (already there, already gone) are not errors: held, not printed. */
-	cli_log_hold(true);
-	err = add ? ops->add(m, cidr, ttl) : ops->del(m, cidr);
-	if (err == (add ? -EEXIST : -ENOENT)) {
-		if (add && ttl && ops->del(m, cidr) == 0) {
-			/* Removed and added again at once: a refreshed list keeps its entries. */
-			err = ops->add(m, cidr, ttl);
-			n->renewed += !err;
-		} else {
-			n->skipped++;
-			err = 0;
-		}
-	} else {
-		n->done += !err;
+static int file_entries_push(struct file_entries *fe, const char *entry, unsigned long line)
+{
+	if (fe->n == fe->cap) {
+		size_t cap = fe->cap ? fe->cap * 2 : 1024;
+		char **v = realloc(fe->v, cap * sizeof(*v));
+		unsigned long *l = v ? realloc(fe->line, cap * sizeof(*l)) : NULL;
+
+		if (v)
+			fe->v = v;
+		if (!l)
+			return -ENOMEM;
+		fe->line = l;
+		fe->cap = cap;
 	}
-	cli_log_hold(false);
-	return err;
+	fe->v[fe->n] = strdup(entry);
+	if (!fe->v[fe->n])
+		return -ENOMEM;
+	fe->line[fe->n++] = line;
+	return 0;
 }
 
 /*
- * Applies add or del to each CIDR of a blocklist file: one a line, anything
- * after '#' or ';' is a comment (as in Spamhaus DROP and FireHOL lists).
- * Lines of any length are read whole: a long comment must never spill into
- * what looks like a new line (that is how a crafted file slips in
- * 0.0.0.0/0). Entries already there (or, for del, already gone) are skipped,
- * or renewed when a TTL is given; any other error stops it, naming the line.
+ * Reads a blocklist file whole: one address or CIDR a line, anything after
+ * '#' or ';' a comment (as in Spamhaus DROP and FireHOL lists). Lines of
+ * any length are read whole: a long comment must never spill into what
+ * looks like a new line (that is how a crafted file slips in 0.0.0.0/0).
+ * A malformed line is an error naming it, before anything is applied.
  */
 #define NP_LIST_ENTRY_MAX 64 /* longer than any CIDR, IPv6 included */
 
-static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bool add,
-		      const char *path, unsigned int ttl, struct file_counts *n)
+static int read_file(const char *path, struct file_entries *fe)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	char *line = NULL;
@@ -166,11 +188,7 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 			err = -EINVAL;
 			break;
 		}
-		err = apply_line(m, ops, add, start, ttl, n);
-		if (err)
-			cli_error("%s:%lu: %s not %s: %s", path, lineno, start,
-				  add ? "added" : "removed",
-				  *cli_log_held() ? cli_log_held() : netprobe_strerror(err));
+		err = file_entries_push(fe, start, lineno);
 	}
 	if (!err && ferror(f)) {
 		err = -errno ?: -EIO;
@@ -179,6 +197,36 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 	free(line);
 	if (f != stdin)
 		fclose(f);
+	return err;
+}
+
+/*
+ * Applies add or del to every entry of a blocklist file in one batch, all or
+ * none: entries listed already (or, for del, on no list) are skipped, and
+ * with a TTL, listed entries with a TTL renewed.
+ */
+static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bool add,
+		      const char *path, unsigned int ttl)
+{
+	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts), .ttl_s = ttl};
+	struct netprobe_acl_batch_result res = {};
+	struct file_entries fe = {};
+	int err = read_file(path, &fe);
+
+	if (!err)
+		err = add ? ops->add_many(m, (const char *const *)fe.v, fe.n, &opts, &res)
+			  : ops->del_many(m, (const char *const *)fe.v, fe.n, &res);
+	if (err && res.failed < fe.n)
+		cli_error("%s:%lu: %s: %s; nothing %s", path, fe.line[res.failed], fe.v[res.failed],
+			  netprobe_strerror(err), add ? "added" : "removed");
+	else if (err && fe.n)
+		cli_error("%s: %s; nothing %s", path, netprobe_strerror(err),
+			  add ? "added" : "removed");
+	else if (!err)
+		printf("%s %zu entries from %s (%zu renewed, %zu %s)\n", add ? "added" : "removed",
+		       res.done, path, res.renewed, res.skipped,
+		       add ? "already listed" : "not listed");
+	file_entries_free(&fe);
 	return err;
 }
 
@@ -268,28 +316,30 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 			cli_fail(err, "list");
 	} else if (all) {
 		struct cidr_set set = {};
+		const char **v;
 
 		err = ops->list(m, collect_entry, &set);
-		for (size_t i = 0; i < set.n && !err; i++)
-			err = ops->del(m, set.v[i]);
+		v = calloc(set.n ? set.n : 1, sizeof(*v));
+		for (size_t i = 0; v && i < set.n; i++)
+			v[i] = set.v[i];
+		if (!err)
+			err = v ? ops->del_many(m, v, set.n, NULL) : -ENOMEM;
 		if (!err)
 			printf("removed %zu entries\n", set.n);
+		else
+			cli_fail(err, "del --all");
+		free(v);
 		free(set.v);
 	} else {
 		bool add = !strcmp(verb, "add");
-		struct file_counts n = {};
 
 		for (int i = optind; i < argc && !err; i++) {
 			err = add ? ops->add(m, argv[i], ttl) : ops->del(m, argv[i]);
 			if (!err)
 				printf("%s %s\n", add ? "added" : "removed", argv[i]);
 		}
-		if (!err && file) {
-			err = apply_file(m, ops, add, file, ttl, &n);
-			printf("%s %lu entries from %s (%lu renewed, %lu %s)\n",
-			       add ? "added" : "removed", n.done, file, n.renewed, n.skipped,
-			       add ? "already listed" : "not listed");
-		}
+		if (!err && file)
+			err = apply_file(m, ops, add, file, ttl);
 		if (!err && !strcmp(verb, "add") && !cli_ifaces_in_mode(m, NETPROBE_XDP_FILTER))
 			fprintf(stderr,
 				"netprobe: no interface is in filter mode yet; the lists "

@@ -192,31 +192,11 @@ int cli_common_opt(const struct cli_command *cmd, int opt, const char *arg)
 	return 0;
 }
 
-/* While held, the library's errors wait here instead of going to stderr. */
-static bool log_held;
-static char held_msg[512];
-
-void cli_log_hold(bool hold)
-{
-	log_held = hold;
-	if (hold)
-		held_msg[0] = '\0';
-}
-
-const char *cli_log_held(void)
-{
-	return held_msg;
-}
-
 static void log_to_stderr(enum netprobe_log_level level, const char *msg, void *ctx)
 {
 	static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
 
 	(void)ctx;
-	if (log_held && level == NETPROBE_LOG_ERROR) {
-		snprintf(held_msg, sizeof(held_msg), "%s", msg);
-		return;
-	}
 	fprintf(stderr, "netprobe: %s%s\n", prefix[level], msg);
 }
 

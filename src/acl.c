@@ -47,8 +47,29 @@ struct np_acl {
 	__u32 *free_groups;
 	__u32 free_head, free_count;
 	bool groups_known;
-	/* The event reader sweeps while the caller's thread may change the lists. */
+	/* While a batch applies: the table-wide recomputes it does once, at its end. */
+	struct np_deferred *defer;
+	/* List calls are thread-safe: housekeeping may sweep on another thread. */
 	pthread_mutex_t lock;
+};
+
+/*
+ * What adding entries leaves to do over the whole table, done once for a
+ * batch instead of once an entry: the /24s that got /25-/31 entries (their
+ * groups recomputed), the allow prefixes added (the exact and trie words
+ * under them), and whether fallbacks of prefixes with a TTL may change.
+ */
+struct np_deferred {
+	struct np_slot_set {
+		__u32 *v;
+		size_t n, cap;
+	} slots,	    /* /24s whose group is recomputed */
+		exact_gone; /* /24s that lost a /32 entry: is their EXACT flag still needed? */
+	__u8 *new_allow;    /* a bit per rule id */
+	bool below;	    /* entries under the new allow prefixes */
+	bool below_all;	    /* every exact and trie entry: an allow prefix went */
+	bool repaint;	    /* IPv4 deny prefixes take back what a removed allow prefix held */
+	bool fallbacks;
 };
 
 static __u64 mono_ns(void)
@@ -210,13 +231,13 @@ static __u32 word_of(const struct np_acl *a, __u32 id)
  * longest allow, else the longest deny; entries expiring at or before
  * outlived_by (when not 0) do not count.
  */
-static __u32 best_rule_outliving(const struct np_acl *a, int family, const __u8 *addr, int max_len,
-				 __u64 outlived_by)
+static __u32 best_rule_between(const struct np_acl *a, int family, const __u8 *addr, int max_len,
+			       int min_len, __u64 outlived_by)
 {
 	__u8 masked[16];
 	__u32 deny = 0;
 
-	for (int len = max_len; len >= 0; len--) {
+	for (int len = max_len; len >= min_len; len--) {
 		memcpy(masked, addr, 16);
 		mask_addr(masked, family, len);
 		__u32 id = index_find(a, family, len, masked);
@@ -237,6 +258,12 @@ static __u32 best_rule_outliving(const struct np_acl *a, int family, const __u8 
 			deny = id;
 	}
 	return deny;
+}
+
+static __u32 best_rule_outliving(const struct np_acl *a, int family, const __u8 *addr, int max_len,
+				 __u64 outlived_by)
+{
+	return best_rule_between(a, family, addr, max_len, 0, outlived_by);
 }
 
 static __u32 best_rule(const struct np_acl *a, int family, const __u8 *addr, int max_len)
@@ -341,7 +368,7 @@ static __u32 v4_slot_word(const struct np_acl *a, __u32 slot)
  */
 static void v4_refresh_slot(struct np_acl *a, __u32 slot)
 {
-	__u32 w = a->tbl24[slot];
+	__u32 w = a->tbl24[slot], above;
 	struct netprobe_acl_tbl8 *g;
 	__u8 addr[16];
 
@@ -351,11 +378,26 @@ static void v4_refresh_slot(struct np_acl *a, __u32 slot)
 			group_free(a, w & NETPROBE_ACL_W_ID);
 		return;
 	}
+	/*
+	 * The /24 and what covers it decide alike for its 256 words: found
+	 * once. Per word only /25-/31 are looked at: an allow among them wins,
+	 * then an allow above, then the longest deny.
+	 */
+	v4_bytes(slot << 8, addr);
+	above = best_rule(a, NETPROBE_FAMILY_IPV4, addr, 24);
 	g = &a->tbl8[w & NETPROBE_ACL_W_ID];
 	for (__u32 i = 0; i < NETPROBE_ACL_TBL8_WORDS; i++) {
+		__u32 own, best;
+
 		v4_bytes(slot << 8 | i, addr);
-		__atomic_store_n(&g->w[i], best_word(a, NETPROBE_FAMILY_IPV4, addr, 31),
-				 __ATOMIC_RELEASE);
+		own = best_rule_between(a, NETPROBE_FAMILY_IPV4, addr, 31, 25, 0);
+		if (own && a->rules[own].action == NETPROBE_ACL_ALLOW)
+			best = own;
+		else if (above && a->rules[above].action == NETPROBE_ACL_ALLOW)
+			best = above;
+		else
+			best = own ? own : above;
+		__atomic_store_n(&g->w[i], word_of(a, best), __ATOMIC_RELEASE);
 	}
 }
 
@@ -471,30 +513,35 @@ static bool unpublish_trie(struct np_acl *a, const struct netprobe_acl_rule *r, 
  * claimed (live -> busy) while its entry is rewritten, so that XDP cannot
  * reuse its id in between, and only an entry it still owns is rewritten.
  */
+static void refresh_entry(struct np_acl *a, __u32 id)
+{
+	struct netprobe_acl_rule *r = &a->rules[id];
+	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+	struct netprobe_acl_value v;
+	__u32 live = NETPROBE_RULE_LIVE;
+
+	if (is_block(a, id) &&
+	    !__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	if (r->prefix_len == addr_len(r->family) * 8) {
+		publish_exact(a, r, BPF_EXIST);
+	} else if (r->family == NETPROBE_FAMILY_IPV6) {
+		memcpy(key.addr, r->addr, 16);
+		if (!bpf_map_lookup_elem(a->trie_fd, &key, &v) && (v.own & NETPROBE_ACL_W_ID) == id)
+			publish_trie(a, r);
+	}
+	if (is_block(a, id))
+		__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+}
+
 static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
 {
 	for (__u32 id = 1; id < a->max_rules; id++) {
-		struct netprobe_acl_rule *r = &a->rules[id];
-		struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
-		struct netprobe_acl_value v;
-		__u32 live = NETPROBE_RULE_LIVE;
+		const struct netprobe_acl_rule *r = &a->rules[id];
 
-		if (r->in_use != NETPROBE_RULE_LIVE || r == p || !covers(p, r))
-			continue;
-		if (is_block(a, id) &&
-		    !__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
-						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			continue;
-		if (r->prefix_len == addr_len(r->family) * 8) {
-			publish_exact(a, r, BPF_EXIST);
-		} else if (r->family == NETPROBE_FAMILY_IPV6) {
-			memcpy(key.addr, r->addr, 16);
-			if (!bpf_map_lookup_elem(a->trie_fd, &key, &v) &&
-			    (v.own & NETPROBE_ACL_W_ID) == id)
-				publish_trie(a, r);
-		}
-		if (is_block(a, id))
-			__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+		if (r->in_use == NETPROBE_RULE_LIVE && r != p && covers(p, r))
+			refresh_entry(a, id);
 	}
 }
 
@@ -558,9 +605,8 @@ static void refresh_fallbacks(struct np_acl *a, const struct netprobe_acl_rule *
 /*
  * IPv4 /0-/24 in place, one word at a time: an added rule takes the words it
  * beats; a removed rule hands its words to its fallback (the best entry
- * covering it). A removed allow entry may have beaten deny entries inside
- * it: those are painted again over their ranges, each taking back the words
- * it beats, which leaves every word the best of what remains.
+ * covering it). What a removed allow entry beat comes back with
+ * v4_repaint_inside.
  */
 static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, bool added)
 {
@@ -587,14 +633,23 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 			tbl24_set(a, s, TBL24_XDP_FLAGS, added ? word : fallback);
 		}
 	}
-	if (added || r->action != NETPROBE_ACL_ALLOW)
-		return;
+}
+
+/*
+ * A removed allow prefix (r; NULL: any) may have beaten deny entries inside
+ * it: those are painted again over their ranges, each taking back the
+ * words it beats, which leaves every word the best of what remains.
+ */
+static void v4_repaint_inside(struct np_acl *a, const struct netprobe_acl_rule *r)
+{
 	for (__u32 d = 1; d < a->max_rules; d++) {
 		const struct netprobe_acl_rule *in = &a->rules[d];
 
 		/* A block's own entry decides it: a /24 aggregate is never painted. */
-		if (in->in_use != NETPROBE_RULE_LIVE || d == id || is_block(a, d) ||
-		    in->prefix_len >= 32 || in->prefix_len <= r->prefix_len || !covers(r, in))
+		if (in->in_use != NETPROBE_RULE_LIVE || in == r || is_block(a, d) ||
+		    in->family != NETPROBE_FAMILY_IPV4 || in->action != NETPROBE_ACL_DENY ||
+		    in->prefix_len >= 32 ||
+		    (r && (in->prefix_len <= r->prefix_len || !covers(r, in))))
 			continue;
 		if (in->prefix_len <= 24)
 			v4_paint_range(a, in, true);
@@ -603,27 +658,158 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 	}
 }
 
-/* Makes the datapath see the rules as the index now has them, for the regions of rule r. */
+/* Notes slot for the batch's end; false when memory ran out. */
+static bool defer_slot(struct np_slot_set *set, __u32 slot)
+{
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 1024;
+		__u32 *v = realloc(set->v, cap * sizeof(*v));
+
+		if (!v)
+			return false;
+		set->v = v;
+		set->cap = cap;
+	}
+	set->v[set->n++] = slot;
+	return true;
+}
+
+/*
+ * Makes the datapath see the rules as the index now has them, for the
+ * regions of rule r; in a batch (a->defer), the table-wide parts wait for
+ * its end (flush_deferred).
+ */
 static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, bool added)
 {
 	int full = addr_len(r->family) * 8, err = 0;
+	bool allow = r->action == NETPROBE_ACL_ALLOW;
+	struct np_deferred *d = a->defer;
 
 	if (r->family == NETPROBE_FAMILY_IPV4 && r->prefix_len < full) {
 		__u32 slot = ntohl(*(const __u32 *)r->addr) >> 8;
 
 		if (r->prefix_len <= 24) {
 			v4_paint_range(a, r, added);
+			if (!added && allow && d)
+				d->repaint = true;
+			else if (!added && allow)
+				v4_repaint_inside(a, r);
 		} else {
 			if (added)
 				err = v4_split_slot(a, slot);
-			if (!err)
+			if (!err && d && !defer_slot(&d->slots, slot))
+				err = -ENOMEM;
+			else if (!err && !d)
 				v4_refresh_slot(a, slot);
 		}
 	}
-	if (r->action == NETPROBE_ACL_ALLOW && r->prefix_len < full)
-		refresh_below(a, r);
-	refresh_fallbacks(a, r);
+	if (allow && r->prefix_len < full) {
+		if (!d) {
+			refresh_below(a, r);
+		} else if (added) {
+			d->below = true;
+			d->new_allow[(r - a->rules) / 8] |= 1u << ((r - a->rules) % 8);
+		} else {
+			d->below_all = true;
+		}
+	}
+	if (d)
+		d->fallbacks |= r->prefix_len < full && a->ttl_prefixes;
+	else
+		refresh_fallbacks(a, r);
 	return err;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+	__u32 a = *(const __u32 *)x, b = *(const __u32 *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Whether an allow prefix added by the batch covers rule r. */
+static bool under_new_allow(const struct np_acl *a, const struct np_deferred *d,
+			    const struct netprobe_acl_rule *r)
+{
+	__u8 masked[16];
+
+	for (int len = r->prefix_len - 1; len >= 0; len--) {
+		__u32 id;
+
+		memcpy(masked, r->addr, 16);
+		mask_addr(masked, r->family, len);
+		id = index_find(a, r->family, len, masked);
+		if (id && d->new_allow[id / 8] & (1u << (id % 8)))
+			return true;
+	}
+	return false;
+}
+
+static bool slot_in(const struct np_slot_set *set, __u32 slot)
+{
+	return bsearch(&slot, set->v, set->n, sizeof(*set->v), cmp_u32) != NULL;
+}
+
+/*
+ * v4_exact_flag_release for the /24s a batch took /32 entries from, at
+ * once: the /24s that still hold one are found in one walk of the rules.
+ * As there, a block XDP makes meanwhile writes its rule before its entry
+ * and flag: the blocks are looked at again after the clears.
+ */
+static void release_exact_flags(struct np_acl *a, struct np_slot_set *gone)
+{
+	struct np_slot_set held = {};
+
+	qsort(gone->v, gone->n, sizeof(*gone->v), cmp_u32);
+	for (__u32 id = 1; id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+		__u32 slot = ntohl(*(const __u32 *)r->addr) >> 8;
+
+		if (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) &&
+		    r->family == NETPROBE_FAMILY_IPV4 && r->prefix_len == 32 &&
+		    slot_in(gone, slot) && !defer_slot(&held, slot)) {
+			free(held.v);
+			return; /* out of memory: the flags stay, which costs a lookup, not a miss */
+		}
+	}
+	qsort(held.v, held.n, sizeof(*held.v), cmp_u32);
+	for (size_t i = 0; i < gone->n; i++)
+		if ((!i || gone->v[i] != gone->v[i - 1]) && !slot_in(&held, gone->v[i]))
+			__atomic_fetch_and(&a->tbl24[gone->v[i]], ~NETPROBE_ACL_W_EXACT,
+					   __ATOMIC_SEQ_CST);
+	for (__u32 id = a->block_first; id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+		__u32 slot = ntohl(*(const __u32 *)r->addr) >> 8;
+
+		if (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) &&
+		    r->family == NETPROBE_FAMILY_IPV4 && r->prefix_len == 32 && slot_in(gone, slot))
+			__atomic_fetch_or(&a->tbl24[slot], NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
+	}
+	free(held.v);
+}
+
+/* The batch's table-wide recomputes, each once. */
+static void flush_deferred(struct np_acl *a, struct np_deferred *d)
+{
+	qsort(d->slots.v, d->slots.n, sizeof(*d->slots.v), cmp_u32);
+	for (size_t i = 0; i < d->slots.n; i++)
+		if (!i || d->slots.v[i] != d->slots.v[i - 1])
+			v4_refresh_slot(a, d->slots.v[i]);
+	release_exact_flags(a, &d->exact_gone);
+	if (d->repaint)
+		v4_repaint_inside(a, NULL);
+	for (__u32 id = 1; id < a->max_rules && (d->below || d->below_all || d->fallbacks); id++) {
+		struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (r->in_use != NETPROBE_RULE_LIVE)
+			continue;
+		if (d->fallbacks && has_fallback(a, id))
+			__atomic_store_n(&r->fallback, fallback_word(a, r), __ATOMIC_RELEASE);
+		if ((r->prefix_len == addr_len(r->family) * 8 ||
+		     r->family == NETPROBE_FAMILY_IPV6) &&
+		    (d->below_all || (d->below && under_new_allow(a, d, r))))
+			refresh_entry(a, id);
+	}
 }
 
 /* ---- Open, sync, close ------------------------------------------------- */
@@ -773,8 +959,12 @@ static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 	if (r->prefix_len == full) {
 		if ((unpublish_exact(a, r, id) || replaced) && r->family == NETPROBE_FAMILY_IPV6)
 			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
-		if (r->family == NETPROBE_FAMILY_IPV4)
-			v4_exact_flag_release(a, ntohl(*(__u32 *)r->addr) >> 8, id);
+		__u32 slot = ntohl(*(__u32 *)r->addr) >> 8;
+
+		/* In a batch, each /24 once at its end (if memory runs out, at once). */
+		if (r->family == NETPROBE_FAMILY_IPV4 &&
+		    !(a->defer && defer_slot(&a->defer->exact_gone, slot)))
+			v4_exact_flag_release(a, slot, id);
 	} else if (r->family == NETPROBE_FAMILY_IPV6 && (unpublish_trie(a, r, id) || replaced)) {
 		__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
 	} else if (r->family == NETPROBE_FAMILY_IPV4 && is_block(a, id)) {
@@ -1086,30 +1276,21 @@ static __u32 alloc_id(struct np_acl *a)
 	return 0;
 }
 
-static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, const char *cidr,
-		   unsigned int ttl_s)
+/*
+ * Adds entry c to the list of action, the lock held: the caller has checked
+ * c and ttl_s. In a batch (a->defer), the table-wide recomputes wait for its
+ * end. Returns the new rule's id, or a negative errno.
+ */
+static int add_locked(struct netprobe_manager *m, enum netprobe_acl_action action,
+		      const struct netprobe_cidr *c, unsigned int ttl_s)
 {
-	struct netprobe_cidr c;
+	struct np_acl *a = m->acl;
 	struct netprobe_acl_rule *r;
-	struct np_acl *a;
 	__u32 id, existing, block = 0;
-	int lock, err;
+	char buf[64];
+	int err = 0;
 
-	if (!m || !m->acl)
-		return -EINVAL;
-	a = m->acl;
-	err = netprobe_cidr_parse(cidr, &c);
-	if (err)
-		return err;
-	if (ttl_s > NETPROBE_ACL_MAX_TTL_S) {
-		np_err("TTL %u s is over the maximum of %u s (0 means no expiry)", ttl_s,
-		       NETPROBE_ACL_MAX_TTL_S);
-		return -EINVAL;
-	}
-	lock = acl_lock(m, true);
-	if (lock < 0)
-		return lock;
-	existing = index_find(a, c.family, c.prefix_len, c.addr);
+	existing = index_find(a, c->family, c->prefix_len, c->addr);
 	/*
 	 * A mitigation block (an address, a /64, a /24 aggregate) gives way to
 	 * the operator's own entry for the same prefix, allow or deny. It is
@@ -1120,7 +1301,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	if (existing && is_block(a, existing)) {
 		block = existing;
 		existing = 0;
-		for (int tries = 0; !claim_block(a, block, false, &c); tries++) {
+		for (int tries = 0; !claim_block(a, block, false, c); tries++) {
 			if (__atomic_load_n(&a->rules[block].in_use, __ATOMIC_ACQUIRE) !=
 				    NETPROBE_RULE_BUSY ||
 			    tries == 1000) {
@@ -1131,9 +1312,7 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		}
 	}
 	if (existing) {
-		char buf[64];
-
-		np_err("%s is already on the %s", netprobe_cidr_str(&c, buf, sizeof(buf)),
+		np_err("%s is already on the %s", netprobe_cidr_str(c, buf, sizeof(buf)),
 		       list_name(a->rules[existing].action));
 		err = a->rules[existing].action == action ? -EEXIST : -NETPROBE_ERR_OTHER_LIST;
 		goto out;
@@ -1150,29 +1329,29 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		index_remove(a, block);
 	r = &a->rules[id];
 	memset(r, 0, sizeof(*r));
-	memcpy(r->addr, c.addr, 16);
-	r->family = c.family;
-	r->prefix_len = c.prefix_len;
+	memcpy(r->addr, c->addr, 16);
+	r->family = c->family;
+	r->prefix_len = c->prefix_len;
 	r->action = action;
 	r->origin = NETPROBE_ORIGIN_MANUAL;
 	r->created_ns = mono_ns();
 	r->expires_ns = ttl_s ? r->created_ns + ttl_s * 1000000000ull : 0;
 	/* Its hits are zero: remove_rule zeroes them before an id is free again. */
-	if (c.prefix_len < addr_len(c.family) * 8) {
+	if (c->prefix_len < addr_len(c->family) * 8) {
 		r->fallback = fallback_word(a, r);
 		a->ttl_prefixes += r->expires_ns != 0;
 	}
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
 	index_insert(a, id);
 
-	if (c.prefix_len == addr_len(c.family) * 8) {
+	if (c->prefix_len == addr_len(c->family) * 8) {
 		err = publish_exact(a, r, BPF_ANY);
-		if (!err && c.family == NETPROBE_FAMILY_IPV4)
+		if (!err && c->family == NETPROBE_FAMILY_IPV4)
 			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
 					  NETPROBE_ACL_W_EXACT, __ATOMIC_RELEASE);
 		else if (!err)
 			__atomic_fetch_add(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
-	} else if (c.family == NETPROBE_FAMILY_IPV6) {
+	} else if (c->family == NETPROBE_FAMILY_IPV6) {
 		err = publish_trie(a, r);
 		if (!err)
 			__atomic_fetch_add(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
@@ -1180,10 +1359,11 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	if (!err)
 		err = refresh_regions(a, r, true);
 	if (err) {
+		netprobe_cidr_str(c, buf, sizeof(buf));
 		if (err == -ENOSPC || err == -E2BIG)
-			np_err("no room for %s: the lookup tables are full", cidr);
+			np_err("no room for %s: the lookup tables are full", buf);
 		else
-			np_err("cannot add %s: %s", cidr, strerror(-err));
+			np_err("cannot add %s: %s", buf, strerror(-err));
 		remove_rule(m, id, false, NULL);
 		err = err == -E2BIG ? -ENOSPC : err;
 	} else if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry)) {
@@ -1197,12 +1377,41 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 out:
 	/* Not replaced: the block stays (a failed publish left its entry as it was). */
 	if (block) {
-		if (!index_find(a, c.family, c.prefix_len, c.addr))
+		if (!index_find(a, c->family, c->prefix_len, c->addr))
 			index_insert(a, block);
 		__atomic_store_n(&a->rules[block].in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
 	}
+	return err ? err : (int)id;
+}
+
+static int check_ttl(unsigned int ttl_s)
+{
+	if (ttl_s <= NETPROBE_ACL_MAX_TTL_S)
+		return 0;
+	np_err("TTL %u s is over the maximum of %u s (0 means no expiry)", ttl_s,
+	       NETPROBE_ACL_MAX_TTL_S);
+	return -EINVAL;
+}
+
+static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, const char *cidr,
+		   unsigned int ttl_s)
+{
+	struct netprobe_cidr c;
+	int lock, err;
+
+	if (!m || !m->acl)
+		return -EINVAL;
+	err = netprobe_cidr_parse(cidr, &c);
+	if (!err)
+		err = check_ttl(ttl_s);
+	if (err)
+		return err;
+	lock = acl_lock(m, true);
+	if (lock < 0)
+		return lock;
+	err = add_locked(m, action, &c, ttl_s);
 	acl_unlock(m, lock);
-	return err;
+	return err < 0 ? err : 0;
 }
 
 static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, const char *cidr)
@@ -1239,6 +1448,320 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	}
 	acl_unlock(m, lock);
 	return err;
+}
+
+/* ---- Batches ------------------------------------------------------------ */
+
+/* Ends a batch: its deferred recomputes, the change recorded, the lock released. */
+static void end_batch(struct netprobe_manager *m, struct np_deferred *d, int lock)
+{
+	m->acl->defer = NULL;
+	flush_deferred(m->acl, d);
+	bump_generation(m->acl);
+	acl_unlock(m, lock);
+}
+
+static void deferred_free(struct np_deferred *d)
+{
+	free(d->slots.v);
+	free(d->exact_gone.v);
+	free(d->new_allow);
+}
+
+/* One entry of a batch, parsed, and where it came from. */
+struct batch_item {
+	struct netprobe_cidr c;
+	size_t index; /* in the caller's array */
+	enum { ITEM_NEW, ITEM_SKIP, ITEM_RENEW, ITEM_REMOVE } what;
+	__u32 id; /* the rule it renews or removes */
+	__u64 old_expiry;
+};
+
+static int cmp_item(const void *x, const void *y)
+{
+	const struct batch_item *a = x, *b = y;
+	int d = memcmp(&a->c, &b->c, sizeof(a->c));
+
+	return d ? d : (a->index > b->index) - (a->index < b->index);
+}
+
+/* Parses every entry, then sorts them so that repeats sit together. */
+static struct batch_item *parse_batch(const char *const *cidrs, size_t count,
+				      struct netprobe_acl_batch_result *res, int *err)
+{
+	struct batch_item *items = calloc(count ? count : 1, sizeof(*items));
+
+	*err = items ? 0 : -ENOMEM;
+	for (size_t i = 0; items && i < count; i++) {
+		items[i].index = i;
+		*err = cidrs[i] ? netprobe_cidr_parse(cidrs[i], &items[i].c) : -EINVAL;
+		if (*err) {
+			res->failed = i;
+			free(items);
+			return NULL;
+		}
+	}
+	if (items)
+		qsort(items, count, sizeof(*items), cmp_item);
+	return items;
+}
+
+static bool same_prefix(const struct batch_item *a, const struct batch_item *b)
+{
+	return memcmp(&a->c, &b->c, sizeof(a->c)) == 0;
+}
+
+static __u32 free_ids(const struct np_acl *a)
+{
+	__u32 n = 0;
+
+	for (__u32 id = 1; id < a->block_first; id++)
+		n += !a->rules[id].in_use;
+	return n;
+}
+
+/* /24s with no group yet that the batch's /25-/31 entries need one for. */
+static size_t groups_needed(struct np_acl *a, const struct batch_item *items, size_t count)
+{
+	__u32 *slots = calloc(count ? count : 1, sizeof(*slots));
+	size_t n = 0, distinct = 0;
+
+	if (!slots)
+		return SIZE_MAX;
+	for (size_t i = 0; i < count; i++) {
+		const struct netprobe_cidr *c = &items[i].c;
+		__u32 slot = ntohl(*(const __u32 *)items[i].c.addr) >> 8;
+
+		if (items[i].what == ITEM_NEW && c->family == NETPROBE_FAMILY_IPV4 &&
+		    c->prefix_len > 24 && c->prefix_len < 32 &&
+		    !(a->tbl24[slot] & NETPROBE_ACL_W_GROUP))
+			slots[n++] = slot;
+	}
+	qsort(slots, n, sizeof(*slots), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		distinct += !i || slots[i] != slots[i - 1];
+	free(slots);
+	return distinct;
+}
+
+static int batch_other_list(const struct batch_item *it, enum netprobe_acl_action action,
+			    struct netprobe_acl_batch_result *res)
+{
+	char buf[64];
+
+	np_err("%s is on the %s: the batch is refused whole",
+	       netprobe_cidr_str(&it->c, buf, sizeof(buf)),
+	       list_name(action == NETPROBE_ACL_ALLOW ? NETPROBE_ACL_DENY : NETPROBE_ACL_ALLOW));
+	res->failed = it->index;
+	return -NETPROBE_ERR_OTHER_LIST;
+}
+
+/*
+ * Sorts out what each entry of an add batch does, changing nothing: new,
+ * listed already (skipped, or renewed when it has a TTL and ttl_s is
+ * given), or on the other list (the batch fails); then whether the new
+ * ones fit.
+ */
+static int plan_adds(struct np_acl *a, enum netprobe_acl_action action, struct batch_item *items,
+		     size_t count, unsigned int ttl_s, struct netprobe_acl_batch_result *res)
+{
+	size_t fresh = 0, groups;
+	__u32 room;
+
+	for (size_t i = 0; i < count; i++) {
+		struct batch_item *it = &items[i];
+		__u32 id = index_find(a, it->c.family, it->c.prefix_len, it->c.addr);
+
+		it->what = ITEM_NEW;
+		if (i && same_prefix(it, it - 1)) {
+			it->what = ITEM_SKIP;
+		} else if (id && !is_block(a, id)) {
+			if (a->rules[id].action != action)
+				return batch_other_list(it, action, res);
+			it->id = id;
+			it->what = ttl_s && a->rules[id].expires_ns ? ITEM_RENEW : ITEM_SKIP;
+		}
+		fresh += it->what == ITEM_NEW;
+	}
+	room = free_ids(a);
+	if (fresh > room) {
+		np_err("the lists have room for %u more entries, the batch adds %zu; remove some, "
+		       "or "
+		       "raise acl_max_rules (takes effect once everything is detached)",
+		       room, fresh);
+		res->failed = count;
+		return -ENOSPC;
+	}
+	if (!a->groups_known)
+		find_free_groups(a);
+	groups = groups_needed(a, items, count);
+	if (groups > a->free_count) {
+		np_err("the batch's /25-/31 entries need %zu more IPv4 /24 groups, %u are left "
+		       "(acl_v4_groups)",
+		       groups, a->free_count);
+		res->failed = count;
+		return groups == SIZE_MAX ? -ENOMEM : -ENOSPC;
+	}
+	return 0;
+}
+
+/* Undoes an add batch that failed part way: what it added goes, renewals are taken back. */
+static void undo_adds(struct netprobe_manager *m, struct batch_item *items, size_t done)
+{
+	for (size_t i = done; i-- > 0;) {
+		if (items[i].what == ITEM_NEW && items[i].id)
+			remove_rule(m, items[i].id, false, NULL);
+		else if (items[i].what == ITEM_RENEW)
+			m->acl->rules[items[i].id].expires_ns = items[i].old_expiry;
+	}
+}
+
+static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action action,
+			const char *const *cidrs, size_t count,
+			const struct netprobe_acl_batch_opts *opts,
+			struct netprobe_acl_batch_result *result)
+{
+	struct netprobe_acl_batch_result res = {.failed = count};
+	struct np_deferred d = {};
+	struct batch_item *items;
+	unsigned int ttl_s;
+	struct np_acl *a;
+	int lock, err;
+	size_t i = 0;
+	__u64 expires;
+
+	if (!m || !m->acl || (!cidrs && count) || !np_opts_valid(opts, sizeof(*opts)))
+		return -EINVAL;
+	a = m->acl;
+	ttl_s = NP_OPTS_GET(opts, ttl_s, 0);
+	err = check_ttl(ttl_s);
+	items = err ? NULL : parse_batch(cidrs, count, &res, &err);
+	if (!items)
+		goto out;
+	d.new_allow = calloc(a->max_rules / 8 + 1, 1);
+	if (!d.new_allow) {
+		err = -ENOMEM;
+		goto out;
+	}
+	lock = acl_lock(m, true);
+	if (lock < 0) {
+		err = lock;
+		goto out;
+	}
+	err = plan_adds(a, action, items, count, ttl_s, &res);
+	expires = mono_ns() + ttl_s * 1000000000ull;
+	a->defer = &d;
+	for (i = 0; !err && i < count; i++) {
+		struct batch_item *it = &items[i];
+		struct netprobe_acl_rule *r = &a->rules[it->id];
+
+		if (it->what == ITEM_SKIP) {
+			res.skipped++;
+		} else if (it->what == ITEM_RENEW) {
+			/* Never shortened: an entry renewed lives at least ttl_s from now. */
+			it->old_expiry = r->expires_ns;
+			if (r->expires_ns < expires)
+				r->expires_ns = expires;
+			d.fallbacks |= r->prefix_len < addr_len(r->family) * 8;
+			res.renewed++;
+		} else {
+			int id = add_locked(m, action, &it->c, ttl_s);
+
+			if (id < 0) {
+				err = id;
+				res.failed = it->index;
+				break;
+			}
+			it->id = id;
+			res.done++;
+		}
+	}
+	a->defer = NULL;
+	if (err) {
+		undo_adds(m, items, i);
+		res.done = res.renewed = res.skipped = 0;
+	}
+	/* Flushed for an undone batch too: its removals deferred nothing, its adds did. */
+	end_batch(m, &d, lock);
+out:
+	deferred_free(&d);
+	free(items);
+	if (result)
+		*result = res;
+	return err;
+}
+
+static int acl_del_many(struct netprobe_manager *m, enum netprobe_acl_action action,
+			const char *const *cidrs, size_t count,
+			struct netprobe_acl_batch_result *result)
+{
+	struct netprobe_acl_batch_result res = {.failed = count};
+	struct np_deferred d = {};
+	struct batch_item *items;
+	struct np_acl *a;
+	int lock, err;
+
+	if (!m || !m->acl || (!cidrs && count))
+		return -EINVAL;
+	a = m->acl;
+	items = parse_batch(cidrs, count, &res, &err);
+	if (!items)
+		goto out;
+	lock = acl_lock(m, false);
+	if (lock < 0) {
+		err = lock;
+		goto out;
+	}
+	for (size_t i = 0; !err && i < count; i++) {
+		struct batch_item *it = &items[i];
+
+		it->id = index_find(a, it->c.family, it->c.prefix_len, it->c.addr);
+		it->what = ITEM_REMOVE;
+		if ((i && same_prefix(it, it - 1)) || !it->id)
+			it->what = ITEM_SKIP;
+		else if (a->rules[it->id].action != action)
+			err = batch_other_list(it, action, &res);
+	}
+	a->defer = &d;
+	for (size_t i = 0; !err && i < count; i++) {
+		if (items[i].what == ITEM_REMOVE && remove_rule(m, items[i].id, false, &items[i].c))
+			res.done++;
+		else
+			res.skipped++; /* on no list, twice in the batch, or expired meanwhile */
+	}
+	end_batch(m, &d, lock);
+out:
+	deferred_free(&d);
+	free(items);
+	if (result)
+		*result = res;
+	return err;
+}
+
+int netprobe_blacklist_add_many(struct netprobe_manager *m, const char *const *cidrs, size_t count,
+				const struct netprobe_acl_batch_opts *opts,
+				struct netprobe_acl_batch_result *result)
+{
+	return acl_add_many(m, NETPROBE_ACL_DENY, cidrs, count, opts, result);
+}
+
+int netprobe_allowlist_add_many(struct netprobe_manager *m, const char *const *cidrs, size_t count,
+				const struct netprobe_acl_batch_opts *opts,
+				struct netprobe_acl_batch_result *result)
+{
+	return acl_add_many(m, NETPROBE_ACL_ALLOW, cidrs, count, opts, result);
+}
+
+int netprobe_blacklist_del_many(struct netprobe_manager *m, const char *const *cidrs, size_t count,
+				struct netprobe_acl_batch_result *result)
+{
+	return acl_del_many(m, NETPROBE_ACL_DENY, cidrs, count, result);
+}
+
+int netprobe_allowlist_del_many(struct netprobe_manager *m, const char *const *cidrs, size_t count,
+				struct netprobe_acl_batch_result *result)
+{
+	return acl_del_many(m, NETPROBE_ACL_ALLOW, cidrs, count, result);
 }
 
 static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action, netprobe_acl_fn fn,

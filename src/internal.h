@@ -4,6 +4,7 @@
 #define NETPROBE_INTERNAL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <netprobe/netprobe.h>
 #include "maglev.h"
 
@@ -58,6 +59,18 @@ struct netprobe_manager {
 	/* userspace event counts of pipelines that have stopped */
 	struct netprobe_event_stats events_final;
 };
+
+/*
+ * Opts structs with sz, as libbpf's OPTS_VALID: NULL, an older caller's
+ * smaller struct, or a newer caller's larger one whose unknown tail is
+ * zero. A field past the caller's sz reads as its default.
+ */
+bool np_opts_valid_sz(const void *opts, size_t user_sz, size_t known_sz, const char *type);
+#define np_opts_valid(opts, known_sz)                                                              \
+	(!(opts) || np_opts_valid_sz((opts), (opts)->sz, (known_sz), #opts))
+#define NP_OPTS_HAS(opts, field)                                                                   \
+	((opts) && (opts)->sz >= offsetof(typeof(*(opts)), field) + sizeof((opts)->field))
+#define NP_OPTS_GET(opts, field, fallback) (NP_OPTS_HAS(opts, field) ? (opts)->field : (fallback))
 
 /* log.c */
 void np_log(enum netprobe_log_level level, const char *fmt, ...)

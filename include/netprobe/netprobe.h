@@ -592,6 +592,47 @@ NETPROBE_API int netprobe_allowlist_add(struct netprobe_manager *m, const char *
 NETPROBE_API int netprobe_allowlist_del(struct netprobe_manager *m, const char *cidr);
 NETPROBE_API int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
 
+/* A batch of list changes: netprobe_blacklist_add_many and the others. */
+struct netprobe_acl_batch_opts {
+	size_t sz; /* sizeof(struct netprobe_acl_batch_opts) */
+	/*
+	 * TTL of the entries added (0: none); an entry listed already with a
+	 * TTL is renewed: it then lives at least ttl_s from now.
+	 */
+	unsigned int ttl_s;
+};
+
+struct netprobe_acl_batch_result {
+	size_t done;	/* entries added, or removed */
+	size_t renewed; /* listed already with a TTL, renewed (add with ttl_s) */
+	size_t skipped; /* listed already (add), on no list (del), or twice in the batch */
+	size_t failed;	/* the index in cidrs of the entry that failed the batch; count if none */
+};
+
+/*
+ * count entries at once, all or none: every entry is parsed first, and one
+ * that is no CIDR (-EINVAL) or is on the other list
+ * (-NETPROBE_ERR_OTHER_LIST) fails the batch, its index in result->failed,
+ * before anything changes; so does a batch the lists have no room for
+ * (-ENOSPC, failed == count). Applied under one lock, each table-wide
+ * recompute done once: for blocklists of hundreds of thousands of entries.
+ * opts NULL: no TTL. result may be NULL. Other errors as for one entry.
+ */
+NETPROBE_API int netprobe_blacklist_add_many(struct netprobe_manager *m, const char *const *cidrs,
+					     size_t count,
+					     const struct netprobe_acl_batch_opts *opts,
+					     struct netprobe_acl_batch_result *result);
+NETPROBE_API int netprobe_allowlist_add_many(struct netprobe_manager *m, const char *const *cidrs,
+					     size_t count,
+					     const struct netprobe_acl_batch_opts *opts,
+					     struct netprobe_acl_batch_result *result);
+NETPROBE_API int netprobe_blacklist_del_many(struct netprobe_manager *m, const char *const *cidrs,
+					     size_t count,
+					     struct netprobe_acl_batch_result *result);
+NETPROBE_API int netprobe_allowlist_del_many(struct netprobe_manager *m, const char *const *cidrs,
+					     size_t count,
+					     struct netprobe_acl_batch_result *result);
+
 /*
  * Removes expired entries now (listings and changes do it too, and
  * housekeeping every second). The list functions are thread-safe.

@@ -752,6 +752,204 @@ static void test_lpm_matches_model(void **state)
 	run_lpm(6, 150, 2000);
 }
 
+/*
+ * Applies (or, with del, removes) the rules for which pick says so, in two
+ * batches, one a list; the allow batch first or last as allow_first says.
+ */
+static void batch_rules(const struct rule *rules, int n, const bool *pick, bool del,
+			bool allow_first)
+{
+	static char text[MAX_RULES][64];
+	const char *deny[MAX_RULES], *allow[MAX_RULES];
+	struct netprobe_acl_batch_result res;
+	size_t nd = 0, na = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!pick[i])
+			continue;
+		rule_str(&rules[i], text[i]);
+		if (rules[i].allow)
+			allow[na++] = text[i];
+		else
+			deny[nd++] = text[i];
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		bool allow_list = (pass == 0) == allow_first;
+		const char *const *v = allow_list ? allow : deny;
+		size_t count = allow_list ? na : nd;
+		int err =
+			del ? (allow_list ? netprobe_allowlist_del_many
+					  : netprobe_blacklist_del_many)(g_m, v, count, &res)
+			    : (allow_list ? netprobe_allowlist_add_many
+					  : netprobe_blacklist_add_many)(g_m, v, count, NULL, &res);
+
+		assert_int_equal(err, 0);
+		assert_int_equal(res.done, count);
+		assert_int_equal(res.skipped + res.renewed, 0);
+		assert_int_equal(res.failed, count);
+	}
+}
+
+/* The same model, the lists changed in batches (each table-wide recompute once a batch). */
+static void run_lpm_batched(int family, int nrules, int probes)
+{
+	static struct rule rules[MAX_RULES];
+	bool all[MAX_RULES], half[MAX_RULES];
+
+	make_rules(rules, nrules, family);
+	for (int i = 0; i < nrules; i++) {
+		all[i] = true;
+		half[i] = rnd(2);
+	}
+	batch_rules(rules, nrules, all, false, family == 4);
+	check_model(rules, nrules, family, probes, "batch added");
+	batch_rules(rules, nrules, half, true, family == 6);
+	for (int i = 0; i < nrules; i++)
+		rules[i].live = !half[i];
+	check_model(rules, nrules, family, probes, "batch half deleted");
+	batch_rules(rules, nrules, half, false, family == 6);
+	for (int i = 0; i < nrules; i++)
+		rules[i].live = true;
+	check_model(rules, nrules, family, probes / 2, "batch re-added");
+	batch_rules(rules, nrules, all, true, family == 4);
+	for (int i = 0; i < nrules; i++)
+		rules[i].live = false;
+	check_model(rules, nrules, family, probes / 4, "batch all deleted");
+}
+
+static void test_lpm_batches_match_model(void **state)
+{
+	(void)state;
+	rng = 0x2545f4914f6cdd1dull;
+	start_lists_only();
+	for (int s = 0; s < 6; s++) {
+		memcpy(v6_seeds[s], "\x20\x01\x0d\xb8", 4);
+		for (int i = 4; i < 16; i++)
+			v6_seeds[s][i] = rnd(256);
+	}
+	run_lpm_batched(4, 300, 3000);
+	run_lpm_batched(6, 150, 2000);
+}
+
+/*
+ * A batch is all or none: a bad entry, or one on the other list, fails it
+ * before anything changes, naming its index; repeats and entries listed
+ * already are skipped, and with a TTL, listed entries with a TTL renewed.
+ */
+static void test_batch_all_or_none(void **state)
+{
+	const char *bad[] = {"10.1.0.0/16", "10.2.0.0/33", "10.3.0.0/16"};
+	const char *other[] = {"10.1.0.0/16", "10.9.0.0/16", "10.3.0.0/16"};
+	const char *again[] = {"10.1.0.0/16", "10.1.0.0/16", "10.3.0.0/16", "10.4.0.1"};
+	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts), .ttl_s = 600};
+	struct netprobe_acl_batch_result res;
+	const struct netprobe_acl_entry *e;
+	struct entries es;
+
+	(void)state;
+	start_lists_only();
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.9.0.0/16", 0), 0);
+	assert_int_equal(netprobe_blacklist_add_many(g_m, bad, 3, NULL, &res), -EINVAL);
+	assert_int_equal(res.failed, 1);
+	assert_int_equal(netprobe_blacklist_add_many(g_m, other, 3, NULL, &res),
+			 -NETPROBE_ERR_OTHER_LIST);
+	assert_int_equal(res.failed, 1);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+	assert_int_equal(verdict("10.1.0.1", 1), XDP_PASS);
+
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.1.0.0/16", 300), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.3.0.0/16", 0), 0);
+	assert_int_equal(netprobe_blacklist_add_many(g_m, again, 4, &opts, &res), 0);
+	assert_int_equal(res.done, 1);	  /* 10.4.0.1 */
+	assert_int_equal(res.renewed, 1); /* 10.1.0.0/16 had a TTL: now 600 s */
+	assert_int_equal(res.skipped, 2); /* its repeat, and 10.3.0.0/16 (no TTL: stays so) */
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 3);
+	assert_non_null(e = find_entry(&es, "10.1.0.0/16"));
+	assert_true(e->ttl_left_ms > 590000);
+	assert_non_null(e = find_entry(&es, "10.3.0.0/16"));
+	assert_int_equal(e->ttl_left_ms, 0);
+	assert_non_null(e = find_entry(&es, "10.4.0.1/32"));
+	assert_true(e->ttl_left_ms > 590000);
+	assert_int_equal(verdict("10.4.0.1", 1), XDP_DROP);
+
+	/* del: on the other list fails it whole; on no list is skipped. */
+	assert_int_equal(netprobe_blacklist_del_many(g_m, other, 3, &res),
+			 -NETPROBE_ERR_OTHER_LIST);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 3);
+	assert_int_equal(netprobe_blacklist_del_many(g_m, again, 4, &res), 0);
+	assert_int_equal(res.done, 3);
+	assert_int_equal(res.skipped, 1);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+	assert_int_equal(verdict("10.4.0.1", 1), XDP_PASS);
+
+	/* Bad arguments; an opts of a newer library with a field set past ours. */
+	assert_int_equal(netprobe_blacklist_add_many(NULL, again, 4, NULL, NULL), -EINVAL);
+	assert_int_equal(netprobe_blacklist_add_many(g_m, NULL, 4, NULL, NULL), -EINVAL);
+	assert_int_equal(netprobe_blacklist_add_many(g_m, NULL, 0, NULL, NULL), 0);
+	struct {
+		struct netprobe_acl_batch_opts o;
+		unsigned int newer;
+	} big = {.o = {.sz = sizeof(big)}, .newer = 1};
+	assert_int_equal(netprobe_blacklist_add_many(g_m, again, 4, &big.o, NULL), -EINVAL);
+	big.newer = 0;
+	assert_int_equal(netprobe_blacklist_add_many(g_m, again, 4, &big.o, NULL), 0);
+	opts.ttl_s = NETPROBE_ACL_MAX_TTL_S + 1;
+	assert_int_equal(netprobe_blacklist_add_many(g_m, again, 4, &opts, NULL), -EINVAL);
+}
+
+/*
+ * Allow prefixes coming and going in batches over deny entries inside them:
+ * the entries' words are recomputed once a batch, whatever the order.
+ */
+static void test_batch_allow_prefixes(void **state)
+{
+	const char *deny[] = {"10.50.1.0/24", "10.50.2.0/25", "10.50.3.3", "2001:db8:50::1",
+			      "2001:db8:50:1::/64"};
+	const char *allow[] = {"10.50.0.0/16", "2001:db8:50::/48"};
+	const char *inside[] = {"10.50.1.1", "10.50.2.1", "10.50.3.3", "2001:db8:50::1",
+				"2001:db8:50:1::9"};
+
+	(void)state;
+	start_lists_only();
+	assert_int_equal(netprobe_blacklist_add_many(g_m, deny, 5, NULL, NULL), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(verdict(inside[i], 1), XDP_DROP);
+	assert_int_equal(netprobe_allowlist_add_many(g_m, allow, 2, NULL, NULL), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(verdict(inside[i], 1), XDP_PASS);
+	assert_int_equal(netprobe_allowlist_del_many(g_m, allow, 2, NULL), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(verdict(inside[i], 1), XDP_DROP);
+	assert_int_equal(verdict("10.50.9.9", 1), XDP_PASS);
+}
+
+/* A batch the lists have no room for is refused whole. */
+static void test_batch_too_big(void **state)
+{
+	struct netprobe_config cfg;
+	struct netprobe_acl_batch_result res;
+	static char text[64][32];
+	const char *v[64];
+
+	(void)state;
+	base_config(&cfg);
+	detections_off(&cfg);
+	cfg.acl_max_rules = 64;
+	cfg.mitigation_max_blocks = 16;
+	start_filter(&cfg);
+	for (int i = 0; i < 64; i++) {
+		snprintf(text[i], sizeof(text[i]), "10.%d.0.0/16", i);
+		v[i] = text[i];
+	}
+	assert_int_equal(netprobe_blacklist_add_many(g_m, v, 64, NULL, &res), -ENOSPC);
+	assert_int_equal(res.failed, 64);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+	assert_int_equal(netprobe_blacklist_add_many(g_m, v, 40, NULL, &res), 0);
+	assert_int_equal(res.done, 40);
+	assert_int_equal(verdict("10.39.1.1", 1), XDP_DROP);
+}
+
 /* ---- 2. Hits and drop counters ------------------------------------------------ */
 
 struct flow_query {
@@ -3259,6 +3457,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lpm_matches_model, teardown),
+		cmocka_unit_test_teardown(test_lpm_batches_match_model, teardown),
+		cmocka_unit_test_teardown(test_batch_all_or_none, teardown),
+		cmocka_unit_test_teardown(test_batch_too_big, teardown),
+		cmocka_unit_test_teardown(test_batch_allow_prefixes, teardown),
 		cmocka_unit_test_teardown(test_list_add_pins_state_again, teardown),
 		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
 		cmocka_unit_test_teardown(test_ttl_expiry, teardown),
