@@ -845,14 +845,14 @@ int np_acl_open(struct netprobe_manager *m)
 		return -ENOMEM;
 	m->acl = a;
 	pthread_mutex_init(&a->lock, NULL);
-	a->v4_exact_fd = np_map_fd(m, "np_acl_v4_exact");
-	a->v6_exact_fd = np_map_fd(m, "np_acl_v6_exact");
-	a->trie_fd = np_map_fd(m, "np_acl_v6_trie");
-	a->v4_agg_fd = np_map_fd(m, "np_acl_v4_agg");
-	a->meta = np_map_mmap(m, "np_acl_meta", &a->meta_len);
-	a->tbl24 = np_map_mmap(m, "np_acl_v4_tbl24", &a->tbl24_len);
-	a->tbl8 = np_map_mmap(m, "np_acl_v4_tbl8", &a->tbl8_len);
-	a->rules = np_map_mmap(m, "np_acl_rules", &a->rules_len);
+	a->v4_exact_fd = bpf_map__fd(m->maps->maps.np_acl_v4_exact);
+	a->v6_exact_fd = bpf_map__fd(m->maps->maps.np_acl_v6_exact);
+	a->trie_fd = bpf_map__fd(m->maps->maps.np_acl_v6_trie);
+	a->v4_agg_fd = bpf_map__fd(m->maps->maps.np_acl_v4_agg);
+	a->meta = np_map_mmap(m->maps->maps.np_acl_meta, &a->meta_len);
+	a->tbl24 = np_map_mmap(m->maps->maps.np_acl_v4_tbl24, &a->tbl24_len);
+	a->tbl8 = np_map_mmap(m->maps->maps.np_acl_v4_tbl8, &a->tbl8_len);
+	a->rules = np_map_mmap(m->maps->maps.np_acl_rules, &a->rules_len);
 	if (!a->meta || !a->tbl24 || !a->tbl8 || !a->rules) {
 		int err = -errno;
 
@@ -973,7 +973,7 @@ static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 	/* A block (a deny /32, /128 or IPv6 prefix) decides no region nor fallback but its own. */
 	if (!is_block(a, id))
 		refresh_regions(a, r, false);
-	np_zero_percpu(m, "np_acl_hits", id, sizeof(__u64));
+	np_zero_percpu(m, m->maps->maps.np_acl_hits, id, sizeof(__u64));
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
 }
 
@@ -1792,7 +1792,8 @@ static int acl_list(struct netprobe_manager *m, enum netprobe_acl_action action,
 		e.action = r->action;
 		e.origin = r->origin;
 		e.evidence = r->origin == NETPROBE_ORIGIN_MANUAL ? 0 : r->evidence;
-		np_read_percpu_sum(m, "np_acl_hits", id, &e.hits, sizeof(e.hits)); /* 0 if unread */
+		np_read_percpu_sum(m, m->maps->maps.np_acl_hits, id, &e.hits,
+				   sizeof(e.hits)); /* 0 if unread */
 		e.ttl_left_ms = r->expires_ns ? (r->expires_ns - now + 999999) / 1000000 : 0;
 		e.created_ns = real - (now - r->created_ns);
 		ret = fn(&e, ctx);

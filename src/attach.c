@@ -39,7 +39,7 @@ static void link_pin(const struct netprobe_manager *m, unsigned int slot, enum l
 int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
 		  struct netprobe_iface_info *info)
 {
-	int err = bpf_map_lookup_elem(np_map_fd(m, "np_ifaces"), &slot, info);
+	int err = bpf_map_lookup_elem(bpf_map__fd(m->maps->maps.np_ifaces), &slot, info);
 
 	return err ? -errno : 0;
 }
@@ -47,7 +47,7 @@ int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
 static int write_iface(const struct netprobe_manager *m, unsigned int slot,
 		       const struct netprobe_iface_info *info)
 {
-	int err = bpf_map_update_elem(np_map_fd(m, "np_ifaces"), &slot, info, BPF_ANY);
+	int err = bpf_map_update_elem(bpf_map__fd(m->maps->maps.np_ifaces), &slot, info, BPF_ANY);
 
 	return err ? -errno : 0;
 }
@@ -122,7 +122,9 @@ struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m)
 		if (!bpf_map__pin_path(map))
 			continue; /* .rodata and friends are this copy's own */
 		bpf_map__set_pin_path(map, NULL);
-		err = bpf_map__reuse_fd(map, np_map_fd(m, bpf_map__name(map)));
+		/* Pairs with the manager's own copy of the map: the same definition. */
+		err = bpf_map__reuse_fd(map, bpf_map__fd(bpf_object__find_map_by_name(
+						     m->maps->obj, bpf_map__name(map))));
 		if (err) {
 			netprobe_bpf__destroy(skel);
 			errno = -err;
@@ -325,8 +327,9 @@ static int zero_rate_state(const struct netprobe_manager *m, unsigned int slot)
 {
 	struct netprobe_rate_state zero = {};
 
-	return bpf_map_update_elem(np_map_fd(m, "np_rate_state"), &slot, &zero, BPF_ANY) ? -errno
-											 : 0;
+	return bpf_map_update_elem(bpf_map__fd(m->maps->maps.np_rate_state), &slot, &zero, BPF_ANY)
+		       ? -errno
+		       : 0;
 }
 
 static int pin_link_fd(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
@@ -731,7 +734,7 @@ out:
 /* Drops the flows of a detached interface, so a later one with its ifindex starts clean. */
 static void forget_flows(const struct netprobe_manager *m, unsigned int slot)
 {
-	int fd = np_map_fd(m, "np_flows");
+	int fd = bpf_map__fd(m->maps->maps.np_flows);
 	struct netprobe_flow_key key, next;
 	void *prev = NULL;
 

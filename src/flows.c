@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "internal.h"
+#include "netprobe.skel.h"
 
 #define FLOW_BATCH 256
 
@@ -21,7 +23,7 @@ int netprobe_manager_foreach_flow(struct netprobe_manager *m, netprobe_flow_fn f
 
 	if (!m || !m->maps || !fn)
 		return -EINVAL;
-	fd = np_map_fd(m, "np_flows");
+	fd = bpf_map__fd(m->maps->maps.np_flows);
 	keys = calloc(FLOW_BATCH, sizeof(*keys));
 	vals = calloc(FLOW_BATCH, sizeof(*vals));
 	if (!keys || !vals) {

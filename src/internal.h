@@ -9,6 +9,7 @@
 #include "maglev.h"
 
 struct netprobe_bpf;
+struct bpf_map;
 struct np_events;
 struct np_acl;
 struct np_lb;
@@ -83,9 +84,8 @@ void np_log_install_libbpf(void);
 
 /* manager.c */
 int np_validate_config(const struct netprobe_config *cfg);
-int np_map_fd(const struct netprobe_manager *m, const char *name);
 /* Maps a BPF_F_MMAPABLE array map into memory; *len is set to its size. NULL on error. */
-void *np_map_mmap(const struct netprobe_manager *m, const char *name, size_t *len);
+void *np_map_mmap(const struct bpf_map *map, size_t *len);
 int np_pin_state(struct netprobe_manager *m);
 void np_unpin_state(struct netprobe_manager *m);
 /*
@@ -170,9 +170,10 @@ double np_ns_per_jiffy(struct netprobe_manager *m);
 int np_tc_filter_count(unsigned int ifindex, __u32 parent);
 
 /* stats.c */
-int np_read_percpu_sum(const struct netprobe_manager *m, const char *map, __u32 key, void *sum,
-		       size_t size);
-int np_zero_percpu(const struct netprobe_manager *m, const char *map, __u32 key, size_t size);
+int np_read_percpu_sum(const struct netprobe_manager *m, const struct bpf_map *map, __u32 key,
+		       void *sum, size_t size);
+int np_zero_percpu(const struct netprobe_manager *m, const struct bpf_map *map, __u32 key,
+		   size_t size);
 int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
 			  struct netprobe_counters *sum);
 int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot);

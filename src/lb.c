@@ -24,7 +24,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "internal.h"
+#include "netprobe.skel.h"
 #include "maglev.h"
 
 struct np_lb {
@@ -83,9 +85,9 @@ int np_lb_open(struct netprobe_manager *m)
 		return -ENOMEM;
 	m->lb = lb;
 	pthread_mutex_init(&lb->lock, NULL);
-	lb->vips_fd = np_map_fd(m, "np_lb_vips");
-	lb->ring = np_map_mmap(m, "np_lb_ring", &lb->ring_len);
-	lb->backends = np_map_mmap(m, "np_lb_backends", &lb->backends_len);
+	lb->vips_fd = bpf_map__fd(m->maps->maps.np_lb_vips);
+	lb->ring = np_map_mmap(m->maps->maps.np_lb_ring, &lb->ring_len);
+	lb->backends = np_map_mmap(m->maps->maps.np_lb_backends, &lb->backends_len);
 	if (!lb->ring || !lb->backends) {
 		int err = -errno;
 
@@ -554,7 +556,8 @@ int netprobe_lb_service_add(struct netprobe_manager *m, const char *service)
 	}
 	vip.ring_base = vip.id * NP_LB_TABLES * m->lb->chunks;
 	vip.prev_base = vip.ring_base + m->lb->chunks;
-	err = np_zero_percpu(m, "np_lb_vip_stats", vip.id, sizeof(struct netprobe_lb_stats));
+	err = np_zero_percpu(m, m->maps->maps.np_lb_vip_stats, vip.id,
+			     sizeof(struct netprobe_lb_stats));
 	if (!err)
 		err = rebuild_table(m, &vip); /* no backends yet: every entry is NO_BACKEND */
 	if (!err && bpf_map_update_elem(m->lb->vips_fd, &key, &vip, BPF_NOEXIST))
@@ -700,7 +703,7 @@ int netprobe_lb_backend_add(struct netprobe_manager *m, const char *service, con
 		err = -ENOSPC;
 		goto out;
 	}
-	err = np_zero_percpu(m, "np_lb_backend_stats", be - m->lb->backends,
+	err = np_zero_percpu(m, m->maps->maps.np_lb_backend_stats, be - m->lb->backends,
 			     sizeof(struct netprobe_lb_stats));
 	if (err)
 		goto out;
@@ -805,7 +808,7 @@ int netprobe_lb_backend_set_weight(struct netprobe_manager *m, const char *servi
 
 /* ---- Statistics ------------------------------------------------------- */
 
-static int read_lb_stats(const struct netprobe_manager *m, const char *map, __u32 index,
+static int read_lb_stats(const struct netprobe_manager *m, const struct bpf_map *map, __u32 index,
 			 struct netprobe_lb_counters *out)
 {
 	struct netprobe_lb_stats sum;
@@ -841,7 +844,7 @@ static int service_info(struct netprobe_manager *m, const struct netprobe_lb_vip
 	memcpy(info->service.addr, key->addr, 16);
 	netprobe_lb_service_str(&info->service, info->text, sizeof(info->text));
 	info->table_size = vip->ring_size;
-	err = read_lb_stats(m, "np_lb_vip_stats", vip->id, &info->counters);
+	err = read_lb_stats(m, m->maps->maps.np_lb_vip_stats, vip->id, &info->counters);
 	n = service_backends(lb, vip->id, slots);
 	backends = calloc(n ? n : 1, sizeof(*backends));
 	if (!backends) {
@@ -866,7 +869,7 @@ static int service_info(struct netprobe_manager *m, const struct netprobe_lb_vip
 		b->draining = be->flags & NETPROBE_LB_BE_DRAINING;
 		b->forward = be->forward;
 		b->table_entries = entries[slots[i]];
-		err = read_lb_stats(m, "np_lb_backend_stats", slots[i], &b->counters);
+		err = read_lb_stats(m, m->maps->maps.np_lb_backend_stats, slots[i], &b->counters);
 	}
 	free(slots);
 	info->backends = backends;

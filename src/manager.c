@@ -837,16 +837,9 @@ fail:
 	return err;
 }
 
-int np_map_fd(const struct netprobe_manager *m, const char *name)
+void *np_map_mmap(const struct bpf_map *map, size_t *len)
 {
-	struct bpf_map *map = bpf_object__find_map_by_name(m->maps->obj, name);
-
-	return map ? bpf_map__fd(map) : -ENOENT;
-}
-
-void *np_map_mmap(const struct netprobe_manager *m, const char *name, size_t *len)
-{
-	int fd = np_map_fd(m, name);
+	int fd = bpf_map__fd(map);
 	struct bpf_map_info info = {};
 	__u32 info_len = sizeof(info);
 	void *p;

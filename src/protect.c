@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "internal.h"
+#include "netprobe.skel.h"
 
 struct protect_ctx {
 	int fd;
@@ -154,7 +156,7 @@ static void resolvers(struct protect_ctx *c, const char *path)
 
 int np_protect_refresh(struct netprobe_manager *m)
 {
-	struct protect_ctx c = {.fd = np_map_fd(m, "np_protected"),
+	struct protect_ctx c = {.fd = bpf_map__fd(m->maps->maps.np_protected),
 				.v6_prefix = m->cfg.ipv6_source_prefix};
 
 	if (c.fd < 0)

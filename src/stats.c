@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "internal.h"
+#include "netprobe.skel.h"
 
 static const char *const hook_counter_names[] = {
 #define X(id, name) [NETPROBE_HC_##id] = name,
@@ -87,8 +89,8 @@ int netprobe_xdp_program_parse(const char *s, enum netprobe_xdp_program *out)
  * Sums the per-CPU values of map[key], size bytes of __u64 counters each
  * (values are laid out at 8-byte strides, one per possible CPU).
  */
-int np_read_percpu_sum(const struct netprobe_manager *m, const char *map, __u32 key, void *sum,
-		       size_t size)
+int np_read_percpu_sum(const struct netprobe_manager *m, const struct bpf_map *map, __u32 key,
+		       void *sum, size_t size)
 {
 	size_t stride = (size + 7) & ~(size_t)7, words = size / sizeof(__u64);
 	char *buf = calloc(m->ncpus, stride);
@@ -96,7 +98,7 @@ int np_read_percpu_sum(const struct netprobe_manager *m, const char *map, __u32 
 
 	if (!buf)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(np_map_fd(m, map), &key, buf)) {
+	if (bpf_map_lookup_elem(bpf_map__fd(map), &key, buf)) {
 		int err = -errno;
 
 		free(buf);
@@ -113,14 +115,15 @@ int np_read_percpu_sum(const struct netprobe_manager *m, const char *map, __u32 
 	return 0;
 }
 
-int np_zero_percpu(const struct netprobe_manager *m, const char *map, __u32 key, size_t size)
+int np_zero_percpu(const struct netprobe_manager *m, const struct bpf_map *map, __u32 key,
+		   size_t size)
 {
 	char *buf = calloc(m->ncpus, (size + 7) & ~(size_t)7);
 	int err = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	if (bpf_map_update_elem(np_map_fd(m, map), &key, buf, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(map), &key, buf, BPF_ANY))
 		err = -errno;
 	free(buf);
 	return err;
@@ -129,12 +132,12 @@ int np_zero_percpu(const struct netprobe_manager *m, const char *map, __u32 key,
 int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
 			  struct netprobe_counters *sum)
 {
-	return np_read_percpu_sum(m, "np_counters", slot, sum, sizeof(*sum));
+	return np_read_percpu_sum(m, m->maps->maps.np_counters, slot, sum, sizeof(*sum));
 }
 
 int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot)
 {
-	return np_zero_percpu(m, "np_counters", slot, sizeof(struct netprobe_counters));
+	return np_zero_percpu(m, m->maps->maps.np_counters, slot, sizeof(struct netprobe_counters));
 }
 
 static void add_counters(struct netprobe_counters *to, const struct netprobe_counters *from)
