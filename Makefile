@@ -28,11 +28,12 @@ CLI_LIBS     := $(LIBS) -ljson-c
 BPF_SRCS     := $(wildcard bpf/*.bpf.c)
 BPF_OBJS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS        := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-LIB_SRCS     := $(wildcard src/*.c)
+# The library's layers are folders of src/ (see docs/ARCHITECTURE.md).
+LIB_SRCS     := $(wildcard src/*.c src/*/*.c)
 LIB_OBJS     := $(patsubst src/%.c,$(OUTPUT)/lib/%.o,$(LIB_SRCS))
 CLI_SRCS     := $(wildcard cli/*.c)
 CLI_OBJS     := $(patsubst cli/%.c,$(OUTPUT)/cli/%.o,$(CLI_SRCS))
-HDRS         := $(wildcard include/netprobe/*.h src/*.h cli/*.h)
+HDRS         := $(wildcard include/netprobe/*.h src/*/*.h cli/*.h)
 
 BENCH_BINS   := $(OUTPUT)/bench/np-bench
 STATIC_LIB   := $(OUTPUT)/libnetprobe.a
@@ -58,7 +59,8 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<))_bpf > $@
 
 $(OUTPUT)/lib/%.o: src/%.c $(HDRS) $(SKELS) | $(OUTPUT)/lib
-	$(CC) $(CFLAGS) -fvisibility=hidden -c $< -o $@
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Isrc -fvisibility=hidden -c $< -o $@
 
 $(STATIC_LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
@@ -96,7 +98,8 @@ $(OUTPUT)/asan:
 	@mkdir -p $@
 
 $(OUTPUT)/asan/%.o: src/%.c $(HDRS) $(SKELS) | $(OUTPUT)/asan
-	$(CC) $(CFLAGS) $(SANITIZE) -fvisibility=hidden -c $< -o $@
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) -Isrc -fvisibility=hidden -c $< -o $@
 
 $(ASAN_LIB): $(ASAN_OBJS)
 	$(AR) rcs $@ $^

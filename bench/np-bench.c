@@ -32,7 +32,7 @@
 #include "netprobe.skel.h"
 #include "baselines.skel.h"
 #include "../tests/lib/pktbuild.h"
-#include "maglev.h"
+#include "base/maglev.h"
 
 static int die(const char *fmt, const char *arg)
 {

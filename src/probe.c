@@ -20,7 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "base/base.h"
 
 #ifndef CAP_BPF
 #define CAP_BPF 39

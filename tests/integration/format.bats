@@ -8,3 +8,24 @@ load helpers
 	echo "$output" | head -20
 	[ "$status" -eq 0 ]
 }
+
+@test "the library's layers only use the layers below them (scripts/check-layers.sh)" {
+	run "$ROOT/scripts/check-layers.sh"
+	echo "$output" | head -20
+	[ "$status" -eq 0 ]
+	# On a copy: a base file calling a feature, a config header including
+	# the features' header, are both caught.
+	local t="$BATS_TEST_TMPDIR/tree"
+	mkdir -p "$t/scripts" "$t/.output"
+	cp -r "$ROOT/src" "$t/"
+	cp -r "$ROOT/.output/lib" "$t/.output/"
+	cp "$ROOT/scripts/check-layers.sh" "$t/scripts/"
+	printf 'int np_acl_open(void *m);\nint np_evil(void) { return np_acl_open(0); }\n' \
+		>"$t/src/base/evil.c"
+	cc -c -o "$t/.output/lib/base/evil.o" "$t/src/base/evil.c"
+	printf '#include "features/features.h"\n' >"$t/src/config/evil.h"
+	run "$t/scripts/check-layers.sh"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"src/base/evil.c (base) uses np_acl_open of layer features"* ]]
+	[[ "$output" == *"src/config/evil.h includes features/features.h"* ]]
+}

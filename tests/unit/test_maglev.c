@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "maglev.h"
+#include "base/maglev.h"
 
 #define M NP_MAGLEV_DEFAULT_SIZE
 

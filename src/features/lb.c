@@ -25,9 +25,9 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "features/features.h"
 #include "netprobe.skel.h"
-#include "maglev.h"
+#include "base/maglev.h"
 
 struct np_lb {
 	pthread_mutex_t lock;
@@ -124,19 +124,6 @@ bool np_lb_has_services(const struct netprobe_manager *m)
 	struct netprobe_lb_vip_key key;
 
 	return m->lb && bpf_map_get_next_key(m->lb->vips_fd, NULL, &key) == 0;
-}
-
-bool np_lb_has_family(const struct netprobe_manager *m, unsigned char family)
-{
-	struct netprobe_lb_vip_key key, next, *prev = NULL;
-
-	while (m->lb && bpf_map_get_next_key(m->lb->vips_fd, prev, &next) == 0) {
-		if (next.family == family)
-			return true;
-		key = next;
-		prev = &key;
-	}
-	return false;
 }
 
 /* ---- Text ---------------------------------------------------------------- */

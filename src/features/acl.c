@@ -16,10 +16,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "features/features.h"
 #include "netprobe.skel.h"
 
 _Static_assert(sizeof(struct netprobe_acl_rule) == 64, "rule layout");
@@ -33,7 +32,7 @@ struct np_acl {
 	__u32 *tbl24;			/* 2^24 words */
 	struct netprobe_acl_tbl8 *tbl8; /* meta->tbl8_groups groups */
 	struct netprobe_acl_rule *rules;
-	size_t meta_len, tbl24_len, tbl8_len, rules_len;
+	size_t tbl24_len, tbl8_len, rules_len;
 	__u32 max_rules, block_first, groups;
 	int v4_exact_fd, v6_exact_fd, trie_fd, v4_agg_fd;
 	/* An index of the rules by (family, length, address), built from the table. */
@@ -820,8 +819,6 @@ void np_acl_close(struct netprobe_manager *m)
 
 	if (!a)
 		return;
-	if (a->meta)
-		munmap(a->meta, a->meta_len);
 	if (a->tbl24)
 		munmap(a->tbl24, a->tbl24_len);
 	if (a->tbl8)
@@ -849,7 +846,7 @@ int np_acl_open(struct netprobe_manager *m)
 	a->v6_exact_fd = bpf_map__fd(m->maps->maps.np_acl_v6_exact);
 	a->trie_fd = bpf_map__fd(m->maps->maps.np_acl_v6_trie);
 	a->v4_agg_fd = bpf_map__fd(m->maps->maps.np_acl_v4_agg);
-	a->meta = np_map_mmap(m->maps->maps.np_acl_meta, &a->meta_len);
+	a->meta = m->meta; /* the state's: mapped by np_state_open */
 	a->tbl24 = np_map_mmap(m->maps->maps.np_acl_v4_tbl24, &a->tbl24_len);
 	a->tbl8 = np_map_mmap(m->maps->maps.np_acl_v4_tbl8, &a->tbl8_len);
 	a->rules = np_map_mmap(m->maps->maps.np_acl_rules, &a->rules_len);
@@ -1110,39 +1107,6 @@ bool np_acl_has_rules(const struct netprobe_manager *m)
 			return true;
 	}
 	return false;
-}
-
-/*
- * One seed for every program copy of this pin path (they share the state
- * tables), drawn by the first attach and kept in the pinned meta.
- */
-__u32 np_acl_hash_seed(struct netprobe_manager *m)
-{
-	__u32 seed = __atomic_load_n(&m->acl->meta->hash_seed, __ATOMIC_ACQUIRE), expected = 0;
-
-	if (seed)
-		return seed;
-	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
-		seed = (__u32)mono_ns(); /* no entropy source: the clock still varies per boot */
-	if (!__atomic_compare_exchange_n(&m->acl->meta->hash_seed, &expected, seed, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		seed = expected;
-	return seed;
-}
-
-/*
- * The prefix IPv6 sources are counted and blocked by in this pinned state:
- * the first filter attach sets it (want), and every interface keeps to it,
- * as the blocks, peers and protected prefixes they share are of that length.
- */
-__u32 np_acl_v6_prefix(struct netprobe_manager *m, __u32 want)
-{
-	__u32 expected = 0;
-
-	if (__atomic_compare_exchange_n(&m->acl->meta->v6_prefix, &expected, want, false,
-					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		return want;
-	return expected;
 }
 
 /* ---- CIDRs ------------------------------------------------------------- */

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "state/state.h"
 #include "netprobe.skel.h"
 
 static int sample(struct netprobe_manager *m, struct netprobe_clock_sample *out)

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "features/features.h"
 #include "netprobe.skel.h"
 
 #define NP_EXPIRY_INTERVAL_NS 1000000000ull

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "base/base.h"
 
 static netprobe_log_fn log_fn;
 static void *log_ctx;

@@ -4,7 +4,7 @@
 #include <time.h>
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
-#include "internal.h"
+#include "attach/attach.h"
 
 static int count_cb(const struct nlmsghdr *nlh, void *data)
 {

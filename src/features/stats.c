@@ -7,7 +7,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "features/features.h"
 #include "netprobe.skel.h"
 
 static const char *const hook_counter_names[] = {
@@ -42,8 +42,6 @@ static const char *const lb_counter_names[] = {
 
 static const char *const hook_names[] = {"xdp", "tc_ingress", "tc_egress"};
 static const char *const xdp_action_names[] = {"aborted", "drop", "pass", "tx", "redirect"};
-static const char *const program_names[] = {"monitor", "filter", "lb"};
-
 const char *netprobe_hook_counter_name(enum netprobe_hook_counter c)
 {
 	return (unsigned int)c < NETPROBE_HC_MAX ? hook_counter_names[c] : NULL;
@@ -67,77 +65,6 @@ const char *netprobe_lb_counter_name(enum netprobe_lb_counter c)
 const char *netprobe_detection_name(unsigned int detection)
 {
 	return detection < NETPROBE_DETECT_MAX ? detection_names[detection] : NULL;
-}
-
-const char *netprobe_xdp_program_name(enum netprobe_xdp_program p)
-{
-	return (unsigned int)p <= NETPROBE_XDP_LB ? program_names[p] : "unknown";
-}
-
-int netprobe_xdp_program_parse(const char *s, enum netprobe_xdp_program *out)
-{
-	for (unsigned int p = 0; s && p <= NETPROBE_XDP_LB; p++) {
-		if (strcmp(s, program_names[p]) == 0) {
-			*out = p;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/*
- * Sums the per-CPU values of map[key], size bytes of __u64 counters each
- * (values are laid out at 8-byte strides, one per possible CPU).
- */
-int np_read_percpu_sum(const struct netprobe_manager *m, const struct bpf_map *map, __u32 key,
-		       void *sum, size_t size)
-{
-	size_t stride = (size + 7) & ~(size_t)7, words = size / sizeof(__u64);
-	char *buf = calloc(m->ncpus, stride);
-	__u64 *total = sum;
-
-	if (!buf)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(map), &key, buf)) {
-		int err = -errno;
-
-		free(buf);
-		return err;
-	}
-	memset(sum, 0, size);
-	for (int cpu = 0; cpu < m->ncpus; cpu++) {
-		const __u64 *v = (const __u64 *)(buf + cpu * stride);
-
-		for (size_t i = 0; i < words; i++)
-			total[i] += v[i];
-	}
-	free(buf);
-	return 0;
-}
-
-int np_zero_percpu(const struct netprobe_manager *m, const struct bpf_map *map, __u32 key,
-		   size_t size)
-{
-	char *buf = calloc(m->ncpus, (size + 7) & ~(size_t)7);
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	if (bpf_map_update_elem(bpf_map__fd(map), &key, buf, BPF_ANY))
-		err = -errno;
-	free(buf);
-	return err;
-}
-
-int np_read_slot_counters(const struct netprobe_manager *m, unsigned int slot,
-			  struct netprobe_counters *sum)
-{
-	return np_read_percpu_sum(m, m->maps->maps.np_counters, slot, sum, sizeof(*sum));
-}
-
-int np_zero_slot_counters(const struct netprobe_manager *m, unsigned int slot)
-{
-	return np_zero_percpu(m, m->maps->maps.np_counters, slot, sizeof(struct netprobe_counters));
 }
 
 static void add_counters(struct netprobe_counters *to, const struct netprobe_counters *from)

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "features/features.h"
 #include "netprobe.skel.h"
 
 struct np_batch {

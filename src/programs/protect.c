@@ -17,7 +17,7 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "internal.h"
+#include "programs/programs.h"
 #include "netprobe.skel.h"
 
 struct protect_ctx {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "maglev.h"
+#include "base/maglev.h"
 
 bool np_is_prime(__u32 n)
 {

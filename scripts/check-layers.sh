@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The library's layers (docs/ARCHITECTURE.md): each folder of src/ may use
+# only the folders below it. Checked twice: what each file includes, and,
+# in the built objects, which layer defines each symbol a file uses (a
+# public netprobe_* function is reachable from anywhere through the public
+# header, so only the objects tell). Prints every violation; exit 1 if any.
+set -u
+cd "$(dirname "$0")/.."
+layers=(base config state iface programs attach features housekeeping facade)
+rank() {
+	local i
+	for i in "${!layers[@]}"; do
+		[ "${layers[$i]}" = "$1" ] && { echo "$i"; return; }
+	done
+	echo -1
+}
+layer_of() { # src/X/file.c -> X; src/file.c -> facade
+	local rel=${1#src/}
+	[[ $rel == */* ]] && echo "${rel%%/*}" || echo facade
+}
+bad=0
+for f in src/*.[ch] src/*/*.[ch]; do
+	own=$(rank "$(layer_of "$f")")
+	if [ "$own" -lt 0 ]; then
+		echo "$f: in no layer (src/ holds ${layers[*]})"
+		bad=1
+		continue
+	fi
+	while read -r inc; do
+		dir=${inc%%/*}
+		r=$(rank "$dir")
+		if [ "$r" -gt "$own" ]; then
+			echo "$f includes $inc: layer $dir is above $(layer_of "$f")"
+			bad=1
+		fi
+	done < <(sed -n 's/^#include "\([a-z]*\/[^"]*\)".*/\1/p' "$f")
+done
+
+# The objects of today's sources (a stale one of a moved file is no layer's).
+objs=()
+for f in src/*.c src/*/*.c; do
+	o=.output/lib/${f#src/}
+	objs+=("${o%.c}.o")
+done
+for o in "${objs[@]}"; do
+	if [ ! -e "$o" ]; then
+		echo "no $o: build first (make all)"
+		exit 1
+	fi
+done
+declare -A defined_in
+for o in "${objs[@]}"; do
+	rel=${o#.output/lib/}
+	for sym in $(nm --defined-only -g "$o" | awk '$2 ~ /[TDBR]/ {print $3}'); do
+		defined_in[$sym]=$(layer_of "src/${rel%.o}.c")
+	done
+done
+for o in "${objs[@]}"; do
+	rel=${o#.output/lib/}
+	user=$(layer_of "src/${rel%.o}.c")
+	for sym in $(nm -u "$o" | awk '{print $2}'); do
+		def=${defined_in[$sym]:-}
+		[ -n "$def" ] || continue
+		if [ "$(rank "$def")" -gt "$(rank "$user")" ]; then
+			echo "src/${rel%.o}.c ($user) uses $sym of layer $def, above it"
+			bad=1
+		fi
+	done
+done
+exit $bad

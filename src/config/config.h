@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Layer 1, configuration: the defaults, validation, and the fixed sizes
+ * every layer uses (the pinned state's maps are made to them). Calls only
+ * base.
+ */
+#ifndef NP_CONFIG_H
+#define NP_CONFIG_H
+
+#include "base/base.h"
+#include "base/maglev.h"
+
+int np_validate_config(const struct netprobe_config *cfg);
+
+/* The load balancer's Maglev tables: a service's room, and all of them together. */
+#define NP_LB_MAX_TABLE_SIZE  (1u << 20)
+#define NP_LB_MAX_TABLE_BYTES (1u << 30) /* every service's Maglev tables together */
+/* Tables a service has in np_lb_ring: the current one and the previous one (abi.h). */
+#define NP_LB_TABLES 2
+static inline __u32 np_lb_table_chunks(__u32 table_size)
+{
+	return (table_size + NETPROBE_LB_RING_WORDS - 1) / NETPROBE_LB_RING_WORDS;
+}
+
+/*
+ * Room a table has in np_lb_ring, in chunks (a service has NP_LB_TABLES of
+ * them): for lb_table_size entries, and never less than the default's, so
+ * that a first service made with a small table does not cap the ones after
+ * it.
+ */
+static inline __u32 np_lb_ring_chunks(__u32 table_size)
+{
+	return np_lb_table_chunks(table_size > NP_MAGLEV_DEFAULT_SIZE ? table_size
+								      : NP_MAGLEV_DEFAULT_SIZE);
+}
+
+#endif /* NP_CONFIG_H */

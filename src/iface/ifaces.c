@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The interface registry: a pinned array of NETPROBE_MAX_IFACES slots, one
+ * per attached interface (its name, namespace, mode and attach modes),
+ * through which every later netprobe process finds what is attached.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "iface/iface.h"
+#include "netprobe.skel.h"
+
+int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
+		  struct netprobe_iface_info *info)
+{
+	int err = bpf_map_lookup_elem(bpf_map__fd(m->maps->maps.np_ifaces), &slot, info);
+
+	return err ? -errno : 0;
+}
+
+int np_write_iface(const struct netprobe_manager *m, unsigned int slot,
+		   const struct netprobe_iface_info *info)
+{
+	int err = bpf_map_update_elem(bpf_map__fd(m->maps->maps.np_ifaces), &slot, info, BPF_ANY);
+
+	return err ? -errno : 0;
+}
+
+int np_resolve_ifindex(const char *ifname, unsigned int *ifindex)
+{
+	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE) {
+		np_err("invalid interface name '%s'", ifname ? ifname : "(null)");
+		return -EINVAL;
+	}
+	*ifindex = if_nametoindex(ifname);
+	if (!*ifindex) {
+		np_err("no interface named %s in this network namespace", ifname);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int np_find_iface(const struct netprobe_manager *m, const char *ifname, unsigned int *slot,
+		  struct netprobe_iface_info *info)
+{
+	unsigned long long netns = np_current_netns();
+	unsigned int ifindex;
+	int err;
+
+	err = np_resolve_ifindex(ifname, &ifindex);
+	if (err)
+		return err;
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, info))
+			continue;
+		if (info->in_use && info->ifindex == ifindex && info->netns_ino == netns) {
+			*slot = s;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int np_free_slot(const struct netprobe_manager *m, unsigned int *slot)
+{
+	struct netprobe_iface_info info;
+
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, &info) == 0 && !info.in_use) {
+			*slot = s;
+			return 0;
+		}
+	}
+	np_err("all %d interface slots are in use; detach one first", NETPROBE_MAX_IFACES);
+	return -ENOSPC;
+}
+
+bool np_anything_attached(const struct netprobe_manager *m)
+{
+	struct netprobe_iface_info info;
+
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++)
+		if (np_read_iface(m, s, &info) == 0 && info.in_use)
+			return true;
+	return false;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Layer 4, programs: copies of the BPF object sharing the manager's maps,
+ * specialised per interface and mode, or holding one program to run with
+ * BPF_PROG_RUN. Calls config, state.
+ */
+#ifndef NP_PROGRAMS_H
+#define NP_PROGRAMS_H
+
+#include "iface/iface.h"
+
+/* Another copy of the object whose maps are the manager's, every autoload off; NULL, errno. */
+struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m);
+/* A copy of the object with only program prog_name loaded, for BPF_PROG_RUN; NULL, errno. */
+struct netprobe_bpf *np_load_runner(const struct netprobe_manager *m, const char *prog_name);
+/*
+ * The programs for the interface at slot, specialised for the config's mode
+ * and settings and loaded; NULL with errno (NETPROBE_ERR_PROG_REFUSED: the
+ * verifier's no).
+ */
+struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int slot,
+				      unsigned int ifindex);
+
+/* protect.c: adds this host's addresses, gateways and resolvers to np_protected */
+int np_protect_refresh(struct netprobe_manager *m);
+
+#endif /* NP_PROGRAMS_H */
