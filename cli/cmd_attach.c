@@ -283,14 +283,149 @@ int cmd_detach(struct cli_env *env, int argc, char **argv)
 }
 
 struct status_ctx {
+	struct netprobe_manager *m;
 	struct json_object *list;
 	int count;
 };
+
+static const char *const xdp_attach_names[] = {"auto", "native", "generic"};
+static const char *const tc_attach_names[] = {"auto", "tcx", "clsact"};
+
+static const char *name_of(const char *const *names, size_t n, unsigned int v)
+{
+	return v < n ? names[v] : "unknown";
+}
+
+static struct json_object *prefixes_json(const struct netprobe_cidr *v, unsigned int n)
+{
+	struct json_object *a = json_object_new_array();
+	char buf[64];
+
+	for (unsigned int i = 0; i < n; i++)
+		json_object_array_add(
+			a, json_object_new_string(netprobe_cidr_str(&v[i], buf, sizeof(buf))));
+	return a;
+}
+
+/* The settings in force on an interface (netprobe_manager_iface_config), for status --json. */
+static struct json_object *settings_json(const struct netprobe_config *c)
+{
+	struct json_object *o = json_object_new_object(), *ev = json_object_new_object();
+	struct json_object *det = json_object_new_object(), *mit = json_object_new_object();
+	struct json_object *dec = json_object_new_object();
+	struct netprobe_config copy = *c;
+	const char *name;
+
+	json_object_object_add(
+		o, "xdp_attach_mode",
+		json_object_new_string(name_of(xdp_attach_names, 3, c->xdp_attach_mode)));
+	json_object_object_add(
+		o, "tc_attach_mode",
+		json_object_new_string(name_of(tc_attach_names, 3, c->tc_attach_mode)));
+	json_object_object_add(ev, "xdp", json_object_new_boolean(c->enable_xdp_events));
+	json_object_object_add(ev, "tc", json_object_new_boolean(c->enable_tc_events));
+	json_object_object_add(ev, "detailed", json_object_new_boolean(c->enable_detailed_events));
+	json_object_object_add(ev, "detailed_per_sec", cli_json_u64(c->detailed_events_per_sec));
+	json_object_object_add(ev, "security_alerts",
+			       json_object_new_boolean(c->enable_security_alerts));
+	json_object_object_add(ev, "security_alerts_per_sec",
+			       cli_json_u64(c->security_alerts_per_sec));
+	json_object_object_add(o, "events", ev);
+	for (unsigned int i = 0; (name = netprobe_config_detection_name(i)); i++) {
+		const struct netprobe_detection *d =
+			netprobe_config_detection(&copy, name, strlen(name));
+		struct json_object *one = json_object_new_object();
+
+		json_object_object_add(one, "enabled", json_object_new_boolean(d->enabled));
+		json_object_object_add(one, "threshold", cli_json_u64(d->threshold));
+		json_object_object_add(one, "window_ms", cli_json_u64(d->window_ms));
+		json_object_object_add(det, name, one);
+	}
+	json_object_object_add(o, "detections", det);
+	json_object_object_add(o, "port_scan_hosts", cli_json_u64(c->port_scan_hosts));
+	json_object_object_add(o, "rate_anomaly_floor_pps",
+			       cli_json_u64(c->rate_anomaly_floor_pps));
+	json_object_object_add(mit, "enabled", json_object_new_boolean(c->mitigation));
+	json_object_object_add(mit, "unproven", json_object_new_boolean(c->mitigation_unproven));
+	json_object_object_add(mit, "block_ttl_s", cli_json_u64(c->mitigation_ttl_s));
+	json_object_object_add(mit, "ipv6_prefix", cli_json_u64(c->ipv6_source_prefix));
+	json_object_object_add(o, "mitigation", mit);
+	json_object_object_add(dec, "enabled", json_object_new_boolean(c->decap));
+	json_object_object_add(dec, "from", prefixes_json(c->decap_from, c->decap_from_count));
+	json_object_object_add(dec, "to", prefixes_json(c->decap_to, c->decap_to_count));
+	json_object_object_add(o, "decap", dec);
+	json_object_object_add(o, "lb_route_cache_ms", cli_json_u64(c->lb_route_cache_ms));
+	return o;
+}
+
+/* The same in words, under the interface's line: only what its mode uses. */
+static void settings_text(const struct netprobe_config *c)
+{
+	struct netprobe_config copy = *c;
+	const char *name;
+	char buf[64];
+	int n = 0;
+
+	printf("  events:%s%s", c->enable_xdp_events ? " xdp" : "",
+	       c->enable_tc_events ? " tc" : "");
+	if (c->enable_detailed_events)
+		printf(" flows (%u/s a CPU)", c->detailed_events_per_sec);
+	if (c->xdp_mode == NETPROBE_XDP_FILTER && c->enable_security_alerts)
+		printf(" alerts (%u/s a CPU)", c->security_alerts_per_sec);
+	printf("; attach modes asked: XDP %s, TC %s\n",
+	       name_of(xdp_attach_names, 3, c->xdp_attach_mode),
+	       name_of(tc_attach_names, 3, c->tc_attach_mode));
+	if (c->xdp_mode == NETPROBE_XDP_FILTER) {
+		int col = printf("  detect:");
+
+		for (unsigned int i = 0; (name = netprobe_config_detection_name(i)); i++) {
+			const struct netprobe_detection *d =
+				netprobe_config_detection(&copy, name, strlen(name));
+			char one[96];
+
+			if (!d->enabled)
+				continue;
+			/* Floods are a rate, port_scan a count, rate_anomaly a percentage. */
+			snprintf(one, sizeof(one), " %s %u%s %s %u ms%s", name, d->threshold,
+				 strstr(name, "flood")		? "/s"
+				 : strcmp(name, "rate_anomaly") ? ""
+								: "%",
+				 strstr(name, "flood") ? "over" : "in", d->window_ms,
+				 strcmp(name, "port_scan") ? "" : " (ports)");
+			if (col + strlen(one) + 1 > 96)
+				col = printf(",\n         ") - 2;
+			else if (n)
+				col += printf(",");
+			col += printf("%s", one);
+			n++;
+		}
+		printf("%s\n", n ? "" : " nothing");
+		if (c->mitigation)
+			printf("  mitigate: %s sources, block TTL %u s, IPv6 by /%u\n",
+			       c->mitigation_unproven ? "all" : "proven", c->mitigation_ttl_s,
+			       c->ipv6_source_prefix);
+		else
+			printf("  mitigate: off\n");
+	}
+	if (c->decap) {
+		printf("  decap: from");
+		for (unsigned int i = 0; i < c->decap_from_count; i++)
+			printf(" %s", netprobe_cidr_str(&c->decap_from[i], buf, sizeof(buf)));
+		printf(", to");
+		for (unsigned int i = 0; i < c->decap_to_count; i++)
+			printf(" %s", netprobe_cidr_str(&c->decap_to[i], buf, sizeof(buf)));
+		printf("%s\n", c->decap_to_count ? "" : " any");
+	}
+	if (c->xdp_mode == NETPROBE_XDP_LB)
+		printf("  lb: route cache %u ms\n", c->lb_route_cache_ms);
+}
 
 static int status_one(const struct netprobe_iface *it, void *ctx)
 {
 	struct status_ctx *s = ctx;
 	time_t since = it->attached_at_ns / 1000000000ull;
+	struct netprobe_config cfg;
+	bool have = netprobe_manager_iface_config(s->m, it, &cfg) == 0;
 	char when[32];
 
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&since));
@@ -312,6 +447,8 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		json_object_object_add(o, "gone", json_object_new_boolean(it->gone));
 		json_object_object_add(o, "in_current_netns",
 				       json_object_new_boolean(it->in_current_netns));
+		if (have)
+			json_object_object_add(o, "settings", settings_json(&cfg));
 		json_object_array_add(s->list, o);
 		return 0;
 	}
@@ -324,6 +461,8 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 	       it->gone		      ? "  (interface deleted: detach --all frees it)"
 	       : it->in_current_netns ? ""
 				      : "  (other netns)");
+	if (have)
+		settings_text(&cfg);
 	return 0;
 }
 
@@ -351,6 +490,7 @@ int cmd_status(struct cli_env *env, int argc, char **argv)
 		return EXIT_FAIL;
 	if (env->json)
 		s.list = json_object_new_array();
+	s.m = m;
 	err = m ? netprobe_manager_foreach_iface(m, status_one, &s) : 0;
 	/*
 	 * Nothing sweeps expired list entries on its own (the daemon will): say
@@ -372,7 +512,8 @@ int cmd_status(struct cli_env *env, int argc, char **argv)
 	if (!env->json && waiting)
 		printf("note: %llu IPv4 deny prefix%s inside an allow prefix with a TTL: once that "
 		       "expires, the deny applies only after a sweep (any `netprobe blacklist "
-		       "list`, a running `netprobe events`); nothing sweeps on its own yet\n",
+		       "list`, a running `netprobe events` or `monitor`); nothing sweeps on its "
+		       "own yet\n",
 		       waiting, waiting == 1 ? " lies" : "es lie");
 	netprobe_manager_free(m);
 	return err ? cli_fail(err, "status") : EXIT_OK;

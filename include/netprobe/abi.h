@@ -332,6 +332,48 @@ enum netprobe_tc_attach {
 };
 
 /*
+ * What an interface was attached with (the per-attach part of the config,
+ * netprobe_config), kept in its registry slot so that any later process
+ * reads what is in force. Detections in the config's order
+ * (netprobe_config_detection_name).
+ */
+#define NETPROBE_CONFIG_DETECTIONS 10
+#define NETPROBE_DECAP_MAX	   8 /* decap_from and decap_to prefixes, each */
+
+struct netprobe_detection_setting {
+	__u32 enabled;
+	__u32 threshold;
+	__u32 window_ms;
+};
+
+struct netprobe_prefix_setting {
+	__u8 family; /* enum netprobe_family */
+	__u8 prefix_len;
+	__u8 addr[16];
+	__u8 pad[2];
+};
+
+struct netprobe_iface_settings {
+	__u32 xdp_attach_mode; /* enum netprobe_xdp_attach_mode, as asked */
+	__u32 tc_attach_mode;  /* enum netprobe_tc_attach_mode, as asked */
+	__u8 xdp_events, tc_events, detailed_events, security_alerts;
+	__u32 detailed_events_per_sec;
+	__u32 security_alerts_per_sec;
+	struct netprobe_detection_setting detections[NETPROBE_CONFIG_DETECTIONS];
+	__u32 port_scan_hosts;
+	__u32 rate_anomaly_floor_pps;
+	__u32 rate_anomaly_learn_windows;
+	__u8 mitigation, mitigation_unproven, decap, pad;
+	__u32 mitigation_ttl_s;
+	__u32 ipv6_source_prefix;
+	__u32 lb_route_cache_ms;
+	__u32 decap_from_count;
+	__u32 decap_to_count;
+	struct netprobe_prefix_setting decap_from[NETPROBE_DECAP_MAX];
+	struct netprobe_prefix_setting decap_to[NETPROBE_DECAP_MAX];
+};
+
+/*
  * The interface registry: one entry per slot of the counter array, pinned so
  * that every netprobe command sees what is attached where. Written only by
  * userspace, under the pin directory's lock.
@@ -350,6 +392,7 @@ struct netprobe_iface_info {
 	__u32 tc_egress_prio;
 	__u32 decap;	   /* unwraps tunnelled packets (config decap) */
 	__u32 flow_events; /* flow start and end events (config enable_detailed_events) */
+	struct netprobe_iface_settings settings;
 };
 
 /* ---- Filter mode: allow and deny lists --------------------------------- */
@@ -603,8 +646,6 @@ struct netprobe_filter_params {
  * from[], and the outer destination one of to[] (any when to_count is 0).
  * Addresses are stored masked, with their masks, in network order.
  */
-#define NETPROBE_DECAP_MAX 8
-
 struct netprobe_decap_prefix {
 	__u32 addr[4];
 	__u32 mask[4];

@@ -243,6 +243,9 @@ NETPROBE_API void netprobe_config_default(struct netprobe_config *cfg);
 NETPROBE_API struct netprobe_detection *
 netprobe_config_detection(struct netprobe_config *cfg, const char *name, size_t name_len);
 
+/* The name of the config's i-th detection (its order in netprobe_iface_settings); NULL past them. */
+NETPROBE_API const char *netprobe_config_detection_name(unsigned int i);
+
 /* ---- Manager ----------------------------------------------------------- */
 
 struct netprobe_manager;
@@ -343,6 +346,17 @@ NETPROBE_API int netprobe_manager_foreach_iface(struct netprobe_manager *m, netp
 /* Fills out for ifname in the caller's namespace; -ENOENT if not attached. */
 NETPROBE_API int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
 					struct netprobe_iface *out);
+
+/*
+ * The config an interface was attached with, as in force there (kept in the
+ * pinned state: any process reads it): mode, events, detections with their
+ * thresholds and windows, mitigation, decap, the XDP and TC attach modes
+ * asked, the lb route cache; the rest of out is the manager's own config.
+ * -ENOENT when iface is no longer attached.
+ */
+NETPROBE_API int netprobe_manager_iface_config(struct netprobe_manager *m,
+					       const struct netprobe_iface *iface,
+					       struct netprobe_config *out);
 
 /* ---- Statistics (the seed's GlobalStats and GetNetworkStats) ------------ */
 

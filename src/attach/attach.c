@@ -368,6 +368,7 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	info->xdp_program = m->cfg.xdp_mode;
 	info->decap = m->cfg.decap;
 	info->flow_events = m->cfg.enable_detailed_events;
+	np_settings_of(&m->cfg, &info->settings);
 	err = np_write_iface(m, slot, info);
 	if (!err)
 		np_info("%s: now in %s mode (was %s)", ifname,
@@ -414,6 +415,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	info.xdp_program = m->cfg.xdp_mode;
 	info.decap = m->cfg.decap;
 	info.flow_events = m->cfg.enable_detailed_events;
+	np_settings_of(&m->cfg, &info.settings);
 
 	skel = np_load_programs(m, slot, ifindex);
 	if (!skel) {
@@ -597,6 +599,25 @@ int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
 	if (err)
 		return err;
 	iface_from_info(m, &info, slot, out);
+	return 0;
+}
+
+int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netprobe_iface *iface,
+				  struct netprobe_config *out)
+{
+	struct netprobe_iface_info info;
+	int err;
+
+	if (!m || !m->maps || !iface || !out || iface->slot >= NETPROBE_MAX_IFACES)
+		return -EINVAL;
+	err = np_read_iface(m, iface->slot, &info);
+	if (err)
+		return err;
+	if (!info.in_use || info.ifindex != iface->ifindex || strcmp(info.name, iface->name))
+		return -ENOENT; /* detached (or the slot taken by another) since it was listed */
+	*out = m->cfg;
+	out->xdp_mode = info.xdp_program;
+	np_settings_apply(out, &info.settings);
 	return 0;
 }
 

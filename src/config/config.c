@@ -97,6 +97,101 @@ static const struct {
 	{"rate_anomaly", offsetof(struct netprobe_config, rate_anomaly), false},
 };
 
+_Static_assert(sizeof(detection_fields) / sizeof(detection_fields[0]) == NETPROBE_CONFIG_DETECTIONS,
+	       "every detection of the config has its place in the interface settings");
+
+const char *netprobe_config_detection_name(unsigned int i)
+{
+	return i < NETPROBE_CONFIG_DETECTIONS ? detection_fields[i].name : NULL;
+}
+
+static struct netprobe_detection *detection_at(struct netprobe_config *cfg, unsigned int i)
+{
+	return (struct netprobe_detection *)((char *)cfg + detection_fields[i].offset);
+}
+
+static void prefix_setting(struct netprobe_prefix_setting *to, const struct netprobe_cidr *from)
+{
+	memset(to, 0, sizeof(*to));
+	to->family = from->family;
+	to->prefix_len = from->prefix_len;
+	memcpy(to->addr, from->addr, 16);
+}
+
+static void prefix_config(struct netprobe_cidr *to, const struct netprobe_prefix_setting *from)
+{
+	to->family = from->family;
+	to->prefix_len = from->prefix_len;
+	memcpy(to->addr, from->addr, 16);
+}
+
+void np_settings_of(const struct netprobe_config *cfg, struct netprobe_iface_settings *s)
+{
+	struct netprobe_config c = *cfg;
+
+	memset(s, 0, sizeof(*s));
+	s->xdp_attach_mode = c.xdp_attach_mode;
+	s->tc_attach_mode = c.tc_attach_mode;
+	s->xdp_events = c.enable_xdp_events;
+	s->tc_events = c.enable_tc_events;
+	s->detailed_events = c.enable_detailed_events;
+	s->security_alerts = c.enable_security_alerts;
+	s->detailed_events_per_sec = c.detailed_events_per_sec;
+	s->security_alerts_per_sec = c.security_alerts_per_sec;
+	for (unsigned int i = 0; i < NETPROBE_CONFIG_DETECTIONS; i++) {
+		const struct netprobe_detection *d = detection_at(&c, i);
+
+		s->detections[i] =
+			(struct netprobe_detection_setting){d->enabled, d->threshold, d->window_ms};
+	}
+	s->port_scan_hosts = c.port_scan_hosts;
+	s->rate_anomaly_floor_pps = c.rate_anomaly_floor_pps;
+	s->rate_anomaly_learn_windows = c.rate_anomaly_learn_windows;
+	s->mitigation = c.mitigation;
+	s->mitigation_unproven = c.mitigation_unproven;
+	s->mitigation_ttl_s = c.mitigation_ttl_s;
+	s->ipv6_source_prefix = c.ipv6_source_prefix;
+	s->lb_route_cache_ms = c.lb_route_cache_ms;
+	s->decap = c.decap;
+	s->decap_from_count = c.decap_from_count;
+	s->decap_to_count = c.decap_to_count;
+	for (unsigned int i = 0; i < c.decap_from_count && i < NETPROBE_DECAP_MAX; i++)
+		prefix_setting(&s->decap_from[i], &c.decap_from[i]);
+	for (unsigned int i = 0; i < c.decap_to_count && i < NETPROBE_DECAP_MAX; i++)
+		prefix_setting(&s->decap_to[i], &c.decap_to[i]);
+}
+
+void np_settings_apply(struct netprobe_config *cfg, const struct netprobe_iface_settings *s)
+{
+	cfg->xdp_attach_mode = s->xdp_attach_mode;
+	cfg->tc_attach_mode = s->tc_attach_mode;
+	cfg->enable_xdp_events = s->xdp_events;
+	cfg->enable_tc_events = s->tc_events;
+	cfg->enable_detailed_events = s->detailed_events;
+	cfg->enable_security_alerts = s->security_alerts;
+	cfg->detailed_events_per_sec = s->detailed_events_per_sec;
+	cfg->security_alerts_per_sec = s->security_alerts_per_sec;
+	for (unsigned int i = 0; i < NETPROBE_CONFIG_DETECTIONS; i++)
+		*detection_at(cfg, i) = (struct netprobe_detection){s->detections[i].enabled != 0,
+								    s->detections[i].threshold,
+								    s->detections[i].window_ms};
+	cfg->port_scan_hosts = s->port_scan_hosts;
+	cfg->rate_anomaly_floor_pps = s->rate_anomaly_floor_pps;
+	cfg->rate_anomaly_learn_windows = s->rate_anomaly_learn_windows;
+	cfg->mitigation = s->mitigation;
+	cfg->mitigation_unproven = s->mitigation_unproven;
+	cfg->mitigation_ttl_s = s->mitigation_ttl_s;
+	cfg->ipv6_source_prefix = s->ipv6_source_prefix;
+	cfg->lb_route_cache_ms = s->lb_route_cache_ms;
+	cfg->decap = s->decap;
+	cfg->decap_from_count = s->decap_from_count;
+	cfg->decap_to_count = s->decap_to_count;
+	for (unsigned int i = 0; i < NETPROBE_DECAP_MAX; i++) {
+		prefix_config(&cfg->decap_from[i], &s->decap_from[i]);
+		prefix_config(&cfg->decap_to[i], &s->decap_to[i]);
+	}
+}
+
 struct netprobe_detection *netprobe_config_detection(struct netprobe_config *cfg, const char *name,
 						     size_t name_len)
 {

@@ -11,6 +11,9 @@
 #include "base/maglev.h"
 
 int np_validate_config(const struct netprobe_config *cfg);
+/* The per-attach part of a config, as an interface's registry slot keeps it; and back. */
+void np_settings_of(const struct netprobe_config *cfg, struct netprobe_iface_settings *s);
+void np_settings_apply(struct netprobe_config *cfg, const struct netprobe_iface_settings *s);
 
 /* The load balancer's Maglev tables: a service's room, and all of them together. */
 #define NP_LB_MAX_TABLE_SIZE  (1u << 20)

@@ -179,6 +179,34 @@ teardown() {
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 }
 
+@test "status shows the settings in force on each interface, in words and in JSON" {
+	np_b attach "$LAB_VB" --mode filter --mitigate --block-ttl 77 --detect syn_flood=500/2000 \
+		--detect port_scan=off --decap-from 10.0.0.0/8 --tc-mode clsact
+	run np_b status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"detect: syn_flood 500/s over 2000 ms"* ]]
+	[[ "$output" != *"port_scan"* ]]
+	[[ "$output" == *"mitigate: proven sources, block TTL 77 s, IPv6 by /64"* ]]
+	[[ "$output" == *"decap: from 10.0.0.0/8, to any"* ]]
+	[[ "$output" == *"attach modes asked: XDP auto, TC clsact"* ]]
+	while IFS= read -r line; do [ "${#line}" -lt 100 ]; done <<<"$output"
+	run np_b status --json
+	[ "$status" -eq 0 ]
+	local s='.interfaces[0].settings'
+	[ "$(jq "$s.detections.syn_flood.threshold" <<<"$output")" -eq 500 ]
+	[ "$(jq "$s.detections.syn_flood.window_ms" <<<"$output")" -eq 2000 ]
+	[ "$(jq "$s.detections.port_scan.enabled" <<<"$output")" = false ]
+	[ "$(jq "$s.mitigation.block_ttl_s" <<<"$output")" -eq 77 ]
+	[ "$(jq -r "$s.decap.from[0]" <<<"$output")" = 10.0.0.0/8 ]
+	[ "$(jq -r "$s.tc_attach_mode" <<<"$output")" = clsact ]
+	[ "$(jq "$s.events.security_alerts" <<<"$output")" = true ]
+	# A live change is what status shows next.
+	np_b attach "$LAB_VB" --mode filter --detect syn_flood=900 --tc-mode clsact
+	run np_b status --json
+	[ "$(jq ".interfaces[0].settings.detections.syn_flood.threshold" <<<"$output")" -eq 900 ]
+	np_b detach --all
+}
+
 @test "generic XDP and clsact, chosen on the command line, removed exactly" {
 	ip netns exec "$LAB_B" tc qdisc add dev "$LAB_VB" clsact
 	run np_b attach "$LAB_VB" --xdp-mode generic --tc-mode clsact

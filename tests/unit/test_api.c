@@ -296,6 +296,75 @@ static void test_attach_detach_reattach(void **state)
 	netprobe_manager_free(m);
 }
 
+/*
+ * What an interface was attached with is kept in the pinned state: another
+ * manager, with the defaults, reads it back, live changes included.
+ */
+static void test_iface_config_in_pinned_state(void **state)
+{
+	struct netprobe_manager *m, *other = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	struct netprobe_config cfg, got;
+	struct netprobe_iface it;
+	char buf[64];
+
+	(void)state;
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	cfg.syn_flood = (struct netprobe_detection){true, 777, 2000};
+	cfg.port_scan.enabled = false;
+	cfg.mitigation = true;
+	cfg.mitigation_ttl_s = 99;
+	cfg.ipv6_source_prefix = 56;
+	cfg.enable_detailed_events = true;
+	cfg.detailed_events_per_sec = 321;
+	cfg.decap = true;
+	cfg.decap_from_count = 1;
+	assert_int_equal(netprobe_cidr_parse("10.9.0.0/16", &cfg.decap_from[0]), 0);
+	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
+	m = netprobe_manager_new(&cfg);
+	assert_non_null(m);
+	assert_int_equal(netprobe_manager_load(m), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+
+	assert_int_equal(netprobe_manager_iface(other, "npb0", &it), 0);
+	assert_int_equal(netprobe_manager_iface_config(other, &it, &got), 0);
+	assert_int_equal(got.xdp_mode, NETPROBE_XDP_FILTER);
+	assert_true(got.syn_flood.enabled);
+	assert_int_equal(got.syn_flood.threshold, 777);
+	assert_int_equal(got.syn_flood.window_ms, 2000);
+	assert_false(got.port_scan.enabled);
+	assert_true(got.udp_flood.enabled);
+	assert_true(got.mitigation);
+	assert_false(got.mitigation_unproven);
+	assert_int_equal(got.mitigation_ttl_s, 99);
+	assert_int_equal(got.ipv6_source_prefix, 56);
+	assert_true(got.enable_detailed_events);
+	assert_int_equal(got.detailed_events_per_sec, 321);
+	assert_true(got.decap);
+	assert_int_equal(got.decap_from_count, 1);
+	assert_string_equal(netprobe_cidr_str(&got.decap_from[0], buf, sizeof(buf)), "10.9.0.0/16");
+	assert_int_equal(got.tc_attach_mode, NETPROBE_TC_ATTACH_CLSACT);
+
+	/* A live change shows too; names of the detections in their settings' order. */
+	cfg.syn_flood.threshold = 888;
+	cfg.mitigation = false;
+	assert_int_equal(netprobe_manager_update_config(m, &cfg), 0);
+	assert_int_equal(netprobe_manager_iface_config(other, &it, &got), 0);
+	assert_int_equal(got.syn_flood.threshold, 888);
+	assert_false(got.mitigation);
+	assert_string_equal(netprobe_config_detection_name(0), "syn_flood");
+	assert_null(netprobe_config_detection_name(NETPROBE_CONFIG_DETECTIONS));
+
+	/* Gone once detached; bad arguments. */
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_iface_config(other, &it, &got), -ENOENT);
+	assert_int_equal(netprobe_manager_iface_config(other, NULL, &got), -EINVAL);
+	assert_int_equal(netprobe_manager_iface_config(NULL, &it, &got), -EINVAL);
+	netprobe_manager_free(m);
+	netprobe_manager_free(other);
+}
+
 static void test_several_interfaces(void **state)
 {
 	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
@@ -800,6 +869,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_null_and_unloaded_arguments, detach_everything),
 		cmocka_unit_test_teardown(test_attach_bad_interface, detach_everything),
 		cmocka_unit_test_teardown(test_attach_detach_reattach, detach_everything),
+		cmocka_unit_test_teardown(test_iface_config_in_pinned_state, detach_everything),
 		cmocka_unit_test_teardown(test_several_interfaces, detach_everything),
 		cmocka_unit_test_teardown(test_state_outlives_manager, detach_everything),
 		cmocka_unit_test_teardown(test_clsact_created_and_removed, detach_everything),
