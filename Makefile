@@ -85,12 +85,15 @@ UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 UNIT_BINS    := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 
 $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPUT)/tests
-	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS) -lcmocka $(WRAP_$*)
 
-# The event pipeline's tests run under AddressSanitizer and UBSan, with a
+# test_filter makes the library's map updates fail on purpose (a batch's undo).
+WRAP_test_filter := -Wl,--wrap=bpf_map_update_elem
+
+# The event pipeline's and the filter's tests run under AddressSanitizer and UBSan, with a
 # library built for them: threads, buffers and live config changes meet there.
 SANITIZE     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-ASAN_UNITS   := test_events
+ASAN_UNITS   := test_events test_filter
 ASAN_LIB     := $(OUTPUT)/asan/libnetprobe.a
 ASAN_OBJS    := $(patsubst src/%.c,$(OUTPUT)/asan/%.o,$(LIB_SRCS))
 
@@ -106,7 +109,8 @@ $(ASAN_LIB): $(ASAN_OBJS)
 
 $(patsubst %,$(OUTPUT)/tests/%,$(ASAN_UNITS)): $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h \
 		$(ASAN_LIB) $(HDRS) | $(OUTPUT)/tests
-	$(CC) $(CFLAGS) $(SANITIZE) -Isrc -Itests/unit -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(SANITIZE) -Isrc -Itests/unit -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka \
+		$(WRAP_$*)
 
 # The integration tests send frames with np-bench and use its baseline programs.
 unit-tests: $(UNIT_BINS) $(BENCH_BINS)

@@ -101,38 +101,60 @@ static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
 	return 0;
 }
 
-/* A blocklist file's entries, and the line each came from. */
+/*
+ * A blocklist file's entries, one after another in one buffer, and the
+ * line each came from. At most the lists' largest capacity: a file longer
+ * than any list can hold is refused before it costs memory.
+ */
+#define NP_FILE_ENTRIES_MAX (1u << 24)
+
 struct file_entries {
-	char **v;
+	char *text; /* the entries, each with its NUL */
+	size_t used, room;
+	size_t *at; /* where each starts in text */
 	unsigned long *line;
 	size_t n, cap;
+	const char **v; /* made from at once text stops moving */
 };
 
 static void file_entries_free(struct file_entries *fe)
 {
-	for (size_t i = 0; i < fe->n; i++)
-		free(fe->v[i]);
-	free(fe->v);
+	free(fe->text);
+	free(fe->at);
 	free(fe->line);
+	free(fe->v);
 }
 
 static int file_entries_push(struct file_entries *fe, const char *entry, unsigned long line)
 {
+	size_t len = strlen(entry) + 1;
+
+	if (fe->n == NP_FILE_ENTRIES_MAX)
+		return -E2BIG;
 	if (fe->n == fe->cap) {
 		size_t cap = fe->cap ? fe->cap * 2 : 1024;
-		char **v = realloc(fe->v, cap * sizeof(*v));
-		unsigned long *l = v ? realloc(fe->line, cap * sizeof(*l)) : NULL;
+		size_t *at = realloc(fe->at, cap * sizeof(*at));
+		unsigned long *l = at ? realloc(fe->line, cap * sizeof(*l)) : NULL;
 
-		if (v)
-			fe->v = v;
+		if (at)
+			fe->at = at;
 		if (!l)
 			return -ENOMEM;
 		fe->line = l;
 		fe->cap = cap;
 	}
-	fe->v[fe->n] = strdup(entry);
-	if (!fe->v[fe->n])
-		return -ENOMEM;
+	if (fe->used + len > fe->room) {
+		size_t room = fe->room ? fe->room * 2 : 65536;
+		char *text = realloc(fe->text, room);
+
+		if (!text)
+			return -ENOMEM;
+		fe->text = text;
+		fe->room = room;
+	}
+	memcpy(fe->text + fe->used, entry, len);
+	fe->at[fe->n] = fe->used;
+	fe->used += len;
 	fe->line[fe->n++] = line;
 	return 0;
 }
@@ -189,6 +211,17 @@ static int read_file(const char *path, struct file_entries *fe)
 			break;
 		}
 		err = file_entries_push(fe, start, lineno);
+		if (err == -E2BIG)
+			cli_error("%s:%lu: more than %u entries: more than any list holds", path,
+				  lineno, NP_FILE_ENTRIES_MAX);
+		else if (err)
+			cli_error("%s:%lu: %s", path, lineno, strerror(-err));
+	}
+	if (!err && fe->n) {
+		fe->v = calloc(fe->n, sizeof(*fe->v));
+		for (size_t i = 0; fe->v && i < fe->n; i++)
+			fe->v[i] = fe->text + fe->at[i];
+		err = fe->v ? 0 : -ENOMEM;
 	}
 	if (!err && ferror(f)) {
 		err = -errno ?: -EIO;
@@ -213,9 +246,11 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 	struct file_entries fe = {};
 	int err = read_file(path, &fe);
 
-	if (!err)
-		err = add ? ops->add_many(m, (const char *const *)fe.v, fe.n, &opts, &res)
-			  : ops->del_many(m, (const char *const *)fe.v, fe.n, &res);
+	if (err) {
+		file_entries_free(&fe);
+		return err; /* read_file named the line */
+	}
+	err = add ? ops->add_many(m, fe.v, fe.n, &opts, &res) : ops->del_many(m, fe.v, fe.n, &res);
 	if (err && res.failed < fe.n)
 		cli_error("%s:%lu: %s: %s; nothing %s", path, fe.line[res.failed], fe.v[res.failed],
 			  netprobe_strerror(err), add ? "added" : "removed");

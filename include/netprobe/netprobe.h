@@ -614,6 +614,7 @@ struct netprobe_acl_batch_opts {
 	 * TTL is renewed: it then lives at least ttl_s from now.
 	 */
 	unsigned int ttl_s;
+	size_t : 0; /* as libbpf's opts: no tail padding a later field could fall into */
 };
 
 struct netprobe_acl_batch_result {

@@ -21,6 +21,8 @@
 bool np_opts_valid_sz(const void *opts, size_t user_sz, size_t known_sz, const char *type);
 #define np_opts_valid(opts, known_sz)                                                              \
 	(!(opts) || np_opts_valid_sz((opts), (opts)->sz, (known_sz), #opts))
+/* Where field ends: an opts struct's known size, its tail padding excluded. */
+#define NP_OFFSETOFEND(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 #define NP_OPTS_HAS(opts, field)                                                                   \
 	((opts) && (opts)->sz >= offsetof(typeof(*(opts)), field) + sizeof((opts)->field))
 #define NP_OPTS_GET(opts, field, fallback) (NP_OPTS_HAS(opts, field) ? (opts)->field : (fallback))

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The library never prints: messages go to the caller's callback, or nowhere. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ const char *netprobe_strerror(int err)
 	};
 	const char *s;
 
+	if (err == INT_MIN)
+		return "unknown error";
 	err = err < 0 ? -err : err;
 	if (err >= NETPROBE_ERR_BASE && err < NETPROBE_ERR_END)
 		return own[err - NETPROBE_ERR_BASE];

@@ -63,7 +63,8 @@ struct np_deferred {
 		__u32 *v;
 		size_t n, cap;
 	} slots,	    /* /24s whose group is recomputed */
-		exact_gone; /* /24s that lost a /32 entry: is their EXACT flag still needed? */
+		exact_gone, /* /24s that lost a /32 entry: is their EXACT flag still needed? */
+		replaced;   /* blocks the batch's entries replace: claimed, retired at its end */
 	__u8 *new_allow;    /* a bit per rule id */
 	bool below;	    /* entries under the new allow prefixes */
 	bool below_all;	    /* every exact and trie entry: an allow prefix went */
@@ -696,9 +697,8 @@ static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, 
 		} else {
 			if (added)
 				err = v4_split_slot(a, slot);
-			if (!err && d && !defer_slot(&d->slots, slot))
-				err = -ENOMEM;
-			else if (!err && !d)
+			/* In a batch, once at its end (if memory runs out, at once). */
+			if (!err && !(d && defer_slot(&d->slots, slot)))
 				v4_refresh_slot(a, slot);
 		}
 	}
@@ -746,7 +746,7 @@ static bool under_new_allow(const struct np_acl *a, const struct np_deferred *d,
 
 static bool slot_in(const struct np_slot_set *set, __u32 slot)
 {
-	return bsearch(&slot, set->v, set->n, sizeof(*set->v), cmp_u32) != NULL;
+	return set->n && bsearch(&slot, set->v, set->n, sizeof(*set->v), cmp_u32) != NULL;
 }
 
 /*
@@ -759,6 +759,8 @@ static void release_exact_flags(struct np_acl *a, struct np_slot_set *gone)
 {
 	struct np_slot_set held = {};
 
+	if (!gone->n)
+		return;
 	qsort(gone->v, gone->n, sizeof(*gone->v), cmp_u32);
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
@@ -771,7 +773,8 @@ static void release_exact_flags(struct np_acl *a, struct np_slot_set *gone)
 			return; /* out of memory: the flags stay, which costs a lookup, not a miss */
 		}
 	}
-	qsort(held.v, held.n, sizeof(*held.v), cmp_u32);
+	if (held.n)
+		qsort(held.v, held.n, sizeof(*held.v), cmp_u32);
 	for (size_t i = 0; i < gone->n; i++)
 		if ((!i || gone->v[i] != gone->v[i - 1]) && !slot_in(&held, gone->v[i]))
 			__atomic_fetch_and(&a->tbl24[gone->v[i]], ~NETPROBE_ACL_W_EXACT,
@@ -790,7 +793,8 @@ static void release_exact_flags(struct np_acl *a, struct np_slot_set *gone)
 /* The batch's table-wide recomputes, each once. */
 static void flush_deferred(struct np_acl *a, struct np_deferred *d)
 {
-	qsort(d->slots.v, d->slots.n, sizeof(*d->slots.v), cmp_u32);
+	if (d->slots.n)
+		qsort(d->slots.v, d->slots.n, sizeof(*d->slots.v), cmp_u32);
 	for (size_t i = 0; i < d->slots.n; i++)
 		if (!i || d->slots.v[i] != d->slots.v[i - 1])
 			v4_refresh_slot(a, d->slots.v[i]);
@@ -1333,10 +1337,11 @@ static int add_locked(struct netprobe_manager *m, enum netprobe_acl_action actio
 	} else if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry)) {
 		a->next_expiry = r->expires_ns;
 	}
-	if (block && !err) {
+	/* In a batch the block waits, claimed, for the batch to hold (end_batch) or undo. */
+	if (block && !err && !(a->defer && defer_slot(&a->defer->replaced, block)))
 		retire_rule(m, block, true);
+	if (block && !err)
 		block = 0;
-	}
 	bump_generation(a);
 out:
 	/* Not replaced: the block stays (a failed publish left its entry as it was). */
@@ -1416,9 +1421,15 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 
 /* ---- Batches ------------------------------------------------------------ */
 
-/* Ends a batch: its deferred recomputes, the change recorded, the lock released. */
+/*
+ * Ends a batch: the blocks its entries replaced retired (their entries are
+ * the new ones' now), its deferred recomputes, the change recorded, the
+ * lock released.
+ */
 static void end_batch(struct netprobe_manager *m, struct np_deferred *d, int lock)
 {
+	for (size_t i = 0; i < d->replaced.n; i++)
+		retire_rule(m, d->replaced.v[i], true);
 	m->acl->defer = NULL;
 	flush_deferred(m->acl, d);
 	bump_generation(m->acl);
@@ -1429,6 +1440,7 @@ static void deferred_free(struct np_deferred *d)
 {
 	free(d->slots.v);
 	free(d->exact_gone.v);
+	free(d->replaced.v);
 	free(d->new_allow);
 }
 
@@ -1494,14 +1506,18 @@ static size_t groups_needed(struct np_acl *a, const struct batch_item *items, si
 		return SIZE_MAX;
 	for (size_t i = 0; i < count; i++) {
 		const struct netprobe_cidr *c = &items[i].c;
-		__u32 slot = ntohl(*(const __u32 *)items[i].c.addr) >> 8;
+		__u32 be, slot;
+
+		memcpy(&be, c->addr, 4); /* addr sits at offset 2 of a netprobe_cidr */
+		slot = ntohl(be) >> 8;
 
 		if (items[i].what == ITEM_NEW && c->family == NETPROBE_FAMILY_IPV4 &&
 		    c->prefix_len > 24 && c->prefix_len < 32 &&
 		    !(a->tbl24[slot] & NETPROBE_ACL_W_GROUP))
 			slots[n++] = slot;
 	}
-	qsort(slots, n, sizeof(*slots), cmp_u32);
+	if (n)
+		qsort(slots, n, sizeof(*slots), cmp_u32);
 	for (size_t i = 0; i < n; i++)
 		distinct += !i || slots[i] != slots[i - 1];
 	free(slots);
@@ -1529,6 +1545,7 @@ static int batch_other_list(const struct batch_item *it, enum netprobe_acl_actio
 static int plan_adds(struct np_acl *a, enum netprobe_acl_action action, struct batch_item *items,
 		     size_t count, unsigned int ttl_s, struct netprobe_acl_batch_result *res)
 {
+	const struct batch_item *other = NULL;
 	size_t fresh = 0, groups;
 	__u32 room;
 
@@ -1540,13 +1557,19 @@ static int plan_adds(struct np_acl *a, enum netprobe_acl_action action, struct b
 		if (i && same_prefix(it, it - 1)) {
 			it->what = ITEM_SKIP;
 		} else if (id && !is_block(a, id)) {
-			if (a->rules[id].action != action)
-				return batch_other_list(it, action, res);
+			/* The caller's first entry on the other list is the one named. */
+			if (a->rules[id].action != action) {
+				if (!other || it->index < other->index)
+					other = it;
+				continue;
+			}
 			it->id = id;
 			it->what = ttl_s && a->rules[id].expires_ns ? ITEM_RENEW : ITEM_SKIP;
 		}
 		fresh += it->what == ITEM_NEW;
 	}
+	if (other)
+		return batch_other_list(other, action, res);
 	room = free_ids(a);
 	if (fresh > room) {
 		np_err("the lists have room for %u more entries, the batch adds %zu; remove some, "
@@ -1570,14 +1593,47 @@ static int plan_adds(struct np_acl *a, enum netprobe_acl_action action, struct b
 }
 
 /* Undoes an add batch that failed part way: what it added goes, renewals are taken back. */
+/*
+ * Puts back a block a failed batch had replaced (claimed, out of the index):
+ * its entry as XDP writes it, and live again. Its count never went.
+ */
+static void restore_block(struct np_acl *a, __u32 id)
+{
+	struct netprobe_acl_rule *r = &a->rules[id];
+	struct netprobe_acl_value v = {.word = word_of(a, id), .own = word_of(a, id)};
+	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+
+	if (r->prefix_len == addr_len(r->family) * 8) {
+		if (!bpf_map_update_elem(exact_fd(a, r->family), r->addr, &v, BPF_ANY) &&
+		    r->family == NETPROBE_FAMILY_IPV4)
+			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
+					  NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
+	} else if (r->family == NETPROBE_FAMILY_IPV6) {
+		memcpy(key.addr, r->addr, 16);
+		bpf_map_update_elem(a->trie_fd, &key, &v, BPF_ANY);
+	} /* an IPv4 /24 aggregate's own entry was never touched */
+	index_insert(a, id);
+	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+}
+
+/*
+ * Undoes an add batch that failed part way, its recomputes still deferred:
+ * what it added goes, renewals are taken back, the blocks it replaced
+ * come back.
+ */
 static void undo_adds(struct netprobe_manager *m, struct batch_item *items, size_t done)
 {
+	struct np_slot_set *replaced = &m->acl->defer->replaced;
+
 	for (size_t i = done; i-- > 0;) {
 		if (items[i].what == ITEM_NEW && items[i].id)
 			remove_rule(m, items[i].id, false, NULL);
 		else if (items[i].what == ITEM_RENEW)
 			m->acl->rules[items[i].id].expires_ns = items[i].old_expiry;
 	}
+	for (size_t i = 0; i < replaced->n; i++)
+		restore_block(m->acl, replaced->v[i]);
+	replaced->n = 0;
 }
 
 static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action action,
@@ -1594,7 +1650,10 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 	size_t i = 0;
 	__u64 expires;
 
-	if (!m || !m->acl || (!cidrs && count) || !np_opts_valid(opts, sizeof(*opts)))
+	if (result)
+		*result = res;
+	if (!m || !m->acl || (!cidrs && count) ||
+	    !np_opts_valid(opts, NP_OFFSETOFEND(struct netprobe_acl_batch_opts, ttl_s)))
 		return -EINVAL;
 	a = m->acl;
 	ttl_s = NP_OPTS_GET(opts, ttl_s, 0);
@@ -1640,7 +1699,6 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 			res.done++;
 		}
 	}
-	a->defer = NULL;
 	if (err) {
 		undo_adds(m, items, i);
 		res.done = res.renewed = res.skipped = 0;
@@ -1660,11 +1718,14 @@ static int acl_del_many(struct netprobe_manager *m, enum netprobe_acl_action act
 			struct netprobe_acl_batch_result *result)
 {
 	struct netprobe_acl_batch_result res = {.failed = count};
+	const struct batch_item *other = NULL;
 	struct np_deferred d = {};
 	struct batch_item *items;
 	struct np_acl *a;
 	int lock, err;
 
+	if (result)
+		*result = res;
 	if (!m || !m->acl || (!cidrs && count))
 		return -EINVAL;
 	a = m->acl;
@@ -1676,16 +1737,18 @@ static int acl_del_many(struct netprobe_manager *m, enum netprobe_acl_action act
 		err = lock;
 		goto out;
 	}
-	for (size_t i = 0; !err && i < count; i++) {
+	for (size_t i = 0; i < count; i++) {
 		struct batch_item *it = &items[i];
 
 		it->id = index_find(a, it->c.family, it->c.prefix_len, it->c.addr);
 		it->what = ITEM_REMOVE;
 		if ((i && same_prefix(it, it - 1)) || !it->id)
 			it->what = ITEM_SKIP;
-		else if (a->rules[it->id].action != action)
-			err = batch_other_list(it, action, &res);
+		else if (a->rules[it->id].action != action && (!other || it->index < other->index))
+			other = it;
 	}
+	if (other)
+		err = batch_other_list(other, action, &res);
 	a->defer = &d;
 	for (size_t i = 0; !err && i < count; i++) {
 		if (items[i].what == ITEM_REMOVE && remove_rule(m, items[i].id, false, &items[i].c))

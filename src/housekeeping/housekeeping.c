@@ -83,13 +83,15 @@ static void emit_flow_ends(struct netprobe_manager *m, const struct netprobe_flo
 			   size_t n)
 {
 	struct netprobe_flow_event frame[NETPROBE_FLOW_ENDS_PER_RUN];
-	bool wanted[NETPROBE_MAX_IFACES] = {};
+	/* The ifindex of each slot attached with flow events, 0 if none. */
+	__u32 wanted[NETPROBE_MAX_IFACES] = {};
 	struct netprobe_iface_info info;
 	size_t in_frame = 0;
 	int fd;
 
 	for (unsigned int slot = 0; slot < NETPROBE_MAX_IFACES; slot++)
-		wanted[slot] = !np_read_iface(m, slot, &info) && info.in_use && info.flow_events;
+		if (!np_read_iface(m, slot, &info) && info.in_use && info.flow_events)
+			wanted[slot] = info.ifindex;
 	if (!m->flow_end_emitter) {
 		m->flow_end_emitter = np_load_runner(m, "netprobe_emit_flow_ends");
 		if (!m->flow_end_emitter) {
@@ -101,7 +103,9 @@ static void emit_flow_ends(struct netprobe_manager *m, const struct netprobe_flo
 	}
 	fd = bpf_program__fd(m->flow_end_emitter->progs.netprobe_emit_flow_ends);
 	for (size_t i = 0; i <= n; i++) {
-		if (i < n && evs[i].key.slot < NETPROBE_MAX_IFACES && wanted[evs[i].key.slot])
+		/* A flow of the slot's previous interface is not this one's to report. */
+		if (i < n && evs[i].key.slot < NETPROBE_MAX_IFACES &&
+		    wanted[evs[i].key.slot] == evs[i].key.ifindex && evs[i].key.ifindex)
 			frame[in_frame++] = evs[i];
 		if (in_frame && (in_frame == NETPROBE_FLOW_ENDS_PER_RUN || i == n)) {
 			LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,

@@ -227,8 +227,8 @@ struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int s
 		       "verifier's log)",
 		       strerror(-err));
 		netprobe_bpf__destroy(skel);
-		/* Not privileged is what it says; anything else is the verifier's no. */
-		errno = err == -EPERM ? EPERM : NETPROBE_ERR_PROG_REFUSED;
+		/* Not privileged, no memory: what they say; anything else is the verifier's no. */
+		errno = err == -EPERM || err == -ENOMEM ? -err : NETPROBE_ERR_PROG_REFUSED;
 		return NULL;
 	}
 	return skel;

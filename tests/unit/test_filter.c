@@ -890,7 +890,11 @@ static void test_batch_all_or_none(void **state)
 	struct {
 		struct netprobe_acl_batch_opts o;
 		unsigned int newer;
-	} big = {.o = {.sz = sizeof(big)}, .newer = 1};
+	} big;
+
+	memset(&big, 0, sizeof(big)); /* the padding too: a newer caller's struct is all zero */
+	big.o.sz = sizeof(big);
+	big.newer = 1;
 	assert_int_equal(netprobe_blacklist_add_many(g_m, again, 4, &big.o, NULL), -EINVAL);
 	big.newer = 0;
 	assert_int_equal(netprobe_blacklist_add_many(g_m, again, 4, &big.o, NULL), 0);
@@ -922,6 +926,23 @@ static void test_batch_allow_prefixes(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(verdict(inside[i], 1), XDP_DROP);
 	assert_int_equal(verdict("10.50.9.9", 1), XDP_PASS);
+}
+
+/*
+ * Map updates of the library, through the linker (-Wl,--wrap): after
+ * g_update_fail_in more successful ones, one fails with ENOMEM, as a full
+ * or memory-starved map would.
+ */
+static int g_update_fail_in = -1;
+
+int __real_bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags);
+int __wrap_bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags)
+{
+	if (g_update_fail_in >= 0 && g_update_fail_in-- == 0) {
+		errno = ENOMEM;
+		return -ENOMEM;
+	}
+	return __real_bpf_map_update_elem(fd, key, value, flags);
 }
 
 /* A batch the lists have no room for is refused whole. */
@@ -3045,6 +3066,44 @@ static void test_ipv4_aggregate_spares(void **state)
 }
 
 /*
+ * A batch that fails part way leaves the lists as they were: also the
+ * mitigation block one of its entries was replacing, which is back in force.
+ */
+static void test_batch_undo_keeps_blocks(void **state)
+{
+	const char *allow[] = {"10.0.0.0/8", "198.18.11.1", "2001:db8::/48"};
+	struct netprobe_acl_batch_result res;
+	struct netprobe_config cfg;
+	struct entries es;
+
+	(void)state;
+	syn_flood_config(&cfg);
+	mitigate_unproven(&cfg, 60);
+	start_filter(&cfg);
+	syn_burst("198.18.11.1", "192.0.2.250", 200);
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_DROP);
+	/* The /32's exact entry goes in, the IPv6 prefix's trie entry fails. */
+	g_update_fail_in = 1;
+	assert_int_equal(netprobe_allowlist_add_many(g_m, allow, 3, NULL, &res), -ENOMEM);
+	g_update_fail_in = -1;
+	assert_int_equal(res.failed, 2);
+	assert_int_equal(listing(NETPROBE_ACL_ALLOW).n, 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(es.e[0].text, "198.18.11.1/32");
+	assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "syn_flood");
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_DROP);
+	assert_int_equal(verdict("10.1.1.1", 1), XDP_PASS);
+	/* Still the pool's to retire; and the same batch, without the failure, replaces it. */
+	assert_int_equal(netprobe_allowlist_add_many(g_m, allow, 3, NULL, &res), 0);
+	assert_int_equal(res.done, 3);
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_PASS);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 0);
+	assert_int_equal(netprobe_allowlist_del_many(g_m, allow, 3, NULL), 0);
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_PASS);
+}
+
+/*
  * A pool of 16 made full by 16 blocks of evidence 16 (each in a /24 of its
  * own), then 8 addresses of 203.0.113.0/24 twice as strong: the /24 is
  * blocked whole.
@@ -3461,6 +3520,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_batch_all_or_none, teardown),
 		cmocka_unit_test_teardown(test_batch_too_big, teardown),
 		cmocka_unit_test_teardown(test_batch_allow_prefixes, teardown),
+		cmocka_unit_test_teardown(test_batch_undo_keeps_blocks, teardown),
 		cmocka_unit_test_teardown(test_list_add_pins_state_again, teardown),
 		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
 		cmocka_unit_test_teardown(test_ttl_expiry, teardown),
