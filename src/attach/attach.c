@@ -608,13 +608,11 @@ int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netpr
 	struct netprobe_iface_info info;
 	int err;
 
-	if (!m || !m->maps || !iface || !out || iface->slot >= NETPROBE_MAX_IFACES)
+	if (!m || !m->maps || !out)
 		return -EINVAL;
-	err = np_read_iface(m, iface->slot, &info);
+	err = np_iface_info_of(m, iface, &info);
 	if (err)
 		return err;
-	if (!info.in_use || info.ifindex != iface->ifindex || strcmp(info.name, iface->name))
-		return -ENOENT; /* detached (or the slot taken by another) since it was listed */
 	*out = m->cfg;
 	out->xdp_mode = info.xdp_program;
 	np_settings_apply(out, &info.settings);

@@ -123,14 +123,11 @@ int netprobe_manager_iface_stats_of(struct netprobe_manager *m, const struct net
 	struct netprobe_iface_info info;
 	int err;
 
-	if (!m || !m->maps || !iface || !out || iface->slot >= NETPROBE_MAX_IFACES)
+	if (!m || !m->maps || !out)
 		return -EINVAL;
-	err = np_read_iface(m, iface->slot, &info);
+	err = np_iface_info_of(m, iface, &info);
 	if (err)
 		return err;
-	/* The slot may have been reused since the caller listed it. */
-	if (!info.in_use || info.ifindex != iface->ifindex)
-		return -ENOENT;
 	memset(out, 0, sizeof(*out));
 	err = np_read_slot_counters(m, iface->slot, &out->counters);
 	if (err)

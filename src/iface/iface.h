@@ -20,5 +20,8 @@ int np_find_iface(const struct netprobe_manager *m, const char *ifname, unsigned
 /* A free slot; -ENOSPC (logged) when all NETPROBE_MAX_IFACES are taken. */
 int np_free_slot(const struct netprobe_manager *m, unsigned int *slot);
 bool np_anything_attached(const struct netprobe_manager *m);
+/* The registry slot of an interface as listed (netprobe_iface); -ENOENT once it is gone. */
+int np_iface_info_of(const struct netprobe_manager *m, const struct netprobe_iface *iface,
+		     struct netprobe_iface_info *info);
 
 #endif /* NP_IFACE_H */

@@ -77,6 +77,22 @@ int np_free_slot(const struct netprobe_manager *m, unsigned int *slot)
 	return -ENOSPC;
 }
 
+int np_iface_info_of(const struct netprobe_manager *m, const struct netprobe_iface *iface,
+		     struct netprobe_iface_info *info)
+{
+	int err;
+
+	if (!iface || iface->slot >= NETPROBE_MAX_IFACES)
+		return -EINVAL;
+	err = np_read_iface(m, iface->slot, info);
+	if (err)
+		return err;
+	/* Detached, or the slot taken by another interface, since the caller listed it. */
+	if (!info->in_use || info->ifindex != iface->ifindex || strcmp(info->name, iface->name))
+		return -ENOENT;
+	return 0;
+}
+
 bool np_anything_attached(const struct netprobe_manager *m)
 {
 	struct netprobe_iface_info info;
