@@ -199,10 +199,15 @@ HDR
 
 ## Choices these numbers made
 
+Where this section gives a time, it was measured when the choice was made;
+the machine's own speed moves between runs (a bare `XDP_PASS` has cost 10
+to 26 ns here), so compare within one table.
+
 - IPv4 lists are DIR-24-8 tables (one array word per /24, a 256-word group
   for a /24 holding /25-/31 prefixes) plus an exact hash for /32 entries, not
-  an LPM trie. A source blocked by a prefix of up to /31 costs netprobe about
-  10 ns over `bare_drop` whether 1,000 or 100,000 prefixes are listed, and a
+  an LPM trie. A source blocked by a prefix of up to /31 costs netprobe the
+  same over `bare_drop` whether 1,000 or 100,000 prefixes are listed (about
+  10 ns when measured, 26-34 ns in the table above), and a
   clean source costs the same with either; the trie's lookup grew by 16-19 ns
   from 1,000 to 100,000 prefixes with the cache warm, and would grow more
   with it cold. A /32 entry costs one hash lookup more (about 30 ns), still
