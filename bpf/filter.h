@@ -722,14 +722,14 @@ static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct n
 	__u32 net = *(const __u32 *)a->src.addr & bpf_htonl(0xffffff00);
 	struct netprobe_addr_key key = {.family = NETPROBE_FAMILY_IPV4, .prefix_len = 24};
 	__u32 host = a->src.addr[3], bit = 1u << (host & 31);
-	struct np_block24 *b = bpf_map_lookup_elem(&np_block24, &net);
+	struct np_block24 *b = bpf_map_lookup_elem(&np_v4_members, &net);
 	__u64 since;
 	int r;
 
 	if (!b) {
 		/* From global data, not the stack, which the call chain has used up. */
-		bpf_map_update_elem(&np_block24, &net, &np_block24_none, BPF_NOEXIST);
-		b = bpf_map_lookup_elem(&np_block24, &net);
+		bpf_map_update_elem(&np_v4_members, &net, &np_block24_none, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&np_v4_members, &net);
 		if (!b)
 			return;
 	}
@@ -751,7 +751,7 @@ static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct n
 	r = mitigate_source(cnt, &key, a->detection, NP_AGGREGATE_EVIDENCE, bpf_jiffies64());
 	if (r <= 0)
 		return;
-	bpf_map_delete_elem(&np_block24, &net); /* the next aggregate of it starts from none */
+	bpf_map_delete_elem(&np_v4_members, &net); /* the next aggregate of it starts from none */
 	cnt->filter[NETPROBE_FC_BLOCKS_AGGREGATED]++;
 	a->src = key;
 	a->rule_id = r;

@@ -55,6 +55,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_ifaces SEC(".maps");
 
+/*
+ * What each registered interface was attached with, by slot; only userspace
+ * reads and writes it. A map of its own, so that a state pinned by an older
+ * netprobe (whose np_ifaces records are as they were) still loads.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NETPROBE_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct netprobe_iface_settings);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_iface_settings SEC(".maps");
+
 /* Resized by userspace to the configured size before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -150,7 +163,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct np_block24);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} np_block24 SEC(".maps");
+} np_v4_members SEC(".maps");
 
 struct np_v6_addr {
 	__u8 a[16];

@@ -358,6 +358,14 @@ static struct json_object *settings_json(const struct netprobe_config *c)
 	return o;
 }
 
+/* Prints word after column *col, on a new indented line when it would pass 96 columns. */
+static void wrap_word(int *col, const char *word)
+{
+	if (*col + (int)strlen(word) > 96)
+		*col = printf("\n         ") - 1;
+	*col += printf("%s", word);
+}
+
 /* The same in words, under the interface's line: only what its mode uses. */
 static void settings_text(const struct netprobe_config *c)
 {
@@ -366,13 +374,17 @@ static void settings_text(const struct netprobe_config *c)
 	char buf[64];
 	int n = 0;
 
+	bool alerts = c->xdp_mode == NETPROBE_XDP_FILTER && c->enable_security_alerts;
+
 	printf("  events:%s%s", c->enable_xdp_events ? " xdp" : "",
 	       c->enable_tc_events ? " tc" : "");
 	if (c->enable_detailed_events)
 		printf(" flows (%u/s a CPU)", c->detailed_events_per_sec);
-	if (c->xdp_mode == NETPROBE_XDP_FILTER && c->enable_security_alerts)
+	if (alerts)
 		printf(" alerts (%u/s a CPU)", c->security_alerts_per_sec);
-	printf("; attach modes asked: XDP %s, TC %s\n",
+	if (!c->enable_xdp_events && !c->enable_tc_events && !c->enable_detailed_events && !alerts)
+		printf(" none");
+	printf("\n  attach modes asked: XDP %s, TC %s\n",
 	       name_of(xdp_attach_names, 3, c->xdp_attach_mode),
 	       name_of(tc_attach_names, 3, c->tc_attach_mode));
 	if (c->xdp_mode == NETPROBE_XDP_FILTER) {
@@ -408,12 +420,20 @@ static void settings_text(const struct netprobe_config *c)
 			printf("  mitigate: off\n");
 	}
 	if (c->decap) {
-		printf("  decap: from");
-		for (unsigned int i = 0; i < c->decap_from_count; i++)
-			printf(" %s", netprobe_cidr_str(&c->decap_from[i], buf, sizeof(buf)));
-		printf(", to");
-		for (unsigned int i = 0; i < c->decap_to_count; i++)
-			printf(" %s", netprobe_cidr_str(&c->decap_to[i], buf, sizeof(buf)));
+		int col = printf("  decap: from");
+		char word[72];
+
+		for (unsigned int i = 0; i < c->decap_from_count; i++) {
+			snprintf(word, sizeof(word), " %s",
+				 netprobe_cidr_str(&c->decap_from[i], buf, sizeof(buf)));
+			wrap_word(&col, word);
+		}
+		wrap_word(&col, ", to");
+		for (unsigned int i = 0; i < c->decap_to_count; i++) {
+			snprintf(word, sizeof(word), " %s",
+				 netprobe_cidr_str(&c->decap_to[i], buf, sizeof(buf)));
+			wrap_word(&col, word);
+		}
 		printf("%s\n", c->decap_to_count ? "" : " any");
 	}
 	if (c->xdp_mode == NETPROBE_XDP_LB)
@@ -425,7 +445,8 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 	struct status_ctx *s = ctx;
 	time_t since = it->attached_at_ns / 1000000000ull;
 	struct netprobe_config cfg;
-	bool have = netprobe_manager_iface_config(s->m, it, &cfg) == 0;
+	int kept = netprobe_manager_iface_config(s->m, it, &cfg);
+	bool have = kept == 0;
 	char when[32];
 
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&since));
@@ -447,8 +468,7 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		json_object_object_add(o, "gone", json_object_new_boolean(it->gone));
 		json_object_object_add(o, "in_current_netns",
 				       json_object_new_boolean(it->in_current_netns));
-		if (have)
-			json_object_object_add(o, "settings", settings_json(&cfg));
+		json_object_object_add(o, "settings", have ? settings_json(&cfg) : NULL);
 		json_object_array_add(s->list, o);
 		return 0;
 	}
@@ -463,6 +483,8 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 				      : "  (other netns)");
 	if (have)
 		settings_text(&cfg);
+	else if (kept == -ENODATA)
+		printf("  settings: not kept (attached by an older netprobe; attach it again)\n");
 	return 0;
 }
 

@@ -26,14 +26,16 @@ for f in src/*.[ch] src/*/*.[ch]; do
 		bad=1
 		continue
 	fi
+	# "layer/x.h", <layer/x.h>, "../layer/x.h", with any space after '#'.
 	while read -r inc; do
+		inc=${inc#../}
 		dir=${inc%%/*}
 		r=$(rank "$dir")
 		if [ "$r" -gt "$own" ]; then
 			echo "$f includes $inc: layer $dir is above $(layer_of "$f")"
 			bad=1
 		fi
-	done < <(sed -n 's/^#include "\([a-z]*\/[^"]*\)".*/\1/p' "$f")
+	done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]\(\(\.\.\/\)*[a-z_]*\/[^">]*\)[">].*/\1/p' "$f")
 done
 
 # The objects of today's sources (a stale one of a moved file is no layer's).
@@ -42,9 +44,11 @@ for f in src/*.c src/*/*.c; do
 	o=.output/lib/${f#src/}
 	objs+=("${o%.c}.o")
 done
-for o in "${objs[@]}"; do
-	if [ ! -e "$o" ]; then
-		echo "no $o: build first (make all)"
+for i in "${!objs[@]}"; do
+	o=${objs[$i]}
+	src=src/${o#.output/lib/}
+	if [ ! -e "$o" ] || [ "$o" -ot "${src%.o}.c" ]; then
+		echo "$o is missing or older than its source: build first (make all)"
 		exit 1
 	fi
 done

@@ -12,7 +12,7 @@
 #include "netprobe.skel.h"
 
 /* Nothing attached, no list entries, no event consumer: the pinned state can go. */
-bool np_state_unused(const struct netprobe_manager *m)
+static bool np_state_unused(const struct netprobe_manager *m)
 {
 	return !np_anything_attached(m) && !np_acl_has_rules(m) && !np_lb_has_services(m) &&
 	       !np_events_consumer_elsewhere(m);
@@ -95,8 +95,15 @@ int netprobe_manager_load(struct netprobe_manager *m)
 		if (err)
 			np_acl_close(m);
 	}
-	if (err)
+	if (err) {
+		/* What this load pinned and nothing uses goes again. */
+		int lock = np_lock_within(m, 0, true);
+
+		if (lock >= 0 && np_state_unused(m))
+			np_unpin_state(m);
+		np_unlock(m, lock);
 		np_state_abandon(m);
+	}
 	return err;
 }
 

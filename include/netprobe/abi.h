@@ -333,8 +333,8 @@ enum netprobe_tc_attach {
 
 /*
  * What an interface was attached with (the per-attach part of the config,
- * netprobe_config), kept in its registry slot so that any later process
- * reads what is in force. Detections in the config's order
+ * netprobe_config), kept by registry slot (np_iface_settings) so that any
+ * later process reads what is in force. Detections in the config's order
  * (netprobe_config_detection_name).
  */
 #define NETPROBE_CONFIG_DETECTIONS 10
@@ -353,7 +353,10 @@ struct netprobe_prefix_setting {
 	__u8 pad[2];
 };
 
+#define NETPROBE_SETTINGS_VERSION 1
+
 struct netprobe_iface_settings {
+	__u32 version;	       /* NETPROBE_SETTINGS_VERSION; 0: none kept (an older netprobe) */
 	__u32 xdp_attach_mode; /* enum netprobe_xdp_attach_mode, as asked */
 	__u32 tc_attach_mode;  /* enum netprobe_tc_attach_mode, as asked */
 	__u8 xdp_events, tc_events, detailed_events, security_alerts;
@@ -392,7 +395,6 @@ struct netprobe_iface_info {
 	__u32 tc_egress_prio;
 	__u32 decap;	   /* unwraps tunnelled packets (config decap) */
 	__u32 flow_events; /* flow start and end events (config enable_detailed_events) */
-	struct netprobe_iface_settings settings;
 };
 
 /* ---- Filter mode: allow and deny lists --------------------------------- */

@@ -280,7 +280,8 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * (bpf_link_update), so a mode switch never leaves the hook empty and
  * counters, flows and lists carry on. Errors: -ENODEV no such interface,
  * -EBUSY another XDP program is there (or, on a held interface, the config
- * asks for the other XDP attach mode: detach first), -ENOSPC all
+ * asks for the other XDP attach mode, or the other TC attach kind: detach
+ * first), -ENOSPC all
  * NETPROBE_MAX_IFACES slots are taken, -EPERM not privileged, -ESTALE the
  * pinned state was replaced since load (open a new manager), -EXDEV the
  * interface is held from another network namespace,
@@ -352,7 +353,8 @@ NETPROBE_API int netprobe_manager_iface(struct netprobe_manager *m, const char *
  * pinned state: any process reads it): mode, events, detections with their
  * thresholds and windows, mitigation, decap, the XDP and TC attach modes
  * asked, the lb route cache; the rest of out is the manager's own config.
- * -ENOENT when iface is no longer attached.
+ * -ENOENT when iface is no longer attached, -ENODATA when it was attached
+ * by an older netprobe that kept none (attach it again).
  */
 NETPROBE_API int netprobe_manager_iface_config(struct netprobe_manager *m,
 					       const struct netprobe_iface *iface,

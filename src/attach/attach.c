@@ -334,10 +334,19 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 			struct netprobe_iface_info *info)
 {
 	bool generic = info->xdp_attach_flags == XDP_FLAGS_SKB_MODE;
+	bool tcx = info->tc_attach == NETPROBE_TC_TCX;
 	enum netprobe_xdp_program before = info->xdp_program;
+	struct netprobe_iface_settings settings;
 	struct netprobe_bpf *skel;
 	int err;
 
+	/* The TC attach kind is fixed at attach as the XDP mode is: a live swap keeps its links. */
+	if ((m->cfg.tc_attach_mode == NETPROBE_TC_ATTACH_TCX && !tcx) ||
+	    (m->cfg.tc_attach_mode == NETPROBE_TC_ATTACH_CLSACT && tcx)) {
+		np_err("%s is attached with TC %s; detach it to change that", ifname,
+		       tcx ? "tcx" : "clsact");
+		return -EBUSY;
+	}
 	if ((m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_NATIVE && generic) ||
 	    (m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_GENERIC && !generic)) {
 		np_err("%s is attached in %s XDP mode; detach it to change that", ifname,
@@ -368,8 +377,10 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	info->xdp_program = m->cfg.xdp_mode;
 	info->decap = m->cfg.decap;
 	info->flow_events = m->cfg.enable_detailed_events;
-	np_settings_of(&m->cfg, &info->settings);
+	np_settings_of(&m->cfg, &settings);
 	err = np_write_iface(m, slot, info);
+	if (!err)
+		err = np_write_iface_settings(m, slot, &settings);
 	if (!err)
 		np_info("%s: now in %s mode (was %s)", ifname,
 			netprobe_xdp_program_name(info->xdp_program),
@@ -384,6 +395,7 @@ out:
 int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 {
 	struct netprobe_iface_info info = {}, existing;
+	struct netprobe_iface_settings settings;
 	struct netprobe_bpf *skel = NULL;
 	unsigned int slot, ifindex;
 	struct timespec now;
@@ -415,7 +427,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	info.xdp_program = m->cfg.xdp_mode;
 	info.decap = m->cfg.decap;
 	info.flow_events = m->cfg.enable_detailed_events;
-	np_settings_of(&m->cfg, &info.settings);
+	np_settings_of(&m->cfg, &settings);
 
 	skel = np_load_programs(m, slot, ifindex);
 	if (!skel) {
@@ -438,7 +450,9 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	clock_gettime(CLOCK_REALTIME, &now);
 	info.attached_at_ns = now.tv_sec * 1000000000ull + now.tv_nsec;
 	info.in_use = 1;
-	err = np_write_iface(m, slot, &info);
+	err = np_write_iface_settings(m, slot, &settings);
+	if (!err)
+		err = np_write_iface(m, slot, &info);
 	if (err)
 		goto undo_tc;
 	np_info("%s: attached (%s, XDP %s, TC %s)", ifname,
@@ -501,6 +515,7 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 	destroy_link(m, slot, LINK_XDP);
 	forget_flows(m, slot);
 	np_info("%s: detached", info->name);
+	np_write_iface_settings(m, slot, &(struct netprobe_iface_settings){});
 	return np_write_iface(m, slot, &empty);
 }
 
@@ -605,22 +620,31 @@ int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
 int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netprobe_iface *iface,
 				  struct netprobe_config *out)
 {
+	struct netprobe_iface_settings settings;
 	struct netprobe_iface_info info;
 	int err;
 
 	if (!m || !m->maps || !out)
 		return -EINVAL;
 	err = np_iface_info_of(m, iface, &info);
+	if (!err)
+		err = np_read_iface_settings(m, iface->slot, &settings);
 	if (err)
 		return err;
+	if (settings.version != NETPROBE_SETTINGS_VERSION)
+		return -ENODATA; /* attached by a netprobe that kept none */
 	*out = m->cfg;
 	out->xdp_mode = info.xdp_program;
-	np_settings_apply(out, &info.settings);
+	np_settings_apply(out, &settings);
 	return 0;
 }
 
 int netprobe_manager_update_config(struct netprobe_manager *m, const struct netprobe_config *cfg)
 {
+	struct {
+		enum netprobe_xdp_program mode;
+		struct netprobe_iface_settings settings;
+	} was[NETPROBE_MAX_IFACES] = {};
 	struct netprobe_iface_info info;
 	struct netprobe_config old;
 	int lock, err;
@@ -655,17 +679,26 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 		if (np_read_iface(m, slot, &info) || !info.in_use ||
 		    info.netns_ino != np_current_netns() || xdp_link_gone(m, slot))
 			continue;
+		was[slot].mode = info.xdp_program;
+		np_read_iface_settings(m, slot, &was[slot].settings);
 		err = respecialise(m, slot, info.name, &info);
-		if (err) {
-			/* Back to the old config: interfaces switched before this one go back too. */
+		/*
+		 * Back to what each had: interfaces switched before this one go
+		 * back to their own settings, not to this manager's config.
+		 */
+		for (unsigned int back = 0; err && back < slot; back++) {
+			if (np_read_iface(m, back, &info) || !info.in_use ||
+			    info.netns_ino != np_current_netns() || xdp_link_gone(m, back))
+				continue;
 			m->cfg = old;
-			for (unsigned int back = 0; back < slot; back++) {
-				if (np_read_iface(m, back, &info) == 0 && info.in_use &&
-				    info.netns_ino == np_current_netns() && !xdp_link_gone(m, back))
-					respecialise(m, back, info.name, &info);
-			}
+			if (was[back].settings.version == NETPROBE_SETTINGS_VERSION)
+				np_settings_apply(&m->cfg, &was[back].settings);
+			m->cfg.xdp_mode = was[back].mode;
+			respecialise(m, back, info.name, &info);
 		}
 	}
+	if (err)
+		m->cfg = old;
 	np_unlock(m, lock);
 	return err;
 }

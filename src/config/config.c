@@ -130,6 +130,7 @@ void np_settings_of(const struct netprobe_config *cfg, struct netprobe_iface_set
 	struct netprobe_config c = *cfg;
 
 	memset(s, 0, sizeof(*s));
+	s->version = NETPROBE_SETTINGS_VERSION;
 	s->xdp_attach_mode = c.xdp_attach_mode;
 	s->tc_attach_mode = c.tc_attach_mode;
 	s->xdp_events = c.enable_xdp_events;
@@ -369,4 +370,16 @@ int netprobe_xdp_program_parse(const char *s, enum netprobe_xdp_program *out)
 		}
 	}
 	return -EINVAL;
+}
+
+/* What each detection type is called (abi.h's order): events, counters, block origins. */
+const char *const np_detection_names[] = {
+#define X(id, name) [NETPROBE_DETECT_##id] = name,
+	NETPROBE_DETECTIONS(X)
+#undef X
+};
+
+const char *netprobe_detection_name(unsigned int detection)
+{
+	return detection < NETPROBE_DETECT_MAX ? np_detection_names[detection] : NULL;
 }

@@ -11,6 +11,8 @@
 #include "base/maglev.h"
 
 int np_validate_config(const struct netprobe_config *cfg);
+/* The detection types' names, NETPROBE_DETECT_MAX of them (netprobe_detection_name). */
+extern const char *const np_detection_names[];
 /* The per-attach part of a config, as an interface's registry slot keeps it; and back. */
 void np_settings_of(const struct netprobe_config *cfg, struct netprobe_iface_settings *s);
 void np_settings_apply(struct netprobe_config *cfg, const struct netprobe_iface_settings *s);

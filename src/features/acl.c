@@ -1703,7 +1703,7 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 		undo_adds(m, items, i);
 		res.done = res.renewed = res.skipped = 0;
 	}
-	/* Flushed for an undone batch too: its removals deferred nothing, its adds did. */
+	/* Flushed for an undone batch too: its adds and their undoing left recomputes waiting. */
 	end_batch(m, &d, lock);
 out:
 	deferred_free(&d);

@@ -28,12 +28,6 @@ static const char *const filter_counter_names[] = {
 #undef X
 };
 
-static const char *const detection_names[] = {
-#define X(id, name) [NETPROBE_DETECT_##id] = name,
-	NETPROBE_DETECTIONS(X)
-#undef X
-};
-
 static const char *const lb_counter_names[] = {
 #define X(id, name) [NETPROBE_LBC_##id] = name,
 	NETPROBE_LB_COUNTERS(X)
@@ -60,11 +54,6 @@ const char *netprobe_filter_counter_name(enum netprobe_filter_counter c)
 const char *netprobe_lb_counter_name(enum netprobe_lb_counter c)
 {
 	return (unsigned int)c < NETPROBE_LBC_MAX ? lb_counter_names[c] : NULL;
-}
-
-const char *netprobe_detection_name(unsigned int detection)
-{
-	return detection < NETPROBE_DETECT_MAX ? detection_names[detection] : NULL;
 }
 
 static void add_counters(struct netprobe_counters *to, const struct netprobe_counters *from)
@@ -213,7 +202,7 @@ static int emit_counters(const char *iface, const struct netprobe_global_stats *
 		ret = emit_group(iface, "filter", filter_counter_names, s->counters.filter,
 				 NETPROBE_FC_MAX, fn, ctx);
 	if (!ret)
-		ret = emit_group(iface, "detections", detection_names, s->counters.detections,
+		ret = emit_group(iface, "detections", np_detection_names, s->counters.detections,
 				 NETPROBE_DETECT_MAX, fn, ctx);
 	if (!ret)
 		ret = emit_group(iface, "lb", lb_counter_names, s->counters.lb, NETPROBE_LBC_MAX,

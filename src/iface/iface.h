@@ -12,6 +12,11 @@ int np_read_iface(const struct netprobe_manager *m, unsigned int slot,
 		  struct netprobe_iface_info *info);
 int np_write_iface(const struct netprobe_manager *m, unsigned int slot,
 		   const struct netprobe_iface_info *info);
+/* What the interface of slot was attached with; version 0: none kept. */
+int np_read_iface_settings(const struct netprobe_manager *m, unsigned int slot,
+			   struct netprobe_iface_settings *s);
+int np_write_iface_settings(const struct netprobe_manager *m, unsigned int slot,
+			    const struct netprobe_iface_settings *s);
 /* ifname's index in the caller's namespace: -EINVAL a bad name, -ENODEV none (logged). */
 int np_resolve_ifindex(const char *ifname, unsigned int *ifindex);
 /* The slot holding ifname of the caller's namespace; -ENOENT if none. */

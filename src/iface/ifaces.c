@@ -28,6 +28,22 @@ int np_write_iface(const struct netprobe_manager *m, unsigned int slot,
 	return err ? -errno : 0;
 }
 
+int np_read_iface_settings(const struct netprobe_manager *m, unsigned int slot,
+			   struct netprobe_iface_settings *s)
+{
+	int fd = bpf_map__fd(m->maps->maps.np_iface_settings);
+
+	return bpf_map_lookup_elem(fd, &slot, s) ? -errno : 0;
+}
+
+int np_write_iface_settings(const struct netprobe_manager *m, unsigned int slot,
+			    const struct netprobe_iface_settings *s)
+{
+	int fd = bpf_map__fd(m->maps->maps.np_iface_settings);
+
+	return bpf_map_update_elem(fd, &slot, s, BPF_ANY) ? -errno : 0;
+}
+
 int np_resolve_ifindex(const char *ifname, unsigned int *ifindex)
 {
 	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE) {

@@ -527,8 +527,16 @@ bool np_pinned_here(const struct netprobe_manager *m, const char *name)
 }
 
 /* Removes the pinned maps and directories; the manager's own fds stay valid. */
+/*
+ * Maps an older netprobe pinned that this one replaced under another name
+ * (a value that grew): a state it left loads without them, and they go
+ * with the rest.
+ */
+static const char *const obsolete_pins[] = {"np_block24"};
+
 void np_unpin_state(struct netprobe_manager *m)
 {
+	char path[NETPROBE_PIN_PATH_MAX + 32];
 	struct bpf_map *map;
 
 	bpf_object__for_each_map(map, m->maps->obj)
@@ -536,6 +544,10 @@ void np_unpin_state(struct netprobe_manager *m)
 		/* Only our own map: the pin may have been replaced by another netprobe since. */
 		if (bpf_map__pin_path(map) && pinned_is(bpf_map__pin_path(map), bpf_map__fd(map)))
 			unlink(bpf_map__pin_path(map));
+	}
+	for (size_t i = 0; i < sizeof(obsolete_pins) / sizeof(obsolete_pins[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", m->cfg.pin_path, obsolete_pins[i]);
+		unlink(path);
 	}
 	remove_empty_dirs(m);
 }

@@ -24,8 +24,17 @@ load helpers
 		>"$t/src/base/evil.c"
 	cc -c -o "$t/.output/lib/base/evil.o" "$t/src/base/evil.c"
 	printf '#include "features/features.h"\n' >"$t/src/config/evil.h"
+	printf '#  include "../attach/attach.h"\n' >"$t/src/iface/evil.h"
+	printf '#include <housekeeping/x.h>\n' >"$t/src/state/evil.h"
 	run "$t/scripts/check-layers.sh"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"src/base/evil.c (base) uses np_acl_open of layer features"* ]]
 	[[ "$output" == *"src/config/evil.h includes features/features.h"* ]]
+	[[ "$output" == *"src/iface/evil.h includes attach/attach.h"* ]]
+	[[ "$output" == *"src/state/evil.h includes housekeeping/x.h"* ]]
+	# An object older than its source is no evidence: build first.
+	touch "$t/src/features/acl.c"
+	run "$t/scripts/check-layers.sh"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"older than its source: build first"* ]]
 }

@@ -365,6 +365,61 @@ static void test_iface_config_in_pinned_state(void **state)
 	netprobe_manager_free(other);
 }
 
+/*
+ * A live config update that fails on one interface puts the others back to
+ * what each had, not to the updating manager's config; and the TC attach
+ * kind, like the XDP mode, is kept: asking for the other one is refused.
+ */
+static void test_update_rollback_keeps_each_own(void **state)
+{
+	struct netprobe_manager *filter, *generic, *updater;
+	struct netprobe_config cfg, got;
+	struct netprobe_iface it;
+
+	(void)state;
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	cfg.mitigation = true;
+	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
+	filter = netprobe_manager_new(&cfg);
+	assert_non_null(filter);
+	assert_int_equal(netprobe_manager_load(filter), 0);
+	assert_int_equal(netprobe_manager_attach(filter, "npb0"), 0);
+	cfg.xdp_mode = NETPROBE_XDP_MONITOR;
+	cfg.mitigation = false;
+	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_AUTO;
+	cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_GENERIC;
+	generic = netprobe_manager_new(&cfg);
+	assert_non_null(generic);
+	assert_int_equal(netprobe_manager_load(generic), 0);
+	assert_int_equal(netprobe_manager_attach(generic, "npb1"), 0);
+
+	cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_NATIVE;
+	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
+	updater = netprobe_manager_new(&cfg);
+	assert_non_null(updater);
+	assert_int_equal(netprobe_manager_load(updater), 0);
+	assert_int_equal(netprobe_manager_update_config(updater, &cfg), -EBUSY);
+	assert_int_equal(netprobe_manager_iface(updater, "npb0", &it), 0);
+	assert_int_equal(netprobe_manager_iface_config(updater, &it, &got), 0);
+	assert_int_equal(got.xdp_mode, NETPROBE_XDP_FILTER);
+	assert_true(got.mitigation);
+	assert_int_equal(it.xdp_mode, NETPROBE_XDP_FILTER);
+
+	/* npb0 holds clsact: tcx asked for live is refused, the interface unchanged. */
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_TCX;
+	assert_int_equal(netprobe_manager_update_config(filter, &cfg), -EBUSY);
+	assert_int_equal(netprobe_manager_iface(filter, "npb0", &it), 0);
+	assert_int_equal(it.xdp_mode, NETPROBE_XDP_FILTER);
+	assert_int_equal(netprobe_manager_detach(filter, NULL), 0);
+	netprobe_manager_free(updater);
+	netprobe_manager_free(generic);
+	netprobe_manager_free(filter);
+}
+
 static void test_several_interfaces(void **state)
 {
 	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
@@ -870,6 +925,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_attach_bad_interface, detach_everything),
 		cmocka_unit_test_teardown(test_attach_detach_reattach, detach_everything),
 		cmocka_unit_test_teardown(test_iface_config_in_pinned_state, detach_everything),
+		cmocka_unit_test_teardown(test_update_rollback_keeps_each_own, detach_everything),
 		cmocka_unit_test_teardown(test_several_interfaces, detach_everything),
 		cmocka_unit_test_teardown(test_state_outlives_manager, detach_everything),
 		cmocka_unit_test_teardown(test_clsact_created_and_removed, detach_everything),
