@@ -224,7 +224,10 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		err = netprobe_manager_attach(m, argv[i]);
 		if (err)
 			break;
-		if (held[i])
+		if (held[i] && before.xdp_mode == cfg.xdp_mode)
+			printf("%s: %s mode, settings applied live\n", argv[i],
+			       netprobe_xdp_program_name(cfg.xdp_mode));
+		else if (held[i])
 			printf("%s: %s mode (was %s), switched live\n", argv[i],
 			       netprobe_xdp_program_name(cfg.xdp_mode),
 			       netprobe_xdp_program_name(before.xdp_mode));

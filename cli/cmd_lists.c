@@ -258,9 +258,12 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		cli_error("%s: %s; nothing %s", path, netprobe_strerror(err),
 			  add ? "added" : "removed");
 	else if (!err)
-		printf("%s %zu entries from %s (%zu renewed, %zu %s)\n", add ? "added" : "removed",
-		       res.done, path, res.renewed, res.skipped,
+		printf("%s %zu entr%s from %s (%zu renewed, %zu %s)\n", add ? "added" : "removed",
+		       res.done, res.done == 1 ? "y" : "ies", path, res.renewed, res.skipped,
 		       add ? "already listed" : "not listed");
+	/* A blocklist download that failed into an empty file must not pass unseen. */
+	if (!err && !fe.n)
+		fprintf(stderr, "netprobe: warning: %s holds no entries\n", path);
 	file_entries_free(&fe);
 	return err;
 }
@@ -360,7 +363,7 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 		if (!err)
 			err = v ? ops->del_many(m, v, set.n, NULL) : -ENOMEM;
 		if (!err)
-			printf("removed %zu entries\n", set.n);
+			printf("removed %zu entr%s\n", set.n, set.n == 1 ? "y" : "ies");
 		else
 			cli_fail(err, "del --all");
 		free(v);

@@ -7,7 +7,8 @@
  * balancer's), then the pin path's lock (PIN/lock, an flock), which
  * attach, detach, update_config, list and service changes and sweeps take
  * (np_lock; np_state_lock for a change that must reach this state's
- * datapath). No code holds two features' mutexes.
+ * datapath). No code holds two features' mutexes. The clock's mutex and the
+ * event pipeline's queue lock are leaves: nothing is taken under them.
  */
 #ifndef NP_STATE_H
 #define NP_STATE_H

@@ -117,7 +117,7 @@ teardown() {
 	[[ "$output" == *"detach it to change that"* ]]
 	run np_b attach "$LAB_VB"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"$LAB_VB: monitor mode (was monitor), switched live"* ]]
+	[[ "$output" == *"$LAB_VB: monitor mode, settings applied live"* ]]
 	run np_b detach nosuch0
 	[ "$status" -eq 1 ]
 	run np_b stats lo

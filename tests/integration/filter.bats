@@ -371,6 +371,7 @@ prove_a() {
 	run np_b allowlist add --file "$BATS_TEST_TMPDIR/long"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"added 0 entries from"* ]]
+	[[ "$output" == *"warning: "*"long holds no entries"* ]]
 	[ "$(np_b allowlist list --json | jq '.entries | length')" -eq 0 ]
 	{ printf '192.0.2.7\n'; printf '%0700d\n' 1; } >"$BATS_TEST_TMPDIR/huge"
 	run np_b allowlist add --file "$BATS_TEST_TMPDIR/huge"
