@@ -538,8 +538,9 @@ NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsig
  * daemon; `netprobe events` and `monitor` while they run), on the
  * caller's thread: every second, flows idle for flow_idle_timeout_ms
  * expire (netprobe_manager_expire_flows) and expired list entries are
- * swept (netprobe_manager_acl_sweep, which takes the pin path's lock only
- * when something expired or the lists changed); every
+ * swept (as netprobe_manager_acl_sweep, which takes the pin path's lock
+ * only when something expired or the lists changed; here with one try,
+ * never waiting: a busy lock is tried again the next second); every
  * stats_report_interval_ms, the report (netprobe_manager_on_report). Runs
  * what is due and sets *next_ms (may be NULL) to the milliseconds until
  * more is: call it again by then. Nothing expires while nobody runs it.

@@ -1046,18 +1046,24 @@ static void sync_acl(struct netprobe_manager *m)
  * the table and sweeps. Returns the lock's fd for acl_unlock, or a
  * negative errno with nothing held.
  */
-static int acl_lock(struct netprobe_manager *m, bool pin)
+static int acl_lock_within(struct netprobe_manager *m, bool pin, unsigned int timeout_ms,
+			   bool quiet)
 {
 	int lock;
 
 	pthread_mutex_lock(&m->acl->lock);
-	lock = np_state_lock(m, pin);
+	lock = np_state_lock_within(m, pin, timeout_ms, quiet);
 	if (lock < 0) {
 		pthread_mutex_unlock(&m->acl->lock);
 		return lock;
 	}
 	sync_acl(m);
 	return lock;
+}
+
+static int acl_lock(struct netprobe_manager *m, bool pin)
+{
+	return acl_lock_within(m, pin, m->cfg.lock_timeout_ms, false);
 }
 
 static void acl_unlock(struct netprobe_manager *m, int lock)
@@ -1082,7 +1088,7 @@ static bool nothing_expired(struct np_acl *a)
 	return quiet;
 }
 
-int netprobe_manager_acl_sweep(struct netprobe_manager *m)
+static int sweep_within(struct netprobe_manager *m, unsigned int timeout_ms, bool quiet)
 {
 	int lock;
 
@@ -1091,11 +1097,28 @@ int netprobe_manager_acl_sweep(struct netprobe_manager *m)
 	/* Housekeeping sweeps every second: the pin path's lock only when there is work. */
 	if (nothing_expired(m->acl))
 		return 0;
-	lock = acl_lock(m, false);
+	lock = acl_lock_within(m, false, timeout_ms, quiet);
 	if (lock < 0)
 		return lock;
 	acl_unlock(m, lock);
 	return 0;
+}
+
+int netprobe_manager_acl_sweep(struct netprobe_manager *m)
+{
+	return sweep_within(m, m ? m->cfg.lock_timeout_ms : 0, false);
+}
+
+/*
+ * Housekeeping's sweep: one try at the lock. Busy (another change, or an
+ * attack's stream of blocks keeping the lists changing) is no error: the
+ * next second tries again, and the caller's loop never stalls.
+ */
+int np_acl_sweep_try(struct netprobe_manager *m)
+{
+	int err = sweep_within(m, 0, true);
+
+	return err == -EWOULDBLOCK ? 0 : err;
 }
 
 /* Live entries (expired ones do not keep the pinned state alive). */

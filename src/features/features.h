@@ -13,6 +13,7 @@
 int np_acl_open(struct netprobe_manager *m);
 void np_acl_close(struct netprobe_manager *m);
 bool np_acl_has_rules(const struct netprobe_manager *m);
+int np_acl_sweep_try(struct netprobe_manager *m);
 void np_acl_counts(struct netprobe_manager *m, unsigned long long *deny, unsigned long long *blocks,
 		   unsigned long long *allow, unsigned long long *capacity,
 		   unsigned long long *sweep_waiting);

@@ -196,7 +196,7 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 			err = n < 0 ? n : 0;
 		}
 		/* Expired entries leave the lists, and the prefixes they covered fall back. */
-		int swept = netprobe_manager_acl_sweep(m);
+		int swept = np_acl_sweep_try(m);
 
 		err = err ?: swept;
 		hk->next_expiry_ns = now + NP_EXPIRY_INTERVAL_NS;

@@ -499,7 +499,12 @@ static bool pinned_is(const char *path, int fd)
 
 int np_state_lock(struct netprobe_manager *m, bool pin)
 {
-	int lock = np_lock(m), err;
+	return np_state_lock_within(m, pin, m->cfg.lock_timeout_ms, false);
+}
+
+int np_state_lock_within(struct netprobe_manager *m, bool pin, unsigned int timeout_ms, bool quiet)
+{
+	int lock = np_lock_within(m, timeout_ms, quiet), err;
 
 	if (lock < 0)
 		return lock;

@@ -100,6 +100,8 @@ void np_unlock(const struct netprobe_manager *m, int lock_fd);
  * the last detach removed it. Returns the lock's fd.
  */
 int np_state_lock(struct netprobe_manager *m, bool pin);
+/* np_state_lock waiting at most timeout_ms (0: one try), quiet: not logging a busy lock. */
+int np_state_lock_within(struct netprobe_manager *m, bool pin, unsigned int timeout_ms, bool quiet);
 /* Whether map name is not pinned, or pinned as this manager's own (not replaced since). */
 bool np_pinned_here(const struct netprobe_manager *m, const char *name);
 unsigned long long np_current_netns(void);

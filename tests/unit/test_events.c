@@ -639,6 +639,26 @@ static void test_sweep_locks_only_for_work(void **state)
 	usleep(1100000);
 	/* Now there is work, and the lock is another's. */
 	assert_int_equal(netprobe_manager_acl_sweep(m), -EWOULDBLOCK);
+	/*
+	 * Housekeeping tries once and goes on: a manager that would wait 10 s
+	 * for the lock is back at once, and sweeps a second later.
+	 */
+	struct netprobe_config cfg;
+	unsigned int next_ms;
+	double t0;
+
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	g_reader = netprobe_manager_new(&cfg);
+	assert_non_null(g_reader);
+	assert_int_equal(netprobe_manager_load(g_reader), 0);
+	assert_int_equal(netprobe_manager_housekeeping(g_reader, &next_ms), 0);
+	usleep(next_ms * 1000 + 50000);
+	t0 = now_s();
+	assert_int_equal(netprobe_manager_housekeeping(g_reader, &next_ms), 0);
+	assert_true(now_s() - t0 < 1.0);
+	netprobe_manager_free(g_reader);
+	g_reader = NULL;
 	close(fd);
 	assert_int_equal(netprobe_manager_acl_sweep(m), 0);
 	finish(m);
