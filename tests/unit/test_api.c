@@ -68,18 +68,24 @@ static int detach_everything(void **state)
 		      "done; true");
 }
 
+/* A manager of cfg, loaded. */
+static struct netprobe_manager *loaded(const struct netprobe_config *cfg)
+{
+	struct netprobe_manager *m = netprobe_manager_new(cfg);
+
+	assert_non_null(m);
+	assert_int_equal(netprobe_manager_load(m), 0);
+	return m;
+}
+
 static struct netprobe_manager *open_manager(enum netprobe_tc_attach_mode tc)
 {
 	struct netprobe_config cfg;
-	struct netprobe_manager *m;
 
 	netprobe_config_default(&cfg);
 	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
 	cfg.tc_attach_mode = tc;
-	m = netprobe_manager_new(&cfg);
-	assert_non_null(m);
-	assert_int_equal(netprobe_manager_load(m), 0);
-	return m;
+	return loaded(&cfg);
 }
 
 static int count_one(const struct netprobe_iface *it, void *ctx)
@@ -322,9 +328,7 @@ static void test_iface_config_in_pinned_state(void **state)
 	cfg.decap_from_count = 1;
 	assert_int_equal(netprobe_cidr_parse("10.9.0.0/16", &cfg.decap_from[0]), 0);
 	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
-	m = netprobe_manager_new(&cfg);
-	assert_non_null(m);
-	assert_int_equal(netprobe_manager_load(m), 0);
+	m = loaded(&cfg);
 	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
 
 	assert_int_equal(netprobe_manager_iface(other, "npb0", &it), 0);
@@ -382,24 +386,18 @@ static void test_update_rollback_keeps_each_own(void **state)
 	cfg.xdp_mode = NETPROBE_XDP_FILTER;
 	cfg.mitigation = true;
 	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
-	filter = netprobe_manager_new(&cfg);
-	assert_non_null(filter);
-	assert_int_equal(netprobe_manager_load(filter), 0);
+	filter = loaded(&cfg);
 	assert_int_equal(netprobe_manager_attach(filter, "npb0"), 0);
 	cfg.xdp_mode = NETPROBE_XDP_MONITOR;
 	cfg.mitigation = false;
 	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_AUTO;
 	cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_GENERIC;
-	generic = netprobe_manager_new(&cfg);
-	assert_non_null(generic);
-	assert_int_equal(netprobe_manager_load(generic), 0);
+	generic = loaded(&cfg);
 	assert_int_equal(netprobe_manager_attach(generic, "npb1"), 0);
 
 	cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_NATIVE;
 	cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
-	updater = netprobe_manager_new(&cfg);
-	assert_non_null(updater);
-	assert_int_equal(netprobe_manager_load(updater), 0);
+	updater = loaded(&cfg);
 	assert_int_equal(netprobe_manager_update_config(updater, &cfg), -EBUSY);
 	assert_int_equal(netprobe_manager_iface(updater, "npb0", &it), 0);
 	assert_int_equal(netprobe_manager_iface_config(updater, &it, &got), 0);
