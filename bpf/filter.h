@@ -713,7 +713,7 @@ static __always_inline struct np_alert *alert_slot(__u32 scope)
 #define NP_AGGREGATE_EVIDENCE 128 /* 16 for each member */
 #define NP_PRESSURE_NS	      (60ull * 1000000000ull)
 
-static const struct np_block24 np_block24_none;
+static const struct np_v4_members np_v4_members_none;
 
 static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct np_alert *a)
 {
@@ -722,13 +722,13 @@ static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct n
 	__u32 net = *(const __u32 *)a->src.addr & bpf_htonl(0xffffff00);
 	struct netprobe_addr_key key = {.family = NETPROBE_FAMILY_IPV4, .prefix_len = 24};
 	__u32 host = a->src.addr[3], bit = 1u << (host & 31);
-	struct np_block24 *b = bpf_map_lookup_elem(&np_v4_members, &net);
+	struct np_v4_members *b = bpf_map_lookup_elem(&np_v4_members, &net);
 	__u64 since;
 	int r;
 
 	if (!b) {
 		/* From global data, not the stack, which the call chain has used up. */
-		bpf_map_update_elem(&np_v4_members, &net, &np_block24_none, BPF_NOEXIST);
+		bpf_map_update_elem(&np_v4_members, &net, &np_v4_members_none, BPF_NOEXIST);
 		b = bpf_map_lookup_elem(&np_v4_members, &net);
 		if (!b)
 			return;

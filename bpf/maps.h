@@ -150,7 +150,7 @@ struct {
  * blocked again (evicted and caught anew, or blocked by both hooks) counts
  * once.
  */
-struct np_block24 {
+struct np_v4_members {
 	__u64 since; /* CLOCK_MONOTONIC ns of the first block counted */
 	__u32 count; /* bits set in members */
 	__u32 pad;
@@ -161,7 +161,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
-	__type(value, struct np_block24);
+	__type(value, struct np_v4_members);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_v4_members SEC(".maps");
 
