@@ -11,6 +11,9 @@ mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 # without that chance. Every name it pins carries its pid.
 out_tmp=$(mktemp)
 pid=
+# libxdp (xdp-filter's loader) makes /sys/fs/bpf/xdp for its lock; ours to remove if it was not there.
+libxdp_dir_was_there=false
+[ -d /sys/fs/bpf/xdp ] && libxdp_dir_was_there=true
 cleanup() {
 	if [ -n "$pid" ]; then
 		wait "$pid" 2>/dev/null || true
@@ -22,6 +25,7 @@ cleanup() {
 				rm -rf /sys/fs/bpf/xdp-filter
 		fi
 	fi
+	$libxdp_dir_was_there || rmdir /sys/fs/bpf/xdp 2>/dev/null || true
 	rm -f "$out_tmp"
 }
 trap cleanup EXIT
