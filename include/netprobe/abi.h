@@ -393,8 +393,8 @@ struct netprobe_iface_info {
 	__u32 tc_handle;	/* clsact filter handle (clsact attach only) */
 	__u32 tc_ingress_prio;	/* clsact filter priorities (clsact attach only) */
 	__u32 tc_egress_prio;
-	__u32 decap;	   /* unwraps tunnelled packets (config decap) */
-	__u32 flow_events; /* flow start and end events (config enable_detailed_events) */
+	__u32 decap; /* unwraps tunnelled packets (config decap) */
+	__u32 pad;
 };
 
 /* ---- Filter mode: allow and deny lists --------------------------------- */

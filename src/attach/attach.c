@@ -376,7 +376,6 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 		np_warn("%s: TC programs keep their previous settings: %s", ifname, strerror(-err));
 	info->xdp_program = m->cfg.xdp_mode;
 	info->decap = m->cfg.decap;
-	info->flow_events = m->cfg.enable_detailed_events;
 	np_settings_of(&m->cfg, &settings);
 	err = np_write_iface(m, slot, info);
 	if (!err)
@@ -426,7 +425,6 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	info.netns_ino = np_current_netns();
 	info.xdp_program = m->cfg.xdp_mode;
 	info.decap = m->cfg.decap;
-	info.flow_events = m->cfg.enable_detailed_events;
 	np_settings_of(&m->cfg, &settings);
 
 	skel = np_load_programs(m, slot, ifindex);

@@ -85,12 +85,14 @@ static void emit_flow_ends(struct netprobe_manager *m, const struct netprobe_flo
 	struct netprobe_flow_event frame[NETPROBE_FLOW_ENDS_PER_RUN];
 	/* The ifindex of each slot attached with flow events, 0 if none. */
 	__u32 wanted[NETPROBE_MAX_IFACES] = {};
+	struct netprobe_iface_settings settings;
 	struct netprobe_iface_info info;
 	size_t in_frame = 0;
 	int fd;
 
 	for (unsigned int slot = 0; slot < NETPROBE_MAX_IFACES; slot++)
-		if (!np_read_iface(m, slot, &info) && info.in_use && info.flow_events)
+		if (!np_read_iface(m, slot, &info) && info.in_use &&
+		    !np_read_iface_settings(m, slot, &settings) && settings.detailed_events)
 			wanted[slot] = info.ifindex;
 	if (!m->flow_end_emitter) {
 		m->flow_end_emitter = np_load_runner(m, "netprobe_emit_flow_ends");
@@ -152,7 +154,8 @@ int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_
 	}
 	if (removed)
 		emit_flow_ends(m, c.evs, removed);
-	m->flows_expired += removed;
+	/* Read by netprobe_manager_event_stats, which is thread-safe. */
+	__atomic_fetch_add(&m->flows_expired, removed, __ATOMIC_RELAXED);
 	free(c.evs);
 	return removed;
 }
