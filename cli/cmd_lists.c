@@ -103,8 +103,8 @@ static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
 
 /*
  * A blocklist file's entries, one after another in one buffer, and the
- * line each came from. At most the lists' largest capacity: a file longer
- * than any list can hold is refused before it costs memory.
+ * line each came from. At most the lists' largest capacity: reading stops,
+ * with an error, at the first entry past what any list can hold.
  */
 #define NP_FILE_ENTRIES_MAX (1u << 24)
 
