@@ -212,8 +212,10 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 	if (!m)
 		return EXIT_FAIL;
 	if (vip) {
+		struct netprobe_lb_service_opts so = {.sz = sizeof(so), .table_size = table_size};
+
 		for (int i = optind; i < argc && !err; i++) {
-			err = add ? netprobe_lb_service_add(m, argv[i])
+			err = add ? netprobe_lb_service_add_opts(m, argv[i], &so)
 				  : netprobe_lb_service_del(m, argv[i]);
 			if (!err)
 				printf("%s %s\n", add ? "added" : "removed", argv[i]);

@@ -18,36 +18,58 @@ static bool np_state_unused(const struct netprobe_manager *m)
 	       !np_events_consumer_elsewhere(m);
 }
 
-struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg)
+static struct netprobe_manager *manager_new(const struct np_config_parts *opts)
 {
-	struct netprobe_manager *m;
-	int err;
+	struct netprobe_manager *m = calloc(1, sizeof(*m));
 
-	m = calloc(1, sizeof(*m));
 	if (!m) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (cfg)
-		m->cfg = *cfg;
-	else
-		netprobe_config_default(&m->cfg);
-	err = np_validate_config(&m->cfg);
-	if (err) {
-		free(m);
-		errno = -err;
-		return NULL;
-	}
+	m->opts = *opts;
 	pthread_mutex_init(&m->clock_lock, NULL);
 	np_log_install_libbpf();
 	return m;
+}
+
+struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg)
+{
+	struct np_config_parts opts;
+	int err;
+
+	if (!cfg) {
+		np_config_defaults(&opts);
+		return manager_new(&opts);
+	}
+	err = np_validate_config(cfg, &opts);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	return manager_new(&opts);
+}
+
+struct netprobe_manager *netprobe_manager_new_opts(const struct netprobe_state_opts *state)
+{
+	struct np_config_parts opts;
+	int err;
+
+	np_config_defaults(&opts);
+	err = np_opts_take(&opts.state, sizeof(opts.state), state, "netprobe_state_opts");
+	if (!err)
+		err = np_validate_state(&opts.state);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	return manager_new(&opts);
 }
 
 int netprobe_manager_get_config(const struct netprobe_manager *m, struct netprobe_config *out)
 {
 	if (!m || !out)
 		return -EINVAL;
-	*out = m->cfg;
+	np_config_join(out, &m->opts);
 	return 0;
 }
 

@@ -246,12 +246,140 @@ netprobe_config_detection(struct netprobe_config *cfg, const char *name, size_t 
 /* The name of the config's i-th detection (its order in netprobe_iface_settings); NULL past them. */
 NETPROBE_API const char *netprobe_config_detection_name(unsigned int i);
 
+/* ---- Settings by lifetime (libbpf's opts) -------------------------------- */
+
+/*
+ * struct netprobe_config holds every setting in one struct, as the seed's
+ * ManagerConfig did. The library keeps them by how long they live, in the
+ * opts below, and a program that runs long (a daemon with interfaces in
+ * different modes) uses these directly:
+ *  - netprobe_state_opts: where the pinned state lives and the sizes it is
+ *    made with; fixed for a manager (netprobe_manager_new_opts);
+ *  - netprobe_attach_opts: one interface's mode and settings, kept in the
+ *    pinned state while it is attached (netprobe_manager_attach_opts,
+ *    netprobe_manager_iface_opts);
+ *  - netprobe_events_opts: the event pipeline's, copied when it starts
+ *    (netprobe_manager_events_start_opts);
+ *  - netprobe_housekeeping_opts: the periodic work's
+ *    (netprobe_manager_set_housekeeping);
+ *  - netprobe_lb_service_opts: one service's (netprobe_lb_service_add_opts).
+ * Each starts with sz, as libbpf's opts do. Fill one with its _default()
+ * function, passing sizeof your struct, then change what you need: a
+ * program built against an older, smaller struct gets the defaults for the
+ * fields it does not know, and a newer, larger struct is accepted when the
+ * fields this library does not know hold zero (-EINVAL otherwise).
+ */
+
+/* The pinned state: its place, and the sizes of the tables it is made with. */
+struct netprobe_state_opts {
+	size_t sz;
+	/* bpffs directory for maps and links; must be on a bpf filesystem. */
+	char pin_path[NETPROBE_PIN_PATH_MAX];
+	/* Capacities, used when the state is made; an existing pinned state keeps its own. */
+	unsigned int flow_table_size;
+	unsigned int ring_buffer_size; /* bytes, a power of two >= 4096 */
+	unsigned int acl_max_rules;    /* both lists and the blocks */
+	unsigned int acl_v4_groups;    /* IPv4 /24s that may hold /25-/31 entries */
+	unsigned int mitigation_max_blocks; /* blocks live at once (part of acl_max_rules) */
+	unsigned int lb_max_services;
+	unsigned int lb_max_backends; /* of every service together */
+	unsigned int lb_table_size;   /* a new service's Maglev table, a prime */
+	unsigned int lb_conn_table_size;
+	/* How long a change waits for another process's change to end; 0: one try. */
+	unsigned int lock_timeout_ms;
+	size_t : 0;
+};
+
+/*
+ * One interface's settings: netprobe_config's fields of the same names
+ * (documented there), without the sizes, events pipeline and housekeeping.
+ */
+struct netprobe_attach_opts {
+	size_t sz;
+	enum netprobe_xdp_program xdp_mode;
+	enum netprobe_xdp_attach_mode xdp_attach_mode;
+	enum netprobe_tc_attach_mode tc_attach_mode;
+	bool enable_xdp_events;
+	bool enable_tc_events;
+	bool enable_detailed_events;
+	bool enable_security_alerts;
+	unsigned int detailed_events_per_sec;
+	unsigned int security_alerts_per_sec;
+	struct netprobe_detection syn_flood, udp_flood, icmp_flood, tcp_flood, other_flood;
+	struct netprobe_detection syn_flood_dst, udp_flood_dst, icmp_flood_dst;
+	struct netprobe_detection port_scan;
+	unsigned int port_scan_hosts;
+	struct netprobe_detection rate_anomaly;
+	unsigned int rate_anomaly_floor_pps;
+	unsigned int rate_anomaly_learn_windows;
+	bool mitigation;
+	bool mitigation_unproven;
+	unsigned int mitigation_ttl_s;
+	unsigned int ipv6_source_prefix;
+	bool decap;
+	struct netprobe_cidr decap_from[NETPROBE_DECAP_MAX];
+	unsigned int decap_from_count;
+	struct netprobe_cidr decap_to[NETPROBE_DECAP_MAX];
+	unsigned int decap_to_count;
+	unsigned int lb_route_cache_ms;
+	size_t : 0;
+};
+
+/* The event pipeline's: netprobe_config's fields of the same names. */
+struct netprobe_events_opts {
+	size_t sz;
+	unsigned int batch_size;
+	unsigned int batch_timeout_ms;
+	unsigned int event_workers;
+	unsigned int event_queue_batches;
+	size_t : 0;
+};
+
+/* Housekeeping's: netprobe_config's fields of the same names. */
+struct netprobe_housekeeping_opts {
+	size_t sz;
+	unsigned int flow_idle_timeout_ms;     /* 0: flows leave only when the table is full */
+	unsigned int stats_report_interval_ms; /* 0: no periodic report */
+	size_t : 0;
+};
+
+/*
+ * Fill the first sz bytes of opts (sz: sizeof your struct) with the
+ * defaults, netprobe_config_default's, and set opts->sz to sz.
+ */
+NETPROBE_API void netprobe_state_opts_default(struct netprobe_state_opts *opts, size_t sz);
+NETPROBE_API void netprobe_attach_opts_default(struct netprobe_attach_opts *opts, size_t sz);
+NETPROBE_API void netprobe_events_opts_default(struct netprobe_events_opts *opts, size_t sz);
+NETPROBE_API void netprobe_housekeeping_opts_default(struct netprobe_housekeeping_opts *opts,
+						     size_t sz);
+
+/*
+ * Whether opts would be accepted, checked as attach does before it touches
+ * anything (the reason logged): for a caller that validates a whole
+ * configuration first. 0 or -EINVAL.
+ */
+NETPROBE_API int netprobe_attach_opts_validate(const struct netprobe_attach_opts *opts);
+
+/* The detection of opts called name (as netprobe_config_detection). */
+NETPROBE_API struct netprobe_detection *
+netprobe_attach_opts_detection(struct netprobe_attach_opts *opts, const char *name,
+			       size_t name_len);
+
 /* ---- Manager ----------------------------------------------------------- */
 
 struct netprobe_manager;
 
 /* cfg NULL means the defaults. Touches no kernel state. */
 NETPROBE_API struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg);
+
+/*
+ * A manager on the pinned state opts describes (NULL: the defaults); what
+ * it attaches with netprobe_manager_attach, its event pipeline and its
+ * housekeeping get their defaults. Touches no kernel state. NULL, errno
+ * EINVAL, for opts that are not valid (the reason logged).
+ */
+NETPROBE_API struct netprobe_manager *
+netprobe_manager_new_opts(const struct netprobe_state_opts *opts);
 
 /*
  * The seed's LoadNetworkMonitor: mounts bpffs if needed, then creates the
@@ -292,6 +420,16 @@ NETPROBE_API int netprobe_manager_load(struct netprobe_manager *m);
  * attached.
  */
 NETPROBE_API int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname);
+
+/*
+ * netprobe_manager_attach with ifname's own settings (NULL: the manager's
+ * config): interfaces attached this way each keep theirs, one in filter
+ * mode next to one in monitor mode. On an interface netprobe holds, opts
+ * replace its settings live, whole. Errors as for attach, and -EINVAL for
+ * opts that are not valid (the reason logged).
+ */
+NETPROBE_API int netprobe_manager_attach_opts(struct netprobe_manager *m, const char *ifname,
+					      const struct netprobe_attach_opts *opts);
 
 /*
  * Detaches from ifname (NULL: every interface of this pin path, in any
@@ -359,6 +497,14 @@ NETPROBE_API int netprobe_manager_iface(struct netprobe_manager *m, const char *
 NETPROBE_API int netprobe_manager_iface_config(struct netprobe_manager *m,
 					       const struct netprobe_iface *iface,
 					       struct netprobe_config *out);
+
+/*
+ * The same settings as attach opts: out->sz says how much of out to fill
+ * (set it with netprobe_attach_opts_default). Errors as iface_config.
+ */
+NETPROBE_API int netprobe_manager_iface_opts(struct netprobe_manager *m,
+					     const struct netprobe_iface *iface,
+					     struct netprobe_attach_opts *out);
 
 /* ---- Statistics (the seed's GlobalStats and GetNetworkStats) ------------ */
 
@@ -492,6 +638,10 @@ NETPROBE_API int netprobe_manager_on_event(struct netprobe_manager *m, unsigned 
  */
 NETPROBE_API int netprobe_manager_events_start(struct netprobe_manager *m);
 
+/* The same with the pipeline's settings from opts (NULL: the manager's config). */
+NETPROBE_API int netprobe_manager_events_start_opts(struct netprobe_manager *m,
+						    const struct netprobe_events_opts *opts);
+
 /* Stops the reader, delivers what it had read, joins the workers. NULL-safe. */
 NETPROBE_API void netprobe_manager_events_stop(struct netprobe_manager *m);
 
@@ -547,6 +697,13 @@ NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsig
  * Returns 0, or the first error of the work it ran (the rest still ran).
  */
 NETPROBE_API int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next_ms);
+
+/*
+ * Sets housekeeping's intervals (the manager's config's until then): the
+ * next run uses them. -EINVAL for opts that are not valid.
+ */
+NETPROBE_API int netprobe_manager_set_housekeeping(struct netprobe_manager *m,
+						   const struct netprobe_housekeeping_opts *opts);
 
 /*
  * Produces count 32-byte NETPROBE_EVENT_TEST events through the kernel's
@@ -742,6 +899,16 @@ struct netprobe_lb_backend_opts {
  * Thread-safe.
  */
 NETPROBE_API int netprobe_lb_service_add(struct netprobe_manager *m, const char *service);
+
+/* A service's own settings; zero in a field: its default. */
+struct netprobe_lb_service_opts {
+	size_t sz;		 /* sizeof(struct netprobe_lb_service_opts) */
+	unsigned int table_size; /* Maglev entries, a prime; 0: the config's lb_table_size */
+	size_t : 0;
+};
+/* netprobe_lb_service_add with opts (NULL: the defaults). */
+NETPROBE_API int netprobe_lb_service_add_opts(struct netprobe_manager *m, const char *service,
+					      const struct netprobe_lb_service_opts *opts);
 /* Removes the service and its backends. */
 NETPROBE_API int netprobe_lb_service_del(struct netprobe_manager *m, const char *service);
 /* opts NULL: weight 1, IP-in-IP. */

@@ -33,7 +33,7 @@ static const char *const link_names[] = {"xdp", "tcx_ingress", "tcx_egress"};
 static void link_pin(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
 		     char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/links/slot%u_%s", m->cfg.pin_path, slot, link_names[kind]);
+	snprintf(buf, len, "%s/links/slot%u_%s", m->opts.state.pin_path, slot, link_names[kind]);
 }
 
 static int zero_rate_state(const struct netprobe_manager *m, unsigned int slot)
@@ -60,7 +60,7 @@ static int pin_link_fd(const struct netprobe_manager *m, unsigned int slot, enum
 	if (kind == LINK_XDP && !xdp_link_gone(m, slot)) {
 		np_err("the state under %s changed since this manager loaded it; open a new "
 		       "manager (run the command again)",
-		       m->cfg.pin_path);
+		       m->opts.state.pin_path);
 		return -ESTALE;
 	}
 	link_pin(m, slot, kind, path, sizeof(path));
@@ -89,11 +89,12 @@ static void destroy_link(const struct netprobe_manager *m, unsigned int slot, en
 }
 
 static int attach_xdp(const struct netprobe_manager *m, struct netprobe_bpf *skel,
-		      unsigned int slot, const char *ifname, struct netprobe_iface_info *info)
+		      unsigned int slot, const char *ifname, struct netprobe_iface_info *info,
+		      enum netprobe_xdp_attach_mode mode)
 {
 	int prog_fd = bpf_program__fd(skel->progs.netprobe_xdp);
-	__u32 flags = m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_GENERIC ? XDP_FLAGS_SKB_MODE
-									    : XDP_FLAGS_DRV_MODE;
+	__u32 flags =
+		mode == NETPROBE_XDP_ATTACH_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	int fd, err;
 
 	for (;;) {
@@ -104,7 +105,7 @@ static int attach_xdp(const struct netprobe_manager *m, struct netprobe_bpf *ske
 			break;
 		err = -errno;
 		if (err == -EOPNOTSUPP && flags == XDP_FLAGS_DRV_MODE &&
-		    m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_AUTO) {
+		    mode == NETPROBE_XDP_ATTACH_AUTO) {
 			np_info("%s: driver has no native XDP; attaching in generic mode", ifname);
 			flags = XDP_FLAGS_SKB_MODE;
 			continue;
@@ -218,18 +219,19 @@ static int attach_clsact(struct netprobe_bpf *skel, struct netprobe_iface_info *
 }
 
 static int attach_tc(const struct netprobe_manager *m, struct netprobe_bpf *skel, unsigned int slot,
-		     const char *ifname, struct netprobe_iface_info *info)
+		     const char *ifname, struct netprobe_iface_info *info,
+		     enum netprobe_tc_attach_mode mode)
 {
 	int err;
 
-	if (m->cfg.tc_attach_mode != NETPROBE_TC_ATTACH_CLSACT) {
+	if (mode != NETPROBE_TC_ATTACH_CLSACT) {
 		err = attach_tcx(m, skel, slot, info->ifindex);
 		if (!err) {
 			info->tc_attach = NETPROBE_TC_TCX;
 			return 0;
 		}
 		/* An old kernel does not know the tcx attach types: EINVAL. */
-		if (err != -EINVAL || m->cfg.tc_attach_mode == NETPROBE_TC_ATTACH_TCX) {
+		if (err != -EINVAL || mode == NETPROBE_TC_ATTACH_TCX) {
 			np_err("%s: cannot attach TC programs with tcx: %s", ifname,
 			       strerror(-err));
 			return err;
@@ -310,9 +312,10 @@ static bool lb_has_family(const struct netprobe_manager *m, unsigned char family
 }
 
 /* The load balancer routes to its backends: the kernel's route lookup needs forwarding on. */
-static void warn_no_forwarding(const struct netprobe_manager *m, const char *ifname)
+static void warn_no_forwarding(const struct netprobe_manager *m, const char *ifname,
+			       enum netprobe_xdp_program mode)
 {
-	if (m->cfg.xdp_mode != NETPROBE_XDP_LB)
+	if (mode != NETPROBE_XDP_LB)
 		return;
 	if (forwarding_off("ipv4", ifname))
 		np_warn("%s: IPv4 forwarding is off, so the load balancer finds no route to its "
@@ -325,13 +328,13 @@ static void warn_no_forwarding(const struct netprobe_manager *m, const char *ifn
 }
 
 /*
- * Attach on an interface netprobe already holds: load the programs for the
- * current config and swap them in through the existing links (the seed's
+ * Attach on an interface netprobe already holds: load the programs for its
+ * new settings a and swap them in through the existing links (the seed's
  * UpdateConfig, and the live mode switch). Maps are shared, so counters,
  * flows and lists carry on; no packet meets an empty hook.
  */
 static int respecialise(struct netprobe_manager *m, unsigned int slot, const char *ifname,
-			struct netprobe_iface_info *info)
+			struct netprobe_iface_info *info, const struct netprobe_attach_opts *a)
 {
 	bool generic = info->xdp_attach_flags == XDP_FLAGS_SKB_MODE;
 	bool tcx = info->tc_attach == NETPROBE_TC_TCX;
@@ -341,14 +344,14 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	int err;
 
 	/* The TC attach kind is fixed at attach as the XDP mode is: a live swap keeps its links. */
-	if ((m->cfg.tc_attach_mode == NETPROBE_TC_ATTACH_TCX && !tcx) ||
-	    (m->cfg.tc_attach_mode == NETPROBE_TC_ATTACH_CLSACT && tcx)) {
+	if ((a->tc_attach_mode == NETPROBE_TC_ATTACH_TCX && !tcx) ||
+	    (a->tc_attach_mode == NETPROBE_TC_ATTACH_CLSACT && tcx)) {
 		np_err("%s is attached with TC %s; detach it to change that", ifname,
 		       tcx ? "tcx" : "clsact");
 		return -EBUSY;
 	}
-	if ((m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_NATIVE && generic) ||
-	    (m->cfg.xdp_attach_mode == NETPROBE_XDP_ATTACH_GENERIC && !generic)) {
+	if ((a->xdp_attach_mode == NETPROBE_XDP_ATTACH_NATIVE && generic) ||
+	    (a->xdp_attach_mode == NETPROBE_XDP_ATTACH_GENERIC && !generic)) {
 		np_err("%s is attached in %s XDP mode; detach it to change that", ifname,
 		       generic ? "generic" : "native");
 		return -EBUSY;
@@ -357,7 +360,7 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 		np_err("%s is attached in another network namespace", ifname);
 		return -EXDEV;
 	}
-	skel = np_load_programs(m, slot, info->ifindex);
+	skel = np_load_programs(m, slot, info->ifindex, a);
 	if (!skel)
 		return -errno;
 	err = update_link(m, slot, LINK_XDP, skel->progs.netprobe_xdp);
@@ -374,9 +377,9 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	}
 	if (err)
 		np_warn("%s: TC programs keep their previous settings: %s", ifname, strerror(-err));
-	info->xdp_program = m->cfg.xdp_mode;
-	info->decap = m->cfg.decap;
-	np_settings_of(&m->cfg, &settings);
+	info->xdp_program = a->xdp_mode;
+	info->decap = a->decap;
+	np_settings_of(a, &settings);
 	err = np_write_iface(m, slot, info);
 	if (!err)
 		err = np_write_iface_settings(m, slot, &settings);
@@ -385,13 +388,15 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 			netprobe_xdp_program_name(info->xdp_program),
 			netprobe_xdp_program_name(before));
 	if (!err)
-		warn_no_forwarding(m, ifname);
+		warn_no_forwarding(m, ifname, a->xdp_mode);
 out:
 	netprobe_bpf__destroy(skel);
 	return err;
 }
 
-int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
+/* Attaches ifname with settings a (validated), or applies them where it is attached. */
+static int attach_with(struct netprobe_manager *m, const char *ifname,
+		       const struct netprobe_attach_opts *a)
 {
 	struct netprobe_iface_info info = {}, existing;
 	struct netprobe_iface_settings settings;
@@ -413,7 +418,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	if (err)
 		goto out;
 	if (np_find_iface(m, ifname, &slot, &existing) == 0) {
-		err = respecialise(m, slot, ifname, &existing);
+		err = respecialise(m, slot, ifname, &existing, a);
 		goto out;
 	}
 	err = np_free_slot(m, &slot);
@@ -423,11 +428,11 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 	snprintf(info.name, sizeof(info.name), "%s", ifname);
 	info.ifindex = ifindex;
 	info.netns_ino = np_current_netns();
-	info.xdp_program = m->cfg.xdp_mode;
-	info.decap = m->cfg.decap;
-	np_settings_of(&m->cfg, &settings);
+	info.xdp_program = a->xdp_mode;
+	info.decap = a->decap;
+	np_settings_of(a, &settings);
 
-	skel = np_load_programs(m, slot, ifindex);
+	skel = np_load_programs(m, slot, ifindex, a);
 	if (!skel) {
 		err = -errno;
 		goto out;
@@ -438,10 +443,10 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 		err = zero_rate_state(m, slot);
 	if (err)
 		goto out;
-	err = attach_xdp(m, skel, slot, ifname, &info);
+	err = attach_xdp(m, skel, slot, ifname, &info, a->xdp_attach_mode);
 	if (err)
 		goto out;
-	err = attach_tc(m, skel, slot, ifname, &info);
+	err = attach_tc(m, skel, slot, ifname, &info, a->tc_attach_mode);
 	if (err)
 		goto undo_xdp;
 
@@ -457,7 +462,7 @@ int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
 		netprobe_xdp_program_name(info.xdp_program),
 		info.xdp_attach_flags == XDP_FLAGS_SKB_MODE ? "generic" : "native",
 		info.tc_attach == NETPROBE_TC_TCX ? "tcx" : "clsact");
-	warn_no_forwarding(m, ifname);
+	warn_no_forwarding(m, ifname, a->xdp_mode);
 	goto out;
 
 undo_tc:
@@ -473,6 +478,27 @@ out:
 	netprobe_bpf__destroy(skel);
 	np_unlock(m, lock);
 	return err;
+}
+
+int netprobe_manager_attach(struct netprobe_manager *m, const char *ifname)
+{
+	return m ? attach_with(m, ifname, &m->opts.attach) : -EINVAL;
+}
+
+int netprobe_manager_attach_opts(struct netprobe_manager *m, const char *ifname,
+				 const struct netprobe_attach_opts *opts)
+{
+	struct netprobe_attach_opts a;
+	int err;
+
+	if (!m || !opts)
+		return netprobe_manager_attach(m, ifname);
+	/* What the caller's struct does not reach: the library's defaults, as for any opts. */
+	netprobe_attach_opts_default(&a, sizeof(a));
+	err = np_opts_take(&a, sizeof(a), opts, "netprobe_attach_opts");
+	if (!err)
+		err = np_validate_attach(&a);
+	return err ?: attach_with(m, ifname, &a);
 }
 
 /* Drops the flows of a detached interface, so a later one with its ifindex starts clean. */
@@ -615,15 +641,14 @@ int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
 	return 0;
 }
 
-int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netprobe_iface *iface,
-				  struct netprobe_config *out)
+/* The attach settings in force on iface, from the pinned state. */
+static int iface_attach_opts(struct netprobe_manager *m, const struct netprobe_iface *iface,
+			     struct netprobe_attach_opts *a)
 {
 	struct netprobe_iface_settings settings;
 	struct netprobe_iface_info info;
 	int err;
 
-	if (!m || !m->maps || !out)
-		return -EINVAL;
 	err = np_iface_info_of(m, iface, &info);
 	if (!err)
 		err = np_read_iface_settings(m, iface->slot, &settings);
@@ -631,10 +656,39 @@ int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netpr
 		return err;
 	if (settings.version != NETPROBE_SETTINGS_VERSION)
 		return -ENODATA; /* attached by a netprobe that kept none */
-	*out = m->cfg;
-	out->xdp_mode = info.xdp_program;
-	np_settings_apply(out, &settings);
+	netprobe_attach_opts_default(a, sizeof(*a));
+	a->xdp_mode = info.xdp_program;
+	np_settings_apply(a, &settings);
 	return 0;
+}
+
+int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netprobe_iface *iface,
+				  struct netprobe_config *out)
+{
+	struct np_config_parts parts;
+	int err;
+
+	if (!m || !m->maps || !iface || !out)
+		return -EINVAL;
+	parts = m->opts;
+	err = iface_attach_opts(m, iface, &parts.attach);
+	if (!err)
+		np_config_join(out, &parts);
+	return err;
+}
+
+int netprobe_manager_iface_opts(struct netprobe_manager *m, const struct netprobe_iface *iface,
+				struct netprobe_attach_opts *out)
+{
+	struct netprobe_attach_opts a;
+	int err;
+
+	if (!m || !m->maps || !iface || !out || out->sz < sizeof(size_t))
+		return -EINVAL;
+	err = iface_attach_opts(m, iface, &a);
+	if (!err)
+		np_opts_give(out, &a, sizeof(a));
+	return err;
 }
 
 int netprobe_manager_update_config(struct netprobe_manager *m, const struct netprobe_config *cfg)
@@ -643,34 +697,35 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 		enum netprobe_xdp_program mode;
 		struct netprobe_iface_settings settings;
 	} was[NETPROBE_MAX_IFACES] = {};
+	const struct netprobe_state_opts *fixed = m ? &m->opts.state : NULL;
+	struct np_config_parts want, old;
 	struct netprobe_iface_info info;
-	struct netprobe_config old;
 	int lock, err;
 
 	if (!m || !cfg)
 		return -EINVAL;
-	err = np_validate_config(cfg);
+	err = np_validate_config(cfg, &want);
 	if (err)
 		return err;
-	if (m->maps && (strcmp(cfg->pin_path, m->cfg.pin_path) ||
-			cfg->flow_table_size != m->cfg.flow_table_size ||
-			cfg->ring_buffer_size != m->cfg.ring_buffer_size ||
-			cfg->acl_max_rules != m->cfg.acl_max_rules ||
-			cfg->acl_v4_groups != m->cfg.acl_v4_groups ||
-			cfg->lb_max_services != m->cfg.lb_max_services ||
-			cfg->lb_max_backends != m->cfg.lb_max_backends ||
-			cfg->lb_table_size != m->cfg.lb_table_size ||
-			cfg->lb_conn_table_size != m->cfg.lb_conn_table_size)) {
+	if (m->maps && (strcmp(want.state.pin_path, fixed->pin_path) ||
+			want.state.flow_table_size != fixed->flow_table_size ||
+			want.state.ring_buffer_size != fixed->ring_buffer_size ||
+			want.state.acl_max_rules != fixed->acl_max_rules ||
+			want.state.acl_v4_groups != fixed->acl_v4_groups ||
+			want.state.lb_max_services != fixed->lb_max_services ||
+			want.state.lb_max_backends != fixed->lb_max_backends ||
+			want.state.lb_table_size != fixed->lb_table_size ||
+			want.state.lb_conn_table_size != fixed->lb_conn_table_size)) {
 		np_err("config: pin_path and table sizes are fixed once loaded");
 		return -EINVAL;
 	}
-	old = m->cfg;
-	m->cfg = *cfg;
+	old = m->opts;
+	m->opts = want;
 	if (!m->maps)
 		return 0;
 	lock = np_lock(m);
 	if (lock < 0) {
-		m->cfg = old;
+		m->opts = old;
 		return lock;
 	}
 	for (unsigned int slot = 0; slot < NETPROBE_MAX_IFACES && !err; slot++) {
@@ -679,24 +734,25 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 			continue;
 		was[slot].mode = info.xdp_program;
 		np_read_iface_settings(m, slot, &was[slot].settings);
-		err = respecialise(m, slot, info.name, &info);
+		err = respecialise(m, slot, info.name, &info, &want.attach);
 		/*
 		 * Back to what each had: interfaces switched before this one go
 		 * back to their own settings, not to this manager's config.
 		 */
 		for (unsigned int back = 0; err && back < slot; back++) {
+			struct netprobe_attach_opts had = old.attach;
+
 			if (np_read_iface(m, back, &info) || !info.in_use ||
 			    info.netns_ino != np_current_netns() || xdp_link_gone(m, back))
 				continue;
-			m->cfg = old;
 			if (was[back].settings.version == NETPROBE_SETTINGS_VERSION)
-				np_settings_apply(&m->cfg, &was[back].settings);
-			m->cfg.xdp_mode = was[back].mode;
-			respecialise(m, back, info.name, &info);
+				np_settings_apply(&had, &was[back].settings);
+			had.xdp_mode = was[back].mode;
+			respecialise(m, back, info.name, &info, &had);
 		}
 	}
 	if (err)
-		m->cfg = old;
+		m->opts = old;
 	np_unlock(m, lock);
 	return err;
 }

@@ -26,6 +26,14 @@ bool np_opts_valid_sz(const void *opts, size_t user_sz, size_t known_sz, const c
 #define NP_OPTS_HAS(opts, field)                                                                   \
 	((opts) && (opts)->sz >= offsetof(typeof(*(opts)), field) + sizeof((opts)->field))
 #define NP_OPTS_GET(opts, field, fallback) (NP_OPTS_HAS(opts, field) ? (opts)->field : (fallback))
+/*
+ * For opts whose defaults are not all zero: the caller's opts user (NULL:
+ * none) copied over full, which holds the defaults, as far as the caller's
+ * sz reaches; full keeps its own sz. 0, or -EINVAL when user is not valid.
+ */
+int np_opts_take(void *full, size_t full_sz, const void *user, const char *type);
+/* Back: as much of full as the caller's sz (user->sz, kept) has room for; a longer tail zeroed. */
+void np_opts_give(void *user, const void *full, size_t full_sz);
 
 void np_log(enum netprobe_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -35,23 +35,6 @@ const char *netprobe_strerror(int err)
 	return s ? s : "unknown error";
 }
 
-bool np_opts_valid_sz(const void *opts, size_t user_sz, size_t known_sz, const char *type)
-{
-	if (user_sz < sizeof(size_t)) {
-		np_err("%s: sz is %zu, too small for any version of it", type, user_sz);
-		return false;
-	}
-	for (size_t i = known_sz; i < user_sz; i++) {
-		if (((const char *)opts)[i]) {
-			np_err("%s: a field past the %zu bytes this library knows is set (sz %zu): "
-			       "built against a newer libnetprobe",
-			       type, known_sz, user_sz);
-			return false;
-		}
-	}
-	return true;
-}
-
 void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level, void *ctx)
 {
 	log_fn = fn;

@@ -5,99 +5,224 @@
 #include <string.h>
 #include "config/config.h"
 
-void netprobe_config_default(struct netprobe_config *cfg)
+/* The fields each part shares with netprobe_config, which holds them all (the seed's). */
+#define STATE_FIELDS(X)                                                                            \
+	X(flow_table_size)                                                                         \
+	X(ring_buffer_size)                                                                        \
+	X(acl_max_rules)                                                                           \
+	X(acl_v4_groups)                                                                           \
+	X(mitigation_max_blocks)                                                                   \
+	X(lb_max_services)                                                                         \
+	X(lb_max_backends)                                                                         \
+	X(lb_table_size)                                                                           \
+	X(lb_conn_table_size)                                                                      \
+	X(lock_timeout_ms)
+#define ATTACH_FIELDS(X)                                                                           \
+	X(xdp_mode)                                                                                \
+	X(xdp_attach_mode)                                                                         \
+	X(tc_attach_mode)                                                                          \
+	X(enable_xdp_events)                                                                       \
+	X(enable_tc_events)                                                                        \
+	X(enable_detailed_events)                                                                  \
+	X(enable_security_alerts)                                                                  \
+	X(detailed_events_per_sec)                                                                 \
+	X(security_alerts_per_sec)                                                                 \
+	X(syn_flood)                                                                               \
+	X(udp_flood)                                                                               \
+	X(icmp_flood)                                                                              \
+	X(tcp_flood)                                                                               \
+	X(other_flood)                                                                             \
+	X(syn_flood_dst)                                                                           \
+	X(udp_flood_dst)                                                                           \
+	X(icmp_flood_dst)                                                                          \
+	X(port_scan)                                                                               \
+	X(port_scan_hosts)                                                                         \
+	X(rate_anomaly)                                                                            \
+	X(rate_anomaly_floor_pps)                                                                  \
+	X(rate_anomaly_learn_windows)                                                              \
+	X(mitigation)                                                                              \
+	X(mitigation_unproven)                                                                     \
+	X(mitigation_ttl_s)                                                                        \
+	X(ipv6_source_prefix)                                                                      \
+	X(decap)                                                                                   \
+	X(decap_from_count)                                                                        \
+	X(decap_to_count)                                                                          \
+	X(lb_route_cache_ms)
+#define EVENTS_FIELDS(X)                                                                           \
+	X(batch_size)                                                                              \
+	X(batch_timeout_ms)                                                                        \
+	X(event_workers)                                                                           \
+	X(event_queue_batches)
+#define HOUSEKEEPING_FIELDS(X)                                                                     \
+	X(flow_idle_timeout_ms)                                                                    \
+	X(stats_report_interval_ms)
+
+static void state_defaults(struct netprobe_state_opts *s)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->sz = sizeof(*cfg);
-	cfg->xdp_mode = NETPROBE_XDP_MONITOR;
-	cfg->xdp_attach_mode = NETPROBE_XDP_ATTACH_AUTO;
-	cfg->tc_attach_mode = NETPROBE_TC_ATTACH_AUTO;
-	cfg->enable_xdp_events = true;
-	cfg->enable_tc_events = true;
-	cfg->enable_security_alerts = true;
-	cfg->detailed_events_per_sec = 10000;
-	cfg->batch_size = 64;
-	cfg->batch_timeout_ms = 100;
-	cfg->event_workers = 2;
-	cfg->event_queue_batches = 256;
-	cfg->ring_buffer_size = 1u << 22;
-	cfg->stats_report_interval_ms = 10000;
-	cfg->flow_idle_timeout_ms = 60000;
-	cfg->flow_table_size = NETPROBE_DEFAULT_FLOW_ENTRIES;
-	strcpy(cfg->pin_path, NETPROBE_DEFAULT_PIN_PATH);
-	cfg->lock_timeout_ms = 10000;
+	memset(s, 0, sizeof(*s));
+	s->sz = sizeof(*s);
+	strcpy(s->pin_path, NETPROBE_DEFAULT_PIN_PATH);
+	s->flow_table_size = NETPROBE_DEFAULT_FLOW_ENTRIES;
+	s->ring_buffer_size = 1u << 22;
+	s->acl_max_rules = NETPROBE_DEFAULT_ACL_RULES;
+	s->acl_v4_groups = 4096;
+	s->mitigation_max_blocks = 4096;
+	s->lb_max_services = 32;
+	s->lb_max_backends = 4096;
+	s->lb_table_size = NP_MAGLEV_DEFAULT_SIZE;
+	s->lb_conn_table_size = 131072;
+	s->lock_timeout_ms = 10000;
+}
+
+static void attach_defaults(struct netprobe_attach_opts *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sz = sizeof(*a);
+	a->xdp_mode = NETPROBE_XDP_MONITOR;
+	a->xdp_attach_mode = NETPROBE_XDP_ATTACH_AUTO;
+	a->tc_attach_mode = NETPROBE_TC_ATTACH_AUTO;
+	a->enable_xdp_events = true;
+	a->enable_tc_events = true;
+	a->enable_security_alerts = true;
+	a->detailed_events_per_sec = 10000;
 	/*
 	 * Far above what one ordinary host sends one other: a busy client opens
 	 * tens of connections a second, a resolver answers hundreds of queries.
 	 */
-	cfg->syn_flood = (struct netprobe_detection){true, 2000, 1000};
-	cfg->udp_flood = (struct netprobe_detection){true, 20000, 1000};
-	cfg->icmp_flood = (struct netprobe_detection){true, 1000, 1000};
+	a->syn_flood = (struct netprobe_detection){true, 2000, 1000};
+	a->udp_flood = (struct netprobe_detection){true, 20000, 1000};
+	a->icmp_flood = (struct netprobe_detection){true, 1000, 1000};
 	/* A client resets a connection now and then; nothing real sends thousands a second. */
-	cfg->tcp_flood = (struct netprobe_detection){true, 2000, 1000};
-	cfg->other_flood = (struct netprobe_detection){true, 10000, 1000};
-	cfg->syn_flood_dst = (struct netprobe_detection){true, 20000, 1000};
-	cfg->udp_flood_dst = (struct netprobe_detection){true, 200000, 1000};
-	cfg->icmp_flood_dst = (struct netprobe_detection){true, 5000, 1000};
-	cfg->port_scan = (struct netprobe_detection){true, 50, 5000};
-	cfg->port_scan_hosts = 100; /* (at most 128: see validate_filter) */
+	a->tcp_flood = (struct netprobe_detection){true, 2000, 1000};
+	a->other_flood = (struct netprobe_detection){true, 10000, 1000};
+	a->syn_flood_dst = (struct netprobe_detection){true, 20000, 1000};
+	a->udp_flood_dst = (struct netprobe_detection){true, 200000, 1000};
+	a->icmp_flood_dst = (struct netprobe_detection){true, 5000, 1000};
+	a->port_scan = (struct netprobe_detection){true, 50, 5000};
+	a->port_scan_hosts = 100; /* (at most 128: see validate_filter) */
 	/*
 	 * Off by default: against a learned baseline, a backup or a deploy
 	 * starting on a quiet link is as anomalous as a flood. Turn it on where
 	 * traffic is steady, with a floor above the link's normal peaks.
 	 */
-	cfg->rate_anomaly = (struct netprobe_detection){false, 1000, 1000};
-	cfg->rate_anomaly_floor_pps = 100000;
-	cfg->rate_anomaly_learn_windows = 10;
-	cfg->mitigation = false;
-	cfg->mitigation_ttl_s = 300;
-	cfg->mitigation_max_blocks = 4096;
-	cfg->ipv6_source_prefix = 64;
-	cfg->security_alerts_per_sec = 1000;
-	cfg->acl_max_rules = NETPROBE_DEFAULT_ACL_RULES;
-	cfg->acl_v4_groups = 4096;
-	cfg->lb_max_services = 32;
-	cfg->lb_max_backends = 4096;
-	cfg->lb_table_size = NP_MAGLEV_DEFAULT_SIZE;
-	cfg->lb_conn_table_size = 131072;
-	cfg->lb_route_cache_ms = 1000;
+	a->rate_anomaly = (struct netprobe_detection){false, 1000, 1000};
+	a->rate_anomaly_floor_pps = 100000;
+	a->rate_anomaly_learn_windows = 10;
+	a->mitigation = false;
+	a->mitigation_ttl_s = 300;
+	a->ipv6_source_prefix = 64;
+	a->security_alerts_per_sec = 1000;
+	a->lb_route_cache_ms = 1000;
 }
 
-static int validate_detection(const char *name, const struct netprobe_detection *d, bool rate)
+static void events_defaults(struct netprobe_events_opts *e)
 {
-	if (d->enabled && (d->threshold == 0 || d->window_ms < 10 || d->window_ms > 3600000)) {
-		np_err("config: %s needs a threshold > 0 and a window of 10 ms to 1 hour", name);
-		return -EINVAL;
-	}
-	/* A rate that comes to one packet a window would make every packet a flood. */
-	if (d->enabled && rate && (unsigned long long)d->threshold * d->window_ms < 2000) {
-		np_err("config: %s: %u a second over %u ms is under 2 packets a window; "
-		       "use a longer window",
-		       name, d->threshold, d->window_ms);
-		return -EINVAL;
-	}
-	return 0;
+	memset(e, 0, sizeof(*e));
+	e->sz = sizeof(*e);
+	e->batch_size = 64;
+	e->batch_timeout_ms = 100;
+	e->event_workers = 2;
+	e->event_queue_batches = 256;
 }
 
-/* The config's detections by name: the one table validation and callers share. */
+static void housekeeping_defaults(struct netprobe_housekeeping_opts *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->sz = sizeof(*h);
+	h->flow_idle_timeout_ms = 60000;
+	h->stats_report_interval_ms = 10000;
+}
+
+void np_config_defaults(struct np_config_parts *p)
+{
+	state_defaults(&p->state);
+	attach_defaults(&p->attach);
+	events_defaults(&p->events);
+	housekeeping_defaults(&p->housekeeping);
+}
+
+void np_config_split(const struct netprobe_config *cfg, struct np_config_parts *p)
+{
+	np_config_defaults(p); /* sz and padding */
+#define X(f) p->state.f = cfg->f;
+	STATE_FIELDS(X)
+#undef X
+#define X(f) p->attach.f = cfg->f;
+	ATTACH_FIELDS(X)
+#undef X
+#define X(f) p->events.f = cfg->f;
+	EVENTS_FIELDS(X)
+#undef X
+#define X(f) p->housekeeping.f = cfg->f;
+	HOUSEKEEPING_FIELDS(X)
+#undef X
+	memcpy(p->state.pin_path, cfg->pin_path, sizeof(p->state.pin_path));
+	memcpy(p->attach.decap_from, cfg->decap_from, sizeof(p->attach.decap_from));
+	memcpy(p->attach.decap_to, cfg->decap_to, sizeof(p->attach.decap_to));
+}
+
+void np_config_join(struct netprobe_config *cfg, const struct np_config_parts *p)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->sz = sizeof(*cfg);
+#define X(f) cfg->f = p->state.f;
+	STATE_FIELDS(X)
+#undef X
+#define X(f) cfg->f = p->attach.f;
+	ATTACH_FIELDS(X)
+#undef X
+#define X(f) cfg->f = p->events.f;
+	EVENTS_FIELDS(X)
+#undef X
+#define X(f) cfg->f = p->housekeeping.f;
+	HOUSEKEEPING_FIELDS(X)
+#undef X
+	memcpy(cfg->pin_path, p->state.pin_path, sizeof(cfg->pin_path));
+	memcpy(cfg->decap_from, p->attach.decap_from, sizeof(cfg->decap_from));
+	memcpy(cfg->decap_to, p->attach.decap_to, sizeof(cfg->decap_to));
+}
+
+void netprobe_config_default(struct netprobe_config *cfg)
+{
+	struct np_config_parts p;
+
+	np_config_defaults(&p);
+	np_config_join(cfg, &p);
+}
+
+/* Public defaults: the first sz bytes of the full default struct (see np_opts_give). */
+#define OPTS_DEFAULT(kind)                                                                         \
+	void netprobe_##kind##_opts_default(struct netprobe_##kind##_opts *opts, size_t sz)       \
+	{                                                                                          \
+		struct netprobe_##kind##_opts full;                                                \
+                                                                                                   \
+		if (!opts || sz < sizeof(size_t))                                                  \
+			return;                                                                    \
+		kind##_defaults(&full);                                                            \
+		opts->sz = sz;                                                                     \
+		np_opts_give(opts, &full, sizeof(full));                                           \
+	}
+OPTS_DEFAULT(state)
+OPTS_DEFAULT(attach)
+OPTS_DEFAULT(events)
+OPTS_DEFAULT(housekeeping)
+
+/* The detections by name: the one table validation and callers share. */
 static const struct {
 	const char *name;
-	size_t offset;
-	bool rate; /* a rate a second (the floods), else a count */
+	size_t in_config, in_opts; /* offsets in netprobe_config, netprobe_attach_opts */
+	bool rate;		   /* a rate a second (the floods), else a count */
 } detection_fields[] = {
-	{"syn_flood", offsetof(struct netprobe_config, syn_flood), true},
-	{"udp_flood", offsetof(struct netprobe_config, udp_flood), true},
-	{"icmp_flood", offsetof(struct netprobe_config, icmp_flood), true},
-	{"tcp_flood", offsetof(struct netprobe_config, tcp_flood), true},
-	{"other_flood", offsetof(struct netprobe_config, other_flood), true},
-	{"syn_flood_dst", offsetof(struct netprobe_config, syn_flood_dst), true},
-	{"udp_flood_dst", offsetof(struct netprobe_config, udp_flood_dst), true},
-	{"icmp_flood_dst", offsetof(struct netprobe_config, icmp_flood_dst), true},
-	{"port_scan", offsetof(struct netprobe_config, port_scan), false},
-	{"rate_anomaly", offsetof(struct netprobe_config, rate_anomaly), false},
+#define D(f, rate) {#f, offsetof(struct netprobe_config, f), offsetof(struct netprobe_attach_opts, f), rate}
+	D(syn_flood, true),	D(udp_flood, true),	D(icmp_flood, true),
+	D(tcp_flood, true),	D(other_flood, true),	D(syn_flood_dst, true),
+	D(udp_flood_dst, true), D(icmp_flood_dst, true), D(port_scan, false),
+	D(rate_anomaly, false),
+#undef D
 };
 
-_Static_assert(sizeof(detection_fields) / sizeof(detection_fields[0]) == NETPROBE_CONFIG_DETECTIONS,
+#define DETECTIONS (sizeof(detection_fields) / sizeof(detection_fields[0]))
+_Static_assert(DETECTIONS == NETPROBE_CONFIG_DETECTIONS,
 	       "every detection of the config has its place in the interface settings");
 
 const char *netprobe_config_detection_name(unsigned int i)
@@ -105,9 +230,40 @@ const char *netprobe_config_detection_name(unsigned int i)
 	return i < NETPROBE_CONFIG_DETECTIONS ? detection_fields[i].name : NULL;
 }
 
-static struct netprobe_detection *detection_at(struct netprobe_config *cfg, unsigned int i)
+static struct netprobe_detection *detection_at(struct netprobe_attach_opts *a, unsigned int i)
 {
-	return (struct netprobe_detection *)((char *)cfg + detection_fields[i].offset);
+	return (struct netprobe_detection *)((char *)a + detection_fields[i].in_opts);
+}
+
+static int detection_index(const char *name, size_t name_len)
+{
+	for (unsigned int i = 0; name && i < DETECTIONS; i++)
+		if (strlen(detection_fields[i].name) == name_len &&
+		    !strncmp(detection_fields[i].name, name, name_len))
+			return (int)i;
+	return -1;
+}
+
+struct netprobe_detection *netprobe_config_detection(struct netprobe_config *cfg, const char *name,
+						     size_t name_len)
+{
+	int i = detection_index(name, name_len);
+
+	return cfg && i >= 0 ? (struct netprobe_detection *)((char *)cfg +
+							     detection_fields[i].in_config)
+			     : NULL;
+}
+
+struct netprobe_detection *netprobe_attach_opts_detection(struct netprobe_attach_opts *opts,
+							  const char *name, size_t name_len)
+{
+	int i = detection_index(name, name_len);
+
+	/* Only a detection the caller's struct has room for. */
+	return opts && i >= 0 && opts->sz >= detection_fields[i].in_opts +
+						      sizeof(struct netprobe_detection)
+		       ? detection_at(opts, (unsigned int)i)
+		       : NULL;
 }
 
 static void prefix_setting(struct netprobe_prefix_setting *to, const struct netprobe_cidr *from)
@@ -118,16 +274,16 @@ static void prefix_setting(struct netprobe_prefix_setting *to, const struct netp
 	memcpy(to->addr, from->addr, 16);
 }
 
-static void prefix_config(struct netprobe_cidr *to, const struct netprobe_prefix_setting *from)
+static void prefix_opts(struct netprobe_cidr *to, const struct netprobe_prefix_setting *from)
 {
 	to->family = from->family;
 	to->prefix_len = from->prefix_len;
 	memcpy(to->addr, from->addr, 16);
 }
 
-void np_settings_of(const struct netprobe_config *cfg, struct netprobe_iface_settings *s)
+void np_settings_of(const struct netprobe_attach_opts *a, struct netprobe_iface_settings *s)
 {
-	struct netprobe_config c = *cfg;
+	struct netprobe_attach_opts c = *a;
 
 	memset(s, 0, sizeof(*s));
 	s->version = NETPROBE_SETTINGS_VERSION;
@@ -162,110 +318,108 @@ void np_settings_of(const struct netprobe_config *cfg, struct netprobe_iface_set
 		prefix_setting(&s->decap_to[i], &c.decap_to[i]);
 }
 
-void np_settings_apply(struct netprobe_config *cfg, const struct netprobe_iface_settings *s)
+void np_settings_apply(struct netprobe_attach_opts *a, const struct netprobe_iface_settings *s)
 {
-	cfg->xdp_attach_mode = s->xdp_attach_mode;
-	cfg->tc_attach_mode = s->tc_attach_mode;
-	cfg->enable_xdp_events = s->xdp_events;
-	cfg->enable_tc_events = s->tc_events;
-	cfg->enable_detailed_events = s->detailed_events;
-	cfg->enable_security_alerts = s->security_alerts;
-	cfg->detailed_events_per_sec = s->detailed_events_per_sec;
-	cfg->security_alerts_per_sec = s->security_alerts_per_sec;
+	a->xdp_attach_mode = s->xdp_attach_mode;
+	a->tc_attach_mode = s->tc_attach_mode;
+	a->enable_xdp_events = s->xdp_events;
+	a->enable_tc_events = s->tc_events;
+	a->enable_detailed_events = s->detailed_events;
+	a->enable_security_alerts = s->security_alerts;
+	a->detailed_events_per_sec = s->detailed_events_per_sec;
+	a->security_alerts_per_sec = s->security_alerts_per_sec;
 	for (unsigned int i = 0; i < NETPROBE_CONFIG_DETECTIONS; i++)
-		*detection_at(cfg, i) = (struct netprobe_detection){s->detections[i].enabled != 0,
-								    s->detections[i].threshold,
-								    s->detections[i].window_ms};
-	cfg->port_scan_hosts = s->port_scan_hosts;
-	cfg->rate_anomaly_floor_pps = s->rate_anomaly_floor_pps;
-	cfg->rate_anomaly_learn_windows = s->rate_anomaly_learn_windows;
-	cfg->mitigation = s->mitigation;
-	cfg->mitigation_unproven = s->mitigation_unproven;
-	cfg->mitigation_ttl_s = s->mitigation_ttl_s;
-	cfg->ipv6_source_prefix = s->ipv6_source_prefix;
-	cfg->lb_route_cache_ms = s->lb_route_cache_ms;
-	cfg->decap = s->decap;
-	cfg->decap_from_count = s->decap_from_count;
-	cfg->decap_to_count = s->decap_to_count;
+		*detection_at(a, i) = (struct netprobe_detection){s->detections[i].enabled != 0,
+								  s->detections[i].threshold,
+								  s->detections[i].window_ms};
+	a->port_scan_hosts = s->port_scan_hosts;
+	a->rate_anomaly_floor_pps = s->rate_anomaly_floor_pps;
+	a->rate_anomaly_learn_windows = s->rate_anomaly_learn_windows;
+	a->mitigation = s->mitigation;
+	a->mitigation_unproven = s->mitigation_unproven;
+	a->mitigation_ttl_s = s->mitigation_ttl_s;
+	a->ipv6_source_prefix = s->ipv6_source_prefix;
+	a->lb_route_cache_ms = s->lb_route_cache_ms;
+	a->decap = s->decap;
+	a->decap_from_count = s->decap_from_count;
+	a->decap_to_count = s->decap_to_count;
 	for (unsigned int i = 0; i < NETPROBE_DECAP_MAX; i++) {
-		prefix_config(&cfg->decap_from[i], &s->decap_from[i]);
-		prefix_config(&cfg->decap_to[i], &s->decap_to[i]);
+		prefix_opts(&a->decap_from[i], &s->decap_from[i]);
+		prefix_opts(&a->decap_to[i], &s->decap_to[i]);
 	}
 }
 
-struct netprobe_detection *netprobe_config_detection(struct netprobe_config *cfg, const char *name,
-						     size_t name_len)
+static int validate_detection(const char *name, const struct netprobe_detection *d, bool rate)
 {
-	for (size_t i = 0;
-	     cfg && name && i < sizeof(detection_fields) / sizeof(detection_fields[0]); i++)
-		if (strlen(detection_fields[i].name) == name_len &&
-		    !strncmp(detection_fields[i].name, name, name_len))
-			return (struct netprobe_detection *)((char *)cfg +
-							     detection_fields[i].offset);
-	return NULL;
+	if (d->enabled && (d->threshold == 0 || d->window_ms < 10 || d->window_ms > 3600000)) {
+		np_err("config: %s needs a threshold > 0 and a window of 10 ms to 1 hour", name);
+		return -EINVAL;
+	}
+	/* A rate that comes to one packet a window would make every packet a flood. */
+	if (d->enabled && rate && (unsigned long long)d->threshold * d->window_ms < 2000) {
+		np_err("config: %s: %u a second over %u ms is under 2 packets a window; "
+		       "use a longer window",
+		       name, d->threshold, d->window_ms);
+		return -EINVAL;
+	}
+	return 0;
 }
 
-static int validate_filter(const struct netprobe_config *cfg)
+static int validate_filter(const struct netprobe_attach_opts *a)
 {
-	for (size_t i = 0; i < sizeof(detection_fields) / sizeof(detection_fields[0]); i++)
-		if (validate_detection(
-			    detection_fields[i].name,
-			    (const void *)((const char *)cfg + detection_fields[i].offset),
-			    detection_fields[i].rate))
+	for (unsigned int i = 0; i < DETECTIONS; i++)
+		if (validate_detection(detection_fields[i].name,
+				       detection_at((struct netprobe_attach_opts *)a, i),
+				       detection_fields[i].rate))
 			return -EINVAL;
 	/*
 	 * Ports and hosts go into 512- and 256-bit sets by hash: past half of
 	 * a set, collisions make the count too slow to trust.
 	 */
-	if (cfg->port_scan.enabled && cfg->port_scan.threshold > 256) {
+	if (a->port_scan.enabled && a->port_scan.threshold > 256) {
 		np_err("config: port_scan counts at most 256 distinct ports a window");
 		return -EINVAL;
 	}
-	if (cfg->port_scan.enabled && (cfg->port_scan_hosts == 0 || cfg->port_scan_hosts > 128)) {
+	if (a->port_scan.enabled && (a->port_scan_hosts == 0 || a->port_scan_hosts > 128)) {
 		np_err("config: port_scan_hosts must be 1..128");
 		return -EINVAL;
 	}
-	if (cfg->rate_anomaly.enabled && cfg->rate_anomaly.threshold <= 100) {
+	if (a->rate_anomaly.enabled && a->rate_anomaly.threshold <= 100) {
 		np_err("config: rate_anomaly threshold is a percentage of the baseline, above 100");
 		return -EINVAL;
 	}
-	if (cfg->mitigation_unproven && !cfg->mitigation) {
+	if (a->mitigation_unproven && !a->mitigation) {
 		np_err("config: mitigation_unproven widens mitigation, which is off");
 		return -EINVAL;
 	}
-	if (cfg->ipv6_source_prefix < 32 || cfg->ipv6_source_prefix > 128) {
+	if (a->ipv6_source_prefix < 32 || a->ipv6_source_prefix > 128) {
 		np_err("config: ipv6_source_prefix must be 32..128");
 		return -EINVAL;
 	}
-	if (cfg->mitigation &&
-	    (cfg->mitigation_ttl_s == 0 || cfg->mitigation_ttl_s > NETPROBE_ACL_MAX_TTL_S)) {
+	if (a->mitigation &&
+	    (a->mitigation_ttl_s == 0 || a->mitigation_ttl_s > NETPROBE_ACL_MAX_TTL_S)) {
 		np_err("config: mitigation_ttl_s must be 1..%u", NETPROBE_ACL_MAX_TTL_S);
 		return -EINVAL;
 	}
-	if (cfg->acl_max_rules < 64 || cfg->acl_max_rules > (1u << 24) ||
-	    cfg->mitigation_max_blocks == 0 ||
-	    cfg->mitigation_max_blocks >= cfg->acl_max_rules / 2 || cfg->acl_v4_groups < 16 ||
-	    cfg->acl_v4_groups > (1u << 20) || cfg->security_alerts_per_sec == 0) {
-		np_err("config: acl_max_rules 64..%u, mitigation_max_blocks 1..acl_max_rules/2, "
-		       "acl_v4_groups 16..%u, security_alerts_per_sec > 0",
-		       1u << 24, 1u << 20);
+	if (a->security_alerts_per_sec == 0) {
+		np_err("config: security_alerts_per_sec must be > 0");
 		return -EINVAL;
 	}
 	return 0;
 }
 
 /* Tunnels are unwrapped only from the sources named, to the addresses named. */
-static int validate_decap(const struct netprobe_config *cfg)
+static int validate_decap(const struct netprobe_attach_opts *a)
 {
-	const struct netprobe_cidr *sets[2] = {cfg->decap_from, cfg->decap_to};
-	unsigned int counts[2] = {cfg->decap_from_count, cfg->decap_to_count};
+	const struct netprobe_cidr *sets[2] = {a->decap_from, a->decap_to};
+	unsigned int counts[2] = {a->decap_from_count, a->decap_to_count};
 
 	if (counts[0] > NETPROBE_DECAP_MAX || counts[1] > NETPROBE_DECAP_MAX) {
 		np_err("config: decap_from and decap_to hold %d prefixes each at most",
 		       NETPROBE_DECAP_MAX);
 		return -EINVAL;
 	}
-	if (cfg->decap && !counts[0]) {
+	if (a->decap && !counts[0]) {
 		np_err("config: decap needs the tunnel sources it may unwrap from (decap_from, "
 		       "--decap-from CIDR: the load balancers' addresses); unwrapping any "
 		       "sender's tunnel would let anyone pick the source the filter sees");
@@ -286,72 +440,114 @@ static int validate_decap(const struct netprobe_config *cfg)
 	return 0;
 }
 
-int np_validate_config(const struct netprobe_config *cfg)
+int np_validate_attach(const struct netprobe_attach_opts *a)
 {
-	if (cfg->sz != sizeof(*cfg)) {
-		np_err("config: sz is %zu, expected %zu (start from netprobe_config_default())",
-		       cfg->sz, sizeof(*cfg));
+	if (a->xdp_mode > NETPROBE_XDP_LB) {
+		np_err("config: unknown xdp_mode %d", a->xdp_mode);
 		return -EINVAL;
 	}
-	if (cfg->xdp_mode > NETPROBE_XDP_LB) {
-		np_err("config: unknown xdp_mode %d", cfg->xdp_mode);
-		return -EINVAL;
-	}
-	if (cfg->xdp_attach_mode > NETPROBE_XDP_ATTACH_GENERIC ||
-	    cfg->tc_attach_mode > NETPROBE_TC_ATTACH_CLSACT) {
+	if (a->xdp_attach_mode > NETPROBE_XDP_ATTACH_GENERIC ||
+	    a->tc_attach_mode > NETPROBE_TC_ATTACH_CLSACT) {
 		np_err("config: unknown xdp_attach_mode or tc_attach_mode");
 		return -EINVAL;
 	}
-	if (cfg->flow_table_size < 1024 || cfg->flow_table_size > (1u << 26)) {
-		np_err("config: flow_table_size %u is outside 1024..%u", cfg->flow_table_size,
-		       1u << 26);
+	if (a->lb_route_cache_ms > 60000) {
+		np_err("config: lb_route_cache_ms must be 0..60000");
 		return -EINVAL;
 	}
-	if (cfg->batch_size == 0 || cfg->batch_size > 65536 || cfg->batch_timeout_ms == 0 ||
-	    cfg->event_workers == 0 || cfg->event_workers > 64 || cfg->event_queue_batches < 2 ||
-	    cfg->event_queue_batches > 65536) {
+	return validate_filter(a) ?: validate_decap(a);
+}
+
+int netprobe_attach_opts_validate(const struct netprobe_attach_opts *opts)
+{
+	struct netprobe_attach_opts a;
+
+	if (!opts)
+		return -EINVAL;
+	attach_defaults(&a);
+	return np_opts_take(&a, sizeof(a), opts, "netprobe_attach_opts") ?: np_validate_attach(&a);
+}
+
+int np_validate_events(const struct netprobe_events_opts *e)
+{
+	if (e->batch_size == 0 || e->batch_size > 65536 || e->batch_timeout_ms == 0 ||
+	    e->event_workers == 0 || e->event_workers > 64 || e->event_queue_batches < 2 ||
+	    e->event_queue_batches > 65536) {
 		np_err("config: batch_size 1..65536, batch_timeout_ms > 0, event_workers 1..64, "
 		       "event_queue_batches 2..65536");
 		return -EINVAL;
 	}
-	if (cfg->ring_buffer_size < 4096 || (cfg->ring_buffer_size & (cfg->ring_buffer_size - 1))) {
-		np_err("config: ring_buffer_size %u is not a power of two >= 4096",
-		       cfg->ring_buffer_size);
+	return 0;
+}
+
+int np_validate_housekeeping(const struct netprobe_housekeeping_opts *h)
+{
+	(void)h; /* any interval is one: 0 switches the job off */
+	return 0;
+}
+
+int np_validate_state(const struct netprobe_state_opts *s)
+{
+	size_t len = strnlen(s->pin_path, sizeof(s->pin_path));
+
+	if (s->flow_table_size < 1024 || s->flow_table_size > (1u << 26)) {
+		np_err("config: flow_table_size %u is outside 1024..%u", s->flow_table_size,
+		       1u << 26);
 		return -EINVAL;
 	}
-	if (validate_filter(cfg) || validate_decap(cfg))
+	if (s->ring_buffer_size < 4096 || (s->ring_buffer_size & (s->ring_buffer_size - 1))) {
+		np_err("config: ring_buffer_size %u is not a power of two >= 4096",
+		       s->ring_buffer_size);
 		return -EINVAL;
-	if (cfg->lb_max_services == 0 || cfg->lb_max_services > 4096 || cfg->lb_max_backends == 0 ||
-	    cfg->lb_max_backends > (1u << 20) || !np_is_prime(cfg->lb_table_size) ||
-	    cfg->lb_table_size < 101 || cfg->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
-	    cfg->lb_conn_table_size < 1024 || cfg->lb_conn_table_size > (1u << 26) ||
-	    cfg->lb_route_cache_ms > 60000 ||
-	    (unsigned long long)cfg->lb_max_services * NP_LB_TABLES *
-			    np_lb_ring_chunks(cfg->lb_table_size) *
+	}
+	if (s->acl_max_rules < 64 || s->acl_max_rules > (1u << 24) ||
+	    s->mitigation_max_blocks == 0 || s->mitigation_max_blocks >= s->acl_max_rules / 2 ||
+	    s->acl_v4_groups < 16 || s->acl_v4_groups > (1u << 20)) {
+		np_err("config: acl_max_rules 64..%u, mitigation_max_blocks 1..acl_max_rules/2, "
+		       "acl_v4_groups 16..%u",
+		       1u << 24, 1u << 20);
+		return -EINVAL;
+	}
+	if (s->lb_max_services == 0 || s->lb_max_services > 4096 || s->lb_max_backends == 0 ||
+	    s->lb_max_backends > (1u << 20) || !np_is_prime(s->lb_table_size) ||
+	    s->lb_table_size < 101 || s->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
+	    s->lb_conn_table_size < 1024 || s->lb_conn_table_size > (1u << 26) ||
+	    (unsigned long long)s->lb_max_services * NP_LB_TABLES *
+			    np_lb_ring_chunks(s->lb_table_size) *
 			    sizeof(struct netprobe_lb_ring_chunk) >
 		    NP_LB_MAX_TABLE_BYTES) {
 		np_err("config: lb_max_services 1..4096, lb_max_backends 1..%u, lb_table_size a "
-		       "prime in 101..%u, lb_conn_table_size 1024..%u, lb_route_cache_ms 0..60000; "
+		       "prime in 101..%u, lb_conn_table_size 1024..%u; "
 		       "the Maglev tables (lb_max_services x %d x lb_table_size x 4 bytes: each "
 		       "service's current and previous table) %u MiB at most",
 		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26, NP_LB_TABLES,
 		       NP_LB_MAX_TABLE_BYTES >> 20);
 		return -EINVAL;
 	}
-	size_t len = strnlen(cfg->pin_path, sizeof(cfg->pin_path));
-
-	if (cfg->pin_path[0] != '/' || len == sizeof(cfg->pin_path) || len < 2 ||
-	    cfg->pin_path[len - 1] == '/') {
+	if (s->pin_path[0] != '/' || len == sizeof(s->pin_path) || len < 2 ||
+	    s->pin_path[len - 1] == '/') {
 		np_err("config: pin_path must be an absolute path of a directory below /, "
 		       "without a trailing '/', shorter than %d bytes",
 		       NETPROBE_PIN_PATH_MAX);
 		return -EINVAL;
 	}
-	if (cfg->lock_timeout_ms > 3600000) {
+	if (s->lock_timeout_ms > 3600000) {
 		np_err("config: lock_timeout_ms is at most 3600000 (an hour)");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int np_validate_config(const struct netprobe_config *cfg, struct np_config_parts *parts)
+{
+	if (cfg->sz != sizeof(*cfg)) {
+		np_err("config: sz is %zu, expected %zu (start from netprobe_config_default())",
+		       cfg->sz, sizeof(*cfg));
+		return -EINVAL;
+	}
+	np_config_split(cfg, parts);
+	return np_validate_attach(&parts->attach) ?: np_validate_state(&parts->state)
+		?: np_validate_events(&parts->events) ?: np_validate_housekeeping(&parts->housekeeping);
 }
 
 static const char *const program_names[] = {"monitor", "filter", "lb"};

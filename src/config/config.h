@@ -10,12 +10,31 @@
 #include "base/base.h"
 #include "base/maglev.h"
 
-int np_validate_config(const struct netprobe_config *cfg);
+/* A netprobe_config's settings by lifetime (it holds them all, as the seed's did). */
+struct np_config_parts {
+	struct netprobe_state_opts state;
+	struct netprobe_attach_opts attach;
+	struct netprobe_events_opts events;
+	struct netprobe_housekeeping_opts housekeeping;
+};
+
+void np_config_defaults(struct np_config_parts *p);
+void np_config_split(const struct netprobe_config *cfg, struct np_config_parts *p);
+void np_config_join(struct netprobe_config *cfg, const struct np_config_parts *p);
+
+/* Validation of each part (the reason logged): 0 or -EINVAL. */
+int np_validate_state(const struct netprobe_state_opts *s);
+int np_validate_attach(const struct netprobe_attach_opts *a);
+int np_validate_events(const struct netprobe_events_opts *e);
+int np_validate_housekeeping(const struct netprobe_housekeeping_opts *h);
+/* cfg's sz, then each part, split into parts. */
+int np_validate_config(const struct netprobe_config *cfg, struct np_config_parts *parts);
+
 /* The detection types' names, NETPROBE_DETECT_MAX of them (netprobe_detection_name). */
 extern const char *const np_detection_names[];
-/* The per-attach part of a config, as an interface's registry slot keeps it; and back. */
-void np_settings_of(const struct netprobe_config *cfg, struct netprobe_iface_settings *s);
-void np_settings_apply(struct netprobe_config *cfg, const struct netprobe_iface_settings *s);
+/* An interface's attach opts, as its registry slot keeps them; and back (xdp_mode aside). */
+void np_settings_of(const struct netprobe_attach_opts *a, struct netprobe_iface_settings *s);
+void np_settings_apply(struct netprobe_attach_opts *a, const struct netprobe_iface_settings *s);
 
 /* The load balancer's Maglev tables: a service's room, and all of them together. */
 #define NP_LB_MAX_TABLE_SIZE  (1u << 20)

@@ -864,7 +864,7 @@ int np_acl_open(struct netprobe_manager *m)
 	a->max_rules = a->rules_len / sizeof(struct netprobe_acl_rule);
 	a->groups = a->tbl8_len / sizeof(struct netprobe_acl_tbl8);
 	if (!a->meta->max_rules) {
-		__u32 pool = m->cfg.mitigation_max_blocks;
+		__u32 pool = m->opts.state.mitigation_max_blocks;
 
 		a->meta->max_rules = a->max_rules;
 		a->meta->tbl8_groups = a->groups;
@@ -1063,7 +1063,7 @@ static int acl_lock_within(struct netprobe_manager *m, bool pin, unsigned int ti
 
 static int acl_lock(struct netprobe_manager *m, bool pin)
 {
-	return acl_lock_within(m, pin, m->cfg.lock_timeout_ms, false);
+	return acl_lock_within(m, pin, m->opts.state.lock_timeout_ms, false);
 }
 
 static void acl_unlock(struct netprobe_manager *m, int lock)
@@ -1106,7 +1106,7 @@ static int sweep_within(struct netprobe_manager *m, unsigned int timeout_ms, boo
 
 int netprobe_manager_acl_sweep(struct netprobe_manager *m)
 {
-	return sweep_within(m, m ? m->cfg.lock_timeout_ms : 0, false);
+	return sweep_within(m, m ? m->opts.state.lock_timeout_ms : 0, false);
 }
 
 /*

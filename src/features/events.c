@@ -252,15 +252,31 @@ static void events_free(struct np_events *ev)
 
 int netprobe_manager_events_start(struct netprobe_manager *m)
 {
+	return m ? netprobe_manager_events_start_opts(m, &m->opts.events) : -EINVAL;
+}
+
+int netprobe_manager_events_start_opts(struct netprobe_manager *m,
+				       const struct netprobe_events_opts *opts)
+{
+	struct netprobe_events_opts settings, *cfg = &settings;
 	struct np_events *ev;
-	const struct netprobe_config *cfg;
 	int err = -ENOMEM;
 
 	if (!m || !m->maps)
 		return -EINVAL;
 	if (m->events)
 		return -EALREADY;
-	cfg = &m->cfg;
+	/* Copied: the pipeline sizes its buffers once and keeps what it started with. */
+	settings = m->opts.events;
+	if (opts) {
+		netprobe_events_opts_default(&settings, sizeof(settings));
+		err = np_opts_take(&settings, sizeof(settings), opts, "netprobe_events_opts");
+		if (!err)
+			err = np_validate_events(&settings);
+		if (err)
+			return err;
+		err = -ENOMEM;
+	}
 	ev = calloc(1, sizeof(*ev));
 	if (!ev)
 		return -ENOMEM;
@@ -275,7 +291,7 @@ int netprobe_manager_events_start(struct netprobe_manager *m)
 		err = ev->consumer_lock;
 		if (err == -EBUSY)
 			np_err("events: another process already reads the events of %s",
-			       m->cfg.pin_path);
+			       m->opts.state.pin_path);
 		free(ev);
 		return err;
 	}

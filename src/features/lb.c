@@ -96,7 +96,7 @@ int np_lb_open(struct netprobe_manager *m)
 		return err;
 	}
 	lb->max_backends = lb->backends_len / sizeof(*lb->backends);
-	lb->max_services = m->cfg.lb_max_services;
+	lb->max_services = m->opts.state.lb_max_services;
 	lb->chunks = lb->ring_len / sizeof(*lb->ring) / lb->max_services / NP_LB_TABLES;
 	return 0;
 }
@@ -491,14 +491,28 @@ static int check_weight(unsigned int weight)
 
 int netprobe_lb_service_add(struct netprobe_manager *m, const char *service)
 {
+	return netprobe_lb_service_add_opts(m, service, NULL);
+}
+
+int netprobe_lb_service_add_opts(struct netprobe_manager *m, const char *service,
+				 const struct netprobe_lb_service_opts *opts)
+{
 	struct netprobe_lb_vip_key key, next, *prev = NULL;
 	struct netprobe_lb_service s;
 	struct netprobe_lb_vip vip = {};
+	unsigned int table_size;
 	bool *used;
 	int lock, err;
 
-	if (!m || !m->lb)
+	if (!m || !m->lb ||
+	    !np_opts_valid(opts, NP_OFFSETOFEND(struct netprobe_lb_service_opts, table_size)))
 		return -EINVAL;
+	table_size = NP_OPTS_GET(opts, table_size, 0) ?: m->opts.state.lb_table_size;
+	if (!np_is_prime(table_size) || table_size < 101 || table_size > NP_LB_MAX_TABLE_SIZE) {
+		np_err("service %s: the Maglev table size must be a prime in 101..%u, not %u",
+		       service, NP_LB_MAX_TABLE_SIZE, table_size);
+		return -EINVAL;
+	}
 	err = netprobe_lb_service_parse(service, &s);
 	if (err)
 		return err;
@@ -524,7 +538,7 @@ int netprobe_lb_service_add(struct netprobe_manager *m, const char *service)
 		prev = &key;
 	}
 	key = vip_key(&s);
-	vip = (struct netprobe_lb_vip){.ring_size = m->cfg.lb_table_size};
+	vip = (struct netprobe_lb_vip){.ring_size = table_size};
 	while (vip.id < m->lb->max_services && used[vip.id])
 		vip.id++;
 	if (vip.id == m->lb->max_services) {

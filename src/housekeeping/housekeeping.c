@@ -182,7 +182,7 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 	if (!m || !m->maps)
 		return -EINVAL;
 	hk = &m->hk;
-	report_every = m->cfg.stats_report_interval_ms * 1000000ull;
+	report_every = m->opts.housekeeping.stats_report_interval_ms * 1000000ull;
 	if (!hk->started) {
 		hk->started = true;
 		hk->next_expiry_ns = now + NP_EXPIRY_INTERVAL_NS;
@@ -193,8 +193,9 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 		hk->next_report_ns = now + report_every;
 	}
 	if (now >= hk->next_expiry_ns) {
-		if (m->cfg.flow_idle_timeout_ms) {
-			int n = netprobe_manager_expire_flows(m, m->cfg.flow_idle_timeout_ms);
+		if (m->opts.housekeeping.flow_idle_timeout_ms) {
+			int n = netprobe_manager_expire_flows(
+				m, m->opts.housekeeping.flow_idle_timeout_ms);
 
 			err = n < 0 ? n : 0;
 		}
@@ -216,4 +217,24 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 		*next_ms = next > now ? (unsigned int)((next - now + 999999) / 1000000) : 0;
 	}
 	return err;
+}
+
+int netprobe_manager_set_housekeeping(struct netprobe_manager *m,
+				      const struct netprobe_housekeeping_opts *opts)
+{
+	struct netprobe_housekeeping_opts h;
+	int err;
+
+	if (!m || !opts)
+		return -EINVAL;
+	netprobe_housekeeping_opts_default(&h, sizeof(h));
+	err = np_opts_take(&h, sizeof(h), opts, "netprobe_housekeeping_opts");
+	if (!err)
+		err = np_validate_housekeeping(&h);
+	if (err)
+		return err;
+	m->opts.housekeeping = h;
+	/* A new report interval counts from now; expiry keeps its second. */
+	m->hk.next_report_ns = 0;
+	return 0;
 }

@@ -99,9 +99,9 @@ static __u32 set_bits(unsigned int n, unsigned int m)
 }
 
 /* The filter mode's settings as the datapath wants them: counts a window, in jiffies. */
-static int filter_params(struct netprobe_manager *m, struct netprobe_filter_params *f)
+static int filter_params(struct netprobe_manager *m, const struct netprobe_attach_opts *c,
+			 struct netprobe_filter_params *f)
 {
-	const struct netprobe_config *c = &m->cfg;
 	double ns_per_jiffy = np_ns_per_jiffy(m);
 	unsigned int hz;
 
@@ -140,7 +140,7 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 		np_err("the state at %s counts IPv6 sources by /%u, which its interfaces share: "
 		       "attach with --ipv6-prefix %u, or detach every interface and empty the "
 		       "lists to change it",
-		       c->pin_path, f->v6_prefix, f->v6_prefix);
+		       m->opts.state.pin_path, f->v6_prefix, f->v6_prefix);
 		return -EINVAL;
 	}
 	for (unsigned int i = 0; i < 4; i++) {
@@ -152,7 +152,7 @@ static int filter_params(struct netprobe_manager *m, struct netprobe_filter_para
 }
 
 /* The tunnels decap may unwrap, as the datapath matches them: masked words and masks. */
-static void decap_params(const struct netprobe_config *c, struct netprobe_decap_params *d)
+static void decap_params(const struct netprobe_attach_opts *c, struct netprobe_decap_params *d)
 {
 	const struct netprobe_cidr *sets[2] = {c->decap_from, c->decap_to};
 	struct netprobe_decap_prefix *out[2] = {d->from, d->to};
@@ -182,15 +182,15 @@ static void decap_params(const struct netprobe_config *c, struct netprobe_decap_
 
 /* Loads the datapath for one interface, specialised for its slot and the config. */
 struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int slot,
-				      unsigned int ifindex)
+				      unsigned int ifindex, const struct netprobe_attach_opts *a)
 {
 	struct netprobe_bpf *skel = np_open_sharing_maps(m);
 	int err;
 
 	if (!skel)
 		return NULL;
-	if (m->cfg.xdp_mode == NETPROBE_XDP_FILTER) {
-		err = filter_params(m, (struct netprobe_filter_params *)&skel->rodata->np_filter);
+	if (a->xdp_mode == NETPROBE_XDP_FILTER) {
+		err = filter_params(m, a, (struct netprobe_filter_params *)&skel->rodata->np_filter);
 		if (err) {
 			netprobe_bpf__destroy(skel);
 			errno = -err;
@@ -201,26 +201,26 @@ struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int s
 		 * count only towards them), gateways and resolvers (never blocked).
 		 * A warning at worst.
 		 */
-		np_protect_refresh(m);
+		np_protect_refresh(m, a->ipv6_source_prefix);
 	}
-	skel->rodata->np_mode = m->cfg.xdp_mode;
-	skel->rodata->np_decap = m->cfg.decap;
-	if (m->cfg.decap)
-		decap_params(&m->cfg,
+	skel->rodata->np_mode = a->xdp_mode;
+	skel->rodata->np_decap = a->decap;
+	if (a->decap)
+		decap_params(a,
 			     (struct netprobe_decap_params *)&skel->rodata->np_decap_tunnels);
-	if (m->cfg.xdp_mode == NETPROBE_XDP_LB && m->cfg.lb_route_cache_ms &&
+	if (a->xdp_mode == NETPROBE_XDP_LB && a->lb_route_cache_ms &&
 	    np_ns_per_jiffy(m) > 0)
 		skel->rodata->np_lb_route_ttl =
-			(__u32)(m->cfg.lb_route_cache_ms * 1e6 / np_ns_per_jiffy(m) + 1);
+			(__u32)(a->lb_route_cache_ms * 1e6 / np_ns_per_jiffy(m) + 1);
 	bpf_program__set_autoload(skel->progs.netprobe_xdp, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_ingress, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_egress, true);
 	skel->rodata->np_slot = slot;
 	skel->rodata->np_ifindex = ifindex;
-	skel->rodata->np_detailed_events = m->cfg.enable_detailed_events;
-	skel->rodata->np_xdp_events = m->cfg.enable_xdp_events;
-	skel->rodata->np_tc_events = m->cfg.enable_tc_events;
-	skel->rodata->np_events_per_sec = m->cfg.detailed_events_per_sec;
+	skel->rodata->np_detailed_events = a->enable_detailed_events;
+	skel->rodata->np_xdp_events = a->enable_xdp_events;
+	skel->rodata->np_tc_events = a->enable_tc_events;
+	skel->rodata->np_events_per_sec = a->detailed_events_per_sec;
 	err = netprobe_bpf__load(skel);
 	if (err) {
 		np_err("the kernel refused the netprobe programs: %s (run with -v for the "

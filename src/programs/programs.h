@@ -14,14 +14,17 @@ struct netprobe_bpf *np_open_sharing_maps(const struct netprobe_manager *m);
 /* A copy of the object with only program prog_name loaded, for BPF_PROG_RUN; NULL, errno. */
 struct netprobe_bpf *np_load_runner(const struct netprobe_manager *m, const char *prog_name);
 /*
- * The programs for the interface at slot, specialised for the config's mode
- * and settings and loaded; NULL with errno (NETPROBE_ERR_PROG_REFUSED: the
+ * The programs for the interface at slot, specialised for its mode and
+ * settings a and loaded; NULL with errno (NETPROBE_ERR_PROG_REFUSED: the
  * verifier's no).
  */
 struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int slot,
-				      unsigned int ifindex);
+				      unsigned int ifindex, const struct netprobe_attach_opts *a);
 
-/* protect.c: adds this host's addresses, gateways and resolvers to np_protected */
-int np_protect_refresh(struct netprobe_manager *m);
+/*
+ * protect.c: adds this host's addresses, gateways and resolvers to
+ * np_protected; IPv6 ones by v6_prefix, the prefix sources are counted by
+ */
+int np_protect_refresh(struct netprobe_manager *m, unsigned int v6_prefix);
 
 #endif /* NP_PROGRAMS_H */

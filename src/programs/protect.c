@@ -154,10 +154,10 @@ static void resolvers(struct protect_ctx *c, const char *path)
 		fclose(f);
 }
 
-int np_protect_refresh(struct netprobe_manager *m)
+int np_protect_refresh(struct netprobe_manager *m, unsigned int v6_prefix)
 {
 	struct protect_ctx c = {.fd = bpf_map__fd(m->maps->maps.np_protected),
-				.v6_prefix = m->cfg.ipv6_source_prefix};
+				.v6_prefix = v6_prefix};
 
 	if (c.fd < 0)
 		return c.fd;

@@ -371,9 +371,9 @@ static int pin_dirs(const struct netprobe_manager *m)
 	char links[NETPROBE_PIN_PATH_MAX + 8];
 	int dir, links_fd, err, tries = 0;
 
-	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
+	snprintf(links, sizeof(links), "%s/links", m->opts.state.pin_path);
 again:
-	dir = open_pin_dir(m->cfg.pin_path, true);
+	dir = open_pin_dir(m->opts.state.pin_path, true);
 	links_fd = dir < 0 ? dir : open_trusted_dir(dir, "links", links, true);
 	if (links_fd == -EAGAIN && ++tries < 10) {
 		if (dir >= 0)
@@ -387,7 +387,7 @@ again:
 			close(dir);
 		return links_fd == -EAGAIN ? -ESTALE : links_fd;
 	}
-	err = check_entries(dir, m->cfg.pin_path);
+	err = check_entries(dir, m->opts.state.pin_path);
 	if (!err)
 		err = check_entries(links_fd, links);
 	close(links_fd);
@@ -400,9 +400,9 @@ static void remove_empty_dirs(const struct netprobe_manager *m)
 {
 	char links[NETPROBE_PIN_PATH_MAX + 8];
 
-	snprintf(links, sizeof(links), "%s/links", m->cfg.pin_path);
+	snprintf(links, sizeof(links), "%s/links", m->opts.state.pin_path);
 	rmdir(links);
-	rmdir(m->cfg.pin_path);
+	rmdir(m->opts.state.pin_path);
 }
 
 /* A map pinned by an earlier netprobe keeps its size; ours must match it to reuse it. */
@@ -414,7 +414,7 @@ static __u32 pinned_size(const struct netprobe_manager *m, const char *name)
 	__u32 len = sizeof(info);
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s", m->cfg.pin_path, name);
+	snprintf(path, sizeof(path), "%s/%s", m->opts.state.pin_path, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0;
@@ -499,7 +499,7 @@ static bool pinned_is(const char *path, int fd)
 
 int np_state_lock(struct netprobe_manager *m, bool pin)
 {
-	return np_state_lock_within(m, pin, m->cfg.lock_timeout_ms, false);
+	return np_state_lock_within(m, pin, m->opts.state.lock_timeout_ms, false);
 }
 
 int np_state_lock_within(struct netprobe_manager *m, bool pin, unsigned int timeout_ms, bool quiet)
@@ -511,7 +511,7 @@ int np_state_lock_within(struct netprobe_manager *m, bool pin, unsigned int time
 	if (!np_pinned_here(m, "np_counters")) {
 		np_err("the state under %s changed since this manager loaded it; open a new "
 		       "manager (run the command again)",
-		       m->cfg.pin_path);
+		       m->opts.state.pin_path);
 		np_unlock(m, lock);
 		return -ESTALE;
 	}
@@ -551,7 +551,7 @@ void np_unpin_state(struct netprobe_manager *m)
 			unlink(bpf_map__pin_path(map));
 	}
 	for (size_t i = 0; i < sizeof(obsolete_pins) / sizeof(obsolete_pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", m->cfg.pin_path, obsolete_pins[i]);
+		snprintf(path, sizeof(path), "%s/%s", m->opts.state.pin_path, obsolete_pins[i]);
 		unlink(path);
 	}
 	remove_empty_dirs(m);
@@ -607,7 +607,7 @@ static void report_holder(const char *path, const struct stat *st, unsigned int 
 /* Opens <pin>/lock, making it and the pin directory (0700, checked) if missing. */
 static int open_lock(const struct netprobe_manager *m, const char *path, struct stat *st)
 {
-	int dir = open_pin_dir(m->cfg.pin_path, true), fd;
+	int dir = open_pin_dir(m->opts.state.pin_path, true), fd;
 
 	if (dir < 0)
 		return dir;
@@ -642,7 +642,7 @@ static unsigned int ms_since(const struct timespec *start)
  */
 int np_lock(const struct netprobe_manager *m)
 {
-	return np_lock_within(m, m->cfg.lock_timeout_ms, false);
+	return np_lock_within(m, m->opts.state.lock_timeout_ms, false);
 }
 
 /* np_lock waiting timeout_ms at most; quiet: no message when it is held. */
@@ -654,7 +654,7 @@ int np_lock_within(const struct netprobe_manager *m, unsigned int timeout_ms, bo
 	struct timespec start;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/lock", m->cfg.pin_path);
+	snprintf(path, sizeof(path), "%s/lock", m->opts.state.pin_path);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		bool again = false;
@@ -725,10 +725,10 @@ void np_unlock(const struct netprobe_manager *m, int lock_fd)
 
 	if (lock_fd < 0)
 		return;
-	if (only_the_lock(m->cfg.pin_path)) {
-		snprintf(path, sizeof(path), "%s/lock", m->cfg.pin_path);
+	if (only_the_lock(m->opts.state.pin_path)) {
+		snprintf(path, sizeof(path), "%s/lock", m->opts.state.pin_path);
 		rmdir(path);
-		rmdir(m->cfg.pin_path);
+		rmdir(m->opts.state.pin_path);
 	}
 	close(lock_fd);
 }
@@ -740,7 +740,7 @@ void np_unlock(const struct netprobe_manager *m, int lock_fd)
  */
 int np_consumer_lock(const struct netprobe_manager *m)
 {
-	int fd = open(m->cfg.pin_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(m->opts.state.pin_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int err;
 
 	if (fd < 0)
@@ -775,24 +775,24 @@ unsigned long long np_current_netns(void)
  */
 int np_state_open(struct netprobe_manager *m)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = m ? m->cfg.pin_path : NULL);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = m ? m->opts.state.pin_path : NULL);
 	struct netprobe_bpf *skel;
 	struct bpf_program *prog;
 	int err;
 
-	err = ensure_bpffs(m->cfg.pin_path);
+	err = ensure_bpffs(m->opts.state.pin_path);
 	if (err)
 		return err;
 	err = pin_dirs(m);
 	if (err)
 		return err;
-	adopt_pinned_size(m, "np_flows", &m->cfg.flow_table_size);
-	adopt_pinned_size(m, "np_events", &m->cfg.ring_buffer_size);
-	adopt_pinned_size(m, "np_acl_rules", &m->cfg.acl_max_rules);
-	adopt_pinned_size(m, "np_acl_v4_tbl8", &m->cfg.acl_v4_groups);
-	adopt_pinned_size(m, "np_lb_vip_stats", &m->cfg.lb_max_services);
-	adopt_pinned_size(m, "np_lb_backends", &m->cfg.lb_max_backends);
-	adopt_pinned_size(m, "np_lb_conns", &m->cfg.lb_conn_table_size);
+	adopt_pinned_size(m, "np_flows", &m->opts.state.flow_table_size);
+	adopt_pinned_size(m, "np_events", &m->opts.state.ring_buffer_size);
+	adopt_pinned_size(m, "np_acl_rules", &m->opts.state.acl_max_rules);
+	adopt_pinned_size(m, "np_acl_v4_tbl8", &m->opts.state.acl_v4_groups);
+	adopt_pinned_size(m, "np_lb_vip_stats", &m->opts.state.lb_max_services);
+	adopt_pinned_size(m, "np_lb_backends", &m->opts.state.lb_max_backends);
+	adopt_pinned_size(m, "np_lb_conns", &m->opts.state.lb_conn_table_size);
 
 	skel = netprobe_bpf__open_opts(&opts);
 	if (!skel) {
@@ -803,26 +803,26 @@ int np_state_open(struct netprobe_manager *m)
 	/* This copy creates (or finds) the maps; the datapath loads per interface. */
 	bpf_object__for_each_program(prog, skel->obj)
 		bpf_program__set_autoload(prog, prog == skel->progs.netprobe_clock);
-	bpf_map__set_max_entries(skel->maps.np_flows, m->cfg.flow_table_size);
-	bpf_map__set_max_entries(skel->maps.np_events, m->cfg.ring_buffer_size);
-	bpf_map__set_max_entries(skel->maps.np_acl_v4_tbl8, m->cfg.acl_v4_groups);
-	bpf_map__set_max_entries(skel->maps.np_acl_rules, m->cfg.acl_max_rules);
-	bpf_map__set_max_entries(skel->maps.np_acl_hits, m->cfg.acl_max_rules);
-	bpf_map__set_max_entries(skel->maps.np_acl_v4_exact, m->cfg.acl_max_rules);
-	bpf_map__set_max_entries(skel->maps.np_acl_v4_agg, m->cfg.mitigation_max_blocks);
-	bpf_map__set_max_entries(skel->maps.np_acl_v6_exact, m->cfg.acl_max_rules);
-	bpf_map__set_max_entries(skel->maps.np_acl_v6_trie, m->cfg.acl_max_rules);
-	bpf_map__set_max_entries(skel->maps.np_lb_vips, m->cfg.lb_max_services);
-	bpf_map__set_max_entries(skel->maps.np_lb_vip_stats, m->cfg.lb_max_services);
+	bpf_map__set_max_entries(skel->maps.np_flows, m->opts.state.flow_table_size);
+	bpf_map__set_max_entries(skel->maps.np_events, m->opts.state.ring_buffer_size);
+	bpf_map__set_max_entries(skel->maps.np_acl_v4_tbl8, m->opts.state.acl_v4_groups);
+	bpf_map__set_max_entries(skel->maps.np_acl_rules, m->opts.state.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_hits, m->opts.state.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_v4_exact, m->opts.state.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_v4_agg, m->opts.state.mitigation_max_blocks);
+	bpf_map__set_max_entries(skel->maps.np_acl_v6_exact, m->opts.state.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_acl_v6_trie, m->opts.state.acl_max_rules);
+	bpf_map__set_max_entries(skel->maps.np_lb_vips, m->opts.state.lb_max_services);
+	bpf_map__set_max_entries(skel->maps.np_lb_vip_stats, m->opts.state.lb_max_services);
 	/* Pinned Maglev tables keep their room; a service too big for it is refused at add. */
 	bpf_map__set_max_entries(skel->maps.np_lb_ring,
 				 pinned_size(m, "np_lb_ring")
-					 ?: m->cfg.lb_max_services * NP_LB_TABLES *
-						    np_lb_ring_chunks(m->cfg.lb_table_size));
-	bpf_map__set_max_entries(skel->maps.np_lb_backends, m->cfg.lb_max_backends);
-	bpf_map__set_max_entries(skel->maps.np_lb_backend_stats, m->cfg.lb_max_backends);
-	bpf_map__set_max_entries(skel->maps.np_lb_routes, m->cfg.lb_max_backends);
-	bpf_map__set_max_entries(skel->maps.np_lb_conns, m->cfg.lb_conn_table_size);
+					 ?: m->opts.state.lb_max_services * NP_LB_TABLES *
+						    np_lb_ring_chunks(m->opts.state.lb_table_size));
+	bpf_map__set_max_entries(skel->maps.np_lb_backends, m->opts.state.lb_max_backends);
+	bpf_map__set_max_entries(skel->maps.np_lb_backend_stats, m->opts.state.lb_max_backends);
+	bpf_map__set_max_entries(skel->maps.np_lb_routes, m->opts.state.lb_max_backends);
+	bpf_map__set_max_entries(skel->maps.np_lb_conns, m->opts.state.lb_conn_table_size);
 
 	err = netprobe_bpf__load(skel);
 	if (err) {
@@ -832,7 +832,7 @@ int np_state_open(struct netprobe_manager *m)
 		else if (err == -EINVAL)
 			np_err("the maps pinned at %s do not match this netprobe (left by "
 			       "another version?); detach everything and remove that directory",
-			       m->cfg.pin_path);
+			       m->opts.state.pin_path);
 		else
 			np_err("cannot create the BPF maps: %s", strerror(-err));
 		goto fail;

@@ -40,7 +40,13 @@ struct np_housekeeping {
 
 /* The manager: every layer is handed it, each keeping its own part. */
 struct netprobe_manager {
-	struct netprobe_config cfg;
+	/*
+	 * Settings by lifetime (config.h): the state's, fixed once loaded
+	 * (load may take the sizes from the pinned state); what attach,
+	 * events_start and housekeeping use when not handed their own;
+	 * update_config replaces all but the state's.
+	 */
+	struct np_config_parts opts;
 	/* The maps-only copy of the object: owns the map fds every attach reuses. */
 	struct netprobe_bpf *maps;
 	/* the pinned state's meta (np_acl_meta), mapped into memory (state.c) */
