@@ -277,9 +277,9 @@ struct netprobe_state_opts {
 	char pin_path[NETPROBE_PIN_PATH_MAX];
 	/* Capacities, used when the state is made; an existing pinned state keeps its own. */
 	unsigned int flow_table_size;
-	unsigned int ring_buffer_size; /* bytes, a power of two >= 4096 */
-	unsigned int acl_max_rules;    /* both lists and the blocks */
-	unsigned int acl_v4_groups;    /* IPv4 /24s that may hold /25-/31 entries */
+	unsigned int ring_buffer_size;	    /* bytes, a power of two >= 4096 */
+	unsigned int acl_max_rules;	    /* both lists and the blocks */
+	unsigned int acl_v4_groups;	    /* IPv4 /24s that may hold /25-/31 entries */
 	unsigned int mitigation_max_blocks; /* blocks live at once (part of acl_max_rules) */
 	unsigned int lb_max_services;
 	unsigned int lb_max_backends; /* of every service together */

@@ -93,8 +93,7 @@ static int attach_xdp(const struct netprobe_manager *m, struct netprobe_bpf *ske
 		      enum netprobe_xdp_attach_mode mode)
 {
 	int prog_fd = bpf_program__fd(skel->progs.netprobe_xdp);
-	__u32 flags =
-		mode == NETPROBE_XDP_ATTACH_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	__u32 flags = mode == NETPROBE_XDP_ATTACH_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	int fd, err;
 
 	for (;;) {

@@ -192,7 +192,7 @@ void netprobe_config_default(struct netprobe_config *cfg)
 
 /* Public defaults: the first sz bytes of the full default struct (see np_opts_give). */
 #define OPTS_DEFAULT(kind)                                                                         \
-	void netprobe_##kind##_opts_default(struct netprobe_##kind##_opts *opts, size_t sz)       \
+	void netprobe_##kind##_opts_default(struct netprobe_##kind##_opts *opts, size_t sz)        \
 	{                                                                                          \
 		struct netprobe_##kind##_opts full;                                                \
                                                                                                    \
@@ -213,9 +213,13 @@ static const struct {
 	size_t in_config, in_opts; /* offsets in netprobe_config, netprobe_attach_opts */
 	bool rate;		   /* a rate a second (the floods), else a count */
 } detection_fields[] = {
-#define D(f, rate) {#f, offsetof(struct netprobe_config, f), offsetof(struct netprobe_attach_opts, f), rate}
-	D(syn_flood, true),	D(udp_flood, true),	D(icmp_flood, true),
-	D(tcp_flood, true),	D(other_flood, true),	D(syn_flood_dst, true),
+#define D(f, rate)                                                                                 \
+	{                                                                                          \
+#f, offsetof(struct netprobe_config, f), offsetof(struct netprobe_attach_opts, f), \
+			rate                                                                       \
+	}
+	D(syn_flood, true),	D(udp_flood, true),	 D(icmp_flood, true),
+	D(tcp_flood, true),	D(other_flood, true),	 D(syn_flood_dst, true),
 	D(udp_flood_dst, true), D(icmp_flood_dst, true), D(port_scan, false),
 	D(rate_anomaly, false),
 #undef D
@@ -249,9 +253,9 @@ struct netprobe_detection *netprobe_config_detection(struct netprobe_config *cfg
 {
 	int i = detection_index(name, name_len);
 
-	return cfg && i >= 0 ? (struct netprobe_detection *)((char *)cfg +
-							     detection_fields[i].in_config)
-			     : NULL;
+	return cfg && i >= 0
+		       ? (struct netprobe_detection *)((char *)cfg + detection_fields[i].in_config)
+		       : NULL;
 }
 
 struct netprobe_detection *netprobe_attach_opts_detection(struct netprobe_attach_opts *opts,
@@ -260,8 +264,9 @@ struct netprobe_detection *netprobe_attach_opts_detection(struct netprobe_attach
 	int i = detection_index(name, name_len);
 
 	/* Only a detection the caller's struct has room for. */
-	return opts && i >= 0 && opts->sz >= detection_fields[i].in_opts +
-						      sizeof(struct netprobe_detection)
+	return opts && i >= 0 &&
+			       opts->sz >= detection_fields[i].in_opts +
+						   sizeof(struct netprobe_detection)
 		       ? detection_at(opts, (unsigned int)i)
 		       : NULL;
 }

@@ -190,7 +190,8 @@ struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int s
 	if (!skel)
 		return NULL;
 	if (a->xdp_mode == NETPROBE_XDP_FILTER) {
-		err = filter_params(m, a, (struct netprobe_filter_params *)&skel->rodata->np_filter);
+		err = filter_params(m, a,
+				    (struct netprobe_filter_params *)&skel->rodata->np_filter);
 		if (err) {
 			netprobe_bpf__destroy(skel);
 			errno = -err;
@@ -206,10 +207,8 @@ struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int s
 	skel->rodata->np_mode = a->xdp_mode;
 	skel->rodata->np_decap = a->decap;
 	if (a->decap)
-		decap_params(a,
-			     (struct netprobe_decap_params *)&skel->rodata->np_decap_tunnels);
-	if (a->xdp_mode == NETPROBE_XDP_LB && a->lb_route_cache_ms &&
-	    np_ns_per_jiffy(m) > 0)
+		decap_params(a, (struct netprobe_decap_params *)&skel->rodata->np_decap_tunnels);
+	if (a->xdp_mode == NETPROBE_XDP_LB && a->lb_route_cache_ms && np_ns_per_jiffy(m) > 0)
 		skel->rodata->np_lb_route_ttl =
 			(__u32)(a->lb_route_cache_ms * 1e6 / np_ns_per_jiffy(m) + 1);
 	bpf_program__set_autoload(skel->progs.netprobe_xdp, true);

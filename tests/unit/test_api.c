@@ -370,6 +370,158 @@ static void test_iface_config_in_pinned_state(void **state)
 }
 
 /*
+ * Opts by lifetime, libbpf's way: an older caller's smaller struct gets the
+ * defaults past its sz (whatever its memory holds there), a newer caller's
+ * larger one is accepted only with a zero tail, and _default() writes no
+ * byte past the sz it is given.
+ */
+static void test_opts_older_and_newer_callers(void **state)
+{
+	struct {
+		struct netprobe_attach_opts o;
+		unsigned char tail[32];
+	} newer;
+	union {
+		struct netprobe_attach_opts o;
+		unsigned char b[sizeof(struct netprobe_attach_opts)];
+	} older;
+	size_t older_sz = offsetof(struct netprobe_attach_opts, enable_xdp_events);
+	struct netprobe_state_opts so;
+	struct netprobe_attach_opts got;
+	struct netprobe_manager *m;
+	struct netprobe_iface it;
+
+	(void)state;
+	/* Only the first older_sz bytes written; the rest is left as it was. */
+	memset(&older, 0x5a, sizeof(older));
+	netprobe_attach_opts_default(&older.o, older_sz);
+	assert_int_equal(older.o.sz, older_sz);
+	assert_int_equal(older.o.xdp_mode, NETPROBE_XDP_MONITOR);
+	for (size_t i = older_sz; i < sizeof(older); i++)
+		assert_int_equal(older.b[i], 0x5a);
+	/* Past sz the garbage is not read: the defaults are. */
+	older.o.xdp_mode = NETPROBE_XDP_FILTER;
+	assert_int_equal(netprobe_attach_opts_validate(&older.o), 0);
+
+	netprobe_state_opts_default(&so, sizeof(so));
+	snprintf(so.pin_path, sizeof(so.pin_path), "%s", pin_path);
+	m = netprobe_manager_new_opts(&so);
+	assert_non_null(m);
+	assert_int_equal(netprobe_manager_load(m), 0);
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &older.o), 0);
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), 0);
+	netprobe_attach_opts_default(&got, sizeof(got));
+	assert_int_equal(netprobe_manager_iface_opts(m, &it, &got), 0);
+	assert_int_equal(got.xdp_mode, NETPROBE_XDP_FILTER);
+	assert_true(got.enable_security_alerts);
+	assert_int_equal(got.syn_flood.threshold, 2000);
+	assert_int_equal(got.mitigation_ttl_s, 300);
+
+	/* Read back into an older struct: nothing written past its sz. */
+	memset(&older, 0x5a, sizeof(older));
+	older.o.sz = older_sz;
+	assert_int_equal(netprobe_manager_iface_opts(m, &it, &older.o), 0);
+	assert_int_equal(older.o.xdp_mode, NETPROBE_XDP_FILTER);
+	for (size_t i = older_sz; i < sizeof(older); i++)
+		assert_int_equal(older.b[i], 0x5a);
+	older.o.sz = 0;
+	assert_int_equal(netprobe_manager_iface_opts(m, &it, &older.o), -EINVAL);
+
+	/* A newer caller: a zero tail is fine, a set field this library does not know is not. */
+	memset(&newer, 0, sizeof(newer));
+	netprobe_attach_opts_default(&newer.o, sizeof(newer));
+	assert_int_equal(newer.o.sz, sizeof(newer));
+	newer.o.xdp_mode = NETPROBE_XDP_FILTER;
+	newer.o.syn_flood.threshold = 4321;
+	assert_int_equal(netprobe_attach_opts_validate(&newer.o), 0);
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &newer.o), 0);
+	assert_int_equal(netprobe_manager_iface_opts(m, &it, &got), 0);
+	assert_int_equal(got.syn_flood.threshold, 4321);
+	newer.tail[7] = 1;
+	assert_int_equal(netprobe_attach_opts_validate(&newer.o), -EINVAL);
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &newer.o), -EINVAL);
+	newer.tail[7] = 0;
+	newer.o.sz = 4; /* smaller than any version */
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &newer.o), -EINVAL);
+	assert_int_equal(netprobe_manager_iface_opts(m, &it, &got), 0);
+	assert_int_equal(got.syn_flood.threshold, 4321);
+
+	/* A detection by name only where the caller's struct has room for it. */
+	assert_non_null(netprobe_attach_opts_detection(&got, "port_scan", 9));
+	older.o.sz = older_sz;
+	assert_null(netprobe_attach_opts_detection(&older.o, "port_scan", 9));
+	assert_null(netprobe_attach_opts_detection(&got, "port_scanner", 12));
+
+	/* State opts are checked as the config's are. */
+	so.acl_max_rules = 10;
+	errno = 0;
+	assert_null(netprobe_manager_new_opts(&so));
+	assert_int_equal(errno, EINVAL);
+	netprobe_manager_free(m);
+}
+
+/*
+ * Interfaces attached with their own opts keep their own: one in filter
+ * mode with mitigation, one in monitor mode, and changing one (or a bad
+ * change, refused whole) leaves the other as it was. The manager's config
+ * is what attach without opts applies.
+ */
+static void test_attach_opts_each_its_own(void **state)
+{
+	struct netprobe_attach_opts filter, bad, got;
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	struct netprobe_iface it0, it1;
+
+	(void)state;
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	m = loaded(&cfg);
+	netprobe_attach_opts_default(&filter, sizeof(filter));
+	filter.xdp_mode = NETPROBE_XDP_FILTER;
+	filter.mitigation = true;
+	filter.mitigation_ttl_s = 77;
+	filter.syn_flood.threshold = 777;
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &filter), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb1"), 0);
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it0), 0);
+	assert_int_equal(netprobe_manager_iface(m, "npb1", &it1), 0);
+	assert_int_equal(it0.xdp_mode, NETPROBE_XDP_FILTER);
+	assert_int_equal(it1.xdp_mode, NETPROBE_XDP_MONITOR);
+	netprobe_attach_opts_default(&got, sizeof(got));
+	assert_int_equal(netprobe_manager_iface_opts(m, &it1, &got), 0);
+	assert_false(got.mitigation);
+	assert_int_equal(got.syn_flood.threshold, 2000);
+
+	/* npb1 changes; npb0 keeps its own. */
+	filter.mitigation = false;
+	filter.syn_flood.threshold = 999;
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb1", &filter), 0);
+	assert_int_equal(netprobe_manager_iface_opts(m, &it0, &got), 0);
+	assert_true(got.mitigation);
+	assert_int_equal(got.mitigation_ttl_s, 77);
+	assert_int_equal(got.syn_flood.threshold, 777);
+	assert_int_equal(netprobe_manager_iface_opts(m, &it1, &got), 0);
+	assert_false(got.mitigation);
+	assert_int_equal(got.syn_flood.threshold, 999);
+
+	/* Refused whole before anything changes: decap with no tunnel source. */
+	bad = filter;
+	bad.decap = true;
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &bad), -EINVAL);
+	assert_int_equal(netprobe_manager_iface_opts(m, &it0, &got), 0);
+	assert_false(got.decap);
+	assert_int_equal(got.syn_flood.threshold, 777);
+
+	/* The manager's config is untouched by either. */
+	assert_int_equal(netprobe_manager_get_config(m, &cfg), 0);
+	assert_int_equal(cfg.xdp_mode, NETPROBE_XDP_MONITOR);
+	assert_int_equal(cfg.syn_flood.threshold, 2000);
+	assert_int_equal(netprobe_manager_detach(m, NULL), 0);
+	netprobe_manager_free(m);
+}
+
+/*
  * A live config update that fails on one interface puts the others back to
  * what each had, not to the updating manager's config; and the TC attach
  * kind, like the XDP mode, is kept: asking for the other one is refused.
@@ -923,6 +1075,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_attach_bad_interface, detach_everything),
 		cmocka_unit_test_teardown(test_attach_detach_reattach, detach_everything),
 		cmocka_unit_test_teardown(test_iface_config_in_pinned_state, detach_everything),
+		cmocka_unit_test_teardown(test_opts_older_and_newer_callers, detach_everything),
+		cmocka_unit_test_teardown(test_attach_opts_each_its_own, detach_everything),
 		cmocka_unit_test_teardown(test_update_rollback_keeps_each_own, detach_everything),
 		cmocka_unit_test_teardown(test_several_interfaces, detach_everything),
 		cmocka_unit_test_teardown(test_state_outlives_manager, detach_everything),

@@ -537,6 +537,49 @@ static void test_pipeline_keeps_its_settings(void **state)
 	collector_reset(&c);
 }
 
+/*
+ * The pipeline's own opts: checked before anything starts, and a batch
+ * size given there is the one the handlers get (this binary runs under
+ * AddressSanitizer). Housekeeping's intervals are set on their own.
+ */
+static void test_events_and_housekeeping_opts(void **state)
+{
+	struct netprobe_manager *m = manager(tune_deep_queue);
+	struct netprobe_housekeeping_opts hk;
+	struct netprobe_events_opts eo;
+	struct netprobe_config cfg;
+
+	(void)state;
+	collector_reset(&c);
+	assert_int_equal(netprobe_manager_on_event(m, NETPROBE_EVENT_ALL, collect, &c), 0);
+	netprobe_events_opts_default(&eo, sizeof(eo));
+	eo.batch_size = 0;
+	assert_int_equal(netprobe_manager_events_start_opts(m, &eo), -EINVAL);
+	eo.batch_size = 3;
+	eo.event_queue_batches = 4096;
+	assert_int_equal(netprobe_manager_events_start_opts(m, &eo), 0);
+	assert_int_equal(netprobe_manager_events_start_opts(m, &eo), -EALREADY);
+	assert_int_equal(netprobe_manager_emit_test_events(m, 900), 900);
+	usleep(300000);
+	netprobe_manager_events_stop(m);
+	assert_int_equal(c.n, 900);
+	assert_int_equal(c.max_batch, 3);
+
+	netprobe_housekeeping_opts_default(&hk, sizeof(hk));
+	assert_int_equal(hk.flow_idle_timeout_ms, 60000);
+	hk.flow_idle_timeout_ms = 1234;
+	hk.stats_report_interval_ms = 0;
+	assert_int_equal(netprobe_manager_set_housekeeping(m, &hk), 0);
+	assert_int_equal(netprobe_manager_get_config(m, &cfg), 0);
+	assert_int_equal(cfg.flow_idle_timeout_ms, 1234);
+	assert_int_equal(cfg.stats_report_interval_ms, 0);
+	assert_int_equal(netprobe_manager_set_housekeeping(m, NULL), -EINVAL);
+	hk.sz = 2;
+	assert_int_equal(netprobe_manager_set_housekeeping(m, &hk), -EINVAL);
+	finish(m);
+	collector_reset(&c);
+}
+
 /* A manager attached to evb (flow events or not, flows idle after idle), and count new flows. */
 static struct netprobe_manager *attached_with_flows(bool flow_events, unsigned int idle, int base,
 						    int count)
@@ -675,6 +718,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_idle_flows_expire_with_an_event, teardown),
 		cmocka_unit_test_teardown(test_periodic_report, teardown),
 		cmocka_unit_test_teardown(test_pipeline_keeps_its_settings, teardown),
+		cmocka_unit_test_teardown(test_events_and_housekeeping_opts, teardown),
 		cmocka_unit_test_teardown(test_flow_end_for_any_reader, teardown),
 		cmocka_unit_test_teardown(test_housekeeping_without_a_reader, teardown),
 		cmocka_unit_test_teardown(test_sweep_locks_only_for_work, teardown),

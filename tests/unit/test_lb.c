@@ -1423,6 +1423,29 @@ static void test_drain_flood(void **state)
 
 #define REMOVE_FLOWS 300
 
+/* A service's own Maglev table size (a prime), or the config's; anything else refused. */
+static void test_service_table_size(void **state)
+{
+	struct netprobe_lb_service_opts so = {.sz = sizeof(so), .table_size = 251};
+
+	(void)state;
+	start_lb();
+	assert_int_equal(netprobe_lb_service_add_opts(g_m, "10.99.0.20:80/tcp", &so), 0);
+	assert_int_equal(service("10.99.0.20:80/tcp")->info.table_size, 251);
+	assert_int_equal(netprobe_lb_service_add_opts(g_m, "10.99.0.21:80/tcp", NULL), 0);
+	assert_int_equal(service("10.99.0.21:80/tcp")->info.table_size, 65537);
+	so.table_size = 250; /* not a prime */
+	assert_int_equal(netprobe_lb_service_add_opts(g_m, "10.99.0.22:80/tcp", &so), -EINVAL);
+	so.table_size = 97; /* a prime, too small to spread over backends */
+	assert_int_equal(netprobe_lb_service_add_opts(g_m, "10.99.0.22:80/tcp", &so), -EINVAL);
+	so.table_size = 1048583; /* a prime past the largest */
+	assert_int_equal(netprobe_lb_service_add_opts(g_m, "10.99.0.22:80/tcp", &so), -EINVAL);
+	so.table_size = 251;
+	so.sz = 2;
+	assert_int_equal(netprobe_lb_service_add_opts(g_m, "10.99.0.22:80/tcp", &so), -EINVAL);
+	assert_null(find_service("10.99.0.22:80/tcp"));
+}
+
 static void test_removal(void **state)
 {
 	static struct flow fl[REMOVE_FLOWS];
@@ -2579,6 +2602,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_drain_eviction, teardown),
 		cmocka_unit_test_teardown(test_drain_flood, teardown),
 		cmocka_unit_test_teardown(test_removal, teardown),
+		cmocka_unit_test_teardown(test_service_table_size, teardown),
 		cmocka_unit_test_teardown(test_ipv6_and_udp, teardown),
 		cmocka_unit_test_teardown(test_l2_forwarding, teardown),
 		cmocka_unit_test_teardown(test_not_forwarded, teardown),
