@@ -246,6 +246,22 @@ netprobe_config_detection(struct netprobe_config *cfg, const char *name, size_t 
 /* The name of the config's i-th detection (its order in netprobe_iface_settings); NULL past them. */
 NETPROBE_API const char *netprobe_config_detection_name(unsigned int i);
 
+/*
+ * A numeric setting's range, for programs that take settings from their
+ * users (a command line, a config file) and say what is allowed before
+ * they call in: name is a netprobe_config field (the same in the opts
+ * below), or "detection_threshold" and "detection_window_ms" for a struct
+ * netprobe_detection's. Validation uses this same table; conditions beyond
+ * a range (a prime, a power of two, a relation to another setting) are
+ * checked by the calls that take the setting. NULL for any other name.
+ */
+struct netprobe_setting_range {
+	const char *name;
+	unsigned long long min, max;
+	const char *unit; /* "ms", "s", "entries", "bytes", "a second", ... */
+};
+NETPROBE_API const struct netprobe_setting_range *netprobe_config_range(const char *name);
+
 /* ---- Settings by lifetime (libbpf's opts) -------------------------------- */
 
 /*

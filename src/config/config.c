@@ -2,6 +2,7 @@
 /* Configuration: the defaults, the detections by name, and validation. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include "config/config.h"
 
@@ -207,6 +208,52 @@ OPTS_DEFAULT(attach)
 OPTS_DEFAULT(events)
 OPTS_DEFAULT(housekeeping)
 
+/* Every numeric setting's range: validation here, and the command's options, read it. */
+static const struct netprobe_setting_range ranges[] = {
+	{"flow_table_size", 1024, 1u << 26, "entries"},
+	{"ring_buffer_size", 4096, 1u << 30, "bytes"},
+	{"acl_max_rules", 64, 1u << 24, "entries"},
+	{"acl_v4_groups", 16, 1u << 20, "groups"},
+	{"mitigation_max_blocks", 1, 1u << 23, "blocks"},
+	{"lb_max_services", 1, 4096, "services"},
+	{"lb_max_backends", 1, 1u << 20, "backends"},
+	{"lb_table_size", 101, NP_LB_MAX_TABLE_SIZE, "entries"},
+	{"lb_conn_table_size", 1024, 1u << 26, "flows"},
+	{"lock_timeout_ms", 0, 3600000, "ms"},
+	{"detailed_events_per_sec", 1, 100000000, "a second"},
+	{"security_alerts_per_sec", 1, 100000000, "a second"},
+	{"detection_threshold", 1, 1000000000, ""},
+	{"detection_window_ms", 10, 3600000, "ms"},
+	{"port_scan_hosts", 1, 128, "hosts"},
+	{"mitigation_ttl_s", 1, NETPROBE_ACL_MAX_TTL_S, "s"},
+	{"ipv6_source_prefix", 32, 128, "bits"},
+	{"lb_route_cache_ms", 0, 60000, "ms"},
+	{"batch_size", 1, 65536, "events"},
+	{"batch_timeout_ms", 1, 3600000, "ms"},
+	{"event_workers", 1, 64, "threads"},
+	{"event_queue_batches", 2, 65536, "batches"},
+};
+
+const struct netprobe_setting_range *netprobe_config_range(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (!strcmp(ranges[i].name, name))
+			return &ranges[i];
+	return NULL;
+}
+
+/* Whether value is in the named setting's range; the reason logged if not (as what). */
+static bool in_range(const char *name, const char *what, unsigned long long value)
+{
+	const struct netprobe_setting_range *r = netprobe_config_range(name);
+
+	if (value >= r->min && value <= r->max)
+		return true;
+	np_err("config: %s is %llu, not in %llu..%llu%s%s", what ? what : name, value, r->min,
+	       r->max, *r->unit ? " " : "", r->unit);
+	return false;
+}
+
 /* The detections by name: the one table validation and callers share. */
 static const struct {
 	const char *name;
@@ -356,12 +403,18 @@ void np_settings_apply(struct netprobe_attach_opts *a, const struct netprobe_ifa
 
 static int validate_detection(const char *name, const struct netprobe_detection *d, bool rate)
 {
-	if (d->enabled && (d->threshold == 0 || d->window_ms < 10 || d->window_ms > 3600000)) {
-		np_err("config: %s needs a threshold > 0 and a window of 10 ms to 1 hour", name);
+	char what[64];
+
+	if (!d->enabled)
+		return 0;
+	snprintf(what, sizeof(what), "%s threshold", name);
+	if (!in_range("detection_threshold", what, d->threshold))
 		return -EINVAL;
-	}
+	snprintf(what, sizeof(what), "%s window_ms", name);
+	if (!in_range("detection_window_ms", what, d->window_ms))
+		return -EINVAL;
 	/* A rate that comes to one packet a window would make every packet a flood. */
-	if (d->enabled && rate && (unsigned long long)d->threshold * d->window_ms < 2000) {
+	if (rate && (unsigned long long)d->threshold * d->window_ms < 2000) {
 		np_err("config: %s: %u a second over %u ms is under 2 packets a window; "
 		       "use a longer window",
 		       name, d->threshold, d->window_ms);
@@ -385,10 +438,8 @@ static int validate_filter(const struct netprobe_attach_opts *a)
 		np_err("config: port_scan counts at most 256 distinct ports a window");
 		return -EINVAL;
 	}
-	if (a->port_scan.enabled && (a->port_scan_hosts == 0 || a->port_scan_hosts > 128)) {
-		np_err("config: port_scan_hosts must be 1..128");
+	if (a->port_scan.enabled && !in_range("port_scan_hosts", NULL, a->port_scan_hosts))
 		return -EINVAL;
-	}
 	if (a->rate_anomaly.enabled && a->rate_anomaly.threshold <= 100) {
 		np_err("config: rate_anomaly threshold is a percentage of the baseline, above 100");
 		return -EINVAL;
@@ -397,19 +448,11 @@ static int validate_filter(const struct netprobe_attach_opts *a)
 		np_err("config: mitigation_unproven widens mitigation, which is off");
 		return -EINVAL;
 	}
-	if (a->ipv6_source_prefix < 32 || a->ipv6_source_prefix > 128) {
-		np_err("config: ipv6_source_prefix must be 32..128");
+	if (!in_range("ipv6_source_prefix", NULL, a->ipv6_source_prefix) ||
+	    (a->mitigation && !in_range("mitigation_ttl_s", NULL, a->mitigation_ttl_s)) ||
+	    !in_range("security_alerts_per_sec", NULL, a->security_alerts_per_sec) ||
+	    !in_range("detailed_events_per_sec", NULL, a->detailed_events_per_sec))
 		return -EINVAL;
-	}
-	if (a->mitigation &&
-	    (a->mitigation_ttl_s == 0 || a->mitigation_ttl_s > NETPROBE_ACL_MAX_TTL_S)) {
-		np_err("config: mitigation_ttl_s must be 1..%u", NETPROBE_ACL_MAX_TTL_S);
-		return -EINVAL;
-	}
-	if (a->security_alerts_per_sec == 0) {
-		np_err("config: security_alerts_per_sec must be > 0");
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -456,10 +499,8 @@ int np_validate_attach(const struct netprobe_attach_opts *a)
 		np_err("config: unknown xdp_attach_mode or tc_attach_mode");
 		return -EINVAL;
 	}
-	if (a->lb_route_cache_ms > 60000) {
-		np_err("config: lb_route_cache_ms must be 0..60000");
+	if (!in_range("lb_route_cache_ms", NULL, a->lb_route_cache_ms))
 		return -EINVAL;
-	}
 	return validate_filter(a) ?: validate_decap(a);
 }
 
@@ -475,13 +516,11 @@ int netprobe_attach_opts_validate(const struct netprobe_attach_opts *opts)
 
 int np_validate_events(const struct netprobe_events_opts *e)
 {
-	if (e->batch_size == 0 || e->batch_size > 65536 || e->batch_timeout_ms == 0 ||
-	    e->event_workers == 0 || e->event_workers > 64 || e->event_queue_batches < 2 ||
-	    e->event_queue_batches > 65536) {
-		np_err("config: batch_size 1..65536, batch_timeout_ms > 0, event_workers 1..64, "
-		       "event_queue_batches 2..65536");
+	if (!in_range("batch_size", NULL, e->batch_size) ||
+	    !in_range("batch_timeout_ms", NULL, e->batch_timeout_ms) ||
+	    !in_range("event_workers", NULL, e->event_workers) ||
+	    !in_range("event_queue_batches", NULL, e->event_queue_batches))
 		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -495,38 +534,38 @@ int np_validate_state(const struct netprobe_state_opts *s)
 {
 	size_t len = strnlen(s->pin_path, sizeof(s->pin_path));
 
-	if (s->flow_table_size < 1024 || s->flow_table_size > (1u << 26)) {
-		np_err("config: flow_table_size %u is outside 1024..%u", s->flow_table_size,
-		       1u << 26);
+	if (!in_range("flow_table_size", NULL, s->flow_table_size) ||
+	    !in_range("ring_buffer_size", NULL, s->ring_buffer_size) ||
+	    !in_range("acl_max_rules", NULL, s->acl_max_rules) ||
+	    !in_range("acl_v4_groups", NULL, s->acl_v4_groups) ||
+	    !in_range("mitigation_max_blocks", NULL, s->mitigation_max_blocks) ||
+	    !in_range("lb_max_services", NULL, s->lb_max_services) ||
+	    !in_range("lb_max_backends", NULL, s->lb_max_backends) ||
+	    !in_range("lb_table_size", NULL, s->lb_table_size) ||
+	    !in_range("lb_conn_table_size", NULL, s->lb_conn_table_size) ||
+	    !in_range("lock_timeout_ms", NULL, s->lock_timeout_ms))
+		return -EINVAL;
+	if (s->ring_buffer_size & (s->ring_buffer_size - 1)) {
+		np_err("config: ring_buffer_size %u is not a power of two", s->ring_buffer_size);
 		return -EINVAL;
 	}
-	if (s->ring_buffer_size < 4096 || (s->ring_buffer_size & (s->ring_buffer_size - 1))) {
-		np_err("config: ring_buffer_size %u is not a power of two >= 4096",
-		       s->ring_buffer_size);
+	if (s->mitigation_max_blocks >= s->acl_max_rules / 2) {
+		np_err("config: mitigation_max_blocks (%u) must stay under half of acl_max_rules "
+		       "(%u): the blocks must leave the lists room",
+		       s->mitigation_max_blocks, s->acl_max_rules);
 		return -EINVAL;
 	}
-	if (s->acl_max_rules < 64 || s->acl_max_rules > (1u << 24) ||
-	    s->mitigation_max_blocks == 0 || s->mitigation_max_blocks >= s->acl_max_rules / 2 ||
-	    s->acl_v4_groups < 16 || s->acl_v4_groups > (1u << 20)) {
-		np_err("config: acl_max_rules 64..%u, mitigation_max_blocks 1..acl_max_rules/2, "
-		       "acl_v4_groups 16..%u",
-		       1u << 24, 1u << 20);
+	if (!np_is_prime(s->lb_table_size)) {
+		np_err("config: lb_table_size %u is not a prime (Maglev needs one)",
+		       s->lb_table_size);
 		return -EINVAL;
 	}
-	if (s->lb_max_services == 0 || s->lb_max_services > 4096 || s->lb_max_backends == 0 ||
-	    s->lb_max_backends > (1u << 20) || !np_is_prime(s->lb_table_size) ||
-	    s->lb_table_size < 101 || s->lb_table_size > NP_LB_MAX_TABLE_SIZE ||
-	    s->lb_conn_table_size < 1024 || s->lb_conn_table_size > (1u << 26) ||
-	    (unsigned long long)s->lb_max_services * NP_LB_TABLES *
-			    np_lb_ring_chunks(s->lb_table_size) *
-			    sizeof(struct netprobe_lb_ring_chunk) >
-		    NP_LB_MAX_TABLE_BYTES) {
-		np_err("config: lb_max_services 1..4096, lb_max_backends 1..%u, lb_table_size a "
-		       "prime in 101..%u, lb_conn_table_size 1024..%u; "
-		       "the Maglev tables (lb_max_services x %d x lb_table_size x 4 bytes: each "
-		       "service's current and previous table) %u MiB at most",
-		       1u << 20, NP_LB_MAX_TABLE_SIZE, 1u << 26, NP_LB_TABLES,
-		       NP_LB_MAX_TABLE_BYTES >> 20);
+	if ((unsigned long long)s->lb_max_services * NP_LB_TABLES *
+		    np_lb_ring_chunks(s->lb_table_size) * sizeof(struct netprobe_lb_ring_chunk) >
+	    NP_LB_MAX_TABLE_BYTES) {
+		np_err("config: the Maglev tables (lb_max_services x %d x lb_table_size x 4 bytes: "
+		       "each service's current and previous table) take %u MiB at most",
+		       NP_LB_TABLES, NP_LB_MAX_TABLE_BYTES >> 20);
 		return -EINVAL;
 	}
 	if (s->pin_path[0] != '/' || len == sizeof(s->pin_path) || len < 2 ||
@@ -534,10 +573,6 @@ int np_validate_state(const struct netprobe_state_opts *s)
 		np_err("config: pin_path must be an absolute path of a directory below /, "
 		       "without a trailing '/', shorter than %d bytes",
 		       NETPROBE_PIN_PATH_MAX);
-		return -EINVAL;
-	}
-	if (s->lock_timeout_ms > 3600000) {
-		np_err("config: lock_timeout_ms is at most 3600000 (an hour)");
 		return -EINVAL;
 	}
 	return 0;

@@ -204,6 +204,25 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.acl_max_rules = 10, EINVAL);
 	EXPECT_REJECTED(bad.mitigation_max_blocks = bad.acl_max_rules, EINVAL);
 	EXPECT_REJECTED(bad.acl_v4_groups = 1, EINVAL);
+	EXPECT_REJECTED(bad.ring_buffer_size = 3u << 12, EINVAL);
+	EXPECT_REJECTED(bad.detailed_events_per_sec = 0, EINVAL);
+	EXPECT_REJECTED(bad.syn_flood.threshold = 1000000001, EINVAL);
+	/* The ranges validation uses are the ones callers read. */
+	const struct netprobe_setting_range *r = netprobe_config_range("flow_table_size");
+
+	assert_non_null(r);
+	assert_int_equal(r->min, 1024);
+	assert_int_equal(r->max, 1u << 26);
+	EXPECT_REJECTED(bad.flow_table_size = r->min - 1, EINVAL);
+	bad = good;
+	bad.flow_table_size = r->max;
+	struct netprobe_manager *largest = netprobe_manager_new(&bad);
+
+	assert_non_null(largest);
+	netprobe_manager_free(largest);
+	assert_non_null(netprobe_config_range("detection_window_ms"));
+	assert_null(netprobe_config_range("flow_table"));
+	assert_null(netprobe_config_range(NULL));
 	/* The most services that fit, with the default table. */
 	bad = good;
 	bad.lb_max_services = 2047;
