@@ -4,6 +4,7 @@
 #define NETPROBE_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <json-c/json.h>
@@ -19,28 +20,86 @@ struct cli_env {
 	int lock_timeout_ms; /* $NETPROBE_LOCK_TIMEOUT_MS; -1: the library's default */
 };
 
+/*
+ * A subcommand's options, one table (xdp-tools' params are the model):
+ * parsing, range checks and --help are made from it. Each option writes
+ * its value into the command's own args struct, at offset.
+ */
+enum cli_opt_type {
+	CLI_OPT_SET,	 /* no value: the bool at offset becomes true */
+	CLI_OPT_CLEAR,	 /* no value: the bool at offset becomes false */
+	CLI_OPT_UINT,	 /* an unsigned int, in the library setting's range or min..max */
+	CLI_OPT_SECONDS, /* a double, seconds in min..max */
+	CLI_OPT_CHOICE,	 /* one of choices: its index, into an unsigned int (or enum) */
+	CLI_OPT_TEXT,	 /* the value itself, a const char * */
+	CLI_OPT_FUNC,	 /* parse() takes it; false: the value is not what expects says */
+};
+
+struct cli_opt {
+	const char *name; /* --name */
+	enum cli_opt_type type;
+	size_t offset;	  /* of the value in the command's args */
+	const char *arg;  /* the value in --help: N, S, FILE */
+	const char *help; /* what it does; ranges, choices and defaults are added */
+	/* CLI_OPT_UINT: the library setting whose range it takes (netprobe_config_range) */
+	const char *setting;
+	double min, max;	    /* CLI_OPT_UINT without a setting, CLI_OPT_SECONDS */
+	const char *unit;	    /* for messages: "seconds", "events" (a setting has its own) */
+	const char *const *choices; /* CLI_OPT_CHOICE, NULL-terminated */
+	/* CLI_OPT_FUNC; nth: how many times the option came before in this parse */
+	bool (*parse)(void *args, const char *value, unsigned int nth);
+	const char *expects; /* CLI_OPT_FUNC: what the value is, for the usage error */
+	bool repeat;	     /* may be given more than once */
+};
+
+#define CLI_MAX_OPTS 60
+#define CLI_OPT_END                                                                                \
+	{                                                                                          \
+	}
+/* Options several commands have. */
+#define CLI_OPT_JSON(args_type)                                                                    \
+	{                                                                                          \
+		.name = "json", .type = CLI_OPT_SET, .offset = offsetof(args_type, json),          \
+		.help = "one JSON object (a line) instead of text"                                 \
+	}
+#define CLI_OPT_DURATION(args_type, what)                                                          \
+	{                                                                                          \
+		.name = "duration", .type = CLI_OPT_SECONDS,                                       \
+		.offset = offsetof(args_type, duration), .arg = "S", .help = what, .min = 0.001,   \
+		.max = 86400 * 365                                                                 \
+	}
+/* The --mode names, in enum netprobe_xdp_program's order. */
+extern const char *const cli_mode_names[];
+
 struct cli_command {
 	const char *name;
 	const char *synopsis; /* the argument part of the usage line */
-	const char *help;     /* one paragraph, shown by --help */
+	const char *help;     /* one paragraph, shown by --help before the options */
 	int (*run)(struct cli_env *env, int argc, char **argv);
+	const struct cli_opt *opts; /* NULL-named entry last; NULL: no options of its own */
+	size_t args_size;	    /* the args struct, for the defaults --help shows */
+	void (*init_args)(void *args);
 };
 
 extern struct cli_env cli;
 
-/* Options every subcommand takes; subcommands append their own. */
-#define CLI_COMMON_LONGOPTS                                                                        \
-	{"help", no_argument, NULL, 'h'}, {"verbose", no_argument, NULL, 'v'},                     \
-	{                                                                                          \
-		"pin-path", required_argument, NULL, 'P'                                           \
-	}
-#define CLI_COMMON_SHORTOPTS "hvP:"
-
 /*
- * Handles a common option; returns 1 when handled, 0 when not ours, or
- * exits for --help and bad usage.
+ * Parses argv against cmd's options and the common ones (-h/--help,
+ * -v/--verbose, -P/--pin-path), each value into args; operands stay in
+ * argv[optind..] (options may follow them). *given (may be NULL) gets bit
+ * i for cmd->opts[i] given. Parsing the same argv again into another args
+ * applies the same options to it. Returns 0, or EXIT_USAGE once the usage
+ * error is printed; --help prints the help and exits.
  */
-int cli_common_opt(const struct cli_command *cmd, int opt, const char *arg);
+int cli_parse(const struct cli_command *cmd, int argc, char **argv, void *args,
+	      unsigned long long *given);
+/* Whether the option called name (without --) was in given. */
+bool cli_given(const struct cli_command *cmd, unsigned long long given, const char *name);
+/* The options part of --help, from the table. */
+void cli_print_options(const struct cli_command *cmd, FILE *out);
+/* text wrapped at 79 columns, starting at column col, the lines after at indent. */
+void cli_print_wrapped(FILE *out, const char *text, int indent, int col);
+
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -66,7 +125,10 @@ const char *cli_human(double v, const char *unit, char *buf, size_t len);
 void cli_json_print(struct json_object *o);
 struct json_object *cli_json_u64(unsigned long long v);
 
-/* Subcommands */
+/* Subcommands: each one's definition (options, help) and what runs it */
+extern const struct cli_command cli_cmd_check, cli_cmd_attach, cli_cmd_blacklist, cli_cmd_allowlist,
+	cli_cmd_lb, cli_cmd_detach, cli_cmd_status, cli_cmd_stats, cli_cmd_flows, cli_cmd_monitor,
+	cli_cmd_events, cli_cmd_demo;
 int cmd_check(struct cli_env *env, int argc, char **argv);
 int cmd_attach(struct cli_env *env, int argc, char **argv);
 int cmd_detach(struct cli_env *env, int argc, char **argv);

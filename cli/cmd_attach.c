@@ -20,15 +20,44 @@ static const char *tc_attach_name(enum netprobe_tc_attach t)
 	}
 }
 
-/* --detect NAME=off|on|THRESHOLD[/WINDOW_MS] */
-static bool parse_detect(struct netprobe_config *cfg, const char *arg)
+/* What attach applies: an interface's settings, and the sizes of a state it makes. */
+struct attach_args {
+	struct netprobe_attach_opts a;
+	unsigned int flow_table_size, lb_conn_table_size;
+};
+
+static void attach_defaults(void *p)
 {
+	struct attach_args *args = p;
+	struct netprobe_config cfg;
+
+	netprobe_attach_opts_default(&args->a, sizeof(args->a));
+	netprobe_config_default(&cfg);
+	args->flow_table_size = cfg.flow_table_size;
+	args->lb_conn_table_size = cfg.lb_conn_table_size;
+}
+
+/* --detect NAME=off|on|THRESHOLD[/WINDOW_MS], in the library's ranges */
+static bool parse_detect(void *p, const char *arg, unsigned int nth)
+{
+	const struct netprobe_setting_range *th = netprobe_config_range("detection_threshold");
+	const struct netprobe_setting_range *win = netprobe_config_range("detection_window_ms");
+	struct attach_args *args = p;
 	const char *eq = strchr(arg, '=');
-	struct netprobe_detection *d = eq ? netprobe_config_detection(cfg, arg, eq - arg) : NULL;
+	struct netprobe_detection *d =
+		eq ? netprobe_attach_opts_detection(&args->a, arg, eq - arg) : NULL;
 	unsigned long long threshold, window;
 	char spec[64], *slash;
 
-	if (!d || strlen(eq + 1) >= sizeof(spec))
+	(void)nth;
+	if (!d) {
+		fprintf(stderr, "netprobe attach: the detections are");
+		for (unsigned int i = 0; netprobe_config_detection_name(i); i++)
+			fprintf(stderr, "%s %s", i ? "," : "", netprobe_config_detection_name(i));
+		fprintf(stderr, "\n");
+		return false;
+	}
+	if (strlen(eq + 1) >= sizeof(spec))
 		return false;
 	strcpy(spec, eq + 1);
 	if (!strcmp(spec, "off") || !strcmp(spec, "on")) {
@@ -38,9 +67,9 @@ static bool parse_detect(struct netprobe_config *cfg, const char *arg)
 	slash = strchr(spec, '/');
 	if (slash)
 		*slash = '\0';
-	if (!cli_parse_uint(spec, 1000000000, &threshold) || !threshold)
+	if (!cli_parse_uint(spec, th->max, &threshold) || threshold < th->min)
 		return false;
-	if (slash && (!cli_parse_uint(slash + 1, 3600000, &window) || window < 10))
+	if (slash && (!cli_parse_uint(slash + 1, win->max, &window) || window < win->min))
 		return false;
 	d->enabled = true;
 	d->threshold = threshold;
@@ -49,159 +78,219 @@ static bool parse_detect(struct netprobe_config *cfg, const char *arg)
 	return true;
 }
 
+static bool parse_mitigate(void *p, const char *arg, unsigned int nth)
+{
+	struct attach_args *args = p;
+
+	(void)arg, (void)nth;
+	args->a.mitigation = true;
+	args->a.mitigation_unproven = false;
+	return true;
+}
+
+static bool parse_mitigate_unproven(void *p, const char *arg, unsigned int nth)
+{
+	struct attach_args *args = p;
+
+	(void)arg, (void)nth;
+	args->a.mitigation = true;
+	args->a.mitigation_unproven = true;
+	return true;
+}
+
+/* --decap-from, --decap-to: given in a command, they replace the list (up to 8). */
+static bool parse_prefixes(struct netprobe_cidr *set, unsigned int *count, const char *arg,
+			   unsigned int nth)
+{
+	if (nth == 0)
+		*count = 0;
+	if (*count == NETPROBE_DECAP_MAX || netprobe_cidr_parse(arg, &set[*count]))
+		return false;
+	(*count)++;
+	return true;
+}
+
+static bool parse_decap_from(void *p, const char *arg, unsigned int nth)
+{
+	struct attach_args *args = p;
+
+	args->a.decap = true;
+	return parse_prefixes(args->a.decap_from, &args->a.decap_from_count, arg, nth);
+}
+
+static bool parse_decap_to(void *p, const char *arg, unsigned int nth)
+{
+	struct attach_args *args = p;
+
+	args->a.decap = true;
+	return parse_prefixes(args->a.decap_to, &args->a.decap_to_count, arg, nth);
+}
+
+static const char *const xdp_attach_names[] = {"auto", "native", "generic", NULL};
+static const char *const tc_attach_names[] = {"auto", "tcx", "clsact", NULL};
+
+#define A(field) offsetof(struct attach_args, a.field)
+static const struct cli_opt attach_opts[] = {
+	{.name = "mode",
+	 .type = CLI_OPT_CHOICE,
+	 .offset = A(xdp_mode),
+	 .arg = "MODE",
+	 .help = "monitor counts; filter adds the lists and detections; lb balances the VIPs of "
+		 "netprobe lb",
+	 .choices = cli_mode_names},
+	{.name = "xdp-mode",
+	 .type = CLI_OPT_CHOICE,
+	 .offset = A(xdp_attach_mode),
+	 .arg = "M",
+	 .help = "native XDP, generic (skb) XDP, or native where the driver has it",
+	 .choices = xdp_attach_names},
+	{.name = "tc-mode",
+	 .type = CLI_OPT_CHOICE,
+	 .offset = A(tc_attach_mode),
+	 .arg = "M",
+	 .help = "tcx links, a clsact qdisc's filters, or tcx where the kernel has it",
+	 .choices = tc_attach_names},
+	{.name = "flow-table",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct attach_args, flow_table_size),
+	 .arg = "N",
+	 .help = "flows remembered, when the pinned state is made (later attaches keep its size)",
+	 .setting = "flow_table_size"},
+	{.name = "lb-conn-table",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct attach_args, lb_conn_table_size),
+	 .arg = "N",
+	 .help = "flows the load balancer remembers, when the pinned state is made",
+	 .setting = "lb_conn_table_size"},
+	{.name = "detailed-events",
+	 .type = CLI_OPT_SET,
+	 .offset = A(enable_detailed_events),
+	 .arg = NULL,
+	 .help = "a flow-start event for each new flow (netprobe events)"},
+	{.name = "events-rate",
+	 .type = CLI_OPT_UINT,
+	 .offset = A(detailed_events_per_sec),
+	 .arg = "N",
+	 .help = "flow-start events a second per CPU, at most",
+	 .setting = "detailed_events_per_sec"},
+	{.name = "detect",
+	 .type = CLI_OPT_FUNC,
+	 .offset = 0,
+	 .arg = "NAME=SPEC",
+	 .help = "filter: a detection off, on, or on with a THRESHOLD[/WINDOW_MS]: syn_flood, "
+		 "udp_flood, icmp_flood (packets a second from one source; defaults 2000, 20000, "
+		 "1000 "
+		 "over 1000 ms), tcp_flood (resets, and segments of no connection that this host "
+		 "reset, 2000), other_flood (other IP protocols, 10000), syn_flood_dst, "
+		 "udp_flood_dst, icmp_flood_dst (to one destination; 20000, 200000, 5000), "
+		 "port_scan "
+		 "(distinct ports refused in the window, 50 in 5000 ms), rate_anomaly (percent of "
+		 "the "
+		 "learned baseline; off by default, 1000 when on)",
+	 .parse = parse_detect,
+	 .expects = "NAME=off|on|THRESHOLD[/WINDOW_MS]",
+	 .repeat = true},
+	{.name = "scan-hosts",
+	 .type = CLI_OPT_UINT,
+	 .offset = A(port_scan_hosts),
+	 .arg = "N",
+	 .help = "filter: distinct hosts probed in the window, also a port scan",
+	 .setting = "port_scan_hosts"},
+	{.name = "mitigate",
+	 .type = CLI_OPT_FUNC,
+	 .offset = 0,
+	 .arg = NULL,
+	 .help = "filter: block the source of a per-source detection for --block-ttl seconds if it "
+		 "completed a handshake with this host in the last 10 s (it is not spoofed); never "
+		 "this host's addresses, gateways, resolvers, peers it opened a flow to, special "
+		 "addresses or the allow list",
+	 .parse = parse_mitigate},
+	{.name = "mitigate-unproven",
+	 .type = CLI_OPT_FUNC,
+	 .offset = 0,
+	 .arg = NULL,
+	 .help = "filter: as --mitigate, and on evidence anyone could spoof too (for a network "
+		 "where "
+		 "nobody can)",
+	 .parse = parse_mitigate_unproven},
+	{.name = "block-ttl",
+	 .type = CLI_OPT_UINT,
+	 .offset = A(mitigation_ttl_s),
+	 .arg = "S",
+	 .help = "filter: how long a block lasts",
+	 .setting = "mitigation_ttl_s"},
+	{"ipv6-prefix", CLI_OPT_UINT, A(ipv6_source_prefix), "LEN",
+	 "filter: IPv6 sources are counted and blocked by this prefix (128: each address "
+	 "alone), unless it holds an address mitigation never blocks",
+	 .setting = "ipv6_source_prefix"},
+	{.name = "no-alerts",
+	 .type = CLI_OPT_CLEAR,
+	 .offset = A(enable_security_alerts),
+	 .arg = NULL,
+	 .help = "filter: detections count but send no security events"},
+	{.name = "decap-from",
+	 .type = CLI_OPT_FUNC,
+	 .offset = 0,
+	 .arg = "CIDR",
+	 .help = "unwrap IP-in-IP and IPv6-in-IPv6 whose outer source is in CIDR (the load "
+		 "balancers; up to 8): for the backends of a netprobe load balancer. In filter "
+		 "mode "
+		 "the outer packet is filtered first, the inner one again",
+	 .parse = parse_decap_from,
+	 .expects = "an address or prefix (8 at most)",
+	 .repeat = true},
+	{.name = "decap-to",
+	 .type = CLI_OPT_FUNC,
+	 .offset = 0,
+	 .arg = "ADDR",
+	 .help = "unwrap only tunnels to these addresses of this host (up to 8; default: any)",
+	 .parse = parse_decap_to,
+	 .expects = "an address or prefix (8 at most)",
+	 .repeat = true},
+	CLI_OPT_END,
+};
+#undef A
+
+const struct cli_command cli_cmd_attach = {
+	.name = "attach",
+	.synopsis = "IFACE... [OPTIONS]",
+	.help = "Attaches the XDP program and the TC ingress/egress programs to each IFACE and "
+		"leaves them running after the command exits (state pinned under --pin-path). "
+		"Nothing is left half-attached when it fails. On an interface already attached, "
+		"applies the options live: the programs are swapped atomically (e.g. --mode "
+		"monitor to --mode filter), counters, flows and lists carry on. Lb mode: the "
+		"interface must have forwarding on (sysctl net.ipv4.conf.IFACE.forwarding, "
+		"net.ipv6.conf.IFACE.forwarding).",
+	.run = cmd_attach,
+	.opts = attach_opts,
+	.args_size = sizeof(struct attach_args),
+	.init_args = attach_defaults,
+};
+
+/* The options only the filter mode has. */
+static const char *const filter_only[] = {
+	"detect",    "scan-hosts",  "mitigate", "mitigate-unproven",
+	"block-ttl", "ipv6-prefix", "no-alerts"};
+
 int cmd_attach(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("attach");
-	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
-					     {"mode", required_argument, NULL, 'm'},
-					     {"xdp-mode", required_argument, NULL, 'x'},
-					     {"tc-mode", required_argument, NULL, 't'},
-					     {"flow-table", required_argument, NULL, 'f'},
-					     {"lb-conn-table", required_argument, NULL, 'L'},
-					     {"detailed-events", no_argument, NULL, 'D'},
-					     {"events-rate", required_argument, NULL, 'r'},
-					     {"detect", required_argument, NULL, 'd'},
-					     {"scan-hosts", required_argument, NULL, 'H'},
-					     {"mitigate", no_argument, NULL, 'M'},
-					     {"mitigate-unproven", no_argument, NULL, 'U'},
-					     {"block-ttl", required_argument, NULL, 'T'},
-					     {"ipv6-prefix", required_argument, NULL, 'I'},
-					     {"no-alerts", no_argument, NULL, 'N'},
-					     {"decap", no_argument, NULL, 'C'},
-					     {"decap-from", required_argument, NULL, 'F'},
-					     {"decap-to", required_argument, NULL, 'O'},
-					     {}};
+	const struct cli_command *cmd = &cli_cmd_attach;
+	struct attach_args args;
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
-	unsigned long long n;
-	int opt, err = 0, i;
+	unsigned long long given;
+	int err = 0, i;
 	bool filter_opts = false;
 
 	(void)env;
-	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "m:x:t:f:L:Dr:d:H:MUT:I:NCF:O:",
-				  opts, NULL)) != -1) {
-		switch (opt) {
-		case 'm':
-			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
-				return cli_usage_error(
-					cmd, "--mode is monitor, filter or lb, not '%s'", optarg);
-			break;
-		case 'x':
-			if (!strcmp(optarg, "auto"))
-				cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_AUTO;
-			else if (!strcmp(optarg, "native"))
-				cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_NATIVE;
-			else if (!strcmp(optarg, "generic"))
-				cfg.xdp_attach_mode = NETPROBE_XDP_ATTACH_GENERIC;
-			else
-				return cli_usage_error(cmd,
-						       "--xdp-mode is auto, native or generic");
-			break;
-		case 't':
-			if (!strcmp(optarg, "auto"))
-				cfg.tc_attach_mode = NETPROBE_TC_ATTACH_AUTO;
-			else if (!strcmp(optarg, "tcx"))
-				cfg.tc_attach_mode = NETPROBE_TC_ATTACH_TCX;
-			else if (!strcmp(optarg, "clsact"))
-				cfg.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
-			else
-				return cli_usage_error(cmd, "--tc-mode is auto, tcx or clsact");
-			break;
-		case 'f':
-			if (!cli_parse_uint(optarg, 1ull << 26, &n) || n < 1024)
-				return cli_usage_error(cmd, "--flow-table is 1024..%llu entries",
-						       1ull << 26);
-			cfg.flow_table_size = n;
-			break;
-		case 'L':
-			if (!cli_parse_uint(optarg, 1ull << 26, &n) || n < 1024)
-				return cli_usage_error(cmd, "--lb-conn-table is 1024..%llu flows",
-						       1ull << 26);
-			cfg.lb_conn_table_size = n;
-			break;
-		case 'D':
-			cfg.enable_detailed_events = true;
-			break;
-		case 'r':
-			if (!cli_parse_uint(optarg, 100000000, &n) || !n)
-				return cli_usage_error(cmd,
-						       "--events-rate is 1..100000000 a second");
-			cfg.detailed_events_per_sec = n;
-			break;
-		case 'd':
-			filter_opts = true;
-			if (!parse_detect(&cfg, optarg))
-				return cli_usage_error(
-					cmd,
-					"--detect is NAME=off|on|THRESHOLD[/WINDOW_MS], NAME one "
-					"of "
-					"syn_flood, udp_flood, icmp_flood, tcp_flood, "
-					"other_flood, syn_flood_dst, udp_flood_dst, "
-					"icmp_flood_dst, "
-					"port_scan, rate_anomaly; "
-					"not '%s'",
-					optarg);
-			break;
-		case 'H':
-			filter_opts = true;
-			if (!cli_parse_uint(optarg, 128, &n) || !n)
-				return cli_usage_error(cmd, "--scan-hosts is 1..128");
-			cfg.port_scan_hosts = n;
-			break;
-		case 'M':
-			filter_opts = true;
-			cfg.mitigation = true;
-			break;
-		case 'U':
-			filter_opts = true;
-			cfg.mitigation = true;
-			cfg.mitigation_unproven = true;
-			break;
-		case 'T':
-			filter_opts = true;
-			if (!cli_parse_uint(optarg, NETPROBE_ACL_MAX_TTL_S, &n) || !n)
-				return cli_usage_error(cmd, "--block-ttl is 1..%u seconds",
-						       NETPROBE_ACL_MAX_TTL_S);
-			cfg.mitigation_ttl_s = n;
-			break;
-		case 'I':
-			filter_opts = true;
-			if (!cli_parse_uint(optarg, 128, &n) || n < 32)
-				return cli_usage_error(cmd, "--ipv6-prefix is 32..128 bits");
-			cfg.ipv6_source_prefix = n;
-			break;
-		case 'N':
-			filter_opts = true;
-			cfg.enable_security_alerts = false;
-			break;
-		case 'C':
-			cfg.decap = true;
-			break;
-		case 'F':
-		case 'O': {
-			bool from = opt == 'F';
-			unsigned int *count = from ? &cfg.decap_from_count : &cfg.decap_to_count;
-			struct netprobe_cidr *set = from ? cfg.decap_from : cfg.decap_to;
-
-			cfg.decap = true;
-			if (*count == NETPROBE_DECAP_MAX)
-				return cli_usage_error(cmd, "--decap-%s is given %d times at most",
-						       from ? "from" : "to", NETPROBE_DECAP_MAX);
-			if (netprobe_cidr_parse(optarg, &set[*count]))
-				return cli_usage_error(cmd, "--decap-%s takes an address or prefix",
-						       from ? "from" : "to");
-			(*count)++;
-			break;
-		}
-		default:
-			if (!cli_common_opt(cmd, opt, optarg))
-				return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	attach_defaults(&args);
+	if (cli_parse(cmd, argc, argv, &args, &given))
+		return EXIT_USAGE;
+	for (size_t f = 0; f < sizeof(filter_only) / sizeof(filter_only[0]); f++)
+		filter_opts |= cli_given(cmd, given, filter_only[f]);
 	if (optind >= argc)
 		return cli_usage_error(cmd, "name at least one interface");
-	if (filter_opts && cfg.xdp_mode != NETPROBE_XDP_FILTER)
+	if (filter_opts && args.a.xdp_mode != NETPROBE_XDP_FILTER)
 		return cli_usage_error(cmd, "--detect, --scan-hosts, --mitigate, --block-ttl, "
 					    "--ipv6-prefix and --no-alerts go with --mode filter");
 	/* Every name first: a typo must not leave the interfaces before it switched. */
@@ -211,7 +300,9 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 			return EXIT_FAIL;
 		}
 	}
-	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", cli.pin_path);
+	cli_config(&cfg);
+	cfg.flow_table_size = args.flow_table_size;
+	cfg.lb_conn_table_size = args.lb_conn_table_size;
 	m = cli_open(&cfg);
 	if (!m)
 		return EXIT_FAIL;
@@ -221,19 +312,19 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		struct netprobe_iface before;
 
 		held[i] = netprobe_manager_iface(m, argv[i], &before) == 0;
-		err = netprobe_manager_attach(m, argv[i]);
+		err = netprobe_manager_attach_opts(m, argv[i], &args.a);
 		if (err)
 			break;
-		if (held[i] && before.xdp_mode == cfg.xdp_mode)
+		if (held[i] && before.xdp_mode == args.a.xdp_mode)
 			printf("%s: %s mode, settings applied live\n", argv[i],
-			       netprobe_xdp_program_name(cfg.xdp_mode));
+			       netprobe_xdp_program_name(args.a.xdp_mode));
 		else if (held[i])
 			printf("%s: %s mode (was %s), switched live\n", argv[i],
-			       netprobe_xdp_program_name(cfg.xdp_mode),
+			       netprobe_xdp_program_name(args.a.xdp_mode),
 			       netprobe_xdp_program_name(before.xdp_mode));
 		else
 			printf("attached to %s (%s)\n", argv[i],
-			       netprobe_xdp_program_name(cfg.xdp_mode));
+			       netprobe_xdp_program_name(args.a.xdp_mode));
 	}
 	if (err) {
 		/* All or nothing: undo what this command attached before the failure. */
@@ -246,22 +337,35 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 	return err ? EXIT_FAIL : EXIT_OK;
 }
 
+static const struct cli_opt detach_opts[] = {
+	{.name = "all",
+	 .type = CLI_OPT_SET,
+	 .offset = 0,
+	 .arg = NULL,
+	 .help = "every interface of the pin path, in any namespace"},
+	CLI_OPT_END,
+};
+
+const struct cli_command cli_cmd_detach = {
+	.name = "detach",
+	.synopsis = "IFACE...|--all",
+	.help = "Removes netprobe from each IFACE (or from every interface), and removes the "
+		"pinned state when nothing uses it any more (nothing attached, no list entry, no "
+		"VIP).",
+	.run = cmd_detach,
+	.opts = detach_opts,
+};
+
 int cmd_detach(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("detach");
-	static const struct option opts[] = {
-		CLI_COMMON_LONGOPTS, {"all", no_argument, NULL, 'a'}, {}};
+	const struct cli_command *cmd = &cli_cmd_detach;
 	struct netprobe_manager *m;
 	bool all = false;
-	int opt, failed = 0;
+	int failed = 0;
 
 	(void)env;
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "a", opts, NULL)) != -1) {
-		if (opt == 'a')
-			all = true;
-		else if (!cli_common_opt(cmd, opt, optarg))
-			return cli_usage_error(cmd, "unknown option");
-	}
+	if (cli_parse(cmd, argc, argv, &all, NULL))
+		return EXIT_USAGE;
 	if (all == (optind < argc))
 		return cli_usage_error(cmd, "name interfaces or give --all, not both");
 	m = cli_open_existing(false);
@@ -290,9 +394,6 @@ struct status_ctx {
 	struct json_object *list;
 	int count;
 };
-
-static const char *const xdp_attach_names[] = {"auto", "native", "generic"};
-static const char *const tc_attach_names[] = {"auto", "tcx", "clsact"};
 
 static const char *name_of(const char *const *names, size_t n, unsigned int v)
 {
@@ -491,23 +592,29 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 	return 0;
 }
 
+static const struct cli_opt status_opts[] = {CLI_OPT_JSON(struct cli_env), CLI_OPT_END};
+
+const struct cli_command cli_cmd_status = {
+	.name = "status",
+	.synopsis = "[OPTIONS]",
+	.help = "Shows what is attached where, and the settings in force on each interface: "
+		"mode, detections with thresholds and windows, mitigation, events, decap, XDP "
+		"and TC attach modes.",
+	.run = cmd_status,
+	.opts = status_opts,
+};
+
 int cmd_status(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("status");
-	static const struct option opts[] = {
-		CLI_COMMON_LONGOPTS, {"json", no_argument, NULL, 'j'}, {}};
+	const struct cli_command *cmd = &cli_cmd_status;
 	struct status_ctx s = {};
 	struct netprobe_security_stats sec;
 	unsigned long long waiting = 0;
 	struct netprobe_manager *m;
-	int opt, err;
+	int err;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "j", opts, NULL)) != -1) {
-		if (opt == 'j')
-			env->json = true;
-		else if (!cli_common_opt(cmd, opt, optarg))
-			return cli_usage_error(cmd, "unknown option");
-	}
+	if (cli_parse(cmd, argc, argv, env, NULL))
+		return EXIT_USAGE;
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	m = cli_open_existing(true);

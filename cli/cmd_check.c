@@ -2,21 +2,26 @@
 /* netprobe check [IFACE]: the seed's IsSupported, one line per requirement. */
 #include "cli.h"
 
+static const struct cli_opt check_opts[] = {CLI_OPT_JSON(struct cli_env), CLI_OPT_END};
+
+const struct cli_command cli_cmd_check = {
+	.name = "check",
+	.synopsis = "[IFACE] [OPTIONS]",
+	.help = "Checks each requirement (kernel, BTF, bpf(), privileges, bpffs, map types, TC "
+		"attach, what the filter and lb modes call, and native XDP on IFACE) and says "
+		"why one is missing. Exit 0 when all required ones are met. Attaches nothing.",
+	.run = cmd_check,
+	.opts = check_opts,
+};
+
 int cmd_check(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("check");
-	static const struct option opts[] = {
-		CLI_COMMON_LONGOPTS, {"json", no_argument, NULL, 'j'}, {}};
+	const struct cli_command *cmd = &cli_cmd_check;
 	struct netprobe_probe_report r;
 	const char *ifname = NULL;
-	int opt;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "j", opts, NULL)) != -1) {
-		if (opt == 'j')
-			env->json = true;
-		else if (!cli_common_opt(cmd, opt, optarg))
-			return cli_usage_error(cmd, "unknown option");
-	}
+	if (cli_parse(cmd, argc, argv, env, NULL))
+		return EXIT_USAGE;
 	if (argc - optind > 1)
 		return cli_usage_error(cmd, "at most one interface");
 	if (optind < argc)

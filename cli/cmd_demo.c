@@ -392,26 +392,48 @@ static void summary(struct netprobe_manager *m)
 	cli_lb_print(m);
 }
 
+static void demo_defaults(void *duration)
+{
+	*(double *)duration = 20;
+}
+
+static const struct cli_opt demo_opts[] = {
+	{.name = "duration",
+	 .type = CLI_OPT_SECONDS,
+	 .offset = 0,
+	 .arg = "S",
+	 .help = "how long the traffic runs",
+	 .min = 3,
+	 .max = 3600},
+	CLI_OPT_END,
+};
+
+const struct cli_command cli_cmd_demo = {
+	.name = "demo",
+	.synopsis = "[OPTIONS]",
+	.help = "Builds a lab of network namespaces and veth pairs, attaches netprobe in filter "
+		"mode with mitigation on a server and in lb mode on a load balancer in front of "
+		"two backends, drives real traffic through them (ping, UDP, TCP, IPv6, a port "
+		"scan, a SYN burst, HTTP requests to the VIP), shows the live view, the alerts, "
+		"the blocked sources and the VIP's backends, and removes everything it made.",
+	.run = cmd_demo,
+	.opts = demo_opts,
+	.args_size = sizeof(double),
+	.init_args = demo_defaults,
+};
+
 int cmd_demo(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("demo");
-	static const struct option opts[] = {
-		CLI_COMMON_LONGOPTS, {"duration", required_argument, NULL, 'd'}, {}};
+	const struct cli_command *cmd = &cli_cmd_demo;
 	struct lab lab = {};
 	struct netprobe_config cfg;
 	struct netprobe_manager *m = NULL, *lbm[DEMO_BACKENDS + 1] = {};
-	double duration = 20;
-	int opt, err = 0;
+	double duration;
+	int err = 0;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "d:", opts, NULL)) != -1) {
-		if (opt == 'd') {
-			if (!cli_parse_seconds(optarg, &duration) || duration < 3 ||
-			    duration > 3600)
-				return cli_usage_error(cmd, "--duration is 3..3600 seconds");
-		} else if (!cli_common_opt(cmd, opt, optarg)) {
-			return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	demo_defaults(&duration);
+	if (cli_parse(cmd, argc, argv, &duration, NULL))
+		return EXIT_USAGE;
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	if (geteuid() != 0) {

@@ -151,39 +151,52 @@ static void on_report(const struct netprobe_global_stats *now,
 		(now->tx_packets - before->tx_packets) / secs, now->malformed - before->malformed);
 }
 
+struct events_args {
+	bool json;
+	double duration;
+	unsigned int test;
+};
+
+static const struct cli_opt events_opts[] = {
+	CLI_OPT_JSON(struct events_args),
+	CLI_OPT_DURATION(struct events_args, "stop after S seconds (default: at Ctrl-C, SIGTERM)"),
+	{.name = "test",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct events_args, test),
+	 .arg = "N",
+	 .help = "N test events through the kernel's ring buffer, to check the path",
+	 .min = 1,
+	 .max = 1u << 30,
+	 .unit = "events"},
+	CLI_OPT_END,
+};
+
+const struct cli_command cli_cmd_events = {
+	.name = "events",
+	.synopsis = "[OPTIONS]",
+	.help = "Streams events as they come: flow starts (of interfaces attached with "
+		"--detailed-events), flow ends of idle flows, and with --test N, N test events "
+		"through the kernel's ring buffer to check the path. One JSON object a line with "
+		"--json. Stops on Ctrl-C, SIGTERM or after --duration, and says what was "
+		"received, delivered, lost.",
+	.run = cmd_events,
+	.opts = events_opts,
+};
+
 int cmd_events(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("events");
-	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
-					     {"json", no_argument, NULL, 'j'},
-					     {"duration", required_argument, NULL, 'd'},
-					     {"test", required_argument, NULL, 't'},
-					     {}};
+	const struct cli_command *cmd = &cli_cmd_events;
 	struct netprobe_event_stats st;
 	struct events_ctx e = {};
-	unsigned long long test = 0;
-	double duration = 0;
-	int opt, err;
+	struct events_args args = {};
+	int err;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jd:t:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			env->json = true;
-			break;
-		case 'd':
-			if (!cli_parse_seconds(optarg, &duration))
-				return cli_usage_error(
-					cmd, "--duration is a positive number of seconds");
-			break;
-		case 't':
-			if (!cli_parse_uint(optarg, 1u << 30, &test) || !test)
-				return cli_usage_error(cmd, "--test is 1..%u events", 1u << 30);
-			break;
-		default:
-			if (!cli_common_opt(cmd, opt, optarg))
-				return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	if (cli_parse(cmd, argc, argv, &args, NULL))
+		return EXIT_USAGE;
+	env->json = args.json;
+	unsigned int test = args.test;
+	double duration = args.duration;
+
 	if (optind < argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	e.json = env->json;

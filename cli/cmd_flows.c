@@ -219,40 +219,56 @@ void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double 
 	fprintf(out, " %s\n", cli_tcp_flags(f->st.tcp_flags, flags, sizeof(flags)));
 }
 
+struct flows_args {
+	bool json;
+	unsigned int top;
+	unsigned int sort; /* sort_names */
+};
+
+static const char *const sort_names[] = {"bytes", "packets", NULL};
+
+static const struct cli_opt flows_opts[] = {
+	CLI_OPT_JSON(struct flows_args),
+	{.name = "top",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct flows_args, top),
+	 .arg = "N",
+	 .help = "only the N busiest flows (default: all)",
+	 .min = 1,
+	 .max = 1u << 30,
+	 .unit = "flows"},
+	{.name = "sort",
+	 .type = CLI_OPT_CHOICE,
+	 .offset = offsetof(struct flows_args, sort),
+	 .arg = "KEY",
+	 .help = "busiest by bytes or by packets",
+	 .choices = sort_names},
+	CLI_OPT_END,
+};
+
+const struct cli_command cli_cmd_flows = {
+	.name = "flows",
+	.synopsis = "[IFACE] [OPTIONS]",
+	.help = "The flow table: 5-tuple, direction, packets, bytes, TCP flags, first and last "
+		"seen.",
+	.run = cmd_flows,
+	.opts = flows_opts,
+};
+
 int cmd_flows(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("flows");
-	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
-					     {"json", no_argument, NULL, 'j'},
-					     {"top", required_argument, NULL, 'n'},
-					     {"sort", required_argument, NULL, 's'},
-					     {}};
-	unsigned long long top = 0;
-	bool by_packets = false;
+	const struct cli_command *cmd = &cli_cmd_flows;
+	struct flows_args args = {};
 	struct cli_flows flows = {};
 	struct netprobe_manager *m;
-	int opt, slot = -1, err;
+	int slot = -1, err;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jn:s:", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			env->json = true;
-			break;
-		case 'n':
-			if (!cli_parse_uint(optarg, 1u << 30, &top) || top == 0)
-				return cli_usage_error(cmd, "--top needs a positive number");
-			break;
-		case 's':
-			if (!strcmp(optarg, "packets"))
-				by_packets = true;
-			else if (strcmp(optarg, "bytes"))
-				return cli_usage_error(cmd, "--sort is bytes or packets");
-			break;
-		default:
-			if (!cli_common_opt(cmd, opt, optarg))
-				return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	if (cli_parse(cmd, argc, argv, &args, NULL))
+		return EXIT_USAGE;
+	env->json = args.json;
+	unsigned int top = args.top;
+	bool by_packets = args.sort == 1;
+
 	if (argc - optind > 1)
 		return cli_usage_error(cmd, "at most one interface");
 	m = cli_open_existing(false);

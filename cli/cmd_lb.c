@@ -128,49 +128,91 @@ static int lb_stats(const struct cli_command *cmd, bool json, int argc)
 	return err ? cli_fail(err, "lb stats") : EXIT_OK;
 }
 
+struct lb_args {
+	bool json;
+	unsigned int weight;
+	unsigned int forward; /* enum netprobe_lb_forward */
+	unsigned int table_size;
+};
+
+static void lb_defaults(void *args)
+{
+	*(struct lb_args *)args = (struct lb_args){.weight = 1};
+}
+
+static const char *const forward_names[] = {
+	[NETPROBE_LB_FORWARD_IPIP] = "ipip", [NETPROBE_LB_FORWARD_L2] = "l2", NULL};
+
+static const struct cli_opt lb_opts[] = {
+	CLI_OPT_JSON(struct lb_args),
+	{.name = "weight",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct lb_args, weight),
+	 .arg = "W",
+	 .help = "backend add, set: its share of new flows (to stop new flows to a backend, drain "
+		 "it)",
+	 .min = 1,
+	 .max = NETPROBE_LB_MAX_WEIGHT},
+	{.name = "forward",
+	 .type = CLI_OPT_CHOICE,
+	 .offset = offsetof(struct lb_args, forward),
+	 .arg = "HOW",
+	 .help = "backend add: encapsulated (ipip) or as it is to the backend's MAC (l2)",
+	 .choices = forward_names},
+	{.name = "table-size",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct lb_args, table_size),
+	 .arg = "P",
+	 .help = "vip add: its Maglev table, a prime (default 65537; more needs the library's "
+		 "lb_table_size when the state is first made)",
+	 .setting = "lb_table_size"},
+	CLI_OPT_END,
+};
+
+const struct cli_command cli_cmd_lb = {
+	.name = "lb",
+	.synopsis = "vip add VIP:PORT/PROTO... [--table-size P] | vip del VIP:PORT/PROTO... | "
+		    "backend add|del|drain VIP:PORT/PROTO BACKEND... "
+		    "[--weight W] [--forward ipip|l2] | backend set VIP:PORT/PROTO BACKEND "
+		    "--weight W | stats [--json]",
+	.help = "The load balancer of the lb mode. A VIP (192.0.2.1:80/tcp, "
+		"[2001:db8::1]:53/udp) spreads new flows over its backends by Maglev consistent "
+		"hashing, in proportion to their weights; a flow stays on its backend while the "
+		"backend set changes. Packets reach a backend encapsulated (--forward ipip, the "
+		"default: IP-in-IP or IPv6-in-IPv6, unwrapped by the backend, e.g. with netprobe "
+		"attach IFACE --decap-from LB) or unchanged to its MAC address (--forward l2: a "
+		"backend on the same segment); backends answer clients directly and must hold "
+		"the VIP on their loopback. drain stops new flows to a backend (established ones "
+		"stay); set changes its weight (and ends a drain); del removes it. stats shows "
+		"each VIP's and backend's packets, bytes, new connections and share of the "
+		"Maglev table.",
+	.run = cmd_lb,
+	.opts = lb_opts,
+	.args_size = sizeof(struct lb_args),
+	.init_args = lb_defaults,
+};
+
 int cmd_lb(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("lb");
-	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
-					     {"json", no_argument, NULL, 'j'},
-					     {"weight", required_argument, NULL, 'w'},
-					     {"forward", required_argument, NULL, 'f'},
-					     {"table-size", required_argument, NULL, 't'},
-					     {}};
-	struct netprobe_lb_backend_opts bo = {.sz = sizeof(bo), .weight = 1};
-	bool weight_given = false, forward_given = false;
-	unsigned long long table_size = 0;
+	const struct cli_command *cmd = &cli_cmd_lb;
+	struct lb_args args;
+	struct netprobe_lb_backend_opts bo = {.sz = sizeof(bo)};
+	unsigned long long given;
 	const char *object, *verb;
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
-	unsigned long long n;
-	int opt, err = 0;
+	int err = 0;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jw:f:t:", opts, NULL)) != -1) {
-		if (opt == 'j') {
-			env->json = true;
-		} else if (opt == 'w') {
-			if (!cli_parse_uint(optarg, NETPROBE_LB_MAX_WEIGHT, &n) || !n)
-				return cli_usage_error(cmd,
-						       "--weight is 1..%u (to stop new flows to a "
-						       "backend, drain it)",
-						       NETPROBE_LB_MAX_WEIGHT);
-			bo.weight = n;
-			weight_given = true;
-		} else if (opt == 't') {
-			if (!cli_parse_uint(optarg, 1u << 20, &n))
-				return cli_usage_error(cmd, "--table-size is a prime, 101..%u",
-						       1u << 20);
-			table_size = n;
-		} else if (opt == 'f') {
-			if (netprobe_lb_forward_parse(optarg, &bo.forward))
-				return cli_usage_error(cmd, "--forward is ipip or l2, not '%s'",
-						       optarg);
-			forward_given = true;
-		} else if (!cli_common_opt(cmd, opt, optarg)) {
-			return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	lb_defaults(&args);
+	if (cli_parse(cmd, argc, argv, &args, &given))
+		return EXIT_USAGE;
+	env->json = args.json;
+	bo.weight = args.weight;
+	bo.forward = args.forward;
+	bool weight_given = cli_given(cmd, given, "weight");
+	bool forward_given = cli_given(cmd, given, "forward");
+	unsigned int table_size = args.table_size;
+
 	if (optind >= argc)
 		return cli_usage_error(cmd, "say vip, backend or stats");
 	object = argv[optind++];
@@ -198,7 +240,7 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 					    "with backend add");
 	if (set && !weight_given)
 		return cli_usage_error(cmd, "backend set needs --weight");
-	if (table_size && !(vip && add))
+	if (cli_given(cmd, given, "table-size") && !(vip && add))
 		return cli_usage_error(cmd, "--table-size goes with vip add");
 
 	cli_config(&cfg);

@@ -268,38 +268,71 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 	return err;
 }
 
-static int run_list(const struct list_ops *ops, int argc, char **argv)
+struct list_args {
+	bool json, all;
+	unsigned int ttl;
+	const char *file;
+};
+
+static const struct cli_opt list_opts[] = {
+	{.name = "ttl",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct list_args, ttl),
+	 .arg = "S",
+	 .help = "add: the entries expire after S seconds (0: never)",
+	 .min = 0,
+	 .max = NETPROBE_ACL_MAX_TTL_S,
+	 .unit = "seconds"},
+	CLI_OPT_JSON(struct list_args),
+	{.name = "file",
+	 .type = CLI_OPT_TEXT,
+	 .offset = offsetof(struct list_args, file),
+	 .arg = "FILE",
+	 .help = "add or del every entry of a blocklist file (one CIDR a line, '#' or ';' starts a "
+		 "comment; - is stdin), all or none"},
+	{.name = "all",
+	 .type = CLI_OPT_SET,
+	 .offset = offsetof(struct list_args, all),
+	 .arg = NULL,
+	 .help = "del: every entry, mitigation blocks included"},
+	CLI_OPT_END,
+};
+
+const struct cli_command cli_cmd_blacklist = {
+	.name = "blacklist",
+	.synopsis = "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
+	.help = "The deny list of the filter mode: IPv4 and IPv6 addresses and prefixes, matched "
+		"against the source by longest prefix, dropped in XDP. list shows each entry's "
+		"hits, time left and origin (manual, or the detection that blocked it).",
+	.run = cmd_blacklist,
+	.opts = list_opts,
+};
+
+const struct cli_command cli_cmd_allowlist = {
+	.name = "allowlist",
+	.synopsis = "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
+	.help = "The allow list of the filter mode: sources on it always pass, even inside a "
+		"denied prefix, and never count towards a detection.",
+	.run = cmd_allowlist,
+	.opts = list_opts,
+};
+
+static int run_list(const struct cli_command *cmd, const struct list_ops *ops, int argc,
+		    char **argv)
 {
-	const struct cli_command *cmd = cli_find_command(ops->command);
-	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
-					     {"ttl", required_argument, NULL, 't'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"file", required_argument, NULL, 'f'},
-					     {"all", no_argument, NULL, 'a'},
-					     {}};
-	const char *file = NULL;
-	bool all = false;
-	unsigned long long ttl = 0;
+	struct list_args args = {};
 	struct list_out out = {};
 	struct netprobe_manager *m;
 	const char *verb;
-	int opt, err = 0;
+	int err = 0;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t:jf:a", opts, NULL)) != -1) {
-		if (opt == 'f') {
-			file = optarg;
-		} else if (opt == 'a') {
-			all = true;
-		} else if (opt == 't') {
-			if (!cli_parse_uint(optarg, NETPROBE_ACL_MAX_TTL_S, &ttl))
-				return cli_usage_error(cmd, "--ttl is 0..%u seconds (0: no expiry)",
-						       NETPROBE_ACL_MAX_TTL_S);
-		} else if (opt == 'j') {
-			out.json = true;
-		} else if (!cli_common_opt(cmd, opt, optarg)) {
-			return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	if (cli_parse(cmd, argc, argv, &args, NULL))
+		return EXIT_USAGE;
+	out.json = args.json;
+	const char *file = args.file;
+	bool all = args.all;
+	unsigned int ttl = args.ttl;
+
 	if (optind >= argc)
 		return cli_usage_error(cmd, "say add, del or list");
 	verb = argv[optind++];
@@ -390,11 +423,11 @@ static int run_list(const struct list_ops *ops, int argc, char **argv)
 int cmd_blacklist(struct cli_env *env, int argc, char **argv)
 {
 	(void)env;
-	return run_list(&deny_ops, argc, argv);
+	return run_list(&cli_cmd_blacklist, &deny_ops, argc, argv);
 }
 
 int cmd_allowlist(struct cli_env *env, int argc, char **argv)
 {
 	(void)env;
-	return run_list(&allow_ops, argc, argv);
+	return run_list(&cli_cmd_allowlist, &allow_ops, argc, argv);
 }

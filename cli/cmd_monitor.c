@@ -254,54 +254,77 @@ int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, doub
 	return err;
 }
 
+struct monitor_args {
+	bool json;
+	unsigned int mode; /* enum netprobe_xdp_program */
+	double interval, duration;
+	unsigned int top;
+};
+
+static void monitor_defaults(void *p)
+{
+	*(struct monitor_args *)p = (struct monitor_args){.interval = 1, .top = 10};
+}
+
+static const struct cli_opt monitor_opts[] = {
+	CLI_OPT_JSON(struct monitor_args),
+	{.name = "mode",
+	 .type = CLI_OPT_CHOICE,
+	 .offset = offsetof(struct monitor_args, mode),
+	 .arg = "MODE",
+	 .help = "the mode IFACE is attached in for the duration, if it is not yet",
+	 .choices = cli_mode_names},
+	{.name = "interval",
+	 .type = CLI_OPT_SECONDS,
+	 .offset = offsetof(struct monitor_args, interval),
+	 .arg = "S",
+	 .help = "seconds between two views",
+	 .min = 0.1,
+	 .max = 3600},
+	CLI_OPT_DURATION(struct monitor_args, "stop after S seconds (default: at Ctrl-C, SIGTERM)"),
+	{.name = "top",
+	 .type = CLI_OPT_UINT,
+	 .offset = offsetof(struct monitor_args, top),
+	 .arg = "N",
+	 .help = "the N busiest flows",
+	 .min = 1,
+	 .max = 10000,
+	 .unit = "flows"},
+	CLI_OPT_END,
+};
+
+const struct cli_command cli_cmd_monitor = {
+	.name = "monitor",
+	.synopsis = "[IFACE] [OPTIONS]",
+	.help = "Live view, like top: rates per interface and the busiest flows, every "
+		"--interval seconds. With IFACE not yet attached, attaches it (in --mode) for the "
+		"duration and detaches it at the end. Stops on Ctrl-C, SIGTERM or after "
+		"--duration.",
+	.run = cmd_monitor,
+	.opts = monitor_opts,
+	.args_size = sizeof(struct monitor_args),
+	.init_args = monitor_defaults,
+};
+
 int cmd_monitor(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("monitor");
-	static const struct option opts[] = {CLI_COMMON_LONGOPTS,
-					     {"json", no_argument, NULL, 'j'},
-					     {"mode", required_argument, NULL, 'm'},
-					     {"interval", required_argument, NULL, 'i'},
-					     {"duration", required_argument, NULL, 'd'},
-					     {"top", required_argument, NULL, 'n'},
-					     {}};
+	const struct cli_command *cmd = &cli_cmd_monitor;
+	struct monitor_args args;
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
-	double interval = 1, duration = 0;
-	unsigned long long top = 10;
 	const char *only = NULL;
 	bool attached_here = false;
-	int opt, err = 0, slot = -1;
+	int err = 0, slot = -1;
 
+	monitor_defaults(&args);
+	if (cli_parse(cmd, argc, argv, &args, NULL))
+		return EXIT_USAGE;
+	env->json = args.json;
 	cli_config(&cfg);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "jm:i:d:n:", opts, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case 'j':
-			env->json = true;
-			break;
-		case 'm':
-			if (netprobe_xdp_program_parse(optarg, &cfg.xdp_mode))
-				return cli_usage_error(cmd, "--mode is monitor, filter or lb");
-			break;
-		case 'i':
-			if (!cli_parse_seconds(optarg, &interval) || interval < 0.1)
-				return cli_usage_error(cmd,
-						       "--interval is a number of seconds >= 0.1");
-			break;
-		case 'd':
-			if (!cli_parse_seconds(optarg, &duration))
-				return cli_usage_error(
-					cmd, "--duration is a positive number of seconds");
-			break;
-		case 'n':
-			if (!cli_parse_uint(optarg, 10000, &top) || !top)
-				return cli_usage_error(cmd, "--top is 1..10000");
-			break;
-		default:
-			if (!cli_common_opt(cmd, opt, optarg))
-				return cli_usage_error(cmd, "unknown option");
-		}
-	}
+	cfg.xdp_mode = args.mode;
+	double interval = args.interval, duration = args.duration;
+	unsigned int top = args.top;
+
 	if (argc - optind > 1)
 		return cli_usage_error(cmd, "at most one interface");
 	only = optind < argc ? argv[optind] : NULL;

@@ -142,21 +142,27 @@ static void print_security(const struct netprobe_security_stats *sec)
 	printf("\n");
 }
 
+static const struct cli_opt stats_opts[] = {CLI_OPT_JSON(struct cli_env), CLI_OPT_END};
+
+const struct cli_command cli_cmd_stats = {
+	.name = "stats",
+	.synopsis = "[IFACE] [OPTIONS]",
+	.help = "Global and per-interface counters: RX (XDP), TX (TC egress), XDP verdicts, per "
+		"family and L4 protocol, malformed packets by reason. With IFACE, every counter "
+		"of it.",
+	.run = cmd_stats,
+	.opts = stats_opts,
+};
+
 int cmd_stats(struct cli_env *env, int argc, char **argv)
 {
-	const struct cli_command *cmd = cli_find_command("stats");
-	static const struct option opts[] = {
-		CLI_COMMON_LONGOPTS, {"json", no_argument, NULL, 'j'}, {}};
+	const struct cli_command *cmd = &cli_cmd_stats;
 	struct stats_ctx s = {};
 	struct netprobe_global_stats total;
-	int opt, err;
+	int err;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "j", opts, NULL)) != -1) {
-		if (opt == 'j')
-			env->json = true;
-		else if (!cli_common_opt(cmd, opt, optarg))
-			return cli_usage_error(cmd, "unknown option");
-	}
+	if (cli_parse(cmd, argc, argv, env, NULL))
+		return EXIT_USAGE;
 	if (argc - optind > 1)
 		return cli_usage_error(cmd, "at most one interface");
 	s.only = optind < argc ? argv[optind] : NULL;

@@ -71,6 +71,52 @@ teardown() {
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 }
 
+@test "options come from one table: every option --help lists is parsed, range-checked and named in its error" {
+	local c line opt arg n=0
+	for c in check attach detach status stats flows monitor events demo blacklist allowlist lb; do
+		while read -r opt arg; do
+			n=$((n + 1))
+			case "$arg" in
+			"" ) # A switch: twice is a usage error that names it.
+				run np_b "$c" "$opt" "$opt"
+				[ "$status" -eq 2 ]
+				[[ "$output" == *"$opt is given twice"* ]] ;;
+			FILE) ;; # any text is a file name
+			*) # A value no option takes: refused by name, before anything happens.
+				run np_b "$c" "$opt" 'x!'
+				[ "$status" -eq 2 ]
+				[[ "$output" == *"$opt is "*"not 'x!'"* ]]
+				run np_b "$c" "$opt"
+				[ "$status" -eq 2 ]
+				[[ "$output" == *"$opt needs a value"* ]] ;;
+			esac
+		done < <("$NP" "$c" --help | sed -n '/^options:/,/^$/p' | grep -oE '^  --[a-z0-9-]+( [A-Z=]+)?')
+	done
+	[ "$n" -gt 40 ]
+	# Ranges are the library's: the help says them, the parser holds them.
+	run "$NP" attach --help
+	[[ "$output" == *"--flow-table N"*"(1024..67108864"*"entries, default 65536)"* ]]
+	run np_b attach "$LAB_VB" --flow-table 1023
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--flow-table is 1024..67108864 entries, not '1023'"* ]]
+	run np_b attach nosuch0 --flow-table 67108864 --mode filter --block-ttl 315360000 --ipv6-prefix 128
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no interface named nosuch0"* ]]
+	run np_b attach "$LAB_VB" --mode filter --detect syn_flood=1000000001
+	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --mode filter --detect syn_flood=100/9
+	[ "$status" -eq 2 ]
+	run np_b attach "$LAB_VB" --mode filter --detect synflood=100
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"the detections are syn_flood, udp_flood"* ]]
+	# Short options are only the common ones.
+	run np_b stats -j
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown option '-j'"* ]]
+	run ! xdp_attached "$LAB_VB"
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+}
+
 @test "check reports each requirement and fails for a missing interface" {
 	run np_b check "$LAB_VB"
 	[ "$status" -eq 0 ]
