@@ -243,9 +243,9 @@ static int attach_tc(const struct netprobe_manager *m, struct netprobe_bpf *skel
 	return err;
 }
 
-/* Points the pinned link of kind at prog, atomically: the hook is never empty. */
+/* Points the pinned link of kind at prog_fd, atomically: the hook is never empty. */
 static int update_link(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind,
-		       struct bpf_program *prog)
+		       int prog_fd)
 {
 	char path[NETPROBE_PIN_PATH_MAX + 32];
 	int fd, err = 0;
@@ -254,29 +254,128 @@ static int update_link(const struct netprobe_manager *m, unsigned int slot, enum
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return -errno;
-	if (bpf_link_update(fd, bpf_program__fd(prog), NULL))
+	if (bpf_link_update(fd, prog_fd, NULL))
 		err = -errno;
 	close(fd);
 	return err;
 }
 
-static int replace_clsact(struct netprobe_bpf *skel, const struct netprobe_iface_info *info)
+/* The program the pinned link of kind runs now, as an fd; -1 if it cannot be read. */
+static int link_prog_fd(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind)
 {
-	for (int egress = 0; egress < 2; egress++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = info->ifindex,
-			    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info->tc_handle,
-			    .priority = egress ? info->tc_egress_prio : info->tc_ingress_prio,
-			    .flags = BPF_TC_F_REPLACE);
-		int err;
+	char path[NETPROBE_PIN_PATH_MAX + 32];
+	struct bpf_link_info link = {};
+	__u32 len = sizeof(link);
+	int fd, err;
 
-		opts.prog_fd = bpf_program__fd(egress ? skel->progs.netprobe_tc_egress
-						      : skel->progs.netprobe_tc_ingress);
-		err = bpf_tc_attach(&hook, &opts);
-		if (err)
-			return err;
+	link_pin(m, slot, kind, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	err = bpf_obj_get_info_by_fd(fd, &link, &len);
+	close(fd);
+	return err ? -1 : bpf_prog_get_fd_by_id(link.prog_id);
+}
+
+static int clsact_prog_fd(const struct netprobe_iface_info *info, bool egress)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = info->ifindex,
+		    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info->tc_handle,
+		    .priority = egress ? info->tc_egress_prio : info->tc_ingress_prio);
+
+	return bpf_tc_query(&hook, &opts) ? -1 : bpf_prog_get_fd_by_id(opts.prog_id);
+}
+
+/* What runs on an interface's three hooks, by fd. */
+struct hook_progs {
+	int xdp, ingress, egress;
+};
+
+static void hook_progs_of_skel(struct netprobe_bpf *skel, struct hook_progs *p)
+{
+	p->xdp = bpf_program__fd(skel->progs.netprobe_xdp);
+	p->ingress = bpf_program__fd(skel->progs.netprobe_tc_ingress);
+	p->egress = bpf_program__fd(skel->progs.netprobe_tc_egress);
+}
+
+/* The programs the interface at slot runs now; an fd is -1 where it cannot be read. */
+static void hook_progs_now(const struct netprobe_manager *m, unsigned int slot,
+			   const struct netprobe_iface_info *info, struct hook_progs *p)
+{
+	bool tcx = info->tc_attach == NETPROBE_TC_TCX;
+
+	p->xdp = link_prog_fd(m, slot, LINK_XDP);
+	p->ingress = tcx ? link_prog_fd(m, slot, LINK_TCX_INGRESS) : clsact_prog_fd(info, false);
+	p->egress = tcx ? link_prog_fd(m, slot, LINK_TCX_EGRESS) : clsact_prog_fd(info, true);
+}
+
+static void hook_progs_close(struct hook_progs *p)
+{
+	int *fds[] = {&p->xdp, &p->ingress, &p->egress};
+
+	for (size_t i = 0; i < 3; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
 	}
-	return 0;
+}
+
+/* Replaces our clsact filter's program on one hook, in place. */
+static int replace_clsact(const struct netprobe_iface_info *info, bool egress, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = info->ifindex,
+		    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info->tc_handle,
+		    .priority = egress ? info->tc_egress_prio : info->tc_ingress_prio,
+		    .flags = BPF_TC_F_REPLACE, .prog_fd = prog_fd);
+
+	return bpf_tc_attach(&hook, &opts);
+}
+
+/* Points hook i (0 XDP, 1 TC ingress, 2 TC egress) of the interface at prog_fd. */
+static int set_hook(const struct netprobe_manager *m, unsigned int slot,
+		    const struct netprobe_iface_info *info, int i, int prog_fd)
+{
+	static const enum link_kind links[] = {LINK_XDP, LINK_TCX_INGRESS, LINK_TCX_EGRESS};
+
+	if (prog_fd < 0)
+		return -ENOENT;
+	if (i > 0 && info->tc_attach != NETPROBE_TC_TCX)
+		return replace_clsact(info, i == 2, prog_fd);
+	return update_link(m, slot, links[i], prog_fd);
+}
+
+/*
+ * Points the interface's hooks at p, XDP first. Stops at the first that
+ * fails; *done says how many were switched.
+ */
+static int switch_hooks(const struct netprobe_manager *m, unsigned int slot,
+			const struct netprobe_iface_info *info, const struct hook_progs *p,
+			int *done)
+{
+	const int fds[] = {p->xdp, p->ingress, p->egress};
+	int err = 0;
+
+	for (*done = 0; *done < 3; (*done)++) {
+		err = set_hook(m, slot, info, *done, fds[*done]);
+		if (err)
+			break;
+	}
+	return err;
+}
+
+/* Puts back what the first done hooks ran (switch_hooks' done): 0, or the first error. */
+static int restore_hooks(const struct netprobe_manager *m, unsigned int slot,
+			 const struct netprobe_iface_info *info, const struct hook_progs *old,
+			 int done)
+{
+	const int fds[] = {old->xdp, old->ingress, old->egress};
+	int err = 0;
+
+	for (int i = 0; i < done && !err; i++)
+		err = set_hook(m, slot, info, i, fds[i]);
+	return err;
 }
 
 /* Whether sysctl net.FAMILY.conf.IFNAME.forwarding is 0 (false when it cannot be read). */
@@ -338,9 +437,10 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	bool generic = info->xdp_attach_flags == XDP_FLAGS_SKB_MODE;
 	bool tcx = info->tc_attach == NETPROBE_TC_TCX;
 	enum netprobe_xdp_program before = info->xdp_program;
+	struct hook_progs old = {-1, -1, -1}, want;
 	struct netprobe_iface_settings settings;
 	struct netprobe_bpf *skel;
-	int err;
+	int err, done;
 
 	/* The TC attach kind is fixed at attach as the XDP mode is: a live swap keeps its links. */
 	if ((a->tc_attach_mode == NETPROBE_TC_ATTACH_TCX && !tcx) ||
@@ -362,20 +462,23 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	skel = np_load_programs(m, slot, info->ifindex, a);
 	if (!skel)
 		return -errno;
-	err = update_link(m, slot, LINK_XDP, skel->progs.netprobe_xdp);
+	/*
+	 * Whole or not at all: the hooks swapped before one that fails go back
+	 * to what they ran, so the interface never runs two settings at once
+	 * and its recorded settings stay the ones in force.
+	 */
+	hook_progs_now(m, slot, info, &old);
+	hook_progs_of_skel(skel, &want);
+	err = switch_hooks(m, slot, info, &want, &done);
 	if (err) {
-		np_err("%s: cannot replace the XDP program: %s", ifname, strerror(-err));
+		bool back = restore_hooks(m, slot, info, &old, done) == 0;
+
+		np_err("%s: cannot swap in the new programs (%s); %s", ifname, strerror(-err),
+		       back ? "it keeps its previous settings"
+			    : "it may run a mix of old and new settings: detach and attach it "
+			      "again");
 		goto out;
 	}
-	if (info->tc_attach == NETPROBE_TC_TCX) {
-		err = update_link(m, slot, LINK_TCX_INGRESS, skel->progs.netprobe_tc_ingress);
-		if (!err)
-			err = update_link(m, slot, LINK_TCX_EGRESS, skel->progs.netprobe_tc_egress);
-	} else {
-		err = replace_clsact(skel, info);
-	}
-	if (err)
-		np_warn("%s: TC programs keep their previous settings: %s", ifname, strerror(-err));
 	info->xdp_program = a->xdp_mode;
 	info->decap = a->decap;
 	np_settings_of(a, &settings);
@@ -389,6 +492,7 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	if (!err)
 		warn_no_forwarding(m, ifname, a->xdp_mode);
 out:
+	hook_progs_close(&old);
 	netprobe_bpf__destroy(skel);
 	return err;
 }

@@ -541,6 +541,37 @@ static void test_attach_opts_each_its_own(void **state)
 }
 
 /*
+ * A live switch is whole or nothing: when a TC hook cannot take the new
+ * programs (here someone deleted the clsact qdisc), XDP goes back to what it
+ * ran, and the settings recorded stay the ones in force.
+ */
+static void test_failed_switch_keeps_the_old(void **state)
+{
+	struct netprobe_attach_opts a, got;
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_CLSACT);
+	struct netprobe_iface it;
+	__u32 before;
+
+	(void)state;
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	before = xdp_prog_id("npb0");
+	assert_int_not_equal(before, 0);
+	run("tc qdisc del dev npb0 clsact");
+	netprobe_attach_opts_default(&a, sizeof(a));
+	a.xdp_mode = NETPROBE_XDP_FILTER;
+	a.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
+	assert_int_not_equal(netprobe_manager_attach_opts(m, "npb0", &a), 0);
+	assert_int_equal(xdp_prog_id("npb0"), before);
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), 0);
+	assert_int_equal(it.xdp_mode, NETPROBE_XDP_MONITOR);
+	netprobe_attach_opts_default(&got, sizeof(got));
+	assert_int_equal(netprobe_manager_iface_opts(m, &it, &got), 0);
+	assert_int_equal(got.xdp_mode, NETPROBE_XDP_MONITOR);
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	netprobe_manager_free(m);
+}
+
+/*
  * A live config update that fails on one interface puts the others back to
  * what each had, not to the updating manager's config; and the TC attach
  * kind, like the XDP mode, is kept: asking for the other one is refused.
@@ -1096,6 +1127,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_iface_config_in_pinned_state, detach_everything),
 		cmocka_unit_test_teardown(test_opts_older_and_newer_callers, detach_everything),
 		cmocka_unit_test_teardown(test_attach_opts_each_its_own, detach_everything),
+		cmocka_unit_test_teardown(test_failed_switch_keeps_the_old, detach_everything),
 		cmocka_unit_test_teardown(test_update_rollback_keeps_each_own, detach_everything),
 		cmocka_unit_test_teardown(test_several_interfaces, detach_everything),
 		cmocka_unit_test_teardown(test_state_outlives_manager, detach_everything),
