@@ -237,8 +237,11 @@ int main(int argc, char **argv)
 		 env_pin && env_pin[0] == '/' ? env_pin : NETPROBE_DEFAULT_PIN_PATH);
 	cli.lock_timeout_ms = -1;
 	if (env_wait && *env_wait) {
-		if (!cli_parse_uint(env_wait, 3600000, &wait_ms)) {
-			cli_error("NETPROBE_LOCK_TIMEOUT_MS is milliseconds, 0..3600000");
+		const struct netprobe_setting_range *r = netprobe_config_range("lock_timeout_ms");
+
+		if (!cli_parse_uint(env_wait, r->max, &wait_ms) || wait_ms < r->min) {
+			cli_error("NETPROBE_LOCK_TIMEOUT_MS is %llu..%llu %s, not '%s'", r->min, r->max,
+				  r->unit, env_wait);
 			return EXIT_USAGE;
 		}
 		cli.lock_timeout_ms = (int)wait_ms;
