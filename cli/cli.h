@@ -49,7 +49,9 @@ struct cli_opt {
 	/* CLI_OPT_FUNC; nth: how many times the option came before in this parse */
 	bool (*parse)(void *args, const char *value, unsigned int nth);
 	const char *expects; /* CLI_OPT_FUNC: what the value is, for the usage error */
-	bool repeat;	     /* may be given more than once */
+	/* Help the library knows (names, defaults), written into buf, after help. */
+	void (*more_help)(char *buf, size_t len);
+	bool repeat; /* may be given more than once */
 };
 
 #define CLI_MAX_OPTS 60

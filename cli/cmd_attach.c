@@ -78,6 +78,24 @@ static bool parse_detect(void *p, const char *arg, unsigned int nth)
 	return true;
 }
 
+/* " Defaults: syn_flood 2000/1000 ms, ..., rate_anomaly off (1000/1000 ms)", from the library. */
+static void detect_defaults(char *buf, size_t len)
+{
+	struct netprobe_attach_opts a;
+	size_t used = snprintf(buf, len, " Defaults:");
+
+	netprobe_attach_opts_default(&a, sizeof(a));
+	for (unsigned int i = 0; netprobe_config_detection_name(i) && used < len; i++) {
+		const char *name = netprobe_config_detection_name(i);
+		const struct netprobe_detection *d =
+			netprobe_attach_opts_detection(&a, name, strlen(name));
+
+		used += snprintf(buf + used, len - used, "%s %s %s%u/%u ms%s", i ? "," : "", name,
+				 d->enabled ? "" : "off (", d->threshold, d->window_ms,
+				 d->enabled ? "" : ")");
+	}
+}
+
 static bool parse_mitigate(void *p, const char *arg, unsigned int nth)
 {
 	struct attach_args *args = p;
@@ -95,6 +113,27 @@ static bool parse_mitigate_unproven(void *p, const char *arg, unsigned int nth)
 	(void)arg, (void)nth;
 	args->a.mitigation = true;
 	args->a.mitigation_unproven = true;
+	return true;
+}
+
+static bool parse_no_mitigate(void *p, const char *arg, unsigned int nth)
+{
+	struct attach_args *args = p;
+
+	(void)arg, (void)nth;
+	args->a.mitigation = false;
+	args->a.mitigation_unproven = false;
+	return true;
+}
+
+static bool parse_no_decap(void *p, const char *arg, unsigned int nth)
+{
+	struct attach_args *args = p;
+
+	(void)arg, (void)nth;
+	args->a.decap = false;
+	args->a.decap_from_count = 0;
+	args->a.decap_to_count = 0;
 	return true;
 }
 
@@ -167,6 +206,10 @@ static const struct cli_opt attach_opts[] = {
 	 .offset = A(enable_detailed_events),
 	 .arg = NULL,
 	 .help = "a flow-start event for each new flow (netprobe events)"},
+	{.name = "no-detailed-events",
+	 .type = CLI_OPT_CLEAR,
+	 .offset = A(enable_detailed_events),
+	 .help = "no more flow-start events"},
 	{.name = "events-rate",
 	 .type = CLI_OPT_UINT,
 	 .offset = A(detailed_events_per_sec),
@@ -177,16 +220,13 @@ static const struct cli_opt attach_opts[] = {
 	 .type = CLI_OPT_FUNC,
 	 .offset = 0,
 	 .arg = "NAME=SPEC",
-	 .help = "filter: a detection off, on, or on with a THRESHOLD[/WINDOW_MS]: syn_flood, "
-		 "udp_flood, icmp_flood (packets a second from one source; defaults 2000, 20000, "
-		 "1000 "
-		 "over 1000 ms), tcp_flood (resets, and segments of no connection that this host "
-		 "reset, 2000), other_flood (other IP protocols, 10000), syn_flood_dst, "
-		 "udp_flood_dst, icmp_flood_dst (to one destination; 20000, 200000, 5000), "
-		 "port_scan "
-		 "(distinct ports refused in the window, 50 in 5000 ms), rate_anomaly (percent of "
-		 "the "
-		 "learned baseline; off by default, 1000 when on)",
+	 .help = "filter: a detection off, on, or on with a THRESHOLD[/WINDOW_MS]. The floods "
+		 "count packets a second: syn_flood, udp_flood, icmp_flood from one source, "
+		 "tcp_flood (resets, and segments of no connection that this host reset), "
+		 "other_flood (other IP protocols), syn_flood_dst, udp_flood_dst, icmp_flood_dst "
+		 "to one destination; port_scan counts distinct ports refused in the window "
+		 "(or --scan-hosts hosts); rate_anomaly, the percent of the learned baseline.",
+	 .more_help = detect_defaults,
 	 .parse = parse_detect,
 	 .expects = "NAME=off|on|THRESHOLD[/WINDOW_MS]",
 	 .repeat = true},
@@ -210,32 +250,51 @@ static const struct cli_opt attach_opts[] = {
 	 .offset = 0,
 	 .arg = NULL,
 	 .help = "filter: as --mitigate, and on evidence anyone could spoof too (for a network "
-		 "where "
-		 "nobody can)",
+		 "where nobody can)",
 	 .parse = parse_mitigate_unproven},
+	{.name = "no-mitigate",
+	 .type = CLI_OPT_FUNC,
+	 .help = "block no more sources (blocks made stay until their TTL or netprobe "
+		 "blacklist del)",
+	 .parse = parse_no_mitigate},
 	{.name = "block-ttl",
 	 .type = CLI_OPT_UINT,
 	 .offset = A(mitigation_ttl_s),
 	 .arg = "S",
 	 .help = "filter: how long a block lasts",
 	 .setting = "mitigation_ttl_s"},
-	{"ipv6-prefix", CLI_OPT_UINT, A(ipv6_source_prefix), "LEN",
-	 "filter: IPv6 sources are counted and blocked by this prefix (128: each address "
-	 "alone), unless it holds an address mitigation never blocks",
+	{.name = "ipv6-prefix",
+	 .type = CLI_OPT_UINT,
+	 .offset = A(ipv6_source_prefix),
+	 .arg = "LEN",
+	 .help = "filter: IPv6 sources are counted and blocked by this prefix (128: each "
+		 "address alone), unless it holds an address mitigation never blocks",
 	 .setting = "ipv6_source_prefix"},
 	{.name = "no-alerts",
 	 .type = CLI_OPT_CLEAR,
 	 .offset = A(enable_security_alerts),
 	 .arg = NULL,
 	 .help = "filter: detections count but send no security events"},
+	{.name = "alerts",
+	 .type = CLI_OPT_SET,
+	 .offset = A(enable_security_alerts),
+	 .help = "filter: security events again"},
+	{.name = "decap",
+	 .type = CLI_OPT_SET,
+	 .offset = A(decap),
+	 .help = "unwrap again, from the --decap-from sources the interface has"},
+	{.name = "no-decap",
+	 .type = CLI_OPT_FUNC,
+	 .help = "unwrap no tunnels; the --decap-from and --decap-to lists are emptied",
+	 .parse = parse_no_decap},
 	{.name = "decap-from",
 	 .type = CLI_OPT_FUNC,
 	 .offset = 0,
 	 .arg = "CIDR",
 	 .help = "unwrap IP-in-IP and IPv6-in-IPv6 whose outer source is in CIDR (the load "
-		 "balancers; up to 8): for the backends of a netprobe load balancer. In filter "
-		 "mode "
-		 "the outer packet is filtered first, the inner one again",
+		 "balancers; up to 8; given again, the list is replaced): for the backends of a "
+		 "netprobe load balancer. In filter mode the outer packet is filtered first, the "
+		 "inner one again",
 	 .parse = parse_decap_from,
 	 .expects = "an address or prefix (8 at most)",
 	 .repeat = true},
@@ -257,8 +316,11 @@ const struct cli_command cli_cmd_attach = {
 	.help = "Attaches the XDP program and the TC ingress/egress programs to each IFACE and "
 		"leaves them running after the command exits (state pinned under --pin-path). "
 		"Nothing is left half-attached when it fails. On an interface already attached, "
-		"applies the options live: the programs are swapped atomically (e.g. --mode "
-		"monitor to --mode filter), counters, flows and lists carry on. Lb mode: the "
+		"changes only what the options given say, live, and keeps every other setting "
+		"it has (netprobe status shows them): the programs are swapped atomically "
+		"(--mode monitor is how one leaves filter mode), counters, flows and lists carry "
+		"on. Options that mean nothing with what the interface would run (--block-ttl "
+		"without mitigation, --detect outside filter mode) are refused. Lb mode: the "
 		"interface must have forwarding on (sysctl net.ipv4.conf.IFACE.forwarding, "
 		"net.ipv6.conf.IFACE.forwarding).",
 	.run = cmd_attach,
@@ -269,72 +331,190 @@ const struct cli_command cli_cmd_attach = {
 
 /* The options only the filter mode has. */
 static const char *const filter_only[] = {
-	"detect",    "scan-hosts",  "mitigate", "mitigate-unproven",
-	"block-ttl", "ipv6-prefix", "no-alerts"};
+	"detect",    "scan-hosts",  "mitigate",	 "mitigate-unproven",
+	"block-ttl", "ipv6-prefix", "no-alerts", "alerts"};
+
+/* An interface of the command: what it runs now, and what it is to run. */
+struct attach_plan {
+	const char *name;
+	bool held;			  /* attached already */
+	bool kept;			  /* its settings in force were read (prev) */
+	struct netprobe_iface now;	  /* when held */
+	struct netprobe_attach_opts prev; /* when kept */
+	struct attach_args want;
+};
+
+/*
+ * What name is to run: on an interface netprobe holds, the settings in
+ * force with only the options given changed (the command line parsed again
+ * over them); on a new one, the defaults with the options. 0, or an exit code.
+ */
+static int plan_iface(struct netprobe_manager *m, int argc, char **argv, const char *name,
+		      const struct attach_args *fresh, struct attach_plan *p)
+{
+	const struct cli_command *cmd = &cli_cmd_attach;
+	int err;
+
+	p->name = name;
+	p->want = *fresh;
+	p->held = m && netprobe_manager_iface(m, name, &p->now) == 0;
+	if (!p->held)
+		return 0;
+	netprobe_attach_opts_default(&p->prev, sizeof(p->prev));
+	err = netprobe_manager_iface_opts(m, &p->now, &p->prev);
+	if (err == -ENODATA) {
+		fprintf(stderr,
+			"netprobe: warning: %s was attached by an older netprobe that kept "
+			"no settings: what this command does not set is the default\n",
+			name);
+		p->prev.xdp_mode = p->now.xdp_mode;
+	} else if (err) {
+		return cli_fail(err, name);
+	}
+	p->kept = !err;
+	attach_defaults(&p->want);
+	p->want.a = p->prev;
+	return cli_parse(cmd, argc, argv, &p->want, NULL);
+}
+
+/* Options that mean nothing with what the interface will run: refused, with the reason. */
+static int check_plan(unsigned long long given, const struct attach_plan *p)
+{
+	const struct cli_command *cmd = &cli_cmd_attach;
+	const struct netprobe_attach_opts *a = &p->want.a;
+	const char *was = p->held ? " (it keeps what it has: say --mode filter)" : "";
+	bool filter_opts = false;
+
+	for (size_t f = 0; f < sizeof(filter_only) / sizeof(filter_only[0]); f++)
+		filter_opts |= cli_given(cmd, given, filter_only[f]);
+	if (filter_opts && a->xdp_mode != NETPROBE_XDP_FILTER)
+		return cli_usage_error(cmd,
+				       "%s: --detect, --scan-hosts, --mitigate, --block-ttl, "
+				       "--ipv6-prefix and --no-alerts go with --mode filter%s",
+				       p->name, p->held ? was : "");
+	if (cli_given(cmd, given, "block-ttl") && !a->mitigation)
+		return cli_usage_error(
+			cmd, "%s: --block-ttl goes with --mitigate (mitigation is off)", p->name);
+	if (cli_given(cmd, given, "events-rate") && !a->enable_detailed_events)
+		return cli_usage_error(
+			cmd, "%s: --events-rate goes with --detailed-events (they are off)",
+			p->name);
+	return 0;
+}
+
+/* --flow-table and --lb-conn-table size the state when it is made: not one made already. */
+static int check_sizes(struct netprobe_manager *m, unsigned long long given,
+		       const struct attach_args *args)
+{
+	const struct cli_command *cmd = &cli_cmd_attach;
+	struct netprobe_config cfg;
+
+	if (netprobe_manager_get_config(m, &cfg))
+		return EXIT_FAIL;
+	if (cli_given(cmd, given, "flow-table") && cfg.flow_table_size != args->flow_table_size) {
+		cli_error("--flow-table: the state under %s has a flow table of %u entries, fixed "
+			  "when it was made (detach every interface and empty the lists to make it "
+			  "anew)",
+			  cli.pin_path, cfg.flow_table_size);
+		return EXIT_FAIL;
+	}
+	if (cli_given(cmd, given, "lb-conn-table") &&
+	    cfg.lb_conn_table_size != args->lb_conn_table_size) {
+		cli_error(
+			"--lb-conn-table: the state under %s remembers %u flows, fixed when it was "
+			"made",
+			cli.pin_path, cfg.lb_conn_table_size);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
 
 int cmd_attach(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = &cli_cmd_attach;
-	struct attach_args args;
+	struct netprobe_manager *m = NULL;
+	struct attach_plan *plan = NULL;
 	struct netprobe_config cfg;
-	struct netprobe_manager *m;
 	unsigned long long given;
-	int err = 0, i;
-	bool filter_opts = false;
+	struct attach_args args;
+	int err = 0, i, n, first, ret = EXIT_FAIL;
 
 	(void)env;
 	attach_defaults(&args);
 	if (cli_parse(cmd, argc, argv, &args, &given))
 		return EXIT_USAGE;
-	for (size_t f = 0; f < sizeof(filter_only) / sizeof(filter_only[0]); f++)
-		filter_opts |= cli_given(cmd, given, filter_only[f]);
-	if (optind >= argc)
+	first = optind;
+	n = argc - first;
+	if (n <= 0)
 		return cli_usage_error(cmd, "name at least one interface");
-	if (filter_opts && args.a.xdp_mode != NETPROBE_XDP_FILTER)
-		return cli_usage_error(cmd, "--detect, --scan-hosts, --mitigate, --block-ttl, "
-					    "--ipv6-prefix and --no-alerts go with --mode filter");
 	/* Every name first: a typo must not leave the interfaces before it switched. */
-	for (i = optind; i < argc; i++) {
+	for (i = first; i < argc; i++) {
 		if (strlen(argv[i]) >= IF_NAMESIZE || !if_nametoindex(argv[i])) {
 			cli_error("no interface named %s in this network namespace", argv[i]);
 			return EXIT_FAIL;
 		}
 	}
-	cli_config(&cfg);
-	cfg.flow_table_size = args.flow_table_size;
-	cfg.lb_conn_table_size = args.lb_conn_table_size;
-	m = cli_open(&cfg);
-	if (!m)
+	/* The state as it is, if there is one: what the interfaces run now. Nothing made yet. */
+	m = cli_open_existing(true);
+	if (!m && errno != ENOENT)
 		return EXIT_FAIL;
-	bool held[argc];
+	plan = calloc(n, sizeof(*plan));
+	if (!plan) {
+		cli_error("out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		ret = plan_iface(m, argc, argv, argv[first + i], &args, &plan[i]);
+		if (!ret)
+			ret = check_plan(given, &plan[i]);
+		if (ret)
+			goto out;
+	}
+	ret = EXIT_FAIL;
+	if (m && check_sizes(m, given, &args))
+		goto out;
+	if (!m) {
+		cli_config(&cfg);
+		cfg.flow_table_size = args.flow_table_size;
+		cfg.lb_conn_table_size = args.lb_conn_table_size;
+		m = cli_open(&cfg);
+		if (!m)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const struct attach_plan *p = &plan[i];
+		enum netprobe_xdp_program mode = p->want.a.xdp_mode;
 
-	for (i = optind; i < argc; i++) {
-		struct netprobe_iface before;
-
-		held[i] = netprobe_manager_iface(m, argv[i], &before) == 0;
-		err = netprobe_manager_attach_opts(m, argv[i], &args.a);
+		err = netprobe_manager_attach_opts(m, p->name, &p->want.a);
 		if (err)
 			break;
-		if (held[i] && before.xdp_mode == args.a.xdp_mode)
-			printf("%s: %s mode, settings applied live\n", argv[i],
-			       netprobe_xdp_program_name(args.a.xdp_mode));
-		else if (held[i])
-			printf("%s: %s mode (was %s), switched live\n", argv[i],
-			       netprobe_xdp_program_name(args.a.xdp_mode),
-			       netprobe_xdp_program_name(before.xdp_mode));
+		if (p->held && p->now.xdp_mode == mode)
+			printf("%s: %s mode, settings applied live\n", p->name,
+			       netprobe_xdp_program_name(mode));
+		else if (p->held)
+			printf("%s: %s mode (was %s), switched live\n", p->name,
+			       netprobe_xdp_program_name(mode),
+			       netprobe_xdp_program_name(p->now.xdp_mode));
 		else
-			printf("attached to %s (%s)\n", argv[i],
-			       netprobe_xdp_program_name(args.a.xdp_mode));
+			printf("attached to %s (%s)\n", p->name, netprobe_xdp_program_name(mode));
 	}
 	if (err) {
-		/* All or nothing: undo what this command attached before the failure. */
-		for (int j = optind; j < i; j++)
-			if (!held[j] && netprobe_manager_detach(m, argv[j]) == 0)
-				printf("detached %s again\n", argv[j]);
-		cli_fail(err, argv[i]);
+		cli_fail(err, plan[i].name);
+		/* All or nothing: what this command changed before the failure goes back. */
+		for (int j = 0; j < i; j++) {
+			if (!plan[j].held && netprobe_manager_detach(m, plan[j].name) == 0)
+				printf("detached %s again\n", plan[j].name);
+			else if (plan[j].kept &&
+				 netprobe_manager_attach_opts(m, plan[j].name, &plan[j].prev) == 0)
+				printf("%s: back to its previous settings\n", plan[j].name);
+		}
+		goto out;
 	}
+	ret = EXIT_OK;
+out:
+	free(plan);
 	netprobe_manager_free(m);
-	return err ? EXIT_FAIL : EXIT_OK;
+	return ret;
 }
 
 static const struct cli_opt detach_opts[] = {

@@ -181,6 +181,7 @@ const struct cli_command cli_cmd_events = {
 		"received, delivered, lost.",
 	.run = cmd_events,
 	.opts = events_opts,
+	.args_size = sizeof(struct events_args),
 };
 
 int cmd_events(struct cli_env *env, int argc, char **argv)

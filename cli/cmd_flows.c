@@ -253,6 +253,7 @@ const struct cli_command cli_cmd_flows = {
 		"seen.",
 	.run = cmd_flows,
 	.opts = flows_opts,
+	.args_size = sizeof(struct flows_args),
 };
 
 int cmd_flows(struct cli_env *env, int argc, char **argv)

@@ -46,7 +46,9 @@ static void usage(FILE *out)
 
 void cli_print_help(const struct cli_command *cmd, FILE *out)
 {
-	fprintf(out, "usage: netprobe %s %s\n\n", cmd->name, cmd->synopsis);
+	fprintf(out, "usage: netprobe %s ", cmd->name);
+	cli_print_wrapped(out, cmd->synopsis, 8, (int)strlen(cmd->name) + 16);
+	fputc('\n', out);
 	cli_print_wrapped(out, cmd->help, 0, 0);
 	fputc('\n', out);
 	cli_print_options(cmd, out);
@@ -240,8 +242,8 @@ int main(int argc, char **argv)
 		const struct netprobe_setting_range *r = netprobe_config_range("lock_timeout_ms");
 
 		if (!cli_parse_uint(env_wait, r->max, &wait_ms) || wait_ms < r->min) {
-			cli_error("NETPROBE_LOCK_TIMEOUT_MS is %llu..%llu %s, not '%s'", r->min, r->max,
-				  r->unit, env_wait);
+			cli_error("NETPROBE_LOCK_TIMEOUT_MS is %llu..%llu %s, not '%s'", r->min,
+				  r->max, r->unit, env_wait);
 			return EXIT_USAGE;
 		}
 		cli.lock_timeout_ms = (int)wait_ms;

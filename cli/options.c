@@ -11,8 +11,8 @@
 #include <string.h>
 #include "cli.h"
 
-/* The common options' getopt values: past every table index. */
-enum { COMMON_HELP = 1000, COMMON_VERBOSE, COMMON_PIN_PATH };
+/* getopt values: the common options have their letters, table entry i OPT_BASE + i. */
+#define OPT_BASE 0x100
 
 static size_t count_opts(const struct cli_opt *opts)
 {
@@ -97,6 +97,21 @@ static int apply(const struct cli_command *cmd, const struct cli_opt *o, void *a
 	return cli_usage_error(cmd, "--%s: unknown option type", o->name);
 }
 
+/* What getopt could not take: a value missing or not wanted, an option unknown or ambiguous. */
+static int getopt_error(const struct cli_command *cmd, int opt, char **argv)
+{
+	bool ours = optopt >= OPT_BASE && optopt < OPT_BASE + CLI_MAX_OPTS;
+	const char *name = ours ? cmd->opts[optopt - OPT_BASE].name : "pin-path";
+
+	if (opt == ':')
+		return cli_usage_error(cmd, "--%s needs a value", name);
+	if (ours)
+		return cli_usage_error(cmd, "--%s takes no value", name);
+	if (optopt == 0) /* a long option unknown, or the start of several */
+		return cli_usage_error(cmd, "unknown or ambiguous option '%s'", argv[optind - 1]);
+	return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+}
+
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, void *args,
 	      unsigned long long *given)
 {
@@ -113,52 +128,47 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, void *args,
 		bool takes_arg = o->type != CLI_OPT_SET && o->type != CLI_OPT_CLEAR &&
 				 (o->type != CLI_OPT_FUNC || o->arg);
 
-		longopts[i] =
-			(struct option){cmd->opts[i].name,
-					takes_arg ? required_argument : no_argument, NULL, (int)i};
+		longopts[i] = (struct option){o->name, takes_arg ? required_argument : no_argument,
+					      NULL, OPT_BASE + (int)i};
 	}
-	longopts[n] = (struct option){"help", no_argument, NULL, COMMON_HELP};
-	longopts[n + 1] = (struct option){"verbose", no_argument, NULL, COMMON_VERBOSE};
-	longopts[n + 2] = (struct option){"pin-path", required_argument, NULL, COMMON_PIN_PATH};
+	longopts[n] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[n + 1] = (struct option){"verbose", no_argument, NULL, 'v'};
+	longopts[n + 2] = (struct option){"pin-path", required_argument, NULL, 'P'};
 	longopts[n + 3] = (struct option){};
 	if (given)
 		*given = 0;
 	/* 0, not 1: a full restart, so that a command may parse the same argv again. */
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "hvP:", longopts, NULL)) != -1) {
-		if (opt >= 0 && (size_t)opt < n) {
-			const struct cli_opt *o = &cmd->opts[opt];
+	while ((opt = getopt_long(argc, argv, ":hvP:", longopts, NULL)) != -1) {
+		if (opt >= OPT_BASE && (size_t)(opt - OPT_BASE) < n) {
+			size_t i = opt - OPT_BASE;
+			const struct cli_opt *o = &cmd->opts[i];
 
-			if (seen[opt] && !o->repeat)
+			if (seen[i] && !o->repeat)
 				return cli_usage_error(cmd, "--%s is given twice", o->name);
-			err = apply(cmd, o, args, optarg, seen[opt]++);
+			err = apply(cmd, o, args, optarg, seen[i]++);
 			if (err)
 				return err;
 			if (given)
-				*given |= 1ull << opt;
+				*given |= 1ull << i;
 			continue;
 		}
 		switch (opt) {
 		case 'h':
-		case COMMON_HELP:
 			cli_print_help(cmd, stdout);
 			exit(EXIT_OK);
 		case 'v':
-		case COMMON_VERBOSE:
 			cli.verbose++;
 			break;
 		case 'P':
-		case COMMON_PIN_PATH:
 			if (strlen(optarg) >= sizeof(cli.pin_path) || optarg[0] != '/')
-				return cli_usage_error(cmd, "--pin-path needs an absolute path");
+				return cli_usage_error(
+					cmd, "--pin-path needs an absolute path, not '%s'", optarg);
 			snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", optarg);
 			break;
 		default:
-			if (optopt >= 0 && (size_t)optopt < n)
-				return cli_usage_error(cmd, "--%s needs a value",
-						       cmd->opts[optopt].name);
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			return getopt_error(cmd, opt, argv);
 		}
 	}
 	return 0;
@@ -189,10 +199,16 @@ static void default_text(const struct cli_opt *o, const void *defaults, char *bu
 		uint_range(o, &min, &max, &unit);
 		if (v >= min && v <= max)
 			snprintf(buf, len, "%u", v);
-	} else if (o->type == CLI_OPT_CHOICE)
-		snprintf(buf, len, "%s", o->choices[*(const unsigned int *)field]);
-	else if (o->type == CLI_OPT_SECONDS && *(const double *)field > 0)
+	} else if (o->type == CLI_OPT_CHOICE) {
+		unsigned int v = *(const unsigned int *)field, n = 0;
+
+		while (o->choices[n])
+			n++;
+		if (v < n)
+			snprintf(buf, len, "%s", o->choices[v]);
+	} else if (o->type == CLI_OPT_SECONDS && *(const double *)field > 0) {
 		snprintf(buf, len, "%.10g", *(const double *)field);
+	}
 }
 
 void cli_print_wrapped(FILE *out, const char *text, int indent, int col)
@@ -227,9 +243,9 @@ void cli_print_options(const struct cli_command *cmd, FILE *out)
 
 	if (!cmd->opts || !cmd->opts[0].name)
 		return;
-	if (cmd->args_size && cmd->init_args) {
+	if (cmd->args_size) {
 		defaults = calloc(1, cmd->args_size);
-		if (defaults)
+		if (defaults && cmd->init_args)
 			cmd->init_args(defaults);
 	}
 	fprintf(out, "options:\n");
@@ -255,9 +271,11 @@ void cli_print_options(const struct cli_command *cmd, FILE *out)
 			snprintf(extra, sizeof(extra), " (%s%s%s)", list, *def ? "; default " : "",
 				 def);
 		}
-		char line[1024];
+		char line[1536], more[512] = "";
 
-		snprintf(line, sizeof(line), "%s%s", o->help, extra);
+		if (o->more_help)
+			o->more_help(more, sizeof(more));
+		snprintf(line, sizeof(line), "%s%s%s", o->help, more, extra);
 		if (strlen(what) > 22)
 			fprintf(out, "  %s\n%*s", what, 26, "");
 		else

@@ -55,9 +55,7 @@ struct netprobe_manager *netprobe_manager_new_opts(const struct netprobe_state_o
 	int err;
 
 	np_config_defaults(&opts);
-	err = np_opts_take(&opts.state, sizeof(opts.state), state, "netprobe_state_opts");
-	if (!err)
-		err = np_validate_state(&opts.state);
+	err = np_take_state(&opts.state, state);
 	if (err) {
 		errno = -err;
 		return NULL;

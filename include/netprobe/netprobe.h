@@ -141,7 +141,7 @@ struct netprobe_config {
 	unsigned int batch_timeout_ms;	      /* a batch that is not full goes out after this */
 	unsigned int event_workers;	      /* threads that run the handlers */
 	unsigned int event_queue_batches; /* batches waiting for workers before events are lost */
-	unsigned int ring_buffer_size;	  /* bytes, a power of two >= 4096 */
+	unsigned int ring_buffer_size;	  /* bytes, a power of two, 4 KiB..2 GiB */
 	unsigned int stats_report_interval_ms; /* 0: no periodic report */
 	unsigned int flow_idle_timeout_ms;     /* 0: flows leave only when the table is full */
 	/* Flow table capacity; an existing pinned table keeps its own size. */
@@ -293,7 +293,7 @@ struct netprobe_state_opts {
 	char pin_path[NETPROBE_PIN_PATH_MAX];
 	/* Capacities, used when the state is made; an existing pinned state keeps its own. */
 	unsigned int flow_table_size;
-	unsigned int ring_buffer_size;	    /* bytes, a power of two >= 4096 */
+	unsigned int ring_buffer_size;	    /* bytes, a power of two, 4 KiB..2 GiB */
 	unsigned int acl_max_rules;	    /* both lists and the blocks */
 	unsigned int acl_v4_groups;	    /* IPv4 /24s that may hold /25-/31 entries */
 	unsigned int mitigation_max_blocks; /* blocks live at once (part of acl_max_rules) */

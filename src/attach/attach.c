@@ -260,33 +260,6 @@ static int update_link(const struct netprobe_manager *m, unsigned int slot, enum
 	return err;
 }
 
-/* The program the pinned link of kind runs now, as an fd; -1 if it cannot be read. */
-static int link_prog_fd(const struct netprobe_manager *m, unsigned int slot, enum link_kind kind)
-{
-	char path[NETPROBE_PIN_PATH_MAX + 32];
-	struct bpf_link_info link = {};
-	__u32 len = sizeof(link);
-	int fd, err;
-
-	link_pin(m, slot, kind, path, sizeof(path));
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -1;
-	err = bpf_obj_get_info_by_fd(fd, &link, &len);
-	close(fd);
-	return err ? -1 : bpf_prog_get_fd_by_id(link.prog_id);
-}
-
-static int clsact_prog_fd(const struct netprobe_iface_info *info, bool egress)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = info->ifindex,
-		    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = info->tc_handle,
-		    .priority = egress ? info->tc_egress_prio : info->tc_ingress_prio);
-
-	return bpf_tc_query(&hook, &opts) ? -1 : bpf_prog_get_fd_by_id(opts.prog_id);
-}
-
 /* What runs on an interface's three hooks, by fd. */
 struct hook_progs {
 	int xdp, ingress, egress;
@@ -297,28 +270,6 @@ static void hook_progs_of_skel(struct netprobe_bpf *skel, struct hook_progs *p)
 	p->xdp = bpf_program__fd(skel->progs.netprobe_xdp);
 	p->ingress = bpf_program__fd(skel->progs.netprobe_tc_ingress);
 	p->egress = bpf_program__fd(skel->progs.netprobe_tc_egress);
-}
-
-/* The programs the interface at slot runs now; an fd is -1 where it cannot be read. */
-static void hook_progs_now(const struct netprobe_manager *m, unsigned int slot,
-			   const struct netprobe_iface_info *info, struct hook_progs *p)
-{
-	bool tcx = info->tc_attach == NETPROBE_TC_TCX;
-
-	p->xdp = link_prog_fd(m, slot, LINK_XDP);
-	p->ingress = tcx ? link_prog_fd(m, slot, LINK_TCX_INGRESS) : clsact_prog_fd(info, false);
-	p->egress = tcx ? link_prog_fd(m, slot, LINK_TCX_EGRESS) : clsact_prog_fd(info, true);
-}
-
-static void hook_progs_close(struct hook_progs *p)
-{
-	int *fds[] = {&p->xdp, &p->ingress, &p->egress};
-
-	for (size_t i = 0; i < 3; i++) {
-		if (*fds[i] >= 0)
-			close(*fds[i]);
-		*fds[i] = -1;
-	}
 }
 
 /* Replaces our clsact filter's program on one hook, in place. */
@@ -365,16 +316,40 @@ static int switch_hooks(const struct netprobe_manager *m, unsigned int slot,
 	return err;
 }
 
-/* Puts back what the first done hooks ran (switch_hooks' done): 0, or the first error. */
-static int restore_hooks(const struct netprobe_manager *m, unsigned int slot,
-			 const struct netprobe_iface_info *info, const struct hook_progs *old,
-			 int done)
+/*
+ * Puts back what the first done hooks ran, the programs of the settings
+ * the registry still records (info, settings), loaded anew: reading the
+ * running ones back by id would need CAP_SYS_ADMIN. Every hook is tried;
+ * 0, or the first error.
+ */
+static int put_back(struct netprobe_manager *m, unsigned int slot,
+		    const struct netprobe_iface_info *info,
+		    const struct netprobe_iface_settings *settings, int done)
 {
-	const int fds[] = {old->xdp, old->ingress, old->egress};
+	struct netprobe_attach_opts was;
+	struct netprobe_bpf *skel;
+	struct hook_progs p;
 	int err = 0;
 
-	for (int i = 0; i < done && !err; i++)
-		err = set_hook(m, slot, info, i, fds[i]);
+	if (!done)
+		return 0;
+	if (settings->version != NETPROBE_SETTINGS_VERSION)
+		return -ENODATA;
+	netprobe_attach_opts_default(&was, sizeof(was));
+	np_settings_apply(&was, settings);
+	was.xdp_mode = info->xdp_program;
+	skel = np_load_programs(m, slot, info->ifindex, &was);
+	if (!skel)
+		return -errno;
+	hook_progs_of_skel(skel, &p);
+	const int fds[] = {p.xdp, p.ingress, p.egress};
+
+	for (int i = 0; i < done; i++) {
+		int e = set_hook(m, slot, info, i, fds[i]);
+
+		err = err ?: e;
+	}
+	netprobe_bpf__destroy(skel);
 	return err;
 }
 
@@ -437,8 +412,9 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	bool generic = info->xdp_attach_flags == XDP_FLAGS_SKB_MODE;
 	bool tcx = info->tc_attach == NETPROBE_TC_TCX;
 	enum netprobe_xdp_program before = info->xdp_program;
-	struct hook_progs old = {-1, -1, -1}, want;
-	struct netprobe_iface_settings settings;
+	struct netprobe_iface_settings settings, was_settings;
+	struct netprobe_iface_info was;
+	struct hook_progs want;
 	struct netprobe_bpf *skel;
 	int err, done;
 
@@ -463,36 +439,43 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 	if (!skel)
 		return -errno;
 	/*
-	 * Whole or not at all: the hooks swapped before one that fails go back
-	 * to what they ran, so the interface never runs two settings at once
-	 * and its recorded settings stay the ones in force.
+	 * Whole or not at all: when a hook refuses the new programs, or the
+	 * registry cannot record them, the hooks already switched go back, so
+	 * the interface never runs two settings at once and the recorded
+	 * settings stay the ones in force.
 	 */
-	hook_progs_now(m, slot, info, &old);
+	was = *info;
+	err = np_read_iface_settings(m, slot, &was_settings);
+	if (err)
+		goto out;
 	hook_progs_of_skel(skel, &want);
 	err = switch_hooks(m, slot, info, &want, &done);
+	if (!err) {
+		info->xdp_program = a->xdp_mode;
+		info->decap = a->decap;
+		np_settings_of(a, &settings);
+		err = np_write_iface_settings(m, slot, &settings);
+		if (!err)
+			err = np_write_iface(m, slot, info);
+		if (err) {
+			*info = was;
+			np_write_iface_settings(m, slot, &was_settings);
+			np_write_iface(m, slot, &was);
+		}
+	}
 	if (err) {
-		bool back = restore_hooks(m, slot, info, &old, done) == 0;
+		bool back = put_back(m, slot, &was, &was_settings, done) == 0;
 
-		np_err("%s: cannot swap in the new programs (%s); %s", ifname, strerror(-err),
+		np_err("%s: cannot switch to the new programs (%s); %s", ifname, strerror(-err),
 		       back ? "it keeps its previous settings"
 			    : "it may run a mix of old and new settings: detach and attach it "
 			      "again");
 		goto out;
 	}
-	info->xdp_program = a->xdp_mode;
-	info->decap = a->decap;
-	np_settings_of(a, &settings);
-	err = np_write_iface(m, slot, info);
-	if (!err)
-		err = np_write_iface_settings(m, slot, &settings);
-	if (!err)
-		np_info("%s: now in %s mode (was %s)", ifname,
-			netprobe_xdp_program_name(info->xdp_program),
-			netprobe_xdp_program_name(before));
-	if (!err)
-		warn_no_forwarding(m, ifname, a->xdp_mode);
+	np_info("%s: now in %s mode (was %s)", ifname, netprobe_xdp_program_name(info->xdp_program),
+		netprobe_xdp_program_name(before));
+	warn_no_forwarding(m, ifname, a->xdp_mode);
 out:
-	hook_progs_close(&old);
 	netprobe_bpf__destroy(skel);
 	return err;
 }
@@ -597,10 +580,7 @@ int netprobe_manager_attach_opts(struct netprobe_manager *m, const char *ifname,
 	if (!m || !opts)
 		return netprobe_manager_attach(m, ifname);
 	/* What the caller's struct does not reach: the library's defaults, as for any opts. */
-	netprobe_attach_opts_default(&a, sizeof(a));
-	err = np_opts_take(&a, sizeof(a), opts, "netprobe_attach_opts");
-	if (!err)
-		err = np_validate_attach(&a);
+	err = np_take_attach(&a, opts);
 	return err ?: attach_with(m, ifname, &a);
 }
 

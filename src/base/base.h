@@ -29,9 +29,12 @@ bool np_opts_valid_sz(const void *opts, size_t user_sz, size_t known_sz, const c
 /*
  * For opts whose defaults are not all zero: the caller's opts user (NULL:
  * none) copied over full, which holds the defaults, as far as the caller's
- * sz reaches; full keeps its own sz. 0, or -EINVAL when user is not valid.
+ * sz reaches; full keeps its own sz. known_end: where its last field ends
+ * (NP_OFFSETOFEND), past which the caller's bytes must be zero. As
+ * libbpf's, the caller's sz is trusted to be the size of some version of
+ * the struct. 0, or -EINVAL when user is not valid.
  */
-int np_opts_take(void *full, size_t full_sz, const void *user, const char *type);
+int np_opts_take(void *full, size_t full_sz, size_t known_end, const void *user, const char *type);
 /* Back: as much of full as the caller's sz (user->sz, kept) has room for; a longer tail zeroed. */
 void np_opts_give(void *user, const void *full, size_t full_sz);
 

@@ -21,14 +21,15 @@ bool np_opts_valid_sz(const void *opts, size_t user_sz, size_t known_sz, const c
 	return true;
 }
 
-int np_opts_take(void *full, size_t full_sz, const void *user, const char *type)
+int np_opts_take(void *full, size_t full_sz, size_t known_end, const void *user, const char *type)
 {
 	size_t user_sz;
 
 	if (!user)
 		return 0;
 	user_sz = *(const size_t *)user;
-	if (!np_opts_valid_sz(user, user_sz, full_sz, type))
+	/* Past the last field this library knows, even inside its own tail padding, must be 0. */
+	if (!np_opts_valid_sz(user, user_sz, known_end, type))
 		return -EINVAL;
 	/* The caller's fields over the defaults; sz stays the full struct's. */
 	memcpy((char *)full + sizeof(size_t), (const char *)user + sizeof(size_t),

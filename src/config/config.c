@@ -211,7 +211,7 @@ OPTS_DEFAULT(housekeeping)
 /* Every numeric setting's range: validation here, and the command's options, read it. */
 static const struct netprobe_setting_range ranges[] = {
 	{"flow_table_size", 1024, 1u << 26, "entries"},
-	{"ring_buffer_size", 4096, 1u << 30, "bytes"},
+	{"ring_buffer_size", 4096, 1u << 31, "bytes"},
 	{"acl_max_rules", 64, 1u << 24, "entries"},
 	{"acl_v4_groups", 16, 1u << 20, "groups"},
 	{"mitigation_max_blocks", 1, 1u << 23, "blocks"},
@@ -229,7 +229,7 @@ static const struct netprobe_setting_range ranges[] = {
 	{"ipv6_source_prefix", 32, 128, "bits"},
 	{"lb_route_cache_ms", 0, 60000, "ms"},
 	{"batch_size", 1, 65536, "events"},
-	{"batch_timeout_ms", 1, 3600000, "ms"},
+	{"batch_timeout_ms", 1, 86400000, "ms"},
 	{"event_workers", 1, 64, "threads"},
 	{"event_queue_batches", 2, 65536, "batches"},
 };
@@ -243,10 +243,14 @@ const struct netprobe_setting_range *netprobe_config_range(const char *name)
 }
 
 /* Whether value is in the named setting's range; the reason logged if not (as what). */
-static bool in_range(const char *name, const char *what, unsigned long long value)
+bool np_in_range(const char *name, const char *what, unsigned long long value)
 {
 	const struct netprobe_setting_range *r = netprobe_config_range(name);
 
+	if (!r) { /* a name missing from the table: ours to fix, not the caller's */
+		np_err("config: %s has no range", name);
+		return false;
+	}
 	if (value >= r->min && value <= r->max)
 		return true;
 	np_err("config: %s is %llu, not in %llu..%llu%s%s", what ? what : name, value, r->min,
@@ -408,10 +412,10 @@ static int validate_detection(const char *name, const struct netprobe_detection 
 	if (!d->enabled)
 		return 0;
 	snprintf(what, sizeof(what), "%s threshold", name);
-	if (!in_range("detection_threshold", what, d->threshold))
+	if (!np_in_range("detection_threshold", what, d->threshold))
 		return -EINVAL;
 	snprintf(what, sizeof(what), "%s window_ms", name);
-	if (!in_range("detection_window_ms", what, d->window_ms))
+	if (!np_in_range("detection_window_ms", what, d->window_ms))
 		return -EINVAL;
 	/* A rate that comes to one packet a window would make every packet a flood. */
 	if (rate && (unsigned long long)d->threshold * d->window_ms < 2000) {
@@ -438,7 +442,7 @@ static int validate_filter(const struct netprobe_attach_opts *a)
 		np_err("config: port_scan counts at most 256 distinct ports a window");
 		return -EINVAL;
 	}
-	if (a->port_scan.enabled && !in_range("port_scan_hosts", NULL, a->port_scan_hosts))
+	if (a->port_scan.enabled && !np_in_range("port_scan_hosts", NULL, a->port_scan_hosts))
 		return -EINVAL;
 	if (a->rate_anomaly.enabled && a->rate_anomaly.threshold <= 100) {
 		np_err("config: rate_anomaly threshold is a percentage of the baseline, above 100");
@@ -448,10 +452,11 @@ static int validate_filter(const struct netprobe_attach_opts *a)
 		np_err("config: mitigation_unproven widens mitigation, which is off");
 		return -EINVAL;
 	}
-	if (!in_range("ipv6_source_prefix", NULL, a->ipv6_source_prefix) ||
-	    (a->mitigation && !in_range("mitigation_ttl_s", NULL, a->mitigation_ttl_s)) ||
-	    !in_range("security_alerts_per_sec", NULL, a->security_alerts_per_sec) ||
-	    !in_range("detailed_events_per_sec", NULL, a->detailed_events_per_sec))
+	if (!np_in_range("ipv6_source_prefix", NULL, a->ipv6_source_prefix) ||
+	    (a->mitigation && !np_in_range("mitigation_ttl_s", NULL, a->mitigation_ttl_s)) ||
+	    !np_in_range("security_alerts_per_sec", NULL, a->security_alerts_per_sec) ||
+	    (a->enable_detailed_events &&
+	     !np_in_range("detailed_events_per_sec", NULL, a->detailed_events_per_sec)))
 		return -EINVAL;
 	return 0;
 }
@@ -499,7 +504,7 @@ int np_validate_attach(const struct netprobe_attach_opts *a)
 		np_err("config: unknown xdp_attach_mode or tc_attach_mode");
 		return -EINVAL;
 	}
-	if (!in_range("lb_route_cache_ms", NULL, a->lb_route_cache_ms))
+	if (!np_in_range("lb_route_cache_ms", NULL, a->lb_route_cache_ms))
 		return -EINVAL;
 	return validate_filter(a) ?: validate_decap(a);
 }
@@ -508,18 +513,15 @@ int netprobe_attach_opts_validate(const struct netprobe_attach_opts *opts)
 {
 	struct netprobe_attach_opts a;
 
-	if (!opts)
-		return -EINVAL;
-	attach_defaults(&a);
-	return np_opts_take(&a, sizeof(a), opts, "netprobe_attach_opts") ?: np_validate_attach(&a);
+	return opts ? np_take_attach(&a, opts) : -EINVAL;
 }
 
 int np_validate_events(const struct netprobe_events_opts *e)
 {
-	if (!in_range("batch_size", NULL, e->batch_size) ||
-	    !in_range("batch_timeout_ms", NULL, e->batch_timeout_ms) ||
-	    !in_range("event_workers", NULL, e->event_workers) ||
-	    !in_range("event_queue_batches", NULL, e->event_queue_batches))
+	if (!np_in_range("batch_size", NULL, e->batch_size) ||
+	    !np_in_range("batch_timeout_ms", NULL, e->batch_timeout_ms) ||
+	    !np_in_range("event_workers", NULL, e->event_workers) ||
+	    !np_in_range("event_queue_batches", NULL, e->event_queue_batches))
 		return -EINVAL;
 	return 0;
 }
@@ -534,16 +536,16 @@ int np_validate_state(const struct netprobe_state_opts *s)
 {
 	size_t len = strnlen(s->pin_path, sizeof(s->pin_path));
 
-	if (!in_range("flow_table_size", NULL, s->flow_table_size) ||
-	    !in_range("ring_buffer_size", NULL, s->ring_buffer_size) ||
-	    !in_range("acl_max_rules", NULL, s->acl_max_rules) ||
-	    !in_range("acl_v4_groups", NULL, s->acl_v4_groups) ||
-	    !in_range("mitigation_max_blocks", NULL, s->mitigation_max_blocks) ||
-	    !in_range("lb_max_services", NULL, s->lb_max_services) ||
-	    !in_range("lb_max_backends", NULL, s->lb_max_backends) ||
-	    !in_range("lb_table_size", NULL, s->lb_table_size) ||
-	    !in_range("lb_conn_table_size", NULL, s->lb_conn_table_size) ||
-	    !in_range("lock_timeout_ms", NULL, s->lock_timeout_ms))
+	if (!np_in_range("flow_table_size", NULL, s->flow_table_size) ||
+	    !np_in_range("ring_buffer_size", NULL, s->ring_buffer_size) ||
+	    !np_in_range("acl_max_rules", NULL, s->acl_max_rules) ||
+	    !np_in_range("acl_v4_groups", NULL, s->acl_v4_groups) ||
+	    !np_in_range("mitigation_max_blocks", NULL, s->mitigation_max_blocks) ||
+	    !np_in_range("lb_max_services", NULL, s->lb_max_services) ||
+	    !np_in_range("lb_max_backends", NULL, s->lb_max_backends) ||
+	    !np_in_range("lb_table_size", NULL, s->lb_table_size) ||
+	    !np_in_range("lb_conn_table_size", NULL, s->lb_conn_table_size) ||
+	    !np_in_range("lock_timeout_ms", NULL, s->lock_timeout_ms))
 		return -EINVAL;
 	if (s->ring_buffer_size & (s->ring_buffer_size - 1)) {
 		np_err("config: ring_buffer_size %u is not a power of two", s->ring_buffer_size);
@@ -577,6 +579,26 @@ int np_validate_state(const struct netprobe_state_opts *s)
 	}
 	return 0;
 }
+
+/*
+ * A caller's opts: the defaults, the caller's fields over them, validated.
+ * Fields past the caller's struct take their defaults (never the manager's).
+ */
+#define TAKE(kind, last)                                                                           \
+	int np_take_##kind(struct netprobe_##kind##_opts *out,                                     \
+			   const struct netprobe_##kind##_opts *user)                              \
+	{                                                                                          \
+		kind##_defaults(out);                                                              \
+		return np_opts_take(out, sizeof(*out),                                             \
+				    NP_OFFSETOFEND(struct netprobe_##kind##_opts, last), user,     \
+				    "netprobe_" #kind "_opts")                                     \
+			       ?: np_validate_##kind(out);                                         \
+	}
+TAKE(state, lock_timeout_ms)
+TAKE(attach, lb_route_cache_ms)
+TAKE(events, event_queue_batches)
+TAKE(housekeeping, stats_report_interval_ms)
+#undef TAKE
 
 int np_validate_config(const struct netprobe_config *cfg, struct np_config_parts *parts)
 {

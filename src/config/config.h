@@ -22,11 +22,25 @@ void np_config_defaults(struct np_config_parts *p);
 void np_config_split(const struct netprobe_config *cfg, struct np_config_parts *p);
 void np_config_join(struct netprobe_config *cfg, const struct np_config_parts *p);
 
+/*
+ * Whether value is in the range of the setting called name (the table
+ * netprobe_config_range reads); logged as what (NULL: name) when not.
+ */
+bool np_in_range(const char *name, const char *what, unsigned long long value);
 /* Validation of each part (the reason logged): 0 or -EINVAL. */
 int np_validate_state(const struct netprobe_state_opts *s);
 int np_validate_attach(const struct netprobe_attach_opts *a);
 int np_validate_events(const struct netprobe_events_opts *e);
 int np_validate_housekeeping(const struct netprobe_housekeeping_opts *h);
+/*
+ * A caller's opts (NULL: none) over the defaults, validated (as
+ * np_opts_take, then np_validate_*): 0 or -EINVAL.
+ */
+int np_take_state(struct netprobe_state_opts *out, const struct netprobe_state_opts *user);
+int np_take_attach(struct netprobe_attach_opts *out, const struct netprobe_attach_opts *user);
+int np_take_events(struct netprobe_events_opts *out, const struct netprobe_events_opts *user);
+int np_take_housekeeping(struct netprobe_housekeeping_opts *out,
+			 const struct netprobe_housekeeping_opts *user);
 /* cfg's sz, then each part, split into parts. */
 int np_validate_config(const struct netprobe_config *cfg, struct np_config_parts *parts);
 

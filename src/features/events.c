@@ -269,10 +269,7 @@ int netprobe_manager_events_start_opts(struct netprobe_manager *m,
 	/* Copied: the pipeline sizes its buffers once and keeps what it started with. */
 	settings = m->opts.events;
 	if (opts) {
-		netprobe_events_opts_default(&settings, sizeof(settings));
-		err = np_opts_take(&settings, sizeof(settings), opts, "netprobe_events_opts");
-		if (!err)
-			err = np_validate_events(&settings);
+		err = np_take_events(&settings, opts);
 		if (err)
 			return err;
 		err = -ENOMEM;

@@ -507,15 +507,17 @@ int netprobe_lb_service_add_opts(struct netprobe_manager *m, const char *service
 	if (!m || !m->lb ||
 	    !np_opts_valid(opts, NP_OFFSETOFEND(struct netprobe_lb_service_opts, table_size)))
 		return -EINVAL;
-	table_size = NP_OPTS_GET(opts, table_size, 0) ?: m->opts.state.lb_table_size;
-	if (!np_is_prime(table_size) || table_size < 101 || table_size > NP_LB_MAX_TABLE_SIZE) {
-		np_err("service %s: the Maglev table size must be a prime in 101..%u, not %u",
-		       service, NP_LB_MAX_TABLE_SIZE, table_size);
-		return -EINVAL;
-	}
 	err = netprobe_lb_service_parse(service, &s);
 	if (err)
 		return err;
+	table_size = NP_OPTS_GET(opts, table_size, 0) ?: m->opts.state.lb_table_size;
+	if (!np_in_range("lb_table_size", "a service's table_size", table_size))
+		return -EINVAL;
+	if (!np_is_prime(table_size)) {
+		np_err("service %s: the Maglev table size must be a prime, not %u", service,
+		       table_size);
+		return -EINVAL;
+	}
 	key = vip_key(&s);
 	used = calloc(m->lb->max_services, sizeof(*used));
 	if (!used)

@@ -227,14 +227,16 @@ int netprobe_manager_set_housekeeping(struct netprobe_manager *m,
 
 	if (!m || !opts)
 		return -EINVAL;
-	netprobe_housekeeping_opts_default(&h, sizeof(h));
-	err = np_opts_take(&h, sizeof(h), opts, "netprobe_housekeeping_opts");
-	if (!err)
-		err = np_validate_housekeeping(&h);
+	err = np_take_housekeeping(&h, opts);
 	if (err)
 		return err;
+	/*
+	 * A new report interval counts from now (the next report still covers
+	 * everything since the last one); expiry keeps its second.
+	 */
+	if (h.stats_report_interval_ms != m->opts.housekeeping.stats_report_interval_ms &&
+	    m->hk.next_report_ns)
+		m->hk.next_report_ns = mono_ns() + h.stats_report_interval_ms * 1000000ull;
 	m->opts.housekeeping = h;
-	/* A new report interval counts from now; expiry keeps its second. */
-	m->hk.next_report_ns = 0;
 	return 0;
 }

@@ -23,7 +23,8 @@ struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int s
 
 /*
  * protect.c: adds this host's addresses, gateways and resolvers to
- * np_protected; IPv6 ones by v6_prefix, the prefix sources are counted by
+ * np_protected; IPv6 ones with v6_prefix, the prefix IPv6 sources are
+ * counted and blocked by.
  */
 int np_protect_refresh(struct netprobe_manager *m, unsigned int v6_prefix);
 

@@ -41,10 +41,11 @@ struct np_housekeeping {
 /* The manager: every layer is handed it, each keeping its own part. */
 struct netprobe_manager {
 	/*
-	 * Settings by lifetime (config.h): the state's, fixed once loaded
-	 * (load may take the sizes from the pinned state); what attach,
-	 * events_start and housekeeping use when not handed their own;
-	 * update_config replaces all but the state's.
+	 * Settings by lifetime (config.h): the state's, whose sizes and pin
+	 * path are fixed once loaded (load may take the sizes from the pinned
+	 * state); what attach, events_start and housekeeping use when not
+	 * handed their own. update_config replaces them all, refusing a
+	 * change to a fixed size or the pin path.
 	 */
 	struct np_config_parts opts;
 	/* The maps-only copy of the object: owns the map fds every attach reuses. */

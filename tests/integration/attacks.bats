@@ -95,6 +95,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	# Refused: every tunnel from a sender not configured, the denied one's (9) too.
 	[ "$(jq '.interfaces[0].counters.lb_decap_refused' <<<"$output")" -eq 13 ]
 	# decap without a tunnel source to trust is refused, whole.
+	np_b attach "$LAB_VB" --no-decap
 	run np_b attach "$LAB_VB" --mode filter --decap
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"decap needs the tunnel sources"* ]]
@@ -118,7 +119,7 @@ rotate_a() {
 	[ "$(count_of port_scan)" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 0 ]
 	# The interfaces of one pinned state share one prefix: another is refused, loudly.
-	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven
+	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --ipv6-prefix 64
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"counts IPv6 sources by /128"* ]]
 	xdp_attached "$LAB_VB"

@@ -253,6 +253,61 @@ teardown() {
 	np_b detach --all
 }
 
+@test "attach again changes only what it is told: the firewall stays on, refusals say why" {
+	local s='.interfaces[0].settings' st
+	np_b attach "$LAB_VB" --mode filter --mitigate --block-ttl 77 --detect icmp_flood=50 \
+		--decap-from 10.0.0.0/8
+	# Events on: still filter mode, mitigation, decap and the detection as they were.
+	run np_b attach "$LAB_VB" --detailed-events
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$LAB_VB: filter mode, settings applied live"* ]]
+	st=$(np_b status --json)
+	[ "$(jq -r '.interfaces[0].mode' <<<"$st")" = filter ]
+	[ "$(jq "$s.mitigation.enabled" <<<"$st")" = true ]
+	[ "$(jq "$s.mitigation.block_ttl_s" <<<"$st")" -eq 77 ]
+	[ "$(jq "$s.detections.icmp_flood.threshold" <<<"$st")" -eq 50 ]
+	[ "$(jq -r "$s.decap.from[0]" <<<"$st")" = 10.0.0.0/8 ]
+	[ "$(jq "$s.events.detailed" <<<"$st")" = true ]
+	# One detection changed: mitigation and decap kept.
+	np_b attach "$LAB_VB" --mode filter --detect udp_flood=3000/2000
+	st=$(np_b status --json)
+	[ "$(jq "$s.detections.udp_flood.threshold" <<<"$st")" -eq 3000 ]
+	[ "$(jq "$s.detections.icmp_flood.threshold" <<<"$st")" -eq 50 ]
+	[ "$(jq "$s.mitigation.enabled" <<<"$st")" = true ]
+	[ "$(jq "$s.decap.enabled" <<<"$st")" = true ]
+	# Options that mean nothing with what it would run are refused, and change nothing.
+	run np_b attach "$LAB_VB" --events-rate 5 --no-detailed-events
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--events-rate goes with --detailed-events"* ]]
+	run np_b attach "$LAB_VB" --no-mitigate --block-ttl 9
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--block-ttl goes with --mitigate"* ]]
+	run np_b attach "$LAB_VB" --flow-table 2048
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--flow-table: the state under"*"65536 entries, fixed"* ]]
+	run np_b attach "$LAB_VB" --tc-mode clsact
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"detach it to change that"* ]]
+	st=$(np_b status --json)
+	[ "$(jq "$s.events.detailed" <<<"$st")" = true ]
+	[ "$(jq "$s.mitigation.block_ttl_s" <<<"$st")" -eq 77 ]
+	# Switches off are said as such; --mode monitor leaves filter mode, keeping the rest.
+	np_b attach "$LAB_VB" --no-mitigate --no-detailed-events --no-decap
+	st=$(np_b status --json)
+	[ "$(jq "$s.mitigation.enabled" <<<"$st")" = false ]
+	[ "$(jq "$s.events.detailed" <<<"$st")" = false ]
+	[ "$(jq "$s.decap.enabled" <<<"$st")" = false ]
+	run np_b attach "$LAB_VB" --mode monitor
+	[[ "$output" == *"monitor mode (was filter), switched live"* ]]
+	run np_b attach "$LAB_VB" --detect syn_flood=off
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"go with --mode filter (it keeps what it has"* ]]
+	st=$(np_b status --json)
+	[ "$(jq -r '.interfaces[0].mode' <<<"$st")" = monitor ]
+	[ "$(jq "$s.detections.icmp_flood.threshold" <<<"$st")" -eq 50 ]
+	np_b detach --all
+}
+
 @test "generic XDP and clsact, chosen on the command line, removed exactly" {
 	ip netns exec "$LAB_B" tc qdisc add dev "$LAB_VB" clsact
 	run np_b attach "$LAB_VB" --xdp-mode generic --tc-mode clsact

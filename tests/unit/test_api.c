@@ -205,7 +205,8 @@ static void test_new_rejects_bad_config(void **state)
 	EXPECT_REJECTED(bad.mitigation_max_blocks = bad.acl_max_rules, EINVAL);
 	EXPECT_REJECTED(bad.acl_v4_groups = 1, EINVAL);
 	EXPECT_REJECTED(bad.ring_buffer_size = 3u << 12, EINVAL);
-	EXPECT_REJECTED(bad.detailed_events_per_sec = 0, EINVAL);
+	EXPECT_REJECTED((bad.enable_detailed_events = true, bad.detailed_events_per_sec = 0),
+			EINVAL);
 	EXPECT_REJECTED(bad.syn_flood.threshold = 1000000001, EINVAL);
 	/* The ranges validation uses are the ones callers read. */
 	const struct netprobe_setting_range *r = netprobe_config_range("flow_table_size");
@@ -540,34 +541,61 @@ static void test_attach_opts_each_its_own(void **state)
 	netprobe_manager_free(m);
 }
 
+/* The verdict the XDP program on ifname gives a UDP packet from src (BPF_PROG_RUN). */
+static int xdp_verdict_from(const char *ifname, const char *src)
+{
+	struct pkt_spec s = {.family = 4,
+			     .src = src,
+			     .dst = "192.0.2.2",
+			     .proto = IPPROTO_UDP,
+			     .sport = 4242,
+			     .dport = 53,
+			     .payload = 20};
+	uint8_t frame[256];
+	size_t len = pkt_build(&s, frame, sizeof(frame));
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = len);
+	int fd = bpf_prog_get_fd_by_id(xdp_prog_id(ifname));
+
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_prog_test_run_opts(fd, &run), 0);
+	close(fd);
+	return (int)run.retval;
+}
+
 /*
  * A live switch is whole or nothing: when a TC hook cannot take the new
- * programs (here someone deleted the clsact qdisc), XDP goes back to what it
- * ran, and the settings recorded stay the ones in force.
+ * programs (here someone deleted the clsact qdisc), XDP goes back to what
+ * the interface ran (monitor mode: a denied source passes), and the
+ * settings recorded stay the ones in force.
  */
 static void test_failed_switch_keeps_the_old(void **state)
 {
 	struct netprobe_attach_opts a, got;
 	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_CLSACT);
 	struct netprobe_iface it;
-	__u32 before;
 
 	(void)state;
+	assert_int_equal(netprobe_blacklist_add(m, "198.51.100.7", 0), 0);
 	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
-	before = xdp_prog_id("npb0");
-	assert_int_not_equal(before, 0);
+	assert_int_equal(xdp_verdict_from("npb0", "198.51.100.7"), XDP_PASS);
 	run("tc qdisc del dev npb0 clsact");
 	netprobe_attach_opts_default(&a, sizeof(a));
 	a.xdp_mode = NETPROBE_XDP_FILTER;
 	a.tc_attach_mode = NETPROBE_TC_ATTACH_CLSACT;
 	assert_int_not_equal(netprobe_manager_attach_opts(m, "npb0", &a), 0);
-	assert_int_equal(xdp_prog_id("npb0"), before);
+	assert_int_equal(xdp_verdict_from("npb0", "198.51.100.7"), XDP_PASS);
 	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), 0);
 	assert_int_equal(it.xdp_mode, NETPROBE_XDP_MONITOR);
 	netprobe_attach_opts_default(&got, sizeof(got));
 	assert_int_equal(netprobe_manager_iface_opts(m, &it, &got), 0);
 	assert_int_equal(got.xdp_mode, NETPROBE_XDP_MONITOR);
+	/* The same switch where the hooks take it: the denied source is dropped. */
+	run("tc qdisc add dev npb0 clsact");
 	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &a), 0);
+	assert_int_equal(xdp_verdict_from("npb0", "198.51.100.7"), XDP_DROP);
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	assert_int_equal(netprobe_blacklist_del(m, "198.51.100.7"), 0);
 	netprobe_manager_free(m);
 }
 
