@@ -22,7 +22,7 @@ MULTIARCH    := $(shell $(CC) -dumpmachine)
 CFLAGS       ?= -O2 -g
 CFLAGS       += -std=gnu11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -Iinclude -I$(OUTPUT)
 BPF_CFLAGS   := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I/usr/include/$(MULTIARCH)
-LIBS         := -lbpf -lelf -lz -lmnl -lpthread -lm
+LIBS         := -lbpf -lelf -lz -lmnl -lpthread -lm -lcap
 CLI_LIBS     := $(LIBS) -ljson-c
 
 BPF_SRCS     := $(wildcard bpf/*.bpf.c)

@@ -117,6 +117,11 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg);
  */
 struct netprobe_manager *cli_open_existing(bool quiet);
 void cli_config(struct netprobe_config *cfg);
+/*
+ * Sets the pin path; a relative or too long one is refused, named by what
+ * (the option, the variable), and false returned.
+ */
+bool cli_set_pin_path(const char *path, const char *what);
 /* How many attached interfaces run in mode. */
 int cli_ifaces_in_mode(struct netprobe_manager *m, enum netprobe_xdp_program mode);
 

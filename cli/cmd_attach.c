@@ -759,12 +759,13 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 	if (s->count == 1)
 		printf("%-16s %7s %-8s %-8s %-17s %s\n", "INTERFACE", "IFINDEX", "MODE", "XDP",
 		       "TC", "ATTACHED");
-	printf("%-16s %7u %-8s %-8s %-17s %s%s%s\n", it->name, it->ifindex,
+	printf("%-16s %7u %-8s %-8s %-17s %s%s", it->name, it->ifindex,
 	       netprobe_xdp_program_name(it->xdp_mode), it->xdp_generic ? "generic" : "native",
-	       tc_attach_name(it->tc_attach), when, it->decap ? "  decap" : "",
-	       it->gone		      ? "  (interface deleted: detach --all frees it)"
-	       : it->in_current_netns ? ""
-				      : "  (other netns)");
+	       tc_attach_name(it->tc_attach), when, it->decap ? "  decap" : "");
+	if (it->gone)
+		printf("  (interface deleted: netprobe detach %s frees its slot)\n", it->name);
+	else
+		printf("%s\n", it->in_current_netns ? "" : "  (other netns)");
 	if (have)
 		settings_text(&cfg);
 	else if (kept == -ENODATA)

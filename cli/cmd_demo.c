@@ -85,6 +85,8 @@ static void spawn(struct lab *lab, const char *ns, const char *what, const char 
 		/* The demo ignores these to clean up; its children must not inherit that. */
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
 		execlp("ip", "ip", "netns", "exec", ns, "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -443,6 +445,8 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 	/* Stopping early (Ctrl-C) still reaches the cleanup below. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN); /* demo | head: the cleanup still runs */
 
 	if (lab_create(&lab)) {
 		cli_error("demo: cannot build the lab (ip netns, veth)");

@@ -152,7 +152,7 @@ static void on_report(const struct netprobe_global_stats *now,
 }
 
 struct events_args {
-	bool json;
+	bool json, summary;
 	double duration;
 	unsigned int test;
 };
@@ -168,6 +168,11 @@ static const struct cli_opt events_opts[] = {
 	 .min = 1,
 	 .max = 1u << 30,
 	 .unit = "events"},
+	{.name = "summary",
+	 .type = CLI_OPT_SET,
+	 .offset = offsetof(struct events_args, summary),
+	 .help = "with --json, a last JSON object with the run's accounting: {\"summary\": "
+		 "{received, delivered, queue_lost, kernel_lost, sampled_out, flows_expired}}"},
 	CLI_OPT_END,
 };
 
@@ -184,6 +189,23 @@ const struct cli_command cli_cmd_events = {
 	.args_size = sizeof(struct events_args),
 };
 
+static void print_summary(const struct netprobe_event_stats *st)
+{
+	struct json_object *root = json_object_new_object(), *o = json_object_new_object();
+
+	json_object_object_add(o, "received", cli_json_u64(st->received));
+	json_object_object_add(o, "delivered", cli_json_u64(st->delivered));
+	json_object_object_add(o, "queue_lost", cli_json_u64(st->queue_lost));
+	json_object_object_add(o, "kernel_lost", cli_json_u64(st->kernel_lost));
+	json_object_object_add(o, "sampled_out", cli_json_u64(st->sampled_out));
+	json_object_object_add(o, "flows_expired", cli_json_u64(st->flows_expired));
+	json_object_object_add(root, "summary", o);
+	pthread_mutex_lock(&out_lock);
+	cli_json_print(root);
+	pthread_mutex_unlock(&out_lock);
+	json_object_put(root);
+}
+
 int cmd_events(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = &cli_cmd_events;
@@ -195,6 +217,9 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 	if (cli_parse(cmd, argc, argv, &args, NULL))
 		return EXIT_USAGE;
 	env->json = args.json;
+	if (args.summary && !args.json)
+		return cli_usage_error(cmd, "--summary goes with --json (the text run ends with "
+					    "its accounting on stderr anyway)");
 	unsigned int test = args.test;
 	double duration = args.duration;
 
@@ -230,11 +255,16 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 			break;
 	}
 	netprobe_manager_events_stop(e.m);
-	if (netprobe_manager_event_stats(e.m, &st) == 0 && (cli.verbose || !e.json))
+	/* What the run received and lost, always: to stderr, and as JSON when asked. */
+	if (netprobe_manager_event_stats(e.m, &st) == 0) {
 		fprintf(stderr,
 			"netprobe: events: %llu received, %llu delivered, %llu lost in the queue, "
-			"%llu lost in the kernel, %llu sampled out\n",
-			st.received, st.delivered, st.queue_lost, st.kernel_lost, st.sampled_out);
+			"%llu lost in the kernel, %llu sampled out, %llu idle flows expired\n",
+			st.received, st.delivered, st.queue_lost, st.kernel_lost, st.sampled_out,
+			st.flows_expired);
+		if (args.summary && e.json)
+			print_summary(&st);
+	}
 	netprobe_manager_free(e.m);
 	return EXIT_OK;
 }

@@ -15,6 +15,23 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/*
+ * Every signal that would end the process ends the loop instead, so that
+ * what monitor attached is detached: Ctrl-C, SIGTERM, a closed terminal
+ * (SIGHUP), a reader gone (SIGPIPE: `monitor | head`), and the other
+ * terminating ones. Only SIGKILL (and a crash) leave it attached.
+ */
+static void catch_stop_signals(void)
+{
+	static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGPIPE, SIGQUIT,
+				   SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU, SIGXFSZ};
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 struct snapshot {
 	struct netprobe_iface ifaces[NETPROBE_MAX_IFACES];
 	struct netprobe_global_stats stats[NETPROBE_MAX_IFACES];
@@ -214,8 +231,7 @@ int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, doub
 	double start, last;
 	int err = 0;
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	catch_stop_signals();
 	take_snapshot(m, only, &prev);
 	cli_flows_read(m, slot, &prev_flows);
 	start = last = now_s();
@@ -298,8 +314,9 @@ const struct cli_command cli_cmd_monitor = {
 	.synopsis = "[IFACE] [OPTIONS]",
 	.help = "Live view, like top: rates per interface and the busiest flows, every "
 		"--interval seconds. With IFACE not yet attached, attaches it (in --mode) for the "
-		"duration and detaches it at the end. Stops on Ctrl-C, SIGTERM or after "
-		"--duration.",
+		"duration and detaches it at the end, however the command ends (Ctrl-C, "
+		"SIGTERM, SIGHUP, its reader gone: anything but SIGKILL). Stops on those or "
+		"after --duration.",
 	.run = cmd_monitor,
 	.opts = monitor_opts,
 	.args_size = sizeof(struct monitor_args),
@@ -319,6 +336,8 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 	monitor_defaults(&args);
 	if (cli_parse(cmd, argc, argv, &args, NULL))
 		return EXIT_USAGE;
+	/* Before anything is attached: from then on, a signal must reach the detach. */
+	catch_stop_signals();
 	env->json = args.json;
 	cli_config(&cfg);
 	cfg.xdp_mode = args.mode;

@@ -27,6 +27,10 @@ struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
 	json_object_object_add(o, "ifindex", json_object_new_int(iface->ifindex));
 	json_object_object_add(o, "mode",
 			       json_object_new_string(netprobe_xdp_program_name(iface->xdp_mode)));
+	/* A deleted interface's counters stay until its slot is freed (detach NAME). */
+	json_object_object_add(o, "gone", json_object_new_boolean(iface->gone));
+	json_object_object_add(o, "in_current_netns",
+			       json_object_new_boolean(iface->in_current_netns));
 	add_summary(o, st);
 	return o;
 }

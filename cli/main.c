@@ -135,8 +135,9 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 		cli_config(&defaults);
 		cfg = &defaults;
 	}
-	if (geteuid() != 0) {
-		cli_error("permission denied: netprobe needs root (CAP_BPF and CAP_NET_ADMIN)");
+	if (!netprobe_check_privileges() == 0) {
+		cli_error("permission denied: netprobe needs root, or the "
+			  "capabilities " NETPROBE_CAPS);
 		return NULL;
 	}
 	m = netprobe_manager_new(cfg);
@@ -159,7 +160,7 @@ struct netprobe_manager *cli_open_existing(bool quiet)
 
 	snprintf(ifaces, sizeof(ifaces), "%s/np_ifaces", cli.pin_path);
 	/* Reading must not create state: no pinned registry means nothing is attached. */
-	if (geteuid() == 0 && access(ifaces, F_OK) != 0) {
+	if (netprobe_check_privileges() == 0 && access(ifaces, F_OK) != 0 && errno == ENOENT) {
 		if (!quiet)
 			cli_error("netprobe is not attached anywhere (no state under %s)",
 				  cli.pin_path);
@@ -173,7 +174,7 @@ struct netprobe_manager *cli_open_existing(bool quiet)
 int cli_fail(int err, const char *what)
 {
 	if (err == -EPERM)
-		cli_error("%s: permission denied: run as root", what);
+		cli_error("%s: permission denied: run as root, or with " NETPROBE_CAPS, what);
 	else
 		cli_error("%s: %s", what, netprobe_strerror(err));
 	return EXIT_FAIL;
@@ -227,6 +228,18 @@ struct json_object *cli_json_u64(unsigned long long v)
 	return json_object_new_int64((int64_t)v);
 }
 
+bool cli_set_pin_path(const char *path, const char *what)
+{
+	/* A relative path would name another state from another directory: never guess. */
+	if (!path || path[0] != '/' || strlen(path) >= sizeof(cli.pin_path)) {
+		cli_error("%s must be an absolute path shorter than %zu bytes, not '%s'", what,
+			  sizeof(cli.pin_path), path ? path : "");
+		return false;
+	}
+	snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", path);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	const struct cli_command *cmd;
@@ -235,8 +248,9 @@ int main(int argc, char **argv)
 	unsigned long long wait_ms;
 	int i = 1;
 
-	snprintf(cli.pin_path, sizeof(cli.pin_path), "%s",
-		 env_pin && env_pin[0] == '/' ? env_pin : NETPROBE_DEFAULT_PIN_PATH);
+	snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", NETPROBE_DEFAULT_PIN_PATH);
+	if (env_pin && *env_pin && !cli_set_pin_path(env_pin, "NETPROBE_PIN_PATH"))
+		return EXIT_USAGE;
 	cli.lock_timeout_ms = -1;
 	if (env_wait && *env_wait) {
 		const struct netprobe_setting_range *r = netprobe_config_range("lock_timeout_ms");
@@ -261,9 +275,12 @@ int main(int argc, char **argv)
 			cli.verbose++;
 		} else if (!strcmp(argv[i], "-vv")) {
 			cli.verbose += 2;
-		} else if ((!strcmp(argv[i], "-P") || !strcmp(argv[i], "--pin-path")) &&
-			   i + 1 < argc && argv[i + 1][0] == '/') {
-			snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", argv[++i]);
+		} else if (!strcmp(argv[i], "-P") || !strcmp(argv[i], "--pin-path")) {
+			if (!cli_set_pin_path(i + 1 < argc ? argv[++i] : NULL, "--pin-path"))
+				return EXIT_USAGE;
+		} else if (!strncmp(argv[i], "--pin-path=", 11)) {
+			if (!cli_set_pin_path(argv[i] + 11, "--pin-path"))
+				return EXIT_USAGE;
 		} else {
 			cli_error("unknown option %s", argv[i]);
 			usage(stderr);

@@ -162,10 +162,8 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, void *args,
 			cli.verbose++;
 			break;
 		case 'P':
-			if (strlen(optarg) >= sizeof(cli.pin_path) || optarg[0] != '/')
-				return cli_usage_error(
-					cmd, "--pin-path needs an absolute path, not '%s'", optarg);
-			snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", optarg);
+			if (!cli_set_pin_path(optarg, "--pin-path"))
+				return EXIT_USAGE;
 			break;
 		default:
 			return getopt_error(cmd, opt, argv);

@@ -9,11 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/capability.h>
+#include <sys/capability.h>
 #include <linux/genetlink.h>
 #include <linux/magic.h>
 #include <libmnl/libmnl.h>
@@ -87,33 +86,48 @@ static void probe_bpf_syscall(struct netprobe_probe_report *r)
 		add(r, "bpf_syscall", true, true, "bpf() creates maps");
 	} else if (errno == EPERM) {
 		add(r, "bpf_syscall", false, true,
-		    "bpf() refused (EPERM): run as root or with CAP_BPF and CAP_NET_ADMIN");
+		    "bpf() refused (EPERM): run as root, or with " NETPROBE_CAPS);
 	} else {
 		add(r, "bpf_syscall", false, true, "bpf() failed: %s (kernel built without BPF?)",
 		    strerror(errno));
 	}
 }
 
+/* Whether cap is in this process's effective set. */
+static bool has_cap(cap_value_t cap)
+{
+	cap_flag_value_t v = CAP_CLEAR;
+	cap_t caps = cap_get_proc();
+
+	if (caps) {
+		cap_get_flag(caps, cap, CAP_EFFECTIVE, &v);
+		cap_free(caps);
+	}
+	return v == CAP_SET;
+}
+
+int netprobe_check_privileges(void)
+{
+	/*
+	 * The verifier accepts netprobe's programs only from a process that may
+	 * do what CAP_PERFMON allows (pointer arithmetic on packet data beyond
+	 * what unprivileged BPF may); CAP_SYS_ADMIN holds both, as it did before
+	 * CAP_BPF (5.8).
+	 */
+	if (!has_cap(CAP_NET_ADMIN))
+		return -EPERM;
+	return has_cap(CAP_SYS_ADMIN) || (has_cap(CAP_BPF) && has_cap(CAP_PERFMON)) ? 0 : -EPERM;
+}
+
 static void probe_caps(struct netprobe_probe_report *r)
 {
-	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
-	struct __user_cap_data_struct data[2] = {};
-	bool bpf_cap, net_admin, sys_admin;
+	bool ok = netprobe_check_privileges() == 0;
 
-	if (syscall(SYS_capget, &hdr, data)) {
-		add(r, "capabilities", false, true, "capget failed: %s", strerror(errno));
-		return;
-	}
-#define HAS(cap) (data[(cap) / 32].effective & (1u << ((cap) % 32)))
-	bpf_cap = HAS(CAP_BPF);
-	net_admin = HAS(CAP_NET_ADMIN);
-	sys_admin = HAS(CAP_SYS_ADMIN);
-#undef HAS
-	bool ok = (bpf_cap || sys_admin) && net_admin;
-
-	add(r, "capabilities", ok, true, "CAP_BPF %s, CAP_NET_ADMIN %s, CAP_SYS_ADMIN %s%s",
-	    bpf_cap ? "yes" : "no", net_admin ? "yes" : "no", sys_admin ? "yes" : "no",
-	    ok ? "" : ": run as root");
+	add(r, "capabilities", ok, true,
+	    "CAP_BPF %s, CAP_PERFMON %s, CAP_NET_ADMIN %s, CAP_SYS_ADMIN %s%s",
+	    has_cap(CAP_BPF) ? "yes" : "no", has_cap(CAP_PERFMON) ? "yes" : "no",
+	    has_cap(CAP_NET_ADMIN) ? "yes" : "no", has_cap(CAP_SYS_ADMIN) ? "yes" : "no",
+	    ok ? "" : ": run as root, or with " NETPROBE_CAPS);
 }
 
 static void probe_bpffs(struct netprobe_probe_report *r)

@@ -1020,6 +1020,16 @@ struct netprobe_probe_report {
  */
 NETPROBE_API int netprobe_probe(const char *ifname, struct netprobe_probe_report *out);
 
+/* What netprobe needs when not root (CAP_SYS_ADMIN holds all three, as before Linux 5.8). */
+#define NETPROBE_CAPS "CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN and CAP_NET_ADMIN)"
+
+/*
+ * Whether this process holds what loading and attaching need, in its
+ * effective set: CAP_NET_ADMIN, and CAP_BPF with CAP_PERFMON or
+ * CAP_SYS_ADMIN (root holds them all). 0, or -EPERM. Thread-safe.
+ */
+NETPROBE_API int netprobe_check_privileges(void);
+
 #ifdef __cplusplus
 }
 #endif

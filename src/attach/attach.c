@@ -116,7 +116,8 @@ static int attach_xdp(const struct netprobe_manager *m, struct netprobe_bpf *ske
 		else if (err == -EOPNOTSUPP)
 			np_err("%s: the driver has no native XDP; use --xdp-mode generic", ifname);
 		else if (err == -EPERM)
-			np_err("%s: attaching XDP was refused: run as root", ifname);
+			np_err("%s: attaching XDP was refused: run as root, or with CAP_NET_ADMIN",
+			       ifname);
 		else
 			np_err("%s: cannot attach XDP: %s", ifname, strerror(-err));
 		return err;
@@ -607,7 +608,9 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 	struct netprobe_iface_info empty = {};
 	bool same_netns = info->netns_ino == np_current_netns();
 
-	if (info->tc_attach != NETPROBE_TC_TCX && info->tc_attach != NETPROBE_TC_NONE) {
+	/* A deleted interface took its clsact filters with it: only the links and pins are left. */
+	if (info->tc_attach != NETPROBE_TC_TCX && info->tc_attach != NETPROBE_TC_NONE &&
+	    !xdp_link_gone(m, slot)) {
 		/* clsact filters are reached by ifindex, which only means something in its netns. */
 		if (!same_netns) {
 			np_err("%s is in another network namespace and uses clsact; detach it "
@@ -626,6 +629,20 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 	return np_write_iface(m, slot, &empty);
 }
 
+/* The slot of an attached interface called name that was deleted since; err as given if none. */
+static int find_gone_or(const struct netprobe_manager *m, const char *name, unsigned int *slot,
+			struct netprobe_iface_info *info, int err)
+{
+	for (unsigned int s = 0; s < NETPROBE_MAX_IFACES; s++) {
+		if (np_read_iface(m, s, info) || !info->in_use ||
+		    strncmp(info->name, name, sizeof(info->name)) || !xdp_link_gone(m, s))
+			continue;
+		*slot = s;
+		return 0;
+	}
+	return err;
+}
+
 /* Detaches ifname (NULL: every interface), the pin path's lock held; the facade decides the rest. */
 int np_detach_locked(struct netprobe_manager *m, const char *ifname)
 {
@@ -634,9 +651,21 @@ int np_detach_locked(struct netprobe_manager *m, const char *ifname)
 	int err = 0;
 
 	if (ifname) {
-		err = np_find_iface(m, ifname, &slot, &info);
+		/*
+		 * An interface that was deleted is found by the name it had, in
+		 * any namespace (its ifindex means nothing any more): a live one
+		 * of that name, attached, comes first.
+		 */
+		int live =
+			if_nametoindex(ifname) ? np_find_iface(m, ifname, &slot, &info) : -ENODEV;
+
+		err = live ? find_gone_or(m, ifname, &slot, &info, live) : 0;
 		if (err == -ENOENT)
 			np_err("netprobe is not attached to %s", ifname);
+		else if (err == -ENODEV)
+			np_err("no interface named %s in this network namespace, and none that "
+			       "netprobe held was deleted",
+			       ifname);
 		if (!err)
 			err = detach_slot(m, slot, &info);
 	} else {

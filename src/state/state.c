@@ -827,8 +827,7 @@ int np_state_open(struct netprobe_manager *m)
 	err = netprobe_bpf__load(skel);
 	if (err) {
 		if (err == -EPERM)
-			np_err("loading BPF maps was refused: run as root (CAP_BPF and "
-			       "CAP_NET_ADMIN are needed)");
+			np_err("loading BPF maps was refused: run as root, or with " NETPROBE_CAPS);
 		else if (err == -EINVAL)
 			np_err("the maps pinned at %s do not match this netprobe (left by "
 			       "another version?); detach everything and remove that directory",

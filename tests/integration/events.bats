@@ -33,12 +33,19 @@ teardown() {
 }
 
 @test "events: without --detailed-events nothing is emitted; --test goes through the kernel" {
+	bats_require_minimum_version 1.5.0
 	run np_b attach "$LAB_VB"
 	[ "$status" -eq 0 ]
-	run np_b events --json --duration 1.5 --test 1000
+	run --separate-stderr np_b events --json --summary --duration 1.5 --test 1000
 	[ "$status" -eq 0 ]
 	[ "$(jq -s '[.[] | select(.type == "test")] | length' <<<"$output")" -eq 1000 ]
 	[ "$(jq -s '[.[] | select(.type == "flow_start")] | length' <<<"$output")" -eq 0 ]
+	# The run's accounting: a last JSON object with --summary, and on stderr always.
+	[ "$(tail -1 <<<"$output" | jq -c '.summary | [.received, .delivered, .queue_lost]')" = '[1000,1000,0]' ]
+	[[ "$stderr" == *"1000 received, 1000 delivered, 0 lost in the queue"* ]]
+	run np_b events --summary --duration 0.1
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--summary goes with --json"* ]]
 	run np_b events --duration 0.5 --test 10
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"10 received, 10 delivered, 0 lost in the queue, 0 lost in the kernel"* ]]
