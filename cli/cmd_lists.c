@@ -48,8 +48,9 @@ static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 	time_t t = e->created_ns / 1000000000ull;
 	struct tm tm;
 
-	localtime_r(&t, &tm);
-	strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", &tm);
+	/* Times for people are UTC, ISO 8601 (as flows and status have them). */
+	gmtime_r(&t, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (out->json) {
 		struct json_object *o = json_object_new_object();
 
@@ -61,6 +62,7 @@ static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 		json_object_object_add(o, "origin",
 				       json_object_new_string(netprobe_acl_origin_name(e->origin)));
 		json_object_object_add(o, "created", json_object_new_string(created));
+		json_object_object_add(o, "created_ns", cli_json_u64(e->created_ns));
 		json_object_object_add(o, "id", cli_json_u64(e->id));
 		if (e->origin != NETPROBE_ORIGIN_MANUAL)
 			json_object_object_add(o, "evidence", cli_json_u64(e->evidence));
@@ -239,9 +241,12 @@ static int read_file(const char *path, struct file_entries *fe)
  * with a TTL, listed entries with a TTL renewed.
  */
 static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bool add,
-		      const char *path, unsigned int ttl)
+		      const char *path, unsigned int ttl, bool update)
 {
-	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts), .ttl_s = ttl};
+	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts),
+					       .ttl_s = ttl,
+					       .listed = update ? NETPROBE_ACL_LISTED_UPDATE
+								: NETPROBE_ACL_LISTED_SKIP};
 	struct netprobe_acl_batch_result res = {};
 	struct file_entries fe = {};
 	int err = read_file(path, &fe);
@@ -258,8 +263,9 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		cli_error("%s: %s; nothing %s", path, netprobe_strerror(err),
 			  add ? "added" : "removed");
 	else if (!err)
-		printf("%s %zu entr%s from %s (%zu renewed, %zu %s)\n", add ? "added" : "removed",
-		       res.done, res.done == 1 ? "y" : "ies", path, res.renewed, res.skipped,
+		printf("%s %zu entr%s from %s (%zu %s, %zu %s)\n", add ? "added" : "removed",
+		       res.done, res.done == 1 ? "y" : "ies", path, res.renewed,
+		       update ? "updated" : "renewed", res.skipped,
 		       add ? "already listed" : "not listed");
 	/* A blocklist download that failed into an empty file must not pass unseen. */
 	if (!err && !fe.n)
@@ -269,7 +275,7 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 }
 
 struct list_args {
-	bool json, all;
+	bool json, all, update, keep_going;
 	unsigned int ttl;
 	const char *file;
 };
@@ -290,6 +296,17 @@ static const struct cli_opt list_opts[] = {
 	 .arg = "FILE",
 	 .help = "add or del every entry of a blocklist file (one CIDR a line, '#' or ';' starts a "
 		 "comment; - is stdin), all or none"},
+	{.name = "update",
+	 .type = CLI_OPT_SET,
+	 .offset = offsetof(struct list_args, update),
+	 .help = "add: entries listed already take --ttl from now (0 or none: they become "
+		 "permanent) instead of failing the command (CIDRs) or staying as they are "
+		 "(--file, where listed entries with a TTL are renewed, never shortened)"},
+	{.name = "continue",
+	 .type = CLI_OPT_SET,
+	 .offset = offsetof(struct list_args, keep_going),
+	 .help = "add, del CIDRs: each on its own, the failures reported and the rest "
+		 "applied (exit 1 if any failed), instead of all or none"},
 	{.name = "all",
 	 .type = CLI_OPT_SET,
 	 .offset = offsetof(struct list_args, all),
@@ -300,7 +317,8 @@ static const struct cli_opt list_opts[] = {
 
 const struct cli_command cli_cmd_blacklist = {
 	.name = "blacklist",
-	.synopsis = "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
+	.synopsis = "add CIDR...|--file FILE [--ttl S] [--update|--continue] | "
+		    "del CIDR...|--file FILE|--all [--continue] | list [--json]",
 	.help = "The deny list of the filter mode: IPv4 and IPv6 addresses and prefixes, matched "
 		"against the source by longest prefix, dropped in XDP. list shows each entry's "
 		"hits, time left and origin (manual, or the detection that blocked it).",
@@ -310,12 +328,106 @@ const struct cli_command cli_cmd_blacklist = {
 
 const struct cli_command cli_cmd_allowlist = {
 	.name = "allowlist",
-	.synopsis = "add|del CIDR... [--file FILE] [--ttl S] | del --all | list [--json]",
+	.synopsis = "add CIDR...|--file FILE [--ttl S] [--update|--continue] | "
+		    "del CIDR...|--file FILE|--all [--continue] | list [--json]",
 	.help = "The allow list of the filter mode: sources on it always pass, even inside a "
 		"denied prefix, and never count towards a detection.",
 	.run = cmd_allowlist,
 	.opts = list_opts,
 };
+
+/* Whether cidrs[i] is the same prefix as one before it (printed once). */
+static bool said_before(const char *const *cidrs, int i)
+{
+	struct netprobe_cidr a, b;
+
+	if (netprobe_cidr_parse(cidrs[i], &a))
+		return false;
+	for (int j = 0; j < i; j++)
+		if (!netprobe_cidr_parse(cidrs[j], &b) && a.family == b.family &&
+		    a.prefix_len == b.prefix_len && !memcmp(a.addr, b.addr, sizeof(a.addr)))
+			return true;
+	return false;
+}
+
+/* Whether cidr is on this list (its canonical text among the entries'). */
+static bool listed_here(const struct cidr_set *set, const char *cidr)
+{
+	struct netprobe_cidr c;
+	char text[64];
+
+	if (netprobe_cidr_parse(cidr, &c))
+		return false;
+	netprobe_cidr_str(&c, text, sizeof(text));
+	for (size_t i = 0; i < set->n; i++)
+		if (!strcmp(set->v[i], text))
+			return true;
+	return false;
+}
+
+/*
+ * The command line's CIDRs, all or none: add in one batch that fails whole
+ * on an entry listed already (or, with update, gives listed entries the
+ * TTL); del after checking each is on this list (a single del of one that
+ * is not says why, and removes nothing).
+ */
+static int apply_cidrs(struct netprobe_manager *m, const struct list_ops *ops, bool add,
+		       const char *const *cidrs, int n, unsigned int ttl, bool update)
+{
+	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts),
+					       .ttl_s = ttl,
+					       .listed = update ? NETPROBE_ACL_LISTED_UPDATE
+								: NETPROBE_ACL_LISTED_FAIL};
+	struct netprobe_acl_batch_result res = {};
+	struct cidr_set set = {};
+	int err = 0;
+
+	if (!add) {
+		err = ops->list(m, collect_entry, &set);
+		for (int i = 0; !err && i < n; i++)
+			if (!listed_here(&set, cidrs[i]))
+				err = ops->del(m, cidrs[i]) ?: -ENOENT;
+		free(set.v);
+	}
+	if (!err)
+		err = add ? ops->add_many(m, cidrs, n, &opts, &res)
+			  : ops->del_many(m, cidrs, n, &res);
+	if (err) {
+		/* The library said which entry and why. */
+		cli_error("nothing %s: the command's CIDRs go all or none (--continue applies the "
+			  "others)",
+			  add ? "added" : "removed");
+		return err;
+	}
+	if (update) {
+		printf("added %zu, updated %zu (TTL %s)\n", res.done, res.renewed,
+		       ttl ? "set" : "none: permanent");
+		return 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (!said_before(cidrs, i))
+			printf("%s %s\n", add ? "added" : "removed", cidrs[i]);
+	return 0;
+}
+
+/* --continue: each CIDR on its own, each failure reported, the rest applied. */
+static int apply_each(struct netprobe_manager *m, const struct list_ops *ops, bool add,
+		      char **cidrs, int n, unsigned int ttl)
+{
+	int failed = 0;
+
+	for (int i = 0; i < n; i++) {
+		int err = add ? ops->add(m, cidrs[i], ttl) : ops->del(m, cidrs[i]);
+
+		if (err)
+			failed++; /* the library said why */
+		else
+			printf("%s %s\n", add ? "added" : "removed", cidrs[i]);
+	}
+	if (failed)
+		cli_error("%d of %d not %s", failed, n, add ? "added" : "removed");
+	return failed ? -EINVAL : 0;
+}
 
 static int run_list(const struct cli_command *cmd, const struct list_ops *ops, int argc,
 		    char **argv)
@@ -332,6 +444,7 @@ static int run_list(const struct cli_command *cmd, const struct list_ops *ops, i
 	const char *file = args.file;
 	bool all = args.all;
 	unsigned int ttl = args.ttl;
+	int ncidrs;
 
 	if (optind >= argc)
 		return cli_usage_error(cmd, "say add, del or list");
@@ -347,6 +460,15 @@ static int run_list(const struct cli_command *cmd, const struct list_ops *ops, i
 		return cli_usage_error(cmd, "--ttl goes with add");
 	if (all && (strcmp(verb, "del") || optind < argc || file))
 		return cli_usage_error(cmd, "--all goes with del alone");
+	ncidrs = argc - optind;
+	if (ncidrs && file)
+		return cli_usage_error(cmd, "give CIDRs or --file, not both");
+	if (args.update && strcmp(verb, "add"))
+		return cli_usage_error(cmd, "--update goes with add");
+	if (args.keep_going && (!ncidrs || !strcmp(verb, "list")))
+		return cli_usage_error(cmd, "--continue goes with add or del and CIDRs");
+	if (args.keep_going && args.update)
+		return cli_usage_error(cmd, "--continue and --update: one or the other");
 
 	if (!strcmp(verb, "add")) {
 		struct netprobe_config cfg;
@@ -363,8 +485,7 @@ static int run_list(const struct cli_command *cmd, const struct list_ops *ops, i
 			}
 			if (all)
 				return EXIT_OK;
-			if (out.json)
-				printf("{\"entries\":[]}\n");
+			printf(out.json ? "{\"entries\":[]}\n" : "no entries\n");
 			return EXIT_OK;
 		}
 	}
@@ -374,6 +495,8 @@ static int run_list(const struct cli_command *cmd, const struct list_ops *ops, i
 	if (!strcmp(verb, "list")) {
 		out.entries = json_object_new_array();
 		err = ops->list(m, print_entry, &out);
+		if (!err && !out.json && !out.count)
+			printf("no entries\n");
 		if (!err && out.json) {
 			struct json_object *o = json_object_new_object();
 
@@ -404,13 +527,13 @@ static int run_list(const struct cli_command *cmd, const struct list_ops *ops, i
 	} else {
 		bool add = !strcmp(verb, "add");
 
-		for (int i = optind; i < argc && !err; i++) {
-			err = add ? ops->add(m, argv[i], ttl) : ops->del(m, argv[i]);
-			if (!err)
-				printf("%s %s\n", add ? "added" : "removed", argv[i]);
-		}
-		if (!err && file)
-			err = apply_file(m, ops, add, file, ttl);
+		if (args.keep_going)
+			err = apply_each(m, ops, add, argv + optind, ncidrs, ttl);
+		else if (ncidrs)
+			err = apply_cidrs(m, ops, add, (const char *const *)argv + optind, ncidrs,
+					  ttl, args.update);
+		else
+			err = apply_file(m, ops, add, file, ttl, args.update);
 		if (!err && !strcmp(verb, "add") && !cli_ifaces_in_mode(m, NETPROBE_XDP_FILTER))
 			fprintf(stderr,
 				"netprobe: no interface is in filter mode yet; the lists "

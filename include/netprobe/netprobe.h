@@ -782,20 +782,30 @@ NETPROBE_API int netprobe_allowlist_add(struct netprobe_manager *m, const char *
 NETPROBE_API int netprobe_allowlist_del(struct netprobe_manager *m, const char *cidr);
 NETPROBE_API int netprobe_allowlist_list(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
 
+/* What an add batch does with an entry that is on its list already. */
+enum netprobe_acl_listed {
+	/*
+	 * Skipped; when both it and the batch have a TTL, renewed: it then
+	 * lives at least ttl_s from now. A permanent entry stays permanent.
+	 */
+	NETPROBE_ACL_LISTED_SKIP = 0,
+	/* The batch fails whole, -EEXIST, result->failed naming the first such entry. */
+	NETPROBE_ACL_LISTED_FAIL,
+	/* It takes the batch's TTL from now, whatever it had: 0 makes it permanent. */
+	NETPROBE_ACL_LISTED_UPDATE,
+};
+
 /* A batch of list changes: netprobe_blacklist_add_many and the others. */
 struct netprobe_acl_batch_opts {
-	size_t sz; /* sizeof(struct netprobe_acl_batch_opts) */
-	/*
-	 * TTL of the entries added (0: none); an entry listed already with a
-	 * TTL is renewed: it then lives at least ttl_s from now.
-	 */
-	unsigned int ttl_s;
+	size_t sz;			 /* sizeof(struct netprobe_acl_batch_opts) */
+	unsigned int ttl_s;		 /* TTL of the entries added (0: none) */
+	enum netprobe_acl_listed listed; /* entries on the list already (add) */
 	size_t : 0; /* as libbpf's opts: no tail padding a later field could fall into */
 };
 
 struct netprobe_acl_batch_result {
 	size_t done;	/* entries added, or removed */
-	size_t renewed; /* listed already with a TTL, renewed (add with ttl_s) */
+	size_t renewed; /* listed already: renewed, or updated (NETPROBE_ACL_LISTED_UPDATE) */
 	size_t skipped; /* listed already (add), on no list (del), or twice in the batch */
 	size_t failed;	/* the index in cidrs of the entry that failed the batch; count if none */
 };
@@ -803,8 +813,9 @@ struct netprobe_acl_batch_result {
 /*
  * count entries at once, all or none: every entry is parsed first, and one
  * that is no CIDR (-EINVAL) or is on the other list
- * (-NETPROBE_ERR_OTHER_LIST) fails the batch, its index in result->failed,
- * before anything changes; so does a batch the lists have no room for
+ * (-NETPROBE_ERR_OTHER_LIST), or on this list with NETPROBE_ACL_LISTED_FAIL
+ * (-EEXIST), fails the batch, its index in result->failed, before
+ * anything changes; so does a batch the lists have no room for
  * (-ENOSPC, failed == count). Applied under one lock, each table-wide
  * recompute done once: for blocklists of hundreds of thousands of entries.
  * opts NULL: no TTL. result may be NULL. Other errors as for one entry.

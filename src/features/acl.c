@@ -1552,7 +1552,7 @@ static int batch_other_list(const struct batch_item *it, enum netprobe_acl_actio
 {
 	char buf[64];
 
-	np_err("%s is on the %s: the batch is refused whole",
+	np_err("%s is already on the %s: the batch is refused whole",
 	       netprobe_cidr_str(&it->c, buf, sizeof(buf)),
 	       list_name(action == NETPROBE_ACL_ALLOW ? NETPROBE_ACL_DENY : NETPROBE_ACL_ALLOW));
 	res->failed = it->index;
@@ -1561,14 +1561,15 @@ static int batch_other_list(const struct batch_item *it, enum netprobe_acl_actio
 
 /*
  * Sorts out what each entry of an add batch does, changing nothing: new,
- * listed already (skipped, or renewed when it has a TTL and ttl_s is
- * given), or on the other list (the batch fails); then whether the new
+ * listed already (as listed says: skipped, renewed, updated, or the batch
+ * fails), or on the other list (the batch fails); then whether the new
  * ones fit.
  */
 static int plan_adds(struct np_acl *a, enum netprobe_acl_action action, struct batch_item *items,
-		     size_t count, unsigned int ttl_s, struct netprobe_acl_batch_result *res)
+		     size_t count, unsigned int ttl_s, enum netprobe_acl_listed listed,
+		     struct netprobe_acl_batch_result *res)
 {
-	const struct batch_item *other = NULL;
+	const struct batch_item *other = NULL, *there = NULL;
 	size_t fresh = 0, groups;
 	__u32 room;
 
@@ -1587,12 +1588,26 @@ static int plan_adds(struct np_acl *a, enum netprobe_acl_action action, struct b
 				continue;
 			}
 			it->id = id;
-			it->what = ttl_s && a->rules[id].expires_ns ? ITEM_RENEW : ITEM_SKIP;
+			if (listed == NETPROBE_ACL_LISTED_FAIL &&
+			    (!there || it->index < there->index))
+				there = it;
+			it->what = listed == NETPROBE_ACL_LISTED_UPDATE ||
+						   (ttl_s && a->rules[id].expires_ns)
+					   ? ITEM_RENEW
+					   : ITEM_SKIP;
 		}
 		fresh += it->what == ITEM_NEW;
 	}
 	if (other)
 		return batch_other_list(other, action, res);
+	if (there) {
+		char buf[64];
+
+		np_err("%s is already on the %s: the batch is refused whole",
+		       netprobe_cidr_str(&there->c, buf, sizeof(buf)), list_name(action));
+		res->failed = there->index;
+		return -EEXIST;
+	}
 	room = free_ids(a);
 	if (fresh > room) {
 		np_err("the lists have room for %u more entries, the batch adds %zu; remove some, "
@@ -1667,6 +1682,7 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 	struct netprobe_acl_batch_result res = {.failed = count};
 	struct np_deferred d = {};
 	struct batch_item *items;
+	enum netprobe_acl_listed listed;
 	unsigned int ttl_s;
 	struct np_acl *a;
 	int lock, err;
@@ -1676,10 +1692,15 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 	if (result)
 		*result = res;
 	if (!m || !m->acl || (!cidrs && count) ||
-	    !np_opts_valid(opts, NP_OFFSETOFEND(struct netprobe_acl_batch_opts, ttl_s)))
+	    !np_opts_valid(opts, NP_OFFSETOFEND(struct netprobe_acl_batch_opts, listed)))
 		return -EINVAL;
 	a = m->acl;
 	ttl_s = NP_OPTS_GET(opts, ttl_s, 0);
+	listed = NP_OPTS_GET(opts, listed, NETPROBE_ACL_LISTED_SKIP);
+	if ((unsigned int)listed > NETPROBE_ACL_LISTED_UPDATE) {
+		np_err("netprobe_acl_batch_opts: unknown listed %u", (unsigned int)listed);
+		return -EINVAL;
+	}
 	err = check_ttl(ttl_s);
 	items = err ? NULL : parse_batch(cidrs, count, &res, &err);
 	if (!items)
@@ -1694,7 +1715,7 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 		err = lock;
 		goto out;
 	}
-	err = plan_adds(a, action, items, count, ttl_s, &res);
+	err = plan_adds(a, action, items, count, ttl_s, listed, &res);
 	expires = mono_ns() + ttl_s * 1000000000ull;
 	a->defer = &d;
 	for (i = 0; !err && i < count; i++) {
@@ -1704,9 +1725,11 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 		if (it->what == ITEM_SKIP) {
 			res.skipped++;
 		} else if (it->what == ITEM_RENEW) {
-			/* Never shortened: an entry renewed lives at least ttl_s from now. */
 			it->old_expiry = r->expires_ns;
-			if (r->expires_ns < expires)
+			/* Updated: exactly ttl_s from now, or never. Renewed: never shortened. */
+			if (listed == NETPROBE_ACL_LISTED_UPDATE)
+				r->expires_ns = ttl_s ? expires : 0;
+			else if (r->expires_ns < expires)
 				r->expires_ns = expires;
 			d.fallbacks |= r->prefix_len < addr_len(r->family) * 8;
 			res.renewed++;

@@ -476,6 +476,61 @@ prove_a() {
 	[ "$status" -eq 0 ]
 }
 
+@test "filter: a command's CIDRs go all or none; --continue and --update are explicit; TTLs change only when asked" {
+	run np_b blacklist list
+	[ "$status" -eq 0 ]
+	[ "$output" = "no entries" ]
+	np_b blacklist add 192.0.2.2
+	# One listed already: nothing of the command applies.
+	run np_b blacklist add 192.0.2.1 192.0.2.2 192.0.2.3
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"192.0.2.2/32 is already on the deny list"* ]]
+	[[ "$output" == *"nothing added"* ]]
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 1 ]
+	# The same with --continue: the others go in, the one that failed is said.
+	run np_b blacklist add 192.0.2.1 192.0.2.2 192.0.2.3 --continue
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"added 192.0.2.1"*"added 192.0.2.3"* ]]
+	[[ "$output" == *"1 of 3 not added"* ]]
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 3 ]
+	# del: one not listed, nothing removed.
+	run np_b blacklist del 192.0.2.1 192.0.2.9
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nothing removed"* ]]
+	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 3 ]
+	run np_b blacklist del 192.0.2.1 192.0.2.3 192.0.2.1
+	[ "$status" -eq 0 ]
+	[ "$(grep -c removed <<<"$output")" -eq 2 ]
+	# A TTL changes only with --update: given, changed, taken away (permanent).
+	run np_b blacklist add 192.0.2.2 --ttl 200
+	[ "$status" -eq 1 ]
+	run np_b blacklist add 192.0.2.2 --ttl 200 --update
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"added 0, updated 1"* ]]
+	local ttl
+	ttl=$(np_b blacklist list --json | jq '.entries[] | select(.cidr == "192.0.2.2/32") | .ttl')
+	[ "$ttl" -gt 190 ] && [ "$ttl" -le 200 ]
+	np_b blacklist add 192.0.2.2 --update
+	[ "$(np_b blacklist list --json | jq '.entries[] | select(.cidr == "192.0.2.2/32") | .ttl')" = null ]
+	# A file with a TTL leaves a permanent entry permanent, and its creation time as it was.
+	local created
+	created=$(np_b blacklist list --json | jq '.entries[0].created_ns')
+	printf '192.0.2.2\n192.0.2.4\n' >"$BATS_TEST_TMPDIR/l"
+	run np_b blacklist add --file "$BATS_TEST_TMPDIR/l" --ttl 100
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"added 1 entry"*"1 already listed"* ]]
+	[ "$(np_b blacklist list --json | jq '.entries[] | select(.cidr == "192.0.2.2/32") | .ttl')" = null ]
+	[ "$(np_b blacklist list --json | jq '.entries[] | select(.cidr == "192.0.2.2/32") | .created_ns')" = "$created" ]
+	# Times for people are UTC ISO 8601.
+	[[ "$(np_b blacklist list --json | jq -r '.entries[0].created')" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
+	run np_b blacklist add 192.0.2.5 --file "$BATS_TEST_TMPDIR/l"
+	[ "$status" -eq 2 ]
+	run np_b blacklist del 192.0.2.5 --update
+	[ "$status" -eq 2 ]
+	run np_b blacklist del --all
+	[ "$status" -eq 0 ]
+}
+
 @test "filter: bad input to blacklist, allowlist and attach --detect" {
 	for bad in "" abc 10.0.0/8 10.0.0.0/33 10.0.0.0/-1 1.2.3.4/ 10.0.0.1/8 ::1/129 2001:db8::1/32; do
 		run np_b blacklist add "$bad"

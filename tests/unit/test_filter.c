@@ -903,6 +903,60 @@ static void test_batch_all_or_none(void **state)
 }
 
 /*
+ * Entries on the list already: the batch fails whole when asked
+ * (NETPROBE_ACL_LISTED_FAIL, the command line's add), or they take the
+ * batch's TTL exactly (NETPROBE_ACL_LISTED_UPDATE): shortened, given one,
+ * or made permanent; never silently.
+ */
+static void test_batch_listed(void **state)
+{
+	const char *two[] = {"10.7.0.1", "10.6.0.0/16"};
+	const char *three[] = {"10.5.0.0/16", "10.6.0.0/16", "10.7.0.1"};
+	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts),
+					       .listed = NETPROBE_ACL_LISTED_FAIL};
+	struct netprobe_acl_batch_result res;
+	const struct netprobe_acl_entry *e;
+	struct entries es;
+
+	(void)state;
+	start_lists_only();
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.5.0.0/16", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.6.0.0/16", 300), 0);
+	assert_int_equal(netprobe_blacklist_add_many(g_m, two, 2, &opts, &res), -EEXIST);
+	assert_int_equal(res.failed, 1);
+	assert_int_equal(listing(NETPROBE_ACL_DENY).n, 2);
+	assert_int_equal(verdict("10.7.0.1", 1), XDP_PASS);
+
+	opts.listed = NETPROBE_ACL_LISTED_UPDATE;
+	opts.ttl_s = 100;
+	assert_int_equal(netprobe_blacklist_add_many(g_m, three, 3, &opts, &res), 0);
+	assert_int_equal(res.done, 1);
+	assert_int_equal(res.renewed, 2);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_non_null(e = find_entry(&es, "10.5.0.0/16")); /* was permanent */
+	assert_true(e->ttl_left_ms > 95000 && e->ttl_left_ms <= 100000);
+	assert_non_null(e = find_entry(&es, "10.6.0.0/16")); /* was 300 s: shortened */
+	assert_true(e->ttl_left_ms > 95000 && e->ttl_left_ms <= 100000);
+	assert_int_equal(verdict("10.5.0.1", 1), XDP_DROP);
+	assert_int_equal(verdict("10.7.0.1", 1), XDP_DROP);
+
+	/* TTL 0: permanent again. The default keeps a permanent entry permanent. */
+	opts.ttl_s = 0;
+	assert_int_equal(netprobe_blacklist_add_many(g_m, three, 2, &opts, &res), 0);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(find_entry(&es, "10.5.0.0/16")->ttl_left_ms, 0);
+	assert_int_equal(find_entry(&es, "10.6.0.0/16")->ttl_left_ms, 0);
+	opts.listed = NETPROBE_ACL_LISTED_SKIP;
+	opts.ttl_s = 50;
+	assert_int_equal(netprobe_blacklist_add_many(g_m, three, 1, &opts, &res), 0);
+	assert_int_equal(res.skipped, 1);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(find_entry(&es, "10.5.0.0/16")->ttl_left_ms, 0);
+	opts.listed = 7;
+	assert_int_equal(netprobe_blacklist_add_many(g_m, three, 3, &opts, &res), -EINVAL);
+}
+
+/*
  * Allow prefixes coming and going in batches over deny entries inside them:
  * the entries' words are recomputed once a batch, whatever the order.
  */
@@ -3518,6 +3572,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_lpm_matches_model, teardown),
 		cmocka_unit_test_teardown(test_lpm_batches_match_model, teardown),
 		cmocka_unit_test_teardown(test_batch_all_or_none, teardown),
+		cmocka_unit_test_teardown(test_batch_listed, teardown),
 		cmocka_unit_test_teardown(test_batch_too_big, teardown),
 		cmocka_unit_test_teardown(test_batch_allow_prefixes, teardown),
 		cmocka_unit_test_teardown(test_batch_undo_keeps_blocks, teardown),
