@@ -553,6 +553,7 @@ static __always_inline void raise_alert(struct netprobe_counters *cnt, const str
 	ev->hdr.size = sizeof(*ev);
 	ev->hdr.ifindex = np_ifindex;
 	ev->hdr.time = bpf_jiffies64();
+	ev->slot = np_slot;
 	if (a->scope == NETPROBE_SCOPE_SOURCE) {
 		/* A mapped source's event is about its IPv4 address; an IPv6 destination is left out. */
 		ev->family = a->src.family;

@@ -129,6 +129,14 @@ bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *o
 bool cli_parse_seconds(const char *s, double *out);
 const char *cli_human(double v, const char *unit, char *buf, size_t len);
 
+/*
+ * Times, one convention everywhere: for people UTC ISO 8601 with
+ * milliseconds and Z (2026-12-06T07:55:01.123Z); for programs, in JSON,
+ * the same instant as nanoseconds since the epoch in NAME_ns beside NAME.
+ */
+const char *cli_iso_time(unsigned long long ns, char *buf, size_t len);
+void cli_json_time(struct json_object *o, const char *name, unsigned long long ns);
+
 void cli_json_print(struct json_object *o);
 struct json_object *cli_json_u64(unsigned long long v);
 
@@ -162,9 +170,32 @@ struct cli_flow {
 	unsigned long long delta_bytes, delta_packets; /* since the previous snapshot */
 };
 
+/* ifnames.c: interfaces by slot, to name flows and events (ifindexes repeat across namespaces) */
+struct cli_ifnames {
+	struct {
+		bool known;
+		char name[NETPROBE_IFNAMSIZ];
+		char netns
+			[64]; /* "": the caller's; else its name under /run/netns, or net:[INODE] */
+	} slot[NETPROBE_MAX_IFACES];
+};
+
+int cli_ifnames_read(struct netprobe_manager *m, struct cli_ifnames *n);
+/* "eth0", "veth1@ns2" for another namespace's, "slotN" for one detached since. */
+const char *cli_ifname(const struct cli_ifnames *n, unsigned int slot, char *buf, size_t len);
+/*
+ * The slot of the interface spec names: "NAME" (the caller's namespace's,
+ * else the one of that name in another namespace) or "NAME@NETNS" (as
+ * cli_ifname shows it). -ENOENT none, -EEXIST several (say NAME@NETNS).
+ */
+int cli_ifnames_find(const struct cli_ifnames *n, const char *spec);
+/* Adds "interface" (and "netns" when not the caller's) to o. */
+void cli_ifname_json(struct json_object *o, const struct cli_ifnames *n, unsigned int slot);
+
 struct cli_flows {
 	struct cli_flow *v;
 	size_t n, cap;
+	struct cli_ifnames names; /* the interfaces when the flows were read */
 };
 
 int cli_flows_read(struct netprobe_manager *m, int slot, struct cli_flows *out);
@@ -173,9 +204,11 @@ void cli_flows_delta(struct cli_flows *cur, const struct cli_flows *prev);
 void cli_flows_sort(struct cli_flows *f, bool by_packets, bool by_delta);
 const char *cli_proto_name(unsigned int proto, char *buf, size_t len);
 const char *cli_tcp_flags(unsigned int flags, char *buf, size_t len);
-struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_flow *f);
+struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_ifnames *names,
+				  const struct cli_flow *f);
 void cli_flow_print_header(FILE *out, bool with_rate);
-void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double interval_s);
+void cli_flow_print(FILE *out, const struct cli_ifnames *names, const struct cli_flow *f,
+		    bool with_rate, double interval_s);
 
 /* monitor.c: the live view's loop, shared with demo. */
 int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, double interval,

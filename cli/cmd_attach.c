@@ -727,13 +727,12 @@ static void settings_text(const struct netprobe_config *c)
 static int status_one(const struct netprobe_iface *it, void *ctx)
 {
 	struct status_ctx *s = ctx;
-	time_t since = it->attached_at_ns / 1000000000ull;
 	struct netprobe_config cfg;
 	int kept = netprobe_manager_iface_config(s->m, it, &cfg);
 	bool have = kept == 0;
-	char when[32];
+	char when[40];
 
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&since));
+	cli_iso_time(it->attached_at_ns, when, sizeof(when));
 	s->count++;
 	if (s->list) {
 		struct json_object *o = json_object_new_object();
@@ -748,7 +747,7 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		json_object_object_add(o, "tc",
 				       json_object_new_string(tc_attach_name(it->tc_attach)));
 		json_object_object_add(o, "decap", json_object_new_boolean(it->decap));
-		json_object_object_add(o, "attached_at", json_object_new_string(when));
+		cli_json_time(o, "attached_at", it->attached_at_ns);
 		json_object_object_add(o, "gone", json_object_new_boolean(it->gone));
 		json_object_object_add(o, "in_current_netns",
 				       json_object_new_boolean(it->in_current_netns));

@@ -379,7 +379,7 @@ static void summary(struct netprobe_manager *m)
 		printf("\ntop flows of %zu:\n", flows.n);
 		cli_flow_print_header(stdout, false);
 		for (size_t i = 0; i < flows.n && i < 10; i++)
-			cli_flow_print(stdout, &flows.v[i], false, 0);
+			cli_flow_print(stdout, &flows.names, &flows.v[i], false, 0);
 	}
 	cli_flows_free(&flows);
 

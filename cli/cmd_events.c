@@ -21,6 +21,7 @@ static void on_signal(int sig)
 struct events_ctx {
 	struct netprobe_manager *m;
 	bool json;
+	struct cli_ifnames names; /* read again each second, under out_lock */
 };
 
 static const char *const scope_names[] = {"source", "destination", "interface"};
@@ -52,8 +53,11 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 	if (s->scope != NETPROBE_SCOPE_INTERFACE)
 		event_addr(s, s->dst, dst, sizeof(dst));
 	if (!e->json) {
-		printf("%-12s %-11s src %s dst %s: %llu %s over %llu (window %u ms)%s%s\n", *type,
-		       scope, *src ? src : "-", *dst ? dst : "-", (unsigned long long)s->rate, unit,
+		char ifname[96];
+
+		printf("%-12s %-12s %-11s src %s dst %s: %llu %s over %llu (window %u ms)%s%s\n",
+		       cli_ifname(&e->names, s->slot, ifname, sizeof(ifname)), *type, scope,
+		       *src ? src : "-", *dst ? dst : "-", (unsigned long long)s->rate, unit,
 		       (unsigned long long)s->threshold, s->window_ms,
 		       s->blocked	? ", source blocked"
 		       : s->not_blocked ? ", not blocked: "
@@ -63,6 +67,7 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "src", *src ? json_object_new_string(src) : NULL);
+	cli_ifname_json(o, &e->names, s->slot);
 	if (s->src_prefix_len)
 		json_object_object_add(o, "src_prefix_len", cli_json_u64(s->src_prefix_len));
 	json_object_object_add(o, "dst", *dst ? json_object_new_string(dst) : NULL);
@@ -91,22 +96,18 @@ static void print_event(struct events_ctx *e, const struct netprobe_event_hdr *h
 		struct cli_flow flow = {.key = f->key, .st = f->stats};
 
 		if (!e->json) {
-			char t[32];
-			time_t secs = when / 1000000000ull;
+			char t[40];
 
-			strftime(t, sizeof(t), "%H:%M:%S", localtime(&secs));
-			printf("%s %-10s ", t, type);
-			cli_flow_print(stdout, &flow, false, 0);
+			printf("%s %-10s ", cli_iso_time(when, t, sizeof(t)), type);
+			cli_flow_print(stdout, &e->names, &flow, false, 0);
 			return;
 		}
-		o = cli_flow_json(e->m, &flow);
+		o = cli_flow_json(e->m, &e->names, &flow);
 	} else if (h->type == NETPROBE_EVENT_SECURITY) {
 		if (!e->json) {
-			char t[32];
-			time_t secs = when / 1000000000ull;
+			char t[40];
 
-			strftime(t, sizeof(t), "%H:%M:%S", localtime(&secs));
-			printf("%s ", t);
+			printf("%s ", cli_iso_time(when, t, sizeof(t)));
 		}
 		o = security_event(e, (const void *)h, &type);
 		if (!o)
@@ -124,7 +125,7 @@ static void print_event(struct events_ctx *e, const struct netprobe_event_hdr *h
 	}
 	/* "type", "src" and "time" lead, as SPEC.md asks of every event. */
 	json_object_object_add(o, "type", json_object_new_string(type ? type : "unknown"));
-	json_object_object_add(o, "time", cli_json_u64(when));
+	cli_json_time(o, "time", when);
 	json_object_object_add(o, "ifindex", json_object_new_int(h->ifindex));
 	cli_json_print(o);
 	json_object_put(o);
@@ -229,6 +230,7 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 	e.m = cli_open_existing(false);
 	if (!e.m)
 		return EXIT_FAIL;
+	cli_ifnames_read(e.m, &e.names);
 	netprobe_manager_on_event(e.m, NETPROBE_EVENT_ALL, on_batch, &e);
 	/* The periodic report (stats_report_interval_ms) goes to stderr as a log line. */
 	netprobe_manager_on_report(e.m, on_report, NULL);
@@ -245,9 +247,18 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 	struct timespec start, now;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (!stop) {
+	for (unsigned int tick = 0; !stop; tick++) {
 		/* Expiry (flow ends), sweeps and the report are ours to run while we run. */
 		netprobe_manager_housekeeping(e.m, NULL);
+		/* Interfaces attached since get their names: read here, swapped in for the workers. */
+		if (tick % 20 == 19) {
+			static struct cli_ifnames fresh;
+
+			cli_ifnames_read(e.m, &fresh);
+			pthread_mutex_lock(&out_lock);
+			e.names = fresh;
+			pthread_mutex_unlock(&out_lock);
+		}
 		usleep(50000);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (duration &&

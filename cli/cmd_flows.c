@@ -40,13 +40,15 @@ int cli_flows_read(struct netprobe_manager *m, int slot, struct cli_flows *out)
 	struct read_ctx r = {.out = out, .slot = slot};
 
 	out->n = 0;
+	cli_ifnames_read(m, &out->names);
 	return netprobe_manager_foreach_flow(m, add_flow, &r);
 }
 
 void cli_flows_free(struct cli_flows *f)
 {
 	free(f->v);
-	memset(f, 0, sizeof(*f));
+	f->v = NULL;
+	f->n = f->cap = 0;
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -137,19 +139,8 @@ static void endpoint(const struct netprobe_flow_key *k, bool src, char *buf, siz
 		snprintf(buf, len, "%s", addr);
 }
 
-static void iso_time(struct netprobe_manager *m, unsigned long long jiffies, char *buf, size_t len)
-{
-	unsigned long long real = netprobe_manager_flow_time_ns(m, jiffies);
-	time_t secs = real / 1000000000ull;
-	struct tm tm;
-
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-
-	snprintf(buf + n, len - n, ".%03lluZ", (real / 1000000ull) % 1000);
-}
-
-struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_flow *f)
+struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_ifnames *names,
+				  const struct cli_flow *f)
 {
 	const struct netprobe_flow_key *k = &f->key;
 	struct json_object *o = json_object_new_object();
@@ -181,35 +172,36 @@ struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_f
 			       json_object_new_string(k->direction == NETPROBE_DIR_INGRESS
 							      ? "ingress"
 							      : "egress"));
+	cli_ifname_json(o, names, k->slot);
 	json_object_object_add(o, "ifindex", json_object_new_int(k->ifindex));
 	json_object_object_add(o, "packets", cli_json_u64(f->st.packets));
 	json_object_object_add(o, "bytes", cli_json_u64(f->st.bytes));
 	json_object_object_add(
 		o, "tcp_flags",
 		json_object_new_string(cli_tcp_flags(f->st.tcp_flags, buf, sizeof(buf))));
-	iso_time(m, f->st.first_seen, buf, sizeof(buf));
-	json_object_object_add(o, "first_seen", json_object_new_string(buf));
-	iso_time(m, f->st.last_seen, buf, sizeof(buf));
-	json_object_object_add(o, "last_seen", json_object_new_string(buf));
+	cli_json_time(o, "first_seen", netprobe_manager_flow_time_ns(m, f->st.first_seen));
+	cli_json_time(o, "last_seen", netprobe_manager_flow_time_ns(m, f->st.last_seen));
 	return o;
 }
 
 void cli_flow_print_header(FILE *out, bool with_rate)
 {
-	fprintf(out, "%-3s %-6s %-22s %-22s %10s %12s", "DIR", "PROTO", "SOURCE", "DESTINATION",
-		"PACKETS", "BYTES");
+	fprintf(out, "%-12s %-3s %-6s %-22s %-22s %10s %12s", "INTERFACE", "DIR", "PROTO", "SOURCE",
+		"DESTINATION", "PACKETS", "BYTES");
 	if (with_rate)
 		fprintf(out, " %9s", "RATE");
 	fprintf(out, " %s\n", "FLAGS");
 }
 
-void cli_flow_print(FILE *out, const struct cli_flow *f, bool with_rate, double interval_s)
+void cli_flow_print(FILE *out, const struct cli_ifnames *names, const struct cli_flow *f,
+		    bool with_rate, double interval_s)
 {
-	char src[64], dst[64], proto[16], flags[16], rate[24];
+	char src[64], dst[64], proto[16], flags[16], rate[24], ifname[96];
 
 	endpoint(&f->key, true, src, sizeof(src));
 	endpoint(&f->key, false, dst, sizeof(dst));
-	fprintf(out, "%-3s %-6s %-22s %-22s %10llu %12llu",
+	fprintf(out, "%-12s %-3s %-6s %-22s %-22s %10llu %12llu",
+		cli_ifname(names, f->key.slot, ifname, sizeof(ifname)),
 		f->key.direction == NETPROBE_DIR_INGRESS ? "in" : "out",
 		cli_proto_name(f->key.proto, proto, sizeof(proto)), src, dst, f->st.packets,
 		f->st.bytes);
@@ -299,7 +291,7 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 				   *list = json_object_new_array();
 
 		for (size_t i = 0; i < shown; i++)
-			json_object_array_add(list, cli_flow_json(m, &flows.v[i]));
+			json_object_array_add(list, cli_flow_json(m, &flows.names, &flows.v[i]));
 		json_object_object_add(root, "flows", list);
 		json_object_object_add(root, "total_flows", cli_json_u64(flows.n));
 		cli_json_print(root);
@@ -307,7 +299,7 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 	} else {
 		cli_flow_print_header(stdout, false);
 		for (size_t i = 0; i < shown; i++)
-			cli_flow_print(stdout, &flows.v[i], false, 0);
+			cli_flow_print(stdout, &flows.names, &flows.v[i], false, 0);
 		printf("%zu of %zu flows\n", shown, flows.n);
 	}
 	cli_flows_free(&flows);

@@ -44,13 +44,9 @@ struct list_out {
 static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 {
 	struct list_out *out = ctx;
-	char ttl[32] = "-", created[32];
-	time_t t = e->created_ns / 1000000000ull;
-	struct tm tm;
+	char ttl[32] = "-", created[40];
 
-	/* Times for people are UTC, ISO 8601 (as flows and status have them). */
-	gmtime_r(&t, &tm);
-	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cli_iso_time(e->created_ns, created, sizeof(created));
 	if (out->json) {
 		struct json_object *o = json_object_new_object();
 
@@ -61,8 +57,7 @@ static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 		json_object_object_add(o, "hits", cli_json_u64(e->hits));
 		json_object_object_add(o, "origin",
 				       json_object_new_string(netprobe_acl_origin_name(e->origin)));
-		json_object_object_add(o, "created", json_object_new_string(created));
-		json_object_object_add(o, "created_ns", cli_json_u64(e->created_ns));
+		cli_json_time(o, "created", e->created_ns);
 		json_object_object_add(o, "id", cli_json_u64(e->id));
 		if (e->origin != NETPROBE_ORIGIN_MANUAL)
 			json_object_object_add(o, "evidence", cli_json_u64(e->evidence));

@@ -36,6 +36,7 @@ struct snapshot {
 	struct netprobe_iface ifaces[NETPROBE_MAX_IFACES];
 	struct netprobe_global_stats stats[NETPROBE_MAX_IFACES];
 	int n;
+	unsigned long long stats_ns; /* CLOCK_REALTIME when taken */
 };
 
 static int add_iface(const struct netprobe_iface *it, void *ctx)
@@ -51,6 +52,10 @@ static int take_snapshot(struct netprobe_manager *m, const char *only, struct sn
 {
 	int err;
 
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->stats_ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	s->n = 0;
 	err = netprobe_manager_foreach_iface(m, add_iface, s);
 	if (err)
@@ -131,10 +136,9 @@ static void show_security(const struct snapshot *cur, const struct snapshot *pre
 static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 		      struct cli_flows *flows, unsigned int top, double secs, bool tty)
 {
-	char a[24], b[24], c[24], d[24], when[32];
-	time_t now = time(NULL);
+	char a[24], b[24], c[24], d[24], when[40];
 
-	strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+	cli_iso_time(cur->stats_ns, when, sizeof(when));
 	if (tty)
 		fputs("\033[H\033[2J", stdout);
 	printf("netprobe monitor  %s  every %.1fs  (Ctrl-C stops)\n\n", when, secs);
@@ -158,7 +162,7 @@ static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 	printf("\nbusiest flows in the last %.1fs (of %zu):\n", secs, flows->n);
 	cli_flow_print_header(stdout, true);
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++)
-		cli_flow_print(stdout, &flows->v[i], true, secs);
+		cli_flow_print(stdout, &flows->names, &flows->v[i], true, secs);
 	if (!tty)
 		putchar('\n');
 	fflush(stdout);
@@ -182,14 +186,14 @@ static void show_json(struct netprobe_manager *m, const struct snapshot *cur,
 		json_object_array_add(list, o);
 	}
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++) {
-		struct json_object *o = cli_flow_json(m, &flows->v[i]);
+		struct json_object *o = cli_flow_json(m, &flows->names, &flows->v[i]);
 
 		json_object_object_add(o, "interval_bytes", cli_json_u64(flows->v[i].delta_bytes));
 		json_object_object_add(o, "interval_packets",
 				       cli_json_u64(flows->v[i].delta_packets));
 		json_object_array_add(fl, o);
 	}
-	json_object_object_add(root, "time", cli_json_u64(time(NULL)));
+	cli_json_time(root, "time", cur->stats_ns);
 	json_object_object_add(root, "interval_s", json_object_new_double(secs));
 	json_object_object_add(root, "interfaces", list);
 	json_object_object_add(root, "top_flows", fl);

@@ -37,7 +37,9 @@ struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
 
 struct stats_ctx {
 	struct netprobe_manager *m;
-	const char *only;	    /* IFACE given on the command line */
+	const char *only; /* IFACE given on the command line */
+	int only_slot;	  /* the slot it names */
+	struct cli_ifnames names;
 	struct json_object *ifaces; /* --json: the "interfaces" array */
 	int shown;
 };
@@ -70,9 +72,10 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 {
 	struct stats_ctx *s = ctx;
 	struct netprobe_global_stats st;
+	char name[96];
 	int err;
 
-	if (s->only && (!it->in_current_netns || strcmp(s->only, it->name)))
+	if (s->only && (int)it->slot != s->only_slot)
 		return 0;
 	err = netprobe_manager_iface_stats_of(s->m, it, &st);
 	if (err == -ENOENT)
@@ -82,6 +85,10 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 	s->shown++;
 	if (s->ifaces) {
 		struct json_object *o = cli_iface_stats_json(it, &st);
+
+		if (!it->in_current_netns && it->slot < NETPROBE_MAX_IFACES)
+			json_object_object_add(
+				o, "netns", json_object_new_string(s->names.slot[it->slot].netns));
 
 		json_object_object_add(
 			o, "xdp_attach",
@@ -99,7 +106,8 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 		printf("%-16s %-8s %12s %14s %12s %14s %10s %10s %9s\n", "INTERFACE", "MODE",
 		       "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "XDP_PASS", "XDP_DROP",
 		       "MALFORMED");
-	printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n", it->name,
+	printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n",
+	       cli_ifname(&s->names, it->slot, name, sizeof(name)),
 	       netprobe_xdp_program_name(it->xdp_mode), st.rx_packets, st.rx_bytes, st.tx_packets,
 	       st.tx_bytes, st.xdp_pass, st.xdp_drop, st.malformed);
 	return 0;
@@ -173,12 +181,16 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 	s.m = cli_open_existing(false);
 	if (!s.m)
 		return EXIT_FAIL;
+	cli_ifnames_read(s.m, &s.names);
 	if (s.only) {
-		struct netprobe_iface it;
-
-		err = netprobe_manager_iface(s.m, s.only, &it);
-		if (err) {
-			if (err == -ENOENT)
+		/* Any interface stats lists, from any namespace: by NAME, or NAME@NETNS. */
+		s.only_slot = cli_ifnames_find(&s.names, s.only);
+		if (s.only_slot < 0) {
+			if (s.only_slot == -EEXIST)
+				cli_error("%s is attached in several namespaces: say which, as "
+					  "netprobe stats lists them (NAME@NETNS)",
+					  s.only);
+			else
 				cli_error("netprobe is not attached to %s", s.only);
 			netprobe_manager_free(s.m);
 			return EXIT_FAIL;
@@ -210,7 +222,7 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 			json_object_object_add(root, "total", t);
 		else
 			json_object_put(t);
-		json_object_object_add(root, "timestamp_ns", cli_json_u64(total.timestamp_ns));
+		cli_json_time(root, "time", total.timestamp_ns);
 		if (have_events) {
 			struct json_object *e = json_object_new_object();
 

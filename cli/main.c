@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "cli.h"
 
@@ -213,6 +214,27 @@ const char *cli_human(double v, const char *unit, char *buf, size_t len)
 	}
 	snprintf(buf, len, i ? "%.1f%s%s" : "%.0f%s%s", v, prefix[i], unit);
 	return buf;
+}
+
+const char *cli_iso_time(unsigned long long ns, char *buf, size_t len)
+{
+	time_t secs = ns / 1000000000ull;
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03lluZ", (ns / 1000000ull) % 1000);
+	return buf;
+}
+
+void cli_json_time(struct json_object *o, const char *name, unsigned long long ns)
+{
+	char iso[40], key[64];
+
+	json_object_object_add(o, name, json_object_new_string(cli_iso_time(ns, iso, sizeof(iso))));
+	snprintf(key, sizeof(key), "%s_ns", name);
+	json_object_object_add(o, key, cli_json_u64(ns));
 }
 
 void cli_json_print(struct json_object *o)

@@ -288,7 +288,7 @@ struct netprobe_security_event {
 	__u8 scan_hosts;
 	__u8 not_blocked; /* with mitigation on, why src was not blocked: enum netprobe_unblocked */
 	__u8 src_prefix_len; /* 0: src is one address; else src/src_prefix_len (IPv6) */
-	__u8 pad;
+	__u8 slot;	     /* the interface's slot: ifindex alone repeats across namespaces */
 };
 
 /* Why a detection with mitigation on did not block its source. */

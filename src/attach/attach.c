@@ -715,6 +715,7 @@ static void iface_from_info(const struct netprobe_manager *m,
 	out->tc_attach = info->tc_attach;
 	out->attached_at_ns = info->attached_at_ns;
 	out->in_current_netns = info->netns_ino == np_current_netns();
+	out->netns_ino = info->netns_ino;
 	out->gone = xdp_link_gone(m, slot);
 }
 

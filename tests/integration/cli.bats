@@ -9,6 +9,11 @@ setup() {
 }
 
 teardown() {
+	# The namespaces a test made beyond the lab's.
+	for ns in ${EXTRA_NS:-}; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+		ip netns del "$ns" 2>/dev/null || true
+	done
 	# The capabilities test's own bpffs, whatever it left in it.
 	if [ -n "${CAPS_TOP:-}" ]; then
 		umount "$CAPS_TOP/bpf" 2>/dev/null || true
@@ -248,6 +253,52 @@ as_caps() {
 	[ "$status" -eq 0 ]
 	run ! xdp_attached "$LAB_VB"
 	[ -z "$(ls "$top/bpf/st")" ]
+}
+
+@test "flows, events and stats name the interface and its namespace: two dup0 in two namespaces" {
+	bats_require_minimum_version 1.5.0
+	local c="np-c-${LAB_B#np-b-}" d="np-d-${LAB_B#np-b-}"
+	EXTRA_NS="$c $d"
+	ip netns add "$c"
+	ip netns add "$d"
+	ip link add npdupc type veth peer name npdupd
+	ip link set npdupc netns "$c" name dup0
+	ip link set npdupd netns "$d" name dup0
+	ip -n "$c" addr add 10.251.0.1/24 dev dup0
+	ip -n "$d" addr add 10.251.0.2/24 dev dup0
+	ip -n "$c" link set dup0 up
+	ip -n "$d" link set dup0 up
+	nsenter --net="/run/netns/$c" "$NP" attach dup0 --detailed-events
+	nsenter --net="/run/netns/$d" "$NP" attach dup0
+	# Events read from a third namespace: each flow start names its namespace.
+	in_b "$NP" events --json --duration 2.5 >"$BATS_TEST_TMPDIR/ev" 2>/dev/null 3>&- &
+	local ev=$!
+	sleep 0.5
+	ip netns exec "$c" ping -q -c 3 -i 0.05 10.251.0.2 >/dev/null
+	wait $ev
+	jq -e --arg c "$c" 'select(.type == "flow_start") | select(.interface == "dup0" and .netns == $c)' "$BATS_TEST_TMPDIR/ev" >/dev/null
+	# flows from C: C's own without a netns, D's with D's name.
+	run --separate-stderr nsenter --net="/run/netns/$c" "$NP" flows --json
+	[ "$(jq '[.flows[] | select(.interface == "dup0" and (has("netns") | not))] | length' <<<"$output")" -ge 1 ]
+	[ "$(jq --arg d "$d" '[.flows[] | select(.interface == "dup0" and .netns == $d)] | length' <<<"$output")" -ge 1 ]
+	run nsenter --net="/run/netns/$c" "$NP" flows
+	[[ "$output" == *"dup0@$d"* ]]
+	# stats IF: the caller's own first, NAME@NETNS for another's, ambiguity said.
+	run nsenter --net="/run/netns/$c" "$NP" stats dup0 --json
+	[ "$status" -eq 0 ]
+	[ "$(jq '.interfaces[0].in_current_netns' <<<"$output")" = true ]
+	run nsenter --net="/run/netns/$c" "$NP" stats "dup0@$d" --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.interfaces[0].netns' <<<"$output")" = "$d" ]
+	[ "$(jq '.interfaces[0].rx_packets' <<<"$output")" -ge 3 ]
+	run in_b "$NP" stats dup0
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"attached in several namespaces"* ]]
+	run in_b "$NP" stats nosuch0
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not attached to nosuch0"* ]]
+	nsenter --net="/run/netns/$c" "$NP" detach dup0
+	nsenter --net="/run/netns/$d" "$NP" detach dup0
 }
 
 @test "attach, status, stats, flows, detach: the whole life cycle, with --json" {

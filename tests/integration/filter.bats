@@ -73,7 +73,7 @@ prove_a() {
 	[ "$(jq .blocked <<<"$ev")" = true ]
 	# Within one second of the scan's start (event times are within a tick).
 	local took
-	took=$(($(jq -e .time <<<"$ev") - t0))
+	took=$(($(jq -e .time_ns <<<"$ev") - t0))
 	[ "$took" -ge 0 ] && [ "$took" -lt 1000000000 ]
 	# The block: listed with its origin, dropping the scanner's packets.
 	run np_b blacklist list --json
