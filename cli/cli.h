@@ -175,9 +175,10 @@ struct cli_ifnames {
 	struct {
 		bool known;
 		char name[NETPROBE_IFNAMSIZ];
-		char netns
-			[64]; /* "": the caller's; else its name under /run/netns, or net:[INODE] */
+		/* "": the caller's; else its name under /run/netns, or net:[INODE] */
+		char netns[64];
 	} slot[NETPROBE_MAX_IFACES];
+	int width; /* of the widest name as cli_ifname shows it: the text views' column */
 };
 
 int cli_ifnames_read(struct netprobe_manager *m, struct cli_ifnames *n);
@@ -206,7 +207,7 @@ const char *cli_proto_name(unsigned int proto, char *buf, size_t len);
 const char *cli_tcp_flags(unsigned int flags, char *buf, size_t len);
 struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_ifnames *names,
 				  const struct cli_flow *f);
-void cli_flow_print_header(FILE *out, bool with_rate);
+void cli_flow_print_header(FILE *out, const struct cli_ifnames *names, bool with_rate);
 void cli_flow_print(FILE *out, const struct cli_ifnames *names, const struct cli_flow *f,
 		    bool with_rate, double interval_s);
 

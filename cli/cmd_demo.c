@@ -347,9 +347,13 @@ static void on_alerts(const struct netprobe_event_batch *b, void *ctx)
 		pthread_mutex_lock(&alerts_lock);
 		if (alerts_seen < 16)
 			snprintf(alerts[alerts_seen], sizeof(alerts[0]),
-				 "%s from %s: %llu over a threshold of %llu%s",
+				 "%s from %s: %llu %s over a threshold of %llu%s",
 				 netprobe_detection_name(s->detection), src,
-				 (unsigned long long)s->rate, (unsigned long long)s->threshold,
+				 (unsigned long long)s->rate,
+				 s->detection != NETPROBE_DETECT_PORT_SCAN ? "packets/s"
+				 : s->scan_hosts			   ? "hosts"
+									   : "ports",
+				 (unsigned long long)s->threshold,
 				 s->blocked ? ", source blocked in XDP" : "");
 		alerts_seen++;
 		pthread_mutex_unlock(&alerts_lock);
@@ -377,7 +381,7 @@ static void summary(struct netprobe_manager *m)
 	if (cli_flows_read(m, -1, &flows) == 0) {
 		cli_flows_sort(&flows, false, false);
 		printf("\ntop flows of %zu:\n", flows.n);
-		cli_flow_print_header(stdout, false);
+		cli_flow_print_header(stdout, &flows.names, false);
 		for (size_t i = 0; i < flows.n && i < 10; i++)
 			cli_flow_print(stdout, &flows.names, &flows.v[i], false, 0);
 	}
@@ -484,7 +488,10 @@ int cmd_demo(struct cli_env *env, int argc, char **argv)
 	    netprobe_manager_events_start(m))
 		fprintf(stderr, "demo: cannot start the event pipeline: no alerts shown\n");
 	drive_traffic(&lab, duration);
-	err = cli_monitor_run(m, NULL, -1, 1.0, duration, 8, env->json);
+	/* On a terminal the view redraws in place; into a file or pipe, a few frames will do. */
+	double every = isatty(STDOUT_FILENO) || duration <= 4 ? 1.0 : duration / 4;
+
+	err = cli_monitor_run(m, NULL, -1, every, duration, 8, env->json);
 	netprobe_manager_events_stop(m);
 	summary(m);
 out:

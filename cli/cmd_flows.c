@@ -135,6 +135,10 @@ static void endpoint(const struct netprobe_flow_key *k, bool src, char *buf, siz
 	if (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP)
 		snprintf(buf, len, k->family == NETPROBE_FAMILY_IPV6 ? "[%s]:%u" : "%s:%u", addr,
 			 port);
+	else if (!src && (k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6))
+		/* An ICMP flow is keyed by its type and code (the destination port's bytes). */
+		snprintf(buf, len, "%s type %u/%u", addr, ntohs(k->dst_port) >> 8,
+			 ntohs(k->dst_port) & 0xff);
 	else
 		snprintf(buf, len, "%s", addr);
 }
@@ -184,10 +188,10 @@ struct json_object *cli_flow_json(struct netprobe_manager *m, const struct cli_i
 	return o;
 }
 
-void cli_flow_print_header(FILE *out, bool with_rate)
+void cli_flow_print_header(FILE *out, const struct cli_ifnames *names, bool with_rate)
 {
-	fprintf(out, "%-12s %-3s %-6s %-22s %-22s %10s %12s", "INTERFACE", "DIR", "PROTO", "SOURCE",
-		"DESTINATION", "PACKETS", "BYTES");
+	fprintf(out, "%-*s %-3s %-6s %-22s %-22s %10s %12s", names ? names->width : 9, "INTERFACE",
+		"DIR", "PROTO", "SOURCE", "DESTINATION", "PACKETS", "BYTES");
 	if (with_rate)
 		fprintf(out, " %9s", "RATE");
 	fprintf(out, " %s\n", "FLAGS");
@@ -200,11 +204,13 @@ void cli_flow_print(FILE *out, const struct cli_ifnames *names, const struct cli
 
 	endpoint(&f->key, true, src, sizeof(src));
 	endpoint(&f->key, false, dst, sizeof(dst));
-	fprintf(out, "%-12s %-3s %-6s %-22s %-22s %10llu %12llu",
+	/* In a live view (with a rate) the counts are the interval's, as its title says. */
+	fprintf(out, "%-*s %-3s %-6s %-22s %-22s %10llu %12llu", names ? names->width : 9,
 		cli_ifname(names, f->key.slot, ifname, sizeof(ifname)),
 		f->key.direction == NETPROBE_DIR_INGRESS ? "in" : "out",
-		cli_proto_name(f->key.proto, proto, sizeof(proto)), src, dst, f->st.packets,
-		f->st.bytes);
+		cli_proto_name(f->key.proto, proto, sizeof(proto)), src, dst,
+		with_rate ? f->delta_packets : f->st.packets,
+		with_rate ? f->delta_bytes : f->st.bytes);
 	if (with_rate)
 		fprintf(out, " %9s",
 			cli_human(f->delta_bytes * 8 / interval_s, "b/s", rate, sizeof(rate)));
@@ -297,7 +303,7 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 		cli_json_print(root);
 		json_object_put(root);
 	} else {
-		cli_flow_print_header(stdout, false);
+		cli_flow_print_header(stdout, &flows.names, false);
 		for (size_t i = 0; i < shown; i++)
 			cli_flow_print(stdout, &flows.names, &flows.v[i], false, 0);
 		printf("%zu of %zu flows\n", shown, flows.n);

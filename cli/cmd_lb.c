@@ -192,6 +192,17 @@ const struct cli_command cli_cmd_lb = {
 	.init_args = lb_defaults,
 };
 
+/* "added 192.0.2.1:80/tcp": the service as the library took it, its protocol said. */
+static void say_service(const char *what, const char *text)
+{
+	struct netprobe_lb_service s;
+	char buf[96];
+
+	if (netprobe_lb_service_parse(text, &s) == 0)
+		text = netprobe_lb_service_str(&s, buf, sizeof(buf));
+	printf("%s %s\n", what, text);
+}
+
 int cmd_lb(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = &cli_cmd_lb;
@@ -244,7 +255,8 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 		return cli_usage_error(cmd, "--table-size goes with vip add");
 
 	cli_config(&cfg);
-	if (table_size)
+	/* Room for a table larger than the default's is made when the state is: ask for it. */
+	if (table_size > cfg.lb_table_size)
 		cfg.lb_table_size = table_size;
 	m = add ? cli_open(&cfg) : cli_open_existing(true);
 	if (!m && !add && errno == ENOENT) {
@@ -260,7 +272,7 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 			err = add ? netprobe_lb_service_add_opts(m, argv[i], &so)
 				  : netprobe_lb_service_del(m, argv[i]);
 			if (!err)
-				printf("%s %s\n", add ? "added" : "removed", argv[i]);
+				say_service(add ? "added" : "removed", argv[i]);
 		}
 	} else {
 		const char *service = argv[optind++];

@@ -133,6 +133,22 @@ static void show_security(const struct snapshot *cur, const struct snapshot *pre
 	}
 }
 
+/* What the text view's security line says, for --json: totals so far. */
+static struct json_object *security_json(const struct netprobe_counters *c)
+{
+	struct json_object *o = json_object_new_object(), *d = json_object_new_object();
+
+	json_object_object_add(o, "deny_drops", cli_json_u64(c->filter[NETPROBE_FC_DENY_DROPS]));
+	json_object_object_add(o, "block_drops", cli_json_u64(c->filter[NETPROBE_FC_BLOCK_DROPS]));
+	json_object_object_add(o, "malformed_drops",
+			       cli_json_u64(c->filter[NETPROBE_FC_MALFORMED_DROPS]));
+	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
+		json_object_object_add(d, netprobe_detection_name(i),
+				       cli_json_u64(c->detections[i]));
+	json_object_object_add(o, "detections", d);
+	return o;
+}
+
 static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 		      struct cli_flows *flows, unsigned int top, double secs, bool tty)
 {
@@ -160,7 +176,7 @@ static void show_text(const struct snapshot *cur, const struct snapshot *prev,
 		printf("(nothing attached)\n");
 	show_security(cur, prev, secs);
 	printf("\nbusiest flows in the last %.1fs (of %zu):\n", secs, flows->n);
-	cli_flow_print_header(stdout, true);
+	cli_flow_print_header(stdout, &flows->names, true);
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++)
 		cli_flow_print(stdout, &flows->names, &flows->v[i], true, secs);
 	if (!tty)
@@ -183,6 +199,10 @@ static void show_json(struct netprobe_manager *m, const struct snapshot *cur,
 		json_object_object_add(o, "rx_bps", json_object_new_double(r.rx_bps));
 		json_object_object_add(o, "tx_pps", json_object_new_double(r.tx_pps));
 		json_object_object_add(o, "tx_bps", json_object_new_double(r.tx_bps));
+		json_object_object_add(o, "drop_pps", json_object_new_double(r.drop_pps));
+		if (cur->ifaces[i].xdp_mode == NETPROBE_XDP_FILTER)
+			json_object_object_add(o, "security",
+					       security_json(&cur->stats[i].counters));
 		json_object_array_add(list, o);
 	}
 	for (size_t i = 0; i < flows->n && i < top && flows->v[i].delta_bytes; i++) {

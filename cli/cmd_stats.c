@@ -68,6 +68,23 @@ static struct json_object *counters_json(const struct netprobe_global_stats *st)
 	return counters;
 }
 
+/*
+ * One line of the table (NULL: the header). Every XDP verdict has its
+ * column: an lb interface's RX is pass + drop + tx + redirect (+ aborted).
+ */
+static void print_row(const char *name, const char *mode, const struct netprobe_global_stats *st)
+{
+	if (!st) {
+		printf("%-16s %-7s %11s %13s %11s %13s %10s %10s %10s %9s %7s %9s\n", "INTERFACE",
+		       "MODE", "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "XDP_PASS",
+		       "XDP_DROP", "XDP_TX", "XDP_REDIR", "ABORTED", "MALFORMED");
+		return;
+	}
+	printf("%-16s %-7s %11llu %13llu %11llu %13llu %10llu %10llu %10llu %9llu %7llu %9llu\n",
+	       name, mode, st->rx_packets, st->rx_bytes, st->tx_packets, st->tx_bytes, st->xdp_pass,
+	       st->xdp_drop, st->xdp_tx, st->xdp_redirect, st->xdp_aborted, st->malformed);
+}
+
 static int stats_one(const struct netprobe_iface *it, void *ctx)
 {
 	struct stats_ctx *s = ctx;
@@ -103,13 +120,9 @@ static int stats_one(const struct netprobe_iface *it, void *ctx)
 		return netprobe_global_stats_foreach_counter(&st, print_counter, NULL);
 	}
 	if (s->shown == 1)
-		printf("%-16s %-8s %12s %14s %12s %14s %10s %10s %9s\n", "INTERFACE", "MODE",
-		       "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES", "XDP_PASS", "XDP_DROP",
-		       "MALFORMED");
-	printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n",
-	       cli_ifname(&s->names, it->slot, name, sizeof(name)),
-	       netprobe_xdp_program_name(it->xdp_mode), st.rx_packets, st.rx_bytes, st.tx_packets,
-	       st.tx_bytes, st.xdp_pass, st.xdp_drop, st.malformed);
+		print_row(NULL, NULL, NULL);
+	print_row(cli_ifname(&s->names, it->slot, name, sizeof(name)),
+		  netprobe_xdp_program_name(it->xdp_mode), &st);
 	return 0;
 }
 
@@ -241,9 +254,7 @@ int cmd_stats(struct cli_env *env, int argc, char **argv)
 		if (!s.shown)
 			printf("netprobe is not attached anywhere\n");
 		else
-			printf("%-16s %-8s %12llu %14llu %12llu %14llu %10llu %10llu %9llu\n",
-			       "total", "", total.rx_packets, total.rx_bytes, total.tx_packets,
-			       total.tx_bytes, total.xdp_pass, total.xdp_drop, total.malformed);
+			print_row("total", "", &total);
 		if (have_events)
 			printf("events: %llu produced, %llu lost (ring buffer full), %llu sampled "
 			       "out\n",

@@ -52,8 +52,16 @@ static int add_name(const struct netprobe_iface *it, void *ctx)
 
 int cli_ifnames_read(struct netprobe_manager *m, struct cli_ifnames *n)
 {
+	char buf[96];
+	int err;
+
 	memset(n, 0, sizeof(*n));
-	return netprobe_manager_foreach_iface(m, add_name, n);
+	err = netprobe_manager_foreach_iface(m, add_name, n);
+	n->width = 9; /* "INTERFACE" */
+	for (int s = 0; s < NETPROBE_MAX_IFACES; s++)
+		if (n->slot[s].known && (int)strlen(cli_ifname(n, s, buf, sizeof(buf))) > n->width)
+			n->width = (int)strlen(buf);
+	return err;
 }
 
 const char *cli_ifname(const struct cli_ifnames *n, unsigned int slot, char *buf, size_t len)

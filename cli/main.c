@@ -143,7 +143,9 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 	}
 	m = netprobe_manager_new(cfg);
 	if (!m) {
-		cli_error("invalid configuration: %s", strerror(errno));
+		/* The library said which setting and why (logged above). */
+		if (errno != EINVAL)
+			cli_error("cannot make a manager: %s", strerror(errno));
 		return NULL;
 	}
 	err = netprobe_manager_load(m);

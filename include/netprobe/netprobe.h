@@ -489,8 +489,8 @@ struct netprobe_iface {
 	enum netprobe_tc_attach tc_attach;
 	unsigned long long attached_at_ns; /* CLOCK_REALTIME */
 	bool in_current_netns;		   /* ifindex is valid in the caller's namespace */
-	unsigned long long netns_ino;	   /* its network namespace (the inode of /proc/PID/ns/net) */
-	bool gone; /* the interface was deleted; detach it to free its slot */
+	unsigned long long netns_ino; /* its network namespace (the inode of /proc/PID/ns/net) */
+	bool gone;		      /* the interface was deleted; detach it to free its slot */
 };
 
 typedef int (*netprobe_iface_fn)(const struct netprobe_iface *iface, void *ctx);

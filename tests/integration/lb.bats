@@ -384,7 +384,7 @@ rx_pair() {
 	np_lb lb stats --json | jq -e '.vips[] | select(.vip == "10.99.3.1:80/tcp") | .table_size == 1009'
 	run np_lb lb vip add 10.99.3.2:80/tcp --table-size 1000
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"1000 is not a prime"* ]]
+	[[ "$output" == *"must be a prime, not 1000"* ]]
 	run np_lb lb vip add 10.99.3.2:80/tcp --table-size 70001
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"does not fit"* ]]
