@@ -12,6 +12,8 @@ PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 BINDIR       ?= $(PREFIX)/sbin
+MANDIR       ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
 OUTPUT       := .output
 CLANG        ?= clang
@@ -44,7 +46,11 @@ PC_FILE      := $(OUTPUT)/libnetprobe.pc
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: netprobe $(STATIC_LIB) $(SHARED_LIB) $(PC_FILE)
+all: netprobe $(STATIC_LIB) $(SHARED_LIB) $(PC_FILE) $(OUTPUT)/netprobe.8
+
+# The manual is made from the command's own tables: it says what --help says.
+$(OUTPUT)/netprobe.8: netprobe
+	./netprobe --man > $@
 
 deps:
 	@scripts/install-deps.sh
@@ -141,10 +147,14 @@ install: all
 	ln -sf libnetprobe.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libnetprobe.so
 	install -m 0644 include/netprobe/*.h $(DESTDIR)$(INCLUDEDIR)/netprobe/
 	install -m 0644 $(PC_FILE) $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0644 $(OUTPUT)/netprobe.8 $(DESTDIR)$(MANDIR)/man8/netprobe.8
+	install -m 0644 scripts/netprobe.bash-completion $(DESTDIR)$(COMPLETIONDIR)/netprobe
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/netprobe $(DESTDIR)$(LIBDIR)/libnetprobe.* \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/libnetprobe.pc
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/libnetprobe.pc $(DESTDIR)$(MANDIR)/man8/netprobe.8 \
+	      $(DESTDIR)$(COMPLETIONDIR)/netprobe
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
 
 format-check:

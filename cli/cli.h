@@ -99,6 +99,9 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, void *args,
 bool cli_given(const struct cli_command *cmd, unsigned long long given, const char *name);
 /* The options part of --help, from the table. */
 void cli_print_options(const struct cli_command *cmd, FILE *out);
+/* The same for netprobe(8): roff, each option a tagged paragraph; text escaped for roff. */
+void cli_man_options(const struct cli_command *cmd, FILE *out);
+void cli_man_text(FILE *out, const char *text);
 /* text wrapped at 79 columns, starting at column col, the lines after at indent. */
 void cli_print_wrapped(FILE *out, const char *text, int indent, int col);
 

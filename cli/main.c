@@ -45,6 +45,51 @@ static void usage(FILE *out)
 		NETPROBE_DEFAULT_PIN_PATH);
 }
 
+/*
+ * netprobe(8), made from the same command table and option tables as
+ * --help, so the manual never tells another story than the command.
+ */
+static void print_man(FILE *out)
+{
+	fprintf(out,
+		".TH NETPROBE 8 \"\" \"netprobe %s\" \"System Administration\"\n"
+		/* options and addresses must not be hyphenated or stretched */
+		".nh\n.ad l\n"
+		".SH NAME\nnetprobe \\- eBPF network monitoring, filtering and L4 load "
+		"balancing\n"
+		".SH SYNOPSIS\n.B netprobe\n[\\fB\\-v\\fR] [\\fB\\-\\-pin\\-path\\fR "
+		"\\fIDIR\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]\n"
+		".SH DESCRIPTION\nnetprobe attaches XDP and TC programs to interfaces and leaves "
+		"them running, its state pinned under a bpffs directory: counters by interface, "
+		"family and protocol, a flow table, events, a filter with allow and deny lists, "
+		"detections and mitigation, and a Maglev load balancer. Every command below "
+		"reads or changes that state.\n"
+		".SH COMMON OPTIONS\n.TP\n.B \\-h, \\-\\-help\nthe command's help.\n"
+		".TP\n.B \\-v, \\-\\-verbose\nmore detail; twice, libbpf's messages and the "
+		"verifier's log too.\n.TP\n.B \\-P, \\-\\-pin\\-path \\fIDIR\\fR\nthe bpffs "
+		"directory of the state (default %s); an absolute path.\n",
+		NETPROBE_VERSION, NETPROBE_DEFAULT_PIN_PATH);
+	fprintf(out, ".SH COMMANDS\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct cli_command *c = commands[i];
+
+		fprintf(out, ".SS %s\n.B netprobe %s\n", c->name, c->name);
+		cli_man_text(out, c->synopsis);
+		fputs("\n.PP\n", out);
+		cli_man_text(out, c->help);
+		fputc('\n', out);
+		cli_man_options(c, out);
+	}
+	fprintf(out,
+		".SH ENVIRONMENT\n.TP\n.B NETPROBE_PIN_PATH\nthe pin path, as "
+		"\\fB\\-\\-pin\\-path\\fR.\n.TP\n.B NETPROBE_LOCK_TIMEOUT_MS\nhow long a "
+		"change waits for another process's change of the same state (default 10000).\n"
+		".SH EXIT STATUS\n0 done, 1 failed, 2 the command line was wrong.\n"
+		".SH PRIVILEGES\nroot, or %s.\n"
+		".SH SEE ALSO\n.BR bpftool (8),\n.BR ip (8),\n.BR tc (8)\n",
+		NETPROBE_CAPS);
+}
+
 void cli_print_help(const struct cli_command *cmd, FILE *out)
 {
 	fprintf(out, "usage: netprobe %s ", cmd->name);
@@ -291,6 +336,9 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
+			return EXIT_OK;
+		} else if (!strcmp(argv[i], "--man")) {
+			print_man(stdout); /* what make installs as netprobe(8) */
 			return EXIT_OK;
 		} else if (!strcmp(argv[i], "--version")) {
 			printf("netprobe %s\n", NETPROBE_VERSION);

@@ -234,46 +234,54 @@ void cli_print_wrapped(FILE *out, const char *text, int indent, int col)
 	}
 }
 
+/* The command's defaults, as --help shows them; NULL when it has none (free it). */
+static char *defaults_of(const struct cli_command *cmd)
+{
+	char *defaults = cmd->args_size ? calloc(1, cmd->args_size) : NULL;
+
+	if (defaults && cmd->init_args)
+		cmd->init_args(defaults);
+	return defaults;
+}
+
+/* What an option says of itself: its help, then what the library knows, range and default. */
+static void option_text(const struct cli_opt *o, const char *defaults, char *line, size_t len)
+{
+	char extra[200] = "", def[64], more[512] = "";
+	unsigned long long min, max;
+	const char *unit;
+
+	default_text(o, defaults, def, sizeof(def));
+	if (o->type == CLI_OPT_UINT) {
+		uint_range(o, &min, &max, &unit);
+		snprintf(extra, sizeof(extra), " (%llu..%llu%s%s%s%s)", min, max, *unit ? " " : "",
+			 unit, *def ? ", default " : "", def);
+	} else if (o->type == CLI_OPT_SECONDS) {
+		snprintf(extra, sizeof(extra), " (%.10g..%.10g s%s%s)", o->min, o->max,
+			 *def ? ", default " : "", def);
+	} else if (o->type == CLI_OPT_CHOICE) {
+		char list[120];
+
+		choices_text(o->choices, list, sizeof(list));
+		snprintf(extra, sizeof(extra), " (%s%s%s)", list, *def ? "; default " : "", def);
+	}
+	if (o->more_help)
+		o->more_help(more, sizeof(more));
+	snprintf(line, len, "%s%s%s", o->help, more, extra);
+}
+
 void cli_print_options(const struct cli_command *cmd, FILE *out)
 {
-	char *defaults = NULL;
-	char what[64], extra[200], def[64];
+	char *defaults, what[64], line[1536];
 
 	if (!cmd->opts || !cmd->opts[0].name)
 		return;
-	if (cmd->args_size) {
-		defaults = calloc(1, cmd->args_size);
-		if (defaults && cmd->init_args)
-			cmd->init_args(defaults);
-	}
+	defaults = defaults_of(cmd);
 	fprintf(out, "options:\n");
 	for (const struct cli_opt *o = cmd->opts; o->name; o++) {
-		unsigned long long min, max;
-		const char *unit;
-
 		snprintf(what, sizeof(what), "--%s%s%s", o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
-		extra[0] = '\0';
-		default_text(o, defaults, def, sizeof(def));
-		if (o->type == CLI_OPT_UINT) {
-			uint_range(o, &min, &max, &unit);
-			snprintf(extra, sizeof(extra), " (%llu..%llu%s%s%s%s)", min, max,
-				 *unit ? " " : "", unit, *def ? ", default " : "", def);
-		} else if (o->type == CLI_OPT_SECONDS) {
-			snprintf(extra, sizeof(extra), " (%.10g..%.10g s%s%s)", o->min, o->max,
-				 *def ? ", default " : "", def);
-		} else if (o->type == CLI_OPT_CHOICE) {
-			char list[120];
-
-			choices_text(o->choices, list, sizeof(list));
-			snprintf(extra, sizeof(extra), " (%s%s%s)", list, *def ? "; default " : "",
-				 def);
-		}
-		char line[1536], more[512] = "";
-
-		if (o->more_help)
-			o->more_help(more, sizeof(more));
-		snprintf(line, sizeof(line), "%s%s%s", o->help, more, extra);
+		option_text(o, defaults, line, sizeof(line));
 		if (strlen(what) > 22)
 			fprintf(out, "  %s\n%*s", what, 26, "");
 		else
@@ -281,5 +289,40 @@ void cli_print_options(const struct cli_command *cmd, FILE *out)
 		cli_print_wrapped(out, line, 26, 26);
 	}
 	fputc('\n', out);
+	free(defaults);
+}
+
+void cli_man_text(FILE *out, const char *text)
+{
+	/* roff: a backslash is \e, a hyphen in an option \-, a line must not start with . or ' */
+	if (*text == '.' || *text == '\'')
+		fputs("\\&", out);
+	for (; *text; text++) {
+		if (*text == '\\')
+			fputs("\\e", out);
+		else if (*text == '-')
+			fputs("\\-", out);
+		else
+			fputc(*text, out);
+	}
+}
+
+void cli_man_options(const struct cli_command *cmd, FILE *out)
+{
+	char *defaults = defaults_of(cmd), line[1536];
+
+	for (const struct cli_opt *o = cmd ? cmd->opts : NULL; o && o->name; o++) {
+		fputs(".TP\n.B \\-\\-", out);
+		cli_man_text(out, o->name);
+		if (o->arg) {
+			fputs(" \\fI", out);
+			cli_man_text(out, o->arg);
+			fputs("\\fR", out);
+		}
+		fputc('\n', out);
+		option_text(o, defaults, line, sizeof(line));
+		cli_man_text(out, line);
+		fputc('\n', out);
+	}
 	free(defaults);
 }

@@ -127,6 +127,42 @@ teardown() {
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 }
 
+@test "the manual and bash completion come from the command's own tables" {
+	local man="$BATS_TEST_TMPDIR/netprobe.8" c opt
+	"$NP" --man >"$man"
+	# roff that renders without a warning, and names every command and every option.
+	run groff -man -Tutf8 -ww -z "$man"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	local text
+	text=$(groff -man -Tascii -P -c "$man" | col -b)
+	for c in check attach detach status stats flows monitor events demo blacklist allowlist lb; do
+		[[ "$text" == *"netprobe $c"* ]]
+		for opt in $("$NP" "$c" --help | sed -n '/^options:/,/^$/p' | grep -oE '^  --[a-z0-9-]+'); do
+			grep -qe "$opt" <<<"$text" || { echo "man lacks $c $opt"; false; }
+		done
+	done
+	[[ "$text" == *"CAP_PERFMON"* ]]
+	# Completion: commands, options, the choices --help gives.
+	complete_words() {
+		PATH="$(dirname "$NP"):$PATH" bash -c '
+			source "$1"; shift
+			COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _netprobe
+			echo "${COMPREPLY[*]}"' _ "$ROOT/scripts/netprobe.bash-completion" "$@"
+	}
+	[ "$(complete_words netprobe at)" = attach ]
+	[ "$(complete_words netprobe attach --mit)" = "--mitigate --mitigate-unproven" ]
+	[ "$(complete_words netprobe attach eth0 --mode '')" = "monitor filter lb" ]
+	[ "$(complete_words netprobe flows --sort '')" = "bytes packets" ]
+	[ "$(complete_words netprobe lb backend add 192.0.2.1:80 10.0.0.1 --forward '')" = "ipip l2" ]
+	# make install puts both where man and bash look.
+	local dest="$BATS_TEST_TMPDIR/inst"
+	make -C "$ROOT" -s install DESTDIR="$dest" PREFIX=/usr >/dev/null
+	[ -s "$dest/usr/share/man/man8/netprobe.8" ]
+	[ -s "$dest/usr/share/bash-completion/completions/netprobe" ]
+	[ -x "$dest/usr/sbin/netprobe" ]
+}
+
 @test "check reports each requirement and fails for a missing interface" {
 	run np_b check "$LAB_VB"
 	[ "$status" -eq 0 ]
