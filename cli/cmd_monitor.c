@@ -146,6 +146,11 @@ static struct json_object *security_json(const struct netprobe_counters *c)
 		json_object_object_add(d, netprobe_detection_name(i),
 				       cli_json_u64(c->detections[i]));
 	json_object_object_add(o, "detections", d);
+	d = json_object_new_object();
+	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
+		json_object_object_add(d, netprobe_detection_name(i),
+				       cli_json_u64(c->detections_dst[i]));
+	json_object_object_add(o, "detections_dst", d);
 	return o;
 }
 

@@ -136,6 +136,11 @@ static struct json_object *security_json(const struct netprobe_security_stats *s
 		json_object_object_add(d, netprobe_detection_name(i),
 				       cli_json_u64(sec->detections[i]));
 	json_object_object_add(o, "detections", d);
+	d = json_object_new_object();
+	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
+		json_object_object_add(d, netprobe_detection_name(i),
+				       cli_json_u64(sec->detections_dst[i]));
+	json_object_object_add(o, "detections_dst", d);
 	for (int i = 0; i < NETPROBE_FC_MAX; i++)
 		json_object_object_add(o, netprobe_filter_counter_name(i),
 				       cli_json_u64(sec->filter[i]));
@@ -161,9 +166,15 @@ static void print_security(const struct netprobe_security_stats *sec)
 	if (!detections)
 		return;
 	printf("detections:");
-	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
-		if (sec->detections[i])
-			printf(" %s %llu", netprobe_detection_name(i), sec->detections[i]);
+	/* Per source and per destination apart: syn_flood 3, syn_flood_dst 1. */
+	for (int i = 0; i < NETPROBE_DETECT_MAX; i++) {
+		unsigned long long dst = sec->detections_dst[i], other = sec->detections[i] - dst;
+
+		if (other)
+			printf(" %s %llu", netprobe_detection_name(i), other);
+		if (dst)
+			printf(" %s_dst %llu", netprobe_detection_name(i), dst);
+	}
 	printf("\n");
 }
 

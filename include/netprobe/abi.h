@@ -169,6 +169,8 @@ struct netprobe_counters {
 	__u64 xdp_action[NETPROBE_XDP_ACTIONS];
 	__u64 filter[NETPROBE_FC_MAX];
 	__u64 detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
+	/* Of them, those about one destination (syn_flood_dst, ...): counted apart. */
+	__u64 detections_dst[NETPROBE_DETECT_MAX];
 	__u64 lb[NETPROBE_LBC_MAX];
 };
 

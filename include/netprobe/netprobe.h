@@ -166,8 +166,8 @@ struct netprobe_config {
 	/*
 	 * Mitigation: a per-source detection blocks its source for
 	 * mitigation_ttl_s, if the source completed a handshake with this host
-	 * within the detection's window (it receives what this host sends
-	 * there: its address is not spoofed). With mitigation_unproven, also
+	 * in the last 10 s (it receives what this host sends there: its
+	 * address is not spoofed). With mitigation_unproven, also
 	 * sources that proved nothing, on evidence anyone can spoof: for
 	 * networks whose sources cannot be spoofed (BCP 38 upstream, a lab).
 	 * Special addresses, this host's, its gateways, resolvers and peers,
@@ -236,9 +236,11 @@ struct netprobe_config {
 NETPROBE_API void netprobe_config_default(struct netprobe_config *cfg);
 
 /*
- * The detection of cfg called name (the first name_len bytes): syn_flood,
- * udp_flood, icmp_flood, syn_flood_dst, udp_flood_dst, icmp_flood_dst,
- * port_scan, rate_anomaly. NULL for any other name.
+ * The detection of cfg called name (the first name_len bytes): one of the
+ * NETPROBE_CONFIG_DETECTIONS names netprobe_config_detection_name gives
+ * (syn_flood, udp_flood, icmp_flood, tcp_flood, other_flood, syn_flood_dst,
+ * udp_flood_dst, icmp_flood_dst, port_scan, rate_anomaly). NULL for any
+ * other name.
  */
 NETPROBE_API struct netprobe_detection *
 netprobe_config_detection(struct netprobe_config *cfg, const char *name, size_t name_len);
@@ -449,8 +451,11 @@ NETPROBE_API int netprobe_manager_attach_opts(struct netprobe_manager *m, const 
 
 /*
  * Detaches from ifname (NULL: every interface of this pin path, in any
- * namespace), removing exactly what attach added. -ENOENT when netprobe is
- * not attached there. The pinned state is removed when nothing uses it any
+ * namespace), removing exactly what attach added. An interface deleted
+ * since is found by the name it had, in any namespace. -ENOENT when
+ * netprobe is not attached there, -ENODEV no such interface (and none
+ * netprobe held was deleted), -EXDEV an interface of another namespace
+ * attached with clsact (its filters are reached from there only). The pinned state is removed when nothing uses it any
  * more: nothing attached, no list entry, no service, no event reader.
  */
 NETPROBE_API int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname);
@@ -638,7 +643,8 @@ typedef void (*netprobe_event_fn)(const struct netprobe_event_batch *batch, void
  * Registers fn for the event types in type_mask (NETPROBE_EVENT_MASK(type)
  * or-ed, or NETPROBE_EVENT_ALL). Handlers run on the worker threads, several
  * at once when event_workers > 1; batches may reach them out of order. Call
- * before netprobe_manager_events_start. -ENOSPC past 32 handlers.
+ * before netprobe_manager_events_start. -ENOSPC past 32 handlers, -EBUSY
+ * while the pipeline runs.
  */
 NETPROBE_API int netprobe_manager_on_event(struct netprobe_manager *m, unsigned int type_mask,
 					   netprobe_event_fn fn, void *ctx);
@@ -847,9 +853,11 @@ NETPROBE_API const char *netprobe_acl_origin_name(unsigned int origin);
 /*
  * Why a detection with mitigation on left its source alone (a security
  * event's not_blocked): "special_address" (unspecified, loopback,
- * link-local, multicast, broadcast), "protected" (this host's own, a
- * gateway, a resolver), "peer" (this host opened a flow to it within the
- * hour), "pool_full"; NULL for NETPROBE_UNBLOCKED_NONE and past the last.
+ * link-local, multicast, broadcast), "allowed" (on the allow list),
+ * "protected" (this host's own, a gateway, a resolver), "peer" (this host
+ * opened a flow to it in the last 10 minutes), "unproven" (it completed no
+ * handshake: its address may be spoofed), "pool_full"; NULL for
+ * NETPROBE_UNBLOCKED_NONE and past the last.
  */
 NETPROBE_API const char *netprobe_unblocked_name(unsigned int reason);
 /* "syn_flood", "port_scan", ...; NULL past the last. */
@@ -858,9 +866,11 @@ NETPROBE_API const char *netprobe_detection_name(unsigned int detection);
 /* The seed's SecurityStats: summed over every attached interface. */
 struct netprobe_security_stats {
 	unsigned long long detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
-	unsigned long long filter[NETPROBE_FC_MAX];	    /* drops by reason and the rest */
-	unsigned long long deny_entries;		    /* made by hand */
-	unsigned long long block_entries;		    /* made by mitigation */
+	/* Of them, those about one destination (syn_flood_dst, ...), counted apart. */
+	unsigned long long detections_dst[NETPROBE_DETECT_MAX];
+	unsigned long long filter[NETPROBE_FC_MAX]; /* drops by reason and the rest */
+	unsigned long long deny_entries;	    /* made by hand */
+	unsigned long long block_entries;	    /* made by mitigation */
 	unsigned long long allow_entries;
 	unsigned long long capacity; /* entries the lists can hold */
 	/*
@@ -916,7 +926,7 @@ struct netprobe_lb_backend_opts {
  * The outer source address is this host's address towards the backend, found
  * when the backend is added, in the caller's network namespace.
  *
- * Errors: -EINVAL bad text, a family mismatch, a weight past 1000, or a
+ * Errors: -EINVAL bad text, a family mismatch, a weight of 0 or past 1000, or a
  * backend no packet can go to (unspecified, loopback, multicast, broadcast,
  * this host); -EEXIST a service or backend that is already there; -ENOENT
  * an unknown service or backend; -ENOSPC a full table; -ENETUNREACH no

@@ -205,6 +205,9 @@ static int emit_counters(const char *iface, const struct netprobe_global_stats *
 		ret = emit_group(iface, "detections", np_detection_names, s->counters.detections,
 				 NETPROBE_DETECT_MAX, fn, ctx);
 	if (!ret)
+		ret = emit_group(iface, "detections_dst", np_detection_names,
+				 s->counters.detections_dst, NETPROBE_DETECT_MAX, fn, ctx);
+	if (!ret)
 		ret = emit_group(iface, "lb", lb_counter_names, s->counters.lb, NETPROBE_LBC_MAX,
 				 fn, ctx);
 	return ret;
@@ -222,6 +225,7 @@ int netprobe_manager_security_stats(struct netprobe_manager *m, struct netprobe_
 		return err;
 	memset(out, 0, sizeof(*out));
 	memcpy(out->detections, total.counters.detections, sizeof(out->detections));
+	memcpy(out->detections_dst, total.counters.detections_dst, sizeof(out->detections_dst));
 	memcpy(out->filter, total.counters.filter, sizeof(out->filter));
 	np_acl_counts(m, &out->deny_entries, &out->block_entries, &out->allow_entries,
 		      &out->capacity, &out->sweep_dependent);

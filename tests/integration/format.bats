@@ -38,3 +38,21 @@ load helpers
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"older than its source: build first"* ]]
 }
+
+@test "every exported function is in docs/API.md" {
+	# Every NETPROBE_API declaration of the header, also those that span
+	# lines (NETPROBE_API struct netprobe_detection *\nnetprobe_config_detection(...)).
+	local h="$ROOT/include/netprobe/netprobe.h" fns f n decls missing=()
+	fns=$(perl -0777 -ne 'print "$1\n" while /^NETPROBE_API\b[^;(]*?\b(netprobe_\w+)\s*\(/mg' "$h")
+	n=$(printf '%s\n' "$fns" | grep -c .)
+	decls=$(grep -c '^NETPROBE_API' "$h")
+	echo "$n exported functions found, $decls NETPROBE_API declarations"
+	# Not an extraction that found nothing, nor one that missed a declaration.
+	[ "$n" -ge 80 ]
+	[ "$n" -eq "$decls" ]
+	for f in $fns; do
+		grep -qF "\`$f\`" "$ROOT/docs/API.md" || missing+=("$f")
+	done
+	[ ${#missing[@]} -eq 0 ] || printf 'not in docs/API.md as `%s`\n' "${missing[@]}"
+	[ ${#missing[@]} -eq 0 ]
+}

@@ -1764,6 +1764,11 @@ static void test_floods(void **state)
 				 .threshold = 200,
 				 .window_ms = 1000};
 	check_events(x, n, 0);
+	/* Counted apart from the per-source ones: syn_flood_dst, icmp_flood_dst. */
+	assert_int_equal(stats().counters.detections_dst[NETPROBE_DETECT_SYN_FLOOD], 1);
+	assert_int_equal(stats().counters.detections_dst[NETPROBE_DETECT_ICMP_FLOOD], 1);
+	assert_int_equal(stats().counters.detections_dst[NETPROBE_DETECT_UDP_FLOOD], 0);
+	assert_int_equal(detections(NETPROBE_DETECT_ICMP_FLOOD), 2);
 
 	/* Switched off, the SYN flood detection raises nothing; the others carry on. */
 	cfg.syn_flood.enabled = false;
