@@ -539,9 +539,10 @@ static __always_inline void raise_alert(struct netprobe_counters *cnt, const str
 	struct netprobe_security_event *ev;
 
 	if (a->detection < NETPROBE_DETECT_MAX) {
-		cnt->detections[a->detection]++;
 		if (a->scope == NETPROBE_SCOPE_DESTINATION)
 			cnt->detections_dst[a->detection]++;
+		else
+			cnt->detections[a->detection]++;
 	}
 	if (!np_filter.alerts)
 		return;

@@ -4,6 +4,7 @@
 #define NETPROBE_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -112,6 +113,8 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(int err, const char *what);
 void cli_print_help(const struct cli_command *cmd, FILE *out);
 
+/* Sends the library's messages to stderr, as verbose as -v says. */
+void cli_log_setup(void);
 /* Opens the manager on the pinned state, creating it if missing (for attach). */
 struct netprobe_manager *cli_open(const struct netprobe_config *cfg);
 /*
@@ -127,6 +130,15 @@ void cli_config(struct netprobe_config *cfg);
 bool cli_set_pin_path(const char *path, const char *what);
 /* How many attached interfaces run in mode. */
 int cli_ifaces_in_mode(struct netprobe_manager *m, enum netprobe_xdp_program mode);
+
+/*
+ * Every signal that would end the process sets cli_stop instead: Ctrl-C,
+ * SIGTERM, a closed terminal (SIGHUP), a reader gone (SIGPIPE: `| head`),
+ * the other terminating ones; only SIGKILL (and a crash) end it short of
+ * its cleanup (detach what it attached, say what it counted).
+ */
+extern volatile sig_atomic_t cli_stop;
+void cli_catch_stop_signals(void);
 
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 bool cli_parse_seconds(const char *s, double *out);

@@ -126,14 +126,13 @@ static bool parse_no_mitigate(void *p, const char *arg, unsigned int nth)
 	return true;
 }
 
+/* The tunnel sources are kept: --decap switches unwrapping on again with them. */
 static bool parse_no_decap(void *p, const char *arg, unsigned int nth)
 {
 	struct attach_args *args = p;
 
 	(void)arg, (void)nth;
 	args->a.decap = false;
-	args->a.decap_from_count = 0;
-	args->a.decap_to_count = 0;
 	return true;
 }
 
@@ -285,7 +284,8 @@ static const struct cli_opt attach_opts[] = {
 	 .help = "unwrap again, from the --decap-from sources the interface has"},
 	{.name = "no-decap",
 	 .type = CLI_OPT_FUNC,
-	 .help = "unwrap no tunnels; the --decap-from and --decap-to lists are emptied",
+	 .help = "unwrap no tunnels (the --decap-from and --decap-to lists are kept for "
+		 "--decap)",
 	 .parse = parse_no_decap},
 	{.name = "decap-from",
 	 .type = CLI_OPT_FUNC,
@@ -331,8 +331,20 @@ const struct cli_command cli_cmd_attach = {
 
 /* The options only the filter mode has. */
 static const char *const filter_only[] = {
-	"detect",    "scan-hosts",  "mitigate",	 "mitigate-unproven",
-	"block-ttl", "ipv6-prefix", "no-alerts", "alerts"};
+	"detect",    "scan-hosts", "mitigate",	  "mitigate-unproven",
+	"block-ttl", "alerts",	   "ipv6-prefix", "no-alerts"};
+
+/* Switches that undo one another. */
+static const char *const opposites[][2] = {
+	{"detailed-events", "no-detailed-events"},
+	{"mitigate", "no-mitigate"},
+	{"mitigate-unproven", "no-mitigate"},
+	{"mitigate", "mitigate-unproven"},
+	{"alerts", "no-alerts"},
+	{"decap", "no-decap"},
+	{"decap-from", "no-decap"},
+	{"decap-to", "no-decap"},
+};
 
 /* An interface of the command: what it runs now, and what it is to run. */
 struct attach_plan {
@@ -385,13 +397,30 @@ static int check_plan(unsigned long long given, const struct attach_plan *p)
 	const char *was = p->held ? " (it keeps what it has: say --mode filter)" : "";
 	bool filter_opts = false;
 
-	for (size_t f = 0; f < sizeof(filter_only) / sizeof(filter_only[0]); f++)
+	char names[256];
+	size_t len = 0;
+
+	for (size_t f = 0; f < sizeof(filter_only) / sizeof(filter_only[0]); f++) {
 		filter_opts |= cli_given(cmd, given, filter_only[f]);
+		len += snprintf(names + len, sizeof(names) - len, "%s--%s",
+				!f						       ? ""
+				: f + 1 < sizeof(filter_only) / sizeof(filter_only[0]) ? ", "
+										       : " and ",
+				filter_only[f]);
+	}
 	if (filter_opts && a->xdp_mode != NETPROBE_XDP_FILTER)
-		return cli_usage_error(cmd,
-				       "%s: --detect, --scan-hosts, --mitigate, --block-ttl, "
-				       "--ipv6-prefix and --no-alerts go with --mode filter%s",
-				       p->name, p->held ? was : "");
+		return cli_usage_error(cmd, "%s: %s go with --mode filter%s", p->name, names,
+				       p->held ? was : "");
+	/* Switches that undo each other in one command: which is meant? */
+	for (size_t i = 0; i < sizeof(opposites) / sizeof(opposites[0]); i++)
+		if (cli_given(cmd, given, opposites[i][0]) &&
+		    cli_given(cmd, given, opposites[i][1]))
+			return cli_usage_error(cmd, "--%s and --%s: one or the other",
+					       opposites[i][0], opposites[i][1]);
+	/* What the library would refuse (decap with no tunnel source...): said before anything. */
+	if (netprobe_attach_opts_validate(a))
+		return cli_usage_error(cmd, "%s: these settings are refused (the reason above)",
+				       p->name);
 	if (cli_given(cmd, given, "block-ttl") && !a->mitigation)
 		return cli_usage_error(
 			cmd, "%s: --block-ttl goes with --mitigate (mitigation is off)", p->name);
@@ -426,6 +455,31 @@ static int check_sizes(struct netprobe_manager *m, unsigned long long given,
 			cli.pin_path, cfg.lb_conn_table_size);
 		return EXIT_FAIL;
 	}
+	return 0;
+}
+
+struct edit_ctx {
+	int argc;
+	char **argv;
+	unsigned long long given;
+	struct attach_plan *p;
+	int usage; /* the options do not fit what is in force: an exit code */
+};
+
+/* Under the lock: the options over the settings in force, checked again. */
+static int edit_iface(struct netprobe_attach_opts *opts, void *ctx)
+{
+	struct edit_ctx *e = ctx;
+	struct attach_plan *p = e->p;
+
+	p->prev = *opts;
+	attach_defaults(&p->want);
+	p->want.a = *opts;
+	e->usage = cli_parse(&cli_cmd_attach, e->argc, e->argv, &p->want, NULL)
+			   ?: check_plan(e->given, p);
+	if (e->usage)
+		return -EINVAL;
+	*opts = p->want.a;
 	return 0;
 }
 
@@ -482,24 +536,39 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 			goto out;
 	}
 	for (i = 0; i < n; i++) {
-		const struct attach_plan *p = &plan[i];
-		enum netprobe_xdp_program mode = p->want.a.xdp_mode;
+		struct attach_plan *p = &plan[i];
+		struct edit_ctx e = {argc, argv, given, p, 0};
 
-		err = netprobe_manager_attach_opts(m, p->name, &p->want.a);
+		/*
+		 * On an interface held with its settings kept, the options go over
+		 * what is in force under the state's lock, so that a change another
+		 * command makes at the same time is not lost.
+		 */
+		err = p->kept ? netprobe_manager_attach_edit(m, p->name, edit_iface, &e)
+			      : netprobe_manager_attach_opts(m, p->name, &p->want.a);
+		if (e.usage) {
+			ret = e.usage;
+			err = -EINVAL;
+			break;
+		}
 		if (err)
 			break;
-		if (p->held && p->now.xdp_mode == mode)
+
+		enum netprobe_xdp_program mode = p->want.a.xdp_mode;
+		enum netprobe_xdp_program was = p->kept ? p->prev.xdp_mode : p->now.xdp_mode;
+
+		if (p->held && was == mode)
 			printf("%s: %s mode, settings applied live\n", p->name,
 			       netprobe_xdp_program_name(mode));
 		else if (p->held)
 			printf("%s: %s mode (was %s), switched live\n", p->name,
-			       netprobe_xdp_program_name(mode),
-			       netprobe_xdp_program_name(p->now.xdp_mode));
+			       netprobe_xdp_program_name(mode), netprobe_xdp_program_name(was));
 		else
 			printf("attached to %s (%s)\n", p->name, netprobe_xdp_program_name(mode));
 	}
 	if (err) {
-		cli_fail(err, plan[i].name);
+		if (ret != EXIT_USAGE)
+			cli_fail(err, plan[i].name);
 		/* All or nothing: what this command changed before the failure goes back. */
 		for (int j = 0; j < i; j++) {
 			if (!plan[j].held && netprobe_manager_detach(m, plan[j].name) == 0)
@@ -546,13 +615,25 @@ int cmd_detach(struct cli_env *env, int argc, char **argv)
 	(void)env;
 	if (cli_parse(cmd, argc, argv, &all, NULL))
 		return EXIT_USAGE;
-	if (all == (optind < argc))
+	if (all && optind < argc)
 		return cli_usage_error(cmd, "name interfaces or give --all, not both");
+	if (!all && optind >= argc)
+		return cli_usage_error(cmd, "name the interfaces to detach, or give --all");
 	m = cli_open_existing(false);
 	if (!m)
 		return EXIT_FAIL;
 	if (all) {
+		/* Each one said: one that cannot go (clsact in another namespace) says why. */
+		struct cli_ifnames before, after;
+		char name[96];
+
+		cli_ifnames_read(m, &before);
 		failed = netprobe_manager_detach(m, NULL) != 0;
+		cli_ifnames_read(m, &after);
+		for (int s = 0; s < NETPROBE_MAX_IFACES; s++)
+			if (before.slot[s].known && !after.slot[s].known)
+				printf("detached from %s\n",
+				       cli_ifname(&before, s, name, sizeof(name)));
 		if (!failed)
 			printf("detached from every interface\n");
 	}

@@ -9,14 +9,7 @@
 #include <unistd.h>
 #include "cli.h"
 
-static volatile sig_atomic_t stop;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 struct events_ctx {
 	struct netprobe_manager *m;
@@ -231,6 +224,8 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 	if (!e.m)
 		return EXIT_FAIL;
 	cli_ifnames_read(e.m, &e.names);
+	/* Whatever ends the run, its accounting is said (SIGPIPE included: | head). */
+	cli_catch_stop_signals();
 	netprobe_manager_on_event(e.m, NETPROBE_EVENT_ALL, on_batch, &e);
 	/* The periodic report (stats_report_interval_ms) goes to stderr as a log line. */
 	netprobe_manager_on_report(e.m, on_report, NULL);
@@ -239,15 +234,13 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 		netprobe_manager_free(e.m);
 		return cli_fail(err, "events");
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	if (test && netprobe_manager_emit_test_events(e.m, test) < 0)
 		cli_error("events: --test: cannot produce test events");
 
 	struct timespec start, now;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (unsigned int tick = 0; !stop; tick++) {
+	for (unsigned int tick = 0; !cli_stop; tick++) {
 		/* Expiry (flow ends), sweeps and the report are ours to run while we run. */
 		netprobe_manager_housekeeping(e.m, NULL);
 		/* Interfaces attached since get their names: read here, swapped in for the workers. */

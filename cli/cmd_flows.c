@@ -274,14 +274,20 @@ int cmd_flows(struct cli_env *env, int argc, char **argv)
 	if (!m)
 		return EXIT_FAIL;
 	if (optind < argc) {
-		struct netprobe_iface it;
+		/* As stats: NAME (the caller's namespace's first) or NAME@NETNS. */
+		struct cli_ifnames names;
 
-		if (netprobe_manager_iface(m, argv[optind], &it)) {
-			cli_error("netprobe is not attached to %s", argv[optind]);
+		cli_ifnames_read(m, &names);
+		slot = cli_ifnames_find(&names, argv[optind]);
+		if (slot < 0) {
+			cli_error(slot == -EEXIST
+					  ? "%s is attached in several namespaces: say which "
+					    "(NAME@NETNS)"
+					  : "netprobe is not attached to %s",
+				  argv[optind]);
 			netprobe_manager_free(m);
 			return EXIT_FAIL;
 		}
-		slot = it.slot;
 	}
 	err = cli_flows_read(m, slot, &flows);
 	if (err) {

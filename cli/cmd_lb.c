@@ -203,6 +203,72 @@ static void say_service(const char *what, const char *text)
 	printf("%s %s\n", what, text);
 }
 
+struct present_ctx {
+	const char *service; /* canonical text; NULL: the VIPs are looked for */
+	char **want;
+	int n;
+	bool *found;
+	bool service_found;
+};
+
+static int mark_present(const struct netprobe_lb_service_info *s, void *ctx)
+{
+	struct present_ctx *p = ctx;
+	struct netprobe_lb_service svc;
+	char text[96];
+
+	for (int i = 0; i < p->n; i++) {
+		if (!p->service) {
+			if (!netprobe_lb_service_parse(p->want[i], &svc) &&
+			    !strcmp(netprobe_lb_service_str(&svc, text, sizeof(text)), s->text))
+				p->found[i] = true;
+			continue;
+		}
+		if (strcmp(p->service, s->text))
+			continue;
+		p->service_found = true;
+		for (size_t b = 0; b < s->nbackends; b++) {
+			unsigned char a[16];
+			int af = strchr(p->want[i], ':') ? AF_INET6 : AF_INET;
+
+			if (inet_pton(af, p->want[i], a) == 1 &&
+			    !memcmp(a, s->backends[b].addr, af == AF_INET ? 4 : 16))
+				p->found[i] = true;
+		}
+	}
+	return 0;
+}
+
+/* Whether each VIP (service NULL), or each backend of service, is there: 0, or said why not. */
+static int check_present(struct netprobe_manager *m, const char *service, char **want, int n)
+{
+	bool found[n > 0 ? n : 1];
+	struct netprobe_lb_service svc;
+	char text[96];
+	struct present_ctx p = {NULL, want, n, found, false};
+	int err;
+
+	memset(found, 0, sizeof(found));
+	if (service) {
+		if (netprobe_lb_service_parse(service, &svc))
+			return -EINVAL; /* the library said why */
+		p.service = netprobe_lb_service_str(&svc, text, sizeof(text));
+	}
+	err = netprobe_manager_lb_stats(m, mark_present, &p);
+	for (int i = 0; !err && i < n; i++) {
+		if (found[i])
+			continue;
+		if (service && !p.service_found)
+			cli_error("no service %s: nothing changed", p.service);
+		else if (service)
+			cli_error("%s is not a backend of %s: nothing changed", want[i], p.service);
+		else
+			cli_error("no service %s: nothing removed", want[i]);
+		err = -ENOENT;
+	}
+	return err;
+}
+
 int cmd_lb(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = &cli_cmd_lb;
@@ -265,35 +331,48 @@ int cmd_lb(struct cli_env *env, int argc, char **argv)
 	}
 	if (!m)
 		return EXIT_FAIL;
-	if (vip) {
+	/*
+	 * All or none, as the lists: what a command removes, drains or sets is
+	 * checked to be there first (nothing is changed to find out); what it
+	 * adds goes back out if a later one fails.
+	 */
+	const char *service = vip ? NULL : argv[optind++];
+	int i = optind;
+
+	if (!add)
+		err = check_present(m, service, argv + optind, argc - optind);
+	for (; !err && i < argc; i++) {
 		struct netprobe_lb_service_opts so = {.sz = sizeof(so), .table_size = table_size};
 
-		for (int i = optind; i < argc && !err; i++) {
+		if (vip)
 			err = add ? netprobe_lb_service_add_opts(m, argv[i], &so)
 				  : netprobe_lb_service_del(m, argv[i]);
-			if (!err)
-				say_service(add ? "added" : "removed", argv[i]);
-		}
-	} else {
-		const char *service = argv[optind++];
-
-		for (int i = optind; i < argc && !err; i++) {
-			if (add)
-				err = netprobe_lb_backend_add(m, service, argv[i], &bo);
-			else if (del)
-				err = netprobe_lb_backend_del(m, service, argv[i]);
-			else if (drain)
-				err = netprobe_lb_backend_drain(m, service, argv[i]);
-			else
-				err = netprobe_lb_backend_set_weight(m, service, argv[i],
-								     bo.weight);
-			if (!err)
-				printf("%s: backend %s %s\n", service, argv[i],
-				       add     ? "added"
-				       : del   ? "removed"
-				       : drain ? "draining"
-					       : "weight set");
-		}
+		else if (add)
+			err = netprobe_lb_backend_add(m, service, argv[i], &bo);
+		else if (del)
+			err = netprobe_lb_backend_del(m, service, argv[i]);
+		else if (drain)
+			err = netprobe_lb_backend_drain(m, service, argv[i]);
+		else
+			err = netprobe_lb_backend_set_weight(m, service, argv[i], bo.weight);
+	}
+	if (err && add) {
+		for (int j = i - 2; j >= optind; j--) /* i - 1 failed */
+			if (vip ? netprobe_lb_service_del(m, argv[j])
+				: netprobe_lb_backend_del(m, service, argv[j]))
+				cli_error("%s could not be taken back out", argv[j]);
+		cli_error("nothing added: the command's %s go all or none",
+			  vip ? "VIPs" : "backends");
+	}
+	for (int j = optind; !err && j < argc; j++) {
+		if (vip)
+			say_service(add ? "added" : "removed", argv[j]);
+		else
+			printf("%s: backend %s %s\n", service, argv[j],
+			       add     ? "added"
+			       : del   ? "removed"
+			       : drain ? "draining"
+				       : "weight set");
 	}
 	if (!err && add && !cli_ifaces_in_mode(m, NETPROBE_XDP_LB))
 		fprintf(stderr, "netprobe: no interface is in lb mode yet; services apply once "

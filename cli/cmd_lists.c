@@ -16,6 +16,9 @@ struct list_ops {
 			struct netprobe_acl_batch_result *result);
 	int (*del_many)(struct netprobe_manager *m, const char *const *cidrs, size_t count,
 			struct netprobe_acl_batch_result *result);
+	const char *name; /* "deny list" */
+	int (*other_list)(struct netprobe_manager *m, netprobe_acl_fn fn, void *ctx);
+	const char *other_name;
 };
 
 static const struct list_ops deny_ops = {
@@ -25,6 +28,9 @@ static const struct list_ops deny_ops = {
 	netprobe_blacklist_list,
 	netprobe_blacklist_add_many,
 	netprobe_blacklist_del_many,
+	"deny list",
+	netprobe_allowlist_list,
+	"allow list",
 };
 static const struct list_ops allow_ops = {
 	"allowlist",
@@ -33,6 +39,9 @@ static const struct list_ops allow_ops = {
 	netprobe_allowlist_list,
 	netprobe_allowlist_add_many,
 	netprobe_allowlist_del_many,
+	"allow list",
+	netprobe_blacklist_list,
+	"deny list",
 };
 
 struct list_out {
@@ -374,15 +383,31 @@ static int apply_cidrs(struct netprobe_manager *m, const struct list_ops *ops, b
 					       .listed = update ? NETPROBE_ACL_LISTED_UPDATE
 								: NETPROBE_ACL_LISTED_FAIL};
 	struct netprobe_acl_batch_result res = {};
-	struct cidr_set set = {};
+	struct cidr_set set = {}, other = {};
+	struct netprobe_cidr c;
 	int err = 0;
 
 	if (!add) {
-		err = ops->list(m, collect_entry, &set);
-		for (int i = 0; !err && i < n; i++)
-			if (!listed_here(&set, cidrs[i]))
-				err = ops->del(m, cidrs[i]) ?: -ENOENT;
+		/* Each on this list, checked from the listings: nothing is removed to find out. */
+		err = ops->list(m, collect_entry, &set)
+			      ?: ops->other_list(m, collect_entry, &other);
+		for (int i = 0; !err && i < n; i++) {
+			if (listed_here(&set, cidrs[i]))
+				continue;
+			if (netprobe_cidr_parse(cidrs[i], &c))
+				err = -EINVAL; /* the library said why */
+			else if (listed_here(&other, cidrs[i]))
+				err = -NETPROBE_ERR_OTHER_LIST;
+			else
+				err = -ENOENT;
+			if (err == -ENOENT)
+				cli_error("%s is not on the %s", cidrs[i], ops->name);
+			else if (err == -NETPROBE_ERR_OTHER_LIST)
+				cli_error("%s is not on the %s (it is on the %s)", cidrs[i],
+					  ops->name, ops->other_name);
+		}
 		free(set.v);
+		free(other.v);
 	}
 	if (!err)
 		err = add ? ops->add_many(m, cidrs, n, &opts, &res)

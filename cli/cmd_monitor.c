@@ -7,31 +7,6 @@
 #include <unistd.h>
 #include "cli.h"
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-/*
- * Every signal that would end the process ends the loop instead, so that
- * what monitor attached is detached: Ctrl-C, SIGTERM, a closed terminal
- * (SIGHUP), a reader gone (SIGPIPE: `monitor | head`), and the other
- * terminating ones. Only SIGKILL (and a crash) leave it attached.
- */
-static void catch_stop_signals(void)
-{
-	static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGPIPE, SIGQUIT,
-				   SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU, SIGXFSZ};
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-}
-
 struct snapshot {
 	struct netprobe_iface ifaces[NETPROBE_MAX_IFACES];
 	struct netprobe_global_stats stats[NETPROBE_MAX_IFACES];
@@ -121,10 +96,14 @@ static void show_security(const struct snapshot *cur, const struct snapshot *pre
 
 		if (cur->ifaces[i].xdp_mode != NETPROBE_XDP_FILTER)
 			continue;
-		for (int d = 0; d < NETPROBE_DETECT_MAX; d++)
+		for (int d = 0; d < NETPROBE_DETECT_MAX; d++) {
 			if (c->detections[d] && len < sizeof(line))
 				len += snprintf(line + len, sizeof(line) - len, " %s %llu",
 						netprobe_detection_name(d), c->detections[d]);
+			if (c->detections_dst[d] && len < sizeof(line))
+				len += snprintf(line + len, sizeof(line) - len, " %s_dst %llu",
+						netprobe_detection_name(d), c->detections_dst[d]);
+		}
 		printf("%-16s drops %s/s (total: deny %llu, blocks %llu, malformed %llu); "
 		       "detections:%s\n",
 		       cur->ifaces[i].name, cli_human(r.drop_pps, "", a, sizeof(a)),
@@ -239,7 +218,7 @@ static void nap(struct netprobe_manager *m, double secs)
 {
 	double until = now_s() + secs;
 
-	while (!stop && now_s() < until) {
+	while (!cli_stop && now_s() < until) {
 		double left = until - now_s();
 
 		netprobe_manager_housekeeping(m, NULL);
@@ -260,11 +239,11 @@ int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, doub
 	double start, last;
 	int err = 0;
 
-	catch_stop_signals();
+	cli_catch_stop_signals();
 	take_snapshot(m, only, &prev);
 	cli_flows_read(m, slot, &prev_flows);
 	start = last = now_s();
-	while (!stop) {
+	while (!cli_stop) {
 		double wait = interval;
 
 		if (duration && last + wait > start + duration)
@@ -359,6 +338,7 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 	struct netprobe_config cfg;
 	struct netprobe_manager *m;
 	const char *only = NULL;
+	/* (monitor attaches in --mode, once; the interface's own settings otherwise) */
 	bool attached_here = false;
 	int err = 0, slot = -1;
 
@@ -366,7 +346,7 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 	if (cli_parse(cmd, argc, argv, &args, NULL))
 		return EXIT_USAGE;
 	/* Before anything is attached: from then on, a signal must reach the detach. */
-	catch_stop_signals();
+	cli_catch_stop_signals();
 	env->json = args.json;
 	cli_config(&cfg);
 	cfg.xdp_mode = args.mode;
@@ -380,24 +360,56 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 	m = only ? cli_open(&cfg) : cli_open_existing(false);
 	if (!m)
 		return EXIT_FAIL;
-	if (only) {
-		struct netprobe_iface it;
+	struct netprobe_iface it = {};
+	struct netprobe_attach_opts set, now_set;
 
-		if (netprobe_manager_iface(m, only, &it) == -ENOENT) {
+	if (only) {
+		err = netprobe_manager_iface(m, only, &it);
+		if (err == -ENOENT) {
 			err = netprobe_manager_attach(m, only);
-			if (err) {
-				netprobe_manager_free(m); /* attach said why */
-				return EXIT_FAIL;
-			}
-			attached_here = true;
-			netprobe_manager_iface(m, only, &it);
+			if (!err)
+				err = netprobe_manager_iface(m, only, &it);
+			netprobe_attach_opts_default(&set, sizeof(set));
+			if (!err)
+				netprobe_manager_iface_opts(m, &it, &set);
+			attached_here = !err;
+		}
+		if (err) {
+			/* No such interface here, or the attach failed: the library said which. */
+			netprobe_manager_free(m);
+			return EXIT_FAIL;
 		}
 		slot = it.slot;
 	}
 
 	err = cli_monitor_run(m, only, slot, interval, duration, top, env->json);
-	if (attached_here && netprobe_manager_detach(m, only) == 0 && !env->json)
-		printf("detached from %s\n", only);
+	if (attached_here) {
+		struct netprobe_iface now;
+		bool changed = false;
+
+		/*
+		 * Only what monitor attached goes: if another command attached the
+		 * interface for real meanwhile (a new attach, or a switch to another
+		 * mode), it stays.
+		 */
+		if (netprobe_manager_iface(m, only, &now) == 0) {
+			netprobe_attach_opts_default(&now_set, sizeof(now_set));
+			netprobe_manager_iface_opts(m, &now, &now_set);
+			changed = now.attached_at_ns != it.attached_at_ns ||
+				  memcmp(&now_set, &set, sizeof(set));
+		}
+		if (changed) {
+			fprintf(stderr,
+				"netprobe: %s was attached or switched by another command while "
+				"monitor ran: left attached\n",
+				only);
+		} else if (netprobe_manager_detach(m, only) == 0) {
+			if (!env->json)
+				printf("detached from %s\n", only);
+		} else if (!err) {
+			err = -EIO; /* said by the library */
+		}
+	}
 	netprobe_manager_free(m);
 	return err ? cli_fail(err, "monitor") : EXIT_OK;
 }

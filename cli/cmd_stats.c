@@ -157,7 +157,7 @@ static void print_security(const struct netprobe_security_stats *sec)
 	unsigned long long detections = 0;
 
 	for (int i = 0; i < NETPROBE_DETECT_MAX; i++)
-		detections += sec->detections[i];
+		detections += sec->detections[i] + sec->detections_dst[i];
 	printf("security: %llu dropped by the deny list, %llu by blocks, %llu passed by the allow "
 	       "list; lists: %llu deny, %llu blocks, %llu allow\n",
 	       sec->filter[NETPROBE_FC_DENY_DROPS], sec->filter[NETPROBE_FC_BLOCK_DROPS],
@@ -168,12 +168,10 @@ static void print_security(const struct netprobe_security_stats *sec)
 	printf("detections:");
 	/* Per source and per destination apart: syn_flood 3, syn_flood_dst 1. */
 	for (int i = 0; i < NETPROBE_DETECT_MAX; i++) {
-		unsigned long long dst = sec->detections_dst[i], other = sec->detections[i] - dst;
-
-		if (other)
-			printf(" %s %llu", netprobe_detection_name(i), other);
-		if (dst)
-			printf(" %s_dst %llu", netprobe_detection_name(i), dst);
+		if (sec->detections[i])
+			printf(" %s %llu", netprobe_detection_name(i), sec->detections[i]);
+		if (sec->detections_dst[i])
+			printf(" %s_dst %llu", netprobe_detection_name(i), sec->detections_dst[i]);
 	}
 	printf("\n");
 }

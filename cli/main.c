@@ -2,6 +2,7 @@
 /* netprobe: the command. A table of subcommands, each parsing its own options. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,11 +129,16 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* Errors the library said, and how many of them cli_fail has let stand for its own line. */
+static unsigned int errors_logged, errors_answered;
+
 static void log_to_stderr(enum netprobe_log_level level, const char *msg, void *ctx)
 {
 	static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
 
 	(void)ctx;
+	if (level == NETPROBE_LOG_ERROR)
+		errors_logged++;
 	fprintf(stderr, "netprobe: %s%s\n", prefix[level], msg);
 }
 
@@ -165,18 +171,23 @@ void cli_config(struct netprobe_config *cfg)
 		cfg->lock_timeout_ms = cli.lock_timeout_ms;
 }
 
-struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
+void cli_log_setup(void)
 {
-	struct netprobe_config defaults;
-	struct netprobe_manager *m;
-	int err;
-
 	/* Errors always, progress with -v, libbpf's own words with -vv. */
 	netprobe_set_log(log_to_stderr,
 			 cli.verbose >= 2 ? NETPROBE_LOG_DEBUG
 			 : cli.verbose	  ? NETPROBE_LOG_INFO
 					  : NETPROBE_LOG_WARN,
 			 NULL);
+}
+
+struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
+{
+	struct netprobe_config defaults;
+	struct netprobe_manager *m;
+	int err;
+
+	cli_log_setup();
 	if (!cfg) {
 		cli_config(&defaults);
 		cfg = &defaults;
@@ -207,12 +218,18 @@ struct netprobe_manager *cli_open_existing(bool quiet)
 	char ifaces[NETPROBE_PIN_PATH_MAX + 16];
 
 	snprintf(ifaces, sizeof(ifaces), "%s/np_ifaces", cli.pin_path);
-	/* Reading must not create state: no pinned registry means nothing is attached. */
-	if (netprobe_check_privileges() == 0 && access(ifaces, F_OK) != 0 && errno == ENOENT) {
-		if (!quiet)
+	/* Reading must not make state: no pinned registry means nothing is attached. */
+	if (netprobe_check_privileges() == 0 && access(ifaces, F_OK) != 0) {
+		int err = errno;
+
+		if (err != ENOENT)
+			cli_error("cannot reach the state under %s: %s (a directory on the way, "
+				  "or the state, is another user's)",
+				  cli.pin_path, strerror(err));
+		else if (!quiet)
 			cli_error("netprobe is not attached anywhere (no state under %s)",
 				  cli.pin_path);
-		errno = ENOENT;
+		errno = err;
 		return NULL;
 	}
 	errno = EPERM;
@@ -221,11 +238,35 @@ struct netprobe_manager *cli_open_existing(bool quiet)
 
 int cli_fail(int err, const char *what)
 {
+	/* The library said what went wrong, in its own words: once is enough. */
+	if (errors_logged != errors_answered) {
+		errors_answered = errors_logged;
+		return EXIT_FAIL;
+	}
 	if (err == -EPERM)
 		cli_error("%s: permission denied: run as root, or with " NETPROBE_CAPS, what);
 	else
 		cli_error("%s: %s", what, netprobe_strerror(err));
 	return EXIT_FAIL;
+}
+
+volatile sig_atomic_t cli_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	cli_stop = 1;
+}
+
+void cli_catch_stop_signals(void)
+{
+	static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGPIPE, SIGQUIT,
+				   SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU, SIGXFSZ};
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
 }
 
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -300,9 +341,13 @@ struct json_object *cli_json_u64(unsigned long long v)
 bool cli_set_pin_path(const char *path, const char *what)
 {
 	/* A relative path would name another state from another directory: never guess. */
-	if (!path || path[0] != '/' || strlen(path) >= sizeof(cli.pin_path)) {
-		cli_error("%s must be an absolute path shorter than %zu bytes, not '%s'", what,
-			  sizeof(cli.pin_path), path ? path : "");
+	size_t len = path ? strlen(path) : 0;
+
+	if (!path || path[0] != '/' || len >= sizeof(cli.pin_path) || len < 2 ||
+	    path[len - 1] == '/') {
+		cli_error("%s must be the absolute path of a directory below /, without a "
+			  "trailing /, shorter than %zu bytes; not '%s'",
+			  what, sizeof(cli.pin_path), path ? path : "");
 		return false;
 	}
 	snprintf(cli.pin_path, sizeof(cli.pin_path), "%s", path);
@@ -369,6 +414,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	cli_log_setup(); /* the library's reasons reach stderr from the first call */
 	/* The subcommand sees itself as argv[0]. */
 	return cmd->run(&cli, argc - i, argv + i);
 }

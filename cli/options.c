@@ -169,6 +169,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, void *args,
 			return getopt_error(cmd, opt, argv);
 		}
 	}
+	cli_log_setup(); /* -v may have come after the command */
 	return 0;
 }
 

@@ -168,8 +168,9 @@ struct netprobe_counters {
 	struct netprobe_hook_counters hook[NETPROBE_HOOK_MAX];
 	__u64 xdp_action[NETPROBE_XDP_ACTIONS];
 	__u64 filter[NETPROBE_FC_MAX];
-	__u64 detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
-	/* Of them, those about one destination (syn_flood_dst, ...): counted apart. */
+	/* Security events raised, by type: about one source (or the interface's rate). */
+	__u64 detections[NETPROBE_DETECT_MAX];
+	/* About one destination (syn_flood_dst, ...): counted apart, never in both. */
 	__u64 detections_dst[NETPROBE_DETECT_MAX];
 	__u64 lb[NETPROBE_LBC_MAX];
 };

@@ -450,6 +450,21 @@ NETPROBE_API int netprobe_manager_attach_opts(struct netprobe_manager *m, const 
 					      const struct netprobe_attach_opts *opts);
 
 /*
+ * Changes the settings in force on ifname, an interface netprobe holds, under
+ * the pin path's lock: fn gets them (as netprobe_manager_iface_opts gives
+ * them, sz the library's) and changes what it means to; a non-zero return
+ * aborts with that value, nothing changed. Then they are validated and
+ * applied live as netprobe_manager_attach_opts does. Two processes that each
+ * change one setting of the same interface at once both get theirs: none
+ * reads what the other is about to replace. -ENOENT not attached here,
+ * -ENODATA attached by a netprobe that kept no settings (attach it with
+ * opts), fn's error, or attach's.
+ */
+typedef int (*netprobe_attach_edit_fn)(struct netprobe_attach_opts *opts, void *ctx);
+NETPROBE_API int netprobe_manager_attach_edit(struct netprobe_manager *m, const char *ifname,
+					      netprobe_attach_edit_fn fn, void *ctx);
+
+/*
  * Detaches from ifname (NULL: every interface of this pin path, in any
  * namespace), removing exactly what attach added. An interface deleted
  * since is found by the name it had, in any namespace. -ENOENT when
@@ -865,8 +880,9 @@ NETPROBE_API const char *netprobe_detection_name(unsigned int detection);
 
 /* The seed's SecurityStats: summed over every attached interface. */
 struct netprobe_security_stats {
-	unsigned long long detections[NETPROBE_DETECT_MAX]; /* security events raised, by type */
-	/* Of them, those about one destination (syn_flood_dst, ...), counted apart. */
+	/* Security events raised, by type: about one source (or the interface's rate). */
+	unsigned long long detections[NETPROBE_DETECT_MAX];
+	/* About one destination (syn_flood_dst, ...): counted apart, never in both. */
 	unsigned long long detections_dst[NETPROBE_DETECT_MAX];
 	unsigned long long filter[NETPROBE_FC_MAX]; /* drops by reason and the rest */
 	unsigned long long deny_entries;	    /* made by hand */

@@ -5,6 +5,7 @@
  * interface registry that lets every later netprobe command find them.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <net/if.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -585,6 +587,42 @@ int netprobe_manager_attach_opts(struct netprobe_manager *m, const char *ifname,
 	return err ?: attach_with(m, ifname, &a);
 }
 
+int netprobe_manager_attach_edit(struct netprobe_manager *m, const char *ifname,
+				 netprobe_attach_edit_fn fn, void *ctx)
+{
+	struct netprobe_iface_settings settings;
+	struct netprobe_iface_info info;
+	struct netprobe_attach_opts a;
+	unsigned int slot;
+	int lock, err;
+
+	if (!m || !m->maps || !fn)
+		return -EINVAL;
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+	/* Read, changed and written under one lock: no other change falls in between. */
+	err = np_find_iface(m, ifname, &slot, &info);
+	if (!err)
+		err = np_read_iface_settings(m, slot, &settings);
+	if (!err && settings.version != NETPROBE_SETTINGS_VERSION)
+		err = -ENODATA;
+	if (!err) {
+		netprobe_attach_opts_default(&a, sizeof(a));
+		np_settings_apply(&a, &settings);
+		a.xdp_mode = info.xdp_program;
+		err = fn(&a, ctx);
+	}
+	if (!err) {
+		a.sz = sizeof(a); /* whatever fn did to it */
+		err = np_validate_attach(&a);
+	}
+	if (!err)
+		err = respecialise(m, slot, ifname, &info, &a);
+	np_unlock(m, lock);
+	return err;
+}
+
 /* Drops the flows of a detached interface, so a later one with its ifindex starts clean. */
 static void forget_flows(const struct netprobe_manager *m, unsigned int slot)
 {
@@ -602,6 +640,27 @@ static void forget_flows(const struct netprobe_manager *m, unsigned int slot)
 		bpf_map_delete_elem(fd, &key);
 }
 
+/* Where a namespace can be entered: /run/netns/NAME (ip netns), or a placeholder to fill. */
+static void netns_path(unsigned long long ino, char *buf, size_t len)
+{
+	DIR *d = opendir("/run/netns");
+	struct dirent *e;
+	struct stat st;
+
+	snprintf(buf, len, "/proc/PID/ns/net");
+	while (d && (e = readdir(d))) {
+		char path[300];
+
+		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
+		if (e->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == ino) {
+			snprintf(buf, len, "%s", path);
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 		       const struct netprobe_iface_info *info)
 {
@@ -613,9 +672,12 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 	    !xdp_link_gone(m, slot)) {
 		/* clsact filters are reached by ifindex, which only means something in its netns. */
 		if (!same_netns) {
+			char ns[300];
+
+			netns_path(info->netns_ino, ns, sizeof(ns));
 			np_err("%s is in another network namespace and uses clsact; detach it "
-			       "from there (nsenter --net=/run/netns/NS netprobe detach %s)",
-			       info->name, info->name);
+			       "from there (nsenter --net=%s netprobe detach %s)",
+			       info->name, ns, info->name);
 			return -EXDEV;
 		}
 		detach_clsact(info);

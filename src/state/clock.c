@@ -72,15 +72,30 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 						 unsigned long long jiffies)
 {
 	struct timespec mono, real;
-	double mono_ns;
+	long long since_ref, offset;
+	__u64 now;
 
 	if (!m || !m->maps || np_ns_per_jiffy(m) <= 0)
 		return 0;
-	mono_ns =
-		m->ref_mono_ns + ((double)(long long)(jiffies - m->ref_jiffies)) * m->ns_per_jiffy;
+	/*
+	 * In integers but the tick's length: a double holds 1.8e18 ns only to
+	 * 256 ns. CLOCK_REALTIME - CLOCK_MONOTONIC is read once a second, so
+	 * that two times of one tick (a flow's first and last packet) come out
+	 * equal, not apart by the jitter of two clock reads.
+	 */
+	since_ref = (long long)((double)(long long)(jiffies - m->ref_jiffies) * m->ns_per_jiffy);
+	pthread_mutex_lock(&m->clock_lock);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
-	return (real.tv_sec * 1e9 + real.tv_nsec) - ((mono.tv_sec * 1e9 + mono.tv_nsec) - mono_ns);
+	now = mono.tv_sec * 1000000000ull + mono.tv_nsec;
+	if (!m->real_offset_at || now - m->real_offset_at > 1000000000ull) {
+		clock_gettime(CLOCK_REALTIME, &real);
+		m->real_offset =
+			(long long)(real.tv_sec * 1000000000ull + real.tv_nsec) - (long long)now;
+		m->real_offset_at = now;
+	}
+	offset = m->real_offset;
+	pthread_mutex_unlock(&m->clock_lock);
+	return (unsigned long long)((long long)m->ref_mono_ns + since_ref + offset);
 }
 
 int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies)

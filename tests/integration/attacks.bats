@@ -95,7 +95,7 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	# Refused: every tunnel from a sender not configured, the denied one's (9) too.
 	[ "$(jq '.interfaces[0].counters.lb_decap_refused' <<<"$output")" -eq 13 ]
 	# decap without a tunnel source to trust is refused, whole.
-	np_b attach "$LAB_VB" --no-decap
+	np_b detach "$LAB_VB"
 	run np_b attach "$LAB_VB" --mode filter --decap
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"decap needs the tunnel sources"* ]]

@@ -457,6 +457,46 @@ as_caps() {
 	np_b detach --all
 }
 
+@test "two attach commands at once both apply; contradictions refused; monitor leaves what others attached" {
+	bats_require_minimum_version 1.5.0
+	np_b attach "$LAB_VB" --mode filter
+	# Each changes one setting; neither may undo the other's (read and written under the lock).
+	for i in 1 2 3 4 5; do
+		np_b attach "$LAB_VB" --no-mitigate --no-detailed-events >/dev/null
+		np_b attach "$LAB_VB" --detailed-events >/dev/null &
+		np_b attach "$LAB_VB" --mitigate >/dev/null &
+		wait
+		[ "$(np_b status --json | jq -c '.interfaces[0].settings | [.events.detailed, .mitigation.enabled]')" = '[true,true]' ]
+	done
+	for pair in "--detailed-events --no-detailed-events" "--mitigate --no-mitigate" "--alerts --no-alerts" "--decap --no-decap"; do
+		run np_b attach "$LAB_VB" $pair
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"one or the other"* ]]
+	done
+	np_b detach --all
+	# monitor of an interface another command attaches while it runs: left attached.
+	in_b "$NP" monitor "$LAB_VB" --interval 0.2 --duration 3 >/dev/null 2>"$BATS_TEST_TMPDIR/mon.err" 3>&- &
+	local mon=$!
+	wait_for 50 xdp_attached "$LAB_VB"
+	np_b attach "$LAB_VB" --mode filter
+	wait $mon
+	xdp_attached "$LAB_VB"
+	grep -q "left attached" "$BATS_TEST_TMPDIR/mon.err"
+	[ "$(np_b status --json | jq -r '.interfaces[0].mode')" = filter ]
+	run np_b monitor nosuch0 --duration 0.3
+	[ "$status" -eq 1 ]
+	# events says what it counted however it ends.
+	nsenter --net="/run/netns/$LAB_B" "$NP" events --duration 10 >/dev/null \
+		2>"$BATS_TEST_TMPDIR/ev.err" 3>&- &
+	local ev=$!
+	sleep 0.5
+	kill -HUP $ev
+	wait $ev
+	grep -q "received" "$BATS_TEST_TMPDIR/ev.err"
+	run np_b detach --all
+	[[ "$output" == *"detached from $LAB_VB"*"detached from every interface"* ]]
+}
+
 @test "generic XDP and clsact, chosen on the command line, removed exactly" {
 	ip netns exec "$LAB_B" tc qdisc add dev "$LAB_VB" clsact
 	run np_b attach "$LAB_VB" --xdp-mode generic --tc-mode clsact

@@ -391,13 +391,22 @@ rx_pair() {
 	run np_lb lb backend add "$VIP" 10.78.2.2 --table-size 1009
 	[ "$status" -eq 2 ]
 	np_lb lb vip del 10.99.3.1:80/tcp
-	# The service table is full at lb_max_services (32): one command, 31 more, then an error.
+	# The service table is full at lb_max_services (32): one command of 32 more fails at
+	# the 32nd, and takes the 31 it added back out (all or none).
 	local many=()
 	for p in $(seq 1 32); do many+=("10.99.1.1:$p/tcp"); done
 	run np_lb lb vip add "${many[@]}"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"service table is full"* ]]
-	[ "$(np_lb lb stats --json | jq '.vips | length')" -eq 32 ]
+	[[ "$output" == *"nothing added"* ]]
+	[ "$(np_lb lb stats --json | jq '.vips | length')" -eq 1 ]
+	# Removing: one that is not there, nothing removed.
+	np_lb lb vip add 10.99.4.1:80/tcp
+	run np_lb lb vip del 10.99.4.1:80/tcp 10.99.4.2:80/tcp
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no service 10.99.4.2:80/tcp: nothing removed"* ]]
+	[ "$(np_lb lb stats --json | jq '.vips | length')" -eq 2 ]
+	np_lb lb vip del 10.99.4.1:80/tcp
 	# Nothing above changed the one real backend.
 	np_lb lb stats --json | jq -e --arg v "$VIP" \
 		'.vips[] | select(.vip == $v) | .backends | length == 1 and .[0].weight == 1'
