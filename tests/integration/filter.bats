@@ -348,11 +348,14 @@ prove_a() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"(3 renewed, 0 already listed)"* ]]
 	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.ttl > 3000)] | length')" -eq 3 ]
-	# A bad line fails the whole file, naming the line: nothing is added.
-	printf '198.51.100.0/24\n198.51.100.1/24\n' >"$BATS_TEST_TMPDIR/bad"
+	# Bad lines fail the whole file, each named with its line: nothing is added.
+	printf '198.51.100.0/24\n198.51.100.1/24\n10.0.0.0/8\nbogus\n' >"$BATS_TEST_TMPDIR/bad"
 	run np_b blacklist add --file "$BATS_TEST_TMPDIR/bad"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"bad:2: 198.51.100.1/24: Invalid argument; nothing added"* ]]
+	[[ "$output" == *"bad:2: '198.51.100.1/24' is no address or CIDR"* ]]
+	[[ "$output" == *"host bits set"* ]]
+	[[ "$output" == *"bad:4: 'bogus' is no address or CIDR"* ]]
+	[[ "$output" == *"2 bad lines; nothing applied"* ]]
 	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "198.51.100.0/24")] | length')" -eq 0 ]
 	# So does an entry of the other list.
 	np_b allowlist add 198.51.100.128/25
