@@ -19,7 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include "base/base.h"
+#include "state/state.h"
 
 #ifndef CAP_BPF
 #define CAP_BPF 39
@@ -135,6 +135,13 @@ static void probe_bpffs(struct netprobe_probe_report *r)
 	struct statfs st;
 	bool mounted = statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC;
 
+	if (np_bpffs_private("/sys/fs/bpf")) {
+		/* What attach would refuse, said here first: check must not promise more. */
+		add(r, "bpffs", false, true,
+		    "a mount namespace of its own (ip netns exec): pins would go with it; use "
+		    "nsenter --net=/run/netns/NS, or a --pin-path on the host's bpffs");
+		return;
+	}
 	add(r, "bpffs", true, true,
 	    mounted ? "mounted at /sys/fs/bpf"
 		    : "not mounted at /sys/fs/bpf; netprobe mounts it on first attach");

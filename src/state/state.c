@@ -97,6 +97,17 @@ static int in_host_mount_ns(void)
 	"to work in network namespace NS, run nsenter --net=/run/netns/NS netprobe ..., which "    \
 	"keeps the host's mounts, or give --pin-path a directory on a bpffs the host shares"
 
+bool np_bpffs_private(const char *dir)
+{
+	struct stat st;
+
+	if (in_host_mount_ns() != 0)
+		return false; /* the host's (or it cannot be told: as load, let it be) */
+	if (!is_bpffs(dir))
+		return true; /* one mounted here would go with this namespace */
+	return stat(dir, &st) != 0 || init_has_mount(0, st.st_dev) == 0;
+}
+
 /*
  * The pin path must live on bpffs, and on one that outlives us: mount the
  * standard one if nobody has. In a mount namespace of its own (ip netns

@@ -114,6 +114,12 @@ int np_state_lock_within(struct netprobe_manager *m, bool pin, unsigned int time
 /* Whether map name is not pinned, or pinned as this manager's own (not replaced since). */
 bool np_pinned_here(const struct netprobe_manager *m, const char *name);
 unsigned long long np_current_netns(void);
+/*
+ * Whether a bpffs at dir (or the one netprobe would mount there) belongs to
+ * this process's own mount namespace, not the host's (ip netns exec): pins
+ * there go with the namespace. load refuses such a pin path.
+ */
+bool np_bpffs_private(const char *dir);
 /* The ring buffer's single consumer: a lock on the pin directory. */
 int np_consumer_lock(const struct netprobe_manager *m);
 bool np_events_consumer_elsewhere(const struct netprobe_manager *m);

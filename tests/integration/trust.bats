@@ -205,6 +205,10 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 @test "ip netns exec: attach and blacklist add refuse (the bpffs would die with them), naming nsenter" {
 	# The host's bpffs, as in every other test: ip netns exec hides it under a sysfs of its own.
 	export NETPROBE_PIN_PATH=$HOST_PIN_PATH
+	# check says so first: it must not promise what attach then refuses.
+	run ip netns exec "$LAB_B" "$NP" check
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"FAIL"*"bpffs"*"mount namespace of its own"*"nsenter --net=/run/netns/NS"* ]]
 	run ip netns exec "$LAB_B" "$NP" attach "$LAB_VB" --mode filter
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not the host's (ip netns exec"* ]]
