@@ -503,6 +503,9 @@ int cmd_attach(struct cli_env *env, int argc, char **argv)
 		return cli_usage_error(cmd, "name at least one interface");
 	/* Every name first: a typo must not leave the interfaces before it switched. */
 	for (i = first; i < argc; i++) {
+		for (int j = first; j < i; j++)
+			if (!strcmp(argv[i], argv[j]))
+				return cli_usage_error(cmd, "%s is named twice", argv[i]);
 		if (strlen(argv[i]) >= IF_NAMESIZE || !if_nametoindex(argv[i])) {
 			cli_error("no interface named %s in this network namespace", argv[i]);
 			return EXIT_FAIL;
@@ -654,6 +657,7 @@ struct status_ctx {
 	struct netprobe_manager *m;
 	struct json_object *list;
 	int count;
+	struct cli_ifnames names; /* for the namespaces' names */
 };
 
 static const char *name_of(const char *const *names, size_t n, unsigned int v)
@@ -832,6 +836,9 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		json_object_object_add(o, "gone", json_object_new_boolean(it->gone));
 		json_object_object_add(o, "in_current_netns",
 				       json_object_new_boolean(it->in_current_netns));
+		if (!it->in_current_netns && it->slot < NETPROBE_MAX_IFACES)
+			json_object_object_add(
+				o, "netns", json_object_new_string(s->names.slot[it->slot].netns));
 		json_object_object_add(o, "settings", have ? settings_json(&cfg) : NULL);
 		json_object_array_add(s->list, o);
 		return 0;
@@ -845,7 +852,11 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 	if (it->gone)
 		printf("  (interface deleted: netprobe detach %s frees its slot)\n", it->name);
 	else
-		printf("%s\n", it->in_current_netns ? "" : "  (other netns)");
+		printf("%s%s%s\n", it->in_current_netns ? "" : "  (netns ",
+		       it->in_current_netns || it->slot >= NETPROBE_MAX_IFACES
+			       ? ""
+			       : s->names.slot[it->slot].netns,
+		       it->in_current_netns ? "" : ")");
 	if (have)
 		settings_text(&cfg);
 	else if (kept == -ENODATA)
@@ -884,6 +895,8 @@ int cmd_status(struct cli_env *env, int argc, char **argv)
 	if (env->json)
 		s.list = json_object_new_array();
 	s.m = m;
+	if (m)
+		cli_ifnames_read(m, &s.names);
 	err = m ? netprobe_manager_foreach_iface(m, status_one, &s) : 0;
 	/*
 	 * Nothing sweeps expired list entries on its own (the daemon will): say

@@ -192,7 +192,7 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 		cli_config(&defaults);
 		cfg = &defaults;
 	}
-	if (!netprobe_check_privileges() == 0) {
+	if (netprobe_check_privileges() != 0) {
 		cli_error("permission denied: netprobe needs root, or the "
 			  "capabilities " NETPROBE_CAPS);
 		return NULL;

@@ -330,6 +330,12 @@ as_caps() {
 	run in_b "$NP" stats dup0
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"attached in several namespaces"* ]]
+	# status names the namespaces too, and attach refuses an interface named twice.
+	[ "$(in_b "$NP" status --json | jq -r --arg c "$c" '[.interfaces[] | select(.netns == $c) | .name][0]')" = dup0 ]
+	in_b "$NP" status | grep -q "(netns $d)"
+	run nsenter --net="/run/netns/$c" "$NP" attach dup0 dup0
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"dup0 is named twice"* ]]
 	run in_b "$NP" stats nosuch0
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not attached to nosuch0"* ]]
