@@ -5,37 +5,10 @@
  * what netprobe shows carries the interface's name, and its namespace when
  * it is not the caller's.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "cli.h"
-
-/* The name a namespace has under /run/netns (ip netns), or "net:[INODE]". */
-static void netns_name(unsigned long long ino, char *buf, size_t len)
-{
-	DIR *d = opendir("/run/netns");
-	struct dirent *e;
-	struct stat st;
-	char path[300];
-	size_t n;
-
-	snprintf(buf, len, "net:[%llu]", ino);
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
-		if (stat(path, &st) == 0 && st.st_ino == ino) {
-			n = strnlen(e->d_name, len - 1);
-			memcpy(buf, e->d_name, n);
-			buf[n] = '\0';
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
-}
 
 static int add_name(const struct netprobe_iface *it, void *ctx)
 {
@@ -46,7 +19,8 @@ static int add_name(const struct netprobe_iface *it, void *ctx)
 	n->slot[it->slot].known = true;
 	snprintf(n->slot[it->slot].name, sizeof(n->slot[it->slot].name), "%s", it->name);
 	if (!it->in_current_netns)
-		netns_name(it->netns_ino, n->slot[it->slot].netns, sizeof(n->slot[it->slot].netns));
+		netprobe_netns_name(it->netns_ino, n->slot[it->slot].netns,
+				    sizeof(n->slot[it->slot].netns));
 	return 0;
 }
 

@@ -519,6 +519,13 @@ typedef int (*netprobe_iface_fn)(const struct netprobe_iface *iface, void *ctx);
 NETPROBE_API int netprobe_manager_foreach_iface(struct netprobe_manager *m, netprobe_iface_fn fn,
 						void *ctx);
 
+/*
+ * The name `ip netns` gives the network namespace netns_ino (a struct
+ * netprobe_iface's), the one under /run/netns, into buf; -ENOENT when it
+ * has none there, buf then "net:[INODE]". -EINVAL no buffer.
+ */
+NETPROBE_API int netprobe_netns_name(unsigned long long netns_ino, char *buf, size_t len);
+
 /* Fills out for ifname in the caller's namespace; -ENOENT if not attached. */
 NETPROBE_API int netprobe_manager_iface(struct netprobe_manager *m, const char *ifname,
 					struct netprobe_iface *out);

@@ -5,7 +5,6 @@
  * interface registry that lets every later netprobe command find them.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <net/if.h>
@@ -13,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/stat.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -640,27 +638,6 @@ static void forget_flows(const struct netprobe_manager *m, unsigned int slot)
 		bpf_map_delete_elem(fd, &key);
 }
 
-/* Where a namespace can be entered: /run/netns/NAME (ip netns), or a placeholder to fill. */
-static void netns_path(unsigned long long ino, char *buf, size_t len)
-{
-	DIR *d = opendir("/run/netns");
-	struct dirent *e;
-	struct stat st;
-
-	snprintf(buf, len, "/proc/PID/ns/net");
-	while (d && (e = readdir(d))) {
-		char path[300];
-
-		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
-		if (e->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == ino) {
-			snprintf(buf, len, "%s", path);
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
-}
-
 static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 		       const struct netprobe_iface_info *info)
 {
@@ -672,12 +649,13 @@ static int detach_slot(struct netprobe_manager *m, unsigned int slot,
 	    !xdp_link_gone(m, slot)) {
 		/* clsact filters are reached by ifindex, which only means something in its netns. */
 		if (!same_netns) {
-			char ns[300];
+			char ns[256];
+			bool named = netprobe_netns_name(info->netns_ino, ns, sizeof(ns)) == 0;
 
-			netns_path(info->netns_ino, ns, sizeof(ns));
 			np_err("%s is in another network namespace and uses clsact; detach it "
-			       "from there (nsenter --net=%s netprobe detach %s)",
-			       info->name, ns, info->name);
+			       "from there (nsenter --net=%s%s netprobe detach %s)",
+			       info->name, named ? "/run/netns/" : "/proc/PID/ns/net",
+			       named ? ns : "", info->name);
 			return -EXDEV;
 		}
 		detach_clsact(info);

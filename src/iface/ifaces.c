@@ -4,9 +4,12 @@
  * per attached interface (its name, namespace, mode and attach modes),
  * through which every later netprobe process finds what is attached.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "iface/iface.h"
@@ -107,6 +110,30 @@ int np_iface_info_of(const struct netprobe_manager *m, const struct netprobe_ifa
 	if (!info->in_use || info->ifindex != iface->ifindex || strcmp(info->name, iface->name))
 		return -ENOENT;
 	return 0;
+}
+
+int netprobe_netns_name(unsigned long long netns_ino, char *buf, size_t len)
+{
+	DIR *d = opendir("/run/netns");
+	struct dirent *e;
+	struct stat st;
+	int err = -ENOENT;
+
+	if (!buf || !len)
+		return -EINVAL;
+	snprintf(buf, len, "net:[%llu]", netns_ino);
+	while (d && err && (e = readdir(d))) {
+		char path[300];
+
+		snprintf(path, sizeof(path), "/run/netns/%s", e->d_name);
+		if (e->d_name[0] == '.' || stat(path, &st) || st.st_ino != netns_ino)
+			continue;
+		snprintf(buf, len, "%.*s", (int)(len - 1), e->d_name);
+		err = 0;
+	}
+	if (d)
+		closedir(d);
+	return err;
 }
 
 bool np_anything_attached(const struct netprobe_manager *m)
