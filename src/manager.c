@@ -18,6 +18,20 @@ static bool np_state_unused(const struct netprobe_manager *m)
 	       !np_events_consumer_elsewhere(m);
 }
 
+/*
+ * Pinned state that nothing uses goes, without waiting: whoever holds the
+ * lock is changing the state and checks, when done, whether it is still
+ * used (and a command that timed out on the lock would wait twice).
+ */
+static void unpin_if_unused(struct netprobe_manager *m)
+{
+	int lock = np_lock_within(m, 0, true);
+
+	if (lock >= 0 && np_state_unused(m))
+		np_unpin_state(m);
+	np_unlock(m, lock);
+}
+
 static struct netprobe_manager *manager_new(const struct np_config_parts *opts)
 {
 	struct netprobe_manager *m = calloc(1, sizeof(*m));
@@ -76,19 +90,9 @@ void netprobe_manager_free(struct netprobe_manager *m)
 	if (!m)
 		return;
 	netprobe_manager_events_stop(m);
-	if (m->maps) {
-		/*
-		 * State that nothing uses (load without attach, a failed attach)
-		 * goes too. Without waiting: whoever holds the lock is changing the
-		 * state and checks, when done, whether it is still used (and a
-		 * command that timed out on the lock would wait twice).
-		 */
-		int lock = np_lock_within(m, 0, true);
-
-		if (lock >= 0 && np_state_unused(m))
-			np_unpin_state(m);
-		np_unlock(m, lock);
-	}
+	/* State that nothing uses (load without attach, a failed attach) goes too. */
+	if (m->maps)
+		unpin_if_unused(m);
 	np_lb_close(m);
 	np_acl_close(m);
 	netprobe_bpf__destroy(m->flow_end_emitter);
@@ -117,11 +121,7 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	}
 	if (err) {
 		/* What this load pinned and nothing uses goes again. */
-		int lock = np_lock_within(m, 0, true);
-
-		if (lock >= 0 && np_state_unused(m))
-			np_unpin_state(m);
-		np_unlock(m, lock);
+		unpin_if_unused(m);
 		np_state_abandon(m);
 	}
 	return err;

@@ -318,6 +318,26 @@ static int switch_hooks(const struct netprobe_manager *m, unsigned int slot,
 }
 
 /*
+ * The attach opts a registry slot records (its info and settings), over
+ * base (the library's defaults when NULL): -ENODATA when an older netprobe
+ * kept no settings there.
+ */
+static int opts_in_force(const struct netprobe_iface_info *info,
+			 const struct netprobe_iface_settings *settings,
+			 const struct netprobe_attach_opts *base, struct netprobe_attach_opts *a)
+{
+	if (settings->version != NETPROBE_SETTINGS_VERSION)
+		return -ENODATA;
+	if (base)
+		*a = *base;
+	else
+		netprobe_attach_opts_default(a, sizeof(*a));
+	np_settings_apply(a, settings);
+	a->xdp_mode = info->xdp_program;
+	return 0;
+}
+
+/*
  * Puts back what the first done hooks ran, the programs of the settings
  * the registry still records (info, settings), loaded anew: reading the
  * running ones back by id would need CAP_SYS_ADMIN. Every hook is tried;
@@ -334,11 +354,9 @@ static int put_back(struct netprobe_manager *m, unsigned int slot,
 
 	if (!done)
 		return 0;
-	if (settings->version != NETPROBE_SETTINGS_VERSION)
-		return -ENODATA;
-	netprobe_attach_opts_default(&was, sizeof(was));
-	np_settings_apply(&was, settings);
-	was.xdp_mode = info->xdp_program;
+	err = opts_in_force(info, settings, NULL, &was);
+	if (err)
+		return err;
 	skel = np_load_programs(m, slot, info->ifindex, &was);
 	if (!skel)
 		return -errno;
@@ -603,14 +621,10 @@ int netprobe_manager_attach_edit(struct netprobe_manager *m, const char *ifname,
 	err = np_find_iface(m, ifname, &slot, &info);
 	if (!err)
 		err = np_read_iface_settings(m, slot, &settings);
-	if (!err && settings.version != NETPROBE_SETTINGS_VERSION)
-		err = -ENODATA;
-	if (!err) {
-		netprobe_attach_opts_default(&a, sizeof(a));
-		np_settings_apply(&a, &settings);
-		a.xdp_mode = info.xdp_program;
+	if (!err)
+		err = opts_in_force(&info, &settings, NULL, &a);
+	if (!err)
 		err = fn(&a, ctx);
-	}
 	if (!err) {
 		a.sz = sizeof(a); /* whatever fn did to it */
 		err = np_validate_attach(&a);
@@ -805,14 +819,7 @@ static int iface_attach_opts(struct netprobe_manager *m, const struct netprobe_i
 	err = np_iface_info_of(m, iface, &info);
 	if (!err)
 		err = np_read_iface_settings(m, iface->slot, &settings);
-	if (err)
-		return err;
-	if (settings.version != NETPROBE_SETTINGS_VERSION)
-		return -ENODATA; /* attached by a netprobe that kept none */
-	netprobe_attach_opts_default(a, sizeof(*a));
-	a->xdp_mode = info.xdp_program;
-	np_settings_apply(a, &settings);
-	return 0;
+	return err ?: opts_in_force(&info, &settings, NULL, a);
 }
 
 int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netprobe_iface *iface,
@@ -847,7 +854,7 @@ int netprobe_manager_iface_opts(struct netprobe_manager *m, const struct netprob
 int netprobe_manager_update_config(struct netprobe_manager *m, const struct netprobe_config *cfg)
 {
 	struct {
-		enum netprobe_xdp_program mode;
+		struct netprobe_iface_info info;
 		struct netprobe_iface_settings settings;
 	} was[NETPROBE_MAX_IFACES] = {};
 	const struct netprobe_state_opts *fixed = m ? &m->opts.state : NULL;
@@ -885,7 +892,7 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 		if (np_read_iface(m, slot, &info) || !info.in_use ||
 		    info.netns_ino != np_current_netns() || xdp_link_gone(m, slot))
 			continue;
-		was[slot].mode = info.xdp_program;
+		was[slot].info = info;
 		np_read_iface_settings(m, slot, &was[slot].settings);
 		err = respecialise(m, slot, info.name, &info, &want.attach);
 		/*
@@ -898,9 +905,9 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 			if (np_read_iface(m, back, &info) || !info.in_use ||
 			    info.netns_ino != np_current_netns() || xdp_link_gone(m, back))
 				continue;
-			if (was[back].settings.version == NETPROBE_SETTINGS_VERSION)
-				np_settings_apply(&had, &was[back].settings);
-			had.xdp_mode = was[back].mode;
+			/* An older netprobe's interface, with no record: the old config's. */
+			if (opts_in_force(&was[back].info, &was[back].settings, &old.attach, &had))
+				had.xdp_mode = was[back].info.xdp_program;
 			respecialise(m, back, info.name, &info, &had);
 		}
 	}
