@@ -361,10 +361,18 @@ struct attach_plan {
  * force with only the options given changed (the command line parsed again
  * over them); on a new one, the defaults with the options. 0, or an exit code.
  */
+/* What p is to run: the command's options over in_force (parsed again over it). */
+static int options_over(struct attach_plan *p, const struct netprobe_attach_opts *in_force,
+			int argc, char **argv)
+{
+	attach_defaults(&p->want);
+	p->want.a = *in_force;
+	return cli_parse(&cli_cmd_attach, argc, argv, &p->want, NULL);
+}
+
 static int plan_iface(struct netprobe_manager *m, int argc, char **argv, const char *name,
 		      const struct attach_args *fresh, struct attach_plan *p)
 {
-	const struct cli_command *cmd = &cli_cmd_attach;
 	int err;
 
 	p->name = name;
@@ -384,9 +392,7 @@ static int plan_iface(struct netprobe_manager *m, int argc, char **argv, const c
 		return cli_fail(err, name);
 	}
 	p->kept = !err;
-	attach_defaults(&p->want);
-	p->want.a = p->prev;
-	return cli_parse(cmd, argc, argv, &p->want, NULL);
+	return options_over(p, &p->prev, argc, argv);
 }
 
 /* Options that mean nothing with what the interface will run: refused, with the reason. */
@@ -473,10 +479,7 @@ static int edit_iface(struct netprobe_attach_opts *opts, void *ctx)
 	struct attach_plan *p = e->p;
 
 	p->prev = *opts;
-	attach_defaults(&p->want);
-	p->want.a = *opts;
-	e->usage = cli_parse(&cli_cmd_attach, e->argc, e->argv, &p->want, NULL)
-			   ?: check_plan(e->given, p);
+	e->usage = options_over(p, opts, e->argc, e->argv) ?: check_plan(e->given, p);
 	if (e->usage)
 		return -EINVAL;
 	*opts = p->want.a;

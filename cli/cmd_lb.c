@@ -227,14 +227,16 @@ static int mark_present(const struct netprobe_lb_service_info *s, void *ctx)
 		if (strcmp(p->service, s->text))
 			continue;
 		p->service_found = true;
-		for (size_t b = 0; b < s->nbackends; b++) {
-			unsigned char a[16];
-			int af = strchr(p->want[i], ':') ? AF_INET6 : AF_INET;
+		/* An address as the library reads one (a mapped IPv6 one is its IPv4). */
+		struct netprobe_cidr a;
 
-			if (inet_pton(af, p->want[i], a) == 1 &&
-			    !memcmp(a, s->backends[b].addr, af == AF_INET ? 4 : 16))
+		if (netprobe_cidr_parse(p->want[i], &a))
+			continue;
+		for (size_t b = 0; b < s->nbackends; b++)
+			if (s->backends[b].family == a.family &&
+			    !memcmp(a.addr, s->backends[b].addr,
+				    a.family == NETPROBE_FAMILY_IPV4 ? 4 : 16))
 				p->found[i] = true;
-		}
 	}
 	return 0;
 }

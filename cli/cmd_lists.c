@@ -240,32 +240,27 @@ static int read_file(const char *path, struct file_entries *fe)
 }
 
 /*
- * Every entry of a file parsed before anything is applied, every bad one
- * named with its line (up to 20): one pass to mend a file, not one a line.
+ * A file the batch refused as malformed: every bad entry named with its
+ * line (up to 20), one pass to mend the file, not one a line. The batch
+ * said why of the first.
  */
-static int check_entries(const char *path, const struct file_entries *fe)
+static void check_entries(const char *path, const struct file_entries *fe)
 {
 	struct netprobe_cidr c;
-	size_t bad = 0, first = 0;
+	size_t bad = 0;
 
 	netprobe_set_log(NULL, NETPROBE_LOG_ERROR, NULL); /* each is named here, with its line */
 	for (size_t i = 0; i < fe->n; i++) {
 		if (netprobe_cidr_parse(fe->v[i], &c) == 0)
 			continue;
-		if (!bad++)
-			first = i;
-		if (bad <= 20)
+		if (++bad <= 20)
 			cli_error("%s:%lu: '%s' is no address or CIDR", path, fe->line[i],
 				  fe->v[i]);
 	}
 	cli_log_setup();
-	if (bad)
-		netprobe_cidr_parse(fe->v[first], &c); /* the library's reason, for the first */
 	if (bad > 20)
 		cli_error("%s: %zu more bad lines", path, bad - 20);
-	if (bad)
-		cli_error("%s: %zu bad line%s; nothing applied", path, bad, bad == 1 ? "" : "s");
-	return bad ? -EINVAL : 0;
+	cli_error("%s: %zu bad line%s; nothing applied", path, bad, bad == 1 ? "" : "s");
 }
 
 /*
@@ -288,13 +283,11 @@ static int apply_file(struct netprobe_manager *m, const struct list_ops *ops, bo
 		file_entries_free(&fe);
 		return err; /* read_file named the line */
 	}
-	err = check_entries(path, &fe);
-	if (err) {
-		file_entries_free(&fe);
-		return err;
-	}
+	/* Parsed once, by the batch; only a file it refuses is read again for every bad line. */
 	err = add ? ops->add_many(m, fe.v, fe.n, &opts, &res) : ops->del_many(m, fe.v, fe.n, &res);
-	if (err && res.failed < fe.n)
+	if (err == -EINVAL && res.failed < fe.n)
+		check_entries(path, &fe);
+	else if (err && res.failed < fe.n)
 		cli_error("%s:%lu: %s: %s; nothing %s", path, fe.line[res.failed], fe.v[res.failed],
 			  netprobe_strerror(err), add ? "added" : "removed");
 	else if (err && fe.n)

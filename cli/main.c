@@ -137,8 +137,8 @@ static void log_to_stderr(enum netprobe_log_level level, const char *msg, void *
 	static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
 
 	(void)ctx;
-	if (level == NETPROBE_LOG_ERROR)
-		errors_logged++;
+	if (level == NETPROBE_LOG_ERROR) /* event workers may log too */
+		__atomic_fetch_add(&errors_logged, 1, __ATOMIC_RELAXED);
 	fprintf(stderr, "netprobe: %s%s\n", prefix[level], msg);
 }
 
@@ -187,7 +187,6 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 	struct netprobe_manager *m;
 	int err;
 
-	cli_log_setup();
 	if (!cfg) {
 		cli_config(&defaults);
 		cfg = &defaults;
@@ -239,8 +238,10 @@ struct netprobe_manager *cli_open_existing(bool quiet)
 int cli_fail(int err, const char *what)
 {
 	/* The library said what went wrong, in its own words: once is enough. */
-	if (errors_logged != errors_answered) {
-		errors_answered = errors_logged;
+	unsigned int logged = __atomic_load_n(&errors_logged, __ATOMIC_RELAXED);
+
+	if (logged != errors_answered) {
+		errors_answered = logged;
 		return EXIT_FAIL;
 	}
 	if (err == -EPERM)
