@@ -556,7 +556,10 @@ as_caps() {
 
 @test "monitor detaches what it attached when its reader goes (SIGPIPE) or its terminal closes (SIGHUP)" {
 	# The reader of its output stops after one line: the next write gets SIGPIPE.
-	timeout 20 bash -c "nsenter --net=/run/netns/$LAB_B $NP monitor $LAB_VB --interval 0.2 --duration 10 | head -1" >/dev/null 3>&-
+	# (--json: its first line is a frame, printed once the interface is attached.)
+	local first
+	first=$(timeout 20 bash -c "nsenter --net=/run/netns/$LAB_B $NP monitor $LAB_VB --json --interval 0.2 --duration 10 | head -1" 3>&-)
+	[ "$(jq -r '.interfaces[0].name' <<<"$first")" = "$LAB_VB" ]
 	run ! xdp_attached "$LAB_VB"
 	[ ! -e "$NETPROBE_PIN_PATH" ]
 	nsenter --net="/run/netns/$LAB_B" "$NP" monitor "$LAB_VB" --interval 0.2 >/dev/null 3>&- &

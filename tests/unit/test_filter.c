@@ -3169,6 +3169,41 @@ static void test_batch_undo_keeps_blocks(void **state)
 }
 
 /*
+ * A mitigation block is not "listed" for the command line's all-or-none
+ * add (NETPROBE_ACL_LISTED_FAIL): an operator's entry for a blocked source
+ * replaces the block, whatever a forged flood made of it, and is the
+ * operator's (manual, with the operator's TTL) from then on.
+ */
+static void test_batch_listed_replaces_block(void **state)
+{
+	const char *blocked[] = {"198.18.11.1"};
+	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts),
+					       .ttl_s = 0,
+					       .listed = NETPROBE_ACL_LISTED_FAIL};
+	struct netprobe_acl_batch_result res;
+	struct netprobe_config cfg;
+	struct entries es;
+
+	(void)state;
+	syn_flood_config(&cfg);
+	mitigate_unproven(&cfg, 60);
+	start_filter(&cfg);
+	syn_burst("198.18.11.1", "192.0.2.250", 200);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "syn_flood");
+	assert_int_equal(netprobe_blacklist_add_many(g_m, blocked, 1, &opts, &res), 0);
+	assert_int_equal(res.done, 1);
+	es = listing(NETPROBE_ACL_DENY);
+	assert_int_equal(es.n, 1);
+	assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "manual");
+	assert_int_equal(es.e[0].ttl_left_ms, 0); /* the block's 60 s TTL is gone with it */
+	assert_int_equal(verdict("198.18.11.1", 1), XDP_DROP);
+	/* Now it is the operator's: the same add again fails whole. */
+	assert_int_equal(netprobe_blacklist_add_many(g_m, blocked, 1, &opts, &res), -EEXIST);
+}
+
+/*
  * A pool of 16 made full by 16 blocks of evidence 16 (each in a /24 of its
  * own), then 8 addresses of 203.0.113.0/24 twice as strong: the /24 is
  * blocked whole.
@@ -3587,6 +3622,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_batch_too_big, teardown),
 		cmocka_unit_test_teardown(test_batch_allow_prefixes, teardown),
 		cmocka_unit_test_teardown(test_batch_undo_keeps_blocks, teardown),
+		cmocka_unit_test_teardown(test_batch_listed_replaces_block, teardown),
 		cmocka_unit_test_teardown(test_list_add_pins_state_again, teardown),
 		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
 		cmocka_unit_test_teardown(test_ttl_expiry, teardown),
