@@ -3177,9 +3177,8 @@ static void test_batch_undo_keeps_blocks(void **state)
 static void test_batch_listed_replaces_block(void **state)
 {
 	const char *blocked[] = {"198.18.11.1"};
-	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts),
-					       .ttl_s = 0,
-					       .listed = NETPROBE_ACL_LISTED_FAIL};
+	struct netprobe_acl_batch_opts opts = {
+		.sz = sizeof(opts), .ttl_s = 0, .listed = NETPROBE_ACL_LISTED_FAIL};
 	struct netprobe_acl_batch_result res;
 	struct netprobe_config cfg;
 	struct entries es;
