@@ -42,7 +42,7 @@ STATIC_LIB   := $(OUTPUT)/libnetprobe.a
 SHARED_LIB   := $(OUTPUT)/libnetprobe.so.$(VERSION)
 PC_FILE      := $(OUTPUT)/libnetprobe.pc
 
-.PHONY: all deps run test unit-tests bench install uninstall clean format-check
+.PHONY: all deps run test test-kernel unit-tests bench install uninstall clean format-check
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -121,8 +121,18 @@ $(patsubst %,$(OUTPUT)/tests/%,$(ASAN_UNITS)): $(OUTPUT)/tests/%: tests/unit/%.c
 # The integration tests send frames with np-bench and use its baseline programs.
 unit-tests: $(UNIT_BINS) $(BENCH_BINS)
 
+# make test also runs the kernel subset on each of TEST_KERNELS under qemu
+# (TEST_KERNELS= for this machine's kernel alone); make test-kernel KERNEL=6.1
+# runs it on one (KERNEL_TESTS=all: every test there).
+TEST_KERNELS ?= 6.1
+KERNEL       ?= 6.1
+KERNEL_TESTS ?= kernel
+
 test: deps all unit-tests
-	@tests/run.sh
+	@NETPROBE_TEST_KERNELS="$(TEST_KERNELS)" tests/run.sh
+
+test-kernel: deps all unit-tests
+	@NETPROBE_KERNEL_TESTS="$(KERNEL_TESTS)" scripts/kernel-test.sh $(KERNEL)
 
 # Baselines and the live-frames generator, for benchmarks and tests only.
 $(OUTPUT)/baselines.bpf.o: bench/baselines.bpf.c $(wildcard bpf/*.h) include/netprobe/abi.h | $(OUTPUT)

@@ -232,8 +232,13 @@ static __always_inline __u32 acl_match(struct netprobe_counters *cnt, const stru
 	 */
 	if ((word & NETPROBE_ACL_W_ALLOW) && pi->key.family == NETPROBE_FAMILY_IPV6)
 		word = 0;
-	if (!word && pi->key.family == NETPROBE_FAMILY_IPV6)
-		word = acl_lookup_v6(&expired, pi->key.src_addr);
+	if (!word && pi->key.family == NETPROBE_FAMILY_IPV6) {
+		/* A stack copy: kernels before 6.2 take no argument's memory as a map key. */
+		__u8 addr[16];
+
+		__builtin_memcpy(addr, pi->key.src_addr, 16);
+		word = acl_lookup_v6(&expired, addr);
+	}
 	if (expired)
 		cnt->filter[NETPROBE_FC_EXPIRED_MATCHES]++;
 	if (!word)
@@ -637,16 +642,23 @@ static __always_inline __u8 unblockable(const struct netprobe_addr_key *src)
  * cheap block unbeatable. Returns the block's rule id, or minus why the
  * source was not blocked (enum netprobe_unblocked). A global function:
  * settling calls it for a source, its sender and its /24, and the verifier
- * checks it once.
+ * checks it once. Which address (enum np_whom) it reads from this CPU's
+ * source alert itself: a global function's pointer argument is no map key
+ * for kernels before 6.2, a map value is.
  */
-__noinline int mitigate_source(struct netprobe_counters *cnt, const struct netprobe_addr_key *src,
-			       __u32 detection, __u32 evidence, __u64 proof)
+__noinline int mitigate_source(struct netprobe_counters *cnt, __u32 whom, __u32 detection,
+			       __u32 evidence, __u64 proof)
 {
+	__u32 scope = NETPROBE_SCOPE_SOURCE, id;
+	struct np_alert *a = bpf_map_lookup_elem(&np_alerts, &scope);
+	const struct netprobe_addr_key *src;
 	__u8 why;
-	__u32 id;
 
-	if (!cnt || !src)
+	if (!cnt || !a)
 		return -NETPROBE_UNBLOCKED_POOL_FULL;
+	src = whom == NP_WHOM_SENDER	  ? &a->sender
+	      : whom == NP_WHOM_AGGREGATE ? &a->aggregate
+					  : &a->src;
 	why = unblockable(src);
 	if (why)
 		return -why;
@@ -753,7 +765,9 @@ static __always_inline void aggregate_v4(struct netprobe_counters *cnt, struct n
 	    !meta->pool_pressure || now - meta->pool_pressure > NP_PRESSURE_NS)
 		return;
 	__builtin_memcpy(key.addr, &net, 4);
-	r = mitigate_source(cnt, &key, a->detection, NP_AGGREGATE_EVIDENCE, bpf_jiffies64());
+	a->aggregate = key;
+	r = mitigate_source(cnt, NP_WHOM_AGGREGATE, a->detection, NP_AGGREGATE_EVIDENCE,
+			    bpf_jiffies64());
 	if (r <= 0)
 		return;
 	bpf_map_delete_elem(&np_v4_members, &net); /* the next aggregate of it starts from none */
@@ -773,7 +787,7 @@ static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 sc
 		return;
 	a->pending = 0;
 	if (scope == NETPROBE_SCOPE_SOURCE && np_filter.mitigate) {
-		r = mitigate_source(cnt, &a->src, a->detection, a->evidence, a->proof);
+		r = mitigate_source(cnt, NP_WHOM_SOURCE, a->detection, a->evidence, a->proof);
 		/*
 		 * A prefix that holds an address this host depends on (its own
 		 * /64: the link's neighbours) is not blocked whole: the address
@@ -785,7 +799,7 @@ static __always_inline void settle_alert(struct netprobe_counters *cnt, __u32 sc
 		    a->src.prefix_len && a->sender.family) {
 			__u64 *proven = bpf_map_lookup_elem(&np_proven, &a->sender);
 
-			r = mitigate_source(cnt, &a->sender, a->detection, a->evidence,
+			r = mitigate_source(cnt, NP_WHOM_SENDER, a->detection, a->evidence,
 					    proven ? *proven : 0);
 			sender = true;
 		}

@@ -248,7 +248,8 @@ struct np_alert {
 	struct netprobe_addr_key src; /* scope source: who (an IPv6 source's prefix) */
 	/* The address that sent the packet that raised it, when src is a prefix. */
 	struct netprobe_addr_key sender;
-	__u8 dst[16]; /* the destination it concerns, if dst_family */
+	struct netprobe_addr_key aggregate; /* a /24 of blocked sources to block whole */
+	__u8 dst[16];			    /* the destination it concerns, if dst_family */
 	__u8 dst_family;
 	__u8 detection;
 	__u8 scope;
@@ -264,6 +265,13 @@ struct np_alert {
 	__u64 proof;	  /* the source's last completed handshake (jiffies), or 0 */
 	__u64 rate;
 	__u64 threshold;
+};
+
+/* Which address of the source alert mitigate_source blocks. */
+enum np_whom {
+	NP_WHOM_SOURCE,
+	NP_WHOM_SENDER,
+	NP_WHOM_AGGREGATE,
 };
 
 #define NP_ALERT_SLOTS 3

@@ -832,8 +832,15 @@ static int status_one(const struct netprobe_iface *it, void *ctx)
 		json_object_object_add(
 			o, "xdp_mode",
 			json_object_new_string(it->xdp_generic ? "generic" : "native"));
-		json_object_object_add(o, "tc",
-				       json_object_new_string(tc_attach_name(it->tc_attach)));
+		/* For machines, one word; whether netprobe made the qdisc apart. */
+		json_object_object_add(
+			o, "tc",
+			json_object_new_string(it->tc_attach == NETPROBE_TC_CLSACT_CREATED
+						       ? "clsact"
+						       : tc_attach_name(it->tc_attach)));
+		json_object_object_add(
+			o, "clsact_created",
+			json_object_new_boolean(it->tc_attach == NETPROBE_TC_CLSACT_CREATED));
 		json_object_object_add(o, "decap", json_object_new_boolean(it->decap));
 		cli_json_time(o, "attached_at", it->attached_at_ns);
 		json_object_object_add(o, "gone", json_object_new_boolean(it->gone));

@@ -12,6 +12,8 @@ packages=(
 	procps netcat-openbsd jq util-linux nftables python3 python3-scapy traceroute
 	# benchmarks: peers measured in the same run
 	xdp-tools
+	# tests on other kernels: Debian's kernel packages booted under qemu
+	qemu-system-x86 busybox-static kmod cpio
 )
 
 missing=()

@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "programs/programs.h"
 #include "state/state.h"
 
 #ifndef CAP_BPF
@@ -160,34 +161,36 @@ static void probe_map_types(struct netprobe_probe_report *r)
 	    ringbuf ? "BPF ring buffer (events)" : "no BPF ring buffer (kernel 5.8+): no events");
 }
 
-/* What the filter mode's programs call beyond the monitor's. */
-static void probe_filter(struct netprobe_probe_report *r)
+/* One line of what a feature gives, or what lacks and from which version. */
+static void add_feature(struct netprobe_probe_report *r, const char *name, bool required,
+			const char *gives, enum np_kernel_feature f)
 {
-	bool coarse =
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_ktime_get_coarse_ns, NULL) == 1;
-	bool percpu = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_map_lookup_percpu_elem,
-					      NULL) == 1;
+	const struct np_kernel_feature_info *info = np_kernel_feature(f);
 
-	add(r, "filter", coarse, false,
-	    coarse ? "filter mode: lists with TTLs (coarse clock helper)"
-		   : "no bpf_ktime_get_coarse_ns (kernel 5.11+): no filter mode");
-	add(r, "mitigation", percpu, false,
-	    percpu ? "mitigation and rate anomaly (reading other CPUs' counters)"
-		   : "no bpf_map_lookup_percpu_elem (kernel 5.19+): filter mode without "
-		     "--mitigate and rate_anomaly");
+	if (np_kernel_has(f))
+		add(r, name, true, required, "%s", gives);
+	else
+		add(r, name, false, required, "no %s (Linux %s+); needed by %s", info->what,
+		    info->since, info->needed_by);
 }
 
-/* What the load balancer calls: the route lookup in XDP, and TC's send to an unresolved hop. */
-static void probe_lb(struct netprobe_probe_report *r)
+/* What the programs need beyond loading: each mode's own, then the optional. */
+static void probe_programs(struct netprobe_probe_report *r)
 {
-	bool fib = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_fib_lookup, NULL) == 1;
-	bool neigh = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_neigh,
-					     NULL) == 1;
-
-	add(r, "lb", fib && neigh, false,
-	    fib && neigh ? "lb mode: route lookups in XDP, next hops resolved by TC (needs 5.12+)"
-			 : "no bpf_fib_lookup in XDP or bpf_redirect_neigh in TC (kernel "
-			   "5.12+): no lb mode");
+	add_feature(r, "atomics", true, "atomic instructions that return the old value",
+		    NP_KF_ATOMIC_FETCH);
+	add_feature(r, "filter", false, "filter mode: lists with TTLs (coarse clock helper)",
+		    NP_KF_COARSE_CLOCK);
+	add_feature(r, "mitigation", false,
+		    "mitigation and rate anomaly (reading other CPUs' counters)",
+		    NP_KF_PERCPU_LOOKUP);
+	if (!np_kernel_has(NP_KF_FIB_LOOKUP))
+		add_feature(r, "lb", false, "", NP_KF_FIB_LOOKUP);
+	else
+		add_feature(r, "lb", false,
+			    "lb mode: route lookups in XDP, next hops resolved by TC",
+			    NP_KF_REDIRECT_NEIGH);
+	add_feature(r, "events_test", false, "events --test: bpf_loop", NP_KF_LOOP);
 }
 
 /* tcx exists when the kernel's own BTF knows the attach type. */
@@ -344,8 +347,7 @@ int netprobe_probe(const char *ifname, struct netprobe_probe_report *out)
 	probe_caps(out);
 	probe_bpffs(out);
 	probe_map_types(out);
-	probe_filter(out);
-	probe_lb(out);
+	probe_programs(out);
 	probe_tc(out);
 	if (ifname)
 		probe_iface(out, ifname);

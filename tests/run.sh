@@ -27,5 +27,19 @@ skipped=$(grep -ciE '^ok [0-9]+.*# skip' "$log" | head -1)
 failed=$(grep -cE '^not ok [0-9]+' "$log" | head -1)
 passed=$((passed - skipped))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+
+# Then the kernel subset on each of $NETPROBE_TEST_KERNELS (make test: 6.1),
+# booted under qemu (scripts/kernel-test.sh); its counts join these.
+for kernel in ${NETPROBE_TEST_KERNELS:-}; do
+	echo "$passed passed, $failed failed, $skipped skipped on $(uname -r)"
+	summary=$(scripts/kernel-test.sh "$kernel" | tee /dev/stderr | tail -1)
+	if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
+		passed=$((passed + BASH_REMATCH[1]))
+		failed=$((failed + BASH_REMATCH[2]))
+		skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
+	else
+		failed=$((failed + 1))
+	fi
+done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

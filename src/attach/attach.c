@@ -24,9 +24,6 @@
 #define BPF_TCX_EGRESS	47
 #endif
 
-/* Our clsact filters' handle, so that we remove ours and nobody else's. */
-#define NP_TC_HANDLE 0x4e50
-
 enum link_kind { LINK_XDP, LINK_TCX_INGRESS, LINK_TCX_EGRESS };
 static const char *const link_names[] = {"xdp", "tcx_ingress", "tcx_egress"};
 

@@ -11,6 +11,9 @@
 /* Detaches ifname (NULL: every interface of the pin path), the pin path's lock held. */
 int np_detach_locked(struct netprobe_manager *m, const char *ifname);
 
+/* Our clsact filters' handle, so that we remove ours and nobody else's. */
+#define NP_TC_HANDLE 0x4e50
+
 /* tc.c: how many filters a clsact hook holds (netlink dump), or -errno */
 #define NP_TC_PARENT_INGRESS 0xfffffff2u /* TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS) */
 #define NP_TC_PARENT_EGRESS  0xfffffff3u

@@ -409,6 +409,12 @@ long netprobe_manager_emit_test_events(struct netprobe_manager *m, unsigned int 
 	if (!m || !m->maps || !count || count > (1u << 30))
 		return -EINVAL;
 	if (!m->test_emitter) {
+		if (!np_kernel_has(NP_KF_LOOP)) {
+			np_err("this kernel lacks bpf_loop (Linux %s+), needed by the test event "
+			       "producer",
+			       np_kernel_feature(NP_KF_LOOP)->since);
+			return -EOPNOTSUPP;
+		}
 		m->test_emitter = np_load_runner(m, "netprobe_emit_test");
 		if (!m->test_emitter) {
 			err = -errno;

@@ -184,9 +184,19 @@ static void decap_params(const struct netprobe_attach_opts *c, struct netprobe_d
 struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int slot,
 				      unsigned int ifindex, const struct netprobe_attach_opts *a)
 {
-	struct netprobe_bpf *skel = np_open_sharing_maps(m);
-	int err;
+	struct netprobe_bpf *skel;
+	int err, missing = np_kernel_missing_for(a);
 
+	/* What the kernel lacks, named, rather than the verifier's log. */
+	if (missing >= 0) {
+		const struct np_kernel_feature_info *f = np_kernel_feature(missing);
+
+		np_err("this kernel lacks %s (Linux %s+), needed by %s", f->what, f->since,
+		       f->needed_by);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	skel = np_open_sharing_maps(m);
 	if (!skel)
 		return NULL;
 	if (a->xdp_mode == NETPROBE_XDP_FILTER) {

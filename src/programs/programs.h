@@ -21,6 +21,29 @@ struct netprobe_bpf *np_load_runner(const struct netprobe_manager *m, const char
 struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int slot,
 				      unsigned int ifindex, const struct netprobe_attach_opts *a);
 
+/* kernel.c: what the programs need of the kernel beyond loading, probed once. */
+enum np_kernel_feature {
+	NP_KF_ATOMIC_FETCH,
+	NP_KF_COARSE_CLOCK,
+	NP_KF_PERCPU_LOOKUP,
+	NP_KF_FIB_LOOKUP,
+	NP_KF_REDIRECT_NEIGH,
+	NP_KF_LOOP,
+	NP_KF_MAX,
+};
+
+struct np_kernel_feature_info {
+	const char *name;      /* as netprobe check lists it */
+	const char *what;      /* the helper or instruction */
+	const char *since;     /* the Linux version that brought it */
+	const char *needed_by; /* what of netprobe needs it */
+};
+
+const struct np_kernel_feature_info *np_kernel_feature(enum np_kernel_feature f);
+bool np_kernel_has(enum np_kernel_feature f);
+/* The first feature that settings a need and the kernel lacks, or -1. */
+int np_kernel_missing_for(const struct netprobe_attach_opts *a);
+
 /*
  * protect.c: adds this host's addresses, gateways and resolvers to
  * np_protected; IPv6 ones with v6_prefix, the prefix IPv6 sources are

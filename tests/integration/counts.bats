@@ -43,6 +43,7 @@ flow_field() { # flow_field JQ_FILTER FIELD: sum of FIELD over matching flows
 	np_b flows --json | jq "[.flows[] | select($1) | .$2] | add // 0"
 }
 
+# bats test_tags=kernel
 @test "rx/tx packets equal the kernel's counters, bytes equal the captured frames, flows equal what was sent" {
 	# Quiet link first; then netprobe's baseline and the kernel's, compared as deltas.
 	local rx0 tx0 base

@@ -124,6 +124,7 @@ prove_a() {
 	[ "$(stat_b xdp_drop)" -eq 0 ]
 }
 
+# bats test_tags=kernel
 @test "filter: hping3 SYN flood is caught and dropped in XDP; the counters agree" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate
 	[ "$status" -eq 0 ]
@@ -298,6 +299,7 @@ prove_a() {
 	[ "$(stat_b xdp_drop)" -eq 0 ]
 }
 
+# bats test_tags=kernel
 @test "filter: the lists drop and pass real traffic, count hits, expire, allow wins" {
 	run np_b attach "$LAB_VB" --mode filter
 	[ "$status" -eq 0 ]
@@ -456,6 +458,7 @@ prove_a() {
 	[ "$(np_b status --json | jq -r '.interfaces[0].mode')" = monitor ]
 }
 
+# bats test_tags=kernel
 @test "filter: generic XDP and clsact: the switch replaces the clsact filters in place" {
 	run np_b attach "$LAB_VB" --mode monitor --xdp-mode generic --tc-mode clsact
 	[ "$status" -eq 0 ]

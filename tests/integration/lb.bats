@@ -39,6 +39,7 @@ moved() {
 		([$a | keys[] | select($a[.] != $b[.])] | length) / ($a | length)' "$1" "$2"
 }
 
+# bats test_tags=kernel
 @test "lb: 3000 TCP connections all succeed, split by weight; stats match the servers and the client's capture" {
 	np_lb lb vip add "$VIP"
 	np_lb lb backend add "$VIP" 10.78.1.2 --weight 1

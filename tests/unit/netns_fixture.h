@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "attach/attach.h"
 #include <netprobe/netprobe.h>
 
 /* Runs a shell command; the test fails if it does. */
@@ -58,6 +61,17 @@ static inline int enter_private_netns(void)
 }
 
 /* The id of the XDP program that netprobe's pinned link on ifname runs now. */
+/* Whether the running kernel is major.minor or newer: the oracle for what it has. */
+static inline bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int a = 0, b = 0;
+
+	uname(&u);
+	sscanf(u.release, "%d.%d", &a, &b);
+	return a > major || (a == major && b >= minor);
+}
+
 /* The program behind an interface's pinned link: "xdp", "tcx_ingress" or "tcx_egress". */
 static inline __u32 attached_link_prog_id(struct netprobe_manager *m, const char *pin_path,
 					  const char *ifname, const char *link)
@@ -76,6 +90,32 @@ static inline __u32 attached_link_prog_id(struct netprobe_manager *m, const char
 	close(fd);
 	assert_int_not_equal(info.prog_id, 0);
 	return info.prog_id;
+}
+
+/*
+ * The id of the TC program netprobe runs on ifname's ingress or egress:
+ * its tcx link's, or its clsact filter's (kernels before 6.6), which the
+ * kernel numbers down from 49152 as filters are added.
+ */
+static inline __u32 attached_tc_prog_id(struct netprobe_manager *m, const char *pin_path,
+					const char *ifname, bool egress)
+{
+	struct netprobe_iface it;
+
+	assert_int_equal(netprobe_manager_iface(m, ifname, &it), 0);
+	if (it.tc_attach == NETPROBE_TC_TCX)
+		return attached_link_prog_id(m, pin_path, ifname,
+					     egress ? "tcx_egress" : "tcx_ingress");
+	for (__u32 prio = 0xc000; prio > 0xc000 - 64; prio--) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = it.ifindex,
+			    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = NP_TC_HANDLE, .priority = prio);
+
+		if (bpf_tc_query(&hook, &opts) == 0)
+			return opts.prog_id;
+	}
+	fail_msg("%s: no netprobe clsact filter on %s", ifname, egress ? "egress" : "ingress");
+	return 0;
 }
 
 static inline __u32 attached_prog_id(struct netprobe_manager *m, const char *pin_path,

@@ -151,8 +151,7 @@ static __u32 refresh_prog(void)
 	assert_true(g_prog >= 0);
 	if (g_egress >= 0)
 		close(g_egress);
-	g_egress =
-		bpf_prog_get_fd_by_id(attached_link_prog_id(g_m, pin_path, IF_DUT, "tcx_egress"));
+	g_egress = bpf_prog_get_fd_by_id(attached_tc_prog_id(g_m, pin_path, IF_DUT, true));
 	assert_true(g_egress >= 0);
 	return id;
 }
