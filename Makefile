@@ -125,8 +125,8 @@ unit-tests: $(UNIT_BINS) $(BENCH_BINS)
 # (TEST_KERNELS= for this machine's kernel alone); make test-kernel KERNEL=6.1
 # runs it on one (KERNEL_TESTS=all: every test there).
 TEST_KERNELS ?= 6.1
-KERNEL       ?= 6.1
-KERNEL_TESTS ?= kernel
+KERNEL       := 6.1
+KERNEL_TESTS := kernel
 
 test: deps all unit-tests
 	@NETPROBE_TEST_KERNELS="$(TEST_KERNELS)" tests/run.sh

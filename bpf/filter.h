@@ -654,7 +654,12 @@ __noinline int mitigate_source(struct netprobe_counters *cnt, __u32 whom, __u32 
 	const struct netprobe_addr_key *src;
 	__u8 why;
 
-	if (!cnt || !a)
+	/*
+	 * The verifier checks a global function whether or not it is called:
+	 * without mitigation its body (and the helper it calls that kernels
+	 * before 5.19 lack) is dead code to drop, not to check.
+	 */
+	if (!np_filter.mitigate || !cnt || !a)
 		return -NETPROBE_UNBLOCKED_POOL_FULL;
 	src = whom == NP_WHOM_SENDER	  ? &a->sender
 	      : whom == NP_WHOM_AGGREGATE ? &a->aggregate

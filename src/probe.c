@@ -54,18 +54,13 @@ static void add(struct netprobe_probe_report *r, const char *name, bool ok, bool
 		r->supported = false;
 }
 
+/* Which kernel, for the record: what it can run, the feature probes say. */
 static void probe_kernel(struct netprobe_probe_report *r)
 {
 	struct utsname u;
-	int major = 0, minor = 0;
 
 	uname(&u);
-	sscanf(u.release, "%d.%d", &major, &minor);
-	/* 5.9: XDP bpf_links and BPF_LINK_DETACH, on which attach and detach rely. */
-	bool ok = major > 5 || (major == 5 && minor >= 9);
-
-	add(r, "kernel", ok, true, ok ? "Linux %s" : "Linux %s is older than 5.9 (XDP links)",
-	    u.release);
+	add(r, "kernel", true, false, "Linux %s", u.release);
 }
 
 static void probe_btf(struct netprobe_probe_report *r)

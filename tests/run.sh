@@ -30,9 +30,14 @@ passed=$((passed - skipped))
 
 # Then the kernel subset on each of $NETPROBE_TEST_KERNELS (make test: 6.1),
 # booted under qemu (scripts/kernel-test.sh); its counts join these.
+# Their lines go to stderr marked with the kernel, so that the last line that
+# looks like a summary is this one, however the run ends.
 for kernel in ${NETPROBE_TEST_KERNELS:-}; do
-	echo "$passed passed, $failed failed, $skipped skipped on $(uname -r)"
-	summary=$(scripts/kernel-test.sh "$kernel" | tee /dev/stderr | tail -1)
+	echo "on $(uname -r): $passed passed, $failed failed, $skipped skipped"
+	klog=$(mktemp)
+	scripts/kernel-test.sh "$kernel" 2>&1 | tee "$klog" | sed -u "s/^/[$kernel] /" >&2
+	summary=$(tail -1 "$klog")
+	rm -f "$klog"
 	if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)? ]]; then
 		passed=$((passed + BASH_REMATCH[1]))
 		failed=$((failed + BASH_REMATCH[2]))

@@ -22,8 +22,10 @@ static const struct np_kernel_feature_info features[NP_KF_MAX] = {
 				 "mitigation and rate_anomaly (they read other CPUs' counters)"},
 	[NP_KF_FIB_LOOKUP] = {"fib_lookup", "bpf_fib_lookup in XDP", "4.18",
 			      "lb mode (the route to a backend)"},
-	[NP_KF_REDIRECT_NEIGH] = {"redirect_neigh", "bpf_redirect_neigh in TC", "5.10",
-				  "lb mode (a next hop XDP could not resolve)"},
+	[NP_KF_REDIRECT_NEIGH] =
+		{"redirect_neigh", "bpf_redirect_neigh in TC", "5.10",
+		 "lb mode (a next hop XDP could not resolve; the route lookup's MTU "
+		 "result, 5.12, comes with the atomics)"},
 	[NP_KF_LOOP] = {"loop", "bpf_loop", "5.17", "events --test (the test event producer)"},
 };
 
@@ -37,7 +39,8 @@ const struct np_kernel_feature_info *np_kernel_feature(enum np_kernel_feature f)
  * *)(r10 - 8), r1); exit: kernels before 5.12 know only the add that
  * returns nothing.
  */
-static bool probe_atomic_fetch(void)
+/* 1: the kernel has it, 0: it lacks it, -errno: the probe could not tell. */
+static int probe_atomic_fetch(void)
 {
 	const struct bpf_insn insns[] = {
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
@@ -56,51 +59,63 @@ static bool probe_atomic_fetch(void)
 	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, NULL, "GPL", insns,
 			       sizeof(insns) / sizeof(insns[0]), NULL);
 
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	/* The verifier's "unknown instruction" is EINVAL; EPERM and ENOMEM say nothing. */
+	return errno == EINVAL ? 0 : -errno;
 }
 
-static bool helper(enum bpf_prog_type type, enum bpf_func_id id)
+static int probe(enum np_kernel_feature f)
 {
-	return libbpf_probe_bpf_helper(type, id, NULL) == 1;
+	switch (f) {
+	case NP_KF_ATOMIC_FETCH:
+		return probe_atomic_fetch();
+	case NP_KF_COARSE_CLOCK:
+		return libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_ktime_get_coarse_ns,
+					       NULL);
+	case NP_KF_PERCPU_LOOKUP:
+		return libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_map_lookup_percpu_elem,
+					       NULL);
+	case NP_KF_FIB_LOOKUP:
+		return libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_fib_lookup, NULL);
+	case NP_KF_REDIRECT_NEIGH:
+		return libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_neigh,
+					       NULL);
+	case NP_KF_LOOP:
+		return libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_loop, NULL);
+	default:
+		return -EINVAL;
+	}
 }
+
+/* Per feature: 0 not known yet, 1 has it, 2 lacks it (probed, or assumed by a test). */
+static _Atomic int known[NP_KF_MAX];
 
 bool np_kernel_has(enum np_kernel_feature f)
 {
-	/* 0: not probed yet, 1: has it, 2: lacks it. Probing twice is harmless. */
-	static int known[NP_KF_MAX];
-	bool has;
+	int has;
 
 	if (f < 0 || f >= NP_KF_MAX)
 		return false;
 	if (known[f])
 		return known[f] == 1;
-	switch (f) {
-	case NP_KF_ATOMIC_FETCH:
-		has = probe_atomic_fetch();
-		break;
-	case NP_KF_COARSE_CLOCK:
-		has = helper(BPF_PROG_TYPE_XDP, BPF_FUNC_ktime_get_coarse_ns);
-		break;
-	case NP_KF_PERCPU_LOOKUP:
-		has = helper(BPF_PROG_TYPE_XDP, BPF_FUNC_map_lookup_percpu_elem);
-		break;
-	case NP_KF_FIB_LOOKUP:
-		has = helper(BPF_PROG_TYPE_XDP, BPF_FUNC_fib_lookup);
-		break;
-	case NP_KF_REDIRECT_NEIGH:
-		has = helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_neigh);
-		break;
-	case NP_KF_LOOP:
-		has = helper(BPF_PROG_TYPE_XDP, BPF_FUNC_loop);
-		break;
-	default:
-		return false;
-	}
+	has = probe(f);
+	/*
+	 * A probe that could not tell (not privileged, no memory) counts as
+	 * present and is asked again next time: loading will say what is wrong.
+	 */
+	if (has < 0)
+		return true;
 	known[f] = has ? 1 : 2;
 	return has;
+}
+
+void np_kernel_assume(enum np_kernel_feature f, int has)
+{
+	if (f >= 0 && f < NP_KF_MAX)
+		known[f] = has < 0 ? 0 : has ? 1 : 2;
 }
 
 int np_kernel_missing_for(const struct netprobe_attach_opts *a)

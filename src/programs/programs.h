@@ -41,6 +41,8 @@ struct np_kernel_feature_info {
 
 const struct np_kernel_feature_info *np_kernel_feature(enum np_kernel_feature f);
 bool np_kernel_has(enum np_kernel_feature f);
+/* For tests: has 1 or 0 stands for the probe's answer, -1 asks the kernel again. */
+void np_kernel_assume(enum np_kernel_feature f, int has);
 /* The first feature that settings a need and the kernel lacks, or -1. */
 int np_kernel_missing_for(const struct netprobe_attach_opts *a);
 

@@ -87,7 +87,6 @@ in_a() { nsenter --net="/run/netns/$LAB_A" "$@"; }
 in_b() { nsenter --net="/run/netns/$LAB_B" "$@"; }
 np_b() { in_b "$NP" "$@"; }
 
-# kstat NS IFACE rx_packets: the kernel's own counter, read inside the namespace.
 # Whether the running kernel is MAJOR.MINOR or newer: the oracle for what it has.
 kernel_at_least() {
 	local major minor
@@ -95,6 +94,7 @@ kernel_at_least() {
 	[ "$major" -gt "$1" ] || { [ "$major" -eq "$1" ] && [ "${minor%%[!0-9]*}" -ge "$2" ]; }
 }
 
+# kstat NS IFACE rx_packets: the kernel's own counter, read inside the namespace.
 kstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
 
 # Sum of frame lengths in a capture (tshark: frame.len, the bytes on the wire).

@@ -60,7 +60,6 @@ static inline int enter_private_netns(void)
 	return 0;
 }
 
-/* The id of the XDP program that netprobe's pinned link on ifname runs now. */
 /* Whether the running kernel is major.minor or newer: the oracle for what it has. */
 static inline bool kernel_at_least(int major, int minor)
 {
@@ -118,6 +117,7 @@ static inline __u32 attached_tc_prog_id(struct netprobe_manager *m, const char *
 	return 0;
 }
 
+/* The id of the XDP program that netprobe's pinned link on ifname runs now. */
 static inline __u32 attached_prog_id(struct netprobe_manager *m, const char *pin_path,
 				     const char *ifname)
 {

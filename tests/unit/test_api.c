@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <cmocka.h>
 #include "netns_fixture.h"
+#include "programs/programs.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -317,9 +318,17 @@ static void test_attach_detach_reattach(void **state)
 		assert_int_not_equal(xdp_prog_id("npb0"), 0);
 		assert_int_not_equal(xdp_prog_id("npb0"), before);
 		assert_int_equal(attached_count(m), 1);
+		if (!kernel_at_least(6, 6)) {
+			/* clsact: the filters replaced in place, one on each side. */
+			assert_int_equal(np_tc_filter_count(it.ifindex, NP_TC_PARENT_INGRESS), 1);
+			assert_int_equal(np_tc_filter_count(it.ifindex, NP_TC_PARENT_EGRESS), 1);
+		}
 
 		assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
 		assert_int_equal(xdp_prog_id("npb0"), 0);
+		/* No filter left, nor the qdisc netprobe made (a dump then finds none). */
+		assert_true(np_tc_filter_count(it.ifindex, NP_TC_PARENT_INGRESS) <= 0);
+		assert_true(np_tc_filter_count(it.ifindex, NP_TC_PARENT_EGRESS) <= 0);
 		assert_int_equal(netprobe_manager_iface(m, "npb0", &it), -ENOENT);
 		assert_false(exists("")); /* the last detach removes the pinned state */
 	}
@@ -1120,6 +1129,59 @@ static void test_probe(void **state)
 	assert_false(r.supported);
 }
 
+/*
+ * A kernel without what the settings need (here: made to look like one
+ * before 5.19) is refused by name and version before anything loads, and
+ * nothing is attached; settings that do without it attach.
+ */
+static void test_missing_kernel_feature_refused(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	struct netprobe_probe_report r;
+	struct netprobe_config cfg;
+	struct netprobe_iface it;
+	bool listed = false;
+
+	(void)state;
+	np_kernel_assume(NP_KF_PERCPU_LOOKUP, 0);
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", pin_path);
+	cfg.xdp_mode = NETPROBE_XDP_FILTER;
+	cfg.mitigation = true;
+	assert_int_equal(netprobe_manager_update_config(m, &cfg), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), -EOPNOTSUPP);
+	assert_int_equal(xdp_prog_id("npb0"), 0);
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), -ENOENT);
+	cfg.mitigation = false;
+	cfg.rate_anomaly.enabled = true;
+	assert_int_equal(netprobe_manager_update_config(m, &cfg), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), -EOPNOTSUPP);
+	cfg.rate_anomaly.enabled = false;
+	assert_int_equal(netprobe_manager_update_config(m, &cfg), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	assert_int_not_equal(xdp_prog_id("npb0"), 0);
+
+	assert_int_equal(netprobe_probe(NULL, &r), 0);
+	for (int i = 0; i < r.count; i++) {
+		if (strcmp(r.items[i].name, "mitigation"))
+			continue;
+		listed = true;
+		assert_false(r.items[i].ok);
+		assert_non_null(
+			strstr(r.items[i].detail, "bpf_map_lookup_percpu_elem (Linux 5.19+)"));
+	}
+	assert_true(listed);
+	assert_true(r.supported); /* the mitigation is no requirement */
+
+	np_kernel_assume(NP_KF_ATOMIC_FETCH, 0);
+	assert_int_equal(netprobe_probe(NULL, &r), 0);
+	assert_false(r.supported);
+	np_kernel_assume(NP_KF_ATOMIC_FETCH, -1);
+	np_kernel_assume(NP_KF_PERCPU_LOOKUP, -1);
+	assert_int_equal(netprobe_manager_detach(m, NULL), 0);
+	netprobe_manager_free(m);
+}
+
 static void test_names(void **state)
 {
 	enum netprobe_xdp_program p;
@@ -1184,6 +1246,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_stale_manager_leaves_new_state_alone,
 					  detach_everything),
 		cmocka_unit_test_teardown(test_probe, detach_everything),
+		cmocka_unit_test_teardown(test_missing_kernel_feature_refused, detach_everything),
 		cmocka_unit_test_teardown(test_names, detach_everything),
 		cmocka_unit_test_teardown(test_strerror, detach_everything),
 	};
