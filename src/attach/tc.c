@@ -6,9 +6,16 @@
 #include <libmnl/libmnl.h>
 #include "attach/attach.h"
 
+/*
+ * A dump answers with each classifier instance's head (handle 0: "filter
+ * pref 49152 bpf chain 0") and then its filters: only these count.
+ */
 static int count_cb(const struct nlmsghdr *nlh, void *data)
 {
-	if (nlh->nlmsg_type == RTM_NEWTFILTER)
+	const struct tcmsg *tcm = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_type == RTM_NEWTFILTER && mnl_nlmsg_get_payload_len(nlh) >= sizeof(*tcm) &&
+	    tcm->tcm_handle)
 		(*(int *)data)++;
 	return MNL_CB_OK;
 }
