@@ -123,16 +123,19 @@ unit-tests: $(UNIT_BINS) $(BENCH_BINS)
 
 # make test also runs the kernel subset on each of TEST_KERNELS under qemu
 # (TEST_KERNELS= for this machine's kernel alone); make test-kernel KERNEL=6.1
-# runs it on one (KERNEL_TESTS=all: every test there).
+# runs it on one (KERNEL_TESTS=all: every test there; KERNEL_DEBS="A.deb B.deb":
+# that kernel's packages instead of Debian's).
 TEST_KERNELS ?= 6.1
 KERNEL       := 6.1
 KERNEL_TESTS := kernel
+KERNEL_DEBS  :=
 
 test: deps all unit-tests
 	@NETPROBE_TEST_KERNELS="$(TEST_KERNELS)" tests/run.sh
 
 test-kernel: deps all unit-tests
-	@NETPROBE_KERNEL_TESTS="$(KERNEL_TESTS)" scripts/kernel-test.sh $(KERNEL)
+	@NETPROBE_KERNEL_TESTS="$(KERNEL_TESTS)" NETPROBE_KERNEL_DEBS="$(KERNEL_DEBS)" \
+		scripts/kernel-test.sh $(KERNEL)
 
 # Baselines and the live-frames generator, for benchmarks and tests only.
 $(OUTPUT)/baselines.bpf.o: bench/baselines.bpf.c $(wildcard bpf/*.h) include/netprobe/abi.h | $(OUTPUT)

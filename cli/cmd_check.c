@@ -7,9 +7,10 @@ static const struct cli_opt check_opts[] = {CLI_OPT_JSON(struct cli_env), CLI_OP
 const struct cli_command cli_cmd_check = {
 	.name = "check",
 	.synopsis = "[IFACE] [OPTIONS]",
-	.help = "Checks each requirement (kernel, BTF, bpf(), privileges, bpffs, map types, TC "
-		"attach, what the filter and lb modes call, and native XDP on IFACE) and says "
-		"why one is missing. Exit 0 when all required ones are met. Attaches nothing.",
+	.help = "Checks each requirement (BTF, bpf(), privileges, bpffs, map types, the atomics "
+		"every mode uses, TC attach, what the filter and lb modes and events --test call, "
+		"and native XDP on IFACE) and says why one is missing, with the Linux version "
+		"that has it. Exit 0 when all required ones are met. Attaches nothing.",
 	.run = cmd_check,
 	.opts = check_opts,
 };

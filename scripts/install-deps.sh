@@ -13,7 +13,7 @@ packages=(
 	# benchmarks: peers measured in the same run
 	xdp-tools
 	# tests on other kernels: Debian's kernel packages booted under qemu
-	qemu-system-x86 busybox-static kmod cpio
+	qemu-system-x86 busybox-static kmod cpio debian-archive-keyring
 )
 
 missing=()

@@ -4,6 +4,8 @@
 #
 #   scripts/kernel-test.sh 6.1              the kernel subset (CI's form)
 #   NETPROBE_KERNEL_TESTS=all scripts/kernel-test.sh 6.1    every test
+#   NETPROBE_KERNEL_DEBS="image.deb modules.deb" scripts/kernel-test.sh 5.15
+#                                           packages of one's own, not Debian's
 #
 # The package comes from Debian's archive through apt with a configuration
 # of its own (APT_CONFIG: none of the machine's sources, hooks, pins or
@@ -37,16 +39,73 @@ done
 for tool in qemu-system-x86_64 busybox depmod modprobe cpio dpkg apt-get flock; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (make deps installs it)"
 done
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -r "$keyring" ] || fail "$keyring is missing (package debian-archive-keyring)"
 
-# Which Debian release carries which kernel line: bookworm has 6.1 and 6.12,
-# bullseye 5.10. Ubuntu's kernels (5.15) are not in Debian's archive.
-case $version in
-5.10) suite=bullseye ;;
-6.1 | 6.12) suite=bookworm ;;
-*) fail "no Debian release carries Linux $version (known: 5.10, 6.1, 6.12)" ;;
-esac
+# Sets debs, package, kver and root from Debian's archive: the newest plain
+# amd64 image of line $version, downloaded once.
+from_debian() {
+	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	[ -r "$keyring" ] || fail "$keyring is missing (package debian-archive-keyring)"
+
+	# Which Debian release carries which kernel line: bookworm has 6.1 and 6.12,
+	# bullseye 5.10. Ubuntu's kernels (5.15) are not in Debian's archive.
+	case $version in
+	5.10) suite=bullseye ;;
+	6.1 | 6.12) suite=bookworm ;;
+	*) fail "no Debian release carries Linux $version (known: 5.10, 6.1, 6.12)" ;;
+	esac
+
+	apt_dir=$cache/apt-$suite
+	mkdir -p "$apt_dir"/{lists/partial,cache/archives/partial,etc/parts,etc/preferences.d} "$cache/debs"
+	chown -R _apt "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" 2>/dev/null || true
+	cat >"$apt_dir/etc/sources.list" <<-EOF
+	deb [signed-by=$keyring] http://deb.debian.org/debian $suite main
+	deb [signed-by=$keyring] http://deb.debian.org/debian $suite-updates main
+	deb [signed-by=$keyring] http://deb.debian.org/debian-security $suite-security main
+	EOF
+	proxy=$(apt-config dump Acquire::http::Proxy --format '%v%n' 2>/dev/null | head -1 || true)
+	cat >"$apt_dir/etc/apt.conf" <<-EOF
+	Dir::Etc::Main "/dev/null";
+	Dir::Etc::Parts "$apt_dir/etc/parts";
+	Dir::Etc::SourceList "$apt_dir/etc/sources.list";
+	Dir::Etc::SourceParts "$apt_dir/etc/parts";
+	Dir::Etc::Preferences "/dev/null";
+	Dir::Etc::PreferencesParts "$apt_dir/etc/preferences.d";
+	Dir::State::Lists "$apt_dir/lists";
+	Dir::State::status "/dev/null";
+	Dir::Cache "$apt_dir/cache";
+	APT::Architecture "amd64";
+	APT::Update::Error-Mode "any";
+	Debug::NoLocking "true";
+	${proxy:+Acquire::http::Proxy \"$proxy\";}
+	EOF
+	export APT_CONFIG=$apt_dir/etc/apt.conf
+
+	# The newest plain amd64 image of that line (not -cloud, -rt, -dbg).
+	pick_package() {
+		apt-cache search --names-only "^linux-image-${version//./\\.}[.-]" 2>/dev/null |
+			awk '{print $1}' | grep -E -- "^linux-image-${version//./\\.}[.-][0-9].*-amd64$" |
+			grep -vE -- '-(cloud|rt)-amd64$' | sort -V | tail -1
+	}
+	update_lists() {
+		echo "kernel-test: reading Debian $suite's package lists" >&2
+		apt-get -qq update || fail "cannot read Debian's archive for $suite"
+		touch "$apt_dir/lists/.updated"
+	}
+	# Lists a day old are read again, so that every machine tests the current package.
+	[ -n "$(find "$apt_dir/lists/.updated" -mmin "-$lists_max_age_min" 2>/dev/null)" ] || update_lists
+	package=$(pick_package || true)
+	[ -n "$package" ] || fail "Debian $suite has no linux-image-$version package"
+	kver=${package#linux-image-}
+
+	deb=$(ls "$cache/debs/${package}"_*.deb 2>/dev/null | tail -1 || true)
+	if [ -z "$deb" ]; then
+		echo "kernel-test: downloading $package from Debian's archive" >&2
+		(cd "$cache/debs" && apt-get -qq download "$package") || fail "cannot download $package"
+		deb=$(ls "$cache/debs/${package}"_*.deb | tail -1)
+	fi
+	debs=("$deb")
+	root=$cache/$kver
+}
 
 mkdir -p "$cache"
 # Preparing the cache is one run's at a time; booting holds it shared, so
@@ -54,64 +113,31 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 
-apt_dir=$cache/apt-$suite
-mkdir -p "$apt_dir"/{lists/partial,cache/archives/partial,etc/parts,etc/preferences.d} "$cache/debs"
-chown -R _apt "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" 2>/dev/null || true
-cat >"$apt_dir/etc/sources.list" <<EOF
-deb [signed-by=$keyring] http://deb.debian.org/debian $suite main
-deb [signed-by=$keyring] http://deb.debian.org/debian $suite-updates main
-deb [signed-by=$keyring] http://deb.debian.org/debian-security $suite-security main
-EOF
-proxy=$(apt-config dump Acquire::http::Proxy --format '%v%n' 2>/dev/null | head -1 || true)
-cat >"$apt_dir/etc/apt.conf" <<EOF
-Dir::Etc::Main "/dev/null";
-Dir::Etc::Parts "$apt_dir/etc/parts";
-Dir::Etc::SourceList "$apt_dir/etc/sources.list";
-Dir::Etc::SourceParts "$apt_dir/etc/parts";
-Dir::Etc::Preferences "/dev/null";
-Dir::Etc::PreferencesParts "$apt_dir/etc/preferences.d";
-Dir::State::Lists "$apt_dir/lists";
-Dir::State::status "/dev/null";
-Dir::Cache "$apt_dir/cache";
-APT::Architecture "amd64";
-APT::Update::Error-Mode "any";
-Debug::NoLocking "true";
-${proxy:+Acquire::http::Proxy \"$proxy\";}
-EOF
-export APT_CONFIG=$apt_dir/etc/apt.conf
-
-# The newest plain amd64 image of that line (not -cloud, -rt, -dbg).
-pick_package() {
-	apt-cache search --names-only "^linux-image-${version//./\\.}[.-]" 2>/dev/null |
-		awk '{print $1}' | grep -E -- "^linux-image-${version//./\\.}[.-][0-9].*-amd64$" |
-		grep -vE -- '-(cloud|rt)-amd64$' | sort -V | tail -1
-}
-update_lists() {
-	echo "kernel-test: reading Debian $suite's package lists" >&2
-	apt-get -qq update || fail "cannot read Debian's archive for $suite"
-	touch "$apt_dir/lists/.updated"
-}
-# Lists a day old are read again, so that every machine tests the current package.
-[ -n "$(find "$apt_dir/lists/.updated" -mmin "-$lists_max_age_min" 2>/dev/null)" ] || update_lists
-package=$(pick_package || true)
-[ -n "$package" ] || fail "Debian $suite has no linux-image-$version package"
-kver=${package#linux-image-}
-
-deb=$(ls "$cache/debs/${package}"_*.deb 2>/dev/null | tail -1 || true)
-if [ -z "$deb" ]; then
-	echo "kernel-test: downloading $package from Debian's archive" >&2
-	(cd "$cache/debs" && apt-get -qq download "$package") || fail "cannot download $package"
-	deb=$(ls "$cache/debs/${package}"_*.deb | tail -1)
+if [ -n "${NETPROBE_KERNEL_DEBS:-}" ]; then
+	# Packages the operator has (another distribution's kernel, say: an
+	# image package and its modules packages), unpacked together.
+	read -r -a debs <<<"$NETPROBE_KERNEL_DEBS"
+	for deb in "${debs[@]}"; do
+		[ -r "$deb" ] || fail "NETPROBE_KERNEL_DEBS: cannot read $deb"
+	done
+	kver=$(for deb in "${debs[@]}"; do dpkg-deb -c "$deb"; done |
+		sed -n 's|.* \./boot/vmlinuz-\(.*\)$|\1|p' | head -1)
+	[ -n "$kver" ] || fail "NETPROBE_KERNEL_DEBS: none of them holds boot/vmlinuz-*"
+	[[ $kver == "$version"[.-]* ]] || fail "NETPROBE_KERNEL_DEBS hold Linux $kver, not $version"
+	package="${debs[*]##*/}"
+	root=$cache/local-$kver
+else
+	from_debian
 fi
 
-root=$cache/$kver
-if [ ! -e "$root/.unpacked" ]; then
+# Unpacked once per set of packages; depmod writes what the guest's modprobe reads.
+if [ "$(cat "$root/.unpacked" 2>/dev/null)" != "${debs[*]}" ]; then
 	rm -rf "$root" && mkdir -p "$root"
-	dpkg -x "$deb" "$root"
+	for deb in "${debs[@]}"; do dpkg -x "$deb" "$root"; done
 	depmod -b "$root" "$kver"
-	touch "$root/.unpacked"
+	echo "${debs[*]}" >"$root/.unpacked"
 fi
-[ -e "$root/boot/vmlinuz-$kver" ] || fail "$deb has no kernel image"
+[ -e "$root/boot/vmlinuz-$kver" ] || fail "${debs[*]}: no kernel image"
 flock -s 9
 
 # This run's own: the initramfs (busybox, the modules 9p needs, the init

@@ -18,7 +18,7 @@ trap 'rm -f "$log"' EXIT
 
 tests=(.output/tests/test_* tests/integration/*.bats)
 [ $# -gt 0 ] && tests=("$@")
-prove --verbose --exec tests/tap-exec "${tests[@]}" 2>&1 | tee "$log"
+prove --verbose --timer --exec tests/tap-exec "${tests[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 # Count the TAP results of every file (cmocka and bats both speak TAP).

@@ -22,19 +22,24 @@ craft_each_a() {
 	in_a /usr/bin/python3 "$CRAFT" send "$LAB_VA" 1 "[Ether(dst='$MAC_B')/$1 for i in range($2)]"
 }
 
-# udp_count_b PORT SECS: starts a dual-stack UDP socket in B counting datagrams into $BATS_TEST_TMPDIR/count.
+# udp_count_b PORT SECS: starts a dual-stack UDP socket in B counting datagrams into
+# $BATS_TEST_TMPDIR/count, for at most SECS: counted stops it.
 udp_count_b() {
-	in_b /usr/bin/python3 "$CRAFT" udp-count :: "$1" "$2" >"$BATS_TEST_TMPDIR/count" &
+	# nsenter execs python: $! is the counter itself, for counted to signal.
+	nsenter --net="/run/netns/$LAB_B" /usr/bin/python3 "$CRAFT" udp-count :: "$1" "$2" \
+		>"$BATS_TEST_TMPDIR/count" &
 	COUNT_PID=$!
-	local tries=50
+	local tries=300
 	until in_b ss -Hlun | grep -q ":$1 "; do
 		tries=$((tries - 1))
 		[ $tries -gt 0 ] || return 1
 		sleep 0.1
 	done
 }
-# counted N: waits for the counter (not in a subshell: only this shell can wait for it), checks it.
+# counted N: stops the counter once the sender is done and waits for it
+# (not in a subshell: only this shell can wait for it), checks it.
 counted() {
+	kill -TERM "$COUNT_PID" 2>/dev/null || true
 	wait "$COUNT_PID"
 	[ "$(cat "$BATS_TEST_TMPDIR/count")" -eq "$1" ]
 }
@@ -47,11 +52,11 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	run np_b blacklist add 198.18.0.1
 	[ "$status" -eq 0 ]
 	# The oracle first: the kernel delivers a mapped source to a dual-stack socket.
-	udp_count_b 5353 2
+	udp_count_b 5353 60
 	craft_a 3 "IPv6(src='::ffff:198.18.0.10', dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'"
 	counted 3
 	# The denied address, mapped: dropped in XDP, counted as the IPv4 entry's hits.
-	udp_count_b 5353 2
+	udp_count_b 5353 60
 	craft_a 5 "IPv6(src='::ffff:198.18.0.1', dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'"
 	counted 0
 	[ "$(np_b stats --json | jq .security.deny_drops)" -eq 5 ]
@@ -74,14 +79,14 @@ stat_b() { np_b stats --json | jq ".interfaces[0].$1"; }
 	[ "$status" -eq 0 ]
 	local udp="UDP(sport=40000, dport=5353)/b'hi'"
 	# The oracle: a trusted tunnel is unwrapped and what it carries is delivered.
-	udp_count_b 5353 2
+	udp_count_b 5353 60
 	craft_a 3 "IP(src='198.18.0.1', dst='198.18.0.2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
 	craft_a 2 "IPv6(src='fd00:98::1', dst='fd00:98::2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
 	counted 5
 	# A denied sender's tunnels (IP-in-IP, IPv4-in-IPv6, IPv6-in-IPv6) carrying an
 	# allowed source, a trusted tunnel carrying a denied source, and tunnels from
 	# senders nobody configured: nothing reaches the socket.
-	udp_count_b 5353 3
+	udp_count_b 5353 60
 	craft_a 3 "IP(src='198.18.0.66', dst='198.18.0.2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
 	craft_a 3 "IPv6(src='fd00:98::66', dst='fd00:98::2')/IP(src='198.18.0.77', dst='198.18.0.2')/$udp"
 	craft_a 3 "IPv6(src='fd00:98::66', dst='fd00:98::2')/IPv6(src='fd00:98::77', dst='fd00:98::2')/$udp"
@@ -138,7 +143,7 @@ rotate_a() {
 	[ "$(events_of port_scan | jq -r '.[0].blocked')" = true ]
 	[ "$(np_b blacklist list --json | jq -r '.entries[0].cidr')" = fd00:99::/64 ]
 	# The oracle: B's socket hears no address of the /64, fresh ones included, and hears another /64.
-	udp_count_b 5353 5
+	udp_count_b 5353 60
 	craft_each_a "IPv6(src='fd00:99::%x' % i, dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'" "1000, 1005"
 	craft_a 2 "IPv6(src='fd00:97::1', dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'"
 	counted 2
@@ -146,7 +151,7 @@ rotate_a() {
 	# The operator lifts it like any entry.
 	run np_b blacklist del fd00:99::/64
 	[ "$status" -eq 0 ]
-	udp_count_b 5353 2
+	udp_count_b 5353 60
 	craft_a 3 "IPv6(src='fd00:99::abcd', dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'"
 	counted 3
 	# A SYN flood from 20000 addresses of the /64, one SYN each (2000 a second is the threshold).
