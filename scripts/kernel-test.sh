@@ -175,7 +175,7 @@ timeout -k 30 --foreground "$timeout_s" qemu-system-x86_64 "${accel[@]}" -m 3072
 	-virtfs "$(share /usr usr ro)" -virtfs "$(share /etc etc ro)" \
 	-virtfs "$(share "$root/lib/modules" modules ro)" \
 	-virtfs "$(share "$project" project ro)" -virtfs "$(share "$run/result" result)" 2>&1 |
-	tr -d '\r' | tee "$log"
+	sed -u 's/\r$//' | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
