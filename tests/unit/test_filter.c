@@ -3129,6 +3129,17 @@ static void test_ipv4_aggregate_spares(void **state)
 	run("ip addr flush dev %s", IF_DUT);
 }
 
+/* The filter with SYN flood mitigation (unproven sources too), src already blocked by it. */
+static void start_with_block(const char *src)
+{
+	struct netprobe_config cfg;
+
+	syn_flood_config(&cfg);
+	mitigate_unproven(&cfg, 60);
+	start_filter(&cfg);
+	syn_burst(src, "192.0.2.250", 200);
+}
+
 /*
  * A batch that fails part way leaves the lists as they were: also the
  * mitigation block one of its entries was replacing, which is back in force.
@@ -3137,14 +3148,10 @@ static void test_batch_undo_keeps_blocks(void **state)
 {
 	const char *allow[] = {"10.0.0.0/8", "198.18.11.1", "2001:db8::/48"};
 	struct netprobe_acl_batch_result res;
-	struct netprobe_config cfg;
 	struct entries es;
 
 	(void)state;
-	syn_flood_config(&cfg);
-	mitigate_unproven(&cfg, 60);
-	start_filter(&cfg);
-	syn_burst("198.18.11.1", "192.0.2.250", 200);
+	start_with_block("198.18.11.1");
 	assert_int_equal(verdict("198.18.11.1", 1), XDP_DROP);
 	/* The /32's exact entry goes in, the IPv6 prefix's trie entry fails. */
 	g_update_fail_in = 1;
@@ -3179,14 +3186,10 @@ static void test_batch_listed_replaces_block(void **state)
 	struct netprobe_acl_batch_opts opts = {
 		.sz = sizeof(opts), .ttl_s = 0, .listed = NETPROBE_ACL_LISTED_FAIL};
 	struct netprobe_acl_batch_result res;
-	struct netprobe_config cfg;
 	struct entries es;
 
 	(void)state;
-	syn_flood_config(&cfg);
-	mitigate_unproven(&cfg, 60);
-	start_filter(&cfg);
-	syn_burst("198.18.11.1", "192.0.2.250", 200);
+	start_with_block("198.18.11.1");
 	es = listing(NETPROBE_ACL_DENY);
 	assert_int_equal(es.n, 1);
 	assert_string_equal(netprobe_acl_origin_name(es.e[0].origin), "syn_flood");
