@@ -286,13 +286,19 @@ static void drive_traffic(struct lab *lab, double duration)
 			 "hping3 --udp -q -p 53 -s 5353 -k -d 40 -i u100000 -c %d 198.18.0.2",
 			 secs * 10);
 		spawn(lab, lab->client, "UDP queries to port 53, 10 a second (hping3)", cmd);
-		/* A short SYN burst from the "attacker" address, a third of the way in. */
+		/*
+		 * A short SYN burst from the "attacker" address, a third of the way in,
+		 * as fast as hping3 goes: a fixed interval would stay under the
+		 * threshold on a slow machine (an emulated one sleeps long).
+		 */
 		snprintf(cmd, sizeof(cmd),
-			 "sleep %d; timeout 2 hping3 -S -p 80 -a 198.18.0.66 -i u50 -q 198.18.0.2",
+			 "sleep %d; timeout -s INT 2 hping3 -S -p 80 -a 198.18.0.66 --flood -q "
+			 "198.18.0.2",
 			 secs / 3);
-		spawn(lab, lab->client, "a SYN burst from 198.18.0.66 (hping3 -S, 2 s)", cmd);
+		spawn(lab, lab->client, "a SYN flood from 198.18.0.66 (hping3 -S --flood, 2 s)",
+		      cmd);
 	} else {
-		fprintf(stderr, "demo: hping3 not installed: no UDP queries, no SYN burst\n");
+		fprintf(stderr, "demo: hping3 not installed: no UDP queries, no SYN flood\n");
 	}
 	if (have("nmap")) {
 		snprintf(cmd, sizeof(cmd),
@@ -304,7 +310,7 @@ static void drive_traffic(struct lab *lab, double duration)
 		fprintf(stderr, "demo: nmap not installed: no port scan\n");
 	}
 	fprintf(stderr, "demo: netprobe runs in filter mode with mitigation (--mitigate-unproven: "
-			"the lab has no spoofers): the SYN burst and the scan should be caught "
+			"the lab has no spoofers): the SYN flood and the scan should be caught "
 			"and blocked, the normal traffic never\n");
 	for (int k = 0; k < DEMO_BACKENDS; k++) {
 		snprintf(cmd, sizeof(cmd),
@@ -420,7 +426,7 @@ const struct cli_command cli_cmd_demo = {
 	.help = "Builds a lab of network namespaces and veth pairs, attaches netprobe in filter "
 		"mode with mitigation on a server and in lb mode on a load balancer in front of "
 		"two backends, drives real traffic through them (ping, UDP, TCP, IPv6, a port "
-		"scan, a SYN burst, HTTP requests to the VIP), shows the live view, the alerts, "
+		"scan, a SYN flood, HTTP requests to the VIP), shows the live view, the alerts, "
 		"the blocked sources and the VIP's backends, and removes everything it made.",
 	.run = cmd_demo,
 	.opts = demo_opts,

@@ -118,9 +118,9 @@ rotate_a() {
 	# Each address alone (--ipv6-prefix 128), 150 addresses with one port each raise nothing.
 	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --ipv6-prefix 128
 	[ "$status" -eq 0 ]
-	events_b 3
+	events_b
 	rotate_a 1 150
-	wait $EV_PID
+	events_end
 	[ "$(count_of port_scan)" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 0 ]
 	# The interfaces of one pinned state share one prefix: another is refused, loudly.
@@ -133,9 +133,9 @@ rotate_a() {
 	# By /64, the default: one scanner, detected and blocked whole.
 	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven
 	[ "$status" -eq 0 ]
-	events_b 3
+	events_b
 	rotate_a 151 300
-	wait $EV_PID
+	events_end
 	cat "$EV"
 	[ "$(count_of port_scan)" -eq 1 ]
 	[ "$(events_of port_scan | jq -r '.[0].src')" = fd00:99::/64 ]
@@ -155,10 +155,10 @@ rotate_a() {
 	craft_a 3 "IPv6(src='fd00:99::abcd', dst='fd00:98::2')/UDP(sport=40000, dport=5353)/b'hi'"
 	counted 3
 	# A SYN flood from 20000 addresses of the /64, one SYN each (2000 a second is the threshold).
-	events_b 3
+	events_b
 	in_a "$NPBENCH" send "$LAB_VA" --family 6 --src fd00:99::1:0 --dst fd00:98::2 --proto tcp \
 		--tcp-flags 0x02 --dport 80 --flows 20000 >/dev/null
-	wait $EV_PID
+	events_end
 	cat "$EV"
 	[ "$(count_of syn_flood)" -eq 1 ]
 	[ "$(events_of syn_flood | jq -r '.[0].src')" = fd00:99::/64 ]
@@ -170,10 +170,10 @@ rotate_a() {
 @test "attacks: a flood from rotating addresses of this host's own /64 blocks the sender, not the link" {
 	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --detect syn_flood=100
 	[ "$status" -eq 0 ]
-	events_b 3
+	events_b
 	# fd00:98::/64 holds B itself (and its neighbour A): never blocked whole.
 	craft_each_a "IPv6(src='fd00:98::%x' % i, dst='fd00:98::2')/TCP(sport=40000, dport=80, flags='S')" "0x100, 0x100 + 150"
-	wait $EV_PID
+	events_end
 	cat "$EV"
 	[ "$(count_of syn_flood)" -eq 1 ]
 	# The 100th SYN's sender (fd00:98::163) alone is blocked, and the event names it.

@@ -126,12 +126,32 @@ wait_for() {
 	done
 }
 
-# events_b SECS: streams events of ns B as JSON lines into $EV for SECS, in the background.
+# events_b: streams events of ns B as JSON lines into $EV in the background, from
+# the moment it holds the ring buffer's consumer lock; events_end stops it. It ends
+# when the traffic is over, not after a fixed time a slow machine would overrun
+# (--duration 300 only bounds a test that never calls events_end).
 events_b() {
 	EV=${EV:-$BATS_TEST_TMPDIR/events}
-	in_b "$NP" events --json --duration "$1" >"$EV" 2>"$EV.err" 3>&- &
+	# nsenter execs netprobe: $! is the reader itself, for events_end to signal.
+	nsenter --net="/run/netns/$LAB_B" "$NP" events --json --duration 300 >"$EV" 2>"$EV.err" 3>&- &
 	EV_PID=$!
-	sleep 0.5
+	wait_for 300 events_reading
+}
+# Whether the reader holds its flock on the pin directory (read in /proc/locks:
+# taking the lock to test it could make the reader's own attempt fail).
+events_reading() {
+	local inode
+	inode=$(stat -c %i "$NETPROBE_PIN_PATH") || return 1
+	awk -v pid="$EV_PID" -v ino="$inode" \
+		'$2 == "FLOCK" && $5 == pid && $6 ~ (":" ino "$") { found = 1 } END { exit !found }' \
+		/proc/locks
+}
+# events_end: once B's counters stop moving (the kernel has handled every frame
+# sent), stops the reader, which drains the ring buffer first, and waits for it.
+events_end() {
+	quiesce "$LAB_B" "$LAB_VB" || true
+	kill -TERM "$EV_PID" 2>/dev/null || true
+	wait "$EV_PID"
 }
 
 events_of() { jq -s "[.[] | select(.type == \"$1\")]" "$EV"; }
