@@ -2,6 +2,7 @@
 /* Configuration: the defaults, the detections by name, and validation. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "config/config.h"
@@ -225,6 +226,8 @@ static const struct netprobe_setting_range ranges[] = {
 	{"detection_threshold", 1, 1000000000, ""},
 	{"detection_window_ms", 10, 3600000, "ms"},
 	{"port_scan_hosts", 1, 128, "hosts"},
+	{"rate_anomaly_floor_pps", 0, 1000000000, "a second"},
+	{"rate_anomaly_learn_windows", 1, 100000, "windows"},
 	{"mitigation_ttl_s", 1, NETPROBE_ACL_MAX_TTL_S, "s"},
 	{"ipv6_source_prefix", 32, 128, "bits"},
 	{"lb_route_cache_ms", 0, 60000, "ms"},
@@ -232,6 +235,9 @@ static const struct netprobe_setting_range ranges[] = {
 	{"batch_timeout_ms", 1, 86400000, "ms"},
 	{"event_workers", 1, 64, "threads"},
 	{"event_queue_batches", 2, 65536, "batches"},
+	/* Housekeeping: any interval is one (0 switches the job off). */
+	{"flow_idle_timeout_ms", 0, UINT32_MAX, "ms"},
+	{"stats_report_interval_ms", 0, UINT32_MAX, "ms"},
 };
 
 const struct netprobe_setting_range *netprobe_config_range(const char *name)
@@ -448,6 +454,10 @@ static int validate_filter(const struct netprobe_attach_opts *a)
 		np_err("config: rate_anomaly threshold is a percentage of the baseline, above 100");
 		return -EINVAL;
 	}
+	if (a->rate_anomaly.enabled &&
+	    (!np_in_range("rate_anomaly_floor_pps", NULL, a->rate_anomaly_floor_pps) ||
+	     !np_in_range("rate_anomaly_learn_windows", NULL, a->rate_anomaly_learn_windows)))
+		return -EINVAL;
 	if (a->mitigation_unproven && !a->mitigation) {
 		np_err("config: mitigation_unproven widens mitigation, which is off");
 		return -EINVAL;

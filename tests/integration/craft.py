@@ -18,12 +18,22 @@ import time
 def main():
     role = sys.argv[1]
     if role == "send":
-        from scapy.all import sendp  # noqa: F401 (EXPR uses scapy's names)
         import scapy.all as scapy
 
         iface, count, expr = sys.argv[2], int(sys.argv[3]), sys.argv[4]
-        frame = eval(expr, vars(scapy))
-        sendp(frame, iface=iface, count=count, verbose=False)
+        frames = eval(expr, vars(scapy))
+        if not isinstance(frames, list):
+            frames = [frames]
+        # Every frame is built before the first goes out, and then they go
+        # out of one raw socket back to back: a burst stays a burst however
+        # slowly scapy builds (sendp builds each as it sends it).
+        raw = [bytes(p) for f in frames for p in f]
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind((iface, 0))
+        for _ in range(count):
+            for b in raw:
+                s.send(b)
+        s.close()
     elif role == "udp-count":
         addr, port, secs = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
         # SIGTERM ends the count early: what the socket holds by then counts

@@ -257,10 +257,10 @@ blocked_for() { [ "$(np_b blacklist list --json | jq -r '.entries[0].origin')" =
 }
 
 @test "filter: a load generator's completed connections are no SYN flood, at many times the threshold" {
-	# A SYN flood threshold of 100 a second, and one client making 2000 real
+	# A SYN flood threshold of 50 a second, and one client making 2000 real
 	# connections as fast as it can: each handshake completes, so none counts.
-	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --detect syn_flood=100/1000 \
-		--detect syn_flood_dst=100/1000
+	run np_b attach "$LAB_VB" --mode filter --mitigate-unproven --detect syn_flood=50/1000 \
+		--detect syn_flood_dst=50/1000
 	[ "$status" -eq 0 ]
 	in_b python3 "$BATS_TEST_DIRNAME/peers.py" tcp-accept 198.18.0.2 8080 2000 3>&- &
 	wait_for 30 listening_b 8080
@@ -272,8 +272,8 @@ blocked_for() { [ "$(np_b blacklist list --json | jq -r '.entries[0].origin')" =
 	[ "$output" = "2000 connected" ]
 	echo "connections a second: $((2000 * 1000000000 / (t1 - t0)))"
 	# Fast enough that counting SYNs alone would have been a flood, five times over
-	# (measured here: 1100 to 3500 a second).
-	[ $((2000 * 1000000000 / (t1 - t0))) -ge 500 ]
+	# (measured: 1100 to 3500 a second here, about 500 in an emulated 6.1 guest).
+	[ $((2000 * 1000000000 / (t1 - t0))) -ge 250 ]
 	run np_b stats --json
 	[ "$(jq '.security.handshakes_completed' <<<"$output")" -ge 2000 ]
 	[ "$(jq '.security.detections.syn_flood' <<<"$output")" -eq 0 ]
