@@ -361,7 +361,7 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 	if (!m)
 		return EXIT_FAIL;
 	struct netprobe_iface it = {};
-	struct netprobe_attach_opts set, now_set;
+	struct netprobe_attach_opts set;
 
 	if (only) {
 		err = netprobe_manager_iface(m, only, &it);
@@ -384,30 +384,23 @@ int cmd_monitor(struct cli_env *env, int argc, char **argv)
 
 	err = cli_monitor_run(m, only, slot, interval, duration, top, env->json);
 	if (attached_here) {
-		struct netprobe_iface now;
-		bool changed = false;
-
 		/*
 		 * Only what monitor attached goes: if another command attached the
 		 * interface for real meanwhile (a new attach, or a switch to another
-		 * mode), it stays.
+		 * mode), it stays. The library looks and detaches under one lock.
 		 */
-		if (netprobe_manager_iface(m, only, &now) == 0) {
-			netprobe_attach_opts_default(&now_set, sizeof(now_set));
-			netprobe_manager_iface_opts(m, &now, &now_set);
-			changed = now.attached_at_ns != it.attached_at_ns ||
-				  memcmp(&now_set, &set, sizeof(set));
-		}
-		if (changed) {
+		int gone = netprobe_manager_detach_unchanged(m, &it, &set);
+
+		if (gone == -ECANCELED) {
 			fprintf(stderr,
 				"netprobe: %s was attached or switched by another command while "
 				"monitor ran: left attached\n",
 				only);
-		} else if (netprobe_manager_detach(m, only) == 0) {
+		} else if (gone == 0) {
 			if (!env->json)
 				printf("detached from %s\n", only);
-		} else if (!err) {
-			err = -EIO; /* said by the library */
+		} else if (gone != -ENOENT && !err) { /* -ENOENT: another command detached it */
+			err = gone;
 		}
 	}
 	netprobe_manager_free(m);

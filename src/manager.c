@@ -127,6 +127,36 @@ int netprobe_manager_load(struct netprobe_manager *m)
 	return err;
 }
 
+int netprobe_manager_detach_unchanged(struct netprobe_manager *m, const struct netprobe_iface *was,
+				      const struct netprobe_attach_opts *settings)
+{
+	struct netprobe_attach_opts now_set;
+	struct netprobe_iface now;
+	int lock, err;
+
+	if (!m || !m->maps || !was || !settings || settings->sz < sizeof(size_t) ||
+	    settings->sz > sizeof(now_set))
+		return -EINVAL;
+	lock = np_lock(m);
+	if (lock < 0)
+		return lock;
+	/* Looked at and detached under one lock: no attach falls in between. */
+	err = netprobe_manager_iface(m, was->name, &now);
+	if (!err) {
+		netprobe_attach_opts_default(&now_set, settings->sz);
+		err = netprobe_manager_iface_opts(m, &now, &now_set);
+	}
+	if (!err && (now.attached_at_ns != was->attached_at_ns ||
+		     memcmp(&now_set, settings, settings->sz)))
+		err = -ECANCELED;
+	if (!err)
+		err = np_detach_locked(m, was->name);
+	if (np_state_unused(m))
+		np_unpin_state(m);
+	np_unlock(m, lock);
+	return err;
+}
+
 int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname)
 {
 	int lock, err;

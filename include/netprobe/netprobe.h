@@ -386,6 +386,7 @@ netprobe_attach_opts_detection(struct netprobe_attach_opts *opts, const char *na
 /* ---- Manager ----------------------------------------------------------- */
 
 struct netprobe_manager;
+struct netprobe_iface; /* below, with the interfaces */
 
 /* cfg NULL means the defaults. Touches no kernel state. */
 NETPROBE_API struct netprobe_manager *netprobe_manager_new(const struct netprobe_config *cfg);
@@ -474,6 +475,19 @@ NETPROBE_API int netprobe_manager_attach_edit(struct netprobe_manager *m, const 
  * more: nothing attached, no list entry, no service, no event reader.
  */
 NETPROBE_API int netprobe_manager_detach(struct netprobe_manager *m, const char *ifname);
+
+/*
+ * Detaches was->name only if it is as it was when the caller looked (was
+ * from netprobe_manager_iface, settings from netprobe_manager_iface_opts):
+ * attached at the same time, with the same settings. Looked at and detached
+ * under the pin path's lock, so that an attach or a switch by another
+ * process between the look and the detach is never undone: for a program
+ * that attached for a while (monitor) and goes. -ECANCELED when it
+ * changed (it stays attached); else as netprobe_manager_detach.
+ */
+NETPROBE_API int netprobe_manager_detach_unchanged(struct netprobe_manager *m,
+						   const struct netprobe_iface *was,
+						   const struct netprobe_attach_opts *settings);
 
 /*
  * Frees the manager (the seed's Close). Attachments stay; pinned state that

@@ -613,6 +613,41 @@ static void test_failed_switch_keeps_the_old(void **state)
 }
 
 /*
+ * What attached for a while (monitor) and goes detaches only what it saw:
+ * a switch by another process in between is never undone.
+ */
+static void test_detach_unchanged(void **state)
+{
+	struct netprobe_manager *m = open_manager(NETPROBE_TC_ATTACH_AUTO);
+	struct netprobe_attach_opts seen, filter;
+	struct netprobe_iface it;
+
+	(void)state;
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), 0);
+	netprobe_attach_opts_default(&seen, sizeof(seen));
+	assert_int_equal(netprobe_manager_iface_opts(m, &it, &seen), 0);
+	/* Another command switches it to filter mode: it stays, in filter mode. */
+	filter = seen;
+	filter.xdp_mode = NETPROBE_XDP_FILTER;
+	assert_int_equal(netprobe_manager_attach_opts(m, "npb0", &filter), 0);
+	assert_int_equal(netprobe_manager_detach_unchanged(m, &it, &seen), -ECANCELED);
+	assert_int_equal(attached_count(m), 1);
+	/* Detached and attached again (a new attach time, the same settings): it stays too. */
+	assert_int_equal(netprobe_manager_detach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_attach(m, "npb0"), 0);
+	assert_int_equal(netprobe_manager_detach_unchanged(m, &it, &seen), -ECANCELED);
+	/* As seen: detached. Then gone: -ENOENT. Bad arguments: -EINVAL. */
+	assert_int_equal(netprobe_manager_iface(m, "npb0", &it), 0);
+	assert_int_equal(netprobe_manager_detach_unchanged(m, &it, &seen), 0);
+	assert_int_equal(attached_count(m), 0);
+	assert_int_equal(netprobe_manager_detach_unchanged(m, &it, &seen), -ENOENT);
+	assert_int_equal(netprobe_manager_detach_unchanged(m, NULL, &seen), -EINVAL);
+	assert_int_equal(netprobe_manager_detach_unchanged(m, &it, NULL), -EINVAL);
+	netprobe_manager_free(m);
+}
+
+/*
  * A live config update that fails on one interface puts the others back to
  * what each had, not to the updating manager's config; and the TC attach
  * kind, like the XDP mode, is kept: asking for the other one is refused.
@@ -1230,6 +1265,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_opts_older_and_newer_callers, detach_everything),
 		cmocka_unit_test_teardown(test_attach_opts_each_its_own, detach_everything),
 		cmocka_unit_test_teardown(test_failed_switch_keeps_the_old, detach_everything),
+		cmocka_unit_test_teardown(test_detach_unchanged, detach_everything),
 		cmocka_unit_test_teardown(test_update_rollback_keeps_each_own, detach_everything),
 		cmocka_unit_test_teardown(test_several_interfaces, detach_everything),
 		cmocka_unit_test_teardown(test_state_outlives_manager, detach_everything),
