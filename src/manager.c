@@ -146,8 +146,8 @@ int netprobe_manager_detach_unchanged(struct netprobe_manager *m, const struct n
 		netprobe_attach_opts_default(&now_set, settings->sz);
 		err = netprobe_manager_iface_opts(m, &now, &now_set);
 	}
-	if (!err && (now.attached_at_ns != was->attached_at_ns ||
-		     memcmp(&now_set, settings, settings->sz)))
+	if (!err &&
+	    (now.attached_at_ns != was->attached_at_ns || memcmp(&now_set, settings, settings->sz)))
 		err = -ECANCELED;
 	if (!err)
 		err = np_detach_locked(m, was->name);
