@@ -14,6 +14,7 @@ INCLUDEDIR   ?= $(PREFIX)/include
 BINDIR       ?= $(PREFIX)/sbin
 MANDIR       ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSCONFDIR   ?= /etc
 
 OUTPUT       := .output
 CLANG        ?= clang
@@ -35,7 +36,10 @@ LIB_SRCS     := $(wildcard src/*.c src/*/*.c)
 LIB_OBJS     := $(patsubst src/%.c,$(OUTPUT)/lib/%.o,$(LIB_SRCS))
 CLI_SRCS     := $(wildcard cli/*.c)
 CLI_OBJS     := $(patsubst cli/%.c,$(OUTPUT)/cli/%.o,$(CLI_SRCS))
-HDRS         := $(wildcard include/netprobe/*.h src/*/*.h cli/*.h)
+DAEMON_SRCS  := $(wildcard daemon/*.c)
+DAEMON_OBJS  := $(patsubst daemon/%.c,$(OUTPUT)/daemon/%.o,$(DAEMON_SRCS))
+DAEMON_LIBS  := -lyaml -lsystemd
+HDRS         := $(wildcard include/netprobe/*.h src/*/*.h cli/*.h daemon/*.h)
 
 BENCH_BINS   := $(OUTPUT)/bench/np-bench
 STATIC_LIB   := $(OUTPUT)/libnetprobe.a
@@ -55,7 +59,7 @@ $(OUTPUT)/netprobe.8: netprobe
 deps:
 	@scripts/install-deps.sh
 
-$(OUTPUT) $(OUTPUT)/lib $(OUTPUT)/cli $(OUTPUT)/tests $(OUTPUT)/bench:
+$(OUTPUT) $(OUTPUT)/lib $(OUTPUT)/cli $(OUTPUT)/daemon $(OUTPUT)/tests $(OUTPUT)/bench:
 	@mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/netprobe/abi.h | $(OUTPUT)
@@ -82,8 +86,11 @@ $(PC_FILE): libnetprobe.pc.in | $(OUTPUT)
 $(OUTPUT)/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/cli
 	$(CC) $(CFLAGS) -c $< -o $@
 
-netprobe: $(CLI_OBJS) $(STATIC_LIB)
-	$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS)
+$(OUTPUT)/daemon/%.o: daemon/%.c $(HDRS) | $(OUTPUT)/daemon
+	$(CC) $(CFLAGS) -c $< -o $@
+
+netprobe: $(CLI_OBJS) $(DAEMON_OBJS) $(STATIC_LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS) $(DAEMON_LIBS)
 
 # Tests: cmocka unit tests (BPF_PROG_RUN on crafted packets) and bats
 # integration tests (namespaces, veth pairs, real traffic), all run by prove.
@@ -91,7 +98,13 @@ UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 UNIT_BINS    := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 
 $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPUT)/tests
-	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(STATIC_LIB) $(LIBS) -lcmocka $(WRAP_$*)
+	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(USES_$*) $(STATIC_LIB) $(LIBS) -lcmocka \
+		$(WRAP_$*) $(USES_LIBS_$*)
+
+# The daemon's tests link its layer.
+$(OUTPUT)/tests/test_daemon_config: $(DAEMON_OBJS)
+USES_test_daemon_config      := $(DAEMON_OBJS)
+USES_LIBS_test_daemon_config := -ljson-c $(DAEMON_LIBS)
 
 # test_filter makes the library's map updates fail on purpose (a batch's undo).
 WRAP_test_filter := -Wl,--wrap=bpf_map_update_elem
@@ -163,6 +176,10 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPLETIONDIR)
 	install -m 0644 $(OUTPUT)/netprobe.8 $(DESTDIR)$(MANDIR)/man8/netprobe.8
 	install -m 0644 scripts/netprobe.bash-completion $(DESTDIR)$(COMPLETIONDIR)/netprobe
+	# The daemon's example config, unless the operator has one: never overwritten.
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/netprobe
+	test -e $(DESTDIR)$(SYSCONFDIR)/netprobe/netprobe.yaml || \
+		install -m 0644 deploy/netprobe.yaml $(DESTDIR)$(SYSCONFDIR)/netprobe/netprobe.yaml
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/netprobe $(DESTDIR)$(LIBDIR)/libnetprobe.* \
@@ -171,7 +188,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h \
+	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h \
 		bench/*.c tests/unit/*.[ch] tests/lib/*.h
 
 clean:

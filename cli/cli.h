@@ -158,7 +158,7 @@ struct json_object *cli_json_u64(unsigned long long v);
 /* Subcommands: each one's definition (options, help) and what runs it */
 extern const struct cli_command cli_cmd_check, cli_cmd_attach, cli_cmd_blacklist, cli_cmd_allowlist,
 	cli_cmd_lb, cli_cmd_detach, cli_cmd_status, cli_cmd_stats, cli_cmd_flows, cli_cmd_monitor,
-	cli_cmd_events, cli_cmd_demo;
+	cli_cmd_events, cli_cmd_daemon, cli_cmd_demo;
 int cmd_check(struct cli_env *env, int argc, char **argv);
 int cmd_attach(struct cli_env *env, int argc, char **argv);
 int cmd_detach(struct cli_env *env, int argc, char **argv);
@@ -171,6 +171,7 @@ int cmd_events(struct cli_env *env, int argc, char **argv);
 int cmd_blacklist(struct cli_env *env, int argc, char **argv);
 int cmd_allowlist(struct cli_env *env, int argc, char **argv);
 int cmd_lb(struct cli_env *env, int argc, char **argv);
+int cmd_daemon(struct cli_env *env, int argc, char **argv);
 /* lb stats as JSON ({"vips": [...]}), also part of stats --json; NULL on error. */
 struct json_object *cli_lb_json(struct netprobe_manager *m);
 /* lb stats as text: each VIP and its backends. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "../daemon/daemon.h"
 
 static const char *tc_attach_name(enum netprobe_tc_attach t)
 {
@@ -886,9 +887,47 @@ const struct cli_command cli_cmd_status = {
 	.opts = status_opts,
 };
 
+/* The daemon that keeps this pin path, and how its last reload went. */
+static struct json_object *daemon_json(const struct daemon_status *d)
+{
+	struct json_object *o = json_object_new_object(), *r = json_object_new_object();
+
+	json_object_object_add(o, "pid", json_object_new_int(d->pid));
+	json_object_object_add(o, "config", json_object_new_string(d->config));
+	cli_json_time(o, "started", d->started_ns);
+	json_object_object_add(r, "count", json_object_new_int(d->reloads));
+	if (d->reloads) {
+		json_object_object_add(r, "ok", json_object_new_boolean(d->last_ok));
+		cli_json_time(r, "time", d->last_reload_ns);
+		json_object_object_add(r, "changes", json_object_new_int(d->last_changes));
+		if (!d->last_ok)
+			json_object_object_add(r, "error", json_object_new_string(d->last_error));
+	}
+	json_object_object_add(o, "last_reload", r);
+	return o;
+}
+
+static void print_daemon(const struct daemon_status *d)
+{
+	char started[40], at[40];
+
+	printf("daemon: pid %d, config %s, running since %s\n", d->pid, d->config,
+	       cli_iso_time(d->started_ns, started, sizeof(started)));
+	if (!d->reloads)
+		printf("  no reload since the start\n");
+	else if (d->last_ok)
+		printf("  last reload %s: ok, %u changes\n",
+		       cli_iso_time(d->last_reload_ns, at, sizeof(at)), d->last_changes);
+	else
+		printf("  last reload %s: FAILED: %s\n",
+		       cli_iso_time(d->last_reload_ns, at, sizeof(at)), d->last_error);
+}
+
 int cmd_status(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = &cli_cmd_status;
+	struct daemon_status daemon;
+	bool have_daemon;
 	struct status_ctx s = {};
 	struct netprobe_security_stats sec;
 	unsigned long long waiting = 0;
@@ -914,22 +953,27 @@ int cmd_status(struct cli_env *env, int argc, char **argv)
 	 */
 	if (m && netprobe_manager_security_stats(m, &sec) == 0)
 		waiting = sec.sweep_dependent;
+	have_daemon = daemon_status_find(env->pin_path, &daemon) == 0;
 	if (env->json) {
 		struct json_object *root = json_object_new_object();
 
 		json_object_object_add(root, "pin_path", json_object_new_string(env->pin_path));
 		json_object_object_add(root, "interfaces", s.list);
 		json_object_object_add(root, "sweep_dependent", cli_json_u64(waiting));
+		json_object_object_add(root, "daemon", have_daemon ? daemon_json(&daemon) : NULL);
 		cli_json_print(root);
 		json_object_put(root);
 	} else if (!s.count) {
 		printf("netprobe is not attached anywhere (pin path %s)\n", env->pin_path);
 	}
-	if (!env->json && waiting)
+	if (!env->json && have_daemon)
+		print_daemon(&daemon);
+	/* A running daemon sweeps every second: then the note has nothing to say. */
+	if (!env->json && waiting && !have_daemon)
 		printf("note: %llu IPv4 deny prefix%s inside an allow prefix with a TTL: once that "
-		       "expires, the deny applies only after a sweep (any `netprobe blacklist "
-		       "list`, a running `netprobe events` or `monitor`); nothing sweeps on its "
-		       "own yet\n",
+		       "expires, the deny applies only after a sweep (netprobe daemon does one "
+		       "every second, as do a running `netprobe events` or `monitor`, and any "
+		       "`netprobe blacklist list`); none runs now\n",
 		       waiting, waiting == 1 ? " lies" : "es lie");
 	netprobe_manager_free(m);
 	return err ? cli_fail(err, "status") : EXIT_OK;

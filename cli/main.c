@@ -16,9 +16,9 @@ struct cli_env cli;
 
 /* Each command's definition, its options and help, lives in its own file. */
 static const struct cli_command *const commands[] = {
-	&cli_cmd_check, &cli_cmd_attach,  &cli_cmd_blacklist, &cli_cmd_allowlist,
-	&cli_cmd_lb,	&cli_cmd_detach,  &cli_cmd_status,    &cli_cmd_stats,
-	&cli_cmd_flows, &cli_cmd_monitor, &cli_cmd_events,    &cli_cmd_demo,
+	&cli_cmd_check,	 &cli_cmd_attach, &cli_cmd_blacklist, &cli_cmd_allowlist, &cli_cmd_lb,
+	&cli_cmd_detach, &cli_cmd_status, &cli_cmd_stats,     &cli_cmd_flows,	  &cli_cmd_monitor,
+	&cli_cmd_events, &cli_cmd_daemon, &cli_cmd_demo,
 };
 
 const char *const cli_mode_names[] = {"monitor", "filter", "lb", NULL};

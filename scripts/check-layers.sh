@@ -71,4 +71,17 @@ for o in "${objs[@]}"; do
 		fi
 	done
 done
+
+# Above the library: the daemon uses only its public API (no header of src/),
+# the command uses the daemon and the library; nothing below looks up.
+for f in daemon/*.[ch]; do
+	if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(\.\./)*(src|cli)/|^[[:space:]]*#[[:space:]]*include[[:space:]]*"(base|config|state|iface|programs|attach|features|housekeeping)/' "$f"; then
+		echo "$f includes the library's inside or the command: the daemon uses <netprobe/netprobe.h> only"
+		bad=1
+	fi
+done
+if grep -nE '#[[:space:]]*include[[:space:]]*"(\.\./)*(daemon|cli)/' src/*.[ch] src/*/*.[ch]; then
+	echo "the library includes the daemon or the command: layers point down only"
+	bad=1
+fi
 exit $bad

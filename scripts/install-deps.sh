@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build
 	make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjson-c-dev
-	pkg-config clang-format libcap-dev
+	pkg-config clang-format libcap-dev libyaml-dev libsystemd-dev
 	# tests and demo: test framework, namespaces, real traffic tools, oracles
 	libcmocka-dev bats perl iproute2 iputils-ping iperf3 hping3 nmap tcpdump tshark ethtool
 	procps netcat-openbsd jq util-linux nftables python3 python3-scapy traceroute

@@ -26,7 +26,7 @@ teardown() {
 @test "help for every command, usage errors exit 2" {
 	run "$NP" --help
 	[ "$status" -eq 0 ]
-	for c in check attach detach status stats flows monitor events demo blacklist allowlist lb; do
+	for c in check attach detach status stats flows monitor events daemon demo blacklist allowlist lb; do
 		run "$NP" "$c" --help
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"usage: netprobe $c"* ]]
@@ -83,7 +83,7 @@ teardown() {
 
 @test "options come from one table: every option --help lists is parsed, range-checked and named in its error" {
 	local c line opt arg n=0
-	for c in check attach detach status stats flows monitor events demo blacklist allowlist lb; do
+	for c in check attach detach status stats flows monitor events daemon demo blacklist allowlist lb; do
 		while read -r opt arg; do
 			n=$((n + 1))
 			case "$arg" in
@@ -136,7 +136,7 @@ teardown() {
 	[ -z "$output" ]
 	local text
 	text=$(groff -man -Tascii -P -c "$man" | col -b)
-	for c in check attach detach status stats flows monitor events demo blacklist allowlist lb; do
+	for c in check attach detach status stats flows monitor events daemon demo blacklist allowlist lb; do
 		[[ "$text" == *"netprobe $c"* ]]
 		for opt in $("$NP" "$c" --help | sed -n '/^options:/,/^$/p' | grep -oE '^  --[a-z0-9-]+'); do
 			grep -qe "$opt" <<<"$text" || { echo "man lacks $c $opt"; false; }

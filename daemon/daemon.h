@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * netprobe daemon: the long-running agent (docs/DAEMON.md). A layer above
+ * the library and below the command: config.c reads and checks the YAML
+ * file into a struct daemon_config, apply.c makes the pinned state match
+ * one (only the differences), run.c is the service around them (signals,
+ * pid file, housekeeping, systemd, the log), hooks.c runs the operator's
+ * commands on blocks.
+ */
+#ifndef NETPROBE_DAEMON_H
+#define NETPROBE_DAEMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <netprobe/netprobe.h>
+
+/* Where something was written in the config file (1-based; 0: nowhere). */
+struct dc_pos {
+	unsigned int line, column;
+};
+
+struct dc_iface {
+	char name[NETPROBE_IFNAMSIZ];
+	struct netprobe_attach_opts opts;
+	struct dc_pos pos;
+};
+
+/* A list entry, from the config itself or from a list file. */
+struct dc_cidr {
+	char text[64]; /* canonical: netprobe_cidr_str */
+	struct dc_pos pos;
+};
+
+struct dc_cidrs {
+	struct dc_cidr *v;
+	size_t n, cap;
+};
+
+/* A file of CIDRs, one a line, # comments: refreshed while the daemon runs. */
+struct dc_list_file {
+	char path[PATH_MAX];
+	bool allow; /* false: the deny list */
+	struct dc_pos pos;
+};
+
+struct dc_backend {
+	char addr[64]; /* canonical text */
+	struct netprobe_lb_backend_opts opts;
+	struct dc_pos pos;
+};
+
+struct dc_service {
+	char vip[64]; /* canonical: netprobe_lb_service_str */
+	struct netprobe_lb_service_opts opts;
+	struct dc_backend *backends;
+	size_t nbackends;
+	struct dc_pos pos;
+};
+
+struct daemon_config {
+	char path[PATH_MAX]; /* the file it was read from */
+	char pid_file[PATH_MAX];
+	bool pin_path_given; /* else the caller's default (daemon_config_read's) */
+	enum netprobe_log_level log_level;
+	struct netprobe_state_opts state; /* pin path and table sizes */
+	struct netprobe_events_opts events;
+	struct netprobe_housekeeping_opts housekeeping;
+	unsigned int list_refresh_s; /* list files read again this often; 0: at reload only */
+	struct dc_iface *ifaces;
+	size_t nifaces;
+	struct dc_cidrs deny, allow; /* the config's own entries */
+	struct dc_list_file *files;
+	size_t nfiles;
+	struct dc_service *services;
+	size_t nservices;
+	struct {
+		char on_block[PATH_MAX]; /* "": none */
+		char on_unblock[PATH_MAX];
+		unsigned int timeout_s;
+	} hooks;
+};
+
+/* Where the daemon looks by default, and keeps its pid (netprobe status looks in the dir). */
+#define DAEMON_CONFIG_PATH "/etc/netprobe/netprobe.yaml"
+#define DAEMON_RUN_DIR	   "/run/netprobe"
+#define DAEMON_PID_FILE	   DAEMON_RUN_DIR "/netprobe.pid"
+
+/*
+ * What a config check found wrong: each message "FILE:LINE:COLUMN: what",
+ * in the order found (at most DC_MAX_ERRORS kept, the count goes on).
+ */
+#define DC_MAX_ERRORS 50
+struct dc_errors {
+	char *msg[DC_MAX_ERRORS];
+	unsigned int count;
+};
+void dc_errors_free(struct dc_errors *e);
+/* Adds "FILE:LINE:COLUMN: what" (pos 0: "FILE: what"). */
+void dc_error(struct dc_errors *e, const char *file, struct dc_pos pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/*
+ * Reads path into cfg and checks all of it, the list files it names
+ * included; touches nothing. default_pin_path (NULL: the library's) is
+ * the pin path when the file names none. 0, or -EINVAL with errs filled (also for a
+ * file that cannot be read, or that users other than its owner, root or
+ * us, could change: -EPERM). cfg is then freed already.
+ */
+#define DC_READ_ANY_NETNS (1u << 0) /* interfaces need not exist here (--reload's check) */
+int daemon_config_read(const char *path, const char *default_pin_path, unsigned int flags,
+		       struct daemon_config *cfg, struct dc_errors *errs);
+void daemon_config_free(struct daemon_config *cfg);
+
+/*
+ * Reads a list file: CIDRs one a line, '#' starts a comment. Appends to
+ * out; errors name the file's own lines (or config's, where it names the
+ * file, for one that cannot be read or trusted). Checked as the config is.
+ */
+int dc_list_file_read(const struct dc_list_file *f, const char *config, struct dc_cidrs *out,
+		      struct dc_errors *errs);
+
+/* Edit distance, for "did you mean" (exposed for the unit tests). */
+unsigned int dc_edit_distance(const char *a, const char *b);
+
+/* ---- Applying a config (apply.c) ---- */
+
+/* The entries a config wants on each list, its files' included: sorted, each once. */
+struct daemon_lists {
+	struct dc_cidrs deny, allow;
+};
+int daemon_lists_read(const struct daemon_config *cfg, struct daemon_lists *out,
+		      struct dc_errors *errs);
+void daemon_lists_free(struct daemon_lists *l);
+bool daemon_lists_equal(const struct daemon_lists *a, const struct daemon_lists *b);
+
+/*
+ * What the daemon made and so may remove: interfaces it attached, list
+ * entries and services it added (as text, sorted). Kept in a record file
+ * (daemon_owned_save) so that a restart knows it too.
+ */
+struct daemon_owned {
+	struct dc_cidrs ifaces, deny, allow, services;
+};
+void daemon_owned_free(struct daemon_owned *o);
+/* -ENOENT: no record, or one of another pin path. */
+int daemon_owned_load(const char *record, const char *pin_path, struct daemon_owned *out);
+int daemon_owned_save(const char *record, const char *pin_path, const struct daemon_owned *o);
+
+struct daemon_apply_result {
+	unsigned int changes; /* interfaces, entries, services and backends changed */
+};
+
+/*
+ * Makes the pinned state what cfg and lists say, changing only what
+ * differs, and removing what owned holds and they no longer name; owned
+ * is updated to what the daemon holds after. Each change and each failure
+ * is logged; the first error is returned, the rest is still applied.
+ */
+int daemon_apply(struct netprobe_manager *m, const struct daemon_config *cfg,
+		 const struct daemon_lists *lists, struct daemon_owned *owned,
+		 struct daemon_apply_result *res);
+/* The lists alone (a list file changed). */
+int daemon_apply_lists(struct netprobe_manager *m, const struct daemon_lists *want,
+		       struct daemon_owned *owned, struct daemon_apply_result *res);
+/* Removes all the daemon owns (--detach-on-exit). */
+int daemon_unapply(struct netprobe_manager *m, struct daemon_owned *owned);
+
+/* ---- The service (run.c) ---- */
+
+struct daemon_args {
+	const char *config;
+	const char *default_pin_path; /* when the config names none: the other commands' */
+	bool detach_on_exit;
+	enum netprobe_log_level log_level;
+	bool log_level_given; /* else the config's */
+};
+
+/* Each returns the exit code: 0 done, 1 failed (said in the log). */
+int daemon_run(const struct daemon_args *args);
+/* --check-config: the errors, or "FILE: ok" with what it holds. */
+int daemon_check(const char *config, const char *default_pin_path);
+/* --reload: checks config, signals the daemon its pid file names, waits for the outcome. */
+int daemon_signal_reload(const char *config, const char *pid_file, const char *default_pin_path);
+/* FILE.pid -> FILE.SUFFIX: the status and ownership records beside the pid file. */
+void daemon_side_file(const char *pid_file, const char *suffix, char *out, size_t len);
+
+/* ---- Its status file (status.c) ---- */
+
+struct daemon_status {
+	char file[PATH_MAX];
+	int pid;
+	char config[PATH_MAX];
+	char pin_path[NETPROBE_PIN_PATH_MAX];
+	unsigned long long started_ns; /* CLOCK_REALTIME */
+	unsigned int reloads;	       /* reloads asked since the start */
+	bool last_ok;
+	unsigned long long last_reload_ns; /* 0: none yet */
+	unsigned int last_changes;
+	char last_error[512];
+};
+int daemon_status_read(const char *file, struct daemon_status *out);
+/* The running daemon of pin_path whose status file is in DAEMON_RUN_DIR; -ENOENT: none. */
+int daemon_status_find(const char *pin_path, struct daemon_status *out);
+
+/* ---- The log (log.c) ---- */
+
+/* Installs the daemon's log for itself and the library; to the journal under systemd. */
+void dlog_setup(enum netprobe_log_level level);
+void dlog_set_level(enum netprobe_log_level level);
+bool dlog_to_journal(void);
+void dlog(enum netprobe_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Errors and warnings logged on this thread go into buf (joined by "; ") until _end. */
+void dlog_capture_begin(char *buf, size_t len);
+void dlog_capture_end(void);
+const char *dlog_level_name(enum netprobe_log_level level);
+int dlog_level_parse(const char *s, enum netprobe_log_level *out);
+
+#endif /* NETPROBE_DAEMON_H */

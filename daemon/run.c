@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The daemon as a service: one pid file held with a lock (a second daemon
+ * is refused), the config applied, then a loop on one thread that waits in
+ * poll() for a signal (signalfd: SIGHUP reloads, SIGTERM and SIGINT stop)
+ * or for the next periodic job: housekeeping (flow expiry, list sweeps, the
+ * report), the list files' refresh and systemd's watchdog. Security alerts
+ * come from the event workers and go to the log, one line each.
+ *
+ * Beside the pid file: NAME.status.json (what `netprobe status` and
+ * `netprobe daemon --reload` read: the last reload's outcome) and
+ * NAME.owned.json (what the daemon made, for the next reload or restart).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <systemd/sd-daemon.h>
+#include "daemon.h"
+
+struct daemon {
+	const struct daemon_args *args;
+	struct daemon_config cfg;
+	struct daemon_lists lists;
+	struct daemon_owned owned;
+	struct netprobe_manager *m;
+	char status_file[PATH_MAX], owned_file[PATH_MAX];
+	int pid_fd;
+	unsigned long long started_ns;
+	/* The last reload: its outcome, for status and --reload. */
+	unsigned int reloads;
+	bool last_ok;
+	char last_error[512];
+	unsigned long long last_reload_ns;
+	unsigned int last_changes;
+	double next_refresh;
+	uint64_t watchdog_usec;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long long realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* FILE.pid -> FILE.SUFFIX, beside it. */
+void daemon_side_file(const char *pid_file, const char *suffix, char *out, size_t len)
+{
+	size_t n = strlen(pid_file);
+
+	if (n > 4 && !strcmp(pid_file + n - 4, ".pid"))
+		n -= 4;
+	snprintf(out, len, "%.*s.%s", (int)n, pid_file, suffix);
+}
+
+static void print_errors(const struct dc_errors *e)
+{
+	for (unsigned int i = 0; i < e->count && i < DC_MAX_ERRORS; i++)
+		dlog(NETPROBE_LOG_ERROR, "%s", e->msg[i] ?: "(out of memory)");
+	if (e->count > DC_MAX_ERRORS)
+		dlog(NETPROBE_LOG_ERROR, "... and %u more", e->count - DC_MAX_ERRORS);
+}
+
+/* ---- --check-config ---- */
+
+int daemon_check(const char *path, const char *default_pin_path)
+{
+	struct daemon_config cfg;
+	struct daemon_lists lists;
+	struct dc_errors errs;
+	int err;
+
+	err = daemon_config_read(path, default_pin_path, 0, &cfg, &errs);
+	if (!err) {
+		err = daemon_lists_read(&cfg, &lists, &errs);
+		if (!err) {
+			printf("%s: ok: %zu interfaces, %zu deny and %zu allow entries (files "
+			       "included), %zu services\n",
+			       path, cfg.nifaces, lists.deny.n, lists.allow.n, cfg.nservices);
+			daemon_lists_free(&lists);
+		}
+		daemon_config_free(&cfg);
+	}
+	print_errors(&errs);
+	dc_errors_free(&errs);
+	return err ? 1 : 0;
+}
+
+/* ---- The status file ---- */
+
+static void write_status(struct daemon *d)
+{
+	struct json_object *root = json_object_new_object(), *r = json_object_new_object();
+	char tmp[PATH_MAX + 8];
+
+	json_object_object_add(root, "pid", json_object_new_int(getpid()));
+	json_object_object_add(root, "config", json_object_new_string(d->cfg.path));
+	json_object_object_add(root, "pin_path", json_object_new_string(d->cfg.state.pin_path));
+	json_object_object_add(root, "started_ns", json_object_new_uint64(d->started_ns));
+	json_object_object_add(root, "interfaces", json_object_new_int(d->owned.ifaces.n));
+	json_object_object_add(root, "services", json_object_new_int(d->owned.services.n));
+	json_object_object_add(root, "deny_entries", json_object_new_int(d->owned.deny.n));
+	json_object_object_add(root, "allow_entries", json_object_new_int(d->owned.allow.n));
+	json_object_object_add(r, "count", json_object_new_int(d->reloads));
+	json_object_object_add(r, "ok", json_object_new_boolean(d->last_ok));
+	json_object_object_add(r, "time_ns", json_object_new_uint64(d->last_reload_ns));
+	json_object_object_add(r, "changes", json_object_new_int(d->last_changes));
+	if (!d->last_ok)
+		json_object_object_add(r, "error", json_object_new_string(d->last_error));
+	json_object_object_add(root, "last_reload", r);
+	snprintf(tmp, sizeof(tmp), "%s.new", d->status_file);
+	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PLAIN) ||
+	    rename(tmp, d->status_file))
+		dlog(NETPROBE_LOG_WARN, "cannot write %s: %s", d->status_file, strerror(errno));
+	json_object_put(root);
+}
+
+static void save_owned(struct daemon *d)
+{
+	int err = daemon_owned_save(d->owned_file, d->cfg.state.pin_path, &d->owned);
+
+	if (err)
+		dlog(NETPROBE_LOG_WARN,
+		     "cannot write %s: %s (a restart may not remove what "
+		     "this config no longer names)",
+		     d->owned_file, strerror(-err));
+}
+
+/* ---- Security alerts: one log line each ---- */
+
+static void addr_text(int family, const unsigned char *a, char *buf, size_t len)
+{
+	inet_ntop(family == NETPROBE_FAMILY_IPV6 ? AF_INET6 : AF_INET, a, buf, len);
+}
+
+static void on_security(const struct netprobe_event_batch *b, void *ctx)
+{
+	static const char *const scopes[] = {"source", "destination", "interface"};
+
+	(void)ctx;
+	for (size_t i = 0; i < b->count; i++) {
+		const struct netprobe_security_event *e = (const void *)b->events[i];
+		const char *why = netprobe_unblocked_name(e->not_blocked);
+		char src[INET6_ADDRSTRLEN + 4], dst[INET6_ADDRSTRLEN], ifname[IF_NAMESIZE] = "?";
+
+		if (e->hdr.type != NETPROBE_EVENT_SECURITY || e->hdr.size < sizeof(*e))
+			continue;
+		addr_text(e->family, e->src, src, sizeof(src));
+		if (e->src_prefix_len)
+			snprintf(src + strlen(src), sizeof(src) - strlen(src), "/%u",
+				 e->src_prefix_len);
+		addr_text(e->family, e->dst, dst, sizeof(dst));
+		if_indextoname(e->hdr.ifindex, ifname);
+		dlog(NETPROBE_LOG_WARN,
+		     "alert type=%s scope=%s src=%s dst=%s interface=%s rate=%llu threshold=%llu "
+		     "window_ms=%u blocked=%s%s%s",
+		     netprobe_detection_name(e->detection) ?: "unknown",
+		     e->scope < 3 ? scopes[e->scope] : "unknown", src, dst, ifname,
+		     (unsigned long long)e->rate, (unsigned long long)e->threshold, e->window_ms,
+		     e->blocked ? "true" : "false", why ? " not_blocked=" : "", why ?: "");
+	}
+}
+
+static void on_report(const struct netprobe_global_stats *now,
+		      const struct netprobe_global_stats *before, double secs, void *ctx)
+{
+	(void)ctx;
+	dlog(NETPROBE_LOG_INFO,
+	     "report rx_pps=%.0f tx_pps=%.0f rx_packets=%llu tx_packets=%llu xdp_drop=%llu "
+	     "malformed=%llu",
+	     (now->rx_packets - before->rx_packets) / secs,
+	     (now->tx_packets - before->tx_packets) / secs, now->rx_packets, now->tx_packets,
+	     now->xdp_drop, now->malformed);
+}
+
+/* ---- Start ---- */
+
+static int mkdir_parents(const char *file)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	for (char *s = strchr(dir + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return 0;
+}
+
+/* Takes the pid file: a lock held for our life. A second daemon is told who holds it. */
+static int take_pid_file(struct daemon *d)
+{
+	const char *path = d->cfg.pid_file;
+	char buf[32];
+	ssize_t n;
+	int fd, err;
+
+	err = mkdir_parents(path);
+	if (err) {
+		dlog(NETPROBE_LOG_ERROR, "cannot make the directory of %s: %s", path,
+		     strerror(-err));
+		return err;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		err = -errno;
+		dlog(NETPROBE_LOG_ERROR, "cannot open the pid file %s: %s", path, strerror(errno));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		dlog(NETPROBE_LOG_ERROR,
+		     "another netprobe daemon (pid %s) runs with %s: one at a time",
+		     buf[0] ? buf : "?", path);
+		close(fd);
+		return err;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, buf, n, 0) != n) {
+		err = -errno;
+		dlog(NETPROBE_LOG_ERROR, "cannot write the pid file %s: %s", path, strerror(errno));
+		close(fd);
+		return err;
+	}
+	d->pid_fd = fd;
+	return 0;
+}
+
+static int start_events(struct daemon *d)
+{
+	int err = netprobe_manager_on_event(d->m, NETPROBE_EVENT_MASK(NETPROBE_EVENT_SECURITY),
+					    on_security, d);
+
+	err = err ?: netprobe_manager_events_start_opts(d->m, &d->cfg.events);
+	if (err == -EBUSY)
+		dlog(NETPROBE_LOG_ERROR,
+		     "another process reads the events of %s (another netprobe daemon, or "
+		     "netprobe events): one at a time",
+		     d->cfg.state.pin_path);
+	else if (err)
+		dlog(NETPROBE_LOG_ERROR, "events: %s", netprobe_strerror(err));
+	return err;
+}
+
+/* ---- Reload ---- */
+
+/* Settings a running daemon cannot take: the place of its state and of its pid file. */
+static bool reload_possible(struct daemon *d, const struct daemon_config *next)
+{
+	if (strcmp(next->state.pin_path, d->cfg.state.pin_path)) {
+		snprintf(d->last_error, sizeof(d->last_error),
+			 "pin_path changed (%.200s to %.200s): that takes a restart",
+			 d->cfg.state.pin_path, next->state.pin_path);
+		return false;
+	}
+	if (strcmp(next->pid_file, d->cfg.pid_file)) {
+		snprintf(d->last_error, sizeof(d->last_error),
+			 "pid_file changed (%.200s to %.200s): that takes a restart",
+			 d->cfg.pid_file, next->pid_file);
+		return false;
+	}
+	return true;
+}
+
+static void reload(struct daemon *d)
+{
+	struct daemon_config next;
+	struct daemon_lists lists;
+	struct daemon_apply_result res = {};
+	struct dc_errors errs;
+	int err;
+
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading the config");
+	dlog(NETPROBE_LOG_INFO, "reload: reading %s", d->cfg.path);
+	d->reloads++;
+	d->last_reload_ns = realtime_ns();
+	d->last_changes = 0;
+	d->last_error[0] = '\0';
+	err = daemon_config_read(d->cfg.path, d->args->default_pin_path, 0, &next, &errs);
+	if (!err) {
+		err = daemon_lists_read(&next, &lists, &errs);
+		if (err)
+			daemon_config_free(&next);
+	}
+	if (err) {
+		print_errors(&errs);
+		snprintf(d->last_error, sizeof(d->last_error), "%s",
+			 errs.count && errs.msg[0] ? errs.msg[0] : "the config cannot be read");
+		dc_errors_free(&errs);
+		goto refused;
+	}
+	if (!reload_possible(d, &next)) {
+		daemon_config_free(&next);
+		daemon_lists_free(&lists);
+		dlog(NETPROBE_LOG_ERROR, "reload: %s", d->last_error);
+		goto refused;
+	}
+	if (memcmp(&next.state, &d->cfg.state, sizeof(next.state)))
+		dlog(NETPROBE_LOG_WARN, "reload: tables: sizes are taken when the pinned state is "
+					"made; the running state keeps its own");
+	if (memcmp(&next.events, &d->cfg.events, sizeof(next.events))) {
+		/* The ring buffer keeps what comes meanwhile: nothing is lost between. */
+		netprobe_manager_events_stop(d->m);
+		if (netprobe_manager_events_start_opts(d->m, &next.events)) {
+			dlog(NETPROBE_LOG_ERROR,
+			     "reload: events: the new settings are refused; the "
+			     "old ones stay");
+			next.events = d->cfg.events;
+			netprobe_manager_events_start_opts(d->m, &next.events);
+		}
+	}
+	if (netprobe_manager_set_housekeeping(d->m, &next.housekeeping))
+		dlog(NETPROBE_LOG_ERROR, "reload: housekeeping: the new settings are refused");
+	if (!d->args->log_level_given)
+		dlog_set_level(next.log_level);
+	err = daemon_apply(d->m, &next, &lists, &d->owned, &res);
+	save_owned(d);
+	daemon_config_free(&d->cfg);
+	daemon_lists_free(&d->lists);
+	d->cfg = next;
+	d->lists = lists;
+	d->last_changes = res.changes;
+	d->next_refresh = now_s() + d->cfg.list_refresh_s;
+	if (err) {
+		snprintf(d->last_error, sizeof(d->last_error),
+			 "applied in part: %s (the log says what)", netprobe_strerror(err));
+		dlog(NETPROBE_LOG_ERROR, "reload: %s", d->last_error);
+		d->last_ok = false;
+	} else {
+		dlog(NETPROBE_LOG_INFO, "reload: done, %u changes", res.changes);
+		d->last_ok = true;
+	}
+	write_status(d);
+	sd_notifyf(0, "READY=1\nSTATUS=running; last reload %s", d->last_ok ? "ok" : "failed");
+	return;
+refused:
+	dlog(NETPROBE_LOG_ERROR, "reload refused: the running config stays");
+	d->last_ok = false;
+	write_status(d);
+	sd_notify(0, "READY=1\nSTATUS=running; last reload refused (the old config stays)");
+}
+
+/* The list files read again; applied when what they say changed. */
+static void refresh_lists(struct daemon *d)
+{
+	struct daemon_lists lists;
+	struct daemon_apply_result res;
+	struct dc_errors errs;
+	int err;
+
+	if (!d->cfg.nfiles)
+		return;
+	err = daemon_lists_read(&d->cfg, &lists, &errs);
+	if (err) {
+		print_errors(&errs);
+		dc_errors_free(&errs);
+		dlog(NETPROBE_LOG_ERROR,
+		     "lists: a list file is refused; the lists stay as they are");
+		return;
+	}
+	if (daemon_lists_equal(&lists, &d->lists)) {
+		daemon_lists_free(&lists);
+		return;
+	}
+	err = daemon_apply_lists(d->m, &lists, &d->owned, &res);
+	save_owned(d);
+	dlog(err ? NETPROBE_LOG_ERROR : NETPROBE_LOG_INFO, "lists: files read again, %u changes%s",
+	     res.changes, err ? ", some refused" : "");
+	daemon_lists_free(&d->lists);
+	d->lists = lists;
+	write_status(d);
+}
+
+/* ---- The loop ---- */
+
+static int signal_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* Blocked before any thread starts: the event workers inherit the mask. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int loop(struct daemon *d, int sfd)
+{
+	double next_watchdog = 0;
+
+	for (;;) {
+		unsigned int next_ms = 1000;
+		struct signalfd_siginfo si;
+		struct pollfd pfd = {sfd, POLLIN, 0};
+		double now = now_s(), wait;
+
+		netprobe_manager_housekeeping(d->m, &next_ms);
+		if (d->cfg.list_refresh_s && now >= d->next_refresh) {
+			refresh_lists(d);
+			d->next_refresh = now + d->cfg.list_refresh_s;
+		}
+		if (d->watchdog_usec && now >= next_watchdog) {
+			sd_notify(0, "WATCHDOG=1");
+			next_watchdog = now + d->watchdog_usec / 2e6;
+		}
+		wait = next_ms / 1e3;
+		if (d->cfg.list_refresh_s && d->next_refresh - now < wait)
+			wait = d->next_refresh - now;
+		if (d->watchdog_usec && next_watchdog - now < wait)
+			wait = next_watchdog - now;
+		if (wait < 0.001)
+			wait = 0.001;
+		if (poll(&pfd, 1, (int)(wait * 1000)) < 0 && errno != EINTR)
+			return -errno;
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				reload(d);
+			} else {
+				dlog(NETPROBE_LOG_INFO, "%s: stopping",
+				     si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+				return 0;
+			}
+		}
+	}
+}
+
+int daemon_run(const struct daemon_args *args)
+{
+	struct daemon d = {.args = args, .pid_fd = -1, .last_ok = true};
+	struct dc_errors errs;
+	struct daemon_apply_result res;
+	int err, sfd, rc = 1;
+
+	dlog_setup(args->log_level_given ? args->log_level : NETPROBE_LOG_INFO);
+	err = daemon_config_read(args->config, args->default_pin_path, 0, &d.cfg, &errs);
+	if (!err) {
+		err = daemon_lists_read(&d.cfg, &d.lists, &errs);
+		if (err)
+			daemon_config_free(&d.cfg);
+	}
+	if (err) {
+		print_errors(&errs);
+		dc_errors_free(&errs);
+		dlog(NETPROBE_LOG_ERROR, "%s: refused, nothing changed", args->config);
+		return 1;
+	}
+	if (!args->log_level_given)
+		dlog_set_level(d.cfg.log_level);
+	sfd = signal_fd();
+	if (sfd < 0) {
+		dlog(NETPROBE_LOG_ERROR, "signals: %s", strerror(errno));
+		goto out;
+	}
+	if (take_pid_file(&d))
+		goto out;
+	daemon_side_file(d.cfg.pid_file, "status.json", d.status_file, sizeof(d.status_file));
+	daemon_side_file(d.cfg.pid_file, "owned.json", d.owned_file, sizeof(d.owned_file));
+	d.m = netprobe_manager_new_opts(&d.cfg.state);
+	err = d.m ? netprobe_manager_load(d.m) : -errno;
+	if (err) {
+		dlog(NETPROBE_LOG_ERROR, "%s: %s", d.cfg.state.pin_path, netprobe_strerror(err));
+		goto out;
+	}
+	/* The ring buffer's one consumer: a second daemon on this pin path stops here. */
+	if (start_events(&d))
+		goto out;
+	netprobe_manager_on_report(d.m, on_report, &d);
+	netprobe_manager_set_housekeeping(d.m, &d.cfg.housekeeping);
+	if (daemon_owned_load(d.owned_file, d.cfg.state.pin_path, &d.owned) == 0)
+		dlog(NETPROBE_LOG_INFO,
+		     "found what a previous run made: %zu interfaces, %zu "
+		     "entries, %zu services",
+		     d.owned.ifaces.n, d.owned.deny.n + d.owned.allow.n, d.owned.services.n);
+	d.started_ns = realtime_ns();
+	err = daemon_apply(d.m, &d.cfg, &d.lists, &d.owned, &res);
+	save_owned(&d);
+	if (err) {
+		dlog(NETPROBE_LOG_ERROR,
+		     "%s: not applied whole (%s): stopping; what was applied "
+		     "stays, and the next start goes on from it",
+		     d.cfg.path, netprobe_strerror(err));
+		goto out;
+	}
+	d.next_refresh = now_s() + d.cfg.list_refresh_s;
+	d.last_changes = res.changes;
+	write_status(&d);
+	if (sd_watchdog_enabled(0, &d.watchdog_usec) <= 0)
+		d.watchdog_usec = 0;
+	dlog(NETPROBE_LOG_INFO, "running: %s, pin path %s, %zu interfaces, %u changes made",
+	     d.cfg.path, d.cfg.state.pin_path, d.cfg.nifaces, res.changes);
+	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=running: %zu interfaces", getpid(),
+		   d.cfg.nifaces);
+	rc = loop(&d, sfd) ? 1 : 0;
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	if (args->detach_on_exit) {
+		err = daemon_unapply(d.m, &d.owned);
+		save_owned(&d);
+		dlog(err ? NETPROBE_LOG_ERROR : NETPROBE_LOG_INFO, "--detach-on-exit: %s",
+		     err ? netprobe_strerror(err)
+			 : "detached, and removed the entries and services of the config");
+		rc = rc ?: !!err;
+	} else {
+		dlog(NETPROBE_LOG_INFO, "the datapath stays attached, its state pinned at %s",
+		     d.cfg.state.pin_path);
+	}
+out:
+	netprobe_manager_events_stop(d.m);
+	netprobe_manager_free(d.m);
+	if (d.pid_fd >= 0) {
+		unlink(d.status_file);
+		unlink(d.cfg.pid_file);
+		close(d.pid_fd);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	daemon_owned_free(&d.owned);
+	daemon_lists_free(&d.lists);
+	daemon_config_free(&d.cfg);
+	return rc;
+}
+
+/* ---- --reload: signal the running daemon, wait for its outcome ---- */
+
+int daemon_signal_reload(const char *config, const char *pid_file_opt, const char *default_pin_path)
+{
+	struct daemon_config cfg;
+	struct dc_errors errs;
+	char pid_file[PATH_MAX], status[PATH_MAX], buf[32];
+	struct daemon_status before, after;
+	ssize_t n;
+	pid_t pid;
+	int fd;
+
+	dlog_setup(NETPROBE_LOG_INFO);
+	/*
+	 * The new file is checked here first, a refusal said where it was asked
+	 * (its interfaces by the daemon, in its own network namespace).
+	 */
+	if (daemon_config_read(config, default_pin_path, DC_READ_ANY_NETNS, &cfg, &errs)) {
+		print_errors(&errs);
+		dc_errors_free(&errs);
+		dlog(NETPROBE_LOG_ERROR, "%s: refused; the daemon was not asked to reload", config);
+		return 1;
+	}
+	snprintf(pid_file, sizeof(pid_file), "%s", pid_file_opt ?: cfg.pid_file);
+	daemon_config_free(&cfg);
+	fd = open(pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		close(fd);
+		fd = -1;
+		errno = ESRCH;
+	}
+	if (fd < 0) {
+		dlog(NETPROBE_LOG_ERROR, "no netprobe daemon runs with %s (%s)", pid_file,
+		     strerror(errno));
+		return 1;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	pid = atoi(buf);
+	daemon_side_file(pid_file, "status.json", status, sizeof(status));
+	if (pid <= 1 || daemon_status_read(status, &before) || before.pid != pid) {
+		dlog(NETPROBE_LOG_ERROR, "%s or %s does not say which process runs", pid_file,
+		     status);
+		return 1;
+	}
+	if (kill(pid, SIGHUP)) {
+		dlog(NETPROBE_LOG_ERROR, "cannot signal pid %d: %s", pid, strerror(errno));
+		return 1;
+	}
+	/* The daemon reloads in its own time: its status file says when, and how it went. */
+	for (int tries = 0; tries < 600; tries++) {
+		usleep(100000);
+		if (daemon_status_read(status, &after) == 0 && after.reloads != before.reloads) {
+			if (after.last_ok) {
+				printf("netprobe daemon (pid %d): reloaded %s, %u changes\n", pid,
+				       after.config, after.last_changes);
+				return 0;
+			}
+			dlog(NETPROBE_LOG_ERROR, "netprobe daemon (pid %d): reload failed: %s", pid,
+			     after.last_error);
+			return 1;
+		}
+	}
+	dlog(NETPROBE_LOG_ERROR, "netprobe daemon (pid %d) said nothing of the reload within 60 s",
+	     pid);
+	return 1;
+}

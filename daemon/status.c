@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The running daemon's status, as its status file beside the pid file says
+ * it: for `netprobe status` (which daemon keeps a pin path, and how its last
+ * reload went) and for `netprobe daemon --reload` (whether the reload it
+ * asked for is done). Written by run.c, whole and renamed into place.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "daemon.h"
+
+static void copy_string(struct json_object *o, const char *key, char *out, size_t len)
+{
+	struct json_object *v;
+
+	out[0] = '\0';
+	if (json_object_object_get_ex(o, key, &v))
+		snprintf(out, len, "%s", json_object_get_string(v));
+}
+
+static unsigned long long get_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+int daemon_status_read(const char *file, struct daemon_status *out)
+{
+	struct json_object *root = json_object_from_file(file), *r;
+
+	memset(out, 0, sizeof(*out));
+	if (!root)
+		return -ENOENT;
+	snprintf(out->file, sizeof(out->file), "%s", file);
+	out->pid = get_u64(root, "pid");
+	out->started_ns = get_u64(root, "started_ns");
+	copy_string(root, "config", out->config, sizeof(out->config));
+	copy_string(root, "pin_path", out->pin_path, sizeof(out->pin_path));
+	out->last_ok = true;
+	if (json_object_object_get_ex(root, "last_reload", &r)) {
+		struct json_object *ok;
+
+		out->reloads = get_u64(r, "count");
+		out->last_reload_ns = get_u64(r, "time_ns");
+		out->last_changes = get_u64(r, "changes");
+		if (json_object_object_get_ex(r, "ok", &ok))
+			out->last_ok = json_object_get_boolean(ok);
+		copy_string(r, "error", out->last_error, sizeof(out->last_error));
+	}
+	json_object_put(root);
+	return 0;
+}
+
+/* Whether pid is a running netprobe (a status file outlives a daemon killed with -9). */
+static bool is_netprobe(int pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	if (pid <= 1 || (kill(pid, 0) && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strcmp(comm, "netprobe\n");
+}
+
+int daemon_status_find(const char *pin_path, struct daemon_status *out)
+{
+	DIR *d = opendir(DAEMON_RUN_DIR);
+	struct dirent *e;
+	int found = -ENOENT;
+
+	if (!d)
+		return -ENOENT;
+	while (found && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char file[PATH_MAX];
+
+		if (n < 12 || strcmp(e->d_name + n - 12, ".status.json"))
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", DAEMON_RUN_DIR, e->d_name);
+		if (daemon_status_read(file, out) == 0 && !strcmp(out->pin_path, pin_path) &&
+		    is_netprobe(out->pid))
+			found = 0;
+	}
+	closedir(d);
+	return found;
+}

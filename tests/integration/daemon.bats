@@ -1,0 +1,333 @@
+#!/usr/bin/env bats
+# netprobe daemon: the shipped config, reloads that change only what
+# changed, restarts that lose nothing, refusals that change nothing, the
+# systemd protocol (through a notify socket of our own), alerts and
+# housekeeping in the log.
+
+load helpers
+
+setup() {
+	lab_setup
+	DID="np-test-$(printf '%x%x' "$$" "${BATS_TEST_NUMBER:-0}")"
+	# The daemon's files go where `netprobe status` looks, named for this test.
+	PIDFILE="/run/netprobe/$DID.pid"
+	CONF="$BATS_TEST_TMPDIR/netprobe.yaml"
+	LOG="$BATS_TEST_TMPDIR/daemon.log"
+	# The shipped example, on this lab's interface, with this test's pid file.
+	sed -e "s/^  eth1:/  $LAB_VB:/" -e "s|^pid_file: .*|pid_file: $PIDFILE|" \
+		"$ROOT/deploy/netprobe.yaml" >"$CONF"
+}
+
+teardown() {
+	[ -z "${DPID:-}" ] || kill -TERM "$DPID" 2>/dev/null || true
+	[ -z "${DPID:-}" ] || wait "$DPID" 2>/dev/null || true
+	lab_teardown
+	rm -f "/run/netprobe/$DID".*
+}
+
+# daemon_start [ARGS]: runs the daemon in ns B on $CONF, logging to $LOG, until it says it runs.
+daemon_start() {
+	: >"$LOG"
+	# nsenter execs netprobe: $! is the daemon itself, for the signals.
+	nsenter --net="/run/netns/$LAB_B" "$NP" daemon --config "$CONF" "$@" >>"$LOG" 2>&1 3>&- &
+	DPID=$!
+	wait_for 300 grep -q "running: " "$LOG" || { cat "$LOG"; return 1; }
+}
+daemon_stop() {
+	kill -"${1:-TERM}" "$DPID"
+	wait "$DPID" || true
+	DPID=
+}
+# set_line START LINE: replaces the line of $CONF that starts with START by LINE.
+set_line() { sed -i "s|^$1.*|$2|" "$CONF"; }
+reload() { np_b daemon --reload --config "$CONF"; }
+# The id of the XDP link netprobe pinned for the (one) interface: a switch keeps it.
+bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xdp -j | jq .id; }
+
+@test "daemon: the shipped config runs; status names the daemon; check-config agrees" {
+	run np_b daemon --check-config --config "$CONF"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok: 1 interfaces, 1 deny and 1 allow entries"* ]]
+	daemon_start
+	# The interface, in the mode the file says, with its lists.
+	run np_b status --json
+	[ "$(jq -r '.interfaces[0].name' <<<"$output")" = "$LAB_VB" ]
+	[ "$(jq -r '.interfaces[0].mode' <<<"$output")" = filter ]
+	[ "$(jq '.daemon.pid' <<<"$output")" -eq "$DPID" ]
+	[ "$(jq -r '.daemon.config' <<<"$output")" = "$CONF" ]
+	[ "$(jq '.daemon.last_reload.count' <<<"$output")" -eq 0 ]
+	run np_b status
+	[[ "$output" == *"daemon: pid $DPID, config $CONF"* ]]
+	[ "$(np_b blacklist list --json | jq -r '.entries[0].cidr')" = 203.0.113.0/24 ]
+	[ "$(np_b allowlist list --json | jq -r '.entries[0].cidr')" = 192.0.2.0/24 ]
+	# It counts: what B's kernel received, netprobe saw.
+	in_a ping -c 5 -i 0.05 198.18.0.2 >/dev/null
+	quiesce "$LAB_B" "$LAB_VB"
+	[ "$(np_b stats --json | jq '.interfaces[0].rx_packets')" -eq \
+		"$(kstat "$LAB_B" "$LAB_VB" rx_packets)" ]
+	# It keeps running until told: SIGTERM stops it, and the datapath stays.
+	daemon_stop TERM
+	grep -q "SIGTERM: stopping" "$LOG"
+	grep -q "the datapath stays attached" "$LOG"
+	xdp_attached "$LAB_VB"
+	[ ! -e "$PIDFILE" ]
+	run np_b status
+	[[ "$output" != *"daemon:"* ]]
+}
+
+@test "daemon: a reload switches the mode live through the same link and applies lists as sets" {
+	daemon_start
+	local link0 rx0
+	link0=$(bpf_xdp_link_of)
+	[ -n "$link0" ] && [ "$link0" != null ]
+	# Entries that are not the config's: one by hand, and a block it did not make.
+	np_b blacklist add 198.51.100.9
+	# A stream through the switch: counters and flows carry on.
+	in_a ping -c 20 -i 0.05 198.18.0.2 >/dev/null
+	rx0=$(np_b stats --json | jq '.interfaces[0].rx_packets')
+	[ "$(np_b flows --json | jq '.flows | length')" -gt 0 ]
+	# filter -> monitor, one deny entry swapped for another, the allow entry gone.
+	set_line "    mode:" "    mode: monitor"
+	sed -i '/^    detect:/,/^      rate_anomaly:/d; /^    mitigation/d; /^    ipv6_source_prefix/d; /^    security_alerts/d' "$CONF"
+	sed -i 's|^    - 203.0.113.0/24|    - 203.0.113.128/25|; /^  allow:/,/^    - 192.0.2.0\/24/d' "$CONF"
+	run reload
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"reloaded $CONF, 4 changes"* ]]
+	run np_b status --json
+	[ "$(jq -r '.interfaces[0].mode' <<<"$output")" = monitor ]
+	[ "$(jq '.daemon.last_reload.ok' <<<"$output")" = true ]
+	[ "$(jq '.daemon.last_reload.changes' <<<"$output")" -eq 4 ]
+	# Same link, counters not reset, flows kept.
+	[ "$(bpf_xdp_link_of)" = "$link0" ]
+	[ "$(np_b stats --json | jq '.interfaces[0].rx_packets')" -ge "$rx0" ]
+	[ "$(np_b flows --json | jq '.flows | length')" -gt 0 ]
+	# The lists: the config's as it says now, the hand-made entry untouched.
+	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | sort | join(",")')" = \
+		"198.51.100.9/32,203.0.113.128/25" ]
+	[ "$(np_b allowlist list --json | jq '.entries | length')" -eq 0 ]
+	# A reload of an unchanged file changes nothing.
+	run reload
+	[ "$status" -eq 0 ]
+	[[ "$output" == *", 0 changes"* ]]
+	# SIGHUP is the same reload.
+	set_line "    mode:" "    mode: filter"
+	kill -HUP "$DPID"
+	wait_for 100 eval '[ "$(np_b status --json | jq -r ".interfaces[0].mode")" = filter ]'
+	[ "$(bpf_xdp_link_of)" = "$link0" ]
+}
+
+@test "daemon: a bad new config is refused whole; the running one stays, and status says so" {
+	daemon_start
+	cp "$CONF" "$BATS_TEST_TMPDIR/good.yaml"
+	# Caught by --reload itself, before the daemon is asked.
+	set_line "    mode:" "    mode: filtr"
+	run reload
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$CONF:47:11: mode: 'filtr' is none of monitor, filter, lb"* ]]
+	[[ "$output" == *"the daemon was not asked to reload"* ]]
+	[ "$(np_b status --json | jq '.daemon.last_reload.count')" -eq 0 ]
+	# Caught by the daemon (an interface only it could look for): refused there.
+	cp "$BATS_TEST_TMPDIR/good.yaml" "$CONF"
+	set_line "    - 203.0.113.0/24" "    - 198.51.100.0/24"
+	sed -i "/^interfaces:/a\\  npnosuch0:\\n    mode: monitor" "$CONF"
+	run reload
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"reload failed: $CONF:"*"no interface 'npnosuch0' here"* ]]
+	grep -q "reload refused: the running config stays" "$LOG"
+	# Nothing of it applied: the old deny entry, not the new one.
+	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | join(",")')" = 203.0.113.0/24 ]
+	run np_b status
+	[[ "$output" == *"last reload"*"FAILED: $CONF:"*"npnosuch0"* ]]
+	[ "$(np_b status --json | jq '.daemon.last_reload.ok')" = false ]
+	# Others could write it: refused too.
+	cp "$BATS_TEST_TMPDIR/good.yaml" "$CONF"
+	chmod 0666 "$CONF"
+	run reload
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"writable by every user: refused (chmod go-w"* ]]
+	chmod 0644 "$CONF"
+	# The daemon still runs, and a good file goes through.
+	run reload
+	[ "$status" -eq 0 ]
+	[ "$(np_b status --json | jq '.daemon.last_reload.ok')" = true ]
+	kill -0 "$DPID"
+}
+
+@test "daemon: a bad config at start is refused with FILE:LINE:COLUMN, and nothing is made" {
+	printf 'interfaces:\n  %s:\n    mode: filter\n    detect:\n      syn_flod: 100\nlists:\n  deny: [10.0.0.1/8]\n' \
+		"$LAB_VB" >"$CONF"
+	run np_b daemon --config "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$CONF:5:7: detect: unknown detection 'syn_flod' (did you mean 'syn_flood'?)"* ]]
+	[[ "$output" == *"$CONF:7:10: lists.deny: '10.0.0.1/8' is no CIDR"* ]]
+	[[ "$output" == *"refused, nothing changed"* ]]
+	[ ! -e "$NETPROBE_PIN_PATH" ]
+	[ ! -e "$PIDFILE" ]
+	! xdp_attached "$LAB_VB"
+	# A file another user owns is refused, though it parses.
+	printf 'log_level: info\n' >"$CONF"
+	chown nobody "$CONF"
+	run np_b daemon --config "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"belongs to user $(id -u nobody), neither root nor us: refused"* ]]
+	run np_b daemon --config "$BATS_TEST_TMPDIR/none.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read $BATS_TEST_TMPDIR/none.yaml: No such file or directory"* ]]
+	# Bad command lines.
+	run np_b daemon --config "$CONF" --check-config --reload
+	[ "$status" -eq 2 ]
+	run np_b daemon --config "$CONF" --pid-file /run/x.pid
+	[ "$status" -eq 2 ]
+	run np_b daemon --config "$CONF" --log-level loud
+	[ "$status" -eq 2 ]
+	run np_b daemon extra
+	[ "$status" -eq 2 ]
+	# --reload with no daemon running.
+	rm "$CONF"
+	printf 'pid_file: %s\n' "$PIDFILE" >"$CONF"
+	run np_b daemon --reload --config "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no netprobe daemon runs with $PIDFILE"* ]]
+}
+
+@test "daemon: a restart, also after kill -9, goes on where it was; what left the config goes" {
+	# A second interface, the config's, and a third attached by hand (veth pairs of B's own).
+	in_b ip link add npdum0 type veth peer name npdum0p
+	in_b ip link add npdum1 type veth peer name npdum1p
+	for i in npdum0 npdum0p npdum1 npdum1p; do in_b ip link set "$i" up; done
+	sed -i "/^interfaces:/a\\  npdum0:\\n    mode: monitor\\n    xdp_mode: generic" "$CONF"
+	daemon_start
+	np_b attach npdum1 --xdp-mode generic >/dev/null
+	np_b blacklist add 198.51.100.7 --ttl 600
+	in_a ping -c 10 -i 0.05 198.18.0.2 >/dev/null
+	local rx0 ttl0
+	rx0=$(np_b stats --json | jq ".interfaces[] | select(.name == \"$LAB_VB\") | .rx_packets")
+	ttl0=$(np_b blacklist list --json | jq '.entries[] | select(.cidr == "198.51.100.7/32") | .ttl')
+	# SIGTERM and start again: nothing to change.
+	daemon_stop TERM
+	daemon_start
+	grep -q "found what a previous run made: 2 interfaces, 2 entries, 0 services" "$LOG"
+	grep -q "running: .*, 0 changes made" "$LOG"
+	# kill -9, and the config loses npdum0: the next start detaches it, and only it.
+	daemon_stop KILL
+	[ -e "$PIDFILE" ]
+	sed -i '/^  npdum0:/,/^    xdp_mode: generic/d' "$CONF"
+	daemon_start
+	grep -q "npdum0: no longer in the config" "$LOG"
+	run np_b status --json
+	[ "$(jq -r '[.interfaces[].name] | sort | join(",")' <<<"$output")" = \
+		"$(printf '%s\n' "$LAB_VB" npdum1 | sort | paste -sd,)" ]
+	# Counters carried on; the hand-made entry kept its TTL, counting down.
+	[ "$(np_b stats --json | jq ".interfaces[] | select(.name == \"$LAB_VB\") | .rx_packets")" -ge "$rx0" ]
+	local ttl1
+	ttl1=$(np_b blacklist list --json | jq '.entries[] | select(.cidr == "198.51.100.7/32") | .ttl')
+	[ "$ttl1" -le "$ttl0" ] && [ "$ttl1" -gt 500 ]
+	[ "$(np_b blacklist list --json | jq '[.entries[] | select(.cidr == "203.0.113.0/24")] | length')" -eq 1 ]
+	# --detach-on-exit removes what is the config's, and leaves the rest.
+	daemon_stop TERM
+	daemon_start --detach-on-exit
+	daemon_stop INT
+	grep -q -- "--detach-on-exit: detached" "$LOG"
+	! xdp_attached "$LAB_VB"
+	run np_b status --json
+	[ "$(jq -r '[.interfaces[].name] | join(",")' <<<"$output")" = npdum1 ]
+	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | join(",")')" = 198.51.100.7/32 ]
+}
+
+@test "daemon: a second daemon, by pid file or by pin path, is refused and changes nothing" {
+	daemon_start
+	local other="$BATS_TEST_TMPDIR/other.yaml"
+	printf 'lists:\n  deny: [198.51.100.0/24]\n' >"$other"
+	# The same pid file.
+	printf 'pid_file: %s\n' "$PIDFILE" >>"$other"
+	run np_b daemon --config "$other"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"another netprobe daemon (pid $DPID) runs with $PIDFILE: one at a time"* ]]
+	# Another pid file, the same pin path.
+	sed -i "s|^pid_file: .*|pid_file: /run/netprobe/$DID-2.pid|" "$other"
+	run np_b daemon --config "$other"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"another process reads the events of $NETPROBE_PIN_PATH"* ]]
+	[ ! -e "/run/netprobe/$DID-2.pid" ]
+	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | join(",")')" = 203.0.113.0/24 ]
+	kill -0 "$DPID"
+}
+
+@test "daemon: systemd's protocol: READY, RELOADING, STOPPING and the watchdog, on a notify socket" {
+	local sock="$BATS_TEST_TMPDIR/notify.sock" got="$BATS_TEST_TMPDIR/notify.log"
+	/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(30)
+with open(sys.argv[2], "w", buffering=1) as out:
+    while True:
+        msg = s.recv(4096).decode()
+        out.write(msg.replace("\n", " ") + "\n")
+        if "STOPPING=1" in msg:
+            break
+' "$sock" "$got" 3>&- &
+	local listener=$!
+	wait_for 50 test -S "$sock"
+	NOTIFY_SOCKET=$sock WATCHDOG_USEC=400000 daemon_start
+	wait_for 50 grep -q "READY=1" "$got"
+	kill -HUP "$DPID"
+	wait_for 50 grep -q "RELOADING=1" "$got"
+	sleep 1
+	daemon_stop TERM
+	wait "$listener"
+	cat "$got"
+	# In this order: ready, reloading, ready again, stopping.
+	[ "$(grep -oE 'READY=1|RELOADING=1|STOPPING=1' "$got" | paste -sd,)" = \
+		"READY=1,RELOADING=1,READY=1,STOPPING=1" ]
+	grep -q "MAINPID=$DPID" "$got"
+	# Pinged at half the watchdog's 400 ms: at least 4 in the second after the reload.
+	[ "$(grep -c 'WATCHDOG=1' "$got")" -ge 4 ]
+}
+
+@test "daemon: alerts and the report are log lines; idle flows expire; list files are read again" {
+	local deny="$BATS_TEST_TMPDIR/deny.netset"
+	printf '# a blocklist\n198.51.100.0/24\n' >"$deny"
+	chmod 0644 "$deny"
+	cat >"$CONF" <<-EOF
+		pid_file: $PIDFILE
+		housekeeping: {flow_idle_timeout_ms: 1000, stats_report_interval_ms: 500}
+		interfaces:
+		  $LAB_VB:
+		    mode: filter
+		    mitigation: unproven
+		    detect: {syn_flood: 200}
+		lists:
+		  deny_files: [$deny]
+		  refresh_s: 1
+	EOF
+	daemon_start
+	[ "$(np_b blacklist list --json | jq -r '.entries[0].cidr')" = 198.51.100.0/24 ]
+	# A SYN flood, until the block: one alert line with what an operator greps for.
+	nsenter --net="/run/netns/$LAB_A" hping3 -S -p 80 --flood 198.18.0.2 >/dev/null 2>&1 3>&- &
+	local flood=$!
+	wait_for 300 grep -q "alert type=syn_flood" "$LOG"
+	kill -INT "$flood"
+	wait "$flood" || true
+	[ "$(np_b flows --json | jq '.flows | length')" -gt 0 ]
+	grep "alert type=syn_flood" "$LOG"
+	grep -q "alert type=syn_flood scope=source src=198.18.0.1 dst=198.18.0.2 interface=$LAB_VB rate=[0-9]* threshold=200 window_ms=1000 blocked=true" "$LOG"
+	# The report every 500 ms.
+	wait_for 30 eval '[ "$(grep -c "report rx_pps=" "$LOG")" -ge 2 ]'
+	# Flows idle for a second leave the table: the daemon runs the expiry.
+	wait_for 50 eval '[ "$(np_b flows --json | jq ".flows | length")" -eq 0 ]'
+	# The list file changes: read again within its refresh, no reload.
+	printf '198.51.100.0/24\n203.0.113.5\n' >"$deny"
+	wait_for 50 eval '[ "$(np_b blacklist list --json | jq "[.entries[] | select(.origin == \"manual\")] | length")" -eq 2 ]'
+	printf '203.0.113.5\n' >"$deny"
+	wait_for 50 eval '[ "$(np_b blacklist list --json | jq "[.entries[] | select(.origin == \"manual\")] | length")" -eq 1 ]'
+	# A file that stops parsing is refused; the entries stay as they were.
+	printf '203.0.113.5\nnot-a-cidr\n' >"$deny"
+	wait_for 50 grep -q "$deny:2:1: 'not-a-cidr' is no CIDR" "$LOG"
+	grep -q "a list file is refused; the lists stay as they are" "$LOG"
+	[ "$(np_b blacklist list --json | jq -r '[.entries[] | select(.origin == "manual") | .cidr] | join(",")')" = 203.0.113.5/32 ]
+	# The block mitigation made is not the daemon's to remove.
+	[ "$(np_b blacklist list --json | jq -r '[.entries[] | select(.origin == "syn_flood") | .cidr] | join(",")')" = 198.18.0.1/32 ]
+}
