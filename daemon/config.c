@@ -1069,8 +1069,20 @@ static void set_hook(struct parser *p, yaml_node_t *v, const char *what, char *o
 {
 	if (!want_path(p, v, what, out, len))
 		return;
-	if (access(out, X_OK)) {
+	struct stat st;
+
+	if (access(out, X_OK) || stat(out, &st)) {
 		error_at(p, v, "%s: %s is no program we can run (%s)", what, out, strerror(errno));
+		out[0] = '\0';
+	} else if (!S_ISREG(st.st_mode)) {
+		error_at(p, v, "%s: %s is no regular file", what, out);
+		out[0] = '\0';
+	} else if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
+		   (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		/* It runs as the daemon: what another user could change would run as root. */
+		error_at(p, v,
+			 "%s: %s must belong to root (or us) and be writable by its owner alone",
+			 what, out);
 		out[0] = '\0';
 	}
 }

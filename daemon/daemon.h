@@ -185,6 +185,18 @@ int daemon_signal_reload(const char *config, const char *pid_file, const char *d
 /* FILE.pid -> FILE.SUFFIX: the status and ownership records beside the pid file. */
 void daemon_side_file(const char *pid_file, const char *suffix, char *out, size_t len);
 
+/* ---- Blocks and their hooks (hooks.c); the daemon's loop thread only, but note_alert ---- */
+
+/* An alert that blocked src (as its event says it): its rate, for the hook. Thread-safe. */
+void hooks_note_alert(const char *src, unsigned long long rate, unsigned long long threshold);
+/* Compares mitigation's blocks with the last look: log lines, hooks queued. */
+void hooks_check_blocks(struct netprobe_manager *m, const struct daemon_config *cfg);
+/* Reaps, times out and starts hook commands; never waits. */
+void hooks_tick(const struct daemon_config *cfg);
+bool hooks_busy(void);
+/* Waits for the running ones (each up to its timeout), drops the queued. */
+void hooks_finish(const struct daemon_config *cfg);
+
 /* ---- Its status file (status.c) ---- */
 
 struct daemon_status {

@@ -174,6 +174,8 @@ static void on_security(const struct netprobe_event_batch *b, void *ctx)
 				 e->src_prefix_len);
 		addr_text(e->family, e->dst, dst, sizeof(dst));
 		if_indextoname(e->hdr.ifindex, ifname);
+		if (e->blocked)
+			hooks_note_alert(src, e->rate, e->threshold);
 		dlog(NETPROBE_LOG_WARN,
 		     "alert type=%s scope=%s src=%s dst=%s interface=%s rate=%llu threshold=%llu "
 		     "window_ms=%u blocked=%s%s%s",
@@ -417,7 +419,7 @@ static int signal_fd(void)
 
 static int loop(struct daemon *d, int sfd)
 {
-	double next_watchdog = 0;
+	double next_watchdog = 0, next_blocks = 0;
 
 	for (;;) {
 		unsigned int next_ms = 1000;
@@ -426,6 +428,12 @@ static int loop(struct daemon *d, int sfd)
 		double now = now_s(), wait;
 
 		netprobe_manager_housekeeping(d->m, &next_ms);
+		/* Blocks made and ended, every second: log lines and the hooks. */
+		if (now >= next_blocks) {
+			hooks_check_blocks(d->m, &d->cfg);
+			next_blocks = now + 1;
+		}
+		hooks_tick(&d->cfg);
 		if (d->cfg.list_refresh_s && now >= d->next_refresh) {
 			refresh_lists(d);
 			d->next_refresh = now + d->cfg.list_refresh_s;
@@ -439,6 +447,10 @@ static int loop(struct daemon *d, int sfd)
 			wait = d->next_refresh - now;
 		if (d->watchdog_usec && next_watchdog - now < wait)
 			wait = next_watchdog - now;
+		if (next_blocks - now < wait)
+			wait = next_blocks - now;
+		if (hooks_busy() && wait > 0.05)
+			wait = 0.05; /* reaped and timed out without delay */
 		if (wait < 0.001)
 			wait = 0.001;
 		if (poll(&pfd, 1, (int)(wait * 1000)) < 0 && errno != EINTR)
@@ -523,6 +535,7 @@ int daemon_run(const struct daemon_args *args)
 		   d.cfg.nifaces);
 	rc = loop(&d, sfd) ? 1 : 0;
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	hooks_finish(&d.cfg);
 	if (args->detach_on_exit) {
 		err = daemon_unapply(d.m, &d.owned);
 		save_owned(&d);

@@ -331,3 +331,67 @@ with open(sys.argv[2], "w", buffering=1) as out:
 	# The block mitigation made is not the daemon's to remove.
 	[ "$(np_b blacklist list --json | jq -r '[.entries[] | select(.origin == "syn_flood") | .cidr] | join(",")')" = 198.18.0.1/32 ]
 }
+
+# flood_until_blocked: a SYN flood from A until B's deny list holds A's block.
+flood_until_blocked() {
+	nsenter --net="/run/netns/$LAB_A" hping3 -S -p 80 --flood 198.18.0.2 >/dev/null 2>&1 3>&- &
+	local flood=$! ok=0
+	wait_for 300 eval '[ "$(np_b blacklist list --json | jq -r "[.entries[] | select(.origin == \"syn_flood\")] | length")" -eq 1 ]' || ok=1
+	kill -INT "$flood"
+	wait "$flood" || true
+	return $ok
+}
+
+@test "daemon: hooks run on block and unblock with arguments and JSON; slow or failing ones are logged" {
+	local out="$BATS_TEST_TMPDIR/hook.out" hook="$BATS_TEST_TMPDIR/hook"
+	printf '#!/bin/sh\n{ echo "args: $*"; cat; } >>%s\n' "$out" >"$hook"
+	printf '#!/bin/sh\nsleep 30\n' >"$hook.slow"
+	printf '#!/bin/sh\nexit 3\n' >"$hook.fail"
+	chmod 0755 "$hook" "$hook.slow" "$hook.fail"
+	cat >"$CONF" <<-EOF
+		pid_file: $PIDFILE
+		interfaces:
+		  $LAB_VB:
+		    mode: filter
+		    mitigation: unproven
+		    mitigation_ttl_s: 3
+		    detect: {syn_flood: 200}
+		hooks:
+		  on_block: $hook
+		  on_unblock: $hook
+		  timeout_s: 1
+	EOF
+	daemon_start
+	# A block, with its rate from the alert; then its TTL runs out.
+	flood_until_blocked
+	wait_for 50 grep -q "^args: block 198.18.0.1/32 syn_flood [0-9]* [0-9]*$" "$out"
+	grep -A1 "^args: block" "$out" | tail -1 | jq -e '.action == "block" and
+		.address == "198.18.0.1/32" and .detection == "syn_flood" and .rate >= 200 and
+		.threshold == 200 and .ttl_s >= 1 and .ttl_s <= 3'
+	grep -q "block address=198.18.0.1/32 detection=syn_flood rate=[0-9]* threshold=200 ttl_s=[0-9]" "$LOG"
+	wait_for 80 grep -q "^args: unblock 198.18.0.1/32 syn_flood 0 0$" "$out"
+	grep -A1 "^args: unblock" "$out" | tail -1 | jq -e '.action == "unblock" and .reason == "expired"'
+	grep -q "unblock address=198.18.0.1/32 detection=syn_flood reason=expired" "$LOG"
+	# Lifted by hand (once the daemon saw it: it looks every second): removed, not expired.
+	flood_until_blocked
+	wait_for 50 eval '[ "$(grep -c "warning: block address=198.18.0.1/32" "$LOG")" -eq 2 ]'
+	np_b blacklist del 198.18.0.1
+	wait_for 50 grep -q "unblock address=198.18.0.1/32 detection=syn_flood reason=removed" "$LOG"
+	# A hook that overruns its timeout is killed; one that fails is said; the daemon goes on.
+	sed -i "s|on_block: .*|on_block: $hook.slow|; s|on_unblock: .*|on_unblock: $hook.fail|" "$CONF"
+	run reload
+	[ "$status" -eq 0 ]
+	flood_until_blocked
+	wait_for 50 grep -q "hook on_block 198.18.0.1/32: killed after 1 s" "$LOG"
+	wait_for 50 eval '[ "$(grep -c "warning: block address=198.18.0.1/32" "$LOG")" -eq 3 ]'
+	np_b blacklist del 198.18.0.1
+	wait_for 50 grep -q "hook on_unblock 198.18.0.1/32: exited with 3" "$LOG"
+	[ -z "$(pgrep -f "$hook.slow")" ]
+	run reload
+	[ "$status" -eq 0 ]
+	# Hooks are checked as the config is: one anyone could change is refused.
+	chmod 0757 "$hook.fail"
+	run reload
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"must belong to root (or us) and be writable by its owner alone"* ]]
+}
