@@ -102,9 +102,10 @@ $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPU
 		$(WRAP_$*) $(USES_LIBS_$*)
 
 # The daemon's tests link its layer.
-$(OUTPUT)/tests/test_daemon_config: $(DAEMON_OBJS)
-USES_test_daemon_config      := $(DAEMON_OBJS)
-USES_LIBS_test_daemon_config := -ljson-c $(DAEMON_LIBS)
+DAEMON_UNITS := test_daemon_config test_daemon_log
+$(patsubst %,$(OUTPUT)/tests/%,$(DAEMON_UNITS)): $(DAEMON_OBJS)
+$(foreach t,$(DAEMON_UNITS),$(eval USES_$(t) := $(DAEMON_OBJS)))
+$(foreach t,$(DAEMON_UNITS),$(eval USES_LIBS_$(t) := -ljson-c $(DAEMON_LIBS)))
 
 # test_filter makes the library's map updates fail on purpose (a batch's undo).
 WRAP_test_filter := -Wl,--wrap=bpf_map_update_elem
