@@ -198,18 +198,26 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	in_b ip link add npdum1 type veth peer name npdum1p
 	for i in npdum0 npdum0p npdum1 npdum1p; do in_b ip link set "$i" up; done
 	sed -i "/^interfaces:/a\\  npdum0:\\n    mode: monitor\\n    xdp_mode: generic" "$CONF"
+	# And a service with two backends (its Maglev table is part of what must not move).
+	printf 'services:\n  - vip: 198.51.100.1:80/tcp\n    backends: [198.18.0.1, {address: 198.18.0.3, weight: 2}]\n' >>"$CONF"
 	daemon_start
 	np_b attach npdum1 --xdp-mode generic >/dev/null
 	np_b blacklist add 198.51.100.7 --ttl 600
 	in_a ping -c 10 -i 0.05 198.18.0.2 >/dev/null
-	local rx0 ttl0
+	local rx0 ttl0 flows0 lb0
 	rx0=$(np_b stats --json | jq ".interfaces[] | select(.name == \"$LAB_VB\") | .rx_packets")
 	ttl0=$(np_b blacklist list --json | jq '.entries[] | select(.cidr == "198.51.100.7/32") | .ttl')
+	flows0=$(np_b flows --json | jq '.flows | length')
+	lb0=$(np_b lb stats --json | jq -c '[.vips[] | {vip, backends: [.backends[] | {address, weight, table_entries}]}]')
+	[ "$flows0" -gt 0 ]
+	[[ "$lb0" == *'"weight":2'* ]]
 	# SIGTERM and start again: nothing to change.
 	daemon_stop TERM
 	daemon_start
-	grep -q "found what a previous run made: 2 interfaces, 2 entries, 0 services" "$LOG"
+	grep -q "found what a previous run made: 2 interfaces, 2 entries, 1 services" "$LOG"
 	grep -q "running: .*, 0 changes made" "$LOG"
+	[ "$(np_b flows --json | jq '.flows | length')" -ge "$flows0" ]
+	[ "$(np_b lb stats --json | jq -c '[.vips[] | {vip, backends: [.backends[] | {address, weight, table_entries}]}]')" = "$lb0" ]
 	# kill -9, and the config loses npdum0: the next start detaches it, and only it.
 	daemon_stop KILL
 	[ -e "$PIDFILE" ]
@@ -234,6 +242,7 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	run np_b status --json
 	[ "$(jq -r '[.interfaces[].name] | join(",")' <<<"$output")" = npdum1 ]
 	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | join(",")')" = 198.51.100.7/32 ]
+	[ "$(np_b lb stats --json | jq '.vips | length')" -eq 0 ]
 }
 
 @test "daemon: a second daemon, by pid file or by pin path, is refused and changes nothing" {
