@@ -904,6 +904,7 @@ static struct json_object *daemon_json(const struct daemon_status *d)
 			json_object_object_add(r, "error", json_object_new_string(d->last_error));
 	}
 	json_object_object_add(o, "last_reload", r);
+	json_object_object_add(o, "in_sync", json_object_new_boolean(d->in_sync));
 	return o;
 }
 
@@ -921,6 +922,9 @@ static void print_daemon(const struct daemon_status *d)
 	else
 		printf("  last reload %s: FAILED: %s\n",
 		       cli_iso_time(d->last_reload_ns, at, sizeof(at)), d->last_error);
+	if (!d->in_sync)
+		printf("  NOT IN SYNC: the config is applied in part, tried again every 10 s (the "
+		       "log says what fails)\n");
 }
 
 int cmd_status(struct cli_env *env, int argc, char **argv)

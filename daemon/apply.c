@@ -10,6 +10,7 @@
  * state lives in bpffs: both go at a reboot.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,16 @@ int daemon_lists_read(const struct daemon_config *cfg, struct daemon_lists *out,
 	}
 	set_normalize(&out->deny);
 	set_normalize(&out->allow);
+	/* The lists share acl_max_rules with mitigation's blocks, which keep their share. */
+	if (out->deny.n + out->allow.n + cfg->state.mitigation_max_blocks >
+	    cfg->state.acl_max_rules) {
+		dc_error(errs, cfg->path, (struct dc_pos){0, 0},
+			 "lists: %zu entries (files included), more than tables.acl_max_rules (%u) "
+			 "holds beside mitigation_max_blocks (%u)",
+			 out->deny.n + out->allow.n, cfg->state.acl_max_rules,
+			 cfg->state.mitigation_max_blocks);
+		err = -ENOSPC;
+	}
 	/* A file may name what the other list has: the lists would refuse it half-applied. */
 	for (size_t i = 0; i < out->allow.n; i++) {
 		if (set_has(&out->deny, out->allow.v[i].text)) {
@@ -152,12 +163,23 @@ static int json_to_set(struct json_object *root, const char *key, struct dc_cidr
 
 int daemon_owned_load(const char *record, const char *pin_path, struct daemon_owned *out)
 {
-	struct json_object *root = json_object_from_file(record), *pin;
-	int err;
+	struct json_object *root = NULL, *pin;
+	char why[PATH_MAX + 256];
+	int err, fd;
 
 	memset(out, 0, sizeof(*out));
-	if (!root)
-		return -ENOENT;
+	fd = open(record, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	/* It says what the daemon may remove: only what root (or we) wrote counts. */
+	err = dc_trusted_file(fd, record, why, sizeof(why));
+	if (!err) {
+		root = json_object_from_fd(fd);
+		err = root ? 0 : -EBADMSG;
+	}
+	close(fd);
+	if (err)
+		return err;
 	/* Another pin path's record says nothing about this one. */
 	if (!json_object_object_get_ex(root, "pin_path", &pin) ||
 	    strcmp(json_object_get_string(pin) ?: "", pin_path)) {
@@ -265,15 +287,25 @@ static int apply_ifaces(struct netprobe_manager *m, const struct daemon_config *
 
 /* ---- Lists ---- */
 
+/* What one list holds now: entries made by hand (permanent or with a TTL), and blocks. */
 struct listed {
-	struct dc_cidrs manual, blocks;
+	struct dc_cidrs permanent, timed, blocks;
 };
 
 static int collect_entry(const struct netprobe_acl_entry *e, void *ctx)
 {
 	struct listed *l = ctx;
 
-	return set_add(e->origin == NETPROBE_ORIGIN_MANUAL ? &l->manual : &l->blocks, e->text);
+	if (e->origin != NETPROBE_ORIGIN_MANUAL)
+		return set_add(&l->blocks, e->text);
+	return set_add(e->ttl_left_ms ? &l->timed : &l->permanent, e->text);
+}
+
+static void listed_free(struct listed *l)
+{
+	set_free(&l->permanent);
+	set_free(&l->timed);
+	set_free(&l->blocks);
 }
 
 static const char **texts(const struct dc_cidrs *l)
@@ -303,25 +335,48 @@ static const struct list_ops deny_ops = {"deny", netprobe_blacklist_list,
 static const struct list_ops allow_ops = {"allow", netprobe_allowlist_list,
 					  netprobe_allowlist_add_many, netprobe_allowlist_del_many};
 
-/* Removes what we own and no longer want from one list, as it stands now. */
+/* One list as it stands, sorted; an error is logged and nothing of ours changes. */
+static int read_list(struct netprobe_manager *m, const struct list_ops *ops, struct listed *out)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = ops->list(m, collect_entry, out);
+	if (err) {
+		dlog(NETPROBE_LOG_ERROR, "lists: cannot read the %s list: %s", ops->name,
+		     netprobe_strerror(err));
+		listed_free(out);
+		return err;
+	}
+	set_normalize(&out->permanent);
+	set_normalize(&out->timed);
+	set_normalize(&out->blocks);
+	return 0;
+}
+
+/*
+ * Removes what we own and no longer want from one list, as it stands now.
+ * owned changes only for what is certain: what was removed, what is gone.
+ */
 static int remove_unwanted(struct netprobe_manager *m, const struct list_ops *ops,
 			   const struct dc_cidrs *want, struct dc_cidrs *owned,
 			   struct daemon_apply_result *res)
 {
-	struct listed cur = {};
+	struct listed cur;
 	struct dc_cidrs gone = {}, kept = {};
 	struct netprobe_acl_batch_result r = {};
 	const char **v;
 	int err;
 
-	err = ops->list(m, collect_entry, &cur);
-	set_normalize(&cur.manual);
+	err = read_list(m, ops, &cur);
+	if (err)
+		return err;
 	for (size_t i = 0; !err && i < owned->n; i++) {
 		const char *t = owned->v[i].text;
 
 		if (set_has(want, t))
 			err = set_add(&kept, t);
-		else if (set_has(&cur.manual, t)) /* still there, and no block */
+		else if (set_has(&cur.permanent, t) || set_has(&cur.timed, t))
 			err = set_add(&gone, t);
 	}
 	if (!err && gone.n) {
@@ -330,51 +385,82 @@ static int remove_unwanted(struct netprobe_manager *m, const struct list_ops *op
 		free(v);
 		if (!err) {
 			dlog(NETPROBE_LOG_INFO,
-			     "lists: %zu removed from the %s list (no longer in "
-			     "the config)",
+			     "lists: %zu removed from the %s list (no longer in the config)",
 			     r.done, ops->name);
 			res->changes += r.done;
 		} else {
 			dlog(NETPROBE_LOG_ERROR, "lists: removing %zu entries from the %s list: %s",
 			     gone.n, ops->name, netprobe_strerror(err));
-			for (size_t i = 0; i < gone.n; i++) /* still ours: tried again next time */
-				set_add(&kept, gone.v[i].text);
 		}
 	}
-	set_free(&cur.manual);
-	set_free(&cur.blocks);
+	listed_free(&cur);
 	set_free(&gone);
+	if (err) { /* still ours, all of it: tried again next time */
+		set_free(&kept);
+		return err;
+	}
 	set_normalize(&kept);
 	set_free(owned);
 	*owned = kept;
-	return err;
+	return 0;
 }
 
-/* Adds what we want and the list lacks; all or none (the library's batch). */
+/*
+ * Adds what we want and the list lacks, all at once (the library's batch);
+ * an entry made by hand with a TTL becomes the config's, permanent. One on
+ * the other list by hand is left there, said and skipped: it is not ours.
+ */
 static int add_wanted(struct netprobe_manager *m, const struct list_ops *ops,
-		      const struct dc_cidrs *want, struct dc_cidrs *owned,
-		      struct daemon_apply_result *res)
+		      const struct list_ops *other_ops, const struct dc_cidrs *want,
+		      struct dc_cidrs *owned, struct daemon_apply_result *res)
 {
-	struct listed cur = {};
-	struct dc_cidrs missing = {};
+	struct listed cur, other;
+	struct dc_cidrs missing = {}, claimed = {};
 	struct netprobe_acl_batch_result r = {};
 	struct netprobe_acl_batch_opts opts = {.sz = sizeof(opts)};
+	unsigned int skipped = 0;
 	const char **v;
 	int err;
 
-	err = ops->list(m, collect_entry, &cur);
-	set_normalize(&cur.manual);
-	for (size_t i = 0; !err && i < want->n; i++)
-		if (!set_has(&cur.manual, want->v[i].text))
-			err = set_add(&missing, want->v[i].text);
+	err = read_list(m, ops, &cur);
+	if (err)
+		return err;
+	err = read_list(m, other_ops, &other);
+	if (err) {
+		listed_free(&cur);
+		return err;
+	}
+	for (size_t i = 0; !err && i < want->n; i++) {
+		const char *t = want->v[i].text;
+
+		if (set_has(&other.permanent, t) || set_has(&other.timed, t)) {
+			if (skipped++ < 5)
+				dlog(NETPROBE_LOG_WARN,
+				     "lists: %s is on the %s list by hand: left there, not added "
+				     "to "
+				     "the %s list",
+				     t, other_ops->name, ops->name);
+			continue;
+		}
+		err = set_add(&claimed, t);
+		if (!err && !set_has(&cur.permanent, t))
+			err = set_add(&missing, t);
+	}
+	if (skipped > 5)
+		dlog(NETPROBE_LOG_WARN,
+		     "lists: %u entries in all are on the %s list by hand: skipped", skipped,
+		     other_ops->name);
+	res->skipped += skipped;
 	if (!err && missing.n) {
 		v = texts(&missing);
-		opts.listed = NETPROBE_ACL_LISTED_SKIP;
+		/* TTL 0, and taken by entries listed already: the config's are permanent. */
+		opts.listed = NETPROBE_ACL_LISTED_UPDATE;
 		err = v ? ops->add(m, v, missing.n, &opts, &r) : -ENOMEM;
 		if (!err) {
-			dlog(NETPROBE_LOG_INFO, "lists: %zu added to the %s list", r.done,
-			     ops->name);
-			res->changes += r.done;
+			dlog(NETPROBE_LOG_INFO, "lists: %zu added to the %s list%s",
+			     r.done + r.renewed, ops->name,
+			     r.renewed ? " (some by hand with a TTL: now permanent)" : "");
+			res->changes += r.done + r.renewed;
 		} else if (r.failed < missing.n) {
 			dlog(NETPROBE_LOG_ERROR, "lists: nothing added to the %s list: %s: %s",
 			     ops->name, v[r.failed], netprobe_strerror(err));
@@ -385,15 +471,14 @@ static int add_wanted(struct netprobe_manager *m, const struct list_ops *ops,
 		free(v);
 	}
 	/* What the list holds of what we want is ours (also what it had already). */
-	if (!err) {
-		for (size_t i = 0; i < want->n; i++)
-			if (!set_has(owned, want->v[i].text))
-				set_add(owned, want->v[i].text);
-		set_normalize(owned);
-	}
-	set_free(&cur.manual);
-	set_free(&cur.blocks);
+	for (size_t i = 0; !err && i < claimed.n; i++)
+		if (!set_has(owned, claimed.v[i].text))
+			set_add(owned, claimed.v[i].text);
+	set_normalize(owned);
+	listed_free(&cur);
+	listed_free(&other);
 	set_free(&missing);
+	set_free(&claimed);
 	return err;
 }
 
@@ -406,9 +491,9 @@ int daemon_apply_lists(struct netprobe_manager *m, const struct daemon_lists *wa
 	first = remove_unwanted(m, &deny_ops, &want->deny, &owned->deny, res);
 	err = remove_unwanted(m, &allow_ops, &want->allow, &owned->allow, res);
 	first = first ?: err;
-	err = add_wanted(m, &allow_ops, &want->allow, &owned->allow, res);
+	err = add_wanted(m, &allow_ops, &deny_ops, &want->allow, &owned->allow, res);
 	first = first ?: err;
-	err = add_wanted(m, &deny_ops, &want->deny, &owned->deny, res);
+	err = add_wanted(m, &deny_ops, &allow_ops, &want->deny, &owned->deny, res);
 	return first ?: err;
 }
 
@@ -507,7 +592,8 @@ static int apply_backends(struct netprobe_manager *m, const struct dc_service *w
 			if (!strcmp(cur->b[i].addr, b->addr) &&
 			    cur->b[i].forward == b->opts.forward)
 				cb = &cur->b[i];
-		if (cb && cb->weight == b->opts.weight && !cb->draining)
+		/* Same weight: as it is, drained too (an operator's maintenance is not undone). */
+		if (cb && cb->weight == b->opts.weight)
 			continue;
 		if (cb)
 			err = netprobe_lb_backend_set_weight(m, want->vip, b->addr, b->opts.weight);

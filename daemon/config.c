@@ -22,8 +22,15 @@
 #include <yaml.h>
 #include "daemon.h"
 
-/* Files larger than this are no config and no list we would want to load whole. */
-#define DC_MAX_FILE_SIZE (64u << 20)
+/*
+ * A config is small (long lists go in list files); past this it is no
+ * config, and libyaml's time grows faster than its size on deep nesting.
+ */
+#define DC_MAX_CONFIG_SIZE (1u << 20)
+#define DC_MAX_NESTING	   64
+#define DC_MAX_KEYS	   1024
+/* Lists of a few million entries; no more is loaded whole. */
+#define DC_MAX_LIST_FILE_SIZE (64u << 20)
 
 struct parser {
 	const char *file;
@@ -130,7 +137,17 @@ static const char *node_kind(const yaml_node_t *n)
 	}
 }
 
-/* A scalar that means something: not "~", "null" or empty when unquoted. */
+/* YAML's null: nothing, "~" or "null" unquoted ("key:" with all below it commented out). */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *s = scalar(n);
+
+	return s && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+		!strcmp(s, "NULL"));
+}
+
+/* A scalar that means something: not null. */
 static const char *want_scalar(struct parser *p, const yaml_node_t *n, const char *key)
 {
 	const char *s = scalar(n);
@@ -139,8 +156,7 @@ static const char *want_scalar(struct parser *p, const yaml_node_t *n, const cha
 		error_at(p, n, "%s: expected a value, found %s", key, node_kind(n));
 		return NULL;
 	}
-	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	    (!*s || !strcmp(s, "~") || !strcmp(s, "null"))) {
+	if (is_null(n)) {
 		error_at(p, n, "%s: needs a value", key);
 		return NULL;
 	}
@@ -149,8 +165,11 @@ static const char *want_scalar(struct parser *p, const yaml_node_t *n, const cha
 
 static bool parse_bool_text(const char *s, bool *out)
 {
-	static const char *const yes[] = {"true", "yes", "on", "True", "Yes", "On", "TRUE"};
-	static const char *const no[] = {"false", "no", "off", "False", "No", "Off", "FALSE"};
+	/* YAML 1.1's words in its three cases (y and n left out: too easily a slip). */
+	static const char *const yes[] = {"true", "yes",  "on",	 "True", "Yes",
+					  "On",	  "TRUE", "YES", "ON"};
+	static const char *const no[] = {"false", "no",	   "off", "False", "No",
+					 "Off",	  "FALSE", "NO",  "OFF"};
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
 		if (!strcmp(s, yes[i]) || !strcmp(s, no[i])) {
@@ -299,9 +318,16 @@ typedef void (*pair_fn)(struct parser *p, yaml_node_t *key, yaml_node_t *value, 
 
 static bool walk_mapping(struct parser *p, yaml_node_t *n, const char *what, pair_fn fn, void *ctx)
 {
+	if (is_null(n))
+		return true; /* a section with nothing in it: its defaults */
 	if (n->type != YAML_MAPPING_NODE) {
 		error_at(p, n, "%s: expected a mapping (key: value lines), found %s", what,
 			 node_kind(n));
+		return false;
+	}
+	/* Keys are compared pairwise for duplicates: no section of a real config comes near. */
+	if (n->data.mapping.pairs.top - n->data.mapping.pairs.start > DC_MAX_KEYS) {
+		error_at(p, n, "%s: more than %u keys", what, DC_MAX_KEYS);
 		return false;
 	}
 	for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top;
@@ -500,8 +526,13 @@ static void parse_detection(struct parser *p, yaml_node_t *v, const char *name,
 	}
 	errno = 0;
 	threshold = strtoull(s, &end, 10);
-	if (*s >= '0' && *s <= '9' && *end == '/')
-		window = strtoull(end + 1, &end, 10);
+	if (*s >= '0' && *s <= '9' && *end == '/') {
+		const char *w = end + 1;
+
+		window = strtoull(w, &end, 10);
+		if (*w < '0' || *w > '9')
+			end = (char *)w; /* " 100", "+100": not a number as written */
+	}
 	if (*s < '0' || *s > '9' || *end || errno) {
 		error_at(p, v, "%s: expected off, on, THRESHOLD or THRESHOLD/WINDOW_MS, found '%s'",
 			 name, s);
@@ -589,6 +620,8 @@ static bool canonical_cidr(const char *s, char *out, size_t len, char *why, size
 static void parse_cidr_seq(struct parser *p, yaml_node_t *n, const char *what, struct dc_cidrs *out,
 			   unsigned int max)
 {
+	if (is_null(n))
+		return;
 	if (n->type != YAML_SEQUENCE_NODE) {
 		error_at(p, n, "%s: expected a list of CIDRs, found %s", what, node_kind(n));
 		return;
@@ -615,18 +648,55 @@ static void parse_cidr_seq(struct parser *p, yaml_node_t *n, const char *what, s
 }
 
 /* Entries given twice, in one list or in both: the later is the error. */
+struct dup_ref {
+	const struct dc_cidr *c;
+	bool in_b;
+};
+
+static int dup_ref_cmp(const void *x, const void *y)
+{
+	const struct dup_ref *a = x, *b = y;
+	int d = strcmp(a->c->text, b->c->text);
+
+	if (d)
+		return d;
+	if (a->in_b != b->in_b)
+		return a->in_b - b->in_b;
+	return (a->c->pos.line > b->c->pos.line) - (a->c->pos.line < b->c->pos.line);
+}
+
+/*
+ * Entries given twice, in one list (a == b) or in both: the later is the
+ * error, named with the line of the first. Sorted, not compared pairwise:
+ * lists run to hundreds of thousands.
+ */
 static void check_duplicates(struct parser *p, const struct dc_cidrs *a, const char *aname,
 			     const struct dc_cidrs *b, const char *bname)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		for (size_t j = 0; j < (a == b ? i : a->n); j++) {
-			if (strcmp(a->v[j].text, b->v[i].text))
-				continue;
-			dc_error(p->errs, p->file, b->v[i].pos, "%s: %s is %s already (line %u)",
-				 bname, b->v[i].text, a == b ? "listed" : aname, a->v[j].pos.line);
-			break;
+	size_t n = a->n + (a == b ? 0 : b->n), k = 0;
+	struct dup_ref *r = calloc(n ? n : 1, sizeof(*r));
+
+	if (!r)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		r[k++] = (struct dup_ref){&a->v[i], false};
+	for (size_t i = 0; a != b && i < b->n; i++)
+		r[k++] = (struct dup_ref){&b->v[i], true};
+	qsort(r, n, sizeof(*r), dup_ref_cmp);
+	for (size_t i = 1, first = 0; i < n; i++) {
+		if (strcmp(r[first].c->text, r[i].c->text)) {
+			first = i; /* a new group: its first is the original */
+			continue;
 		}
+		if (a == b)
+			dc_error(p->errs, p->file, r[i].c->pos,
+				 "%s: %s is listed already (line %u)", bname, r[i].c->text,
+				 r[first].c->pos.line);
+		else if (r[i].in_b && !r[first].in_b)
+			dc_error(p->errs, p->file, r[i].c->pos, "%s: %s is %s already (line %u)",
+				 bname, r[i].c->text, aname, r[first].c->pos.line);
 	}
+	free(r);
 }
 
 /* ---- Interfaces ---- */
@@ -745,13 +815,10 @@ static void iface_pair(struct parser *p, yaml_node_t *k, yaml_node_t *v, void *c
 	it->pos = pos_of(k);
 	netprobe_attach_opts_default(&it->opts, sizeof(it->opts));
 	snprintf(what, sizeof(what), "interfaces.%s", name);
-	/* "eth1:" alone, or "eth1: {}": the defaults (monitor mode). */
-	if (!(v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	      !v->data.scalar.length)) {
-		parse_section(p, v, what, iface_keys, &it->opts);
-		if (p->errs->count != before)
-			return;
-	}
+	/* "eth1:" alone, "eth1: ~" or "eth1: {}": the defaults (monitor mode). */
+	parse_section(p, v, what, iface_keys, &it->opts);
+	if (p->errs->count != before)
+		return;
 	if (!(p->flags & DC_READ_ANY_NETNS) && !if_nametoindex(name)) {
 		error_at(p, k, "interfaces: no interface '%s' here (ip link shows those there are)",
 			 name);
@@ -810,6 +877,8 @@ static void list_files(struct parser *p, yaml_node_t *v, const char *what, bool 
 {
 	struct daemon_config *cfg = p->cfg;
 
+	if (is_null(v))
+		return;
 	if (v->type != YAML_SEQUENCE_NODE) {
 		error_at(p, v, "%s: expected a list of file paths, found %s", what, node_kind(v));
 		return;
@@ -1016,6 +1085,8 @@ static void set_services(struct parser *p, const struct key *k, yaml_node_t *v, 
 	struct daemon_config *cfg = t;
 
 	(void)k;
+	if (is_null(v))
+		return;
 	if (v->type != YAML_SEQUENCE_NODE) {
 		error_at(p, v, "services: expected a list of services, found %s", node_kind(v));
 		return;
@@ -1211,48 +1282,110 @@ static const struct key top_keys[] = {
 
 /* ---- Files ---- */
 
-/*
- * Reads a file we will act on: a regular file that only root or we can
- * change (its owner one of them, no write bit for group or others), as
- * sshd and sudo insist; else what anyone could write would steer the
- * datapath. -errno, with the reason in errs.
- */
-static int read_trusted(const char *path, const char *file_for_errors, struct dc_pos pos,
-			char **out, size_t *len, struct dc_errors *errs)
+int dc_trusted_dirs(const char *path, bool sticky_ok, char *why, size_t len)
 {
-	struct stat st;
-	ssize_t got;
-	char *buf;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char dir[PATH_MAX];
 
-	if (fd < 0) {
-		int err = errno;
+	snprintf(dir, sizeof(dir), "%s", path);
+	while (dir[0] == '/' && dir[1]) {
+		char *slash = strrchr(dir, '/');
+		struct stat st;
 
-		dc_error(errs, file_for_errors, pos, "cannot read %s: %s", path, strerror(err));
-		return -err;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &st)) {
+			snprintf(why, len, "cannot look at %s: %s", dir, strerror(errno));
+			return -errno;
+		}
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			snprintf(why, len,
+				 "its directory %s belongs to user %u, neither root nor us", dir,
+				 st.st_uid);
+			return -EPERM;
+		}
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st.st_mode & S_ISVTX))) {
+			snprintf(why, len, "its directory %s is writable by %s", dir,
+				 st.st_mode & S_IWOTH ? "every user" : "its group");
+			return -EPERM;
+		}
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		dc_error(errs, file_for_errors, pos, "%s is no regular file", path);
-		close(fd);
+	return 0;
+}
+
+int dc_trusted_file(int fd, const char *path, char *why, size_t len)
+{
+	char link[64], real[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st)) {
+		snprintf(why, len, "cannot look at %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, len, "%s is no regular file", path);
 		return -EINVAL;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		dc_error(errs, file_for_errors, pos,
+		snprintf(why, len,
 			 "%s belongs to user %u, neither root nor us: refused (chown root %s)",
 			 path, st.st_uid, path);
-		close(fd);
 		return -EPERM;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		dc_error(errs, file_for_errors, pos,
-			 "%s is writable by %s: refused (chmod go-w %s)", path,
+		snprintf(why, len, "%s is writable by %s: refused (chmod go-w %s)", path,
 			 st.st_mode & S_IWOTH ? "every user" : "its group", path);
-		close(fd);
 		return -EPERM;
 	}
-	if ((unsigned long long)st.st_size > DC_MAX_FILE_SIZE) {
-		dc_error(errs, file_for_errors, pos, "%s is larger than %u MiB", path,
-			 DC_MAX_FILE_SIZE >> 20);
+	/* Where it really is (symlinks followed, as a ConfigMap's are): no one else may swap it. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, real, sizeof(real) - 1);
+	if (n <= 0) {
+		snprintf(why, len, "cannot tell where %s is", path);
+		return -EINVAL;
+	}
+	real[n] = '\0';
+	char inner[PATH_MAX + 128];
+
+	if (dc_trusted_dirs(real, true, inner, sizeof(inner))) {
+		snprintf(why, len, "%s: %s: refused", path, inner);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Reads a file we will act on: a regular file that only root or we can
+ * change (its owner one of them, no write bit for group or others, nor on
+ * a directory above it unless sticky), as sshd and sudo insist; else what
+ * anyone could write would steer the datapath. Opened without waiting (a
+ * FIFO is refused, not waited on). No NUL byte: a file left half-written
+ * must not read as a short one. -errno, with the reason in errs.
+ */
+static int read_trusted(const char *path, const char *file_for_errors, struct dc_pos pos,
+			size_t max, char **out, size_t *len, struct dc_errors *errs)
+{
+	char why[PATH_MAX + 256];
+	struct stat st;
+	ssize_t got = 0;
+	char *buf;
+	int err, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		err = errno;
+		dc_error(errs, file_for_errors, pos, "cannot read %s: %s", path, strerror(err));
+		return -err;
+	}
+	err = dc_trusted_file(fd, path, why, sizeof(why));
+	if (err) {
+		dc_error(errs, file_for_errors, pos, "%s", why);
+		close(fd);
+		return err;
+	}
+	if (fstat(fd, &st) || (unsigned long long)st.st_size > max) {
+		dc_error(errs, file_for_errors, pos, "%s is larger than %zu KiB", path, max >> 10);
 		close(fd);
 		return -EFBIG;
 	}
@@ -1262,7 +1395,7 @@ static int read_trusted(const char *path, const char *file_for_errors, struct dc
 		return -ENOMEM;
 	}
 	*len = 0;
-	while ((got = read(fd, buf + *len, st.st_size - *len)) > 0)
+	while (*len < (size_t)st.st_size && (got = read(fd, buf + *len, st.st_size - *len)) > 0)
 		*len += got;
 	close(fd);
 	if (got < 0) {
@@ -1271,6 +1404,14 @@ static int read_trusted(const char *path, const char *file_for_errors, struct dc
 		return -EIO;
 	}
 	buf[*len] = '\0';
+	if (memchr(buf, '\0', *len)) {
+		dc_error(errs, file_for_errors, pos,
+			 "%s holds a NUL byte: no text file (half written? replace it whole: write "
+			 "another, then rename it over)",
+			 path);
+		free(buf);
+		return -EINVAL;
+	}
 	*out = buf;
 	return 0;
 }
@@ -1283,7 +1424,7 @@ int dc_list_file_read(const struct dc_list_file *f, const char *config, struct d
 	size_t len;
 	int err;
 
-	err = read_trusted(f->path, config, f->pos, &buf, &len, errs);
+	err = read_trusted(f->path, config, f->pos, DC_MAX_LIST_FILE_SIZE, &buf, &len, errs);
 	if (err)
 		return err;
 	for (s = buf; s && *s; s = next) {
@@ -1320,6 +1461,54 @@ int dc_list_file_read(const struct dc_list_file *f, const char *config, struct d
 	return errs->count == before ? 0 : -EINVAL;
 }
 
+/* libyaml's error where it is: a reader error (bad UTF-8, a NUL) has only a byte offset. */
+static void parse_error(yaml_parser_t *yp, const char *path, const char *buf,
+			struct dc_errors *errs)
+{
+	struct dc_pos pos = {yp->problem_mark.line + 1, yp->problem_mark.column + 1};
+
+	if (yp->error == YAML_READER_ERROR) {
+		pos = (struct dc_pos){1, 1};
+		for (size_t i = 0; i < yp->problem_offset && buf[i]; i++) {
+			if (buf[i] == '\n')
+				pos = (struct dc_pos){pos.line + 1, 1};
+			else
+				pos.column++;
+		}
+	}
+	dc_error(errs, path, pos, "not YAML: %s%s%s", yp->problem ? yp->problem : "parse error",
+		 yp->context ? " " : "", yp->context ? yp->context : "");
+}
+
+/*
+ * Nesting past DC_MAX_NESTING brackets, counted on the text as it is
+ * (brackets in quotes count too: no real config comes near): libyaml's time
+ * grows with the square of it.
+ */
+static bool too_deep(const char *path, const char *buf, struct dc_errors *errs)
+{
+	unsigned int depth = 0, line = 1, col = 0;
+	bool comment = false;
+
+	for (const char *c = buf; *c; c++) {
+		col++;
+		if (*c == '\n') {
+			line++;
+			col = 0;
+			comment = false;
+		} else if (*c == '#') {
+			comment = true;
+		} else if (!comment && (*c == '[' || *c == '{') && ++depth > DC_MAX_NESTING) {
+			dc_error(errs, path, (struct dc_pos){line, col},
+				 "nested deeper than %u: no config", DC_MAX_NESTING);
+			return true;
+		} else if (!comment && (*c == ']' || *c == '}') && depth) {
+			depth--;
+		}
+	}
+	return false;
+}
+
 void daemon_config_free(struct daemon_config *cfg)
 {
 	for (size_t i = 0; i < cfg->nservices; i++)
@@ -1336,9 +1525,20 @@ static void config_defaults(struct daemon_config *cfg, const char *path,
 			    const char *default_pin_path)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	/* Kept absolute: the status and the log name the file wherever it was given. */
-	if (!realpath(path, cfg->path))
-		snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	/*
+	 * Kept absolute, as given: a reload reads the path again, so that a
+	 * symlink switched to a new file (a ConfigMap's ..data) is followed.
+	 */
+	char cwd[PATH_MAX];
+
+	size_t used = 0;
+
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+		used = strcmp(cwd, "/") ? strlen(cwd) : 0;
+		memcpy(cfg->path, cwd, used);
+		cfg->path[used++] = '/';
+	}
+	snprintf(cfg->path + used, sizeof(cfg->path) - used, "%s", path);
 	snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s", DAEMON_PID_FILE);
 	cfg->log_level = NETPROBE_LOG_INFO;
 	netprobe_state_opts_default(&cfg->state, sizeof(cfg->state));
@@ -1376,6 +1576,19 @@ static void check_whole(struct parser *p)
 				 b->name, b->opts.ipv6_source_prefix, a->name,
 				 a->opts.ipv6_source_prefix);
 	}
+	/* What the tables can hold, when the pinned state is made with these sizes. */
+	size_t backends = 0;
+
+	for (size_t i = 0; i < cfg->nservices; i++)
+		backends += cfg->services[i].nbackends;
+	if (cfg->nservices > cfg->state.lb_max_services)
+		dc_error(p->errs, p->file, cfg->services[cfg->state.lb_max_services].pos,
+			 "services: %zu, more than tables.lb_max_services (%u)", cfg->nservices,
+			 cfg->state.lb_max_services);
+	if (backends > cfg->state.lb_max_backends)
+		dc_error(p->errs, p->file, (struct dc_pos){0, 0},
+			 "services: %zu backends in all, more than tables.lb_max_backends (%u)",
+			 backends, cfg->state.lb_max_backends);
 	/* The sizes as the library takes them (a manager touches nothing until loaded). */
 	char why[512];
 
@@ -1400,29 +1613,28 @@ int daemon_config_read(const char *path, const char *default_pin_path, unsigned 
 
 	memset(errs, 0, sizeof(*errs));
 	config_defaults(cfg, path, default_pin_path);
-	err = read_trusted(path, path, (struct dc_pos){0, 0}, &buf, &len, errs);
+	err = read_trusted(path, path, (struct dc_pos){0, 0}, DC_MAX_CONFIG_SIZE, &buf, &len, errs);
 	if (err)
 		return err == -EPERM ? -EPERM : -EINVAL;
-	if (!yaml_parser_initialize(&yp)) {
+	if (too_deep(path, buf, errs) || !yaml_parser_initialize(&yp)) {
 		free(buf);
-		return -ENOMEM;
+		return -EINVAL;
 	}
 	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&yp, &doc)) {
-		dc_error(errs, path,
-			 (struct dc_pos){yp.problem_mark.line + 1, yp.problem_mark.column + 1},
-			 "not YAML: %s%s%s", yp.problem ? yp.problem : "parse error",
-			 yp.context ? " " : "", yp.context ? yp.context : "");
+		parse_error(&yp, path, buf, errs);
 		yaml_parser_delete(&yp);
 		free(buf);
 		return -EINVAL;
 	}
 	p.doc = &doc;
 	root = yaml_document_get_root_node(&doc);
-	if (root && !(root->type == YAML_SCALAR_NODE && !root->data.scalar.length))
+	if (root && !is_null(root))
 		parse_section(&p, root, "config", top_keys, cfg);
-	/* One document: a second one would be ignored, and silently. */
-	if (yaml_parser_load(&yp, &extra)) {
+	/* One document: a second one would be ignored, and silently; one that does not parse too. */
+	if (!yaml_parser_load(&yp, &extra)) {
+		parse_error(&yp, path, buf, errs);
+	} else {
 		if (yaml_document_get_root_node(&extra))
 			dc_error(errs, path,
 				 (struct dc_pos){extra.start_mark.line + 1,

@@ -120,6 +120,15 @@ void daemon_config_free(struct daemon_config *cfg);
 int dc_list_file_read(const struct dc_list_file *f, const char *config, struct dc_cidrs *out,
 		      struct dc_errors *errs);
 
+/*
+ * Whether path's directories, each up to /, are root's or ours and writable
+ * by nobody else (sticky_ok: a sticky one, /tmp, is fine: no one else can
+ * swap what we own there). 0, or -errno with why filled.
+ */
+int dc_trusted_dirs(const char *path, bool sticky_ok, char *why, size_t len);
+/* Whether the open fd (path, for messages) is a regular file only root or we can change. */
+int dc_trusted_file(int fd, const char *path, char *why, size_t len);
+
 /* Edit distance, for "did you mean" (exposed for the unit tests). */
 unsigned int dc_edit_distance(const char *a, const char *b);
 
@@ -149,6 +158,7 @@ int daemon_owned_save(const char *record, const char *pin_path, const struct dae
 
 struct daemon_apply_result {
 	unsigned int changes; /* interfaces, entries, services and backends changed */
+	unsigned int skipped; /* entries on the other list by hand: left there */
 };
 
 /*
@@ -210,6 +220,7 @@ struct daemon_status {
 	unsigned long long last_reload_ns; /* 0: none yet */
 	unsigned int last_changes;
 	char last_error[512];
+	bool in_sync; /* the last apply went through whole (else it is tried again) */
 };
 int daemon_status_read(const char *file, struct daemon_status *out);
 /* The running daemon of pin_path whose status file is in DAEMON_RUN_DIR; -ENOENT: none. */

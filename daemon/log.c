@@ -65,17 +65,17 @@ static void from_library(enum netprobe_log_level level, const char *msg, void *c
 	emit(level, msg);
 }
 
-void dlog_setup(enum netprobe_log_level level)
-{
-	max_level = level;
-	to_journal = stderr_is_journal();
-	/* Warnings always reach us: a capture must see them whatever the level. */
-	netprobe_set_log(from_library, level > NETPROBE_LOG_WARN ? level : NETPROBE_LOG_WARN, NULL);
-}
-
 void dlog_set_level(enum netprobe_log_level level)
 {
 	max_level = level;
+	/* The library's (and libbpf's, at debug) too; warnings always: a capture needs them. */
+	netprobe_set_log(from_library, level > NETPROBE_LOG_WARN ? level : NETPROBE_LOG_WARN, NULL);
+}
+
+void dlog_setup(enum netprobe_log_level level)
+{
+	to_journal = stderr_is_journal();
+	dlog_set_level(level);
 }
 
 bool dlog_to_journal(void)

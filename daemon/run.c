@@ -18,13 +18,14 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -47,6 +48,8 @@ struct daemon {
 	unsigned long long last_reload_ns;
 	unsigned int last_changes;
 	double next_refresh;
+	bool in_sync;	 /* the last apply went through whole */
+	double retry_at; /* when to apply again after one that did not; 0: none due */
 	uint64_t watchdog_usec;
 };
 
@@ -124,6 +127,7 @@ static void write_status(struct daemon *d)
 	json_object_object_add(root, "services", json_object_new_int(d->owned.services.n));
 	json_object_object_add(root, "deny_entries", json_object_new_int(d->owned.deny.n));
 	json_object_object_add(root, "allow_entries", json_object_new_int(d->owned.allow.n));
+	json_object_object_add(root, "in_sync", json_object_new_boolean(d->in_sync));
 	json_object_object_add(r, "count", json_object_new_int(d->reloads));
 	json_object_object_add(r, "ok", json_object_new_boolean(d->last_ok));
 	json_object_object_add(r, "time_ns", json_object_new_uint64(d->last_reload_ns));
@@ -156,6 +160,34 @@ static void addr_text(int family, const unsigned char *a, char *buf, size_t len)
 	inet_ntop(family == NETPROBE_FAMILY_IPV6 ? AF_INET6 : AF_INET, a, buf, len);
 }
 
+/*
+ * Alert lines a second, at most: spoofed sources make as many alerts as the
+ * datapath's own limit allows, and a flooded journal drops the lines that
+ * matter. The rest are counted, and said once a second.
+ */
+#define ALERT_LINES_PER_SEC 50
+
+static bool alert_line_allowed(void)
+{
+	static _Atomic unsigned long long second, lines, held;
+	unsigned long long now = time(NULL), was = second;
+
+	if (now != was && atomic_compare_exchange_strong(&second, &was, now)) {
+		unsigned long long missed = atomic_exchange(&held, 0);
+
+		atomic_store(&lines, 0);
+		if (missed)
+			dlog(NETPROBE_LOG_WARN,
+			     "alerts: %llu more in the second before, not logged "
+			     "(netprobe stats counts them all)",
+			     missed);
+	}
+	if (atomic_fetch_add(&lines, 1) < ALERT_LINES_PER_SEC)
+		return true;
+	atomic_fetch_add(&held, 1);
+	return false;
+}
+
 static void on_security(const struct netprobe_event_batch *b, void *ctx)
 {
 	static const char *const scopes[] = {"source", "destination", "interface"};
@@ -176,6 +208,8 @@ static void on_security(const struct netprobe_event_batch *b, void *ctx)
 		if_indextoname(e->hdr.ifindex, ifname);
 		if (e->blocked)
 			hooks_note_alert(src, e->rate, e->threshold);
+		if (!alert_line_allowed())
+			continue;
 		dlog(NETPROBE_LOG_WARN,
 		     "alert type=%s scope=%s src=%s dst=%s interface=%s rate=%llu threshold=%llu "
 		     "window_ms=%u blocked=%s%s%s",
@@ -214,11 +248,29 @@ static int mkdir_parents(const char *file)
 	return 0;
 }
 
-/* Takes the pid file: a lock held for our life. A second daemon is told who holds it. */
+/* The pid that holds pid_fd's lock, in our pid namespace (the kernel translates it); 0: none. */
+static pid_t lock_holder(int fd)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+
+	if (fcntl(fd, F_GETLK, &fl) || fl.l_type == F_UNLCK)
+		return 0;
+	return fl.l_pid;
+}
+
+/*
+ * Takes the pid file: a POSIX lock held for our life, so that another
+ * process learns the holder's pid from the kernel (F_GETLK), never from
+ * the file's text. Its directory must be root's (or ours) and writable by
+ * nobody else, and an existing file a pid file of ours: else anyone could
+ * pre-make it, or name another file for us to truncate.
+ */
 static int take_pid_file(struct daemon *d)
 {
 	const char *path = d->cfg.pid_file;
-	char buf[32];
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	char buf[32], dir_why[PATH_MAX + 128];
+	struct stat st;
 	ssize_t n;
 	int fd, err;
 
@@ -228,20 +280,38 @@ static int take_pid_file(struct daemon *d)
 		     strerror(-err));
 		return err;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (dc_trusted_dirs(path, false, dir_why, sizeof(dir_why))) {
+		dlog(NETPROBE_LOG_ERROR, "pid file %s: %s: refused", path, dir_why);
+		return -EPERM;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
 	if (fd < 0) {
 		err = -errno;
 		dlog(NETPROBE_LOG_ERROR, "cannot open the pid file %s: %s", path, strerror(errno));
 		return err;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		n = pread(fd, buf, sizeof(buf) - 1, 0);
-		buf[n > 0 ? n : 0] = '\0';
-		buf[strcspn(buf, "\n")] = '\0';
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size >= (off_t)sizeof(buf) ||
+	    buf[strspn(buf, "0123456789\n")]) {
 		dlog(NETPROBE_LOG_ERROR,
-		     "another netprobe daemon (pid %s) runs with %s: one at a time",
-		     buf[0] ? buf : "?", path);
+		     "%s is no pid file of ours (a regular file of our user, a pid in it): refused",
+		     path);
+		close(fd);
+		return -EPERM;
+	}
+	if (fcntl(fd, F_SETLK, &fl)) {
+		pid_t holder = lock_holder(fd);
+
+		err = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+		if (holder)
+			dlog(NETPROBE_LOG_ERROR,
+			     "another netprobe daemon (pid %d) runs with %s: one at a time", holder,
+			     path);
+		else
+			dlog(NETPROBE_LOG_ERROR,
+			     "another netprobe daemon runs with %s: one at a time", path);
 		close(fd);
 		return err;
 	}
@@ -292,6 +362,19 @@ static bool reload_possible(struct daemon *d, const struct daemon_config *next)
 	return true;
 }
 
+/*
+ * After an apply that failed in part (a lock held too long, a table full),
+ * the same config is applied again every RETRY_S until it goes through:
+ * only the differences, so what did go through is not done twice.
+ */
+#define RETRY_S 10
+
+static void applied(struct daemon *d, int err)
+{
+	d->in_sync = !err;
+	d->retry_at = err ? now_s() + RETRY_S : 0;
+}
+
 static void reload(struct daemon *d)
 {
 	struct daemon_config next;
@@ -328,16 +411,14 @@ static void reload(struct daemon *d)
 	if (memcmp(&next.state, &d->cfg.state, sizeof(next.state)))
 		dlog(NETPROBE_LOG_WARN, "reload: tables: sizes are taken when the pinned state is "
 					"made; the running state keeps its own");
+	/*
+	 * The pipeline keeps its settings: stopping it would let go of the ring
+	 * buffer's one consumer lock, which another reader could take meanwhile.
+	 */
 	if (memcmp(&next.events, &d->cfg.events, sizeof(next.events))) {
-		/* The ring buffer keeps what comes meanwhile: nothing is lost between. */
-		netprobe_manager_events_stop(d->m);
-		if (netprobe_manager_events_start_opts(d->m, &next.events)) {
-			dlog(NETPROBE_LOG_ERROR,
-			     "reload: events: the new settings are refused; the "
-			     "old ones stay");
-			next.events = d->cfg.events;
-			netprobe_manager_events_start_opts(d->m, &next.events);
-		}
+		dlog(NETPROBE_LOG_WARN, "reload: events: new settings take a restart; the pipeline "
+					"keeps its own");
+		next.events = d->cfg.events;
 	}
 	if (netprobe_manager_set_housekeeping(d->m, &next.housekeeping))
 		dlog(NETPROBE_LOG_ERROR, "reload: housekeeping: the new settings are refused");
@@ -351,9 +432,11 @@ static void reload(struct daemon *d)
 	d->lists = lists;
 	d->last_changes = res.changes;
 	d->next_refresh = now_s() + d->cfg.list_refresh_s;
+	applied(d, err);
 	if (err) {
 		snprintf(d->last_error, sizeof(d->last_error),
-			 "applied in part: %s (the log says what)", netprobe_strerror(err));
+			 "applied in part: %s (the log says what; tried again every %d s)",
+			 netprobe_strerror(err), RETRY_S);
 		dlog(NETPROBE_LOG_ERROR, "reload: %s", d->last_error);
 		d->last_ok = false;
 	} else {
@@ -370,7 +453,27 @@ refused:
 	sd_notify(0, "READY=1\nSTATUS=running; last reload refused (the old config stays)");
 }
 
-/* The list files read again; applied when what they say changed. */
+/* The config applied again, after a failure: the differences that are left. */
+static void retry(struct daemon *d)
+{
+	struct daemon_apply_result res;
+	int err = daemon_apply(d->m, &d->cfg, &d->lists, &d->owned, &res);
+
+	save_owned(d);
+	applied(d, err);
+	if (err)
+		dlog(NETPROBE_LOG_ERROR, "retry: still not applied whole: %s; again in %d s",
+		     netprobe_strerror(err), RETRY_S);
+	else
+		dlog(NETPROBE_LOG_INFO, "retry: applied, %u changes", res.changes);
+	write_status(d);
+}
+
+/*
+ * The list files read again; applied when what they say changed. The lists
+ * are taken as the running ones even when their apply failed in part: the
+ * retry goes on from them.
+ */
 static void refresh_lists(struct daemon *d)
 {
 	struct daemon_lists lists;
@@ -395,9 +498,11 @@ static void refresh_lists(struct daemon *d)
 	err = daemon_apply_lists(d->m, &lists, &d->owned, &res);
 	save_owned(d);
 	dlog(err ? NETPROBE_LOG_ERROR : NETPROBE_LOG_INFO, "lists: files read again, %u changes%s",
-	     res.changes, err ? ", some refused" : "");
+	     res.changes, err ? ", some refused (tried again)" : "");
 	daemon_lists_free(&d->lists);
 	d->lists = lists;
+	if (err)
+		applied(d, err);
 	write_status(d);
 }
 
@@ -438,6 +543,8 @@ static int loop(struct daemon *d, int sfd)
 			refresh_lists(d);
 			d->next_refresh = now + d->cfg.list_refresh_s;
 		}
+		if (d->retry_at && now >= d->retry_at)
+			retry(d);
 		if (d->watchdog_usec && now >= next_watchdog) {
 			sd_notify(0, "WATCHDOG=1");
 			next_watchdog = now + d->watchdog_usec / 2e6;
@@ -449,6 +556,8 @@ static int loop(struct daemon *d, int sfd)
 			wait = next_watchdog - now;
 		if (next_blocks - now < wait)
 			wait = next_blocks - now;
+		if (d->retry_at && d->retry_at - now < wait)
+			wait = d->retry_at - now;
 		if (hooks_busy() && wait > 0.05)
 			wait = 0.05; /* reaped and timed out without delay */
 		if (wait < 0.001)
@@ -509,7 +618,13 @@ int daemon_run(const struct daemon_args *args)
 		goto out;
 	netprobe_manager_on_report(d.m, on_report, &d);
 	netprobe_manager_set_housekeeping(d.m, &d.cfg.housekeeping);
-	if (daemon_owned_load(d.owned_file, d.cfg.state.pin_path, &d.owned) == 0)
+	err = daemon_owned_load(d.owned_file, d.cfg.state.pin_path, &d.owned);
+	if (err && err != -ENOENT)
+		dlog(NETPROBE_LOG_WARN,
+		     "%s: %s: taken as none (what a previous run made and the "
+		     "config no longer names stays)",
+		     d.owned_file, strerror(-err));
+	if (!err)
 		dlog(NETPROBE_LOG_INFO,
 		     "found what a previous run made: %zu interfaces, %zu "
 		     "entries, %zu services",
@@ -524,6 +639,7 @@ int daemon_run(const struct daemon_args *args)
 		     d.cfg.path, netprobe_strerror(err));
 		goto out;
 	}
+	applied(&d, 0);
 	d.next_refresh = now_s() + d.cfg.list_refresh_s;
 	d.last_changes = res.changes;
 	write_status(&d);
@@ -550,9 +666,13 @@ int daemon_run(const struct daemon_args *args)
 out:
 	netprobe_manager_events_stop(d.m);
 	netprobe_manager_free(d.m);
+	/*
+	 * The status file goes; the pid file stays, unlocked: unlinking it would
+	 * race a new daemon that opened it meanwhile (it would lock a file no
+	 * one else can find).
+	 */
 	if (d.pid_fd >= 0) {
 		unlink(d.status_file);
-		unlink(d.cfg.pid_file);
 		close(d.pid_fd);
 	}
 	if (sfd >= 0)
@@ -569,11 +689,10 @@ int daemon_signal_reload(const char *config, const char *pid_file_opt, const cha
 {
 	struct daemon_config cfg;
 	struct dc_errors errs;
-	char pid_file[PATH_MAX], status[PATH_MAX], buf[32];
+	char pid_file[PATH_MAX], status[PATH_MAX], config_abs[PATH_MAX];
 	struct daemon_status before, after;
-	ssize_t n;
+	int fd, pidfd;
 	pid_t pid;
-	int fd;
 
 	dlog_setup(NETPROBE_LOG_INFO);
 	/*
@@ -587,32 +706,45 @@ int daemon_signal_reload(const char *config, const char *pid_file_opt, const cha
 		return 1;
 	}
 	snprintf(pid_file, sizeof(pid_file), "%s", pid_file_opt ?: cfg.pid_file);
+	snprintf(config_abs, sizeof(config_abs), "%s", cfg.path);
 	daemon_config_free(&cfg);
-	fd = open(pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		close(fd);
-		fd = -1;
-		errno = ESRCH;
-	}
-	if (fd < 0) {
+	/* Who runs is the lock's holder, as the kernel says it: not the file's text. */
+	fd = open(pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	pid = fd >= 0 ? lock_holder(fd) : 0;
+	if (!pid) {
 		dlog(NETPROBE_LOG_ERROR, "no netprobe daemon runs with %s (%s)", pid_file,
-		     strerror(errno));
+		     fd < 0 ? strerror(errno) : "it is not locked");
+		if (fd >= 0)
+			close(fd);
 		return 1;
 	}
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	pid = atoi(buf);
 	daemon_side_file(pid_file, "status.json", status, sizeof(status));
-	if (pid <= 1 || daemon_status_read(status, &before) || before.pid != pid) {
-		dlog(NETPROBE_LOG_ERROR, "%s or %s does not say which process runs", pid_file,
-		     status);
+	if (daemon_status_read(status, &before) || before.pid != pid) {
+		dlog(NETPROBE_LOG_ERROR, "%s does not name pid %d, which holds %s", status, pid,
+		     pid_file);
+		close(fd);
 		return 1;
 	}
-	if (kill(pid, SIGHUP)) {
+	/* It reloads its own file: say so rather than check one file and reload another. */
+	if (strcmp(before.config, config_abs)) {
+		dlog(NETPROBE_LOG_ERROR,
+		     "the daemon (pid %d) runs with %s, not %s: it would reload its own; refused",
+		     pid, before.config, config_abs);
+		close(fd);
+		return 1;
+	}
+	/* Signalled through a pidfd taken while it holds the lock: never a reused pid. */
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0 || lock_holder(fd) != pid ||
+	    syscall(SYS_pidfd_send_signal, pidfd, SIGHUP, NULL, 0)) {
 		dlog(NETPROBE_LOG_ERROR, "cannot signal pid %d: %s", pid, strerror(errno));
+		if (pidfd >= 0)
+			close(pidfd);
+		close(fd);
 		return 1;
 	}
+	close(pidfd);
+	close(fd);
 	/* The daemon reloads in its own time: its status file says when, and how it went. */
 	for (int tries = 0; tries < 600; tries++) {
 		usleep(100000);

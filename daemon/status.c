@@ -43,6 +43,13 @@ int daemon_status_read(const char *file, struct daemon_status *out)
 	copy_string(root, "config", out->config, sizeof(out->config));
 	copy_string(root, "pin_path", out->pin_path, sizeof(out->pin_path));
 	out->last_ok = true;
+	out->in_sync = true;
+	{
+		struct json_object *v;
+
+		if (json_object_object_get_ex(root, "in_sync", &v))
+			out->in_sync = json_object_get_boolean(v);
+	}
 	if (json_object_object_get_ex(root, "last_reload", &r)) {
 		struct json_object *ok;
 

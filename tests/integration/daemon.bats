@@ -60,17 +60,26 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	[[ "$output" == *"daemon: pid $DPID, config $CONF"* ]]
 	[ "$(np_b blacklist list --json | jq -r '.entries[0].cidr')" = 203.0.113.0/24 ]
 	[ "$(np_b allowlist list --json | jq -r '.entries[0].cidr')" = 192.0.2.0/24 ]
-	# It counts: what B's kernel received, netprobe saw.
+	# It counts: what B's kernel received meanwhile, netprobe saw.
+	quiesce "$LAB_B" "$LAB_VB"
+	local k0 n0
+	k0=$(kstat "$LAB_B" "$LAB_VB" rx_packets)
+	n0=$(np_b stats --json | jq '.interfaces[0].rx_packets')
 	in_a ping -c 5 -i 0.05 198.18.0.2 >/dev/null
 	quiesce "$LAB_B" "$LAB_VB"
-	[ "$(np_b stats --json | jq '.interfaces[0].rx_packets')" -eq \
-		"$(kstat "$LAB_B" "$LAB_VB" rx_packets)" ]
+	[ $(($(np_b stats --json | jq '.interfaces[0].rx_packets') - n0)) -eq \
+		$(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) ]
+	[ $(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) -ge 5 ]
 	# It keeps running until told: SIGTERM stops it, and the datapath stays.
 	daemon_stop TERM
 	grep -q "SIGTERM: stopping" "$LOG"
 	grep -q "the datapath stays attached" "$LOG"
 	xdp_attached "$LAB_VB"
-	[ ! -e "$PIDFILE" ]
+	# Its status goes; the pid file stays, unlocked (a new start takes it over).
+	[ ! -e "/run/netprobe/$DID.status.json" ]
+	run np_b daemon --reload --config "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no netprobe daemon runs with $PIDFILE (it is not locked)"* ]]
 	run np_b status
 	[[ "$output" != *"daemon:"* ]]
 }
@@ -148,9 +157,15 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"writable by every user: refused (chmod go-w"* ]]
 	chmod 0644 "$CONF"
+	# Another file than the daemon's: it would reload its own, so --reload says no.
+	cp "$BATS_TEST_TMPDIR/good.yaml" "$BATS_TEST_TMPDIR/other.yaml"
+	run np_b daemon --reload --config "$BATS_TEST_TMPDIR/other.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"runs with $CONF, not $BATS_TEST_TMPDIR/other.yaml: it would reload its own; refused"* ]]
 	# The daemon still runs, and a good file goes through.
 	run reload
 	[ "$status" -eq 0 ]
+	[ "$(np_b status --json | jq '.daemon.in_sync')" = true ]
 	[ "$(np_b status --json | jq '.daemon.last_reload.ok')" = true ]
 	kill -0 "$DPID"
 }
@@ -259,7 +274,7 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	run np_b daemon --config "$other"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"another process reads the events of $NETPROBE_PIN_PATH"* ]]
-	[ ! -e "/run/netprobe/$DID-2.pid" ]
+	[ ! -e "/run/netprobe/$DID-2.status.json" ]
 	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | join(",")')" = 203.0.113.0/24 ]
 	kill -0 "$DPID"
 }
@@ -403,4 +418,24 @@ flood_until_blocked() {
 	run reload
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"must belong to root (or us) and be writable by its owner alone"* ]]
+}
+
+@test "daemon: the config's entries meet hand-made ones: a TTL one becomes permanent, one on the other list stays there" {
+	np_b blacklist add 198.51.100.0/24 --ttl 100 >/dev/null
+	np_b allowlist add 203.0.113.0/24 >/dev/null
+	printf 'pid_file: %s\nlists:\n  deny: [198.51.100.0/24, 203.0.113.0/24]\n' "$PIDFILE" >"$CONF"
+	daemon_start
+	grep -q "203.0.113.0/24 is on the allow list by hand: left there, not added to the deny list" "$LOG"
+	run np_b blacklist list --json
+	[ "$(jq -r '[.entries[].cidr] | join(",")' <<<"$output")" = 198.51.100.0/24 ]
+	# Permanent now: the config's.
+	[ "$(jq '.entries[0].ttl' <<<"$output")" = null ]
+	[ "$(np_b allowlist list --json | jq -r '[.entries[].cidr] | join(",")')" = 203.0.113.0/24 ]
+	# The operator lifts the allow entry; the next reload adds the config's deny entry.
+	np_b allowlist del 203.0.113.0/24 >/dev/null
+	run reload
+	[ "$status" -eq 0 ]
+	[[ "$output" == *", 1 changes"* ]]
+	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | sort | join(",")')" = \
+		198.51.100.0/24,203.0.113.0/24 ]
 }

@@ -237,6 +237,17 @@ static const struct {
 	{"interfaces: {lo: {mode: [filter]}}\n", 1, 25, "expected a value, found a list"},
 	{"a: [unclosed\n", 2, 1, "not YAML"},
 	{"pid_file: /run/a.pid\n---\npid_file: /run/b.pid\n", 2, 1, "a second YAML document"},
+	{"pid_file: /run/a.pid\n---\n: : [\n", 3, 1, "not YAML"},
+	{"log_level: info\n# caf\xe9\n", 2, 6, "not YAML: incomplete UTF-8 octet sequence"},
+	{"interfaces:\n  lo:\n    detect: {udp_flood: 1000/ 100}\n", 3, 25, "expected off, on"},
+	{"interfaces:\n  lo:\n    detect: {udp_flood: 1000/+100}\n", 3, 25, "expected off, on"},
+	{"a: "
+	 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]"
+	 "]]]]]]]]]"
+	 "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+	 1, 68, "nested deeper than 64"},
+	{"tables: {lb_max_services: 1}\nservices:\n  - vip: 192.0.2.1:80\n  - vip: 192.0.2.2:80\n",
+	 4, 5, "services: 2, more than tables.lb_max_services (1)"},
 };
 
 static void test_mistakes(void **state)
@@ -286,6 +297,22 @@ static void test_empty_file_is_defaults(void **state)
 	daemon_config_free(&cfg);
 	assert_int_equal(read_text("# only a comment\n", &cfg, &errs), 0);
 	daemon_config_free(&cfg);
+	/* Sections with all below them commented out, an interface with nothing: defaults. */
+	if (read_text("interfaces:\n  lo: ~\n#  eth1:\nlists:\n  deny:\n  # - 192.0.2.1\n"
+		      "services:\nhooks: null\n",
+		      &cfg, &errs))
+		print_errors(&errs);
+	assert_int_equal(errs.count, 0);
+	assert_int_equal(cfg.nifaces, 1);
+	assert_int_equal(cfg.ifaces[0].opts.xdp_mode, NETPROBE_XDP_MONITOR);
+	assert_int_equal(cfg.deny.n, 0);
+	daemon_config_free(&cfg);
+	/* YAML 1.1's booleans in their three cases. */
+	assert_int_equal(
+		read_text("interfaces:\n  lo: {xdp_events: NO, tc_events: Off}\n", &cfg, &errs), 0);
+	assert_false(cfg.ifaces[0].opts.enable_xdp_events);
+	assert_false(cfg.ifaces[0].opts.enable_tc_events);
+	daemon_config_free(&cfg);
 }
 
 /* What others could change is refused, the config and its list files alike. */
@@ -321,6 +348,46 @@ static void test_untrusted_files(void **state)
 	assert_int_equal(read_text(text, &cfg, &errs), -EINVAL);
 	assert_true(has_error(&errs, 2, 16, "is no regular file"));
 	dc_errors_free(&errs);
+	/* A FIFO is refused at once, not waited on (a refresh would hang the daemon). */
+	snprintf(list, sizeof(list), "%s/fifo", dir);
+	assert_int_equal(mkfifo(list, 0644), 0);
+	snprintf(text, sizeof(text), "lists:\n  deny_files: [%s]\n", list);
+	assert_int_equal(read_text(text, &cfg, &errs), -EINVAL);
+	assert_true(has_error(&errs, 2, 16, "is no regular file"));
+	dc_errors_free(&errs);
+	/* A NUL byte: a file half written is no shorter list. */
+	snprintf(list, sizeof(list), "%s/nul.txt", dir);
+	{
+		FILE *f = fopen(list, "w");
+
+		fwrite("198.51.100.0/24\n\0garbage\n", 1, 26, f);
+		fclose(f);
+	}
+	snprintf(text, sizeof(text), "lists:\n  deny_files: [%s]\n", list);
+	assert_int_equal(read_text(text, &cfg, &errs), -EINVAL);
+	assert_true(has_error(&errs, 2, 16, "holds a NUL byte"));
+	dc_errors_free(&errs);
+	/* Root's file in a directory others can write (not sticky): they could swap it. */
+	char open_dir[PATH_MAX - 32];
+
+	snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+	assert_int_equal(mkdir(open_dir, 0777), 0);
+	assert_int_equal(chmod(open_dir, 0777), 0);
+	snprintf(list, sizeof(list), "%s/deny.txt", open_dir);
+	{
+		FILE *f = fopen(list, "w");
+
+		fputs("198.51.100.0/24\n", f);
+		fclose(f);
+	}
+	snprintf(text, sizeof(text), "lists:\n  deny_files: [%s]\n", list);
+	assert_int_equal(read_text(text, &cfg, &errs), -EINVAL);
+	assert_true(has_error(&errs, 2, 16, "is writable by every user"));
+	dc_errors_free(&errs);
+	/* Sticky, as /tmp: no one else can swap root's file there. */
+	assert_int_equal(chmod(open_dir, 01777), 0);
+	assert_int_equal(read_text(text, &cfg, &errs), 0);
+	daemon_config_free(&cfg);
 }
 
 static void test_list_files(void **state)
