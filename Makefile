@@ -38,7 +38,7 @@ CLI_SRCS     := $(wildcard cli/*.c)
 CLI_OBJS     := $(patsubst cli/%.c,$(OUTPUT)/cli/%.o,$(CLI_SRCS))
 DAEMON_SRCS  := $(wildcard daemon/*.c)
 DAEMON_OBJS  := $(patsubst daemon/%.c,$(OUTPUT)/daemon/%.o,$(DAEMON_SRCS))
-DAEMON_LIBS  := -lyaml -lsystemd
+DAEMON_LIBS  := -lyaml -lsystemd -lmicrohttpd
 HDRS         := $(wildcard include/netprobe/*.h src/*/*.h cli/*.h daemon/*.h)
 
 BENCH_BINS   := $(OUTPUT)/bench/np-bench

@@ -147,6 +147,37 @@ static int send_live(struct baselines_bpf *b, unsigned int ifindex, const uint8_
 	return bpf_prog_test_run_opts(bpf_program__fd(b->progs.gen_tx), &opts) ? -errno : 0;
 }
 
+/*
+ * Live frames at pps a second: a tenth of a second's worth at each tick of
+ * an absolute schedule (a late tick does not slow the ones after), until
+ * count are sent. *seconds: from the first frame to the last tick.
+ */
+static int send_live_paced(struct baselines_bpf *b, unsigned int ifindex, const uint8_t *frame,
+			   size_t len, long count, long pps, double *seconds)
+{
+	long chunk = pps / 10 > 0 ? pps / 10 : 1, sent = 0;
+	struct timespec start, tick, end;
+	int err = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	tick = start;
+	while (!err && sent < count) {
+		long n = count - sent < chunk ? count - sent : chunk;
+
+		err = send_live(b, ifindex, frame, len, n);
+		sent += n;
+		tick.tv_nsec += 100000000L * n / chunk;
+		while (tick.tv_nsec >= 1000000000L) {
+			tick.tv_nsec -= 1000000000L;
+			tick.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	*seconds = end.tv_sec - start.tv_sec + (end.tv_nsec - start.tv_nsec) / 1e9;
+	return err;
+}
+
 static struct baselines_bpf *open_baselines(void)
 {
 	struct baselines_bpf *b = baselines_bpf__open_and_load();
@@ -173,19 +204,21 @@ static int cmd_send(int argc, char **argv)
 		{"tcp-flags", required_argument, NULL, 't'},
 		{"truncate", required_argument, NULL, 'T'},
 		{"flows", required_argument, NULL, 'F'},
+		{"pps", required_argument, NULL, 'P'},
 		{},
 	};
 	struct pkt_spec s = {.family = 4, .proto = IPPROTO_UDP, .sport = 10000, .dport = 9};
-	long count = 1, size = 0, truncate = 0, flows = 0;
+	long count = 1, size = 0, truncate = 0, flows = 0, pps = 0;
 	uint8_t flag_sets[MAX_FLAG_SETS] = {};
 	int nflags = 1;
 	bool live = false;
 	uint8_t frame[PKT_MAX];
 	unsigned int ifindex;
+	double seconds = 0;
 	size_t len;
 	int opt, err;
 
-	while ((opt = getopt_long(argc, argv, "c:s:f:p:V:S:D:a:b:lt:T:F:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:f:p:V:S:D:a:b:lt:T:F:P:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			count = atol(optarg);
@@ -237,16 +270,21 @@ static int cmd_send(int argc, char **argv)
 		case 'F':
 			flows = atol(optarg);
 			break;
+		case 'P':
+			pps = atol(optarg);
+			break;
 		default:
 			return die("%s",
 				   "usage: np-bench send IFACE [--count N] [--size FRAME_BYTES] "
 				   "[--family 4|6] [--proto udp|tcp|icmp] [--vlan ID]... "
 				   "[--src A --dst B] [--sport P --dport P] [--tcp-flags F[,F...]] "
-				   "[--truncate FRAME_BYTES] [--live | --flows N]");
+				   "[--truncate FRAME_BYTES] [--live [--pps N] | --flows N]");
 		}
 	}
 	if (optind != argc - 1 || count <= 0)
 		return die("%s", "send: name one interface and a positive --count");
+	if (pps < 0 || (pps && !live))
+		return die("%s", "send: --pps N (N > 0) paces --live");
 	if (flows < 0 || (flows && (live || truncate)) || (nflags > 1 && !flows))
 		return die("%s", "send: --flows N (N > 0) goes without --live and --truncate; "
 				 "several --tcp-flags sets need --flows");
@@ -278,14 +316,19 @@ static int cmd_send(int argc, char **argv)
 
 		if (!b)
 			return 1;
-		err = send_live(b, ifindex, frame, len, count);
+		err = pps ? send_live_paced(b, ifindex, frame, len, count, pps, &seconds)
+			  : send_live(b, ifindex, frame, len, count);
 		baselines_bpf__destroy(b);
 	} else {
 		err = send_packet_socket(ifindex, frame, len, count);
 	}
 	if (err)
 		return die("send failed: %s", strerror(-err));
-	printf("sent=%ld frame_len=%zu\n", count, len);
+	if (seconds > 0)
+		printf("sent=%ld frame_len=%zu seconds=%.3f pps=%.0f\n", count, len, seconds,
+		       count / seconds);
+	else
+		printf("sent=%ld frame_len=%zu\n", count, len);
 	return 0;
 }
 

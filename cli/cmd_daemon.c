@@ -7,6 +7,7 @@
 
 struct daemon_cli_args {
 	const char *config;
+	const char *metrics;
 	const char *pid_file;
 	bool check, reload, detach_on_exit;
 	unsigned int log_level;
@@ -28,6 +29,12 @@ static const struct cli_opt daemon_opts[] = {
 	 .offset = offsetof(struct daemon_cli_args, config),
 	 .arg = "FILE",
 	 .help = "the YAML config (docs/DAEMON.md; deploy/netprobe.yaml is a commented example)"},
+	{.name = "metrics",
+	 .type = CLI_OPT_TEXT,
+	 .offset = offsetof(struct daemon_cli_args, metrics),
+	 .arg = "ADDR:PORT",
+	 .help = "serve Prometheus metrics there (127.0.0.1:9479, [::1]:9479) instead of the "
+		 "config's metrics.listen (default 127.0.0.1:9479)"},
 	{.name = "check-config",
 	 .type = CLI_OPT_SET,
 	 .offset = offsetof(struct daemon_cli_args, check),
@@ -83,6 +90,7 @@ int cmd_daemon(struct cli_env *env, int argc, char **argv)
 	(void)env;
 	daemon_defaults(&a);
 	a.pid_file = NULL;
+	a.metrics = NULL;
 	a.check = a.reload = a.detach_on_exit = false;
 	if (cli_parse(cmd, argc, argv, &a, &given))
 		return EXIT_USAGE;
@@ -93,6 +101,15 @@ int cmd_daemon(struct cli_env *env, int argc, char **argv)
 	if (a.pid_file && !a.reload)
 		return cli_usage_error(cmd, "--pid-file goes with --reload (the daemon takes its "
 					    "own from the config)");
+	struct sockaddr_storage sa;
+
+	if (a.metrics && metrics_listen_parse(a.metrics, &sa))
+		return cli_usage_error(cmd,
+				       "--metrics is ADDRESS:PORT (127.0.0.1:9479, [::1]:9479), "
+				       "not '%s'",
+				       a.metrics);
+	if (a.metrics && (a.check || a.reload))
+		return cli_usage_error(cmd, "--metrics is for the running daemon");
 	if (a.detach_on_exit && (a.check || a.reload))
 		return cli_usage_error(cmd, "--detach-on-exit is for the running daemon");
 	if (a.check) {
@@ -102,6 +119,7 @@ int cmd_daemon(struct cli_env *env, int argc, char **argv)
 	if (a.reload)
 		return daemon_signal_reload(a.config, a.pid_file, cli.pin_path);
 	args.config = a.config;
+	args.metrics = a.metrics;
 	args.default_pin_path = cli.pin_path;
 	args.detach_on_exit = a.detach_on_exit;
 	args.log_level = a.log_level;

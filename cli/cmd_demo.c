@@ -303,7 +303,7 @@ static void drive_traffic(struct lab *lab, double duration)
 	if (have("nmap")) {
 		snprintf(cmd, sizeof(cmd),
 			 "sleep %d; nmap -sS -T4 -n -Pn -S 198.18.0.67 -e %s -p 1-1000 198.18.0.2",
-			 secs / 2, lab->vclient);
+			 secs / 4, lab->vclient);
 		spawn(lab, lab->client, "a port scan of ports 1-1000 from 198.18.0.67 (nmap -sS)",
 		      cmd);
 	} else {

@@ -1179,6 +1179,40 @@ static void set_hook_timeout(struct parser *p, const struct key *k, yaml_node_t 
 	want_uint(p, v, k->name, "hook_timeout_s", &cfg->hooks.timeout_s);
 }
 
+static void set_metrics_enabled(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_config *cfg = t;
+
+	want_bool(p, v, k->name, &cfg->metrics.enabled);
+}
+
+static void set_metrics_listen(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_config *cfg = t;
+	struct sockaddr_storage sa;
+	const char *s = want_scalar(p, v, k->name);
+
+	if (!s)
+		return;
+	if (metrics_listen_parse(s, &sa)) {
+		error_at(p, v, "%s: '%s' is no ADDRESS:PORT (127.0.0.1:9479, [::1]:9479)", k->name,
+			 s);
+		return;
+	}
+	snprintf(cfg->metrics.listen, sizeof(cfg->metrics.listen), "%s", s);
+}
+
+static const struct key metrics_keys[] = {
+	{"enabled", set_metrics_enabled, NULL},
+	{"listen", set_metrics_listen, NULL},
+	{NULL, NULL, NULL},
+};
+
+static void set_metrics(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	parse_section(p, v, k->name, metrics_keys, t);
+}
+
 static const struct key hook_keys[] = {
 	{"on_block", set_on_block, NULL},
 	{"on_unblock", set_on_unblock, NULL},
@@ -1267,17 +1301,12 @@ static void set_hooks(struct parser *p, const struct key *k, yaml_node_t *v, voi
 }
 
 static const struct key top_keys[] = {
-	{"pin_path", set_pin_path, NULL},
-	{"pid_file", set_pid_file, NULL},
-	{"log_level", set_log_level, NULL},
-	{"tables", set_tables, NULL},
-	{"events", set_events, NULL},
-	{"housekeeping", set_housekeeping, NULL},
-	{"interfaces", set_interfaces, NULL},
-	{"lists", set_lists, NULL},
-	{"services", set_services, NULL},
-	{"hooks", set_hooks, NULL},
-	{NULL, NULL, NULL},
+	{"pin_path", set_pin_path, NULL},     {"pid_file", set_pid_file, NULL},
+	{"log_level", set_log_level, NULL},   {"tables", set_tables, NULL},
+	{"events", set_events, NULL},	      {"housekeeping", set_housekeeping, NULL},
+	{"interfaces", set_interfaces, NULL}, {"lists", set_lists, NULL},
+	{"services", set_services, NULL},     {"hooks", set_hooks, NULL},
+	{"metrics", set_metrics, NULL},	      {NULL, NULL, NULL},
 };
 
 /* ---- Files ---- */
@@ -1547,6 +1576,8 @@ static void config_defaults(struct daemon_config *cfg, const char *path,
 	netprobe_events_opts_default(&cfg->events, sizeof(cfg->events));
 	netprobe_housekeeping_opts_default(&cfg->housekeeping, sizeof(cfg->housekeeping));
 	cfg->list_refresh_s = 300;
+	cfg->metrics.enabled = true;
+	snprintf(cfg->metrics.listen, sizeof(cfg->metrics.listen), "%s", DAEMON_METRICS_LISTEN);
 	cfg->hooks.timeout_s = 10;
 }
 

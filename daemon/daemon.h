@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <netprobe/netprobe.h>
 
 /* Where something was written in the config file (1-based; 0: nowhere). */
@@ -75,6 +76,10 @@ struct daemon_config {
 	struct dc_service *services;
 	size_t nservices;
 	struct {
+		bool enabled;
+		char listen[80]; /* ADDRESS:PORT */
+	} metrics;
+	struct {
 		char on_block[PATH_MAX]; /* "": none */
 		char on_unblock[PATH_MAX];
 		unsigned int timeout_s;
@@ -82,9 +87,10 @@ struct daemon_config {
 };
 
 /* Where the daemon looks by default, and keeps its pid (netprobe status looks in the dir). */
-#define DAEMON_CONFIG_PATH "/etc/netprobe/netprobe.yaml"
-#define DAEMON_RUN_DIR	   "/run/netprobe"
-#define DAEMON_PID_FILE	   DAEMON_RUN_DIR "/netprobe.pid"
+#define DAEMON_CONFIG_PATH    "/etc/netprobe/netprobe.yaml"
+#define DAEMON_RUN_DIR	      "/run/netprobe"
+#define DAEMON_PID_FILE	      DAEMON_RUN_DIR "/netprobe.pid"
+#define DAEMON_METRICS_LISTEN "127.0.0.1:9479"
 
 /*
  * What a config check found wrong: each message "FILE:LINE:COLUMN: what",
@@ -180,6 +186,7 @@ int daemon_unapply(struct netprobe_manager *m, struct daemon_owned *owned);
 
 struct daemon_args {
 	const char *config;
+	const char *metrics; /* --metrics ADDR:PORT: instead of the config's (NULL: the config's) */
 	const char *default_pin_path; /* when the config names none: the other commands' */
 	bool detach_on_exit;
 	enum netprobe_log_level log_level;
@@ -206,6 +213,24 @@ void hooks_tick(const struct daemon_config *cfg);
 bool hooks_busy(void);
 /* Waits for the running ones (each up to its timeout), drops the queued. */
 void hooks_finish(const struct daemon_config *cfg);
+
+/* ---- Prometheus /metrics (metrics.c) ---- */
+
+struct metrics;
+/* What the daemon's loop knows and a scrape shows. */
+struct metrics_snapshot {
+	unsigned int reloads;
+	bool last_ok, in_sync;
+	unsigned long long last_success_ns; /* CLOCK_REALTIME of the last whole apply */
+};
+/* "127.0.0.1:9479", "[::1]:9479", "0.0.0.0:9479". 0 or -EINVAL. */
+int metrics_listen_parse(const char *text, struct sockaddr_storage *out);
+/* Serves /metrics and /-/healthy on listen, on a thread of its own; NULL on failure (logged). */
+struct metrics *metrics_start(const char *listen, const struct netprobe_state_opts *state,
+			      struct netprobe_manager *events_m);
+void metrics_snapshot_set(struct metrics *x, const struct metrics_snapshot *s);
+const char *metrics_listening(const struct metrics *x);
+void metrics_stop(struct metrics *x);
 
 /* ---- Its status file (status.c) ---- */
 

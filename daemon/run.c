@@ -48,7 +48,9 @@ struct daemon {
 	unsigned long long last_reload_ns;
 	unsigned int last_changes;
 	double next_refresh;
-	bool in_sync;	 /* the last apply went through whole */
+	bool in_sync;			    /* the last apply went through whole */
+	unsigned long long last_success_ns; /* when it did last */
+	struct metrics *metrics;	    /* NULL: not served */
 	double retry_at; /* when to apply again after one that did not; 0: none due */
 	uint64_t watchdog_usec;
 };
@@ -116,6 +118,12 @@ int daemon_check(const char *path, const char *default_pin_path)
 
 static void write_status(struct daemon *d)
 {
+	struct metrics_snapshot snap = {.reloads = d->reloads,
+					.last_ok = d->last_ok,
+					.in_sync = d->in_sync,
+					.last_success_ns = d->last_success_ns};
+
+	metrics_snapshot_set(d->metrics, &snap);
 	struct json_object *root = json_object_new_object(), *r = json_object_new_object();
 	char tmp[PATH_MAX + 8];
 
@@ -342,6 +350,36 @@ static int start_events(struct daemon *d)
 	return err;
 }
 
+/* Where /metrics is served: --metrics, else the config's; NULL: not served. */
+static const char *metrics_listen(const struct daemon *d, const struct daemon_config *cfg)
+{
+	if (d->args->metrics)
+		return d->args->metrics;
+	return cfg->metrics.enabled ? cfg->metrics.listen : NULL;
+}
+
+/* A new address: the new server first (the old stays if it cannot start), then the old goes. */
+static int metrics_move(struct daemon *d, const struct daemon_config *next)
+{
+	const char *want = metrics_listen(d, next);
+	struct metrics *fresh;
+
+	if (!want && d->metrics) {
+		metrics_stop(d->metrics);
+		d->metrics = NULL;
+		dlog(NETPROBE_LOG_INFO, "metrics: no longer served");
+		return 0;
+	}
+	if (!want || (d->metrics && !strcmp(metrics_listening(d->metrics), want)))
+		return 0;
+	fresh = metrics_start(want, &next->state, d->m);
+	if (!fresh)
+		return -EADDRNOTAVAIL;
+	metrics_stop(d->metrics);
+	d->metrics = fresh;
+	return 0;
+}
+
 /* ---- Reload ---- */
 
 /* Settings a running daemon cannot take: the place of its state and of its pid file. */
@@ -373,6 +411,8 @@ static void applied(struct daemon *d, int err)
 {
 	d->in_sync = !err;
 	d->retry_at = err ? now_s() + RETRY_S : 0;
+	if (!err)
+		d->last_success_ns = realtime_ns();
 }
 
 static void reload(struct daemon *d)
@@ -425,6 +465,8 @@ static void reload(struct daemon *d)
 	if (!d->args->log_level_given)
 		dlog_set_level(next.log_level);
 	err = daemon_apply(d->m, &next, &lists, &d->owned, &res);
+	if (metrics_move(d, &next) && !err)
+		err = -EADDRNOTAVAIL; /* the old address is still served */
 	save_owned(d);
 	daemon_config_free(&d->cfg);
 	daemon_lists_free(&d->lists);
@@ -645,6 +687,12 @@ int daemon_run(const struct daemon_args *args)
 	write_status(&d);
 	if (sd_watchdog_enabled(0, &d.watchdog_usec) <= 0)
 		d.watchdog_usec = 0;
+	if (metrics_listen(&d, &d.cfg)) {
+		d.metrics = metrics_start(metrics_listen(&d, &d.cfg), &d.cfg.state, d.m);
+		if (!d.metrics)
+			goto out;
+	}
+	write_status(&d);
 	dlog(NETPROBE_LOG_INFO, "running: %s, pin path %s, %zu interfaces, %u changes made",
 	     d.cfg.path, d.cfg.state.pin_path, d.cfg.nifaces, res.changes);
 	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=running: %zu interfaces", getpid(),
@@ -664,6 +712,7 @@ int daemon_run(const struct daemon_args *args)
 		     d.cfg.state.pin_path);
 	}
 out:
+	metrics_stop(d.metrics);
 	netprobe_manager_events_stop(d.m);
 	netprobe_manager_free(d.m);
 	/*

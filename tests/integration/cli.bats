@@ -593,7 +593,8 @@ as_caps() {
 }
 
 @test "demo: real traffic through its own lab, then nothing of it left" {
-	run timeout 60 "$NP" demo --duration 4
+	# 6 s: the scan starts at 1 s, the flood at 2 s; an emulated guest's nmap takes its time.
+	run timeout 90 "$NP" demo --duration 6
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"demo summary: rx "* ]]
 	[[ "$output" == *"198.18.0.1"*"198.18.0.2"* ]]
