@@ -905,6 +905,9 @@ static struct json_object *daemon_json(const struct daemon_status *d)
 	}
 	json_object_object_add(o, "last_reload", r);
 	json_object_object_add(o, "in_sync", json_object_new_boolean(d->in_sync));
+	json_object_object_add(o, "list_files_error",
+			       d->list_files_error[0] ? json_object_new_string(d->list_files_error)
+						      : NULL);
 	return o;
 }
 
@@ -922,6 +925,9 @@ static void print_daemon(const struct daemon_status *d)
 	else
 		printf("  last reload %s: FAILED: %s\n",
 		       cli_iso_time(d->last_reload_ns, at, sizeof(at)), d->last_error);
+	if (d->list_files_error[0])
+		printf("  LIST FILES REFUSED (the lists stay as they were): %s\n",
+		       d->list_files_error);
 	if (!d->in_sync)
 		printf("  NOT IN SYNC: the config is applied in part, tried again every 10 s (the "
 		       "log says what fails)\n");

@@ -144,6 +144,31 @@ void daemon_owned_free(struct daemon_owned *o)
 	set_free(&o->services);
 }
 
+/* out = a - b, each set (sorted) of a daemon_owned. */
+static int set_minus(const struct dc_cidrs *a, const struct dc_cidrs *b, struct dc_cidrs *out)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!set_has(b, a->v[i].text) && set_add(out, a->v[i].text))
+			return -ENOMEM;
+	set_normalize(out);
+	return 0;
+}
+
+int daemon_owned_minus(const struct daemon_owned *a, const struct daemon_owned *b,
+		       struct daemon_owned *out)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = set_minus(&a->ifaces, &b->ifaces, &out->ifaces) ?:
+		set_minus(&a->deny, &b->deny, &out->deny) ?:
+		set_minus(&a->allow, &b->allow, &out->allow) ?:
+		set_minus(&a->services, &b->services, &out->services);
+	if (err)
+		daemon_owned_free(out);
+	return err;
+}
+
 static int json_to_set(struct json_object *root, const char *key, struct dc_cidrs *out)
 {
 	struct json_object *arr;

@@ -602,6 +602,11 @@ static int cidrs_add(struct dc_cidrs *l, const char *text, struct dc_pos pos)
 	return 0;
 }
 
+int dc_cidrs_add(struct dc_cidrs *l, const char *text)
+{
+	return cidrs_add(l, text, (struct dc_pos){0, 0});
+}
+
 /* The canonical text of a CIDR, or false with the library's reason in why. */
 static bool canonical_cidr(const char *s, char *out, size_t len, char *why, size_t why_len)
 {
@@ -769,27 +774,6 @@ static const struct key iface_keys[] = {
 	{NULL, NULL, NULL},
 };
 
-/* The keys only the filter mode reads. */
-static bool filter_only(const char *key)
-{
-	static const char *const keys[] = {
-		"detect",
-		"mitigation",
-		"mitigation_ttl_s",
-		"port_scan_hosts",
-		"rate_anomaly_floor_pps",
-		"rate_anomaly_learn_windows",
-		"ipv6_source_prefix",
-		"security_alerts",
-		"security_alerts_per_sec",
-	};
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (!strcmp(keys[i], key))
-			return true;
-	return false;
-}
-
 static void iface_pair(struct parser *p, yaml_node_t *k, yaml_node_t *v, void *ctx)
 {
 	struct daemon_config *cfg = ctx;
@@ -824,24 +808,11 @@ static void iface_pair(struct parser *p, yaml_node_t *k, yaml_node_t *v, void *c
 			 name);
 		return;
 	}
-	/* Settings that would mean nothing as the interface runs: said, as attach says them. */
-	for (yaml_node_pair_t *a = v->type == YAML_MAPPING_NODE ? v->data.mapping.pairs.start
-								: NULL;
-	     a && a < v->data.mapping.pairs.top; a++) {
-		yaml_node_t *key = yaml_document_get_node(p->doc, a->key);
-		const char *kn = scalar(key);
-
-		if (!kn)
-			continue;
-		if (it->opts.xdp_mode != NETPROBE_XDP_FILTER && filter_only(kn))
-			error_at(p, key, "%s: for filter mode, and %s is in %s mode", kn, name,
-				 netprobe_xdp_program_name(it->opts.xdp_mode));
-		else if (!it->opts.mitigation && !strcmp(kn, "mitigation_ttl_s"))
-			error_at(p, key, "%s: goes with mitigation, which is off", kn);
-	}
-	if (p->errs->count != before)
-		return;
-	/* What only the whole says: options that mean nothing in the mode, and the like. */
+	/*
+	 * A file is the whole of an interface's settings: the filter's stay in
+	 * another mode, and take effect when it is filter (no edits to switch).
+	 */
+	/* What only the whole says (the library's checks across settings). */
 	dlog_capture_begin(why, sizeof(why));
 	err = netprobe_attach_opts_validate(&it->opts);
 	dlog_capture_end();
@@ -1620,6 +1591,23 @@ static void check_whole(struct parser *p)
 		dc_error(p->errs, p->file, (struct dc_pos){0, 0},
 			 "services: %zu backends in all, more than tables.lb_max_backends (%u)",
 			 backends, cfg->state.lb_max_backends);
+	/*
+	 * The pid file's directory, as the daemon will insist: from the nearest
+	 * one that exists (the daemon makes the rest, root's and 0755).
+	 */
+	char dir[PATH_MAX], pid_why[PATH_MAX + 128];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", cfg->pid_file);
+	for (char *slash = strrchr(dir, '/'); slash && slash != dir; slash = strrchr(dir, '/')) {
+		*slash = '\0';
+		if (!stat(dir, &st))
+			break;
+	}
+	strncat(dir, "/x", sizeof(dir) - strlen(dir) - 1);
+	if (dc_trusted_dirs(dir, false, pid_why, sizeof(pid_why)))
+		dc_error(p->errs, p->file, (struct dc_pos){0, 0}, "pid_file %s: %s", cfg->pid_file,
+			 pid_why);
 	/* The sizes as the library takes them (a manager touches nothing until loaded). */
 	char why[512];
 

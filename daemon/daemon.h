@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <netprobe/netprobe.h>
 
 /* Where something was written in the config file (1-based; 0: nowhere). */
@@ -37,6 +38,9 @@ struct dc_cidrs {
 	struct dc_cidr *v;
 	size_t n, cap;
 };
+
+/* Appends text (a name or a CIDR's text) to a list. 0 or -ENOMEM. */
+int dc_cidrs_add(struct dc_cidrs *l, const char *text);
 
 /* A file of CIDRs, one a line, # comments: refreshed while the daemon runs. */
 struct dc_list_file {
@@ -158,6 +162,9 @@ struct daemon_owned {
 	struct dc_cidrs ifaces, deny, allow, services;
 };
 void daemon_owned_free(struct daemon_owned *o);
+/* out = what a holds and b does not (set by set): what an apply added, to take back. */
+int daemon_owned_minus(const struct daemon_owned *a, const struct daemon_owned *b,
+		       struct daemon_owned *out);
 /* -ENOENT: no record, or one of another pin path. */
 int daemon_owned_load(const char *record, const char *pin_path, struct daemon_owned *out);
 int daemon_owned_save(const char *record, const char *pin_path, const struct daemon_owned *o);
@@ -246,7 +253,11 @@ struct daemon_status {
 	unsigned int last_changes;
 	char last_error[512];
 	bool in_sync; /* the last apply went through whole (else it is tried again) */
+	char pid_file[PATH_MAX];
+	char list_files_error[512]; /* a list file refused at the last refresh ("": none) */
 };
+/* The pid holding fd's (a pid file's) POSIX lock, in the caller's pid namespace; 0: none. */
+pid_t daemon_lock_holder(int fd);
 int daemon_status_read(const char *file, struct daemon_status *out);
 /* The running daemon of pin_path whose status file is in DAEMON_RUN_DIR; -ENOENT: none. */
 int daemon_status_find(const char *pin_path, struct daemon_status *out);

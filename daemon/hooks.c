@@ -126,7 +126,8 @@ static char *call_json(const struct hook_call *c)
 	json_object_object_add(o, "ttl_s", json_object_new_uint64((c->b.ttl_left_ms + 999) / 1000));
 	if (c->reason)
 		json_object_object_add(o, "reason", json_object_new_string(c->reason));
-	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return text;
 }
@@ -331,6 +332,7 @@ void hooks_check_blocks(struct netprobe_manager *m, const struct daemon_config *
 		/* What had a second or less left ran out; the rest was lifted. */
 		c.reason = h.known[i].ttl_left_ms <= 1500 ? "expired" : "removed";
 		c.b.ttl_left_ms = 0;
+		alert_of(c.b.cidr, &c.rate, &c.threshold);
 		dlog(NETPROBE_LOG_INFO, "unblock address=%s detection=%s reason=%s", c.b.cidr,
 		     c.b.detection, c.reason);
 		enqueue(cfg, &c);

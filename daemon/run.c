@@ -48,7 +48,9 @@ struct daemon {
 	unsigned long long last_reload_ns;
 	unsigned int last_changes;
 	double next_refresh;
-	bool in_sync;			    /* the last apply went through whole */
+	bool in_sync;		 /* the last apply went through whole */
+	char lists_error[512];	 /* the list files refused at the last refresh ("": none) */
+	struct dc_cidrs awaited; /* the config's interfaces deleted: attached when they come back */
 	unsigned long long last_success_ns; /* when it did last */
 	struct metrics *metrics;	    /* NULL: not served */
 	double retry_at; /* when to apply again after one that did not; 0: none due */
@@ -102,9 +104,10 @@ int daemon_check(const char *path, const char *default_pin_path)
 	if (!err) {
 		err = daemon_lists_read(&cfg, &lists, &errs);
 		if (!err) {
-			printf("%s: ok: %zu interfaces, %zu deny and %zu allow entries (files "
-			       "included), %zu services\n",
-			       path, cfg.nifaces, lists.deny.n, lists.allow.n, cfg.nservices);
+			printf("%s: ok: %zu interface%s, %zu deny and %zu allow entries (files "
+			       "included), %zu service%s\n",
+			       path, cfg.nifaces, cfg.nifaces == 1 ? "" : "s", lists.deny.n,
+			       lists.allow.n, cfg.nservices, cfg.nservices == 1 ? "" : "s");
 			daemon_lists_free(&lists);
 		}
 		daemon_config_free(&cfg);
@@ -129,6 +132,7 @@ static void write_status(struct daemon *d)
 
 	json_object_object_add(root, "pid", json_object_new_int(getpid()));
 	json_object_object_add(root, "config", json_object_new_string(d->cfg.path));
+	json_object_object_add(root, "pid_file", json_object_new_string(d->cfg.pid_file));
 	json_object_object_add(root, "pin_path", json_object_new_string(d->cfg.state.pin_path));
 	json_object_object_add(root, "started_ns", json_object_new_uint64(d->started_ns));
 	json_object_object_add(root, "interfaces", json_object_new_int(d->owned.ifaces.n));
@@ -136,6 +140,9 @@ static void write_status(struct daemon *d)
 	json_object_object_add(root, "deny_entries", json_object_new_int(d->owned.deny.n));
 	json_object_object_add(root, "allow_entries", json_object_new_int(d->owned.allow.n));
 	json_object_object_add(root, "in_sync", json_object_new_boolean(d->in_sync));
+	if (d->lists_error[0])
+		json_object_object_add(root, "list_files_error",
+				       json_object_new_string(d->lists_error));
 	json_object_object_add(r, "count", json_object_new_int(d->reloads));
 	json_object_object_add(r, "ok", json_object_new_boolean(d->last_ok));
 	json_object_object_add(r, "time_ns", json_object_new_uint64(d->last_reload_ns));
@@ -232,12 +239,18 @@ static void on_report(const struct netprobe_global_stats *now,
 		      const struct netprobe_global_stats *before, double secs, void *ctx)
 {
 	(void)ctx;
+	/* An interface detached meanwhile takes its counts out of the totals: no rate then. */
+	double rx = now->rx_packets >= before->rx_packets
+			    ? (now->rx_packets - before->rx_packets) / secs
+			    : 0,
+	       tx = now->tx_packets >= before->tx_packets
+			    ? (now->tx_packets - before->tx_packets) / secs
+			    : 0;
+
 	dlog(NETPROBE_LOG_INFO,
 	     "report rx_pps=%.0f tx_pps=%.0f rx_packets=%llu tx_packets=%llu xdp_drop=%llu "
 	     "malformed=%llu",
-	     (now->rx_packets - before->rx_packets) / secs,
-	     (now->tx_packets - before->tx_packets) / secs, now->rx_packets, now->tx_packets,
-	     now->xdp_drop, now->malformed);
+	     rx, tx, now->rx_packets, now->tx_packets, now->xdp_drop, now->malformed);
 }
 
 /* ---- Start ---- */
@@ -254,16 +267,6 @@ static int mkdir_parents(const char *file)
 		*s = '/';
 	}
 	return 0;
-}
-
-/* The pid that holds pid_fd's lock, in our pid namespace (the kernel translates it); 0: none. */
-static pid_t lock_holder(int fd)
-{
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-
-	if (fcntl(fd, F_GETLK, &fl) || fl.l_type == F_UNLCK)
-		return 0;
-	return fl.l_pid;
 }
 
 /*
@@ -310,7 +313,7 @@ static int take_pid_file(struct daemon *d)
 		return -EPERM;
 	}
 	if (fcntl(fd, F_SETLK, &fl)) {
-		pid_t holder = lock_holder(fd);
+		pid_t holder = daemon_lock_holder(fd);
 
 		err = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 		if (holder)
@@ -338,15 +341,19 @@ static int start_events(struct daemon *d)
 {
 	int err = netprobe_manager_on_event(d->m, NETPROBE_EVENT_MASK(NETPROBE_EVENT_SECURITY),
 					    on_security, d);
+	char why[256];
 
+	/* The library's reason is taken, and ours said instead: it names who else reads. */
+	dlog_capture_begin(why, sizeof(why));
 	err = err ?: netprobe_manager_events_start_opts(d->m, &d->cfg.events);
+	dlog_capture_end();
 	if (err == -EBUSY)
 		dlog(NETPROBE_LOG_ERROR,
 		     "another process reads the events of %s (another netprobe daemon, or "
 		     "netprobe events): one at a time",
 		     d->cfg.state.pin_path);
 	else if (err)
-		dlog(NETPROBE_LOG_ERROR, "events: %s", netprobe_strerror(err));
+		dlog(NETPROBE_LOG_ERROR, "events: %s", why[0] ? why : netprobe_strerror(err));
 	return err;
 }
 
@@ -378,6 +385,44 @@ static int metrics_move(struct daemon *d, const struct daemon_config *next)
 	metrics_stop(d->metrics);
 	d->metrics = fresh;
 	return 0;
+}
+
+/*
+ * A record of another pin path: the daemon ran there and its datapath may
+ * still run; a start here would forget it. Refused before anything is made.
+ */
+static bool other_pin_path(struct daemon *d)
+{
+	struct json_object *root = json_object_from_file(d->owned_file), *pin;
+	const char *was;
+	bool other = false;
+
+	if (!root)
+		return false;
+	if (json_object_object_get_ex(root, "pin_path", &pin)) {
+		static const char *const sets[] = {"interfaces", "deny", "allow", "services"};
+		size_t held = 0;
+
+		/* An empty record (--detach-on-exit) holds nothing to forget. */
+		for (size_t i = 0; i < 4; i++) {
+			struct json_object *a;
+
+			if (json_object_object_get_ex(root, sets[i], &a) &&
+			    json_object_is_type(a, json_type_array))
+				held += json_object_array_length(a);
+		}
+		was = json_object_get_string(pin);
+		other = held && was && strcmp(was, d->cfg.state.pin_path);
+		if (other)
+			dlog(NETPROBE_LOG_ERROR,
+			     "%s: the daemon last ran with pin path %s, and what it made may run "
+			     "there still: remove it first (netprobe daemon --detach-on-exit, or "
+			     "netprobe -P %s detach --all and its lists and services), then remove "
+			     "%s",
+			     d->owned_file, was, was, d->owned_file);
+	}
+	json_object_put(root);
+	return other;
 }
 
 /* ---- Reload ---- */
@@ -472,6 +517,7 @@ static void reload(struct daemon *d)
 	daemon_lists_free(&d->lists);
 	d->cfg = next;
 	d->lists = lists;
+	d->lists_error[0] = '\0'; /* the files were read whole */
 	d->last_changes = res.changes;
 	d->next_refresh = now_s() + d->cfg.list_refresh_s;
 	applied(d, err);
@@ -519,7 +565,7 @@ static void retry(struct daemon *d)
 static void refresh_lists(struct daemon *d)
 {
 	struct daemon_lists lists;
-	struct daemon_apply_result res;
+	struct daemon_apply_result res = {};
 	struct dc_errors errs;
 	int err;
 
@@ -527,11 +573,23 @@ static void refresh_lists(struct daemon *d)
 		return;
 	err = daemon_lists_read(&d->cfg, &lists, &errs);
 	if (err) {
-		print_errors(&errs);
+		const char *first = errs.count && errs.msg[0] ? errs.msg[0] : "cannot be read";
+
+		/* Said once, not at every refresh; status says it until the files parse. */
+		if (strcmp(first, d->lists_error)) {
+			print_errors(&errs);
+			dlog(NETPROBE_LOG_ERROR,
+			     "lists: a list file is refused; the lists stay as they are");
+			snprintf(d->lists_error, sizeof(d->lists_error), "%s", first);
+			write_status(d);
+		}
 		dc_errors_free(&errs);
-		dlog(NETPROBE_LOG_ERROR,
-		     "lists: a list file is refused; the lists stay as they are");
 		return;
+	}
+	if (d->lists_error[0]) {
+		dlog(NETPROBE_LOG_INFO, "lists: the list files parse again");
+		d->lists_error[0] = '\0';
+		write_status(d);
 	}
 	if (daemon_lists_equal(&lists, &d->lists)) {
 		daemon_lists_free(&lists);
@@ -546,6 +604,66 @@ static void refresh_lists(struct daemon *d)
 	if (err)
 		applied(d, err);
 	write_status(d);
+}
+
+/* ---- Interfaces deleted and made again ---- */
+
+struct gone_ctx {
+	struct daemon *d;
+	char names[NETPROBE_MAX_IFACES][NETPROBE_IFNAMSIZ];
+	unsigned int n;
+};
+
+static int find_gone(const struct netprobe_iface *it, void *ctx)
+{
+	struct gone_ctx *g = ctx;
+
+	if (it->gone && it->in_current_netns && g->n < NETPROBE_MAX_IFACES)
+		snprintf(g->names[g->n++], NETPROBE_IFNAMSIZ, "%s", it->name);
+	return 0;
+}
+
+static bool in_config(const struct daemon_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nifaces; i++)
+		if (!strcmp(cfg->ifaces[i].name, name))
+			return true;
+	return false;
+}
+
+/*
+ * Every second: an interface of the config that was deleted has its slot
+ * freed at once (the name then means the new one, not the dead one), and
+ * is attached again when an interface of that name comes back. One
+ * detached by hand is left as it is until the next reload.
+ */
+static void watch_ifaces(struct daemon *d)
+{
+	struct gone_ctx g = {.d = d};
+
+	netprobe_manager_foreach_iface(d->m, find_gone, &g);
+	for (unsigned int i = 0; i < g.n; i++) {
+		if (!in_config(&d->cfg, g.names[i]))
+			continue;
+		dlog(NETPROBE_LOG_WARN,
+		     "%s: the interface was deleted: its slot is freed; it is "
+		     "attached again when it comes back",
+		     g.names[i]);
+		netprobe_manager_detach(d->m, g.names[i]);
+		dc_cidrs_add(&d->awaited, g.names[i]);
+	}
+	for (size_t i = 0; i < d->awaited.n; i++) {
+		const char *name = d->awaited.v[i].text;
+
+		if (!in_config(&d->cfg, name) || if_nametoindex(name)) {
+			if (in_config(&d->cfg, name)) {
+				dlog(NETPROBE_LOG_INFO, "%s: back: attached again", name);
+				d->retry_at = now_s(); /* the apply attaches it */
+			}
+			d->awaited.v[i] = d->awaited.v[--d->awaited.n];
+			i--;
+		}
+	}
 }
 
 /* ---- The loop ---- */
@@ -578,6 +696,7 @@ static int loop(struct daemon *d, int sfd)
 		/* Blocks made and ended, every second: log lines and the hooks. */
 		if (now >= next_blocks) {
 			hooks_check_blocks(d->m, &d->cfg);
+			watch_ifaces(d);
 			next_blocks = now + 1;
 		}
 		hooks_tick(&d->cfg);
@@ -660,6 +779,8 @@ int daemon_run(const struct daemon_args *args)
 		goto out;
 	netprobe_manager_on_report(d.m, on_report, &d);
 	netprobe_manager_set_housekeeping(d.m, &d.cfg.housekeeping);
+	if (other_pin_path(&d))
+		goto out;
 	err = daemon_owned_load(d.owned_file, d.cfg.state.pin_path, &d.owned);
 	if (err && err != -ENOENT)
 		dlog(NETPROBE_LOG_WARN,
@@ -672,15 +793,49 @@ int daemon_run(const struct daemon_args *args)
 		     "entries, %zu services",
 		     d.owned.ifaces.n, d.owned.deny.n + d.owned.allow.n, d.owned.services.n);
 	d.started_ns = realtime_ns();
-	err = daemon_apply(d.m, &d.cfg, &d.lists, &d.owned, &res);
-	save_owned(&d);
-	if (err) {
-		dlog(NETPROBE_LOG_ERROR,
-		     "%s: not applied whole (%s): stopping; what was applied "
-		     "stays, and the next start goes on from it",
-		     d.cfg.path, netprobe_strerror(err));
+	struct daemon_owned before = {}, made = {}, none = {};
+
+	/* What was ours before: a start that fails takes back what it made, no more. */
+	if (daemon_owned_minus(&d.owned, &none, &before)) {
+		dlog(NETPROBE_LOG_ERROR, "out of memory");
 		goto out;
 	}
+	err = daemon_apply(d.m, &d.cfg, &d.lists, &d.owned, &res);
+	if (err) {
+		int undo = daemon_owned_minus(&d.owned, &before, &made);
+
+		/*
+		 * The interfaces and services it made go; list entries stay the
+		 * config's (some were there by hand before: taking them would
+		 * take the operator's).
+		 */
+		daemon_owned_free(&(struct daemon_owned){.deny = made.deny, .allow = made.allow});
+		made.deny = made.allow = (struct dc_cidrs){};
+		dlog(NETPROBE_LOG_ERROR,
+		     "%s: not applied whole (%s): what this start made is taken "
+		     "back, and it stops",
+		     d.cfg.path, netprobe_strerror(err));
+		undo = undo ?: daemon_unapply(d.m, &made);
+		if (undo)
+			dlog(NETPROBE_LOG_ERROR,
+			     "taking back: %s (the record keeps it, for the next "
+			     "start)",
+			     netprobe_strerror(undo));
+		else {
+			/* Ours now: what was before, and the entries. */
+			daemon_owned_free(&before);
+			daemon_owned_minus(&d.owned, &made, &before);
+			daemon_owned_free(&d.owned);
+			d.owned = before;
+			before = (struct daemon_owned){};
+		}
+		daemon_owned_free(&made);
+		daemon_owned_free(&before);
+		save_owned(&d);
+		goto out;
+	}
+	daemon_owned_free(&before);
+	save_owned(&d);
 	applied(&d, 0);
 	d.next_refresh = now_s() + d.cfg.list_refresh_s;
 	d.last_changes = res.changes;
@@ -727,12 +882,23 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	daemon_owned_free(&d.owned);
+	free(d.awaited.v);
 	daemon_lists_free(&d.lists);
 	daemon_config_free(&d.cfg);
 	return rc;
 }
 
 /* ---- --reload: signal the running daemon, wait for its outcome ---- */
+
+/* The same path, or two paths to the same file ("./", "..", a symlink). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (!strcmp(a, b))
+		return true;
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
 
 int daemon_signal_reload(const char *config, const char *pid_file_opt, const char *default_pin_path)
 {
@@ -759,7 +925,7 @@ int daemon_signal_reload(const char *config, const char *pid_file_opt, const cha
 	daemon_config_free(&cfg);
 	/* Who runs is the lock's holder, as the kernel says it: not the file's text. */
 	fd = open(pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	pid = fd >= 0 ? lock_holder(fd) : 0;
+	pid = fd >= 0 ? daemon_lock_holder(fd) : 0;
 	if (!pid) {
 		dlog(NETPROBE_LOG_ERROR, "no netprobe daemon runs with %s (%s)", pid_file,
 		     fd < 0 ? strerror(errno) : "it is not locked");
@@ -775,7 +941,7 @@ int daemon_signal_reload(const char *config, const char *pid_file_opt, const cha
 		return 1;
 	}
 	/* It reloads its own file: say so rather than check one file and reload another. */
-	if (strcmp(before.config, config_abs)) {
+	if (!same_file(before.config, config_abs)) {
 		dlog(NETPROBE_LOG_ERROR,
 		     "the daemon (pid %d) runs with %s, not %s: it would reload its own; refused",
 		     pid, before.config, config_abs);
@@ -784,7 +950,7 @@ int daemon_signal_reload(const char *config, const char *pid_file_opt, const cha
 	}
 	/* Signalled through a pidfd taken while it holds the lock: never a reused pid. */
 	pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0 || lock_holder(fd) != pid ||
+	if (pidfd < 0 || daemon_lock_holder(fd) != pid ||
 	    syscall(SYS_pidfd_send_signal, pidfd, SIGHUP, NULL, 0)) {
 		dlog(NETPROBE_LOG_ERROR, "cannot signal pid %d: %s", pid, strerror(errno));
 		if (pidfd >= 0)

@@ -7,6 +7,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,15 @@ static unsigned long long get_u64(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
 }
 
+pid_t daemon_lock_holder(int fd)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+
+	if (fcntl(fd, F_GETLK, &fl) || fl.l_type == F_UNLCK)
+		return 0;
+	return fl.l_pid;
+}
+
 int daemon_status_read(const char *file, struct daemon_status *out)
 {
 	struct json_object *root = json_object_from_file(file), *r;
@@ -42,6 +53,8 @@ int daemon_status_read(const char *file, struct daemon_status *out)
 	out->started_ns = get_u64(root, "started_ns");
 	copy_string(root, "config", out->config, sizeof(out->config));
 	copy_string(root, "pin_path", out->pin_path, sizeof(out->pin_path));
+	copy_string(root, "pid_file", out->pid_file, sizeof(out->pid_file));
+	copy_string(root, "list_files_error", out->list_files_error, sizeof(out->list_files_error));
 	out->last_ok = true;
 	out->in_sync = true;
 	{
@@ -64,22 +77,20 @@ int daemon_status_read(const char *file, struct daemon_status *out)
 	return 0;
 }
 
-/* Whether pid is a running netprobe (a status file outlives a daemon killed with -9). */
-static bool is_netprobe(int pid)
+/*
+ * Whether the status file's daemon runs: its pid file's lock is held by that
+ * pid (a status file outlives a daemon killed with -9; a pid is reused).
+ */
+static bool running(const struct daemon_status *st)
 {
-	char path[64], comm[32] = "";
-	FILE *f;
+	int fd = open(st->pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	bool held;
 
-	if (pid <= 1 || (kill(pid, 0) && errno != EPERM))
+	if (fd < 0)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
-	fclose(f);
-	return !strcmp(comm, "netprobe\n");
+	held = st->pid > 1 && daemon_lock_holder(fd) == st->pid;
+	close(fd);
+	return held;
 }
 
 int daemon_status_find(const char *pin_path, struct daemon_status *out)
@@ -98,7 +109,7 @@ int daemon_status_find(const char *pin_path, struct daemon_status *out)
 			continue;
 		snprintf(file, sizeof(file), "%s/%s", DAEMON_RUN_DIR, e->d_name);
 		if (daemon_status_read(file, out) == 0 && !strcmp(out->pin_path, pin_path) &&
-		    is_netprobe(out->pid))
+		    running(out))
 			found = 0;
 	}
 	closedir(d);

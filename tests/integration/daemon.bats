@@ -47,7 +47,7 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 @test "daemon: the shipped config runs; status names the daemon; check-config agrees" {
 	run np_b daemon --check-config --config "$CONF"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"ok: 1 interfaces, 1 deny and 1 allow entries"* ]]
+	[[ "$output" == *"ok: 1 interface, 1 deny and 1 allow entries"* ]]
 	daemon_start
 	# The interface, in the mode the file says, with its lists.
 	run np_b status --json
@@ -236,6 +236,9 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	# kill -9, and the config loses npdum0: the next start detaches it, and only it.
 	daemon_stop KILL
 	[ -e "$PIDFILE" ]
+	# Killed: status no longer names it (its status file outlives it; its lock does not).
+	run np_b status
+	[[ "$output" != *"daemon:"* ]]
 	sed -i '/^  npdum0:/,/^    xdp_mode: generic/d' "$CONF"
 	daemon_start
 	grep -q "npdum0: no longer in the config" "$LOG"
@@ -351,6 +354,12 @@ with open(sys.argv[2], "w", buffering=1) as out:
 	printf '203.0.113.5\nnot-a-cidr\n' >"$deny"
 	wait_for 50 grep -q "$deny:2:1: 'not-a-cidr' is no CIDR" "$LOG"
 	grep -q "a list file is refused; the lists stay as they are" "$LOG"
+	# Said once, not at each refresh; and status says it while it lasts.
+	sleep 2.5
+	[ "$(grep -c "'not-a-cidr' is no CIDR" "$LOG")" -eq 1 ]
+	[[ "$(np_b status --json | jq -r .daemon.list_files_error)" == *"'not-a-cidr' is no CIDR"* ]]
+	run np_b status
+	[[ "$output" == *"LIST FILES REFUSED"* ]]
 	[ "$(np_b blacklist list --json | jq -r '[.entries[] | select(.origin == "manual") | .cidr] | join(",")')" = 203.0.113.5/32 ]
 	# The block mitigation made is not the daemon's to remove.
 	[ "$(np_b blacklist list --json | jq -r '[.entries[] | select(.origin == "syn_flood") | .cidr] | join(",")')" = 198.18.0.1/32 ]
@@ -393,8 +402,9 @@ flood_until_blocked() {
 		.address == "198.18.0.1/32" and .detection == "syn_flood" and .rate >= 200 and
 		.threshold == 200 and .ttl_s >= 1 and .ttl_s <= 3'
 	grep -q "block address=198.18.0.1/32 detection=syn_flood rate=[0-9]* threshold=200 ttl_s=[0-9]" "$LOG"
-	wait_for 80 grep -q "^args: unblock 198.18.0.1/32 syn_flood 0 0$" "$out"
-	grep -A1 "^args: unblock" "$out" | tail -1 | jq -e '.action == "unblock" and .reason == "expired"'
+	wait_for 80 grep -q "^args: unblock 198.18.0.1/32 syn_flood [0-9]* 0$" "$out"
+	grep -A1 "^args: unblock" "$out" | tail -1 | jq -e '.action == "unblock" and .reason == "expired" and
+		.rate >= 200 and .ttl_s == 0'
 	grep -q "unblock address=198.18.0.1/32 detection=syn_flood reason=expired" "$LOG"
 	# Lifted by hand (once the daemon saw it: it looks every second): removed, not expired.
 	flood_until_blocked
@@ -438,4 +448,32 @@ flood_until_blocked() {
 	[[ "$output" == *", 1 changes"* ]]
 	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | sort | join(",")')" = \
 		198.51.100.0/24,203.0.113.0/24 ]
+}
+
+@test "daemon: an interface of the config deleted and made again is attached again; a new pin path is refused while the old holds ours" {
+	in_b ip link add npdum0 type veth peer name npdum0p
+	in_b ip link set npdum0 up
+	printf 'pid_file: %s\ninterfaces:\n  npdum0: {xdp_mode: generic}\n' "$PIDFILE" >"$CONF"
+	daemon_start
+	[ "$(np_b status --json | jq -r '.interfaces[0].name')" = npdum0 ]
+	in_b ip link del npdum0
+	wait_for 50 grep -q "npdum0: the interface was deleted: its slot is freed" "$LOG"
+	[ "$(np_b status --json | jq '.interfaces | length')" -eq 0 ]
+	in_b ip link add npdum0 type veth peer name npdum0p
+	in_b ip link set npdum0 up
+	wait_for 50 eval '[ "$(np_b status --json | jq -r "[.interfaces[] | select(.gone | not) | .name] | join(\",\")")" = npdum0 ]'
+	[ "$(np_b status --json | jq '.interfaces | length')" -eq 1 ]
+	grep -q "npdum0: back: attached again" "$LOG"
+	# Another pin path with what the daemon made still at the old one: refused, nothing made.
+	daemon_stop TERM
+	printf 'pin_path: %s-2\n' "$NETPROBE_PIN_PATH" >>"$CONF"
+	run np_b daemon --config "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the daemon last ran with pin path $NETPROBE_PIN_PATH, and what it made may run there still"* ]]
+	[ ! -e "$NETPROBE_PIN_PATH-2" ]
+	# --check-config says what the daemon would of a pid file in a directory anyone writes.
+	printf 'pid_file: /tmp/np-%s.pid\n' "$DID" >"$CONF"
+	run np_b daemon --check-config --config "$CONF"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"pid_file /tmp/np-$DID.pid: its directory /tmp is writable by every user"* ]]
 }

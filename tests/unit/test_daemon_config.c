@@ -204,12 +204,6 @@ static const struct {
 	 "10.0.0.1/32 is listed already"},
 	{"interfaces:\n  npnosuch0:\n    mode: filter\n", 2, 3, "no interface 'npnosuch0' here"},
 	{"interfaces:\n  lo:\n  lo:\n", 3, 3, "'lo' is given twice (first on line 2)"},
-	{"interfaces:\n  lo:\n    mode: monitor\n    mitigation: proven\n", 4, 5,
-	 "mitigation: for filter mode, and lo is in monitor mode"},
-	{"interfaces:\n  lo:\n    detect: {syn_flood: 5}\n", 3, 5,
-	 "detect: for filter mode, and lo is in monitor mode"},
-	{"interfaces:\n  lo:\n    mode: filter\n    mitigation: off\n    mitigation_ttl_s: 5\n", 5,
-	 5, "mitigation_ttl_s: goes with mitigation, which is off"},
 	{"interfaces:\n  this/is/no/name:\n", 2, 3, "is no interface name"},
 	{"lists:\n  deny: [10.0.0.1/8]\n", 2, 10, "has host bits set"},
 	{"lists:\n  deny: [hello]\n", 2, 10, "'hello' is no CIDR"},
@@ -306,6 +300,14 @@ static void test_empty_file_is_defaults(void **state)
 	assert_int_equal(cfg.nifaces, 1);
 	assert_int_equal(cfg.ifaces[0].opts.xdp_mode, NETPROBE_XDP_MONITOR);
 	assert_int_equal(cfg.deny.n, 0);
+	daemon_config_free(&cfg);
+	/* The filter's settings in another mode: kept, for when it is filter. */
+	assert_int_equal(read_text("interfaces:\n  lo:\n    mode: monitor\n    mitigation: proven\n"
+				   "    mitigation_ttl_s: 60\n    detect: {syn_flood: 5}\n",
+				   &cfg, &errs),
+			 0);
+	assert_true(cfg.ifaces[0].opts.mitigation);
+	assert_int_equal(cfg.ifaces[0].opts.syn_flood.threshold, 5);
 	daemon_config_free(&cfg);
 	/* YAML 1.1's booleans in their three cases. */
 	assert_int_equal(
