@@ -48,18 +48,7 @@ static bool set_has(const struct dc_cidrs *l, const char *text)
 
 static int set_add(struct dc_cidrs *l, const char *text)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct dc_cidr *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
-	snprintf(l->v[l->n++].text, sizeof(l->v[0].text), "%s", text);
-	return 0;
+	return dc_cidrs_add(l, text);
 }
 
 static void set_free(struct dc_cidrs *l)

@@ -8,31 +8,16 @@ load helpers
 
 setup() {
 	lab_setup
-	DID="np-test-$(printf '%x%x' "$$" "${BATS_TEST_NUMBER:-0}")"
-	# The daemon's files go where `netprobe status` looks, named for this test.
-	PIDFILE="/run/netprobe/$DID.pid"
-	CONF="$BATS_TEST_TMPDIR/netprobe.yaml"
-	LOG="$BATS_TEST_TMPDIR/daemon.log"
+	daemon_lab
 	# The shipped example, on this lab's interface, with this test's pid file.
 	sed -e "s/^  eth1:/  $LAB_VB:/" -e "s|^pid_file: .*|pid_file: $PIDFILE|" \
 		"$ROOT/deploy/netprobe.yaml" >"$CONF"
 }
 
 teardown() {
-	[ -z "${DPID:-}" ] || kill -TERM "$DPID" 2>/dev/null || true
-	[ -z "${DPID:-}" ] || wait "$DPID" 2>/dev/null || true
-	lab_teardown
-	rm -f "/run/netprobe/$DID".*
+	daemon_teardown
 }
 
-# daemon_start [ARGS]: runs the daemon in ns B on $CONF, logging to $LOG, until it says it runs.
-daemon_start() {
-	: >"$LOG"
-	# nsenter execs netprobe: $! is the daemon itself, for the signals.
-	nsenter --net="/run/netns/$LAB_B" "$NP" daemon --config "$CONF" "$@" >>"$LOG" 2>&1 3>&- &
-	DPID=$!
-	wait_for 300 grep -q "running: " "$LOG" || { cat "$LOG"; return 1; }
-}
 daemon_stop() {
 	kill -"${1:-TERM}" "$DPID"
 	wait "$DPID" || true

@@ -156,3 +156,27 @@ events_end() {
 
 events_of() { jq -s "[.[] | select(.type == \"$1\")]" "$EV"; }
 count_of() { events_of "$1" | jq length; }
+
+# daemon_lab: the names a test of netprobe daemon uses: its pid file where
+# `netprobe status` looks, named for the test; its config and log.
+daemon_lab() {
+	DID="np-test-$(printf '%x%x' "$$" "${BATS_TEST_NUMBER:-0}")"
+	PIDFILE="/run/netprobe/$DID.pid"
+	CONF="$BATS_TEST_TMPDIR/netprobe.yaml"
+	LOG="$BATS_TEST_TMPDIR/daemon.log"
+}
+# daemon_start [ARGS]: runs the daemon in ns B on $CONF, logging to $LOG, until it says it runs.
+daemon_start() {
+	: >"$LOG"
+	# nsenter execs netprobe: $! is the daemon itself, for the signals.
+	nsenter --net="/run/netns/$LAB_B" "$NP" daemon --config "$CONF" "$@" >>"$LOG" 2>&1 3>&- &
+	DPID=$!
+	wait_for 300 grep -q "running: " "$LOG" || { cat "$LOG"; return 1; }
+}
+# daemon_teardown: the daemon stopped, the lab gone, the daemon's files with it.
+daemon_teardown() {
+	[ -z "${DPID:-}" ] || kill -TERM "$DPID" 2>/dev/null || true
+	[ -z "${DPID:-}" ] || wait "$DPID" 2>/dev/null || true
+	lab_teardown
+	rm -f "/run/netprobe/$DID".*
+}

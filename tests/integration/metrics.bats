@@ -7,10 +7,7 @@ load helpers
 
 setup() {
 	lab_setup
-	DID="np-test-$(printf '%x%x' "$$" "${BATS_TEST_NUMBER:-0}")"
-	PIDFILE="/run/netprobe/$DID.pid"
-	CONF="$BATS_TEST_TMPDIR/netprobe.yaml"
-	LOG="$BATS_TEST_TMPDIR/daemon.log"
+	daemon_lab
 	# ns B's loopback is its own: the default port collides with nothing.
 	cat >"$CONF" <<-EOF
 		pid_file: $PIDFILE
@@ -22,18 +19,9 @@ setup() {
 
 teardown() {
 	[ -z "${PROM:-}" ] || kill "$PROM" 2>/dev/null || true
-	[ -z "${DPID:-}" ] || kill -TERM "$DPID" 2>/dev/null || true
-	[ -z "${DPID:-}" ] || wait "$DPID" 2>/dev/null || true
-	lab_teardown
-	rm -f "/run/netprobe/$DID".*
+	daemon_teardown
 }
 
-daemon_start() {
-	: >"$LOG"
-	nsenter --net="/run/netns/$LAB_B" "$NP" daemon --config "$CONF" "$@" >>"$LOG" 2>&1 3>&- &
-	DPID=$!
-	wait_for 300 grep -q "running: " "$LOG" || { cat "$LOG"; return 1; }
-}
 scrape() { in_b curl -sf "http://127.0.0.1:9479${1:-/metrics}"; }
 
 @test "metrics: promtool lints a scrape; one HELP and TYPE a family, bounded labels; /-/healthy" {
