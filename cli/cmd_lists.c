@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli.h"
+#include "../daemon/daemon.h"
 
 struct list_ops {
 	const char *command;
@@ -48,7 +49,25 @@ struct list_out {
 	bool json;
 	struct json_object *entries;
 	unsigned int count;
+	const struct dc_cidrs *config; /* the running daemon's entries of this list, or NULL */
 };
+
+/*
+ * The entries of this list that the daemon keeping this pin path owns (its
+ * config's): into owned, sorted; false when no daemon runs.
+ */
+static bool daemon_entries(struct daemon_owned *owned)
+{
+	struct daemon_status st;
+	char record[PATH_MAX];
+
+	if (daemon_status_find(cli.pin_path, &st))
+		return false;
+	daemon_side_file(st.pid_file, "owned.json", record, sizeof(record));
+	if (daemon_owned_load(record, cli.pin_path, owned))
+		return false;
+	return true;
+}
 
 static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 {
@@ -66,6 +85,10 @@ static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 		json_object_object_add(o, "hits", cli_json_u64(e->hits));
 		json_object_object_add(o, "origin",
 				       json_object_new_string(netprobe_acl_origin_name(e->origin)));
+		/* The daemon's config put it there (and puts it back at a reload). */
+		json_object_object_add(
+			o, "daemon_config",
+			json_object_new_boolean(out->config && dc_cidrs_has(out->config, e->text)));
 		cli_json_time(o, "created", e->created_ns);
 		json_object_object_add(o, "id", cli_json_u64(e->id));
 		if (e->origin != NETPROBE_ORIGIN_MANUAL)
@@ -78,10 +101,34 @@ static int print_entry(const struct netprobe_acl_entry *e, void *ctx)
 			printf("%-43s %10s %14s %-12s %s\n", "CIDR", "TTL", "HITS", "ORIGIN",
 			       "CREATED");
 		printf("%-43s %10s %14llu %-12s %s\n", e->text, ttl, e->hits,
-		       netprobe_acl_origin_name(e->origin), created);
+		       out->config && dc_cidrs_has(out->config, e->text)
+			       ? "config"
+			       : netprobe_acl_origin_name(e->origin),
+		       created);
 	}
 	out->count++;
 	return 0;
+}
+
+/* A del of the daemon's own entries: done, and said that it does not last. */
+static void warn_config_entries(const struct list_ops *ops, char **cidrs, int n)
+{
+	struct daemon_owned owned = {};
+	const struct dc_cidrs *set;
+	struct netprobe_cidr c;
+	char text[64];
+
+	if (!daemon_entries(&owned))
+		return;
+	set = ops == &deny_ops ? &owned.deny : &owned.allow;
+	for (int i = 0; i < n; i++)
+		if (!netprobe_cidr_parse(cidrs[i], &c) &&
+		    dc_cidrs_has(set, netprobe_cidr_str(&c, text, sizeof(text))))
+			fprintf(stderr,
+				"netprobe: note: %s is the daemon's config's: it comes back at its "
+				"next reload (take it out of the config to remove it for good)\n",
+				text);
+	daemon_owned_free(&owned);
 }
 
 /* Collects every entry's CIDR, for del --all (the list changes while it is walked). */
@@ -540,8 +587,13 @@ static int run_list(const struct cli_command *cmd, const struct list_ops *ops, i
 		return EXIT_FAIL;
 
 	if (!strcmp(verb, "list")) {
+		struct daemon_owned owned = {};
+
+		if (daemon_entries(&owned))
+			out.config = ops == &deny_ops ? &owned.deny : &owned.allow;
 		out.entries = json_object_new_array();
 		err = ops->list(m, print_entry, &out);
+		daemon_owned_free(&owned);
 		if (!err && !out.json && !out.count)
 			printf("no entries\n");
 		if (!err && out.json) {
@@ -585,6 +637,8 @@ static int run_list(const struct cli_command *cmd, const struct list_ops *ops, i
 			fprintf(stderr,
 				"netprobe: no interface is in filter mode yet; the lists "
 				"apply once one is (netprobe attach IFACE --mode filter)\n");
+		if (!add && ncidrs)
+			warn_config_entries(ops, argv + optind, ncidrs);
 	}
 	netprobe_manager_free(m);
 	return err ? EXIT_FAIL : EXIT_OK;

@@ -46,6 +46,11 @@ static bool set_has(const struct dc_cidrs *l, const char *text)
 	return l->n && bsearch(&key, l->v, l->n, sizeof(*l->v), text_cmp);
 }
 
+bool dc_cidrs_has(const struct dc_cidrs *sorted, const char *text)
+{
+	return set_has(sorted, text);
+}
+
 static int set_add(struct dc_cidrs *l, const char *text)
 {
 	return dc_cidrs_add(l, text);

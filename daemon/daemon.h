@@ -41,6 +41,8 @@ struct dc_cidrs {
 
 /* Appends text (a name or a CIDR's text) to a list. 0 or -ENOMEM. */
 int dc_cidrs_add(struct dc_cidrs *l, const char *text);
+/* Whether a sorted list (a daemon_owned's) holds text. */
+bool dc_cidrs_has(const struct dc_cidrs *sorted, const char *text);
 
 /* A file of CIDRs, one a line, # comments: refreshed while the daemon runs. */
 struct dc_list_file {

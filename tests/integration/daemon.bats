@@ -100,6 +100,16 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | sort | join(",")')" = \
 		"198.51.100.9/32,203.0.113.128/25" ]
 	[ "$(np_b allowlist list --json | jq '.entries | length')" -eq 0 ]
+	# Which is which, as listed: the config's, and the one by hand.
+	[ "$(np_b blacklist list --json | jq -c '[.entries[] | [.cidr, .daemon_config]] | sort')" = \
+		'[["198.51.100.9/32",false],["203.0.113.128/25",true]]' ]
+	run np_b blacklist list
+	[[ "$output" == *"203.0.113.128/25"*"config"* ]]
+	[[ "$output" == *"198.51.100.9/32"*"manual"* ]]
+	run np_b blacklist del 203.0.113.128/25
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"note: 203.0.113.128/25 is the daemon's config's: it comes back at its next reload"* ]]
+	np_b blacklist add 203.0.113.128/25 >/dev/null
 	# A reload of an unchanged file changes nothing.
 	run reload
 	[ "$status" -eq 0 ]
