@@ -4,8 +4,11 @@
  * is refused), the config applied, then a loop on one thread that waits in
  * poll() for a signal (signalfd: SIGHUP reloads, SIGTERM and SIGINT stop)
  * or for the next periodic job: housekeeping (flow expiry, list sweeps, the
- * report), the list files' refresh and systemd's watchdog. Security alerts
- * come from the event workers and go to the log, one line each.
+ * report), the list files' refresh, blocks and their hooks (hooks.c), the
+ * config's interfaces deleted and made again, a retry of what could not be
+ * applied, and systemd's watchdog. Security alerts come from the event
+ * workers and go to the log, one line each; /metrics has its own thread
+ * (metrics.c).
  *
  * Beside the pid file: NAME.status.json (what `netprobe status` and
  * `netprobe daemon --reload` read: the last reload's outcome) and
@@ -51,7 +54,7 @@ struct daemon {
 	bool in_sync;		 /* the last apply went through whole */
 	char lists_error[512];	 /* the list files refused at the last refresh ("": none) */
 	struct dc_cidrs awaited; /* the config's interfaces deleted: attached when they come back */
-	unsigned long long last_success_ns; /* when it did last */
+	unsigned long long last_success_ns; /* when the config was last applied whole */
 	struct metrics *metrics;	    /* NULL: not served */
 	double retry_at; /* when to apply again after one that did not; 0: none due */
 	uint64_t watchdog_usec;
