@@ -743,6 +743,17 @@ NETPROBE_API int netprobe_manager_on_report(struct netprobe_manager *m, netprobe
 NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_ms);
 
 /*
+ * Calls fn, on the thread that expires flows (netprobe_manager_expire_flows,
+ * housekeeping), for each flow it removes, with its last statistics: for a
+ * flow exporter's final record, whether or not flow-end events are on. NULL:
+ * none. Set it before housekeeping runs.
+ */
+typedef void (*netprobe_flow_end_fn)(const struct netprobe_flow_key *key,
+				     const struct netprobe_flow_stats *stats, void *ctx);
+NETPROBE_API int netprobe_manager_on_flow_end(struct netprobe_manager *m, netprobe_flow_end_fn fn,
+					      void *ctx);
+
+/*
  * Housekeeping, the periodic work of whoever runs netprobe for long (the
  * daemon; `netprobe events` and `monitor` while they run), on the
  * caller's thread: every second, flows idle for flow_idle_timeout_ms

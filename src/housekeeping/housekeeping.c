@@ -30,6 +30,15 @@ static __u64 mono_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+int netprobe_manager_on_flow_end(struct netprobe_manager *m, netprobe_flow_end_fn fn, void *ctx)
+{
+	if (!m)
+		return -EINVAL;
+	m->flow_end_fn = fn;
+	m->flow_end_ctx = ctx;
+	return 0;
+}
+
 int netprobe_manager_on_report(struct netprobe_manager *m, netprobe_report_fn fn, void *ctx)
 {
 	if (!m)
@@ -150,8 +159,11 @@ int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_
 		    now.last_seen != c.evs[i].stats.last_seen ||
 		    bpf_map_delete_elem(fd, &c.evs[i].key))
 			continue;
+		c.evs[i].stats = now; /* its last count, as it left */
 		c.evs[removed++] = c.evs[i];
 	}
+	for (int i = 0; m->flow_end_fn && i < removed; i++)
+		m->flow_end_fn(&c.evs[i].key, &c.evs[i].stats, m->flow_end_ctx);
 	if (removed)
 		emit_flow_ends(m, c.evs, removed);
 	/* Read by netprobe_manager_event_stats, which is thread-safe. */

@@ -76,6 +76,8 @@ struct netprobe_manager {
 	int nhandlers;
 	netprobe_report_fn report_fn;
 	void *report_ctx;
+	netprobe_flow_end_fn flow_end_fn; /* each flow expiry removes (an exporter's last count) */
+	void *flow_end_ctx;
 	struct np_housekeeping hk;
 	unsigned long long flows_expired; /* by this manager (housekeeping, expire_flows) */
 	/* userspace event counts of pipelines that have stopped */

@@ -415,10 +415,27 @@ static int count_flow(const struct netprobe_flow_key *k, const struct netprobe_f
 	return 0;
 }
 
+/* What netprobe_manager_on_flow_end handed over. */
+struct ended {
+	unsigned int n;
+	unsigned long long packets;
+};
+
+static void count_flow_end(const struct netprobe_flow_key *key,
+			   const struct netprobe_flow_stats *stats, void *ctx)
+{
+	struct ended *e = ctx;
+
+	(void)key;
+	e->n++;
+	e->packets += stats->packets;
+}
+
 static void test_idle_flows_expire_with_an_event(void **state)
 {
 	struct netprobe_manager *m;
 	struct netprobe_event_stats st;
+	struct ended ended = {};
 	int fd, left;
 
 	(void)state;
@@ -440,7 +457,11 @@ static void test_idle_flows_expire_with_an_event(void **state)
 	usleep(400000);
 	run_new_flows(fd, 30000, 5); /* these five are busy again */
 	close(fd);
+	assert_int_equal(netprobe_manager_on_flow_end(m, count_flow_end, &ended), 0);
 	assert_int_equal(netprobe_manager_expire_flows(m, 300), 45);
+	/* The flow-end callback got each, with its last count. */
+	assert_int_equal(ended.n, 45);
+	assert_int_equal(ended.packets, 45);
 	usleep(100000);
 	netprobe_manager_events_stop(m);
 	assert_int_equal(c.n, 45);
