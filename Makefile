@@ -38,7 +38,8 @@ CLI_SRCS     := $(wildcard cli/*.c)
 CLI_OBJS     := $(patsubst cli/%.c,$(OUTPUT)/cli/%.o,$(CLI_SRCS))
 DAEMON_SRCS  := $(wildcard daemon/*.c)
 DAEMON_OBJS  := $(patsubst daemon/%.c,$(OUTPUT)/daemon/%.o,$(DAEMON_SRCS))
-DAEMON_LIBS  := -lyaml -lsystemd -lmicrohttpd
+DAEMON_LIBS  := -lyaml -lsystemd -lmicrohttpd $(shell pkg-config --libs libfixbuf)
+DAEMON_CFLAGS := $(shell pkg-config --cflags libfixbuf)
 HDRS         := $(wildcard include/netprobe/*.h src/*/*.h cli/*.h daemon/*.h)
 
 BENCH_BINS   := $(OUTPUT)/bench/np-bench
@@ -87,7 +88,7 @@ $(OUTPUT)/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/cli
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/daemon/%.o: daemon/%.c $(HDRS) | $(OUTPUT)/daemon
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DAEMON_CFLAGS) -c $< -o $@
 
 netprobe: $(CLI_OBJS) $(DAEMON_OBJS) $(STATIC_LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(CLI_LIBS) $(DAEMON_LIBS)

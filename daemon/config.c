@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,8 +196,9 @@ static bool want_bool(struct parser *p, const yaml_node_t *n, const char *key, b
 
 /* The daemon's own settings' ranges; the library's are netprobe_config_range's. */
 static const struct netprobe_setting_range daemon_ranges[] = {
-	{"list_refresh_s", 0, 7 * 86400, "s"},
-	{"hook_timeout_s", 1, 600, "s"},
+	{"list_refresh_s", 0, 7 * 86400, "s"}, {"hook_timeout_s", 1, 600, "s"},
+	{"ipfix_timeout_s", 1, 86400, "s"},    {"ipfix_scan_s", 1, 3600, "s"},
+	{"ipfix_domain", 0, UINT32_MAX, ""},
 };
 
 static const struct netprobe_setting_range *range_of(const char *name)
@@ -1184,6 +1186,79 @@ static void set_metrics(struct parser *p, const struct key *k, yaml_node_t *v, v
 	parse_section(p, v, k->name, metrics_keys, t);
 }
 
+static void set_ipfix_enabled(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_ipfix_opts *o = t;
+
+	want_bool(p, v, k->name, &o->enabled);
+}
+
+static void set_ipfix_collector(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_ipfix_opts *o = t;
+	char host[64], port[8];
+	const char *s = want_scalar(p, v, k->name);
+
+	if (!s)
+		return;
+	if (ipfix_parse_collector(s, host, sizeof(host), port, sizeof(port))) {
+		error_at(p, v, "%s: '%s' is no ADDRESS:PORT (192.0.2.9:4739, [2001:db8::9]:4739)",
+			 k->name, s);
+		return;
+	}
+	snprintf(o->collector, sizeof(o->collector), "%s", s);
+}
+
+static void set_ipfix_transport(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	static const char *const transports[] = {"udp", "tcp", NULL};
+	struct daemon_ipfix_opts *o = t;
+	unsigned int c;
+
+	if (want_choice(p, v, k->name, transports, &c))
+		o->tcp = c == 1;
+}
+
+#define IPFIX_UINT(field, range)                                                                   \
+	static void set_ipfix_##field(struct parser *p, const struct key *k, yaml_node_t *v,       \
+				      void *t)                                                     \
+	{                                                                                          \
+		want_uint(p, v, k->name, range, &((struct daemon_ipfix_opts *)t)->field);          \
+	}
+IPFIX_UINT(active_timeout_s, "ipfix_timeout_s")
+IPFIX_UINT(template_refresh_s, "ipfix_timeout_s")
+IPFIX_UINT(scan_interval_s, "ipfix_scan_s")
+IPFIX_UINT(observation_domain, "ipfix_domain")
+
+static const struct key ipfix_keys[] = {
+	{"enabled", set_ipfix_enabled, NULL},
+	{"collector", set_ipfix_collector, NULL},
+	{"transport", set_ipfix_transport, NULL},
+	{"active_timeout_s", set_ipfix_active_timeout_s, NULL},
+	{"template_refresh_s", set_ipfix_template_refresh_s, NULL},
+	{"scan_interval_s", set_ipfix_scan_interval_s, NULL},
+	{"observation_domain", set_ipfix_observation_domain, NULL},
+	{NULL, NULL, NULL},
+};
+
+static void set_ipfix(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_config *cfg = t;
+	bool enabled_given = false;
+
+	parse_section(p, v, k->name, ipfix_keys, &cfg->ipfix);
+	for (yaml_node_pair_t *a = v->type == YAML_MAPPING_NODE ? v->data.mapping.pairs.start
+								: NULL;
+	     a && a < v->data.mapping.pairs.top; a++)
+		enabled_given |=
+			!strcmp(scalar(yaml_document_get_node(p->doc, a->key)) ?: "", "enabled");
+	/* A collector named is one exported to, unless enabled says not. */
+	if (!enabled_given)
+		cfg->ipfix.enabled = cfg->ipfix.collector[0] != '\0';
+	if (cfg->ipfix.enabled && !cfg->ipfix.collector[0])
+		error_at(p, v, "ipfix: enabled, and no collector (ADDRESS:PORT)");
+}
+
 static const struct key hook_keys[] = {
 	{"on_block", set_on_block, NULL},
 	{"on_unblock", set_on_unblock, NULL},
@@ -1272,12 +1347,19 @@ static void set_hooks(struct parser *p, const struct key *k, yaml_node_t *v, voi
 }
 
 static const struct key top_keys[] = {
-	{"pin_path", set_pin_path, NULL},     {"pid_file", set_pid_file, NULL},
-	{"log_level", set_log_level, NULL},   {"tables", set_tables, NULL},
-	{"events", set_events, NULL},	      {"housekeeping", set_housekeeping, NULL},
-	{"interfaces", set_interfaces, NULL}, {"lists", set_lists, NULL},
-	{"services", set_services, NULL},     {"hooks", set_hooks, NULL},
-	{"metrics", set_metrics, NULL},	      {NULL, NULL, NULL},
+	{"pin_path", set_pin_path, NULL},
+	{"pid_file", set_pid_file, NULL},
+	{"log_level", set_log_level, NULL},
+	{"tables", set_tables, NULL},
+	{"events", set_events, NULL},
+	{"housekeeping", set_housekeeping, NULL},
+	{"interfaces", set_interfaces, NULL},
+	{"lists", set_lists, NULL},
+	{"services", set_services, NULL},
+	{"hooks", set_hooks, NULL},
+	{"metrics", set_metrics, NULL},
+	{"ipfix", set_ipfix, NULL},
+	{NULL, NULL, NULL},
 };
 
 /* ---- Files ---- */
@@ -1547,6 +1629,9 @@ static void config_defaults(struct daemon_config *cfg, const char *path,
 	netprobe_events_opts_default(&cfg->events, sizeof(cfg->events));
 	netprobe_housekeeping_opts_default(&cfg->housekeeping, sizeof(cfg->housekeeping));
 	cfg->list_refresh_s = 300;
+	cfg->ipfix.active_timeout_s = 60;
+	cfg->ipfix.template_refresh_s = 60;
+	cfg->ipfix.scan_interval_s = 5;
 	cfg->metrics.enabled = true;
 	snprintf(cfg->metrics.listen, sizeof(cfg->metrics.listen), "%s", DAEMON_METRICS_LISTEN);
 	cfg->hooks.timeout_s = 10;

@@ -65,6 +65,24 @@ struct dc_service {
 	struct dc_pos pos;
 };
 
+/* What the IPFIX exporter did (ipfix.c). */
+struct ipfix_stats {
+	unsigned long long records; /* appended to the buffer */
+	unsigned long long failed;  /* records or messages that could not be sent */
+	unsigned long long evicted; /* flows gone without a final record (the table full) */
+};
+
+/* IPFIX export (ipfix.c): where to, how, how often. */
+struct daemon_ipfix_opts {
+	bool enabled;
+	char collector[80]; /* ADDRESS:PORT */
+	bool tcp;	    /* else UDP */
+	unsigned int active_timeout_s;
+	unsigned int template_refresh_s; /* templates sent again (UDP loses them) */
+	unsigned int scan_interval_s;	 /* the flow table read this often for active records */
+	unsigned int observation_domain;
+};
+
 struct daemon_config {
 	char path[PATH_MAX]; /* the file it was read from */
 	char pid_file[PATH_MAX];
@@ -85,6 +103,7 @@ struct daemon_config {
 		bool enabled;
 		char listen[80]; /* ADDRESS:PORT */
 	} metrics;
+	struct daemon_ipfix_opts ipfix;
 	struct {
 		char on_block[PATH_MAX]; /* "": none */
 		char on_unblock[PATH_MAX];
@@ -223,6 +242,19 @@ bool hooks_busy(void);
 /* Waits for the running ones (each up to its timeout), drops the queued. */
 void hooks_finish(const struct daemon_config *cfg);
 
+/* ---- IPFIX flow export (ipfix.c) ---- */
+
+struct ipfix;
+/* Starts exporting the flows of m's table; NULL on failure (logged). */
+struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_manager *m);
+/* The periodic work (on the loop's thread); returns the seconds until more is due. */
+double ipfix_tick(struct ipfix *x);
+void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out);
+/* flush: what is new of every flow goes as a forced end first. */
+void ipfix_stop(struct ipfix *x, bool flush);
+int ipfix_parse_collector(const char *text, char *host, size_t host_len, char *port,
+			  size_t port_len);
+
 /* ---- Prometheus /metrics (metrics.c) ---- */
 
 struct metrics;
@@ -231,6 +263,8 @@ struct metrics_snapshot {
 	unsigned int reloads;
 	bool last_ok, in_sync;
 	unsigned long long last_success_ns; /* CLOCK_REALTIME of the last whole apply */
+	bool ipfix;			    /* flows exported: the counts below mean something */
+	struct ipfix_stats ipfix_stats;
 };
 /* "127.0.0.1:9479", "[::1]:9479", "0.0.0.0:9479". 0 or -EINVAL. */
 int metrics_listen_parse(const char *text, struct sockaddr_storage *out);

@@ -488,6 +488,17 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 	family(f, "netprobe_config_in_sync", "gauge",
 	       "Whether the last apply went through whole (else it is tried again).");
 	sample(f, "netprobe_config_in_sync", s.in_sync, NULL);
+	if (s.ipfix) {
+		family(f, "netprobe_ipfix_records_total", "counter",
+		       "IPFIX flow records exported.");
+		sample(f, "netprobe_ipfix_records_total", s.ipfix_stats.records, NULL);
+		family(f, "netprobe_ipfix_failures_total", "counter",
+		       "IPFIX records or messages that could not be sent.");
+		sample(f, "netprobe_ipfix_failures_total", s.ipfix_stats.failed, NULL);
+		family(f, "netprobe_ipfix_flows_evicted_total", "counter",
+		       "Flows the full table evicted before their final record.");
+		sample(f, "netprobe_ipfix_flows_evicted_total", s.ipfix_stats.evicted, NULL);
+	}
 	family(f, "netprobe_build_info", "gauge", "The netprobe that serves these metrics.");
 	sample(f, "netprobe_build_info", 1, "version", NETPROBE_VERSION, NULL);
 }

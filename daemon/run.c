@@ -56,6 +56,7 @@ struct daemon {
 	struct dc_cidrs awaited; /* the config's interfaces deleted: attached when they come back */
 	unsigned long long last_success_ns; /* when the config was last applied whole */
 	struct metrics *metrics;	    /* NULL: not served */
+	struct ipfix *ipfix;		    /* NULL: no flow export */
 	double retry_at; /* when to apply again after one that did not; 0: none due */
 	uint64_t watchdog_usec;
 };
@@ -122,14 +123,22 @@ int daemon_check(const char *path, const char *default_pin_path)
 
 /* ---- The status file ---- */
 
-static void write_status(struct daemon *d)
+/* What /metrics shows of the daemon itself. */
+static void publish(struct daemon *d)
 {
 	struct metrics_snapshot snap = {.reloads = d->reloads,
 					.last_ok = d->last_ok,
 					.in_sync = d->in_sync,
-					.last_success_ns = d->last_success_ns};
+					.last_success_ns = d->last_success_ns,
+					.ipfix = d->ipfix != NULL};
 
+	ipfix_stats(d->ipfix, &snap.ipfix_stats);
 	metrics_snapshot_set(d->metrics, &snap);
+}
+
+static void write_status(struct daemon *d)
+{
+	publish(d);
 	struct json_object *root = json_object_new_object(), *r = json_object_new_object();
 	char tmp[PATH_MAX + 8];
 
@@ -515,6 +524,13 @@ static void reload(struct daemon *d)
 	err = daemon_apply(d->m, &next, &lists, &d->owned, &res);
 	if (metrics_move(d, &next) && !err)
 		err = -EADDRNOTAVAIL; /* the old address is still served */
+	if (memcmp(&next.ipfix, &d->cfg.ipfix, sizeof(next.ipfix))) {
+		/* What is new of every flow goes to the old collector; the new one starts there. */
+		ipfix_stop(d->ipfix, true);
+		d->ipfix = next.ipfix.enabled ? ipfix_start(&next.ipfix, d->m) : NULL;
+		if (next.ipfix.enabled && !d->ipfix && !err)
+			err = -EHOSTUNREACH;
+	}
 	save_owned(d);
 	daemon_config_free(&d->cfg);
 	daemon_lists_free(&d->lists);
@@ -722,6 +738,13 @@ static int loop(struct daemon *d, int sfd)
 			wait = next_blocks - now;
 		if (d->retry_at && d->retry_at - now < wait)
 			wait = d->retry_at - now;
+		if (d->ipfix) {
+			double due = ipfix_tick(d->ipfix);
+
+			if (due < wait)
+				wait = due;
+			publish(d); /* the exporter's counts, for /metrics */
+		}
 		if (hooks_busy() && wait > 0.05)
 			wait = 0.05; /* reaped and timed out without delay */
 		if (wait < 0.001)
@@ -850,6 +873,11 @@ int daemon_run(const struct daemon_args *args)
 		if (!d.metrics)
 			goto out;
 	}
+	if (d.cfg.ipfix.enabled) {
+		d.ipfix = ipfix_start(&d.cfg.ipfix, d.m);
+		if (!d.ipfix)
+			goto out;
+	}
 	write_status(&d);
 	dlog(NETPROBE_LOG_INFO, "running: %s, pin path %s, %zu interfaces, %u changes made",
 	     d.cfg.path, d.cfg.state.pin_path, d.cfg.nifaces, res.changes);
@@ -858,6 +886,8 @@ int daemon_run(const struct daemon_args *args)
 	rc = loop(&d, sfd) ? 1 : 0;
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	hooks_finish(&d.cfg);
+	ipfix_stop(d.ipfix, true); /* what is new of every flow, as forced ends */
+	d.ipfix = NULL;
 	if (args->detach_on_exit) {
 		err = daemon_unapply(d.m, &d.owned);
 		save_owned(&d);
@@ -870,6 +900,7 @@ int daemon_run(const struct daemon_args *args)
 		     d.cfg.state.pin_path);
 	}
 out:
+	ipfix_stop(d.ipfix, false);
 	metrics_stop(d.metrics);
 	netprobe_manager_events_stop(d.m);
 	netprobe_manager_free(d.m);

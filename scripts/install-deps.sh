@@ -7,14 +7,14 @@ packages=(
 	# build
 	make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libmnl-dev libjson-c-dev
 	pkg-config clang-format libcap-dev libyaml-dev libsystemd-dev
-	libmicrohttpd-dev
+	libmicrohttpd-dev libfixbuf-dev
 	# tests and demo: test framework, namespaces, real traffic tools, oracles
 	libcmocka-dev bats perl iproute2 iputils-ping iperf3 hping3 nmap tcpdump tshark ethtool
 	procps netcat-openbsd jq util-linux nftables python3 python3-scapy traceroute
 	# benchmarks: peers measured in the same run
 	xdp-tools
 	# exporters checked by their real consumers
-	prometheus curl bc
+	prometheus curl bc nfdump
 	# tests on other kernels: Debian's kernel packages booted under qemu
 	qemu-system-x86 busybox-static kmod cpio debian-archive-keyring
 )

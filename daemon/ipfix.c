@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * IPFIX (RFC 7011) flow records with libfixbuf, to a collector over UDP or
+ * TCP. Flows are read from the flow table in batches, never from per-packet
+ * events: export costs the datapath nothing. Two ways a record goes out:
+ *  - a flow that housekeeping expires (idle past flow_idle_timeout_ms) goes
+ *    with its last count (netprobe_manager_on_flow_end): flowEndReason 1;
+ *  - a flow that lives on is exported every active_timeout_s, its counts as
+ *    deltas since its last record: flowEndReason 2.
+ * What was exported of each flow is kept here, by flow key; the sum of a
+ * flow's records is its count. Flows the table evicted while full leave no
+ * final record (counted in ipfix_flows_evicted). At a stop, what is left
+ * goes as forced ends (4); at a start, what the table holds counts as
+ * exported (the records before the stop said it): the counts of the time
+ * the daemon was not running are the only ones missing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fixbuf/public.h>
+#include "daemon.h"
+
+#define TID_V4 256
+#define TID_V6 257
+
+enum end_reason { END_IDLE = 1, END_ACTIVE = 2, END_FORCED = 4 };
+
+/*
+ * Records as their templates lay them out: largest fields first, padded to
+ * 8. Every size is written out: fixbuf takes none by default for a record
+ * in memory (a model's default changing would shift the struct).
+ */
+struct rec4 {
+	uint64_t start_ms, end_ms, octets, packets;
+	uint32_t src, dst; /* host order, as fixbuf wants IPv4 addresses */
+	uint32_t ingress, egress;
+	uint16_t sport, dport, icmp_type_code, tcp_flags;
+	uint8_t proto, direction, end_reason, pad[5];
+};
+
+struct rec6 {
+	uint64_t start_ms, end_ms, octets, packets;
+	uint8_t src[16], dst[16];
+	uint32_t ingress, egress;
+	uint16_t sport, dport, icmp_type_code, tcp_flags;
+	uint8_t proto, direction, end_reason, pad[5];
+};
+
+static fbInfoElementSpec_t spec4[] = {
+	{"flowStartMilliseconds", 8, 0},
+	{"flowEndMilliseconds", 8, 0},
+	{"octetDeltaCount", 8, 0},
+	{"packetDeltaCount", 8, 0},
+	{"sourceIPv4Address", 4, 0},
+	{"destinationIPv4Address", 4, 0},
+	{"ingressInterface", 4, 0},
+	{"egressInterface", 4, 0},
+	{"sourceTransportPort", 2, 0},
+	{"destinationTransportPort", 2, 0},
+	{"icmpTypeCodeIPv4", 2, 0},
+	{"tcpControlBits", 2, 0},
+	{"protocolIdentifier", 1, 0},
+	{"flowDirection", 1, 0},
+	{"flowEndReason", 1, 0},
+	{"paddingOctets", 5, 0},
+	FB_IESPEC_NULL,
+};
+
+static fbInfoElementSpec_t spec6[] = {
+	{"flowStartMilliseconds", 8, 0},
+	{"flowEndMilliseconds", 8, 0},
+	{"octetDeltaCount", 8, 0},
+	{"packetDeltaCount", 8, 0},
+	{"sourceIPv6Address", 16, 0},
+	{"destinationIPv6Address", 16, 0},
+	{"ingressInterface", 4, 0},
+	{"egressInterface", 4, 0},
+	{"sourceTransportPort", 2, 0},
+	{"destinationTransportPort", 2, 0},
+	{"icmpTypeCodeIPv6", 2, 0},
+	{"tcpControlBits", 2, 0},
+	{"protocolIdentifier", 1, 0},
+	{"flowDirection", 1, 0},
+	{"flowEndReason", 1, 0},
+	{"paddingOctets", 5, 0},
+	FB_IESPEC_NULL,
+};
+
+/* What was exported of one flow. */
+struct exported {
+	struct netprobe_flow_key key;
+	unsigned long long packets, bytes;
+	unsigned long long last_ms; /* end of its last record: where the next starts */
+	double next_s;		    /* when its next active record is due */
+	unsigned int seen;	    /* the scan that last saw it */
+};
+
+struct ipfix {
+	struct netprobe_manager *m;
+	struct daemon_ipfix_opts opts;
+	fbInfoModel_t *model;
+	fbSession_t *session;
+	fbExporter_t *exporter;
+	fBuf_t *buf;
+	GHashTable *flows; /* struct netprobe_flow_key -> struct exported */
+	double next_scan, next_templates;
+	unsigned int scan;
+	struct ipfix_stats stats;
+	bool dirty; /* records appended, not yet emitted */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static guint key_hash(gconstpointer p)
+{
+	const unsigned char *b = p;
+	guint h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(struct netprobe_flow_key); i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+static gboolean key_equal(gconstpointer a, gconstpointer b)
+{
+	return !memcmp(a, b, sizeof(struct netprobe_flow_key));
+}
+
+static void say(const char *what, GError *err)
+{
+	dlog(NETPROBE_LOG_ERROR, "ipfix: %s: %s", what, err ? err->message : "failed");
+	g_clear_error(&err);
+}
+
+/* ---- Records ---- */
+
+static unsigned long long flow_ms(struct ipfix *x, unsigned long long jiffies)
+{
+	return netprobe_manager_flow_time_ns(x->m, jiffies) / 1000000ull;
+}
+
+/*
+ * Appends one record: the counts from (pkts, bytes) on, from start_ms to
+ * the flow's last packet. False when the record could not be added.
+ */
+static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
+		   const struct netprobe_flow_stats *s, unsigned long long packets,
+		   unsigned long long bytes, unsigned long long start_ms, enum end_reason reason)
+{
+	bool icmp = k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6;
+	uint32_t in = k->direction == NETPROBE_DIR_INGRESS ? k->ifindex : 0;
+	uint32_t out = k->direction == NETPROBE_DIR_INGRESS ? 0 : k->ifindex;
+	unsigned long long end_ms = flow_ms(x, s->last_seen);
+	GError *err = NULL;
+	bool ok;
+
+	if (k->family == NETPROBE_FAMILY_IPV4) {
+		struct rec4 r = {.start_ms = start_ms,
+				 .end_ms = end_ms,
+				 .octets = bytes,
+				 .packets = packets,
+				 .ingress = in,
+				 .egress = out,
+				 .sport = icmp ? 0 : ntohs(k->src_port),
+				 .dport = icmp ? 0 : ntohs(k->dst_port),
+				 .icmp_type_code = icmp ? ntohs(k->dst_port) : 0,
+				 .tcp_flags = s->tcp_flags,
+				 .proto = k->proto,
+				 .direction = k->direction == NETPROBE_DIR_INGRESS ? 0 : 1,
+				 .end_reason = reason};
+
+		memcpy(&r.src, k->src_addr, 4);
+		memcpy(&r.dst, k->dst_addr, 4);
+		r.src = ntohl(r.src);
+		r.dst = ntohl(r.dst);
+		ok = fBufSetInternalTemplate(x->buf, TID_V4, &err) &&
+		     fBufSetExportTemplate(x->buf, TID_V4, &err) &&
+		     fBufAppend(x->buf, (uint8_t *)&r, sizeof(r), &err);
+	} else {
+		struct rec6 r = {.start_ms = start_ms,
+				 .end_ms = end_ms,
+				 .octets = bytes,
+				 .packets = packets,
+				 .ingress = in,
+				 .egress = out,
+				 .sport = icmp ? 0 : ntohs(k->src_port),
+				 .dport = icmp ? 0 : ntohs(k->dst_port),
+				 .icmp_type_code = icmp ? ntohs(k->dst_port) : 0,
+				 .tcp_flags = s->tcp_flags,
+				 .proto = k->proto,
+				 .direction = k->direction == NETPROBE_DIR_INGRESS ? 0 : 1,
+				 .end_reason = reason};
+
+		memcpy(r.src, k->src_addr, 16);
+		memcpy(r.dst, k->dst_addr, 16);
+		ok = fBufSetInternalTemplate(x->buf, TID_V6, &err) &&
+		     fBufSetExportTemplate(x->buf, TID_V6, &err) &&
+		     fBufAppend(x->buf, (uint8_t *)&r, sizeof(r), &err);
+	}
+	if (!ok) {
+		x->stats.failed++;
+		say("a record", err);
+		return false;
+	}
+	x->stats.records++;
+	x->dirty = true;
+	return true;
+}
+
+/* What is new of a flow since its last record goes out now. */
+static void export_delta(struct ipfix *x, const struct netprobe_flow_key *k,
+			 const struct netprobe_flow_stats *s, struct exported *e,
+			 enum end_reason reason)
+{
+	unsigned long long start = e && e->last_ms ? e->last_ms + 1 : flow_ms(x, s->first_seen);
+	unsigned long long packets = s->packets - (e ? e->packets : 0);
+	unsigned long long bytes = s->bytes - (e ? e->bytes : 0);
+
+	/* Nothing new since its last record (quiet, or counted before a restart): none. */
+	if (!packets)
+		return;
+	if (append(x, k, s, packets, bytes, start, reason) && e) {
+		e->packets = s->packets;
+		e->bytes = s->bytes;
+		e->last_ms = flow_ms(x, s->last_seen);
+	}
+}
+
+/* Housekeeping removed a flow: its last record. */
+static void on_flow_end(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *s,
+			void *ctx)
+{
+	struct ipfix *x = ctx;
+	struct exported *e = g_hash_table_lookup(x->flows, k);
+
+	export_delta(x, k, s, e, END_IDLE);
+	if (e)
+		g_hash_table_remove(x->flows, k);
+}
+
+/* ---- The scan: active timeouts ---- */
+
+enum scan_mode {
+	SCAN_PRIME,  /* a start: what the table holds counts as exported */
+	SCAN_ACTIVE, /* flows due get their active record */
+	SCAN_FORCED, /* a stop: what is new of every flow goes */
+};
+
+struct scan_ctx {
+	struct ipfix *x;
+	double now;
+	enum scan_mode mode;
+};
+
+static int scan_flow(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *s,
+		     void *ctx)
+{
+	struct scan_ctx *c = ctx;
+	struct ipfix *x = c->x;
+	struct exported *e = g_hash_table_lookup(x->flows, k);
+
+	if (!e) {
+		e = g_new0(struct exported, 1);
+		e->key = *k;
+		e->next_s = c->now + x->opts.active_timeout_s;
+		if (c->mode == SCAN_PRIME) {
+			e->packets = s->packets;
+			e->bytes = s->bytes;
+			e->last_ms = flow_ms(x, s->last_seen);
+		}
+		g_hash_table_insert(x->flows, &e->key, e);
+	}
+	e->seen = x->scan;
+	if (c->mode == SCAN_FORCED) {
+		export_delta(x, k, s, e, END_FORCED);
+	} else if (c->mode == SCAN_ACTIVE && c->now >= e->next_s) {
+		export_delta(x, k, s, e, END_ACTIVE);
+		e->next_s = c->now + x->opts.active_timeout_s;
+	}
+	return 0;
+}
+
+/* Flows no scan saw again left the table without expiry: evicted, the table full. */
+static gboolean gone(gpointer key, gpointer value, gpointer ctx)
+{
+	struct ipfix *x = ctx;
+	const struct exported *e = value;
+
+	(void)key;
+	if (e->seen == x->scan)
+		return FALSE;
+	x->stats.evicted++;
+	return TRUE;
+}
+
+static void emit(struct ipfix *x)
+{
+	GError *err = NULL;
+
+	if (!x->dirty)
+		return;
+	if (!fBufEmit(x->buf, &err)) {
+		x->stats.failed++;
+		say("sending", err);
+	}
+	x->dirty = false;
+}
+
+static void scan(struct ipfix *x, enum scan_mode mode)
+{
+	struct scan_ctx c = {.x = x, .now = now_s(), .mode = mode};
+
+	x->scan++;
+	if (netprobe_manager_foreach_flow(x->m, scan_flow, &c))
+		return;
+	g_hash_table_foreach_remove(x->flows, gone, x);
+}
+
+double ipfix_tick(struct ipfix *x)
+{
+	double now = now_s(), wait;
+	GError *err = NULL;
+
+	if (!x)
+		return 3600;
+	/* Over UDP the collector may have lost or never had them: sent again on a schedule. */
+	if (now >= x->next_templates) {
+		if (!fbSessionExportTemplates(x->session, &err))
+			say("templates", err);
+		x->dirty = true;
+		x->next_templates = now + x->opts.template_refresh_s;
+	}
+	if (now >= x->next_scan) {
+		scan(x, SCAN_ACTIVE);
+		x->next_scan = now + x->opts.scan_interval_s;
+	}
+	emit(x); /* with what housekeeping's expiry appended since */
+	wait = x->next_scan - now;
+	if (x->next_templates - now < wait)
+		wait = x->next_templates - now;
+	return wait;
+}
+
+void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (x)
+		*out = x->stats;
+}
+
+/* ---- Start and stop ---- */
+
+static fbTemplate_t *template(struct ipfix *x, fbInfoElementSpec_t *spec, uint16_t tid,
+			      size_t record_size)
+{
+	fbTemplate_t *t = fbTemplateAlloc(x->model);
+	GError *err = NULL;
+
+	if (!fbTemplateAppendSpecArray(t, spec, UINT32_MAX, &err)) {
+		say("a template", err);
+		return NULL;
+	}
+	/* The struct is the record: a field of another size in the model would shift the rest. */
+	if (fbTemplateGetIELenOfMemBuffer(t) != record_size) {
+		dlog(NETPROBE_LOG_ERROR, "ipfix: template %u is %u bytes, its record %zu", tid,
+		     fbTemplateGetIELenOfMemBuffer(t), record_size);
+		fbTemplateFreeUnused(t);
+		return NULL;
+	}
+	if (!fbSessionAddTemplate(x->session, TRUE, tid, t, &err) ||
+	    !fbSessionAddTemplate(x->session, FALSE, tid, t, &err)) {
+		say("a template", err);
+		return NULL;
+	}
+	return t;
+}
+
+int ipfix_parse_collector(const char *text, char *host, size_t host_len, char *port,
+			  size_t port_len)
+{
+	struct sockaddr_storage sa;
+	const char *colon;
+
+	/* The metrics' ADDRESS:PORT rule: an address, not a name to resolve at each start. */
+	if (metrics_listen_parse(text, &sa))
+		return -EINVAL;
+	colon = strrchr(text, ':');
+	if (text[0] == '[')
+		snprintf(host, host_len, "%.*s", (int)(strchr(text, ']') - text - 1), text + 1);
+	else
+		snprintf(host, host_len, "%.*s", (int)(colon - text), text);
+	snprintf(port, port_len, "%s", colon + 1);
+	return 0;
+}
+
+struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_manager *m)
+{
+	char host[64], port[8];
+	fbConnSpec_t spec = FB_CONNSPEC_INIT;
+	struct ipfix *x;
+	GError *err = NULL;
+
+	if (ipfix_parse_collector(opts->collector, host, sizeof(host), port, sizeof(port))) {
+		dlog(NETPROBE_LOG_ERROR, "ipfix: '%s' is no ADDRESS:PORT", opts->collector);
+		return NULL;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->m = m;
+	x->opts = *opts;
+	x->model = fbInfoModelAlloc();
+	x->session = fbSessionAlloc(x->model);
+	fbSessionSetDomain(x->session, opts->observation_domain);
+	if (!template(x, spec4, TID_V4, sizeof(struct rec4)) ||
+	    !template(x, spec6, TID_V6, sizeof(struct rec6)))
+		goto fail;
+	spec.transport = opts->tcp ? FB_TCP : FB_UDP;
+	spec.host = host;
+	spec.svc = port;
+	x->exporter = fbExporterAllocNet(&spec);
+	if (!x->exporter) {
+		dlog(NETPROBE_LOG_ERROR, "ipfix: cannot reach %s over %s", opts->collector,
+		     opts->tcp ? "TCP" : "UDP");
+		goto fail;
+	}
+	x->buf = fBufAllocForExport(x->session, x->exporter);
+	if (!x->buf) {
+		say("buffer", err);
+		goto fail;
+	}
+	/* The buffer owns the session and the exporter from here; full, it sends itself. */
+	x->exporter = NULL;
+	fBufSetAutomaticMode(x->buf, TRUE);
+	x->flows = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
+	/* What the table holds now was exported before (or is the past of a restart). */
+	scan(x, SCAN_PRIME);
+	netprobe_manager_on_flow_end(m, on_flow_end, x);
+	x->next_scan = now_s() + opts->scan_interval_s;
+	dlog(NETPROBE_LOG_INFO,
+	     "ipfix: to %s over %s, active timeout %u s, templates every %u s, %u flows known",
+	     opts->collector, opts->tcp ? "TCP" : "UDP", opts->active_timeout_s,
+	     opts->template_refresh_s, g_hash_table_size(x->flows));
+	return x;
+fail:
+	ipfix_stop(x, false);
+	return NULL;
+}
+
+void ipfix_stop(struct ipfix *x, bool flush)
+{
+	if (!x)
+		return;
+	if (x->m)
+		netprobe_manager_on_flow_end(x->m, NULL, NULL);
+	if (flush && x->buf && x->flows) {
+		scan(x, SCAN_FORCED);
+		emit(x);
+	}
+	if (x->buf)
+		fBufFree(x->buf); /* its session and exporter with it */
+	else if (x->session)
+		fbSessionFree(x->session);
+	if (x->exporter)
+		fbExporterClose(x->exporter);
+	if (x->flows)
+		g_hash_table_destroy(x->flows);
+	if (x->model)
+		fbInfoModelFree(x->model);
+	free(x);
+}
