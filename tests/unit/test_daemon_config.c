@@ -168,6 +168,23 @@ static void test_values_land(void **state)
 	assert_int_equal(cfg.services[0].backends[1].opts.weight, 3);
 	assert_int_equal(cfg.services[0].backends[1].opts.forward, NETPROBE_LB_FORWARD_L2);
 	daemon_config_free(&cfg);
+	/* The exporters: on when named, off when told. */
+	err = read_text("metrics: {listen: '[::1]:9100'}\n"
+			"ipfix: {collector: '[2001:db8::9]:4739', transport: tcp}\n",
+			&cfg, &errs);
+	assert_int_equal(err, 0);
+	assert_string_equal(cfg.metrics.listen, "[::1]:9100");
+	assert_true(cfg.ipfix.enabled);
+	assert_true(cfg.ipfix.tcp);
+	assert_int_equal(cfg.ipfix.active_timeout_s, 60);
+	daemon_config_free(&cfg);
+	err = read_text("metrics: {enabled: false}\nipfix: {collector: 192.0.2.9:4739, enabled: "
+			"no}\n",
+			&cfg, &errs);
+	assert_int_equal(err, 0);
+	assert_false(cfg.metrics.enabled);
+	assert_false(cfg.ipfix.enabled);
+	daemon_config_free(&cfg);
 }
 
 /* Each mistake: its text, and where and what the error says. */
@@ -231,6 +248,14 @@ static const struct {
 	{"interfaces: {lo: {mode: [filter]}}\n", 1, 25, "expected a value, found a list"},
 	{"a: [unclosed\n", 2, 1, "not YAML"},
 	{"pid_file: /run/a.pid\n---\npid_file: /run/b.pid\n", 2, 1, "a second YAML document"},
+	{"metrics: {listen: localhost:9479}\n", 1, 19, "is no ADDRESS:PORT"},
+	{"metrics: {listen: '127.0.0.1:99999'}\n", 1, 19, "is no ADDRESS:PORT"},
+	{"metrics: {listen: '[::1]9479'}\n", 1, 19, "is no ADDRESS:PORT"},
+	{"ipfix: {collector: 192.0.2.9}\n", 1, 20, "is no ADDRESS:PORT"},
+	{"ipfix: {collector: 192.0.2.9:4739, transport: sctp}\n", 1, 47,
+	 "'sctp' is none of udp, tcp"},
+	{"ipfix: {enabled: true}\n", 1, 8, "ipfix: enabled, and no collector"},
+	{"ipfix: {collector: 192.0.2.9:4739, active_timeout_s: 0}\n", 1, 54, "0 is out of range"},
 	{"pid_file: /run/a.pid\n---\n: : [\n", 3, 1, "not YAML"},
 	{"log_level: info\n# caf\xe9\n", 2, 6, "not YAML: incomplete UTF-8 octet sequence"},
 	{"interfaces:\n  lo:\n    detect: {udp_flood: 1000/ 100}\n", 3, 25, "expected off, on"},
