@@ -1212,11 +1212,14 @@ static void set_ipfix_collector(struct parser *p, const struct key *k, yaml_node
 static void set_ipfix_transport(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
 {
 	static const char *const transports[] = {"udp", "tcp", NULL};
-	struct daemon_ipfix_opts *o = t;
 	unsigned int c;
 
-	if (want_choice(p, v, k->name, transports, &c))
-		o->tcp = c == 1;
+	(void)t;
+	if (want_choice(p, v, k->name, transports, &c) && c == 1)
+		error_at(p, v,
+			 "%s: tcp is not there yet (UDP only: libfixbuf's TCP socket "
+			 "blocks, and the daemon's loop must not)",
+			 k->name);
 }
 
 #define IPFIX_UINT(field, range)                                                                   \

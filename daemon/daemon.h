@@ -76,7 +76,6 @@ struct ipfix_stats {
 struct daemon_ipfix_opts {
 	bool enabled;
 	char collector[80]; /* ADDRESS:PORT */
-	bool tcp;	    /* else UDP */
 	unsigned int active_timeout_s;
 	unsigned int template_refresh_s; /* templates sent again (UDP loses them) */
 	unsigned int scan_interval_s;	 /* the flow table read this often for active records */
@@ -250,6 +249,8 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 /* The periodic work (on the loop's thread); returns the seconds until more is due. */
 double ipfix_tick(struct ipfix *x);
 void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out);
+/* New timers (active timeout, template refresh, scan interval), in place. */
+void ipfix_retime(struct ipfix *x, const struct daemon_ipfix_opts *opts);
 /* flush: what is new of every flow goes as a forced end first. */
 void ipfix_stop(struct ipfix *x, bool flush);
 int ipfix_parse_collector(const char *text, char *host, size_t host_len, char *port,

@@ -162,6 +162,7 @@ static void start(const struct daemon_config *cfg, const struct hook_call *c)
 		setpgid(0, 0);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL); /* the daemon ignores it; the command gets its own */
 		dup2(in[0], STDIN_FILENO);
 		execv(cmd, argv);
 		_exit(127);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * IPFIX (RFC 7011) flow records with libfixbuf, to a collector over UDP or
- * TCP. Flows are read from the flow table in batches, never from per-packet
+ * IPFIX (RFC 7011) flow records with libfixbuf, to a collector over UDP
+ * (TCP waits for a socket of our own: fixbuf's blocks, and the loop must
+ * not). Flows are read from the flow table in batches, never from per-packet
  * events: export costs the datapath nothing. Two ways a record goes out:
  *  - a flow that housekeeping expires (idle past flow_idle_timeout_ms) goes
  *    with its last count (netprobe_manager_on_flow_end): flowEndReason 1;
@@ -11,8 +12,9 @@
  * flow's records is its count. Flows the table evicted while full leave no
  * final record (counted in ipfix_flows_evicted). At a stop, what is left
  * goes as forced ends (4); at a start, what the table holds counts as
- * exported (the records before the stop said it): the counts of the time
- * the daemon was not running are the only ones missing.
+ * exported: after a clean stop, the time the daemon was not running is
+ * what is missing; after a crash, each flow's traffic since its last
+ * record too. Timers change in place (ipfix_retime).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -92,6 +94,7 @@ static fbInfoElementSpec_t spec6[] = {
 /* What was exported of one flow. */
 struct exported {
 	struct netprobe_flow_key key;
+	unsigned long long first_seen; /* of the flow it was: a key may come back as another */
 	unsigned long long packets, bytes;
 	unsigned long long last_ms; /* end of its last record: where the next starts */
 	double next_s;		    /* when its next active record is due */
@@ -216,14 +219,37 @@ static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 	return true;
 }
 
+/*
+ * Whether e is the record of the flow s is, not of an earlier flow of the
+ * same key that left the table (evicted, or removed by another process) and
+ * came back: that one's tail is lost, counted; this one starts from zero.
+ */
+static bool same_flow(struct ipfix *x, struct exported *e, const struct netprobe_flow_stats *s)
+{
+	if (e->first_seen == s->first_seen && s->packets >= e->packets)
+		return true;
+	x->stats.evicted++;
+	e->first_seen = s->first_seen;
+	e->packets = e->bytes = e->last_ms = 0;
+	return false;
+}
+
 /* What is new of a flow since its last record goes out now. */
 static void export_delta(struct ipfix *x, const struct netprobe_flow_key *k,
 			 const struct netprobe_flow_stats *s, struct exported *e,
 			 enum end_reason reason)
 {
-	unsigned long long start = e && e->last_ms ? e->last_ms + 1 : flow_ms(x, s->first_seen);
-	unsigned long long packets = s->packets - (e ? e->packets : 0);
-	unsigned long long bytes = s->bytes - (e ? e->bytes : 0);
+	unsigned long long end = flow_ms(x, s->last_seen), start;
+	unsigned long long packets, bytes;
+
+	if (e)
+		same_flow(x, e, s);
+	packets = s->packets - (e ? e->packets : 0);
+	bytes = s->bytes - (e ? e->bytes : 0);
+	start = e && e->last_ms ? e->last_ms + 1 : flow_ms(x, s->first_seen);
+	/* New packets in the same tick as the last record's end: start is that end. */
+	if (start > end)
+		start = end;
 
 	/* Nothing new since its last record (quiet, or counted before a restart): none. */
 	if (!packets)
@@ -271,6 +297,7 @@ static int scan_flow(const struct netprobe_flow_key *k, const struct netprobe_fl
 	if (!e) {
 		e = g_new0(struct exported, 1);
 		e->key = *k;
+		e->first_seen = s->first_seen;
 		e->next_s = c->now + x->opts.active_timeout_s;
 		if (c->mode == SCAN_PRIME) {
 			e->packets = s->packets;
@@ -350,6 +377,16 @@ double ipfix_tick(struct ipfix *x)
 	return wait;
 }
 
+void ipfix_retime(struct ipfix *x, const struct daemon_ipfix_opts *opts)
+{
+	if (!x)
+		return;
+	x->opts.active_timeout_s = opts->active_timeout_s;
+	x->opts.template_refresh_s = opts->template_refresh_s;
+	x->opts.scan_interval_s = opts->scan_interval_s;
+	x->next_scan = now_s();
+}
+
 void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -367,6 +404,7 @@ static fbTemplate_t *template(struct ipfix *x, fbInfoElementSpec_t *spec, uint16
 
 	if (!fbTemplateAppendSpecArray(t, spec, UINT32_MAX, &err)) {
 		say("a template", err);
+		fbTemplateFreeUnused(t);
 		return NULL;
 	}
 	/* The struct is the record: a field of another size in the model would shift the rest. */
@@ -424,15 +462,10 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 	if (!template(x, spec4, TID_V4, sizeof(struct rec4)) ||
 	    !template(x, spec6, TID_V6, sizeof(struct rec6)))
 		goto fail;
-	spec.transport = opts->tcp ? FB_TCP : FB_UDP;
+	spec.transport = FB_UDP;
 	spec.host = host;
 	spec.svc = port;
 	x->exporter = fbExporterAllocNet(&spec);
-	if (!x->exporter) {
-		dlog(NETPROBE_LOG_ERROR, "ipfix: cannot reach %s over %s", opts->collector,
-		     opts->tcp ? "TCP" : "UDP");
-		goto fail;
-	}
 	x->buf = fBufAllocForExport(x->session, x->exporter);
 	if (!x->buf) {
 		say("buffer", err);
@@ -442,14 +475,20 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 	x->exporter = NULL;
 	fBufSetAutomaticMode(x->buf, TRUE);
 	x->flows = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
+	/* Templates before any record: a collector drops data of a template it does not know. */
+	if (!fbSessionExportTemplates(x->session, &err) || !fBufEmit(x->buf, &err)) {
+		say("templates", err);
+		goto fail;
+	}
+	x->next_templates = now_s() + opts->template_refresh_s;
 	/* What the table holds now was exported before (or is the past of a restart). */
 	scan(x, SCAN_PRIME);
 	netprobe_manager_on_flow_end(m, on_flow_end, x);
 	x->next_scan = now_s() + opts->scan_interval_s;
 	dlog(NETPROBE_LOG_INFO,
-	     "ipfix: to %s over %s, active timeout %u s, templates every %u s, %u flows known",
-	     opts->collector, opts->tcp ? "TCP" : "UDP", opts->active_timeout_s,
-	     opts->template_refresh_s, g_hash_table_size(x->flows));
+	     "ipfix: to %s over UDP, active timeout %u s, templates every %u s, %u flows known",
+	     opts->collector, opts->active_timeout_s, opts->template_refresh_s,
+	     g_hash_table_size(x->flows));
 	return x;
 fail:
 	ipfix_stop(x, false);

@@ -28,6 +28,8 @@ struct metrics {
 	pthread_mutex_t lock;
 	struct metrics_snapshot snap;
 	char listen[80];
+	unsigned long long flows_counted; /* the flow table's entries, at flows_counted_at */
+	time_t flows_counted_at;
 };
 
 /* ---- Writing the exposition ---- */
@@ -309,95 +311,120 @@ static void list_metrics(FILE *f, struct netprobe_manager *m, unsigned long long
 	       "Entries on the lists: deny (by hand or config), allow, block (mitigation).");
 	for (int k = 0; k < 3; k++)
 		sample(f, "netprobe_list_entries", n[k], "list", lists[k], NULL);
-	family(f, "netprobe_list_hits_total", "counter",
-	       "Packets the entries of each list decided (of the entries listed now).");
+	/* A gauge: an entry that expires takes its hits with it. */
+	family(f, "netprobe_list_hits", "gauge",
+	       "Packets the entries listed now have decided, by list.");
 	for (int k = 0; k < 3; k++)
-		sample(f, "netprobe_list_hits_total", sums.hits[k], "list", lists[k], NULL);
+		sample(f, "netprobe_list_hits", sums.hits[k], "list", lists[k], NULL);
 	family(f, "netprobe_list_capacity_entries", "gauge", "Entries the lists can hold in all.");
 	sample(f, "netprobe_list_capacity_entries", sec.capacity, NULL);
 	*entries = n[0] + n[1] + n[2];
 	*capacity = sec.capacity;
 }
 
-struct lb_out {
-	FILE *f;
-	int pass; /* which family is being written */
-	unsigned long long services, backends;
+/* The services as one read found them: each family is written from the copy. */
+struct lb_copy {
+	struct netprobe_lb_service_info *v;
+	size_t n;
 };
 
-static const char *const lb_passes[] = {
-	"netprobe_lb_vip_packets_total",
-	"netprobe_lb_vip_bytes_total",
-	"netprobe_lb_vip_new_connections_total",
-	"netprobe_lb_vip_drops_total",
-	"netprobe_lb_backend_packets_total",
-	"netprobe_lb_backend_bytes_total",
-	"netprobe_lb_backend_new_connections_total",
-	"netprobe_lb_backend_drops_total",
-	"netprobe_lb_backend_table_share_ratio",
-	"netprobe_lb_backend_weight",
-};
-
-static int lb_one(const struct netprobe_lb_service_info *s, void *ctx)
+static int lb_copy_one(const struct netprobe_lb_service_info *s, void *ctx)
 {
-	struct lb_out *o = ctx;
-	const unsigned long long vc[4] = {s->counters.packets, s->counters.bytes,
-					  s->counters.new_conns, s->counters.drops};
+	struct lb_copy *c = ctx;
+	struct netprobe_lb_service_info *grown = realloc(c->v, (c->n + 1) * sizeof(*grown));
+	struct netprobe_lb_backend_info *b;
 
-	if (o->pass == 0) {
-		o->services++;
-		o->backends += s->nbackends;
-	}
-	if (o->pass < 4) {
-		sample(o->f, lb_passes[o->pass], vc[o->pass], "vip", s->text, NULL);
-		return 0;
-	}
-	for (size_t i = 0; i < s->nbackends; i++) {
-		const struct netprobe_lb_backend_info *b = &s->backends[i];
-		const unsigned long long bc[4] = {b->counters.packets, b->counters.bytes,
-						  b->counters.new_conns, b->counters.drops};
-
-		if (o->pass < 8) {
-			sample(o->f, lb_passes[o->pass], bc[o->pass - 4], "vip", s->text, "backend",
-			       b->text, NULL);
-		} else if (o->pass == 8) {
-			fprintf(o->f, "%s{vip=\"", lb_passes[8]);
-			label_value(o->f, s->text);
-			fprintf(o->f, "\",backend=\"");
-			label_value(o->f, b->text);
-			fprintf(o->f, "\"} %.6g\n",
-				s->table_size ? (double)b->table_entries / s->table_size : 0);
-		} else {
-			sample(o->f, lb_passes[9], b->weight, "vip", s->text, "backend", b->text,
-			       NULL);
-		}
-	}
+	if (!grown)
+		return -ENOMEM;
+	c->v = grown;
+	b = malloc((s->nbackends ? s->nbackends : 1) * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	memcpy(b, s->backends, s->nbackends * sizeof(*b));
+	c->v[c->n] = *s;
+	c->v[c->n++].backends = b;
 	return 0;
 }
 
 static void lb_metrics(FILE *f, struct netprobe_manager *m, unsigned long long *services,
 		       unsigned long long *backends)
 {
-	static const char *const helps[] = {
-		"Packets for the virtual service.",
-		"Bytes of frames for the virtual service, as received.",
-		"Flows given a backend by the Maglev table.",
-		"Packets dropped: the service had no backend.",
-		"Packets sent to the backend.",
-		"Bytes sent to the backend, as received.",
-		"Flows given to the backend.",
-		"Packets that could not be sent to the backend.",
-		"The backend's share of its service's Maglev table.",
-		"The backend's weight (0: drained).",
-	};
-	struct lb_out o = {.f = f};
+	static const struct {
+		const char *name, *help;
+		size_t offset;
+	} vip[] =
+		{
+			{"netprobe_lb_vip_packets_total", "Packets for the virtual service.",
+			 offsetof(struct netprobe_lb_counters, packets)},
+			{"netprobe_lb_vip_bytes_total",
+			 "Bytes of frames for the virtual service, as received.",
+			 offsetof(struct netprobe_lb_counters, bytes)},
+			{"netprobe_lb_vip_new_connections_total",
+			 "Flows given a backend by the Maglev table.",
+			 offsetof(struct netprobe_lb_counters, new_conns)},
+			{"netprobe_lb_vip_drops_total",
+			 "Packets dropped: the service had no backend.",
+			 offsetof(struct netprobe_lb_counters, drops)},
+		},
+	  be[] = {
+		  {"netprobe_lb_backend_packets_total", "Packets sent to the backend.",
+		   offsetof(struct netprobe_lb_counters, packets)},
+		  {"netprobe_lb_backend_bytes_total", "Bytes sent to the backend, as received.",
+		   offsetof(struct netprobe_lb_counters, bytes)},
+		  {"netprobe_lb_backend_new_connections_total", "Flows given to the backend.",
+		   offsetof(struct netprobe_lb_counters, new_conns)},
+		  {"netprobe_lb_backend_drops_total",
+		   "Packets that could not be sent to the backend.",
+		   offsetof(struct netprobe_lb_counters, drops)},
+	  };
+	struct lb_copy c = {};
 
-	for (o.pass = 0; o.pass < 10; o.pass++) {
-		family(f, lb_passes[o.pass], o.pass >= 8 ? "gauge" : "counter", helps[o.pass]);
-		netprobe_manager_lb_stats(m, lb_one, &o);
+	netprobe_manager_lb_stats(m, lb_copy_one, &c);
+	for (size_t k = 0; k < 4; k++) {
+		family(f, vip[k].name, "counter", vip[k].help);
+		for (size_t i = 0; i < c.n; i++)
+			sample(f, vip[k].name,
+			       *(const unsigned long long *)((const char *)&c.v[i].counters +
+							     vip[k].offset),
+			       "vip", c.v[i].text, NULL);
 	}
-	*services = o.services;
-	*backends = o.backends;
+	for (size_t k = 0; k < 4; k++) {
+		family(f, be[k].name, "counter", be[k].help);
+		for (size_t i = 0; i < c.n; i++)
+			for (size_t j = 0; j < c.v[i].nbackends; j++)
+				sample(f, be[k].name,
+				       *(const unsigned long long
+						 *)((const char *)&c.v[i].backends[j].counters +
+						    be[k].offset),
+				       "vip", c.v[i].text, "backend", c.v[i].backends[j].text,
+				       NULL);
+	}
+	family(f, "netprobe_lb_backend_table_share_ratio", "gauge",
+	       "The backend's share of its service's Maglev table.");
+	for (size_t i = 0; i < c.n; i++) {
+		for (size_t j = 0; j < c.v[i].nbackends; j++) {
+			fprintf(f, "netprobe_lb_backend_table_share_ratio{vip=\"");
+			label_value(f, c.v[i].text);
+			fprintf(f, "\",backend=\"");
+			label_value(f, c.v[i].backends[j].text);
+			fprintf(f, "\"} %.6g\n",
+				c.v[i].table_size ? (double)c.v[i].backends[j].table_entries /
+							    c.v[i].table_size
+						  : 0);
+		}
+	}
+	family(f, "netprobe_lb_backend_weight", "gauge", "The backend's weight.");
+	for (size_t i = 0; i < c.n; i++)
+		for (size_t j = 0; j < c.v[i].nbackends; j++)
+			sample(f, "netprobe_lb_backend_weight", c.v[i].backends[j].weight, "vip",
+			       c.v[i].text, "backend", c.v[i].backends[j].text, NULL);
+	*services = c.n;
+	*backends = 0;
+	for (size_t i = 0; i < c.n; i++) {
+		*backends += c.v[i].nbackends;
+		free((void *)c.v[i].backends);
+	}
+	free(c.v);
 }
 
 static int count_flow(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *s,
@@ -414,9 +441,16 @@ static void table_metrics(FILE *f, struct metrics *x, unsigned long long acl_ent
 			  unsigned long long backends)
 {
 	struct netprobe_config cfg;
-	unsigned long long flows = 0;
+	unsigned long long flows;
+	time_t now = time(NULL);
 
-	netprobe_manager_foreach_flow(x->m, count_flow, &flows);
+	/* The whole table is walked to count it: at most every 5 s, whoever scrapes how often. */
+	if (now - x->flows_counted_at >= 5) {
+		x->flows_counted = 0;
+		netprobe_manager_foreach_flow(x->m, count_flow, &x->flows_counted);
+		x->flows_counted_at = now;
+	}
+	flows = x->flows_counted;
 	if (netprobe_manager_get_config(x->m, &cfg))
 		return;
 	family(f, "netprobe_flow_table_entries", "gauge", "Flows in the flow table.");
@@ -490,7 +524,7 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 	sample(f, "netprobe_config_in_sync", s.in_sync, NULL);
 	if (s.ipfix) {
 		family(f, "netprobe_ipfix_records_total", "counter",
-		       "IPFIX flow records exported.");
+		       "IPFIX flow records handed to the transport (UDP: sent, not acknowledged).");
 		sample(f, "netprobe_ipfix_records_total", s.ipfix_stats.records, NULL);
 		family(f, "netprobe_ipfix_failures_total", "counter",
 		       "IPFIX records or messages that could not be sent.");

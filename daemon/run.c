@@ -57,6 +57,7 @@ struct daemon {
 	unsigned long long last_success_ns; /* when the config was last applied whole */
 	struct metrics *metrics;	    /* NULL: not served */
 	struct ipfix *ipfix;		    /* NULL: no flow export */
+	struct ipfix_stats ipfix_before;    /* of exporters a reload replaced */
 	double retry_at; /* when to apply again after one that did not; 0: none due */
 	uint64_t watchdog_usec;
 };
@@ -123,6 +124,17 @@ int daemon_check(const char *path, const char *default_pin_path)
 
 /* ---- The status file ---- */
 
+/* An exporter that goes: its counts stay in the totals /metrics shows. */
+static void ipfix_keep_totals(struct daemon *d)
+{
+	struct ipfix_stats st;
+
+	ipfix_stats(d->ipfix, &st);
+	d->ipfix_before.records += st.records;
+	d->ipfix_before.failed += st.failed;
+	d->ipfix_before.evicted += st.evicted;
+}
+
 /* What /metrics shows of the daemon itself. */
 static void publish(struct daemon *d)
 {
@@ -133,6 +145,9 @@ static void publish(struct daemon *d)
 					.ipfix = d->ipfix != NULL};
 
 	ipfix_stats(d->ipfix, &snap.ipfix_stats);
+	snap.ipfix_stats.records += d->ipfix_before.records;
+	snap.ipfix_stats.failed += d->ipfix_before.failed;
+	snap.ipfix_stats.evicted += d->ipfix_before.evicted;
 	metrics_snapshot_set(d->metrics, &snap);
 }
 
@@ -521,14 +536,28 @@ static void reload(struct daemon *d)
 		dlog(NETPROBE_LOG_ERROR, "reload: housekeeping: the new settings are refused");
 	if (!d->args->log_level_given)
 		dlog_set_level(next.log_level);
+	/*
+	 * Another collector or domain: what is new of every flow goes to the old
+	 * one first, before the apply detaches anything; new timers change in
+	 * place.
+	 */
+	bool new_exporter = next.ipfix.enabled != d->cfg.ipfix.enabled ||
+			    strcmp(next.ipfix.collector, d->cfg.ipfix.collector) ||
+			    next.ipfix.observation_domain != d->cfg.ipfix.observation_domain;
+
+	if (new_exporter) {
+		ipfix_keep_totals(d);
+		ipfix_stop(d->ipfix, true);
+		d->ipfix = NULL;
+	} else {
+		ipfix_retime(d->ipfix, &next.ipfix);
+	}
 	err = daemon_apply(d->m, &next, &lists, &d->owned, &res);
 	if (metrics_move(d, &next) && !err)
 		err = -EADDRNOTAVAIL; /* the old address is still served */
-	if (memcmp(&next.ipfix, &d->cfg.ipfix, sizeof(next.ipfix))) {
-		/* What is new of every flow goes to the old collector; the new one starts there. */
-		ipfix_stop(d->ipfix, true);
-		d->ipfix = next.ipfix.enabled ? ipfix_start(&next.ipfix, d->m) : NULL;
-		if (next.ipfix.enabled && !d->ipfix && !err)
+	if (new_exporter && next.ipfix.enabled) {
+		d->ipfix = ipfix_start(&next.ipfix, d->m);
+		if (!d->ipfix && !err)
 			err = -EHOSTUNREACH;
 	}
 	save_owned(d);
@@ -565,6 +594,11 @@ static void retry(struct daemon *d)
 {
 	struct daemon_apply_result res;
 	int err = daemon_apply(d->m, &d->cfg, &d->lists, &d->owned, &res);
+
+	if (d->cfg.ipfix.enabled && !d->ipfix) {
+		d->ipfix = ipfix_start(&d->cfg.ipfix, d->m);
+		err = err ?: d->ipfix ? 0 : -EHOSTUNREACH;
+	}
 
 	save_owned(d);
 	applied(d, err);
@@ -785,6 +819,8 @@ int daemon_run(const struct daemon_args *args)
 	}
 	if (!args->log_level_given)
 		dlog_set_level(d.cfg.log_level);
+	/* A hook that exits before reading its stdin must not take the daemon with it. */
+	signal(SIGPIPE, SIG_IGN);
 	sfd = signal_fd();
 	if (sfd < 0) {
 		dlog(NETPROBE_LOG_ERROR, "signals: %s", strerror(errno));

@@ -744,9 +744,11 @@ NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsig
 
 /*
  * Calls fn, on the thread that expires flows (netprobe_manager_expire_flows,
- * housekeeping), for each flow it removes, with its last statistics: for a
- * flow exporter's final record, whether or not flow-end events are on. NULL:
- * none. Set it before housekeeping runs.
+ * housekeeping) or detaches an interface (its flows go with it), for each
+ * flow this manager removes, with its last statistics: for a flow
+ * exporter's final record, whether or not flow-end events are on. Flows the
+ * full table evicts, or another process removes, are not seen. NULL: none.
+ * Set it before housekeeping runs.
  */
 typedef void (*netprobe_flow_end_fn)(const struct netprobe_flow_key *key,
 				     const struct netprobe_flow_stats *stats, void *ctx);

@@ -633,6 +633,16 @@ int netprobe_manager_attach_edit(struct netprobe_manager *m, const char *ifname,
 }
 
 /* Drops the flows of a detached interface, so a later one with its ifindex starts clean. */
+/* One flow of a detached interface goes, handed to the flow-end callback with its last count. */
+static void forget_flow(const struct netprobe_manager *m, int fd, const struct netprobe_flow_key *key)
+{
+	struct netprobe_flow_stats st;
+	bool had = m->flow_end_fn && !bpf_map_lookup_elem(fd, key, &st);
+
+	if (!bpf_map_delete_elem(fd, key) && had)
+		m->flow_end_fn(key, &st, m->flow_end_ctx);
+}
+
 static void forget_flows(const struct netprobe_manager *m, unsigned int slot)
 {
 	int fd = bpf_map__fd(m->maps->maps.np_flows);
@@ -641,12 +651,12 @@ static void forget_flows(const struct netprobe_manager *m, unsigned int slot)
 
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		if (prev && key.slot == slot)
-			bpf_map_delete_elem(fd, &key);
+			forget_flow(m, fd, &key);
 		key = next;
 		prev = &key;
 	}
 	if (prev && key.slot == slot)
-		bpf_map_delete_elem(fd, &key);
+		forget_flow(m, fd, &key);
 }
 
 static int detach_slot(struct netprobe_manager *m, unsigned int slot,
