@@ -634,7 +634,8 @@ int netprobe_manager_attach_edit(struct netprobe_manager *m, const char *ifname,
 
 /* Drops the flows of a detached interface, so a later one with its ifindex starts clean. */
 /* One flow of a detached interface goes, handed to the flow-end callback with its last count. */
-static void forget_flow(const struct netprobe_manager *m, int fd, const struct netprobe_flow_key *key)
+static void forget_flow(const struct netprobe_manager *m, int fd,
+			const struct netprobe_flow_key *key)
 {
 	struct netprobe_flow_stats st;
 	bool had = m->flow_end_fn && !bpf_map_lookup_elem(fd, key, &st);
