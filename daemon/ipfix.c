@@ -35,20 +35,23 @@ enum end_reason { END_IDLE = 1, END_ACTIVE = 2, END_FORCED = 4 };
  * 8. Every size is written out: fixbuf takes none by default for a record
  * in memory (a model's default changing would shift the struct).
  */
-struct rec4 {
-	uint64_t start_ms, end_ms, octets, packets;
-	uint32_t src, dst; /* host order, as fixbuf wants IPv4 addresses */
+/* What both families' records end with. */
+struct rec_tail {
 	uint32_t ingress, egress;
 	uint16_t sport, dport, icmp_type_code, tcp_flags;
 	uint8_t proto, direction, end_reason, pad[5];
 };
 
+struct rec4 {
+	uint64_t start_ms, end_ms, octets, packets;
+	uint32_t src, dst; /* host order, as fixbuf wants IPv4 addresses */
+	struct rec_tail t;
+};
+
 struct rec6 {
 	uint64_t start_ms, end_ms, octets, packets;
 	uint8_t src[16], dst[16];
-	uint32_t ingress, egress;
-	uint16_t sport, dport, icmp_type_code, tcp_flags;
-	uint8_t proto, direction, end_reason, pad[5];
+	struct rec_tail t;
 };
 
 static fbInfoElementSpec_t spec4[] = {
@@ -160,26 +163,22 @@ static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 		   unsigned long long bytes, unsigned long long start_ms, enum end_reason reason)
 {
 	bool icmp = k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6;
-	uint32_t in = k->direction == NETPROBE_DIR_INGRESS ? k->ifindex : 0;
-	uint32_t out = k->direction == NETPROBE_DIR_INGRESS ? 0 : k->ifindex;
+	bool in = k->direction == NETPROBE_DIR_INGRESS;
+	struct rec_tail t = {.ingress = in ? k->ifindex : 0,
+			     .egress = in ? 0 : k->ifindex,
+			     .sport = icmp ? 0 : ntohs(k->src_port),
+			     .dport = icmp ? 0 : ntohs(k->dst_port),
+			     .icmp_type_code = icmp ? ntohs(k->dst_port) : 0,
+			     .tcp_flags = s->tcp_flags,
+			     .proto = k->proto,
+			     .direction = in ? 0 : 1,
+			     .end_reason = reason};
 	unsigned long long end_ms = flow_ms(x, s->last_seen);
 	GError *err = NULL;
 	bool ok;
 
 	if (k->family == NETPROBE_FAMILY_IPV4) {
-		struct rec4 r = {.start_ms = start_ms,
-				 .end_ms = end_ms,
-				 .octets = bytes,
-				 .packets = packets,
-				 .ingress = in,
-				 .egress = out,
-				 .sport = icmp ? 0 : ntohs(k->src_port),
-				 .dport = icmp ? 0 : ntohs(k->dst_port),
-				 .icmp_type_code = icmp ? ntohs(k->dst_port) : 0,
-				 .tcp_flags = s->tcp_flags,
-				 .proto = k->proto,
-				 .direction = k->direction == NETPROBE_DIR_INGRESS ? 0 : 1,
-				 .end_reason = reason};
+		struct rec4 r = {start_ms, end_ms, bytes, packets, 0, 0, t};
 
 		memcpy(&r.src, k->src_addr, 4);
 		memcpy(&r.dst, k->dst_addr, 4);
@@ -189,19 +188,7 @@ static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 		     fBufSetExportTemplate(x->buf, TID_V4, &err) &&
 		     fBufAppend(x->buf, (uint8_t *)&r, sizeof(r), &err);
 	} else {
-		struct rec6 r = {.start_ms = start_ms,
-				 .end_ms = end_ms,
-				 .octets = bytes,
-				 .packets = packets,
-				 .ingress = in,
-				 .egress = out,
-				 .sport = icmp ? 0 : ntohs(k->src_port),
-				 .dport = icmp ? 0 : ntohs(k->dst_port),
-				 .icmp_type_code = icmp ? ntohs(k->dst_port) : 0,
-				 .tcp_flags = s->tcp_flags,
-				 .proto = k->proto,
-				 .direction = k->direction == NETPROBE_DIR_INGRESS ? 0 : 1,
-				 .end_reason = reason};
+		struct rec6 r = {start_ms, end_ms, bytes, packets, {0}, {0}, t};
 
 		memcpy(r.src, k->src_addr, 16);
 		memcpy(r.dst, k->dst_addr, 16);
