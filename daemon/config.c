@@ -1367,9 +1367,10 @@ static const struct key top_keys[] = {
 
 /* ---- Files ---- */
 
-int dc_trusted_dirs(const char *path, bool sticky_ok, char *why, size_t len)
+int dc_trusted_dirs(const char *path, enum dc_sticky sticky, char *why, size_t len)
 {
 	char dir[PATH_MAX];
+	bool first = true;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	while (dir[0] == '/' && dir[1]) {
@@ -1390,6 +1391,9 @@ int dc_trusted_dirs(const char *path, bool sticky_ok, char *why, size_t len)
 				 st.st_uid);
 			return -EPERM;
 		}
+		bool sticky_ok = sticky == DC_STICKY_ANY || (sticky == DC_STICKY_ABOVE && !first);
+
+		first = false;
 		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st.st_mode & S_ISVTX))) {
 			snprintf(why, len, "its directory %s is writable by %s", dir,
 				 st.st_mode & S_IWOTH ? "every user" : "its group");
@@ -1434,7 +1438,7 @@ int dc_trusted_file(int fd, const char *path, char *why, size_t len)
 	real[n] = '\0';
 	char inner[PATH_MAX + 128];
 
-	if (dc_trusted_dirs(real, true, inner, sizeof(inner))) {
+	if (dc_trusted_dirs(real, DC_STICKY_ANY, inner, sizeof(inner))) {
 		snprintf(why, len, "%s: %s: refused", path, inner);
 		return -EPERM;
 	}
@@ -1693,7 +1697,7 @@ static void check_whole(struct parser *p)
 			break;
 	}
 	strncat(dir, "/x", sizeof(dir) - strlen(dir) - 1);
-	if (dc_trusted_dirs(dir, false, pid_why, sizeof(pid_why)))
+	if (dc_trusted_dirs(dir, DC_STICKY_ABOVE, pid_why, sizeof(pid_why)))
 		dc_error(p->errs, p->file, (struct dc_pos){0, 0}, "pid_file %s: %s", cfg->pid_file,
 			 pid_why);
 	/* The sizes as the library takes them (a manager touches nothing until loaded). */

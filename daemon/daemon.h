@@ -152,10 +152,13 @@ int dc_list_file_read(const struct dc_list_file *f, const char *config, struct d
 
 /*
  * Whether path's directories, each up to /, are root's or ours and writable
- * by nobody else (sticky_ok: a sticky one, /tmp, is fine: no one else can
- * swap what we own there). 0, or -errno with why filled.
+ * by nobody else, but for sticky ones (as /tmp: no one else can swap what we
+ * own there) as sticky says: any of them, or those above path's own (a pid
+ * file's directory must be ours alone: others could make files in it).
+ * 0, or -errno with why filled.
  */
-int dc_trusted_dirs(const char *path, bool sticky_ok, char *why, size_t len);
+enum dc_sticky { DC_STICKY_NONE, DC_STICKY_ABOVE, DC_STICKY_ANY };
+int dc_trusted_dirs(const char *path, enum dc_sticky sticky, char *why, size_t len);
 /* Whether the open fd (path, for messages) is a regular file only root or we can change. */
 int dc_trusted_file(int fd, const char *path, char *why, size_t len);
 

@@ -318,7 +318,7 @@ static int take_pid_file(struct daemon *d)
 		     strerror(-err));
 		return err;
 	}
-	if (dc_trusted_dirs(path, false, dir_why, sizeof(dir_why))) {
+	if (dc_trusted_dirs(path, DC_STICKY_ABOVE, dir_why, sizeof(dir_why))) {
 		dlog(NETPROBE_LOG_ERROR, "pid file %s: %s: refused", path, dir_why);
 		return -EPERM;
 	}
