@@ -43,6 +43,8 @@ struct daemon {
 	struct netprobe_manager *m;
 	char status_file[PATH_MAX], owned_file[PATH_MAX];
 	int pid_fd;
+	bool pid_created; /* the pid file is this start's */
+	bool ran;	  /* got as far as running */
 	unsigned long long started_ns;
 	/* The last reload: its outcome, for status and --reload. */
 	unsigned int reloads;
@@ -322,7 +324,11 @@ static int take_pid_file(struct daemon *d)
 		dlog(NETPROBE_LOG_ERROR, "pid file %s: %s: refused", path, dir_why);
 		return -EPERM;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	/* Made by this start, or there before: one made and never run on goes again. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	d->pid_created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
 		dlog(NETPROBE_LOG_ERROR, "cannot open the pid file %s: %s", path, strerror(errno));
@@ -917,6 +923,7 @@ int daemon_run(const struct daemon_args *args)
 	write_status(&d);
 	dlog(NETPROBE_LOG_INFO, "running: %s, pin path %s, %zu interfaces, %u changes made",
 	     d.cfg.path, d.cfg.state.pin_path, d.cfg.nifaces, res.changes);
+	d.ran = true;
 	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=running: %zu interfaces", getpid(),
 		   d.cfg.nifaces);
 	rc = loop(&d, sfd) ? 1 : 0;
@@ -943,10 +950,13 @@ out:
 	/*
 	 * The status file goes; the pid file stays, unlocked: unlinking it would
 	 * race a new daemon that opened it meanwhile (it would lock a file no
-	 * one else can find).
+	 * one else can find). One this start made and never ran on goes: a
+	 * daemon refused leaves nothing.
 	 */
 	if (d.pid_fd >= 0) {
 		unlink(d.status_file);
+		if (d.pid_created && !d.ran)
+			unlink(d.cfg.pid_file);
 		close(d.pid_fd);
 	}
 	if (sfd >= 0)

@@ -272,7 +272,9 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	run np_b daemon --config "$other"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"another process reads the events of $NETPROBE_PIN_PATH"* ]]
+	# Refused, it leaves nothing: neither status nor the pid file it made.
 	[ ! -e "/run/netprobe/$DID-2.status.json" ]
+	[ ! -e "/run/netprobe/$DID-2.pid" ]
 	[ "$(np_b blacklist list --json | jq -r '[.entries[].cidr] | join(",")')" = 203.0.113.0/24 ]
 	kill -0 "$DPID"
 }

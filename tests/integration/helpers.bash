@@ -178,5 +178,5 @@ daemon_teardown() {
 	[ -z "${DPID:-}" ] || kill -TERM "$DPID" 2>/dev/null || true
 	[ -z "${DPID:-}" ] || wait "$DPID" 2>/dev/null || true
 	lab_teardown
-	rm -f "/run/netprobe/$DID".*
+	rm -f "/run/netprobe/$DID".* "/run/netprobe/$DID"-*
 }
