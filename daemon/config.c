@@ -1688,6 +1688,7 @@ static void check_whole(struct parser *p)
 	 * one that exists (the daemon makes the rest, root's and 0755).
 	 */
 	char dir[PATH_MAX], pid_why[PATH_MAX + 128];
+	bool made_here = false; /* its own directory is yet to be made: all that is are above */
 	struct stat st;
 
 	snprintf(dir, sizeof(dir), "%s", cfg->pid_file);
@@ -1695,9 +1696,11 @@ static void check_whole(struct parser *p)
 		*slash = '\0';
 		if (!stat(dir, &st))
 			break;
+		made_here = true;
 	}
 	strncat(dir, "/x", sizeof(dir) - strlen(dir) - 1);
-	if (dc_trusted_dirs(dir, DC_STICKY_ABOVE, pid_why, sizeof(pid_why)))
+	if (dc_trusted_dirs(dir, made_here ? DC_STICKY_ANY : DC_STICKY_ABOVE, pid_why,
+			    sizeof(pid_why)))
 		dc_error(p->errs, p->file, (struct dc_pos){0, 0}, "pid_file %s: %s", cfg->pid_file,
 			 pid_why);
 	/* The sizes as the library takes them (a manager touches nothing until loaded). */

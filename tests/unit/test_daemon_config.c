@@ -415,6 +415,17 @@ static void test_untrusted_files(void **state)
 	assert_int_equal(chmod(open_dir, 01777), 0);
 	assert_int_equal(read_text(text, &cfg, &errs), 0);
 	daemon_config_free(&cfg);
+	/*
+	 * A pid file's own directory must be ours alone; one above it may be
+	 * sticky (a guest's /run), also when the daemon is yet to make its own.
+	 */
+	snprintf(text, sizeof(text), "pid_file: %s/np/x.pid\n", open_dir);
+	assert_int_equal(read_text(text, &cfg, &errs), 0);
+	daemon_config_free(&cfg);
+	snprintf(text, sizeof(text), "pid_file: %s/x.pid\n", open_dir);
+	assert_int_equal(read_text(text, &cfg, &errs), -EINVAL);
+	assert_non_null(strstr(errs.msg[0], "is writable by every user"));
+	dc_errors_free(&errs);
 }
 
 static void test_list_files(void **state)
