@@ -474,6 +474,42 @@ static void test_list_files(void **state)
 	daemon_config_free(&cfg);
 }
 
+/*
+ * The ownership record says what the daemon may remove: one another user
+ * could write (or one of another pin path) would make it remove what the
+ * operator made. Only root's (or ours), writable by us alone, counts.
+ */
+static void test_owned_record_trusted(void **state)
+{
+	struct daemon_owned got, want = {};
+	const char *record;
+
+	(void)state;
+	record = write_file("np.owned.json", "", 0644);
+	assert_int_equal(dc_cidrs_add(&want.deny, "192.0.2.0/24"), 0);
+	assert_int_equal(daemon_owned_save(record, "/sys/fs/bpf/np-x", &want), 0);
+	assert_int_equal(daemon_owned_load(record, "/sys/fs/bpf/np-x", &got), 0);
+	assert_int_equal(got.deny.n, 1);
+	assert_true(dc_cidrs_has(&got.deny, "192.0.2.0/24"));
+	daemon_owned_free(&got);
+	/* Another pin path's record says nothing here. */
+	assert_int_equal(daemon_owned_load(record, "/sys/fs/bpf/np-y", &got), -ENOENT);
+	/* Forged: writable by others, or another user's. */
+	assert_int_equal(chmod(record, 0666), 0);
+	assert_int_equal(daemon_owned_load(record, "/sys/fs/bpf/np-x", &got), -EPERM);
+	assert_int_equal(chmod(record, 0644), 0);
+	assert_int_equal(chown(record, 65534, 65534), 0);
+	assert_int_equal(daemon_owned_load(record, "/sys/fs/bpf/np-x", &got), -EPERM);
+	/* A symlink in its place (to a record of the attacker's choosing) is not followed. */
+	char link[PATH_MAX];
+
+	assert_int_equal(chown(record, 0, 0), 0);
+	snprintf(link, sizeof(link), "%s/link.owned.json", dir);
+	assert_int_equal(symlink(record, link), 0);
+	assert_int_equal(daemon_owned_load(link, "/sys/fs/bpf/np-x", &got), -ELOOP);
+	daemon_owned_free(&want);
+}
+
 static void test_edit_distance(void **state)
 {
 	(void)state;
@@ -512,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_empty_file_is_defaults),
 		cmocka_unit_test(test_untrusted_files),
 		cmocka_unit_test(test_list_files),
+		cmocka_unit_test(test_owned_record_trusted),
 		cmocka_unit_test(test_edit_distance),
 	};
 
