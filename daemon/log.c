@@ -49,7 +49,7 @@ static void emit(enum netprobe_log_level level, const char *msg)
 		snprintf(capture->buf + used, capture->len - used, "%s%s", used ? "; " : "", msg);
 		return;
 	}
-	if (level > max_level)
+	if (level > __atomic_load_n(&max_level, __ATOMIC_RELAXED))
 		return;
 	if (to_journal) {
 		sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", priority[level],
@@ -67,7 +67,8 @@ static void from_library(enum netprobe_log_level level, const char *msg, void *c
 
 void dlog_set_level(enum netprobe_log_level level)
 {
-	max_level = level;
+	/* A reload's: the event workers log meanwhile. */
+	__atomic_store_n(&max_level, level, __ATOMIC_RELAXED);
 	/* The library's (and libbpf's, at debug) too; warnings always: a capture needs them. */
 	netprobe_set_log(from_library, level > NETPROBE_LOG_WARN ? level : NETPROBE_LOG_WARN, NULL);
 }

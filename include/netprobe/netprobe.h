@@ -61,7 +61,8 @@ typedef void (*netprobe_log_fn)(enum netprobe_log_level level, const char *msg, 
 
 /*
  * Sets the process-wide log callback (NULL: log nothing, the default) and the
- * most verbose level passed to it. Not thread-safe: call it before anything else.
+ * most verbose level passed to it. Call it before anything else; later, with
+ * the same fn and ctx, only to change the level (safe while other threads log).
  */
 NETPROBE_API void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level,
 				   void *ctx);

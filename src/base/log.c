@@ -39,7 +39,8 @@ void netprobe_set_log(netprobe_log_fn fn, enum netprobe_log_level max_level, voi
 {
 	log_fn = fn;
 	log_ctx = ctx;
-	log_max = max_level;
+	/* The level alone may change while other threads log (a daemon's reload). */
+	__atomic_store_n(&log_max, max_level, __ATOMIC_RELAXED);
 }
 
 static void vlog(enum netprobe_log_level level, const char *fmt, va_list ap)
@@ -48,7 +49,7 @@ static void vlog(enum netprobe_log_level level, const char *fmt, va_list ap)
 	va_list again;
 	int n;
 
-	if (!log_fn || level > log_max)
+	if (!log_fn || level > __atomic_load_n(&log_max, __ATOMIC_RELAXED))
 		return;
 	va_copy(again, ap);
 	n = vsnprintf(small, sizeof(small), fmt, ap);
