@@ -54,45 +54,22 @@ struct rec6 {
 	struct rec_tail t;
 };
 
-static fbInfoElementSpec_t spec4[] = {
-	{"flowStartMilliseconds", 8, 0},
-	{"flowEndMilliseconds", 8, 0},
-	{"octetDeltaCount", 8, 0},
-	{"packetDeltaCount", 8, 0},
-	{"sourceIPv4Address", 4, 0},
-	{"destinationIPv4Address", 4, 0},
-	{"ingressInterface", 4, 0},
-	{"egressInterface", 4, 0},
-	{"sourceTransportPort", 2, 0},
-	{"destinationTransportPort", 2, 0},
-	{"icmpTypeCodeIPv4", 2, 0},
-	{"tcpControlBits", 2, 0},
-	{"protocolIdentifier", 1, 0},
-	{"flowDirection", 1, 0},
-	{"flowEndReason", 1, 0},
-	{"paddingOctets", 5, 0},
-	FB_IESPEC_NULL,
-};
+/* Both templates, in their records' order; the families differ in addresses and ICMP. */
+#define FLOW_SPEC(FAMILY, ADDR_LEN)                                                                \
+	{                                                                                          \
+		{"flowStartMilliseconds", 8, 0}, {"flowEndMilliseconds", 8, 0},                    \
+			{"octetDeltaCount", 8, 0}, {"packetDeltaCount", 8, 0},                     \
+			{"source" FAMILY "Address", ADDR_LEN, 0},                                  \
+			{"destination" FAMILY "Address", ADDR_LEN, 0}, {"ingressInterface", 4, 0}, \
+			{"egressInterface", 4, 0}, {"sourceTransportPort", 2, 0},                  \
+			{"destinationTransportPort", 2, 0}, {"icmpTypeCode" FAMILY, 2, 0},         \
+			{"tcpControlBits", 2, 0}, {"protocolIdentifier", 1, 0},                    \
+			{"flowDirection", 1, 0}, {"flowEndReason", 1, 0}, {"paddingOctets", 5, 0}, \
+			FB_IESPEC_NULL                                                             \
+	}
 
-static fbInfoElementSpec_t spec6[] = {
-	{"flowStartMilliseconds", 8, 0},
-	{"flowEndMilliseconds", 8, 0},
-	{"octetDeltaCount", 8, 0},
-	{"packetDeltaCount", 8, 0},
-	{"sourceIPv6Address", 16, 0},
-	{"destinationIPv6Address", 16, 0},
-	{"ingressInterface", 4, 0},
-	{"egressInterface", 4, 0},
-	{"sourceTransportPort", 2, 0},
-	{"destinationTransportPort", 2, 0},
-	{"icmpTypeCodeIPv6", 2, 0},
-	{"tcpControlBits", 2, 0},
-	{"protocolIdentifier", 1, 0},
-	{"flowDirection", 1, 0},
-	{"flowEndReason", 1, 0},
-	{"paddingOctets", 5, 0},
-	FB_IESPEC_NULL,
-};
+static fbInfoElementSpec_t spec4[] = FLOW_SPEC("IPv4", 4);
+static fbInfoElementSpec_t spec6[] = FLOW_SPEC("IPv6", 16);
 
 /* What was exported of one flow. */
 struct exported {
