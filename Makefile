@@ -103,7 +103,7 @@ $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPU
 		$(WRAP_$*) $(USES_LIBS_$*)
 
 # The daemon's tests link its layer.
-DAEMON_UNITS := test_daemon_config test_daemon_log
+DAEMON_UNITS := test_daemon_config test_daemon_log test_ipfix_conn
 $(patsubst %,$(OUTPUT)/tests/%,$(DAEMON_UNITS)): $(DAEMON_OBJS)
 $(foreach t,$(DAEMON_UNITS),$(eval USES_$(t) := $(DAEMON_OBJS)))
 $(foreach t,$(DAEMON_UNITS),$(eval USES_LIBS_$(t) := -ljson-c $(DAEMON_LIBS)))

@@ -1196,12 +1196,13 @@ static void set_ipfix_enabled(struct parser *p, const struct key *k, yaml_node_t
 static void set_ipfix_collector(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
 {
 	struct daemon_ipfix_opts *o = t;
-	char host[64], port[8];
+	struct sockaddr_storage sa;
 	const char *s = want_scalar(p, v, k->name);
 
 	if (!s)
 		return;
-	if (ipfix_parse_collector(s, host, sizeof(host), port, sizeof(port))) {
+	/* The metrics' ADDRESS:PORT rule: an address, not a name to resolve at each start. */
+	if (metrics_listen_parse(s, &sa)) {
 		error_at(p, v, "%s: '%s' is no ADDRESS:PORT (192.0.2.9:4739, [2001:db8::9]:4739)",
 			 k->name, s);
 		return;
@@ -1214,12 +1215,8 @@ static void set_ipfix_transport(struct parser *p, const struct key *k, yaml_node
 	static const char *const transports[] = {"udp", "tcp", NULL};
 	unsigned int c;
 
-	(void)t;
-	if (want_choice(p, v, k->name, transports, &c) && c == 1)
-		error_at(p, v,
-			 "%s: tcp is not there yet (UDP only: libfixbuf's TCP socket "
-			 "blocks, and the daemon's loop must not)",
-			 k->name);
+	if (want_choice(p, v, k->name, transports, &c))
+		((struct daemon_ipfix_opts *)t)->tcp = c == 1;
 }
 
 #define IPFIX_UINT(field, range)                                                                   \

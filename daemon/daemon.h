@@ -11,6 +11,7 @@
 #define NETPROBE_DAEMON_H
 
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -65,17 +66,30 @@ struct dc_service {
 	struct dc_pos pos;
 };
 
+/* What the IPFIX transport did (ipfix_conn.c). */
+struct ipfix_conn_stats {
+	unsigned long long sent;     /* records handed to the kernel's socket */
+	unsigned long long lost;     /* records dropped: the queue full, UDP refused, the stop */
+	unsigned long long messages; /* messages sent whole */
+	unsigned long long connects; /* TCP connections made */
+	unsigned long long overflows;
+	size_t queued_bytes; /* waiting to be sent */
+	bool up;	     /* TCP: connected; UDP: the last send went */
+};
+
 /* What the IPFIX exporter did (ipfix.c). */
 struct ipfix_stats {
-	unsigned long long records; /* appended to the buffer */
-	unsigned long long failed;  /* records or messages that could not be sent */
+	unsigned long long records; /* encoded */
+	unsigned long long failed;  /* records that could not be encoded */
 	unsigned long long evicted; /* flows gone without a final record (the table full) */
+	struct ipfix_conn_stats conn;
 };
 
 /* IPFIX export (ipfix.c): where to, how, how often. */
 struct daemon_ipfix_opts {
 	bool enabled;
 	char collector[80]; /* ADDRESS:PORT */
+	bool tcp;	    /* else UDP */
 	unsigned int active_timeout_s;
 	unsigned int template_refresh_s; /* templates sent again (UDP loses them) */
 	unsigned int scan_interval_s;	 /* the flow table read this often for active records */
@@ -252,12 +266,35 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 /* The periodic work (on the loop's thread); returns the seconds until more is due. */
 double ipfix_tick(struct ipfix *x);
 void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out);
+/* Adds from's counters to to's (the gauges stay to's). */
+void ipfix_stats_add(struct ipfix_stats *to, const struct ipfix_stats *from);
 /* New timers (active timeout, template refresh, scan interval), in place. */
 void ipfix_retime(struct ipfix *x, const struct daemon_ipfix_opts *opts);
 /* flush: what is new of every flow goes as a forced end first. */
 void ipfix_stop(struct ipfix *x, bool flush);
-int ipfix_parse_collector(const char *text, char *host, size_t host_len, char *port,
-			  size_t port_len);
+/* A poll() entry for the exporter's socket (fd -1: none to watch now). */
+void ipfix_pollfd(const struct ipfix *x, struct pollfd *pfd);
+
+/* ---- IPFIX transport (ipfix_conn.c): messages to a collector, never blocking ---- */
+
+/* Queued messages wait up to this many bytes; beyond, new ones are lost (counted). */
+#define IPFIX_QUEUE_MAX (16u << 20)
+
+struct ipfix_conn;
+/* UDP: the socket now; TCP: connects at its first tick. NULL on failure (logged). */
+struct ipfix_conn *ipfix_conn_new(const char *collector, bool tcp, size_t queue_max);
+/*
+ * Queues one whole IPFIX message of `records` data records and sends what
+ * the socket takes. templates: the session's templates (over TCP kept and
+ * sent first on each connection, not queued). False: dropped, counted lost.
+ */
+bool ipfix_conn_send(struct ipfix_conn *c, const void *msg, size_t len, unsigned int records,
+		     bool templates);
+/* Connects, sends; fills *pfd for the loop's poll(); the seconds until it wants a tick. */
+double ipfix_conn_tick(struct ipfix_conn *c, struct pollfd *pfd);
+void ipfix_conn_stats(const struct ipfix_conn *c, struct ipfix_conn_stats *out);
+/* Sends what waits for up to flush_s seconds (lost, counted, past that) and closes. */
+void ipfix_conn_free(struct ipfix_conn *c, double flush_s);
 
 /* ---- Prometheus /metrics (metrics.c) ---- */
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * IPFIX (RFC 7011) flow records with libfixbuf, to a collector over UDP
- * (TCP waits for a socket of our own: fixbuf's blocks, and the loop must
- * not). Flows are read from the flow table in batches, never from per-packet
- * events: export costs the datapath nothing. Two ways a record goes out:
+ * IPFIX (RFC 7011) flow records, encoded with libfixbuf into memory, one
+ * message at a time, and sent by ipfix_conn.c over UDP or TCP (fixbuf's
+ * own sockets block, and the daemon's loop must not). Flows are read from
+ * the flow table in batches, never from per-packet events: export costs
+ * the datapath nothing. Two ways a record goes out:
  *  - a flow that housekeeping expires (idle past flow_idle_timeout_ms) goes
  *    with its last count (netprobe_manager_on_flow_end): flowEndReason 1;
  *  - a flow that lives on is exported every active_timeout_s, its counts as
@@ -18,6 +19,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,10 @@
 
 #define TID_V4 256
 #define TID_V6 257
+
+/* A message's most: a UDP datagram that needs no fragmenting; over TCP, fewer sends. */
+#define MSG_MAX_UDP 1420
+#define MSG_MAX_TCP 65000
 
 enum end_reason { END_IDLE = 1, END_ACTIVE = 2, END_FORCED = 4 };
 
@@ -88,7 +94,11 @@ struct ipfix {
 	fbSession_t *session;
 	fbExporter_t *exporter;
 	fBuf_t *buf;
-	GHashTable *flows; /* struct netprobe_flow_key -> struct exported */
+	struct ipfix_conn *conn;
+	struct pollfd pfd;	  /* what the conn waits for */
+	unsigned int msg_records; /* in the message being built */
+	uint8_t msg[MSG_MAX_TCP]; /* where fixbuf writes each message */
+	GHashTable *flows;	  /* struct netprobe_flow_key -> struct exported */
 	double next_scan, next_templates;
 	unsigned int scan;
 	struct ipfix_stats stats;
@@ -124,6 +134,78 @@ static void say(const char *what, GError *err)
 	g_clear_error(&err);
 }
 
+/* ---- Messages ---- */
+
+/*
+ * The message fixbuf built goes to the conn. fixbuf writes it into x->msg
+ * (its buffer exporter); the version field, zeroed first, says whether it
+ * wrote one, and the header's length how long it is.
+ */
+static void emit_message(struct ipfix *x, bool templates)
+{
+	GError *err = NULL;
+	uint16_t len;
+
+	x->msg[0] = x->msg[1] = 0;
+	if (!fBufEmit(x->buf, &err)) {
+		x->stats.failed += x->msg_records;
+		say("a message", err);
+	} else if (x->msg[0] == 0 && x->msg[1] == 10) {
+		memcpy(&len, x->msg + 2, 2);
+		ipfix_conn_send(x->conn, x->msg, ntohs(len), x->msg_records, templates);
+	}
+	x->msg_records = 0;
+	x->dirty = false;
+}
+
+static void emit(struct ipfix *x)
+{
+	if (x->dirty)
+		emit_message(x, false);
+}
+
+/* The templates, in a message of their own (data waiting goes first). */
+static void emit_templates(struct ipfix *x)
+{
+	GError *err = NULL;
+
+	emit(x);
+	/* After data, fixbuf wants a message of their own: the first try ends the last one. */
+	if (!fbSessionExportTemplates(x->session, &err) &&
+	    g_error_matches(err, FB_ERROR_DOMAIN, FB_ERROR_EOM)) {
+		g_clear_error(&err);
+		emit_message(x, false);
+		fbSessionExportTemplates(x->session, &err);
+	}
+	if (err)
+		say("templates", err);
+	else
+		emit_message(x, true);
+}
+
+/* One record of template tid; a full message goes out and the record starts the next. */
+static bool put_record(struct ipfix *x, uint16_t tid, const void *rec, size_t size)
+{
+	for (int try = 0; try < 2; try++) {
+		GError *err = NULL;
+
+		if (fBufSetInternalTemplate(x->buf, tid, &err) &&
+		    fBufSetExportTemplate(x->buf, tid, &err) &&
+		    fBufAppend(x->buf, (uint8_t *)rec, size, &err)) {
+			x->msg_records++;
+			x->dirty = true;
+			return true;
+		}
+		if (try || !g_error_matches(err, FB_ERROR_DOMAIN, FB_ERROR_EOM)) {
+			say("a record", err);
+			return false;
+		}
+		g_clear_error(&err);
+		emit_message(x, false);
+	}
+	return false;
+}
+
 /* ---- Records ---- */
 
 static unsigned long long flow_ms(struct ipfix *x, unsigned long long jiffies)
@@ -151,7 +233,6 @@ static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 			     .direction = in ? 0 : 1,
 			     .end_reason = reason};
 	unsigned long long end_ms = flow_ms(x, s->last_seen);
-	GError *err = NULL;
 	bool ok;
 
 	if (k->family == NETPROBE_FAMILY_IPV4) {
@@ -161,25 +242,19 @@ static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 		memcpy(&r.dst, k->dst_addr, 4);
 		r.src = ntohl(r.src);
 		r.dst = ntohl(r.dst);
-		ok = fBufSetInternalTemplate(x->buf, TID_V4, &err) &&
-		     fBufSetExportTemplate(x->buf, TID_V4, &err) &&
-		     fBufAppend(x->buf, (uint8_t *)&r, sizeof(r), &err);
+		ok = put_record(x, TID_V4, &r, sizeof(r));
 	} else {
 		struct rec6 r = {start_ms, end_ms, bytes, packets, {0}, {0}, t};
 
 		memcpy(r.src, k->src_addr, 16);
 		memcpy(r.dst, k->dst_addr, 16);
-		ok = fBufSetInternalTemplate(x->buf, TID_V6, &err) &&
-		     fBufSetExportTemplate(x->buf, TID_V6, &err) &&
-		     fBufAppend(x->buf, (uint8_t *)&r, sizeof(r), &err);
+		ok = put_record(x, TID_V6, &r, sizeof(r));
 	}
 	if (!ok) {
 		x->stats.failed++;
-		say("a record", err);
 		return false;
 	}
 	x->stats.records++;
-	x->dirty = true;
 	return true;
 }
 
@@ -293,19 +368,6 @@ static gboolean gone(gpointer key, gpointer value, gpointer ctx)
 	return TRUE;
 }
 
-static void emit(struct ipfix *x)
-{
-	GError *err = NULL;
-
-	if (!x->dirty)
-		return;
-	if (!fBufEmit(x->buf, &err)) {
-		x->stats.failed++;
-		say("sending", err);
-	}
-	x->dirty = false;
-}
-
 static void scan(struct ipfix *x, enum scan_mode mode)
 {
 	struct scan_ctx c = {.x = x, .now = now_s(), .mode = mode};
@@ -318,16 +380,13 @@ static void scan(struct ipfix *x, enum scan_mode mode)
 
 double ipfix_tick(struct ipfix *x)
 {
-	double now = now_s(), wait;
-	GError *err = NULL;
+	double now = now_s(), wait, conn_wait;
 
 	if (!x)
 		return 3600;
 	/* Over UDP the collector may have lost or never had them: sent again on a schedule. */
-	if (now >= x->next_templates) {
-		if (!fbSessionExportTemplates(x->session, &err))
-			say("templates", err);
-		x->dirty = true;
+	if (!x->opts.tcp && now >= x->next_templates) {
+		emit_templates(x);
 		x->next_templates = now + x->opts.template_refresh_s;
 	}
 	if (now >= x->next_scan) {
@@ -335,10 +394,19 @@ double ipfix_tick(struct ipfix *x)
 		x->next_scan = now + x->opts.scan_interval_s;
 	}
 	emit(x); /* with what housekeeping's expiry appended since */
+	conn_wait = ipfix_conn_tick(x->conn, &x->pfd);
 	wait = x->next_scan - now;
-	if (x->next_templates - now < wait)
+	if (!x->opts.tcp && x->next_templates - now < wait)
 		wait = x->next_templates - now;
-	return wait;
+	return conn_wait < wait ? conn_wait : wait;
+}
+
+void ipfix_pollfd(const struct ipfix *x, struct pollfd *pfd)
+{
+	if (x)
+		*pfd = x->pfd;
+	else
+		*pfd = (struct pollfd){.fd = -1};
 }
 
 void ipfix_retime(struct ipfix *x, const struct daemon_ipfix_opts *opts)
@@ -351,11 +419,26 @@ void ipfix_retime(struct ipfix *x, const struct daemon_ipfix_opts *opts)
 	x->next_scan = now_s();
 }
 
+void ipfix_stats_add(struct ipfix_stats *to, const struct ipfix_stats *from)
+{
+	to->records += from->records;
+	to->failed += from->failed;
+	to->evicted += from->evicted;
+	to->conn.sent += from->conn.sent;
+	to->conn.lost += from->conn.lost;
+	to->conn.messages += from->conn.messages;
+	to->conn.connects += from->conn.connects;
+	to->conn.overflows += from->conn.overflows;
+}
+
 void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (x)
-		*out = x->stats;
+	if (!x)
+		return;
+	*out = x->stats;
+	if (x->conn)
+		ipfix_conn_stats(x->conn, &out->conn);
 }
 
 /* ---- Start and stop ---- */
@@ -386,73 +469,54 @@ static fbTemplate_t *template(struct ipfix *x, fbInfoElementSpec_t *spec, uint16
 	return t;
 }
 
-int ipfix_parse_collector(const char *text, char *host, size_t host_len, char *port,
-			  size_t port_len)
-{
-	struct sockaddr_storage sa;
-	const char *colon;
-
-	/* The metrics' ADDRESS:PORT rule: an address, not a name to resolve at each start. */
-	if (metrics_listen_parse(text, &sa))
-		return -EINVAL;
-	colon = strrchr(text, ':');
-	if (text[0] == '[')
-		snprintf(host, host_len, "%.*s", (int)(strchr(text, ']') - text - 1), text + 1);
-	else
-		snprintf(host, host_len, "%.*s", (int)(colon - text), text);
-	snprintf(port, port_len, "%s", colon + 1);
-	return 0;
-}
-
 struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_manager *m)
 {
-	char host[64], port[8];
-	fbConnSpec_t spec = FB_CONNSPEC_INIT;
-	struct ipfix *x;
+	struct ipfix *x = calloc(1, sizeof(*x));
 	GError *err = NULL;
 
-	if (ipfix_parse_collector(opts->collector, host, sizeof(host), port, sizeof(port))) {
-		dlog(NETPROBE_LOG_ERROR, "ipfix: '%s' is no ADDRESS:PORT", opts->collector);
-		return NULL;
-	}
-	x = calloc(1, sizeof(*x));
 	if (!x)
 		return NULL;
 	x->m = m;
 	x->opts = *opts;
+	x->pfd.fd = -1;
+	x->conn = ipfix_conn_new(opts->collector, opts->tcp, IPFIX_QUEUE_MAX);
+	if (!x->conn)
+		goto fail;
 	x->model = fbInfoModelAlloc();
 	x->session = fbSessionAlloc(x->model);
 	fbSessionSetDomain(x->session, opts->observation_domain);
 	if (!template(x, spec4, TID_V4, sizeof(struct rec4)) ||
 	    !template(x, spec6, TID_V6, sizeof(struct rec6)))
 		goto fail;
-	spec.transport = FB_UDP;
-	spec.host = host;
-	spec.svc = port;
-	x->exporter = fbExporterAllocNet(&spec);
+	x->exporter = fbExporterAllocBuffer(x->msg, opts->tcp ? MSG_MAX_TCP : MSG_MAX_UDP);
 	x->buf = fBufAllocForExport(x->session, x->exporter);
 	if (!x->buf) {
 		say("buffer", err);
 		goto fail;
 	}
-	/* The buffer owns the session and the exporter from here; full, it sends itself. */
+	/* The buffer owns the session and the exporter from here. */
 	x->exporter = NULL;
-	fBufSetAutomaticMode(x->buf, TRUE);
+	/* A full message is ours to hand on (put_record), not fixbuf's to write over. */
+	fBufSetAutomaticMode(x->buf, FALSE);
 	x->flows = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
 	/* Templates before any record: a collector drops data of a template it does not know. */
-	if (!fbSessionExportTemplates(x->session, &err) || !fBufEmit(x->buf, &err)) {
-		say("templates", err);
-		goto fail;
-	}
+	emit_templates(x);
 	x->next_templates = now_s() + opts->template_refresh_s;
+	ipfix_conn_tick(x->conn, &x->pfd);
 	/* What the table holds now was exported before (or is the past of a restart). */
 	scan(x, SCAN_PRIME);
 	netprobe_manager_on_flow_end(m, on_flow_end, x);
 	x->next_scan = now_s() + opts->scan_interval_s;
-	dlog(NETPROBE_LOG_INFO,
-	     "ipfix: to %s over UDP, active timeout %u s, templates every %u s, %u flows known",
-	     opts->collector, opts->active_timeout_s, opts->template_refresh_s,
-	     g_hash_table_size(x->flows));
+	if (opts->tcp)
+		dlog(NETPROBE_LOG_INFO,
+		     "ipfix: to %s over TCP, active timeout %u s, %u flows known", opts->collector,
+		     opts->active_timeout_s, g_hash_table_size(x->flows));
+	else
+		dlog(NETPROBE_LOG_INFO,
+		     "ipfix: to %s over UDP, active timeout %u s, templates every %u s, %u flows "
+		     "known",
+		     opts->collector, opts->active_timeout_s, opts->template_refresh_s,
+		     g_hash_table_size(x->flows));
 	return x;
 fail:
 	ipfix_stop(x, false);
@@ -465,10 +529,12 @@ void ipfix_stop(struct ipfix *x, bool flush)
 		return;
 	if (x->m)
 		netprobe_manager_on_flow_end(x->m, NULL, NULL);
-	if (flush && x->buf && x->flows) {
+	if (flush && x->buf && x->flows && x->conn) {
 		scan(x, SCAN_FORCED);
 		emit(x);
 	}
+	/* What waits gets a moment to go: a stop or a reload must not hang on a collector. */
+	ipfix_conn_free(x->conn, flush ? 2.0 : 0);
 	if (x->buf)
 		fBufFree(x->buf); /* its session and exporter with it */
 	else if (x->session)

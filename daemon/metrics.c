@@ -523,12 +523,29 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 	       "Whether the last apply went through whole (else it is tried again).");
 	sample(f, "netprobe_config_in_sync", s.in_sync, NULL);
 	if (s.ipfix) {
+		const struct ipfix_conn_stats *c = &s.ipfix_stats.conn;
+
 		family(f, "netprobe_ipfix_records_total", "counter",
-		       "IPFIX flow records handed to the transport (UDP: sent, not acknowledged).");
+		       "IPFIX flow records encoded for the collector.");
 		sample(f, "netprobe_ipfix_records_total", s.ipfix_stats.records, NULL);
+		family(f, "netprobe_ipfix_records_sent_total", "counter",
+		       "IPFIX records the socket took (sent, not acknowledged by the collector).");
+		sample(f, "netprobe_ipfix_records_sent_total", c->sent, NULL);
+		family(f, "netprobe_ipfix_records_lost_total", "counter",
+		       "IPFIX records dropped: the queue full, UDP refused, unsent at a stop.");
+		sample(f, "netprobe_ipfix_records_lost_total", c->lost, NULL);
 		family(f, "netprobe_ipfix_failures_total", "counter",
-		       "IPFIX records or messages that could not be sent.");
+		       "IPFIX records that could not be encoded.");
 		sample(f, "netprobe_ipfix_failures_total", s.ipfix_stats.failed, NULL);
+		family(f, "netprobe_ipfix_queue_bytes", "gauge",
+		       "IPFIX messages waiting for the collector, in bytes.");
+		sample(f, "netprobe_ipfix_queue_bytes", c->queued_bytes, NULL);
+		family(f, "netprobe_ipfix_collector_up", "gauge",
+		       "TCP: connected to the collector; UDP: the last send went.");
+		sample(f, "netprobe_ipfix_collector_up", c->up, NULL);
+		family(f, "netprobe_ipfix_connections_total", "counter",
+		       "TCP connections made to the collector.");
+		sample(f, "netprobe_ipfix_connections_total", c->connects, NULL);
 		family(f, "netprobe_ipfix_flows_evicted_total", "counter",
 		       "Flows the full table evicted before their final record.");
 		sample(f, "netprobe_ipfix_flows_evicted_total", s.ipfix_stats.evicted, NULL);

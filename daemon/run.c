@@ -132,9 +132,7 @@ static void ipfix_keep_totals(struct daemon *d)
 	struct ipfix_stats st;
 
 	ipfix_stats(d->ipfix, &st);
-	d->ipfix_before.records += st.records;
-	d->ipfix_before.failed += st.failed;
-	d->ipfix_before.evicted += st.evicted;
+	ipfix_stats_add(&d->ipfix_before, &st);
 }
 
 /* What /metrics shows of the daemon itself. */
@@ -147,9 +145,7 @@ static void publish(struct daemon *d)
 					.ipfix = d->ipfix != NULL};
 
 	ipfix_stats(d->ipfix, &snap.ipfix_stats);
-	snap.ipfix_stats.records += d->ipfix_before.records;
-	snap.ipfix_stats.failed += d->ipfix_before.failed;
-	snap.ipfix_stats.evicted += d->ipfix_before.evicted;
+	ipfix_stats_add(&snap.ipfix_stats, &d->ipfix_before);
 	metrics_snapshot_set(d->metrics, &snap);
 }
 
@@ -549,6 +545,7 @@ static void reload(struct daemon *d)
 	 */
 	bool new_exporter = next.ipfix.enabled != d->cfg.ipfix.enabled ||
 			    strcmp(next.ipfix.collector, d->cfg.ipfix.collector) ||
+			    next.ipfix.tcp != d->cfg.ipfix.tcp ||
 			    next.ipfix.observation_domain != d->cfg.ipfix.observation_domain;
 
 	if (new_exporter) {
@@ -748,7 +745,7 @@ static int loop(struct daemon *d, int sfd)
 	for (;;) {
 		unsigned int next_ms = 1000;
 		struct signalfd_siginfo si;
-		struct pollfd pfd = {sfd, POLLIN, 0};
+		struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {-1, 0, 0}};
 		double now = now_s(), wait;
 
 		netprobe_manager_housekeeping(d->m, &next_ms);
@@ -789,7 +786,8 @@ static int loop(struct daemon *d, int sfd)
 			wait = 0.05; /* reaped and timed out without delay */
 		if (wait < 0.001)
 			wait = 0.001;
-		if (poll(&pfd, 1, (int)(wait * 1000)) < 0 && errno != EINTR)
+		ipfix_pollfd(d->ipfix, &pfd[1]); /* the collector's socket, when it waits on it */
+		if (poll(pfd, 2, (int)(wait * 1000)) < 0 && errno != EINTR)
 			return -errno;
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {

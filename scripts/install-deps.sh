@@ -14,7 +14,7 @@ packages=(
 	# benchmarks: peers measured in the same run
 	xdp-tools
 	# exporters checked by their real consumers
-	prometheus curl bc nfdump
+	prometheus curl bc nfdump libfixbuf-tools
 	# tests on other kernels: Debian's kernel packages booted under qemu
 	qemu-system-x86 busybox-static kmod cpio debian-archive-keyring
 )

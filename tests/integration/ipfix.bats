@@ -24,6 +24,7 @@ setup() {
 
 teardown() {
 	[ -z "${NFCAPD:-}" ] || kill "$NFCAPD" 2>/dev/null || true
+	[ -z "${SINKPID:-}" ] || kill "$SINKPID" 2>/dev/null || true
 	daemon_teardown
 }
 
@@ -128,4 +129,97 @@ sum_of() {
 	local flows
 	flows=$(collector_flows)
 	[ "$(sum_of "$flows" 17 198.18.0.1 3005 198.18.0.2 53)" = "1 12 1200" ]
+}
+
+# The TCP collector: a sink in ns B that keeps each connection's bytes in
+# $SINK/conn-N; libfixbuf's ipfixDump reads the records back.
+sink_start() {
+	nsenter --net="/run/netns/$LAB_B" /usr/bin/python3 "$BATS_TEST_DIRNAME/tcp_sink.py" \
+		127.0.0.1 4739 "$SINK" 3>&- &
+	SINKPID=$!
+	wait_for 50 in_b bash -c "ss -ltn | grep -q 127.0.0.1:4739"
+}
+sink_stop() {
+	kill "$SINKPID"
+	wait "$SINKPID" || true
+	SINKPID=
+}
+# ipfix_records FILE: its data records as "PROTO SRC SPORT DST DPORT PACKETS BYTES", a line each.
+ipfix_records() {
+	ipfixDump -d -i "$1" | awk -F' : ' '/ : / {
+		n = $1; sub(/.*[ )]/, "", n); v[n] = $2 }
+		/paddingOctets/ { s = v["sourceIPv4Address"] v["sourceIPv6Address"]
+			d = v["destinationIPv4Address"] v["destinationIPv6Address"]
+			print v["protocolIdentifier"], s, v["sourceTransportPort"], d,
+				v["destinationTransportPort"], v["packetDeltaCount"], v["octetDeltaCount"]
+			delete v }'
+}
+metric() { awk -v n="$1" '$1 == n {print $2}' <<<"$(in_b curl -sf http://127.0.0.1:9479/metrics)"; }
+# until_expired: the flows idle past their timeout and removed, their records made.
+until_expired() { wait_for 100 eval '[ "$(np_b flows --json | jq ".flows | length")" -eq 0 ]'; }
+
+@test "ipfix over TCP: records wait for a late collector and for one that went away; each connection starts with the templates" {
+	SINK="$BATS_TEST_TMPDIR/sink"
+	mkdir -p "$SINK"
+	sed -i 's|scan_interval_s: 1}|scan_interval_s: 1, transport: tcp}|' "$CONF"
+	# No collector yet: the daemon starts anyway, and keeps what it has.
+	daemon_start
+	grep -q "ipfix: to 127.0.0.1:4739 over TCP" "$LOG"
+	wait_for 50 grep -q "ipfix: 127.0.0.1:4739: connect: Connection refused" "$LOG"
+	in_a "$NPBENCH" send "$LAB_VA" --src 198.18.0.1 --dst 198.18.0.2 --sport 3001 --dport 53 \
+		--count 30 --size 100 >/dev/null
+	until_expired
+	wait_for 30 eval '[ "$(metric netprobe_ipfix_queue_bytes)" -gt 0 ]'
+	[ "$(metric netprobe_ipfix_collector_up)" -eq 0 ]
+	[ "$(metric netprobe_ipfix_records_sent_total)" -eq 0 ]
+	# The collector comes: the next try connects, the templates go first, then what waited.
+	sink_start
+	wait_for 400 eval '[ "$(metric netprobe_ipfix_collector_up)" -eq 1 ]'
+	wait_for 50 eval '[ "$(metric netprobe_ipfix_queue_bytes)" -eq 0 ]'
+	wait_for 50 eval 'ipfix_records "$SINK/conn-1" | grep -q " 3001 "'
+	# It goes away; a flow ends meanwhile; it comes back: a new connection, templates first again.
+	sink_stop
+	wait_for 50 grep -q "ipfix: 127.0.0.1:4739: the collector closed the connection" "$LOG"
+	in_a "$NPBENCH" send "$LAB_VA" --family 6 --src fd00:98::1 --dst fd00:98::2 --sport 3002 \
+		--dport 53 --count 20 --size 700 >/dev/null
+	until_expired
+	[ "$(metric netprobe_ipfix_collector_up)" -eq 0 ]
+	sink_start
+	wait_for 400 test -s "$SINK/conn-2" || { cat "$LOG"; ls -l "$SINK"; false; }
+	wait_for 50 eval '[ "$(metric netprobe_ipfix_queue_bytes)" -eq 0 ]'
+	# A forced end at the stop goes too: a flow still in the table.
+	in_a "$NPBENCH" send "$LAB_VA" --src 198.18.0.1 --dst 198.18.0.2 --sport 3003 --dport 53 \
+		--count 7 --size 300 >/dev/null
+	quiesce "$LAB_B" "$LAB_VB"
+	local records sent lost connects
+	records=$(metric netprobe_ipfix_records_total)
+	connects=$(metric netprobe_ipfix_connections_total)
+	kill -TERM "$DPID"
+	wait "$DPID"
+	DPID=
+	grep -q "ipfix: connected to 127.0.0.1:4739 over TCP" "$LOG"
+	sleep 0.5
+	sink_stop
+	ls -l "$SINK"
+	local one two
+	one=$(ipfix_records "$SINK/conn-1")
+	two=$(ipfix_records "$SINK/conn-2")
+	echo "conn-1: $one"
+	echo "conn-2: $two"
+	# Each connection's first message is the templates (ipfixDump reads no data without them).
+	# Bytes 0-1: IPFIX version 10; 16-17: the first set's ID, 2 for a template set; both once.
+	for c in 1 2; do
+		[ "$(head -c 2 "$SINK/conn-$c" | od -An -tx1 | tr -d ' ')" = 000a ]
+		[ "$(dd if="$SINK/conn-$c" bs=1 skip=16 count=2 2>/dev/null | od -An -tx1 | tr -d ' ')" = 0002 ]
+		[ "$(ipfixDump -t -i "$SINK/conn-$c" | grep -c "tid:   25[67]")" -eq 2 ]
+	done
+	# Every record where it belongs, exactly as sent; nothing twice.
+	[ "$(sum_of "$one" 17 198.18.0.1 3001 198.18.0.2 53)" = "1 30 3000" ]
+	# (ipfixDump writes IPv6 addresses with every group's leading zeros.)
+	[ "$(sum_of "$two" 17 fd00:0098::0001 3002 fd00:0098::0002 53)" = "1 20 14000" ]
+	[ "$(sum_of "$two" 17 198.18.0.1 3003 198.18.0.2 53)" = "1 7 2100" ]
+	[ "$(sum_of "$one" 17 fd00:0098::0001 3002 fd00:0098::0002 53)" = "0 0 0" ]
+	[ "$connects" -eq 2 ]
+	[ "$(($(wc -l <<<"$one") + $(wc -l <<<"$two")))" -eq $((records + 1)) ]
+	[ "$(grep -c "records not sent at the stop" "$LOG")" -eq 0 ]
 }

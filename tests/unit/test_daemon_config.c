@@ -175,7 +175,12 @@ static void test_values_land(void **state)
 	assert_int_equal(err, 0);
 	assert_string_equal(cfg.metrics.listen, "[::1]:9100");
 	assert_true(cfg.ipfix.enabled);
+	assert_false(cfg.ipfix.tcp);
 	assert_int_equal(cfg.ipfix.active_timeout_s, 60);
+	daemon_config_free(&cfg);
+	err = read_text("ipfix: {collector: 192.0.2.9:4739, transport: tcp}\n", &cfg, &errs);
+	assert_int_equal(err, 0);
+	assert_true(cfg.ipfix.tcp);
 	daemon_config_free(&cfg);
 	err = read_text("metrics: {enabled: false}\nipfix: {collector: 192.0.2.9:4739, enabled: "
 			"no}\n",
@@ -254,7 +259,8 @@ static const struct {
 	{"ipfix: {collector: 192.0.2.9:4739, transport: sctp}\n", 1, 47,
 	 "'sctp' is none of udp, tcp"},
 	{"ipfix: {enabled: true}\n", 1, 8, "ipfix: enabled, and no collector"},
-	{"ipfix: {collector: 192.0.2.9:4739, transport: tcp}\n", 1, 47, "tcp is not there yet"},
+	{"ipfix: {collector: 192.0.2.9:4739, transport: TCP}\n", 1, 47,
+	 "'TCP' is none of udp, tcp"},
 	{"ipfix: {collector: 192.0.2.9:4739, active_timeout_s: 0}\n", 1, 54, "0 is out of range"},
 	{"pid_file: /run/a.pid\n---\n: : [\n", 3, 1, "not YAML"},
 	{"log_level: info\n# caf\xe9\n", 2, 6, "not YAML: incomplete UTF-8 octet sequence"},

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * IPFIX messages to a collector, over UDP or TCP, without ever blocking the
+ * daemon's loop (libfixbuf's own sockets block: its messages are encoded
+ * into memory by ipfix.c and handed here). Messages wait in a bounded queue:
+ * when it is full, new ones are dropped and their records counted as lost.
+ *
+ * UDP: each message is one datagram, sent as soon as the socket takes it.
+ * A collector that is not there (ICMP unreachable) loses that message.
+ *
+ * TCP: one connection at a time. A connection that fails or breaks is tried
+ * again after 1 s, then 2, 4 ... up to 30 s; the queue waits for it. Every
+ * new connection is a new IPFIX transport session, so it starts with the
+ * templates: the last templates message ipfix.c handed over, its export
+ * time and sequence number made those of the moment (RFC 7011 wants them
+ * once per session over TCP, so that is the only time they go). A message
+ * cut by a broken connection goes again whole on the next one (a collector
+ * drops a message it did not get whole).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "daemon.h"
+
+#define RETRY_FIRST_S	1.0
+#define RETRY_MAX_S	30.0
+#define CONNECT_WAIT_S	5.0   /* a connect not done by then is given up */
+#define USER_TIMEOUT_MS 30000 /* sent data unacknowledged this long: the connection is dead */
+
+struct msg {
+	struct msg *next;
+	size_t len, sent;
+	unsigned int records;
+	bool templates;
+	unsigned char data[];
+};
+
+enum conn_state {
+	CONN_IDLE,	 /* TCP: no connection; the next try at retry_at */
+	CONN_CONNECTING, /* TCP: connect() under way */
+	CONN_UP,
+};
+
+struct ipfix_conn {
+	struct sockaddr_storage to;
+	char name[80];
+	bool tcp;
+	int fd;
+	enum conn_state state;
+	double retry_at, retry_wait, connect_until;
+	bool blocked; /* the socket took no more: wait for POLLOUT */
+	bool failing; /* the last try failed, and was said */
+	struct msg *head, *tail;
+	size_t queued, queue_max;
+	struct msg *templates; /* TCP: what each connection starts with */
+	uint32_t next_seq;     /* the sequence number after the last data record handed over */
+	struct ipfix_conn_stats stats;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *sa)
+{
+	return sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static void drop_head(struct ipfix_conn *c)
+{
+	struct msg *m = c->head;
+
+	c->head = m->next;
+	if (!c->head)
+		c->tail = NULL;
+	c->queued -= m->len;
+	free(m);
+}
+
+/* A message that cannot go: its records are lost, counted. */
+static void lose_head(struct ipfix_conn *c)
+{
+	c->stats.lost += c->head->records;
+	drop_head(c);
+}
+
+/* The connection is gone (why: errno, or 0 for the collector's close). */
+static void disconnect(struct ipfix_conn *c, const char *what, int err)
+{
+	struct msg **p = &c->head;
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (!c->failing)
+		dlog(NETPROBE_LOG_WARN,
+		     "ipfix: %s: %s%s%s; %zu bytes wait, tried again from %.0f s on", c->name, what,
+		     err ? ": " : "", err ? strerror(err) : "", c->queued, c->retry_wait);
+	c->failing = true;
+	c->state = CONN_IDLE;
+	c->blocked = false;
+	c->retry_at = now_s() + c->retry_wait;
+	c->retry_wait = c->retry_wait * 2 > RETRY_MAX_S ? RETRY_MAX_S : c->retry_wait * 2;
+	if (c->head)
+		c->head->sent = 0;
+	/* Templates were for that session: the next one gets its own first. */
+	while (*p) {
+		struct msg *m = *p;
+
+		if (m->templates) {
+			*p = m->next;
+			c->queued -= m->len;
+			free(m);
+		} else {
+			c->tail = m;
+			p = &m->next;
+		}
+	}
+	if (!c->head)
+		c->tail = NULL;
+}
+
+/* The IPFIX message header's fields (RFC 7011 3.1), big-endian. */
+static uint32_t header_u32(const struct msg *m, size_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, m->data + off, 4);
+	return ntohl(v);
+}
+
+static void header_set_u32(struct msg *m, size_t off, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(m->data + off, &v, 4);
+}
+
+#define HDR_EXPORT_TIME 4
+#define HDR_SEQUENCE	8
+
+static struct msg *msg_new(const void *data, size_t len, unsigned int records, bool templates)
+{
+	struct msg *m = malloc(sizeof(*m) + len);
+
+	if (m) {
+		*m = (struct msg){.len = len, .records = records, .templates = templates};
+		memcpy(m->data, data, len);
+	}
+	return m;
+}
+
+static void connected(struct ipfix_conn *c)
+{
+	struct msg *t;
+
+	dlog(NETPROBE_LOG_INFO, "ipfix: connected to %s over TCP", c->name);
+	c->state = CONN_UP;
+	c->failing = false;
+	c->retry_wait = RETRY_FIRST_S;
+	c->stats.connects++;
+	if (!c->templates || !(t = msg_new(c->templates->data, c->templates->len, 0, true)))
+		return;
+	/* Of this moment, and numbered as the data that follows it. */
+	header_set_u32(t, HDR_EXPORT_TIME, (uint32_t)time(NULL));
+	header_set_u32(t, HDR_SEQUENCE, c->head ? header_u32(c->head, HDR_SEQUENCE) : c->next_seq);
+	t->next = c->head;
+	c->head = t;
+	if (!c->tail)
+		c->tail = t;
+	c->queued += t->len;
+}
+
+static void tcp_connect(struct ipfix_conn *c)
+{
+	int one = 1, timeout = USER_TIMEOUT_MS;
+
+	c->fd = socket(c->to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		disconnect(c, "socket", errno);
+		return;
+	}
+	setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+	if (connect(c->fd, (struct sockaddr *)&c->to, addr_len(&c->to)) == 0) {
+		connected(c);
+	} else if (errno == EINPROGRESS) {
+		c->state = CONN_CONNECTING;
+		c->connect_until = now_s() + CONNECT_WAIT_S;
+	} else {
+		disconnect(c, "connect", errno);
+	}
+}
+
+/* A connect under way: done, failed, or still waiting. */
+static void tcp_connecting(struct ipfix_conn *c)
+{
+	struct pollfd p = {c->fd, POLLOUT, 0};
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (poll(&p, 1, 0) <= 0) {
+		if (now_s() >= c->connect_until)
+			disconnect(c, "connect", ETIMEDOUT);
+		return;
+	}
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err)
+		disconnect(c, "connect", err ?: errno);
+	else
+		connected(c);
+}
+
+/* A collector sends nothing over IPFIX: read and drop it, and see a close. */
+static bool tcp_alive(struct ipfix_conn *c)
+{
+	char junk[512];
+
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			disconnect(c, "the collector closed the connection", 0);
+			return false;
+		}
+		if (errno == EAGAIN || errno == EINTR)
+			return true;
+		disconnect(c, "connection lost", errno);
+		return false;
+	}
+	return true;
+}
+
+/* Sends what the socket takes, from the head of the queue. */
+static void pump(struct ipfix_conn *c)
+{
+	c->blocked = false;
+	while (c->head) {
+		struct msg *m = c->head;
+		ssize_t n = send(c->fd, m->data + m->sent, m->len - m->sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+			c->blocked = true;
+			return;
+		}
+		if (n < 0 && c->tcp) {
+			disconnect(c, "sending", errno);
+			return;
+		}
+		if (n < 0) {
+			int err = errno;
+			/*
+			 * UDP: an earlier datagram's ICMP error comes back here (the
+			 * collector's port closed): this one goes once more, and the
+			 * collector is called down until a send goes at the first try.
+			 */
+			bool again = err == ECONNREFUSED &&
+				     send(c->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+					     (ssize_t)m->len;
+
+			if (!c->failing)
+				dlog(NETPROBE_LOG_WARN, "ipfix: %s: sending: %s%s", c->name,
+				     strerror(err),
+				     again ? " (an earlier datagram was refused)"
+					   : "; records are lost");
+			c->failing = true;
+			if (again)
+				goto sent;
+			lose_head(c);
+			continue;
+		}
+		m->sent += n;
+		if (m->sent < m->len)
+			continue;
+		if (c->failing && !c->tcp) {
+			dlog(NETPROBE_LOG_INFO, "ipfix: %s: sending again", c->name);
+			c->failing = false;
+		}
+sent:
+		c->stats.sent += m->records;
+		c->stats.messages++;
+		drop_head(c);
+	}
+}
+
+bool ipfix_conn_send(struct ipfix_conn *c, const void *data, size_t len, unsigned int records,
+		     bool templates)
+{
+	struct msg *m;
+
+	if (len < 16)
+		return false; /* no IPFIX message */
+	if (c->tcp && templates) {
+		/* Kept for the next connection: over TCP, templates go once, first. */
+		free(c->templates);
+		c->templates = msg_new(data, len, 0, true);
+		return c->templates != NULL;
+	}
+	if (c->queued + len > c->queue_max || !(m = msg_new(data, len, records, templates))) {
+		c->stats.lost += records;
+		if (!c->stats.overflows++)
+			dlog(NETPROBE_LOG_WARN,
+			     "ipfix: %s: %zu bytes wait, the most there is room for: records "
+			     "are lost (netprobe_ipfix_records_lost_total)",
+			     c->name, c->queued);
+		return false;
+	}
+	c->next_seq = header_u32(m, HDR_SEQUENCE) + records;
+	c->queued += len;
+	if (c->tail)
+		c->tail->next = m;
+	else
+		c->head = m;
+	c->tail = m;
+	if (c->state == CONN_UP && !c->blocked)
+		pump(c);
+	return true;
+}
+
+double ipfix_conn_tick(struct ipfix_conn *c, struct pollfd *pfd)
+{
+	double now = now_s(), wait = 3600;
+
+	if (c->state == CONN_IDLE && now >= c->retry_at)
+		tcp_connect(c);
+	if (c->state == CONN_CONNECTING)
+		tcp_connecting(c);
+	if (c->state == CONN_UP) {
+		if (c->tcp && !tcp_alive(c))
+			return ipfix_conn_tick(c, pfd);
+		pump(c);
+	}
+	pfd->fd = c->fd;
+	pfd->events = 0;
+	pfd->revents = 0;
+	switch (c->state) {
+	case CONN_IDLE:
+		wait = c->retry_at - now;
+		break;
+	case CONN_CONNECTING:
+		pfd->events = POLLOUT;
+		wait = c->connect_until - now;
+		break;
+	case CONN_UP:
+		pfd->events = (c->tcp ? POLLIN : 0) | (c->blocked ? POLLOUT : 0);
+		break;
+	}
+	if (!pfd->events)
+		pfd->fd = -1; /* poll() skips it */
+	return wait;
+}
+
+void ipfix_conn_stats(const struct ipfix_conn *c, struct ipfix_conn_stats *out)
+{
+	*out = c->stats;
+	out->queued_bytes = c->queued;
+	out->up = c->tcp ? c->state == CONN_UP : !c->failing;
+}
+
+struct ipfix_conn *ipfix_conn_new(const char *collector, bool tcp, size_t queue_max)
+{
+	struct ipfix_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	if (metrics_listen_parse(collector, &c->to)) {
+		dlog(NETPROBE_LOG_ERROR, "ipfix: '%s' is no ADDRESS:PORT", collector);
+		free(c);
+		return NULL;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", collector);
+	c->tcp = tcp;
+	c->queue_max = queue_max;
+	c->retry_wait = RETRY_FIRST_S;
+	c->fd = -1;
+	if (tcp) {
+		c->state = CONN_IDLE; /* connects at its first tick */
+		return c;
+	}
+	c->fd = socket(c->to.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Connected: the kernel says when the collector's port is closed. */
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&c->to, addr_len(&c->to))) {
+		dlog(NETPROBE_LOG_ERROR, "ipfix: %s: %s", collector, strerror(errno));
+		ipfix_conn_free(c, 0);
+		return NULL;
+	}
+	c->state = CONN_UP;
+	return c;
+}
+
+void ipfix_conn_free(struct ipfix_conn *c, double flush_s)
+{
+	double until = now_s() + flush_s;
+	struct pollfd p;
+
+	if (!c)
+		return;
+	/* At a stop: what waits goes, if the collector takes it in time. */
+	while (c->head && now_s() < until) {
+		double wait = ipfix_conn_tick(c, &p);
+
+		if (!c->head)
+			break;
+		if (wait > until - now_s())
+			wait = until - now_s();
+		if (p.fd < 0 && c->state == CONN_UP)
+			break; /* UDP with nothing it can do */
+		poll(&p, p.fd >= 0, wait > 0 ? (int)(wait * 1000) + 1 : 0);
+	}
+	if (c->head) {
+		unsigned long long lost = c->stats.lost;
+
+		while (c->head)
+			lose_head(c);
+		dlog(NETPROBE_LOG_WARN, "ipfix: %s: %llu records not sent at the stop", c->name,
+		     c->stats.lost - lost);
+	}
+	if (c->fd >= 0) {
+		if (c->tcp)
+			shutdown(c->fd, SHUT_WR);
+		close(c->fd);
+	}
+	free(c->templates);
+	free(c);
+}
