@@ -56,3 +56,18 @@ load helpers
 	[ ${#missing[@]} -eq 0 ] || printf 'not in docs/API.md as `%s`\n' "${missing[@]}"
 	[ ${#missing[@]} -eq 0 ]
 }
+
+@test "every metric family the daemon serves is in README.md and docs/DAEMON.md, and no other" {
+	# The code's names: every family is a string literal of daemon/metrics.c.
+	local code readme daemon
+	code=$(grep -o '"netprobe_[a-z_]*"' "$ROOT/daemon/metrics.c" | tr -d '"' | sort -u)
+	[ "$(wc -l <<<"$code")" -ge 50 ]
+	readme=$(sed -n '/^<!-- metrics -->$/,/^<!-- \/metrics -->$/p' "$ROOT/README.md" |
+		grep -o '`netprobe_[a-z_]*`' | tr -d '`' | sort -u)
+	diff <(echo "$code") <(echo "$readme")
+	# DAEMON.md's table writes `_name` for netprobe_name and {a,b} for alternatives.
+	daemon=$(sed -n '/^## Prometheus metrics$/,/^## /p' "$ROOT/docs/DAEMON.md" | grep '^| `' |
+		cut -d'|' -f2 | grep -o '`[a-z_{},]*`' | tr -d '`' | sed 's/^_/netprobe_/' |
+		while read -r n; do eval "printf '%s\n' $n"; done | sort -u)
+	diff <(echo "$code") <(echo "$daemon")
+}
