@@ -444,8 +444,17 @@ static void table_metrics(FILE *f, struct metrics *x, unsigned long long acl_ent
 	unsigned long long flows;
 	time_t now = time(NULL);
 
-	/* The whole table is walked to count it: at most every 5 s, whoever scrapes how often. */
-	if (now - x->flows_counted_at >= 5) {
+	struct netprobe_event_stats ev;
+
+	/*
+	 * The count of the daemon's last housekeeping walk costs nothing (it
+	 * walks at its start, then every tenth of the idle timeout, 1 to 10 s);
+	 * only at 0 (an empty table, or no walk yet) is the table walked here,
+	 * at most every 5 s, whoever scrapes how often.
+	 */
+	if (!netprobe_manager_event_stats(x->events_m, &ev) && ev.flows_in_table) {
+		x->flows_counted = ev.flows_in_table;
+	} else if (now - x->flows_counted_at >= 5) {
 		x->flows_counted = 0;
 		netprobe_manager_foreach_flow(x->m, count_flow, &x->flows_counted);
 		x->flows_counted_at = now;

@@ -714,6 +714,13 @@ struct netprobe_event_stats {
 	unsigned long long queue_lost;	    /* dropped: every worker busy, the queue full */
 	unsigned long long batches;	    /* batches delivered */
 	unsigned long long flows_expired;   /* idle flows this manager removed */
+	/*
+	 * Flows in the table after this manager's last housekeeping walk (0
+	 * before the first): a count that costs nothing more, at most one walk
+	 * interval old (10 s without an idle timeout, when the walk only
+	 * counts).
+	 */
+	unsigned long long flows_in_table;
 };
 
 /*
@@ -759,9 +766,12 @@ NETPROBE_API int netprobe_manager_on_flow_end(struct netprobe_manager *m, netpro
 /*
  * Housekeeping, the periodic work of whoever runs netprobe for long (the
  * daemon; `netprobe events` and `monitor` while they run), on the
- * caller's thread: every second, flows idle for flow_idle_timeout_ms
- * expire (netprobe_manager_expire_flows) and expired list entries are
- * swept (as netprobe_manager_acl_sweep, which takes the pin path's lock
+ * caller's thread: flows idle for flow_idle_timeout_ms expire
+ * (netprobe_manager_expire_flows), looked for every tenth of that
+ * timeout, between 1 and 10 s (so at most 10 % late; the walk reads the
+ * whole table, and counts it: flows_in_table of netprobe_manager_event_stats;
+ * without a timeout it only counts, every 10 s; the first walk is at the
+ * first call); every second, expired list entries are swept (as netprobe_manager_acl_sweep, which takes the pin path's lock
  * only when something expired or the lists changed; here with one try,
  * never waiting: a busy lock is tried again the next second); every
  * stats_report_interval_ms, the report (netprobe_manager_on_report). Runs

@@ -10,7 +10,7 @@
 #include "features/features.h"
 #include "netprobe.skel.h"
 
-#define FLOW_BATCH 256
+#define FLOW_BATCH 4096
 
 int netprobe_manager_foreach_flow(struct netprobe_manager *m, netprobe_flow_fn fn, void *ctx)
 {

@@ -16,7 +16,27 @@
 #include "features/features.h"
 #include "netprobe.skel.h"
 
-#define NP_EXPIRY_INTERVAL_NS 1000000000ull
+/*
+ * Idle flows are looked for every tenth of the idle timeout, between 1 and
+ * 10 s: a flow leaves at most 10 % past its timeout (and 1 s at short
+ * ones), and the walk, the table's size in reads, is not paid every second
+ * for a timeout of a minute. Without a timeout the walk only counts, every
+ * 10 s. The first walk is at the first call.
+ */
+#define NP_EXPIRY_MIN_NS 1000000000ull
+#define NP_SWEEP_NS	 1000000000ull /* lists: expired entries leave within a second */
+#define NP_EXPIRY_MAX_NS 10000000000ull
+
+static __u64 expiry_interval_ns(const struct netprobe_manager *m)
+{
+	__u64 ns = m->opts.housekeeping.flow_idle_timeout_ms * 100000ull; /* a tenth */
+
+	if (!ns)
+		return NP_EXPIRY_MAX_NS;
+	return ns < NP_EXPIRY_MIN_NS   ? NP_EXPIRY_MIN_NS
+	       : ns > NP_EXPIRY_MAX_NS ? NP_EXPIRY_MAX_NS
+				       : ns;
+}
 
 /* An XDP test run's frame holds about 3.5 KB (a page less headroom and tail). */
 _Static_assert(NETPROBE_FLOW_ENDS_PER_RUN * sizeof(struct netprobe_flow_event) <= 3000,
@@ -51,6 +71,7 @@ int netprobe_manager_on_report(struct netprobe_manager *m, netprobe_report_fn fn
 /* Collects idle flows; the walk reads in batches like foreach_flow. */
 struct expire_ctx {
 	__u64 now, idle_jiffies;
+	unsigned long long seen;
 	struct netprobe_flow_event *evs;
 	size_t n, cap;
 	int err;
@@ -61,6 +82,7 @@ static int collect_idle(const struct netprobe_flow_key *key, const struct netpro
 {
 	struct expire_ctx *c = arg;
 
+	c->seen++;
 	if (c->now - st->last_seen <= c->idle_jiffies || (__s64)(c->now - st->last_seen) < 0)
 		return 0;
 	if (c->n == c->cap) {
@@ -150,6 +172,7 @@ int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_
 		free(c.evs);
 		return err ? err : c.err;
 	}
+	__atomic_store_n(&m->flows_walked, c.seen - c.n, __ATOMIC_RELAXED);
 	fd = bpf_map__fd(m->maps->maps.np_flows);
 	for (size_t i = 0; i < c.n; i++) {
 		/* A flow that saw a packet since we read it stays. */
@@ -184,6 +207,15 @@ static void report(struct netprobe_manager *m, __u64 now)
 	m->hk.report_ns = now;
 }
 
+static int count_flow(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
+		      void *arg)
+{
+	(void)key;
+	(void)st;
+	(*(unsigned long long *)arg)++;
+	return 0;
+}
+
 int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next_ms)
 {
 	struct np_housekeeping *hk;
@@ -197,7 +229,8 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 	report_every = m->opts.housekeeping.stats_report_interval_ms * 1000000ull;
 	if (!hk->started) {
 		hk->started = true;
-		hk->next_expiry_ns = now + NP_EXPIRY_INTERVAL_NS;
+		hk->next_expiry_ns = now;
+		hk->next_sweep_ns = now + NP_SWEEP_NS;
 	}
 	/* The first report needs stats to compare with: read them now, report later. */
 	if (report_every && m->report_fn && !hk->next_report_ns) {
@@ -210,18 +243,27 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 				m, m->opts.housekeeping.flow_idle_timeout_ms);
 
 			err = n < 0 ? n : 0;
+		} else {
+			unsigned long long flows = 0;
+
+			err = netprobe_manager_foreach_flow(m, count_flow, &flows);
+			if (!err)
+				__atomic_store_n(&m->flows_walked, flows, __ATOMIC_RELAXED);
 		}
+		hk->next_expiry_ns = now + expiry_interval_ns(m);
+	}
+	if (now >= hk->next_sweep_ns) {
 		/* Expired entries leave the lists, and the prefixes they covered fall back. */
 		int swept = np_acl_sweep_try(m);
 
 		err = err ?: swept;
-		hk->next_expiry_ns = now + NP_EXPIRY_INTERVAL_NS;
+		hk->next_sweep_ns = now + NP_SWEEP_NS;
 	}
 	if (report_every && m->report_fn && now >= hk->next_report_ns) {
 		report(m, now);
 		hk->next_report_ns = now + report_every;
 	}
-	next = hk->next_expiry_ns;
+	next = hk->next_expiry_ns < hk->next_sweep_ns ? hk->next_expiry_ns : hk->next_sweep_ns;
 	if (report_every && m->report_fn && hk->next_report_ns < next)
 		next = hk->next_report_ns;
 	if (next_ms) {

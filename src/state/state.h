@@ -33,8 +33,8 @@ struct np_handler {
 /* What housekeeping (housekeeping.c) keeps between its runs. */
 struct np_housekeeping {
 	bool started;
-	__u64 next_expiry_ns, next_report_ns; /* CLOCK_MONOTONIC */
-	__u64 report_ns;		      /* when prev was read */
+	__u64 next_expiry_ns, next_sweep_ns, next_report_ns; /* CLOCK_MONOTONIC */
+	__u64 report_ns;				     /* when prev was read */
 	struct netprobe_global_stats prev;
 };
 
@@ -80,6 +80,7 @@ struct netprobe_manager {
 	void *flow_end_ctx;
 	struct np_housekeeping hk;
 	unsigned long long flows_expired; /* by this manager (housekeeping, expire_flows) */
+	unsigned long long flows_walked;  /* in the table at this manager's last expiry walk */
 	/* userspace event counts of pipelines that have stopped */
 	struct netprobe_event_stats events_final;
 };
