@@ -215,11 +215,12 @@ static unsigned long long flow_ms(struct ipfix *x, unsigned long long jiffies)
 
 /*
  * Appends one record: the counts from (pkts, bytes) on, from start_ms to
- * the flow's last packet. False when the record could not be added.
+ * end_ms, the flow's last packet. False when the record could not be added.
  */
 static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 		   const struct netprobe_flow_stats *s, unsigned long long packets,
-		   unsigned long long bytes, unsigned long long start_ms, enum end_reason reason)
+		   unsigned long long bytes, unsigned long long start_ms, unsigned long long end_ms,
+		   enum end_reason reason)
 {
 	bool icmp = k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6;
 	bool in = k->direction == NETPROBE_DIR_INGRESS;
@@ -232,7 +233,6 @@ static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 			     .proto = k->proto,
 			     .direction = in ? 0 : 1,
 			     .end_reason = reason};
-	unsigned long long end_ms = flow_ms(x, s->last_seen);
 	bool ok;
 
 	if (k->family == NETPROBE_FAMILY_IPV4) {
@@ -278,25 +278,24 @@ static void export_delta(struct ipfix *x, const struct netprobe_flow_key *k,
 			 const struct netprobe_flow_stats *s, struct exported *e,
 			 enum end_reason reason)
 {
-	unsigned long long end = flow_ms(x, s->last_seen), start;
-	unsigned long long packets, bytes;
+	unsigned long long packets, bytes, start, end;
 
 	if (e)
 		same_flow(x, e, s);
 	packets = s->packets - (e ? e->packets : 0);
 	bytes = s->bytes - (e ? e->bytes : 0);
+	/* Nothing new since its last record (quiet, or counted before a restart): none. */
+	if (!packets)
+		return;
+	end = flow_ms(x, s->last_seen);
 	start = e && e->last_ms ? e->last_ms + 1 : flow_ms(x, s->first_seen);
 	/* New packets in the same tick as the last record's end: start is that end. */
 	if (start > end)
 		start = end;
-
-	/* Nothing new since its last record (quiet, or counted before a restart): none. */
-	if (!packets)
-		return;
-	if (append(x, k, s, packets, bytes, start, reason) && e) {
+	if (append(x, k, s, packets, bytes, start, end, reason) && e) {
 		e->packets = s->packets;
 		e->bytes = s->bytes;
-		e->last_ms = flow_ms(x, s->last_seen);
+		e->last_ms = end;
 	}
 }
 

@@ -240,6 +240,7 @@ static void test_udp_refused(void **state)
 		size_t len = make_msg(msg, 1000, SET_DATA, i);
 
 		ipfix_conn_send(c, msg, len, 3, false);
+		ipfix_conn_tick(c, &(struct pollfd){0}); /* UDP waits for a batch, or a tick */
 		usleep(2000); /* the ICMP error of the last one comes back */
 	}
 	ipfix_conn_stats(c, &st);
