@@ -196,8 +196,9 @@ static bool want_bool(struct parser *p, const yaml_node_t *n, const char *key, b
 
 /* The daemon's own settings' ranges; the library's are netprobe_config_range's. */
 static const struct netprobe_setting_range daemon_ranges[] = {
-	{"list_refresh_s", 0, 7 * 86400, "s"}, {"hook_timeout_s", 1, 600, "s"},
-	{"ipfix_timeout_s", 1, 86400, "s"},    {"ipfix_scan_s", 1, 3600, "s"},
+	{"list_refresh_s", 0, 7 * 86400, "s"},
+	{"hook_timeout_s", 1, 600, "s"},
+	{"ipfix_timeout_s", 1, 86400, "s"},
 	{"ipfix_domain", 0, UINT32_MAX, ""},
 };
 
@@ -1227,7 +1228,6 @@ static void set_ipfix_transport(struct parser *p, const struct key *k, yaml_node
 	}
 IPFIX_UINT(active_timeout_s, "ipfix_timeout_s")
 IPFIX_UINT(template_refresh_s, "ipfix_timeout_s")
-IPFIX_UINT(scan_interval_s, "ipfix_scan_s")
 IPFIX_UINT(observation_domain, "ipfix_domain")
 
 static const struct key ipfix_keys[] = {
@@ -1236,7 +1236,6 @@ static const struct key ipfix_keys[] = {
 	{"transport", set_ipfix_transport, NULL},
 	{"active_timeout_s", set_ipfix_active_timeout_s, NULL},
 	{"template_refresh_s", set_ipfix_template_refresh_s, NULL},
-	{"scan_interval_s", set_ipfix_scan_interval_s, NULL},
 	{"observation_domain", set_ipfix_observation_domain, NULL},
 	{NULL, NULL, NULL},
 };
@@ -1635,7 +1634,6 @@ static void config_defaults(struct daemon_config *cfg, const char *path,
 	cfg->list_refresh_s = 300;
 	cfg->ipfix.active_timeout_s = 60;
 	cfg->ipfix.template_refresh_s = 60;
-	cfg->ipfix.scan_interval_s = 5;
 	cfg->metrics.enabled = true;
 	snprintf(cfg->metrics.listen, sizeof(cfg->metrics.listen), "%s", DAEMON_METRICS_LISTEN);
 	cfg->hooks.timeout_s = 10;
@@ -1757,6 +1755,8 @@ int daemon_config_read(const char *path, const char *default_pin_path, unsigned 
 	yaml_parser_delete(&yp);
 	free(buf);
 	check_whole(&p);
+	/* The exporter leaves a flow that idles out to expiry's last record. */
+	cfg->ipfix.flow_idle_timeout_ms = cfg->housekeeping.flow_idle_timeout_ms;
 	/* The list files are read now too: one that does not parse is a bad config. */
 	for (size_t i = 0; i < cfg->nfiles && !errs->count; i++) {
 		struct dc_cidrs l = {};

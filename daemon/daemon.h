@@ -92,8 +92,9 @@ struct daemon_ipfix_opts {
 	bool tcp;	    /* else UDP */
 	unsigned int active_timeout_s;
 	unsigned int template_refresh_s; /* templates sent again (UDP loses them) */
-	unsigned int scan_interval_s;	 /* the flow table read this often for active records */
 	unsigned int observation_domain;
+	/* housekeeping's: a flow idle this long gets its last record from expiry, not a timer */
+	unsigned int flow_idle_timeout_ms;
 };
 
 struct daemon_config {

@@ -99,8 +99,10 @@ struct ipfix {
 	unsigned int msg_records; /* in the message being built */
 	uint8_t msg[MSG_MAX_TCP]; /* where fixbuf writes each message */
 	GHashTable *flows;	  /* struct netprobe_flow_key -> struct exported */
-	double next_scan, next_templates;
+	double next_templates;
 	unsigned int scan;
+	bool walking;	 /* housekeeping's walk under way */
+	double walk_now; /* when it began */
 	struct ipfix_stats stats;
 	bool dirty; /* records appended, not yet emitted */
 };
@@ -313,6 +315,19 @@ static void on_flow_end(const struct netprobe_flow_key *k, const struct netprobe
 
 /* ---- The scan: active timeouts ---- */
 
+/* Idle past the timeout: expiry removes it right after this walk, with its last record. */
+static bool idle(struct ipfix *x, const struct netprobe_flow_stats *s)
+{
+	struct timespec ts;
+	unsigned long long now_ms;
+
+	if (!x->opts.flow_idle_timeout_ms)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+	return now_ms >= flow_ms(x, s->last_seen) + x->opts.flow_idle_timeout_ms;
+}
+
 enum scan_mode {
 	SCAN_PRIME,  /* a start: what the table holds counts as exported */
 	SCAN_ACTIVE, /* flows due get their active record */
@@ -347,7 +362,7 @@ static int scan_flow(const struct netprobe_flow_key *k, const struct netprobe_fl
 	e->seen = x->scan;
 	if (c->mode == SCAN_FORCED) {
 		export_delta(x, k, s, e, END_FORCED);
-	} else if (c->mode == SCAN_ACTIVE && c->now >= e->next_s) {
+	} else if (c->mode == SCAN_ACTIVE && c->now >= e->next_s && !idle(x, s)) {
 		export_delta(x, k, s, e, END_ACTIVE);
 		e->next_s = c->now + x->opts.active_timeout_s;
 	}
@@ -365,6 +380,33 @@ static gboolean gone(gpointer key, gpointer value, gpointer ctx)
 		return FALSE;
 	x->stats.evicted++;
 	return TRUE;
+}
+
+/*
+ * Housekeeping's walk of the table (netprobe_manager_on_flow_walk): every
+ * flow, then NULL at its end. Active records ride on the read it makes
+ * anyway: at most one walk late (a tenth of the idle timeout, 1 to 10 s).
+ */
+static int walk_flow(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *s,
+		     void *ctx)
+{
+	struct ipfix *x = ctx;
+	struct scan_ctx c = {.x = x, .mode = SCAN_ACTIVE};
+
+	if (!k) {
+		/* Flows this walk did not see left without expiry: evicted. */
+		g_hash_table_foreach_remove(x->flows, gone, x);
+		x->walking = false;
+		emit(x);
+		return 0;
+	}
+	if (!x->walking) {
+		x->walking = true;
+		x->scan++;
+		x->walk_now = now_s();
+	}
+	c.now = x->walk_now;
+	return scan_flow(k, s, &c);
 }
 
 static void scan(struct ipfix *x, enum scan_mode mode)
@@ -388,15 +430,9 @@ double ipfix_tick(struct ipfix *x)
 		emit_templates(x);
 		x->next_templates = now + x->opts.template_refresh_s;
 	}
-	if (now >= x->next_scan) {
-		scan(x, SCAN_ACTIVE);
-		x->next_scan = now + x->opts.scan_interval_s;
-	}
-	emit(x); /* with what housekeeping's expiry appended since */
+	emit(x); /* with what housekeeping's walk and expiry appended since */
 	conn_wait = ipfix_conn_tick(x->conn, &x->pfd);
-	wait = x->next_scan - now;
-	if (!x->opts.tcp && x->next_templates - now < wait)
-		wait = x->next_templates - now;
+	wait = x->opts.tcp ? 3600 : x->next_templates - now;
 	return conn_wait < wait ? conn_wait : wait;
 }
 
@@ -414,8 +450,7 @@ void ipfix_retime(struct ipfix *x, const struct daemon_ipfix_opts *opts)
 		return;
 	x->opts.active_timeout_s = opts->active_timeout_s;
 	x->opts.template_refresh_s = opts->template_refresh_s;
-	x->opts.scan_interval_s = opts->scan_interval_s;
-	x->next_scan = now_s();
+	x->opts.flow_idle_timeout_ms = opts->flow_idle_timeout_ms;
 }
 
 void ipfix_stats_add(struct ipfix_stats *to, const struct ipfix_stats *from)
@@ -505,7 +540,7 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 	/* What the table holds now was exported before (or is the past of a restart). */
 	scan(x, SCAN_PRIME);
 	netprobe_manager_on_flow_end(m, on_flow_end, x);
-	x->next_scan = now_s() + opts->scan_interval_s;
+	netprobe_manager_on_flow_walk(m, walk_flow, x);
 	if (opts->tcp)
 		dlog(NETPROBE_LOG_INFO,
 		     "ipfix: to %s over TCP, active timeout %u s, %u flows known", opts->collector,
@@ -526,8 +561,10 @@ void ipfix_stop(struct ipfix *x, bool flush)
 {
 	if (!x)
 		return;
-	if (x->m)
+	if (x->m) {
 		netprobe_manager_on_flow_end(x->m, NULL, NULL);
+		netprobe_manager_on_flow_walk(x->m, NULL, NULL);
+	}
 	if (flush && x->buf && x->flows && x->conn) {
 		scan(x, SCAN_FORCED);
 		emit(x);

@@ -764,6 +764,18 @@ NETPROBE_API int netprobe_manager_on_flow_end(struct netprobe_manager *m, netpro
 					      void *ctx);
 
 /*
+ * Calls fn, on housekeeping's thread, for every flow its walk of the table
+ * reads (netprobe_manager_expire_flows, and the counting walk without an
+ * idle timeout), then once with key and stats NULL when the walk went
+ * through whole (before the idle flows it found are removed, each through
+ * netprobe_manager_on_flow_end): a flow exporter's active timeouts ride on
+ * the read housekeeping makes anyway. fn's return value is ignored. NULL:
+ * none. Set it before housekeeping runs.
+ */
+NETPROBE_API int netprobe_manager_on_flow_walk(struct netprobe_manager *m, netprobe_flow_fn fn,
+					       void *ctx);
+
+/*
  * Housekeeping, the periodic work of whoever runs netprobe for long (the
  * daemon; `netprobe events` and `monitor` while they run), on the
  * caller's thread: flows idle for flow_idle_timeout_ms expire

@@ -59,6 +59,15 @@ int netprobe_manager_on_flow_end(struct netprobe_manager *m, netprobe_flow_end_f
 	return 0;
 }
 
+int netprobe_manager_on_flow_walk(struct netprobe_manager *m, netprobe_flow_fn fn, void *ctx)
+{
+	if (!m)
+		return -EINVAL;
+	m->flow_walk_fn = fn;
+	m->flow_walk_ctx = ctx;
+	return 0;
+}
+
 int netprobe_manager_on_report(struct netprobe_manager *m, netprobe_report_fn fn, void *ctx)
 {
 	if (!m)
@@ -70,6 +79,7 @@ int netprobe_manager_on_report(struct netprobe_manager *m, netprobe_report_fn fn
 
 /* Collects idle flows; the walk reads in batches like foreach_flow. */
 struct expire_ctx {
+	struct netprobe_manager *m;
 	__u64 now, idle_jiffies;
 	unsigned long long seen;
 	struct netprobe_flow_event *evs;
@@ -83,6 +93,8 @@ static int collect_idle(const struct netprobe_flow_key *key, const struct netpro
 	struct expire_ctx *c = arg;
 
 	c->seen++;
+	if (c->m->flow_walk_fn)
+		c->m->flow_walk_fn(key, st, c->m->flow_walk_ctx);
 	if (c->now - st->last_seen <= c->idle_jiffies || (__s64)(c->now - st->last_seen) < 0)
 		return 0;
 	if (c->n == c->cap) {
@@ -154,7 +166,7 @@ static void emit_flow_ends(struct netprobe_manager *m, const struct netprobe_flo
 
 int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_ms)
 {
-	struct expire_ctx c = {};
+	struct expire_ctx c = {.m = m};
 	double ns_per_jiffy;
 	int fd, removed = 0, err;
 
@@ -168,6 +180,8 @@ int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_
 		return err;
 	c.idle_jiffies = (__u64)(idle_ms * 1e6 / ns_per_jiffy);
 	err = netprobe_manager_foreach_flow(m, collect_idle, &c);
+	if (m->flow_walk_fn && !err && !c.err)
+		m->flow_walk_fn(NULL, NULL, m->flow_walk_ctx);
 	if (err || c.err) {
 		free(c.evs);
 		return err ? err : c.err;
@@ -207,12 +221,15 @@ static void report(struct netprobe_manager *m, __u64 now)
 	m->hk.report_ns = now;
 }
 
+/* Without an idle timeout, the walk counts, and shows each flow to the walk's callback. */
 static int count_flow(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
 		      void *arg)
 {
-	(void)key;
-	(void)st;
-	(*(unsigned long long *)arg)++;
+	struct expire_ctx *c = arg;
+
+	c->seen++;
+	if (c->m->flow_walk_fn)
+		c->m->flow_walk_fn(key, st, c->m->flow_walk_ctx);
 	return 0;
 }
 
@@ -244,11 +261,13 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 
 			err = n < 0 ? n : 0;
 		} else {
-			unsigned long long flows = 0;
+			struct expire_ctx c = {.m = m};
 
-			err = netprobe_manager_foreach_flow(m, count_flow, &flows);
+			err = netprobe_manager_foreach_flow(m, count_flow, &c);
+			if (m->flow_walk_fn && !err)
+				m->flow_walk_fn(NULL, NULL, m->flow_walk_ctx);
 			if (!err)
-				__atomic_store_n(&m->flows_walked, flows, __ATOMIC_RELAXED);
+				__atomic_store_n(&m->flows_walked, c.seen, __ATOMIC_RELAXED);
 		}
 		hk->next_expiry_ns = now + expiry_interval_ns(m);
 	}

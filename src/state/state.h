@@ -78,6 +78,9 @@ struct netprobe_manager {
 	void *report_ctx;
 	netprobe_flow_end_fn flow_end_fn; /* each flow expiry removes (an exporter's last count) */
 	void *flow_end_ctx;
+	netprobe_flow_fn
+		flow_walk_fn; /* each flow housekeeping's walk reads (an exporter's timers) */
+	void *flow_walk_ctx;
 	struct np_housekeeping hk;
 	unsigned long long flows_expired; /* by this manager (housekeeping, expire_flows) */
 	unsigned long long flows_walked;  /* in the table at this manager's last expiry walk */

@@ -11,14 +11,14 @@ setup() {
 	daemon_lab
 	NF="$BATS_TEST_TMPDIR/nf"
 	mkdir -p "$NF"
-	# Idle flows end after 2 s; live ones are exported every 2 s, the table read each second.
+	# Idle flows end after 2 s; live ones are exported every 2 s, housekeeping's walk each second.
 	cat >"$CONF" <<-EOF
 		pid_file: $PIDFILE
 		housekeeping: {flow_idle_timeout_ms: 2000}
 		interfaces:
 		  $LAB_VB: {mode: monitor}
 		metrics: {listen: 127.0.0.1:9479}
-		ipfix: {collector: 127.0.0.1:4739, active_timeout_s: 2, scan_interval_s: 1}
+		ipfix: {collector: 127.0.0.1:4739, active_timeout_s: 2}
 	EOF
 }
 
@@ -161,7 +161,7 @@ until_expired() { wait_for 100 eval '[ "$(np_b flows --json | jq ".flows | lengt
 @test "ipfix over TCP: records wait for a late collector and for one that went away; each connection starts with the templates" {
 	SINK="$BATS_TEST_TMPDIR/sink"
 	mkdir -p "$SINK"
-	sed -i 's|scan_interval_s: 1}|scan_interval_s: 1, transport: tcp}|' "$CONF"
+	sed -i 's|active_timeout_s: 2}|active_timeout_s: 2, transport: tcp}|' "$CONF"
 	# No collector yet: the daemon starts anyway, and keeps what it has.
 	daemon_start
 	grep -q "ipfix: to 127.0.0.1:4739 over TCP" "$LOG"

@@ -421,6 +421,23 @@ struct ended {
 	unsigned long long packets;
 };
 
+/* What netprobe_manager_on_flow_walk showed: flows, and walks ended. */
+struct walked {
+	unsigned int flows, ends;
+};
+
+static int count_walked(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
+			void *ctx)
+{
+	struct walked *w = ctx;
+
+	if (!key && !st)
+		w->ends++;
+	else
+		w->flows++;
+	return 1; /* ignored: the walk goes on */
+}
+
 static void count_flow_end(const struct netprobe_flow_key *key,
 			   const struct netprobe_flow_stats *stats, void *ctx)
 {
@@ -436,6 +453,7 @@ static void test_idle_flows_expire_with_an_event(void **state)
 	struct netprobe_manager *m;
 	struct netprobe_event_stats st;
 	struct ended ended = {};
+	struct walked walked = {};
 	int fd, left;
 
 	(void)state;
@@ -458,7 +476,12 @@ static void test_idle_flows_expire_with_an_event(void **state)
 	run_new_flows(fd, 30000, 5); /* these five are busy again */
 	close(fd);
 	assert_int_equal(netprobe_manager_on_flow_end(m, count_flow_end, &ended), 0);
+	assert_int_equal(netprobe_manager_on_flow_walk(m, count_walked, &walked), 0);
+	assert_int_equal(netprobe_manager_on_flow_walk(NULL, count_walked, &walked), -EINVAL);
 	assert_int_equal(netprobe_manager_expire_flows(m, 300), 45);
+	/* The walk showed every flow it read, the idle ones too, and said when it was over. */
+	assert_int_equal(walked.flows, 50);
+	assert_int_equal(walked.ends, 1);
 	/* The flow-end callback got each, with its last count. */
 	assert_int_equal(ended.n, 45);
 	assert_int_equal(ended.packets, 45);
@@ -469,6 +492,7 @@ static void test_idle_flows_expire_with_an_event(void **state)
 	assert_int_equal(c.last_flow.stats.packets, 1);
 	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
 	assert_int_equal(st.flows_expired, 45);
+	assert_int_equal(st.flows_in_table, 5); /* what the walk left */
 	left = 0;
 	assert_int_equal(netprobe_manager_foreach_flow(m, count_flow, &left), 0);
 	assert_int_equal(left, 5); /* the busy ones stay */
