@@ -157,8 +157,8 @@ $(OUTPUT)/baselines.bpf.o: bench/baselines.bpf.c $(wildcard bpf/*.h) include/net
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(OUTPUT)/bench/np-bench: bench/np-bench.c tests/lib/pktbuild.h $(OUTPUT)/baselines.skel.h \
-		$(STATIC_LIB) $(HDRS) | $(OUTPUT)/bench
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC_LIB) $(LIBS)
+		$(DAEMON_OBJS) $(STATIC_LIB) $(HDRS) | $(OUTPUT)/bench
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(DAEMON_OBJS) $(STATIC_LIB) $(LIBS) -ljson-c $(DAEMON_LIBS) -lpthread
 
 bench: deps all $(BENCH_BINS)
 	@bench/run.sh

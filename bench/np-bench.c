@@ -10,7 +10,9 @@
  * absolute timings on a shared 2-core VM are noise.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <getopt.h>
 #include <ifaddrs.h>
@@ -23,7 +25,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <linux/if_link.h>
 #include <linux/if_packet.h>
 #include <bpf/bpf.h>
@@ -33,6 +40,7 @@
 #include "baselines.skel.h"
 #include "../tests/lib/pktbuild.h"
 #include "base/maglev.h"
+#include "../daemon/daemon.h"
 
 static int die(const char *fmt, const char *arg)
 {
@@ -1896,14 +1904,463 @@ static void bench_maglev_q(struct report *r, bool quick)
 	bench_maglev(r);
 }
 
+/* ---- Exporters: the daemon's /metrics and IPFIX at scale ---- */
+
+#define EXP_IFACES   64
+#define EXP_VIPS     100
+#define EXP_BACKENDS 10
+#define EXP_FLOWS    100000
+#define EXP_METRICS  9479
+#define EXP_IPFIX    4739
+
+struct exp {
+	char dir[64]; /* the config, the log */
+	char pin[96], conf[128], log[128], pid_file[96];
+	pid_t daemon;
+	int prog_fd;		    /* slot 0's XDP program, to make the flows */
+	uint8_t (*frames)[PKT_MAX]; /* one frame a flow */
+	size_t *lens;
+	int sink_fd; /* the IPFIX collector: counts what comes */
+	pthread_t sink;
+	bool sink_running;
+	_Atomic unsigned long long sink_msgs, sink_bytes;
+};
+
+static void *exp_sink(void *arg)
+{
+	struct exp *e = arg;
+	static char buf[65536];
+
+	for (;;) {
+		ssize_t n = recv(e->sink_fd, buf, sizeof(buf), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		e->sink_msgs++;
+		e->sink_bytes += n;
+	}
+}
+
+/* The daemon's config: EXP_IFACES interfaces, EXP_VIPS services of EXP_BACKENDS backends. */
+static int exp_config(struct exp *e, bool ipfix, unsigned int active_timeout_s)
+{
+	FILE *f = fopen(e->conf, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f,
+		"pid_file: %s\npin_path: %s\nlog_level: info\n"
+		"tables: {flow_table_size: 262144, lb_max_services: 128, lb_max_backends: 2048, "
+		"lb_table_size: 4099}\n"
+		"housekeeping: {flow_idle_timeout_ms: 60000, stats_report_interval_ms: 1000}\n"
+		"metrics: {listen: 127.0.0.1:%d}\ninterfaces:\n",
+		e->pid_file, e->pin, EXP_METRICS);
+	for (int i = 0; i < EXP_IFACES; i++)
+		fprintf(f, "  ex%ds: {mode: monitor}\n", i);
+	fprintf(f, "services:\n");
+	for (int v = 0; v < EXP_VIPS; v++) {
+		fprintf(f, "  - vip: 198.18.100.%d:80/tcp\n    backends:\n", v + 1);
+		for (int b = 0; b < EXP_BACKENDS; b++)
+			fprintf(f, "      - 198.19.%d.%d\n", v + 1, b + 1);
+	}
+	if (ipfix)
+		fprintf(f, "ipfix: {collector: 127.0.0.1:%d, active_timeout_s: %u}\n", EXP_IPFIX,
+			active_timeout_s);
+	return fclose(f);
+}
+
+static bool exp_log_has(struct exp *e, const char *what)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(e->log, "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* The daemon binary of this tree, in the bench's network namespace, until it says it runs. */
+static const char *exp_daemon_start(struct exp *e)
+{
+	e->daemon = fork();
+	if (e->daemon < 0)
+		return "fork failed";
+	if (e->daemon == 0) {
+		int fd = open(e->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl("./netprobe", "netprobe", "daemon", "--config", e->conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 1800 && !stopping; i++) {
+		if (exp_log_has(e, "running: "))
+			return NULL;
+		if (waitpid(e->daemon, NULL, WNOHANG) == e->daemon) {
+			e->daemon = 0;
+			return "the daemon did not start (its log says why)";
+		}
+		usleep(100000);
+	}
+	return "the daemon did not say it runs within 3 min";
+}
+
+static void exp_daemon_stop(struct exp *e)
+{
+	if (e->daemon <= 0)
+		return;
+	kill(e->daemon, SIGTERM);
+	waitpid(e->daemon, NULL, 0);
+	e->daemon = 0;
+}
+
+/* Every flow gets one more packet: made the first time, kept live after. */
+static int exp_flows_touch(struct exp *e)
+{
+	for (int i = 0; i < EXP_FLOWS; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = e->frames[i],
+			    .data_size_in = e->lens[i], .repeat = 1);
+
+		if (bpf_prog_test_run_opts(e->prog_fd, &o))
+			return -errno;
+	}
+	return 0;
+}
+
+/* One HTTP GET on loopback: its time in ms, its body's size and lines (0 ms: failed). */
+static double exp_get(const char *path, size_t *bytes, size_t *lines)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(EXP_METRICS),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	static char buf[1 << 16];
+	char req[128];
+	double t0 = now_s();
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	*bytes = *lines = 0;
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		*bytes += n;
+		for (ssize_t i = 0; i < n; i++)
+			*lines += buf[i] == '\n';
+	}
+	close(fd);
+	return (now_s() - t0) * 1e3;
+}
+
+/* The daemon's CPU time so far (user + system), in seconds. */
+static double exp_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return NAN;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* After the command's name: state, then fields 4-13, then utime and stime. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			 &stime) != 2)
+		return NAN;
+	return (double)(utime + stime) / sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * The daemon's CPU over window_s, after warm_s, with every flow given a
+ * packet each 5 s (by this process: its cost is not the daemon's).
+ */
+static double exp_cpu_share(struct exp *e, double warm_s, double window_s)
+{
+	double start = now_s(), t0 = 0, cpu0 = 0, next_touch = 0;
+
+	while (!stopping) {
+		double now = now_s();
+
+		if (now >= next_touch) {
+			exp_flows_touch(e);
+			next_touch = now + 5;
+		}
+		if (!t0 && now - start >= warm_s) {
+			t0 = now;
+			cpu0 = exp_cpu_s(e->daemon);
+		}
+		if (t0 && now - t0 >= window_s)
+			return (exp_cpu_s(e->daemon) - cpu0) / (now - t0);
+		usleep(100000);
+	}
+	return NAN;
+}
+
+static int exp_count_flow(const struct netprobe_flow_key *k, const struct netprobe_flow_stats *s,
+			  void *ctx)
+{
+	(void)k;
+	(void)s;
+	(*(unsigned long long *)ctx)++;
+	return 0;
+}
+
+/*
+ * IPFIX export in this process, as the daemon does it: housekeeping's walk
+ * of the flow table (netprobe_manager_expire_flows, with a timeout nothing
+ * reaches) hands each flow to the exporter, which encodes the due ones and
+ * sends them; records a second. The baseline: the same walk, nothing on it.
+ */
+static void exp_export_rate(struct report *r, struct exp *e, bool quick)
+{
+	/* Active timeout 0: every flow with something new is due at each walk. */
+	struct daemon_ipfix_opts opts = {
+		.enabled = true, .template_refresh_s = 3600, .active_timeout_s = 0};
+	struct netprobe_config cfg;
+	struct netprobe_manager *m;
+	struct ipfix *x = NULL;
+	struct ipfix_stats before, after;
+	int rounds = quick ? 3 : 7;
+	double read_s[7], export_s[7];
+	unsigned long long msgs0 = e->sink_msgs, flows = 0, records = 0;
+
+	snprintf(opts.collector, sizeof(opts.collector), "127.0.0.1:%d", EXP_IPFIX);
+	netprobe_config_default(&cfg);
+	snprintf(cfg.pin_path, sizeof(cfg.pin_path), "%s", e->pin);
+	m = netprobe_manager_new(&cfg);
+	if (!m || netprobe_manager_load(m) || !(x = ipfix_start(&opts, m))) {
+		row(r, "| IPFIX export | could not open the state or start the exporter | |");
+		goto out;
+	}
+	for (int i = 0; i < rounds && !stopping; i++) {
+		double t0;
+
+		flows = 0;
+		t0 = now_s();
+		netprobe_manager_foreach_flow(m, exp_count_flow, &flows);
+		read_s[i] = now_s() - t0;
+		/* A packet more for each: every flow has a delta to send. */
+		exp_flows_touch(e);
+		ipfix_stats(x, &before);
+		t0 = now_s();
+		netprobe_manager_expire_flows(m, UINT_MAX);
+		ipfix_tick(x); /* what the walk left in the queue */
+		export_s[i] = now_s() - t0;
+		ipfix_stats(x, &after);
+		records = after.records - before.records;
+		/* Every flow given a packet, once (the veths' own chatter made a few more). */
+		if (records < EXP_FLOWS || records > flows || after.conn.lost) {
+			row(r, "| IPFIX export | %llu records for %llu flows, %llu lost | |",
+			    records, flows, after.conn.lost);
+			goto out;
+		}
+	}
+	usleep(200000);
+	double ex = median(export_s, rounds), rd = median(read_s, rounds);
+
+	row(r,
+	    "| IPFIX export, %llu records from a table of %llu flows: read, encoded and sent over "
+	    "UDP to a collector on loopback (median of %d) | %.2f M records/s (%.0f ms; the "
+	    "collector got %llu datagrams); reading the flow table alone %.2f M flows/s | "
+	    "**%.2f M/s** (target >= 1 M/s); export / read = %.2f |",
+	    records, flows, rounds, records / ex / 1e6, ex * 1e3, e->sink_msgs - msgs0,
+	    flows / rd / 1e6, records / ex / 1e6, ex / rd);
+out:
+	ipfix_stop(x, false);
+	netprobe_manager_free(m);
+}
+
+/* The EXP_IFACES veth pairs, made or removed in one go. */
+static int exp_veths(bool add)
+{
+	FILE *ip = popen("ip -batch - 2>/dev/null", "w");
+
+	for (int i = 0; ip && i < EXP_IFACES; i++) {
+		if (add)
+			fprintf(ip,
+				"link add ex%dg type veth peer name ex%ds\nlink set ex%dg up\n"
+				"link set ex%ds up\n",
+				i, i, i, i);
+		else
+			fprintf(ip, "link del ex%dg\n", i);
+	}
+	/* The backends' network, connected: a backend must have a route to be added. */
+	if (ip && add)
+		fprintf(ip, "addr add 198.19.0.1/16 dev ex0g\n");
+	return ip && pclose(ip) == 0 ? 0 : -1;
+}
+
+/* What the daemon's /metrics says of the flow table (-1: nothing). */
+static long exp_flows_scraped(void)
+{
+	char line[256];
+	long flows = -1;
+	FILE *p = popen("curl -sf http://127.0.0.1:9479/metrics", "r");
+
+	while (p && fgets(line, sizeof(line), p))
+		if (!strncmp(line, "netprobe_flow_table_entries ", 28))
+			flows = atol(line + 28);
+	if (p)
+		pclose(p);
+	return flows;
+}
+
+static void bench_exporters(struct report *r, bool quick)
+{
+	struct exp e = {.prog_fd = -1, .sink_fd = -1};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(EXP_IPFIX),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	const char *err = NULL;
+	char cmd[256], link[160];
+	double health[20], cached[20], walk[3], off, on;
+	size_t bytes = 0, lines = 0, b2, l2;
+	unsigned long long msgs0;
+	int n = quick ? 5 : 20;
+
+	snprintf(e.dir, sizeof(e.dir), "/tmp/np-bench-exp-%d", getpid());
+	snprintf(e.pin, sizeof(e.pin), "/sys/fs/bpf/np-bench-exp-%d", getpid());
+	snprintf(e.conf, sizeof(e.conf), "%s/netprobe.yaml", e.dir);
+	snprintf(e.log, sizeof(e.log), "%s/daemon.log", e.dir);
+	snprintf(e.pid_file, sizeof(e.pid_file), "/run/netprobe/np-bench-%d.pid", getpid());
+	dlog_setup(NETPROBE_LOG_WARN);
+	if (mkdir(e.dir, 0700) || access("./netprobe", X_OK)) {
+		err = "no ./netprobe to run (make bench builds it) or no temporary directory";
+		goto out;
+	}
+	if (exp_veths(true)) {
+		err = "could not create the veth pairs";
+		goto out;
+	}
+	/* The frames of the flows: 100,000 sources and ports. */
+	e.frames = calloc(EXP_FLOWS, sizeof(*e.frames));
+	e.lens = calloc(EXP_FLOWS, sizeof(*e.lens));
+	for (int i = 0; e.frames && e.lens && i < EXP_FLOWS; i++) {
+		char src[32];
+		struct pkt_spec s = bench_frame;
+
+		snprintf(src, sizeof(src), "10.%d.%d.%d", (i >> 16) & 0xff, (i >> 8) & 0xff,
+			 i & 0xff);
+		s.src = src;
+		s.sport = 1024 + i % 50000;
+		e.lens[i] = pkt_build(&s, e.frames[i], PKT_MAX);
+	}
+	if (!e.frames || !e.lens || exp_config(&e, false, 0)) {
+		err = "out of memory, or the config could not be written";
+		goto out;
+	}
+	err = exp_daemon_start(&e);
+	if (err)
+		goto out;
+	snprintf(link, sizeof(link), "%s/links/slot0_xdp", e.pin);
+	e.prog_fd = link_prog_fd(link);
+	if (e.prog_fd < 0 || exp_flows_touch(&e)) {
+		err = "could not run the daemon's XDP program to make the flows";
+		goto out;
+	}
+
+	/* /metrics: back to back, then 3 more 5 s apart (past any cache of the scrape's own). */
+	for (int i = 0; i < n; i++) {
+		health[i] = exp_get("/-/healthy", &b2, &l2);
+		cached[i] = exp_get("/metrics", &bytes, &lines);
+	}
+	for (int i = 0; i < 3 && !stopping; i++) {
+		usleep(5200000);
+		walk[i] = exp_get("/metrics", &b2, &l2);
+	}
+	/* The scrapes counted what was made (and what the veths' own IPv6 chatter made). */
+	if (exp_flows_scraped() < EXP_FLOWS) {
+		err = "the flow table does not hold the flows made";
+		goto out;
+	}
+	double worst = fmax(fmax(walk[0], walk[1]), walk[2]);
+
+	for (int i = 0; i < n; i++)
+		worst = fmax(worst, cached[i]);
+
+	row(r,
+	    "| /metrics scrape, %d interfaces, %d VIPs x %d backends, %d flows (median of %d back "
+	    "to back; 3 more, 5 s apart) | %.1f ms (%zu kB, %zu lines); the slowest of all "
+	    "%.1f ms; /-/healthy %.2f ms | **%.1f ms** worst (target <= 50 ms); scrape / healthy "
+	    "= %.0f |",
+	    EXP_IFACES, EXP_VIPS, EXP_BACKENDS, EXP_FLOWS, n, median(cached, n), bytes / 1024,
+	    lines, worst, median(health, n), worst, median(cached, n) / median(health, n));
+
+	/* CPU at steady state: without IPFIX, then with it (a reload starts the exporter). */
+	e.sink_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (e.sink_fd < 0 || bind(e.sink_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    pthread_create(&e.sink, NULL, exp_sink, &e)) {
+		err = "could not open the collector's socket";
+		goto out;
+	}
+	e.sink_running = true;
+	unsigned int timeout = quick ? 10 : 60;
+	double warm = quick ? 5 : 30;
+
+	off = exp_cpu_share(&e, 5, timeout);
+	if (exp_config(&e, true, timeout) || kill(e.daemon, SIGHUP)) {
+		err = "could not reload the daemon with IPFIX on";
+		goto out;
+	}
+	msgs0 = e.sink_msgs;
+	on = exp_cpu_share(&e, warm, timeout);
+	row(r,
+	    "| daemon CPU at steady state, %d live flows (a packet each every 5 s), IPFIX active "
+	    "timeout %u s, a report every 1 s (%u s after %.0f s) | IPFIX on %.2f %% of a core "
+	    "(the "
+	    "collector got %llu datagrams, %.1f MB); IPFIX off %.2f %% | **%.2f %%** (target <= 2 "
+	    "%%); on / off = %.1f |",
+	    EXP_FLOWS, timeout, timeout, warm, on * 100, e.sink_msgs - msgs0,
+	    e.sink_bytes / 1048576.0, off * 100, on * 100, on / off);
+	exp_daemon_stop(&e);
+	exp_export_rate(r, &e, quick);
+out:
+	if (err) {
+		row(r, "| exporters | %s | |", err);
+		snprintf(cmd, sizeof(cmd), "tail -5 %s >&2", e.log);
+		system(cmd);
+	}
+	exp_daemon_stop(&e);
+	if (e.sink_running) {
+		shutdown(e.sink_fd, SHUT_RDWR);
+		pthread_join(e.sink, NULL);
+	}
+	if (e.sink_fd >= 0)
+		close(e.sink_fd);
+	if (e.prog_fd >= 0)
+		close(e.prog_fd);
+	rm_tree(e.pin);
+	exp_veths(false);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s /run/netprobe/np-bench-%d.*", e.dir, getpid());
+	system(cmd);
+	free(e.frames);
+	free(e.lens);
+}
+
 /* In report order; `np-bench run NAME...` runs only those named (for work on one of them). */
 static const struct {
 	const char *name;
 	void (*run)(struct report *r, bool quick);
 } benches[] = {
-	{"monitor", bench_prog_run},	 {"live", bench_live},		{"filter", bench_filter},
-	{"memory", bench_flow_memory_q}, {"events", bench_events},	{"lb", bench_lb},
-	{"maglev", bench_maglev_q},	 {"lists", bench_list_batches},
+	{"monitor", bench_prog_run},	{"live", bench_live},
+	{"filter", bench_filter},	{"memory", bench_flow_memory_q},
+	{"events", bench_events},	{"lb", bench_lb},
+	{"maglev", bench_maglev_q},	{"lists", bench_list_batches},
+	{"exporters", bench_exporters},
 };
 
 static bool bench_named(const char *name, int argc, char **argv)
@@ -1935,7 +2392,7 @@ static int cmd_run(int argc, char **argv)
 		if (strcmp(argv[i], "--quick") && k == sizeof(benches) / sizeof(benches[0]))
 			return die(
 				"run: unknown benchmark %s (monitor, live, filter, memory, events, "
-				"lb, maglev, lists)",
+				"lb, maglev, lists, exporters)",
 				argv[i]);
 	}
 	sigaction(SIGINT, &sa, NULL);
