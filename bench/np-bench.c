@@ -2180,7 +2180,7 @@ static void exp_export_rate(struct report *r, struct exp *e, bool quick)
 	    records, flows, rounds, records / ex / 1e6, ex * 1e3, e->sink_msgs - msgs0,
 	    flows / rd / 1e6, records / ex / 1e6, ex / rd);
 out:
-	ipfix_stop(x, false);
+	ipfix_stop(x, false, NULL);
 	netprobe_manager_free(m);
 }
 

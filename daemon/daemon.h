@@ -69,12 +69,12 @@ struct dc_service {
 /* What the IPFIX transport did (ipfix_conn.c). */
 struct ipfix_conn_stats {
 	unsigned long long sent;     /* records handed to the kernel's socket */
-	unsigned long long lost;     /* records dropped: the queue full, UDP refused, the stop */
+	unsigned long long lost;     /* records dropped: the queue full, a send error, the stop */
 	unsigned long long messages; /* messages sent whole */
 	unsigned long long connects; /* TCP connections made */
 	unsigned long long overflows;
 	size_t queued_bytes; /* waiting to be sent */
-	bool up;	     /* TCP: connected; UDP: the last send went */
+	bool up;	     /* TCP: connected; UDP: no refusal or send error for 10 s */
 };
 
 /* What the IPFIX exporter did (ipfix.c). */
@@ -269,10 +269,10 @@ double ipfix_tick(struct ipfix *x);
 void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out);
 /* Adds from's counters to to's (the gauges stay to's). */
 void ipfix_stats_add(struct ipfix_stats *to, const struct ipfix_stats *from);
-/* New timers (active timeout, template refresh, scan interval), in place. */
+/* New timers (active timeout, template refresh, the idle timeout it defers to), in place. */
 void ipfix_retime(struct ipfix *x, const struct daemon_ipfix_opts *opts);
-/* flush: what is new of every flow goes as a forced end first. */
-void ipfix_stop(struct ipfix *x, bool flush);
+/* flush: what is new of every flow goes as a forced end first; its last counts in *final. */
+void ipfix_stop(struct ipfix *x, bool flush, struct ipfix_stats *final);
 /* A poll() entry for the exporter's socket (fd -1: none to watch now). */
 void ipfix_pollfd(const struct ipfix *x, struct pollfd *pfd);
 
@@ -294,8 +294,12 @@ bool ipfix_conn_send(struct ipfix_conn *c, const void *msg, size_t len, unsigned
 /* Connects, sends; fills *pfd for the loop's poll(); the seconds until it wants a tick. */
 double ipfix_conn_tick(struct ipfix_conn *c, struct pollfd *pfd);
 void ipfix_conn_stats(const struct ipfix_conn *c, struct ipfix_conn_stats *out);
-/* Sends what waits for up to flush_s seconds (lost, counted, past that) and closes. */
-void ipfix_conn_free(struct ipfix_conn *c, double flush_s);
+/*
+ * Sends what waits for up to flush_s seconds (lost, counted, past that; no
+ * wait for a TCP connection not due to be tried by then) and closes; the
+ * final counts in *final (may be NULL).
+ */
+void ipfix_conn_free(struct ipfix_conn *c, double flush_s, struct ipfix_conn_stats *final);
 
 /* ---- Prometheus /metrics (metrics.c) ---- */
 

@@ -150,7 +150,8 @@ static void emit_message(struct ipfix *x, bool templates)
 
 	x->msg[0] = x->msg[1] = 0;
 	if (!fBufEmit(x->buf, &err)) {
-		x->stats.failed += x->msg_records;
+		x->stats.failed += x->msg_records; /* encoded, and failed after all */
+		x->stats.records -= x->msg_records;
 		say("a message", err);
 	} else if (x->msg[0] == 0 && x->msg[1] == 10) {
 		memcpy(&len, x->msg + 2, 2);
@@ -166,8 +167,8 @@ static void emit(struct ipfix *x)
 		emit_message(x, false);
 }
 
-/* The templates, in a message of their own (data waiting goes first). */
-static void emit_templates(struct ipfix *x)
+/* The templates, in a message of their own (data waiting goes first); false if they failed. */
+static bool emit_templates(struct ipfix *x)
 {
 	GError *err = NULL;
 
@@ -179,10 +180,12 @@ static void emit_templates(struct ipfix *x)
 		emit_message(x, false);
 		fbSessionExportTemplates(x->session, &err);
 	}
-	if (err)
+	if (err) {
 		say("templates", err);
-	else
-		emit_message(x, true);
+		return false;
+	}
+	emit_message(x, true);
+	return true;
 }
 
 /* One record of template tid; a full message goes out and the record starts the next. */
@@ -394,6 +397,8 @@ static int walk_flow(const struct netprobe_flow_key *k, const struct netprobe_fl
 	struct scan_ctx c = {.x = x, .mode = SCAN_ACTIVE};
 
 	if (!k) {
+		if (!x->walking)
+			x->scan++; /* an empty table: every flow known left */
 		/* Flows this walk did not see left without expiry: evicted. */
 		g_hash_table_foreach_remove(x->flows, gone, x);
 		x->walking = false;
@@ -430,6 +435,8 @@ double ipfix_tick(struct ipfix *x)
 		emit_templates(x);
 		x->next_templates = now + x->opts.template_refresh_s;
 	}
+	/* A walk that failed half way never said its end: the next one starts afresh. */
+	x->walking = false;
 	emit(x); /* with what housekeeping's walk and expiry appended since */
 	conn_wait = ipfix_conn_tick(x->conn, &x->pfd);
 	wait = x->opts.tcp ? 3600 : x->next_templates - now;
@@ -534,7 +541,8 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 	fBufSetAutomaticMode(x->buf, FALSE);
 	x->flows = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
 	/* Templates before any record: a collector drops data of a template it does not know. */
-	emit_templates(x);
+	if (!emit_templates(x))
+		goto fail;
 	x->next_templates = now_s() + opts->template_refresh_s;
 	ipfix_conn_tick(x->conn, &x->pfd);
 	/* What the table holds now was exported before (or is the past of a restart). */
@@ -553,12 +561,14 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 		     g_hash_table_size(x->flows));
 	return x;
 fail:
-	ipfix_stop(x, false);
+	ipfix_stop(x, false, NULL);
 	return NULL;
 }
 
-void ipfix_stop(struct ipfix *x, bool flush)
+void ipfix_stop(struct ipfix *x, bool flush, struct ipfix_stats *final)
 {
+	if (final)
+		memset(final, 0, sizeof(*final));
 	if (!x)
 		return;
 	if (x->m) {
@@ -570,7 +580,13 @@ void ipfix_stop(struct ipfix *x, bool flush)
 		emit(x);
 	}
 	/* What waits gets a moment to go: a stop or a reload must not hang on a collector. */
-	ipfix_conn_free(x->conn, flush ? 2.0 : 0);
+	ipfix_conn_free(x->conn, flush ? 2.0 : 0, final ? &final->conn : NULL);
+	if (final) {
+		struct ipfix_conn_stats conn = final->conn;
+
+		*final = x->stats;
+		final->conn = conn;
+	}
 	if (x->buf)
 		fBufFree(x->buf); /* its session and exporter with it */
 	else if (x->session)

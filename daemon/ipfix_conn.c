@@ -5,8 +5,11 @@
  * into memory by ipfix.c and handed here). Messages wait in a bounded queue:
  * when it is full, new ones are dropped and their records counted as lost.
  *
- * UDP: each message is one datagram, sent as soon as the socket takes it.
- * A collector that is not there (ICMP unreachable) loses that message.
+ * UDP: each message is one datagram, sent 64 at a time, or at the loop's
+ * tick. A collector whose port is closed answers with ICMP unreachable: the
+ * socket reports it (on a send, or as POLLERR), and the collector counts as
+ * down until 10 s pass without one. UDP cannot say which datagrams were
+ * refused: they count as sent.
  *
  * TCP: one connection at a time. A connection that fails or breaks is tried
  * again after 1 s, then 2, 4 ... up to 30 s; the queue waits for it. Every
@@ -15,7 +18,10 @@
  * time and sequence number made those of the moment (RFC 7011 wants them
  * once per session over TCP, so that is the only time they go). A message
  * cut by a broken connection goes again whole on the next one (a collector
- * drops a message it did not get whole).
+ * drops a message it did not get whole). The retry wait starts again from
+ * 1 s only after a connection that lasted 10 s: a collector that accepts
+ * and closes at once is tried every 30 s, not every second. A collector
+ * sends nothing back over IPFIX: one that does is cut off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +41,7 @@
 #define CONNECT_WAIT_S	5.0   /* a connect not done by then is given up */
 #define USER_TIMEOUT_MS 30000 /* sent data unacknowledged this long: the connection is dead */
 #define UDP_BATCH	64    /* datagrams a sendmmsg(): a scan's thousands cost tens of calls */
+#define UP_AGAIN_S	10.0  /* UDP: refusals quiet this long; TCP: a connection this old */
 
 struct msg {
 	struct msg *next;
@@ -57,8 +64,10 @@ struct ipfix_conn {
 	int fd;
 	enum conn_state state;
 	double retry_at, retry_wait, connect_until;
-	bool blocked; /* the socket took no more: wait for POLLOUT */
-	bool failing; /* the last try failed, and was said */
+	double up_since; /* TCP: when this connection was made */
+	double err_at;	 /* UDP: the last refusal or send error */
+	bool blocked;	 /* the socket took no more: wait for POLLOUT */
+	bool failing;	 /* TCP: failing, and said; UDP: down, and said */
 	struct msg *head, *tail;
 	size_t queued, queue_max;
 	unsigned int nqueued;  /* messages */
@@ -104,9 +113,14 @@ static void disconnect(struct ipfix_conn *c, const char *what, int err)
 {
 	struct msg **p = &c->head;
 
+	double now = now_s();
+
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	/* A connection that lasted: the next tries start over at 1 s. */
+	if (c->state == CONN_UP && now - c->up_since >= UP_AGAIN_S)
+		c->retry_wait = RETRY_FIRST_S;
 	if (!c->failing)
 		dlog(NETPROBE_LOG_WARN,
 		     "ipfix: %s: %s%s%s; %zu bytes wait, tried again from %.0f s on", c->name, what,
@@ -114,7 +128,7 @@ static void disconnect(struct ipfix_conn *c, const char *what, int err)
 	c->failing = true;
 	c->state = CONN_IDLE;
 	c->blocked = false;
-	c->retry_at = now_s() + c->retry_wait;
+	c->retry_at = now + c->retry_wait;
 	c->retry_wait = c->retry_wait * 2 > RETRY_MAX_S ? RETRY_MAX_S : c->retry_wait * 2;
 	if (c->head)
 		c->head->sent = 0;
@@ -171,8 +185,8 @@ static void connected(struct ipfix_conn *c)
 
 	dlog(NETPROBE_LOG_INFO, "ipfix: connected to %s over TCP", c->name);
 	c->state = CONN_UP;
-	c->failing = false;
-	c->retry_wait = RETRY_FIRST_S;
+	c->up_since = now_s();
+	c->failing = false; /* its end is said, and the failures after it once */
 	c->stats.connects++;
 	if (!c->templates || !(t = msg_new(c->templates->data, c->templates->len, 0, true)))
 		return;
@@ -226,26 +240,35 @@ static void tcp_connecting(struct ipfix_conn *c)
 		connected(c);
 }
 
-/* A collector sends nothing over IPFIX: read and drop it, and see a close. */
+/* Whether the connection holds: closed, reset, or the collector talking back (it must not). */
 static bool tcp_alive(struct ipfix_conn *c)
 {
-	char junk[512];
+	char junk[64];
+	ssize_t n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
 
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(c->fd, junk, sizeof(junk), MSG_DONTWAIT);
-
-		if (n > 0)
-			continue;
-		if (n == 0) {
-			disconnect(c, "the collector closed the connection", 0);
-			return false;
-		}
-		if (errno == EAGAIN || errno == EINTR)
-			return true;
-		disconnect(c, "connection lost", errno);
+	if (n > 0) {
+		disconnect(c, "the collector sent data (IPFIX over TCP carries none back)", 0);
 		return false;
 	}
-	return true;
+	if (n == 0) {
+		disconnect(c, "the collector closed the connection", 0);
+		return false;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return true;
+	disconnect(c, "connection lost", errno);
+	return false;
+}
+
+/* UDP: the collector refused (ICMP unreachable) or a send failed: down, said once. */
+static void udp_error(struct ipfix_conn *c, int err)
+{
+	c->err_at = now_s();
+	if (!c->failing)
+		dlog(NETPROBE_LOG_WARN, "ipfix: %s: %s%s", c->name, strerror(err),
+		     err == ECONNREFUSED ? " (its port is closed: what is sent is not received)"
+					 : "");
+	c->failing = true;
 }
 
 /* A message the socket took whole. */
@@ -283,8 +306,14 @@ static void pump(struct ipfix_conn *c)
 		ssize_t n;
 
 		/* The usual case in one call; an error is the single send's to sort out. */
-		if (!c->tcp && !c->failing && c->nqueued > 1 && send_batch(c) > 0)
-			continue;
+		if (!c->tcp && c->nqueued > 1) {
+			if (send_batch(c) > 0)
+				continue;
+			if (errno == ECONNREFUSED) {
+				udp_error(c, errno);
+				continue; /* that was an earlier datagram's: these go again */
+			}
+		}
 		n = send(c->fd, m->data + m->sent, m->len - m->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
@@ -299,35 +328,16 @@ static void pump(struct ipfix_conn *c)
 		}
 		if (n < 0) {
 			int err = errno;
-			/*
-			 * UDP: an earlier datagram's ICMP error comes back here (the
-			 * collector's port closed): this one goes once more, and the
-			 * collector is called down until a send goes at the first try.
-			 */
-			bool again = err == ECONNREFUSED &&
-				     send(c->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-					     (ssize_t)m->len;
 
-			if (!c->failing)
-				dlog(NETPROBE_LOG_WARN, "ipfix: %s: sending: %s%s", c->name,
-				     strerror(err),
-				     again ? " (an earlier datagram was refused)"
-					   : "; records are lost");
-			c->failing = true;
-			if (again)
-				goto sent;
-			lose_head(c);
+			/* UDP: a refusal is an earlier datagram's, this one goes again. */
+			udp_error(c, err);
+			if (err != ECONNREFUSED)
+				lose_head(c); /* no route, a firewall: counted lost */
 			continue;
 		}
 		m->sent += n;
-		if (m->sent < m->len)
-			continue;
-		if (c->failing && !c->tcp) {
-			dlog(NETPROBE_LOG_INFO, "ipfix: %s: sending again", c->name);
-			c->failing = false;
-		}
-sent:
-		sent_whole(c);
+		if (m->sent == m->len)
+			sent_whole(c);
 	}
 }
 
@@ -348,9 +358,10 @@ bool ipfix_conn_send(struct ipfix_conn *c, const void *data, size_t len, unsigne
 		c->stats.lost += records;
 		if (!c->stats.overflows++)
 			dlog(NETPROBE_LOG_WARN,
-			     "ipfix: %s: %zu bytes wait, the most there is room for: records "
-			     "are lost (netprobe_ipfix_records_lost_total)",
-			     c->name, c->queued);
+			     "ipfix: %s: a message could not wait (%zu bytes wait, at most %zu): "
+			     "its records are lost, and later ones counted in "
+			     "netprobe_ipfix_records_lost_total",
+			     c->name, c->queued, c->queue_max);
 		return false;
 	}
 	c->next_seq = header_u32(m, HDR_SEQUENCE) + records;
@@ -375,6 +386,19 @@ double ipfix_conn_tick(struct ipfix_conn *c, struct pollfd *pfd)
 		tcp_connect(c);
 	if (c->state == CONN_CONNECTING)
 		tcp_connecting(c);
+	if (c->state == CONN_UP && !c->tcp) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		/* A refusal that came back between sends (the poll saw POLLERR). */
+		if (!getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) && err)
+			udp_error(c, err);
+		if (c->failing && now - c->err_at >= UP_AGAIN_S) {
+			dlog(NETPROBE_LOG_INFO, "ipfix: %s: no refusal for %.0f s", c->name,
+			     UP_AGAIN_S);
+			c->failing = false;
+		}
+	}
 	if (c->state == CONN_UP) {
 		if (c->tcp && !tcp_alive(c))
 			return ipfix_conn_tick(c, pfd);
@@ -393,9 +417,12 @@ double ipfix_conn_tick(struct ipfix_conn *c, struct pollfd *pfd)
 		break;
 	case CONN_UP:
 		pfd->events = (c->tcp ? POLLIN : 0) | (c->blocked ? POLLOUT : 0);
+		if (!c->tcp && c->failing)
+			wait = c->err_at + UP_AGAIN_S - now;
 		break;
 	}
-	if (!pfd->events)
+	/* UDP stays polled for nothing but POLLERR: a refusal between sends. */
+	if (!pfd->events && (c->tcp || c->state != CONN_UP))
 		pfd->fd = -1; /* poll() skips it */
 	return wait;
 }
@@ -431,14 +458,14 @@ struct ipfix_conn *ipfix_conn_new(const char *collector, bool tcp, size_t queue_
 	/* Connected: the kernel says when the collector's port is closed. */
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&c->to, addr_len(&c->to))) {
 		dlog(NETPROBE_LOG_ERROR, "ipfix: %s: %s", collector, strerror(errno));
-		ipfix_conn_free(c, 0);
+		ipfix_conn_free(c, 0, NULL);
 		return NULL;
 	}
 	c->state = CONN_UP;
 	return c;
 }
 
-void ipfix_conn_free(struct ipfix_conn *c, double flush_s)
+void ipfix_conn_free(struct ipfix_conn *c, double flush_s, struct ipfix_conn_stats *final)
 {
 	double until = now_s() + flush_s;
 	struct pollfd p;
@@ -453,8 +480,10 @@ void ipfix_conn_free(struct ipfix_conn *c, double flush_s)
 			break;
 		if (wait > until - now_s())
 			wait = until - now_s();
-		if (p.fd < 0 && c->state == CONN_UP)
+		if (!p.events && c->state == CONN_UP)
 			break; /* UDP with nothing it can do */
+		if (c->state == CONN_IDLE && c->retry_at >= until)
+			break; /* no connection to try before the time is up */
 		poll(&p, p.fd >= 0, wait > 0 ? (int)(wait * 1000) + 1 : 0);
 	}
 	if (c->head) {
@@ -465,6 +494,8 @@ void ipfix_conn_free(struct ipfix_conn *c, double flush_s)
 		dlog(NETPROBE_LOG_WARN, "ipfix: %s: %llu records not sent at the stop", c->name,
 		     c->stats.lost - lost);
 	}
+	if (final)
+		ipfix_conn_stats(c, final);
 	if (c->fd >= 0) {
 		if (c->tcp)
 			shutdown(c->fd, SHUT_WR);

@@ -444,16 +444,14 @@ static void table_metrics(FILE *f, struct metrics *x, unsigned long long acl_ent
 	unsigned long long flows;
 	time_t now = time(NULL);
 
-	struct netprobe_event_stats ev;
-
 	/*
 	 * The count of the daemon's last housekeeping walk costs nothing (it
 	 * walks at its start, then every tenth of the idle timeout, 1 to 10 s);
 	 * only at 0 (an empty table, or no walk yet) is the table walked here,
 	 * at most every 5 s, whoever scrapes how often.
 	 */
-	if (!netprobe_manager_event_stats(x->events_m, &ev) && ev.flows_in_table) {
-		x->flows_counted = ev.flows_in_table;
+	if (!netprobe_manager_flows_walked(x->events_m, &flows) && flows) {
+		x->flows_counted = flows;
 	} else if (now - x->flows_counted_at >= 5) {
 		x->flows_counted = 0;
 		netprobe_manager_foreach_flow(x->m, count_flow, &x->flows_counted);
@@ -541,7 +539,7 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 		       "IPFIX records the socket took (sent, not acknowledged by the collector).");
 		sample(f, "netprobe_ipfix_records_sent_total", c->sent, NULL);
 		family(f, "netprobe_ipfix_records_lost_total", "counter",
-		       "IPFIX records dropped: the queue full, UDP refused, unsent at a stop.");
+		       "IPFIX records dropped: the queue full, a send error, unsent at a stop.");
 		sample(f, "netprobe_ipfix_records_lost_total", c->lost, NULL);
 		family(f, "netprobe_ipfix_failures_total", "counter",
 		       "IPFIX records that could not be encoded.");
@@ -550,7 +548,7 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 		       "IPFIX messages waiting for the collector, in bytes.");
 		sample(f, "netprobe_ipfix_queue_bytes", c->queued_bytes, NULL);
 		family(f, "netprobe_ipfix_collector_up", "gauge",
-		       "TCP: connected to the collector; UDP: the last send went.");
+		       "TCP: connected to the collector; UDP: no refusal or send error for 10 s.");
 		sample(f, "netprobe_ipfix_collector_up", c->up, NULL);
 		family(f, "netprobe_ipfix_connections_total", "counter",
 		       "TCP connections made to the collector.");

@@ -126,13 +126,14 @@ int daemon_check(const char *path, const char *default_pin_path)
 
 /* ---- The status file ---- */
 
-/* An exporter that goes: its counts stay in the totals /metrics shows. */
-static void ipfix_keep_totals(struct daemon *d)
+/* An exporter that goes (its last records sent first): its counts stay in the totals /metrics shows. */
+static void ipfix_replace(struct daemon *d)
 {
-	struct ipfix_stats st;
+	struct ipfix_stats final;
 
-	ipfix_stats(d->ipfix, &st);
-	ipfix_stats_add(&d->ipfix_before, &st);
+	ipfix_stop(d->ipfix, true, &final);
+	ipfix_stats_add(&d->ipfix_before, &final);
+	d->ipfix = NULL;
 }
 
 /* What /metrics shows of the daemon itself. */
@@ -549,9 +550,7 @@ static void reload(struct daemon *d)
 			    next.ipfix.observation_domain != d->cfg.ipfix.observation_domain;
 
 	if (new_exporter) {
-		ipfix_keep_totals(d);
-		ipfix_stop(d->ipfix, true);
-		d->ipfix = NULL;
+		ipfix_replace(d);
 	} else {
 		ipfix_retime(d->ipfix, &next.ipfix);
 	}
@@ -927,7 +926,7 @@ int daemon_run(const struct daemon_args *args)
 	rc = loop(&d, sfd) ? 1 : 0;
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	hooks_finish(&d.cfg);
-	ipfix_stop(d.ipfix, true); /* what is new of every flow, as forced ends */
+	ipfix_stop(d.ipfix, true, NULL); /* what is new of every flow, as forced ends */
 	d.ipfix = NULL;
 	if (args->detach_on_exit) {
 		err = daemon_unapply(d.m, &d.owned);
@@ -941,7 +940,7 @@ int daemon_run(const struct daemon_args *args)
 		     d.cfg.state.pin_path);
 	}
 out:
-	ipfix_stop(d.ipfix, false);
+	ipfix_stop(d.ipfix, false, NULL);
 	metrics_stop(d.metrics);
 	netprobe_manager_events_stop(d.m);
 	netprobe_manager_free(d.m);

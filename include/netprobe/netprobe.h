@@ -714,13 +714,6 @@ struct netprobe_event_stats {
 	unsigned long long queue_lost;	    /* dropped: every worker busy, the queue full */
 	unsigned long long batches;	    /* batches delivered */
 	unsigned long long flows_expired;   /* idle flows this manager removed */
-	/*
-	 * Flows in the table after this manager's last housekeeping walk (0
-	 * before the first): a count that costs nothing more, at most one walk
-	 * interval old (10 s without an idle timeout, when the walk only
-	 * counts).
-	 */
-	unsigned long long flows_in_table;
 };
 
 /*
@@ -746,7 +739,8 @@ NETPROBE_API int netprobe_manager_on_report(struct netprobe_manager *m, netprobe
  * Removes flows idle for more than idle_ms, each with a flow-end event
  * through the ring buffer (to whichever process reads the events) when its
  * interface was attached with enable_detailed_events. Returns how many
- * were removed, or a negative errno. Housekeeping calls it every second.
+ * were removed, or a negative errno. Housekeeping calls it every tenth of
+ * the idle timeout, 1 to 10 s.
  */
 NETPROBE_API int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_ms);
 
@@ -764,7 +758,8 @@ NETPROBE_API int netprobe_manager_on_flow_end(struct netprobe_manager *m, netpro
 					      void *ctx);
 
 /*
- * Calls fn, on housekeeping's thread, for every flow its walk of the table
+ * Calls fn, on the thread that walks (housekeeping's, or the caller of
+ * netprobe_manager_expire_flows), for every flow its walk of the table
  * reads (netprobe_manager_expire_flows, and the counting walk without an
  * idle timeout), then once with key and stats NULL when the walk went
  * through whole (before the idle flows it found are removed, each through
@@ -776,12 +771,21 @@ NETPROBE_API int netprobe_manager_on_flow_walk(struct netprobe_manager *m, netpr
 					       void *ctx);
 
 /*
+ * *flows: the flows in the table after this manager's last housekeeping
+ * walk, a count that costs nothing more, at most one walk interval old (10
+ * s without an idle timeout, when the walk only counts). Thread-safe.
+ * -ENODATA before the first walk, -EINVAL no manager or no flows.
+ */
+NETPROBE_API int netprobe_manager_flows_walked(struct netprobe_manager *m,
+					       unsigned long long *flows);
+
+/*
  * Housekeeping, the periodic work of whoever runs netprobe for long (the
  * daemon; `netprobe events` and `monitor` while they run), on the
  * caller's thread: flows idle for flow_idle_timeout_ms expire
  * (netprobe_manager_expire_flows), looked for every tenth of that
  * timeout, between 1 and 10 s (so at most 10 % late; the walk reads the
- * whole table, and counts it: flows_in_table of netprobe_manager_event_stats;
+ * whole table, and counts it: netprobe_manager_flows_walked;
  * without a timeout it only counts, every 10 s; the first walk is at the
  * first call); every second, expired list entries are swept (as netprobe_manager_acl_sweep, which takes the pin path's lock
  * only when something expired or the lists changed; here with one try,

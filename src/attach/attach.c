@@ -488,8 +488,13 @@ static int respecialise(struct netprobe_manager *m, unsigned int slot, const cha
 			      "again");
 		goto out;
 	}
-	np_info("%s: now in %s mode (was %s)", ifname, netprobe_xdp_program_name(info->xdp_program),
-		netprobe_xdp_program_name(before));
+	if (info->xdp_program != before)
+		np_info("%s: now in %s mode (was %s)", ifname,
+			netprobe_xdp_program_name(info->xdp_program),
+			netprobe_xdp_program_name(before));
+	else
+		np_info("%s: settings changed live (%s mode)", ifname,
+			netprobe_xdp_program_name(before));
 	warn_no_forwarding(m, ifname, a->xdp_mode);
 out:
 	netprobe_bpf__destroy(skel);

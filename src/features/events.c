@@ -380,7 +380,6 @@ int netprobe_manager_event_stats(struct netprobe_manager *m, struct netprobe_eve
 	}
 	*out = m->events_final;
 	out->flows_expired = __atomic_load_n(&m->flows_expired, __ATOMIC_RELAXED);
-	out->flows_in_table = __atomic_load_n(&m->flows_walked, __ATOMIC_RELAXED);
 	out->kernel_produced = out->kernel_lost = out->sampled_out = 0;
 	for (int cpu = 0; cpu < m->ncpus; cpu++) {
 		out->kernel_produced += percpu[cpu].produced;

@@ -19,7 +19,7 @@
 /*
  * Idle flows are looked for every tenth of the idle timeout, between 1 and
  * 10 s: a flow leaves at most 10 % past its timeout (and 1 s at short
- * ones), and the walk, the table's size in reads, is not paid every second
+ * ones), and the walk (the table's size in reads) is not paid every second
  * for a timeout of a minute. Without a timeout the walk only counts, every
  * 10 s. The first walk is at the first call.
  */
@@ -56,6 +56,19 @@ int netprobe_manager_on_flow_end(struct netprobe_manager *m, netprobe_flow_end_f
 		return -EINVAL;
 	m->flow_end_fn = fn;
 	m->flow_end_ctx = ctx;
+	return 0;
+}
+
+int netprobe_manager_flows_walked(struct netprobe_manager *m, unsigned long long *flows)
+{
+	unsigned long long walked;
+
+	if (!m || !flows)
+		return -EINVAL;
+	walked = __atomic_load_n(&m->flows_walked, __ATOMIC_RELAXED);
+	if (!walked)
+		return -ENODATA;
+	*flows = walked - 1;
 	return 0;
 }
 
@@ -186,7 +199,6 @@ int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_
 		free(c.evs);
 		return err ? err : c.err;
 	}
-	__atomic_store_n(&m->flows_walked, c.seen - c.n, __ATOMIC_RELAXED);
 	fd = bpf_map__fd(m->maps->maps.np_flows);
 	for (size_t i = 0; i < c.n; i++) {
 		/* A flow that saw a packet since we read it stays. */
@@ -199,6 +211,8 @@ int netprobe_manager_expire_flows(struct netprobe_manager *m, unsigned int idle_
 		c.evs[i].stats = now; /* its last count, as it left */
 		c.evs[removed++] = c.evs[i];
 	}
+	/* What the walk saw, less what it removed (+1: a walk was made). */
+	__atomic_store_n(&m->flows_walked, c.seen - removed + 1, __ATOMIC_RELAXED);
 	for (int i = 0; m->flow_end_fn && i < removed; i++)
 		m->flow_end_fn(&c.evs[i].key, &c.evs[i].stats, m->flow_end_ctx);
 	if (removed)
@@ -267,7 +281,7 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 			if (m->flow_walk_fn && !err)
 				m->flow_walk_fn(NULL, NULL, m->flow_walk_ctx);
 			if (!err)
-				__atomic_store_n(&m->flows_walked, c.seen, __ATOMIC_RELAXED);
+				__atomic_store_n(&m->flows_walked, c.seen + 1, __ATOMIC_RELAXED);
 		}
 		hk->next_expiry_ns = now + expiry_interval_ns(m);
 	}
@@ -305,7 +319,8 @@ int netprobe_manager_set_housekeeping(struct netprobe_manager *m,
 		return err;
 	/*
 	 * A new report interval counts from now (the next report still covers
-	 * everything since the last one); expiry keeps its second.
+	 * everything since the last one); expiry keeps its time, and the next
+	 * walk after it takes the new interval.
 	 */
 	if (h.stats_report_interval_ms != m->opts.housekeeping.stats_report_interval_ms &&
 	    m->hk.next_report_ns)

@@ -83,7 +83,8 @@ struct netprobe_manager {
 	void *flow_walk_ctx;
 	struct np_housekeeping hk;
 	unsigned long long flows_expired; /* by this manager (housekeeping, expire_flows) */
-	unsigned long long flows_walked;  /* in the table at this manager's last expiry walk */
+	unsigned long long
+		flows_walked; /* in the table after its last walk, plus 1 (0: none yet) */
 	/* userspace event counts of pipelines that have stopped */
 	struct netprobe_event_stats events_final;
 };

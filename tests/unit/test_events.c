@@ -492,7 +492,11 @@ static void test_idle_flows_expire_with_an_event(void **state)
 	assert_int_equal(c.last_flow.stats.packets, 1);
 	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
 	assert_int_equal(st.flows_expired, 45);
-	assert_int_equal(st.flows_in_table, 5); /* what the walk left */
+	unsigned long long walked_flows = 0;
+
+	assert_int_equal(netprobe_manager_flows_walked(m, &walked_flows), 0);
+	assert_int_equal(walked_flows, 5); /* what the walk left */
+	assert_int_equal(netprobe_manager_flows_walked(m, NULL), -EINVAL);
 	left = 0;
 	assert_int_equal(netprobe_manager_foreach_flow(m, count_flow, &left), 0);
 	assert_int_equal(left, 5); /* the busy ones stay */

@@ -4,8 +4,9 @@
  * that misbehave: one that never reads (the daemon's loop must not block,
  * the queue must stay bounded and count what it drops), one that cuts a
  * connection mid-message (the next connection starts with the templates,
- * then the cut message whole, nothing twice), and a UDP port nobody
- * listens on (records counted lost). A hang is a failure: alarm() ends it.
+ * then the cut message whole, nothing twice), one that talks back or
+ * closes at once, and a UDP port nobody listens on (the collector down). A
+ * hang is a failure: alarm() ends it.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,7 +143,7 @@ static void test_stalled_collector(void **state)
 	/* Every record is sent, lost or waiting: nothing vanishes uncounted. */
 	assert_int_equal(st.sent + st.lost + st.queued_bytes / 60020 * 10, records);
 	assert_true(st.up);
-	ipfix_conn_free(c, 0);
+	ipfix_conn_free(c, 0, NULL);
 	close(lfd);
 }
 
@@ -219,13 +220,17 @@ static void test_cut_connection(void **state)
 	ipfix_conn_stats(c, &st);
 	assert_int_equal(st.connects, 2);
 	assert_int_equal(st.lost, 0);
-	ipfix_conn_free(c, 1);
+	ipfix_conn_free(c, 1, NULL);
 	close(afd);
 	close(lfd);
 	alarm(0);
 }
 
-/* UDP to a port nobody listens on: the collector is down, nothing waits, every record counted. */
+/*
+ * UDP to a port nobody listens on, 200 messages in batches: the collector
+ * counts as down, nothing waits, every record counted as sent (UDP cannot
+ * say which datagrams were refused).
+ */
 static void test_udp_refused(void **state)
 {
 	static unsigned char msg[1400];
@@ -236,20 +241,85 @@ static void test_udp_refused(void **state)
 
 	(void)state;
 	assert_non_null(c);
-	for (uint32_t i = 0; i < 20; i++) {
+	ipfix_conn_stats(c, &st);
+	assert_true(st.up);
+	for (uint32_t i = 0; i < 200; i++) {
 		size_t len = make_msg(msg, 1000, SET_DATA, i);
 
 		ipfix_conn_send(c, msg, len, 3, false);
-		ipfix_conn_tick(c, &(struct pollfd){0}); /* UDP waits for a batch, or a tick */
-		usleep(2000); /* the ICMP error of the last one comes back */
+		if (i % 10 == 9) {
+			ipfix_conn_tick(c,
+					&(struct pollfd){0}); /* UDP waits for a batch, or a tick */
+			usleep(2000);			      /* the ICMP errors come back */
+		}
 	}
+	ipfix_conn_tick(c, &(struct pollfd){0});
 	ipfix_conn_stats(c, &st);
 	assert_false(st.up);
-	assert_int_equal(st.sent + st.lost, 60);
+	assert_int_equal(st.sent, 600);
+	assert_int_equal(st.lost, 0);
 	assert_int_equal(st.queued_bytes, 0);
-	assert_false(st.up);
-	ipfix_conn_free(c, 0);
+	ipfix_conn_free(c, 0, NULL);
 	close(lfd);
+}
+
+/* A collector that talks back over TCP is cut off (IPFIX carries nothing that way). */
+static void test_talking_collector(void **state)
+{
+	static unsigned char msg[200];
+	char name[64];
+	int lfd = listener(name, sizeof(name)), afd;
+	struct ipfix_conn *c = ipfix_conn_new(name, true, 1 << 20);
+	size_t len = make_msg(msg, 60, SET_TEMPLATES, 0);
+
+	(void)state;
+	alarm(20);
+	assert_true(ipfix_conn_send(c, msg, len, 0, true));
+	run_until(c, is_up);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(write(afd, "hello", 5), 5);
+	run_until(c, no_longer_up);
+	ipfix_conn_free(c, 0, NULL);
+	close(afd);
+	close(lfd);
+	alarm(0);
+}
+
+/*
+ * A collector that accepts and closes at once: the retry wait still grows
+ * (1, 2, 4 s ...), it does not start over at each connect.
+ */
+static void test_flapping_collector(void **state)
+{
+	static unsigned char msg[200];
+	char name[64];
+	int lfd = listener(name, sizeof(name));
+	struct ipfix_conn *c = ipfix_conn_new(name, true, 1 << 20);
+	struct ipfix_conn_stats st;
+	size_t len = make_msg(msg, 60, SET_TEMPLATES, 0);
+	struct timespec t0, t;
+
+	(void)state;
+	alarm(20);
+	assert_true(ipfix_conn_send(c, msg, len, 0, true));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}};
+		double wait = ipfix_conn_tick(c, &p[1]);
+
+		poll(p, 2, wait < 0.02 ? (int)(wait * 1000) + 1 : 20);
+		if (p[0].revents & POLLIN)
+			close(accept(lfd, NULL, NULL));
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 < 3.5);
+	/* At 0, 1 and 3 s; the next at 7 s. Starting over at 1 s each time: 4 by now. */
+	ipfix_conn_stats(c, &st);
+	assert_true(st.connects >= 2);
+	assert_true(st.connects <= 3);
+	ipfix_conn_free(c, 0, NULL);
+	close(lfd);
+	alarm(0);
 }
 
 /* A collector that is no address is refused at the start. */
@@ -264,10 +334,9 @@ static void test_bad_collector(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stalled_collector),
-		cmocka_unit_test(test_cut_connection),
-		cmocka_unit_test(test_udp_refused),
-		cmocka_unit_test(test_bad_collector),
+		cmocka_unit_test(test_stalled_collector),  cmocka_unit_test(test_cut_connection),
+		cmocka_unit_test(test_udp_refused),	   cmocka_unit_test(test_talking_collector),
+		cmocka_unit_test(test_flapping_collector), cmocka_unit_test(test_bad_collector),
 	};
 
 	dlog_setup(NETPROBE_LOG_ERROR);
