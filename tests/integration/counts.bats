@@ -123,8 +123,15 @@ flow_field() { # flow_field JQ_FILTER FIELD: sum of FIELD over matching flows
 	[ "$(flow_field '.sport == 3001' bytes)" -eq 3000 ]
 	[ "$(flow_field '.sport == 3002' packets)" -eq 20 ]
 	[ "$(flow_field '.sport == 3003 and .family == "ipv6"' packets)" -eq 40 ]
-	[ "$(flow_field '.sport == 3004' packets)" -eq 1000 ]
-	[ "$(flow_field '.sport == 3004' bytes)" -eq 64000 ]
+	# The live frames go through veth's XDP ring, which drops what overflows it
+	# on a slow machine (the 6.1 guest under TCG did): the capture says how
+	# many arrived, and that is what the flow must hold.
+	local live
+	live=$(pcap_frames "$CAP_DIR/rx.pcap" -Y 'udp.srcport == 3004')
+	echo "live frames: 1000 sent, $live arrived; the flow: $(flow_field '.sport == 3004' packets)"
+	[ "$live" -ge 500 ]
+	[ "$(flow_field '.sport == 3004' packets)" -eq "$live" ]
+	[ "$(flow_field '.sport == 3004' bytes)" -eq $((live * 64)) ]
 	# Echo requests by type: the kernel may send MLD reports (ICMPv6 143) of its own.
 	[ "$(flow_field '.proto == "icmp" and .icmp_type == 8 and .direction == "ingress"' packets)" -eq 20 ]
 	[ "$(flow_field '.proto == "icmpv6" and .icmp_type == 128 and .direction == "ingress"' packets)" -eq 20 ]
