@@ -15,6 +15,7 @@ BINDIR       ?= $(PREFIX)/sbin
 MANDIR       ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR   ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 OUTPUT       := .output
 CLANG        ?= clang
@@ -182,11 +183,16 @@ install: all
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/netprobe
 	test -e $(DESTDIR)$(SYSCONFDIR)/netprobe/netprobe.yaml || \
 		install -m 0644 deploy/netprobe.yaml $(DESTDIR)$(SYSCONFDIR)/netprobe/netprobe.yaml
+	# The systemd unit, with the paths of this install written in.
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		deploy/systemd/netprobe.service >$(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/netprobe $(DESTDIR)$(LIBDIR)/libnetprobe.* \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/libnetprobe.pc $(DESTDIR)$(MANDIR)/man8/netprobe.8 \
-	      $(DESTDIR)$(COMPLETIONDIR)/netprobe
+	      $(DESTDIR)$(COMPLETIONDIR)/netprobe $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
 
 format-check:

@@ -15,6 +15,8 @@ packages=(
 	xdp-tools
 	# exporters checked by their real consumers
 	prometheus curl bc nfdump libfixbuf-tools
+	# the systemd unit checked by systemd's own tools
+	systemd
 	# tests on other kernels: Debian's kernel packages booted under qemu
 	qemu-system-x86 busybox-static kmod cpio debian-archive-keyring
 )

@@ -161,6 +161,9 @@ teardown() {
 	[ -s "$dest/usr/share/man/man8/netprobe.8" ]
 	[ -s "$dest/usr/share/bash-completion/completions/netprobe" ]
 	[ -x "$dest/usr/sbin/netprobe" ]
+	# The systemd unit, with the install's paths in it.
+	grep -qx 'ExecStart=/usr/sbin/netprobe daemon --config /etc/netprobe/netprobe.yaml' \
+		"$dest/usr/lib/systemd/system/netprobe.service"
 }
 
 # bats test_tags=kernel
