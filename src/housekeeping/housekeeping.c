@@ -235,18 +235,6 @@ static void report(struct netprobe_manager *m, __u64 now)
 	m->hk.report_ns = now;
 }
 
-/* Without an idle timeout, the walk counts, and shows each flow to the walk's callback. */
-static int count_flow(const struct netprobe_flow_key *key, const struct netprobe_flow_stats *st,
-		      void *arg)
-{
-	struct expire_ctx *c = arg;
-
-	c->seen++;
-	if (c->m->flow_walk_fn)
-		c->m->flow_walk_fn(key, st, c->m->flow_walk_ctx);
-	return 0;
-}
-
 int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next_ms)
 {
 	struct np_housekeeping *hk;
@@ -275,9 +263,10 @@ int netprobe_manager_housekeeping(struct netprobe_manager *m, unsigned int *next
 
 			err = n < 0 ? n : 0;
 		} else {
-			struct expire_ctx c = {.m = m};
+			/* No timeout: the same walk, which finds nothing idle and only counts. */
+			struct expire_ctx c = {.m = m, .idle_jiffies = UINT64_MAX};
 
-			err = netprobe_manager_foreach_flow(m, count_flow, &c);
+			err = netprobe_manager_foreach_flow(m, collect_idle, &c);
 			if (m->flow_walk_fn && !err)
 				m->flow_walk_fn(NULL, NULL, m->flow_walk_ctx);
 			if (!err)
