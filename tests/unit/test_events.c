@@ -86,6 +86,26 @@ static void collect(const struct netprobe_event_batch *b, void *ctx)
 
 static struct collector c;
 
+/*
+ * Waits until the collector holds at least want events, at most 10 s:
+ * a slow machine (the emulated older kernels) may take far longer than a
+ * fixed pause to hand them over, and an events_stop does not drain the ring.
+ */
+static void wait_collected(struct collector *c, size_t want)
+{
+	for (int i = 0; i < 1000; i++) {
+		size_t n;
+
+		pthread_mutex_lock(&c->lock);
+		n = c->n;
+		pthread_mutex_unlock(&c->lock);
+		if (n >= want)
+			break;
+		usleep(10000);
+	}
+	usleep(50000); /* anything beyond want would show up in the count */
+}
+
 static void collector_reset(struct collector *c)
 {
 	free(c->ids);
@@ -170,7 +190,7 @@ static void test_exactly_once(void **state)
 	/* Two bursts, so both sides of the ring run concurrently for a while. */
 	assert_int_equal(netprobe_manager_emit_test_events(m, n / 2), n / 2);
 	assert_int_equal(netprobe_manager_emit_test_events(m, n / 2), n / 2);
-	usleep(200000);
+	wait_collected(&c, n);
 	netprobe_manager_events_stop(m);
 
 	assert_int_equal(netprobe_manager_event_stats(m, &st), 0);
@@ -206,7 +226,7 @@ static void test_batches_and_trickle(void **state)
 	assert_int_equal(netprobe_manager_events_start(m), 0);
 	/* A burst fills batches of exactly batch_size. */
 	assert_int_equal(netprobe_manager_emit_test_events(m, 10240), 10240);
-	usleep(300000);
+	wait_collected(&c, 10240);
 	assert_int_equal(c.n, 10240);
 	assert_int_equal(c.max_batch, 1024);
 	/* A trickle of 3 goes out once batch_timeout_ms has passed (with margin). */
@@ -491,7 +511,7 @@ static void test_idle_flows_expire_with_an_event(void **state)
 	/* The flow-end callback got each, with its last count. */
 	assert_int_equal(ended.n, 45);
 	assert_int_equal(ended.packets, 45);
-	usleep(100000);
+	wait_collected(&c, 45);
 	netprobe_manager_events_stop(m);
 	assert_int_equal(c.n, 45);
 	assert_int_equal(c.types_seen, NETPROBE_EVENT_MASK(NETPROBE_EVENT_FLOW_END));
@@ -582,7 +602,7 @@ static void test_pipeline_keeps_its_settings(void **state)
 	cfg.batch_size = 4096;
 	assert_int_equal(netprobe_manager_update_config(m, &cfg), 0);
 	assert_int_equal(netprobe_manager_emit_test_events(m, 2000), 2000);
-	usleep(300000); /* the batch timeout it started with (100 ms) sends the last */
+	wait_collected(&c, 2000); /* the batch timeout it started with (100 ms) sends the last */
 	netprobe_manager_events_stop(m);
 	assert_int_equal(c.n, 2000);
 	assert_true(c.max_batch <= 4);
@@ -613,7 +633,7 @@ static void test_events_and_housekeeping_opts(void **state)
 	assert_int_equal(netprobe_manager_events_start_opts(m, &eo), 0);
 	assert_int_equal(netprobe_manager_events_start_opts(m, &eo), -EALREADY);
 	assert_int_equal(netprobe_manager_emit_test_events(m, 900), 900);
-	usleep(300000);
+	wait_collected(&c, 900);
 	netprobe_manager_events_stop(m);
 	assert_int_equal(c.n, 900);
 	assert_int_equal(c.max_batch, 3);
@@ -677,7 +697,7 @@ static void test_flow_end_for_any_reader(void **state)
 	assert_int_equal(netprobe_manager_events_start(g_reader), 0);
 	usleep(400000);
 	assert_int_equal(netprobe_manager_expire_flows(m, 300), 20);
-	usleep(200000);
+	wait_collected(&c, 20);
 	netprobe_manager_events_stop(g_reader);
 	assert_int_equal(c.n, 20);
 	assert_int_equal(c.last_flow.stats.packets, 1);
