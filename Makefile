@@ -16,6 +16,7 @@ MANDIR       ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR   ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 OUTPUT       := .output
 CLANG        ?= clang
@@ -104,7 +105,7 @@ $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPU
 		$(WRAP_$*) $(USES_LIBS_$*)
 
 # The daemon's tests link its layer.
-DAEMON_UNITS := test_daemon_config test_daemon_log test_ipfix_conn
+DAEMON_UNITS := test_daemon_config test_daemon_log test_ipfix_conn test_privileges
 $(patsubst %,$(OUTPUT)/tests/%,$(DAEMON_UNITS)): $(DAEMON_OBJS)
 $(foreach t,$(DAEMON_UNITS),$(eval USES_$(t) := $(DAEMON_OBJS)))
 $(foreach t,$(DAEMON_UNITS),$(eval USES_LIBS_$(t) := -ljson-c $(DAEMON_LIBS)))
@@ -188,11 +189,17 @@ install: all
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		deploy/systemd/netprobe.service >$(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
+	# Its user: made now when installing onto this machine (no DESTDIR).
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 deploy/systemd/netprobe.sysusers $(DESTDIR)$(SYSUSERSDIR)/netprobe.conf
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/netprobe.conf; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/netprobe $(DESTDIR)$(LIBDIR)/libnetprobe.* \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/libnetprobe.pc $(DESTDIR)$(MANDIR)/man8/netprobe.8 \
-	      $(DESTDIR)$(COMPLETIONDIR)/netprobe $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
+	      $(DESTDIR)$(COMPLETIONDIR)/netprobe $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service \
+	      $(DESTDIR)$(SYSUSERSDIR)/netprobe.conf
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
 
 format-check:

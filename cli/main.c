@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "../daemon/daemon.h"
 
 #define NETPROBE_VERSION "0.1.0"
 
@@ -185,6 +186,7 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 {
 	struct netprobe_config defaults;
 	struct netprobe_manager *m;
+	uid_t owner;
 	int err;
 
 	if (!cfg) {
@@ -196,6 +198,15 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 			  "capabilities " NETPROBE_CAPS);
 		return NULL;
 	}
+	/* root on the daemon's state, which a service user owns: as that user on its files. */
+	err = daemon_act_as_state_owner(cfg->pin_path, &owner);
+	if (err) {
+		cli_error("%s: cannot act as its owner: %s", cfg->pin_path, strerror(-err));
+		return NULL;
+	}
+	if (owner && cli.verbose)
+		fprintf(stderr, "netprobe: %s belongs to uid %u: its files are made as that user\n",
+			cfg->pin_path, (unsigned int)owner);
 	m = netprobe_manager_new(cfg);
 	if (!m) {
 		/* The library said which setting and why (logged above). */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -1122,8 +1123,7 @@ static void set_hook(struct parser *p, yaml_node_t *v, const char *what, char *o
 	} else if (!S_ISREG(st.st_mode)) {
 		error_at(p, v, "%s: %s is no regular file", what, out);
 		out[0] = '\0';
-	} else if ((st.st_uid != 0 && st.st_uid != geteuid()) ||
-		   (st.st_mode & (S_IWGRP | S_IWOTH))) {
+	} else if (!dc_trusted_uid(st.st_uid) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		/* It runs as the daemon: what another user could change would run as root. */
 		error_at(p, v,
 			 "%s: %s must belong to root (or us) and be writable by its owner alone",
@@ -1363,6 +1363,12 @@ static const struct key top_keys[] = {
 
 /* ---- Files ---- */
 
+bool dc_trusted_uid(uid_t uid)
+{
+	/* fsuid: the service user root acts as on that user's state (privileges.c). */
+	return uid == 0 || uid == geteuid() || uid == (uid_t)setfsuid((uid_t)-1);
+}
+
 int dc_trusted_dirs(const char *path, enum dc_sticky sticky, char *why, size_t len)
 {
 	char dir[PATH_MAX];
@@ -1381,7 +1387,7 @@ int dc_trusted_dirs(const char *path, enum dc_sticky sticky, char *why, size_t l
 			snprintf(why, len, "cannot look at %s: %s", dir, strerror(errno));
 			return -errno;
 		}
-		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		if (!dc_trusted_uid(st.st_uid)) {
 			snprintf(why, len,
 				 "its directory %s belongs to user %u, neither root nor us", dir,
 				 st.st_uid);
@@ -1413,7 +1419,7 @@ int dc_trusted_file(int fd, const char *path, char *why, size_t len)
 		snprintf(why, len, "%s is no regular file", path);
 		return -EINVAL;
 	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+	if (!dc_trusted_uid(st.st_uid)) {
 		snprintf(why, len,
 			 "%s belongs to user %u, neither root nor us: refused (chown root %s)",
 			 path, st.st_uid, path);
@@ -1707,6 +1713,45 @@ static void check_whole(struct parser *p)
 	if (!m)
 		dc_error(p->errs, p->file, (struct dc_pos){0, 0}, "tables: %s", why);
 	netprobe_manager_free(m);
+}
+
+void daemon_config_pin_path(const char *path, const char *default_pin_path, char *out, size_t len)
+{
+	struct dc_errors errs = {};
+	yaml_parser_t yp;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	char *buf;
+	size_t n;
+
+	snprintf(out, len, "%s", default_pin_path);
+	if (read_trusted(path, path, (struct dc_pos){0, 0}, DC_MAX_CONFIG_SIZE, &buf, &n, &errs)) {
+		dc_errors_free(&errs);
+		return;
+	}
+	if (too_deep(path, buf, &errs) || !yaml_parser_initialize(&yp)) {
+		dc_errors_free(&errs);
+		free(buf);
+		return;
+	}
+	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, n);
+	if (yaml_parser_load(&yp, &doc)) {
+		root = yaml_document_get_root_node(&doc);
+		for (yaml_node_pair_t *pair = root && root->type == YAML_MAPPING_NODE
+						      ? root->data.mapping.pairs.start
+						      : NULL;
+		     pair && pair < root->data.mapping.pairs.top; pair++) {
+			const char *key = scalar(yaml_document_get_node(&doc, pair->key));
+			const char *value = scalar(yaml_document_get_node(&doc, pair->value));
+
+			if (key && value && !strcmp(key, "pin_path") && value[0] == '/')
+				snprintf(out, len, "%s", value);
+		}
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&yp);
+	dc_errors_free(&errs);
+	free(buf);
 }
 
 int daemon_config_read(const char *path, const char *default_pin_path, unsigned int flags,

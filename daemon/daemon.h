@@ -173,6 +173,8 @@ int dc_list_file_read(const struct dc_list_file *f, const char *config, struct d
  * 0, or -errno with why filled.
  */
 enum dc_sticky { DC_STICKY_NONE, DC_STICKY_ABOVE, DC_STICKY_ANY };
+/* Whose files and directories are trusted: root, us, and the user we act as on files. */
+bool dc_trusted_uid(uid_t uid);
 int dc_trusted_dirs(const char *path, enum dc_sticky sticky, char *why, size_t len);
 /* Whether the open fd (path, for messages) is a regular file only root or we can change. */
 int dc_trusted_file(int fd, const char *path, char *why, size_t len);
@@ -343,6 +345,30 @@ pid_t daemon_lock_holder(int fd);
 int daemon_status_read(const char *file, struct daemon_status *out);
 /* The running daemon of pin_path whose status file is in DAEMON_RUN_DIR; -ENOENT: none. */
 int daemon_status_find(const char *pin_path, struct daemon_status *out);
+
+/* ---- Privileges (privileges.c) ---- */
+
+/*
+ * The pin path a config names (default_pin_path when it names none, or
+ * cannot be read: daemon_config_read says why), read before the whole
+ * config is, to act as its owner first.
+ */
+void daemon_config_pin_path(const char *path, const char *default_pin_path, char *out, size_t len);
+
+/*
+ * Keeps only the capabilities a running daemon uses (CAP_NET_ADMIN, CAP_BPF,
+ * CAP_PERFMON; CAP_SYS_ADMIN where CAP_BPF is missing), of those it has;
+ * cuts the bounding set too when it may; passes none on to what it runs.
+ * kept: their names, space-separated. 0 or -errno.
+ */
+int daemon_drop_privileges(char *kept, size_t len);
+/*
+ * root, with pin_path a directory that belongs to a service user and that
+ * only root could have put there: acts as that user on files from now on
+ * (this thread and those it makes), keeping its capabilities. *owner: that
+ * user, 0 when nothing changed. 0 or -errno.
+ */
+int daemon_act_as_state_owner(const char *pin_path, uid_t *owner);
 
 /* ---- The log (log.c) ---- */
 

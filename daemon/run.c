@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -98,6 +99,24 @@ static void print_errors(const struct dc_errors *e)
 		dlog(NETPROBE_LOG_ERROR, "... and %u more", e->count - DC_MAX_ERRORS);
 }
 
+/* root, on the state of the service user the config's pin path belongs to: as that user on files. */
+static int act_as_state_owner(const char *config, const char *default_pin_path)
+{
+	char pin_path[NETPROBE_PIN_PATH_MAX];
+	uid_t owner;
+	int err;
+
+	daemon_config_pin_path(config, default_pin_path, pin_path, sizeof(pin_path));
+	err = daemon_act_as_state_owner(pin_path, &owner);
+	if (err)
+		dlog(NETPROBE_LOG_ERROR, "%s: cannot act as its owner: %s", pin_path,
+		     strerror(-err));
+	else if (owner)
+		dlog(NETPROBE_LOG_DEBUG, "%s belongs to uid %u: its files are made as that user",
+		     pin_path, (unsigned int)owner);
+	return err;
+}
+
 /* ---- --check-config ---- */
 
 int daemon_check(const char *path, const char *default_pin_path)
@@ -107,6 +126,8 @@ int daemon_check(const char *path, const char *default_pin_path)
 	struct dc_errors errs;
 	int err;
 
+	if (act_as_state_owner(path, default_pin_path))
+		return 1;
 	err = daemon_config_read(path, default_pin_path, 0, &cfg, &errs);
 	if (!err) {
 		err = daemon_lists_read(&cfg, &lists, &errs);
@@ -333,7 +354,7 @@ static int take_pid_file(struct daemon *d)
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != (uid_t)setfsuid((uid_t)-1) ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size >= (off_t)sizeof(buf) ||
 	    buf[strspn(buf, "0123456789\n")]) {
 		dlog(NETPROBE_LOG_ERROR,
@@ -800,6 +821,19 @@ static int loop(struct daemon *d, int sfd)
 	}
 }
 
+static int drop_privileges(void)
+{
+	char kept[128];
+	int err = daemon_drop_privileges(kept, sizeof(kept));
+
+	if (err)
+		dlog(NETPROBE_LOG_ERROR, "cannot drop capabilities: %s", strerror(-err));
+	else
+		dlog(NETPROBE_LOG_INFO, "capabilities: kept %s, dropped the rest",
+		     kept[0] ? kept : "none");
+	return err;
+}
+
 int daemon_run(const struct daemon_args *args)
 {
 	struct daemon d = {.args = args, .pid_fd = -1, .last_ok = true};
@@ -808,6 +842,8 @@ int daemon_run(const struct daemon_args *args)
 	int err, sfd, rc = 1;
 
 	dlog_setup(args->log_level_given ? args->log_level : NETPROBE_LOG_INFO);
+	if (act_as_state_owner(args->config, args->default_pin_path))
+		return 1;
 	err = daemon_config_read(args->config, args->default_pin_path, 0, &d.cfg, &errs);
 	if (!err) {
 		err = daemon_lists_read(&d.cfg, &d.lists, &errs);
@@ -839,6 +875,13 @@ int daemon_run(const struct daemon_args *args)
 		dlog(NETPROBE_LOG_ERROR, "%s: %s", d.cfg.state.pin_path, netprobe_strerror(err));
 		goto out;
 	}
+	/*
+	 * Loaded (bpffs mounted, the locked-memory limit raised): from here on
+	 * only what a reload needs, for every thread to come (the event
+	 * workers, /metrics) as for this one.
+	 */
+	if (drop_privileges())
+		goto out;
 	/* The ring buffer's one consumer: a second daemon on this pin path stops here. */
 	if (start_events(&d))
 		goto out;
@@ -987,6 +1030,8 @@ int daemon_signal_reload(const char *config, const char *pid_file_opt, const cha
 	pid_t pid;
 
 	dlog_setup(NETPROBE_LOG_INFO);
+	if (act_as_state_owner(config, default_pin_path))
+		return 1;
 	/*
 	 * The new file is checked here first, a refusal said where it was asked
 	 * (its interfaces by the daemon, in its own network namespace).

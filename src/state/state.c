@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/random.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
@@ -128,6 +129,19 @@ static int ensure_bpffs(const char *pin_path)
 		np_debug("cannot tell whether this is the host's mount namespace: %s",
 			 strerror(-host));
 	parent_dir(pin_path, parent, sizeof(parent));
+	/*
+	 * The pin directory may be a bpffs of its own on a parent that is not
+	 * one: a bind mount of the host's, as the systemd unit gives a service
+	 * user that could not pass /sys/fs/bpf (root's, 0700) otherwise.
+	 */
+	if (!is_bpffs(parent) && is_bpffs(pin_path) && stat(pin_path, &st) == 0) {
+		if (init_has_mount(0, st.st_dev) != 0)
+			return 0; /* the host's (or it cannot be told: let it be) */
+		np_err("pin path %s: the bpffs it is on is this mount namespace's own, not the "
+		       "host's: what netprobe pins there goes with the namespace; " NP_NETNS_HINT,
+		       pin_path);
+		return -NETPROBE_ERR_PIN_PRIVATE;
+	}
 	if (is_bpffs(parent)) {
 		if (host != 0 || stat(parent, &st) || init_has_mount(0, st.st_dev) != 0)
 			return 0;
@@ -173,14 +187,16 @@ static int ensure_bpffs(const char *pin_path)
  */
 static bool trusted_owner(uid_t uid)
 {
-	return uid == 0 || uid == geteuid();
+	/* fsuid: the user a root command acts as on a service user's state (the daemon's). */
+	return uid == 0 || uid == geteuid() || uid == (uid_t)setfsuid((uid_t)-1);
 }
 
 /*
  * Refuses path, saying why and what to do: for the pin directory and what is
  * in it (own), remove it; for a directory above, change it or go elsewhere.
- * "Another user" is anyone but root and our euid (a netprobe run by a
- * service user with CAP_BPF trusts that user too).
+ * "Another user" is anyone but root, our euid and our fsuid (a netprobe run
+ * by a service user with CAP_BPF trusts that user too, and so does root
+ * acting as that user on its state).
  */
 static int untrusted(const char *path, const struct stat *st, const char *what, bool own)
 {

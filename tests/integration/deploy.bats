@@ -5,6 +5,13 @@
 
 load helpers
 
+teardown() {
+	[ -z "${DPID:-}" ] || kill -TERM "$DPID" 2>/dev/null || true
+	[ -z "${DPID:-}" ] || wait "$DPID" 2>/dev/null || true
+	lab_teardown
+	[ -z "${PRIV_WORK:-}" ] || rm -rf "$PRIV_WORK"
+}
+
 # The unit as make install writes it, ExecStart on this tree's binary.
 unit_here() {
 	UNIT="$BATS_TEST_TMPDIR/netprobe.service"
@@ -23,9 +30,18 @@ unit_here() {
 	[ -z "$output" ]
 	grep -qx 'Type=notify' "$UNIT"
 	grep -qx 'NoNewPrivileges=yes' "$UNIT"
-	# Capabilities: only what the daemon needs, checked by running it with this
-	# bounding set (docs/DAEMON.md, systemd).
-	grep -qx 'CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_PERFMON CAP_SYS_RESOURCE' "$UNIT"
+	# Its own user, with only what the daemon needs, as the least-privilege test
+	# below runs it (docs/DAEMON.md, Privileges).
+	grep -qx 'User=netprobe' "$UNIT"
+	grep -qx 'CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_PERFMON' "$UNIT"
+	grep -qx 'AmbientCapabilities=CAP_BPF CAP_NET_ADMIN CAP_PERFMON' "$UNIT"
+	# The pin directory it makes, binds and writes is the command's default.
+	local pin
+	pin=$("$NP" --help | sed -n 's/.*default \(\/sys\/fs\/bpf\/[a-z]*\).*/\1/p' | head -1)
+	[ "$pin" = /sys/fs/bpf/netprobe ]
+	grep -qx "ExecStartPre=+/usr/bin/install -d -o netprobe -g netprobe -m 0700 $pin" "$UNIT"
+	grep -qx "BindPaths=$pin" "$UNIT"
+	grep -qx "ReadWritePaths=$pin /run/netprobe" "$UNIT"
 }
 
 @test "systemd unit: the exposure score of systemd-analyze security is the README's" {
@@ -36,4 +52,136 @@ unit_here() {
 	echo "exposure: $score"
 	[ -n "$score" ]
 	tr -s "\n " "  " <"$ROOT/README.md" | grep -q "exposure level of $score"
+}
+
+@test "sysusers: the daemon's user, as systemd-sysusers makes it" {
+	mkdir -p "$BATS_TEST_TMPDIR/root/etc"
+	run systemd-sysusers --root="$BATS_TEST_TMPDIR/root" "$ROOT/deploy/systemd/netprobe.sysusers"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q '^netprobe:x:[0-9]*:[0-9]*:netprobe daemon:/nonexistent:/usr/sbin/nologin$' \
+		"$BATS_TEST_TMPDIR/root/etc/passwd"
+	grep -q '^netprobe:x:[0-9]*:$' "$BATS_TEST_TMPDIR/root/etc/group"
+}
+
+# priv_caps: the unit's capabilities, as setpriv writes them (+bpf,+net_admin,...).
+priv_caps() {
+	sed -n 's/^AmbientCapabilities=//p' "$ROOT/deploy/systemd/netprobe.service" |
+		tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g'
+}
+# Hex capability mask of a setpriv list: what /proc/PID/status shows.
+caps_mask() {
+	local c mask=0
+	for c in ${1//,/ }; do
+		mask=$((mask | 1 << $(capsh --explain="cap_${c#+}" | sed -n '1s/^[a-z_]* (\([0-9]*\)).*/\1/p')))
+	done
+	printf '%016x' "$mask"
+}
+
+@test "least privilege: the daemon as its own user with the unit's capabilities and mount layout: start, traffic, reload, block, metrics, stop" {
+	lab_setup
+	daemon_lab
+	local caps uid pin=$NETPROBE_PIN_PATH work
+	caps=$(priv_caps)
+	[ "$caps" = "+bpf,+net_admin,+perfmon" ]
+	# A user of no one's: a free uid, like the one sysusers makes.
+	uid=$((61000 + RANDOM % 3000))
+	while getent passwd "$uid" >/dev/null; do uid=$((uid + 1)); done
+	# What the unit's ExecStartPre does: the pin directory, the user's.
+	install -d -o "$uid" -g "$uid" -m 0700 "$pin"
+	# Its files, where that user can read them (the config root's, as in /etc).
+	work="/run/np-priv-$DID"
+	PRIV_WORK=$work
+	install -d -m 0755 "$work"
+	install -d -o "$uid" -g "$uid" -m 0755 "$work/state"
+	printf '#!/bin/sh\n{ echo "$*"; grep -E "^Cap(Eff|Prm|Amb)" /proc/self/status; } >>%s/state/hook.out\n' \
+		"$work" >"$work/hook"
+	chmod 0755 "$work/hook"
+	cat >"$work/netprobe.yaml" <<-EOF
+		pid_file: $work/state/netprobe.pid
+		pin_path: $pin
+		interfaces:
+		  $LAB_VB:
+		    mode: filter
+		    mitigation: unproven
+		    detect: {syn_flood: 200}
+		lists:
+		  deny: [203.0.113.0/24]
+		hooks:
+		  on_block: $work/hook
+		metrics: {listen: 127.0.0.1:9479}
+	EOF
+	chmod 0644 "$work/netprobe.yaml"
+	LOG=$work/daemon.log
+	# The unit's mount layout: an empty /sys/fs/bpf with the host's pin
+	# directory bound in, then the user with exactly the unit's capabilities.
+	unshare --mount --propagation slave bash -c "
+		mkdir -p '$work/hold' && mount --bind '$pin' '$work/hold' &&
+		mount -t tmpfs -o mode=0755 tmpfs /sys/fs/bpf && mkdir '$pin' &&
+		mount --move '$work/hold' '$pin' &&
+		exec nsenter --net=/run/netns/$LAB_B setpriv --reuid $uid --regid $uid --clear-groups \
+			--inh-caps=-all,$caps --ambient-caps=$caps --bounding-set=-all,$caps \
+			--no-new-privs '$NP' daemon --config '$work/netprobe.yaml'" >"$LOG" 2>&1 3>&- &
+	DPID=$!
+	wait_for 300 grep -q "running: " "$LOG" || { cat "$LOG"; false; }
+	cat "$LOG"
+	# After the load it kept the three, for every thread, and passes none on.
+	grep -q "capabilities: kept CAP_NET_ADMIN CAP_BPF CAP_PERFMON, dropped the rest" "$LOG"
+	local mask t
+	mask=$(caps_mask "$caps")
+	for t in /proc/"$DPID"/task/*; do
+		grep -qx "Uid:	$uid	$uid	$uid	$uid" "$t/status"
+		grep -qx "CapEff:	$mask" "$t/status"
+		grep -qx "CapPrm:	$mask" "$t/status"
+		grep -qx "CapInh:	0000000000000000" "$t/status"
+		grep -qx "CapAmb:	0000000000000000" "$t/status"
+	done
+	# Its pins: the user's, 0600, in 0700 directories; nothing else there.
+	[ -z "$(find "$pin" ! -user "$uid")" ]
+	[ -z "$(find "$pin" -type f ! -perm 0600)" ]
+	[ -z "$(find "$pin" -type d ! -perm 0700)" ]
+	[ "$(find "$pin" -type f | wc -l)" -gt 20 ]
+	# Traffic: root's command reads the user's state, and counts what the kernel did.
+	quiesce "$LAB_B" "$LAB_VB"
+	local k0 n0
+	k0=$(kstat "$LAB_B" "$LAB_VB" rx_packets)
+	n0=$(np_b stats --json | jq '.interfaces[0].rx_packets')
+	in_a ping -c 5 -i 0.05 198.18.0.2 >/dev/null
+	quiesce "$LAB_B" "$LAB_VB"
+	[ $(($(np_b stats --json | jq '.interfaces[0].rx_packets') - n0)) -eq \
+		$(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) ]
+	# Metrics, from its own listener: the count the command read.
+	in_b curl -sf http://127.0.0.1:9479/metrics |
+		grep -qx "netprobe_rx_packets_total{interface=\"$LAB_VB\"} $(np_b stats --json | jq '.interfaces[0].rx_packets')"
+	# A block it makes itself, and the hook it runs has no capabilities at all.
+	nsenter --net="/run/netns/$LAB_A" hping3 -S -p 80 --flood 198.18.0.2 >/dev/null 2>&1 3>&- &
+	local flood=$!
+	wait_for 300 eval '[ "$(np_b blacklist list --json | jq "[.entries[] | select(.origin == \"syn_flood\")] | length")" -eq 1 ]' ||
+		{ kill -INT "$flood"; false; }
+	kill -INT "$flood"
+	wait "$flood" || true
+	wait_for 50 grep -q "^block 198.18.0.1/32 syn_flood" "$work/state/hook.out"
+	cat "$work/state/hook.out"
+	[ "$(grep -c '^Cap.*:	0000000000000000$' "$work/state/hook.out")" -eq 3 ]
+	# Root's command changes the state: what it makes there is the user's.
+	ip -n "$LAB_B" link add npp0 type veth peer name npp1
+	ip -n "$LAB_B" link set npp0 up
+	np_b attach npp0 --mode monitor
+	np_b blacklist add 198.51.100.7 >/dev/null
+	[ -z "$(find "$pin" ! -user "$uid")" ]
+	# A reload that loads programs (filter -> monitor, a new attachment) and changes a list.
+	sed -i "s|^    mode: filter|    mode: monitor|; /^    mitigation:/d; /^    detect:/d; s|203.0.113.0/24|203.0.113.0/25|" \
+		"$work/netprobe.yaml"
+	run np_b daemon --reload --config "$work/netprobe.yaml"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(np_b status --json | jq -r --arg i "$LAB_VB" '.interfaces[] | select(.name == $i) | .mode')" = monitor ]
+	np_b blacklist list --json | jq -e '[.entries[].cidr] | index("203.0.113.0/25") != null and index("203.0.113.0/24") == null'
+	[ -z "$(find "$pin" ! -user "$uid")" ]
+	# Stop: it exits cleanly, the datapath stays.
+	kill -TERM "$DPID"
+	wait "$DPID"
+	DPID=
+	grep -q "the datapath stays attached" "$LOG"
+	xdp_attached "$LAB_VB"
 }
