@@ -9,7 +9,7 @@ struct daemon_cli_args {
 	const char *config;
 	const char *metrics;
 	const char *pid_file;
-	bool check, reload, detach_on_exit;
+	bool check, reload, detach_on_exit, reload_on_change;
 	unsigned int log_level;
 };
 
@@ -55,6 +55,11 @@ static const struct cli_opt daemon_opts[] = {
 	 .offset = offsetof(struct daemon_cli_args, detach_on_exit),
 	 .help = "on SIGTERM or SIGINT, detach the config's interfaces and remove its list "
 		 "entries and services (default: they stay, and a restart goes on from them)"},
+	{.name = "reload-on-change",
+	 .type = CLI_OPT_SET,
+	 .offset = offsetof(struct daemon_cli_args, reload_on_change),
+	 .help = "look at the config file each second and reload it when it changed (a "
+		 "Kubernetes ConfigMap's update, an edit): as SIGHUP would"},
 	{.name = "log-level",
 	 .type = CLI_OPT_CHOICE,
 	 .offset = offsetof(struct daemon_cli_args, log_level),
@@ -91,7 +96,7 @@ int cmd_daemon(struct cli_env *env, int argc, char **argv)
 	daemon_defaults(&a);
 	a.pid_file = NULL;
 	a.metrics = NULL;
-	a.check = a.reload = a.detach_on_exit = false;
+	a.check = a.reload = a.detach_on_exit = a.reload_on_change = false;
 	if (cli_parse(cmd, argc, argv, &a, &given))
 		return EXIT_USAGE;
 	if (optind < argc)
@@ -112,6 +117,8 @@ int cmd_daemon(struct cli_env *env, int argc, char **argv)
 		return cli_usage_error(cmd, "--metrics is for the running daemon");
 	if (a.detach_on_exit && (a.check || a.reload))
 		return cli_usage_error(cmd, "--detach-on-exit is for the running daemon");
+	if (a.reload_on_change && (a.check || a.reload))
+		return cli_usage_error(cmd, "--reload-on-change is for the running daemon");
 	if (a.check) {
 		dlog_setup(NETPROBE_LOG_INFO);
 		return daemon_check(a.config, cli.pin_path);
@@ -122,6 +129,7 @@ int cmd_daemon(struct cli_env *env, int argc, char **argv)
 	args.metrics = a.metrics;
 	args.default_pin_path = cli.pin_path;
 	args.detach_on_exit = a.detach_on_exit;
+	args.reload_on_change = a.reload_on_change;
 	args.log_level = a.log_level;
 	args.log_level_given = cli_given(cmd, given, "log-level");
 	return daemon_run(&args);

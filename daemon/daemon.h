@@ -236,6 +236,7 @@ struct daemon_args {
 	const char *metrics; /* --metrics ADDR:PORT: instead of the config's (NULL: the config's) */
 	const char *default_pin_path; /* when the config names none: the other commands' */
 	bool detach_on_exit;
+	bool reload_on_change; /* the config file is looked at each second, reloaded when it changed */
 	enum netprobe_log_level log_level;
 	bool log_level_given; /* else the config's */
 };

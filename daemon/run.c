@@ -61,7 +61,8 @@ struct daemon {
 	struct metrics *metrics;	    /* NULL: not served */
 	struct ipfix *ipfix;		    /* NULL: no flow export */
 	struct ipfix_stats ipfix_before;    /* of exporters a reload replaced */
-	double retry_at; /* when to apply again after one that did not; 0: none due */
+	double retry_at;	 /* when to apply again after one that did not; 0: none due */
+	struct stat config_seen; /* the config file as last read (--reload-on-change) */
 	uint64_t watchdog_usec;
 };
 
@@ -521,6 +522,7 @@ static void reload(struct daemon *d)
 
 	sd_notify(0, "RELOADING=1\nSTATUS=reloading the config");
 	dlog(NETPROBE_LOG_INFO, "reload: reading %s", d->cfg.path);
+	stat(d->cfg.path, &d->config_seen);
 	d->reloads++;
 	d->last_reload_ns = realtime_ns();
 	d->last_changes = 0;
@@ -744,6 +746,25 @@ static void watch_ifaces(struct daemon *d)
 
 /* ---- The loop ---- */
 
+/*
+ * --reload-on-change: whether the config file is another than the one last
+ * read. stat follows symlinks: a Kubernetes ConfigMap's file is one, and an
+ * update swaps what it points to (another inode); an editor's save changes
+ * the inode, the time or the size. A change half written is refused as any
+ * bad config is, and the rest of the write is another change.
+ */
+static bool config_changed(const struct daemon *d)
+{
+	struct stat st;
+	const struct stat *seen = &d->config_seen;
+
+	if (stat(d->cfg.path, &st))
+		return false; /* gone for a moment (being replaced): the next look sees */
+	return st.st_dev != seen->st_dev || st.st_ino != seen->st_ino ||
+	       st.st_size != seen->st_size || st.st_mtim.tv_sec != seen->st_mtim.tv_sec ||
+	       st.st_mtim.tv_nsec != seen->st_mtim.tv_nsec;
+}
+
 static int signal_fd(void)
 {
 	sigset_t set;
@@ -774,6 +795,10 @@ static int loop(struct daemon *d, int sfd)
 			hooks_check_blocks(d->m, &d->cfg);
 			watch_ifaces(d);
 			next_blocks = now + 1;
+			if (d->args->reload_on_change && config_changed(d)) {
+				dlog(NETPROBE_LOG_INFO, "%s changed", d->cfg.path);
+				reload(d);
+			}
 		}
 		hooks_tick(&d->cfg);
 		if (d->cfg.list_refresh_s && now >= d->next_refresh) {
@@ -844,6 +869,7 @@ int daemon_run(const struct daemon_args *args)
 	dlog_setup(args->log_level_given ? args->log_level : NETPROBE_LOG_INFO);
 	if (act_as_state_owner(args->config, args->default_pin_path))
 		return 1;
+	stat(args->config, &d.config_seen); /* before the read: a change meanwhile is seen */
 	err = daemon_config_read(args->config, args->default_pin_path, 0, &d.cfg, &errs);
 	if (!err) {
 		err = daemon_lists_read(&d.cfg, &d.lists, &errs);

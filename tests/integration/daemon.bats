@@ -165,6 +165,48 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	kill -0 "$DPID"
 }
 
+# cm_update DIR VERSION: the file DIR/..VERSION/netprobe.yaml becomes the one
+# DIR/netprobe.yaml is, as kubelet updates a ConfigMap's volume: ..data, a
+# symlink, swapped at once for one to the new version's directory.
+cm_update() {
+	ln -sfn "..$2" "$1/..data.tmp"
+	mv -T "$1/..data.tmp" "$1/..data"
+}
+
+@test "daemon: --reload-on-change reloads a ConfigMap's update, once; a bad one is refused and the config stays" {
+	local cm="$BATS_TEST_TMPDIR/cm"
+	mkdir -p "$cm/..v1" "$cm/..v2" "$cm/..v3"
+	cp "$CONF" "$cm/..v1/netprobe.yaml"
+	cm_update "$cm" v1
+	ln -s ..data/netprobe.yaml "$cm/netprobe.yaml"
+	CONF=$cm/netprobe.yaml
+	daemon_start --reload-on-change
+	[ "$(np_b status --json | jq -r '.interfaces[0].mode')" = filter ]
+	# An update: filter -> monitor, within a few seconds, with no signal sent.
+	sed -e 's/^    mode: filter/    mode: monitor/' "$cm/..v1/netprobe.yaml" >"$cm/..v2/netprobe.yaml"
+	cm_update "$cm" v2
+	wait_for 50 eval '[ "$(np_b status --json | jq -r ".interfaces[0].mode")" = monitor ]'
+	grep -q "$CONF changed" "$LOG"
+	# Reloaded once: the file did not change again.
+	sleep 2.5
+	[ "$(np_b status --json | jq '.daemon.last_reload.count')" -eq 1 ]
+	# A bad update is refused, once, and the running config stays.
+	sed -e 's/^    mode: monitor/    mode: monitr/' "$cm/..v2/netprobe.yaml" >"$cm/..v3/netprobe.yaml"
+	cm_update "$cm" v3
+	wait_for 50 eval '[ "$(np_b status --json | jq ".daemon.last_reload.ok")" = false ]'
+	sleep 2.5
+	[ "$(np_b status --json | jq '.daemon.last_reload.count')" -eq 2 ]
+	[ "$(np_b status --json | jq -r '.interfaces[0].mode')" = monitor ]
+	# Back to a good one.
+	cm_update "$cm" v1
+	wait_for 50 eval '[ "$(np_b status --json | jq -r ".interfaces[0].mode")" = filter ]'
+	[ "$(np_b status --json | jq '.daemon.last_reload.ok')" = true ]
+	# It is for the running daemon only.
+	run np_b daemon --reload --reload-on-change --config "$CONF"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--reload-on-change is for the running daemon"* ]]
+}
+
 @test "daemon: a bad config at start is refused with FILE:LINE:COLUMN, and nothing is made" {
 	printf 'interfaces:\n  %s:\n    mode: filter\n    detect:\n      syn_flod: 100\nlists:\n  deny: [10.0.0.1/8]\n' \
 		"$LAB_VB" >"$CONF"
