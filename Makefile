@@ -17,6 +17,7 @@ COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR   ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+PKGLIBDIR ?= $(PREFIX)/lib/netprobe
 
 OUTPUT       := .output
 CLANG        ?= clang
@@ -187,7 +188,10 @@ install: all
 	# The systemd unit, with the paths of this install written in.
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		-e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' \
 		deploy/systemd/netprobe.service >$(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
+	install -d $(DESTDIR)$(PKGLIBDIR)
+	install -m 0755 deploy/systemd/netprobe-pin-dir $(DESTDIR)$(PKGLIBDIR)/netprobe-pin-dir
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service
 	# Its user: made now when installing onto this machine (no DESTDIR).
 	install -d $(DESTDIR)$(SYSUSERSDIR)
@@ -199,7 +203,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/netprobe $(DESTDIR)$(LIBDIR)/libnetprobe.* \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/libnetprobe.pc $(DESTDIR)$(MANDIR)/man8/netprobe.8 \
 	      $(DESTDIR)$(COMPLETIONDIR)/netprobe $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service \
-	      $(DESTDIR)$(SYSUSERSDIR)/netprobe.conf
+	      $(DESTDIR)$(SYSUSERSDIR)/netprobe.conf $(DESTDIR)$(PKGLIBDIR)/netprobe-pin-dir
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
 
 format-check:

@@ -198,14 +198,14 @@ struct netprobe_manager *cli_open(const struct netprobe_config *cfg)
 			  "capabilities " NETPROBE_CAPS);
 		return NULL;
 	}
-	/* root on the daemon's state, which a service user owns: as that user on its files. */
+	/* root on the daemon's state, which a service user owns: as that user. */
 	err = daemon_act_as_state_owner(cfg->pin_path, &owner);
 	if (err) {
 		cli_error("%s: cannot act as its owner: %s", cfg->pin_path, strerror(-err));
 		return NULL;
 	}
 	if (owner && cli.verbose)
-		fprintf(stderr, "netprobe: %s belongs to uid %u: its files are made as that user\n",
+		fprintf(stderr, "netprobe: %s belongs to uid %u: working as that user\n",
 			cfg->pin_path, (unsigned int)owner);
 	m = netprobe_manager_new(cfg);
 	if (!m) {

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -1365,8 +1364,7 @@ static const struct key top_keys[] = {
 
 bool dc_trusted_uid(uid_t uid)
 {
-	/* fsuid: the service user root acts as on that user's state (privileges.c). */
-	return uid == 0 || uid == geteuid() || uid == (uid_t)setfsuid((uid_t)-1);
+	return uid == 0 || uid == geteuid();
 }
 
 int dc_trusted_dirs(const char *path, enum dc_sticky sticky, char *why, size_t len)

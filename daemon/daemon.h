@@ -173,7 +173,7 @@ int dc_list_file_read(const struct dc_list_file *f, const char *config, struct d
  * 0, or -errno with why filled.
  */
 enum dc_sticky { DC_STICKY_NONE, DC_STICKY_ABOVE, DC_STICKY_ANY };
-/* Whose files and directories are trusted: root, us, and the user we act as on files. */
+/* Whose files and directories are trusted: root's and ours. */
 bool dc_trusted_uid(uid_t uid);
 int dc_trusted_dirs(const char *path, enum dc_sticky sticky, char *why, size_t len);
 /* Whether the open fd (path, for messages) is a regular file only root or we can change. */
@@ -364,10 +364,17 @@ void daemon_config_pin_path(const char *path, const char *default_pin_path, char
  */
 int daemon_drop_privileges(char *kept, size_t len);
 /*
- * root, with pin_path a directory that belongs to a service user and that
- * only root could have put there: acts as that user on files from now on
- * (this thread and those it makes), keeping its capabilities. *owner: that
- * user, 0 when nothing changed. 0 or -errno.
+ * 1 with the user and group pin_path belongs to when that is not root and
+ * only root could have put it there (every directory above it root's and
+ * writable by nobody else, no symlink): state given to a service user.
+ * 0 otherwise.
+ */
+int daemon_state_owner(const char *pin_path, uid_t *uid, gid_t *gid);
+/*
+ * root, on state given to a service user (daemon_state_owner): becomes
+ * that user for good, keeping only CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON and
+ * CAP_DAC_READ_SEARCH (to pass /sys/fs/bpf). *owner: that user, 0 when
+ * nothing changed. 0 or -errno. Before any thread.
  */
 int daemon_act_as_state_owner(const char *pin_path, uid_t *owner);
 

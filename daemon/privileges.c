@@ -1,26 +1,26 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Least privilege (docs/DAEMON.md, "Privileges"): once the daemon has loaded
- * and attached, it keeps only the capabilities a running daemon still uses,
- * and root working on state that belongs to a service user acts as that
- * user on its files.
+ * Least privilege (docs/DAEMON.md, "Privileges"): once the daemon has loaded,
+ * it keeps only the capabilities a running daemon still uses; root's command
+ * on state that belongs to a service user becomes that user.
  *
  * What a running daemon still does: a reload or a returning interface loads
  * programs (each attachment's are specialised at load: CAP_BPF, and
  * CAP_PERFMON for the verifier to accept them) and attaches them
- * (CAP_NET_ADMIN, which loading XDP and TC programs needs too). On kernels
- * before 5.11, without CAP_BPF, or bpf() calls of any kind on kernels before
- * 6.5 with unprivileged BPF off, need these all the time. What it never needs
- * again: CAP_SYS_RESOURCE (the locked-memory limit is raised at the first
- * load, before 5.11 only), and whatever else a root start brought
- * (CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_SETUID ...).
+ * (CAP_NET_ADMIN, which loading XDP and TC programs needs too); before 6.5,
+ * with unprivileged BPF off, every bpf() call needs CAP_BPF. What it never
+ * needs again: CAP_SYS_RESOURCE (the locked-memory limit is raised at the
+ * first load, and only kernels before 5.11 count maps against it), and
+ * whatever else a root start brought (CAP_SYS_ADMIN, CAP_DAC_OVERRIDE,
+ * CAP_SETUID ...).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
-#include <sys/fsuid.h>
+#include <grp.h>
 #include <sys/prctl.h>
+#include <linux/securebits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "daemon.h"
@@ -66,7 +66,7 @@ int daemon_drop_privileges(char *kept, size_t len)
 	 * service user) the bounding set is systemd's, already cut.
 	 */
 	if (setpcap == CAP_SET) {
-		for (cap_value_t c = 0; c <= CAP_LAST_CAP && !err; c++) {
+		for (cap_value_t c = 0; c < (cap_value_t)cap_max_bits() && !err; c++) {
 			bool kept_c = false;
 
 			for (int i = 0; i < n; i++)
@@ -76,6 +76,13 @@ int daemon_drop_privileges(char *kept, size_t len)
 				err = -errno;
 		}
 	}
+	/*
+	 * A root start: exec gives root no capabilities either (a hook), for good.
+	 * Under the unit the daemon is its user, and NoNewPrivileges does it.
+	 */
+	if (!err && setpcap == CAP_SET &&
+	    prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED))
+		err = -errno;
 	/* Nothing passed on at exec (ambient, inheritable); effective = permitted = kept. */
 	if (!err && cap_reset_ambient() && errno != EINVAL)
 		err = -errno;
@@ -107,56 +114,99 @@ int daemon_drop_privileges(char *kept, size_t len)
 }
 
 /*
- * root on a pin path given to a service user (the systemd unit's
- * ExecStartPre made it the daemon's): what root makes there must stay
- * usable by that user, and what that user made there is not a stranger's.
- * So root acts as the owner on files (fsuid and fsgid: new pins, links and
- * the lock are the owner's; the library's trust check knows the owner as
- * us), keeping its capabilities. Only where nobody but root could have put
- * the directory: its parent is root's and writable by nobody else, sticky
- * or not (not /tmp). Before any thread: each thread has its own fsuid, and
- * new ones inherit it.
+ * Whether path and every directory above it are real directories (no
+ * symlink) of root's that nobody else may write to: what is at path, only
+ * root put there.
  */
-int daemon_act_as_state_owner(const char *pin_path, uid_t *owner)
+static bool only_root_made(const char *path)
+{
+	char prefix[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(path);
+
+	if (path[0] != '/' || len >= sizeof(prefix))
+		return false;
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		snprintf(prefix, sizeof(prefix), "%.*s", (int)(i ? i : 1), path);
+		if (lstat(prefix, &st) || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH)))
+			return false;
+	}
+	return lstat("/", &st) == 0 && st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+int daemon_state_owner(const char *pin_path, uid_t *uid, gid_t *gid)
 {
 	char parent[PATH_MAX];
-	struct stat dir, up;
-	cap_t caps;
+	struct stat dir;
 	char *slash;
 
-	*owner = 0;
-	if (geteuid() != 0 || lstat(pin_path, &dir) || !S_ISDIR(dir.st_mode) || dir.st_uid == 0)
+	*uid = 0;
+	*gid = 0;
+	if (lstat(pin_path, &dir) || !S_ISDIR(dir.st_mode) || dir.st_uid == 0)
 		return 0;
 	snprintf(parent, sizeof(parent), "%s", pin_path);
 	slash = strrchr(parent, '/');
-	if (!slash)
+	if (!slash || slash == parent)
 		return 0;
-	slash[slash == parent] = '\0';
-	if (lstat(parent, &up) || !S_ISDIR(up.st_mode) || up.st_uid != 0 ||
-	    (up.st_mode & (S_IWGRP | S_IWOTH)))
-		return 0; /* the library refuses it as another user's, saying why */
-	setfsgid(dir.st_gid);
-	setfsuid(dir.st_uid);
-	if ((uid_t)setfsuid((uid_t)-1) != dir.st_uid)
-		return -EPERM;
-	/* Changing fsuid away from 0 cleared the file capabilities from the effective set. */
+	*slash = '\0';
+	if (!only_root_made(parent))
+		return 0; /* another user's, wherever: the library refuses it, saying why */
+	*uid = dir.st_uid;
+	*gid = dir.st_gid;
+	return 1;
+}
+
+/*
+ * root's command on a pin path given to a service user (the systemd unit's
+ * ExecStartPre made it the daemon's): it becomes that user, as the daemon
+ * is, with the daemon's three capabilities and CAP_DAC_READ_SEARCH to pass
+ * /sys/fs/bpf (root's, 0700), and nothing else. So what it makes there is
+ * the user's, the library's trust check knows the user as us, and what the
+ * user could plant in its own directory (a symlink to another program's
+ * pins) leads root nowhere the user could not go: opening a pin needs write
+ * permission, which only the user's own have. Before any thread.
+ */
+int daemon_act_as_state_owner(const char *pin_path, uid_t *owner)
+{
+	static const cap_value_t keep[] = {CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON,
+					   CAP_DAC_READ_SEARCH};
+	cap_value_t have[4];
+	int n = 0, err = 0;
+	uid_t uid;
+	gid_t gid;
+	cap_t caps;
+
+	*owner = 0;
+	if (geteuid() != 0 || daemon_state_owner(pin_path, &uid, &gid) != 1)
+		return 0;
 	caps = cap_get_proc();
 	if (!caps)
 		return -errno;
-	for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
 		cap_flag_value_t v = CAP_CLEAR;
 
-		if (CAP_IS_SUPPORTED(c) && cap_get_flag(caps, c, CAP_PERMITTED, &v) == 0 &&
-		    v == CAP_SET)
-			cap_set_flag(caps, CAP_EFFECTIVE, 1, &c, CAP_SET);
-	}
-	if (cap_set_proc(caps)) {
-		int err = -errno;
-
-		cap_free(caps);
-		return err;
+		if (CAP_IS_SUPPORTED(keep[i]) &&
+		    cap_get_flag(caps, keep[i], CAP_PERMITTED, &v) == 0 && v == CAP_SET)
+			have[n++] = keep[i];
 	}
 	cap_free(caps);
-	*owner = dir.st_uid;
-	return 0;
+	if (prctl(PR_SET_KEEPCAPS, 1) || setgroups(0, NULL) || setresgid(gid, gid, gid) ||
+	    setresuid(uid, uid, uid))
+		return -errno;
+	prctl(PR_SET_KEEPCAPS, 0);
+	caps = cap_init();
+	if (!caps)
+		return -errno;
+	if (n && (cap_set_flag(caps, CAP_PERMITTED, n, have, CAP_SET) ||
+		  cap_set_flag(caps, CAP_EFFECTIVE, n, have, CAP_SET)))
+		err = -errno;
+	if (!err && cap_set_proc(caps))
+		err = -errno;
+	cap_free(caps);
+	if (!err)
+		*owner = uid;
+	return err;
 }

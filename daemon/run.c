@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/fsuid.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -113,9 +112,30 @@ static int act_as_state_owner(const char *config, const char *default_pin_path)
 		dlog(NETPROBE_LOG_ERROR, "%s: cannot act as its owner: %s", pin_path,
 		     strerror(-err));
 	else if (owner)
-		dlog(NETPROBE_LOG_DEBUG, "%s belongs to uid %u: its files are made as that user",
-		     pin_path, (unsigned int)owner);
+		dlog(NETPROBE_LOG_DEBUG, "%s belongs to uid %u: working as that user", pin_path,
+		     (unsigned int)owner);
 	return err;
+}
+
+/*
+ * A root start on state given to a service user (the systemd unit's) is
+ * refused: root's files in it would be the user's to replace, and the
+ * service would find pins it cannot open.
+ */
+static int root_on_service_state(const char *config, const char *default_pin_path)
+{
+	char pin_path[NETPROBE_PIN_PATH_MAX];
+	uid_t uid;
+	gid_t gid;
+
+	daemon_config_pin_path(config, default_pin_path, pin_path, sizeof(pin_path));
+	if (geteuid() != 0 || daemon_state_owner(pin_path, &uid, &gid) != 1)
+		return 0;
+	dlog(NETPROBE_LOG_ERROR,
+	     "%s belongs to uid %u, the service's user: the daemon runs as that user "
+	     "(systemctl start netprobe), not as root",
+	     pin_path, (unsigned int)uid);
+	return -EPERM;
 }
 
 /* ---- --check-config ---- */
@@ -355,7 +375,7 @@ static int take_pid_file(struct daemon *d)
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != (uid_t)setfsuid((uid_t)-1) ||
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size >= (off_t)sizeof(buf) ||
 	    buf[strspn(buf, "0123456789\n")]) {
 		dlog(NETPROBE_LOG_ERROR,
@@ -867,7 +887,7 @@ int daemon_run(const struct daemon_args *args)
 	int err, sfd, rc = 1;
 
 	dlog_setup(args->log_level_given ? args->log_level : NETPROBE_LOG_INFO);
-	if (act_as_state_owner(args->config, args->default_pin_path))
+	if (root_on_service_state(args->config, args->default_pin_path))
 		return 1;
 	stat(args->config, &d.config_seen); /* before the read: a change meanwhile is seen */
 	err = daemon_config_read(args->config, args->default_pin_path, 0, &d.cfg, &errs);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <json-c/json.h>
 #include "daemon.h"
 
@@ -41,9 +42,39 @@ pid_t daemon_lock_holder(int fd)
 	return fl.l_pid;
 }
 
+/*
+ * The status file's JSON, read as what another user could have put there
+ * (the service user owns /run/netprobe under systemd): a regular file,
+ * opened without following a symlink or waiting on a FIFO, of a bounded size.
+ */
+static struct json_object *read_status_json(const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	struct json_object *root = NULL;
+	char buf[16384];
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)sizeof(buf)) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			root = json_tokener_parse(buf);
+		}
+	}
+	close(fd);
+	if (root && !json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		root = NULL;
+	}
+	return root;
+}
+
 int daemon_status_read(const char *file, struct daemon_status *out)
 {
-	struct json_object *root = json_object_from_file(file), *r;
+	struct json_object *root = read_status_json(file), *r;
 
 	memset(out, 0, sizeof(*out));
 	if (!root)
@@ -83,12 +114,15 @@ int daemon_status_read(const char *file, struct daemon_status *out)
  */
 static bool running(const struct daemon_status *st)
 {
-	int fd = open(st->pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = open(st->pid_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	struct stat sb;
 	bool held;
 
 	if (fd < 0)
 		return false;
-	held = st->pid > 1 && daemon_lock_holder(fd) == st->pid;
+	/* A pid file, not a device or a FIFO the status file names. */
+	held = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && st->pid > 1 &&
+	       daemon_lock_holder(fd) == st->pid;
 	close(fd);
 	return held;
 }

@@ -870,6 +870,19 @@ int np_acl_open(struct netprobe_manager *m)
 		a->meta->tbl8_groups = a->groups;
 		a->meta->block_pool = pool < a->max_rules / 2 ? pool : a->max_rules / 2;
 	}
+	/*
+	 * Read back from the pins, as whoever could write them left it: what
+	 * would take an index past the tables is refused, not used.
+	 */
+	if (a->meta->max_rules != a->max_rules || a->meta->tbl8_groups != a->groups ||
+	    a->meta->block_pool > a->max_rules / 2) {
+		np_err("the pinned list state does not match its tables (%u rules, %u groups, a "
+		       "block pool of %u, in tables of %u rules and %u groups): refused",
+		       a->meta->max_rules, a->meta->tbl8_groups, a->meta->block_pool, a->max_rules,
+		       a->groups);
+		np_acl_close(m);
+		return -EUCLEAN;
+	}
 	a->block_first = a->max_rules - a->meta->block_pool;
 	for (a->nslots = 1024; a->nslots < 2 * a->max_rules;)
 		a->nslots *= 2;

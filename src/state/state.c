@@ -19,7 +19,6 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/random.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
@@ -187,16 +186,15 @@ static int ensure_bpffs(const char *pin_path)
  */
 static bool trusted_owner(uid_t uid)
 {
-	/* fsuid: the user a root command acts as on a service user's state (the daemon's). */
-	return uid == 0 || uid == geteuid() || uid == (uid_t)setfsuid((uid_t)-1);
+	return uid == 0 || uid == geteuid();
 }
 
 /*
  * Refuses path, saying why and what to do: for the pin directory and what is
  * in it (own), remove it; for a directory above, change it or go elsewhere.
- * "Another user" is anyone but root, our euid and our fsuid (a netprobe run
- * by a service user with CAP_BPF trusts that user too, and so does root
- * acting as that user on its state).
+ * "Another user" is anyone but root and our euid (a netprobe run by a
+ * service user with CAP_BPF trusts that user too, and so does root's
+ * command, which becomes that user on its state: daemon/privileges.c).
  */
 static int untrusted(const char *path, const struct stat *st, const char *what, bool own)
 {
@@ -479,6 +477,18 @@ void *np_map_mmap(const struct bpf_map *map, size_t *len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/*
+ * Whether path is there, as this process sees it: not access(), which asks
+ * as the real user without capabilities (a root command working as the
+ * service user could not pass /sys/fs/bpf that way).
+ */
+static bool pin_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
 /* Pins the maps again after the last detach (here or in another process) removed them. */
 int np_pin_state(struct netprobe_manager *m)
 {
@@ -492,7 +502,7 @@ int np_pin_state(struct netprobe_manager *m)
 	{
 		const char *path = bpf_map__pin_path(map);
 
-		if (!path || access(path, F_OK) == 0)
+		if (!path || pin_exists(path))
 			continue;
 		if (bpf_obj_pin(bpf_map__fd(map), path)) {
 			np_err("cannot pin map %s at %s: %s", bpf_map__name(map), path,
@@ -555,7 +565,7 @@ bool np_pinned_here(const struct netprobe_manager *m, const char *name)
 	struct bpf_map *map = bpf_object__find_map_by_name(m->maps->obj, name);
 	const char *path = map ? bpf_map__pin_path(map) : NULL;
 
-	return !path || access(path, F_OK) || pinned_is(path, bpf_map__fd(map));
+	return !path || !pin_exists(path) || pinned_is(path, bpf_map__fd(map));
 }
 
 /* Removes the pinned maps and directories; the manager's own fds stay valid. */

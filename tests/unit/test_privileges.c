@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
-#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,7 +23,8 @@
 
 #define OTHER_UID 65534
 
-static char dir[] = "/tmp/np-priv-XXXXXX";
+/* Under /run: every directory above is root's and writable by nobody else. */
+static char dir[] = "/run/np-priv-XXXXXX";
 
 /* Runs fn in a child; its exit status (0: every check in it held). */
 static int in_child(int (*fn)(void))
@@ -86,7 +86,11 @@ static int drop_from_root(void)
 	if (cap_set_proc(caps) == 0)
 		return 5;
 	cap_free(caps);
-	return 0;
+	/* What it runs (a hook), root's uid and all, starts with no capabilities. */
+	return system("grep -q '^CapPrm:[[:space:]]*0000000000000000$' /proc/self/status && "
+		      "grep -q '^CapEff:[[:space:]]*0000000000000000$' /proc/self/status") == 0
+		       ? 0
+		       : 6;
 }
 
 /* root's start: every capability but the three goes, for good. */
@@ -153,18 +157,33 @@ static int acts_as_owner(void)
 
 	if (daemon_act_as_state_owner(pin, &owner) || owner != OTHER_UID)
 		return 1;
-	if ((uid_t)setfsuid((uid_t)-1) != OTHER_UID || geteuid() != 0)
+	/* That user for good, with the daemon's three and CAP_DAC_READ_SEARCH alone. */
+	uid_t r, e, s;
+
+	if (getresuid(&r, &e, &s) || r != OTHER_UID || e != OTHER_UID || s != OTHER_UID ||
+	    getegid() != OTHER_UID)
 		return 2;
-	/* root's capabilities stay: a path through root's closed directories still opens. */
-	if (!has(CAP_EFFECTIVE, CAP_DAC_OVERRIDE) || !has(CAP_EFFECTIVE, CAP_BPF))
+	if (mask_of(CAP_EFFECTIVE) != (BIT(CAP_NET_ADMIN) | BIT(CAP_BPF) | BIT(CAP_PERFMON) |
+				       BIT(CAP_DAC_READ_SEARCH)) ||
+	    mask_of(CAP_PERMITTED) != mask_of(CAP_EFFECTIVE))
 		return 3;
-	/* What it makes there is the owner's, and trusted as ours. */
+	/* What it makes there is the user's, and trusted as ours. */
 	snprintf(file, sizeof(file), "%s/made", pin);
 	fd = open(file, O_CREAT | O_WRONLY, 0600);
 	if (fd < 0 || fstat(fd, &st) || st.st_uid != OTHER_UID)
 		return 4;
 	close(fd);
-	return dc_trusted_uid(OTHER_UID) && !dc_trusted_uid(OTHER_UID - 1) ? 0 : 5;
+	if (!dc_trusted_uid(OTHER_UID) || dc_trusted_uid(OTHER_UID - 1))
+		return 5;
+	/* It passes root's closed directories, but writes nothing of root's: no DAC override. */
+	snprintf(file, sizeof(file), "%s/closed/x", dir);
+	if (open(file, O_CREAT | O_WRONLY, 0600) >= 0 || errno != EACCES)
+		return 6;
+	snprintf(file, sizeof(file), "%s/closed/root", dir);
+	if (open(file, O_WRONLY) >= 0 || errno != EACCES)
+		return 7;
+	fd = open(file, O_RDONLY);
+	return fd >= 0 ? 0 : 8;
 }
 
 static int stays_root(void)
@@ -173,7 +192,9 @@ static int stays_root(void)
 
 	if (daemon_act_as_state_owner(pin, &owner) || owner != 0)
 		return 1;
-	return (uid_t)setfsuid((uid_t)-1) == 0 && !dc_trusted_uid(OTHER_UID) ? 0 : 2;
+	return geteuid() == 0 && has(CAP_EFFECTIVE, CAP_SYS_ADMIN) && !dc_trusted_uid(OTHER_UID)
+		       ? 0
+		       : 2;
 }
 
 static int not_root(void)
@@ -193,12 +214,30 @@ static void test_act_as_owner_only_where_root_put_it(void **state)
 {
 	char link[64];
 
+	char closed[64], a_file[80];
+	int fd;
+
 	(void)state;
 	snprintf(pin, sizeof(pin), "%s/state", dir);
 	assert_int_equal(chmod(dir, 0755), 0);
 	assert_int_equal(mkdir(pin, 0700), 0);
 	assert_int_equal(chown(pin, OTHER_UID, OTHER_UID), 0);
+	/* root's, closed (as /sys/fs/bpf), with a file of root's in it. */
+	snprintf(closed, sizeof(closed), "%s/closed", dir);
+	assert_int_equal(mkdir(closed, 0700), 0);
+	snprintf(a_file, sizeof(a_file), "%s/root", closed);
+	fd = open(a_file, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
 	assert_int_equal(in_child(acts_as_owner), 0);
+	/* A symlink on the way: whoever owns where it points could have made the directory. */
+	char via[80];
+
+	snprintf(via, sizeof(via), "%s/via", dir);
+	assert_int_equal(symlink(dir, via), 0);
+	snprintf(pin, sizeof(pin), "%s/state", via);
+	assert_int_equal(in_child(stays_root), 0);
+	snprintf(pin, sizeof(pin), "%s/state", dir);
 	/* A parent others may write to, even sticky (/tmp): they could have made it. */
 	assert_int_equal(chmod(dir, 01777), 0);
 	assert_int_equal(in_child(stays_root), 0);
