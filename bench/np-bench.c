@@ -9,6 +9,7 @@
  * Every figure is a ratio to a baseline measured in the same run, because
  * absolute timings on a shared 2-core VM are noise.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -16,6 +17,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <math.h>
 #include <net/if.h>
 #include <sched.h>
@@ -2219,6 +2221,93 @@ static long exp_flows_scraped(void)
 	return flows;
 }
 
+/*
+ * The series of one scrape, by what they are of: those with the label of
+ * one interface (ex0s), of one VIP alone, of one backend; the rest is the
+ * host's own. What a fleet's Prometheus stores per host follows from them.
+ */
+struct exp_series {
+	long all, per_iface, per_vip, per_backend;
+};
+
+static void exp_count_series(struct exp_series *out)
+{
+	char line[1024];
+	FILE *p = popen("curl -sf http://127.0.0.1:9479/metrics", "r");
+
+	*out = (struct exp_series){};
+	while (p && fgets(line, sizeof(line), p)) {
+		if (line[0] == '#')
+			continue;
+		out->all++;
+		out->per_iface += strstr(line, "interface=\"ex0s\"") != NULL;
+		if (strstr(line, "backend=\"198.19.1.1\""))
+			out->per_backend++;
+		else if (strstr(line, "vip=\"198.18.100.1:80/tcp\"") && !strstr(line, "backend="))
+			out->per_vip++;
+	}
+	if (p)
+		pclose(p);
+}
+
+/* Kernel memory of the maps pinned at pin (their memlock, as the kernel counts it), bytes. */
+static unsigned long long exp_map_memory(const char *pin)
+{
+	char path[PATH_MAX], fdinfo[64], line[256];
+	unsigned long long total = 0, memlock;
+	struct dirent *de;
+	DIR *d = opendir(pin);
+
+	while (d && (de = readdir(d))) {
+		int fd;
+		FILE *f;
+
+		if (strncmp(de->d_name, "np_", 3))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		snprintf(fdinfo, sizeof(fdinfo), "/proc/self/fdinfo/%d", fd);
+		f = fopen(fdinfo, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "memlock: %llu", &memlock) == 1)
+				total += memlock;
+		if (f)
+			fclose(f);
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/*
+ * The daemon's resident memory of its own, bytes: all of it (smaps' Rss) but
+ * the maps it has mapped (anon_inode:bpf-map), which are the kernel's pages
+ * of the maps, counted with them.
+ */
+static unsigned long long exp_rss(pid_t pid)
+{
+	char path[64], line[512];
+	unsigned long long kb, total = 0;
+	bool map = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		/* A mapping's first line starts with its range: "7f12a000-7f12e000 rw-s ..." */
+		if (strcspn(line, "-") < strcspn(line, " :"))
+			map = strstr(line, "anon_inode:bpf-map") != NULL;
+		else if (!map && sscanf(line, "Rss: %llu kB", &kb) == 1)
+			total += kb;
+	}
+	if (f)
+		fclose(f);
+	return total * 1024;
+}
+
 static void bench_exporters(struct report *r, bool quick)
 {
 	struct exp e = {.prog_fd = -1, .sink_fd = -1};
@@ -2299,6 +2388,29 @@ static void bench_exporters(struct report *r, bool quick)
 	    "= %.0f |",
 	    EXP_IFACES, EXP_VIPS, EXP_BACKENDS, EXP_FLOWS, n, median(cached, n), bytes / 1024,
 	    lines, worst, median(health, n), worst, median(cached, n) / median(health, n));
+
+	struct exp_series ser;
+
+	exp_count_series(&ser);
+	row(r,
+	    "| series in one scrape, %d interfaces, %d VIPs x %d backends | %ld in all: %ld for "
+	    "each interface, %ld for each VIP, %ld for each backend, %ld for the host | a host "
+	    "with 2 interfaces and no services: **%ld** |",
+	    EXP_IFACES, EXP_VIPS, EXP_BACKENDS, ser.all, ser.per_iface, ser.per_vip,
+	    ser.per_backend,
+	    ser.all - EXP_IFACES * ser.per_iface - EXP_VIPS * ser.per_vip -
+		    EXP_VIPS * EXP_BACKENDS * ser.per_backend,
+	    ser.all - (EXP_IFACES - 2) * ser.per_iface - EXP_VIPS * ser.per_vip -
+		    EXP_VIPS * EXP_BACKENDS * ser.per_backend);
+	unsigned long long rss = exp_rss(e.daemon), maps = exp_map_memory(e.pin);
+
+	row(r,
+	    "| daemon memory, %d flows in a table of 262144, %d interfaces, %d VIPs x %d "
+	    "backends | the daemon's own resident memory %.1f MB; the pinned maps %.1f MB "
+	    "(kernel memory, charged to the cgroup that made them; the daemon maps some of them, "
+	    "counted here only) | **%.1f MB** in all |",
+	    EXP_FLOWS, EXP_IFACES, EXP_VIPS, EXP_BACKENDS, rss / 1e6, maps / 1e6,
+	    (rss + maps) / 1e6);
 
 	/* CPU at steady state: without IPFIX, then with it (a reload starts the exporter). */
 	e.sink_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -214,6 +214,15 @@ HDR
     (the HTTP round trip alone). The scrape must show the 100,000 flows. The
     flow count is housekeeping's, from its last walk of the table: a scrape
     never walks 100,000 flows itself.
+  - *Series*: the samples of one scrape, sorted by what they are of: those
+    with one interface's label, those of one VIP without a backend, those of
+    one backend; the rest are the host's own. A fleet's series follow from
+    them (docs/FLEET.md).
+  - *Daemon memory*: the daemon's own resident memory (the Rss of
+    `/proc/PID/smaps` but the maps it has mapped, which are the maps' own
+    pages) and the kernel memory of every pinned map (`memlock` of its fd),
+    which the kernel charges to the cgroup that made the map (the
+    Kubernetes DaemonSet's limit must hold both).
   - *Daemon CPU*: user + system time of the daemon's process
     (`/proc/PID/stat`) over 60 s, after 30 s to settle: first with IPFIX
     off, then after a reload that turns it on (UDP to a socket of the

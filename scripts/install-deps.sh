@@ -25,13 +25,26 @@ missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js and npm for the Kubernetes manifests' schema check: Debian's,
+# unless the machine has them already (from any package).
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "netprobe: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
-	exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "netprobe: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+	echo "netprobe: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "netprobe: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# The Kubernetes API's schema (npm packages, pinned by tests/k8s/package-lock.json),
+# installed here so that no test fetches anything.
+k8s=$(cd "$(dirname "$0")/../tests/k8s" && pwd)
+if [ ! -e "$k8s/node_modules/.package-lock.json" ] ||
+	[ "$k8s/package-lock.json" -nt "$k8s/node_modules/.package-lock.json" ]; then
+	echo "netprobe: installing tests/k8s's npm packages"
+	npm ci --prefix "$k8s" --no-audit --no-fund --loglevel=error >/dev/null
+fi

@@ -15,7 +15,7 @@ teardown() {
 # The unit as make install writes it, ExecStart on this tree's binary.
 unit_here() {
 	UNIT="$BATS_TEST_TMPDIR/netprobe.service"
-	sed -e "s|@BINDIR@|$ROOT|g" -e 's|@SYSCONFDIR@|/etc|g' \
+	sed -e "s|@BINDIR@|$ROOT|g" -e 's|@SYSCONFDIR@|/etc|g' -e "s|@PKGLIBDIR@|$ROOT/deploy/systemd|g" \
 		"$ROOT/deploy/systemd/netprobe.service" >"$UNIT"
 }
 
@@ -39,7 +39,7 @@ unit_here() {
 	local pin
 	pin=$("$NP" --help | sed -n 's/.*default \(\/sys\/fs\/bpf\/[a-z]*\).*/\1/p' | head -1)
 	[ "$pin" = /sys/fs/bpf/netprobe ]
-	grep -qx "ExecStartPre=+/usr/bin/install -d -o netprobe -g netprobe -m 0700 $pin" "$UNIT"
+	grep -qx "ExecStartPre=+$ROOT/deploy/systemd/netprobe-pin-dir netprobe $pin" "$UNIT"
 	grep -qx "BindPaths=$pin" "$UNIT"
 	grep -qx "ReadWritePaths=$pin /run/netprobe" "$UNIT"
 }
@@ -62,6 +62,33 @@ unit_here() {
 	grep -q '^netprobe:x:[0-9]*:[0-9]*:netprobe daemon:/nonexistent:/usr/sbin/nologin$' \
 		"$BATS_TEST_TMPDIR/root/etc/passwd"
 	grep -q '^netprobe:x:[0-9]*:$' "$BATS_TEST_TMPDIR/root/etc/group"
+}
+
+@test "netprobe-pin-dir: the pin directory made the user's, with what is in it; never through a symlink or in a directory others write" {
+	local d="/run/np-pindir-$$" uid=$((61000 + RANDOM % 3000))
+	PRIV_WORK=$d
+	install -d -m 0755 "$d"
+	# Made, and what root had made in it before given over too.
+	"$ROOT/deploy/systemd/netprobe-pin-dir" "$uid" "$d/pins"
+	[ "$(stat -c '%u %g %a' "$d/pins")" = "$uid $uid 700" ]
+	mkdir -m 0755 "$d/pins/links"
+	touch "$d/pins/links/x"
+	"$ROOT/deploy/systemd/netprobe-pin-dir" "$uid" "$d/pins"
+	[ -z "$(find "$d/pins" ! -user "$uid")" ]
+	[ "$(stat -c %a "$d/pins")" = 700 ]
+	# A symlink in its place: refused, and where it points is left alone.
+	install -d -m 0755 "$d/target"
+	ln -s "$d/target" "$d/link"
+	run "$ROOT/deploy/systemd/netprobe-pin-dir" "$uid" "$d/link"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is no directory (a symbolic link?): refused"* ]]
+	[ "$(stat -c '%u %a' "$d/target")" = "0 755" ]
+	# A parent others may write to (a bpffs mounted 1777): refused.
+	install -d -m 1777 "$d/open"
+	run "$ROOT/deploy/systemd/netprobe-pin-dir" "$uid" "$d/open/pins"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"must belong to root and be writable by nobody else"* ]]
+	[ ! -e "$d/open/pins" ]
 }
 
 # priv_caps: the unit's capabilities, as setpriv writes them (+bpf,+net_admin,...).
@@ -88,7 +115,8 @@ caps_mask() {
 	uid=$((61000 + RANDOM % 3000))
 	while getent passwd "$uid" >/dev/null; do uid=$((uid + 1)); done
 	# What the unit's ExecStartPre does: the pin directory, the user's.
-	install -d -o "$uid" -g "$uid" -m 0700 "$pin"
+	"$ROOT/deploy/systemd/netprobe-pin-dir" "$uid" "$pin"
+	[ "$(stat -c '%u %a' "$pin")" = "$uid 700" ]
 	# Its files, where that user can read them (the config root's, as in /etc).
 	work="/run/np-priv-$DID"
 	PRIV_WORK=$work
@@ -184,4 +212,121 @@ caps_mask() {
 	DPID=
 	grep -q "the datapath stays attached" "$LOG"
 	xdp_attached "$LAB_VB"
+	# root starting the daemon on the user's state is refused: root's files there
+	# would be the user's to replace, and the service could not open them.
+	run np_b daemon --config "$work/netprobe.yaml"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"$pin belongs to uid $uid, the service's user: the daemon runs as that user"* ]]
+	[ -z "$(find "$pin" ! -user "$uid")" ]
+}
+
+# The packages an apt-get install of the Containerfile's stage N installs (1: build, 2: image).
+containerfile_packages() {
+	awk -v want="$1" '/^FROM /{stage++} stage == want' "$ROOT/deploy/kubernetes/Containerfile" |
+		sed -e ':a' -e '/\\$/N; s/\\\n//; ta' |
+		sed -n 's/.*--no-install-recommends\(.*\)&& rm.*/\1/p' | tr -s ' ' '\n' | grep . | sort
+}
+
+@test "Containerfile: the image installs the packages of the libraries netprobe links, the build the project's" {
+	local needed lib path pkg
+	# Each library the binary names (NEEDED), by the Debian package that has it; libc is in the base.
+	needed=$(readelf -d "$NP" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | while read -r lib; do
+		path=$(ldd "$NP" | awk -v l="$lib" '$1 == l {print $3}')
+		[ -n "$path" ] || continue
+		pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "/lib/x86_64-linux-gnu/$lib" 2>/dev/null ||
+			dpkg -S "/usr/lib/x86_64-linux-gnu/$lib")
+		echo "${pkg%%:*}"
+	done | grep -vx libc6 | sort -u)
+	echo "needed: $needed"
+	[ -n "$needed" ]
+	[ "$(containerfile_packages 2)" = "$needed" ]
+	# The build stage: the build packages of scripts/install-deps.sh, but the formatter.
+	local build
+	build=$(sed -n '/# build$/,/# tests/p' "$ROOT/scripts/install-deps.sh" | grep -v '#' |
+		tr -s ' \t' '\n' | grep . | grep -vx clang-format | sort)
+	[ "$(containerfile_packages 1)" = "$build" ]
+	# The image runs the daemon on the shipped config; the DaemonSet gives its own.
+	grep -qx 'COPY --from=build /src/netprobe /usr/sbin/netprobe' "$ROOT/deploy/kubernetes/Containerfile"
+}
+
+K8S="$ROOT/deploy/kubernetes"
+# k8s_json FILE: its objects as a JSON array (js-yaml, as the schema check reads them).
+k8s_json() {
+	node -e 'const y = require(process.argv[1]);
+		console.log(JSON.stringify(y.loadAll(require("fs").readFileSync(process.argv[2], "utf8"))))' \
+		"$ROOT/tests/k8s/node_modules/js-yaml" "$1"
+}
+
+@test "kubernetes: every manifest passes the Kubernetes API's schema; a misspelt field or a wrong type does not" {
+	local files=()
+	mapfile -t files < <(k8s_json "$K8S/kustomization.yaml" | jq -r '.[0].resources[]')
+	# kustomize applies them all: every manifest of the folder, each once.
+	[ "$(printf '%s\n' "${files[@]}" | sort)" = \
+		"$(cd "$K8S" && ls *.yaml | grep -vx kustomization.yaml | sort)" ]
+	run node "$ROOT/tests/k8s/validate.mjs" "${files[@]/#/$K8S/}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c ': ok' <<<"$output")" -eq 5 ]
+	# The check can fail: a field the API has not, a wrong type, a CRD's wrong type.
+	sed 's/^            privileged: false/            privilegd: false/' "$K8S/daemonset.yaml" >"$BATS_TEST_TMPDIR/a.yaml"
+	sed 's/containerPort: 9479/containerPort: "9479x"/' "$K8S/daemonset.yaml" >"$BATS_TEST_TMPDIR/b.yaml"
+	sed 's/^      interval: 15s/      interval: [15s]/' "$K8S/servicemonitor.yaml" >"$BATS_TEST_TMPDIR/d.yaml"
+	for f in a b d; do
+		run node "$ROOT/tests/k8s/validate.mjs" "$BATS_TEST_TMPDIR/$f.yaml"
+		echo "$output"
+		[ "$status" -eq 1 ]
+	done
+	[[ "$(node "$ROOT/tests/k8s/validate.mjs" "$BATS_TEST_TMPDIR/a.yaml")" == *"securityContext.privilegd: no such field in V1SecurityContext"* ]]
+}
+
+@test "kubernetes: the DaemonSet runs the daemon on the node's network and bpffs with three capabilities, its ConfigMap reloaded, its metrics scraped; sized from the bench" {
+	local ds cm sm svc
+	ds=$(k8s_json "$K8S/daemonset.yaml" | jq '.[0]')
+	cm=$(k8s_json "$K8S/configmap.yaml" | jq '.[0]')
+	sm=$(k8s_json "$K8S/servicemonitor.yaml" | jq '.[0]')
+	svc=$(k8s_json "$K8S/service.yaml" | jq '.[0]')
+	local pod='.spec.template.spec' c='.spec.template.spec.containers[0]'
+	[ "$(jq -r "$pod.hostNetwork" <<<"$ds")" = true ]
+	[ "$(jq -r "$pod.dnsPolicy" <<<"$ds")" = ClusterFirstWithHostNet ]
+	# Capabilities instead of privileged: exactly the three, everything else dropped.
+	[ "$(jq -r "$c.securityContext.privileged" <<<"$ds")" = false ]
+	[ "$(jq -r "$c.securityContext.allowPrivilegeEscalation" <<<"$ds")" = false ]
+	[ "$(jq -c "$c.securityContext.capabilities" <<<"$ds")" = '{"drop":["ALL"],"add":["BPF","NET_ADMIN","PERFMON"]}' ]
+	# The node's bpffs, where the pins outlive the pod; /run/netprobe for the record.
+	[ "$(jq -r "$pod.volumes[] | select(.name == \"bpffs\") | .hostPath.path" <<<"$ds")" = /sys/fs/bpf ]
+	[ "$(jq -r "$c.volumeMounts[] | select(.name == \"bpffs\") | .mountPath" <<<"$ds")" = /sys/fs/bpf ]
+	[ "$(jq -r "$pod.volumes[] | select(.name == \"run\") | .hostPath.path" <<<"$ds")" = /run/netprobe ]
+	# The ConfigMap where --config reads, reloaded on change.
+	local mount
+	mount=$(jq -r "$c.volumeMounts[] | select(.name == \"config\") | .mountPath" <<<"$ds")
+	[ "$(jq -r "$pod.volumes[] | select(.name == \"config\") | .configMap.name" <<<"$ds")" = \
+		"$(jq -r .metadata.name <<<"$cm")" ]
+	[ "$(jq -c "$c.args" <<<"$ds")" = "[\"daemon\",\"--config\",\"$mount/netprobe.yaml\",\"--reload-on-change\"]" ]
+	# Its config is one the daemon takes, and serves metrics where the pod says.
+	jq -r '.data["netprobe.yaml"]' <<<"$cm" >"$BATS_TEST_TMPDIR/netprobe.yaml"
+	run "$NP" daemon --check-config --config "$BATS_TEST_TMPDIR/netprobe.yaml"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -qx '  listen: 0.0.0.0:9479' "$BATS_TEST_TMPDIR/netprobe.yaml"
+	[ "$(jq -r "$c.ports[0].containerPort" <<<"$ds")" -eq 9479 ]
+	[ "$(jq -r '.spec.template.metadata.annotations["prometheus.io/port"]' <<<"$ds")" = 9479 ]
+	[ "$(jq -r '.spec.template.metadata.annotations["prometheus.io/scrape"]' <<<"$ds")" = true ]
+	[ "$(jq -r "$c.livenessProbe.httpGet.path" <<<"$ds")" = /-/healthy ]
+	# The ServiceMonitor finds the Service, the Service the pods, by the port's name.
+	[ "$(jq -r '.spec.endpoints[0].port' <<<"$sm")" = "$(jq -r '.spec.ports[0].name' <<<"$svc")" ]
+	[ "$(jq -r '.spec.ports[0].targetPort' <<<"$svc")" = "$(jq -r "$c.ports[0].name" <<<"$ds")" ]
+	[ "$(jq -c '.spec.selector.matchLabels' <<<"$sm")" = "$(jq -c '.metadata.labels' <<<"$svc")" ]
+	[ "$(jq -c '.spec.selector' <<<"$svc")" = "$(jq -c '.spec.template.metadata.labels' <<<"$ds")" ]
+	# Memory: the limit holds what the bench measured with these table sizes, and then some.
+	local measured limit
+	measured=$(sed -n 's/^| daemon memory, .* | \*\*\([0-9.]*\) MB\*\* in all |$/\1/p' "$ROOT/docs/BENCHMARKS.md")
+	[ -n "$measured" ]
+	grep -qx '  flow_table_size: 262144' "$BATS_TEST_TMPDIR/netprobe.yaml"
+	grep -q 'tables: {flow_table_size: 262144' "$ROOT/bench/np-bench.c"
+	limit=$(jq -r "$c.resources.limits.memory" <<<"$ds")
+	[[ "$limit" == *Mi ]]
+	echo "measured $measured MB, limit $limit"
+	[ "$(echo "${limit%Mi} * 1048576 >= 1.25 * $measured * 1000000" | bc)" -eq 1 ]
+	[ "$(jq -r "$c.resources.requests.memory" <<<"$ds" | sed 's/Mi$//')" -ge "$(echo "$measured / 1.048576 / 1" | bc)" ]
 }

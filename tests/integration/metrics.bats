@@ -65,8 +65,8 @@ prom_caught_up() {
 		"$(np_b stats --json | jq '.interfaces[0].rx_packets')" ]
 }
 
-@test "metrics: a real Prometheus scrapes the daemon: the kernel's count, rate() of a stream, a detection" {
-	daemon_start
+# prom_start: Debian's Prometheus in ns B, scraping the daemon every second, until it has.
+prom_start() {
 	cat >"$BATS_TEST_TMPDIR/prometheus.yml" <<-EOF
 		global: {scrape_interval: 1s, evaluation_interval: 1s}
 		scrape_configs:
@@ -79,6 +79,11 @@ prom_caught_up() {
 	PROM=$!
 	wait_for 300 in_b curl -sf http://127.0.0.1:9090/-/ready
 	wait_for 100 eval '[ "$(q "up{job=\"netprobe\"}")" = 1 ]'
+}
+
+@test "metrics: a real Prometheus scrapes the daemon: the kernel's count, rate() of a stream, a detection" {
+	daemon_start
+	prom_start
 	# 1. What B's kernel received, Prometheus has: the increase over 100 pings, exactly.
 	quiesce "$LAB_B" "$LAB_VB"
 	wait_for 100 prom_caught_up
@@ -117,4 +122,55 @@ prom_caught_up() {
 	[ "$(q "increase(${det}[1m]) > 0")" != "" ]
 	[ "$(q netprobe_config_last_reload_successful)" = 1 ]
 	[ "$(q netprobe_config_reloads_total)" = 1 ]
+}
+
+@test "grafana: every panel's PromQL of deploy/grafana/netprobe.json parses in Prometheus and has data from the lab" {
+	local dash="$ROOT/deploy/grafana/netprobe.json"
+	# A lab with something for every panel: filter mode with a detection that
+	# blocks, a service with a backend, IPFIX to a collector (none listens).
+	cat >"$CONF" <<-EOF
+		pid_file: $PIDFILE
+		interfaces:
+		  $LAB_VB: {mode: filter, detect: {syn_flood: 200}, mitigation: unproven}
+		services:
+		  - vip: 198.18.0.100:80/tcp
+		    backends: [198.18.0.1]
+		metrics: {listen: 127.0.0.1:9479}
+		ipfix: {collector: 127.0.0.1:4739}
+	EOF
+	daemon_start
+	prom_start
+	in_a ping -c 20 -i 0.05 198.18.0.2 >/dev/null
+	timeout -s INT 3 nsenter --net="/run/netns/$LAB_A" hping3 -S -p 80 --flood 198.18.0.2 \
+		>/dev/null 2>&1 || true
+	wait_for 100 eval '[ "$(q "sum(netprobe_security_detections_total)")" -ge 1 ]'
+	# rate() over the dashboard's window needs two scrapes of each series since they came.
+	sleep 3
+	# Each panel's queries, as Grafana sends them: all hosts, a 1m rate window.
+	local n=0 expr out
+	while IFS= read -r expr; do
+		expr=${expr//'$__rate_interval'/1m}
+		expr=${expr//'$instance'/.*}
+		out=$(in_b curl -s http://127.0.0.1:9090/api/v1/query --data-urlencode "query=$expr")
+		echo "$expr -> $(jq -c '[.status, (.data.result | length), .error]' <<<"$out")"
+		[ "$(jq -r .status <<<"$out")" = success ]
+		[ "$(jq '.data.result | length' <<<"$out")" -ge 1 ]
+		n=$((n + 1))
+	done < <(jq -r '.panels[] | select(.type != "row") | .targets[].expr' "$dash")
+	[ "$n" -ge 20 ]
+	# Every metric a panel names is one the daemon serves (a renamed one would only show no data).
+	local names
+	names=$(jq -r '.panels[].targets[]?.expr' "$dash" | grep -oE 'netprobe_[a-z0-9_]+' | sort -u)
+	[ "$(wc -w <<<"$names")" -ge 20 ]
+	for name in $names; do
+		[ "$(q "count($name)")" -ge 1 ] || { echo "the daemon serves no $name"; false; }
+	done
+	# The dashboard as Grafana imports it: unique panel ids, a place for each, the
+	# Prometheus data source and the host variable.
+	[ "$(jq '[.panels[].id] | length' "$dash")" -eq "$(jq '[.panels[].id] | unique | length' "$dash")" ]
+	[ "$(jq '[.panels[] | select(.gridPos.w == null or .gridPos.h == null)] | length' "$dash")" -eq 0 ]
+	[ "$(jq -r '.templating.list[] | select(.name == "datasource") | .query' "$dash")" = prometheus ]
+	[ "$(jq -r '.templating.list[] | select(.name == "instance") | .definition' "$dash")" = \
+		'label_values(netprobe_build_info, instance)' ]
+	[ "$(q 'count(netprobe_build_info)')" = 1 ]
 }
