@@ -196,10 +196,10 @@ static bool want_bool(struct parser *p, const yaml_node_t *n, const char *key, b
 
 /* The daemon's own settings' ranges; the library's are netprobe_config_range's. */
 static const struct netprobe_setting_range daemon_ranges[] = {
-	{"list_refresh_s", 0, 7 * 86400, "s"},
-	{"hook_timeout_s", 1, 600, "s"},
-	{"ipfix_timeout_s", 1, 86400, "s"},
-	{"ipfix_domain", 0, UINT32_MAX, ""},
+	{"list_refresh_s", 0, 7 * 86400, "s"}, {"hook_timeout_s", 1, 600, "s"},
+	{"ipfix_timeout_s", 1, 86400, "s"},    {"ipfix_domain", 0, UINT32_MAX, ""},
+	{"bgp_widest_v4", 1, 32, ""},	       {"bgp_widest_v6", 1, 128, ""},
+	{"bgp_resync_s", 1, 3600, "s"},
 };
 
 static const struct netprobe_setting_range *range_of(const char *name)
@@ -1110,10 +1110,9 @@ static void set_services(struct parser *p, const struct key *k, yaml_node_t *v, 
 
 /* ---- Hooks ---- */
 
-static void set_hook(struct parser *p, yaml_node_t *v, const char *what, char *out, size_t len)
+/* A program the daemon runs: one we can run, that nobody else could have changed. */
+static void check_program(struct parser *p, yaml_node_t *v, const char *what, char *out)
 {
-	if (!want_path(p, v, what, out, len))
-		return;
 	struct stat st;
 
 	if (access(out, X_OK) || stat(out, &st)) {
@@ -1129,6 +1128,12 @@ static void set_hook(struct parser *p, yaml_node_t *v, const char *what, char *o
 			 what, out);
 		out[0] = '\0';
 	}
+}
+
+static void set_hook(struct parser *p, yaml_node_t *v, const char *what, char *out, size_t len)
+{
+	if (want_path(p, v, what, out, len))
+		check_program(p, v, what, out);
 }
 
 static void set_on_block(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
@@ -1257,6 +1262,174 @@ static void set_ipfix(struct parser *p, const struct key *k, yaml_node_t *v, voi
 		error_at(p, v, "ipfix: enabled, and no collector (ADDRESS:PORT)");
 }
 
+/* ---- BGP ---- */
+
+static void set_bgp_enabled(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	want_bool(p, v, k->name, &((struct daemon_bgp_opts *)t)->enabled);
+}
+
+static void set_bgp_speaker(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	static const char *const speakers[] = {"gobgp", NULL};
+	unsigned int c;
+
+	if (want_choice(p, v, k->name, speakers, &c))
+		((struct daemon_bgp_opts *)t)->speaker = DC_BGP_GOBGP;
+}
+
+static void set_bgp_action(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	static const char *const actions[] = {"rtbh", "flowspec", NULL};
+	unsigned int c;
+
+	if (want_choice(p, v, k->name, actions, &c))
+		((struct daemon_bgp_opts *)t)->action = c ? DC_BGP_FLOWSPEC : DC_BGP_RTBH;
+}
+
+static void set_bgp_api(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_bgp_opts *o = t;
+	struct sockaddr_storage sa;
+	const char *s = want_scalar(p, v, k->name);
+
+	if (!s)
+		return;
+	if (metrics_listen_parse(s, &sa)) {
+		error_at(p, v, "%s: '%s' is no ADDRESS:PORT (127.0.0.1:50051, [::1]:50051)",
+			 k->name, s);
+		return;
+	}
+	snprintf(o->api, sizeof(o->api), "%s", s);
+}
+
+static void set_bgp_command(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_bgp_opts *o = t;
+
+	set_hook(p, v, k->name, o->command, sizeof(o->command));
+}
+
+static void bgp_next_hop(struct parser *p, const struct key *k, yaml_node_t *v, int family,
+			 char *out, size_t len)
+{
+	const char *s = want_scalar(p, v, k->name);
+	unsigned char addr[16];
+
+	if (!s)
+		return;
+	if (strlen(s) >= len || inet_pton(family, s, addr) != 1) {
+		error_at(p, v, "%s: '%s' is no IPv%d address", k->name, s,
+			 family == AF_INET ? 4 : 6);
+		return;
+	}
+	snprintf(out, len, "%s", s);
+}
+
+static void set_bgp_next_hop_v4(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_bgp_opts *o = t;
+
+	bgp_next_hop(p, k, v, AF_INET, o->next_hop_v4, sizeof(o->next_hop_v4));
+}
+
+static void set_bgp_next_hop_v6(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_bgp_opts *o = t;
+
+	bgp_next_hop(p, k, v, AF_INET6, o->next_hop_v6, sizeof(o->next_hop_v6));
+}
+
+/* communities: [65535:666, 64512:10]: ASN:VALUE, each 0..65535. */
+static void set_bgp_communities(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_bgp_opts *o = t;
+
+	if (v->type != YAML_SEQUENCE_NODE ||
+	    v->data.sequence.items.top == v->data.sequence.items.start) {
+		error_at(p, v, "%s: expected a list of ASN:VALUE, as [65535:666]", k->name);
+		return;
+	}
+	o->ncommunities = 0;
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		yaml_node_t *n = yaml_document_get_node(p->doc, *i);
+		const char *s = want_scalar(p, n, k->name);
+		unsigned int asn, value;
+		char end;
+
+		if (!s)
+			return;
+		if (sscanf(s, "%u:%u%c", &asn, &value, &end) != 2 || asn > 65535 || value > 65535 ||
+		    s[0] < '0' || s[0] > '9') {
+			error_at(p, n, "%s: '%s' is no ASN:VALUE community (each 0..65535)",
+				 k->name, s);
+			return;
+		}
+		if (o->ncommunities == DC_BGP_MAX_COMMUNITIES) {
+			error_at(p, n, "%s: at most %d", k->name, DC_BGP_MAX_COMMUNITIES);
+			return;
+		}
+		o->communities[o->ncommunities++] = asn << 16 | value;
+	}
+}
+
+static void set_bgp_deny_list(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	want_bool(p, v, k->name, &((struct daemon_bgp_opts *)t)->deny_list);
+}
+
+#define BGP_UINT(field, range)                                                                     \
+	static void set_bgp_##field(struct parser *p, const struct key *k, yaml_node_t *v,         \
+				    void *t)                                                       \
+	{                                                                                          \
+		want_uint(p, v, k->name, range, &((struct daemon_bgp_opts *)t)->field);            \
+	}
+BGP_UINT(widest_v4, "bgp_widest_v4")
+BGP_UINT(widest_v6, "bgp_widest_v6")
+BGP_UINT(resync_s, "bgp_resync_s")
+
+static const struct key bgp_keys[] = {
+	{"enabled", set_bgp_enabled, NULL},
+	{"speaker", set_bgp_speaker, NULL},
+	{"action", set_bgp_action, NULL},
+	{"api", set_bgp_api, NULL},
+	{"command", set_bgp_command, NULL},
+	{"next_hop_v4", set_bgp_next_hop_v4, NULL},
+	{"next_hop_v6", set_bgp_next_hop_v6, NULL},
+	{"communities", set_bgp_communities, NULL},
+	{"widest_prefix_v4", set_bgp_widest_v4, NULL},
+	{"widest_prefix_v6", set_bgp_widest_v6, NULL},
+	{"deny_list", set_bgp_deny_list, NULL},
+	{"resync_s", set_bgp_resync_s, NULL},
+	{NULL, NULL, NULL},
+};
+
+static void set_bgp(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_config *cfg = t;
+	bool enabled_given = false, speaker_given = false, command_given = false;
+
+	parse_section(p, v, k->name, bgp_keys, &cfg->bgp);
+	for (yaml_node_pair_t *a = v->type == YAML_MAPPING_NODE ? v->data.mapping.pairs.start
+								: NULL;
+	     a && a < v->data.mapping.pairs.top; a++) {
+		const char *key = scalar(yaml_document_get_node(p->doc, a->key)) ?: "";
+
+		enabled_given |= !strcmp(key, "enabled");
+		speaker_given |= !strcmp(key, "speaker");
+		command_given |= !strcmp(key, "command");
+	}
+	/* A section that names its speaker is one to use, unless enabled says not. */
+	if (!enabled_given)
+		cfg->bgp.enabled = speaker_given;
+	if (cfg->bgp.enabled && !speaker_given)
+		error_at(p, v, "bgp: enabled, and no speaker (gobgp)");
+	/* The default program, checked as one given would be. */
+	if (cfg->bgp.enabled && !command_given)
+		check_program(p, v, "bgp.command", cfg->bgp.command);
+}
+
 static const struct key hook_keys[] = {
 	{"on_block", set_on_block, NULL},
 	{"on_unblock", set_on_unblock, NULL},
@@ -1357,6 +1530,7 @@ static const struct key top_keys[] = {
 	{"hooks", set_hooks, NULL},
 	{"metrics", set_metrics, NULL},
 	{"ipfix", set_ipfix, NULL},
+	{"bgp", set_bgp, NULL},
 	{NULL, NULL, NULL},
 };
 
@@ -1641,6 +1815,16 @@ static void config_defaults(struct daemon_config *cfg, const char *path,
 	cfg->metrics.enabled = true;
 	snprintf(cfg->metrics.listen, sizeof(cfg->metrics.listen), "%s", DAEMON_METRICS_LISTEN);
 	cfg->hooks.timeout_s = 10;
+	snprintf(cfg->bgp.api, sizeof(cfg->bgp.api), "127.0.0.1:50051");
+	/* The program, when it is there to be checked: a config without bgp needs none. */
+	snprintf(cfg->bgp.command, sizeof(cfg->bgp.command), "/usr/bin/gobgp");
+	snprintf(cfg->bgp.next_hop_v4, sizeof(cfg->bgp.next_hop_v4), "192.0.2.1");
+	snprintf(cfg->bgp.next_hop_v6, sizeof(cfg->bgp.next_hop_v6), "100::1");
+	cfg->bgp.communities[0] = 65535u << 16 | 666; /* BLACKHOLE, RFC 7999 */
+	cfg->bgp.ncommunities = 1;
+	cfg->bgp.widest_v4 = 32;
+	cfg->bgp.widest_v6 = 64;
+	cfg->bgp.resync_s = 5;
 }
 
 /* Two interfaces that may not share one pinned state, and the lists' own rules. */

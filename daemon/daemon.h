@@ -97,6 +97,35 @@ struct daemon_ipfix_opts {
 	unsigned int flow_idle_timeout_ms;
 };
 
+/* Blocks announced upstream through a BGP speaker (bgp.c). */
+enum dc_bgp_speaker { DC_BGP_GOBGP, DC_BGP_EXABGP };
+enum dc_bgp_action { DC_BGP_RTBH, DC_BGP_FLOWSPEC };
+#define DC_BGP_MAX_COMMUNITIES 8
+
+struct daemon_bgp_opts {
+	bool enabled;
+	enum dc_bgp_speaker speaker;
+	enum dc_bgp_action action;
+	char api[80];					  /* gobgp: gobgpd's API, ADDRESS:PORT */
+	char command[PATH_MAX];				  /* gobgp's or exabgpcli's program */
+	char next_hop_v4[64], next_hop_v6[64];		  /* RTBH: the discard next hops */
+	unsigned int communities[DC_BGP_MAX_COMMUNITIES]; /* RTBH: ASN << 16 | value */
+	unsigned int ncommunities;
+	unsigned int widest_v4, widest_v6; /* nothing shorter than these prefix lengths goes out */
+	bool deny_list;			   /* the deny list's own entries too, not only blocks */
+	unsigned int resync_s;		   /* the speaker's routes compared with ours this often */
+};
+
+/* What the BGP module did (bgp.c). */
+struct bgp_stats {
+	unsigned long long announcements,
+		withdrawals;	     /* routes added to and removed from the speaker */
+	unsigned long long failures; /* speaker commands that failed */
+	size_t announced;	     /* ours at the speaker, at the last look */
+	size_t refused;		     /* prefixes not announced: too wide, or on the allow list */
+	bool up;		     /* the last look at the speaker's routes worked */
+};
+
 struct daemon_config {
 	char path[PATH_MAX]; /* the file it was read from */
 	char pid_file[PATH_MAX];
@@ -118,6 +147,7 @@ struct daemon_config {
 		char listen[80]; /* ADDRESS:PORT */
 	} metrics;
 	struct daemon_ipfix_opts ipfix;
+	struct daemon_bgp_opts bgp;
 	struct {
 		char on_block[PATH_MAX]; /* "": none */
 		char on_unblock[PATH_MAX];
@@ -254,8 +284,8 @@ void daemon_side_file(const char *pid_file, const char *suffix, char *out, size_
 
 /* An alert that blocked src (as its event says it): its rate, for the hook. Thread-safe. */
 void hooks_note_alert(const char *src, unsigned long long rate, unsigned long long threshold);
-/* Compares mitigation's blocks with the last look: log lines, hooks queued. */
-void hooks_check_blocks(struct netprobe_manager *m, const struct daemon_config *cfg);
+/* Compares mitigation's blocks with the last look: log lines, hooks queued; whether they changed. */
+bool hooks_check_blocks(struct netprobe_manager *m, const struct daemon_config *cfg);
 /* Reaps, times out and starts hook commands; never waits. */
 void hooks_tick(const struct daemon_config *cfg);
 bool hooks_busy(void);
@@ -314,6 +344,8 @@ struct metrics_snapshot {
 	unsigned long long last_success_ns; /* CLOCK_REALTIME of the last whole apply */
 	bool ipfix;			    /* flows exported: the counts below mean something */
 	struct ipfix_stats ipfix_stats;
+	bool bgp; /* blocks announced upstream: the counts below mean something */
+	struct bgp_stats bgp_stats;
 };
 /* "127.0.0.1:9479", "[::1]:9479", "0.0.0.0:9479". 0 or -EINVAL. */
 int metrics_listen_parse(const char *text, struct sockaddr_storage *out);
@@ -346,6 +378,24 @@ pid_t daemon_lock_holder(int fd);
 int daemon_status_read(const char *file, struct daemon_status *out);
 /* The running daemon of pin_path whose status file is in DAEMON_RUN_DIR; -ENOENT: none. */
 int daemon_status_find(const char *pin_path, struct daemon_status *out);
+
+/* ---- Upstream mitigation through BGP (bgp.c) ---- */
+
+struct bgp;
+/* Starts the speaker's worker thread (nothing is announced until bgp_update). NULL: errno. */
+struct bgp *bgp_start(const struct daemon_bgp_opts *o);
+/*
+ * The prefixes to announce, from the lists as they are now: mitigation's
+ * blocks (and the deny list's own entries with deny_list), none wider than
+ * the widest allowed, none that overlaps the allow list. The worker makes
+ * the speaker's routes match, at once. The loop's thread.
+ */
+int bgp_update(struct bgp *b, struct netprobe_manager *m);
+/* Whether the worker wants the lists looked at again (its resync is due). */
+bool bgp_due(struct bgp *b);
+void bgp_stats(struct bgp *b, struct bgp_stats *out);
+/* Stops the worker; the speaker's routes stay (as the blocks do), the next start reconciles. */
+void bgp_stop(struct bgp *b);
 
 /* ---- Privileges (privileges.c) ---- */
 

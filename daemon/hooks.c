@@ -297,14 +297,16 @@ static const struct block *find(const struct block *v, size_t n, const char *cid
 	return n ? bsearch(&key, v, n, sizeof(*v), block_cmp) : NULL;
 }
 
-void hooks_check_blocks(struct netprobe_manager *m, const struct daemon_config *cfg)
+bool hooks_check_blocks(struct netprobe_manager *m, const struct daemon_config *cfg)
 {
 	struct look now = {};
+	bool changed;
 
 	if (netprobe_blacklist_list(m, collect_block, &now)) {
 		free(now.v);
-		return; /* tried again at the next tick */
+		return false; /* tried again at the next tick */
 	}
+	changed = !h.primed || now.n != h.nknown;
 	if (now.n)
 		qsort(now.v, now.n, sizeof(*now.v), block_cmp);
 	/* The first look is what was there before us: no line, no command for it. */
@@ -319,6 +321,7 @@ void hooks_check_blocks(struct netprobe_manager *m, const struct daemon_config *
 
 		if (find(h.known, h.nknown, now.v[i].cidr))
 			continue;
+		changed = true;
 		alert_of(c.b.cidr, &c.rate, &c.threshold);
 		dlog(NETPROBE_LOG_WARN,
 		     "block address=%s detection=%s rate=%llu threshold=%llu ttl_s=%llu", c.b.cidr,
@@ -342,6 +345,7 @@ keep:
 	free(h.known);
 	h.known = now.v;
 	h.nknown = now.n;
+	return changed;
 }
 
 /* On the way out: what still runs is waited for, up to its timeout. */

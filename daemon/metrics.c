@@ -557,6 +557,28 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 		       "Flows the full table evicted before their final record.");
 		sample(f, "netprobe_ipfix_flows_evicted_total", s.ipfix_stats.evicted, NULL);
 	}
+	if (s.bgp) {
+		const struct bgp_stats *b = &s.bgp_stats;
+
+		family(f, "netprobe_bgp_announced_routes", "gauge",
+		       "Routes of ours the BGP speaker held at the last look.");
+		sample(f, "netprobe_bgp_announced_routes", b->announced, NULL);
+		family(f, "netprobe_bgp_announcements_total", "counter",
+		       "Routes added to the BGP speaker (blocks announced upstream).");
+		sample(f, "netprobe_bgp_announcements_total", b->announcements, NULL);
+		family(f, "netprobe_bgp_withdrawals_total", "counter",
+		       "Routes removed from the BGP speaker (blocks ended, or stale).");
+		sample(f, "netprobe_bgp_withdrawals_total", b->withdrawals, NULL);
+		family(f, "netprobe_bgp_failures_total", "counter",
+		       "BGP speaker commands that failed (each is tried again).");
+		sample(f, "netprobe_bgp_failures_total", b->failures, NULL);
+		family(f, "netprobe_bgp_refused_prefixes", "gauge",
+		       "Blocked prefixes not announced: wider than allowed, or on the allow list.");
+		sample(f, "netprobe_bgp_refused_prefixes", b->refused, NULL);
+		family(f, "netprobe_bgp_speaker_up", "gauge",
+		       "Whether the last look at the BGP speaker's routes worked.");
+		sample(f, "netprobe_bgp_speaker_up", b->up, NULL);
+	}
 	family(f, "netprobe_build_info", "gauge", "The netprobe that serves these metrics.");
 	sample(f, "netprobe_build_info", 1, "version", NETPROBE_VERSION, NULL);
 }

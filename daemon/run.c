@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,6 +61,8 @@ struct daemon {
 	struct metrics *metrics;	    /* NULL: not served */
 	struct ipfix *ipfix;		    /* NULL: no flow export */
 	struct ipfix_stats ipfix_before;    /* of exporters a reload replaced */
+	struct bgp *bgp;		    /* NULL: no upstream mitigation */
+	struct bgp_stats bgp_before;	    /* of the BGP modules a reload replaced */
 	double retry_at;	 /* when to apply again after one that did not; 0: none due */
 	struct stat config_seen; /* the config file as last read (--reload-on-change) */
 	uint64_t watchdog_usec;
@@ -178,6 +181,19 @@ static void ipfix_replace(struct daemon *d)
 	d->ipfix = NULL;
 }
 
+/* The BGP module that goes: its routes stay (the next one reconciles), its counts in the totals. */
+static void bgp_replace(struct daemon *d)
+{
+	struct bgp_stats final;
+
+	bgp_stats(d->bgp, &final);
+	d->bgp_before.announcements += final.announcements;
+	d->bgp_before.withdrawals += final.withdrawals;
+	d->bgp_before.failures += final.failures;
+	bgp_stop(d->bgp);
+	d->bgp = NULL;
+}
+
 /* What /metrics shows of the daemon itself. */
 static void publish(struct daemon *d)
 {
@@ -185,10 +201,15 @@ static void publish(struct daemon *d)
 					.last_ok = d->last_ok,
 					.in_sync = d->in_sync,
 					.last_success_ns = d->last_success_ns,
-					.ipfix = d->ipfix != NULL};
+					.ipfix = d->ipfix != NULL,
+					.bgp = d->bgp != NULL};
 
 	ipfix_stats(d->ipfix, &snap.ipfix_stats);
 	ipfix_stats_add(&snap.ipfix_stats, &d->ipfix_before);
+	bgp_stats(d->bgp, &snap.bgp_stats);
+	snap.bgp_stats.announcements += d->bgp_before.announcements;
+	snap.bgp_stats.withdrawals += d->bgp_before.withdrawals;
+	snap.bgp_stats.failures += d->bgp_before.failures;
 	metrics_snapshot_set(d->metrics, &snap);
 }
 
@@ -271,6 +292,18 @@ static bool alert_line_allowed(void)
 	return false;
 }
 
+/*
+ * The loop's wake-up (an eventfd): a block just made is looked at now, not
+ * at the next second, so that a BGP announcement leaves within the second.
+ */
+static int wake_fd = -1;
+
+static void wake_loop(void)
+{
+	if (wake_fd >= 0)
+		eventfd_write(wake_fd, 1);
+}
+
 static void on_security(const struct netprobe_event_batch *b, void *ctx)
 {
 	static const char *const scopes[] = {"source", "destination", "interface"};
@@ -289,8 +322,10 @@ static void on_security(const struct netprobe_event_batch *b, void *ctx)
 				 e->src_prefix_len);
 		addr_text(e->family, e->dst, dst, sizeof(dst));
 		if_indextoname(e->hdr.ifindex, ifname);
-		if (e->blocked)
+		if (e->blocked) {
 			hooks_note_alert(src, e->rate, e->threshold);
+			wake_loop();
+		}
 		if (!alert_line_allowed())
 			continue;
 		dlog(NETPROBE_LOG_WARN,
@@ -597,9 +632,20 @@ static void reload(struct daemon *d)
 	} else {
 		ipfix_retime(d->ipfix, &next.ipfix);
 	}
+	bool new_bgp = memcmp(&next.bgp, &d->cfg.bgp, sizeof(next.bgp)) != 0;
+
+	if (new_bgp)
+		bgp_replace(d);
 	err = daemon_apply(d->m, &next, &lists, &d->owned, &res);
 	if (metrics_move(d, &next) && !err)
 		err = -EADDRNOTAVAIL; /* the old address is still served */
+	if (new_bgp && next.bgp.enabled) {
+		d->bgp = bgp_start(&next.bgp);
+		if (!d->bgp && !err)
+			err = -errno;
+		if (d->bgp)
+			bgp_update(d->bgp, d->m);
+	}
 	if (new_exporter && next.ipfix.enabled) {
 		d->ipfix = ipfix_start(&next.ipfix, d->m);
 		if (!d->ipfix && !err)
@@ -643,6 +689,12 @@ static void retry(struct daemon *d)
 	if (d->cfg.ipfix.enabled && !d->ipfix) {
 		d->ipfix = ipfix_start(&d->cfg.ipfix, d->m);
 		err = err ?: d->ipfix ? 0 : -EHOSTUNREACH;
+	}
+	if (d->cfg.bgp.enabled && !d->bgp) {
+		d->bgp = bgp_start(&d->cfg.bgp);
+		err = err ?: d->bgp ? 0 : -errno;
+		if (d->bgp)
+			bgp_update(d->bgp, d->m);
 	}
 
 	save_owned(d);
@@ -801,19 +853,30 @@ static int signal_fd(void)
 
 static int loop(struct daemon *d, int sfd)
 {
-	double next_watchdog = 0, next_blocks = 0;
+	double next_watchdog = 0, next_blocks = 0, last_blocks = 0;
 
 	for (;;) {
 		unsigned int next_ms = 1000;
 		struct signalfd_siginfo si;
-		struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {-1, 0, 0}};
+		struct pollfd pfd[3] = {{sfd, POLLIN, 0}, {-1, 0, 0}, {wake_fd, POLLIN, 0}};
 		double now = now_s(), wait;
+		eventfd_t woken;
 
 		netprobe_manager_housekeeping(d->m, &next_ms);
-		/* Blocks made and ended, every second: log lines and the hooks. */
+		/*
+		 * Blocks made and ended, every second, and at once after an alert
+		 * that blocked (at most ten times a second: a spoofer's many
+		 * sources make one look, not many): log lines, hooks, BGP.
+		 */
 		if (now >= next_blocks) {
-			hooks_check_blocks(d->m, &d->cfg);
+			bool changed = hooks_check_blocks(d->m, &d->cfg);
+
+			if (d->bgp && (changed || bgp_due(d->bgp)))
+				bgp_update(d->bgp, d->m);
+			if (d->bgp)
+				publish(d); /* the BGP worker's counts, for /metrics */
 			watch_ifaces(d);
+			last_blocks = now;
 			next_blocks = now + 1;
 			if (d->args->reload_on_change && config_changed(d)) {
 				dlog(NETPROBE_LOG_INFO, "%s changed", d->cfg.path);
@@ -852,8 +915,11 @@ static int loop(struct daemon *d, int sfd)
 		if (wait < 0.001)
 			wait = 0.001;
 		ipfix_pollfd(d->ipfix, &pfd[1]); /* the collector's socket, when it waits on it */
-		if (poll(pfd, 2, (int)(wait * 1000)) < 0 && errno != EINTR)
+		if (poll(pfd, 3, (int)(wait * 1000)) < 0 && errno != EINTR)
 			return -errno;
+		if (wake_fd >= 0 && eventfd_read(wake_fd, &woken) == 0 &&
+		    next_blocks > last_blocks + 0.1)
+			next_blocks = last_blocks + 0.1;
 		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				reload(d);
@@ -906,8 +972,9 @@ int daemon_run(const struct daemon_args *args)
 		dlog_set_level(d.cfg.log_level);
 	/* A hook that exits before reading its stdin must not take the daemon with it. */
 	signal(SIGPIPE, SIG_IGN);
+	wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	sfd = signal_fd();
-	if (sfd < 0) {
+	if (sfd < 0 || wake_fd < 0) {
 		dlog(NETPROBE_LOG_ERROR, "signals: %s", strerror(errno));
 		goto out;
 	}
@@ -1006,6 +1073,15 @@ int daemon_run(const struct daemon_args *args)
 		if (!d.ipfix)
 			goto out;
 	}
+	if (d.cfg.bgp.enabled) {
+		d.bgp = bgp_start(&d.cfg.bgp);
+		if (!d.bgp) {
+			dlog(NETPROBE_LOG_ERROR, "bgp: %s", strerror(errno));
+			goto out;
+		}
+		/* What the speaker has is made what the lists say: a restart's reconciliation. */
+		bgp_update(d.bgp, d.m);
+	}
 	write_status(&d);
 	dlog(NETPROBE_LOG_INFO, "running: %s, pin path %s, %zu interfaces, %u changes made",
 	     d.cfg.path, d.cfg.state.pin_path, d.cfg.nifaces, res.changes);
@@ -1030,6 +1106,7 @@ int daemon_run(const struct daemon_args *args)
 	}
 out:
 	ipfix_stop(d.ipfix, false, NULL);
+	bgp_stop(d.bgp); /* its routes stay, as the blocks do: the next start reconciles */
 	metrics_stop(d.metrics);
 	netprobe_manager_events_stop(d.m);
 	netprobe_manager_free(d.m);
@@ -1047,6 +1124,10 @@ out:
 	}
 	if (sfd >= 0)
 		close(sfd);
+	if (wake_fd >= 0) {
+		close(wake_fd);
+		wake_fd = -1;
+	}
 	daemon_owned_free(&d.owned);
 	free(d.awaited.v);
 	daemon_lists_free(&d.lists);

@@ -2420,7 +2420,12 @@ static void test_credit_not_banked(void **state)
 		send_spec(&ack, 1);
 	}
 	send_syns("192.0.2.90", "198.51.100.90", 80, 99);
-	assert_int_equal(detections(NETPROBE_DETECT_SYN_FLOOD), 1);
+	/*
+	 * Detected: the old handshakes earned no credit for the new SYNs. Once,
+	 * or twice when the burst straddled a window's end on a slow run (each
+	 * half still over 100): the windows are the clock's, not the burst's.
+	 */
+	assert_in_range(detections(NETPROBE_DETECT_SYN_FLOOD), 1, 2);
 	assert_int_equal(stats().counters.filter[NETPROBE_FC_HANDSHAKES], banked);
 }
 

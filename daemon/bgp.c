@@ -1,0 +1,716 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Upstream mitigation through a BGP speaker the operator already runs
+ * (docs/DAEMON.md, "BGP"): what the lists block here is announced to the
+ * routers in front, as a blackhole route (RTBH: the prefix with the
+ * BLACKHOLE community 65535:666, RFC 7999, to a discard next hop) or as a
+ * FlowSpec rule (RFC 8955, 8956: traffic from the prefix, rate 0), and
+ * withdrawn when the block ends.
+ *
+ * The speaker's routes are state of their own, which outlives netprobe and
+ * is lost when the speaker restarts; so nothing here remembers what it
+ * announced. A worker thread reads the speaker's routes back (those it
+ * originates itself that look like ours: the configured communities, or a
+ * FlowSpec rule on the source alone with a discard action), compares them
+ * with the prefixes the lists want, and adds and removes the difference:
+ * at once when the lists changed, and every resync_s besides, so a restart
+ * of either side ends with nothing stale announced and nothing live missing.
+ *
+ * GoBGP is driven through its own command, gobgp, against gobgpd's API:
+ * one command a route, JSON to read the table back. Commands run with a
+ * timeout, never on the daemon's loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "daemon.h"
+
+#define BGP_COMMAND_TIMEOUT_S 10
+#define BGP_OUTPUT_MAX	      (64u << 20)
+
+extern char **environ;
+
+struct prefix {
+	struct netprobe_cidr c;
+	char text[64];
+};
+
+struct prefixes {
+	struct prefix *v;
+	size_t n, cap;
+};
+
+struct bgp {
+	struct daemon_bgp_opts o;
+	pthread_t worker;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	bool stop;
+	struct prefixes want;	/* the lists' (lock) */
+	unsigned long long gen; /* want's version (lock) */
+	bool resync_due;	/* the worker asks for a fresh look at the lists (lock) */
+	struct bgp_stats stats; /* (lock) */
+	/* The loop's own: what it last gave, and what it refused. */
+	struct prefixes given, refused;
+	bool given_once;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- Prefixes ---- */
+
+static int prefix_cmp(const void *a, const void *b)
+{
+	const struct netprobe_cidr *x = &((const struct prefix *)a)->c,
+				   *y = &((const struct prefix *)b)->c;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->prefix_len != y->prefix_len)
+		return x->prefix_len < y->prefix_len ? -1 : 1;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+static int prefixes_add(struct prefixes *l, const struct netprobe_cidr *c)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct prefix *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].c = *c;
+	netprobe_cidr_str(c, l->v[l->n].text, sizeof(l->v[0].text));
+	l->n++;
+	return 0;
+}
+
+static void prefixes_sort(struct prefixes *l)
+{
+	size_t out = 0;
+
+	if (!l->n)
+		return;
+	qsort(l->v, l->n, sizeof(*l->v), prefix_cmp);
+	for (size_t i = 0; i < l->n; i++)
+		if (!out || prefix_cmp(&l->v[out - 1], &l->v[i]))
+			l->v[out++] = l->v[i];
+	l->n = out;
+}
+
+static bool prefixes_has(const struct prefixes *sorted, const struct prefix *p)
+{
+	return sorted->n && bsearch(p, sorted->v, sorted->n, sizeof(*p), prefix_cmp);
+}
+
+static bool prefixes_equal(const struct prefixes *a, const struct prefixes *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (prefix_cmp(&a->v[i], &b->v[i]))
+			return false;
+	return true;
+}
+
+/* Whether a and b share an address: one holds the other. */
+static bool overlaps(const struct netprobe_cidr *a, const struct netprobe_cidr *b)
+{
+	unsigned int len = a->prefix_len < b->prefix_len ? a->prefix_len : b->prefix_len;
+
+	if (a->family != b->family)
+		return false;
+	for (unsigned int i = 0; i < len / 8; i++)
+		if (a->addr[i] != b->addr[i])
+			return false;
+	if (len % 8) {
+		unsigned char mask = (unsigned char)(0xff << (8 - len % 8));
+
+		return (a->addr[len / 8] & mask) == (b->addr[len / 8] & mask);
+	}
+	return true;
+}
+
+/* ---- The lists: what to announce (the loop's thread) ---- */
+
+struct lists_look {
+	struct prefixes *out;
+	bool all; /* the deny list's own entries too */
+};
+
+static int collect_deny(const struct netprobe_acl_entry *e, void *ctx)
+{
+	struct lists_look *l = ctx;
+
+	if (e->origin == NETPROBE_ORIGIN_MANUAL && !l->all)
+		return 0;
+	return prefixes_add(l->out, &e->cidr);
+}
+
+static int collect_allow(const struct netprobe_acl_entry *e, void *ctx)
+{
+	return prefixes_add(((struct lists_look *)ctx)->out, &e->cidr);
+}
+
+int bgp_update(struct bgp *b, struct netprobe_manager *m)
+{
+	struct prefixes deny = {}, allow = {}, want = {}, refused = {};
+	struct lists_look dl = {&deny, b->o.deny_list}, al = {&allow, false};
+	int err;
+
+	err = netprobe_blacklist_list(m, collect_deny, &dl);
+	err = err ?: netprobe_allowlist_list(m, collect_allow, &al);
+	if (err)
+		goto out; /* tried again at the next look */
+	prefixes_sort(&deny);
+	for (size_t i = 0; i < deny.n && !err; i++) {
+		const struct prefix *p = &deny.v[i];
+		unsigned int widest =
+			p->c.family == NETPROBE_FAMILY_IPV4 ? b->o.widest_v4 : b->o.widest_v6;
+		const struct prefix *allowed = NULL;
+		bool fresh;
+
+		for (size_t j = 0; j < allow.n && !allowed; j++)
+			if (overlaps(&p->c, &allow.v[j].c))
+				allowed = &allow.v[j];
+		if (p->c.prefix_len >= widest && !allowed) {
+			err = prefixes_add(&want, &p->c);
+			continue;
+		}
+		err = prefixes_add(&refused, &p->c);
+		/* Said once, when it is first refused, not at every look. */
+		fresh = !prefixes_has(&b->refused, p);
+		if (fresh && allowed)
+			dlog(NETPROBE_LOG_WARN,
+			     "bgp: %s is not announced: it overlaps %s on the allow list", p->text,
+			     allowed->text);
+		else if (fresh)
+			dlog(NETPROBE_LOG_WARN,
+			     "bgp: %s is not announced: wider than /%u (bgp.widest_prefix_v%d)",
+			     p->text, widest, p->c.family == NETPROBE_FAMILY_IPV4 ? 4 : 6);
+	}
+	if (err)
+		goto out;
+	pthread_mutex_lock(&b->lock);
+	b->resync_due = false;
+	b->stats.refused = refused.n;
+	if (!b->given_once || !prefixes_equal(&want, &b->given)) {
+		struct prefixes copy = {};
+
+		for (size_t i = 0; i < want.n && !err; i++)
+			err = prefixes_add(&copy, &want.v[i].c);
+		if (!err) {
+			free(b->want.v);
+			b->want = copy;
+			b->gen++;
+			pthread_cond_signal(&b->cv);
+		} else {
+			free(copy.v);
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!err) {
+		free(b->given.v);
+		b->given = want;
+		b->given_once = true;
+		want = (struct prefixes){};
+		free(b->refused.v);
+		b->refused = refused;
+		refused = (struct prefixes){};
+	}
+out:
+	free(deny.v);
+	free(allow.v);
+	free(want.v);
+	free(refused.v);
+	return err;
+}
+
+bool bgp_due(struct bgp *b)
+{
+	bool due;
+
+	if (!b)
+		return false;
+	pthread_mutex_lock(&b->lock);
+	due = b->resync_due;
+	pthread_mutex_unlock(&b->lock);
+	return due;
+}
+
+/* ---- Running the speaker's command ---- */
+
+struct output {
+	char *buf;
+	size_t len, cap;
+};
+
+static void output_add(struct output *o, const char *data, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		char *buf;
+
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		if (cap > BGP_OUTPUT_MAX)
+			return; /* the rest is dropped: a bad answer, said by its parse */
+		buf = realloc(o->buf, cap);
+		if (!buf)
+			return;
+		o->buf = buf;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, data, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+/*
+ * Runs argv (no shell) with stdout into out (when given) and stderr into
+ * err_text, killed past BGP_COMMAND_TIMEOUT_S. Its exit status, or -errno.
+ */
+static int run(char *const argv[], struct output *out, char *err_text, size_t err_len)
+{
+	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, status = -1, rc;
+	posix_spawn_file_actions_t fa;
+	struct output err = {};
+	double deadline = now_s() + BGP_COMMAND_TIMEOUT_S;
+	pid_t pid;
+
+	err_text[0] = '\0';
+	if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) {
+		rc = -errno;
+		goto close;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(out_pipe[1]);
+	close(err_pipe[1]);
+	out_pipe[1] = err_pipe[1] = -1;
+	if (rc) {
+		rc = -rc;
+		goto close;
+	}
+	/* poll passes over an end already closed (fd -1). */
+	while (out_pipe[0] >= 0 || err_pipe[0] >= 0) {
+		struct pollfd pfd[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+		double left = deadline - now_s();
+		int ready = left > 0 ? poll(pfd, 2, (int)(left * 1000) + 1) : 0;
+		char chunk[65536];
+
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			snprintf(err_text, err_len, "no answer within %d s", BGP_COMMAND_TIMEOUT_S);
+			rc = -ETIMEDOUT;
+			goto close;
+		}
+		for (int i = 0; i < 2; i++) {
+			int *fd = i == 0 ? &out_pipe[0] : &err_pipe[0];
+			ssize_t n;
+
+			if (*fd < 0 || !pfd[i].revents)
+				continue;
+			n = read(*fd, chunk, sizeof(chunk));
+			if (n > 0 && (i == 1 || out))
+				output_add(i == 0 ? out : &err, chunk, n);
+			else if (n == 0 || (n < 0 && errno != EINTR)) {
+				close(*fd);
+				*fd = -1;
+			}
+		}
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (err.len)
+		snprintf(err_text, err_len, "%.*s", (int)strcspn(err.buf, "\n"), err.buf);
+close:
+	for (int i = 0; i < 2; i++) {
+		if (out_pipe[i] >= 0)
+			close(out_pipe[i]);
+		if (err_pipe[i] >= 0)
+			close(err_pipe[i]);
+	}
+	free(err.buf);
+	return rc;
+}
+
+/* ---- GoBGP ---- */
+
+struct gobgp_cmd {
+	char *argv[24];
+	int n;
+	char host[64], port[8];
+};
+
+/* gobgp -u HOST -p PORT [-j] global rib -a FAMILY */
+static void gobgp_begin(const struct bgp *b, struct gobgp_cmd *c, bool json, const char *afi)
+{
+	const char *api = b->o.api, *colon = strrchr(api, ':');
+	size_t host_len = colon ? (size_t)(colon - api) : strlen(api);
+
+	if (host_len >= 2 && api[0] == '[') {
+		api++;
+		host_len -= 2;
+	}
+	snprintf(c->host, sizeof(c->host), "%.*s", (int)host_len, api);
+	snprintf(c->port, sizeof(c->port), "%s", colon ? colon + 1 : "50051");
+	c->n = 0;
+	c->argv[c->n++] = (char *)b->o.command;
+	c->argv[c->n++] = "-u";
+	c->argv[c->n++] = c->host;
+	c->argv[c->n++] = "-p";
+	c->argv[c->n++] = c->port;
+	if (json)
+		c->argv[c->n++] = "-j";
+	c->argv[c->n++] = "global";
+	c->argv[c->n++] = "rib";
+	c->argv[c->n++] = "-a";
+	c->argv[c->n++] = (char *)afi;
+}
+
+static const char *gobgp_afi(const struct bgp *b, bool v4)
+{
+	if (b->o.action == DC_BGP_FLOWSPEC)
+		return v4 ? "ipv4-flowspec" : "ipv6-flowspec";
+	return v4 ? "ipv4" : "ipv6";
+}
+
+/* Whether a path of gobgp's JSON is one this speaker originates (not one a neighbor sent). */
+static bool local_path(struct json_object *path)
+{
+	struct json_object *v;
+
+	return !json_object_object_get_ex(path, "neighbor-ip", &v) &&
+	       !json_object_object_get_ex(path, "source-id", &v);
+}
+
+/* Whether a path carries every configured community (RTBH's). */
+static bool has_communities(const struct bgp *b, struct json_object *path)
+{
+	struct json_object *attrs, *a, *type, *list;
+	bool found[DC_BGP_MAX_COMMUNITIES] = {};
+
+	if (!json_object_object_get_ex(path, "attrs", &attrs) ||
+	    !json_object_is_type(attrs, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(attrs); i++) {
+		a = json_object_array_get_idx(attrs, i);
+		if (!json_object_object_get_ex(a, "type", &type) ||
+		    json_object_get_int(type) != 8 ||
+		    !json_object_object_get_ex(a, "communities", &list))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(list); j++) {
+			unsigned int c = (unsigned int)json_object_get_int64(
+				json_object_array_get_idx(list, j));
+
+			for (unsigned int k = 0; k < b->o.ncommunities; k++)
+				found[k] |= c == b->o.communities[k];
+		}
+	}
+	for (unsigned int k = 0; k < b->o.ncommunities; k++)
+		if (!found[k])
+			return false;
+	return true;
+}
+
+/*
+ * A FlowSpec path of ours: its rule is a source prefix alone, its action
+ * discard (traffic-rate 0). The prefix into out.
+ */
+static bool flowspec_ours(struct json_object *path, struct netprobe_cidr *out)
+{
+	struct json_object *nlri, *value, *rule, *type, *inner, *prefix, *attrs;
+	bool discard = false;
+
+	if (!json_object_object_get_ex(path, "nlri", &nlri) ||
+	    !json_object_object_get_ex(nlri, "value", &value) ||
+	    json_object_array_length(value) != 1)
+		return false;
+	rule = json_object_array_get_idx(value, 0);
+	/* IPv6's source may start at a bit offset (RFC 8956): ours never does. */
+	if (json_object_object_get_ex(rule, "offset", &inner) && json_object_get_int(inner) != 0)
+		return false;
+	if (!json_object_object_get_ex(rule, "type", &type) || json_object_get_int(type) != 2 ||
+	    !json_object_object_get_ex(rule, "value", &inner) ||
+	    !json_object_object_get_ex(inner, "prefix", &prefix) ||
+	    netprobe_cidr_parse(json_object_get_string(prefix), out))
+		return false;
+	if (!json_object_object_get_ex(path, "attrs", &attrs))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(attrs); i++) {
+		struct json_object *a = json_object_array_get_idx(attrs, i), *ext;
+
+		if (!json_object_object_get_ex(a, "type", &type) ||
+		    json_object_get_int(type) != 16 || !json_object_object_get_ex(a, "value", &ext))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(ext); j++) {
+			struct json_object *e = json_object_array_get_idx(ext, j), *t, *st, *rate;
+
+			discard |= json_object_object_get_ex(e, "type", &t) &&
+				   json_object_get_int(t) == 128 &&
+				   json_object_object_get_ex(e, "subtype", &st) &&
+				   json_object_get_int(st) == 6 &&
+				   json_object_object_get_ex(e, "rate", &rate) &&
+				   json_object_get_double(rate) == 0;
+		}
+	}
+	return discard;
+}
+
+/* Ours at the speaker, of one family, into out. 0 or an error (err_text says). */
+static int gobgp_list(struct bgp *b, bool v4, struct prefixes *out, char *err_text, size_t len)
+{
+	struct gobgp_cmd c;
+	struct output o = {};
+	struct json_object *root;
+	int rc;
+
+	gobgp_begin(b, &c, true, gobgp_afi(b, v4));
+	c.argv[c.n] = NULL;
+	rc = run(c.argv, &o, err_text, len);
+	if (rc) {
+		free(o.buf);
+		return rc < 0 ? rc : -EIO;
+	}
+	root = o.buf ? json_tokener_parse(o.buf) : NULL;
+	free(o.buf);
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		snprintf(err_text, len, "gobgp's answer is no JSON table");
+		json_object_put(root);
+		return -EPROTO;
+	}
+	json_object_object_foreach(root, key, paths)
+	{
+		struct netprobe_cidr cidr;
+
+		if (!json_object_is_type(paths, json_type_array))
+			continue;
+		for (size_t i = 0; i < json_object_array_length(paths); i++) {
+			struct json_object *path = json_object_array_get_idx(paths, i);
+			bool ours;
+
+			if (!local_path(path))
+				continue;
+			if (b->o.action == DC_BGP_FLOWSPEC)
+				ours = flowspec_ours(path, &cidr);
+			else
+				ours = !netprobe_cidr_parse(key, &cidr) && has_communities(b, path);
+			if (ours && prefixes_add(out, &cidr)) {
+				json_object_put(root);
+				return -ENOMEM;
+			}
+		}
+	}
+	json_object_put(root);
+	return 0;
+}
+
+/* Announces (add) or withdraws one prefix. 0 or an error (err_text says). */
+static int gobgp_change(struct bgp *b, const struct prefix *p, bool add, char *err_text, size_t len)
+{
+	bool v4 = p->c.family == NETPROBE_FAMILY_IPV4;
+	char communities[DC_BGP_MAX_COMMUNITIES * 12] = "";
+	struct gobgp_cmd c;
+	size_t used = 0;
+	int rc;
+
+	gobgp_begin(b, &c, false, gobgp_afi(b, v4));
+	c.argv[c.n++] = add ? "add" : "del";
+	if (b->o.action == DC_BGP_FLOWSPEC) {
+		c.argv[c.n++] = "match";
+		c.argv[c.n++] = "source";
+		c.argv[c.n++] = (char *)p->text;
+		c.argv[c.n++] = "then";
+		c.argv[c.n++] = "discard";
+	} else {
+		c.argv[c.n++] = (char *)p->text;
+		if (add) {
+			c.argv[c.n++] = "nexthop";
+			c.argv[c.n++] = (char *)(v4 ? b->o.next_hop_v4 : b->o.next_hop_v6);
+			for (unsigned int k = 0; k < b->o.ncommunities; k++)
+				used += snprintf(communities + used, sizeof(communities) - used,
+						 "%s%u:%u", k ? "," : "", b->o.communities[k] >> 16,
+						 b->o.communities[k] & 0xffff);
+			c.argv[c.n++] = "community";
+			c.argv[c.n++] = communities;
+		}
+	}
+	c.argv[c.n] = NULL;
+	rc = run(c.argv, NULL, err_text, len);
+	return rc < 0 ? rc : rc ? -EIO : 0;
+}
+
+/* ---- The worker ---- */
+
+/* Makes the speaker's routes of ours the wanted ones. 0, or the first error (logged). */
+static int sync_speaker(struct bgp *b, const struct prefixes *want)
+{
+	struct prefixes have = {};
+	char why[512];
+	int err = 0;
+	unsigned long long added = 0, removed = 0, failed = 0;
+
+	for (int v4 = 1; v4 >= 0 && !err; v4--)
+		err = gobgp_list(b, v4, &have, why, sizeof(why));
+	pthread_mutex_lock(&b->lock);
+	if (err && b->stats.up)
+		dlog(NETPROBE_LOG_ERROR, "bgp: cannot read the speaker's routes (%s): %s",
+		     b->o.command, why[0] ? why : netprobe_strerror(err));
+	b->stats.up = !err;
+	pthread_mutex_unlock(&b->lock);
+	if (err) {
+		free(have.v);
+		return err;
+	}
+	prefixes_sort(&have);
+	/* Withdrawals first: what ended must not stay blackholed while the rest goes out. */
+	for (size_t i = 0; i < have.n; i++) {
+		if (prefixes_has(want, &have.v[i]))
+			continue;
+		if (gobgp_change(b, &have.v[i], false, why, sizeof(why))) {
+			dlog(NETPROBE_LOG_ERROR, "bgp: withdrawing %s failed: %s", have.v[i].text,
+			     why);
+			failed++;
+			continue;
+		}
+		dlog(NETPROBE_LOG_INFO, "bgp: withdrew %s", have.v[i].text);
+		removed++;
+	}
+	for (size_t i = 0; i < want->n; i++) {
+		if (prefixes_has(&have, &want->v[i]))
+			continue;
+		if (gobgp_change(b, &want->v[i], true, why, sizeof(why))) {
+			dlog(NETPROBE_LOG_ERROR, "bgp: announcing %s failed: %s", want->v[i].text,
+			     why);
+			failed++;
+			continue;
+		}
+		dlog(NETPROBE_LOG_INFO, "bgp: announced %s (%s)", want->v[i].text,
+		     b->o.action == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
+		added++;
+	}
+	pthread_mutex_lock(&b->lock);
+	b->stats.announcements += added;
+	b->stats.withdrawals += removed;
+	b->stats.failures += failed;
+	b->stats.announced = have.n + added - removed;
+	pthread_mutex_unlock(&b->lock);
+	free(have.v);
+	return failed ? -EIO : 0;
+}
+
+static void *worker(void *arg)
+{
+	struct bgp *b = arg;
+	unsigned long long done = 0;
+	double next = 0;
+
+	pthread_mutex_lock(&b->lock);
+	while (!b->stop) {
+		struct prefixes want = {};
+		bool due = next && now_s() >= next;
+		int err = 0;
+
+		/* Nothing before the lists were first looked at: an empty want is no verdict. */
+		if (!b->gen || (done == b->gen && !due)) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&b->cv, &b->lock, &until);
+			continue;
+		}
+		/* The loop looks at the lists again too (the deny list's own changes). */
+		if (due)
+			b->resync_due = true;
+		for (size_t i = 0; i < b->want.n && !err; i++)
+			err = prefixes_add(&want, &b->want.v[i].c);
+		done = b->gen;
+		pthread_mutex_unlock(&b->lock);
+		err = err ?: sync_speaker(b, &want);
+		free(want.v);
+		/* A speaker that failed is tried again within a second; else every resync_s. */
+		next = now_s() + (err ? 1 : b->o.resync_s);
+		pthread_mutex_lock(&b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+struct bgp *bgp_start(const struct daemon_bgp_opts *o)
+{
+	struct bgp *b = calloc(1, sizeof(*b));
+	int err;
+
+	if (!b)
+		return NULL;
+	b->o = *o;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	b->stats.up = true; /* until a look says otherwise: its failure is then said once */
+	err = pthread_create(&b->worker, NULL, worker, b);
+	if (err) {
+		free(b);
+		errno = err;
+		return NULL;
+	}
+	dlog(NETPROBE_LOG_INFO, "bgp: %s through %s at %s",
+	     o->action == DC_BGP_FLOWSPEC ? "flowspec" : "rtbh", o->command, o->api);
+	return b;
+}
+
+void bgp_stats(struct bgp *b, struct bgp_stats *out)
+{
+	if (!b) {
+		*out = (struct bgp_stats){};
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	*out = b->stats;
+	pthread_mutex_unlock(&b->lock);
+}
+
+void bgp_stop(struct bgp *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stop = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->lock);
+	pthread_join(b->worker, NULL);
+	free(b->want.v);
+	free(b->given.v);
+	free(b->refused.v);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->cv);
+	free(b);
+}
