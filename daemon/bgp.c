@@ -17,8 +17,9 @@
  * of either side ends with nothing stale announced and nothing live missing.
  *
  * GoBGP is driven through its own command, gobgp, against gobgpd's API:
- * one command a route, JSON to read the table back. Commands run with a
- * timeout, never on the daemon's loop.
+ * one command a route, JSON to read the table back. ExaBGP through its
+ * exabgpcli and named pipes: one command a route, its adj-rib-out read
+ * back. Commands run with a timeout, never on the daemon's loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,9 @@
 
 extern char **environ;
 
+/* A route: its prefix, and whether it is a blackhole route or a FlowSpec rule. */
 struct prefix {
+	enum dc_bgp_action kind;
 	struct netprobe_cidr c;
 	char text[64];
 };
@@ -77,9 +80,11 @@ static double now_s(void)
 
 static int prefix_cmp(const void *a, const void *b)
 {
-	const struct netprobe_cidr *x = &((const struct prefix *)a)->c,
-				   *y = &((const struct prefix *)b)->c;
+	const struct prefix *pa = a, *pb = b;
+	const struct netprobe_cidr *x = &pa->c, *y = &pb->c;
 
+	if (pa->kind != pb->kind)
+		return pa->kind < pb->kind ? -1 : 1;
 	if (x->family != y->family)
 		return x->family < y->family ? -1 : 1;
 	if (x->prefix_len != y->prefix_len)
@@ -87,7 +92,7 @@ static int prefix_cmp(const void *a, const void *b)
 	return memcmp(x->addr, y->addr, sizeof(x->addr));
 }
 
-static int prefixes_add(struct prefixes *l, const struct netprobe_cidr *c)
+static int prefixes_add(struct prefixes *l, const struct netprobe_cidr *c, enum dc_bgp_action kind)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
@@ -98,6 +103,7 @@ static int prefixes_add(struct prefixes *l, const struct netprobe_cidr *c)
 		l->v = v;
 		l->cap = cap;
 	}
+	l->v[l->n].kind = kind;
 	l->v[l->n].c = *c;
 	netprobe_cidr_str(c, l->v[l->n].text, sizeof(l->v[0].text));
 	l->n++;
@@ -163,12 +169,12 @@ static int collect_deny(const struct netprobe_acl_entry *e, void *ctx)
 
 	if (e->origin == NETPROBE_ORIGIN_MANUAL && !l->all)
 		return 0;
-	return prefixes_add(l->out, &e->cidr);
+	return prefixes_add(l->out, &e->cidr, DC_BGP_RTBH);
 }
 
 static int collect_allow(const struct netprobe_acl_entry *e, void *ctx)
 {
-	return prefixes_add(((struct lists_look *)ctx)->out, &e->cidr);
+	return prefixes_add(((struct lists_look *)ctx)->out, &e->cidr, DC_BGP_RTBH);
 }
 
 int bgp_update(struct bgp *b, struct netprobe_manager *m)
@@ -193,10 +199,10 @@ int bgp_update(struct bgp *b, struct netprobe_manager *m)
 			if (overlaps(&p->c, &allow.v[j].c))
 				allowed = &allow.v[j];
 		if (p->c.prefix_len >= widest && !allowed) {
-			err = prefixes_add(&want, &p->c);
+			err = prefixes_add(&want, &p->c, b->o.action);
 			continue;
 		}
-		err = prefixes_add(&refused, &p->c);
+		err = prefixes_add(&refused, &p->c, DC_BGP_RTBH);
 		/* Said once, when it is first refused, not at every look. */
 		fresh = !prefixes_has(&b->refused, p);
 		if (fresh && allowed)
@@ -217,7 +223,7 @@ int bgp_update(struct bgp *b, struct netprobe_manager *m)
 		struct prefixes copy = {};
 
 		for (size_t i = 0; i < want.n && !err; i++)
-			err = prefixes_add(&copy, &want.v[i].c);
+			err = prefixes_add(&copy, &want.v[i].c, want.v[i].kind);
 		if (!err) {
 			free(b->want.v);
 			b->want = copy;
@@ -289,7 +295,8 @@ static void output_add(struct output *o, const char *data, size_t n)
  * Runs argv (no shell) with stdout into out (when given) and stderr into
  * err_text, killed past BGP_COMMAND_TIMEOUT_S. Its exit status, or -errno.
  */
-static int run(char *const argv[], struct output *out, char *err_text, size_t err_len)
+static int run(char *const argv[], const char *extra_env, struct output *out, char *err_text,
+	       size_t err_len)
 {
 	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, status = -1, rc;
 	posix_spawn_file_actions_t fa;
@@ -306,7 +313,31 @@ static int run(char *const argv[], struct output *out, char *err_text, size_t er
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	/* The daemon's environment, and the speaker's own setting (ExaBGP's pipe). */
+	size_t nenv = 0;
+
+	while (environ[nenv])
+		nenv++;
+	char **envp = calloc(nenv + 2, sizeof(*envp));
+
+	if (!envp) {
+		posix_spawn_file_actions_destroy(&fa);
+		rc = -ENOMEM;
+		goto close;
+	}
+	memcpy(envp, environ, nenv * sizeof(*envp));
+	envp[nenv] = (char *)extra_env;
+	/* Signals the daemon's threads block (its signalfd's) are the child's to take. */
+	posix_spawnattr_t attr;
+	sigset_t none;
+
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
+	free(envp);
 	posix_spawn_file_actions_destroy(&fa);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
@@ -396,9 +427,9 @@ static void gobgp_begin(const struct bgp *b, struct gobgp_cmd *c, bool json, con
 	c->argv[c->n++] = (char *)afi;
 }
 
-static const char *gobgp_afi(const struct bgp *b, bool v4)
+static const char *gobgp_afi(enum dc_bgp_action kind, bool v4)
 {
-	if (b->o.action == DC_BGP_FLOWSPEC)
+	if (kind == DC_BGP_FLOWSPEC)
 		return v4 ? "ipv4-flowspec" : "ipv6-flowspec";
 	return v4 ? "ipv4" : "ipv6";
 }
@@ -485,17 +516,18 @@ static bool flowspec_ours(struct json_object *path, struct netprobe_cidr *out)
 	return discard;
 }
 
-/* Ours at the speaker, of one family, into out. 0 or an error (err_text says). */
-static int gobgp_list(struct bgp *b, bool v4, struct prefixes *out, char *err_text, size_t len)
+/* Ours at the speaker, of one family and kind, into out. 0 or an error (err_text says). */
+static int gobgp_list(struct bgp *b, bool v4, enum dc_bgp_action kind, struct prefixes *out,
+		      char *err_text, size_t len)
 {
 	struct gobgp_cmd c;
 	struct output o = {};
 	struct json_object *root;
 	int rc;
 
-	gobgp_begin(b, &c, true, gobgp_afi(b, v4));
+	gobgp_begin(b, &c, true, gobgp_afi(kind, v4));
 	c.argv[c.n] = NULL;
-	rc = run(c.argv, &o, err_text, len);
+	rc = run(c.argv, NULL, &o, err_text, len);
 	if (rc) {
 		free(o.buf);
 		return rc < 0 ? rc : -EIO;
@@ -519,11 +551,11 @@ static int gobgp_list(struct bgp *b, bool v4, struct prefixes *out, char *err_te
 
 			if (!local_path(path))
 				continue;
-			if (b->o.action == DC_BGP_FLOWSPEC)
+			if (kind == DC_BGP_FLOWSPEC)
 				ours = flowspec_ours(path, &cidr);
 			else
 				ours = !netprobe_cidr_parse(key, &cidr) && has_communities(b, path);
-			if (ours && prefixes_add(out, &cidr)) {
+			if (ours && prefixes_add(out, &cidr, kind)) {
 				json_object_put(root);
 				return -ENOMEM;
 			}
@@ -542,9 +574,9 @@ static int gobgp_change(struct bgp *b, const struct prefix *p, bool add, char *e
 	size_t used = 0;
 	int rc;
 
-	gobgp_begin(b, &c, false, gobgp_afi(b, v4));
+	gobgp_begin(b, &c, false, gobgp_afi(p->kind, v4));
 	c.argv[c.n++] = add ? "add" : "del";
-	if (b->o.action == DC_BGP_FLOWSPEC) {
+	if (p->kind == DC_BGP_FLOWSPEC) {
 		c.argv[c.n++] = "match";
 		c.argv[c.n++] = "source";
 		c.argv[c.n++] = (char *)p->text;
@@ -564,8 +596,223 @@ static int gobgp_change(struct bgp *b, const struct prefix *p, bool add, char *e
 		}
 	}
 	c.argv[c.n] = NULL;
-	rc = run(c.argv, NULL, err_text, len);
+	rc = run(c.argv, NULL, NULL, err_text, len);
 	return rc < 0 ? rc : rc ? -EIO : 0;
+}
+
+/* ---- ExaBGP ---- */
+
+/*
+ * exabgpcli, with the pipe's name in its environment (exabgp_api_pipename).
+ * It exits 0 when ExaBGP refused the command, saying so on stderr, and
+ * writes its own failures to stdout: both are failures here.
+ */
+static int exabgp_run(struct bgp *b, char **words, int n, struct output *out, char *err_text,
+		      size_t len)
+{
+	char env[160], *argv[32];
+	struct output o = {};
+	int rc;
+
+	if (n + 2 > (int)(sizeof(argv) / sizeof(argv[0])))
+		return -E2BIG;
+	snprintf(env, sizeof(env), "exabgp_api_pipename=%s", b->o.pipe);
+	argv[0] = b->o.command;
+	memcpy(argv + 1, words, n * sizeof(*words));
+	argv[n + 1] = NULL;
+	rc = run(argv, env, out ?: &o, err_text, len);
+	if (!rc && strstr(err_text, "returns an error"))
+		rc = -EINVAL;
+	if (!rc && !out && o.len) {
+		/* An announcement answers nothing: what it printed is its complaint. */
+		snprintf(err_text, len, "%.*s", (int)strcspn(o.buf, "\n"), o.buf);
+		rc = -EIO;
+	}
+	free(o.buf);
+	return rc < 0 ? rc : rc ? -EIO : 0;
+}
+
+/* A community as exabgp prints it: ASN:VALUE, or a well-known one's name. */
+static bool exabgp_community(const char *word, unsigned int *out)
+{
+	static const struct {
+		const char *name;
+		unsigned int value;
+	} names[] = {{"blackhole", 65535u << 16 | 666},
+		     {"no-export", 65535u << 16 | 65281},
+		     {"no-advertise", 65535u << 16 | 65282},
+		     {"no-export-subconfed", 65535u << 16 | 65283},
+		     {"nopeer", 65535u << 16 | 65284}};
+	unsigned int asn, value;
+	char end;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(word, names[i].name)) {
+			*out = names[i].value;
+			return true;
+		}
+	if (sscanf(word, "%u:%u%c", &asn, &value, &end) != 2 || asn > 65535 || value > 65535)
+		return false;
+	*out = asn << 16 | value;
+	return true;
+}
+
+/*
+ * One line of `show adj-rib out extensive`: whether it is a route of ours,
+ * and its prefix.
+ *   ... ipv4 unicast 198.51.100.9/32 next-hop 192.0.2.1 community [ 64512:1 blackhole ]
+ *   ... ipv6 flow flow source-ipv6 2001:db8:1::/64/0 extended-community rate-limit:0
+ */
+static bool exabgp_ours(const struct bgp *b, char *line, struct netprobe_cidr *out,
+			enum dc_bgp_action *kind)
+{
+	char *words[64], *save = NULL, *w;
+	int n = 0, at = -1;
+	bool flow = false;
+
+	for (w = strtok_r(line, " \t\n", &save); w && n < 64; w = strtok_r(NULL, " \t\n", &save))
+		words[n++] = w;
+	for (int i = 0; i + 1 < n && at < 0; i++)
+		if ((!strcmp(words[i], "ipv4") || !strcmp(words[i], "ipv6")) &&
+		    (!strcmp(words[i + 1], "unicast") || !strcmp(words[i + 1], "flow"))) {
+			flow = !strcmp(words[i + 1], "flow");
+			at = i + 2;
+		}
+	if (at < 0 || at >= n)
+		return false;
+	if (flow) {
+		char prefix[80];
+		size_t len;
+		bool discard = false;
+
+		/* "flow flow source-ipvN PREFIX", nothing else matched, rate-limit:0. */
+		if (at + 2 >= n || strcmp(words[at], "flow") ||
+		    strncmp(words[at + 1], "source-ipv", 10))
+			return false;
+		snprintf(prefix, sizeof(prefix), "%s", words[at + 2]);
+		len = strlen(prefix);
+		if (len > 2 && !strcmp(prefix + len - 2, "/0") && strchr(prefix, ':'))
+			prefix[len - 2] = '\0'; /* IPv6's offset, which ours is 0 */
+		for (int i = at + 3; i < n; i++) {
+			if (!strcmp(words[i], "extended-community") ||
+			    !strcmp(words[i], "next-hop"))
+				break;
+			return false; /* another component: not a rule of ours */
+		}
+		for (int i = at + 3; i + 1 < n; i++)
+			discard |= !strcmp(words[i], "extended-community") &&
+				   !strcmp(words[i + 1], "rate-limit:0");
+		*kind = DC_BGP_FLOWSPEC;
+		return discard && !netprobe_cidr_parse(prefix, out);
+	}
+	*kind = DC_BGP_RTBH;
+	if (netprobe_cidr_parse(words[at], out))
+		return false;
+	bool found[DC_BGP_MAX_COMMUNITIES] = {};
+
+	for (int i = at + 1; i < n; i++) {
+		unsigned int c;
+
+		if (strcmp(words[i], "community"))
+			continue;
+		for (int j = i + 1; j < n; j++) {
+			if (!strcmp(words[j], "["))
+				continue;
+			if (!strcmp(words[j], "]") || !exabgp_community(words[j], &c))
+				break;
+			for (unsigned int k = 0; k < b->o.ncommunities; k++)
+				found[k] |= c == b->o.communities[k];
+			if (strcmp(words[i + 1], "["))
+				break; /* a single one, without brackets */
+		}
+	}
+	for (unsigned int k = 0; k < b->o.ncommunities; k++)
+		if (!found[k])
+			return false;
+	return true;
+}
+
+static int exabgp_list(struct bgp *b, struct prefixes *out, char *err_text, size_t len)
+{
+	char *words[] = {"show", "adj-rib", "out", "extensive"}, *line, *save = NULL;
+	struct output o = {};
+	int rc = exabgp_run(b, words, 4, &o, err_text, len);
+
+	if (rc) {
+		free(o.buf);
+		return rc;
+	}
+	for (line = o.buf ? strtok_r(o.buf, "\n", &save) : NULL; line && !rc;
+	     line = strtok_r(NULL, "\n", &save)) {
+		struct netprobe_cidr cidr;
+		enum dc_bgp_action kind;
+
+		if (!strncmp(line, "could not", 9) || strstr(line, "is not running")) {
+			snprintf(err_text, len, "%s", line);
+			rc = -EIO;
+		} else if (exabgp_ours(b, line, &cidr, &kind)) {
+			rc = prefixes_add(out, &cidr, kind);
+		}
+	}
+	free(o.buf);
+	return rc;
+}
+
+static int exabgp_change(struct bgp *b, const struct prefix *p, bool add, char *err_text,
+			 size_t len)
+{
+	bool v4 = p->c.family == NETPROBE_FAMILY_IPV4;
+	char *words[24], communities[DC_BGP_MAX_COMMUNITIES][16];
+	int n = 0;
+
+	words[n++] = add ? "announce" : "withdraw";
+	if (p->kind == DC_BGP_FLOWSPEC) {
+		words[n++] = "flow";
+		words[n++] = "route";
+		words[n++] = "source";
+		words[n++] = (char *)p->text;
+		words[n++] = "discard";
+	} else {
+		words[n++] = "route";
+		words[n++] = (char *)p->text;
+		if (add) {
+			words[n++] = "next-hop";
+			words[n++] = (char *)(v4 ? b->o.next_hop_v4 : b->o.next_hop_v6);
+			words[n++] = "community";
+			words[n++] = "[";
+			for (unsigned int k = 0; k < b->o.ncommunities; k++) {
+				snprintf(communities[k], sizeof(communities[k]), "%u:%u",
+					 b->o.communities[k] >> 16, b->o.communities[k] & 0xffff);
+				words[n++] = communities[k];
+			}
+			words[n++] = "]";
+		}
+	}
+	return exabgp_run(b, words, n, NULL, err_text, len);
+}
+
+/* ---- Either speaker ---- */
+
+/*
+ * Ours at the speaker, both families and both kinds, into out: what the
+ * other action left (a reload that switched) is withdrawn as stale.
+ */
+static int speaker_list(struct bgp *b, struct prefixes *out, char *why, size_t len)
+{
+	int err = 0;
+
+	if (b->o.speaker == DC_BGP_EXABGP)
+		return exabgp_list(b, out, why, len);
+	for (int v4 = 1; v4 >= 0 && !err; v4--)
+		for (int k = DC_BGP_RTBH; k <= DC_BGP_FLOWSPEC && !err; k++)
+			err = gobgp_list(b, v4, k, out, why, len);
+	return err;
+}
+
+static int speaker_change(struct bgp *b, const struct prefix *p, bool add, char *why, size_t len)
+{
+	return b->o.speaker == DC_BGP_EXABGP ? exabgp_change(b, p, add, why, len)
+					     : gobgp_change(b, p, add, why, len);
 }
 
 /* ---- The worker ---- */
@@ -578,8 +825,8 @@ static int sync_speaker(struct bgp *b, const struct prefixes *want)
 	int err = 0;
 	unsigned long long added = 0, removed = 0, failed = 0;
 
-	for (int v4 = 1; v4 >= 0 && !err; v4--)
-		err = gobgp_list(b, v4, &have, why, sizeof(why));
+	why[0] = '\0';
+	err = speaker_list(b, &have, why, sizeof(why));
 	pthread_mutex_lock(&b->lock);
 	if (err && b->stats.up)
 		dlog(NETPROBE_LOG_ERROR, "bgp: cannot read the speaker's routes (%s): %s",
@@ -595,26 +842,27 @@ static int sync_speaker(struct bgp *b, const struct prefixes *want)
 	for (size_t i = 0; i < have.n; i++) {
 		if (prefixes_has(want, &have.v[i]))
 			continue;
-		if (gobgp_change(b, &have.v[i], false, why, sizeof(why))) {
+		if (speaker_change(b, &have.v[i], false, why, sizeof(why))) {
 			dlog(NETPROBE_LOG_ERROR, "bgp: withdrawing %s failed: %s", have.v[i].text,
 			     why);
 			failed++;
 			continue;
 		}
-		dlog(NETPROBE_LOG_INFO, "bgp: withdrew %s", have.v[i].text);
+		dlog(NETPROBE_LOG_INFO, "bgp: withdrew %s (%s)", have.v[i].text,
+		     have.v[i].kind == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
 		removed++;
 	}
 	for (size_t i = 0; i < want->n; i++) {
 		if (prefixes_has(&have, &want->v[i]))
 			continue;
-		if (gobgp_change(b, &want->v[i], true, why, sizeof(why))) {
+		if (speaker_change(b, &want->v[i], true, why, sizeof(why))) {
 			dlog(NETPROBE_LOG_ERROR, "bgp: announcing %s failed: %s", want->v[i].text,
 			     why);
 			failed++;
 			continue;
 		}
 		dlog(NETPROBE_LOG_INFO, "bgp: announced %s (%s)", want->v[i].text,
-		     b->o.action == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
+		     want->v[i].kind == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
 		added++;
 	}
 	pthread_mutex_lock(&b->lock);
@@ -652,7 +900,7 @@ static void *worker(void *arg)
 		if (due)
 			b->resync_due = true;
 		for (size_t i = 0; i < b->want.n && !err; i++)
-			err = prefixes_add(&want, &b->want.v[i].c);
+			err = prefixes_add(&want, &b->want.v[i].c, b->want.v[i].kind);
 		done = b->gen;
 		pthread_mutex_unlock(&b->lock);
 		err = err ?: sync_speaker(b, &want);
@@ -682,8 +930,12 @@ struct bgp *bgp_start(const struct daemon_bgp_opts *o)
 		errno = err;
 		return NULL;
 	}
-	dlog(NETPROBE_LOG_INFO, "bgp: %s through %s at %s",
-	     o->action == DC_BGP_FLOWSPEC ? "flowspec" : "rtbh", o->command, o->api);
+	if (o->speaker == DC_BGP_EXABGP)
+		dlog(NETPROBE_LOG_INFO, "bgp: %s through %s, ExaBGP's pipe %s",
+		     o->action == DC_BGP_FLOWSPEC ? "flowspec" : "rtbh", o->command, o->pipe);
+	else
+		dlog(NETPROBE_LOG_INFO, "bgp: %s through %s at %s",
+		     o->action == DC_BGP_FLOWSPEC ? "flowspec" : "rtbh", o->command, o->api);
 	return b;
 }
 

@@ -1271,11 +1271,30 @@ static void set_bgp_enabled(struct parser *p, const struct key *k, yaml_node_t *
 
 static void set_bgp_speaker(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
 {
-	static const char *const speakers[] = {"gobgp", NULL};
+	static const char *const speakers[] = {"gobgp", "exabgp", NULL};
 	unsigned int c;
 
 	if (want_choice(p, v, k->name, speakers, &c))
-		((struct daemon_bgp_opts *)t)->speaker = DC_BGP_GOBGP;
+		((struct daemon_bgp_opts *)t)->speaker = c ? DC_BGP_EXABGP : DC_BGP_GOBGP;
+}
+
+static void set_bgp_pipe(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_bgp_opts *o = t;
+	const char *s = want_scalar(p, v, k->name);
+
+	if (!s)
+		return;
+	/* A name exabgpcli looks for in /run/exabgp and its other places, not a path. */
+	if (!*s || strlen(s) >= sizeof(o->pipe) || s[0] == '.' ||
+	    s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")]) {
+		error_at(p, v,
+			 "%s: '%s' is no pipe name (letters, digits, . _ -: exabgp's "
+			 "exabgp.api.pipename)",
+			 k->name, s);
+		return;
+	}
+	snprintf(o->pipe, sizeof(o->pipe), "%s", s);
 }
 
 static void set_bgp_action(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
@@ -1394,6 +1413,7 @@ static const struct key bgp_keys[] = {
 	{"speaker", set_bgp_speaker, NULL},
 	{"action", set_bgp_action, NULL},
 	{"api", set_bgp_api, NULL},
+	{"pipe", set_bgp_pipe, NULL},
 	{"command", set_bgp_command, NULL},
 	{"next_hop_v4", set_bgp_next_hop_v4, NULL},
 	{"next_hop_v6", set_bgp_next_hop_v6, NULL},
@@ -1424,8 +1444,12 @@ static void set_bgp(struct parser *p, const struct key *k, yaml_node_t *v, void 
 	if (!enabled_given)
 		cfg->bgp.enabled = speaker_given;
 	if (cfg->bgp.enabled && !speaker_given)
-		error_at(p, v, "bgp: enabled, and no speaker (gobgp)");
-	/* The default program, checked as one given would be. */
+		error_at(p, v, "bgp: enabled, and no speaker (gobgp or exabgp)");
+	/* The speaker's own program by default, checked as one given would be. */
+	if (!command_given)
+		snprintf(cfg->bgp.command, sizeof(cfg->bgp.command), "%s",
+			 cfg->bgp.speaker == DC_BGP_EXABGP ? "/usr/sbin/exabgpcli"
+							   : "/usr/bin/gobgp");
 	if (cfg->bgp.enabled && !command_given)
 		check_program(p, v, "bgp.command", cfg->bgp.command);
 }
@@ -1816,6 +1840,7 @@ static void config_defaults(struct daemon_config *cfg, const char *path,
 	snprintf(cfg->metrics.listen, sizeof(cfg->metrics.listen), "%s", DAEMON_METRICS_LISTEN);
 	cfg->hooks.timeout_s = 10;
 	snprintf(cfg->bgp.api, sizeof(cfg->bgp.api), "127.0.0.1:50051");
+	snprintf(cfg->bgp.pipe, sizeof(cfg->bgp.pipe), "exabgp");
 	/* The program, when it is there to be checked: a config without bgp needs none. */
 	snprintf(cfg->bgp.command, sizeof(cfg->bgp.command), "/usr/bin/gobgp");
 	snprintf(cfg->bgp.next_hop_v4, sizeof(cfg->bgp.next_hop_v4), "192.0.2.1");

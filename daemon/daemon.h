@@ -106,9 +106,10 @@ struct daemon_bgp_opts {
 	bool enabled;
 	enum dc_bgp_speaker speaker;
 	enum dc_bgp_action action;
-	char api[80];					  /* gobgp: gobgpd's API, ADDRESS:PORT */
-	char command[PATH_MAX];				  /* gobgp's or exabgpcli's program */
-	char next_hop_v4[64], next_hop_v6[64];		  /* RTBH: the discard next hops */
+	char api[80];			       /* gobgp: gobgpd's API, ADDRESS:PORT */
+	char pipe[64];			       /* exabgp: its pipes' name (exabgp_api_pipename) */
+	char command[PATH_MAX];		       /* gobgp's or exabgpcli's program */
+	char next_hop_v4[64], next_hop_v6[64]; /* RTBH: the discard next hops */
 	unsigned int communities[DC_BGP_MAX_COMMUNITIES]; /* RTBH: ASN << 16 | value */
 	unsigned int ncommunities;
 	unsigned int widest_v4, widest_v6; /* nothing shorter than these prefix lengths goes out */

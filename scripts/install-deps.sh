@@ -17,8 +17,8 @@ packages=(
 	prometheus curl bc nfdump libfixbuf-tools
 	# the systemd unit checked by systemd's own tools
 	systemd
-	# BGP: the speaker netprobe drives and the upstream router of the tests
-	gobgpd
+	# BGP: the speakers netprobe drives, and the upstream router of the tests
+	gobgpd exabgp
 	# tests on other kernels: Debian's kernel packages booted under qemu
 	qemu-system-x86 busybox-static kmod cpio debian-archive-keyring
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Upstream mitigation through BGP, proven by a real router: gobgpd in ns B is
-# the speaker netprobe drives (AS 65001), a second gobgpd in ns R is the
-# upstream router (AS 65000), peered over a veth of their own. What R's RIB
+# the speaker netprobe drives (AS 65001; ExaBGP in one test), a second
+# gobgpd in ns R is the upstream router (AS 65000), peered over a veth of
+# their own. What R's RIB
 # holds is the oracle: the blackhole route with its community (or the
 # FlowSpec rule), and when it goes.
 #
@@ -33,6 +34,7 @@ setup() {
 
 teardown() {
 	daemon_teardown
+	[ -z "${PIPE:-}" ] || rm -f "/run/exabgp/$PIPE.in" "/run/exabgp/$PIPE.out"
 	if [ -n "${LAB_R:-}" ]; then
 		local pids
 		pids=$(ip netns pids "$LAB_R" 2>/dev/null)
@@ -187,14 +189,20 @@ bgp_conf() {
 	wait_for 30 eval '[ "$(metric netprobe_bgp_speaker_up)" = 1 ]'
 }
 
-@test "bgp: FlowSpec: a rule that discards the source's traffic, IPv4 and IPv6, removed with its entry" {
-	ACTION=flowspec bgp_conf
+@test "bgp: FlowSpec: a rule that discards the source's traffic, IPv4 and IPv6; a switch from RTBH leaves no blackhole behind" {
+	bgp_conf
 	daemon_start
+	wait_for 100 up_blackhole 198.51.100.9/32
+	# RTBH -> FlowSpec by a reload: the blackhole routes go, the rules come.
+	sed -i 's|^  action: rtbh|  action: flowspec|' "$CONF"
+	run np_b daemon --reload --config "$CONF"
+	[ "$status" -eq 0 ]
 	wait_for 100 up_has ipv4-flowspec "[source: 198.51.100.9/32]"
 	wait_for 100 up_has ipv6-flowspec "[source: 2001:db8:1::/64/0]"
+	wait_for 100 eval '! up_has ipv4 198.51.100.9/32'
+	wait_for 100 eval '! up_has ipv6 2001:db8:1::/64'
 	# The rule's action: traffic-rate 0, which is discard.
 	in_r gobgp -j global rib -a ipv4-flowspec | jq -e '."[source: 198.51.100.9/32]"[0].attrs[] | select(.type == 16) | .value[] | select(.type == 128 and .subtype == 6 and .rate == 0)'
-	run ! up_has ipv4 198.51.100.9/32
 	# The entry leaves the config: its rule leaves the upstream router.
 	sed -i 's|198.51.100.9/32, ||' "$CONF"
 	run np_b daemon --reload --config "$CONF"
@@ -203,11 +211,65 @@ bgp_conf() {
 	up_has ipv6-flowspec "[source: 2001:db8:1::/64/0]"
 }
 
+# exabgp_start: ExaBGP in ns B as the speaker instead of gobgpd, its pipes unique to the test.
+exabgp_start() {
+	cat >"$BATS_TEST_TMPDIR/exabgp.conf" <<-EOF
+		neighbor 10.99.0.2 {
+		  router-id 10.99.0.1;
+		  local-address 10.99.0.1;
+		  local-as 65001;
+		  peer-as 65000;
+		  family { ipv4 unicast; ipv6 unicast; ipv4 flow; ipv6 flow; }
+		}
+	EOF
+	nsenter --net="/run/netns/$LAB_B" env exabgp.daemon.user=root exabgp.daemon.drop=false \
+		exabgp.api.pipename="$PIPE" exabgp.log.destination=stdout \
+		exabgp "$BATS_TEST_TMPDIR/exabgp.conf" >>"$BATS_TEST_TMPDIR/exabgp.log" 2>&1 3>&- &
+	EXABGP=$!
+	wait_for 300 eval '[ "$(in_r gobgp neighbor 10.99.0.1 -j | jq .state.session_state)" = 6 ]'
+}
+
+@test "bgp: ExaBGP as the speaker: blackhole routes and rules announced, withdrawn, and put back after ExaBGP restarts" {
+	# gobgpd in B steps aside; ExaBGP speaks to the same upstream router.
+	kill -TERM "$GOBGPD_B"
+	wait "$GOBGPD_B" || true
+	PIPE="np-$DID"
+	mkdir -p /run/exabgp
+	mkfifo -m 0600 "/run/exabgp/$PIPE.in" "/run/exabgp/$PIPE.out"
+	exabgp_start
+	bgp_conf
+	sed -i "s|^  speaker: gobgp|  speaker: exabgp\n  pipe: $PIPE|; /^  api:/d" "$CONF"
+	daemon_start
+	wait_for 100 up_blackhole 198.51.100.9/32
+	wait_for 100 up_blackhole 2001:db8:1::/64
+	run ! up_has ipv4 203.0.113.0/24
+	# A manual entry comes and goes.
+	np_b blacklist add 198.51.100.30 >/dev/null
+	wait_for 100 up_blackhole 198.51.100.30/32
+	np_b blacklist del 198.51.100.30 >/dev/null
+	wait_for 100 eval '! up_has ipv4 198.51.100.30/32'
+	# ExaBGP restarts, empty: ours come back.
+	kill -TERM "$EXABGP"
+	wait "$EXABGP" || true
+	wait_for 100 eval '! up_has ipv4 198.51.100.9/32'
+	exabgp_start
+	wait_for 150 up_blackhole 198.51.100.9/32
+	wait_for 50 up_blackhole 2001:db8:1::/64
+	# FlowSpec through ExaBGP, by a reload: the rules come, the blackholes go.
+	sed -i 's|^  action: rtbh|  action: flowspec|' "$CONF"
+	run np_b daemon --reload --config "$CONF"
+	[ "$status" -eq 0 ]
+	wait_for 100 up_has ipv4-flowspec "[source: 198.51.100.9/32]"
+	wait_for 100 up_has ipv6-flowspec "[source: 2001:db8:1::/64/0]"
+	wait_for 100 eval '! up_has ipv4 198.51.100.9/32'
+	[ "$(metric netprobe_bgp_failures_total)" -eq 0 ]
+}
+
 @test "bgp: a bad section is refused whole, saying where" {
 	local bad
 	for bad in "speaker: exabgpp" "communities: [65536:1]" "communities: []" "next_hop_v4: 2001:db8::1" \
 		"widest_prefix_v4: 0" "widest_prefix_v6: 129" "api: localhost" "resync_s: 0" \
-		"command: relative/gobgp" "action: drop"; do
+		"command: relative/gobgp" "action: drop" "pipe: ../run/x"; do
 		local line=3
 		if [[ "$bad" == speaker:* ]]; then
 			printf 'bgp:\n  %s\n' "$bad" >"$CONF"
@@ -224,7 +286,7 @@ bgp_conf() {
 	printf 'bgp:\n  enabled: true\n' >"$CONF"
 	run "$NP" daemon --check-config --config "$CONF"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"bgp: enabled, and no speaker (gobgp)"* ]]
+	[[ "$output" == *"bgp: enabled, and no speaker (gobgp or exabgp)"* ]]
 	cp "$(command -v gobgp)" "$BATS_TEST_TMPDIR/gobgp"
 	chmod 0777 "$BATS_TEST_TMPDIR/gobgp"
 	printf 'bgp:\n  speaker: gobgp\n  command: %s\n' "$BATS_TEST_TMPDIR/gobgp" >"$CONF"
