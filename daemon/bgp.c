@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +39,7 @@
 
 #define BGP_COMMAND_TIMEOUT_S 10
 #define BGP_OUTPUT_MAX	      (64u << 20)
+#define BGP_STOP_S	      10 /* a stop waits this long for the withdrawals */
 
 extern char **environ;
 
@@ -57,15 +59,20 @@ struct bgp {
 	struct daemon_bgp_opts o;
 	pthread_t worker;
 	pthread_mutex_t lock;
-	pthread_cond_t cv;
+	pthread_cond_t cv;	/* the worker's wake-up */
+	pthread_cond_t done_cv; /* a sync ended (synced moved) */
 	bool stop;
-	struct prefixes want;	/* the lists' (lock) */
-	unsigned long long gen; /* want's version (lock) */
-	bool resync_due;	/* the worker asks for a fresh look at the lists (lock) */
-	struct bgp_stats stats; /* (lock) */
-	/* The loop's own: what it last gave, and what it refused. */
+	atomic_bool abort;	   /* a command running is killed, no other starts */
+	unsigned long long synced; /* the gen of the last sync that ended (lock) */
+	bool said_down;		   /* the speaker's failure was logged (worker) */
+	struct prefixes want;	   /* the lists' (lock) */
+	unsigned long long gen;	   /* want's version (lock) */
+	bool resync_due;	   /* the worker asks for a fresh look at the lists (lock) */
+	struct bgp_stats stats;	   /* (lock) */
+	/* The loop's own: what it last gave, what it refused, how many over max_routes. */
 	struct prefixes given, refused;
 	bool given_once;
+	size_t over;
 };
 
 static double now_s(void)
@@ -161,15 +168,41 @@ static bool overlaps(const struct netprobe_cidr *a, const struct netprobe_cidr *
 struct lists_look {
 	struct prefixes *out;
 	bool all; /* the deny list's own entries too */
+	/* Each entry's rank for bgp.max_routes: the operator's first, then blocks by evidence. */
+	unsigned long long *rank;
+	size_t rank_cap;
 };
 
 static int collect_deny(const struct netprobe_acl_entry *e, void *ctx)
 {
 	struct lists_look *l = ctx;
+	size_t at = l->out->n;
 
 	if (e->origin == NETPROBE_ORIGIN_MANUAL && !l->all)
 		return 0;
+	if (at == l->rank_cap) {
+		size_t cap = l->rank_cap ? l->rank_cap * 2 : 64;
+		unsigned long long *r = realloc(l->rank, cap * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		l->rank = r;
+		l->rank_cap = cap;
+	}
+	l->rank[at] = e->origin == NETPROBE_ORIGIN_MANUAL ? ~0ull : e->evidence;
 	return prefixes_add(l->out, &e->cidr, DC_BGP_RTBH);
+}
+
+/* Indexes of the deny entries, the highest rank first (then as listed). */
+static const unsigned long long *rank_of;
+
+static int by_rank(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	if (rank_of[x] != rank_of[y])
+		return rank_of[x] > rank_of[y] ? -1 : 1;
+	return x < y ? -1 : x > y;
 }
 
 static int collect_allow(const struct netprobe_acl_entry *e, void *ctx)
@@ -180,16 +213,24 @@ static int collect_allow(const struct netprobe_acl_entry *e, void *ctx)
 int bgp_update(struct bgp *b, struct netprobe_manager *m)
 {
 	struct prefixes deny = {}, allow = {}, want = {}, refused = {};
-	struct lists_look dl = {&deny, b->o.deny_list}, al = {&allow, false};
+	struct lists_look dl = {&deny, b->o.deny_list, NULL, 0}, al = {&allow, false, NULL, 0};
+	size_t *order = NULL, over = 0;
 	int err;
 
 	err = netprobe_blacklist_list(m, collect_deny, &dl);
 	err = err ?: netprobe_allowlist_list(m, collect_allow, &al);
+	order = err ? NULL : calloc(deny.n ? deny.n : 1, sizeof(*order));
+	if (!err && !order)
+		err = -ENOMEM;
 	if (err)
 		goto out; /* tried again at the next look */
-	prefixes_sort(&deny);
-	for (size_t i = 0; i < deny.n && !err; i++) {
-		const struct prefix *p = &deny.v[i];
+	/* Under bgp.max_routes, what the operator listed goes first, then the strongest blocks. */
+	for (size_t i = 0; i < deny.n; i++)
+		order[i] = i;
+	rank_of = dl.rank;
+	qsort(order, deny.n, sizeof(*order), by_rank);
+	for (size_t k = 0; k < deny.n && !err; k++) {
+		const struct prefix *p = &deny.v[order[k]];
 		unsigned int widest =
 			p->c.family == NETPROBE_FAMILY_IPV4 ? b->o.widest_v4 : b->o.widest_v6;
 		const struct prefix *allowed = NULL;
@@ -198,8 +239,13 @@ int bgp_update(struct bgp *b, struct netprobe_manager *m)
 		for (size_t j = 0; j < allow.n && !allowed; j++)
 			if (overlaps(&p->c, &allow.v[j].c))
 				allowed = &allow.v[j];
-		if (p->c.prefix_len >= widest && !allowed) {
+		if (p->c.prefix_len >= widest && !allowed && want.n < b->o.max_routes) {
 			err = prefixes_add(&want, &p->c, b->o.action);
+			continue;
+		}
+		if (p->c.prefix_len >= widest && !allowed) {
+			over++; /* said as a count, below: a flood of blocks is no flood of lines */
+			err = prefixes_add(&refused, &p->c, DC_BGP_RTBH);
 			continue;
 		}
 		err = prefixes_add(&refused, &p->c, DC_BGP_RTBH);
@@ -216,6 +262,13 @@ int bgp_update(struct bgp *b, struct netprobe_manager *m)
 	}
 	if (err)
 		goto out;
+	if (over && !b->over)
+		dlog(NETPROBE_LOG_WARN,
+		     "bgp: %zu blocked prefixes beyond bgp.max_routes (%u) are not announced", over,
+		     b->o.max_routes);
+	b->over = over;
+	prefixes_sort(&want);
+	prefixes_sort(&refused);
 	pthread_mutex_lock(&b->lock);
 	b->resync_due = false;
 	b->stats.refused = refused.n;
@@ -244,6 +297,8 @@ int bgp_update(struct bgp *b, struct netprobe_manager *m)
 		refused = (struct prefixes){};
 	}
 out:
+	free(order);
+	free(dl.rank);
 	free(deny.v);
 	free(allow.v);
 	free(want.v);
@@ -258,7 +313,7 @@ bool bgp_due(struct bgp *b)
 	if (!b)
 		return false;
 	pthread_mutex_lock(&b->lock);
-	due = b->resync_due;
+	due = b->resync_due || !b->given_once; /* a first look that failed is tried each second */
 	pthread_mutex_unlock(&b->lock);
 	return due;
 }
@@ -268,21 +323,28 @@ bool bgp_due(struct bgp *b)
 struct output {
 	char *buf;
 	size_t len, cap;
+	bool truncated; /* past BGP_OUTPUT_MAX, or out of memory: the answer is refused */
 };
 
 static void output_add(struct output *o, const char *data, size_t n)
 {
+	if (o->truncated)
+		return;
 	if (o->len + n + 1 > o->cap) {
 		size_t cap = o->cap ? o->cap : 4096;
 		char *buf;
 
 		while (cap < o->len + n + 1)
 			cap *= 2;
-		if (cap > BGP_OUTPUT_MAX)
-			return; /* the rest is dropped: a bad answer, said by its parse */
-		buf = realloc(o->buf, cap);
-		if (!buf)
+		if (cap > BGP_OUTPUT_MAX) {
+			o->truncated = true;
 			return;
+		}
+		buf = realloc(o->buf, cap);
+		if (!buf) {
+			o->truncated = true;
+			return;
+		}
 		o->buf = buf;
 		o->cap = cap;
 	}
@@ -295,8 +357,8 @@ static void output_add(struct output *o, const char *data, size_t n)
  * Runs argv (no shell) with stdout into out (when given) and stderr into
  * err_text, killed past BGP_COMMAND_TIMEOUT_S. Its exit status, or -errno.
  */
-static int run(char *const argv[], const char *extra_env, struct output *out, char *err_text,
-	       size_t err_len)
+static int run(struct bgp *b, char *const argv[], const char *extra_env, struct output *out,
+	       char *err_text, size_t err_len)
 {
 	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, status = -1, rc;
 	posix_spawn_file_actions_t fa;
@@ -313,8 +375,11 @@ static int run(char *const argv[], const char *extra_env, struct output *out, ch
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-	/* The daemon's environment, and the speaker's own setting (ExaBGP's pipe). */
-	size_t nenv = 0;
+	/*
+	 * The daemon's environment but systemd's words to it (a child must not
+	 * speak for the daemon), and the speaker's own setting (ExaBGP's pipe).
+	 */
+	size_t nenv = 0, kept = 0;
 
 	while (environ[nenv])
 		nenv++;
@@ -325,16 +390,31 @@ static int run(char *const argv[], const char *extra_env, struct output *out, ch
 		rc = -ENOMEM;
 		goto close;
 	}
-	memcpy(envp, environ, nenv * sizeof(*envp));
-	envp[nenv] = (char *)extra_env;
-	/* Signals the daemon's threads block (its signalfd's) are the child's to take. */
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) &&
+		    strncmp(environ[i], "WATCHDOG_", 9) && strncmp(environ[i], "LISTEN_", 7))
+			envp[kept++] = environ[i];
+	envp[kept] = (char *)extra_env;
+	/*
+	 * Signals as a new program expects them: none blocked (the daemon's
+	 * threads block those of its signalfd), none ignored (SIGPIPE); in a
+	 * process group of its own, so that a timeout kills what it started too.
+	 */
 	posix_spawnattr_t attr;
-	sigset_t none;
+	sigset_t none, defaults;
 
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGHUP);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+						POSIX_SPAWN_SETPGROUP);
 	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
 	posix_spawnattr_destroy(&attr);
 	free(envp);
@@ -350,16 +430,25 @@ static int run(char *const argv[], const char *extra_env, struct output *out, ch
 	while (out_pipe[0] >= 0 || err_pipe[0] >= 0) {
 		struct pollfd pfd[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
 		double left = deadline - now_s();
-		int ready = left > 0 ? poll(pfd, 2, (int)(left * 1000) + 1) : 0;
+		/* A tenth of a second at most: a stop does not wait for a slow speaker. */
+		int ready = left > 0 ? poll(pfd, 2, left > 0.1 ? 100 : (int)(left * 1000) + 1) : 0;
 		char chunk[65536];
 
 		if (ready < 0 && errno == EINTR)
 			continue;
+		if (ready <= 0 && left > 0 && !atomic_load(&b->abort))
+			continue;
 		if (ready <= 0) {
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 			waitpid(pid, NULL, 0);
-			snprintf(err_text, err_len, "no answer within %d s", BGP_COMMAND_TIMEOUT_S);
-			rc = -ETIMEDOUT;
+			if (atomic_load(&b->abort)) {
+				snprintf(err_text, err_len, "stopped");
+				rc = -ECANCELED;
+			} else {
+				snprintf(err_text, err_len, "no answer within %d s",
+					 BGP_COMMAND_TIMEOUT_S);
+				rc = -ETIMEDOUT;
+			}
 			goto close;
 		}
 		for (int i = 0; i < 2; i++) {
@@ -382,6 +471,12 @@ static int run(char *const argv[], const char *extra_env, struct output *out, ch
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	if (err.len)
 		snprintf(err_text, err_len, "%.*s", (int)strcspn(err.buf, "\n"), err.buf);
+	else if (rc)
+		snprintf(err_text, err_len, "%s exited with %d", argv[0], rc);
+	if (!rc && out && out->truncated) {
+		snprintf(err_text, err_len, "an answer larger than %u MiB", BGP_OUTPUT_MAX >> 20);
+		rc = -E2BIG;
+	}
 close:
 	for (int i = 0; i < 2; i++) {
 		if (out_pipe[i] >= 0)
@@ -434,13 +529,26 @@ static const char *gobgp_afi(enum dc_bgp_action kind, bool v4)
 	return v4 ? "ipv4" : "ipv6";
 }
 
-/* Whether a path of gobgp's JSON is one this speaker originates (not one a neighbor sent). */
+/*
+ * Whether a path of gobgp's JSON is one this speaker originates, not one a
+ * neighbor sent (gobgp 3 names the neighbor neighbor-ip and source-id,
+ * gobgp 4 peer-address and peer-id).
+ */
 static bool local_path(struct json_object *path)
 {
+	static const char *const keys[] = {"neighbor-ip", "source-id", "peer-address", "peer-id"};
 	struct json_object *v;
 
-	return !json_object_object_get_ex(path, "neighbor-ip", &v) &&
-	       !json_object_object_get_ex(path, "source-id", &v);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_object_get_ex(path, keys[i], &v))
+			return false;
+	return true;
+}
+
+/* json-c asserts on an array call of anything else: each answer is checked first. */
+static bool is_array(struct json_object *o)
+{
+	return o && json_object_is_type(o, json_type_array);
 }
 
 /* Whether a path carries every configured community (RTBH's). */
@@ -449,14 +557,13 @@ static bool has_communities(const struct bgp *b, struct json_object *path)
 	struct json_object *attrs, *a, *type, *list;
 	bool found[DC_BGP_MAX_COMMUNITIES] = {};
 
-	if (!json_object_object_get_ex(path, "attrs", &attrs) ||
-	    !json_object_is_type(attrs, json_type_array))
+	if (!json_object_object_get_ex(path, "attrs", &attrs) || !is_array(attrs))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(attrs); i++) {
 		a = json_object_array_get_idx(attrs, i);
 		if (!json_object_object_get_ex(a, "type", &type) ||
 		    json_object_get_int(type) != 8 ||
-		    !json_object_object_get_ex(a, "communities", &list))
+		    !json_object_object_get_ex(a, "communities", &list) || !is_array(list))
 			continue;
 		for (size_t j = 0; j < json_object_array_length(list); j++) {
 			unsigned int c = (unsigned int)json_object_get_int64(
@@ -482,7 +589,7 @@ static bool flowspec_ours(struct json_object *path, struct netprobe_cidr *out)
 	bool discard = false;
 
 	if (!json_object_object_get_ex(path, "nlri", &nlri) ||
-	    !json_object_object_get_ex(nlri, "value", &value) ||
+	    !json_object_object_get_ex(nlri, "value", &value) || !is_array(value) ||
 	    json_object_array_length(value) != 1)
 		return false;
 	rule = json_object_array_get_idx(value, 0);
@@ -494,13 +601,14 @@ static bool flowspec_ours(struct json_object *path, struct netprobe_cidr *out)
 	    !json_object_object_get_ex(inner, "prefix", &prefix) ||
 	    netprobe_cidr_parse(json_object_get_string(prefix), out))
 		return false;
-	if (!json_object_object_get_ex(path, "attrs", &attrs))
+	if (!json_object_object_get_ex(path, "attrs", &attrs) || !is_array(attrs))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(attrs); i++) {
 		struct json_object *a = json_object_array_get_idx(attrs, i), *ext;
 
 		if (!json_object_object_get_ex(a, "type", &type) ||
-		    json_object_get_int(type) != 16 || !json_object_object_get_ex(a, "value", &ext))
+		    json_object_get_int(type) != 16 ||
+		    !json_object_object_get_ex(a, "value", &ext) || !is_array(ext))
 			continue;
 		for (size_t j = 0; j < json_object_array_length(ext); j++) {
 			struct json_object *e = json_object_array_get_idx(ext, j), *t, *st, *rate;
@@ -527,7 +635,7 @@ static int gobgp_list(struct bgp *b, bool v4, enum dc_bgp_action kind, struct pr
 
 	gobgp_begin(b, &c, true, gobgp_afi(kind, v4));
 	c.argv[c.n] = NULL;
-	rc = run(c.argv, NULL, &o, err_text, len);
+	rc = run(b, c.argv, NULL, &o, err_text, len);
 	if (rc) {
 		free(o.buf);
 		return rc < 0 ? rc : -EIO;
@@ -543,7 +651,7 @@ static int gobgp_list(struct bgp *b, bool v4, enum dc_bgp_action kind, struct pr
 	{
 		struct netprobe_cidr cidr;
 
-		if (!json_object_is_type(paths, json_type_array))
+		if (!is_array(paths))
 			continue;
 		for (size_t i = 0; i < json_object_array_length(paths); i++) {
 			struct json_object *path = json_object_array_get_idx(paths, i);
@@ -596,7 +704,7 @@ static int gobgp_change(struct bgp *b, const struct prefix *p, bool add, char *e
 		}
 	}
 	c.argv[c.n] = NULL;
-	rc = run(c.argv, NULL, NULL, err_text, len);
+	rc = run(b, c.argv, NULL, NULL, err_text, len);
 	return rc < 0 ? rc : rc ? -EIO : 0;
 }
 
@@ -620,7 +728,7 @@ static int exabgp_run(struct bgp *b, char **words, int n, struct output *out, ch
 	argv[0] = b->o.command;
 	memcpy(argv + 1, words, n * sizeof(*words));
 	argv[n + 1] = NULL;
-	rc = run(argv, env, out ?: &o, err_text, len);
+	rc = run(b, argv, env, out ?: &o, err_text, len);
 	if (!rc && strstr(err_text, "returns an error"))
 		rc = -EINVAL;
 	if (!rc && !out && o.len) {
@@ -793,20 +901,42 @@ static int exabgp_change(struct bgp *b, const struct prefix *p, bool add, char *
 
 /* ---- Either speaker ---- */
 
+/* What a look at the speaker read: its routes of ours, and which scopes it could read. */
+#define SCOPES 4 /* IPv4 or IPv6, times blackhole route or FlowSpec rule */
+
+static int scope_of(const struct prefix *p)
+{
+	return (p->c.family == NETPROBE_FAMILY_IPV4 ? 0 : 2) + (p->kind == DC_BGP_FLOWSPEC);
+}
+
+static const char *const scope_names[SCOPES] = {"ipv4", "ipv4-flowspec", "ipv6", "ipv6-flowspec"};
+
 /*
  * Ours at the speaker, both families and both kinds, into out: what the
- * other action left (a reload that switched) is withdrawn as stale.
+ * other action left (a reload that switched) is withdrawn as stale. A
+ * scope that could not be read (a family the speaker was not given) is
+ * left as it is, the others go on. The number of scopes not read.
  */
-static int speaker_list(struct bgp *b, struct prefixes *out, char *why, size_t len)
+static int speaker_list(struct bgp *b, struct prefixes *out, bool ok[SCOPES], char *why, size_t len)
 {
-	int err = 0;
+	int failed = 0;
 
-	if (b->o.speaker == DC_BGP_EXABGP)
-		return exabgp_list(b, out, why, len);
-	for (int v4 = 1; v4 >= 0 && !err; v4--)
-		for (int k = DC_BGP_RTBH; k <= DC_BGP_FLOWSPEC && !err; k++)
-			err = gobgp_list(b, v4, k, out, why, len);
-	return err;
+	if (b->o.speaker == DC_BGP_EXABGP) {
+		bool read = !exabgp_list(b, out, why, len);
+
+		for (int i = 0; i < SCOPES; i++)
+			ok[i] = read;
+		return read ? 0 : SCOPES;
+	}
+	for (int i = 0; i < SCOPES; i++) {
+		char one[256];
+
+		ok[i] = !gobgp_list(b, i < 2, i % 2 ? DC_BGP_FLOWSPEC : DC_BGP_RTBH, out, one,
+				    sizeof(one));
+		if (!ok[i] && !failed++)
+			snprintf(why, len, "%s: %s", scope_names[i], one);
+	}
+	return failed;
 }
 
 static int speaker_change(struct bgp *b, const struct prefix *p, bool add, char *why, size_t len)
@@ -817,81 +947,96 @@ static int speaker_change(struct bgp *b, const struct prefix *p, bool add, char 
 
 /* ---- The worker ---- */
 
-/* Makes the speaker's routes of ours the wanted ones. 0, or the first error (logged). */
+/* A route's line, while a sync has said fewer than this: past it, a count. */
+#define LINES_PER_SYNC 10
+
+/* Makes the speaker's routes of ours the wanted ones. 0, or an error (logged). */
 static int sync_speaker(struct bgp *b, const struct prefixes *want)
 {
 	struct prefixes have = {};
-	char why[512];
-	int err = 0;
+	bool ok[SCOPES];
+	char why[512] = "";
+	int unread, lines = 0;
 	unsigned long long added = 0, removed = 0, failed = 0;
+	size_t left = 0;
 
-	why[0] = '\0';
-	err = speaker_list(b, &have, why, sizeof(why));
-	pthread_mutex_lock(&b->lock);
-	if (err && b->stats.up)
+	unread = speaker_list(b, &have, ok, why, sizeof(why));
+	/* Said once when the speaker stops answering, once when it is back. */
+	if (unread && !b->said_down)
 		dlog(NETPROBE_LOG_ERROR, "bgp: cannot read the speaker's routes (%s): %s",
-		     b->o.command, why[0] ? why : netprobe_strerror(err));
-	b->stats.up = !err;
-	pthread_mutex_unlock(&b->lock);
-	if (err) {
-		free(have.v);
-		return err;
-	}
+		     b->o.command, why);
+	else if (!unread && b->said_down)
+		dlog(NETPROBE_LOG_INFO, "bgp: the speaker answers again");
+	b->said_down = unread != 0;
 	prefixes_sort(&have);
 	/* Withdrawals first: what ended must not stay blackholed while the rest goes out. */
-	for (size_t i = 0; i < have.n; i++) {
+	for (size_t i = 0; i < have.n && !atomic_load(&b->abort); i++) {
 		if (prefixes_has(want, &have.v[i]))
 			continue;
 		if (speaker_change(b, &have.v[i], false, why, sizeof(why))) {
-			dlog(NETPROBE_LOG_ERROR, "bgp: withdrawing %s failed: %s", have.v[i].text,
-			     why);
+			if (lines++ < LINES_PER_SYNC)
+				dlog(NETPROBE_LOG_ERROR, "bgp: withdrawing %s failed: %s",
+				     have.v[i].text, why);
 			failed++;
 			continue;
 		}
-		dlog(NETPROBE_LOG_INFO, "bgp: withdrew %s (%s)", have.v[i].text,
-		     have.v[i].kind == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
+		if (lines++ < LINES_PER_SYNC)
+			dlog(NETPROBE_LOG_INFO, "bgp: withdrew %s (%s)", have.v[i].text,
+			     have.v[i].kind == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
 		removed++;
 	}
-	for (size_t i = 0; i < want->n; i++) {
+	for (size_t i = 0; i < want->n && !atomic_load(&b->abort); i++) {
 		if (prefixes_has(&have, &want->v[i]))
 			continue;
+		if (!ok[scope_of(&want->v[i])]) {
+			left++; /* its scope unread: whether it is there is not known */
+			continue;
+		}
 		if (speaker_change(b, &want->v[i], true, why, sizeof(why))) {
-			dlog(NETPROBE_LOG_ERROR, "bgp: announcing %s failed: %s", want->v[i].text,
-			     why);
+			if (lines++ < LINES_PER_SYNC)
+				dlog(NETPROBE_LOG_ERROR, "bgp: announcing %s failed: %s",
+				     want->v[i].text, why);
 			failed++;
 			continue;
 		}
-		dlog(NETPROBE_LOG_INFO, "bgp: announced %s (%s)", want->v[i].text,
-		     want->v[i].kind == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
+		if (lines++ < LINES_PER_SYNC)
+			dlog(NETPROBE_LOG_INFO, "bgp: announced %s (%s)", want->v[i].text,
+			     want->v[i].kind == DC_BGP_FLOWSPEC ? "flowspec discard" : "blackhole");
 		added++;
 	}
+	if (lines > LINES_PER_SYNC)
+		dlog(NETPROBE_LOG_INFO,
+		     "bgp: %llu announced, %llu withdrawn, %llu failed in this look (%d more lines "
+		     "not written)",
+		     added, removed, failed, lines - LINES_PER_SYNC);
 	pthread_mutex_lock(&b->lock);
 	b->stats.announcements += added;
 	b->stats.withdrawals += removed;
-	b->stats.failures += failed;
+	b->stats.failures += failed + (unread ? 1 : 0);
 	b->stats.announced = have.n + added - removed;
+	b->stats.up = !unread;
 	pthread_mutex_unlock(&b->lock);
 	free(have.v);
-	return failed ? -EIO : 0;
+	return unread || failed || left ? -EIO : 0;
 }
 
 static void *worker(void *arg)
 {
 	struct bgp *b = arg;
-	unsigned long long done = 0;
 	double next = 0;
 
 	pthread_mutex_lock(&b->lock);
 	while (!b->stop) {
 		struct prefixes want = {};
 		bool due = next && now_s() >= next;
+		unsigned long long gen;
 		int err = 0;
 
 		/* Nothing before the lists were first looked at: an empty want is no verdict. */
-		if (!b->gen || (done == b->gen && !due)) {
+		if (!b->gen || (b->synced == b->gen && !due)) {
 			struct timespec until;
 
-			clock_gettime(CLOCK_REALTIME, &until);
+			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += 1;
 			pthread_cond_timedwait(&b->cv, &b->lock, &until);
 			continue;
@@ -901,13 +1046,15 @@ static void *worker(void *arg)
 			b->resync_due = true;
 		for (size_t i = 0; i < b->want.n && !err; i++)
 			err = prefixes_add(&want, &b->want.v[i].c, b->want.v[i].kind);
-		done = b->gen;
+		gen = b->gen;
 		pthread_mutex_unlock(&b->lock);
 		err = err ?: sync_speaker(b, &want);
 		free(want.v);
 		/* A speaker that failed is tried again within a second; else every resync_s. */
 		next = now_s() + (err ? 1 : b->o.resync_s);
 		pthread_mutex_lock(&b->lock);
+		b->synced = gen;
+		pthread_cond_broadcast(&b->done_cv);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return NULL;
@@ -916,16 +1063,25 @@ static void *worker(void *arg)
 struct bgp *bgp_start(const struct daemon_bgp_opts *o)
 {
 	struct bgp *b = calloc(1, sizeof(*b));
+	pthread_condattr_t ca;
 	int err;
 
 	if (!b)
 		return NULL;
 	b->o = *o;
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->cv, NULL);
-	b->stats.up = true; /* until a look says otherwise: its failure is then said once */
+	/* The worker's waits on the monotonic clock: a step of the wall clock stalls none. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cv, &ca);
+	pthread_cond_init(&b->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&b->abort, false);
 	err = pthread_create(&b->worker, NULL, worker, b);
 	if (err) {
+		pthread_cond_destroy(&b->cv);
+		pthread_cond_destroy(&b->done_cv);
+		pthread_mutex_destroy(&b->lock);
 		free(b);
 		errno = err;
 		return NULL;
@@ -950,12 +1106,38 @@ void bgp_stats(struct bgp *b, struct bgp_stats *out)
 	pthread_mutex_unlock(&b->lock);
 }
 
-void bgp_stop(struct bgp *b)
+void bgp_stop(struct bgp *b, bool withdraw)
 {
 	if (!b)
 		return;
 	pthread_mutex_lock(&b->lock);
+	/*
+	 * Withdrawn first, within BGP_STOP_S: routes nobody will take back when
+	 * their block ends must not stay. A speaker that does not answer in
+	 * time keeps them (the next start reconciles).
+	 */
+	if (withdraw && b->gen) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += BGP_STOP_S;
+		b->want.n = 0;
+		b->gen++;
+		pthread_cond_signal(&b->cv);
+		while (b->synced != b->gen &&
+		       pthread_cond_timedwait(&b->done_cv, &b->lock, &until) != ETIMEDOUT)
+			;
+		if (b->synced != b->gen)
+			dlog(NETPROBE_LOG_ERROR,
+			     "bgp: the speaker did not take back our routes within %d s: they stay "
+			     "until the next start reconciles",
+			     BGP_STOP_S);
+		else if (b->stats.announced)
+			dlog(NETPROBE_LOG_ERROR, "bgp: %zu routes could not be withdrawn",
+			     b->stats.announced);
+	}
 	b->stop = true;
+	atomic_store(&b->abort, true); /* a command still running is killed */
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->lock);
 	pthread_join(b->worker, NULL);
@@ -964,5 +1146,6 @@ void bgp_stop(struct bgp *b)
 	free(b->refused.v);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->cv);
+	pthread_cond_destroy(&b->done_cv);
 	free(b);
 }

@@ -199,7 +199,7 @@ static const struct netprobe_setting_range daemon_ranges[] = {
 	{"list_refresh_s", 0, 7 * 86400, "s"}, {"hook_timeout_s", 1, 600, "s"},
 	{"ipfix_timeout_s", 1, 86400, "s"},    {"ipfix_domain", 0, UINT32_MAX, ""},
 	{"bgp_widest_v4", 1, 32, ""},	       {"bgp_widest_v6", 1, 128, ""},
-	{"bgp_resync_s", 1, 3600, "s"},
+	{"bgp_resync_s", 1, 3600, "s"},	       {"bgp_max_routes", 1, 100000, ""},
 };
 
 static const struct netprobe_setting_range *range_of(const char *name)
@@ -1398,6 +1398,11 @@ static void set_bgp_deny_list(struct parser *p, const struct key *k, yaml_node_t
 	want_bool(p, v, k->name, &((struct daemon_bgp_opts *)t)->deny_list);
 }
 
+static void set_bgp_allow_unproven(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	want_bool(p, v, k->name, &((struct daemon_bgp_opts *)t)->allow_unproven);
+}
+
 #define BGP_UINT(field, range)                                                                     \
 	static void set_bgp_##field(struct parser *p, const struct key *k, yaml_node_t *v,         \
 				    void *t)                                                       \
@@ -1407,6 +1412,7 @@ static void set_bgp_deny_list(struct parser *p, const struct key *k, yaml_node_t
 BGP_UINT(widest_v4, "bgp_widest_v4")
 BGP_UINT(widest_v6, "bgp_widest_v6")
 BGP_UINT(resync_s, "bgp_resync_s")
+BGP_UINT(max_routes, "bgp_max_routes")
 
 static const struct key bgp_keys[] = {
 	{"enabled", set_bgp_enabled, NULL},
@@ -1421,6 +1427,8 @@ static const struct key bgp_keys[] = {
 	{"widest_prefix_v4", set_bgp_widest_v4, NULL},
 	{"widest_prefix_v6", set_bgp_widest_v6, NULL},
 	{"deny_list", set_bgp_deny_list, NULL},
+	{"allow_unproven", set_bgp_allow_unproven, NULL},
+	{"max_routes", set_bgp_max_routes, NULL},
 	{"resync_s", set_bgp_resync_s, NULL},
 	{NULL, NULL, NULL},
 };
@@ -1850,6 +1858,7 @@ static void config_defaults(struct daemon_config *cfg, const char *path,
 	cfg->bgp.widest_v4 = 32;
 	cfg->bgp.widest_v6 = 64;
 	cfg->bgp.resync_s = 5;
+	cfg->bgp.max_routes = 100;
 }
 
 /* Two interfaces that may not share one pinned state, and the lists' own rules. */
@@ -1878,6 +1887,19 @@ static void check_whole(struct parser *p)
 				 b->name, b->opts.ipv6_source_prefix, a->name,
 				 a->opts.ipv6_source_prefix);
 	}
+	/*
+	 * A block on unproven evidence is one a spoofer can get made for any
+	 * address; announced upstream, it blackholes that address for every
+	 * network behind the routers. Only when the operator says so.
+	 */
+	for (size_t i = 0; cfg->bgp.enabled && !cfg->bgp.allow_unproven && i < cfg->nifaces; i++)
+		if (cfg->ifaces[i].opts.xdp_mode == NETPROBE_XDP_FILTER &&
+		    cfg->ifaces[i].opts.mitigation && cfg->ifaces[i].opts.mitigation_unproven)
+			dc_error(p->errs, p->file, cfg->ifaces[i].pos,
+				 "interfaces.%s: mitigation: unproven blocks sources anyone can "
+				 "spoof, and bgp would announce them upstream: use proven, or set "
+				 "bgp.allow_unproven: true",
+				 cfg->ifaces[i].name);
 	/* What the tables can hold, when the pinned state is made with these sizes. */
 	size_t backends = 0;
 

@@ -114,6 +114,8 @@ struct daemon_bgp_opts {
 	unsigned int ncommunities;
 	unsigned int widest_v4, widest_v6; /* nothing shorter than these prefix lengths goes out */
 	bool deny_list;			   /* the deny list's own entries too, not only blocks */
+	bool allow_unproven;		   /* blocks of interfaces with mitigation: unproven too */
+	unsigned int max_routes;	   /* at most this many routes out */
 	unsigned int resync_s;		   /* the speaker's routes compared with ours this often */
 };
 
@@ -395,8 +397,11 @@ int bgp_update(struct bgp *b, struct netprobe_manager *m);
 /* Whether the worker wants the lists looked at again (its resync is due). */
 bool bgp_due(struct bgp *b);
 void bgp_stats(struct bgp *b, struct bgp_stats *out);
-/* Stops the worker; the speaker's routes stay (as the blocks do), the next start reconciles. */
-void bgp_stop(struct bgp *b);
+/*
+ * Stops the worker. withdraw: our routes are taken back first (at most
+ * 10 s): what stops announcing must not leave blackholes nobody ends.
+ */
+void bgp_stop(struct bgp *b, bool withdraw);
 
 /* ---- Privileges (privileges.c) ---- */
 

@@ -181,8 +181,25 @@ static void ipfix_replace(struct daemon *d)
 	d->ipfix = NULL;
 }
 
-/* The BGP module that goes: its routes stay (the next one reconciles), its counts in the totals. */
-static void bgp_replace(struct daemon *d)
+/*
+ * Whether two BGP settings announce the same routes through the same
+ * speaker: the next module then finds the last one's routes its own.
+ */
+static bool bgp_same_routes(const struct daemon_bgp_opts *a, const struct daemon_bgp_opts *b)
+{
+	return a->enabled == b->enabled && a->speaker == b->speaker && a->action == b->action &&
+	       !strcmp(a->api, b->api) && !strcmp(a->pipe, b->pipe) &&
+	       !strcmp(a->command, b->command) && !strcmp(a->next_hop_v4, b->next_hop_v4) &&
+	       !strcmp(a->next_hop_v6, b->next_hop_v6) && a->ncommunities == b->ncommunities &&
+	       !memcmp(a->communities, b->communities, a->ncommunities * sizeof(a->communities[0]));
+}
+
+/*
+ * The BGP module that goes, its counts kept in the totals. Its routes are
+ * withdrawn unless the next module takes them as its own: a speaker, an
+ * action or communities that change would otherwise strand them.
+ */
+static void bgp_replace(struct daemon *d, const struct daemon_bgp_opts *next)
 {
 	struct bgp_stats final;
 
@@ -190,7 +207,7 @@ static void bgp_replace(struct daemon *d)
 	d->bgp_before.announcements += final.announcements;
 	d->bgp_before.withdrawals += final.withdrawals;
 	d->bgp_before.failures += final.failures;
-	bgp_stop(d->bgp);
+	bgp_stop(d->bgp, !bgp_same_routes(&d->cfg.bgp, next));
 	d->bgp = NULL;
 }
 
@@ -635,7 +652,7 @@ static void reload(struct daemon *d)
 	bool new_bgp = memcmp(&next.bgp, &d->cfg.bgp, sizeof(next.bgp)) != 0;
 
 	if (new_bgp)
-		bgp_replace(d);
+		bgp_replace(d, &next.bgp);
 	err = daemon_apply(d->m, &next, &lists, &d->owned, &res);
 	if (metrics_move(d, &next) && !err)
 		err = -EADDRNOTAVAIL; /* the old address is still served */
@@ -1090,6 +1107,9 @@ int daemon_run(const struct daemon_args *args)
 		   d.cfg.nifaces);
 	rc = loop(&d, sfd) ? 1 : 0;
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+	/* Our routes go: nobody would withdraw them when their blocks end. */
+	bgp_stop(d.bgp, true);
+	d.bgp = NULL;
 	hooks_finish(&d.cfg);
 	ipfix_stop(d.ipfix, true, NULL); /* what is new of every flow, as forced ends */
 	d.ipfix = NULL;
@@ -1106,7 +1126,7 @@ int daemon_run(const struct daemon_args *args)
 	}
 out:
 	ipfix_stop(d.ipfix, false, NULL);
-	bgp_stop(d.bgp); /* its routes stay, as the blocks do: the next start reconciles */
+	bgp_stop(d.bgp, false); /* a start that failed: the next one reconciles */
 	metrics_stop(d.metrics);
 	netprobe_manager_events_stop(d.m);
 	netprobe_manager_free(d.m);

@@ -106,6 +106,8 @@ bgp_conf() {
 		  action: ${ACTION:-rtbh}
 		  deny_list: true
 		  resync_s: 2
+		  allow_unproven: true
+		  max_routes: ${MAX_ROUTES:-100}
 	EOF
 }
 
@@ -178,8 +180,8 @@ bgp_conf() {
 	wait "$GOBGPD_B" || true
 	wait_for 100 eval '! up_has ipv4 198.51.100.21/32'
 	# netprobe sees it gone (within its resync, 2 s here), and says so.
-	wait_for 100 eval '[ "$(metric netprobe_bgp_speaker_up)" = 0 ]'
-	grep -q "bgp: cannot read the speaker's routes" "$LOG"
+	wait_for 100 grep -q "bgp: cannot read the speaker's routes" "$LOG"
+	wait_for 30 eval '[ "$(metric netprobe_bgp_speaker_up)" = 0 ]'
 	gobgpd_start B
 	wait_for 300 established
 	wait_for 150 up_blackhole 198.51.100.21/32
@@ -187,6 +189,7 @@ bgp_conf() {
 	wait_for 50 up_blackhole 2001:db8:1::/64
 	run ! up_has ipv4 198.51.100.20/32
 	wait_for 30 eval '[ "$(metric netprobe_bgp_speaker_up)" = 1 ]'
+	grep -q "bgp: the speaker answers again" "$LOG"
 }
 
 @test "bgp: FlowSpec: a rule that discards the source's traffic, IPv4 and IPv6; a switch from RTBH leaves no blackhole behind" {
@@ -265,11 +268,46 @@ exabgp_start() {
 	[ "$(metric netprobe_bgp_failures_total)" -eq 0 ]
 }
 
+# ours_up: how many routes from B the upstream router holds, of both families.
+ours_up() {
+	local afi n=0
+	for afi in ipv4 ipv6; do
+		n=$((n + $(in_r gobgp -j global rib -a "$afi" | jq '[.[][] | select(."neighbor-ip" == "10.99.0.1")] | length')))
+	done
+	echo "$n"
+}
+
+@test "bgp: at most max_routes go out; unproven blocks only when allowed; a stop withdraws ours" {
+	# Blocks anyone can spoof, announced upstream: refused unless the operator says so.
+	bgp_conf
+	sed -i '/^  allow_unproven:/d' "$CONF"
+	run np_b daemon --check-config --config "$CONF"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"interfaces.$LAB_VB: mitigation: unproven blocks sources anyone can spoof, and bgp would announce them upstream"* ]]
+	# Two routes at most: of the three the lists want, one stays home, said once.
+	MAX_ROUTES=2 bgp_conf
+	np_b blacklist add 198.51.100.40 >/dev/null
+	daemon_start
+	wait_for 100 eval '[ "$(ours_up)" -eq 2 ]'
+	sleep 3 # two resyncs more: still two
+	[ "$(ours_up)" -eq 2 ]
+	[ "$(grep -c "bgp: 1 blocked prefixes beyond bgp.max_routes (2) are not announced" "$LOG")" -eq 1 ]
+	[ "$(metric netprobe_bgp_refused_prefixes)" = 3 ]
+	# SIGTERM: the datapath stays, our routes go (nobody would end them).
+	kill -TERM "$DPID"
+	wait "$DPID"
+	DPID=
+	[ "$(ours_up)" -eq 0 ]
+	grep -q "the datapath stays attached" "$LOG"
+	run ! grep -q "could not be withdrawn\|did not take back" "$LOG"
+}
+
 @test "bgp: a bad section is refused whole, saying where" {
 	local bad
 	for bad in "speaker: exabgpp" "communities: [65536:1]" "communities: []" "next_hop_v4: 2001:db8::1" \
 		"widest_prefix_v4: 0" "widest_prefix_v6: 129" "api: localhost" "resync_s: 0" \
-		"command: relative/gobgp" "action: drop" "pipe: ../run/x"; do
+		"command: relative/gobgp" "action: drop" "pipe: ../run/x" "max_routes: 0"; do
 		local line=3
 		if [[ "$bad" == speaker:* ]]; then
 			printf 'bgp:\n  %s\n' "$bad" >"$CONF"
