@@ -87,6 +87,18 @@ up_blackhole() {
 }
 metric() { in_b curl -sf http://127.0.0.1:9479/metrics | awk -v n="$1" '$1 == n {print $2}'; }
 
+# to_flowspec: the running daemon's action switched by a reload; the
+# config's routes become rules upstream and no blackhole route stays.
+to_flowspec() {
+	sed -i 's|^  action: rtbh|  action: flowspec|' "$CONF"
+	run np_b daemon --reload --config "$CONF"
+	[ "$status" -eq 0 ]
+	wait_for 100 up_has ipv4-flowspec "[source: 198.51.100.9/32]"
+	wait_for 100 up_has ipv6-flowspec "[source: 2001:db8:1::/64/0]"
+	wait_for 100 eval '! up_has ipv4 198.51.100.9/32'
+	wait_for 100 eval '! up_has ipv6 2001:db8:1::/64'
+}
+
 bgp_conf() {
 	cat >"$CONF" <<-EOF
 		pid_file: $PIDFILE
@@ -197,13 +209,7 @@ bgp_conf() {
 	daemon_start
 	wait_for 100 up_blackhole 198.51.100.9/32
 	# RTBH -> FlowSpec by a reload: the blackhole routes go, the rules come.
-	sed -i 's|^  action: rtbh|  action: flowspec|' "$CONF"
-	run np_b daemon --reload --config "$CONF"
-	[ "$status" -eq 0 ]
-	wait_for 100 up_has ipv4-flowspec "[source: 198.51.100.9/32]"
-	wait_for 100 up_has ipv6-flowspec "[source: 2001:db8:1::/64/0]"
-	wait_for 100 eval '! up_has ipv4 198.51.100.9/32'
-	wait_for 100 eval '! up_has ipv6 2001:db8:1::/64'
+	to_flowspec
 	# The rule's action: traffic-rate 0, which is discard.
 	in_r gobgp -j global rib -a ipv4-flowspec | jq -e '."[source: 198.51.100.9/32]"[0].attrs[] | select(.type == 16) | .value[] | select(.type == 128 and .subtype == 6 and .rate == 0)'
 	# The entry leaves the config: its rule leaves the upstream router.
@@ -259,12 +265,7 @@ exabgp_start() {
 	wait_for 150 up_blackhole 198.51.100.9/32
 	wait_for 50 up_blackhole 2001:db8:1::/64
 	# FlowSpec through ExaBGP, by a reload: the rules come, the blackholes go.
-	sed -i 's|^  action: rtbh|  action: flowspec|' "$CONF"
-	run np_b daemon --reload --config "$CONF"
-	[ "$status" -eq 0 ]
-	wait_for 100 up_has ipv4-flowspec "[source: 198.51.100.9/32]"
-	wait_for 100 up_has ipv6-flowspec "[source: 2001:db8:1::/64/0]"
-	wait_for 100 eval '! up_has ipv4 198.51.100.9/32'
+	to_flowspec
 	[ "$(metric netprobe_bgp_failures_total)" -eq 0 ]
 }
 

@@ -46,15 +46,7 @@ bpf_xdp_link_of() { bpftool link show pinned "$NETPROBE_PIN_PATH"/links/slot*_xd
 	[ "$(np_b blacklist list --json | jq -r '.entries[0].cidr')" = 203.0.113.0/24 ]
 	[ "$(np_b allowlist list --json | jq -r '.entries[0].cidr')" = 192.0.2.0/24 ]
 	# It counts: what B's kernel received meanwhile, netprobe saw.
-	quiesce "$LAB_B" "$LAB_VB"
-	local k0 n0
-	k0=$(kstat "$LAB_B" "$LAB_VB" rx_packets)
-	n0=$(np_b stats --json | jq '.interfaces[0].rx_packets')
-	in_a ping -c 5 -i 0.05 198.18.0.2 >/dev/null
-	quiesce "$LAB_B" "$LAB_VB"
-	[ $(($(np_b stats --json | jq '.interfaces[0].rx_packets') - n0)) -eq \
-		$(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) ]
-	[ $(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) -ge 5 ]
+	ping_counted_exactly
 	# It keeps running until told: SIGTERM stops it, and the datapath stays.
 	daemon_stop TERM
 	grep -q "SIGTERM: stopping" "$LOG"

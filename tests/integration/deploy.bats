@@ -170,14 +170,7 @@ caps_mask() {
 	[ -z "$(find "$pin" -type d ! -perm 0700)" ]
 	[ "$(find "$pin" -type f | wc -l)" -gt 20 ]
 	# Traffic: root's command reads the user's state, and counts what the kernel did.
-	quiesce "$LAB_B" "$LAB_VB"
-	local k0 n0
-	k0=$(kstat "$LAB_B" "$LAB_VB" rx_packets)
-	n0=$(np_b stats --json | jq '.interfaces[0].rx_packets')
-	in_a ping -c 5 -i 0.05 198.18.0.2 >/dev/null
-	quiesce "$LAB_B" "$LAB_VB"
-	[ $(($(np_b stats --json | jq '.interfaces[0].rx_packets') - n0)) -eq \
-		$(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) ]
+	ping_counted_exactly
 	# Metrics, from its own listener: the count the command read.
 	in_b curl -sf http://127.0.0.1:9479/metrics |
 		grep -qx "netprobe_rx_packets_total{interface=\"$LAB_VB\"} $(np_b stats --json | jq '.interfaces[0].rx_packets')"

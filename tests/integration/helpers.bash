@@ -115,6 +115,20 @@ quiesce() {
 	return 1
 }
 
+# ping_counted_exactly: five pings from A; netprobe's rx count on B's interface
+# grows by what B's kernel received, exactly.
+ping_counted_exactly() {
+	local k0 n0
+	quiesce "$LAB_B" "$LAB_VB"
+	k0=$(kstat "$LAB_B" "$LAB_VB" rx_packets)
+	n0=$(np_b stats --json | jq '.interfaces[0].rx_packets')
+	in_a ping -c 5 -i 0.05 198.18.0.2 >/dev/null
+	quiesce "$LAB_B" "$LAB_VB"
+	[ $(($(np_b stats --json | jq '.interfaces[0].rx_packets') - n0)) -eq \
+		$(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) ]
+	[ $(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) -ge 5 ]
+}
+
 # Waits (bounded) until a command succeeds.
 wait_for() {
 	local tries=$1
