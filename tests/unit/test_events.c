@@ -699,6 +699,14 @@ static void test_flow_end_for_any_reader(void **state)
 	assert_int_equal(netprobe_manager_expire_flows(m, 300), 20);
 	wait_collected(&c, 20);
 	netprobe_manager_events_stop(g_reader);
+	if (c.n != 20) {
+		struct netprobe_event_stats st = {};
+
+		netprobe_manager_event_stats(g_reader, &st);
+		print_message("  reader: kernel produced %llu, lost %llu; received %llu, delivered "
+			      "%llu\n",
+			      st.kernel_produced, st.kernel_lost, st.received, st.delivered);
+	}
 	assert_int_equal(c.n, 20);
 	assert_int_equal(c.last_flow.stats.packets, 1);
 	netprobe_manager_free(g_reader);
