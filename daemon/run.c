@@ -102,7 +102,7 @@ static void print_errors(const struct dc_errors *e)
 		dlog(NETPROBE_LOG_ERROR, "... and %u more", e->count - DC_MAX_ERRORS);
 }
 
-/* root, on the state of the service user the config's pin path belongs to: as that user on files. */
+/* root, on the state the config's pin path gives a service user: becomes that user (privileges.c). */
 static int act_as_state_owner(const char *config, const char *default_pin_path)
 {
 	char pin_path[NETPROBE_PIN_PATH_MAX];
