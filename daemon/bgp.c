@@ -193,15 +193,14 @@ static int collect_deny(const struct netprobe_acl_entry *e, void *ctx)
 	return prefixes_add(l->out, &e->cidr, DC_BGP_RTBH);
 }
 
-/* Indexes of the deny entries, the highest rank first (then as listed). */
-static const unsigned long long *rank_of;
-
-static int by_rank(const void *a, const void *b)
+/* Indexes of the deny entries, the highest rank (ctx) first, then as listed. */
+static int by_rank(const void *a, const void *b, void *ctx)
 {
+	const unsigned long long *rank = ctx;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
 
-	if (rank_of[x] != rank_of[y])
-		return rank_of[x] > rank_of[y] ? -1 : 1;
+	if (rank[x] != rank[y])
+		return rank[x] > rank[y] ? -1 : 1;
 	return x < y ? -1 : x > y;
 }
 
@@ -227,8 +226,7 @@ int bgp_update(struct bgp *b, struct netprobe_manager *m)
 	/* Under bgp.max_routes, what the operator listed goes first, then the strongest blocks. */
 	for (size_t i = 0; i < deny.n; i++)
 		order[i] = i;
-	rank_of = dl.rank;
-	qsort(order, deny.n, sizeof(*order), by_rank);
+	qsort_r(order, deny.n, sizeof(*order), by_rank, dl.rank);
 	for (size_t k = 0; k < deny.n && !err; k++) {
 		const struct prefix *p = &deny.v[order[k]];
 		unsigned int widest =

@@ -1244,19 +1244,24 @@ static const struct key ipfix_keys[] = {
 	{NULL, NULL, NULL},
 };
 
-static void set_ipfix(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+/* Whether the mapping v writes key (a default and a value given apart). */
+static bool section_has(struct parser *p, const yaml_node_t *v, const char *key)
 {
-	struct daemon_config *cfg = t;
-	bool enabled_given = false;
-
-	parse_section(p, v, k->name, ipfix_keys, &cfg->ipfix);
 	for (yaml_node_pair_t *a = v->type == YAML_MAPPING_NODE ? v->data.mapping.pairs.start
 								: NULL;
 	     a && a < v->data.mapping.pairs.top; a++)
-		enabled_given |=
-			!strcmp(scalar(yaml_document_get_node(p->doc, a->key)) ?: "", "enabled");
+		if (!strcmp(scalar(yaml_document_get_node(p->doc, a->key)) ?: "", key))
+			return true;
+	return false;
+}
+
+static void set_ipfix(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
+{
+	struct daemon_config *cfg = t;
+
+	parse_section(p, v, k->name, ipfix_keys, &cfg->ipfix);
 	/* A collector named is one exported to, unless enabled says not. */
-	if (!enabled_given)
+	if (!section_has(p, v, "enabled"))
 		cfg->ipfix.enabled = cfg->ipfix.collector[0] != '\0';
 	if (cfg->ipfix.enabled && !cfg->ipfix.collector[0])
 		error_at(p, v, "ipfix: enabled, and no collector (ADDRESS:PORT)");
@@ -1436,20 +1441,12 @@ static const struct key bgp_keys[] = {
 static void set_bgp(struct parser *p, const struct key *k, yaml_node_t *v, void *t)
 {
 	struct daemon_config *cfg = t;
-	bool enabled_given = false, speaker_given = false, command_given = false;
+	bool speaker_given = section_has(p, v, "speaker"),
+	     command_given = section_has(p, v, "command");
 
 	parse_section(p, v, k->name, bgp_keys, &cfg->bgp);
-	for (yaml_node_pair_t *a = v->type == YAML_MAPPING_NODE ? v->data.mapping.pairs.start
-								: NULL;
-	     a && a < v->data.mapping.pairs.top; a++) {
-		const char *key = scalar(yaml_document_get_node(p->doc, a->key)) ?: "";
-
-		enabled_given |= !strcmp(key, "enabled");
-		speaker_given |= !strcmp(key, "speaker");
-		command_given |= !strcmp(key, "command");
-	}
 	/* A section that names its speaker is one to use, unless enabled says not. */
-	if (!enabled_given)
+	if (!section_has(p, v, "enabled"))
 		cfg->bgp.enabled = speaker_given;
 	if (cfg->bgp.enabled && !speaker_given)
 		error_at(p, v, "bgp: enabled, and no speaker (gobgp or exabgp)");
