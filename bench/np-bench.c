@@ -158,12 +158,36 @@ static int send_live(struct baselines_bpf *b, unsigned int ifindex, const uint8_
 }
 
 /*
- * Live frames at pps a second: a tenth of a second's worth at each tick of
+ * The send command's frames: live frames, or where the kernel refuses them
+ * (before 5.18, or locked down: EPERM) the same frames through a packet
+ * socket, said once. The receiver's XDP sees them alike; the sender's TC
+ * egress sees the packet socket's, not live frames.
+ */
+static int send_frames(struct baselines_bpf *b, unsigned int ifindex, const uint8_t *frame,
+		       size_t len, long count)
+{
+	static bool refused;
+	int err = refused ? -EPERM : send_live(b, ifindex, frame, len, count);
+
+	if (err == -EPERM || err == -EINVAL || err == -EOPNOTSUPP) {
+		if (!refused)
+			fprintf(stderr,
+				"np-bench: this kernel refuses live frames (%s): sending through "
+				"a packet socket\n",
+				strerror(-err));
+		refused = true;
+		err = send_packet_socket(ifindex, frame, len, count);
+	}
+	return err;
+}
+
+/*
+ * Frames at pps a second: a tenth of a second's worth at each tick of
  * an absolute schedule (a late tick does not slow the ones after), until
  * count are sent. *seconds: from the first frame to the last tick.
  */
-static int send_live_paced(struct baselines_bpf *b, unsigned int ifindex, const uint8_t *frame,
-			   size_t len, long count, long pps, double *seconds)
+static int send_paced(struct baselines_bpf *b, unsigned int ifindex, const uint8_t *frame,
+		      size_t len, long count, long pps, double *seconds)
 {
 	long chunk = pps / 10 > 0 ? pps / 10 : 1, sent = 0;
 	struct timespec start, tick, end;
@@ -174,7 +198,7 @@ static int send_live_paced(struct baselines_bpf *b, unsigned int ifindex, const 
 	while (!err && sent < count) {
 		long n = count - sent < chunk ? count - sent : chunk;
 
-		err = send_live(b, ifindex, frame, len, n);
+		err = send_frames(b, ifindex, frame, len, n);
 		sent += n;
 		tick.tv_nsec += 100000000L * n / chunk;
 		while (tick.tv_nsec >= 1000000000L) {
@@ -326,8 +350,8 @@ static int cmd_send(int argc, char **argv)
 
 		if (!b)
 			return 1;
-		err = pps ? send_live_paced(b, ifindex, frame, len, count, pps, &seconds)
-			  : send_live(b, ifindex, frame, len, count);
+		err = pps ? send_paced(b, ifindex, frame, len, count, pps, &seconds)
+			  : send_frames(b, ifindex, frame, len, count);
 		baselines_bpf__destroy(b);
 	} else {
 		err = send_packet_socket(ifindex, frame, len, count);

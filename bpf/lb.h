@@ -41,7 +41,8 @@
 #define NP_IP_DF	       0x4000
 
 /*
- * What XDP hands the TC ingress program, in the frame's metadata, when the
+ * What XDP hands the TC ingress program, in the frame's metadata (or, where
+ * the kernel refuses XDP metadata, in np_lb_handoffs), when the
  * next hop's MAC address is not known yet: TC sends the frame with
  * bpf_redirect_neigh, which resolves it (XDP cannot; and the kernel's own
  * routing would drop an encapsulated packet whose source is this host).
@@ -260,6 +261,88 @@ static __always_inline void lb_cache_route(struct netprobe_lb_route *r, __u32 ge
 }
 
 /*
+ * The frame at data as TC will see it, for np_lb_handoffs: addresses,
+ * protocol and, for TCP and UDP, ports (an encapsulated frame's outer
+ * header: its addresses name the backend).
+ */
+static __always_inline bool lb_handoff_key(void *data, void *end, struct lb_handoff_key *k)
+{
+	struct ethhdr *eth = data;
+	__be16 *ports = NULL;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	if ((void *)(eth + 1) > end)
+		return false;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end)
+			return false;
+		k->family = NP_AF_INET;
+		k->proto = ip->protocol;
+		__builtin_memcpy(k->saddr, &ip->saddr, 4);
+		__builtin_memcpy(k->daddr, &ip->daddr, 4);
+		if (ip->ihl == 5)
+			ports = (void *)(ip + 1);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return false;
+		k->family = NP_AF_INET6;
+		k->proto = ip6->nexthdr;
+		__builtin_memcpy(k->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(k->daddr, &ip6->daddr, 16);
+		ports = (void *)(ip6 + 1);
+	} else {
+		return false;
+	}
+	if (ports && (k->proto == IPPROTO_TCP || k->proto == IPPROTO_UDP)) {
+		if ((void *)(ports + 2) > end)
+			return false;
+		k->sport = ports[0];
+		k->dport = ports[1];
+	}
+	return true;
+}
+
+/*
+ * Without XDP metadata: the next hop goes into np_lb_handoffs under the
+ * frame's key, one more frame pending, and the frame is passed. TC takes
+ * one pending frame of that key per frame it sends: a forged frame of the
+ * same key can at most take a real one's turn (which the stack then drops),
+ * never add a send of its own.
+ */
+static __always_inline int lb_handoff_by_map(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
+{
+	struct lb_handoff_slot fresh = {}, *s;
+	struct lb_handoff_key k;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!lb_handoff_key((void *)(long)ctx->data, (void *)(long)ctx->data_end, &k))
+		return XDP_DROP;
+	fresh.ifindex = fib->ifindex;
+	fresh.family = fib->family;
+	if (fib->family == NP_AF_INET)
+		__builtin_memcpy(fresh.nexthop, &fib->ipv4_dst, 4);
+	else
+		__builtin_memcpy(fresh.nexthop, fib->ipv6_dst, 16);
+	fresh.expires_ns = now + 1000000000ULL;
+	s = bpf_map_lookup_elem(&np_lb_handoffs, &k);
+	if (!s || s->expires_ns < now) {
+		fresh.pending = 1;
+		return bpf_map_update_elem(&np_lb_handoffs, &k, &fresh, BPF_ANY) ? XDP_DROP
+										 : XDP_PASS;
+	}
+	s->ifindex = fresh.ifindex;
+	s->family = fresh.family;
+	__builtin_memcpy(s->nexthop, fresh.nexthop, 16);
+	s->expires_ns = fresh.expires_ns;
+	__sync_fetch_and_add(&s->pending, 1);
+	return XDP_PASS;
+}
+
+/*
  * Hands the packet to TC, which sends it to the next hop the route lookup
  * left in fib (the backend or a gateway) once the kernel has resolved it.
  */
@@ -267,6 +350,8 @@ static __always_inline int lb_handoff(struct xdp_md *ctx, const struct bpf_fib_l
 {
 	struct lb_handoff *h;
 
+	if (!np_xdp_meta)
+		return lb_handoff_by_map(ctx, fib);
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*h)))
 		return XDP_DROP;
 	h = (void *)(long)ctx->data_meta;
@@ -794,6 +879,23 @@ static __always_inline long lb_tc_handoff(struct __sk_buff *skb)
 	struct lb_handoff *h = (void *)(long)skb->data_meta;
 	struct bpf_redir_neigh nh = {};
 
+	if (!np_xdp_meta) {
+		struct lb_handoff_slot *s;
+		struct lb_handoff_key k;
+
+		if (!lb_handoff_key((void *)(long)skb->data, (void *)(long)skb->data_end, &k))
+			return -1;
+		s = bpf_map_lookup_elem(&np_lb_handoffs, &k);
+		if (!s || s->expires_ns < bpf_ktime_get_ns())
+			return -1;
+		if (__sync_fetch_and_add(&s->pending, -1) <= 0) {
+			__sync_fetch_and_add(&s->pending, 1);
+			return -1;
+		}
+		nh.nh_family = s->family;
+		__builtin_memcpy(nh.ipv6_nh, s->nexthop, 16);
+		return bpf_redirect_neigh(s->ifindex, &nh, sizeof(nh), 0);
+	}
 	if ((void *)(h + 1) > (void *)(long)skb->data || h->magic != NP_LB_HANDOFF_MAGIC)
 		return -1;
 	nh.nh_family = h->family;

@@ -28,6 +28,8 @@ const volatile bool np_decap = false;
 const volatile struct netprobe_decap_params np_decap_tunnels = {};
 /* Jiffies each CPU reuses a route to a backend (lb_route_cache_ms); 0: look up every packet. */
 const volatile __u32 np_lb_route_ttl = 0;
+/* Whether XDP may call bpf_xdp_adjust_meta (some kernels refuse it): how lb hands frames to TC. */
+const volatile bool np_xdp_meta = true;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -397,5 +399,33 @@ struct {
 	__type(value, struct netprobe_lb_route);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } np_lb_routes SEC(".maps");
+
+/*
+ * lb's hand-over to TC where XDP has no metadata (np_xdp_meta false): the
+ * next hop of frames XDP passed on a neighbour miss, keyed by the frame as
+ * TC sees it, with how many such frames are on their way. This copy's own
+ * (unpinned): XDP and TC of one interface share it.
+ */
+struct lb_handoff_key {
+	__u8 family; /* NP_AF_INET or NP_AF_INET6 */
+	__u8 proto;
+	__be16 sport, dport; /* TCP and UDP; 0 for others */
+	__u8 saddr[16], daddr[16];
+};
+
+struct lb_handoff_slot {
+	__u32 ifindex; /* egress */
+	__u32 family;  /* of the next hop */
+	__u8 nexthop[16];
+	__u64 expires_ns; /* a slot older than a second is stale */
+	__s64 pending;	  /* frames passed and not yet taken by TC */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct lb_handoff_key);
+	__type(value, struct lb_handoff_slot);
+} np_lb_handoffs SEC(".maps");
 
 #endif /* NETPROBE_MAPS_H */

@@ -186,6 +186,8 @@ static void probe_programs(struct netprobe_probe_report *r)
 			    "lb mode: route lookups in XDP, next hops resolved by TC",
 			    NP_KF_REDIRECT_NEIGH);
 	add_feature(r, "events_test", false, "events --test: bpf_loop", NP_KF_LOOP);
+	add_feature(r, "xdp_meta", false, "lb hands frames to TC in their XDP metadata",
+		    NP_KF_XDP_META);
 }
 
 /* tcx exists when the kernel's own BTF knows the attach type. */

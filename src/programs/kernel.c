@@ -27,6 +27,9 @@ static const struct np_kernel_feature_info features[NP_KF_MAX] = {
 		 "lb mode (a next hop XDP could not resolve; the route lookup's MTU "
 		 "result, 5.12, comes with the atomics)"},
 	[NP_KF_LOOP] = {"loop", "bpf_loop", "5.17", "events --test (the test event producer)"},
+	[NP_KF_XDP_META] = {"xdp_meta", "bpf_xdp_adjust_meta in XDP", "4.15",
+			    "lb mode's hand-over to TC through the frame's metadata (without it, "
+			    "through a map)"},
 };
 
 const struct np_kernel_feature_info *np_kernel_feature(enum np_kernel_feature f)
@@ -67,6 +70,29 @@ static int probe_atomic_fetch(void)
 	return errno == EINVAL ? 0 : -errno;
 }
 
+/*
+ * Loads r1 = ctx (as it is); r2 = 0; call bpf_xdp_adjust_meta; r0 = XDP_PASS;
+ * exit. libbpf's helper probe takes any refusal but "unknown func" for a
+ * yes, and some kernels refuse this helper to XDP with another message.
+ */
+static int probe_xdp_meta(void)
+{
+	const struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = 0},
+		{.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_xdp_adjust_meta},
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, NULL, "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), NULL);
+
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	return errno == EINVAL ? 0 : -errno;
+}
+
 static int probe(enum np_kernel_feature f)
 {
 	switch (f) {
@@ -85,6 +111,8 @@ static int probe(enum np_kernel_feature f)
 					       NULL);
 	case NP_KF_LOOP:
 		return libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_loop, NULL);
+	case NP_KF_XDP_META:
+		return probe_xdp_meta();
 	default:
 		return -EINVAL;
 	}

@@ -224,6 +224,7 @@ struct netprobe_bpf *np_load_programs(struct netprobe_manager *m, unsigned int s
 	bpf_program__set_autoload(skel->progs.netprobe_xdp, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_ingress, true);
 	bpf_program__set_autoload(skel->progs.netprobe_tc_egress, true);
+	skel->rodata->np_xdp_meta = np_kernel_has(NP_KF_XDP_META);
 	skel->rodata->np_slot = slot;
 	skel->rodata->np_ifindex = ifindex;
 	skel->rodata->np_detailed_events = a->enable_detailed_events;

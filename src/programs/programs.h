@@ -29,6 +29,7 @@ enum np_kernel_feature {
 	NP_KF_FIB_LOOKUP,
 	NP_KF_REDIRECT_NEIGH,
 	NP_KF_LOOP,
+	NP_KF_XDP_META,
 	NP_KF_MAX,
 };
 

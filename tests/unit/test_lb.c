@@ -36,6 +36,7 @@
 #include "../lib/pktbuild.h"
 /* The datapath's flow hash: the Maglev position and the IPv6 flow label come from it. */
 #include "../../bpf/hash.h"
+#include "programs/programs.h"
 
 #define IF_PEER "nplb0"
 #define IF_DUT	"nplb1" /* netprobe lb is attached here */
@@ -395,6 +396,83 @@ static void assert_handoff(const uint8_t *meta, int family, const char *nexthop)
 	assert_int_equal(word[2], family == 4 ? AF_INET : AF_INET6);
 	addr_bytes(nexthop, addr);
 	assert_memory_equal(meta + 12, addr, family == 4 ? 4 : 16);
+}
+
+/* bpf/maps.h's struct lb_handoff_key and lb_handoff_slot, as the test reads them. */
+struct handoff_key {
+	uint8_t family, proto;
+	uint16_t sport, dport;
+	uint8_t saddr[16], daddr[16];
+};
+
+struct handoff_slot {
+	uint32_t ifindex, family;
+	uint8_t nexthop[16];
+	uint64_t expires_ns;
+	int64_t pending;
+};
+
+/* The map the attached program shares with its TC program, by name. */
+static int prog_map(int prog, const char *name)
+{
+	uint32_t ids[64];
+	struct bpf_prog_info info = {.nr_map_ids = 64, .map_ids = (uintptr_t)ids};
+	uint32_t len = sizeof(info);
+
+	assert_int_equal(bpf_obj_get_info_by_fd(prog, &info, &len), 0);
+	for (uint32_t i = 0; i < info.nr_map_ids && i < 64; i++) {
+		struct bpf_map_info mi = {};
+		uint32_t mlen = sizeof(mi);
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &mi, &mlen) == 0 &&
+		    !strcmp(mi.name, name))
+			return fd;
+		if (fd >= 0)
+			close(fd);
+	}
+	fail_msg("the program has no map %s", name);
+	return -1;
+}
+
+/*
+ * The hand-off XDP left for TC in o: in the frame's metadata, which is
+ * checked and taken off o; or, where the kernel refuses XDP metadata, in
+ * np_lb_handoffs under the frame's addresses, protocol and TCP/UDP ports
+ * (read here from the frame itself), one frame pending.
+ */
+static void take_handoff(struct out *o, int family, const char *nexthop)
+{
+	struct handoff_key k = {};
+	struct handoff_slot v;
+	uint8_t addr[16] = {};
+	const uint8_t *ip = o->b + 14;
+	bool v4 = rd16(o->b + 12) == 0x0800;
+	int fd;
+
+	if (np_kernel_has(NP_KF_XDP_META)) {
+		assert_true(o->len > HANDOFF);
+		assert_handoff(o->b, family, nexthop);
+		memmove(o->b, o->b + HANDOFF, o->len - HANDOFF);
+		o->len -= HANDOFF;
+		return;
+	}
+	k.family = v4 ? AF_INET : AF_INET6;
+	k.proto = v4 ? ip[9] : ip[6];
+	memcpy(k.saddr, v4 ? ip + 12 : ip + 8, v4 ? 4 : 16);
+	memcpy(k.daddr, v4 ? ip + 16 : ip + 24, v4 ? 4 : 16);
+	if ((k.proto == IPPROTO_TCP || k.proto == IPPROTO_UDP) && (!v4 || ip[0] == 0x45)) {
+		memcpy(&k.sport, ip + (v4 ? 20 : 40), 2);
+		memcpy(&k.dport, ip + (v4 ? 22 : 42), 2);
+	}
+	fd = prog_map(g_prog, "np_lb_handoffs");
+	assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+	close(fd);
+	assert_int_equal(v.ifindex, if_nametoindex(IF_BE));
+	assert_int_equal(v.family, family == 4 ? AF_INET : AF_INET6);
+	assert_true(v.pending >= 1);
+	addr_bytes(nexthop, addr);
+	assert_memory_equal(v.nexthop, addr, family == 4 ? 4 : 16);
 }
 
 static int xdp_run(const uint8_t *frame, size_t len, struct out *o)
@@ -1849,17 +1927,17 @@ static void test_neighbour_and_route(void **state)
 
 	/*
 	 * IP-in-IP: encapsulated, and handed to TC in the frame's metadata (which
-	 * BPF_PROG_RUN returns in front of the frame) to send once the kernel
-	 * has resolved the next hop.
+	 * BPF_PROG_RUN returns in front of the frame; or in a map, where the
+	 * kernel refuses XDP metadata) to send once the kernel has resolved
+	 * the next hop.
 	 */
 	assert_int_equal(netprobe_lb_service_add(g_m, "10.99.0.7:80/tcp"), 0);
 	assert_int_equal(netprobe_lb_backend_add(g_m, "10.99.0.7:80/tcp", NO_NEIGH4, NULL), 0);
 	s = tcp("192.0.2.50", "10.99.0.7", 40000, 80, SYN);
 	f = build(&s);
 	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_PASS);
-	assert_int_equal(o.len, HANDOFF + f.len + 20);
-	assert_handoff(o.b, 4, NO_NEIGH4);
-	memmove(o.b, o.b + HANDOFF, o.len - HANDOFF);
+	take_handoff(&o, 4, NO_NEIGH4);
+	assert_int_equal(o.len, f.len + 20);
 	assert_memory_equal(o.b, f.b, 12); /* the MACs are the kernel's to fill in */
 	assert_int_equal(rd16(o.b + 12), 0x0800);
 	assert_int_equal(o.b[14], 0x45);
@@ -1884,9 +1962,8 @@ static void test_neighbour_and_route(void **state)
 	s = tcp("2001:db8:c::50", "fd99::7", 40000, 80, SYN);
 	f = build(&s);
 	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_PASS);
-	assert_int_equal(o.len, HANDOFF + f.len + 40);
-	assert_handoff(o.b, 6, NO_NEIGH6);
-	memmove(o.b, o.b + HANDOFF, o.len - HANDOFF);
+	take_handoff(&o, 6, NO_NEIGH6);
+	assert_int_equal(o.len, f.len + 40);
 	assert_memory_equal(o.b, f.b, 12);
 	assert_int_equal(o.b[14 + 6], IPPROTO_IPV6);
 	addr_bytes(NO_NEIGH6, addr);
@@ -1900,9 +1977,9 @@ static void test_neighbour_and_route(void **state)
 	s = tcp("192.0.2.50", "10.99.0.8", 40000, 80, SYN);
 	f = build(&s);
 	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_PASS);
-	assert_int_equal(o.len, HANDOFF + f.len);
-	assert_handoff(o.b, 4, NO_NEIGH4);
-	assert_memory_equal(o.b + HANDOFF, f.b, f.len);
+	take_handoff(&o, 4, NO_NEIGH4);
+	assert_int_equal(o.len, f.len);
+	assert_memory_equal(o.b, f.b, f.len);
 	st = stats();
 	assert_int_equal(st.counters.lb[NETPROBE_LBC_NEIGH_MISS], 3);
 	v = service("10.99.0.8:80/tcp");
@@ -1918,10 +1995,10 @@ static void test_neighbour_and_route(void **state)
 	s.tcp_flags = ACK;
 	f = build(&s);
 	assert_int_equal(xdp_run(f.b, f.len, &o), XDP_PASS);
-	assert_int_equal(o.len, HANDOFF + f.len + 20);
-	assert_handoff(o.b, 4, hosts[0].v4);
+	take_handoff(&o, 4, hosts[0].v4);
+	assert_int_equal(o.len, f.len + 20);
 	addr_bytes(hosts[0].v4, addr);
-	assert_memory_equal(o.b + HANDOFF + 14 + 16, addr, 4);
+	assert_memory_equal(o.b + 14 + 16, addr, 4);
 	assert_int_equal(stats().counters.lb[NETPROBE_LBC_NEIGH_MISS], 4);
 	reset_topology();
 
@@ -2055,6 +2132,29 @@ static void test_neighbour_miss_handed_to_tc(void **state)
 			    tc0);
 		assert_true(neighbour_exists(cases[i].backend));
 	}
+}
+
+/*
+ * The same two where the kernel refuses XDP metadata, on any kernel: the
+ * programs are loaded as for such a kernel, and hand over through a map.
+ */
+static void test_neighbour_and_route_by_map(void **state)
+{
+	np_kernel_assume(NP_KF_XDP_META, 0);
+	test_neighbour_and_route(state);
+}
+
+static void test_neighbour_miss_by_map(void **state)
+{
+	np_kernel_assume(NP_KF_XDP_META, 0);
+	test_neighbour_miss_handed_to_tc(state);
+}
+
+/* After those: the kernel is asked again. */
+static int teardown_probe_again(void **state)
+{
+	np_kernel_assume(NP_KF_XDP_META, -1);
+	return teardown(state);
 }
 
 /*
@@ -2608,6 +2708,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_not_forwarded, teardown),
 		cmocka_unit_test_teardown(test_neighbour_and_route, teardown),
 		cmocka_unit_test_teardown(test_neighbour_miss_handed_to_tc, teardown),
+		cmocka_unit_test_teardown(test_neighbour_and_route_by_map, teardown_probe_again),
+		cmocka_unit_test_teardown(test_neighbour_miss_by_map, teardown_probe_again),
 		cmocka_unit_test_teardown(test_decap, teardown),
 		cmocka_unit_test_teardown(test_decap_filtered, teardown),
 		cmocka_unit_test_teardown(test_icmp_errors_follow_flows, teardown),
