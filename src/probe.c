@@ -41,8 +41,17 @@ static void add(struct netprobe_probe_report *r, const char *name, bool ok, bool
 	struct netprobe_probe_item *it;
 	va_list ap;
 
-	if (r->count >= NETPROBE_PROBE_MAX)
+	/* Never a check dropped unseen: a full report says so in its last item. */
+	if (r->count >= NETPROBE_PROBE_MAX) {
+		it = &r->items[NETPROBE_PROBE_MAX - 1];
+		snprintf(it->name, sizeof(it->name), "report");
+		snprintf(it->detail, sizeof(it->detail),
+			 "more checks than a report holds (NETPROBE_PROBE_MAX %d)",
+			 NETPROBE_PROBE_MAX);
+		it->ok = false;
+		it->required = false;
 		return;
+	}
 	it = &r->items[r->count++];
 	snprintf(it->name, sizeof(it->name), "%s", name);
 	it->ok = ok;

@@ -1096,7 +1096,7 @@ NETPROBE_API int netprobe_lb_forward_parse(const char *s, enum netprobe_lb_forwa
 
 /* ---- Support probe (the seed's IsSupported) ------------------------------ */
 
-#define NETPROBE_PROBE_MAX 16
+#define NETPROBE_PROBE_MAX 32
 
 struct netprobe_probe_item {
 	char name[32]; /* "kernel", "btf", "bpf_syscall", "cap_bpf", ... */
