@@ -213,76 +213,75 @@ static int file_entries_push(struct file_entries *fe, const char *entry, unsigne
 }
 
 /*
- * Reads a blocklist file whole: one address or CIDR a line, anything after
- * '#' or ';' a comment (as in Spamhaus DROP and FireHOL lists). Lines of
- * any length are read whole: a long comment must never spill into what
- * looks like a new line (that is how a crafted file slips in 0.0.0.0/0).
- * A malformed line is an error naming it, before anything is applied.
+ * Reads a blocklist file whole, as netprobe_list_text_parse takes it (one
+ * address or CIDR a line, comments after '#' or ';', as in Spamhaus DROP
+ * and FireHOL lists): the daemon's list files read the same way. A line
+ * that is not one entry is an error naming it, before anything is applied.
  */
-#define NP_LIST_ENTRY_MAX 64 /* longer than any CIDR, IPv6 included */
+struct file_read {
+	const char *path;
+	struct file_entries *fe;
+};
+
+static int file_line(unsigned long line, const char *entry, const char *why, void *ctx)
+{
+	struct file_read *r = ctx;
+	int err;
+
+	if (!entry) {
+		cli_error("%s:%lu: %s", r->path, line, why);
+		return -EINVAL;
+	}
+	err = file_entries_push(r->fe, entry, line);
+	if (err == -E2BIG)
+		cli_error("%s:%lu: more than %u entries: more than any list holds", r->path, line,
+			  NP_FILE_ENTRIES_MAX);
+	else if (err)
+		cli_error("%s:%lu: %s", r->path, line, strerror(-err));
+	return err;
+}
 
 static int read_file(const char *path, struct file_entries *fe)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned long lineno = 0;
+	struct file_read r = {path, fe};
+	char *text = NULL;
+	size_t len = 0, room = 0, got;
 	int err = 0;
 
 	if (!f) {
 		cli_error("cannot open %s: %s", path, strerror(errno));
 		return -errno;
 	}
-	while (!err && getline(&line, &cap, f) >= 0) {
-		char *start = line, *end;
+	do {
+		if (len == room) {
+			char *grown = realloc(text, room = room ? room * 2 : 65536);
 
-		lineno++;
-		line[strcspn(line, "#;\r\n")] = '\0';
-		while (*start == ' ' || *start == '\t')
-			start++;
-		for (end = start; *end && *end != ' ' && *end != '\t';)
-			end++;
-		if (*end) {
-			/* One entry a line: "10.0.0.0 /8" or a range must not become a /32. */
-			*end++ = '\0';
-			end += strspn(end, " \t");
-			if (*end) {
-				cli_error(
-					"%s:%lu: '%s' follows the entry %s; one address or CIDR a "
-					"line (comments after # or ;)",
-					path, lineno, end, start);
-				err = -EINVAL;
+			if (!grown) {
+				err = -ENOMEM;
+				cli_error("cannot read %s: %s", path, strerror(ENOMEM));
 				break;
 			}
+			text = grown;
 		}
-		if (!*start)
-			continue;
-		if (strlen(start) > NP_LIST_ENTRY_MAX) {
-			cli_error("%s:%lu: an entry of %zu characters is no address or CIDR", path,
-				  lineno, strlen(start));
-			err = -EINVAL;
-			break;
-		}
-		err = file_entries_push(fe, start, lineno);
-		if (err == -E2BIG)
-			cli_error("%s:%lu: more than %u entries: more than any list holds", path,
-				  lineno, NP_FILE_ENTRIES_MAX);
-		else if (err)
-			cli_error("%s:%lu: %s", path, lineno, strerror(-err));
+		got = fread(text + len, 1, room - len, f);
+		len += got;
+	} while (got);
+	if (!err && ferror(f)) {
+		err = -errno ?: -EIO;
+		cli_error("cannot read %s: %s", path, strerror(-err));
 	}
+	if (f != stdin)
+		fclose(f);
+	if (!err)
+		err = netprobe_list_text_parse(text ?: "", len, file_line, &r);
+	free(text);
 	if (!err && fe->n) {
 		fe->v = calloc(fe->n, sizeof(*fe->v));
 		for (size_t i = 0; fe->v && i < fe->n; i++)
 			fe->v[i] = fe->text + fe->at[i];
 		err = fe->v ? 0 : -ENOMEM;
 	}
-	if (!err && ferror(f)) {
-		err = -errno ?: -EIO;
-		cli_error("cannot read %s: %s", path, strerror(-err));
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
 	return err;
 }
 
@@ -402,6 +401,7 @@ const struct cli_command cli_cmd_blacklist = {
 		"hits, time left and origin (manual, or the detection that blocked it).",
 	.run = cmd_blacklist,
 	.opts = list_opts,
+	.args_size = sizeof(struct list_args),
 };
 
 const struct cli_command cli_cmd_allowlist = {
@@ -412,6 +412,7 @@ const struct cli_command cli_cmd_allowlist = {
 		"denied prefix, and never count towards a detection.",
 	.run = cmd_allowlist,
 	.opts = list_opts,
+	.args_size = sizeof(struct list_args),
 };
 
 /* Whether cidrs[i] is the same prefix as one before it (printed once). */

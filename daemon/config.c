@@ -1708,48 +1708,46 @@ static int read_trusted(const char *path, const char *file_for_errors, struct dc
 	return 0;
 }
 
+struct list_read {
+	const struct dc_list_file *f;
+	struct dc_cidrs *out;
+	struct dc_errors *errs;
+};
+
+/* Each line of a list file, as the library reads them (netprobe_list_text_parse). */
+static int list_line(unsigned long line, const char *entry, const char *why, void *ctx)
+{
+	struct list_read *r = ctx;
+	char text[64], cidr_why[256];
+
+	if (!entry) {
+		dc_error(r->errs, r->f->path, (struct dc_pos){line, 1}, "%s", why);
+		return 0;
+	}
+	if (!canonical_cidr(entry, text, sizeof(text), cidr_why, sizeof(cidr_why))) {
+		dc_error(r->errs, r->f->path, (struct dc_pos){line, 1}, "'%s' is no CIDR (%s)",
+			 entry, cidr_why);
+		return 0;
+	}
+	return cidrs_add(r->out, text, (struct dc_pos){line, 1}) ? -ENOMEM : 0;
+}
+
 int dc_list_file_read(const struct dc_list_file *f, const char *config, struct dc_cidrs *out,
 		      struct dc_errors *errs)
 {
-	unsigned int before = errs->count, line = 0;
-	char *buf, *next, *s, text[64], why[256];
+	struct list_read r = {f, out, errs};
+	unsigned int before = errs->count;
 	size_t len;
+	char *buf;
 	int err;
 
 	err = read_trusted(f->path, config, f->pos, DC_MAX_LIST_FILE_SIZE, &buf, &len, errs);
 	if (err)
 		return err;
-	for (s = buf; s && *s; s = next) {
-		char *end;
-
-		line++;
-		next = strchr(s, '\n');
-		if (next)
-			*next++ = '\0';
-		end = strchr(s, '#');
-		if (end)
-			*end = '\0';
-		s += strspn(s, " \t\r");
-		end = s + strcspn(s, " \t\r");
-		if (*end && end[strspn(end, " \t\r")]) {
-			dc_error(errs, f->path, (struct dc_pos){line, 1},
-				 "one CIDR a line, found more");
-			continue;
-		}
-		*end = '\0';
-		if (!*s)
-			continue;
-		if (!canonical_cidr(s, text, sizeof(text), why, sizeof(why))) {
-			dc_error(errs, f->path, (struct dc_pos){line, 1}, "'%s' is no CIDR (%s)", s,
-				 why);
-			continue;
-		}
-		if (cidrs_add(out, text, (struct dc_pos){line, 1})) {
-			free(buf);
-			return -ENOMEM;
-		}
-	}
+	err = netprobe_list_text_parse(buf, len, list_line, &r);
 	free(buf);
+	if (err == -ENOMEM)
+		return err;
 	return errs->count == before ? 0 : -EINVAL;
 }
 

@@ -828,6 +828,22 @@ NETPROBE_API const char *netprobe_event_type_name(unsigned int type);
 NETPROBE_API int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out);
 NETPROBE_API const char *netprobe_cidr_str(const struct netprobe_cidr *c, char *buf, size_t len);
 
+/*
+ * A blocklist file's text, as every netprobe reader takes it (blacklist
+ * --file, the daemon's deny_files and allow_files): one address or prefix
+ * a line; '#' or ';' starts a comment (Spamhaus DROP, FireHOL); spaces,
+ * tabs and CRs around an entry. fn gets each entry (NUL-ended, not yet
+ * parsed as a CIDR) with its line, or, for a line of more than one word,
+ * entry NULL and why. Text holding a NUL byte is no text file: fn is told
+ * at that line, and nothing before it counts (-EINVAL, before any entry).
+ * fn returning nonzero stops the read with that value; else 0, or -EINVAL
+ * when any line was bad.
+ */
+typedef int (*netprobe_list_line_fn)(unsigned long line, const char *entry, const char *why,
+				     void *ctx);
+NETPROBE_API int netprobe_list_text_parse(const char *text, size_t len, netprobe_list_line_fn fn,
+					  void *ctx);
+
 struct netprobe_acl_entry {
 	struct netprobe_cidr cidr;
 	char text[64]; /* cidr as text */

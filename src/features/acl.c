@@ -1226,6 +1226,74 @@ int netprobe_cidr_parse(const char *cidr, struct netprobe_cidr *out)
 	return 0;
 }
 
+int netprobe_list_text_parse(const char *text, size_t len, netprobe_list_line_fn fn, void *ctx)
+{
+	const char *nul = text ? memchr(text, '\0', len) : NULL;
+	unsigned long line = 1;
+	char entry[128], why[256];
+	bool bad = false;
+	int ret;
+
+	if (!text || !fn)
+		return -EINVAL;
+	if (nul) {
+		for (const char *c = text; c < nul; c++)
+			line += *c == '\n';
+		ret = fn(line, NULL, "a NUL byte: no text file (half written? replace it whole)",
+			 ctx);
+		return ret ?: -EINVAL;
+	}
+	for (const char *s = text, *end = text + len; s < end; line++) {
+		const char *eol = memchr(s, '\n', end - s) ?: end, *word, *after;
+		size_t n;
+
+		/* The line up to a comment, without the blanks around its word. */
+		for (const char *c = s; c < eol; c++) {
+			if (*c == '#' || *c == ';') {
+				eol = c;
+				break;
+			}
+		}
+		while (s < eol && (*s == ' ' || *s == '\t' || *s == '\r'))
+			s++;
+		for (word = s; s < eol && *s != ' ' && *s != '\t' && *s != '\r';)
+			s++;
+		n = s - word;
+		for (after = s; after < eol && (*after == ' ' || *after == '\t' || *after == '\r');)
+			after++;
+		s = memchr(s, '\n', end - s);
+		s = s ? s + 1 : end;
+		if (after < eol) {
+			/* "10.0.0.0 /8" or a range must not become a /32. */
+			const char *next = after;
+
+			while (next < eol && *next != ' ' && *next != '\t' && *next != '\r')
+				next++;
+			snprintf(why, sizeof(why),
+				 "'%.*s' follows the entry %.*s; one address or CIDR a line "
+				 "(comments after # or ;)",
+				 (int)(next - after > 64 ? 64 : next - after), after,
+				 (int)(n > 64 ? 64 : n), word);
+			bad = true;
+			ret = fn(line, NULL, why, ctx);
+		} else if (n >= sizeof(entry)) {
+			snprintf(why, sizeof(why),
+				 "an entry of %zu characters is no address or CIDR", n);
+			bad = true;
+			ret = fn(line, NULL, why, ctx);
+		} else if (n) {
+			memcpy(entry, word, n);
+			entry[n] = '\0';
+			ret = fn(line, entry, NULL, ctx);
+		} else {
+			continue;
+		}
+		if (ret)
+			return ret;
+	}
+	return bad ? -EINVAL : 0;
+}
+
 const char *netprobe_cidr_str(const struct netprobe_cidr *c, char *buf, size_t len)
 {
 	char addr[INET6_ADDRSTRLEN];

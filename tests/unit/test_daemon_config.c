@@ -443,11 +443,13 @@ static void test_list_files(void **state)
 
 	(void)state;
 	snprintf(deny, sizeof(deny), "%s",
-		 write_file("deny.netset",
-			    "# FireHOL-style: comments, blank lines, one CIDR a line\n\n"
-			    "203.0.113.0/24\n  198.51.100.7   # trailing comment\n"
-			    "2001:db8:bad::/48\r\n203.0.113.0/24\n",
-			    0644));
+		 write_file(
+			 "deny.netset",
+			 "# FireHOL-style: comments, blank lines, one CIDR a line\n\n"
+			 "203.0.113.0/24\n  198.51.100.7   # trailing comment\n"
+			 "2001:db8:bad::/48\r\n203.0.113.0/24\n"
+			 "198.18.0.0/15 ; SBL123 (Spamhaus DROP's comments, as blacklist --file)\n",
+			 0644));
 	snprintf(allow, sizeof(allow), "%s", write_file("allow.txt", "192.0.2.1\n", 0600));
 	snprintf(text, sizeof(text),
 		 "lists:\n  deny: [203.0.113.0/24]\n  deny_files: [%s]\n  allow_files: [%s]\n",
@@ -455,10 +457,11 @@ static void test_list_files(void **state)
 	assert_int_equal(read_text(text, &cfg, &errs), 0);
 	assert_int_equal(daemon_lists_read(&cfg, &lists, &errs), 0);
 	/* The config's entry and the file's, and the file's twice: one each, sorted. */
-	assert_int_equal(lists.deny.n, 3);
-	assert_string_equal(lists.deny.v[0].text, "198.51.100.7/32");
-	assert_string_equal(lists.deny.v[1].text, "2001:db8:bad::/48");
-	assert_string_equal(lists.deny.v[2].text, "203.0.113.0/24");
+	assert_int_equal(lists.deny.n, 4);
+	assert_string_equal(lists.deny.v[0].text, "198.18.0.0/15");
+	assert_string_equal(lists.deny.v[1].text, "198.51.100.7/32");
+	assert_string_equal(lists.deny.v[2].text, "2001:db8:bad::/48");
+	assert_string_equal(lists.deny.v[3].text, "203.0.113.0/24");
 	assert_int_equal(lists.allow.n, 1);
 	daemon_lists_free(&lists);
 	daemon_config_free(&cfg);
@@ -468,7 +471,8 @@ static void test_list_files(void **state)
 	assert_int_equal(read_text(text, &cfg, &errs), -EINVAL);
 	assert_int_equal(errs.count, 2);
 	assert_non_null(strstr(errs.msg[0], "deny.netset:2:1: '203.0.113.1/24' is no CIDR"));
-	assert_non_null(strstr(errs.msg[1], "deny.netset:3:1: one CIDR a line"));
+	assert_non_null(strstr(errs.msg[1], "deny.netset:3:1: '10.0.0.2' follows the entry "
+					    "10.0.0.1; one address or CIDR a line"));
 	dc_errors_free(&errs);
 
 	/* The same prefix on both lists through the files: refused. */
