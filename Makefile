@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, run `netprobe demo`
 #   make test       install what is missing, build, run every test
 #   make bench      run the benchmarks and rewrite docs/BENCHMARKS.md
+#   make fuzz       run each libFuzzer target FUZZ_TIME seconds, grow the corpora
 #   make install    install under $(PREFIX) (DESTDIR honoured)
 
 VERSION      := 0.1.0
@@ -50,7 +51,7 @@ STATIC_LIB   := $(OUTPUT)/libnetprobe.a
 SHARED_LIB   := $(OUTPUT)/libnetprobe.so.$(VERSION)
 PC_FILE      := $(OUTPUT)/libnetprobe.pc
 
-.PHONY: all deps run test test-kernel unit-tests bench install uninstall clean format-check
+.PHONY: all deps run test test-kernel unit-tests bench fuzz install uninstall clean format-check
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -136,8 +137,42 @@ $(patsubst %,$(OUTPUT)/tests/%,$(ASAN_UNITS)): $(OUTPUT)/tests/%: tests/unit/%.c
 	$(CC) $(CFLAGS) $(SANITIZE) -Isrc -Itests/unit -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka \
 		$(WRAP_$*)
 
-# The integration tests send frames with np-bench and use its baseline programs.
-unit-tests: $(UNIT_BINS) $(BENCH_BINS)
+
+# Fuzzing with libFuzzer (clang): each tests/fuzz/fuzz_*.c is a target, one
+# parser of outside input, linked against the library, the command and the
+# daemon built for it (coverage, ASan, UBSan). make fuzz runs each target for
+# FUZZ_TIME seconds (FUZZ_TARGETS="fuzz_cidr ...": those alone) and merges
+# what it found into tests/fuzz/corpus/, which is committed; make test runs
+# every target over its corpus.
+FUZZ_CC      ?= clang
+FUZZ_TIME    ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -I$(OUTPUT) -Isrc \
+		$(DAEMON_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB     := $(OUTPUT)/fuzz/libeverything.a
+FUZZ_TARGETS ?= $(notdir $(FUZZ_BINS))
+
+# The command's main() is renamed: the targets have their own.
+$(OUTPUT)/fuzz/obj/cli/main.o: FUZZ_EXTRA := -Dmain=netprobe_cli_main
+$(OUTPUT)/fuzz/obj/%.o: %.c $(HDRS) $(SKELS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA) -c $< -o $@
+
+$(FUZZ_LIB): $(patsubst %.c,$(OUTPUT)/fuzz/obj/%.o,$(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS))
+	$(AR) rcs $@ $^
+
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_LIB) $(HDRS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Icli -Idaemon -o $@ $< $(FUZZ_LIB) \
+		$(CLI_LIBS) $(DAEMON_LIBS)
+
+fuzz: $(FUZZ_BINS)
+	@tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# The integration tests send frames with np-bench and use its baseline
+# programs; make test runs the fuzz targets over their corpora.
+unit-tests: $(UNIT_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
 # make test also runs the kernel subset on each of TEST_KERNELS under qemu
 # (TEST_KERNELS= for this machine's kernel alone); make test-kernel KERNEL=6.1
@@ -208,7 +243,7 @@ uninstall:
 
 format-check:
 	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h \
-		bench/*.c tests/unit/*.[ch] tests/lib/*.h
+		bench/*.c tests/unit/*.[ch] tests/lib/*.h tests/fuzz/*.[ch]
 
 clean:
 	rm -rf $(OUTPUT) netprobe

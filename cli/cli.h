@@ -80,7 +80,7 @@ struct cli_command {
 	const char *help;     /* one paragraph, shown by --help before the options */
 	int (*run)(struct cli_env *env, int argc, char **argv);
 	const struct cli_opt *opts; /* NULL-named entry last; NULL: no options of its own */
-	size_t args_size;	    /* the args struct, for the defaults --help shows */
+	size_t args_size;	    /* the args struct's size: every command with options has one */
 	void (*init_args)(void *args);
 };
 

@@ -610,6 +610,7 @@ const struct cli_command cli_cmd_detach = {
 		"VIP).",
 	.run = cmd_detach,
 	.opts = detach_opts,
+	.args_size = sizeof(bool),
 };
 
 int cmd_detach(struct cli_env *env, int argc, char **argv)
@@ -885,6 +886,7 @@ const struct cli_command cli_cmd_status = {
 		"and TC attach modes.",
 	.run = cmd_status,
 	.opts = status_opts,
+	.args_size = sizeof(struct cli_env),
 };
 
 /* The daemon that keeps this pin path, and how its last reload went. */

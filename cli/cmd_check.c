@@ -13,6 +13,7 @@ const struct cli_command cli_cmd_check = {
 		"that has it. Exit 0 when all required ones are met. Attaches nothing.",
 	.run = cmd_check,
 	.opts = check_opts,
+	.args_size = sizeof(struct cli_env),
 };
 
 int cmd_check(struct cli_env *env, int argc, char **argv)

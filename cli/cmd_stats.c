@@ -186,6 +186,7 @@ const struct cli_command cli_cmd_stats = {
 		"of it.",
 	.run = cmd_stats,
 	.opts = stats_opts,
+	.args_size = sizeof(struct cli_env),
 };
 
 int cmd_stats(struct cli_env *env, int argc, char **argv)

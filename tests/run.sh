@@ -23,7 +23,7 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-tests=(.output/tests/test_* tests/integration/*.bats)
+tests=(.output/tests/test_* tests/integration/*.bats tests/fuzz/*.bats)
 [ $# -gt 0 ] && tests=("$@")
 prove --verbose --timer --exec tests/tap-exec "${tests[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
