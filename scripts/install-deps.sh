@@ -11,6 +11,8 @@ packages=(
 	# tests and demo: test framework, namespaces, real traffic tools, oracles
 	libcmocka-dev bats perl iproute2 iputils-ping iperf3 hping3 nmap tcpdump tshark ethtool
 	procps netcat-openbsd jq util-linux nftables python3 python3-scapy traceroute
+	# fuzzing: libFuzzer's runtime; static analysis
+	libclang-rt-14-dev clang-tidy cppcheck
 	# benchmarks: peers measured in the same run
 	xdp-tools
 	# exporters checked by their real consumers
