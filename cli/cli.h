@@ -231,6 +231,14 @@ void cli_flow_print(FILE *out, const struct cli_ifnames *names, const struct cli
 int cli_monitor_run(struct netprobe_manager *m, const char *only, int slot, double interval,
 		    double duration, unsigned int top, bool json);
 
+/* events.c: one event as events prints it, a line of text or a JSON object. */
+struct cli_event_view {
+	struct netprobe_manager *m;
+	bool json;
+	struct cli_ifnames names; /* events reads them again each second */
+};
+void cli_event_print(const struct cli_event_view *v, const struct netprobe_event_hdr *h);
+
 /* stats.c: one interface's counters as JSON, for stats and monitor. */
 struct json_object *cli_iface_stats_json(const struct netprobe_iface *iface,
 					 const struct netprobe_global_stats *st);

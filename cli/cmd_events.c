@@ -11,12 +11,6 @@
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
-struct events_ctx {
-	struct netprobe_manager *m;
-	bool json;
-	struct cli_ifnames names; /* read again each second, under out_lock */
-};
-
 static const char *const scope_names[] = {"source", "destination", "interface"};
 
 static const char *event_addr(const struct netprobe_security_event *s, const __u8 *addr, char *buf,
@@ -26,8 +20,9 @@ static const char *event_addr(const struct netprobe_security_event *s, const __u
 }
 
 /* A detection: its name is the event's type, as SPEC.md's events --json has it. */
-static struct json_object *
-security_event(struct events_ctx *e, const struct netprobe_security_event *s, const char **type)
+static struct json_object *security_event(const struct cli_event_view *e,
+					  const struct netprobe_security_event *s,
+					  const char **type)
 {
 	const char *scope = s->scope <= NETPROBE_SCOPE_INTERFACE ? scope_names[s->scope] : "?";
 	const char *unit = s->detection == NETPROBE_DETECT_PORT_SCAN
@@ -78,7 +73,7 @@ security_event(struct events_ctx *e, const struct netprobe_security_event *s, co
 	return o;
 }
 
-static void print_event(struct events_ctx *e, const struct netprobe_event_hdr *h)
+void cli_event_print(const struct cli_event_view *e, const struct netprobe_event_hdr *h)
 {
 	const char *type = netprobe_event_type_name(h->type);
 	unsigned long long when = netprobe_manager_flow_time_ns(e->m, h->time);
@@ -126,12 +121,12 @@ static void print_event(struct events_ctx *e, const struct netprobe_event_hdr *h
 
 static void on_batch(const struct netprobe_event_batch *b, void *ctx)
 {
-	struct events_ctx *e = ctx;
+	struct cli_event_view *e = ctx;
 
 	/* Workers run in parallel: one batch prints as a block. */
 	pthread_mutex_lock(&out_lock);
 	for (size_t i = 0; i < b->count; i++)
-		print_event(e, b->events[i]);
+		cli_event_print(e, b->events[i]);
 	fflush(stdout);
 	pthread_mutex_unlock(&out_lock);
 }
@@ -166,7 +161,8 @@ static const struct cli_opt events_opts[] = {
 	 .type = CLI_OPT_SET,
 	 .offset = offsetof(struct events_args, summary),
 	 .help = "with --json, a last JSON object with the run's accounting: {\"summary\": "
-		 "{received, delivered, queue_lost, kernel_lost, sampled_out, flows_expired}}"},
+		 "{received, delivered, queue_lost, malformed, kernel_lost, sampled_out, "
+		 "flows_expired}}"},
 	CLI_OPT_END,
 };
 
@@ -190,6 +186,7 @@ static void print_summary(const struct netprobe_event_stats *st)
 	json_object_object_add(o, "received", cli_json_u64(st->received));
 	json_object_object_add(o, "delivered", cli_json_u64(st->delivered));
 	json_object_object_add(o, "queue_lost", cli_json_u64(st->queue_lost));
+	json_object_object_add(o, "malformed", cli_json_u64(st->malformed));
 	json_object_object_add(o, "kernel_lost", cli_json_u64(st->kernel_lost));
 	json_object_object_add(o, "sampled_out", cli_json_u64(st->sampled_out));
 	json_object_object_add(o, "flows_expired", cli_json_u64(st->flows_expired));
@@ -204,7 +201,7 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 {
 	const struct cli_command *cmd = &cli_cmd_events;
 	struct netprobe_event_stats st;
-	struct events_ctx e = {};
+	struct cli_event_view e = {};
 	struct events_args args = {};
 	int err;
 
@@ -263,9 +260,10 @@ int cmd_events(struct cli_env *env, int argc, char **argv)
 	if (netprobe_manager_event_stats(e.m, &st) == 0) {
 		fprintf(stderr,
 			"netprobe: events: %llu received, %llu delivered, %llu lost in the queue, "
-			"%llu lost in the kernel, %llu sampled out, %llu idle flows expired\n",
-			st.received, st.delivered, st.queue_lost, st.kernel_lost, st.sampled_out,
-			st.flows_expired);
+			"%llu malformed, %llu lost in the kernel, %llu sampled out, %llu idle "
+			"flows expired\n",
+			st.received, st.delivered, st.queue_lost, st.malformed, st.kernel_lost,
+			st.sampled_out, st.flows_expired);
 		if (args.summary && e.json)
 			print_summary(&st);
 	}

@@ -714,10 +714,13 @@ struct netprobe_event_stats {
 	unsigned long long queue_lost;	    /* dropped: every worker busy, the queue full */
 	unsigned long long batches;	    /* batches delivered */
 	unsigned long long flows_expired;   /* idle flows this manager removed */
+	/* read, and dropped: shorter than its type's struct, or of no known type */
+	unsigned long long malformed;
 };
 
 /*
- * Once the reader has stopped: received == delivered + queue_lost, and for
+ * Once the reader has stopped: received == delivered + queue_lost +
+ * malformed, and for
  * events produced while it ran, kernel_produced == received. Thread-safe
  * while the pipeline runs.
  */

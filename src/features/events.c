@@ -4,8 +4,9 @@
  * batches (batch_size events, or fewer once batch_timeout_ms has passed) and
  * hands them to worker threads that run the handlers. The reader never waits
  * for a handler: batches wait in a bounded queue, and a batch that finds the
- * queue full is dropped and counted. So received equals delivered +
- * queue_lost, and the kernel counts what it could not commit. The pipeline
+ * queue full is dropped and counted; so is a record no handler could read
+ * as its type says (np_event_record_ok). So received equals delivered +
+ * queue_lost + malformed, and the kernel counts what it could not commit. The pipeline
  * keeps the settings it started with, and only delivers: periodic work is
  * housekeeping's (housekeeping.c).
  */
@@ -53,7 +54,7 @@ struct np_events {
 	unsigned int current; /* the batch the reader fills; the reader's alone */
 	double current_started;
 
-	atomic_ullong received, delivered, queue_lost, batches;
+	atomic_ullong received, delivered, queue_lost, batches, malformed;
 	int consumer_lock; /* flock on the pin directory: one consumer per ring buffer */
 };
 
@@ -137,15 +138,45 @@ static void append(struct np_batch *b, const void *data, size_t size)
 	b->ptrs[b->n++] = (const struct netprobe_event_hdr *)slot;
 }
 
-/* libbpf calls this for each record the reader drains. */
+bool np_event_record_ok(const void *data, size_t size)
+{
+	const struct netprobe_event_hdr *h = data;
+	size_t least;
+
+	if (size < sizeof(*h) || size > NETPROBE_EVENT_MAX_SIZE || h->size > size)
+		return false;
+	switch (h->type) {
+	case NETPROBE_EVENT_FLOW_START:
+	case NETPROBE_EVENT_FLOW_END:
+		least = sizeof(struct netprobe_flow_event);
+		break;
+	case NETPROBE_EVENT_TEST:
+		least = sizeof(struct netprobe_test_event);
+		break;
+	case NETPROBE_EVENT_SECURITY:
+		least = sizeof(struct netprobe_security_event);
+		break;
+	default:
+		return false;
+	}
+	return h->size >= least;
+}
+
+/*
+ * libbpf calls this for each record the reader drains. Handlers read a
+ * record as the struct its type names: one shorter than that (programs of
+ * another version sharing the pinned ring buffer) never reaches them.
+ */
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct np_events *ev = ctx;
 	struct np_batch *b = &ev->pool[ev->current];
 
-	if (size < sizeof(struct netprobe_event_hdr) || size > NETPROBE_EVENT_MAX_SIZE)
-		return 0; /* not ours; never produced by netprobe's programs */
 	atomic_fetch_add_explicit(&ev->received, 1, memory_order_relaxed);
+	if (!np_event_record_ok(data, size)) {
+		atomic_fetch_add_explicit(&ev->malformed, 1, memory_order_relaxed);
+		return 0;
+	}
 	if (b->n == 0)
 		ev->current_started = now_s();
 	append(b, data, size);
@@ -357,6 +388,7 @@ void netprobe_manager_events_stop(struct netprobe_manager *m)
 	m->events_final.delivered += ev->delivered;
 	m->events_final.queue_lost += ev->queue_lost;
 	m->events_final.batches += ev->batches;
+	m->events_final.malformed += ev->malformed;
 	close(ev->consumer_lock);
 	m->events = NULL;
 	events_free(ev);
@@ -394,6 +426,7 @@ int netprobe_manager_event_stats(struct netprobe_manager *m, struct netprobe_eve
 		out->delivered += ev->delivered;
 		out->queue_lost += ev->queue_lost;
 		out->batches += ev->batches;
+		out->malformed += ev->malformed;
 	}
 	return 0;
 }

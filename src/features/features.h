@@ -23,4 +23,7 @@ int np_lb_open(struct netprobe_manager *m);
 void np_lb_close(struct netprobe_manager *m);
 bool np_lb_has_services(const struct netprobe_manager *m);
 
+/* events.c: whether a ring buffer record is one its handlers may read as its type's struct. */
+bool np_event_record_ok(const void *data, size_t size);
+
 #endif /* NP_FEATURES_H */

@@ -81,9 +81,16 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 	 * In integers but the tick's length: a double holds 1.8e18 ns only to
 	 * 256 ns. CLOCK_REALTIME - CLOCK_MONOTONIC is read once a second, so
 	 * that two times of one tick (a flow's first and last packet) come out
-	 * equal, not apart by the jitter of two clock reads.
+	 * equal, not apart by the jitter of two clock reads. A time from a
+	 * record (a pin, a ring buffer) may be anything: past a century either
+	 * way it is a century, not a signed overflow.
 	 */
-	since_ref = (long long)((double)(long long)(jiffies - m->ref_jiffies) * m->ns_per_jiffy);
+	double ns = (double)(long long)(jiffies - m->ref_jiffies) * m->ns_per_jiffy;
+	const double century = 100 * 365.25 * 86400 * 1e9;
+
+	since_ref = ns > century    ? (long long)century
+		    : ns < -century ? -(long long)century
+				    : (long long)ns;
 	pthread_mutex_lock(&m->clock_lock);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	now = mono.tv_sec * 1000000000ull + mono.tv_nsec;
@@ -95,7 +102,8 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 	}
 	offset = m->real_offset;
 	pthread_mutex_unlock(&m->clock_lock);
-	return (unsigned long long)((long long)m->ref_mono_ns + since_ref + offset);
+	since_ref += (long long)m->ref_mono_ns + offset;
+	return since_ref > 0 ? (unsigned long long)since_ref : 0;
 }
 
 int np_now_jiffies(struct netprobe_manager *m, __u64 *jiffies)

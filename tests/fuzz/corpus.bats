@@ -19,6 +19,7 @@ corpus_run() {
 @test "fuzz corpus: every command line value" { corpus_run fuzz_cli; }
 @test "fuzz corpus: the daemon's YAML config" { corpus_run fuzz_config; }
 @test "fuzz corpus: blocklist files" { corpus_run fuzz_lists; }
+@test "fuzz corpus: event records from the ring buffer, as events prints them" { corpus_run fuzz_events; }
 
 @test "fuzz corpus: every target has a test here" {
 	local src name

@@ -291,6 +291,15 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(netprobe_manager_on_event(m, 1, NULL, &c), -EINVAL);
 	assert_int_equal(netprobe_manager_on_event(m, 0, collect, &c), -EINVAL);
 	assert_int_equal(netprobe_manager_event_stats(m, NULL), -EINVAL);
+	/*
+	 * A record's time may be anything: a century ahead at most, never
+	 * before the epoch, never a signed overflow (this test runs under UBSan).
+	 */
+	unsigned long long now_ns = (unsigned long long)time(NULL) * 1000000000ull;
+
+	assert_true(netprobe_manager_flow_time_ns(m, ~0ull / 2) > now_ns);
+	assert_true(netprobe_manager_flow_time_ns(m, ~0ull / 2) < now_ns + 101 * 31622400e9);
+	assert_int_equal(netprobe_manager_flow_time_ns(m, 3ull << 62), 0);
 	assert_int_equal(netprobe_manager_emit_test_events(m, 0), -EINVAL);
 	assert_int_equal(netprobe_manager_expire_flows(m, 0), -EINVAL);
 	assert_int_equal(netprobe_manager_events_start(NULL), -EINVAL);
