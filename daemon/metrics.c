@@ -504,9 +504,11 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 		       "Events the kernel committed to the ring buffer.");
 		sample(f, "netprobe_events_produced_total", ev.kernel_produced, NULL);
 		family(f, "netprobe_events_lost_total", "counter",
-		       "Events lost: the ring buffer full (kernel), or every worker busy (queue).");
+		       "Events lost: the ring buffer full (kernel), every worker busy (queue), or a "
+		       "record shorter than its type (malformed).");
 		sample(f, "netprobe_events_lost_total", ev.kernel_lost, "where", "kernel", NULL);
 		sample(f, "netprobe_events_lost_total", ev.queue_lost, "where", "queue", NULL);
+		sample(f, "netprobe_events_lost_total", ev.malformed, "where", "malformed", NULL);
 		family(f, "netprobe_events_sampled_out_total", "counter",
 		       "Flow starts over the rate limit: counted, not sent.");
 		sample(f, "netprobe_events_sampled_out_total", ev.sampled_out, NULL);
