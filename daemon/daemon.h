@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netprobe/netprobe.h>
@@ -352,6 +353,8 @@ struct metrics_snapshot {
 };
 /* "127.0.0.1:9479", "[::1]:9479", "0.0.0.0:9479". 0 or -EINVAL. */
 int metrics_listen_parse(const char *text, struct sockaddr_storage *out);
+/* A label's value as the exposition writes it (escaped, UTF-8); exposed for the fuzz target. */
+void metrics_label_value(FILE *f, const char *v);
 /* Serves /metrics and /-/healthy on listen, on a thread of its own; NULL on failure (logged). */
 struct metrics *metrics_start(const char *listen, const struct netprobe_state_opts *state,
 			      struct netprobe_manager *events_m);

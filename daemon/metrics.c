@@ -39,16 +39,53 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* A label value as the format wants it: backslash, quote and newline escaped. */
-static void label_value(FILE *f, const char *v)
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong form, no surrogate), or 0. */
+static size_t utf8_sequence(const unsigned char *s)
 {
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
+	size_t n = s[0] < 0x80			  ? 1
+		   : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+		   : (s[0] & 0xf0) == 0xe0	  ? 3
+		   : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+						  : 0;
+	unsigned int cp;
+
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if (n == 3) {
+		cp = (s[0] & 0x0f) << 12 | (s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+		if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+	} else if (n == 4) {
+		cp = (s[0] & 0x07) << 18 | (s[1] & 0x3f) << 12 | (s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+		if (cp < 0x10000 || cp > 0x10ffff)
+			return 0;
+	}
+	return n;
+}
+
+/*
+ * A label value as the format wants it: backslash, quote and newline
+ * escaped, and UTF-8 (a byte that is not, as an interface's name may hold,
+ * becomes U+FFFD: one bad name must not make Prometheus drop the scrape).
+ */
+void metrics_label_value(FILE *f, const char *v)
+{
+	for (const unsigned char *c = (const unsigned char *)v; *c;) {
+		size_t n = utf8_sequence(c);
+
+		if (!n) {
+			fputs("\xef\xbf\xbd", f);
+			c++;
+			continue;
+		}
+		if (*c == '\\' || *c == '"')
 			fputc('\\', f);
-		if (*v == '\n')
+		if (*c == '\n')
 			fputs("\\n", f);
 		else
-			fputc(*v, f);
+			fwrite(c, 1, n, f);
+		c += n;
 	}
 }
 
@@ -63,7 +100,7 @@ static void sample(FILE *f, const char *name, unsigned long long value, ...)
 	va_start(ap, value);
 	while ((k = va_arg(ap, const char *))) {
 		fprintf(f, "%s%s=\"", first ? "{" : ",", k);
-		label_value(f, va_arg(ap, const char *));
+		metrics_label_value(f, va_arg(ap, const char *));
 		fputc('"', f);
 		first = false;
 	}
@@ -76,7 +113,7 @@ static void sample_double(FILE *f, const char *name, double value, const char *k
 	fputs(name, f);
 	if (k) {
 		fprintf(f, "{%s=\"", k);
-		label_value(f, v);
+		metrics_label_value(f, v);
 		fputs("\"}", f);
 	}
 	fprintf(f, " %.6g\n", value);
@@ -404,9 +441,9 @@ static void lb_metrics(FILE *f, struct netprobe_manager *m, unsigned long long *
 	for (size_t i = 0; i < c.n; i++) {
 		for (size_t j = 0; j < c.v[i].nbackends; j++) {
 			fprintf(f, "netprobe_lb_backend_table_share_ratio{vip=\"");
-			label_value(f, c.v[i].text);
+			metrics_label_value(f, c.v[i].text);
 			fprintf(f, "\",backend=\"");
-			label_value(f, c.v[i].backends[j].text);
+			metrics_label_value(f, c.v[i].backends[j].text);
 			fprintf(f, "\"} %.6g\n",
 				c.v[i].table_size ? (double)c.v[i].backends[j].table_entries /
 							    c.v[i].table_size
@@ -504,7 +541,8 @@ static void daemon_metrics(FILE *f, struct metrics *x)
 		       "Events the kernel committed to the ring buffer.");
 		sample(f, "netprobe_events_produced_total", ev.kernel_produced, NULL);
 		family(f, "netprobe_events_lost_total", "counter",
-		       "Events lost: the ring buffer full (kernel), every worker busy (queue), or a "
+		       "Events lost: the ring buffer full (kernel), every worker busy (queue), or "
+		       "a "
 		       "record shorter than its type (malformed).");
 		sample(f, "netprobe_events_lost_total", ev.kernel_lost, "where", "kernel", NULL);
 		sample(f, "netprobe_events_lost_total", ev.queue_lost, "where", "queue", NULL);
