@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// FUZZ: addresses, prefixes and services (netprobe_cidr_parse, netprobe_lb_service_parse): print and parse back
 /*
  * Addresses, prefixes and services as an operator (or a list file, or a
  * config) writes them: netprobe_cidr_parse and netprobe_lb_service_parse.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// FUZZ: every subcommand's options (cli_parse over each command's table): values within their ranges
 /*
  * Every command line value: the input's first byte picks a subcommand, the
  * rest (split at NUL and newline) is its argv, parsed against that

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// FUZZ: the daemon's YAML config with its list files (daemon_config_read): accepted with no error, or refused with errors that name a file
 /*
  * The daemon's YAML config, read and checked whole as `netprobe daemon
  * --check-config` reads it, with the list files it names (@DIR@ in the

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// FUZZ: ring buffer records (np_event_record_ok) and `netprobe events`' printer, text and JSON
 /*
  * Records from the events ring buffer: the input is a run of records, each
  * a length byte and that many bytes. The library's check

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// FUZZ: blocklist files (netprobe_list_text_parse): entries are single words, read back as themselves
 /*
  * Blocklist files (blacklist --file, the daemon's deny_files and
  * allow_files), through netprobe_list_text_parse. Every entry is one word

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// FUZZ: Prometheus label values (metrics_label_value): valid UTF-8, escaped, read back as themselves
 /*
  * Label values in the Prometheus exposition (interface names, services,
  * backends): whatever the bytes, what is written is valid UTF-8 (glibc's

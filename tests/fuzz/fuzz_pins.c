@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// FUZZ: the daemon's record of what it applied and its status file: a record saves and loads as the same sets
 /*
  * What the daemon reads back from its own state files, as whoever could
  * write them left them: the record of what it applied (daemon_owned_load,

@@ -44,4 +44,27 @@ for target in "$@"; do
 	echo "fuzz: $target: ${execs:-0} executions, $outcome, corpus $(ls "$corpus" | wc -l)"
 	rm -rf "$scratch" "$log"
 done
+
+# docs/RELIABILITY.md's fuzzing section, from this run, when every target ran.
+doc=docs/RELIABILITY.md
+if [ "$#" -eq "$(ls tests/fuzz/fuzz_*.c | wc -l)" ] && [ -f "$doc" ]; then
+	section=$(mktemp)
+	{
+		echo "<!-- fuzz: written by make fuzz -->"
+		echo "\`make fuzz FUZZ_TIME=$seconds\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r);"
+		echo "libFuzzer, ASan and UBSan, one target after the other:"
+		echo
+		echo "| target | what it parses, and the property held | seconds | executions | per second | corpus | outcome |"
+		echo "|---|---|---|---|---|---|---|"
+		while IFS=$'\t' read -r target secs execs corpus outcome; do
+			what=$(sed -n 's|^// FUZZ: ||p' "tests/fuzz/$target.c")
+			echo "| \`$target\` | $what | $secs | $execs | $((execs / secs)) | $corpus | $outcome |"
+		done <"$results"
+		echo "<!-- /fuzz -->"
+	} >"$section"
+	perl -0pi -e 'BEGIN { local $/; open my $f, "<", shift @ARGV or die; $new = <$f> }
+		s/<!-- fuzz:.*?<!-- \/fuzz -->\n/$new/s' "$section" "$doc"
+	rm -f "$section"
+	echo "fuzz: $doc rewritten"
+fi
 exit $failed
