@@ -315,29 +315,33 @@ static __always_inline bool lb_handoff_key(void *data, void *end, struct lb_hand
  */
 static __always_inline int lb_handoff_by_map(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
 {
-	struct lb_handoff_slot fresh = {}, *s;
-	struct lb_handoff_key k;
+	struct lb_handoff_scratch *sc;
+	struct lb_handoff_slot *s;
 	__u64 now = bpf_ktime_get_ns();
+	__u32 zero = 0;
 
-	if (!lb_handoff_key((void *)(long)ctx->data, (void *)(long)ctx->data_end, &k))
+	sc = bpf_map_lookup_elem(&np_lb_handoff_scratch, &zero);
+	if (!sc || !lb_handoff_key((void *)(long)ctx->data, (void *)(long)ctx->data_end, &sc->key))
 		return XDP_DROP;
-	fresh.ifindex = fib->ifindex;
-	fresh.family = fib->family;
+	__builtin_memset(&sc->slot, 0, sizeof(sc->slot));
+	sc->slot.ifindex = fib->ifindex;
+	sc->slot.family = fib->family;
 	if (fib->family == NP_AF_INET)
-		__builtin_memcpy(fresh.nexthop, &fib->ipv4_dst, 4);
+		__builtin_memcpy(sc->slot.nexthop, &fib->ipv4_dst, 4);
 	else
-		__builtin_memcpy(fresh.nexthop, fib->ipv6_dst, 16);
-	fresh.expires_ns = now + 1000000000ULL;
-	s = bpf_map_lookup_elem(&np_lb_handoffs, &k);
+		__builtin_memcpy(sc->slot.nexthop, fib->ipv6_dst, 16);
+	sc->slot.expires_ns = now + 1000000000ULL;
+	s = bpf_map_lookup_elem(&np_lb_handoffs, &sc->key);
 	if (!s || s->expires_ns < now) {
-		fresh.pending = 1;
-		return bpf_map_update_elem(&np_lb_handoffs, &k, &fresh, BPF_ANY) ? XDP_DROP
-										 : XDP_PASS;
+		sc->slot.pending = 1;
+		return bpf_map_update_elem(&np_lb_handoffs, &sc->key, &sc->slot, BPF_ANY)
+			       ? XDP_DROP
+			       : XDP_PASS;
 	}
-	s->ifindex = fresh.ifindex;
-	s->family = fresh.family;
-	__builtin_memcpy(s->nexthop, fresh.nexthop, 16);
-	s->expires_ns = fresh.expires_ns;
+	s->ifindex = sc->slot.ifindex;
+	s->family = sc->slot.family;
+	__builtin_memcpy(s->nexthop, sc->slot.nexthop, 16);
+	s->expires_ns = sc->slot.expires_ns;
 	__sync_fetch_and_add(&s->pending, 1);
 	return XDP_PASS;
 }
@@ -880,12 +884,15 @@ static __always_inline long lb_tc_handoff(struct __sk_buff *skb)
 	struct bpf_redir_neigh nh = {};
 
 	if (!np_xdp_meta) {
+		struct lb_handoff_scratch *sc;
 		struct lb_handoff_slot *s;
-		struct lb_handoff_key k;
+		__u32 zero = 0;
 
-		if (!lb_handoff_key((void *)(long)skb->data, (void *)(long)skb->data_end, &k))
+		sc = bpf_map_lookup_elem(&np_lb_handoff_scratch, &zero);
+		if (!sc ||
+		    !lb_handoff_key((void *)(long)skb->data, (void *)(long)skb->data_end, &sc->key))
 			return -1;
-		s = bpf_map_lookup_elem(&np_lb_handoffs, &k);
+		s = bpf_map_lookup_elem(&np_lb_handoffs, &sc->key);
 		if (!s || s->expires_ns < bpf_ktime_get_ns())
 			return -1;
 		if (__sync_fetch_and_add(&s->pending, -1) <= 0) {

@@ -428,4 +428,17 @@ struct {
 	__type(value, struct lb_handoff_slot);
 } np_lb_handoffs SEC(".maps");
 
+/* Where a key and a slot are built: lb's stack is near the 512 bytes already (6.1 counts it all). */
+struct lb_handoff_scratch {
+	struct lb_handoff_key key;
+	struct lb_handoff_slot slot;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_handoff_scratch);
+} np_lb_handoff_scratch SEC(".maps");
+
 #endif /* NETPROBE_MAPS_H */
