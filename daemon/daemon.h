@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -295,6 +296,54 @@ void hooks_tick(const struct daemon_config *cfg);
 bool hooks_busy(void);
 /* Waits for the running ones (each up to its timeout), drops the queued. */
 void hooks_finish(const struct daemon_config *cfg);
+
+/* ---- IPFIX encoding (ipfix_encode.c): flow records into messages ---- */
+
+#define IPFIX_TID_V4 256
+#define IPFIX_TID_V6 257
+
+/* Records as the templates lay them out: largest fields first, padded to 8. */
+struct ipfix_rec_tail {
+	uint32_t ingress, egress;
+	uint16_t sport, dport, icmp_type_code, tcp_flags;
+	uint8_t proto, direction, end_reason, pad[5];
+};
+
+struct ipfix_rec4 {
+	uint64_t start_ms, end_ms, octets, packets;
+	uint32_t src, dst; /* host order, as fixbuf wants IPv4 addresses */
+	struct ipfix_rec_tail t;
+};
+
+struct ipfix_rec6 {
+	uint64_t start_ms, end_ms, octets, packets;
+	uint8_t src[16], dst[16];
+	struct ipfix_rec_tail t;
+};
+
+/* What one record says of its flow: its counts from start_ms to end_ms (its last packet). */
+struct ipfix_flow_record {
+	struct netprobe_flow_key key;
+	unsigned int tcp_flags;
+	unsigned long long packets, bytes, start_ms, end_ms;
+	unsigned int end_reason; /* 1 idle, 2 active timeout, 4 forced (a stop) */
+};
+
+/* Takes each message made: templates (alone in theirs) or records. */
+typedef void (*ipfix_sink_fn)(void *ctx, const void *msg, size_t len, unsigned int records,
+			      bool templates);
+struct ipfix_enc;
+/* Messages of at most a UDP datagram's 1420 bytes, or 65000 over TCP; NULL on failure (logged). */
+struct ipfix_enc *ipfix_enc_new(uint32_t domain, bool tcp, ipfix_sink_fn sink, void *ctx);
+/* The templates, in a message of their own (records waiting go first); false if they failed. */
+bool ipfix_enc_templates(struct ipfix_enc *e);
+/* One record; a full message goes to the sink and the record starts the next. */
+bool ipfix_enc_record(struct ipfix_enc *e, const struct ipfix_flow_record *f);
+/* The message being built, if it holds any record, goes to the sink. */
+void ipfix_enc_flush(struct ipfix_enc *e);
+void ipfix_enc_counts(const struct ipfix_enc *e, unsigned long long *records,
+		      unsigned long long *failed);
+void ipfix_enc_free(struct ipfix_enc *e);
 
 /* ---- IPFIX flow export (ipfix.c) ---- */
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * IPFIX (RFC 7011) flow records, encoded with libfixbuf into memory, one
- * message at a time, and sent by ipfix_conn.c over UDP or TCP (fixbuf's
- * own sockets block, and the daemon's loop must not). Flows are read from
+ * IPFIX (RFC 7011) flow records, encoded by ipfix_encode.c (libfixbuf, into
+ * memory, one message at a time) and sent by ipfix_conn.c over UDP or TCP
+ * (fixbuf's own sockets block, and the daemon's loop must not). Flows are read from
  * the flow table in batches, never from per-packet events: export costs
  * the datapath nothing. Two ways a record goes out:
  *  - a flow that housekeeping expires (idle past flow_idle_timeout_ms) goes
@@ -24,58 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fixbuf/public.h>
+#include <glib.h>
 #include "daemon.h"
 
-#define TID_V4 256
-#define TID_V6 257
-
-/* A message's most: a UDP datagram that needs no fragmenting; over TCP, fewer sends. */
-#define MSG_MAX_UDP 1420
-#define MSG_MAX_TCP 65000
-
 enum end_reason { END_IDLE = 1, END_ACTIVE = 2, END_FORCED = 4 };
-
-/*
- * Records as their templates lay them out: largest fields first, padded to
- * 8. Every size is written out: fixbuf takes none by default for a record
- * in memory (a model's default changing would shift the struct).
- */
-/* What both families' records end with. */
-struct rec_tail {
-	uint32_t ingress, egress;
-	uint16_t sport, dport, icmp_type_code, tcp_flags;
-	uint8_t proto, direction, end_reason, pad[5];
-};
-
-struct rec4 {
-	uint64_t start_ms, end_ms, octets, packets;
-	uint32_t src, dst; /* host order, as fixbuf wants IPv4 addresses */
-	struct rec_tail t;
-};
-
-struct rec6 {
-	uint64_t start_ms, end_ms, octets, packets;
-	uint8_t src[16], dst[16];
-	struct rec_tail t;
-};
-
-/* Both templates, in their records' order; the families differ in addresses and ICMP. */
-#define FLOW_SPEC(FAMILY, ADDR_LEN)                                                                \
-	{                                                                                          \
-		{"flowStartMilliseconds", 8, 0}, {"flowEndMilliseconds", 8, 0},                    \
-			{"octetDeltaCount", 8, 0}, {"packetDeltaCount", 8, 0},                     \
-			{"source" FAMILY "Address", ADDR_LEN, 0},                                  \
-			{"destination" FAMILY "Address", ADDR_LEN, 0}, {"ingressInterface", 4, 0}, \
-			{"egressInterface", 4, 0}, {"sourceTransportPort", 2, 0},                  \
-			{"destinationTransportPort", 2, 0}, {"icmpTypeCode" FAMILY, 2, 0},         \
-			{"tcpControlBits", 2, 0}, {"protocolIdentifier", 1, 0},                    \
-			{"flowDirection", 1, 0}, {"flowEndReason", 1, 0}, {"paddingOctets", 5, 0}, \
-			FB_IESPEC_NULL                                                             \
-	}
-
-static fbInfoElementSpec_t spec4[] = FLOW_SPEC("IPv4", 4);
-static fbInfoElementSpec_t spec6[] = FLOW_SPEC("IPv6", 16);
 
 /* What was exported of one flow. */
 struct exported {
@@ -90,21 +42,15 @@ struct exported {
 struct ipfix {
 	struct netprobe_manager *m;
 	struct daemon_ipfix_opts opts;
-	fbInfoModel_t *model;
-	fbSession_t *session;
-	fbExporter_t *exporter;
-	fBuf_t *buf;
+	struct ipfix_enc *enc;
 	struct ipfix_conn *conn;
-	struct pollfd pfd;	  /* what the conn waits for */
-	unsigned int msg_records; /* in the message being built */
-	uint8_t msg[MSG_MAX_TCP]; /* where fixbuf writes each message */
-	GHashTable *flows;	  /* struct netprobe_flow_key -> struct exported */
+	struct pollfd pfd; /* what the conn waits for */
+	GHashTable *flows; /* struct netprobe_flow_key -> struct exported */
 	double next_templates;
 	unsigned int scan;
-	bool walking;	 /* housekeeping's walk under way */
-	double walk_now; /* when it began */
-	struct ipfix_stats stats;
-	bool dirty; /* records appended, not yet emitted */
+	bool walking;		  /* housekeeping's walk under way */
+	double walk_now;	  /* when it began */
+	struct ipfix_stats stats; /* evicted; the encoder and the conn count the rest */
 };
 
 static double now_s(void)
@@ -130,85 +76,12 @@ static gboolean key_equal(gconstpointer a, gconstpointer b)
 	return !memcmp(a, b, sizeof(struct netprobe_flow_key));
 }
 
-static void say(const char *what, GError *err)
+/* The encoder's messages go to the collector's connection. */
+static void to_conn(void *ctx, const void *msg, size_t len, unsigned int records, bool templates)
 {
-	dlog(NETPROBE_LOG_ERROR, "ipfix: %s: %s", what, err ? err->message : "failed");
-	g_clear_error(&err);
-}
+	struct ipfix *x = ctx;
 
-/* ---- Messages ---- */
-
-/*
- * The message fixbuf built goes to the conn. fixbuf writes it into x->msg
- * (its buffer exporter); the version field, zeroed first, says whether it
- * wrote one, and the header's length how long it is.
- */
-static void emit_message(struct ipfix *x, bool templates)
-{
-	GError *err = NULL;
-	uint16_t len;
-
-	x->msg[0] = x->msg[1] = 0;
-	if (!fBufEmit(x->buf, &err)) {
-		x->stats.failed += x->msg_records; /* encoded, and failed after all */
-		x->stats.records -= x->msg_records;
-		say("a message", err);
-	} else if (x->msg[0] == 0 && x->msg[1] == 10) {
-		memcpy(&len, x->msg + 2, 2);
-		ipfix_conn_send(x->conn, x->msg, ntohs(len), x->msg_records, templates);
-	}
-	x->msg_records = 0;
-	x->dirty = false;
-}
-
-static void emit(struct ipfix *x)
-{
-	if (x->dirty)
-		emit_message(x, false);
-}
-
-/* The templates, in a message of their own (data waiting goes first); false if they failed. */
-static bool emit_templates(struct ipfix *x)
-{
-	GError *err = NULL;
-
-	emit(x);
-	/* After data, fixbuf wants a message of their own: the first try ends the last one. */
-	if (!fbSessionExportTemplates(x->session, &err) &&
-	    g_error_matches(err, FB_ERROR_DOMAIN, FB_ERROR_EOM)) {
-		g_clear_error(&err);
-		emit_message(x, false);
-		fbSessionExportTemplates(x->session, &err);
-	}
-	if (err) {
-		say("templates", err);
-		return false;
-	}
-	emit_message(x, true);
-	return true;
-}
-
-/* One record of template tid; a full message goes out and the record starts the next. */
-static bool put_record(struct ipfix *x, uint16_t tid, const void *rec, size_t size)
-{
-	for (int try = 0; try < 2; try++) {
-		GError *err = NULL;
-
-		if (fBufSetInternalTemplate(x->buf, tid, &err) &&
-		    fBufSetExportTemplate(x->buf, tid, &err) &&
-		    fBufAppend(x->buf, (uint8_t *)rec, size, &err)) {
-			x->msg_records++;
-			x->dirty = true;
-			return true;
-		}
-		if (try || !g_error_matches(err, FB_ERROR_DOMAIN, FB_ERROR_EOM)) {
-			say("a record", err);
-			return false;
-		}
-		g_clear_error(&err);
-		emit_message(x, false);
-	}
-	return false;
+	ipfix_conn_send(x->conn, msg, len, records, templates);
 }
 
 /* ---- Records ---- */
@@ -227,40 +100,15 @@ static bool append(struct ipfix *x, const struct netprobe_flow_key *k,
 		   unsigned long long bytes, unsigned long long start_ms, unsigned long long end_ms,
 		   enum end_reason reason)
 {
-	bool icmp = k->proto == IPPROTO_ICMP || k->proto == IPPROTO_ICMPV6;
-	bool in = k->direction == NETPROBE_DIR_INGRESS;
-	struct rec_tail t = {.ingress = in ? k->ifindex : 0,
-			     .egress = in ? 0 : k->ifindex,
-			     .sport = icmp ? 0 : ntohs(k->src_port),
-			     .dport = icmp ? 0 : ntohs(k->dst_port),
-			     .icmp_type_code = icmp ? ntohs(k->dst_port) : 0,
-			     .tcp_flags = s->tcp_flags,
-			     .proto = k->proto,
-			     .direction = in ? 0 : 1,
-			     .end_reason = reason};
-	bool ok;
+	struct ipfix_flow_record r = {.key = *k,
+				      .tcp_flags = s->tcp_flags,
+				      .packets = packets,
+				      .bytes = bytes,
+				      .start_ms = start_ms,
+				      .end_ms = end_ms,
+				      .end_reason = reason};
 
-	if (k->family == NETPROBE_FAMILY_IPV4) {
-		struct rec4 r = {start_ms, end_ms, bytes, packets, 0, 0, t};
-
-		memcpy(&r.src, k->src_addr, 4);
-		memcpy(&r.dst, k->dst_addr, 4);
-		r.src = ntohl(r.src);
-		r.dst = ntohl(r.dst);
-		ok = put_record(x, TID_V4, &r, sizeof(r));
-	} else {
-		struct rec6 r = {start_ms, end_ms, bytes, packets, {0}, {0}, t};
-
-		memcpy(r.src, k->src_addr, 16);
-		memcpy(r.dst, k->dst_addr, 16);
-		ok = put_record(x, TID_V6, &r, sizeof(r));
-	}
-	if (!ok) {
-		x->stats.failed++;
-		return false;
-	}
-	x->stats.records++;
-	return true;
+	return ipfix_enc_record(x->enc, &r);
 }
 
 /*
@@ -402,7 +250,7 @@ static int walk_flow(const struct netprobe_flow_key *k, const struct netprobe_fl
 		/* Flows this walk did not see left without expiry: evicted. */
 		g_hash_table_foreach_remove(x->flows, gone, x);
 		x->walking = false;
-		emit(x);
+		ipfix_enc_flush(x->enc);
 		return 0;
 	}
 	if (!x->walking) {
@@ -432,12 +280,12 @@ double ipfix_tick(struct ipfix *x)
 		return 3600;
 	/* Over UDP the collector may have lost or never had them: sent again on a schedule. */
 	if (!x->opts.tcp && now >= x->next_templates) {
-		emit_templates(x);
+		ipfix_enc_templates(x->enc);
 		x->next_templates = now + x->opts.template_refresh_s;
 	}
 	/* A walk that failed half way never said its end: the next one starts afresh. */
 	x->walking = false;
-	emit(x); /* with what housekeeping's walk and expiry appended since */
+	ipfix_enc_flush(x->enc); /* with what housekeeping's walk and expiry appended since */
 	conn_wait = ipfix_conn_tick(x->conn, &x->pfd);
 	wait = x->opts.tcp ? 3600 : x->next_templates - now;
 	return conn_wait < wait ? conn_wait : wait;
@@ -478,42 +326,17 @@ void ipfix_stats(const struct ipfix *x, struct ipfix_stats *out)
 	if (!x)
 		return;
 	*out = x->stats;
+	if (x->enc)
+		ipfix_enc_counts(x->enc, &out->records, &out->failed);
 	if (x->conn)
 		ipfix_conn_stats(x->conn, &out->conn);
 }
 
 /* ---- Start and stop ---- */
 
-static fbTemplate_t *template(struct ipfix *x, fbInfoElementSpec_t *spec, uint16_t tid,
-			      size_t record_size)
-{
-	fbTemplate_t *t = fbTemplateAlloc(x->model);
-	GError *err = NULL;
-
-	if (!fbTemplateAppendSpecArray(t, spec, UINT32_MAX, &err)) {
-		say("a template", err);
-		fbTemplateFreeUnused(t);
-		return NULL;
-	}
-	/* The struct is the record: a field of another size in the model would shift the rest. */
-	if (fbTemplateGetIELenOfMemBuffer(t) != record_size) {
-		dlog(NETPROBE_LOG_ERROR, "ipfix: template %u is %u bytes, its record %zu", tid,
-		     fbTemplateGetIELenOfMemBuffer(t), record_size);
-		fbTemplateFreeUnused(t);
-		return NULL;
-	}
-	if (!fbSessionAddTemplate(x->session, TRUE, tid, t, &err) ||
-	    !fbSessionAddTemplate(x->session, FALSE, tid, t, &err)) {
-		say("a template", err);
-		return NULL;
-	}
-	return t;
-}
-
 struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_manager *m)
 {
 	struct ipfix *x = calloc(1, sizeof(*x));
-	GError *err = NULL;
 
 	if (!x)
 		return NULL;
@@ -523,25 +346,12 @@ struct ipfix *ipfix_start(const struct daemon_ipfix_opts *opts, struct netprobe_
 	x->conn = ipfix_conn_new(opts->collector, opts->tcp, IPFIX_QUEUE_MAX);
 	if (!x->conn)
 		goto fail;
-	x->model = fbInfoModelAlloc();
-	x->session = fbSessionAlloc(x->model);
-	fbSessionSetDomain(x->session, opts->observation_domain);
-	if (!template(x, spec4, TID_V4, sizeof(struct rec4)) ||
-	    !template(x, spec6, TID_V6, sizeof(struct rec6)))
+	x->enc = ipfix_enc_new(opts->observation_domain, opts->tcp, to_conn, x);
+	if (!x->enc)
 		goto fail;
-	x->exporter = fbExporterAllocBuffer(x->msg, opts->tcp ? MSG_MAX_TCP : MSG_MAX_UDP);
-	x->buf = fBufAllocForExport(x->session, x->exporter);
-	if (!x->buf) {
-		say("buffer", err);
-		goto fail;
-	}
-	/* The buffer owns the session and the exporter from here. */
-	x->exporter = NULL;
-	/* A full message is ours to hand on (put_record), not fixbuf's to write over. */
-	fBufSetAutomaticMode(x->buf, FALSE);
 	x->flows = g_hash_table_new_full(key_hash, key_equal, NULL, g_free);
 	/* Templates before any record: a collector drops data of a template it does not know. */
-	if (!emit_templates(x))
+	if (!ipfix_enc_templates(x->enc))
 		goto fail;
 	x->next_templates = now_s() + opts->template_refresh_s;
 	ipfix_conn_tick(x->conn, &x->pfd);
@@ -575,9 +385,9 @@ void ipfix_stop(struct ipfix *x, bool flush, struct ipfix_stats *final)
 		netprobe_manager_on_flow_end(x->m, NULL, NULL);
 		netprobe_manager_on_flow_walk(x->m, NULL, NULL);
 	}
-	if (flush && x->buf && x->flows && x->conn) {
+	if (flush && x->enc && x->flows && x->conn) {
 		scan(x, SCAN_FORCED);
-		emit(x);
+		ipfix_enc_flush(x->enc);
 	}
 	/* What waits gets a moment to go: a stop or a reload must not hang on a collector. */
 	ipfix_conn_free(x->conn, flush ? 2.0 : 0, final ? &final->conn : NULL);
@@ -585,17 +395,12 @@ void ipfix_stop(struct ipfix *x, bool flush, struct ipfix_stats *final)
 		struct ipfix_conn_stats conn = final->conn;
 
 		*final = x->stats;
+		if (x->enc)
+			ipfix_enc_counts(x->enc, &final->records, &final->failed);
 		final->conn = conn;
 	}
-	if (x->buf)
-		fBufFree(x->buf); /* its session and exporter with it */
-	else if (x->session)
-		fbSessionFree(x->session);
-	if (x->exporter)
-		fbExporterClose(x->exporter);
+	ipfix_enc_free(x->enc);
 	if (x->flows)
 		g_hash_table_destroy(x->flows);
-	if (x->model)
-		fbInfoModelFree(x->model);
 	free(x);
 }

@@ -21,6 +21,7 @@ corpus_run() {
 @test "fuzz corpus: blocklist files" { corpus_run fuzz_lists; }
 @test "fuzz corpus: event records from the ring buffer, as events prints them" { corpus_run fuzz_events; }
 @test "fuzz corpus: label values of the Prometheus exposition" { corpus_run fuzz_metrics; }
+@test "fuzz corpus: IPFIX messages of arbitrary flow records, decoded again by fixbuf" { corpus_run fuzz_ipfix; }
 @test "fuzz corpus: the daemon's record of what it applied, and its status file" { corpus_run fuzz_pins; }
 
 @test "fuzz corpus: every target has a test here" {
