@@ -174,13 +174,14 @@ fuzz: $(FUZZ_BINS)
 # programs; make test runs the fuzz targets over their corpora.
 unit-tests: $(UNIT_BINS) $(BENCH_BINS) $(FUZZ_BINS)
 
-# make test also runs the kernel subset on each of TEST_KERNELS under qemu
+# make test also runs the unit suite on each of TEST_KERNELS under qemu
 # (TEST_KERNELS= for this machine's kernel alone); make test-kernel KERNEL=6.1
-# runs it on one (KERNEL_TESTS=all: every test there; KERNEL_DEBS="A.deb B.deb":
-# that kernel's packages instead of Debian's).
+# runs the unit suite and the integration tests tagged kernel on one
+# (KERNEL_TESTS=kernel: the unit suite alone, as make test; all: every test
+# there; KERNEL_DEBS="A.deb B.deb": that kernel's packages instead of Debian's).
 TEST_KERNELS ?= 6.1
 KERNEL       := 6.1
-KERNEL_TESTS := kernel
+KERNEL_TESTS := full
 KERNEL_DEBS  :=
 
 test: deps all unit-tests

@@ -2,7 +2,8 @@
 # Runs netprobe's tests on another kernel: a stock Debian kernel package,
 # booted under qemu with this machine's build inside it.
 #
-#   scripts/kernel-test.sh 6.1              the kernel subset (CI's form)
+#   scripts/kernel-test.sh 6.1              the unit suite (CI's short form)
+#   NETPROBE_KERNEL_TESTS=full scripts/kernel-test.sh 6.1   and the integration tests tagged kernel
 #   NETPROBE_KERNEL_TESTS=all scripts/kernel-test.sh 6.1    every test
 #   NETPROBE_KERNEL_DEBS="image.deb modules.deb" scripts/kernel-test.sh 5.15
 #                                           packages of one's own, not Debian's

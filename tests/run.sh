@@ -25,9 +25,7 @@ trap 'rm -f "$log"' EXIT
 
 tests=(.output/tests/test_* tests/integration/*.bats tests/fuzz/*.bats)
 [ $# -gt 0 ] && tests=("$@")
-# NETPROBE_TEST_JOBS files at once (the 6.1 guest: 2, one a virtual CPU).
-prove --verbose --timer -j"${NETPROBE_TEST_JOBS:-1}" --exec tests/tap-exec "${tests[@]}" 2>&1 |
-	tee "$log"
+prove --verbose --timer --exec tests/tap-exec "${tests[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 # Count the TAP results of every file (cmocka and bats both speak TAP).
