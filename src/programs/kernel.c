@@ -38,11 +38,26 @@ const struct np_kernel_feature_info *np_kernel_feature(enum np_kernel_feature f)
 }
 
 /*
+ * Whether an XDP program of insns loads. 1: the kernel has it, 0: it lacks
+ * it (the verifier's refusal is EINVAL), -errno: the probe could not tell
+ * (EPERM and ENOMEM say nothing).
+ */
+static int xdp_loads(const struct bpf_insn *insns, size_t n)
+{
+	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, NULL, "GPL", insns, n, NULL);
+
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	return errno == EINVAL ? 0 : -errno;
+}
+
+/*
  * Loads r0 = 0; *(u64 *)(r10 - 8) = r0; r1 = 1; r1 = atomic_fetch_add((u64
  * *)(r10 - 8), r1); exit: kernels before 5.12 know only the add that
  * returns nothing.
  */
-/* 1: the kernel has it, 0: it lacks it, -errno: the probe could not tell. */
 static int probe_atomic_fetch(void)
 {
 	const struct bpf_insn insns[] = {
@@ -59,15 +74,8 @@ static int probe_atomic_fetch(void)
 		 .imm = BPF_ADD | BPF_FETCH},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, NULL, "GPL", insns,
-			       sizeof(insns) / sizeof(insns[0]), NULL);
 
-	if (fd >= 0) {
-		close(fd);
-		return 1;
-	}
-	/* The verifier's "unknown instruction" is EINVAL; EPERM and ENOMEM say nothing. */
-	return errno == EINVAL ? 0 : -errno;
+	return xdp_loads(insns, sizeof(insns) / sizeof(insns[0]));
 }
 
 /*
@@ -83,14 +91,8 @@ static int probe_xdp_meta(void)
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, NULL, "GPL", insns,
-			       sizeof(insns) / sizeof(insns[0]), NULL);
 
-	if (fd >= 0) {
-		close(fd);
-		return 1;
-	}
-	return errno == EINVAL ? 0 : -errno;
+	return xdp_loads(insns, sizeof(insns) / sizeof(insns[0]));
 }
 
 static int probe(enum np_kernel_feature f)

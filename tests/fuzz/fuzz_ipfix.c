@@ -17,6 +17,10 @@
 #define DOMAIN	    4242
 #define MAX_RECORDS 256
 
+/*
+ * The records' elements written out by their IANA names, one family at a
+ * time: the reader's own statement of the format, not the encoder's macro.
+ */
 static fbInfoElementSpec_t read4[] = {
 	{"flowStartMilliseconds", 8, 0},
 	{"flowEndMilliseconds", 8, 0},
