@@ -41,14 +41,14 @@ teardown() {
 	[ "$(jq -s '[.[] | select(.type == "test")] | length' <<<"$output")" -eq 1000 ]
 	[ "$(jq -s '[.[] | select(.type == "flow_start")] | length' <<<"$output")" -eq 0 ]
 	# The run's accounting: a last JSON object with --summary, and on stderr always.
-	[ "$(tail -1 <<<"$output" | jq -c '.summary | [.received, .delivered, .queue_lost]')" = '[1000,1000,0]' ]
+	[ "$(tail -1 <<<"$output" | jq -c '.summary | [.received, .delivered, .queue_lost, .malformed]')" = '[1000,1000,0,0]' ]
 	[[ "$stderr" == *"1000 received, 1000 delivered, 0 lost in the queue"* ]]
 	run np_b events --summary --duration 0.1
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--summary goes with --json"* ]]
 	run np_b events --duration 0.5 --test 10
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"10 received, 10 delivered, 0 lost in the queue, 0 lost in the kernel"* ]]
+	[[ "$output" == *"10 received, 10 delivered, 0 lost in the queue, 0 malformed, 0 lost in the kernel"* ]]
 	# The kernel's side of the count is in stats, for any process to see.
 	[ "$(np_b stats --json | jq '.events.produced')" -eq 1010 ]
 	[ "$(np_b stats --json | jq '.events.lost')" -eq 0 ]
