@@ -260,10 +260,14 @@ static __always_inline void lb_cache_route(struct netprobe_lb_route *r, __u32 ge
 	__builtin_memcpy(r->smac, fib->smac, ETH_ALEN);
 }
 
+#define LB_HANDOFF_TTL_NS      100000000ULL
+#define LB_HANDOFF_MAX_PENDING 16
+
 /*
  * The frame at data as TC will see it, for np_lb_handoffs: addresses,
- * protocol and, for TCP and UDP, ports (an encapsulated frame's outer
- * header: its addresses name the backend).
+ * protocol, the IP header's first 8 bytes and, for TCP and UDP, ports (an
+ * encapsulated frame's outer header: its addresses name the backend, its
+ * ID or flow label is XDP's nonce).
  */
 static __always_inline bool lb_handoff_key(void *data, void *end, struct lb_handoff_key *k)
 {
@@ -280,6 +284,7 @@ static __always_inline bool lb_handoff_key(void *data, void *end, struct lb_hand
 			return false;
 		k->family = NP_AF_INET;
 		k->proto = ip->protocol;
+		__builtin_memcpy(k->head, ip, 8);
 		__builtin_memcpy(k->saddr, &ip->saddr, 4);
 		__builtin_memcpy(k->daddr, &ip->daddr, 4);
 		if (ip->ihl == 5)
@@ -291,6 +296,7 @@ static __always_inline bool lb_handoff_key(void *data, void *end, struct lb_hand
 			return false;
 		k->family = NP_AF_INET6;
 		k->proto = ip6->nexthdr;
+		__builtin_memcpy(k->head, ip6, 8);
 		__builtin_memcpy(k->saddr, &ip6->saddr, 16);
 		__builtin_memcpy(k->daddr, &ip6->daddr, 16);
 		ports = (void *)(ip6 + 1);
@@ -307,22 +313,63 @@ static __always_inline bool lb_handoff_key(void *data, void *end, struct lb_hand
 }
 
 /*
- * Without XDP metadata: the next hop goes into np_lb_handoffs under the
- * frame's key, one more frame pending, and the frame is passed. TC takes
- * one pending frame of that key per frame it sends: a forged frame of the
- * same key can at most take a real one's turn (which the stack then drops),
- * never add a send of its own.
+ * An encapsulated frame's outer ID (IPv4; the checksum follows) or flow
+ * label (IPv6) becomes a random nonce, part of its hand-over key: only XDP
+ * could have made a frame of that key. Nothing for a frame sent as it came.
+ */
+static __always_inline bool lb_handoff_nonce(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 nonce = bpf_get_prandom_u32();
+
+	if ((void *)(eth + 1) > end)
+		return false;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end)
+			return false;
+		if (ip->protocol == IPPROTO_IPIP) {
+			ip->id = (__u16)nonce;
+			ip->check = 0;
+			ip->check = ipv4_csum(ip);
+		}
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return false;
+		if (ip6->nexthdr == IPPROTO_IPV6) {
+			ip6->flow_lbl[0] = (ip6->flow_lbl[0] & 0xf0) | ((nonce >> 16) & 0x0f);
+			ip6->flow_lbl[1] = nonce >> 8;
+			ip6->flow_lbl[2] = nonce;
+		}
+	}
+	return true;
+}
+
+/*
+ * Without XDP metadata (the kernel refuses the helper, or the driver has
+ * no room for it): the next hop goes into np_lb_handoffs under the frame's
+ * key, one more frame pending, and the frame is passed. TC sends a frame
+ * only for a pending one of its key, and takes that one: a forged frame
+ * must match a real one's key, nonce included, within its 100 ms, and then
+ * only takes its turn (the real one goes to the stack, which drops it).
  */
 static __always_inline int lb_handoff_by_map(struct xdp_md *ctx, const struct bpf_fib_lookup *fib)
 {
 	struct lb_handoff_scratch *sc;
 	struct lb_handoff_slot *s;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), *recent;
 	__u32 zero = 0;
 
 	sc = bpf_map_lookup_elem(&np_lb_handoff_scratch, &zero);
-	if (!sc || !lb_handoff_key((void *)(long)ctx->data, (void *)(long)ctx->data_end, &sc->key))
+	recent = bpf_map_lookup_elem(&np_lb_handoff_recent, &zero);
+	if (!sc || !recent || !lb_handoff_nonce(ctx) ||
+	    !lb_handoff_key((void *)(long)ctx->data, (void *)(long)ctx->data_end, &sc->key))
 		return XDP_DROP;
+	*recent = now;
 	__builtin_memset(&sc->slot, 0, sizeof(sc->slot));
 	sc->slot.ifindex = fib->ifindex;
 	sc->slot.family = fib->family;
@@ -330,19 +377,21 @@ static __always_inline int lb_handoff_by_map(struct xdp_md *ctx, const struct bp
 		__builtin_memcpy(sc->slot.nexthop, &fib->ipv4_dst, 4);
 	else
 		__builtin_memcpy(sc->slot.nexthop, fib->ipv6_dst, 16);
-	sc->slot.expires_ns = now + 1000000000ULL;
+	sc->slot.expires_ns = now + LB_HANDOFF_TTL_NS;
+	sc->slot.pending = 1;
 	s = bpf_map_lookup_elem(&np_lb_handoffs, &sc->key);
 	if (!s || s->expires_ns < now) {
-		sc->slot.pending = 1;
-		return bpf_map_update_elem(&np_lb_handoffs, &sc->key, &sc->slot, BPF_ANY)
-			       ? XDP_DROP
-			       : XDP_PASS;
+		/* Two CPUs making the same slot: the second adds to the first's. */
+		if (!bpf_map_update_elem(&np_lb_handoffs, &sc->key, &sc->slot,
+					 s ? BPF_EXIST : BPF_NOEXIST))
+			return XDP_PASS;
+		s = bpf_map_lookup_elem(&np_lb_handoffs, &sc->key);
+		if (!s)
+			return XDP_DROP;
 	}
-	s->ifindex = sc->slot.ifindex;
-	s->family = sc->slot.family;
-	__builtin_memcpy(s->nexthop, sc->slot.nexthop, 16);
 	s->expires_ns = sc->slot.expires_ns;
-	__sync_fetch_and_add(&s->pending, 1);
+	if (__sync_fetch_and_add(&s->pending, 1) >= LB_HANDOFF_MAX_PENDING)
+		__sync_fetch_and_add(&s->pending, -1);
 	return XDP_PASS;
 }
 
@@ -354,10 +403,9 @@ static __always_inline int lb_handoff(struct xdp_md *ctx, const struct bpf_fib_l
 {
 	struct lb_handoff *h;
 
-	if (!np_xdp_meta)
+	/* A driver may have no room for metadata: then the map, as without the helper. */
+	if (!np_xdp_meta || bpf_xdp_adjust_meta(ctx, -(int)sizeof(*h)))
 		return lb_handoff_by_map(ctx, fib);
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*h)))
-		return XDP_DROP;
 	h = (void *)(long)ctx->data_meta;
 	if ((void *)(h + 1) > (void *)(long)ctx->data)
 		return XDP_DROP;
@@ -874,6 +922,41 @@ static __noinline __u32 lb_decap(struct xdp_md *ctx, struct netprobe_counters *c
 }
 
 /*
+ * TC's side of the map hand-over: a frame of a pending key is sent to that
+ * key's next hop, and one pending frame taken. Tagged frames never are:
+ * XDP's lb leaves them alone, and TC sees them with the tag taken off.
+ * Only within 100 ms of XDP's last hand-over by map is the map looked at.
+ */
+static __always_inline long lb_tc_handoff_by_map(struct __sk_buff *skb)
+{
+	struct bpf_redir_neigh nh = {};
+	struct lb_handoff_scratch *sc;
+	struct lb_handoff_slot *s;
+	__u64 now, *recent;
+	__u32 zero = 0;
+
+	recent = bpf_map_lookup_elem(&np_lb_handoff_recent, &zero);
+	if (!recent || !*recent || skb->vlan_present)
+		return -1;
+	now = bpf_ktime_get_ns();
+	if (now - *recent > LB_HANDOFF_TTL_NS)
+		return -1;
+	sc = bpf_map_lookup_elem(&np_lb_handoff_scratch, &zero);
+	if (!sc || !lb_handoff_key((void *)(long)skb->data, (void *)(long)skb->data_end, &sc->key))
+		return -1;
+	s = bpf_map_lookup_elem(&np_lb_handoffs, &sc->key);
+	if (!s || s->expires_ns < now)
+		return -1;
+	if (__sync_fetch_and_add(&s->pending, -1) <= 0) {
+		__sync_fetch_and_add(&s->pending, 1);
+		return -1;
+	}
+	nh.nh_family = s->family;
+	__builtin_memcpy(nh.ipv6_nh, s->nexthop, 16);
+	return bpf_redirect_neigh(s->ifindex, &nh, sizeof(nh), 0);
+}
+
+/*
  * TC ingress, lb mode: sends a frame XDP handed over (see struct
  * lb_handoff) to its next hop, which the kernel resolves. Returns -1 for
  * any other frame.
@@ -883,31 +966,13 @@ static __always_inline long lb_tc_handoff(struct __sk_buff *skb)
 	struct lb_handoff *h = (void *)(long)skb->data_meta;
 	struct bpf_redir_neigh nh = {};
 
-	if (!np_xdp_meta) {
-		struct lb_handoff_scratch *sc;
-		struct lb_handoff_slot *s;
-		__u32 zero = 0;
-
-		sc = bpf_map_lookup_elem(&np_lb_handoff_scratch, &zero);
-		if (!sc ||
-		    !lb_handoff_key((void *)(long)skb->data, (void *)(long)skb->data_end, &sc->key))
-			return -1;
-		s = bpf_map_lookup_elem(&np_lb_handoffs, &sc->key);
-		if (!s || s->expires_ns < bpf_ktime_get_ns())
-			return -1;
-		if (__sync_fetch_and_add(&s->pending, -1) <= 0) {
-			__sync_fetch_and_add(&s->pending, 1);
-			return -1;
-		}
-		nh.nh_family = s->family;
-		__builtin_memcpy(nh.ipv6_nh, s->nexthop, 16);
-		return bpf_redirect_neigh(s->ifindex, &nh, sizeof(nh), 0);
+	if (np_xdp_meta && (void *)(h + 1) <= (void *)(long)skb->data &&
+	    h->magic == NP_LB_HANDOFF_MAGIC) {
+		nh.nh_family = h->family;
+		__builtin_memcpy(nh.ipv6_nh, h->nexthop, 16);
+		return bpf_redirect_neigh(h->ifindex, &nh, sizeof(nh), 0);
 	}
-	if ((void *)(h + 1) > (void *)(long)skb->data || h->magic != NP_LB_HANDOFF_MAGIC)
-		return -1;
-	nh.nh_family = h->family;
-	__builtin_memcpy(nh.ipv6_nh, h->nexthop, 16);
-	return bpf_redirect_neigh(h->ifindex, &nh, sizeof(nh), 0);
+	return lb_tc_handoff_by_map(skb);
 }
 
 #endif /* NETPROBE_LB_H */

@@ -410,6 +410,12 @@ struct lb_handoff_key {
 	__u8 family; /* NP_AF_INET or NP_AF_INET6 */
 	__u8 proto;
 	__be16 sport, dport; /* TCP and UDP; 0 for others */
+	/*
+	 * The IP header's first 8 bytes: lengths, IPv4's ID and fragment
+	 * field, IPv6's flow label. An encapsulated frame's outer ID (flow
+	 * label) is a random nonce XDP writes: a forged frame cannot name it.
+	 */
+	__u8 head[8];
 	__u8 saddr[16], daddr[16];
 };
 
@@ -417,16 +423,24 @@ struct lb_handoff_slot {
 	__u32 ifindex; /* egress */
 	__u32 family;  /* of the next hop */
 	__u8 nexthop[16];
-	__u64 expires_ns; /* a slot older than a second is stale */
-	__s64 pending;	  /* frames passed and not yet taken by TC */
+	__u64 expires_ns; /* 100 ms after its last frame: TC sees a frame within microseconds */
+	__s64 pending; /* frames passed and not yet taken by TC, at most LB_HANDOFF_MAX_PENDING */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 4096);
 	__type(key, struct lb_handoff_key);
 	__type(value, struct lb_handoff_slot);
 } np_lb_handoffs SEC(".maps");
+
+/* When XDP last handed a frame over through the map: TC looks there only for 100 ms after. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} np_lb_handoff_recent SEC(".maps");
 
 /* Where a key and a slot are built: lb's stack is near the 512 bytes already (6.1 counts it all). */
 struct lb_handoff_scratch {

@@ -402,6 +402,7 @@ static void assert_handoff(const uint8_t *meta, int family, const char *nexthop)
 struct handoff_key {
 	uint8_t family, proto;
 	uint16_t sport, dport;
+	uint8_t head[8]; /* the IP header's first 8 bytes */
 	uint8_t saddr[16], daddr[16];
 };
 
@@ -438,7 +439,8 @@ static int prog_map(int prog, const char *name)
 /*
  * The hand-off XDP left for TC in o: in the frame's metadata, which is
  * checked and taken off o; or, where the kernel refuses XDP metadata, in
- * np_lb_handoffs under the frame's addresses, protocol and TCP/UDP ports
+ * np_lb_handoffs under the frame's addresses, protocol, IP header's first
+ * 8 bytes and TCP/UDP ports
  * (read here from the frame itself), one frame pending.
  */
 static void take_handoff(struct out *o, int family, const char *nexthop)
@@ -459,6 +461,7 @@ static void take_handoff(struct out *o, int family, const char *nexthop)
 	}
 	k.family = v4 ? AF_INET : AF_INET6;
 	k.proto = v4 ? ip[9] : ip[6];
+	memcpy(k.head, ip, 8);
 	memcpy(k.saddr, v4 ? ip + 12 : ip + 8, v4 ? 4 : 16);
 	memcpy(k.daddr, v4 ? ip + 16 : ip + 24, v4 ? 4 : 16);
 	if ((k.proto == IPPROTO_TCP || k.proto == IPPROTO_UDP) && (!v4 || ip[0] == 0x45)) {
@@ -467,6 +470,17 @@ static void take_handoff(struct out *o, int family, const char *nexthop)
 	}
 	fd = prog_map(g_prog, "np_lb_handoffs");
 	assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
+	/*
+	 * An encapsulated frame's outer ID (flow label) is XDP's nonce: a frame
+	 * forged with the same addresses and another one finds no slot.
+	 */
+	if (k.proto == IPPROTO_IPIP || k.proto == IPPROTO_IPV6) {
+		struct handoff_slot none;
+
+		k.head[v4 ? 5 : 3] ^= 1;
+		assert_int_not_equal(bpf_map_lookup_elem(fd, &k, &none), 0);
+		k.head[v4 ? 5 : 3] ^= 1;
+	}
 	close(fd);
 	assert_int_equal(v.ifindex, if_nametoindex(IF_BE));
 	assert_int_equal(v.family, family == 4 ? AF_INET : AF_INET6);
