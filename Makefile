@@ -7,8 +7,10 @@
 #   make fuzz       run each libFuzzer target FUZZ_TIME seconds, grow the corpora
 #   make install    install under $(PREFIX) (DESTDIR honoured)
 
-VERSION      := 0.1.0
-SOVERSION    := 0
+# SOVERSION goes up with every change of the library's ABI (a public struct's
+# size: 1 when netprobe_probe_report and netprobe_event_stats grew).
+VERSION      := 0.2.0
+SOVERSION    := 1
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
@@ -27,7 +29,8 @@ CC           ?= gcc
 MULTIARCH    := $(shell $(CC) -dumpmachine)
 
 CFLAGS       ?= -O2 -g
-CFLAGS       += -std=gnu11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -Iinclude -I$(OUTPUT)
+CFLAGS       += -std=gnu11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -Iinclude -I$(OUTPUT) \
+		-DNETPROBE_VERSION='"$(VERSION)"'
 BPF_CFLAGS   := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I/usr/include/$(MULTIARCH)
 LIBS         := -lbpf -lelf -lz -lmnl -lpthread -lm -lcap
 CLI_LIBS     := $(LIBS) -ljson-c
@@ -148,6 +151,7 @@ FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 60
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -I$(OUTPUT) -Isrc \
+		-DNETPROBE_VERSION='"$(VERSION)"' \
 		$(DAEMON_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))

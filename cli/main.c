@@ -11,8 +11,6 @@
 #include "cli.h"
 #include "../daemon/daemon.h"
 
-#define NETPROBE_VERSION "0.1.0"
-
 struct cli_env cli;
 
 /* Each command's definition, its options and help, lives in its own file. */

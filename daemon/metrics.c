@@ -19,8 +19,6 @@
 #include <microhttpd.h>
 #include "daemon.h"
 
-#define NETPROBE_VERSION "0.1.0"
-
 struct metrics {
 	struct MHD_Daemon *httpd;
 	struct netprobe_manager *m;	   /* the scrapes' own, on the daemon's pin path */
