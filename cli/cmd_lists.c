@@ -254,6 +254,12 @@ static int read_file(const char *path, struct file_entries *fe)
 		return -errno;
 	}
 	do {
+		if (len > NETPROBE_LIST_TEXT_MAX) {
+			cli_error("%s is larger than %u MiB: more than any list holds", path,
+				  NETPROBE_LIST_TEXT_MAX >> 20);
+			err = -EFBIG;
+			break;
+		}
 		if (len == room) {
 			char *grown = realloc(text, room = room ? room * 2 : 65536);
 

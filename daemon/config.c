@@ -31,7 +31,6 @@
 #define DC_MAX_NESTING	   64
 #define DC_MAX_KEYS	   1024
 /* Lists of a few million entries; no more is loaded whole. */
-#define DC_MAX_LIST_FILE_SIZE (64u << 20)
 
 struct parser {
 	const char *file;
@@ -1741,7 +1740,7 @@ int dc_list_file_read(const struct dc_list_file *f, const char *config, struct d
 	char *buf;
 	int err;
 
-	err = read_trusted(f->path, config, f->pos, DC_MAX_LIST_FILE_SIZE, &buf, &len, errs);
+	err = read_trusted(f->path, config, f->pos, NETPROBE_LIST_TEXT_MAX, &buf, &len, errs);
 	if (err)
 		return err;
 	err = netprobe_list_text_parse(buf, len, list_line, &r);

@@ -842,6 +842,8 @@ NETPROBE_API const char *netprobe_cidr_str(const struct netprobe_cidr *c, char *
  * fn returning nonzero stops the read with that value; else 0, or -EINVAL
  * when any line was bad.
  */
+/* The most text a list file may hold: 64 MiB, millions of entries, more than any list holds. */
+#define NETPROBE_LIST_TEXT_MAX (64u << 20)
 typedef int (*netprobe_list_line_fn)(unsigned long line, const char *entry, const char *why,
 				     void *ctx);
 NETPROBE_API int netprobe_list_text_parse(const char *text, size_t len, netprobe_list_line_fn fn,
