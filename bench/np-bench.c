@@ -159,7 +159,7 @@ static int send_live(struct baselines_bpf *b, unsigned int ifindex, const uint8_
 
 /*
  * The send command's frames: live frames, or where the kernel refuses them
- * (before 5.18, or locked down: EPERM) the same frames through a packet
+ * (locked down: EPERM) the same frames through a packet
  * socket, said once. The receiver's XDP sees them alike; the sender's TC
  * egress sees the packet socket's, not live frames.
  */
@@ -169,7 +169,7 @@ static int send_frames(struct baselines_bpf *b, unsigned int ifindex, const uint
 	static bool refused;
 	int err = refused ? -EPERM : send_live(b, ifindex, frame, len, count);
 
-	if (err == -EPERM || err == -EINVAL || err == -EOPNOTSUPP) {
+	if (err == -EPERM || err == -EOPNOTSUPP) {
 		if (!refused)
 			fprintf(stderr,
 				"np-bench: this kernel refuses live frames (%s): sending through "

@@ -41,9 +41,15 @@ static void add(struct netprobe_probe_report *r, const char *name, bool ok, bool
 	struct netprobe_probe_item *it;
 	va_list ap;
 
-	/* Never a check dropped unseen: a full report says so in its last item. */
-	if (r->count >= NETPROBE_PROBE_MAX) {
+	/*
+	 * Never a check dropped unseen: the last item says the report is full,
+	 * and a required check that failed still makes it unsupported.
+	 */
+	if (required && !ok)
+		r->supported = false;
+	if (r->count >= NETPROBE_PROBE_MAX - 1) {
 		it = &r->items[NETPROBE_PROBE_MAX - 1];
+		r->count = NETPROBE_PROBE_MAX;
 		snprintf(it->name, sizeof(it->name), "report");
 		snprintf(it->detail, sizeof(it->detail),
 			 "more checks than a report holds (NETPROBE_PROBE_MAX %d)",
@@ -59,8 +65,6 @@ static void add(struct netprobe_probe_report *r, const char *name, bool ok, bool
 	va_start(ap, fmt);
 	vsnprintf(it->detail, sizeof(it->detail), fmt, ap);
 	va_end(ap);
-	if (required && !ok)
-		r->supported = false;
 }
 
 /* Which kernel, for the record: what it can run, the feature probes say. */

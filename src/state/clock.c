@@ -102,7 +102,8 @@ unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 	}
 	offset = m->real_offset;
 	pthread_mutex_unlock(&m->clock_lock);
-	since_ref += (long long)m->ref_mono_ns + offset;
+	if (__builtin_add_overflow(since_ref, (long long)m->ref_mono_ns + offset, &since_ref))
+		return since_ref < 0 ? ~0ull : 0; /* wrapped: it went past the end */
 	return since_ref > 0 ? (unsigned long long)since_ref : 0;
 }
 
