@@ -2,9 +2,10 @@
 #
 #   make            build bpf objects, skeletons, libnetprobe (.a, .so, .pc) and netprobe
 #   make run        install what is missing, build, run `netprobe demo`
-#   make test       install what is missing, build, run every test
+#   make test       install what is missing, build (with ASan and UBSan), run every test
 #   make bench      run the benchmarks and rewrite docs/BENCHMARKS.md
 #   make fuzz       run each libFuzzer target FUZZ_TIME seconds, grow the corpora
+#   make lint       clang-tidy with the checks in .clang-tidy
 #   make install    install under $(PREFIX) (DESTDIR honoured)
 
 # SOVERSION goes up with every change of the library's ABI (a public struct's
@@ -31,6 +32,14 @@ MULTIARCH    := $(shell $(CC) -dumpmachine)
 CFLAGS       ?= -O2 -g
 CFLAGS       += -std=gnu11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -Iinclude -I$(OUTPUT) \
 		-DNETPROBE_VERSION='"$(VERSION)"'
+# SANITIZE=1: the library, the command, the daemon, np-bench and every unit
+# test built with AddressSanitizer and UBSan (a report aborts). make test
+# builds so unless told SANITIZE=0; make, make run, make bench and make
+# install do not.
+SAN_FLAGS    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS       += $(if $(filter 1,$(SANITIZE)),$(SAN_FLAGS))
+# What a build was made with: objects are made again when it changes (SANITIZE=1 and back).
+FLAGS_STAMP  := $(OUTPUT)/flags
 BPF_CFLAGS   := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iinclude -I/usr/include/$(MULTIARCH)
 LIBS         := -lbpf -lelf -lz -lmnl -lpthread -lm -lcap
 CLI_LIBS     := $(LIBS) -ljson-c
@@ -54,7 +63,7 @@ STATIC_LIB   := $(OUTPUT)/libnetprobe.a
 SHARED_LIB   := $(OUTPUT)/libnetprobe.so.$(VERSION)
 PC_FILE      := $(OUTPUT)/libnetprobe.pc
 
-.PHONY: all deps run test test-kernel unit-tests bench fuzz install uninstall clean format-check
+.PHONY: all deps run test test-kernel unit-tests bench fuzz lint install uninstall clean format-check FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -76,7 +85,10 @@ $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/netprobe/abi.h | $(OU
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<))_bpf > $@
 
-$(OUTPUT)/lib/%.o: src/%.c $(HDRS) $(SKELS) | $(OUTPUT)/lib
+$(FLAGS_STAMP): FORCE | $(OUTPUT)
+	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' >$@
+
+$(OUTPUT)/lib/%.o: src/%.c $(HDRS) $(SKELS) $(FLAGS_STAMP) | $(OUTPUT)/lib
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Isrc -fvisibility=hidden -c $< -o $@
 
@@ -91,10 +103,10 @@ $(SHARED_LIB): $(LIB_OBJS)
 $(PC_FILE): libnetprobe.pc.in | $(OUTPUT)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
 
-$(OUTPUT)/cli/%.o: cli/%.c $(HDRS) | $(OUTPUT)/cli
+$(OUTPUT)/cli/%.o: cli/%.c $(HDRS) $(FLAGS_STAMP) | $(OUTPUT)/cli
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUTPUT)/daemon/%.o: daemon/%.c $(HDRS) | $(OUTPUT)/daemon
+$(OUTPUT)/daemon/%.o: daemon/%.c $(HDRS) $(FLAGS_STAMP) | $(OUTPUT)/daemon
 	$(CC) $(CFLAGS) $(DAEMON_CFLAGS) -c $< -o $@
 
 netprobe: $(CLI_OBJS) $(DAEMON_OBJS) $(STATIC_LIB)
@@ -105,7 +117,7 @@ netprobe: $(CLI_OBJS) $(DAEMON_OBJS) $(STATIC_LIB)
 UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 UNIT_BINS    := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 
-$(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h $(STATIC_LIB) $(HDRS) $(FLAGS_STAMP) | $(OUTPUT)/tests
 	$(CC) $(CFLAGS) -Isrc -Itests/unit -o $@ $< $(USES_$*) $(STATIC_LIB) $(LIBS) -lcmocka \
 		$(WRAP_$*) $(USES_LIBS_$*)
 
@@ -120,7 +132,6 @@ WRAP_test_filter := -Wl,--wrap=bpf_map_update_elem
 
 # The event pipeline's and the filter's tests run under AddressSanitizer and UBSan, with a
 # library built for them: threads, buffers and live config changes meet there.
-SANITIZE     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_UNITS   := test_events test_filter
 ASAN_LIB     := $(OUTPUT)/asan/libnetprobe.a
 ASAN_OBJS    := $(patsubst src/%.c,$(OUTPUT)/asan/%.o,$(LIB_SRCS))
@@ -130,14 +141,14 @@ $(OUTPUT)/asan:
 
 $(OUTPUT)/asan/%.o: src/%.c $(HDRS) $(SKELS) | $(OUTPUT)/asan
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -Isrc -fvisibility=hidden -c $< -o $@
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -Isrc -fvisibility=hidden -c $< -o $@
 
 $(ASAN_LIB): $(ASAN_OBJS)
 	$(AR) rcs $@ $^
 
 $(patsubst %,$(OUTPUT)/tests/%,$(ASAN_UNITS)): $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/*.h \
 		$(ASAN_LIB) $(HDRS) | $(OUTPUT)/tests
-	$(CC) $(CFLAGS) $(SANITIZE) -Isrc -Itests/unit -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka \
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -Isrc -Itests/unit -o $@ $< $(ASAN_LIB) $(LIBS) -lcmocka \
 		$(WRAP_$*)
 
 
@@ -188,6 +199,7 @@ KERNEL       := 6.1
 KERNEL_TESTS := full
 KERNEL_DEBS  :=
 
+test: SANITIZE ?= 1
 test: deps all unit-tests
 	@NETPROBE_TEST_KERNELS="$(TEST_KERNELS)" tests/run.sh
 
@@ -245,6 +257,12 @@ uninstall:
 	      $(DESTDIR)$(COMPLETIONDIR)/netprobe $(DESTDIR)$(SYSTEMDUNITDIR)/netprobe.service \
 	      $(DESTDIR)$(SYSUSERSDIR)/netprobe.conf $(DESTDIR)$(PKGLIBDIR)/netprobe-pin-dir
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/netprobe
+
+# clang-tidy with the checks .clang-tidy names, every warning an error.
+LINT_FLAGS   := -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(OUTPUT) -Isrc $(DAEMON_CFLAGS) \
+		-DNETPROBE_VERSION='"$(VERSION)"'
+lint: $(SKELS)
+	clang-tidy --quiet $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) -- $(LINT_FLAGS)
 
 format-check:
 	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h \

@@ -260,7 +260,12 @@ static int apply_ifaces(struct netprobe_manager *m, const struct daemon_config *
 
 		netprobe_attach_opts_default(&cur, sizeof(cur));
 		if (!netprobe_manager_iface(m, want->name, &it)) {
+			/*
+			 * Both began as netprobe_attach_opts_default's, which zeroes
+			 * the whole struct, padding too: the bytes are the settings.
+			 */
 			if (!netprobe_manager_iface_opts(m, &it, &cur) &&
+			    // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c)
 			    !memcmp(&cur, &want->opts, sizeof(cur))) {
 				set_add(&now, want->name);
 				continue;

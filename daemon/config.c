@@ -54,10 +54,11 @@ static void add_error(struct dc_errors *e, const char *file, struct dc_pos pos, 
 
 	vsnprintf(what, sizeof(what), fmt, ap);
 	if (e->count < DC_MAX_ERRORS) {
-		if (pos.line &&
-		    asprintf(&msg, "%s:%u:%u: %s", file, pos.line, pos.column, what) < 0)
-			msg = NULL;
-		else if (!pos.line && asprintf(&msg, "%s: %s", file, what) < 0)
+		int made =
+			pos.line ? asprintf(&msg, "%s:%u:%u: %s", file, pos.line, pos.column, what)
+				 : asprintf(&msg, "%s: %s", file, what);
+
+		if (made < 0)
 			msg = NULL;
 		e->msg[e->count] = msg;
 	}
@@ -195,10 +196,14 @@ static bool want_bool(struct parser *p, const yaml_node_t *n, const char *key, b
 
 /* The daemon's own settings' ranges; the library's are netprobe_config_range's. */
 static const struct netprobe_setting_range daemon_ranges[] = {
-	{"list_refresh_s", 0, 7 * 86400, "s"}, {"hook_timeout_s", 1, 600, "s"},
-	{"ipfix_timeout_s", 1, 86400, "s"},    {"ipfix_domain", 0, UINT32_MAX, ""},
-	{"bgp_widest_v4", 1, 32, ""},	       {"bgp_widest_v6", 1, 128, ""},
-	{"bgp_resync_s", 1, 3600, "s"},	       {"bgp_max_routes", 1, 100000, ""},
+	{"list_refresh_s", 0, 7ull * 86400, "s"},
+	{"hook_timeout_s", 1, 600, "s"},
+	{"ipfix_timeout_s", 1, 86400, "s"},
+	{"ipfix_domain", 0, UINT32_MAX, ""},
+	{"bgp_widest_v4", 1, 32, ""},
+	{"bgp_widest_v6", 1, 128, ""},
+	{"bgp_resync_s", 1, 3600, "s"},
+	{"bgp_max_routes", 1, 100000, ""},
 };
 
 static const struct netprobe_setting_range *range_of(const char *name)
@@ -310,7 +315,7 @@ static const struct key *find_key(const struct key *kt, const char *name, const 
 		}
 	}
 	/* A slip of the finger, not another word: at most a third of the name. */
-	if (best > 3 || best * 3 > strlen(name) + 2)
+	if (best > 3 || (size_t)best * 3 > strlen(name) + 2)
 		*near = NULL;
 	return NULL;
 }
@@ -487,7 +492,7 @@ struct detection_ctx {
 static void detection_pair(struct parser *p, yaml_node_t *k, yaml_node_t *v, void *ctx)
 {
 	struct detection_ctx *c = ctx;
-	const char *key = scalar(k);
+	const char *key = scalar(k) ?: ""; /* walk_mapping hands scalar keys only */
 	char what[64];
 
 	snprintf(what, sizeof(what), "%s.%s", c->name, key);
@@ -1378,13 +1383,19 @@ static void set_bgp_communities(struct parser *p, const struct key *k, yaml_node
 	     i++) {
 		yaml_node_t *n = yaml_document_get_node(p->doc, *i);
 		const char *s = want_scalar(p, n, k->name);
-		unsigned int asn, value;
-		char end;
+		size_t a, b;
+		unsigned long asn = 65536, value = 65536;
 
 		if (!s)
 			return;
-		if (sscanf(s, "%u:%u%c", &asn, &value, &end) != 2 || asn > 65535 || value > 65535 ||
-		    s[0] < '0' || s[0] > '9') {
+		/* Digits, a colon, digits: no sign, no blank (sscanf's %u takes "-1" and " 1"). */
+		a = strspn(s, "0123456789");
+		b = s[a] == ':' ? strspn(s + a + 1, "0123456789") : 0;
+		if (a && a <= 5 && b && b <= 5 && !s[a + 1 + b]) {
+			asn = strtoul(s, NULL, 10);
+			value = strtoul(s + a + 1, NULL, 10);
+		}
+		if (asn > 65535 || value > 65535) {
 			error_at(p, n, "%s: '%s' is no ASN:VALUE community (each 0..65535)",
 				 k->name, s);
 			return;

@@ -378,7 +378,8 @@ bool ipfix_conn_send(struct ipfix_conn *c, const void *data, size_t len, unsigne
 	return true;
 }
 
-double ipfix_conn_tick(struct ipfix_conn *c, struct pollfd *pfd)
+/* It calls itself once at most: a connection found dead is no longer up. */
+double ipfix_conn_tick(struct ipfix_conn *c, struct pollfd *pfd) // NOLINT(misc-no-recursion)
 {
 	double now = now_s(), wait = 3600;
 

@@ -21,7 +21,20 @@ fi
 
 export CMOCKA_MESSAGE_OUTPUT=TAP
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# A build made with SANITIZE=1 (netprobe links libasan): every sanitizer
+# report goes to a file here and fails the run, whether or not the test
+# that started the process looked at its status. Leaks are not asked: the
+# command and the daemon leave what exit frees (the fuzz targets, and the
+# ASan units of a plain build, check for leaks).
+san_dir=
+if ldd ./netprobe 2>/dev/null | grep -q libasan; then
+	san_dir=$(mktemp -d /tmp/netprobe-san.XXXXXX)
+	chmod 0777 "$san_dir" # processes that dropped to a service user write here too
+	export ASAN_OPTIONS="detect_leaks=0:log_path=$san_dir/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+	export UBSAN_OPTIONS="print_stacktrace=1:log_path=$san_dir/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+	echo "tests: a sanitized build; reports go to $san_dir"
+fi
+trap 'rm -f "$log"; [ -z "$san_dir" ] || rm -rf "$san_dir"' EXIT
 
 tests=(.output/tests/test_* tests/integration/*.bats tests/fuzz/*.bats)
 [ $# -gt 0 ] && tests=("$@")
@@ -34,6 +47,12 @@ skipped=$(grep -ciE '^ok [0-9]+.*# skip' "$log" | head -1)
 failed=$(grep -cE '^not ok [0-9]+' "$log" | head -1)
 passed=$((passed - skipped))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+if [ -n "$san_dir" ] && [ -n "$(ls -A "$san_dir")" ]; then
+	echo "tests: sanitizer reports:"
+	head -50 "$san_dir"/*
+	failed=$((failed + $(ls "$san_dir" | wc -l)))
+	status=1
+fi
 
 # Then the kernel subset on each of $NETPROBE_TEST_KERNELS (make test: 6.1),
 # booted under qemu (scripts/kernel-test.sh); its counts join these.

@@ -819,7 +819,7 @@ NETPROBE_API const char *netprobe_event_type_name(unsigned int type);
 
 /* ---- Allow and deny lists (filter mode) ----------------------------------- */
 
-#define NETPROBE_ACL_MAX_TTL_S (10u * 365 * 24 * 3600)
+#define NETPROBE_ACL_MAX_TTL_S 315360000u /* ten years */
 
 /*
  * Parses "192.0.2.0/24", "2001:db8::/32" or a single address (a /32 or

@@ -207,7 +207,8 @@ static void dispatch(struct np_events *ev, struct np_batch *b,
 static void *worker_main(void *arg)
 {
 	struct np_events *ev = arg;
-	const struct netprobe_event_hdr **scratch = calloc(ev->batch_size, sizeof(*scratch));
+	const struct netprobe_event_hdr **scratch =
+		calloc(ev->batch_size, sizeof(const struct netprobe_event_hdr *));
 
 	if (!scratch)
 		return NULL;
@@ -334,7 +335,8 @@ int netprobe_manager_events_start_opts(struct netprobe_manager *m,
 	if (!ev->pool || !ev->ready || !ev->free_list)
 		goto fail;
 	for (unsigned int i = 0; i < ev->npool; i++) {
-		ev->pool[i].ptrs = calloc(cfg->batch_size, sizeof(*ev->pool[i].ptrs));
+		ev->pool[i].ptrs =
+			calloc(cfg->batch_size, sizeof(const struct netprobe_event_hdr *));
 		ev->pool[i].data = malloc((size_t)cfg->batch_size * NETPROBE_EVENT_MAX_SIZE);
 		if (!ev->pool[i].ptrs || !ev->pool[i].data)
 			goto fail;

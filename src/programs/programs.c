@@ -173,7 +173,7 @@ static void decap_params(const struct netprobe_attach_opts *c, struct netprobe_d
 				p->mask[w] = htonl(bits >= 32 ? 0xffffffffu
 						   : bits     ? ~0u << (32 - bits)
 							      : 0);
-				memcpy(&p->addr[w], sets[s][i].addr + 4 * w, 4);
+				memcpy(&p->addr[w], sets[s][i].addr + (size_t)4 * w, 4);
 				p->addr[w] &= p->mask[w];
 			}
 		}

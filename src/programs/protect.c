@@ -121,7 +121,7 @@ static void gateways(struct protect_ctx *c)
 		for (int i = 0; i < 16; i++) {
 			unsigned int byte;
 
-			sscanf(gw + 2 * i, "%2x", &byte);
+			sscanf(gw + (size_t)2 * i, "%2x", &byte);
 			a.s6_addr[i] = byte;
 		}
 		protect(c, AF_INET6, &a, NETPROBE_PROTECT_GATEWAY);

@@ -306,7 +306,9 @@ ours_up() {
 
 @test "bgp: a bad section is refused whole, saying where" {
 	local bad
-	for bad in "speaker: exabgpp" "communities: [65536:1]" "communities: []" "next_hop_v4: 2001:db8::1" \
+	for bad in "speaker: exabgpp" "communities: [65536:1]" "communities: []" \
+		"communities: ['1:-0']" "communities: ['65535: 666']" "communities: ['+1:2']" \
+		"next_hop_v4: 2001:db8::1" \
 		"widest_prefix_v4: 0" "widest_prefix_v6: 129" "api: localhost" "resync_s: 0" \
 		"command: relative/gobgp" "action: drop" "pipe: ../run/x" "max_routes: 0"; do
 		local line=3

@@ -9,6 +9,13 @@ load helpers
 	[ "$status" -eq 0 ]
 }
 
+@test "clang-tidy finds nothing with the checks in .clang-tidy (make lint)" {
+	run make -C "$ROOT" -s lint
+	echo "$output" | tail -40
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"warning:"* && "$output" != *"error:"* ]]
+}
+
 @test "the library's layers only use the layers below them (scripts/check-layers.sh)" {
 	run "$ROOT/scripts/check-layers.sh"
 	echo "$output" | head -20
