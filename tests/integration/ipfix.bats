@@ -40,6 +40,12 @@ collector_flows() {
 	kill -TERM "$NFCAPD"
 	wait "$NFCAPD" || true
 	NFCAPD=
+	# nfcapd writes its file as it exits: none means it got nothing or failed; say which.
+	if ! ls "$NF"/nfcapd.* >/dev/null 2>&1; then
+		echo "nfcapd left no file in $NF:" >&2
+		ls -la "$NF" >&2
+		cat "$BATS_TEST_TMPDIR/nfcapd.log" >&2
+	fi
 	nfdump -R "$NF" -q -N -o 'fmt:%pr %sa %sp %da %dp %pkt %byt' | awk '{$1=$1; print}'
 }
 # sum_of FLOWS PROTO SRC SPORT DST DPORT: "records packets bytes" of one flow's records.
