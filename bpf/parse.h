@@ -51,8 +51,43 @@ struct packet_info {
 struct hdr_cursor {
 	void *start;
 	void *pos;
-	void *end;
+	void *end;     /* the frame's end (what the verifier knows) */
+	__u32 limit;   /* the datagram's end, from start: its IP length says where */
+	__u32 l4_need; /* the L4 header's length, from pos */
 };
+
+/*
+ * Whether n bytes at the cursor lie within the datagram. Bytes past the IP
+ * length (Ethernet padding, or a lie) are not the packet's: the kernel cuts
+ * them off before any protocol reads them, and so does netprobe.
+ */
+static __always_inline __u32 cursor_offset(const struct hdr_cursor *c)
+{
+	__u64 off = c->pos - c->start;
+
+	/* A scalar from here on: else clang folds it into 32-bit pointer arithmetic, refused. */
+	asm volatile("" : "+r"(off));
+	return off;
+}
+
+/*
+ * Whether the headers read lie within the datagram, checked once after the
+ * parse (positions only grow): bytes past the IP length (Ethernet padding,
+ * or a lie) are not the packet's. The kernel cuts them off before any
+ * protocol reads them, and so does netprobe. A check per header made the
+ * filter's verification pass the kernel's budget.
+ */
+static __always_inline int check_datagram(const struct hdr_cursor *c, struct packet_info *pi)
+{
+	__u32 off = cursor_offset(c);
+
+	if (off > c->limit)
+		return pi->l3 == NP_L3_IPV6 ? NETPROBE_MALFORMED_IPV6_EXT_CHAIN
+					    : NETPROBE_MALFORMED_L4_TRUNCATED;
+	if (off + c->l4_need > c->limit)
+		return NETPROBE_MALFORMED_L4_TRUNCATED;
+	return NETPROBE_OK;
+}
 
 /* IPv4 options and IPv6 extension headers are skipped with these bounds. */
 static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi)
@@ -66,7 +101,8 @@ static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi
 			return NETPROBE_MALFORMED_L4_TRUNCATED;
 		if (tcp->doff < 5)
 			return NETPROBE_MALFORMED_TCP_BAD_HEADER;
-		if (c->pos + tcp->doff * 4 > c->end)
+		c->l4_need = tcp->doff * 4;
+		if (c->pos + c->l4_need > c->end)
 			return NETPROBE_MALFORMED_L4_TRUNCATED;
 		pi->key.src_port = tcp->source;
 		pi->key.dst_port = tcp->dest;
@@ -79,17 +115,22 @@ static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi
 
 		if ((void *)(udp + 1) > c->end)
 			return NETPROBE_MALFORMED_L4_TRUNCATED;
+		c->l4_need = sizeof(*udp);
 		pi->key.src_port = udp->source;
 		pi->key.dst_port = udp->dest;
 		break;
 	}
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {
-		/* Type and code are all a flow needs; the rest differs per type. */
+		/*
+		 * Type and code are all a flow needs, but the header is 8 bytes
+		 * (RFC 792, RFC 4443), and the kernel drops a message shorter.
+		 */
 		__u8 *icmp = c->pos;
 
-		if ((void *)(icmp + 4) > c->end)
+		if ((void *)(icmp + 8) > c->end)
 			return NETPROBE_MALFORMED_L4_TRUNCATED;
+		c->l4_need = 8;
 		pi->key.dst_port = bpf_htons((__u16)icmp[0] << 8 | icmp[1]);
 		break;
 	}
@@ -99,10 +140,16 @@ static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi
 	return NETPROBE_OK;
 }
 
-static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len)
+/*
+ * l3_len is what the frame holds from the IP header on; in_skb says a
+ * zero IP length is a GSO super-packet's (TSO, BIG TCP), whose length is
+ * the skb's: only TC meets those, and on the wire a zero length is a lie.
+ */
+static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len,
+				      bool in_skb)
 {
 	struct iphdr *ip = c->pos;
-	__u32 hdr_len;
+	__u32 hdr_len, tot_len;
 	__u16 frag;
 
 	if ((void *)(ip + 1) > c->end)
@@ -110,12 +157,15 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *
 	if (ip->version != 4 || ip->ihl < 5)
 		return NETPROBE_MALFORMED_IP_BAD_HEADER;
 	hdr_len = ip->ihl * 4;
-	/* Total length 0: a TSO/BIG TCP super-packet in TC, whose length is the skb's. */
-	if (ip->tot_len && bpf_ntohs(ip->tot_len) < hdr_len)
+	tot_len = bpf_ntohs(ip->tot_len);
+	if (!tot_len && in_skb)
+		tot_len = l3_len;
+	if (tot_len < hdr_len)
 		return NETPROBE_MALFORMED_IP_BAD_HEADER;
 	/* Ethernet padding may follow the datagram; a datagram cut short may not. */
-	if (bpf_ntohs(ip->tot_len) > l3_len || c->pos + hdr_len > c->end)
+	if (tot_len > l3_len || c->pos + hdr_len > c->end)
 		return NETPROBE_MALFORMED_L3_TRUNCATED;
+	c->limit = cursor_offset(c) + tot_len;
 
 	pi->l3 = NP_L3_IPV4;
 	pi->key.family = NETPROBE_FAMILY_IPV4;
@@ -132,18 +182,28 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *
 	return parse_l4(c, pi);
 }
 
-static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len)
+static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len,
+				      bool in_skb)
 {
 	struct ipv6hdr *ip6 = c->pos;
+	__u32 dgram_len;
 	__u8 next;
 
 	if ((void *)(ip6 + 1) > c->end)
 		return NETPROBE_MALFORMED_L3_TRUNCATED;
 	if (ip6->version != 6)
 		return NETPROBE_MALFORMED_IP_BAD_HEADER;
-	/* A zero payload length is a jumbogram's; anything else must fit. */
-	if (bpf_ntohs(ip6->payload_len) + sizeof(*ip6) > l3_len)
+	dgram_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+	if (dgram_len > l3_len)
 		return NETPROBE_MALFORMED_L3_TRUNCATED;
+	/*
+	 * A zero payload length: a jumbogram's (its length in a hop-by-hop
+	 * option) or a BIG TCP super-packet's in TC. Else the kernel reads
+	 * it as no payload at all, and so does netprobe.
+	 */
+	if (!ip6->payload_len && (in_skb || ip6->nexthdr == IPPROTO_HOPOPTS))
+		dgram_len = l3_len;
+	c->limit = cursor_offset(c) + dgram_len;
 
 	pi->l3 = NP_L3_IPV6;
 	pi->key.family = NETPROBE_FAMILY_IPV6;
@@ -205,10 +265,11 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *
 
 /*
  * Parses the frame at [data, end). pkt_len is the whole frame's length, which
- * in TC can exceed the linear part [data, end). Returns enum netprobe_malformed.
+ * in TC can exceed the linear part [data, end); in_skb: TC's skb, where a
+ * zero IP length is a GSO super-packet's. Returns enum netprobe_malformed.
  */
 static __always_inline int parse_packet(void *data, void *end, __u32 pkt_len,
-					struct packet_info *pi)
+					struct packet_info *pi, bool in_skb)
 {
 	struct hdr_cursor c = {.start = data, .pos = data, .end = end};
 	struct ethhdr *eth = data;
@@ -238,12 +299,15 @@ static __always_inline int parse_packet(void *data, void *end, __u32 pkt_len,
 	}
 
 	__u32 l2_len = c.pos - data;
+	int ret;
 
 	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(&c, pi, pkt_len - l2_len);
-	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(&c, pi, pkt_len - l2_len);
-	return NETPROBE_OK;
+		ret = parse_ipv4(&c, pi, pkt_len - l2_len, in_skb);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		ret = parse_ipv6(&c, pi, pkt_len - l2_len, in_skb);
+	else
+		return NETPROBE_OK;
+	return ret ? ret : check_datagram(&c, pi);
 }
 
 #endif /* NETPROBE_PARSE_H */

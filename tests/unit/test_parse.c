@@ -132,6 +132,45 @@ static size_t ipv6_ext_len_beyond(uint8_t *f, size_t len, const struct pkt_spec 
 	return len;
 }
 
+/* Sets the IP length field (IPv4 total length, IPv6 payload length); the frame stays as it is. */
+static size_t set_ip_len(uint8_t *f, size_t len, const struct pkt_spec *s, uint16_t v)
+{
+	uint8_t *field = f + pkt_l3_offset(s) + (s->family == 4 ? 2 : 4);
+
+	field[0] = v >> 8;
+	field[1] = v & 0xff;
+	return len;
+}
+
+/* The IP length ends at the IP header: the UDP header lies in what follows (padding). */
+static size_t ip_len_header_only(uint8_t *f, size_t len, const struct pkt_spec *s)
+{
+	return set_ip_len(f, len, s, s->family == 4 ? 20 : 0);
+}
+
+static size_t ip_len_zero(uint8_t *f, size_t len, const struct pkt_spec *s)
+{
+	return set_ip_len(f, len, s, 0);
+}
+
+/* The IP length ends 10 bytes into the TCP header, which the frame holds whole. */
+static size_t ip_len_cuts_tcp(uint8_t *f, size_t len, const struct pkt_spec *s)
+{
+	return set_ip_len(f, len, s, s->family == 4 ? 30 : 10);
+}
+
+/* The payload length ends inside the hop-by-hop header. */
+static size_t ip_len_cuts_ext(uint8_t *f, size_t len, const struct pkt_spec *s)
+{
+	return set_ip_len(f, len, s, 4);
+}
+
+static size_t cut_l4_to_6(uint8_t *f, size_t len, const struct pkt_spec *s)
+{
+	(void)len;
+	return cut_l4(f, s, 6);
+}
+
 static size_t vlan_tag_cut(uint8_t *f, size_t len, const struct pkt_spec *s)
 {
 	(void)f;
@@ -236,6 +275,34 @@ static const struct parse_case cases[] = {
 	  NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
 	{ "icmp cut to 2 bytes", { V4, .proto = IPPROTO_ICMP, .icmp_type = 8 }, cut_l4_to_2,
 	  NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
+	{ "icmp header of 6 bytes (it has 8)", { V4, .proto = IPPROTO_ICMP, .icmp_type = 8 },
+	  cut_l4_to_6, NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
+	{ "icmpv6 header of 6 bytes", { V6, .proto = IPPROTO_ICMPV6, .icmp_type = 128 },
+	  cut_l4_to_6, NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
+
+	/*
+	 * Headers past the IP length are not the packet's, though the frame holds
+	 * them (Ethernet padding, or a length that lies): the kernel cuts them off.
+	 */
+	{ "ipv4 udp header in the padding past the total length",
+	  { V4, .proto = IPPROTO_UDP, .sport = 3, .dport = 4 }, ip_len_header_only,
+	  NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
+	{ "ipv4 tcp header past the total length",
+	  { V4, .proto = IPPROTO_TCP, .payload = 30 }, ip_len_cuts_tcp,
+	  NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
+	{ "ipv4 total length 0 on the wire (only a GSO skb has it)",
+	  { V4, .proto = IPPROTO_UDP, .payload = 30 }, ip_len_zero,
+	  NETPROBE_MALFORMED_IP_BAD_HEADER, NONE, NONE, false, false, false, 0, 0 },
+	{ "ipv6 payload length 0, no hop-by-hop (no jumbogram)",
+	  { V6, .proto = IPPROTO_TCP, .payload = 30 }, ip_len_zero,
+	  NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
+	{ "ipv6 tcp header past the payload length",
+	  { V6, .proto = IPPROTO_TCP, .payload = 30 }, ip_len_cuts_tcp,
+	  NETPROBE_MALFORMED_L4_TRUNCATED, NONE, NONE, false, false, false, 0, 0 },
+	{ "ipv6 extension header past the payload length",
+	  { V6, .proto = IPPROTO_UDP, .payload = 30, .ipv6_ext_count = 1,
+	    .ipv6_ext = { IPPROTO_HOPOPTS } }, ip_len_cuts_ext,
+	  NETPROBE_MALFORMED_IPV6_EXT_CHAIN, NONE, NONE, false, false, false, 0, 0 },
 };
 // clang-format on
 
@@ -396,6 +463,31 @@ static void test_tc_hooks(void **state)
 	assert_int_equal(st.bytes, 2 * len);
 }
 
+/*
+ * A GSO super-packet (TSO, BIG TCP) has IP length 0 and is as long as its
+ * skb: TC egress meets those, and parses them; XDP never does (the cases).
+ */
+static void test_zero_length_in_tc(void **state)
+{
+	struct pkt_spec v4 = {V4, .proto = IPPROTO_TCP, .sport = 1, .dport = 2, .payload = 100};
+	struct pkt_spec v6 = {V6, .proto = IPPROTO_TCP, .sport = 1, .dport = 2, .payload = 100};
+	struct netprobe_counters cnt = {};
+	uint8_t f4[PKT_MAX], f6[PKT_MAX];
+	size_t l4 = ip_len_zero(f4, pkt_build(&v4, f4, sizeof(f4)), &v4);
+	size_t l6 = ip_len_zero(f6, pkt_build(&v6, f6, sizeof(f6)), &v6);
+
+	(void)state;
+	fx_reset(fx);
+	assert_int_equal(fx_run(fx->skel->progs.netprobe_tc_egress, f4, l4, NULL, NULL), -1);
+	assert_int_equal(fx_run(fx->skel->progs.netprobe_tc_egress, f6, l6, NULL, NULL), -1);
+	assert_int_equal(fx_counters(fx, &cnt), 0);
+	assert_int_equal(cnt.hook[NETPROBE_HOOK_TC_EGRESS].v[NETPROBE_HC_MALFORMED], 0);
+	assert_int_equal(cnt.hook[NETPROBE_HOOK_TC_EGRESS].v[NETPROBE_HC_IPV4_PACKETS], 1);
+	assert_int_equal(cnt.hook[NETPROBE_HOOK_TC_EGRESS].v[NETPROBE_HC_IPV6_PACKETS], 1);
+	assert_int_equal(cnt.hook[NETPROBE_HOOK_TC_EGRESS].v[NETPROBE_HC_TCP_PACKETS], 2);
+	assert_int_equal(fx_flows(fx, NULL, NULL), 2);
+}
+
 /* Directions of one 5-tuple are separate flows. */
 static void test_directions_are_separate_flows(void **state)
 {
@@ -417,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_parse_fixtures),
 		cmocka_unit_test(test_flow_accumulates),
 		cmocka_unit_test(test_tc_hooks),
+		cmocka_unit_test(test_zero_length_in_tc),
 		cmocka_unit_test(test_directions_are_separate_flows),
 	};
 
