@@ -63,7 +63,7 @@ STATIC_LIB   := $(OUTPUT)/libnetprobe.a
 SHARED_LIB   := $(OUTPUT)/libnetprobe.so.$(VERSION)
 PC_FILE      := $(OUTPUT)/libnetprobe.pc
 
-.PHONY: all deps run test test-kernel unit-tests bench fuzz lint install uninstall clean format-check FORCE
+.PHONY: all deps run test test-kernel unit-tests bench fuzz torture lint install uninstall clean format-check FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -185,9 +185,25 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_LIB) $(HDRS)
 fuzz: $(FUZZ_BINS)
 	@tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
 
+# Packet torture (tests/torture): random and mutated frames through every
+# mode's programs with BPF_PROG_RUN, the counters checked and the parse
+# compared with tshark's. make torture runs TORTURE_FRAMES a mode and writes
+# docs/RELIABILITY.md's table; make test runs a short form (torture.bats).
+TORTURE_FRAMES ?= 1000000
+TORTURE_SEED   ?= 1
+TORTURE_DIFF   ?= 100000
+TORTURE_BIN    := $(OUTPUT)/tests/np-torture
+
+$(TORTURE_BIN): tests/torture/np-torture.c tests/torture/gen.h $(STATIC_LIB) $(HDRS) \
+		$(FLAGS_STAMP) | $(OUTPUT)/tests
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC_LIB) $(LIBS)
+
+torture: deps all $(TORTURE_BIN)
+	@tests/torture/run.sh $(TORTURE_FRAMES) $(TORTURE_SEED) $(TORTURE_DIFF)
+
 # The integration tests send frames with np-bench and use its baseline
 # programs; make test runs the fuzz targets over their corpora.
-unit-tests: $(UNIT_BINS) $(BENCH_BINS) $(FUZZ_BINS)
+unit-tests: $(UNIT_BINS) $(BENCH_BINS) $(FUZZ_BINS) $(TORTURE_BIN)
 
 # make test also runs the unit suite on each of TEST_KERNELS under qemu
 # (TEST_KERNELS= for this machine's kernel alone); make test-kernel KERNEL=6.1
@@ -266,7 +282,8 @@ lint: $(SKELS)
 
 format-check:
 	clang-format --dry-run --Werror $(LIB_SRCS) $(CLI_SRCS) $(DAEMON_SRCS) $(HDRS) $(BPF_SRCS) bpf/*.h \
-		bench/*.c tests/unit/*.[ch] tests/lib/*.h tests/fuzz/*.[ch]
+		bench/*.c tests/unit/*.[ch] tests/lib/*.h tests/fuzz/*.[ch] \
+		tests/torture/*.[ch]
 
 clean:
 	rm -rf $(OUTPUT) netprobe

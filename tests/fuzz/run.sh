@@ -62,8 +62,7 @@ if [ "$#" -eq "$(ls tests/fuzz/fuzz_*.c | wc -l)" ] && [ -f "$doc" ]; then
 		done <"$results"
 		echo "<!-- /fuzz -->"
 	} >"$section"
-	perl -0pi -e 'BEGIN { local $/; open my $f, "<", shift @ARGV or die; $new = <$f> }
-		s/<!-- fuzz:.*?<!-- \/fuzz -->\n/$new/s' "$section" "$doc"
+	scripts/doc-section.sh fuzz "$section" "$doc"
 	rm -f "$section"
 	echo "fuzz: $doc rewritten"
 fi
