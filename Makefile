@@ -63,7 +63,7 @@ STATIC_LIB   := $(OUTPUT)/libnetprobe.a
 SHARED_LIB   := $(OUTPUT)/libnetprobe.so.$(VERSION)
 PC_FILE      := $(OUTPUT)/libnetprobe.pc
 
-.PHONY: all deps run test test-kernel unit-tests bench fuzz torture lint install uninstall clean format-check FORCE
+.PHONY: all deps run test test-kernel unit-tests bench fuzz torture soak faults lint install uninstall clean format-check FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -200,6 +200,20 @@ $(TORTURE_BIN): tests/torture/np-torture.c tests/torture/gen.h $(STATIC_LIB) $(H
 
 torture: deps all $(TORTURE_BIN)
 	@tests/torture/run.sh $(TORTURE_FRAMES) $(TORTURE_SEED) $(TORTURE_DIFF)
+
+# The soak (tests/soak/soak.sh): the daemon in filter mode under np-bench's
+# fastest traffic for DURATION seconds, with list churn, reloads and
+# scrapes; counts checked exactly, RSS and open files each minute. make soak
+# writes docs/RELIABILITY.md's table; make test runs a minute (soak.bats).
+DURATION ?= 600
+
+soak: deps all $(BENCH_BINS)
+	@tests/soak/soak.sh $(DURATION) --doc
+
+# Injected faults: make faults runs the test of each fault (tests/faults/run.sh
+# lists them) and writes docs/RELIABILITY.md's table; make test runs them all.
+faults: deps all unit-tests
+	@tests/faults/run.sh
 
 # The integration tests send frames with np-bench and use its baseline
 # programs; make test runs the fuzz targets over their corpora.

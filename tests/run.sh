@@ -36,7 +36,7 @@ if ldd ./netprobe 2>/dev/null | grep -q libasan; then
 fi
 trap 'rm -f "$log"; [ -z "$san_dir" ] || rm -rf "$san_dir"' EXIT
 
-tests=(.output/tests/test_* tests/integration/*.bats tests/fuzz/*.bats tests/torture/*.bats)
+tests=(.output/tests/test_* tests/integration/*.bats tests/fuzz/*.bats tests/torture/*.bats tests/soak/*.bats tests/faults/*.bats)
 [ $# -gt 0 ] && tests=("$@")
 prove --verbose --timer --exec tests/tap-exec "${tests[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
