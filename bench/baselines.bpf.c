@@ -53,7 +53,7 @@ int reference_monitor(struct xdp_md *ctx)
 	struct packet_info pi = {};
 	__u64 one = 1, *v;
 
-	if (parse_packet(data, end, end - data, &pi, false) || pi.l3 == NP_L3_NONE)
+	if (parse_packet(data, end, end - data, &pi) || pi.l3 == NP_L3_NONE)
 		return XDP_PASS;
 	v = bpf_map_lookup_elem(&ref_flows, &pi.key);
 	if (v)
@@ -88,7 +88,7 @@ int reference_lpm(struct xdp_md *ctx)
 	struct packet_info pi = {};
 	struct lpm_v4_key key = {.prefix_len = 32};
 
-	if (parse_packet(data, end, end - data, &pi, false) || pi.l3 != NP_L3_IPV4)
+	if (parse_packet(data, end, end - data, &pi) || pi.l3 != NP_L3_IPV4)
 		return XDP_PASS;
 	__builtin_memcpy(key.addr, pi.key.src_addr, 4);
 	return bpf_map_lookup_elem(&ref_deny_trie, &key) ? XDP_DROP : XDP_PASS;

@@ -208,7 +208,7 @@ static __always_inline int account_flow(struct packet_info *pi, __u8 direction, 
 static __always_inline int observe(struct netprobe_hook_counters *hc, struct packet_info *pi,
 				   void *data, void *end, __u32 pkt_len, __u8 outer_vlan)
 {
-	int malformed = parse_packet(data, end, pkt_len, pi, true);
+	int malformed = parse_packet(data, end, pkt_len, pi);
 
 	pi->vlan_tags += outer_vlan;
 	count_packet(hc, pi, malformed, pkt_len + outer_vlan * 4);
@@ -260,7 +260,7 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	frame_len = end - data;
-	malformed = parse_packet(data, end, frame_len, &pi, false);
+	malformed = parse_packet(data, end, frame_len, &pi);
 	/*
 	 * A tunnel is unwrapped only from a configured tunnel source, and only
 	 * once its outer packet passed the lists: then it is counted, filtered
@@ -275,7 +275,7 @@ static __always_inline int xdp_path(struct xdp_md *ctx, const bool with_lb)
 		end = (void *)(long)ctx->data_end;
 		frame_len = end - data;
 		__builtin_memset(&pi, 0, sizeof(pi));
-		malformed = parse_packet(data, end, frame_len, &pi, false);
+		malformed = parse_packet(data, end, frame_len, &pi);
 		if (np_mode == NETPROBE_XDP_FILTER && (pi.l3 != NP_L3_NONE || malformed))
 			action = filter_verdict(cnt, &pi, malformed, false);
 	}

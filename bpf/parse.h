@@ -141,12 +141,14 @@ static __always_inline int parse_l4(struct hdr_cursor *c, struct packet_info *pi
 }
 
 /*
- * l3_len is what the frame holds from the IP header on; in_skb says a
- * zero IP length is a GSO super-packet's (TSO, BIG TCP), whose length is
- * the skb's: only TC meets those, and on the wire a zero length is a lie.
+ * The largest IP length field: a packet longer has a zero one (BIG TCP's
+ * GRO and GSO packets, in generic XDP and TC; IPv6 jumbograms). On the wire
+ * no packet is that long, so there a zero length is a lie.
  */
-static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len,
-				      bool in_skb)
+#define NP_IP_LEN_MAX 0xffff
+
+/* l3_len is what the frame (or skb) holds from the IP header on. */
+static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len)
 {
 	struct iphdr *ip = c->pos;
 	__u32 hdr_len, tot_len;
@@ -158,7 +160,7 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *
 		return NETPROBE_MALFORMED_IP_BAD_HEADER;
 	hdr_len = ip->ihl * 4;
 	tot_len = bpf_ntohs(ip->tot_len);
-	if (!tot_len && in_skb)
+	if (!tot_len && l3_len > NP_IP_LEN_MAX)
 		tot_len = l3_len;
 	if (tot_len < hdr_len)
 		return NETPROBE_MALFORMED_IP_BAD_HEADER;
@@ -182,8 +184,7 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct packet_info *
 	return parse_l4(c, pi);
 }
 
-static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len,
-				      bool in_skb)
+static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *pi, __u32 l3_len)
 {
 	struct ipv6hdr *ip6 = c->pos;
 	__u32 dgram_len;
@@ -197,11 +198,11 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *
 	if (dgram_len > l3_len)
 		return NETPROBE_MALFORMED_L3_TRUNCATED;
 	/*
-	 * A zero payload length: a jumbogram's (its length in a hop-by-hop
-	 * option) or a BIG TCP super-packet's in TC. Else the kernel reads
-	 * it as no payload at all, and so does netprobe.
+	 * A zero payload length: a jumbogram's or a BIG TCP packet's, when
+	 * more than the field can say follows. Else it means no payload (the
+	 * kernel reads it so), and so does netprobe.
 	 */
-	if (!ip6->payload_len && (in_skb || ip6->nexthdr == IPPROTO_HOPOPTS))
+	if (!ip6->payload_len && l3_len - sizeof(*ip6) > NP_IP_LEN_MAX)
 		dgram_len = l3_len;
 	c->limit = cursor_offset(c) + dgram_len;
 
@@ -237,8 +238,11 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *
 			pi->fragment = 1;
 			pi->key.proto = ext[0];
 			/* Offset in 8-byte units in the top 13 bits of bytes 2-3. */
-			if ((((__u16)ext[2] << 8 | ext[3]) & 0xfff8) != 0)
+			if ((((__u16)ext[2] << 8 | ext[3]) & 0xfff8) != 0) {
+				c->pos =
+					ext + 8; /* the fragment header, too, within the datagram */
 				return NETPROBE_OK;
+			}
 			len = 8;
 			break;
 		default:
@@ -265,11 +269,10 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, struct packet_info *
 
 /*
  * Parses the frame at [data, end). pkt_len is the whole frame's length, which
- * in TC can exceed the linear part [data, end); in_skb: TC's skb, where a
- * zero IP length is a GSO super-packet's. Returns enum netprobe_malformed.
+ * in TC can exceed the linear part [data, end). Returns enum netprobe_malformed.
  */
 static __always_inline int parse_packet(void *data, void *end, __u32 pkt_len,
-					struct packet_info *pi, bool in_skb)
+					struct packet_info *pi)
 {
 	struct hdr_cursor c = {.start = data, .pos = data, .end = end};
 	struct ethhdr *eth = data;
@@ -302,9 +305,9 @@ static __always_inline int parse_packet(void *data, void *end, __u32 pkt_len,
 	int ret;
 
 	if (proto == bpf_htons(ETH_P_IP))
-		ret = parse_ipv4(&c, pi, pkt_len - l2_len, in_skb);
+		ret = parse_ipv4(&c, pi, pkt_len - l2_len);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		ret = parse_ipv6(&c, pi, pkt_len - l2_len, in_skb);
+		ret = parse_ipv6(&c, pi, pkt_len - l2_len);
 	else
 		return NETPROBE_OK;
 	return ret ? ret : check_datagram(&c, pi);

@@ -8,7 +8,8 @@ set -eu
 name=$1 file=$2 doc=$3
 if grep -q "^<!-- $name:" "$doc"; then
 	perl -0pi -e 'BEGIN { $name = shift @ARGV; local $/; open my $f, "<", shift @ARGV or die; $new = <$f> }
-		s/<!-- \Q$name\E:.*?<!-- \/\Q$name\E -->\n/$new/s' "$name" "$file" "$doc"
+		s/<!-- \Q$name\E:.*?<!-- \/\Q$name\E -->\n/$new/s or die "$ARGV: no end to section $name\n"' \
+		"$name" "$file" "$doc"
 else
 	{ echo; cat "$file"; } >>"$doc"
 fi

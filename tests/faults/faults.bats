@@ -48,7 +48,7 @@ attach_state() {
 
 @test "faults: SIGKILL at random points of attach and detach leaves the interface attached whole or not at all; the next command works" {
 	local i ms state
-	for i in $(seq 1 16); do
+	for i in $(seq 1 10); do
 		ms=$((RANDOM % 320))
 		kill_at "$ms" attach "$LAB_VB" --mode filter --tc-mode clsact
 		state=$(attach_state)
@@ -75,14 +75,16 @@ attach_state() {
 	local list="$BATS_TEST_TMPDIR/deny" i ms n
 	np_b attach "$LAB_VB" --mode filter
 	for i in $(seq 0 19999); do echo "10.$((i / 256 + 100)).$((i % 256)).0/24"; done >"$list"
-	for i in $(seq 1 6); do
+	for i in $(seq 1 5); do
 		np_b blacklist del --all >/dev/null
 		ms=$((RANDOM % 90)) # a load of the file takes about 60 ms
 		kill_at "$ms" blacklist add --file "$list"
 		n=$(np_b blacklist list --json | jq '.entries | length')
 		echo "list load killed after $ms ms: $n entries"
-		# What is listed is exactly what the kernel matches: one entry of the file each.
-		[ "$n" -ge 0 ] && [ "$n" -le 20000 ]
+		# What is listed is what the kernel's tables hold (their own count), all of the
+		# file or none of it (a load is one batch), and nothing that is not in the file.
+		[ "$(np_b stats --json | jq '.security.lists.deny')" -eq "$n" ]
+		[ "$n" -eq 0 ] || [ "$n" -eq 20000 ]
 		np_b blacklist list --json | jq -r '.entries[].cidr' | sort | comm -23 - <(sort "$list") >"$BATS_TEST_TMPDIR/extra"
 		[ ! -s "$BATS_TEST_TMPDIR/extra" ]
 	done
@@ -133,7 +135,7 @@ attach_state() {
 	}
 	write_conf 1
 	daemon_start
-	for i in $(seq 2 5); do
+	for i in $(seq 2 4); do
 		write_conf "$i"
 		kill -HUP "$DPID"
 		ms=$((RANDOM % 60))
@@ -179,34 +181,32 @@ attach_state() {
 	np_b --pin-path "$MNT/np" detach --all
 }
 
+# at_once N CMD_A CMD_B: `CMD_A i` and `CMD_B i` for i in 1..N, the two loops at once; fails if one did.
+at_once() {
+	local n=$1 a b
+	(for i in $(seq 1 "$n"); do $2 "$i" >/dev/null || exit 1; done) &
+	a=$!
+	(for i in $(seq 1 "$n"); do $3 "$i" >/dev/null || exit 1; done) &
+	b=$!
+	wait "$a" && wait "$b"
+}
+deny_a() { np_b blacklist add "10.61.$1.0/24"; }
+deny_b() { np_b blacklist add "10.62.$1.0/24"; }
+undeny_a() { np_b blacklist del "10.61.$1.0/24"; }
+allow_c() { np_b allowlist add "10.63.$1.0/24"; }
+service_a() { np_b lb vip add "10.64.0.$1:80/tcp" && np_b lb backend add "10.64.0.$1:80/tcp" 198.18.0.1; }
+service_b() { np_b lb vip add "10.65.0.$1:53/udp" && np_b lb backend add "10.65.0.$1:53/udp" 198.18.0.1; }
+
 @test "faults: two processes changing the lists, or the services, at once: every change of both is made" {
 	np_b attach "$LAB_VB" --mode filter
-	local a b i
-	(for i in $(seq 0 99); do np_b blacklist add "10.61.$i.0/24" >/dev/null || exit 1; done) &
-	a=$!
-	(for i in $(seq 0 99); do np_b blacklist add "10.62.$i.0/24" >/dev/null || exit 1; done) &
-	b=$!
-	wait "$a"
-	wait "$b"
+	at_once 100 deny_a deny_b
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 200 ]
-	(for i in $(seq 0 99); do np_b blacklist del "10.61.$i.0/24" >/dev/null || exit 1; done) &
-	a=$!
-	(for i in $(seq 0 99); do np_b allowlist add "10.63.$i.0/24" >/dev/null || exit 1; done) &
-	b=$!
-	wait "$a"
-	wait "$b"
+	at_once 100 undeny_a allow_c
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 100 ]
 	[ "$(np_b allowlist list --json | jq '.entries | length')" -eq 100 ]
 	np_b detach --all
 	np_b attach "$LAB_VB" --mode lb
-	(for i in $(seq 1 15); do np_b lb vip add "10.64.0.$i:80/tcp" >/dev/null &&
-		np_b lb backend add "10.64.0.$i:80/tcp" 198.18.0.1 >/dev/null || exit 1; done) &
-	a=$!
-	(for i in $(seq 1 15); do np_b lb vip add "10.65.0.$i:53/udp" >/dev/null &&
-		np_b lb backend add "10.65.0.$i:53/udp" 198.18.0.1 >/dev/null || exit 1; done) &
-	b=$!
-	wait "$a"
-	wait "$b"
+	at_once 15 service_a service_b
 	[ "$(np_b lb stats --json | jq '[.vips[] | select(.backends | length == 1)] | length')" -eq 30 ]
 }
 
@@ -272,6 +272,7 @@ attach_state() {
 	in_a "$NPBENCH" send "$LAB_VA" --count 1 --flows 1000 --sport 7000 >/dev/null
 	sleep 3
 	in_a "$NPBENCH" send "$LAB_VA" --count 1 --flows 8000 --sport 9000 >/dev/null
+	quiesce "$LAB_B" "$LAB_VB"
 	[ $(($(kstat "$LAB_B" "$LAB_VB" rx_packets) - k0)) -eq 9000 ]
 	[ $(($(np_b stats --json | jq '.interfaces[0].rx_packets') - before)) -eq 9000 ]
 	scraped() {
@@ -285,6 +286,5 @@ attach_state() {
 	capacity=$(awk '$1 == "netprobe_flow_table_capacity_entries" { print $2 }' "$BATS_TEST_TMPDIR/m")
 	echo "flow table: $entries of $capacity"
 	[ "$capacity" -eq 1024 ]
-	[ "$entries" -le 1024 ]
 	kill -0 "$DPID"
 }

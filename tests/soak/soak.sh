@@ -42,7 +42,8 @@ cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	daemon_teardown
-	rm -rf "$work"
+	# A failed soak keeps its files (the daemon's log, the scrapes) for a look.
+	if [ "$failed" -eq 0 ]; then rm -rf "$work"; else echo "soak: its files are in $work"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -70,7 +71,8 @@ write_config() { # write_config N: the config of the Nth reload (one deny prefix
 write_config 0
 daemon_start || exit 1
 in_b "$NP" check >/dev/null 2>&1 || true
-scrape() { in_b curl -sf -m 2 http://127.0.0.1:9479/metrics; }
+# A scrape may wait on two saturated CPUs; 10 s is Prometheus' own default timeout.
+scrape() { in_b curl -sf -m 10 http://127.0.0.1:9479/metrics; }
 metric() { # metric SAMPLE: its value in the scrape file $S (SAMPLE with its labels, if any)
 	awk -v n="$1" '$1 == n { print $2; found = 1; exit } END { if (!found) print -1 }' "$S"
 }
@@ -110,6 +112,15 @@ senders+=($!)
 send flood --src 10.77.0.1 --dst 198.18.0.2 --proto tcp --tcp-flags 0x02 --sport 5002 --dport 80 &
 senders+=($!)
 
+# minute_row NAME NOW: the daemon's RSS and open files, the rate since the last row, the scrapes.
+minute_row() {
+	local rx
+	rx=$(kcount "$LAB_B" "$LAB_VB" rx_packets)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(rss_kb)" "$(fds)" \
+		$(((rx - last_rx) / ($2 - last_t > 0 ? $2 - last_t : 1))) "$scrapes" \
+		"$scrape_fails" "$reloads" | tee -a "$work/minutes.tsv"
+	last_rx=$rx last_t=$2
+}
 echo "soak: ${duration}s; each minute: the daemon's RSS and open files, packets a second, scrapes"
 printf 'minute\trss_kb\tfds\tpps\tscrapes\tscrape_failures\treloads\n' | tee "$work/minutes.tsv"
 rss0=$(rss_kb) fds0=$(fds)
@@ -134,20 +145,19 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
 		write_config "$reloads"
 		kill -HUP "$DPID"
 	fi
-	if [ $((now - start)) -ge $(((minute + 1) * 60)) ] || [ $((now + 1)) -ge "$deadline" ]; then
+	if [ $((now - start)) -ge $(((minute + 1) * 60)) ]; then
 		minute=$((minute + 1))
-		rx=$(kcount "$LAB_B" "$LAB_VB" rx_packets)
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$minute" "$(rss_kb)" "$(fds)" \
-			$(((rx - last_rx) / (now - last_t > 0 ? now - last_t : 1))) "$scrapes" \
-			"$scrape_fails" "$reloads" | tee -a "$work/minutes.tsv"
-		last_rx=$rx last_t=$now
+		minute_row "$minute" "$now"
 	fi
 	kill -0 "$DPID" 2>/dev/null || {
 		fail "the daemon died"
 		break
 	}
-	sleep 1
+	# To the next second's tick: the loop's own work does not stretch the cadence.
+	sleep "0.$(printf '%09d' $((1000000000 - 10#$(date +%N))))"
 done
+# The last row, at the end, whatever the loop's last second was.
+[ $(($(date +%s) - start)) -lt $((minute * 60 + 5)) ] || minute_row end "$(date +%s)"
 wait "${senders[@]}"
 senders=()
 sleep 1 # the last frames through, the last events read

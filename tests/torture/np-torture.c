@@ -311,6 +311,8 @@ struct tally {
 	/* What the kernel itself sent and received on the interface meanwhile (IPv6 MLD, ...). */
 	unsigned long long own_rx, own_rx_bytes, own_tx, own_tx_bytes;
 	unsigned long long diff_frames, diff_ip, diff_mismatch, diff_disturbed;
+	unsigned long long diff_refused;	  /* malformed to netprobe, read whole by tshark */
+	unsigned long long diff_refusals_checked; /* malformed frames tshark read to their L4 */
 	double seconds;
 	char reached[256]; /* what the mode's features did with the frames */
 };
@@ -432,14 +434,14 @@ static void check_mode(enum mode mode, const struct netprobe_counters *c, const 
 	if (verdicts != t->frames + t->own_rx)
 		fail("%s: verdict counters sum to %llu, frames %llu", name, verdicts,
 		     t->frames + t->own_rx);
-	if (mode == MODE_FILTER) {
+	if (mode == MODE_FILTER || mode == MODE_DECAP) {
 		unsigned long long drops = c->filter[NETPROBE_FC_DENY_DROPS] +
 					   c->filter[NETPROBE_FC_BLOCK_DROPS] +
 					   c->filter[NETPROBE_FC_MALFORMED_DROPS];
 
 		if (drops != c->xdp_action[XDP_DROP])
-			fail("filter: deny + block + malformed drops = %llu, XDP_DROP %llu", drops,
-			     (unsigned long long)c->xdp_action[XDP_DROP]);
+			fail("%s: deny + block + malformed drops = %llu, XDP_DROP %llu", name,
+			     drops, (unsigned long long)c->xdp_action[XDP_DROP]);
 	}
 	if (mode == MODE_LB &&
 	    c->lb[NETPROBE_LBC_FORWARDED] > c->xdp_action[XDP_TX] + c->xdp_action[XDP_REDIRECT])
@@ -456,8 +458,44 @@ struct parsed {
 	int reason;
 	struct netprobe_flow_key key;
 	bool have_key;
-	bool disturbed; /* another frame came in meanwhile (the kernel's own): not compared */
+	bool disturbed;	  /* another frame came in meanwhile (the kernel's own): not compared */
+	bool zero_ip_len; /* its IP length field is 0 (tshark takes that for TSO's) */
+	int vlan_tags;	  /* 802.1Q and 802.1ad tags in front (tshark's layers may join two) */
 };
+
+static int vlan_tags(const uint8_t *f, size_t len)
+{
+	int tags = 0;
+
+	for (size_t off = 12; off + 4 <= len; off += 4, tags++) {
+		uint16_t type = (uint16_t)(f[off] << 8 | f[off + 1]);
+
+		if (type != 0x8100 && type != 0x88a8)
+			break;
+	}
+	return tags;
+}
+
+/* Whether the frame's outermost IP length field is 0. */
+static bool ip_len_is_zero(const uint8_t *f, size_t len)
+{
+	size_t off = 12;
+
+	for (int tags = 0; tags < 4 && off + 4 <= len; tags++) {
+		uint16_t type = (uint16_t)(f[off] << 8 | f[off + 1]);
+
+		if (type != 0x8100 && type != 0x88a8)
+			break;
+		off += 4;
+	}
+	if (off + 2 > len)
+		return false;
+	if (f[off] == 0x08 && f[off + 1] == 0x00)
+		return off + 6 <= len && !f[off + 4] && !f[off + 5];
+	if (f[off] == 0x86 && f[off + 1] == 0xdd)
+		return off + 8 <= len && !f[off + 6] && !f[off + 7];
+	return false;
+}
 
 static void pcap_header(FILE *f)
 {
@@ -557,6 +595,10 @@ enum {
 	TS_ICMP_CODE,
 	TS_ICMP6_TYPE,
 	TS_ICMP6_CODE,
+	TS_SEVERITY,  /* every expert item's, with commas */
+	TS_SRC_GROUP, /* the source MAC's group bit: tshark warns of it */
+	TS_IP_MF,
+	TS_IP_OFFSET,
 	TS_FIELDS,
 };
 
@@ -641,19 +683,61 @@ static const char *compare(const struct parsed *np, char **ts, char *why, size_t
 	return NULL;
 }
 
+/*
+ * Whether tshark read a frame netprobe called malformed to its L4 header
+ * (TCP, UDP, ICMP, ICMPv6) and found nothing wrong with it: a frame
+ * netprobe refused for nothing. tshark reads on where the kernel stops
+ * (a length past the frame is its warning, not an error), so any warning
+ * or error of its counts, except about the random MAC addresses. Not asked
+ * of what netprobe refuses by design, which tshark reads: more than two
+ * VLAN tags, more than six IPv6 extension headers, a fragment too short
+ * for its L4 header (RFC 1858), a zero IP length (tshark's TSO).
+ */
+static unsigned long long checked_refusals; /* frames accepted_whole got to the expert items of */
+
+static bool accepted_whole(const struct parsed *np, char **ts)
+{
+	char protos[512], sev[1024], *save = NULL, *tok;
+	int bad = 0, exts = 0;
+	bool l4 = false;
+
+	if (np->zero_ip_len || atoi(ts[TS_IP_MF]) || atoi(ts[TS_IP_OFFSET]) ||
+	    strstr(ts[TS_PROTOCOLS], "fraghdr"))
+		return false;
+	snprintf(protos, sizeof(protos), "%s", ts[TS_PROTOCOLS]);
+	for (tok = strtok_r(protos, ":", &save); tok && !l4; tok = strtok_r(NULL, ":", &save)) {
+		l4 = !strcmp(tok, "tcp") || !strcmp(tok, "udp") || !strcmp(tok, "icmp") ||
+		     !strcmp(tok, "icmpv6");
+		exts += is_ipv6_ext(tok);
+	}
+	/* What netprobe refuses by design, and tshark reads. */
+	if (!l4 || (np->reason == NETPROBE_MALFORMED_VLAN_TOO_DEEP && np->vlan_tags > 2) ||
+	    (np->reason == NETPROBE_MALFORMED_IPV6_EXT_CHAIN && exts > 6))
+		return false;
+	checked_refusals++;
+	/* Expert items: severity 0x00600000 is a warning, 0x00800000 an error. */
+	snprintf(sev, sizeof(sev), "%s", ts[TS_SEVERITY]);
+	save = NULL;
+	for (tok = strtok_r(sev, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		bad += strtoul(tok, NULL, 0) >= 0x00600000;
+	return bad <= atoi(ts[TS_SRC_GROUP]); /* one warning for a group source MAC */
+}
+
 static void differential(const char *pcap, const struct parsed *np, size_t n, struct tally *t,
 			 const char *keep_dir)
 {
-	char cmd[1024], line[4096], why[256];
-	size_t frame = 0;
+	char cmd[1024], why[256], *line = NULL;
+	size_t frame = 0, cap = 0;
 	FILE *ts;
 
 	snprintf(cmd, sizeof(cmd),
 		 "tshark -n -r %s -o ip.defragment:FALSE -o ipv6.defragment:FALSE "
-		 "-o ip.check_checksum:FALSE -T fields -E separator=/t -E occurrence=f "
-		 "-e frame.number -e frame.protocols -e ip.src -e ip.dst -e ip.proto -e ipv6.src "
-		 "-e ipv6.dst -e ipv6.nxt -e tcp.srcport -e tcp.dstport -e udp.srcport "
+		 "-o ip.check_checksum:FALSE -T fields -E separator=/t -E occurrence=a "
+		 "-E aggregator=, -e frame.number -e frame.protocols -e ip.src -e ip.dst -e "
+		 "ip.proto "
+		 "-e ipv6.src -e ipv6.dst -e ipv6.nxt -e tcp.srcport -e tcp.dstport -e udp.srcport "
 		 "-e udp.dstport -e icmp.type -e icmp.code -e icmpv6.type -e icmpv6.code "
+		 "-e _ws.expert.severity -e eth.src.ig -e ip.flags.mf -e ip.frag_offset "
 		 "2>/dev/null",
 		 pcap);
 	ts = popen(cmd, "r");
@@ -661,7 +745,8 @@ static void differential(const char *pcap, const struct parsed *np, size_t n, st
 		fail("tshark: %s", strerror(errno));
 		return;
 	}
-	while (fgets(line, sizeof(line), ts)) {
+	/* getline: a frame's expert items can make a line of any length. */
+	while (getline(&line, &cap, ts) > 0) {
 		char *fields[TS_FIELDS] = {}, *p = line;
 		const char *diff;
 
@@ -672,11 +757,24 @@ static void differential(const char *pcap, const struct parsed *np, size_t n, st
 			if (p)
 				*p++ = 0;
 		}
+		/* Each field's first occurrence (the outermost header's); every severity. */
+		for (int i = 0; i < TS_FIELDS; i++)
+			if (i != TS_SEVERITY && *fields[i])
+				fields[i][strcspn(fields[i], ",")] = 0;
 		frame = strtoul(fields[TS_NUMBER], NULL, 10);
 		if (frame < 1 || frame > n)
 			continue;
 		if (np[frame - 1].disturbed) {
 			t->diff_disturbed++;
+			continue;
+		}
+		if (np[frame - 1].family < 0 && accepted_whole(&np[frame - 1], fields)) {
+			/* netprobe refused what tshark read to its L4 header without an error. */
+			if (t->diff_refused++ < 10)
+				fail("frame %zu: netprobe: malformed (%s), tshark: %s with no "
+				     "error",
+				     frame, netprobe_malformed_name(np[frame - 1].reason),
+				     fields[TS_PROTOCOLS]);
 			continue;
 		}
 		if (np[frame - 1].family <= 0)
@@ -686,13 +784,15 @@ static void differential(const char *pcap, const struct parsed *np, size_t n, st
 		if (diff && t->diff_mismatch++ < 10)
 			fail("frame %zu: %s (tshark: %s)", frame, diff, fields[TS_PROTOCOLS]);
 	}
+	free(line);
+	t->diff_refusals_checked = checked_refusals;
 	if (pclose(ts) != 0 || frame != n)
 		fail("tshark read %zu of %zu frames", frame, n);
 	/* A few frames of the kernel's own may come in; more would hollow the comparison. */
 	if (t->diff_disturbed * 100 > n)
 		fail("differential: %llu of %zu frames disturbed by other traffic",
 		     t->diff_disturbed, n);
-	if (t->diff_mismatch && keep_dir)
+	if ((t->diff_mismatch || t->diff_refused) && keep_dir)
 		fprintf(stderr, "np-torture: the frames are in %s\n", pcap);
 }
 
@@ -733,6 +833,48 @@ static int iface_counts(struct tally *t, int sign)
 	return 0;
 }
 
+/* The frames must reach every feature of the mode: else the torture proved nothing of it. */
+static void check_reached(enum mode mode, const struct netprobe_counters *c)
+{
+	const struct netprobe_hook_counters *x = &c->hook[NETPROBE_HOOK_XDP];
+	unsigned long long detections = 0;
+	const struct {
+		const char *what;
+		unsigned long long n;
+		bool asked;
+	} need[] = {
+		{"IPv4", x->v[NETPROBE_HC_IPV4_PACKETS], true},
+		{"IPv6", x->v[NETPROBE_HC_IPV6_PACKETS], true},
+		{"other L3", x->v[NETPROBE_HC_OTHER_L3_PACKETS], true},
+		{"malformed", x->v[NETPROBE_HC_MALFORMED], true},
+		{"fragments", x->v[NETPROBE_HC_FRAGMENTS], true},
+		{"VLAN", x->v[NETPROBE_HC_VLAN_PACKETS], true},
+		{"deny drops", c->filter[NETPROBE_FC_DENY_DROPS],
+		 mode == MODE_FILTER || mode == MODE_DECAP},
+		{"allow passes", c->filter[NETPROBE_FC_ALLOW_PASSES],
+		 mode == MODE_FILTER || mode == MODE_DECAP},
+		{"blocks", c->filter[NETPROBE_FC_BLOCKS_ADDED],
+		 mode == MODE_FILTER || mode == MODE_DECAP},
+		{"block drops", c->filter[NETPROBE_FC_BLOCK_DROPS],
+		 mode == MODE_FILTER || mode == MODE_DECAP},
+		{"decapsulated", c->lb[NETPROBE_LBC_DECAPSULATED], mode == MODE_DECAP},
+		{"decap refused", c->lb[NETPROBE_LBC_DECAP_REFUSED], mode == MODE_DECAP},
+		{"service packets", c->lb[NETPROBE_LBC_VIP_PACKETS], mode == MODE_LB},
+		{"forwarded", c->lb[NETPROBE_LBC_FORWARDED], mode == MODE_LB},
+		{"new flows", c->lb[NETPROBE_LBC_NEW_CONNS], mode == MODE_LB},
+		{"handed to TC", c->lb[NETPROBE_LBC_NEIGH_MISS], mode == MODE_LB},
+		{"ICMP errors forwarded", c->lb[NETPROBE_LBC_ICMP_FORWARDED], mode == MODE_LB},
+	};
+
+	for (int d = 0; d < NETPROBE_DETECT_MAX; d++)
+		detections += c->detections[d] + c->detections_dst[d];
+	if ((mode == MODE_FILTER || mode == MODE_DECAP) && !detections)
+		fail("%s: no detection fired", mode_names[mode]);
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (need[i].asked && !need[i].n)
+			fail("%s: no frame reached %s", mode_names[mode], need[i].what);
+}
+
 /* The counters that say the frames reached each feature of the mode. */
 static void reached(enum mode mode, const struct netprobe_counters *c, struct tally *t)
 {
@@ -750,6 +892,10 @@ static void reached(enum mode mode, const struct netprobe_counters *c, struct ta
 		     (unsigned long long)x->v[NETPROBE_HC_MALFORMED],
 		     (unsigned long long)x->v[NETPROBE_HC_FRAGMENTS],
 		     (unsigned long long)x->v[NETPROBE_HC_VLAN_PACKETS]);
+	if (t->diff_frames)
+		n += snprintf(t->reached + n, sizeof(t->reached) - n,
+			      "; malformed frames tshark read to L4, checked for errors %llu",
+			      t->diff_refusals_checked);
 	if (mode == MODE_FILTER || mode == MODE_DECAP)
 		n += snprintf(t->reached + n, sizeof(t->reached) - n,
 			      "; deny drops %llu, allow passes %llu, detections %llu, blocks %llu, "
@@ -856,6 +1002,8 @@ static int run_mode(enum mode mode, const struct run_opts *o, struct tally *t)
 			netprobe_manager_iface_stats(m, IF_DUT, &s1);
 			np[i] = parse_of(&s0.counters.hook[NETPROBE_HOOK_XDP],
 					 &s1.counters.hook[NETPROBE_HOOK_XDP], flows);
+			np[i].zero_ip_len = ip_len_is_zero(frame, len);
+			np[i].vlan_tags = vlan_tags(frame, len);
 			pcap_frame(pf, frame, len, i);
 		}
 		if (o->tc && tc_runnable(frame, len)) {
@@ -873,15 +1021,20 @@ static int run_mode(enum mode mode, const struct run_opts *o, struct tally *t)
 	for (size_t w = 0; w < sizeof(after.counters) / 8; w++)
 		((__u64 *)&after.counters)[w] -= ((__u64 *)&before.counters)[w];
 	check_mode(mode, &after.counters, t, o->tc);
-	reached(mode, &after.counters, t);
+	check_reached(mode, &after.counters);
 	if (diff) {
 		fclose(pf);
 		pf = NULL;
 		t->diff_frames = diff;
 		differential(pcap, np, diff, t, o->keep_dir);
-		if (!t->diff_mismatch)
+		if (!t->diff_mismatch && !t->diff_refused)
 			unlink(pcap);
+		/* The check both ways was made of frames enough. */
+		if (t->diff_refusals_checked * 100 < diff)
+			fail("differential: %llu refused frames of %llu read by tshark to L4",
+			     t->diff_refusals_checked, diff);
 	}
+	reached(mode, &after.counters, t);
 	err = 0;
 out:
 	if (pf)
@@ -995,7 +1148,7 @@ int main(int argc, char **argv)
 		       "llu\t%s\t%s\n",
 		       mode_names[k], t.frames, o.seed, t.seconds, t.xdp[XDP_PASS], t.xdp[XDP_DROP],
 		       t.xdp[XDP_TX], t.xdp[XDP_REDIRECT], t.xdp[XDP_ABORTED], t.run_errors,
-		       t.diff_frames, t.diff_ip, t.diff_mismatch,
+		       t.diff_frames, t.diff_ip, t.diff_mismatch + t.diff_refused,
 		       failures == before ? "held" : "FAILED", t.reached);
 		fflush(stdout);
 	}

@@ -3,17 +3,22 @@
 # programs, attached by the library, with BPF_PROG_RUN. make torture runs the
 # same with its own numbers and writes docs/RELIABILITY.md.
 
+bats_require_minimum_version 1.5.0
+
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 BIN=$ROOT/.output/tests/np-torture
 
 torture() {
 	[ -x "$BIN" ] || { echo "no $BIN: make unit-tests builds it" >&2; return 1; }
-	run "$BIN" "$@"
+	run --separate-stderr "$BIN" "$@"
 	echo "$output"
+	echo "$stderr"
 	[ "$status" -eq 0 ]
 	# A line per mode asked, each held.
 	[ "$(grep -c $'\theld\t' <<<"$output")" -eq "$(($(wc -l <<<"$output") - 1))" ]
 }
+# column MODE N: the Nth field of MODE's row.
+column() { awk -F'\t' -v m="$1" -v n="$2" '$1 == m { print $n }' <<<"$output"; }
 
 # bats test_tags=kernel
 @test "torture: every mode takes ${NETPROBE_TORTURE_FRAMES:-1000000} tortured frames, none aborted, every frame counted once" {
@@ -24,8 +29,8 @@ torture() {
 @test "torture: for every frame netprobe parses as IP, tshark reads the same family, protocol, addresses and ports" {
 	command -v tshark >/dev/null || { echo "no tshark: make deps installs it" >&2; return 1; }
 	torture --mode monitor --frames 50000 --diff 50000 --seed 2 --keep "$BATS_TEST_TMPDIR"
-	# The comparison covered frames of both families.
-	[[ $(cut -f12 <<<"${lines[1]}") -gt 20000 ]]
+	# The comparison covered most frames netprobe parsed as IP (a quarter of them at least).
+	[ "$(column monitor 12)" -gt 12500 ]
 }
 
 @test "torture: bad arguments are refused" {
