@@ -314,23 +314,27 @@ static int switch_hooks(const struct netprobe_manager *m, unsigned int slot,
 	return err;
 }
 
-/*
- * The attach opts a registry slot records (its info and settings), over
- * base (the library's defaults when NULL): -ENODATA when an older netprobe
- * kept no settings there.
- */
-static int opts_in_force(const struct netprobe_iface_info *info,
-			 const struct netprobe_iface_settings *settings,
-			 const struct netprobe_attach_opts *base, struct netprobe_attach_opts *a)
+int np_opts_in_force(const struct netprobe_iface_info *info,
+		     const struct netprobe_iface_settings *settings,
+		     const struct netprobe_attach_opts *base, struct netprobe_attach_opts *a)
 {
+	struct netprobe_attach_opts c;
+
 	if (settings->version != NETPROBE_SETTINGS_VERSION)
 		return -ENODATA;
 	if (base)
-		*a = *base;
+		c = *base;
 	else
-		netprobe_attach_opts_default(a, sizeof(*a));
-	np_settings_apply(a, settings);
-	a->xdp_mode = info->xdp_program;
+		netprobe_attach_opts_default(&c, sizeof(c));
+	np_settings_apply(&c, settings);
+	c.xdp_mode = info->xdp_program;
+	/* Read back from a map: whatever wrote it, only what attach would take is used. */
+	if (np_validate_attach(&c)) {
+		np_err("the pinned settings of %.*s are not valid ones: detach it and attach again",
+		       (int)sizeof(info->name), info->name);
+		return -EUCLEAN;
+	}
+	*a = c;
 	return 0;
 }
 
@@ -351,7 +355,7 @@ static int put_back(struct netprobe_manager *m, unsigned int slot,
 
 	if (!done)
 		return 0;
-	err = opts_in_force(info, settings, NULL, &was);
+	err = np_opts_in_force(info, settings, NULL, &was);
 	if (err)
 		return err;
 	skel = np_load_programs(m, slot, info->ifindex, &was);
@@ -624,7 +628,7 @@ int netprobe_manager_attach_edit(struct netprobe_manager *m, const char *ifname,
 	if (!err)
 		err = np_read_iface_settings(m, slot, &settings);
 	if (!err)
-		err = opts_in_force(&info, &settings, NULL, &a);
+		err = np_opts_in_force(&info, &settings, NULL, &a);
 	if (!err)
 		err = fn(&a, ctx);
 	if (!err) {
@@ -832,7 +836,7 @@ static int iface_attach_opts(struct netprobe_manager *m, const struct netprobe_i
 	err = np_iface_info_of(m, iface, &info);
 	if (!err)
 		err = np_read_iface_settings(m, iface->slot, &settings);
-	return err ?: opts_in_force(&info, &settings, NULL, a);
+	return err ?: np_opts_in_force(&info, &settings, NULL, a);
 }
 
 int netprobe_manager_iface_config(struct netprobe_manager *m, const struct netprobe_iface *iface,
@@ -919,7 +923,8 @@ int netprobe_manager_update_config(struct netprobe_manager *m, const struct netp
 			    info.netns_ino != np_current_netns() || xdp_link_gone(m, back))
 				continue;
 			/* An older netprobe's interface, with no record: the old config's. */
-			if (opts_in_force(&was[back].info, &was[back].settings, &old.attach, &had))
+			if (np_opts_in_force(&was[back].info, &was[back].settings, &old.attach,
+					     &had))
 				had.xdp_mode = was[back].info.xdp_program;
 			respecialise(m, back, info.name, &info, &had);
 		}

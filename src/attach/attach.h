@@ -12,6 +12,16 @@
 int np_detach_locked(struct netprobe_manager *m, const char *ifname);
 
 /* Our clsact filters' handle, so that we remove ours and nobody else's. */
+/*
+ * The attach opts a registry slot records (its info and settings), over
+ * base (the library's defaults when NULL): -ENODATA when an older netprobe
+ * kept no settings there, -EUCLEAN when they are not valid ones (a left
+ * as it was, in both cases).
+ */
+int np_opts_in_force(const struct netprobe_iface_info *info,
+		     const struct netprobe_iface_settings *settings,
+		     const struct netprobe_attach_opts *base, struct netprobe_attach_opts *a);
+
 #define NP_TC_HANDLE 0x4e50
 
 /* tc.c: how many filters a clsact hook holds (netlink dump), or -errno */

@@ -405,9 +405,12 @@ void np_settings_apply(struct netprobe_attach_opts *a, const struct netprobe_ifa
 	a->decap = s->decap;
 	a->decap_from_count = s->decap_from_count;
 	a->decap_to_count = s->decap_to_count;
+	/* Past its count a prefix means nothing: zero, as np_settings_of writes it. */
 	for (unsigned int i = 0; i < NETPROBE_DECAP_MAX; i++) {
-		prefix_opts(&a->decap_from[i], &s->decap_from[i]);
-		prefix_opts(&a->decap_to[i], &s->decap_to[i]);
+		static const struct netprobe_prefix_setting none;
+
+		prefix_opts(&a->decap_from[i], i < s->decap_from_count ? &s->decap_from[i] : &none);
+		prefix_opts(&a->decap_to[i], i < s->decap_to_count ? &s->decap_to[i] : &none);
 	}
 }
 

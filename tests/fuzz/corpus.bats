@@ -23,6 +23,7 @@ corpus_run() {
 @test "fuzz corpus: label values of the Prometheus exposition" { corpus_run fuzz_metrics; }
 @test "fuzz corpus: IPFIX messages of arbitrary flow records, decoded again by fixbuf" { corpus_run fuzz_ipfix; }
 @test "fuzz corpus: the daemon's record of what it applied, and its status file" { corpus_run fuzz_pins; }
+@test "fuzz corpus: an interface's record and settings read back from the pinned maps" { corpus_run fuzz_pinned; }
 
 @test "fuzz corpus: every target has a test here" {
 	local src name
