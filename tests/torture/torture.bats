@@ -8,6 +8,16 @@ bats_require_minimum_version 1.5.0
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 BIN=$ROOT/.output/tests/np-torture
 
+# A run that crashed or was killed leaves its pin path (its namespace goes with it):
+# every np-torture-PID whose process is gone is removed.
+teardown() {
+	local d
+	for d in /sys/fs/bpf/np-torture-*; do
+		[ -e "$d" ] || continue
+		kill -0 "${d##*-}" 2>/dev/null || rm -rf "$d"
+	done
+}
+
 torture() {
 	[ -x "$BIN" ] || { echo "no $BIN: make unit-tests builds it" >&2; return 1; }
 	run --separate-stderr "$BIN" "$@"
