@@ -78,23 +78,26 @@ static inline void gen_bytes(struct gen *g, uint8_t *p, size_t n)
 		p[i] = (uint8_t)gen_u64(g);
 }
 
+/* Parses up to cap addresses of family af (len bytes each) into out; returns how many. */
+static inline size_t gen_parse_pool(int af, const char *const *text, size_t n, uint8_t *out,
+				    size_t len, size_t cap)
+{
+	size_t got = 0;
+
+	for (size_t i = 0; i < n && got < cap; i++)
+		got += inet_pton(af, text[i], out + got * len) == 1;
+	return got;
+}
+
 static inline void gen_init(struct gen *g, uint64_t seed, const struct gen_pool *src,
 			    const struct gen_pool *dst, const uint16_t *ports, size_t n_ports)
 {
 	memset(g, 0, sizeof(*g));
 	g->state = seed;
-	for (size_t i = 0; i < src->v4_count && g->n_src4 < 32; i++)
-		if (inet_pton(AF_INET, src->v4[i], g->src4[g->n_src4]) == 1)
-			g->n_src4++;
-	for (size_t i = 0; i < src->v6_count && g->n_src6 < 32; i++)
-		if (inet_pton(AF_INET6, src->v6[i], g->src6[g->n_src6]) == 1)
-			g->n_src6++;
-	for (size_t i = 0; i < dst->v4_count && g->n_dst4 < 16; i++)
-		if (inet_pton(AF_INET, dst->v4[i], g->dst4[g->n_dst4]) == 1)
-			g->n_dst4++;
-	for (size_t i = 0; i < dst->v6_count && g->n_dst6 < 16; i++)
-		if (inet_pton(AF_INET6, dst->v6[i], g->dst6[g->n_dst6]) == 1)
-			g->n_dst6++;
+	g->n_src4 = gen_parse_pool(AF_INET, src->v4, src->v4_count, g->src4[0], 4, 32);
+	g->n_src6 = gen_parse_pool(AF_INET6, src->v6, src->v6_count, g->src6[0], 16, 32);
+	g->n_dst4 = gen_parse_pool(AF_INET, dst->v4, dst->v4_count, g->dst4[0], 4, 16);
+	g->n_dst6 = gen_parse_pool(AF_INET6, dst->v6, dst->v6_count, g->dst6[0], 16, 16);
 	for (size_t i = 0; i < n_ports && i < 8; i++)
 		g->ports[g->n_ports++] = ports[i];
 }
