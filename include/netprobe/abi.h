@@ -469,6 +469,30 @@ enum netprobe_rule_state {
 	NETPROBE_RULE_FREE = 0,
 	NETPROBE_RULE_LIVE = 1,
 	NETPROBE_RULE_BUSY = 2,
+	/* An operator entry written by a change not yet applied (change below): no word names it. */
+	NETPROBE_RULE_PENDING = 3,
+};
+
+/*
+ * A list change is journalled in the rules it touches, so that one killed
+ * part way is finished, or undone, whole by the next process to take the
+ * lock (netprobe_acl_meta.change_state). Userspace only: XDP never reads
+ * these, and a block carries one only while the change holds it BUSY.
+ */
+enum netprobe_rule_change {
+	NETPROBE_CHANGE_NONE = 0,
+	NETPROBE_CHANGE_ADD = 1,      /* a new entry (PENDING until applied) */
+	NETPROBE_CHANGE_RENEW = 2,    /* a listed entry whose expiry becomes change_expires */
+	NETPROBE_CHANGE_REMOVE = 3,   /* an entry removed by the change */
+	NETPROBE_CHANGE_REPLACED = 4, /* a block an added entry of its prefix takes over */
+};
+
+/* netprobe_acl_meta.change_state */
+enum netprobe_change_state {
+	NETPROBE_CHANGE_IDLE = 0,
+	NETPROBE_CHANGE_STAGING = 1,   /* its rules are being marked: undone if it dies */
+	NETPROBE_CHANGE_COMMITTED = 2, /* marked whole: finished if it dies */
+	NETPROBE_CHANGE_UNDOING = 3,   /* it failed part way and is being undone: undone */
 };
 
 /* One rule; np_acl_rules[id]. Written by userspace, and by XDP for mitigation blocks. */
@@ -497,7 +521,11 @@ struct netprobe_acl_rule {
 	 * packets as the strongest block it must displace.
 	 */
 	__u8 evidence;
-	__u8 pad[19];
+	__u8 change; /* enum netprobe_rule_change, of the change change_id */
+	__u8 pad[2];
+	__u32 change_id;
+	__u32 pad2;
+	__u64 change_expires; /* NETPROBE_CHANGE_RENEW: the expiry it gets */
 };
 
 /* np_acl_meta[0]: shared between userspace and XDP. */
@@ -512,9 +540,10 @@ struct netprobe_acl_meta {
 	__u32 hash_seed;     /* the detection state tables' hash seed, drawn once */
 	__u32 v6_prefix;     /* IPv6 sources are counted and blocked by this prefix, set once */
 	__u32 v4_aggregates; /* entries in np_acl_v4_agg (XDP skips the lookup at 0) */
-	__u32 pad0;
+	__u32 change_id;     /* the last list change's id: its rules carry it (userspace only) */
 	__u64 pool_pressure; /* CLOCK_MONOTONIC ns a block last found no free rule */
-	__u64 pad[1];
+	__u32 change_state;  /* enum netprobe_change_state of change change_id */
+	__u32 pad;
 };
 
 /* ---- Filter mode: detection state --------------------------------------- */

@@ -923,6 +923,9 @@ struct netprobe_acl_batch_result {
  * (-ENOSPC, failed == count). Applied under one lock, each table-wide
  * recompute done once: for blocklists of hundreds of thousands of entries.
  * opts NULL: no TTL. result may be NULL. Other errors as for one entry.
+ * A process that dies part way through a change (one entry or a batch)
+ * leaves it to the next manager that takes the lock, which finishes it if
+ * it had begun to apply, else undoes it (and warns).
  */
 NETPROBE_API int netprobe_blacklist_add_many(struct netprobe_manager *m, const char *const *cidrs,
 					     size_t count,

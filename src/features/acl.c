@@ -460,6 +460,30 @@ static int publish_trie(struct np_acl *a, const struct netprobe_acl_rule *r)
 	return bpf_map_update_elem(a->trie_fd, &key, &v, BPF_ANY) ? -errno : 0;
 }
 
+/*
+ * Writes an exact or trie entry, counting it in count (the meta's; NULL:
+ * not counted) when its key is new: a block's entry taken over stays
+ * counted once. Counted before it is written, so that a process killed in
+ * between over-counts, which costs XDP a lookup; an under-count would let
+ * it skip a table that holds entries.
+ */
+static int publish_counted(int fd, const void *key, const struct netprobe_acl_value *v,
+			   __u32 *count)
+{
+	struct netprobe_acl_value old;
+	bool fresh = count && bpf_map_lookup_elem(fd, key, &old) != 0;
+	int err;
+
+	if (fresh)
+		__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+	if (!bpf_map_update_elem(fd, key, v, BPF_ANY))
+		return 0;
+	err = -errno;
+	if (fresh)
+		__atomic_fetch_sub(count, 1, __ATOMIC_SEQ_CST);
+	return err;
+}
+
 /* Deletes rule id's exact entry, unless a newer block of XDP's owns the address now. */
 static bool unpublish_exact(struct np_acl *a, const struct netprobe_acl_rule *r, __u32 id)
 {
@@ -705,7 +729,7 @@ static int refresh_regions(struct np_acl *a, const struct netprobe_acl_rule *r, 
 	if (allow && r->prefix_len < full) {
 		if (!d) {
 			refresh_below(a, r);
-		} else if (added) {
+		} else if (added && d->new_allow) {
 			d->below = true;
 			d->new_allow[(r - a->rules) / 8] |= 1u << ((r - a->rules) % 8);
 		} else {
@@ -813,6 +837,14 @@ static void flush_deferred(struct np_acl *a, struct np_deferred *d)
 		    (d->below_all || (d->below && under_new_allow(a, d, r))))
 			refresh_entry(a, id);
 	}
+}
+
+static void deferred_free(struct np_deferred *d)
+{
+	free(d->slots.v);
+	free(d->exact_gone.v);
+	free(d->replaced.v);
+	free(d->new_allow);
 }
 
 /* ---- Open, sync, close ------------------------------------------------- */
@@ -971,7 +1003,7 @@ static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 	if (has_fallback(a, id))
 		a->ttl_prefixes--;
 	if (r->prefix_len == full) {
-		if ((unpublish_exact(a, r, id) || replaced) && r->family == NETPROBE_FAMILY_IPV6)
+		if (unpublish_exact(a, r, id) && r->family == NETPROBE_FAMILY_IPV6)
 			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
 		__u32 slot = ntohl(*(__u32 *)r->addr) >> 8;
 
@@ -979,7 +1011,7 @@ static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 		if (r->family == NETPROBE_FAMILY_IPV4 &&
 		    !(a->defer && defer_slot(&a->defer->exact_gone, slot)))
 			v4_exact_flag_release(a, slot, id);
-	} else if (r->family == NETPROBE_FAMILY_IPV6 && (unpublish_trie(a, r, id) || replaced)) {
+	} else if (r->family == NETPROBE_FAMILY_IPV6 && unpublish_trie(a, r, id)) {
 		__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
 	} else if (r->family == NETPROBE_FAMILY_IPV4 && is_block(a, id)) {
 		unpublish_aggregate(a, r, id);
@@ -988,6 +1020,7 @@ static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 	if (!is_block(a, id))
 		refresh_regions(a, r, false);
 	np_zero_percpu(m, m->maps->maps.np_acl_hits, id, sizeof(__u64));
+	r->change = NETPROBE_CHANGE_NONE; /* XDP may reuse a block: it carries no mark of ours */
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
 }
 
@@ -1039,10 +1072,18 @@ static void sweep(struct netprobe_manager *m)
 		bump_generation(a);
 }
 
-/* Brings the index up to date with the table and sweeps. */
+static void recover_change(struct netprobe_manager *m);
+
+/*
+ * Brings the index up to date with the table and sweeps; first finishes or
+ * undoes a change whose process died (the lock is ours: its holder is gone).
+ */
 static void sync_acl(struct netprobe_manager *m)
 {
 	struct np_acl *a = m->acl;
+
+	if (__atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE) != NETPROBE_CHANGE_IDLE)
+		recover_change(m);
 
 	/* Another process (or XDP) changed the table, or deletions left too many tombstones. */
 	if (__atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) != a->generation ||
@@ -1096,6 +1137,7 @@ static bool nothing_expired(struct np_acl *a)
 
 	pthread_mutex_lock(&a->lock);
 	quiet = __atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) == a->generation &&
+		__atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE) == NETPROBE_CHANGE_IDLE &&
 		(!a->next_expiry || mono_ns() < a->next_expiry);
 	pthread_mutex_unlock(&a->lock);
 	return quiet;
@@ -1348,58 +1390,53 @@ static __u32 alloc_id(struct np_acl *a)
 	return 0;
 }
 
-/*
- * Adds entry c to the list of action, the lock held: the caller has checked
- * c and ttl_s. In a batch (a->defer), the table-wide recomputes wait for its
- * end. Returns the new rule's id, or a negative errno.
+/* ---- The journal --------------------------------------------------------
+ *
+ * A change is staged first: its new entries written PENDING (no word names
+ * them), the entries it renews or removes marked, the blocks it removes
+ * claimed. Then it is committed (one store), then applied. Each rule it
+ * touches carries its id, so that when a process dies part way (SIGKILL,
+ * a crash) the next one to take the lock finds the change in the meta and
+ * finishes it, or, staging or undoing, undoes it: all or none, and the
+ * datapath's words made whole again (recover_change).
  */
-static int add_locked(struct netprobe_manager *m, enum netprobe_acl_action action,
-		      const struct netprobe_cidr *c, unsigned int ttl_s)
-{
-	struct np_acl *a = m->acl;
-	struct netprobe_acl_rule *r;
-	__u32 id, existing, block = 0;
-	char buf[64];
-	int err = 0;
 
-	existing = index_find(a, c->family, c->prefix_len, c->addr);
-	/*
-	 * A mitigation block (an address, a /64, a /24 aggregate) gives way to
-	 * the operator's own entry for the same prefix, allow or deny. It is
-	 * claimed from XDP now, and retired only once the new entry is in
-	 * force: never a moment with neither. One XDP holds busy for an
-	 * instant is waited for; one XDP retired or reused meanwhile is gone.
-	 */
-	if (existing && is_block(a, existing)) {
-		block = existing;
-		existing = 0;
-		for (int tries = 0; !claim_block(a, block, false, c); tries++) {
-			if (__atomic_load_n(&a->rules[block].in_use, __ATOMIC_ACQUIRE) !=
-				    NETPROBE_RULE_BUSY ||
-			    tries == 1000) {
-				block = 0;
-				break;
-			}
-			sched_yield();
-		}
-	}
-	if (existing) {
-		np_err("%s is already on the %s", netprobe_cidr_str(c, buf, sizeof(buf)),
-		       list_name(a->rules[existing].action));
-		err = a->rules[existing].action == action ? -EEXIST : -NETPROBE_ERR_OTHER_LIST;
-		goto out;
-	}
-	id = alloc_id(a);
-	if (!id) {
-		np_err("the lists are full (%u entries); remove some, or raise acl_max_rules "
-		       "(takes effect once everything is detached)",
-		       a->block_first - 1);
-		err = -ENOSPC;
-		goto out;
-	}
-	if (block)
-		index_remove(a, block);
-	r = &a->rules[id];
+static void change_state(struct np_acl *a, enum netprobe_change_state state)
+{
+	__atomic_store_n(&a->meta->change_state, state, __ATOMIC_SEQ_CST);
+}
+
+static void change_begin(struct np_acl *a)
+{
+	__u32 id = a->meta->change_id + 1;
+
+	a->meta->change_id = id ? id : 1;
+	change_state(a, NETPROBE_CHANGE_STAGING);
+}
+
+static void mark_rule(struct np_acl *a, __u32 id, enum netprobe_rule_change what)
+{
+	a->rules[id].change_id = a->meta->change_id;
+	__atomic_store_n(&a->rules[id].change, what, __ATOMIC_RELEASE);
+}
+
+/* What the change in the meta did to rule id, NETPROBE_CHANGE_NONE if nothing. */
+static enum netprobe_rule_change marked(const struct np_acl *a, __u32 id)
+{
+	const struct netprobe_acl_rule *r = &a->rules[id];
+
+	return r->change_id == a->meta->change_id ? r->change : NETPROBE_CHANGE_NONE;
+}
+
+/* Writes entry c, PENDING, into a free rule id: 0 when there is none. */
+static __u32 stage_add(struct np_acl *a, enum netprobe_acl_action action,
+		       const struct netprobe_cidr *c, unsigned int ttl_s)
+{
+	__u32 id = alloc_id(a);
+	struct netprobe_acl_rule *r = &a->rules[id];
+
+	if (!id)
+		return 0;
 	memset(r, 0, sizeof(*r));
 	memcpy(r->addr, c->addr, 16);
 	r->family = c->family;
@@ -1408,53 +1445,262 @@ static int add_locked(struct netprobe_manager *m, enum netprobe_acl_action actio
 	r->origin = NETPROBE_ORIGIN_MANUAL;
 	r->created_ns = mono_ns();
 	r->expires_ns = ttl_s ? r->created_ns + ttl_s * 1000000000ull : 0;
-	/* Its hits are zero: remove_rule zeroes them before an id is free again. */
-	if (c->prefix_len < addr_len(c->family) * 8) {
-		r->fallback = fallback_word(a, r);
-		a->ttl_prefixes += r->expires_ns != 0;
-	}
-	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
-	index_insert(a, id);
+	r->change_id = a->meta->change_id;
+	r->change = NETPROBE_CHANGE_ADD;
+	__atomic_store_n(&r->in_use, NETPROBE_RULE_PENDING, __ATOMIC_RELEASE);
+	return id;
+}
 
-	if (c->prefix_len == addr_len(c->family) * 8) {
-		err = publish_exact(a, r, BPF_ANY);
-		if (!err && c->family == NETPROBE_FAMILY_IPV4)
+static void stage_renew(struct np_acl *a, __u32 id, __u64 expires_ns)
+{
+	a->rules[id].change_expires = expires_ns;
+	mark_rule(a, id, NETPROBE_CHANGE_RENEW);
+}
+
+/* Marks rule id to go; a block is claimed from XDP first. False: it went meanwhile. */
+static bool stage_remove(struct np_acl *a, __u32 id, const struct netprobe_cidr *expect)
+{
+	if (is_block(a, id) && !claim_block(a, id, false, expect))
+		return false;
+	mark_rule(a, id, NETPROBE_CHANGE_REMOVE);
+	return true;
+}
+
+/* Removes a rule stage_remove marked. */
+static void apply_remove(struct netprobe_manager *m, __u32 id)
+{
+	if (__atomic_load_n(&m->acl->rules[id].in_use, __ATOMIC_ACQUIRE) != NETPROBE_RULE_FREE)
+		retire_rule(m, id, false);
+}
+
+/*
+ * Puts entry id (staged by stage_add) in force, the lock held: the caller
+ * has checked it is on no list. In a batch (a->defer), the table-wide
+ * recomputes wait for its end. On failure the entry stays as far as it got,
+ * for the caller to undo with the rest of the change (undo_change).
+ */
+static int apply_add(struct netprobe_manager *m, __u32 id)
+{
+	struct np_acl *a = m->acl;
+	struct netprobe_acl_rule *r = &a->rules[id];
+	int full = addr_len(r->family) * 8, err = 0;
+	__u32 existing, block = 0;
+	char buf[64];
+	struct netprobe_cidr c = {.family = r->family, .prefix_len = r->prefix_len};
+
+	memcpy(c.addr, r->addr, 16);
+	existing = index_find(a, c.family, c.prefix_len, c.addr);
+	/*
+	 * A mitigation block (an address, a /64, a /24 aggregate) gives way to
+	 * the operator's own entry for the same prefix, allow or deny. It is
+	 * claimed from XDP now, and retired only once the new entry is in
+	 * force: never a moment with neither. One XDP holds busy for an
+	 * instant is waited for; one XDP retired or reused meanwhile is gone.
+	 */
+	if (existing && existing != id && is_block(a, existing)) {
+		block = existing;
+		for (int tries = 0; !claim_block(a, block, false, &c); tries++) {
+			if (__atomic_load_n(&a->rules[block].in_use, __ATOMIC_ACQUIRE) !=
+				    NETPROBE_RULE_BUSY ||
+			    tries == 1000) {
+				block = 0;
+				break;
+			}
+			sched_yield();
+		}
+		if (block) {
+			mark_rule(a, block, NETPROBE_CHANGE_REPLACED);
+			index_remove(a, block);
+		}
+	}
+	if (r->in_use == NETPROBE_RULE_PENDING) {
+		/* Its hits are zero: retire_rule zeroes them before an id is free again. */
+		if (c.prefix_len < full) {
+			r->fallback = fallback_word(a, r);
+			a->ttl_prefixes += r->expires_ns != 0;
+		}
+		__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+		index_insert(a, id);
+	}
+	if (c.prefix_len == full) {
+		struct netprobe_acl_value v = entry_value(a, r);
+		bool v6 = c.family == NETPROBE_FAMILY_IPV6;
+
+		err = publish_counted(exact_fd(a, c.family), r->addr, &v,
+				      v6 ? &a->meta->v6_exact : NULL);
+		if (!err && !v6)
 			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
 					  NETPROBE_ACL_W_EXACT, __ATOMIC_RELEASE);
-		else if (!err)
-			__atomic_fetch_add(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
-	} else if (c->family == NETPROBE_FAMILY_IPV6) {
-		err = publish_trie(a, r);
-		if (!err)
-			__atomic_fetch_add(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
+	} else if (c.family == NETPROBE_FAMILY_IPV6) {
+		struct netprobe_acl_v6_prefix key = {.prefix_len = c.prefix_len};
+		struct netprobe_acl_value v = entry_value(a, r);
+
+		memcpy(key.addr, r->addr, 16);
+		err = publish_counted(a->trie_fd, &key, &v, &a->meta->v6_prefixes);
 	}
 	if (!err)
 		err = refresh_regions(a, r, true);
 	if (err) {
-		netprobe_cidr_str(c, buf, sizeof(buf));
+		netprobe_cidr_str(&c, buf, sizeof(buf));
 		if (err == -ENOSPC || err == -E2BIG)
 			np_err("no room for %s: the lookup tables are full", buf);
 		else
 			np_err("cannot add %s: %s", buf, strerror(-err));
-		remove_rule(m, id, false, NULL);
-		err = err == -E2BIG ? -ENOSPC : err;
-	} else if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry)) {
+		return err == -E2BIG ? -ENOSPC : err;
+	}
+	if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry))
 		a->next_expiry = r->expires_ns;
-	}
 	/* In a batch the block waits, claimed, for the batch to hold (end_batch) or undo. */
-	if (block && !err && !(a->defer && defer_slot(&a->defer->replaced, block)))
+	if (block && !(a->defer && defer_slot(&a->defer->replaced, block)))
 		retire_rule(m, block, true);
-	if (block && !err)
-		block = 0;
-	bump_generation(a);
-out:
-	/* Not replaced: the block stays (a failed publish left its entry as it was). */
-	if (block) {
-		if (!index_find(a, c->family, c->prefix_len, c->addr))
-			index_insert(a, block);
-		__atomic_store_n(&a->rules[block].in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/*
+ * Puts back a block an undone change had replaced (claimed, out of the
+ * index): its entry as XDP writes it, counted again if it had gone, and
+ * live again.
+ */
+static void restore_block(struct np_acl *a, __u32 id)
+{
+	struct netprobe_acl_rule *r = &a->rules[id];
+	struct netprobe_acl_value v = {.word = word_of(a, id), .own = word_of(a, id)};
+	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+	bool v6 = r->family == NETPROBE_FAMILY_IPV6;
+
+	if (r->prefix_len == addr_len(r->family) * 8) {
+		if (!publish_counted(exact_fd(a, r->family), r->addr, &v,
+				     v6 ? &a->meta->v6_exact : NULL) &&
+		    !v6)
+			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
+					  NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
+	} else if (v6) {
+		memcpy(key.addr, r->addr, 16);
+		publish_counted(a->trie_fd, &key, &v, &a->meta->v6_prefixes);
+	} /* an IPv4 /24 aggregate's own entry was never touched */
+	index_insert(a, id);
+	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+}
+
+/*
+ * Undoes the change in the meta, staged or part applied, from the marks it
+ * left: its new entries go, the entries it was to remove stay, the blocks
+ * it claimed come back. Renewals are applied last, after every entry went
+ * in, so none is left to take back.
+ */
+static void undo_change(struct netprobe_manager *m)
+{
+	struct np_acl *a = m->acl;
+
+	change_state(a, NETPROBE_CHANGE_UNDOING);
+	for (__u32 id = 1; id < a->max_rules; id++) {
+		struct netprobe_acl_rule *r = &a->rules[id];
+		__u32 state = __atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE);
+
+		switch (marked(a, id)) {
+		case NETPROBE_CHANGE_ADD:
+			if (state == NETPROBE_RULE_LIVE)
+				retire_rule(m, id, false);
+			else if (state == NETPROBE_RULE_PENDING)
+				memset(r, 0, sizeof(*r));
+			break;
+		case NETPROBE_CHANGE_REPLACED:
+			if (state == NETPROBE_RULE_BUSY) {
+				r->change = NETPROBE_CHANGE_NONE;
+				restore_block(a, id);
+			}
+			break;
+		case NETPROBE_CHANGE_REMOVE:
+			r->change = NETPROBE_CHANGE_NONE;
+			if (state == NETPROBE_RULE_BUSY && is_block(a, id)) {
+				if (!index_find(a, r->family, r->prefix_len, r->addr))
+					index_insert(a, id);
+				__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+			}
+			break;
+		default:
+			break;
+		}
 	}
-	return err ? err : (int)id;
+}
+
+/*
+ * Ends the change in the meta: in a batch (d), the blocks its entries
+ * replaced retired (their entries are the new ones' now) and its deferred
+ * recomputes done; then it is over, and recorded.
+ */
+static void change_end(struct netprobe_manager *m, struct np_deferred *d)
+{
+	struct np_acl *a = m->acl;
+
+	if (d) {
+		for (size_t i = 0; i < d->replaced.n; i++)
+			retire_rule(m, d->replaced.v[i], true);
+		a->defer = NULL;
+		flush_deferred(a, d);
+	}
+	change_state(a, NETPROBE_CHANGE_IDLE);
+	bump_generation(a);
+}
+
+/*
+ * Finishes or undoes the change a process that died left in the meta (the
+ * lock held: its holder is gone). Committed, it is finished: its new
+ * entries put in force, then its renewals, removals and replaced blocks;
+ * staged or undoing, it is undone. What the dead process had deferred to
+ * the change's end is not known, so every table-wide recompute is done.
+ */
+static void recover_change(struct netprobe_manager *m)
+{
+	struct np_acl *a = m->acl;
+	enum netprobe_change_state state =
+		__atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE);
+	struct np_deferred d = {.below_all = true, .repaint = true};
+	bool finished = state == NETPROBE_CHANGE_COMMITTED;
+	size_t entries = 0;
+	int err = 0;
+
+	index_rebuild(a);
+	a->groups_known = false;
+	for (__u32 id = 1; id < a->max_rules; id++)
+		entries += marked(a, id) != NETPROBE_CHANGE_NONE;
+	a->defer = &d;
+	for (__u32 id = 1; finished && !err && id < a->block_first; id++)
+		if (marked(a, id) == NETPROBE_CHANGE_ADD &&
+		    a->rules[id].in_use != NETPROBE_RULE_FREE)
+			err = apply_add(m, id);
+	if (!finished || err) {
+		finished = false;
+		undo_change(m);
+	}
+	for (__u32 id = 1; finished && id < a->max_rules; id++) {
+		struct netprobe_acl_rule *r = &a->rules[id];
+
+		switch (marked(a, id)) {
+		case NETPROBE_CHANGE_RENEW:
+			r->expires_ns = r->change_expires;
+			break;
+		case NETPROBE_CHANGE_REMOVE:
+			apply_remove(m, id);
+			break;
+		case NETPROBE_CHANGE_REPLACED:
+			if (r->in_use == NETPROBE_RULE_BUSY)
+				retire_rule(m, id, true);
+			break;
+		default:
+			break;
+		}
+	}
+	d.replaced.n = 0; /* retired or put back above */
+	d.fallbacks = a->ttl_prefixes != 0;
+	for (__u32 slot = 0; slot < (1u << 24); slot++)
+		if ((a->tbl24[slot] & NETPROBE_ACL_W_GROUP) && !defer_slot(&d.slots, slot))
+			v4_refresh_slot(a, slot);
+	change_end(m, &d);
+	deferred_free(&d);
+	index_rebuild(a); /* the renewals' expiries, and whatever XDP did meanwhile */
+	np_warn("a list change another netprobe left part way when it died (%zu entries) was %s",
+		entries, finished ? "finished" : "undone");
 }
 
 static int check_ttl(unsigned int ttl_s)
@@ -1470,10 +1716,14 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		   unsigned int ttl_s)
 {
 	struct netprobe_cidr c;
+	struct np_acl *a;
+	__u32 existing, id;
+	char buf[64];
 	int lock, err;
 
 	if (!m || !m->acl)
 		return -EINVAL;
+	a = m->acl;
 	err = netprobe_cidr_parse(cidr, &c);
 	if (!err)
 		err = check_ttl(ttl_s);
@@ -1482,9 +1732,29 @@ static int acl_add(struct netprobe_manager *m, enum netprobe_acl_action action, 
 	lock = acl_lock(m, true);
 	if (lock < 0)
 		return lock;
-	err = add_locked(m, action, &c, ttl_s);
+	existing = index_find(a, c.family, c.prefix_len, c.addr);
+	if (existing && !is_block(a, existing)) {
+		np_err("%s is already on the %s", netprobe_cidr_str(&c, buf, sizeof(buf)),
+		       list_name(a->rules[existing].action));
+		acl_unlock(m, lock);
+		return a->rules[existing].action == action ? -EEXIST : -NETPROBE_ERR_OTHER_LIST;
+	}
+	change_begin(a);
+	id = stage_add(a, action, &c, ttl_s);
+	if (!id) {
+		np_err("the lists are full (%u entries); remove some, or raise acl_max_rules "
+		       "(takes effect once everything is detached)",
+		       a->block_first - 1);
+		err = -ENOSPC;
+	} else {
+		change_state(a, NETPROBE_CHANGE_COMMITTED);
+		err = apply_add(m, id);
+		if (err)
+			undo_change(m);
+	}
+	change_end(m, NULL);
 	acl_unlock(m, lock);
-	return err < 0 ? err : 0;
+	return err;
 }
 
 static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, const char *cidr)
@@ -1512,49 +1782,30 @@ static int acl_del(struct netprobe_manager *m, enum netprobe_acl_action action, 
 		       id ? (action == NETPROBE_ACL_ALLOW ? " (it is on the deny list)"
 							  : " (it is on the allow list)")
 			  : "");
-		err = id ? -NETPROBE_ERR_OTHER_LIST : -ENOENT;
-	} else if (!remove_rule(m, id, false, &c)) {
+		acl_unlock(m, lock);
+		return id ? -NETPROBE_ERR_OTHER_LIST : -ENOENT;
+	}
+	change_begin(a);
+	if (stage_remove(a, id, &c)) {
+		change_state(a, NETPROBE_CHANGE_COMMITTED);
+		apply_remove(m, id);
+	} else {
 		np_err("%s expired and went while being removed", cidr);
 		err = -ENOENT;
-	} else {
-		bump_generation(a);
 	}
+	change_end(m, NULL);
 	acl_unlock(m, lock);
 	return err;
 }
 
 /* ---- Batches ------------------------------------------------------------ */
 
-/*
- * Ends a batch: the blocks its entries replaced retired (their entries are
- * the new ones' now), its deferred recomputes, the change recorded, the
- * lock released.
- */
-static void end_batch(struct netprobe_manager *m, struct np_deferred *d, int lock)
-{
-	for (size_t i = 0; i < d->replaced.n; i++)
-		retire_rule(m, d->replaced.v[i], true);
-	m->acl->defer = NULL;
-	flush_deferred(m->acl, d);
-	bump_generation(m->acl);
-	acl_unlock(m, lock);
-}
-
-static void deferred_free(struct np_deferred *d)
-{
-	free(d->slots.v);
-	free(d->exact_gone.v);
-	free(d->replaced.v);
-	free(d->new_allow);
-}
-
 /* One entry of a batch, parsed, and where it came from. */
 struct batch_item {
 	struct netprobe_cidr c;
 	size_t index; /* in the caller's array */
 	enum { ITEM_NEW, ITEM_SKIP, ITEM_RENEW, ITEM_REMOVE } what;
-	__u32 id; /* the rule it renews or removes */
-	__u64 old_expiry;
+	__u32 id; /* the rule it adds, renews or removes */
 };
 
 static int cmp_item(const void *x, const void *y)
@@ -1711,48 +1962,69 @@ static int plan_adds(struct np_acl *a, enum netprobe_acl_action action, struct b
 	return 0;
 }
 
-/* Undoes an add batch that failed part way: what it added goes, renewals are taken back. */
 /*
- * Puts back a block a failed batch had replaced (claimed, out of the index):
- * its entry as XDP writes it, and live again. Its count never went.
+ * Applies a planned add batch as one change: staged whole, committed, then
+ * its new entries put in force, then its renewals (which cannot fail, so
+ * that an undo never has one to take back). One that fails undoes it all.
  */
-static void restore_block(struct np_acl *a, __u32 id)
+static int add_batch(struct netprobe_manager *m, enum netprobe_acl_action action,
+		     struct batch_item *items, size_t count, unsigned int ttl_s,
+		     enum netprobe_acl_listed listed, struct np_deferred *d,
+		     struct netprobe_acl_batch_result *res)
 {
-	struct netprobe_acl_rule *r = &a->rules[id];
-	struct netprobe_acl_value v = {.word = word_of(a, id), .own = word_of(a, id)};
-	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+	struct np_acl *a = m->acl;
+	__u64 expires = mono_ns() + ttl_s * 1000000000ull;
+	int err = 0;
 
-	if (r->prefix_len == addr_len(r->family) * 8) {
-		if (!bpf_map_update_elem(exact_fd(a, r->family), r->addr, &v, BPF_ANY) &&
-		    r->family == NETPROBE_FAMILY_IPV4)
-			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
-					  NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
-	} else if (r->family == NETPROBE_FAMILY_IPV6) {
-		memcpy(key.addr, r->addr, 16);
-		bpf_map_update_elem(a->trie_fd, &key, &v, BPF_ANY);
-	} /* an IPv4 /24 aggregate's own entry was never touched */
-	index_insert(a, id);
-	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
-}
+	change_begin(a);
+	for (size_t i = 0; !err && i < count; i++) {
+		struct batch_item *it = &items[i];
+		__u64 old = a->rules[it->id].expires_ns;
 
-/*
- * Undoes an add batch that failed part way, its recomputes still deferred:
- * what it added goes, renewals are taken back, the blocks it replaced
- * come back.
- */
-static void undo_adds(struct netprobe_manager *m, struct batch_item *items, size_t done)
-{
-	struct np_slot_set *replaced = &m->acl->defer->replaced;
-
-	for (size_t i = done; i-- > 0;) {
-		if (items[i].what == ITEM_NEW && items[i].id)
-			remove_rule(m, items[i].id, false, NULL);
-		else if (items[i].what == ITEM_RENEW)
-			m->acl->rules[items[i].id].expires_ns = items[i].old_expiry;
+		if (it->what == ITEM_NEW && !(it->id = stage_add(a, action, &it->c, ttl_s))) {
+			err = -ENOSPC; /* plan_adds found room: cannot be */
+			res->failed = it->index;
+		} else if (it->what == ITEM_RENEW) {
+			/* Updated: exactly ttl_s from now, or never. Renewed: never shortened. */
+			stage_renew(a, it->id,
+				    listed == NETPROBE_ACL_LISTED_UPDATE ? (ttl_s ? expires : 0)
+				    : old < expires			 ? expires
+									 : old);
+		}
 	}
-	for (size_t i = 0; i < replaced->n; i++)
-		restore_block(m->acl, replaced->v[i]);
-	replaced->n = 0;
+	if (!err)
+		change_state(a, NETPROBE_CHANGE_COMMITTED);
+	a->defer = d;
+	for (size_t i = 0; !err && i < count; i++) {
+		if (items[i].what != ITEM_NEW)
+			continue;
+		err = apply_add(m, items[i].id);
+		if (err)
+			res->failed = items[i].index;
+		else
+			res->done++;
+	}
+	for (size_t i = 0; !err && i < count; i++) {
+		struct netprobe_acl_rule *r = &a->rules[items[i].id];
+
+		if (items[i].what == ITEM_SKIP) {
+			res->skipped++;
+		} else if (items[i].what == ITEM_RENEW) {
+			r->expires_ns = r->change_expires;
+			if (r->expires_ns && (!a->next_expiry || r->expires_ns < a->next_expiry))
+				a->next_expiry = r->expires_ns;
+			d->fallbacks |= r->prefix_len < addr_len(r->family) * 8;
+			res->renewed++;
+		}
+	}
+	if (err) {
+		undo_change(m);
+		d->replaced.n = 0; /* put back by the undo */
+		res->done = res->renewed = res->skipped = 0;
+	}
+	/* Flushed for an undone batch too: its adds and their undoing left recomputes waiting. */
+	change_end(m, d);
+	return err;
 }
 
 static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action action,
@@ -1767,8 +2039,6 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 	unsigned int ttl_s;
 	struct np_acl *a;
 	int lock, err;
-	size_t i = 0;
-	__u64 expires;
 
 	if (result)
 		*result = res;
@@ -1797,41 +2067,9 @@ static int acl_add_many(struct netprobe_manager *m, enum netprobe_acl_action act
 		goto out;
 	}
 	err = plan_adds(a, action, items, count, ttl_s, listed, &res);
-	expires = mono_ns() + ttl_s * 1000000000ull;
-	a->defer = &d;
-	for (i = 0; !err && i < count; i++) {
-		struct batch_item *it = &items[i];
-		struct netprobe_acl_rule *r = &a->rules[it->id];
-
-		if (it->what == ITEM_SKIP) {
-			res.skipped++;
-		} else if (it->what == ITEM_RENEW) {
-			it->old_expiry = r->expires_ns;
-			/* Updated: exactly ttl_s from now, or never. Renewed: never shortened. */
-			if (listed == NETPROBE_ACL_LISTED_UPDATE)
-				r->expires_ns = ttl_s ? expires : 0;
-			else if (r->expires_ns < expires)
-				r->expires_ns = expires;
-			d.fallbacks |= r->prefix_len < addr_len(r->family) * 8;
-			res.renewed++;
-		} else {
-			int id = add_locked(m, action, &it->c, ttl_s);
-
-			if (id < 0) {
-				err = id;
-				res.failed = it->index;
-				break;
-			}
-			it->id = id;
-			res.done++;
-		}
-	}
-	if (err) {
-		undo_adds(m, items, i);
-		res.done = res.renewed = res.skipped = 0;
-	}
-	/* Flushed for an undone batch too: its adds and their undoing left recomputes waiting. */
-	end_batch(m, &d, lock);
+	if (!err)
+		err = add_batch(m, action, items, count, ttl_s, listed, &d, &res);
+	acl_unlock(m, lock);
 out:
 	deferred_free(&d);
 	free(items);
@@ -1874,16 +2112,28 @@ static int acl_del_many(struct netprobe_manager *m, enum netprobe_acl_action act
 		else if (a->rules[it->id].action != action && (!other || it->index < other->index))
 			other = it;
 	}
-	if (other)
+	if (other) {
 		err = batch_other_list(other, action, &res);
-	a->defer = &d;
-	for (size_t i = 0; !err && i < count; i++) {
-		if (items[i].what == ITEM_REMOVE && remove_rule(m, items[i].id, false, &items[i].c))
-			res.done++;
-		else
-			res.skipped++; /* on no list, twice in the batch, or expired meanwhile */
+	} else {
+		/* One change: every entry marked (a block claimed) before any goes. */
+		change_begin(a);
+		for (size_t i = 0; i < count; i++)
+			if (items[i].what == ITEM_REMOVE &&
+			    !stage_remove(a, items[i].id, &items[i].c))
+				items[i].what = ITEM_SKIP; /* a block that expired meanwhile */
+		change_state(a, NETPROBE_CHANGE_COMMITTED);
+		a->defer = &d;
+		for (size_t i = 0; i < count; i++) {
+			if (items[i].what == ITEM_REMOVE) {
+				apply_remove(m, items[i].id);
+				res.done++;
+			} else {
+				res.skipped++; /* on no list, or twice in the batch */
+			}
+		}
+		change_end(m, &d);
 	}
-	end_batch(m, &d, lock);
+	acl_unlock(m, lock);
 out:
 	deferred_free(&d);
 	free(items);

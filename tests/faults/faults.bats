@@ -75,26 +75,39 @@ attach_state() {
 	local list="$BATS_TEST_TMPDIR/deny" i ms n
 	np_b attach "$LAB_VB" --mode filter
 	for i in $(seq 0 19999); do echo "10.$((i / 256 + 100)).$((i % 256)).0/24"; done >"$list"
-	for i in $(seq 1 5); do
+	local drops=0 whole=0 none=0 recovered=0 start load_ms
+	# The kill points are spread over one whole load, timed here.
+	start=$(date +%s%N)
+	np_b blacklist add --file "$list" >/dev/null
+	load_ms=$((($(date +%s%N) - start) / 1000000))
+	for i in $(seq 1 8); do
 		np_b blacklist del --all >/dev/null
-		ms=$((RANDOM % 90)) # a load of the file takes about 60 ms
+		ms=$((RANDOM % (load_ms + 1)))
 		kill_at "$ms" blacklist add --file "$list"
-		n=$(np_b blacklist list --json | jq '.entries | length')
-		echo "list load killed after $ms ms: $n entries"
+		# The next command finishes, or undoes, a load killed part way, and says so.
+		n=$(np_b blacklist list --json 2>"$BATS_TEST_TMPDIR/err" | jq '.entries | length')
+		echo "list load killed after $ms ms: $n entries; $(cat "$BATS_TEST_TMPDIR/err")"
+		grep -q "was finished\|was undone" "$BATS_TEST_TMPDIR/err" && recovered=$((recovered + 1))
 		# What is listed is what the kernel's tables hold (their own count), all of the
 		# file or none of it (a load is one batch), and nothing that is not in the file.
 		[ "$(np_b stats --json | jq '.security.lists.deny')" -eq "$n" ]
 		[ "$n" -eq 0 ] || [ "$n" -eq 20000 ]
 		np_b blacklist list --json | jq -r '.entries[].cidr' | sort | comm -23 - <(sort "$list") >"$BATS_TEST_TMPDIR/extra"
 		[ ! -s "$BATS_TEST_TMPDIR/extra" ]
+		# And the datapath does what the list says: a source of the file dropped, or not.
+		in_a "$NPBENCH" send "$LAB_VA" --src 10.100.0.9 --count 3 >/dev/null
+		[ "$n" -eq 0 ] || drops=$((drops + 3))
+		[ "$(np_b stats --json | jq '.interfaces[0].counters.filter_deny_drops')" -eq "$drops" ]
+		[ "$n" -eq 0 ] && none=$((none + 1)) || whole=$((whole + 1))
 	done
+	echo "# list loads of $load_ms ms killed: $whole whole, $none none, $recovered of them finished or undone by the next command" >&3
 	run np_b blacklist add --file "$list" --update
 	[ "$status" -eq 0 ]
 	[ "$(np_b blacklist list --json | jq '.entries | length')" -eq 20000 ]
 	# The lists still decide: a listed source is dropped, an unlisted one passes.
 	in_a "$NPBENCH" send "$LAB_VA" --src 10.100.0.9 --count 10 >/dev/null
 	in_a "$NPBENCH" send "$LAB_VA" --src 10.99.0.9 --count 10 >/dev/null
-	[ "$(np_b stats --json | jq '.interfaces[0].counters.filter_deny_drops')" -eq 10 ]
+	[ "$(np_b stats --json | jq '.interfaces[0].counters.filter_deny_drops')" -eq $((drops + 10)) ]
 
 	np_b detach --all
 	np_b attach "$LAB_VB" --mode lb

@@ -18,10 +18,12 @@
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <netprobe/netprobe.h>
@@ -988,14 +990,185 @@ static void test_batch_allow_prefixes(void **state)
  */
 static int g_update_fail_in = -1;
 
+/*
+ * And a process that dies part way through a change: in a forked child,
+ * at its g_die_in-th map write (update or delete) from now, or (with
+ * g_die_from_failure) from the failure g_update_fail_in injects, it
+ * SIGKILLs itself.
+ */
+static int g_die_in = -1;
+static bool g_die_from_failure;
+
+static void write_point(void)
+{
+	if (g_die_in >= 0 && !g_die_from_failure && g_die_in-- == 0)
+		raise(SIGKILL);
+}
+
 int __real_bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags);
 int __wrap_bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags)
 {
+	write_point();
 	if (g_update_fail_in >= 0 && g_update_fail_in-- == 0) {
+		g_die_from_failure = false;
 		errno = ENOMEM;
 		return -ENOMEM;
 	}
 	return __real_bpf_map_update_elem(fd, key, value, flags);
+}
+
+int __real_bpf_map_delete_elem(int fd, const void *key);
+int __wrap_bpf_map_delete_elem(int fd, const void *key)
+{
+	write_point();
+	return __real_bpf_map_delete_elem(fd, key);
+}
+
+/*
+ * Runs one batch of the rules pick says (del: removes them) of one list in
+ * a child that kills itself at its die_at-th map write, after fail_at
+ * updates fail one (-1: none; die_at then counts from the failure).
+ * Returns how it ended: 0 done, 1 failed, -1 killed.
+ */
+static int batch_in_child(const struct rule *rules, int n, const bool *pick, bool del, bool allow,
+			  int fail_at, int die_at)
+{
+	static char text[MAX_RULES][64];
+	const char *v[MAX_RULES];
+	size_t count = 0;
+	int status;
+	pid_t pid;
+
+	for (int i = 0; i < n; i++)
+		if (pick[i] && rules[i].allow == allow)
+			v[count++] = rule_str(&rules[i], text[i]);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int err;
+
+		g_update_fail_in = fail_at;
+		g_die_from_failure = fail_at >= 0;
+		g_die_in = die_at;
+		err = del ? (allow ? netprobe_allowlist_del_many
+				   : netprobe_blacklist_del_many)(g_m, v, count, NULL)
+			  : (allow ? netprobe_allowlist_add_many
+				   : netprobe_blacklist_add_many)(g_m, v, count, NULL, NULL);
+		_exit(err ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status)) {
+		assert_int_equal(WTERMSIG(status), SIGKILL);
+		return -1;
+	}
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) <= 1);
+	return WEXITSTATUS(status);
+}
+
+/* The first list call after a kill recovers the change: in a child killed at its die_at-th map write. Whether it was. */
+static bool recover_in_child(int die_at)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		g_die_in = die_at;
+		listing(NETPROBE_ACL_DENY);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+	return WIFSIGNALED(status);
+}
+
+/*
+ * Batches killed at every kind of point: while applying (committed: the
+ * next process finishes it), or while undoing a failure (undone). Every
+ * batch is then in, or out, whole, and the verdicts are the model's.
+ */
+static void run_killed_batches(int family, int nrules, int rounds, int probes)
+{
+	static struct rule rules[MAX_RULES];
+	bool all[MAX_RULES], pick[MAX_RULES];
+	int finished = 0, undone = 0, done = 0, failed = 0, recoveries_killed = 0;
+
+	make_rules(rules, nrules, family);
+	for (int i = 0; i < nrules; i++)
+		all[i] = true;
+	batch_rules(rules, nrules, all, false, true);
+	for (int round = 0; round < rounds; round++) {
+		/* Pairs of rounds: half of a list goes, then comes back; one add in three fails. */
+		bool allow = round / 2 % 2, del = round % 2 == 0,
+		     failing = !del && round / 2 % 3 == 1;
+		int picked = 0, ended, in = 0;
+		bool before;
+		char phase[64];
+		struct entries es;
+
+		/* Half of one list's entries go, or half of those gone come back. */
+		for (int i = 0; i < nrules; i++) {
+			pick[i] = rules[i].allow == allow && rules[i].live == del && rnd(2);
+			picked += pick[i];
+		}
+		if (!picked)
+			continue;
+		ended = batch_in_child(rules, nrules, pick, del, allow,
+				       failing ? (int)rnd(picked) : -1,
+				       (int)rnd(failing ? picked : picked * 2));
+		/* One recovery in three is killed too: the next one finishes the same. */
+		if (ended < 0 && round % 3 == 0)
+			recoveries_killed += recover_in_child((int)rnd(picked));
+		es = listing(allow ? NETPROBE_ACL_ALLOW : NETPROBE_ACL_DENY);
+		for (int i = 0; i < nrules; i++) {
+			char text[64];
+
+			if (pick[i])
+				in += find_entry(&es, rule_str(&rules[i], text)) != NULL;
+		}
+		if (in != 0 && in != picked)
+			fail_msg("round %d: %d of the batch's %d entries are listed", round, in,
+				 picked);
+		/* Killed while applying: finished; while undoing a failure: undone. */
+		before = ended == 1 || (ended < 0 && failing);
+		assert_int_equal(in != 0, before ? del : !del);
+		done += ended == 0;
+		failed += ended == 1;
+		finished += ended < 0 && !before;
+		undone += ended < 0 && before;
+		for (int i = 0; i < nrules; i++)
+			if (pick[i])
+				rules[i].live = in != 0;
+		snprintf(phase, sizeof(phase), "round %d (%s %s, %s)", round, del ? "del" : "add",
+			 allow ? "allow" : "deny",
+			 ended == 0   ? "done"
+			 : ended == 1 ? "failed"
+			 : before     ? "killed, undone"
+				      : "killed, finished");
+		check_model(rules, nrules, family, probes, phase);
+	}
+	print_message("# IPv%d: killed and finished %d, killed and undone %d, done %d, failed %d; "
+		      "recoveries killed %d\n",
+		      family, finished, undone, done, failed, recoveries_killed);
+	/* Both kinds of recovery ran, and one was killed, or this tested little. */
+	assert_true(finished > 0 && undone > 0 && recoveries_killed > 0);
+	for (int i = 0; i < nrules; i++)
+		pick[i] = rules[i].live;
+	batch_rules(rules, nrules, pick, true, false);
+}
+
+static void test_batch_killed_is_whole(void **state)
+{
+	(void)state;
+	rng = 0x41c64e6d3039ull;
+	start_lists_only();
+	for (int s = 0; s < 6; s++) {
+		memcpy(v6_seeds[s], "\x20\x01\x0d\xb8", 4);
+		for (int i = 4; i < 16; i++)
+			v6_seeds[s][i] = rnd(256);
+	}
+	run_killed_batches(4, 200, 24, 1000);
+	run_killed_batches(6, 120, 24, 1000);
 }
 
 /* A batch the lists have no room for is refused whole. */
@@ -3656,6 +3829,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_batch_too_big, teardown),
 		cmocka_unit_test_teardown(test_batch_allow_prefixes, teardown),
 		cmocka_unit_test_teardown(test_batch_undo_keeps_blocks, teardown),
+		cmocka_unit_test_teardown(test_batch_killed_is_whole, teardown),
 		cmocka_unit_test_teardown(test_batch_listed_replaces_block, teardown),
 		cmocka_unit_test_teardown(test_list_add_pins_state_again, teardown),
 		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
