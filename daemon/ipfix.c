@@ -48,9 +48,11 @@ struct ipfix {
 	GHashTable *flows; /* struct netprobe_flow_key -> struct exported */
 	double next_templates;
 	unsigned int scan;
-	bool walking;		  /* housekeeping's walk under way */
-	double walk_now;	  /* when it began */
-	struct ipfix_stats stats; /* evicted; the encoder and the conn count the rest */
+	unsigned int seen; /* flows the scan has seen: all that are known, none gone */
+	bool walking;	   /* housekeeping's walk under way */
+	double walk_now;   /* when it began */
+	unsigned long long walk_real_ms; /* the same, wall time: what idle flows are measured by */
+	struct ipfix_stats stats;	 /* evicted; the encoder and the conn count the rest */
 };
 
 static double now_s(void)
@@ -61,14 +63,26 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Eight bytes a step (a walk hashes every flow of the table): multiply, fold. */
 static guint key_hash(gconstpointer p)
 {
 	const unsigned char *b = p;
-	guint h = 2166136261u;
+	uint64_t h = 0x9e3779b97f4a7c15ull, w;
+	size_t i;
 
-	for (size_t i = 0; i < sizeof(struct netprobe_flow_key); i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
+	_Static_assert(sizeof(struct netprobe_flow_key) % 4 == 0, "whole words");
+	for (i = 0; i + 8 <= sizeof(struct netprobe_flow_key); i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	if (i < sizeof(struct netprobe_flow_key)) {
+		uint32_t tail;
+
+		memcpy(&tail, b + i, 4);
+		h = (h ^ tail) * 0xff51afd7ed558ccdull;
+	}
+	return (guint)(h ^ h >> 32);
 }
 
 static gboolean key_equal(gconstpointer a, gconstpointer b)
@@ -169,14 +183,8 @@ static void on_flow_end(const struct netprobe_flow_key *k, const struct netprobe
 /* Idle past the timeout: expiry removes it right after this walk, with its last record. */
 static bool idle(struct ipfix *x, const struct netprobe_flow_stats *s)
 {
-	struct timespec ts;
-	unsigned long long now_ms;
-
-	if (!x->opts.flow_idle_timeout_ms)
-		return false;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now_ms = ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-	return now_ms >= flow_ms(x, s->last_seen) + x->opts.flow_idle_timeout_ms;
+	return x->opts.flow_idle_timeout_ms &&
+	       x->walk_real_ms >= flow_ms(x, s->last_seen) + x->opts.flow_idle_timeout_ms;
 }
 
 enum scan_mode {
@@ -210,6 +218,7 @@ static int scan_flow(const struct netprobe_flow_key *k, const struct netprobe_fl
 		}
 		g_hash_table_insert(x->flows, &e->key, e);
 	}
+	x->seen += e->seen != x->scan;
 	e->seen = x->scan;
 	if (c->mode == SCAN_FORCED) {
 		export_delta(x, k, s, e, END_FORCED);
@@ -218,6 +227,12 @@ static int scan_flow(const struct netprobe_flow_key *k, const struct netprobe_fl
 		e->next_s = c->now + x->opts.active_timeout_s;
 	}
 	return 0;
+}
+
+static void new_scan(struct ipfix *x)
+{
+	x->scan++;
+	x->seen = 0;
 }
 
 /* Flows no scan saw again left the table without expiry: evicted, the table full. */
@@ -233,6 +248,13 @@ static gboolean gone(gpointer key, gpointer value, gpointer ctx)
 	return TRUE;
 }
 
+/* After a scan: what it did not see is gone (a walk of every flow known, unless it saw them all). */
+static void forget_gone(struct ipfix *x)
+{
+	if (x->seen < g_hash_table_size(x->flows))
+		g_hash_table_foreach_remove(x->flows, gone, x);
+}
+
 /*
  * Housekeeping's walk of the table (netprobe_manager_on_flow_walk): every
  * flow, then NULL at its end. Active records ride on the read it makes
@@ -246,17 +268,21 @@ static int walk_flow(const struct netprobe_flow_key *k, const struct netprobe_fl
 
 	if (!k) {
 		if (!x->walking)
-			x->scan++; /* an empty table: every flow known left */
+			new_scan(x); /* an empty table: every flow known left */
 		/* Flows this walk did not see left without expiry: evicted. */
-		g_hash_table_foreach_remove(x->flows, gone, x);
+		forget_gone(x);
 		x->walking = false;
 		ipfix_enc_flush(x->enc);
 		return 0;
 	}
 	if (!x->walking) {
+		struct timespec ts;
+
 		x->walking = true;
-		x->scan++;
+		new_scan(x);
 		x->walk_now = now_s();
+		clock_gettime(CLOCK_REALTIME, &ts);
+		x->walk_real_ms = ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 	}
 	c.now = x->walk_now;
 	return scan_flow(k, s, &c);
@@ -266,10 +292,10 @@ static void scan(struct ipfix *x, enum scan_mode mode)
 {
 	struct scan_ctx c = {.x = x, .now = now_s(), .mode = mode};
 
-	x->scan++;
+	new_scan(x);
 	if (netprobe_manager_foreach_flow(x->m, scan_flow, &c))
 		return;
-	g_hash_table_foreach_remove(x->flows, gone, x);
+	forget_gone(x);
 }
 
 double ipfix_tick(struct ipfix *x)

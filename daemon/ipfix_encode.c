@@ -45,6 +45,7 @@ struct ipfix_enc {
 	ipfix_sink_fn sink;
 	void *ctx;
 	unsigned int msg_records; /* in the message being built */
+	uint16_t tid;		  /* the template the buffer is set to; 0: set it again */
 	bool dirty;		  /* records appended, not yet emitted */
 	unsigned long long records, failed;
 	uint8_t msg[MSG_MAX_TCP]; /* where fixbuf writes each message */
@@ -77,6 +78,7 @@ static void emit_message(struct ipfix_enc *e, bool templates)
 	}
 	e->msg_records = 0;
 	e->dirty = false;
+	e->tid = 0;
 }
 
 void ipfix_enc_flush(struct ipfix_enc *e)
@@ -111,13 +113,16 @@ static bool put_record(struct ipfix_enc *e, uint16_t tid, const void *rec, size_
 	for (int try = 0; try < 2; try++) {
 		GError *err = NULL;
 
-		if (fBufSetInternalTemplate(e->buf, tid, &err) &&
-		    fBufSetExportTemplate(e->buf, tid, &err) &&
+		/* Set once a run of one family, not per record: a lookup in the session each. */
+		if ((e->tid == tid || (fBufSetInternalTemplate(e->buf, tid, &err) &&
+				       fBufSetExportTemplate(e->buf, tid, &err))) &&
 		    fBufAppend(e->buf, (uint8_t *)rec, size, &err)) {
+			e->tid = tid;
 			e->msg_records++;
 			e->dirty = true;
 			return true;
 		}
+		e->tid = 0;
 		if (try || !g_error_matches(err, FB_ERROR_DOMAIN, FB_ERROR_EOM)) {
 			say("a record", err);
 			return false;

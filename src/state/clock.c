@@ -71,37 +71,51 @@ static int calibrate(struct netprobe_manager *m)
 unsigned long long netprobe_manager_flow_time_ns(struct netprobe_manager *m,
 						 unsigned long long jiffies)
 {
-	struct timespec mono, real;
+	struct timespec coarse, mono, real;
 	long long since_ref, offset;
+	double ns_per_jiffy;
 	__u64 now;
 
-	if (!m || !m->maps || np_ns_per_jiffy(m) <= 0)
+	if (!m || !m->maps)
 		return 0;
 	/*
-	 * In integers but the tick's length: a double holds 1.8e18 ns only to
-	 * 256 ns. CLOCK_REALTIME - CLOCK_MONOTONIC is read once a second, so
-	 * that two times of one tick (a flow's first and last packet) come out
-	 * equal, not apart by the jitter of two clock reads. A time from a
-	 * record (a pin, a ring buffer) may be anything: past a century either
-	 * way it is a century, not a signed overflow.
+	 * One lock, and a coarse clock to see whether a second has passed: an
+	 * exporter converts two or three times a flow, hundreds of thousands of
+	 * flows a walk.
 	 */
-	double ns = (double)(long long)(jiffies - m->ref_jiffies) * m->ns_per_jiffy;
+	pthread_mutex_lock(&m->clock_lock);
+	if (!m->clock_ready && calibrate(m)) {
+		pthread_mutex_unlock(&m->clock_lock);
+		return 0;
+	}
+	ns_per_jiffy = m->ns_per_jiffy;
+	/*
+	 * CLOCK_REALTIME - CLOCK_MONOTONIC is read once a second, so that two
+	 * times of one tick (a flow's first and last packet) come out equal,
+	 * not apart by the jitter of two clock reads.
+	 */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+	now = coarse.tv_sec * 1000000000ull + coarse.tv_nsec;
+	if (!m->real_offset_at || now - m->real_offset_at > 1000000000ull) {
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		clock_gettime(CLOCK_REALTIME, &real);
+		m->real_offset = (long long)(real.tv_sec * 1000000000ull + real.tv_nsec) -
+				 (long long)(mono.tv_sec * 1000000000ull + mono.tv_nsec);
+		m->real_offset_at = now;
+	}
+	offset = m->real_offset;
+	pthread_mutex_unlock(&m->clock_lock);
+	/*
+	 * In integers but the tick's length: a double holds 1.8e18 ns only to
+	 * 256 ns. A time from a record (a pin, a ring buffer) may be anything:
+	 * past a century either way it is a century, not a signed overflow.
+	 */
+	double ns = (double)(long long)(jiffies - m->ref_jiffies) * ns_per_jiffy;
 	const double century = 100 * 365.25 * 86400 * 1e9;
 
 	since_ref = ns > century    ? (long long)century
 		    : ns < -century ? -(long long)century
 				    : (long long)ns;
-	pthread_mutex_lock(&m->clock_lock);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	now = mono.tv_sec * 1000000000ull + mono.tv_nsec;
-	if (!m->real_offset_at || now - m->real_offset_at > 1000000000ull) {
-		clock_gettime(CLOCK_REALTIME, &real);
-		m->real_offset =
-			(long long)(real.tv_sec * 1000000000ull + real.tv_nsec) - (long long)now;
-		m->real_offset_at = now;
-	}
-	offset = m->real_offset;
-	pthread_mutex_unlock(&m->clock_lock);
 	if (__builtin_add_overflow(since_ref, (long long)m->ref_mono_ns + offset, &since_ref))
 		return since_ref < 0 ? ~0ull : 0; /* wrapped: it went past the end */
 	return since_ref > 0 ? (unsigned long long)since_ref : 0;

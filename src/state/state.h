@@ -65,7 +65,7 @@ struct netprobe_manager {
 	double ns_per_jiffy;
 	__u64 ref_jiffies, ref_mono_ns;
 	long long real_offset; /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
-	__u64 real_offset_at;  /* CLOCK_MONOTONIC when it was read; 0: never */
+	__u64 real_offset_at;  /* CLOCK_MONOTONIC_COARSE when it was read; 0: never */
 	/* the lists' tables, mapped into memory (acl.c) */
 	struct np_acl *acl;
 	/* the load balancer's tables, mapped into memory (lb.c) */
