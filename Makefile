@@ -128,8 +128,9 @@ $(foreach t,$(DAEMON_UNITS),$(eval USES_$(t) := $(DAEMON_OBJS)))
 $(foreach t,$(DAEMON_UNITS),$(eval USES_LIBS_$(t) := -ljson-c $(DAEMON_LIBS)))
 
 # test_filter makes the library's map updates fail on purpose (a batch's undo),
-# and kills itself at a chosen map write (a change left part way).
-WRAP_test_filter := -Wl,--wrap=bpf_map_update_elem -Wl,--wrap=bpf_map_delete_elem
+# and kills itself at a chosen map write or fault point (a change left part way).
+WRAP_test_filter := -Wl,--wrap=bpf_map_update_elem -Wl,--wrap=bpf_map_delete_elem \
+	-Wl,--wrap=np_fault_point
 
 # The event pipeline's and the filter's tests run under AddressSanitizer and UBSan, with a
 # library built for them: threads, buffers and live config changes meet there.

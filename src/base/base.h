@@ -45,5 +45,11 @@ void np_log(enum netprobe_log_level level, const char *fmt, ...)
 #define np_info(...)  np_log(NETPROBE_LOG_INFO, __VA_ARGS__)
 #define np_debug(...) np_log(NETPROBE_LOG_DEBUG, __VA_ARGS__)
 void np_log_install_libbpf(void);
+/*
+ * A point where a process could die in the middle of a change to the pinned
+ * state (between two stores of a journalled list change). Does nothing;
+ * a test links it wrapped (-Wl,--wrap) to kill itself there.
+ */
+void np_fault_point(void);
 
 #endif /* NP_BASE_H */

@@ -97,3 +97,9 @@ void np_log_install_libbpf(void)
 {
 	libbpf_set_print(libbpf_print);
 }
+
+/* Out of line, in its own object's reach: a test's --wrap sees every call. */
+__attribute__((noinline)) void np_fault_point(void)
+{
+	__asm__ volatile("" ::: "memory");
+}

@@ -48,6 +48,7 @@ struct np_acl {
 	bool groups_known;
 	/* While a batch applies: the table-wide recomputes it does once, at its end. */
 	struct np_deferred *defer;
+	unsigned int refresh_failed; /* entries of the change whose words the kernel refused */
 	/* List calls are thread-safe: housekeeping may sweep on another thread. */
 	pthread_mutex_t lock;
 };
@@ -461,25 +462,26 @@ static int publish_trie(struct np_acl *a, const struct netprobe_acl_rule *r)
 }
 
 /*
- * Writes an exact or trie entry, counting it in count (the meta's; NULL:
- * not counted) when its key is new: a block's entry taken over stays
- * counted once. Counted before it is written, so that a process killed in
- * between over-counts, which costs XDP a lookup; an under-count would let
- * it skip a table that holds entries.
+ * Writes an exact or trie entry and counts it in count (the meta's; NULL:
+ * not counted). Every entry written counts once, a block's entry taken
+ * over too (retire_rule takes the block's count back): a lookup cannot
+ * tell whether the key is there (a trie answers for a covering prefix,
+ * and XDP may drop a block's entry in between). Counted before it is
+ * written, so that a process killed in between over-counts, which costs
+ * XDP a lookup; an under-count would let it skip a table that holds
+ * entries.
  */
 static int publish_counted(int fd, const void *key, const struct netprobe_acl_value *v,
 			   __u32 *count)
 {
-	struct netprobe_acl_value old;
-	bool fresh = count && bpf_map_lookup_elem(fd, key, &old) != 0;
 	int err;
 
-	if (fresh)
+	if (count)
 		__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
 	if (!bpf_map_update_elem(fd, key, v, BPF_ANY))
 		return 0;
 	err = -errno;
-	if (fresh)
+	if (count)
 		__atomic_fetch_sub(count, 1, __ATOMIC_SEQ_CST);
 	return err;
 }
@@ -543,20 +545,23 @@ static void refresh_entry(struct np_acl *a, __u32 id)
 	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
 	struct netprobe_acl_value v;
 	__u32 live = NETPROBE_RULE_LIVE;
+	int err = 0;
 
 	if (is_block(a, id) &&
 	    !__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		return;
 	if (r->prefix_len == addr_len(r->family) * 8) {
-		publish_exact(a, r, BPF_EXIST);
+		err = publish_exact(a, r, BPF_EXIST);
 	} else if (r->family == NETPROBE_FAMILY_IPV6) {
 		memcpy(key.addr, r->addr, 16);
 		if (!bpf_map_lookup_elem(a->trie_fd, &key, &v) && (v.own & NETPROBE_ACL_W_ID) == id)
-			publish_trie(a, r);
+			err = publish_trie(a, r);
 	}
 	if (is_block(a, id))
 		__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+	/* Gone (XDP retired a block's entry) is no failure; a word left as it was is. */
+	a->refresh_failed += err && err != -ENOENT;
 }
 
 static void refresh_below(struct np_acl *a, const struct netprobe_acl_rule *p)
@@ -642,6 +647,9 @@ static void v4_paint_range(struct np_acl *a, const struct netprobe_acl_rule *r, 
 
 	for (__u32 s = first; s < first + count; s++) {
 		__u32 w = a->tbl24[s];
+
+		if ((s - first) % 4096 == 64)
+			np_fault_point(); /* a prefix of /17 or shorter dies half painted */
 
 		if (w & NETPROBE_ACL_W_GROUP) {
 			struct netprobe_acl_tbl8 *g = &a->tbl8[w & NETPROBE_ACL_W_ID];
@@ -1003,7 +1011,7 @@ static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 	if (has_fallback(a, id))
 		a->ttl_prefixes--;
 	if (r->prefix_len == full) {
-		if (unpublish_exact(a, r, id) && r->family == NETPROBE_FAMILY_IPV6)
+		if ((unpublish_exact(a, r, id) || replaced) && r->family == NETPROBE_FAMILY_IPV6)
 			__atomic_fetch_sub(&a->meta->v6_exact, 1, __ATOMIC_RELEASE);
 		__u32 slot = ntohl(*(__u32 *)r->addr) >> 8;
 
@@ -1011,17 +1019,26 @@ static void retire_rule(struct netprobe_manager *m, __u32 id, bool replaced)
 		if (r->family == NETPROBE_FAMILY_IPV4 &&
 		    !(a->defer && defer_slot(&a->defer->exact_gone, slot)))
 			v4_exact_flag_release(a, slot, id);
-	} else if (r->family == NETPROBE_FAMILY_IPV6 && unpublish_trie(a, r, id)) {
+	} else if (r->family == NETPROBE_FAMILY_IPV6 && (unpublish_trie(a, r, id) || replaced)) {
 		__atomic_fetch_sub(&a->meta->v6_prefixes, 1, __ATOMIC_RELEASE);
 	} else if (r->family == NETPROBE_FAMILY_IPV4 && is_block(a, id)) {
 		unpublish_aggregate(a, r, id);
 	}
+	np_fault_point();
 	/* A block (a deny /32, /128 or IPv6 prefix) decides no region nor fallback but its own. */
 	if (!is_block(a, id))
 		refresh_regions(a, r, false);
 	np_zero_percpu(m, m->maps->maps.np_acl_hits, id, sizeof(__u64));
-	r->change = NETPROBE_CHANGE_NONE; /* XDP may reuse a block: it carries no mark of ours */
+	np_fault_point();
+	/*
+	 * XDP may reuse a block the moment it is free: it must carry no mark of
+	 * ours by then. An entry of the operator's is free first, so that one
+	 * killed here is not taken for live and unmarked (in force).
+	 */
+	if (is_block(a, id))
+		r->change = NETPROBE_CHANGE_NONE;
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
+	r->change = NETPROBE_CHANGE_NONE;
 }
 
 /*
@@ -1182,6 +1199,9 @@ bool np_acl_has_rules(const struct netprobe_manager *m)
 	const struct np_acl *a = m->acl;
 	__u64 now = mono_ns();
 
+	/* A change a process left part way is the next list command's to finish: keep it. */
+	if (a && __atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE) != NETPROBE_CHANGE_IDLE)
+		return true;
 	for (__u32 id = 1; a && id < a->max_rules; id++) {
 		const struct netprobe_acl_rule *r = &a->rules[id];
 
@@ -1408,16 +1428,23 @@ static void change_state(struct np_acl *a, enum netprobe_change_state state)
 
 static void change_begin(struct np_acl *a)
 {
+	a->refresh_failed = 0;
 	__u32 id = a->meta->change_id + 1;
 
 	a->meta->change_id = id ? id : 1;
+	np_fault_point();
 	change_state(a, NETPROBE_CHANGE_STAGING);
 }
 
+/*
+ * The kind first, the change's id last: a rule keeps the mark of its own
+ * add, and one half marked must not read as marked by this change.
+ */
 static void mark_rule(struct np_acl *a, __u32 id, enum netprobe_rule_change what)
 {
-	a->rules[id].change_id = a->meta->change_id;
 	__atomic_store_n(&a->rules[id].change, what, __ATOMIC_RELEASE);
+	np_fault_point();
+	__atomic_store_n(&a->rules[id].change_id, a->meta->change_id, __ATOMIC_RELEASE);
 }
 
 /* What the change in the meta did to rule id, NETPROBE_CHANGE_NONE if nothing. */
@@ -1447,6 +1474,7 @@ static __u32 stage_add(struct np_acl *a, enum netprobe_acl_action action,
 	r->expires_ns = ttl_s ? r->created_ns + ttl_s * 1000000000ull : 0;
 	r->change_id = a->meta->change_id;
 	r->change = NETPROBE_CHANGE_ADD;
+	np_fault_point();
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_PENDING, __ATOMIC_RELEASE);
 	return id;
 }
@@ -1521,6 +1549,7 @@ static int apply_add(struct netprobe_manager *m, __u32 id)
 		}
 		__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
 		index_insert(a, id);
+		np_fault_point();
 	}
 	if (c.prefix_len == full) {
 		struct netprobe_acl_value v = entry_value(a, r);
@@ -1558,25 +1587,23 @@ static int apply_add(struct netprobe_manager *m, __u32 id)
 
 /*
  * Puts back a block an undone change had replaced (claimed, out of the
- * index): its entry as XDP writes it, counted again if it had gone, and
- * live again.
+ * index): its entry as XDP writes it, and live again. Its count never
+ * went: the entry that took its key over was counted, and went.
  */
 static void restore_block(struct np_acl *a, __u32 id)
 {
 	struct netprobe_acl_rule *r = &a->rules[id];
 	struct netprobe_acl_value v = {.word = word_of(a, id), .own = word_of(a, id)};
 	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
-	bool v6 = r->family == NETPROBE_FAMILY_IPV6;
 
 	if (r->prefix_len == addr_len(r->family) * 8) {
-		if (!publish_counted(exact_fd(a, r->family), r->addr, &v,
-				     v6 ? &a->meta->v6_exact : NULL) &&
-		    !v6)
+		if (!bpf_map_update_elem(exact_fd(a, r->family), r->addr, &v, BPF_ANY) &&
+		    r->family == NETPROBE_FAMILY_IPV4)
 			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
 					  NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
-	} else if (v6) {
+	} else if (r->family == NETPROBE_FAMILY_IPV6) {
 		memcpy(key.addr, r->addr, 16);
-		publish_counted(a->trie_fd, &key, &v, &a->meta->v6_prefixes);
+		bpf_map_update_elem(a->trie_fd, &key, &v, BPF_ANY);
 	} /* an IPv4 /24 aggregate's own entry was never touched */
 	index_insert(a, id);
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
@@ -1599,10 +1626,11 @@ static void undo_change(struct netprobe_manager *m)
 
 		switch (marked(a, id)) {
 		case NETPROBE_CHANGE_ADD:
+			np_fault_point();
 			if (state == NETPROBE_RULE_LIVE)
 				retire_rule(m, id, false);
 			else if (state == NETPROBE_RULE_PENDING)
-				memset(r, 0, sizeof(*r));
+				__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
 			break;
 		case NETPROBE_CHANGE_REPLACED:
 			if (state == NETPROBE_RULE_BUSY) {
@@ -1632,6 +1660,7 @@ static void undo_change(struct netprobe_manager *m)
 static void change_end(struct netprobe_manager *m, struct np_deferred *d)
 {
 	struct np_acl *a = m->acl;
+	unsigned int failed;
 
 	if (d) {
 		for (size_t i = 0; i < d->replaced.n; i++)
@@ -1639,8 +1668,72 @@ static void change_end(struct netprobe_manager *m, struct np_deferred *d)
 		a->defer = NULL;
 		flush_deferred(a, d);
 	}
-	change_state(a, NETPROBE_CHANGE_IDLE);
+	failed = a->refresh_failed;
+	a->refresh_failed = 0;
+	/*
+	 * A word the kernel would not take (ENOMEM) would decide wrongly: the
+	 * change stays open, for the next process to take the lock (a list
+	 * command, the daemon's housekeeping within a second) to finish with
+	 * every recompute.
+	 */
+	if (failed)
+		np_warn("%u entries' lookup words could not be rewritten; the next list command "
+			"finishes the change",
+			failed);
+	else
+		change_state(a, NETPROBE_CHANGE_IDLE);
 	bump_generation(a);
+}
+
+/* Whether block id's own entry (exact, trie or /24 aggregate) is still its own. */
+static bool entry_owned(const struct np_acl *a, __u32 id)
+{
+	const struct netprobe_acl_rule *r = &a->rules[id];
+	struct netprobe_acl_v6_prefix key = {.prefix_len = r->prefix_len};
+	struct netprobe_acl_value v;
+	int err;
+
+	if (r->prefix_len == addr_len(r->family) * 8) {
+		err = bpf_map_lookup_elem(exact_fd(a, r->family), r->addr, &v);
+	} else if (r->family == NETPROBE_FAMILY_IPV6) {
+		memcpy(key.addr, r->addr, 16);
+		err = bpf_map_lookup_elem(a->trie_fd, &key,
+					  &v); /* or a covering entry: not its own */
+	} else {
+		err = bpf_map_lookup_elem(a->v4_agg_fd, r->addr, &v);
+	}
+	return !err && (v.own & NETPROBE_ACL_W_ID) == id;
+}
+
+/*
+ * Blocks a dead process claimed and had not marked, or had half retired:
+ * BUSY still once XDP's holds of an instant are waited out. One whose
+ * entry is still its own was claimed to go and goes on; the rest lost
+ * their entry already, and are retired (their count, if it was not taken
+ * back, stays: one too many).
+ */
+static void release_stuck_blocks(struct netprobe_manager *m)
+{
+	struct np_acl *a = m->acl;
+
+	for (__u32 id = a->block_first; id < a->max_rules; id++) {
+		struct netprobe_acl_rule *r = &a->rules[id];
+		int tries = 0;
+
+		while (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) == NETPROBE_RULE_BUSY &&
+		       tries++ < 1000)
+			sched_yield();
+		if (tries <= 1000)
+			continue;
+		r->change = NETPROBE_CHANGE_NONE;
+		if (entry_owned(a, id)) {
+			if (!index_find(a, r->family, r->prefix_len, r->addr))
+				index_insert(a, id);
+			__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
+		} else {
+			retire_rule(m, id, false);
+		}
+	}
 }
 
 /*
@@ -1684,14 +1777,20 @@ static void recover_change(struct netprobe_manager *m)
 			apply_remove(m, id);
 			break;
 		case NETPROBE_CHANGE_REPLACED:
+			/*
+			 * Not as replaced: the dead process may have taken its count
+			 * back already. Its entry is the new rule's now, so it stays,
+			 * and its count with it: one too many, never too few.
+			 */
 			if (r->in_use == NETPROBE_RULE_BUSY)
-				retire_rule(m, id, true);
+				retire_rule(m, id, false);
 			break;
 		default:
 			break;
 		}
 	}
 	d.replaced.n = 0; /* retired or put back above */
+	release_stuck_blocks(m);
 	d.fallbacks = a->ttl_prefixes != 0;
 	for (__u32 slot = 0; slot < (1u << 24); slot++)
 		if ((a->tbl24[slot] & NETPROBE_ACL_W_GROUP) && !defer_slot(&d.slots, slot))
