@@ -145,6 +145,9 @@ static int parse_flag_sets(const char *arg, uint8_t *sets)
 	return *end ? 0 : n;
 }
 
+/* The error of the last live-frames run the kernel refused: what a row says instead of a rate. */
+static int live_refused;
+
 /* Runs gen_tx in live-frames mode: the kernel transmits each frame out of ifindex. */
 static int send_live(struct baselines_bpf *b, unsigned int ifindex, const uint8_t *frame,
 		     size_t len, long count)
@@ -154,7 +157,10 @@ static int send_live(struct baselines_bpf *b, unsigned int ifindex, const uint8_
 		    .ctx_size_in = sizeof(ctx), .repeat = count,
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
 
-	return bpf_prog_test_run_opts(bpf_program__fd(b->progs.gen_tx), &opts) ? -errno : 0;
+	if (!bpf_prog_test_run_opts(bpf_program__fd(b->progs.gen_tx), &opts))
+		return 0;
+	live_refused = errno;
+	return -live_refused;
 }
 
 /*
@@ -446,6 +452,17 @@ static void row(struct report *r, const char *fmt, ...)
 	fflush(stdout);
 }
 
+/* A live-frames row that could not run: why, in its place. False if it ran. */
+static bool live_row_refused(struct report *r, const char *what, double rate)
+{
+	if (!isnan(rate))
+		return false;
+	row(r,
+	    "| %s | not run: this kernel refuses live frames (BPF_F_TEST_XDP_LIVE_FRAMES: %s) | |",
+	    what, strerror(live_refused));
+	return true;
+}
+
 /* Loads netprobe's XDP program unpinned, as attach would for slot 0. */
 static struct netprobe_bpf *load_netprobe(void)
 {
@@ -609,6 +626,8 @@ static void bench_live(struct report *r, bool quick)
 	}
 	double mb = median(bare, rounds), mm = median(mon, rounds);
 
+	if (live_row_refused(r, "veth throughput, live-frames generator -> XDP_PASS", mb + mm))
+		goto out;
 	row(r,
 	    "| veth throughput, live-frames generator -> XDP_PASS (%d x %ld frames, median) | "
 	    "bare XDP_PASS %.2f Mpps, netprobe monitor %.2f Mpps | "
@@ -1263,6 +1282,8 @@ static void flt_live_drop(struct report *r, struct flt *f, bool quick)
 		return;
 	double mb = median(bare, rounds), mn = median(np, rounds);
 
+	if (live_row_refused(r, "veth throughput, live-frames generator -> XDP_DROP", mb + mn))
+		return;
 	row(r,
 	    "| veth throughput, live-frames generator -> XDP_DROP (%d x %ld frames, median) | "
 	    "frames dropped a second: bare_drop %.2f M, netprobe filter (source under a /32 among "

@@ -499,17 +499,19 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 	rule->fallback = 0;
 	rule->created_ns = now;
 	rule->expires_ns = now + (__u64)np_filter.block_ttl_s * 1000000000ull;
-	/* An exchange is a full barrier: the fields are written before the rule is live. */
-	__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_LIVE);
 
 	value.word = value.own = id | NETPROBE_ACL_W_TTL | NETPROBE_ACL_W_BLOCK;
 	/*
 	 * Kernels before 6.13 ignore BPF_NOEXIST on an LPM trie and replace the
 	 * entry; that two CPUs block one prefix at once is what take_alert
-	 * prevents (one alert per window), not this.
+	 * prevents (one alert per window), not this. The entry and its count
+	 * go in while the rule is still BUSY: userspace claims only a LIVE
+	 * rule, so none can take it over between its entry and its count.
 	 */
 	if (bpf_map_update_elem(map, key, &value, BPF_NOEXIST))
 		goto undo;
+	if (count)
+		__sync_fetch_and_add(count, 1);
 	if (family == NETPROBE_FAMILY_IPV4) {
 		__u32 host = bpf_ntohl(*(const __u32 *)src->addr), elem = host >> 12;
 		struct netprobe_acl_tbl24 *t24 = bpf_map_lookup_elem(&np_acl_v4_tbl24, &elem);
@@ -523,8 +525,8 @@ static __always_inline __u32 block_source(struct netprobe_counters *cnt,
 				    prefix_len == 32 ? NETPROBE_ACL_W_EXACT
 						     : NETPROBE_ACL_W_AGGREGATE);
 	}
-	if (count)
-		__sync_fetch_and_add(count, 1);
+	/* An exchange is a full barrier: the rule, its entry and its count are in before it is live. */
+	__sync_lock_test_and_set(&rule->in_use, NETPROBE_RULE_LIVE);
 	__sync_fetch_and_add(&meta->generation, 1);
 	cnt->filter[NETPROBE_FC_BLOCKS_ADDED]++;
 	return id;

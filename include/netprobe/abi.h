@@ -461,9 +461,11 @@ enum netprobe_acl_action {
 #define NETPROBE_ORIGIN_MANUAL 0
 
 /*
- * A rule's in_use. A mitigation block is rewritten or retired (by XDP or by
- * userspace) only by whoever first moves it from LIVE to BUSY with a
- * compare and swap; its fields are written before it goes LIVE.
+ * A rule's in_use. A mitigation block is rewritten or retired only by
+ * whoever first moves it from LIVE with a compare and swap: XDP to BUSY,
+ * userspace to CLAIMED (which XDP treats as BUSY), so that a claim a dead
+ * process left is told from XDP's hold of an instant. Its fields are
+ * written before it goes LIVE.
  */
 enum netprobe_rule_state {
 	NETPROBE_RULE_FREE = 0,
@@ -471,6 +473,8 @@ enum netprobe_rule_state {
 	NETPROBE_RULE_BUSY = 2,
 	/* An operator entry written by a change not yet applied (change below): no word names it. */
 	NETPROBE_RULE_PENDING = 3,
+	/* A block userspace holds (rewrites or retires) under the pin path's lock. */
+	NETPROBE_RULE_CLAIMED = 4,
 };
 
 /*

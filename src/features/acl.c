@@ -486,6 +486,26 @@ static int publish_counted(int fd, const void *key, const struct netprobe_acl_va
 	return err;
 }
 
+/*
+ * publish_counted, but an entry rule id has published already (a recovery
+ * applying an entry again) is rewritten in place, not counted again: a
+ * change left open would otherwise count its entries once a recovery,
+ * every second, until the count wrapped.
+ */
+static int publish_own(int fd, const void *key, const struct netprobe_acl_value *v, __u32 id,
+		       __u32 *count)
+{
+	struct netprobe_acl_value old;
+
+	if (!bpf_map_lookup_elem(fd, key, &old) && (old.own & NETPROBE_ACL_W_ID) == id) {
+		if (!bpf_map_update_elem(fd, key, v, BPF_EXIST))
+			return 0;
+		if (errno != ENOENT)
+			return -errno;
+	}
+	return publish_counted(fd, key, v, count);
+}
+
 /* Deletes rule id's exact entry, unless a newer block of XDP's owns the address now. */
 static bool unpublish_exact(struct np_acl *a, const struct netprobe_acl_rule *r, __u32 id)
 {
@@ -548,7 +568,7 @@ static void refresh_entry(struct np_acl *a, __u32 id)
 	int err = 0;
 
 	if (is_block(a, id) &&
-	    !__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
+	    !__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_CLAIMED, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		return;
 	if (r->prefix_len == addr_len(r->family) * 8) {
@@ -983,7 +1003,7 @@ static bool claim_block(struct np_acl *a, __u32 id, bool only_expired,
 	struct netprobe_acl_rule *r = &a->rules[id];
 	__u32 live = NETPROBE_RULE_LIVE;
 
-	if (!__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_BUSY, false,
+	if (!__atomic_compare_exchange_n(&r->in_use, &live, NETPROBE_RULE_CLAIMED, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		return false;
 	/* XDP may have made a new block under this id since we looked. */
@@ -1064,29 +1084,38 @@ static void bump_generation(struct np_acl *a)
 		a->generation = before + 1;
 }
 
+static void change_state(struct np_acl *a, enum netprobe_change_state state);
+static void change_begin(struct np_acl *a);
+static void change_end(struct netprobe_manager *m, struct np_deferred *d);
+
 /* Removes expired entries, so that they leave listings and their regions fall back. */
 static void sweep(struct netprobe_manager *m)
 {
 	struct np_acl *a = m->acl;
 	__u64 now = mono_ns(), next = 0;
-	bool removed = false;
 
 	if (!a->next_expiry || now < a->next_expiry)
 		return;
+	/*
+	 * A change like any other, with nothing to mark: a sweep killed part
+	 * way leaves its claimed blocks and half-recomputed words to the next
+	 * lock holder's recovery, which finishes it.
+	 */
+	change_begin(a);
+	change_state(a, NETPROBE_CHANGE_COMMITTED);
 	for (__u32 id = 1; id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
 
 		if (r->in_use != NETPROBE_RULE_LIVE || !r->expires_ns)
 			continue;
 		if (r->expires_ns <= now) {
-			removed |= remove_rule(m, id, true, NULL);
+			remove_rule(m, id, true, NULL);
 		} else if (!next || r->expires_ns < next) {
 			next = r->expires_ns;
 		}
 	}
 	a->next_expiry = next;
-	if (removed)
-		bump_generation(a);
+	change_end(m, NULL);
 }
 
 static void recover_change(struct netprobe_manager *m);
@@ -1555,8 +1584,8 @@ static int apply_add(struct netprobe_manager *m, __u32 id)
 		struct netprobe_acl_value v = entry_value(a, r);
 		bool v6 = c.family == NETPROBE_FAMILY_IPV6;
 
-		err = publish_counted(exact_fd(a, c.family), r->addr, &v,
-				      v6 ? &a->meta->v6_exact : NULL);
+		err = publish_own(exact_fd(a, c.family), r->addr, &v, id,
+				  v6 ? &a->meta->v6_exact : NULL);
 		if (!err && !v6)
 			__atomic_fetch_or(&a->tbl24[ntohl(*(__u32 *)r->addr) >> 8],
 					  NETPROBE_ACL_W_EXACT, __ATOMIC_RELEASE);
@@ -1565,7 +1594,7 @@ static int apply_add(struct netprobe_manager *m, __u32 id)
 		struct netprobe_acl_value v = entry_value(a, r);
 
 		memcpy(key.addr, r->addr, 16);
-		err = publish_counted(a->trie_fd, &key, &v, &a->meta->v6_prefixes);
+		err = publish_own(a->trie_fd, &key, &v, id, &a->meta->v6_prefixes);
 	}
 	if (!err)
 		err = refresh_regions(a, r, true);
@@ -1606,6 +1635,8 @@ static void restore_block(struct np_acl *a, __u32 id)
 		bpf_map_update_elem(a->trie_fd, &key, &v, BPF_ANY);
 	} /* an IPv4 /24 aggregate's own entry was never touched */
 	index_insert(a, id);
+	/* Marked until its entry is back: a block unmarked and claimed without one is retired. */
+	r->change = NETPROBE_CHANGE_NONE;
 	__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
 }
 
@@ -1633,14 +1664,12 @@ static void undo_change(struct netprobe_manager *m)
 				__atomic_store_n(&r->in_use, NETPROBE_RULE_FREE, __ATOMIC_RELEASE);
 			break;
 		case NETPROBE_CHANGE_REPLACED:
-			if (state == NETPROBE_RULE_BUSY) {
-				r->change = NETPROBE_CHANGE_NONE;
+			if (state == NETPROBE_RULE_CLAIMED)
 				restore_block(a, id);
-			}
 			break;
 		case NETPROBE_CHANGE_REMOVE:
 			r->change = NETPROBE_CHANGE_NONE;
-			if (state == NETPROBE_RULE_BUSY && is_block(a, id)) {
+			if (state == NETPROBE_RULE_CLAIMED) {
 				if (!index_find(a, r->family, r->prefix_len, r->addr))
 					index_insert(a, id);
 				__atomic_store_n(&r->in_use, NETPROBE_RULE_LIVE, __ATOMIC_RELEASE);
@@ -1706,11 +1735,37 @@ static bool entry_owned(const struct np_acl *a, __u32 id)
 }
 
 /*
- * Blocks a dead process claimed and had not marked, or had half retired:
- * BUSY still once XDP's holds of an instant are waited out. One whose
- * entry is still its own was claimed to go and goes on; the rest lost
- * their entry already, and are retired (their count, if it was not taken
- * back, stays: one too many).
+ * A /24's EXACT and AGGREGATE flags are cleared, then set again if a block
+ * is still there: one killed in between left a flag off, and XDP would
+ * skip a live block. Set again wherever one is (one too many costs a
+ * lookup).
+ */
+static void restore_xdp_flags(struct np_acl *a)
+{
+	__u32 net, next;
+	void *key = NULL;
+
+	for (__u32 id = 1; id < a->max_rules; id++) {
+		const struct netprobe_acl_rule *r = &a->rules[id];
+
+		if (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) != NETPROBE_RULE_FREE &&
+		    r->family == NETPROBE_FAMILY_IPV4 && r->prefix_len == 32)
+			__atomic_fetch_or(&a->tbl24[ntohl(*(const __u32 *)r->addr) >> 8],
+					  NETPROBE_ACL_W_EXACT, __ATOMIC_SEQ_CST);
+	}
+	for (; !bpf_map_get_next_key(a->v4_agg_fd, key, &next); key = &net) {
+		net = next;
+		__atomic_fetch_or(&a->tbl24[ntohl(net) >> 8], NETPROBE_ACL_W_AGGREGATE,
+				  __ATOMIC_SEQ_CST);
+	}
+}
+
+/*
+ * Blocks a dead process claimed and had not marked, or had half retired
+ * (CLAIMED: only userspace claims so, under the lock, which is ours). One
+ * whose entry is still its own goes back in force; the rest lost their
+ * entry already, and are retired (their count, if it was not taken back,
+ * stays: one too many).
  */
 static void release_stuck_blocks(struct netprobe_manager *m)
 {
@@ -1718,12 +1773,8 @@ static void release_stuck_blocks(struct netprobe_manager *m)
 
 	for (__u32 id = a->block_first; id < a->max_rules; id++) {
 		struct netprobe_acl_rule *r = &a->rules[id];
-		int tries = 0;
 
-		while (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) == NETPROBE_RULE_BUSY &&
-		       tries++ < 1000)
-			sched_yield();
-		if (tries <= 1000)
+		if (__atomic_load_n(&r->in_use, __ATOMIC_ACQUIRE) != NETPROBE_RULE_CLAIMED)
 			continue;
 		r->change = NETPROBE_CHANGE_NONE;
 		if (entry_owned(a, id)) {
@@ -1782,7 +1833,7 @@ static void recover_change(struct netprobe_manager *m)
 			 * back already. Its entry is the new rule's now, so it stays,
 			 * and its count with it: one too many, never too few.
 			 */
-			if (r->in_use == NETPROBE_RULE_BUSY)
+			if (r->in_use == NETPROBE_RULE_CLAIMED)
 				retire_rule(m, id, false);
 			break;
 		default:
@@ -1791,6 +1842,7 @@ static void recover_change(struct netprobe_manager *m)
 	}
 	d.replaced.n = 0; /* retired or put back above */
 	release_stuck_blocks(m);
+	restore_xdp_flags(a);
 	d.fallbacks = a->ttl_prefixes != 0;
 	for (__u32 slot = 0; slot < (1u << 24); slot++)
 		if ((a->tbl24[slot] & NETPROBE_ACL_W_GROUP) && !defer_slot(&d.slots, slot))
@@ -1798,7 +1850,8 @@ static void recover_change(struct netprobe_manager *m)
 	change_end(m, &d);
 	deferred_free(&d);
 	index_rebuild(a); /* the renewals' expiries, and whatever XDP did meanwhile */
-	np_warn("a list change another netprobe left part way when it died (%zu entries) was %s",
+	np_warn("a list change left part way (%zu entries; its process died, or the kernel refused "
+		"a lookup word) was %s",
 		entries, finished ? "finished" : "undone");
 }
 
