@@ -925,7 +925,9 @@ struct netprobe_acl_batch_result {
  * opts NULL: no TTL. result may be NULL. Other errors as for one entry.
  * A process that dies part way through a change (one entry or a batch)
  * leaves it to the next manager that takes the lock, which finishes it if
- * it had begun to apply, else undoes it (and warns).
+ * it had begun to apply, else undoes it (and warns). A change whose lookup
+ * words the kernel would not rewrite (ENOMEM) stays open the same way;
+ * while no recovery can finish it, list calls return -EAGAIN.
  */
 NETPROBE_API int netprobe_blacklist_add_many(struct netprobe_manager *m, const char *const *cidrs,
 					     size_t count,

@@ -1124,13 +1124,24 @@ static void recover_change(struct netprobe_manager *m);
  * Brings the index up to date with the table and sweeps; first finishes or
  * undoes a change whose process died (the lock is ours: its holder is gone).
  */
-static void sync_acl(struct netprobe_manager *m)
+static bool change_open(const struct np_acl *a)
+{
+	return __atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE) != NETPROBE_CHANGE_IDLE;
+}
+
+/*
+ * Returns false when a change stays open (its recovery could not rewrite a
+ * word either): nothing may begin over it, not even the sweep, or its
+ * marks and its missing words would be forgotten.
+ */
+static bool sync_acl(struct netprobe_manager *m)
 {
 	struct np_acl *a = m->acl;
 
-	if (__atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE) != NETPROBE_CHANGE_IDLE)
+	if (change_open(a))
 		recover_change(m);
-
+	if (change_open(a))
+		return false;
 	/* Another process (or XDP) changed the table, or deletions left too many tombstones. */
 	if (__atomic_load_n(&a->meta->generation, __ATOMIC_ACQUIRE) != a->generation ||
 	    a->filled_slots > a->nslots / 4 * 3) {
@@ -1138,6 +1149,7 @@ static void sync_acl(struct netprobe_manager *m)
 		a->groups_known = false;
 	}
 	sweep(m);
+	return true;
 }
 
 /*
@@ -1146,6 +1158,8 @@ static void sync_acl(struct netprobe_manager *m)
  * the table and sweeps. Returns the lock's fd for acl_unlock, or a
  * negative errno with nothing held.
  */
+static void acl_unlock(struct netprobe_manager *m, int lock);
+
 static int acl_lock_within(struct netprobe_manager *m, bool pin, unsigned int timeout_ms,
 			   bool quiet)
 {
@@ -1157,7 +1171,15 @@ static int acl_lock_within(struct netprobe_manager *m, bool pin, unsigned int ti
 		pthread_mutex_unlock(&m->acl->lock);
 		return lock;
 	}
-	sync_acl(m);
+	if (!sync_acl(m)) {
+		if (!quiet)
+			np_err("a list change is still open: the kernel refused to rewrite a "
+			       "lookup "
+			       "word (out of memory?); nothing else changes until it is finished, "
+			       "which the next list command tries again");
+		acl_unlock(m, lock);
+		return -EAGAIN;
+	}
 	return lock;
 }
 
@@ -1219,7 +1241,8 @@ int np_acl_sweep_try(struct netprobe_manager *m)
 {
 	int err = sweep_within(m, 0, true);
 
-	return err == -EWOULDBLOCK ? 0 : err;
+	/* Busy, or a change still open (its recovery warned): the next second tries again. */
+	return err == -EWOULDBLOCK || err == -EAGAIN ? 0 : err;
 }
 
 /* Live entries (expired ones do not keep the pinned state alive). */

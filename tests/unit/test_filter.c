@@ -992,6 +992,7 @@ static void test_batch_allow_prefixes(void **state)
  * or memory-starved map would.
  */
 static int g_update_fail_in = -1;
+static bool g_refuse_rewrites; /* every BPF_EXIST update fails with ENOMEM while set */
 
 /*
  * And a process that dies part way through a change: in a forked child,
@@ -1012,6 +1013,10 @@ int __real_bpf_map_update_elem(int fd, const void *key, const void *value, __u64
 int __wrap_bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags)
 {
 	write_point();
+	if (g_refuse_rewrites && flags == BPF_EXIST) {
+		errno = ENOMEM;
+		return -ENOMEM;
+	}
 	if (g_update_fail_in >= 0 && g_update_fail_in-- == 0) {
 		g_die_from_failure = false;
 		errno = ENOMEM;
@@ -3646,6 +3651,47 @@ static void test_change_killed_with_blocks(void **state)
 		assert_true(outcomes[i][0] > 0 && outcomes[i][1] > 1);
 }
 
+static int count_entry(const struct netprobe_acl_entry *e, void *ctx)
+{
+	(void)e;
+	++*(int *)ctx;
+	return 0;
+}
+
+/*
+ * A word the kernel will not rewrite (ENOMEM) leaves the change open: the
+ * next lock holder's recovery tries again, and while it fails nothing
+ * begins over the change (not even the sweep of an expired entry, which
+ * would have forgotten it): list calls fail with -EAGAIN. Once memory is
+ * back, the next call finishes it and the verdicts are right.
+ */
+static void test_refused_word_keeps_change_open(void **state)
+{
+	int n = 0;
+
+	(void)state;
+	start_lists_only();
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.70.1.1", 0), 0);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.71.0.0/16", 1), 0);
+	assert_int_equal(verdict("10.70.1.1", 1), XDP_DROP);
+	g_refuse_rewrites = true;
+	/* The allow prefix is in; the /32 under it could not be told. */
+	assert_int_equal(netprobe_allowlist_add(g_m, "10.70.1.0/24", 0), 0);
+	assert_int_equal(pinned_change_state(), NETPROBE_CHANGE_COMMITTED);
+	usleep(1100000); /* 10.71.0.0/16 expires: a sweep would run */
+	assert_int_equal(netprobe_blacklist_list(g_m, count_entry, &n), -EAGAIN);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.72.0.0/16", 0), -EAGAIN);
+	assert_int_equal(pinned_change_state(), NETPROBE_CHANGE_COMMITTED);
+	g_refuse_rewrites = false;
+	assert_int_equal(netprobe_blacklist_list(g_m, count_entry, &n), 0);
+	assert_int_equal(n, 1); /* 10.70.1.1; the expired /16 swept, 10.72 never added */
+	assert_int_equal(pinned_change_state(), NETPROBE_CHANGE_IDLE);
+	assert_int_equal(verdict("10.70.1.1", 1), XDP_PASS);
+	assert_int_equal(verdict("10.71.1.1", 1), XDP_PASS);
+	assert_int_equal(netprobe_blacklist_add(g_m, "10.72.0.0/16", 0), 0);
+	check_lists_whole("after the refused word");
+}
+
 /*
  * The sweep of expired entries killed at every point in turn: an allow
  * prefix over a deny prefix, IPv4 and IPv6 entries and a mitigation block
@@ -4125,6 +4171,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_batch_killed_is_whole, teardown),
 		cmocka_unit_test_teardown(test_change_killed_with_blocks, teardown),
 		cmocka_unit_test_teardown(test_sweep_killed, teardown),
+		cmocka_unit_test_teardown(test_refused_word_keeps_change_open, teardown),
 		cmocka_unit_test_teardown(test_batch_listed_replaces_block, teardown),
 		cmocka_unit_test_teardown(test_list_add_pins_state_again, teardown),
 		cmocka_unit_test_teardown(test_hits_count_decided_packets, teardown),
