@@ -13,6 +13,7 @@ faults=(
 	"SIGKILL part way through list batches, and their recoveries|.output/tests/test_filter|test_batch_killed_is_whole"
 	"SIGKILL at every point of list changes over mitigation blocks and TTLs|.output/tests/test_filter|test_change_killed_with_blocks"
 	"SIGKILL at every point of the sweep of expired entries|.output/tests/test_filter|test_sweep_killed"
+	"the kernel refusing to rewrite a lookup word (ENOMEM)|.output/tests/test_filter|test_refused_word_keeps_change_open"
 	"SIGKILL of the daemon during reloads|tests/faults/faults.bats|the daemon killed with SIGKILL during reloads"
 	"SIGKILL of the daemon, then a restart|tests/integration/daemon.bats|a restart, also after kill -9"
 	"the interface deleted while attached|tests/integration/cli.bats|an interface deleted while attached"
