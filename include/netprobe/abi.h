@@ -481,7 +481,7 @@ enum netprobe_rule_state {
  * A list change is journalled in the rules it touches, so that one killed
  * part way is finished, or undone, whole by the next process to take the
  * lock (netprobe_acl_meta.change_state). Userspace only: XDP never reads
- * these, and a block carries one only while the change holds it BUSY.
+ * these, and a block carries one only while the change holds it CLAIMED.
  */
 enum netprobe_rule_change {
 	NETPROBE_CHANGE_NONE = 0,

@@ -1084,6 +1084,11 @@ static void bump_generation(struct np_acl *a)
 		a->generation = before + 1;
 }
 
+static bool change_open(const struct np_acl *a)
+{
+	return __atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE) != NETPROBE_CHANGE_IDLE;
+}
+
 static void change_state(struct np_acl *a, enum netprobe_change_state state);
 static void change_begin(struct np_acl *a);
 static void change_end(struct netprobe_manager *m, struct np_deferred *d);
@@ -1123,13 +1128,6 @@ static void recover_change(struct netprobe_manager *m);
 /*
  * Brings the index up to date with the table and sweeps; first finishes or
  * undoes a change whose process died (the lock is ours: its holder is gone).
- */
-static bool change_open(const struct np_acl *a)
-{
-	return __atomic_load_n(&a->meta->change_state, __ATOMIC_ACQUIRE) != NETPROBE_CHANGE_IDLE;
-}
-
-/*
  * Returns false when a change stays open (its recovery could not rewrite a
  * word either): nothing may begin over it, not even the sweep, or its
  * marks and its missing words would be forgotten.
@@ -1875,7 +1873,10 @@ static void recover_change(struct netprobe_manager *m)
 	index_rebuild(a); /* the renewals' expiries, and whatever XDP did meanwhile */
 	np_warn("a list change left part way (%zu entries; its process died, or the kernel refused "
 		"a lookup word) was %s",
-		entries, finished ? "finished" : "undone");
+		entries,
+		change_open(a) ? "applied again, and stays open"
+		: finished     ? "finished"
+			       : "undone");
 }
 
 static int check_ttl(unsigned int ttl_s)
